@@ -1,0 +1,85 @@
+//! `jitfit explain`: everything jitfit derives from a model, stage by stage.
+
+use jitfit::{Model, ModelOptions, Names};
+use std::time::Duration;
+
+#[derive(clap::Args)]
+pub struct ExplainArgs {
+    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
+    model: String,
+    /// The independent variables, comma-separated, in data-column order.
+    #[arg(long, value_delimiter = ',', default_value = "x")]
+    vars: Vec<String>,
+    /// The parameters in this order (default: every other name, in order of appearance).
+    #[arg(long, value_delimiter = ',')]
+    params: Option<Vec<String>>,
+}
+
+pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
+    let options = ModelOptions {
+        names: Names {
+            vars: args.vars.clone(),
+            params: args.params.clone(),
+        },
+        ..Default::default()
+    };
+    let model = Model::parse_with(&args.model, &options)?;
+    let kernel = model.kernel();
+    let report = model.simplify_report();
+    let times = model.times();
+
+    println!("model       {}", args.model.trim());
+    println!("variables   {}", model.vars().join(", "));
+    println!(
+        "parameters  {} ({})",
+        model.params().join(", "),
+        model.n_params()
+    );
+    if !model.helpers().is_empty() {
+        println!("helpers     {}", model.helpers().join(", "));
+    }
+    match (model.response_name(), model.response_text()) {
+        (Some(name), Some(t)) => println!("response    {name}, fitted as {t}"),
+        (Some(name), None) => println!("response    {name}"),
+        _ => {}
+    }
+    println!();
+    println!("simplified");
+    println!("  f = {}", model.value_text());
+    for (name, text) in model.params().iter().zip(model.derivative_texts()) {
+        println!("  df/d{name} = {text}");
+    }
+    println!();
+    let (n_insts, n_calls) = kernel.op_counts();
+    println!("kernel IR ({n_insts} instructions, {n_calls} transcendental calls per point)");
+    for line in kernel.to_string().lines().skip(1) {
+        println!("{line}");
+    }
+    println!();
+    println!(
+        "sizes       DAG {} nodes before simplification, {} after; e-graph {} nodes in {} classes",
+        report.nodes_before, report.nodes_after, report.egraph_nodes, report.egraph_classes
+    );
+    println!(
+        "egg         {} iterations, stopped: {}",
+        report.iterations, report.stop_reason
+    );
+    println!(
+        "timings     parse {}, resolve {}, differentiate {}, simplify {}, lower {}; total {}",
+        us(times.parse),
+        us(times.resolve),
+        us(times.differentiate),
+        us(times.simplify),
+        us(times.lower),
+        us(times.total())
+    );
+    Ok(())
+}
+
+fn us(d: Duration) -> String {
+    if d < Duration::from_millis(1) {
+        format!("{:.0} µs", d.as_secs_f64() * 1e6)
+    } else {
+        format!("{:.2} ms", d.as_secs_f64() * 1e3)
+    }
+}

@@ -1,0 +1,258 @@
+//! The kernel IR: one flat SSA program computing, for one data point, the model value, its
+//! derivative with respect to every parameter and (optionally) the transformed response.
+//!
+//! Value `%i` is defined by instruction `i`; operands always name earlier values. Inputs are
+//! the point's variables (`var`), the observed response (`response`), the uniform parameters
+//! (`param`) and constants. It is serde-serializable and versioned, and [`Kernel::verify`]
+//! checks every structural invariant: a kernel loaded from disk is never trusted unverified.
+
+use crate::ops::{BinaryOp, ParamId, UnaryOp, VarId};
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The IR format version. Bump it whenever the meaning or the encoding changes.
+pub const IR_VERSION: u32 = 1;
+
+/// The most instructions a kernel may have (a bound on loaded files, far above real models).
+pub const MAX_INSTRUCTIONS: usize = 1 << 20;
+
+/// The id of an SSA value: the index of the instruction that defines it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ValueId(pub u32);
+
+impl ValueId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+impl fmt::Display for ValueId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "%{}", self.0)
+    }
+}
+
+/// One instruction.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Inst {
+    Const(#[serde(with = "f64_text")] f64),
+    Var(VarId),
+    Param(ParamId),
+    Response,
+    Unary(UnaryOp, ValueId),
+    Binary(BinaryOp, ValueId, ValueId),
+}
+
+impl Inst {
+    /// The values this instruction reads.
+    pub fn operands(&self) -> impl Iterator<Item = ValueId> {
+        let (a, b) = match *self {
+            Inst::Unary(_, a) => (Some(a), None),
+            Inst::Binary(_, a, b) => (Some(a), Some(b)),
+            _ => (None, None),
+        };
+        a.into_iter().chain(b)
+    }
+}
+
+/// Which values are the kernel's results.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Outputs {
+    /// The model value f.
+    pub value: ValueId,
+    /// ∂f/∂p_k, one per parameter.
+    pub derivatives: Vec<ValueId>,
+    /// The transformed response t(y) (`log[y] = ...`); `None` means t(y) = y.
+    pub response: Option<ValueId>,
+}
+
+/// A verified-on-load program for one model. See the module docs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Kernel {
+    pub version: u32,
+    pub var_names: Vec<String>,
+    pub param_names: Vec<String>,
+    pub insts: Vec<Inst>,
+    pub outputs: Outputs,
+}
+
+/// Why a kernel is ill-formed. Produced for a kernel built by jitfit itself, this is a bug.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    #[error("IR version {found}, expected {expected}")]
+    Version { found: u32, expected: u32 },
+    #[error("{0} instructions, more than the limit of {MAX_INSTRUCTIONS}")]
+    TooLarge(usize),
+    #[error("instruction %{at} uses {operand}, which is not defined before it")]
+    UseBeforeDef { at: usize, operand: ValueId },
+    #[error("instruction %{at} reads variable {var}, but the kernel has {n_vars} variables")]
+    BadVar { at: usize, var: u32, n_vars: usize },
+    #[error("instruction %{at} reads parameter {param}, but the kernel has {n_params} parameters")]
+    BadParam {
+        at: usize,
+        param: u32,
+        n_params: usize,
+    },
+    #[error("output {name} is {value}, but the kernel has {len} instructions")]
+    BadOutput {
+        name: String,
+        value: ValueId,
+        len: usize,
+    },
+    #[error("{found} derivative outputs for {n_params} parameters")]
+    DerivativeCount { found: usize, n_params: usize },
+    #[error("the model value reads the response, which only the response transform may do")]
+    ResponseInModel,
+    #[error("a parameter or variable name is empty or repeated")]
+    BadNames,
+}
+
+impl Kernel {
+    pub fn n_vars(&self) -> usize {
+        self.var_names.len()
+    }
+
+    pub fn n_params(&self) -> usize {
+        self.param_names.len()
+    }
+
+    /// Checks every structural invariant. Backends may assume a verified kernel.
+    pub fn verify(&self) -> Result<(), VerifyError> {
+        if self.version != IR_VERSION {
+            return Err(VerifyError::Version {
+                found: self.version,
+                expected: IR_VERSION,
+            });
+        }
+        let len = self.insts.len();
+        if len > MAX_INSTRUCTIONS {
+            return Err(VerifyError::TooLarge(len));
+        }
+        let mut names: Vec<&str> = self
+            .var_names
+            .iter()
+            .chain(&self.param_names)
+            .map(String::as_str)
+            .collect();
+        names.sort_unstable();
+        if names.iter().any(|n| n.is_empty()) || names.windows(2).any(|w| w[0] == w[1]) {
+            return Err(VerifyError::BadNames);
+        }
+        for (at, inst) in self.insts.iter().enumerate() {
+            for operand in inst.operands() {
+                if operand.index() >= at {
+                    return Err(VerifyError::UseBeforeDef { at, operand });
+                }
+            }
+            match *inst {
+                Inst::Var(v) if v.index() >= self.n_vars() => {
+                    return Err(VerifyError::BadVar {
+                        at,
+                        var: v.0,
+                        n_vars: self.n_vars(),
+                    });
+                }
+                Inst::Param(p) if p.index() >= self.n_params() => {
+                    return Err(VerifyError::BadParam {
+                        at,
+                        param: p.0,
+                        n_params: self.n_params(),
+                    });
+                }
+                _ => {}
+            }
+        }
+        if self.outputs.derivatives.len() != self.n_params() {
+            return Err(VerifyError::DerivativeCount {
+                found: self.outputs.derivatives.len(),
+                n_params: self.n_params(),
+            });
+        }
+        for (name, value) in self.named_outputs() {
+            if value.index() >= len {
+                return Err(VerifyError::BadOutput { name, value, len });
+            }
+        }
+        // f and ∂f must not depend on y; only t(y) may.
+        let mut reads_response = vec![false; len];
+        for (i, inst) in self.insts.iter().enumerate() {
+            reads_response[i] = matches!(inst, Inst::Response)
+                || inst.operands().any(|o| reads_response[o.index()]);
+        }
+        let model_outputs =
+            std::iter::once(self.outputs.value).chain(self.outputs.derivatives.iter().copied());
+        if model_outputs.into_iter().any(|v| reads_response[v.index()]) {
+            return Err(VerifyError::ResponseInModel);
+        }
+        Ok(())
+    }
+
+    /// Every output with its display name: `f`, `df/d<param>`, `t(y)`.
+    pub fn named_outputs(&self) -> Vec<(String, ValueId)> {
+        let mut out = vec![("f".to_owned(), self.outputs.value)];
+        for (k, d) in self.outputs.derivatives.iter().enumerate() {
+            let name = self.param_names.get(k).map_or("?", String::as_str);
+            out.push((format!("df/d{name}"), *d));
+        }
+        if let Some(r) = self.outputs.response {
+            out.push(("t(y)".to_owned(), r));
+        }
+        out
+    }
+
+    /// Counts instructions by kind: (total, transcendental calls).
+    pub fn op_counts(&self) -> (usize, usize) {
+        let calls = self
+            .insts
+            .iter()
+            .filter(|i| match i {
+                Inst::Unary(op, _) => op.cost() > 1,
+                Inst::Binary(op, _, _) => matches!(op, BinaryOp::Pow | BinaryOp::Atan2),
+                _ => false,
+            })
+            .count();
+        (self.insts.len(), calls)
+    }
+
+    /// Serializes to JSON.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a kernel always serializes")
+    }
+
+    /// Parses JSON and verifies the result: a loaded kernel is never trusted.
+    pub fn from_json(text: &str) -> Result<Kernel, LoadError> {
+        let kernel: Kernel =
+            serde_json::from_str(text).map_err(|e| LoadError::Json(e.to_string()))?;
+        kernel.verify()?;
+        Ok(kernel)
+    }
+}
+
+/// Why a serialized kernel was refused.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LoadError {
+    #[error("not a kernel: {0}")]
+    Json(String),
+    #[error("ill-formed kernel: {0}")]
+    Verify(#[from] VerifyError),
+}
+
+/// f64 constants as text (`"1.5"`, `"NaN"`, `"inf"`): JSON numbers cannot hold NaN or
+/// infinities, and Rust's shortest round-trip formatting is exact.
+mod f64_text {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{v:?}"))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse::<f64>()
+            .map_err(|_| D::Error::custom(format!("`{text}` is not a number")))
+    }
+}

@@ -1,0 +1,36 @@
+//! # jitfit
+//!
+//! Fit string-defined models to data, fast. A model is text — `a*exp(-b*x) + c` — that
+//! jitfit parses ([`syntax`]), differentiates symbolically and simplifies with egg
+//! ([`symbolic`]), and lowers to a small kernel IR ([`ir`]) that computes the model and its
+//! exact Jacobian with shared subexpressions. The IR is what backends compile and run.
+//!
+//! ```
+//! use jitfit::Model;
+//!
+//! let model = Model::parse("a*exp(-b*x) + c").unwrap();
+//! assert_eq!(model.params(), ["a", "b", "c"]);
+//!
+//! // The reference interpreter evaluates f and ∂f/∂p at a point.
+//! let mut interp = jitfit::ir::Interpreter::new(model.kernel());
+//! let batch = interp.eval_batch(&[&[0.0, 1.0]], None, &[2.0, 1.0, 0.5]);
+//! assert_eq!(batch.value[0], 2.5);
+//! assert_eq!(batch.jacobian[0..3], [1.0, -0.0, 1.0]);
+//!
+//! // Errors point at the fault.
+//! let err = Model::parse("a*exq(-b*x) + c").unwrap_err();
+//! assert_eq!(err.to_string(), "\
+//! error: unknown function `exq` (did you mean `exp`?)
+//!   |
+//! 1 | a*exq(-b*x) + c
+//!   |   ^^^");
+//! ```
+
+pub mod ir;
+mod model;
+pub mod ops;
+pub mod symbolic;
+pub mod syntax;
+
+pub use model::{Error, Model, ModelOptions, StageTimes};
+pub use syntax::Names;

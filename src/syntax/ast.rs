@@ -1,0 +1,130 @@
+//! The syntax tree: what the user wrote, with byte spans, stored in one arena.
+//!
+//! Nodes are created children first, so the arena is in topological order: every pass
+//! over a tree is a forward loop, never a recursion, whatever the nesting of the input.
+
+use crate::ops::BinaryOp;
+
+/// A byte range `start..end` in the model text.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Span {
+    pub start: usize,
+    pub end: usize,
+}
+
+impl Span {
+    pub fn new(start: usize, end: usize) -> Span {
+        Span { start, end }
+    }
+
+    /// The smallest span covering both.
+    pub fn to(self, other: Span) -> Span {
+        Span::new(self.start.min(other.start), self.end.max(other.end))
+    }
+}
+
+/// Index of a node in [`Ast::nodes`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AstId(pub u32);
+
+impl AstId {
+    pub fn index(self) -> usize {
+        self.0 as usize
+    }
+}
+
+/// One node of the syntax tree.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AstNode {
+    pub kind: AstKind,
+    pub span: Span,
+}
+
+/// What a node is. Operands are ids of earlier nodes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum AstKind {
+    /// A literal number.
+    Number(f64),
+    /// A name: a variable, parameter, helper, the response or `pi`.
+    Name(String),
+    /// Unary minus.
+    Neg(AstId),
+    /// `+ - * / ^` (and `**`, stored as `Pow`).
+    Binary(BinaryOp, AstId, AstId),
+    /// A call `f(a, b)` or `f[a]`.
+    Call {
+        name: String,
+        name_span: Span,
+        args: Vec<AstId>,
+    },
+}
+
+/// One statement: `rhs` alone, or `lhs = rhs`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Statement {
+    pub lhs: Option<AstId>,
+    pub rhs: AstId,
+    /// The span of the `=`, when there is one.
+    pub assign_span: Option<Span>,
+    pub span: Span,
+}
+
+/// A parsed model: the node arena and the statements in source order. Every statement but
+/// the last defines a helper; the last is the model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Ast {
+    pub nodes: Vec<AstNode>,
+    pub statements: Vec<Statement>,
+}
+
+impl Ast {
+    pub fn node(&self, id: AstId) -> &AstNode {
+        &self.nodes[id.index()]
+    }
+
+    /// The statement that is the model (the last one).
+    pub fn model_statement(&self) -> &Statement {
+        self.statements
+            .last()
+            .expect("the grammar requires one statement")
+    }
+
+    /// The helper definitions (every statement but the last).
+    pub fn helper_statements(&self) -> &[Statement] {
+        &self.statements[..self.statements.len() - 1]
+    }
+
+    /// Writes the subtree rooted at `id` back as text, fully parenthesized. Used by tests and
+    /// by `jitfit explain`; iterative, so safe on any depth the parser accepts.
+    pub fn to_text(&self, id: AstId) -> String {
+        let mut text: Vec<Option<String>> = vec![None; id.index() + 1];
+        for i in 0..=id.index() {
+            let s = match &self.nodes[i].kind {
+                AstKind::Number(v) => format!("{v:?}"),
+                AstKind::Name(n) => n.clone(),
+                AstKind::Neg(a) => format!("(-{})", take(&mut text, *a)),
+                AstKind::Binary(op, a, b) => {
+                    let sym = match op {
+                        BinaryOp::Add => "+",
+                        BinaryOp::Sub => "-",
+                        BinaryOp::Mul => "*",
+                        BinaryOp::Div => "/",
+                        _ => "^",
+                    };
+                    let (a, b) = (take(&mut text, *a), take(&mut text, *b));
+                    format!("({a} {sym} {b})")
+                }
+                AstKind::Call { name, args, .. } => {
+                    let args: Vec<String> = args.iter().map(|a| take(&mut text, *a)).collect();
+                    format!("{name}({})", args.join(", "))
+                }
+            };
+            text[i] = Some(s);
+        }
+        take(&mut text, id)
+    }
+}
+
+fn take(text: &mut [Option<String>], id: AstId) -> String {
+    text[id.index()].clone().unwrap_or_default()
+}

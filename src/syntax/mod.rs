@@ -1,0 +1,20 @@
+//! Model text → syntax tree → resolved symbolic graph.
+//!
+//! [`parse`] turns text into an [`Ast`] that keeps byte spans; [`resolve`] decides what each
+//! name is and builds the symbolic [`Graph`](crate::symbolic::Graph). Every error is a
+//! [`SyntaxError`] that renders the model with a caret under the fault. This layer knows
+//! nothing of egg, the IR or any backend.
+
+mod ast;
+mod error;
+mod eval;
+mod functions;
+mod parser;
+mod resolve;
+
+pub use ast::{Ast, AstId, AstKind, AstNode, Span, Statement};
+pub use error::{SyntaxError, SyntaxErrorKind, render};
+pub use eval::eval_ast;
+pub use functions::{CONSTANTS, FUNCTIONS, Function, lookup_function, suggest_function};
+pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES, parse};
+pub use resolve::{Names, Resolved, resolve};

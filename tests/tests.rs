@@ -1,0 +1,9 @@
+//! End-to-end tests, in one binary (one link, one run).
+
+mod support;
+
+mod errors;
+mod ir;
+mod nist;
+mod parse;
+mod properties;
