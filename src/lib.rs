@@ -26,6 +26,7 @@
 //!   |   ^^^");
 //! ```
 
+pub mod backend;
 pub mod ir;
 mod model;
 pub mod ops;

@@ -2,6 +2,7 @@
 
 mod support;
 
+mod backend;
 mod errors;
 mod ir;
 mod nist;

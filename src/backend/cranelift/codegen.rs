@@ -1,0 +1,324 @@
+//! IR → Cranelift IR: one function per kernel, looping over the points of a chunk.
+//!
+//! Every kernel has the same signature (unused arguments are ignored):
+//!
+//! ```text
+//! fn(n, vars: *const *const f64, y: *const f64, w: *const f64, w_stride: usize,
+//!    params: *const f64, out_a: *mut f64, out_b: *mut f64)
+//! ```
+//!
+//! Only the instructions a kernel needs are emitted (`predict` drops every derivative), and
+//! the ones that depend on parameters and constants alone are hoisted out of the loop.
+
+use super::runtime;
+use crate::ir::{Inst, Kernel};
+use crate::ops::{BinaryOp, UnaryOp};
+use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
+use cranelift_codegen::ir::{
+    AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, Value, types,
+};
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::JITModule;
+use cranelift_module::{FuncId, Linkage, Module, ModuleError};
+use std::collections::HashMap;
+
+/// Which kernel to generate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KernelKind {
+    Predict,
+    ResidualJacobian,
+    NormalEquations,
+}
+
+/// The Rust type of every generated kernel.
+pub type KernelFn = unsafe extern "C" fn(
+    n: usize,
+    vars: *const *const f64,
+    y: *const f64,
+    w: *const f64,
+    w_stride: usize,
+    params: *const f64,
+    out_a: *mut f64,
+    out_b: *mut f64,
+);
+
+/// The signature of [`KernelFn`].
+pub fn kernel_signature(module: &JITModule) -> Signature {
+    let ptr = module.target_config().pointer_type();
+    let mut sig = module.make_signature();
+    for _ in 0..8 {
+        sig.params.push(AbiParam::new(ptr));
+    }
+    sig
+}
+
+/// Declared imports of the runtime shims, shared by a module's functions.
+#[derive(Default)]
+pub struct Imports {
+    ids: HashMap<&'static str, FuncId>,
+}
+
+impl Imports {
+    fn get(
+        &mut self,
+        module: &mut JITModule,
+        name: &'static str,
+        arity: usize,
+    ) -> Result<FuncId, ModuleError> {
+        if let Some(id) = self.ids.get(name) {
+            return Ok(*id);
+        }
+        let mut sig = module.make_signature();
+        for _ in 0..arity {
+            sig.params.push(AbiParam::new(types::F64));
+        }
+        sig.returns.push(AbiParam::new(types::F64));
+        let id = module.declare_function(name, Linkage::Import, &sig)?;
+        self.ids.insert(name, id);
+        Ok(id)
+    }
+}
+
+/// Which instructions a kernel needs (a backward sweep from its outputs).
+fn live_set(kernel: &Kernel, kind: KernelKind) -> Vec<bool> {
+    let mut live = vec![false; kernel.insts.len()];
+    live[kernel.outputs.value.index()] = true;
+    if kind != KernelKind::Predict {
+        for d in &kernel.outputs.derivatives {
+            live[d.index()] = true;
+        }
+        if let Some(t) = kernel.outputs.response {
+            live[t.index()] = true;
+        }
+    }
+    for i in (0..kernel.insts.len()).rev() {
+        if live[i] {
+            for o in kernel.insts[i].operands() {
+                live[o.index()] = true;
+            }
+        }
+    }
+    live
+}
+
+/// Which instructions depend on parameters and constants only (the same for every point).
+fn uniform_set(kernel: &Kernel) -> Vec<bool> {
+    let mut uniform = vec![false; kernel.insts.len()];
+    for (i, inst) in kernel.insts.iter().enumerate() {
+        uniform[i] = match inst {
+            Inst::Const(_) | Inst::Param(_) => true,
+            Inst::Var(_) | Inst::Response => false,
+            _ => inst.operands().all(|o| uniform[o.index()]),
+        };
+    }
+    uniform
+}
+
+/// Builds the body of one kernel into `func`.
+pub fn build_kernel(
+    module: &mut JITModule,
+    imports: &mut Imports,
+    func: &mut Function,
+    builder_context: &mut FunctionBuilderContext,
+    kernel: &Kernel,
+    kind: KernelKind,
+) -> Result<(), ModuleError> {
+    let ptr = module.target_config().pointer_type();
+    let live = live_set(kernel, kind);
+    let uniform = uniform_set(kernel);
+    let flags = MemFlagsData::trusted();
+
+    // Declare the shims this kernel calls before borrowing the function.
+    let mut callee_ids: HashMap<usize, FuncId> = HashMap::new();
+    for (i, inst) in kernel.insts.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let symbol = match *inst {
+            Inst::Unary(op, _) => runtime::unary_symbol(op).map(|(name, _)| (name, 1)),
+            Inst::Binary(op, _, _) => runtime::binary_symbol(op).map(|(name, _)| (name, 2)),
+            _ => None,
+        };
+        if let Some((name, arity)) = symbol {
+            callee_ids.insert(i, imports.get(module, name, arity)?);
+        }
+    }
+
+    let mut b = FunctionBuilder::new(func, builder_context);
+    let mut callees: HashMap<FuncId, FuncRef> = HashMap::new();
+    for id in callee_ids.values() {
+        if !callees.contains_key(id) {
+            let fref = module.declare_func_in_func(*id, b.func);
+            callees.insert(*id, fref);
+        }
+    }
+
+    let entry = b.create_block();
+    let header = b.create_block();
+    let body = b.create_block();
+    let exit = b.create_block();
+    b.append_block_params_for_function_params(entry);
+    let i_param = b.append_block_param(header, ptr);
+
+    b.switch_to_block(entry);
+    let args = b.block_params(entry).to_vec();
+    let (n, vars_ptr, y_ptr, w_ptr, w_stride, params_ptr, out_a, out_b) = (
+        args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7],
+    );
+    let var_bases: Vec<Value> = (0..kernel.n_vars())
+        .map(|k| b.ins().load(ptr, flags, vars_ptr, (k * 8) as i32))
+        .collect();
+
+    let mut values: Vec<Option<Value>> = vec![None; kernel.insts.len()];
+    let emit = |b: &mut FunctionBuilder<'_>,
+                values: &[Option<Value>],
+                i: usize,
+                offset: Option<Value>|
+     -> Value {
+        let get = |v: &crate::ir::ValueId| values[v.index()].expect("operands come first");
+        match kernel.insts[i] {
+            Inst::Const(c) => b.ins().f64const(c),
+            Inst::Param(p) => b
+                .ins()
+                .load(types::F64, flags, params_ptr, (p.index() * 8) as i32),
+            Inst::Var(v) => {
+                let addr = b
+                    .ins()
+                    .iadd(var_bases[v.index()], offset.expect("in the loop"));
+                b.ins().load(types::F64, flags, addr, 0)
+            }
+            Inst::Response => {
+                let addr = b.ins().iadd(y_ptr, offset.expect("in the loop"));
+                b.ins().load(types::F64, flags, addr, 0)
+            }
+            Inst::Unary(op, a) => {
+                let a = get(&a);
+                match op {
+                    UnaryOp::Neg => b.ins().fneg(a),
+                    UnaryOp::Abs => b.ins().fabs(a),
+                    UnaryOp::Sqrt => b.ins().sqrt(a),
+                    UnaryOp::Sign => {
+                        let zero = b.ins().f64const(0.0);
+                        let one = b.ins().f64const(1.0);
+                        let minus_one = b.ins().f64const(-1.0);
+                        let gt = b.ins().fcmp(FloatCC::GreaterThan, a, zero);
+                        let lt = b.ins().fcmp(FloatCC::LessThan, a, zero);
+                        let neg_or_self = b.ins().select(lt, minus_one, a);
+                        b.ins().select(gt, one, neg_or_self)
+                    }
+                    _ => {
+                        let fref = callees[&callee_ids[&i]];
+                        let call = b.ins().call(fref, &[a]);
+                        b.inst_results(call)[0]
+                    }
+                }
+            }
+            Inst::Binary(op, a, c) => {
+                let (a, c) = (get(&a), get(&c));
+                match op {
+                    BinaryOp::Add => b.ins().fadd(a, c),
+                    BinaryOp::Sub => b.ins().fsub(a, c),
+                    BinaryOp::Mul => b.ins().fmul(a, c),
+                    BinaryOp::Div => b.ins().fdiv(a, c),
+                    BinaryOp::Min => b.ins().fmin(a, c),
+                    BinaryOp::Max => b.ins().fmax(a, c),
+                    BinaryOp::Less => {
+                        let lt = b.ins().fcmp(FloatCC::LessThan, a, c);
+                        let one = b.ins().f64const(1.0);
+                        let zero = b.ins().f64const(0.0);
+                        b.ins().select(lt, one, zero)
+                    }
+                    BinaryOp::Pow | BinaryOp::Atan2 => {
+                        let fref = callees[&callee_ids[&i]];
+                        let call = b.ins().call(fref, &[a, c]);
+                        b.inst_results(call)[0]
+                    }
+                }
+            }
+        }
+    };
+
+    // Loop-invariant values, once per call.
+    for i in 0..kernel.insts.len() {
+        if live[i] && uniform[i] {
+            values[i] = Some(emit(&mut b, &values, i, None));
+        }
+    }
+    let zero = b.ins().iconst(ptr, 0);
+    b.ins().jump(header, &[BlockArg::Value(zero)]);
+
+    b.switch_to_block(header);
+    let more = b.ins().icmp(IntCC::UnsignedLessThan, i_param, n);
+    b.ins().brif(more, body, &[], exit, &[]);
+
+    b.switch_to_block(body);
+    let offset = b.ins().ishl_imm_u(i_param, 3);
+    for i in 0..kernel.insts.len() {
+        if live[i] && !uniform[i] {
+            values[i] = Some(emit(&mut b, &values, i, Some(offset)));
+        }
+    }
+    let f = values[kernel.outputs.value.index()].expect("f is live");
+    match kind {
+        KernelKind::Predict => {
+            let addr = b.ins().iadd(out_a, offset);
+            b.ins().store(flags, f, addr, 0);
+        }
+        KernelKind::ResidualJacobian | KernelKind::NormalEquations => {
+            let w_offset = b.ins().imul(i_param, w_stride);
+            let w_addr = b.ins().iadd(w_ptr, w_offset);
+            let w = b.ins().load(types::F64, flags, w_addr, 0);
+            let target = match kernel.outputs.response {
+                Some(t) => values[t.index()].expect("t(y) is live"),
+                None => {
+                    let addr = b.ins().iadd(y_ptr, offset);
+                    b.ins().load(types::F64, flags, addr, 0)
+                }
+            };
+            let diff = b.ins().fsub(f, target);
+            let r = b.ins().fmul(w, diff);
+            let row: Vec<Value> = kernel
+                .outputs
+                .derivatives
+                .iter()
+                .map(|d| {
+                    let d = values[d.index()].expect("derivatives are live");
+                    b.ins().fmul(w, d)
+                })
+                .collect();
+            let p = row.len();
+            if kind == KernelKind::ResidualJacobian {
+                let r_addr = b.ins().iadd(out_a, offset);
+                b.ins().store(flags, r, r_addr, 0);
+                let row_offset = b.ins().imul_imm_u(i_param, (p * 8) as i64);
+                let row_addr = b.ins().iadd(out_b, row_offset);
+                for (k, v) in row.iter().enumerate() {
+                    b.ins().store(flags, *v, row_addr, (k * 8) as i32);
+                }
+            } else {
+                // acc = [JᵀJ (p×p, upper) | Jᵀr (p) | Σr²], in NormalEquations::add_point's order.
+                let accumulate = |b: &mut FunctionBuilder<'_>, slot: usize, x: Value, y: Value| {
+                    let old = b.ins().load(types::F64, flags, out_a, (slot * 8) as i32);
+                    let prod = b.ins().fmul(x, y);
+                    let new = b.ins().fadd(old, prod);
+                    b.ins().store(flags, new, out_a, (slot * 8) as i32);
+                };
+                for a in 0..p {
+                    for c in a..p {
+                        accumulate(&mut b, a * p + c, row[a], row[c]);
+                    }
+                    accumulate(&mut b, p * p + a, row[a], r);
+                }
+                accumulate(&mut b, p * p + p, r, r);
+            }
+        }
+    }
+    let next = b.ins().iadd_imm_u(i_param, 1);
+    b.ins().jump(header, &[BlockArg::Value(next)]);
+
+    b.switch_to_block(exit);
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(module.target_config());
+    Ok(())
+}

@@ -1,0 +1,295 @@
+//! The Cranelift backend: native code for the three kernels of a model, compiled from its IR
+//! in about a millisecond. Transcendental functions call the same Rust implementations as
+//! the interpreter (see `runtime`), so results agree bit for bit.
+
+mod codegen;
+mod runtime;
+
+pub use codegen::KernelKind;
+
+use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_shapes};
+use crate::ir::Kernel;
+use codegen::{Imports, KernelFn, build_kernel, kernel_signature};
+use cranelift_codegen::ir::UserFuncName;
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_frontend::FunctionBuilderContext;
+use cranelift_jit::{JITBuilder, JITModule};
+use cranelift_module::{Linkage, Module, default_libcall_names};
+use std::sync::{LazyLock, Mutex};
+use std::time::{Duration, Instant};
+
+/// A model's compiled kernels. Dropping it frees the machine code.
+pub struct CraneliftKernels {
+    kernel: Kernel,
+    predict: KernelFn,
+    residual_jacobian: KernelFn,
+    normal_equations: KernelFn,
+    /// Owns the code the function pointers point into; `None` only while dropping.
+    module: Mutex<Option<JITModule>>,
+    compile_time: Duration,
+}
+
+impl std::fmt::Debug for CraneliftKernels {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CraneliftKernels")
+            .field("compile_time", &self.compile_time)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A description of the code-generation target (triple, ISA features, settings). It is part
+/// of the cache key: kernels compiled for one CPU are never reused on another.
+pub fn target_description() -> &'static str {
+    static DESCRIPTION: LazyLock<String> = LazyLock::new(|| match isa() {
+        Ok(isa) => {
+            let flags: Vec<String> = isa.isa_flags().iter().map(|v| v.to_string()).collect();
+            format!("{} {} {}", isa.triple(), isa.flags(), flags.join(" "))
+        }
+        Err(e) => format!("unsupported host: {e}"),
+    });
+    &DESCRIPTION
+}
+
+fn isa() -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String> {
+    let mut flags = settings::builder();
+    flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+    let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
+    isa_builder
+        .finish(settings::Flags::new(flags))
+        .map_err(|e| e.to_string())
+}
+
+impl CraneliftKernels {
+    /// Compiles the three kernels of a verified kernel IR.
+    pub fn compile(kernel: &Kernel) -> Result<CraneliftKernels, BackendError> {
+        let started = Instant::now();
+        let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
+        let mut builder = JITBuilder::with_isa(
+            isa().map_err(|e| compile_error(&e))?,
+            default_libcall_names(),
+        );
+        for (name, address) in runtime::all_symbols() {
+            builder.symbol(name, address);
+        }
+        let mut module = JITModule::new(builder);
+        let mut imports = Imports::default();
+        let mut context = module.make_context();
+        let mut builder_context = FunctionBuilderContext::new();
+        let signature = kernel_signature(&module);
+        let mut ids = Vec::new();
+        for (index, (name, kind)) in [
+            ("predict", KernelKind::Predict),
+            ("residual_jacobian", KernelKind::ResidualJacobian),
+            ("normal_equations", KernelKind::NormalEquations),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let id = module
+                .declare_function(name, Linkage::Local, &signature)
+                .map_err(|e| compile_error(&e))?;
+            context.func.signature = signature.clone();
+            context.func.name = UserFuncName::user(0, index as u32);
+            build_kernel(
+                &mut module,
+                &mut imports,
+                &mut context.func,
+                &mut builder_context,
+                kernel,
+                kind,
+            )
+            .map_err(|e| compile_error(&e))?;
+            module
+                .define_function(id, &mut context)
+                .map_err(|e| compile_error(&e))?;
+            module.clear_context(&mut context);
+            ids.push(id);
+        }
+        module
+            .finalize_definitions()
+            .map_err(|e| compile_error(&e))?;
+        // SAFETY: each id was defined above with `kernel_signature`, which is `KernelFn`'s
+        // signature; the code lives as long as `module`, which `self` owns.
+        let function = |id| unsafe {
+            std::mem::transmute::<*const u8, KernelFn>(module.get_finalized_function(id))
+        };
+        Ok(CraneliftKernels {
+            kernel: kernel.clone(),
+            predict: function(ids[0]),
+            residual_jacobian: function(ids[1]),
+            normal_equations: function(ids[2]),
+            module: Mutex::new(Some(module)),
+            compile_time: started.elapsed(),
+        })
+    }
+
+    /// How long compilation took (IR → machine code, module set-up included).
+    pub fn compile_time(&self) -> Duration {
+        self.compile_time
+    }
+}
+
+impl Drop for CraneliftKernels {
+    fn drop(&mut self) {
+        let module = self
+            .module
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(module) = module {
+            // SAFETY: the function pointers into this module are only reachable through
+            // `self`, which is being dropped: nothing can call them any more.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+/// The pointers to a call's variable columns, on the stack for up to eight variables.
+enum VarPointers {
+    Inline([*const f64; 8]),
+    Heap(Vec<*const f64>),
+}
+
+impl VarPointers {
+    fn new(vars: &[&[f64]]) -> Self {
+        if vars.len() <= 8 {
+            let mut a = [std::ptr::null(); 8];
+            for (slot, v) in a.iter_mut().zip(vars) {
+                *slot = v.as_ptr();
+            }
+            VarPointers::Inline(a)
+        } else {
+            VarPointers::Heap(vars.iter().map(|v| v.as_ptr()).collect())
+        }
+    }
+
+    fn as_ptr(&self) -> *const *const f64 {
+        match self {
+            VarPointers::Inline(a) => a.as_ptr(),
+            VarPointers::Heap(v) => v.as_ptr(),
+        }
+    }
+}
+
+static ONE: f64 = 1.0;
+
+/// The weight pointer and stride: a column, or the constant 1 with stride 0.
+fn weights(chunk: &Chunk<'_>) -> (*const f64, usize) {
+    match chunk.weights {
+        Some(w) => (w.as_ptr(), 8),
+        None => (&ONE as *const f64, 0),
+    }
+}
+
+impl Kernels for CraneliftKernels {
+    fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    fn predict(
+        &self,
+        vars: &[&[f64]],
+        params: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), BackendError> {
+        check_shapes(&self.kernel, vars, out.len(), params)?;
+        let var_ptrs = VarPointers::new(vars);
+        // SAFETY: the shapes were checked: every column has out.len() points, params has one
+        // value per parameter, and predict reads nothing else.
+        unsafe {
+            (self.predict)(
+                out.len(),
+                var_ptrs.as_ptr(),
+                std::ptr::null(),
+                &ONE,
+                0,
+                params.as_ptr(),
+                out.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        Ok(())
+    }
+
+    fn residual_jacobian(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        residuals: &mut [f64],
+        jacobian: &mut [f64],
+    ) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let (n, p) = (chunk.len(), self.kernel.n_params());
+        if residuals.len() != n {
+            return Err(BackendError::Shape {
+                what: "residuals",
+                expected: n,
+                found: residuals.len(),
+            });
+        }
+        if jacobian.len() != n * p {
+            return Err(BackendError::Shape {
+                what: "jacobian",
+                expected: n * p,
+                found: jacobian.len(),
+            });
+        }
+        let var_ptrs = VarPointers::new(chunk.vars);
+        let (w, w_stride) = weights(chunk);
+        // SAFETY: shapes checked above; the kernel writes n residuals and n·p derivatives.
+        unsafe {
+            (self.residual_jacobian)(
+                n,
+                var_ptrs.as_ptr(),
+                chunk.y.as_ptr(),
+                w,
+                w_stride,
+                params.as_ptr(),
+                residuals.as_mut_ptr(),
+                jacobian.as_mut_ptr(),
+            )
+        };
+        Ok(())
+    }
+
+    fn normal_equations(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let p = self.kernel.n_params();
+        if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
+            return Err(BackendError::Shape {
+                what: "normal equations",
+                expected: p,
+                found: acc.n_params,
+            });
+        }
+        // The kernel accumulates into one contiguous buffer: [JᵀJ | Jᵀr | Σr²].
+        let mut buffer = Vec::with_capacity(p * p + p + 1);
+        buffer.extend_from_slice(&acc.jtj);
+        buffer.extend_from_slice(&acc.jtr);
+        buffer.push(acc.rss);
+        let var_ptrs = VarPointers::new(chunk.vars);
+        let (w, w_stride) = weights(chunk);
+        // SAFETY: shapes checked above; the kernel reads and writes p·p + p + 1 values.
+        unsafe {
+            (self.normal_equations)(
+                chunk.len(),
+                var_ptrs.as_ptr(),
+                chunk.y.as_ptr(),
+                w,
+                w_stride,
+                params.as_ptr(),
+                buffer.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        acc.jtj.copy_from_slice(&buffer[..p * p]);
+        acc.jtr.copy_from_slice(&buffer[p * p..p * p + p]);
+        acc.rss = buffer[p * p + p];
+        Ok(())
+    }
+}

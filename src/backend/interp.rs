@@ -1,0 +1,126 @@
+//! The reference backend: the IR interpreter behind the [`Kernels`] trait. Slow, obviously
+//! right, and what every other backend is tested against.
+
+use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_shapes};
+use crate::ir::{Interpreter, Kernel};
+
+/// Runs kernels with [`Interpreter`].
+#[derive(Clone, Debug)]
+pub struct InterpreterKernels {
+    kernel: Kernel,
+}
+
+impl InterpreterKernels {
+    /// `kernel` must be verified.
+    pub fn new(kernel: Kernel) -> Self {
+        InterpreterKernels { kernel }
+    }
+
+    /// f, t(y) and the unweighted derivative row at point `i`.
+    fn point(
+        &self,
+        interp: &mut Interpreter<'_>,
+        chunk: &Chunk<'_>,
+        i: usize,
+        params: &[f64],
+        row: &mut [f64],
+    ) -> (f64, f64) {
+        let point: Vec<f64> = chunk.vars.iter().map(|c| c[i]).collect();
+        let y = chunk.y[i];
+        let values = interp.eval_point(&point, y, params);
+        let outputs = &self.kernel.outputs;
+        for (slot, d) in row.iter_mut().zip(&outputs.derivatives) {
+            *slot = values[d.index()];
+        }
+        let target = outputs.response.map_or(y, |t| values[t.index()]);
+        (values[outputs.value.index()], target)
+    }
+}
+
+impl Kernels for InterpreterKernels {
+    fn kernel(&self) -> &Kernel {
+        &self.kernel
+    }
+
+    fn predict(
+        &self,
+        vars: &[&[f64]],
+        params: &[f64],
+        out: &mut [f64],
+    ) -> Result<(), BackendError> {
+        check_shapes(&self.kernel, vars, out.len(), params)?;
+        let mut interp = Interpreter::new(&self.kernel);
+        let mut point = vec![0.0; vars.len()];
+        for (i, slot) in out.iter_mut().enumerate() {
+            for (p, column) in point.iter_mut().zip(vars) {
+                *p = column[i];
+            }
+            *slot = interp.value(&point, params);
+        }
+        Ok(())
+    }
+
+    fn residual_jacobian(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        residuals: &mut [f64],
+        jacobian: &mut [f64],
+    ) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let (n, p) = (chunk.len(), self.kernel.n_params());
+        if residuals.len() != n {
+            return Err(BackendError::Shape {
+                what: "residuals",
+                expected: n,
+                found: residuals.len(),
+            });
+        }
+        if jacobian.len() != n * p {
+            return Err(BackendError::Shape {
+                what: "jacobian",
+                expected: n * p,
+                found: jacobian.len(),
+            });
+        }
+        let mut interp = Interpreter::new(&self.kernel);
+        for i in 0..n {
+            let row = &mut jacobian[i * p..(i + 1) * p];
+            let (f, target) = self.point(&mut interp, chunk, i, params, row);
+            let w = chunk.weights.map_or(1.0, |w| w[i]);
+            residuals[i] = w * (f - target);
+            for d in row.iter_mut() {
+                *d *= w;
+            }
+        }
+        Ok(())
+    }
+
+    fn normal_equations(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let p = self.kernel.n_params();
+        if acc.n_params != p {
+            return Err(BackendError::Shape {
+                what: "normal equations",
+                expected: p,
+                found: acc.n_params,
+            });
+        }
+        let mut interp = Interpreter::new(&self.kernel);
+        let mut row = vec![0.0; p];
+        for i in 0..chunk.len() {
+            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
+            let w = chunk.weights.map_or(1.0, |w| w[i]);
+            for d in row.iter_mut() {
+                *d *= w;
+            }
+            acc.add_point(w * (f - target), &row);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! Backends: what runs a kernel over data. Every backend implements [`Kernels`] from one
+//! verified [`Kernel`](crate::ir::Kernel) — the IR is the only thing a backend sees — so the
+//! solver and the front ends do not care which one runs.
+//!
+//! Three kernels per model, each looping over a chunk of points (structure of arrays: one
+//! slice per variable, plus `y` and optional weights):
+//! - `predict`: f(x_i);
+//! - `residual_jacobian`: r_i = w_i·(f(x_i) − t(y_i)) and the Jacobian row w_i·∂f/∂p (row-major);
+//! - `normal_equations`: adds JᵀJ (upper triangle), Jᵀr and Σr² over the chunk without storing J.
+
+pub mod cranelift;
+mod interp;
+
+pub use interp::InterpreterKernels;
+
+use crate::ir::Kernel;
+
+/// The data of one chunk of points, as columns.
+#[derive(Clone, Copy, Debug)]
+pub struct Chunk<'a> {
+    /// One slice per variable, in the kernel's variable order, all of one length.
+    pub vars: &'a [&'a [f64]],
+    /// The observed response.
+    pub y: &'a [f64],
+    /// Per-point weights (1/σ for curve_fit's `sigma`); `None` means all ones.
+    pub weights: Option<&'a [f64]>,
+}
+
+impl Chunk<'_> {
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+}
+
+/// Accumulated normal equations of a least-squares problem with p parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormalEquations {
+    pub n_params: usize,
+    /// JᵀJ, p×p row-major; only the upper triangle (row ≤ column) is accumulated.
+    pub jtj: Vec<f64>,
+    /// Jᵀr.
+    pub jtr: Vec<f64>,
+    /// Σ r².
+    pub rss: f64,
+}
+
+impl NormalEquations {
+    pub fn zeros(n_params: usize) -> Self {
+        NormalEquations {
+            n_params,
+            jtj: vec![0.0; n_params * n_params],
+            jtr: vec![0.0; n_params],
+            rss: 0.0,
+        }
+    }
+
+    /// Adds another accumulation (e.g. another chunk's) to this one.
+    pub fn add(&mut self, other: &NormalEquations) {
+        for (a, b) in self.jtj.iter_mut().zip(&other.jtj) {
+            *a += b;
+        }
+        for (a, b) in self.jtr.iter_mut().zip(&other.jtr) {
+            *a += b;
+        }
+        self.rss += other.rss;
+    }
+
+    /// Adds one point's residual and Jacobian row, in the order every backend uses.
+    pub fn add_point(&mut self, r: f64, row: &[f64]) {
+        let p = self.n_params;
+        for a in 0..p {
+            for b in a..p {
+                self.jtj[a * p + b] += row[a] * row[b];
+            }
+            self.jtr[a] += row[a] * r;
+        }
+        self.rss += r * r;
+    }
+}
+
+/// Why a backend refused a call.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BackendError {
+    #[error("{what}: expected {expected}, got {found}")]
+    Shape {
+        what: &'static str,
+        expected: usize,
+        found: usize,
+    },
+    #[error("code generation failed (a bug in jitfit): {0}")]
+    Compile(String),
+}
+
+/// A model's compiled kernels. Implementations are callable from many threads at once.
+pub trait Kernels: Send + Sync {
+    /// The IR these kernels were built from.
+    fn kernel(&self) -> &Kernel;
+
+    /// `out[i] = f(x_i)`.
+    fn predict(&self, vars: &[&[f64]], params: &[f64], out: &mut [f64])
+    -> Result<(), BackendError>;
+
+    /// `residuals[i] = w_i·(f(x_i) − t(y_i))`, `jacobian[i·p + k] = w_i·∂f/∂p_k(x_i)`.
+    fn residual_jacobian(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        residuals: &mut [f64],
+        jacobian: &mut [f64],
+    ) -> Result<(), BackendError>;
+
+    /// Adds the chunk's JᵀJ (upper triangle), Jᵀr and Σr² to `acc`.
+    fn normal_equations(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError>;
+}
+
+/// Checks the lengths of a call's slices against the kernel.
+pub(crate) fn check_shapes(
+    kernel: &Kernel,
+    vars: &[&[f64]],
+    n: usize,
+    params: &[f64],
+) -> Result<(), BackendError> {
+    let shape = |what, expected, found| {
+        if expected == found {
+            Ok(())
+        } else {
+            Err(BackendError::Shape {
+                what,
+                expected,
+                found,
+            })
+        }
+    };
+    shape("variable columns", kernel.n_vars(), vars.len())?;
+    for column in vars {
+        shape("points in a variable column", n, column.len())?;
+    }
+    shape("parameters", kernel.n_params(), params.len())
+}
+
+pub(crate) fn check_chunk(
+    kernel: &Kernel,
+    chunk: &Chunk<'_>,
+    params: &[f64],
+) -> Result<(), BackendError> {
+    check_shapes(kernel, chunk.vars, chunk.len(), params)?;
+    if let Some(w) = chunk.weights {
+        if w.len() != chunk.len() {
+            return Err(BackendError::Shape {
+                what: "weights",
+                expected: chunk.len(),
+                found: w.len(),
+            });
+        }
+    }
+    Ok(())
+}

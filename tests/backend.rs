@@ -1,0 +1,216 @@
+//! Every backend against the reference interpreter: random models (proptest) and the NIST
+//! corpus, all three kernels, bit for bit.
+
+use crate::support::models::{PARAMS, body, model_text};
+use crate::support::nist::all_problems;
+use jitfit::backend::cranelift::CraneliftKernels;
+use jitfit::backend::{BackendError, Chunk, InterpreterKernels, Kernels, NormalEquations};
+use jitfit::{Model, ModelOptions, Names};
+use proptest::prelude::*;
+
+fn same(a: f64, b: f64) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+fn assert_same(what: &str, a: &[f64], b: &[f64]) {
+    assert_eq!(a.len(), b.len(), "{what}: lengths");
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        assert!(
+            same(*x, *y),
+            "{what}[{i}]: compiled {x:e} vs interpreter {y:e}"
+        );
+    }
+}
+
+/// Runs all three kernels of both backends on one chunk and compares them bit for bit.
+fn compare(reference: &dyn Kernels, compiled: &dyn Kernels, chunk: &Chunk<'_>, params: &[f64]) {
+    let (n, p) = (chunk.len(), params.len());
+    let (mut f1, mut f2) = (vec![0.0; n], vec![0.0; n]);
+    reference.predict(chunk.vars, params, &mut f1).unwrap();
+    compiled.predict(chunk.vars, params, &mut f2).unwrap();
+    assert_same("predict", &f2, &f1);
+
+    let (mut r1, mut j1, mut r2, mut j2) = (
+        vec![0.0; n],
+        vec![0.0; n * p],
+        vec![0.0; n],
+        vec![0.0; n * p],
+    );
+    reference
+        .residual_jacobian(chunk, params, &mut r1, &mut j1)
+        .unwrap();
+    compiled
+        .residual_jacobian(chunk, params, &mut r2, &mut j2)
+        .unwrap();
+    assert_same("residuals", &r2, &r1);
+    assert_same("jacobian", &j2, &j1);
+
+    let (mut a1, mut a2) = (NormalEquations::zeros(p), NormalEquations::zeros(p));
+    reference.normal_equations(chunk, params, &mut a1).unwrap();
+    compiled.normal_equations(chunk, params, &mut a2).unwrap();
+    assert_same("JᵀJ", &a2.jtj, &a1.jtj);
+    assert_same("Jᵀr", &a2.jtr, &a1.jtr);
+    assert!(same(a2.rss, a1.rss), "Σr²: {} vs {}", a2.rss, a1.rss);
+
+    // normal_equations equals JᵀJ/Jᵀr formed from residual_jacobian.
+    let mut formed = NormalEquations::zeros(p);
+    for i in 0..n {
+        formed.add_point(r2[i], &j2[i * p..(i + 1) * p]);
+    }
+    assert_same("JᵀJ from J", &a2.jtj, &formed.jtj);
+    assert_same("Jᵀr from J", &a2.jtr, &formed.jtr);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+
+    #[test]
+    fn compiled_kernels_match_the_interpreter(
+        body in body(),
+        xs in prop::collection::vec(-3.0..3.0f64, 0..40),
+        params in prop::array::uniform3(-2.0..2.0f64),
+        weighted in any::<bool>(),
+    ) {
+        let text = model_text(&body);
+        let names = Names { vars: vec!["x".into()], params: Some(PARAMS.iter().map(|s| s.to_string()).collect()) };
+        let model = Model::parse_with(&text, &ModelOptions { names, ..Default::default() }).unwrap();
+        let reference = InterpreterKernels::new(model.kernel().clone());
+        let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+        let y: Vec<f64> = xs.iter().map(|x| x.sin()).collect();
+        let w: Vec<f64> = xs.iter().map(|x| 1.0 + x.abs()).collect();
+        let vars: [&[f64]; 1] = [&xs];
+        let chunk = Chunk { vars: &vars, y: &y, weights: weighted.then_some(w.as_slice()) };
+        compare(&reference, &compiled, &chunk, &params);
+    }
+}
+
+#[test]
+fn nist_corpus_compiled_matches_the_interpreter() {
+    for p in all_problems() {
+        let names = Names {
+            vars: p.vars.clone(),
+            params: Some(p.params.clone()),
+        };
+        let model = Model::parse_with(
+            &p.model,
+            &ModelOptions {
+                names,
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let reference = InterpreterKernels::new(model.kernel().clone());
+        let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+        let y: Vec<f64> = p.rows.iter().map(|r| r[0]).collect();
+        let columns: Vec<Vec<f64>> = (0..p.vars.len())
+            .map(|k| p.rows.iter().map(|r| r[k + 1]).collect())
+            .collect();
+        let vars: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
+        for params in [&p.start1, &p.start2, &p.certified] {
+            compare(
+                &reference,
+                &compiled,
+                &Chunk {
+                    vars: &vars,
+                    y: &y,
+                    weights: None,
+                },
+                params,
+            );
+        }
+    }
+}
+
+#[test]
+fn kernels_refuse_wrong_shapes() {
+    let model = Model::parse("a*exp(-b*x)").unwrap();
+    let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+    let x = [1.0, 2.0];
+    let mut out = [0.0; 3];
+    let err = compiled.predict(&[&x], &[1.0, 2.0], &mut out).unwrap_err();
+    assert_eq!(
+        err,
+        BackendError::Shape {
+            what: "points in a variable column",
+            expected: 3,
+            found: 2
+        }
+    );
+    let err = compiled.predict(&[&x], &[1.0], &mut out[..2]).unwrap_err();
+    assert_eq!(
+        err,
+        BackendError::Shape {
+            what: "parameters",
+            expected: 2,
+            found: 1
+        }
+    );
+    let y = [1.0, 2.0];
+    let chunk = Chunk {
+        vars: &[&x],
+        y: &y,
+        weights: Some(&[1.0]),
+    };
+    let mut acc = NormalEquations::zeros(2);
+    assert!(
+        compiled
+            .normal_equations(&chunk, &[1.0, 1.0], &mut acc)
+            .is_err()
+    );
+    let mut r = [0.0; 2];
+    let mut j = [0.0; 3];
+    let chunk = Chunk {
+        vars: &[&x],
+        y: &y,
+        weights: None,
+    };
+    assert!(
+        compiled
+            .residual_jacobian(&chunk, &[1.0, 1.0], &mut r, &mut j)
+            .is_err()
+    );
+}
+
+#[test]
+fn kernels_run_from_many_threads_at_once() {
+    let model = Model::parse("A*exp(-(x-mu)^2/(2*s^2)) + B").unwrap();
+    let compiled = std::sync::Arc::new(CraneliftKernels::compile(model.kernel()).unwrap());
+    let xs: Vec<f64> = (0..1000).map(|i| i as f64 / 100.0).collect();
+    let params = [2.0, 5.0, 1.5, 0.1];
+    let mut expected = vec![0.0; xs.len()];
+    compiled.predict(&[&xs], &params, &mut expected).unwrap();
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                for _ in 0..50 {
+                    let mut out = vec![0.0; xs.len()];
+                    compiled.predict(&[&xs], &params, &mut out).unwrap();
+                    assert_eq!(out, expected);
+                }
+            });
+        }
+    });
+}
+
+#[test]
+fn a_transformed_response_is_fitted_on_its_scale() {
+    // log[y] = a*x: the residual is a*x - log(y).
+    let model = Model::parse("log[y] = a*x").unwrap();
+    let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+    let (x, y) = ([1.0, 2.0], [std::f64::consts::E, 1.0]);
+    let (mut r, mut j) = ([0.0; 2], [0.0; 2]);
+    compiled
+        .residual_jacobian(
+            &Chunk {
+                vars: &[&x],
+                y: &y,
+                weights: None,
+            },
+            &[3.0],
+            &mut r,
+            &mut j,
+        )
+        .unwrap();
+    assert_eq!(r, [3.0 - 1.0, 6.0 - 0.0]);
+    assert_eq!(j, [1.0, 2.0]);
+}
