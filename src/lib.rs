@@ -27,11 +27,13 @@
 //! ```
 
 pub mod backend;
+pub mod cache;
 pub mod ir;
 mod model;
 pub mod ops;
 pub mod symbolic;
 pub mod syntax;
 
+pub use cache::{CompiledModel, KernelCache};
 pub use model::{Error, Model, ModelOptions, StageTimes};
 pub use syntax::Names;

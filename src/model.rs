@@ -13,6 +13,9 @@ pub enum Error {
     /// The model text is malformed or names things wrongly; renders with a caret.
     #[error("{0}")]
     Syntax(#[from] SyntaxError),
+    /// A backend refused a call or failed to generate code.
+    #[error("{0}")]
+    Backend(#[from] crate::backend::BackendError),
 }
 
 /// Time spent in each stage of building a model's kernel.

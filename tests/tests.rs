@@ -3,6 +3,7 @@
 mod support;
 
 mod backend;
+mod cache;
 mod errors;
 mod ir;
 mod nist;

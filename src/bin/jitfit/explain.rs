@@ -1,5 +1,7 @@
 //! `jitfit explain`: everything jitfit derives from a model, stage by stage.
 
+use jitfit::backend::cranelift::{self, CraneliftKernels};
+use jitfit::cache;
 use jitfit::{Model, ModelOptions, Names};
 use std::time::Duration;
 
@@ -24,6 +26,10 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         ..Default::default()
     };
     let model = Model::parse_with(&args.model, &options)?;
+    let compiled = CraneliftKernels::compile(model.kernel())?;
+    let ast = jitfit::syntax::parse(&args.model)?;
+    let fingerprint = cache::model_fingerprint(&cache::canonical_text(&ast), &options);
+    let key = cache::cache_key(fingerprint, cranelift::target_description());
     let kernel = model.kernel();
     let report = model.simplify_report();
     let times = model.times();
@@ -73,6 +79,11 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         us(times.lower),
         us(times.total())
     );
+    println!(
+        "compile     Cranelift, 3 kernels: {}",
+        us(compiled.compile_time())
+    );
+    println!("cache key   {key} (model fingerprint {fingerprint:032x})");
     Ok(())
 }
 

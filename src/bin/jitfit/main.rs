@@ -1,5 +1,6 @@
 //! The `jitfit` command line.
 
+mod cache;
 mod explain;
 
 use clap::{Parser, Subcommand};
@@ -23,12 +24,16 @@ enum Command {
     ///   jitfit explain 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' --vars x,y
     ///   jitfit explain 'log[y] = b1 - b2*x1 * exp[-b3*x2]' --vars x1,x2
     Explain(explain::ExplainArgs),
+    /// The compilation cache: `path`, `stats`, `clear`, `compile MODEL`.
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Explain(args) => explain::run(&args),
+        Command::Cache(command) => cache::run(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,187 @@
+//! The on-disk store: one JSON file per key holding the optimized IR and its metadata, in a
+//! folder versioned by the file format and the IR version. Writes are atomic (temp file,
+//! fsync, rename), so concurrent processes writing the same key leave one valid file. Reads
+//! validate everything; a bad file is reported and ignored. Machine code is never stored.
+
+use super::key::CacheKey;
+use crate::ir::{IR_VERSION, Kernel};
+use serde::{Deserialize, Serialize};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// The version of the file format (not of the IR, which has its own).
+pub const DISK_FORMAT: u32 = 1;
+
+/// Files larger than this are not read.
+const MAX_FILE_BYTES: u64 = 64 << 20;
+
+/// What one cache file holds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DiskEntry {
+    pub format: u32,
+    pub key: String,
+    pub jitfit_version: String,
+    /// The canonical model text the key was computed from, compared on load.
+    pub canonical: String,
+    /// The model as the user wrote it (for display only).
+    pub source: String,
+    pub vars: Vec<String>,
+    pub listed_params: Option<Vec<String>>,
+    pub response_name: Option<String>,
+    pub kernel: Kernel,
+}
+
+/// A folder of cache files.
+#[derive(Clone, Debug)]
+pub struct DiskStore {
+    root: PathBuf,
+}
+
+impl DiskStore {
+    pub fn new(root: PathBuf) -> Self {
+        DiskStore { root }
+    }
+
+    /// The folder this store uses, as configured.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The versioned folder that holds the files.
+    pub fn dir(&self) -> PathBuf {
+        self.root.join(format!("v{DISK_FORMAT}-ir{IR_VERSION}"))
+    }
+
+    pub fn path(&self, key: CacheKey) -> PathBuf {
+        self.dir().join(format!("{key}.json"))
+    }
+
+    /// Loads and validates the entry for `key`. `Ok(None)`: no file. `Err`: a file that is
+    /// unreadable or invalid, with the reason (the caller warns and rebuilds).
+    pub fn load(&self, key: CacheKey, expect: &Expected<'_>) -> Result<Option<DiskEntry>, String> {
+        let path = self.path(key);
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+        };
+        let mut text = String::new();
+        file.take(MAX_FILE_BYTES + 1)
+            .read_to_string(&mut text)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        if text.len() as u64 > MAX_FILE_BYTES {
+            return Err(format!(
+                "{} is larger than {MAX_FILE_BYTES} bytes",
+                path.display()
+            ));
+        }
+        let entry: DiskEntry = serde_json::from_str(&text)
+            .map_err(|e| format!("{} is not a cache entry: {e}", path.display()))?;
+        validate(&entry, key, expect)
+            .map_err(|why| format!("{} was refused: {why}", path.display()))?;
+        Ok(Some(entry))
+    }
+
+    /// Writes the entry atomically: a temp file in the same folder, fsync, rename.
+    pub fn store(&self, key: CacheKey, entry: &DiskEntry) -> Result<(), String> {
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        let dir = self.dir();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let temp = dir.join(format!(
+            ".{key}.{}.{}.tmp",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let write = || -> std::io::Result<()> {
+            let mut file = std::fs::File::create(&temp)?;
+            file.write_all(
+                serde_json::to_string(entry)
+                    .expect("entries serialize")
+                    .as_bytes(),
+            )?;
+            file.sync_all()?;
+            std::fs::rename(&temp, self.path(key))
+        };
+        write().map_err(|e| {
+            let _ = std::fs::remove_file(&temp);
+            format!("cannot write {}: {e}", self.path(key).display())
+        })
+    }
+
+    /// Removes every cache file (all versions). Returns how many files were removed.
+    pub fn clear(&self) -> std::io::Result<usize> {
+        let mut removed = 0;
+        let Ok(versions) = std::fs::read_dir(&self.root) else {
+            return Ok(0);
+        };
+        for version in versions {
+            let version = version?.path();
+            if !version.is_dir()
+                || !version
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('v'))
+            {
+                continue;
+            }
+            for file in std::fs::read_dir(&version)? {
+                let file = file?.path();
+                if file.extension().is_some_and(|e| e == "json" || e == "tmp") {
+                    std::fs::remove_file(&file)?;
+                    removed += 1;
+                }
+            }
+            let _ = std::fs::remove_dir(&version);
+        }
+        Ok(removed)
+    }
+
+    /// (files, bytes) in the current versioned folder.
+    pub fn usage(&self) -> (usize, u64) {
+        let Ok(entries) = std::fs::read_dir(self.dir()) else {
+            return (0, 0);
+        };
+        entries
+            .filter_map(Result::ok)
+            .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+            .fold((0, 0), |(n, bytes), e| {
+                (n + 1, bytes + e.metadata().map_or(0, |m| m.len()))
+            })
+    }
+}
+
+/// What a loaded entry must match.
+pub struct Expected<'a> {
+    pub canonical: &'a str,
+    pub vars: &'a [String],
+    pub listed_params: Option<&'a [String]>,
+}
+
+fn validate(entry: &DiskEntry, key: CacheKey, expect: &Expected<'_>) -> Result<(), String> {
+    if entry.format != DISK_FORMAT {
+        return Err(format!("format {} (expected {DISK_FORMAT})", entry.format));
+    }
+    if entry.key != key.to_string() {
+        return Err(format!("it holds key {}", entry.key));
+    }
+    if entry.canonical != expect.canonical {
+        return Err("it holds another model".into());
+    }
+    entry
+        .kernel
+        .verify()
+        .map_err(|e| format!("ill-formed kernel: {e}"))?;
+    if entry.vars != expect.vars || entry.kernel.var_names != expect.vars {
+        return Err("its variables differ".into());
+    }
+    if entry.listed_params.as_deref() != expect.listed_params {
+        return Err("its parameter list differs".into());
+    }
+    if let Some(listed) = expect.listed_params {
+        if entry.kernel.param_names != listed {
+            return Err("its parameters differ".into());
+        }
+    }
+    Ok(())
+}

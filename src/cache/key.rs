@@ -1,0 +1,86 @@
+//! Cache keys: xxh3-128 over a canonical, deterministic, length-prefixed encoding of what
+//! determines a kernel. Never `std::hash`, whose output may change between Rust releases.
+
+use crate::ModelOptions;
+use crate::ir::IR_VERSION;
+use crate::syntax::Ast;
+use std::fmt;
+use xxhash_rust::xxh3::xxh3_128;
+
+/// The kernels a cache entry holds (part of the key, so adding a kernel changes it).
+pub const KERNEL_SET: &str = "predict,residual_jacobian,normal_equations";
+
+/// A 128-bit cache key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey(pub u128);
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:032x}", self.0)
+    }
+}
+
+/// The model's canonical text: each statement as a fully parenthesized tree, so that
+/// whitespace, comments and redundant brackets do not change the key.
+pub fn canonical_text(ast: &Ast) -> String {
+    let mut text = String::new();
+    for s in &ast.statements {
+        if let Some(lhs) = s.lhs {
+            text += &ast.to_text(lhs);
+            text += " = ";
+        }
+        text += &ast.to_text(s.rhs);
+        text += ";\n";
+    }
+    text
+}
+
+struct Encoder(Vec<u8>);
+
+impl Encoder {
+    fn field(&mut self, bytes: &[u8]) {
+        self.0
+            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(bytes);
+    }
+    fn list(&mut self, items: &[String]) {
+        self.0
+            .extend_from_slice(&(items.len() as u64).to_le_bytes());
+        for item in items {
+            self.field(item.as_bytes());
+        }
+    }
+}
+
+/// The target-independent part of the key: the model, its names, the simplification limits,
+/// the IR version, the kernel set and the crate version. Stable across machines.
+pub fn model_fingerprint(canonical: &str, options: &ModelOptions) -> u128 {
+    let mut e = Encoder(Vec::new());
+    e.field(b"jitfit model fingerprint");
+    e.field(env!("CARGO_PKG_VERSION").as_bytes());
+    e.field(&IR_VERSION.to_le_bytes());
+    e.field(KERNEL_SET.as_bytes());
+    e.field(canonical.as_bytes());
+    e.list(&options.names.vars);
+    match &options.names.params {
+        Some(params) => {
+            e.field(b"listed");
+            e.list(params);
+        }
+        None => e.field(b"free"),
+    }
+    let limits = &options.simplify;
+    e.field(&(limits.iterations as u64).to_le_bytes());
+    e.field(&(limits.nodes as u64).to_le_bytes());
+    e.field(&(limits.time.as_nanos() as u64).to_le_bytes());
+    xxh3_128(&e.0)
+}
+
+/// The full key: the fingerprint plus the code-generation target (ISA and its features).
+pub fn cache_key(fingerprint: u128, target: &str) -> CacheKey {
+    let mut e = Encoder(Vec::new());
+    e.field(b"jitfit cache key");
+    e.field(&fingerprint.to_le_bytes());
+    e.field(target.as_bytes());
+    CacheKey(xxh3_128(&e.0))
+}

@@ -1,0 +1,233 @@
+//! The compilation cache: stable keys, memory and disk hits, refusal of bad files, LRU
+//! eviction, and concurrent writers (threads and processes).
+
+use crate::support::TempDir;
+use expect_test::expect;
+use jitfit::cache::{CacheOptions, KernelCache, Origin, canonical_text, model_fingerprint};
+use jitfit::{ModelOptions, Names};
+use std::num::NonZeroUsize;
+
+fn cache_in(dir: &TempDir, capacity: usize) -> KernelCache {
+    KernelCache::new(CacheOptions {
+        capacity: NonZeroUsize::new(capacity).unwrap(),
+        disk_dir: Some(dir.path()),
+    })
+}
+
+const MODEL: &str = "a*exp(-b*x) + c";
+
+/// The key of a fixed model. If this changes, every user's disk cache is invalidated:
+/// make it deliberate (and bump the crate version or the formats when the meaning changes).
+#[test]
+fn model_fingerprint_is_stable() {
+    let ast = jitfit::syntax::parse(MODEL).unwrap();
+    let fingerprint = model_fingerprint(&canonical_text(&ast), &ModelOptions::default());
+    expect!["781a70bf92e9c3542ae7de6e9fed8611"].assert_eq(&format!("{fingerprint:032x}"));
+    // Whitespace, comments and redundant brackets do not change it.
+    let ast = jitfit::syntax::parse("(a) * exp[ -b*x ]  # decay\n + c").unwrap();
+    assert_eq!(
+        model_fingerprint(&canonical_text(&ast), &ModelOptions::default()),
+        fingerprint
+    );
+    // Variables do.
+    let options = ModelOptions {
+        names: Names {
+            vars: vec!["x".into(), "t".into()],
+            params: None,
+        },
+        ..Default::default()
+    };
+    assert_ne!(
+        model_fingerprint(&canonical_text(&ast), &options),
+        fingerprint
+    );
+}
+
+#[test]
+fn second_compile_is_a_memory_hit_and_a_new_process_a_disk_hit() {
+    let dir = TempDir::new("cache-hits");
+    let cache = cache_in(&dir, 8);
+    let first = cache.compile_default(MODEL).unwrap();
+    assert_eq!(first.origin, Origin::Miss);
+    assert!(first.warnings.is_empty(), "{:?}", first.warnings);
+    let second = cache.compile_default(MODEL).unwrap();
+    assert_eq!(second.origin, Origin::MemoryHit);
+    assert!(std::sync::Arc::ptr_eq(&first.model, &second.model));
+    // The same model written differently is still a memory hit (same canonical form).
+    assert_eq!(
+        cache.compile_default("a*exp(-b*x)+c  ").unwrap().origin,
+        Origin::MemoryHit
+    );
+
+    // A fresh cache over the same folder stands for a new process.
+    let other = cache_in(&dir, 8);
+    let third = other.compile_default(MODEL).unwrap();
+    assert_eq!(third.origin, Origin::DiskHit);
+    assert_eq!(third.model.kernel(), first.model.kernel());
+    let stats = other.stats();
+    assert_eq!(
+        (stats.disk_hits, stats.misses, stats.memory_hits),
+        (1, 0, 0)
+    );
+    assert_eq!(cache.stats().memory_hits, 2);
+}
+
+#[test]
+fn bad_files_are_refused_and_rebuilt() {
+    let dir = TempDir::new("cache-corrupt");
+    let good_cache = cache_in(&dir, 8);
+    let key = good_cache.compile_default(MODEL).unwrap().model.key();
+    let path = good_cache.disk().unwrap().path(key);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let other_model = {
+        let c = cache_in(&TempDir::new("cache-other"), 8);
+        let k = c.compile_default("a*x + b").unwrap().model.key();
+        std::fs::read_to_string(c.disk().unwrap().path(k)).unwrap()
+    };
+    let bad_files: Vec<(&str, String)> = vec![
+        ("empty", String::new()),
+        ("truncated", good[..good.len() / 2].to_owned()),
+        ("garbage", "\u{0}\u{1}garbage{[".to_owned()),
+        (
+            "wrong format version",
+            good.replace("\"format\":1", "\"format\":99"),
+        ),
+        (
+            "wrong IR version",
+            good.replace("\"version\":1", "\"version\":2"),
+        ),
+        ("another model's file", other_model),
+        (
+            "hostile IR",
+            good.replace(
+                "\"outputs\":{\"value\":",
+                "\"outputs\":{\"value\":9999,\"x\":",
+            ),
+        ),
+        (
+            "hostile operand",
+            good.replacen("[\"mul\",", "[\"mul\",4000000000,", 1),
+        ),
+    ];
+    for (what, content) in bad_files {
+        std::fs::write(&path, &content).unwrap();
+        let cache = cache_in(&dir, 8);
+        let compiled = cache.compile_default(MODEL).unwrap();
+        assert_eq!(compiled.origin, Origin::Miss, "{what}");
+        assert_eq!(
+            compiled.warnings.len(),
+            1,
+            "{what}: {:?}",
+            compiled.warnings
+        );
+        assert!(
+            compiled.warnings[0].contains("ignoring a cache file"),
+            "{what}: {}",
+            compiled.warnings[0]
+        );
+        // The file was rebuilt: the next process gets a disk hit.
+        assert_eq!(
+            cache_in(&dir, 8).compile_default(MODEL).unwrap().origin,
+            Origin::DiskHit,
+            "{what}"
+        );
+    }
+}
+
+#[test]
+fn lru_evicts_at_capacity() {
+    let cache = KernelCache::new(CacheOptions {
+        capacity: NonZeroUsize::new(2).unwrap(),
+        disk_dir: None,
+    });
+    for model in ["a*x", "a*x + b", "a*x^2"] {
+        assert_eq!(cache.compile_default(model).unwrap().origin, Origin::Miss);
+    }
+    let stats = cache.stats();
+    assert_eq!((stats.in_memory, stats.evictions), (2, 1));
+    // The oldest was evicted; the newest two are still there.
+    assert_eq!(
+        cache.compile_default("a*x + b").unwrap().origin,
+        Origin::MemoryHit
+    );
+    assert_eq!(cache.compile_default("a*x").unwrap().origin, Origin::Miss);
+}
+
+#[test]
+fn many_threads_compiling_one_model_leave_one_valid_file() {
+    let dir = TempDir::new("cache-threads");
+    let cache = cache_in(&dir, 8);
+    std::thread::scope(|s| {
+        for _ in 0..8 {
+            s.spawn(|| {
+                let compiled = cache.compile_default(MODEL).unwrap();
+                assert!(compiled.warnings.is_empty(), "{:?}", compiled.warnings);
+            });
+        }
+    });
+    let files = dir.files_under();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        cache_in(&dir, 8).compile_default(MODEL).unwrap().origin,
+        Origin::DiskHit
+    );
+}
+
+#[test]
+fn several_processes_compiling_one_model_leave_one_valid_file() {
+    let dir = TempDir::new("cache-processes");
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+                .args(["cache", "compile", MODEL, "--repeat", "3"])
+                .env("JITFIT_CACHE_DIR", dir.path())
+                .env_remove("JITFIT_NO_DISK_CACHE")
+                .output()
+                .unwrap()
+        })
+        .collect();
+    for out in children {
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let files = dir.files_under();
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert_eq!(
+        cache_in(&dir, 8).compile_default(MODEL).unwrap().origin,
+        Origin::DiskHit
+    );
+}
+
+#[test]
+fn a_disk_cache_that_cannot_be_written_only_warns() {
+    let dir = TempDir::new("cache-readonly");
+    // A file where the cache folder should be: nothing can be created under it.
+    let blocker = dir.path().join("blocked");
+    std::fs::write(&blocker, "not a folder").unwrap();
+    let cache = KernelCache::new(CacheOptions {
+        capacity: NonZeroUsize::new(4).unwrap(),
+        disk_dir: Some(blocker),
+    });
+    let compiled = cache.compile_default(MODEL).unwrap();
+    assert_eq!(compiled.origin, Origin::Miss);
+    // Reading fails too (the path is not a folder): both are reported, neither is fatal.
+    let last = compiled.warnings.last().unwrap();
+    assert!(last.contains("could not save"), "{last}");
+}
+
+#[test]
+fn invalid_models_are_errors_not_cache_entries() {
+    let dir = TempDir::new("cache-invalid");
+    let cache = cache_in(&dir, 4);
+    assert!(cache.compile_default("a*exq(x)").is_err());
+    assert!(cache.compile_default("a*").is_err());
+    assert!(dir.files_under().is_empty());
+}
