@@ -12,7 +12,7 @@ fn main() {
     for (name, vars, source) in MODELS {
         let model = Model::parse_with_vars(source, vars).unwrap();
         let r = model.simplify_report();
-        let (insts, calls) = model.kernel().op_counts();
+        let (insts, calls, _) = model.kernel().op_counts();
         eprintln!(
             "{name}: {} params, DAG {} -> {} nodes, IR {insts} instructions ({calls} calls), egg {} iterations ({})",
             model.n_params(),

@@ -55,6 +55,9 @@ pub enum BinaryOp {
     /// 1 if `a < b`, else 0 (so 0 when either is NaN). Not callable from the model language:
     /// the derivatives of `min` and `max` use it.
     Less,
+    /// `a·ln(b)`, but 0 when `a` is 0 (scipy's `xlogy`). The derivative of `u^v` with respect
+    /// to the exponent is `xlogy(u^v, u)`, which is 0, not NaN, at `u = 0`.
+    XLogY,
 }
 
 impl UnaryOp {
@@ -156,7 +159,7 @@ impl UnaryOp {
 
 impl BinaryOp {
     /// Every binary operation, in declaration order.
-    pub const ALL: [BinaryOp; 9] = [
+    pub const ALL: [BinaryOp; 10] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -166,6 +169,7 @@ impl BinaryOp {
         BinaryOp::Min,
         BinaryOp::Max,
         BinaryOp::Less,
+        BinaryOp::XLogY,
     ];
 
     /// The operation's canonical name (as written in the IR text form and in egg patterns).
@@ -180,6 +184,7 @@ impl BinaryOp {
             BinaryOp::Min => "min",
             BinaryOp::Max => "max",
             BinaryOp::Less => "less",
+            BinaryOp::XLogY => "xlogy",
         }
     }
 
@@ -202,6 +207,7 @@ impl BinaryOp {
                     0.0
                 }
             }
+            BinaryOp::XLogY => xlogy(a, b),
         }
     }
 
@@ -212,6 +218,7 @@ impl BinaryOp {
             BinaryOp::Mul => 2,
             BinaryOp::Div => 8,
             BinaryOp::Pow | BinaryOp::Atan2 => 60,
+            BinaryOp::XLogY => 41,
         }
     }
 }
@@ -225,6 +232,11 @@ pub fn sign(a: f64) -> f64 {
     } else {
         a // ±0 or NaN
     }
+}
+
+/// `a·ln(b)`, 0 when `a == 0` (whatever `b`, NaN included), as scipy's `xlogy`.
+pub fn xlogy(a: f64, b: f64) -> f64 {
+    if a == 0.0 { 0.0 } else { a * b.ln() }
 }
 
 /// IEEE 754-2019 `minimum`: NaN if either operand is NaN, and -0 below +0.

@@ -214,3 +214,24 @@ fn a_transformed_response_is_fitted_on_its_scale() {
     assert_eq!(r, [3.0 - 1.0, 6.0 - 0.0]);
     assert_eq!(j, [1.0, 2.0]);
 }
+
+/// d(x^b)/db = x^b·ln(x) is 0 at x = 0, not 0·(-inf) = NaN: data often start at x = 0.
+#[test]
+fn power_law_jacobian_is_finite_at_zero() {
+    let model = Model::parse("a*x^b").unwrap();
+    let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+    let reference = InterpreterKernels::new(model.kernel().clone());
+    let (x, y) = ([0.0, 1.0, 2.0], [0.0, 1.0, 3.0]);
+    let (mut r, mut j) = ([0.0; 3], [0.0; 6]);
+    let chunk = Chunk {
+        vars: &[&x],
+        y: &y,
+        weights: None,
+    };
+    compiled
+        .residual_jacobian(&chunk, &[1.5, 1.2], &mut r, &mut j)
+        .unwrap();
+    assert_eq!(&j[..2], &[0.0, 0.0]);
+    assert!(j.iter().all(|v| v.is_finite()), "{j:?}");
+    compare(&reference, &compiled, &chunk, &[1.5, 1.2]);
+}

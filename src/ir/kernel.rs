@@ -203,18 +203,27 @@ impl Kernel {
         out
     }
 
-    /// Counts instructions by kind: (total, transcendental calls).
-    pub fn op_counts(&self) -> (usize, usize) {
-        let calls = self
-            .insts
-            .iter()
-            .filter(|i| match i {
+    /// Counts (instructions, calls to transcendental functions, such calls made per point):
+    /// calls on parameters and constants alone are made once per chunk, not per point.
+    pub fn op_counts(&self) -> (usize, usize, usize) {
+        let mut per_point = vec![false; self.insts.len()];
+        let (mut calls, mut point_calls) = (0, 0);
+        for (i, inst) in self.insts.iter().enumerate() {
+            per_point[i] = matches!(inst, Inst::Var(_) | Inst::Response)
+                || inst.operands().any(|o| per_point[o.index()]);
+            let is_call = match inst {
                 Inst::Unary(op, _) => op.cost() > 1,
-                Inst::Binary(op, _, _) => matches!(op, BinaryOp::Pow | BinaryOp::Atan2),
+                Inst::Binary(op, _, _) => {
+                    matches!(op, BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::XLogY)
+                }
                 _ => false,
-            })
-            .count();
-        (self.insts.len(), calls)
+            };
+            if is_call {
+                calls += 1;
+                point_calls += usize::from(per_point[i]);
+            }
+        }
+        (self.insts.len(), calls, point_calls)
     }
 
     /// Serializes to JSON.

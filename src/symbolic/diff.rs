@@ -251,9 +251,9 @@ impl Build<'_> {
                     };
                     self.mul(factor, du)
                 });
+                // u^v·ln(u) as xlogy(u^v, u): 0 rather than 0·(-inf) = NaN where u = 0.
                 let exp_term = dv.map(|dv| {
-                    let ln = self.un(U::Ln, u);
-                    let t = self.mul(this, ln);
+                    let t = self.g.binary(B::XLogY, this, u);
                     self.mul(t, dv)
                 });
                 self.sum(base_term, exp_term)?
@@ -289,6 +289,15 @@ impl Build<'_> {
                 self.sum(a, b)?
             }
             B::Less => return None,
+            B::XLogY => {
+                // d(u·ln v) = xlogy(du, v) + u·dv/v
+                let a = du.map(|du| self.g.binary(B::XLogY, du, v));
+                let b = dv.map(|dv| {
+                    let udv = self.mul(u, dv);
+                    self.div(udv, v)
+                });
+                self.sum(a, b)?
+            }
         })
     }
 

@@ -184,11 +184,58 @@ pub fn rules() -> Vec<Rewrite<Sym, ConstantFold>> {
         rw!("pow-2"; "(pow ?a 2.0)" => "(mul ?a ?a)"),
         rw!("pow-half"; "(pow ?a 0.5)" => "(sqrt ?a)"),
         rw!("pow-m1"; "(pow ?a -1.0)" => "(div 1.0 ?a)"),
+        Rewrite::new(
+            "div-pow2",
+            "(div ?a ?c)"
+                .parse::<egg::Pattern<Sym>>()
+                .expect("a pattern"),
+            DivByPowerOfTwo,
+        )
+        .expect("a valid rule"),
         rw!("const-mul-const"; "(mul ?c (mul ?d ?a))" => "(mul (mul ?c ?d) ?a)"
             if is_const("?c") if is_const("?d")),
         rw!("const-mul-div"; "(mul ?c (div ?d ?a))" => "(div (mul ?c ?d) ?a)"
             if is_const("?c") if is_const("?d")),
     ]
+}
+
+/// `a / c → a * (1/c)` when c is a power of two: then 1/c is exact and both sides round the
+/// same real number, so the result is bit-identical — and a multiplication is ~10× cheaper.
+struct DivByPowerOfTwo;
+
+/// True when `c` is ±2^k and 1/c is exact (normal or exactly representable subnormal).
+pub fn is_power_of_two(c: f64) -> bool {
+    c.is_normal()
+        && c.to_bits() & ((1u64 << 52) - 1) == 0
+        && (1.0 / c) * c == 1.0
+        && (1.0 / c) != 0.0
+}
+
+impl egg::Applier<Sym, ConstantFold> for DivByPowerOfTwo {
+    fn apply_one(
+        &self,
+        egraph: &mut EGraph<Sym, ConstantFold>,
+        eclass: Id,
+        subst: &Subst,
+        _searcher_ast: Option<&egg::PatternAst<Sym>>,
+        _rule_name: egg::Symbol,
+    ) -> Vec<Id> {
+        let (a, c): (egg::Var, egg::Var) = ("?a".parse().expect("var"), "?c".parse().expect("var"));
+        let Some(bits) = egraph[subst[c]].data else {
+            return vec![];
+        };
+        let c = f64::from_bits(bits);
+        if !is_power_of_two(c) {
+            return vec![];
+        }
+        let reciprocal = egraph.add(Sym::Num((1.0 / c).to_bits()));
+        let product = egraph.add(Sym::Binary(BinaryOp::Mul, [subst[a], reciprocal]));
+        if egraph.union(eclass, product) {
+            vec![eclass]
+        } else {
+            vec![]
+        }
+    }
 }
 
 /// The rules, built once per process (building parses every pattern).
@@ -336,32 +383,102 @@ impl CostFunction<Sym> for OpCost {
     where
         C: FnMut(Id) -> usize,
     {
-        let own = match enode {
-            Sym::Unary(op, _) => op.cost(),
-            Sym::Binary(op, _) => op.cost(),
+        match enode {
+            Sym::Unary(op, [a]) => op.cost().saturating_add(costs(*a)),
+            // `x*x` computes x once: count a repeated operand once, or `pow(x, 2)` would look
+            // cheaper than `x*x` whenever x is large.
+            Sym::Binary(op, [a, b]) if a == b => op.cost().saturating_add(costs(*a)),
+            Sym::Binary(op, [a, b]) => op
+                .cost()
+                .saturating_add(costs(*a))
+                .saturating_add(costs(*b)),
             _ => 1,
-        };
-        enode.fold(own, |sum, id| sum.saturating_add(costs(id)))
+        }
     }
 }
 
 #[doc(hidden)]
-/// Both sides of every rule as pattern text, for the soundness property test.
+/// Both sides of every pattern rule as text, for the soundness property test. Rules whose
+/// right side is computed (`div-pow2`) are not included; they have their own tests.
 pub fn rule_sides() -> Vec<(String, String, String)> {
     rules()
         .iter()
-        .map(|r| {
-            let lhs = r
-                .searcher
-                .get_pattern_ast()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            let rhs = r
-                .applier
-                .get_pattern_ast()
-                .map(|p| p.to_string())
-                .unwrap_or_default();
-            (r.name.to_string(), lhs, rhs)
+        .filter_map(|r| {
+            let lhs = r.searcher.get_pattern_ast()?.to_string();
+            let rhs = r.applier.get_pattern_ast()?.to_string();
+            Some((r.name.to_string(), lhs, rhs))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn powers_of_two() {
+        for c in [
+            1.0,
+            2.0,
+            0.5,
+            -4.0,
+            1024.0,
+            2f64.powi(-1000),
+            2f64.powi(1000),
+        ] {
+            assert!(is_power_of_two(c), "{c}");
+        }
+        for c in [
+            0.0,
+            3.0,
+            -0.75,
+            f64::INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE / 4.0,
+        ] {
+            assert!(!is_power_of_two(c), "{c}");
+        }
+    }
+
+    /// `a / c` and `a * (1/c)` are bit-identical for every power of two the rule accepts.
+    #[test]
+    fn dividing_by_a_power_of_two_is_multiplying_by_its_reciprocal() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            f64::from_bits(state)
+        };
+        for k in -1022..=1023 {
+            let c = 2f64.powi(k);
+            if !is_power_of_two(c) {
+                continue;
+            }
+            for _ in 0..50 {
+                let a = next();
+                let (q, m) = (a / c, a * (1.0 / c));
+                assert!(
+                    q.to_bits() == m.to_bits() || (q.is_nan() && m.is_nan()),
+                    "{a:e} / {c:e}"
+                );
+            }
+        }
+    }
+
+    fn simplified(text: &str) -> String {
+        crate::Model::parse(text).unwrap().value_text()
+    }
+
+    #[test]
+    fn rules_fire() {
+        assert_eq!(simplified("a*x*1 + 0"), "a*x");
+        assert_eq!(simplified("a*x^2"), "a*(x*x)");
+        assert_eq!(simplified("-(-(a*x))"), "a*x");
+        assert_eq!(simplified("a*x/2"), "a*x*0.5");
+        assert_eq!(simplified("a*x/3"), "a*x/3");
+        assert_eq!(simplified("a + -x"), "a - x");
+        assert_eq!(simplified("2*(3*(a*x))"), "6*(a*x)");
+        assert_eq!(simplified("a*x^1 + x^0 + x^0.5"), "a*x + 1 + sqrt(x)");
+    }
 }

@@ -54,6 +54,7 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
     ("pow", Function::Binary(BinaryOp::Pow)),
     ("min", Function::Binary(BinaryOp::Min)),
     ("max", Function::Binary(BinaryOp::Max)),
+    ("xlogy", Function::Binary(BinaryOp::XLogY)),
 ];
 
 /// Named constants.

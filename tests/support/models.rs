@@ -20,7 +20,7 @@ pub fn expr() -> impl Strategy<Value = String> {
             "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc",
             "sign",
         ]);
-        let binary_fn = prop::sample::select(vec!["atan2", "pow", "min", "max"]);
+        let binary_fn = prop::sample::select(vec!["atan2", "pow", "min", "max", "xlogy"]);
         let op = prop::sample::select(vec!["+", "-", "*", "/", "^"]);
         prop_oneof![
             (unary, inner.clone()).prop_map(|(f, a)| format!("{f}({a})")),

@@ -136,6 +136,9 @@ pub fn build_kernel(
         }
         let symbol = match *inst {
             Inst::Unary(op, _) => runtime::unary_symbol(op).map(|(name, _)| (name, 1)),
+            Inst::Binary(BinaryOp::XLogY, _, _) => {
+                runtime::unary_symbol(UnaryOp::Ln).map(|(name, _)| (name, 1))
+            }
             Inst::Binary(op, _, _) => runtime::binary_symbol(op).map(|(name, _)| (name, 2)),
             _ => None,
         };
@@ -227,6 +230,16 @@ pub fn build_kernel(
                         let one = b.ins().f64const(1.0);
                         let zero = b.ins().f64const(0.0);
                         b.ins().select(lt, one, zero)
+                    }
+                    BinaryOp::XLogY => {
+                        // a·ln(b), and 0 where a == 0 (the ln call is made either way).
+                        let fref = callees[&callee_ids[&i]];
+                        let call = b.ins().call(fref, &[c]);
+                        let ln = b.inst_results(call)[0];
+                        let product = b.ins().fmul(a, ln);
+                        let zero = b.ins().f64const(0.0);
+                        let is_zero = b.ins().fcmp(FloatCC::Equal, a, zero);
+                        b.ins().select(is_zero, zero, product)
                     }
                     BinaryOp::Pow | BinaryOp::Atan2 => {
                         let fref = callees[&callee_ids[&i]];

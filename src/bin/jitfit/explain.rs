@@ -56,8 +56,10 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         println!("  df/d{name} = {text}");
     }
     println!();
-    let (n_insts, n_calls) = kernel.op_counts();
-    println!("kernel IR ({n_insts} instructions, {n_calls} transcendental calls per point)");
+    let (n_insts, n_calls, point_calls) = kernel.op_counts();
+    println!(
+        "kernel IR ({n_insts} instructions; {n_calls} transcendental calls, {point_calls} of them per point)"
+    );
     for line in kernel.to_string().lines().skip(1) {
         println!("{line}");
     }

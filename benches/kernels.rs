@@ -1,0 +1,337 @@
+//! Compiled kernels: compile cost (cold, disk hit, memory hit) and per-point throughput of
+//! `residual_jacobian` and `normal_equations`, side by side with hand-written Rust of the
+//! same models in the same run.
+//!
+//! Run: `cargo bench --bench kernels`. Divide the per-call times by `N` for ns/point.
+
+use divan::{Bencher, black_box};
+use jitfit::backend::cranelift::CraneliftKernels;
+use jitfit::backend::{Chunk, Kernels, NormalEquations};
+use jitfit::cache::{CacheOptions, KernelCache};
+use jitfit::{ModelOptions, Names};
+use std::num::NonZeroUsize;
+
+fn main() {
+    divan::main();
+}
+
+const N: usize = 4096;
+
+const RAT43: &str = "b1 / ((1+exp[b2-b3*x])**(1/b4))";
+const ROTATED_GAUSSIAN: &str = "
+    ct = cos(theta); st = sin(theta)
+    u = ((x - x0)*ct + (y - y0)*st)/sx
+    v = ((y - y0)*ct - (x - x0)*st)/sy
+    A*exp(-(u^2 + v^2)/2) + B";
+
+const MODELS: [(&str, &[&str], &str); 3] = [
+    ("exp_decay", &["x"], "a*exp(-b*x) + c"),
+    ("rat43", &["x"], RAT43),
+    ("gauss2d_rotated", &["x", "y"], ROTATED_GAUSSIAN),
+];
+const NAMES: [&str; 3] = ["exp_decay", "rat43", "gauss2d_rotated"];
+
+fn options(name: &str) -> (&'static str, ModelOptions) {
+    let (_, vars, source) = MODELS.iter().find(|m| m.0 == name).unwrap();
+    let names = Names {
+        vars: vars.iter().map(|v| v.to_string()).collect(),
+        params: None,
+    };
+    (
+        source,
+        ModelOptions {
+            names,
+            ..Default::default()
+        },
+    )
+}
+
+mod compile {
+    use super::*;
+
+    /// Text → parse → egg → IR → machine code, nothing cached.
+    #[divan::bench(args = NAMES)]
+    fn cold(bencher: Bencher, name: &str) {
+        let (source, options) = options(name);
+        bencher.bench(|| {
+            let cache = KernelCache::new(CacheOptions {
+                capacity: NonZeroUsize::new(1).unwrap(),
+                disk_dir: None,
+            });
+            cache.compile(black_box(source), &options).unwrap()
+        });
+    }
+
+    /// A new process: the IR comes from disk (parse for the key, read, verify, compile).
+    #[divan::bench(args = NAMES)]
+    fn disk_hit(bencher: Bencher, name: &str) {
+        let (source, options) = options(name);
+        let dir = std::env::temp_dir().join(format!("jitfit-bench-{}", std::process::id()));
+        let disk = CacheOptions {
+            capacity: NonZeroUsize::new(1).unwrap(),
+            disk_dir: Some(dir.clone()),
+        };
+        KernelCache::new(disk.clone())
+            .compile(source, &options)
+            .unwrap();
+        bencher.bench(|| {
+            let compiled = KernelCache::new(disk.clone())
+                .compile(black_box(source), &options)
+                .unwrap();
+            assert_eq!(compiled.origin, jitfit::cache::Origin::DiskHit);
+            compiled
+        });
+        let _ = std::fs::remove_dir_all(dir);
+    }
+
+    #[divan::bench(args = NAMES)]
+    fn memory_hit(bencher: Bencher, name: &str) {
+        let (source, options) = options(name);
+        let cache = KernelCache::new(CacheOptions::default());
+        cache.compile(source, &options).unwrap();
+        bencher.bench(|| cache.compile(black_box(source), &options).unwrap());
+    }
+
+    /// Only the Cranelift step (IR → machine code for the three kernels).
+    #[divan::bench(args = NAMES)]
+    fn codegen_only(bencher: Bencher, name: &str) {
+        let (source, options) = options(name);
+        let model = jitfit::Model::parse_with(source, &options).unwrap();
+        bencher.bench(|| CraneliftKernels::compile(black_box(model.kernel())).unwrap());
+    }
+}
+
+struct Data {
+    x: Vec<f64>,
+    y: Vec<f64>,
+    target: Vec<f64>,
+}
+
+fn data() -> Data {
+    let x: Vec<f64> = (0..N).map(|i| -3.0 + 6.0 * i as f64 / N as f64).collect();
+    let y: Vec<f64> = (0..N)
+        .map(|i| 2.0 - 4.0 * ((i * 7919) % N) as f64 / N as f64)
+        .collect();
+    let target: Vec<f64> = x.iter().map(|v| 0.5 + v.sin()).collect();
+    Data { x, y, target }
+}
+
+const RAT43_P: [f64; 4] = [699.6, 5.28, 0.76, 1.28];
+const GAUSS_P: [f64; 7] = [0.4, 0.2, -0.1, 1.1, 0.7, 2.0, 0.1];
+
+/// Hand-written Rat43 residual and Jacobian row, sharing subexpressions by hand.
+#[inline(always)]
+fn rat43_hand(x: f64, y: f64, p: &[f64; 4], row: &mut [f64]) -> f64 {
+    let [b1, b2, b3, b4] = *p;
+    let e = (b2 - b3 * x).exp();
+    let u = 1.0 + e;
+    let q = u.powf(1.0 / b4);
+    let f = b1 / q;
+    let common = b1 / b4 * e / (u * q);
+    row[0] = 1.0 / q;
+    row[1] = -common;
+    row[2] = common * x;
+    row[3] = b1 * u.ln() / (b4 * b4 * q);
+    f - y
+}
+
+/// Hand-written rotated 2-D Gaussian residual and Jacobian row.
+#[inline(always)]
+fn gauss_hand(x: f64, y: f64, z: f64, p: &[f64; 7], ct: f64, st: f64, row: &mut [f64]) -> f64 {
+    let [_theta, x0, y0, sx, sy, a, b] = *p;
+    let (dx, dy) = (x - x0, y - y0);
+    let u = (dx * ct + dy * st) / sx;
+    let v = (dy * ct - dx * st) / sy;
+    let g = (-(u * u + v * v) / 2.0).exp();
+    let ag = a * g;
+    row[0] = -ag * (u * v * sy / sx - v * u * sx / sy);
+    row[1] = -ag * (u * (-ct / sx) + v * (st / sy));
+    row[2] = -ag * (u * (-st / sx) + v * (-ct / sy));
+    row[3] = ag * u * u / sx;
+    row[4] = ag * v * v / sy;
+    row[5] = g;
+    row[6] = 1.0;
+    ag + b - z
+}
+
+mod residual_jacobian {
+    use super::*;
+
+    #[divan::bench]
+    fn rat43_jit(bencher: Bencher) {
+        let d = data();
+        let (source, options) = options("rat43");
+        let compiled = KernelCache::new(CacheOptions::default())
+            .compile(source, &options)
+            .unwrap();
+        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 4]);
+        let vars: [&[f64]; 1] = [&d.x];
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let chunk = Chunk {
+                    vars: &vars,
+                    y: &d.target,
+                    weights: None,
+                };
+                compiled
+                    .model
+                    .kernels()
+                    .residual_jacobian(&chunk, &RAT43_P, &mut r, &mut j)
+                    .unwrap();
+            });
+    }
+
+    #[divan::bench]
+    fn rat43_hand_written(bencher: Bencher) {
+        let d = data();
+        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 4]);
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let p = black_box(&RAT43_P);
+                for i in 0..N {
+                    r[i] = rat43_hand(d.x[i], d.target[i], p, &mut j[i * 4..i * 4 + 4]);
+                }
+            });
+    }
+
+    #[divan::bench]
+    fn gauss2d_jit(bencher: Bencher) {
+        let d = data();
+        let (source, options) = options("gauss2d_rotated");
+        let compiled = KernelCache::new(CacheOptions::default())
+            .compile(source, &options)
+            .unwrap();
+        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 7]);
+        let vars: [&[f64]; 2] = [&d.x, &d.y];
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let chunk = Chunk {
+                    vars: &vars,
+                    y: &d.target,
+                    weights: None,
+                };
+                compiled
+                    .model
+                    .kernels()
+                    .residual_jacobian(&chunk, &GAUSS_P, &mut r, &mut j)
+                    .unwrap();
+            });
+    }
+
+    #[divan::bench]
+    fn gauss2d_hand_written(bencher: Bencher) {
+        let d = data();
+        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 7]);
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let p = black_box(&GAUSS_P);
+                let (ct, st) = (p[0].cos(), p[0].sin());
+                for i in 0..N {
+                    r[i] = gauss_hand(
+                        d.x[i],
+                        d.y[i],
+                        d.target[i],
+                        p,
+                        ct,
+                        st,
+                        &mut j[i * 7..i * 7 + 7],
+                    );
+                }
+            });
+    }
+}
+
+mod normal_equations {
+    use super::*;
+
+    #[divan::bench]
+    fn rat43_jit(bencher: Bencher) {
+        let d = data();
+        let (source, options) = options("rat43");
+        let compiled = KernelCache::new(CacheOptions::default())
+            .compile(source, &options)
+            .unwrap();
+        let vars: [&[f64]; 1] = [&d.x];
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let mut acc = NormalEquations::zeros(4);
+                let chunk = Chunk {
+                    vars: &vars,
+                    y: &d.target,
+                    weights: None,
+                };
+                compiled
+                    .model
+                    .kernels()
+                    .normal_equations(&chunk, &RAT43_P, &mut acc)
+                    .unwrap();
+                acc
+            });
+    }
+
+    #[divan::bench]
+    fn rat43_hand_written(bencher: Bencher) {
+        let d = data();
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let p = black_box(&RAT43_P);
+                let mut acc = NormalEquations::zeros(4);
+                let mut row = [0.0; 4];
+                for i in 0..N {
+                    let r = rat43_hand(d.x[i], d.target[i], p, &mut row);
+                    acc.add_point(r, &row);
+                }
+                acc
+            });
+    }
+
+    #[divan::bench]
+    fn gauss2d_jit(bencher: Bencher) {
+        let d = data();
+        let (source, options) = options("gauss2d_rotated");
+        let compiled = KernelCache::new(CacheOptions::default())
+            .compile(source, &options)
+            .unwrap();
+        let vars: [&[f64]; 2] = [&d.x, &d.y];
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let mut acc = NormalEquations::zeros(7);
+                let chunk = Chunk {
+                    vars: &vars,
+                    y: &d.target,
+                    weights: None,
+                };
+                compiled
+                    .model
+                    .kernels()
+                    .normal_equations(&chunk, &GAUSS_P, &mut acc)
+                    .unwrap();
+                acc
+            });
+    }
+
+    #[divan::bench]
+    fn gauss2d_hand_written(bencher: Bencher) {
+        let d = data();
+        bencher
+            .counter(divan::counter::ItemsCount::new(N))
+            .bench_local(|| {
+                let p = black_box(&GAUSS_P);
+                let (ct, st) = (p[0].cos(), p[0].sin());
+                let mut acc = NormalEquations::zeros(7);
+                let mut row = [0.0; 7];
+                for i in 0..N {
+                    let r = gauss_hand(d.x[i], d.y[i], d.target[i], p, ct, st, &mut row);
+                    acc.add_point(r, &row);
+                }
+                acc
+            });
+    }
+}
