@@ -33,17 +33,8 @@ const NAMES: [&str; 3] = ["exp_decay", "rat43", "gauss2d_rotated"];
 
 fn options(name: &str) -> (&'static str, ModelOptions) {
     let (_, vars, source) = MODELS.iter().find(|m| m.0 == name).unwrap();
-    let names = Names {
-        vars: vars.iter().map(|v| v.to_string()).collect(),
-        params: None,
-    };
-    (
-        source,
-        ModelOptions {
-            names,
-            ..Default::default()
-        },
-    )
+    let names = Names { vars: vars.iter().map(|v| v.to_string()).collect(), params: None };
+    (source, ModelOptions { names, ..Default::default() })
 }
 
 mod compile {
@@ -54,10 +45,7 @@ mod compile {
     fn cold(bencher: Bencher, name: &str) {
         let (source, options) = options(name);
         bencher.bench(|| {
-            let cache = KernelCache::new(CacheOptions {
-                capacity: NonZeroUsize::new(1).unwrap(),
-                disk_dir: None,
-            });
+            let cache = KernelCache::new(CacheOptions { capacity: NonZeroUsize::new(1).unwrap(), disk_dir: None });
             cache.compile(black_box(source), &options).unwrap()
         });
     }
@@ -67,17 +55,10 @@ mod compile {
     fn disk_hit(bencher: Bencher, name: &str) {
         let (source, options) = options(name);
         let dir = std::env::temp_dir().join(format!("jitfit-bench-{}", std::process::id()));
-        let disk = CacheOptions {
-            capacity: NonZeroUsize::new(1).unwrap(),
-            disk_dir: Some(dir.clone()),
-        };
-        KernelCache::new(disk.clone())
-            .compile(source, &options)
-            .unwrap();
+        let disk = CacheOptions { capacity: NonZeroUsize::new(1).unwrap(), disk_dir: Some(dir.clone()) };
+        KernelCache::new(disk.clone()).compile(source, &options).unwrap();
         bencher.bench(|| {
-            let compiled = KernelCache::new(disk.clone())
-                .compile(black_box(source), &options)
-                .unwrap();
+            let compiled = KernelCache::new(disk.clone()).compile(black_box(source), &options).unwrap();
             assert_eq!(compiled.origin, jitfit::cache::Origin::DiskHit);
             compiled
         });
@@ -109,9 +90,7 @@ struct Data {
 
 fn data() -> Data {
     let x: Vec<f64> = (0..N).map(|i| -3.0 + 6.0 * i as f64 / N as f64).collect();
-    let y: Vec<f64> = (0..N)
-        .map(|i| 2.0 - 4.0 * ((i * 7919) % N) as f64 / N as f64)
-        .collect();
+    let y: Vec<f64> = (0..N).map(|i| 2.0 - 4.0 * ((i * 7919) % N) as f64 / N as f64).collect();
     let target: Vec<f64> = x.iter().map(|v| 0.5 + v.sin()).collect();
     Data { x, y, target }
 }
@@ -161,87 +140,51 @@ mod residual_jacobian {
     fn rat43_jit(bencher: Bencher) {
         let d = data();
         let (source, options) = options("rat43");
-        let compiled = KernelCache::new(CacheOptions::default())
-            .compile(source, &options)
-            .unwrap();
+        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
         let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 4]);
         let vars: [&[f64]; 1] = [&d.x];
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let chunk = Chunk {
-                    vars: &vars,
-                    y: &d.target,
-                    weights: None,
-                };
-                compiled
-                    .model
-                    .kernels()
-                    .residual_jacobian(&chunk, &RAT43_P, &mut r, &mut j)
-                    .unwrap();
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
+            compiled.model.kernels().residual_jacobian(&chunk, &RAT43_P, &mut r, &mut j).unwrap();
+        });
     }
 
     #[divan::bench]
     fn rat43_hand_written(bencher: Bencher) {
         let d = data();
         let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 4]);
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let p = black_box(&RAT43_P);
-                for i in 0..N {
-                    r[i] = rat43_hand(d.x[i], d.target[i], p, &mut j[i * 4..i * 4 + 4]);
-                }
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let p = black_box(&RAT43_P);
+            for i in 0..N {
+                r[i] = rat43_hand(d.x[i], d.target[i], p, &mut j[i * 4..i * 4 + 4]);
+            }
+        });
     }
 
     #[divan::bench]
     fn gauss2d_jit(bencher: Bencher) {
         let d = data();
         let (source, options) = options("gauss2d_rotated");
-        let compiled = KernelCache::new(CacheOptions::default())
-            .compile(source, &options)
-            .unwrap();
+        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
         let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 7]);
         let vars: [&[f64]; 2] = [&d.x, &d.y];
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let chunk = Chunk {
-                    vars: &vars,
-                    y: &d.target,
-                    weights: None,
-                };
-                compiled
-                    .model
-                    .kernels()
-                    .residual_jacobian(&chunk, &GAUSS_P, &mut r, &mut j)
-                    .unwrap();
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
+            compiled.model.kernels().residual_jacobian(&chunk, &GAUSS_P, &mut r, &mut j).unwrap();
+        });
     }
 
     #[divan::bench]
     fn gauss2d_hand_written(bencher: Bencher) {
         let d = data();
         let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 7]);
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let p = black_box(&GAUSS_P);
-                let (ct, st) = (p[0].cos(), p[0].sin());
-                for i in 0..N {
-                    r[i] = gauss_hand(
-                        d.x[i],
-                        d.y[i],
-                        d.target[i],
-                        p,
-                        ct,
-                        st,
-                        &mut j[i * 7..i * 7 + 7],
-                    );
-                }
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let p = black_box(&GAUSS_P);
+            let (ct, st) = (p[0].cos(), p[0].sin());
+            for i in 0..N {
+                r[i] = gauss_hand(d.x[i], d.y[i], d.target[i], p, ct, st, &mut j[i * 7..i * 7 + 7]);
+            }
+        });
     }
 }
 
@@ -252,86 +195,58 @@ mod normal_equations {
     fn rat43_jit(bencher: Bencher) {
         let d = data();
         let (source, options) = options("rat43");
-        let compiled = KernelCache::new(CacheOptions::default())
-            .compile(source, &options)
-            .unwrap();
+        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
         let vars: [&[f64]; 1] = [&d.x];
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let mut acc = NormalEquations::zeros(4);
-                let chunk = Chunk {
-                    vars: &vars,
-                    y: &d.target,
-                    weights: None,
-                };
-                compiled
-                    .model
-                    .kernels()
-                    .normal_equations(&chunk, &RAT43_P, &mut acc)
-                    .unwrap();
-                acc
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let mut acc = NormalEquations::zeros(4);
+            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
+            compiled.model.kernels().normal_equations(&chunk, &RAT43_P, &mut acc).unwrap();
+            acc
+        });
     }
 
     #[divan::bench]
     fn rat43_hand_written(bencher: Bencher) {
         let d = data();
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let p = black_box(&RAT43_P);
-                let mut acc = NormalEquations::zeros(4);
-                let mut row = [0.0; 4];
-                for i in 0..N {
-                    let r = rat43_hand(d.x[i], d.target[i], p, &mut row);
-                    acc.add_point(r, &row);
-                }
-                acc
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let p = black_box(&RAT43_P);
+            let mut acc = NormalEquations::zeros(4);
+            let mut row = [0.0; 4];
+            for i in 0..N {
+                let r = rat43_hand(d.x[i], d.target[i], p, &mut row);
+                acc.add_point(r, &row);
+            }
+            acc
+        });
     }
 
     #[divan::bench]
     fn gauss2d_jit(bencher: Bencher) {
         let d = data();
         let (source, options) = options("gauss2d_rotated");
-        let compiled = KernelCache::new(CacheOptions::default())
-            .compile(source, &options)
-            .unwrap();
+        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
         let vars: [&[f64]; 2] = [&d.x, &d.y];
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let mut acc = NormalEquations::zeros(7);
-                let chunk = Chunk {
-                    vars: &vars,
-                    y: &d.target,
-                    weights: None,
-                };
-                compiled
-                    .model
-                    .kernels()
-                    .normal_equations(&chunk, &GAUSS_P, &mut acc)
-                    .unwrap();
-                acc
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let mut acc = NormalEquations::zeros(7);
+            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
+            compiled.model.kernels().normal_equations(&chunk, &GAUSS_P, &mut acc).unwrap();
+            acc
+        });
     }
 
     #[divan::bench]
     fn gauss2d_hand_written(bencher: Bencher) {
         let d = data();
-        bencher
-            .counter(divan::counter::ItemsCount::new(N))
-            .bench_local(|| {
-                let p = black_box(&GAUSS_P);
-                let (ct, st) = (p[0].cos(), p[0].sin());
-                let mut acc = NormalEquations::zeros(7);
-                let mut row = [0.0; 7];
-                for i in 0..N {
-                    let r = gauss_hand(d.x[i], d.y[i], d.target[i], p, ct, st, &mut row);
-                    acc.add_point(r, &row);
-                }
-                acc
-            });
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let p = black_box(&GAUSS_P);
+            let (ct, st) = (p[0].cos(), p[0].sin());
+            let mut acc = NormalEquations::zeros(7);
+            let mut row = [0.0; 7];
+            for i in 0..N {
+                let r = gauss_hand(d.x[i], d.y[i], d.target[i], p, ct, st, &mut row);
+                acc.add_point(r, &row);
+            }
+            acc
+        });
     }
 }

@@ -44,10 +44,7 @@ const MODELS: [(&str, &[&str], &str); 4] = [
 ];
 
 fn names(vars: &[&str]) -> Names {
-    Names {
-        vars: vars.iter().map(|v| v.to_string()).collect(),
-        params: None,
-    }
+    Names { vars: vars.iter().map(|v| v.to_string()).collect(), params: None }
 }
 
 const NAMES: [&str; 4] = ["exp_decay", "rat43", "gauss2d_rotated", "three_gauss2d"];
@@ -87,11 +84,7 @@ fn simplify(bencher: Bencher, name: &str) {
     let resolved = syntax::resolve(&syntax::parse(source).unwrap(), source, &names(vars)).unwrap();
     let mut graph = resolved.graph.clone();
     let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
-    let roots = Roots {
-        value: resolved.value,
-        derivatives,
-        response: None,
-    };
+    let roots = Roots { value: resolved.value, derivatives, response: None };
     let limits = SimplifyLimits::default();
     bencher.bench(|| symbolic::simplify(black_box(&graph), &roots, &limits));
 }
@@ -102,23 +95,15 @@ fn lower(bencher: Bencher, name: &str) {
     let resolved = syntax::resolve(&syntax::parse(source).unwrap(), source, &names(vars)).unwrap();
     let mut graph = resolved.graph.clone();
     let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
-    let roots = Roots {
-        value: resolved.value,
-        derivatives,
-        response: None,
-    };
+    let roots = Roots { value: resolved.value, derivatives, response: None };
     let (graph, roots, _) = symbolic::simplify(&graph, &roots, &SimplifyLimits::default());
-    bencher
-        .bench(|| jitfit::ir::lower(black_box(&graph), &roots, &resolved.vars, &resolved.params));
+    bencher.bench(|| jitfit::ir::lower(black_box(&graph), &roots, &resolved.vars, &resolved.params));
 }
 
 /// The whole front end, text to verified IR.
 #[divan::bench(args = NAMES)]
 fn whole_pipeline(bencher: Bencher, name: &str) {
     let (vars, source) = model(name);
-    let options = ModelOptions {
-        names: names(vars),
-        ..Default::default()
-    };
+    let options = ModelOptions { names: names(vars), ..Default::default() };
     bencher.bench(|| Model::parse_with(black_box(source), &options).unwrap());
 }

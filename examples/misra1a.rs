@@ -12,13 +12,7 @@ const DATA: &str = include_str!("../tests/data/nist/Misra1a.dat");
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let model = Model::parse_with(
         "y = b1*(1-exp[-b2*x])",
-        &ModelOptions {
-            names: Names {
-                vars: vec!["x".into()],
-                params: None,
-            },
-            ..Default::default()
-        },
+        &ModelOptions { names: Names { vars: vec!["x".into()], params: None }, ..Default::default() },
     )?;
     // Data lines come after the last "Data:" header: y, then x.
     let rows: Vec<(f64, f64)> = DATA
@@ -36,20 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut interp = Interpreter::new(model.kernel());
     let batch = interp.eval_batch(&[&x], None, &certified);
-    let rss: f64 = y
-        .iter()
-        .zip(&batch.value)
-        .map(|(y, f)| (y - f).powi(2))
-        .sum();
+    let rss: f64 = y.iter().zip(&batch.value).map(|(y, f)| (y - f).powi(2)).sum();
 
     println!("model      {}", model.source());
     println!("jacobian   df/db1 = {}", model.derivative_texts()[0]);
     println!("           df/db2 = {}", model.derivative_texts()[1]);
     println!("points     {}", x.len());
-    println!(
-        "first row  f = {:.6}, J = [{:.6e}, {:.6e}]",
-        batch.value[0], batch.jacobian[0], batch.jacobian[1]
-    );
+    println!("first row  f = {:.6}, J = [{:.6e}, {:.6e}]", batch.value[0], batch.jacobian[0], batch.jacobian[1]);
     println!("RSS at the certified parameters: {rss:.10e} (certified {certified_rss:.10e})");
     Ok(())
 }

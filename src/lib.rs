@@ -31,6 +31,7 @@ pub mod cache;
 pub mod ir;
 mod model;
 pub mod ops;
+pub mod solve;
 pub mod symbolic;
 pub mod syntax;
 

@@ -64,17 +64,8 @@ impl Model {
 
     /// Parses a model with the given variables (in data-column order).
     pub fn parse_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Model, Error> {
-        let names = Names {
-            vars: vars.iter().map(|v| v.as_ref().to_owned()).collect(),
-            params: None,
-        };
-        Model::parse_with(
-            source,
-            &ModelOptions {
-                names,
-                ..Default::default()
-            },
-        )
+        let names = Names { vars: vars.iter().map(|v| v.as_ref().to_owned()).collect(), params: None };
+        Model::parse_with(source, &ModelOptions { names, ..Default::default() })
     }
 
     /// Parses a model with explicit options.
@@ -90,13 +81,8 @@ impl Model {
 
         let t = Instant::now();
         let mut graph = resolved.graph;
-        let derivatives =
-            symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
-        let roots = Roots {
-            value: resolved.value,
-            derivatives,
-            response: resolved.response_transform,
-        };
+        let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
+        let roots = Roots { value: resolved.value, derivatives, response: resolved.response_transform };
         times.differentiate = t.elapsed();
 
         let t = Instant::now();
@@ -172,24 +158,17 @@ impl Model {
 
     /// The simplified model value as text.
     pub fn value_text(&self) -> String {
-        self.graph
-            .to_text(self.roots.value, &self.vars, &self.params, "y")
+        self.graph.to_text(self.roots.value, &self.vars, &self.params, "y")
     }
 
     /// The simplified ∂f/∂p_k as text, one per parameter.
     pub fn derivative_texts(&self) -> Vec<String> {
-        self.roots
-            .derivatives
-            .iter()
-            .map(|d| self.graph.to_text(*d, &self.vars, &self.params, "y"))
-            .collect()
+        self.roots.derivatives.iter().map(|d| self.graph.to_text(*d, &self.vars, &self.params, "y")).collect()
     }
 
     /// The transformed response t(y) as text, if any.
     pub fn response_text(&self) -> Option<String> {
         let name = self.response_name.as_deref().unwrap_or("y");
-        self.roots
-            .response
-            .map(|r| self.graph.to_text(r, &self.vars, &self.params, name))
+        self.roots.response.map(|r| self.graph.to_text(r, &self.vars, &self.params, name))
     }
 }

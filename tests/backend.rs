@@ -15,10 +15,7 @@ fn same(a: f64, b: f64) -> bool {
 fn assert_same(what: &str, a: &[f64], b: &[f64]) {
     assert_eq!(a.len(), b.len(), "{what}: lengths");
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        assert!(
-            same(*x, *y),
-            "{what}[{i}]: compiled {x:e} vs interpreter {y:e}"
-        );
+        assert!(same(*x, *y), "{what}[{i}]: compiled {x:e} vs interpreter {y:e}");
     }
 }
 
@@ -30,18 +27,9 @@ fn compare(reference: &dyn Kernels, compiled: &dyn Kernels, chunk: &Chunk<'_>, p
     compiled.predict(chunk.vars, params, &mut f2).unwrap();
     assert_same("predict", &f2, &f1);
 
-    let (mut r1, mut j1, mut r2, mut j2) = (
-        vec![0.0; n],
-        vec![0.0; n * p],
-        vec![0.0; n],
-        vec![0.0; n * p],
-    );
-    reference
-        .residual_jacobian(chunk, params, &mut r1, &mut j1)
-        .unwrap();
-    compiled
-        .residual_jacobian(chunk, params, &mut r2, &mut j2)
-        .unwrap();
+    let (mut r1, mut j1, mut r2, mut j2) = (vec![0.0; n], vec![0.0; n * p], vec![0.0; n], vec![0.0; n * p]);
+    reference.residual_jacobian(chunk, params, &mut r1, &mut j1).unwrap();
+    compiled.residual_jacobian(chunk, params, &mut r2, &mut j2).unwrap();
     assert_same("residuals", &r2, &r1);
     assert_same("jacobian", &j2, &j1);
 
@@ -87,36 +75,15 @@ proptest! {
 #[test]
 fn nist_corpus_compiled_matches_the_interpreter() {
     for p in all_problems() {
-        let names = Names {
-            vars: p.vars.clone(),
-            params: Some(p.params.clone()),
-        };
-        let model = Model::parse_with(
-            &p.model,
-            &ModelOptions {
-                names,
-                ..Default::default()
-            },
-        )
-        .unwrap();
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let model = Model::parse_with(&p.model, &ModelOptions { names, ..Default::default() }).unwrap();
         let reference = InterpreterKernels::new(model.kernel().clone());
         let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
         let y: Vec<f64> = p.rows.iter().map(|r| r[0]).collect();
-        let columns: Vec<Vec<f64>> = (0..p.vars.len())
-            .map(|k| p.rows.iter().map(|r| r[k + 1]).collect())
-            .collect();
+        let columns: Vec<Vec<f64>> = (0..p.vars.len()).map(|k| p.rows.iter().map(|r| r[k + 1]).collect()).collect();
         let vars: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
         for params in [&p.start1, &p.start2, &p.certified] {
-            compare(
-                &reference,
-                &compiled,
-                &Chunk {
-                    vars: &vars,
-                    y: &y,
-                    weights: None,
-                },
-                params,
-            );
+            compare(&reference, &compiled, &Chunk { vars: &vars, y: &y, weights: None }, params);
         }
     }
 }
@@ -128,47 +95,17 @@ fn kernels_refuse_wrong_shapes() {
     let x = [1.0, 2.0];
     let mut out = [0.0; 3];
     let err = compiled.predict(&[&x], &[1.0, 2.0], &mut out).unwrap_err();
-    assert_eq!(
-        err,
-        BackendError::Shape {
-            what: "points in a variable column",
-            expected: 3,
-            found: 2
-        }
-    );
+    assert_eq!(err, BackendError::Shape { what: "points in a variable column", expected: 3, found: 2 });
     let err = compiled.predict(&[&x], &[1.0], &mut out[..2]).unwrap_err();
-    assert_eq!(
-        err,
-        BackendError::Shape {
-            what: "parameters",
-            expected: 2,
-            found: 1
-        }
-    );
+    assert_eq!(err, BackendError::Shape { what: "parameters", expected: 2, found: 1 });
     let y = [1.0, 2.0];
-    let chunk = Chunk {
-        vars: &[&x],
-        y: &y,
-        weights: Some(&[1.0]),
-    };
+    let chunk = Chunk { vars: &[&x], y: &y, weights: Some(&[1.0]) };
     let mut acc = NormalEquations::zeros(2);
-    assert!(
-        compiled
-            .normal_equations(&chunk, &[1.0, 1.0], &mut acc)
-            .is_err()
-    );
+    assert!(compiled.normal_equations(&chunk, &[1.0, 1.0], &mut acc).is_err());
     let mut r = [0.0; 2];
     let mut j = [0.0; 3];
-    let chunk = Chunk {
-        vars: &[&x],
-        y: &y,
-        weights: None,
-    };
-    assert!(
-        compiled
-            .residual_jacobian(&chunk, &[1.0, 1.0], &mut r, &mut j)
-            .is_err()
-    );
+    let chunk = Chunk { vars: &[&x], y: &y, weights: None };
+    assert!(compiled.residual_jacobian(&chunk, &[1.0, 1.0], &mut r, &mut j).is_err());
 }
 
 #[test]
@@ -199,18 +136,7 @@ fn a_transformed_response_is_fitted_on_its_scale() {
     let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
     let (x, y) = ([1.0, 2.0], [std::f64::consts::E, 1.0]);
     let (mut r, mut j) = ([0.0; 2], [0.0; 2]);
-    compiled
-        .residual_jacobian(
-            &Chunk {
-                vars: &[&x],
-                y: &y,
-                weights: None,
-            },
-            &[3.0],
-            &mut r,
-            &mut j,
-        )
-        .unwrap();
+    compiled.residual_jacobian(&Chunk { vars: &[&x], y: &y, weights: None }, &[3.0], &mut r, &mut j).unwrap();
     assert_eq!(r, [3.0 - 1.0, 6.0 - 0.0]);
     assert_eq!(j, [1.0, 2.0]);
 }
@@ -223,14 +149,8 @@ fn power_law_jacobian_is_finite_at_zero() {
     let reference = InterpreterKernels::new(model.kernel().clone());
     let (x, y) = ([0.0, 1.0, 2.0], [0.0, 1.0, 3.0]);
     let (mut r, mut j) = ([0.0; 3], [0.0; 6]);
-    let chunk = Chunk {
-        vars: &[&x],
-        y: &y,
-        weights: None,
-    };
-    compiled
-        .residual_jacobian(&chunk, &[1.5, 1.2], &mut r, &mut j)
-        .unwrap();
+    let chunk = Chunk { vars: &[&x], y: &y, weights: None };
+    compiled.residual_jacobian(&chunk, &[1.5, 1.2], &mut r, &mut j).unwrap();
     assert_eq!(&j[..2], &[0.0, 0.0]);
     assert!(j.iter().all(|v| v.is_finite()), "{j:?}");
     compare(&reference, &compiled, &chunk, &[1.5, 1.2]);

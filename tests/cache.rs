@@ -8,10 +8,7 @@ use jitfit::{ModelOptions, Names};
 use std::num::NonZeroUsize;
 
 fn cache_in(dir: &TempDir, capacity: usize) -> KernelCache {
-    KernelCache::new(CacheOptions {
-        capacity: NonZeroUsize::new(capacity).unwrap(),
-        disk_dir: Some(dir.path()),
-    })
+    KernelCache::new(CacheOptions { capacity: NonZeroUsize::new(capacity).unwrap(), disk_dir: Some(dir.path()) })
 }
 
 const MODEL: &str = "a*exp(-b*x) + c";
@@ -25,22 +22,11 @@ fn model_fingerprint_is_stable() {
     expect!["781a70bf92e9c3542ae7de6e9fed8611"].assert_eq(&format!("{fingerprint:032x}"));
     // Whitespace, comments and redundant brackets do not change it.
     let ast = jitfit::syntax::parse("(a) * exp[ -b*x ]  # decay\n + c").unwrap();
-    assert_eq!(
-        model_fingerprint(&canonical_text(&ast), &ModelOptions::default()),
-        fingerprint
-    );
+    assert_eq!(model_fingerprint(&canonical_text(&ast), &ModelOptions::default()), fingerprint);
     // Variables do.
-    let options = ModelOptions {
-        names: Names {
-            vars: vec!["x".into(), "t".into()],
-            params: None,
-        },
-        ..Default::default()
-    };
-    assert_ne!(
-        model_fingerprint(&canonical_text(&ast), &options),
-        fingerprint
-    );
+    let options =
+        ModelOptions { names: Names { vars: vec!["x".into(), "t".into()], params: None }, ..Default::default() };
+    assert_ne!(model_fingerprint(&canonical_text(&ast), &options), fingerprint);
 }
 
 #[test]
@@ -54,10 +40,7 @@ fn second_compile_is_a_memory_hit_and_a_new_process_a_disk_hit() {
     assert_eq!(second.origin, Origin::MemoryHit);
     assert!(std::sync::Arc::ptr_eq(&first.model, &second.model));
     // The same model written differently is still a memory hit (same canonical form).
-    assert_eq!(
-        cache.compile_default("a*exp(-b*x)+c  ").unwrap().origin,
-        Origin::MemoryHit
-    );
+    assert_eq!(cache.compile_default("a*exp(-b*x)+c  ").unwrap().origin, Origin::MemoryHit);
 
     // A fresh cache over the same folder stands for a new process.
     let other = cache_in(&dir, 8);
@@ -65,10 +48,7 @@ fn second_compile_is_a_memory_hit_and_a_new_process_a_disk_hit() {
     assert_eq!(third.origin, Origin::DiskHit);
     assert_eq!(third.model.kernel(), first.model.kernel());
     let stats = other.stats();
-    assert_eq!(
-        (stats.disk_hits, stats.misses, stats.memory_hits),
-        (1, 0, 0)
-    );
+    assert_eq!((stats.disk_hits, stats.misses, stats.memory_hits), (1, 0, 0));
     assert_eq!(cache.stats().memory_hits, 2);
 }
 
@@ -88,68 +68,34 @@ fn bad_files_are_refused_and_rebuilt() {
         ("empty", String::new()),
         ("truncated", good[..good.len() / 2].to_owned()),
         ("garbage", "\u{0}\u{1}garbage{[".to_owned()),
-        (
-            "wrong format version",
-            good.replace("\"format\":1", "\"format\":99"),
-        ),
-        (
-            "wrong IR version",
-            good.replace("\"version\":1", "\"version\":2"),
-        ),
+        ("wrong format version", good.replace("\"format\":1", "\"format\":99")),
+        ("wrong IR version", good.replace("\"version\":1", "\"version\":2")),
         ("another model's file", other_model),
-        (
-            "hostile IR",
-            good.replace(
-                "\"outputs\":{\"value\":",
-                "\"outputs\":{\"value\":9999,\"x\":",
-            ),
-        ),
-        (
-            "hostile operand",
-            good.replacen("[\"mul\",", "[\"mul\",4000000000,", 1),
-        ),
+        ("hostile IR", good.replace("\"outputs\":{\"value\":", "\"outputs\":{\"value\":9999,\"x\":")),
+        ("hostile operand", good.replacen("[\"mul\",", "[\"mul\",4000000000,", 1)),
     ];
     for (what, content) in bad_files {
         std::fs::write(&path, &content).unwrap();
         let cache = cache_in(&dir, 8);
         let compiled = cache.compile_default(MODEL).unwrap();
         assert_eq!(compiled.origin, Origin::Miss, "{what}");
-        assert_eq!(
-            compiled.warnings.len(),
-            1,
-            "{what}: {:?}",
-            compiled.warnings
-        );
-        assert!(
-            compiled.warnings[0].contains("ignoring a cache file"),
-            "{what}: {}",
-            compiled.warnings[0]
-        );
+        assert_eq!(compiled.warnings.len(), 1, "{what}: {:?}", compiled.warnings);
+        assert!(compiled.warnings[0].contains("ignoring a cache file"), "{what}: {}", compiled.warnings[0]);
         // The file was rebuilt: the next process gets a disk hit.
-        assert_eq!(
-            cache_in(&dir, 8).compile_default(MODEL).unwrap().origin,
-            Origin::DiskHit,
-            "{what}"
-        );
+        assert_eq!(cache_in(&dir, 8).compile_default(MODEL).unwrap().origin, Origin::DiskHit, "{what}");
     }
 }
 
 #[test]
 fn lru_evicts_at_capacity() {
-    let cache = KernelCache::new(CacheOptions {
-        capacity: NonZeroUsize::new(2).unwrap(),
-        disk_dir: None,
-    });
+    let cache = KernelCache::new(CacheOptions { capacity: NonZeroUsize::new(2).unwrap(), disk_dir: None });
     for model in ["a*x", "a*x + b", "a*x^2"] {
         assert_eq!(cache.compile_default(model).unwrap().origin, Origin::Miss);
     }
     let stats = cache.stats();
     assert_eq!((stats.in_memory, stats.evictions), (2, 1));
     // The oldest was evicted; the newest two are still there.
-    assert_eq!(
-        cache.compile_default("a*x + b").unwrap().origin,
-        Origin::MemoryHit
-    );
+    assert_eq!(cache.compile_default("a*x + b").unwrap().origin, Origin::MemoryHit);
     assert_eq!(cache.compile_default("a*x").unwrap().origin, Origin::Miss);
 }
 
@@ -167,10 +113,7 @@ fn many_threads_compiling_one_model_leave_one_valid_file() {
     });
     let files = dir.files_under();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(
-        cache_in(&dir, 8).compile_default(MODEL).unwrap().origin,
-        Origin::DiskHit
-    );
+    assert_eq!(cache_in(&dir, 8).compile_default(MODEL).unwrap().origin, Origin::DiskHit);
 }
 
 #[test]
@@ -187,23 +130,12 @@ fn several_processes_compiling_one_model_leave_one_valid_file() {
         })
         .collect();
     for out in children {
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        assert!(
-            out.stderr.is_empty(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(out.stderr.is_empty(), "{}", String::from_utf8_lossy(&out.stderr));
     }
     let files = dir.files_under();
     assert_eq!(files.len(), 1, "{files:?}");
-    assert_eq!(
-        cache_in(&dir, 8).compile_default(MODEL).unwrap().origin,
-        Origin::DiskHit
-    );
+    assert_eq!(cache_in(&dir, 8).compile_default(MODEL).unwrap().origin, Origin::DiskHit);
 }
 
 #[test]
@@ -212,10 +144,7 @@ fn a_disk_cache_that_cannot_be_written_only_warns() {
     // A file where the cache folder should be: nothing can be created under it.
     let blocker = dir.path().join("blocked");
     std::fs::write(&blocker, "not a folder").unwrap();
-    let cache = KernelCache::new(CacheOptions {
-        capacity: NonZeroUsize::new(4).unwrap(),
-        disk_dir: Some(blocker),
-    });
+    let cache = KernelCache::new(CacheOptions { capacity: NonZeroUsize::new(4).unwrap(), disk_dir: Some(blocker) });
     let compiled = cache.compile_default(MODEL).unwrap();
     assert_eq!(compiled.origin, Origin::Miss);
     // Reading fails too (the path is not a folder): both are reported, neither is fatal.

@@ -5,10 +5,7 @@ use expect_test::{Expect, expect};
 use jitfit::{Model, ModelOptions, Names};
 
 fn check_with(names: Names, source: &str, expect: Expect) {
-    let options = ModelOptions {
-        names,
-        ..Default::default()
-    };
+    let options = ModelOptions { names, ..Default::default() };
     match Model::parse_with(source, &options) {
         Ok(m) => panic!("`{source}` parsed, with params {:?}", m.params()),
         Err(e) => expect.assert_eq(&e.to_string()),
@@ -254,10 +251,7 @@ fn parameters_and_variables() {
           | ^^^"#]],
     );
     check_with(
-        Names {
-            vars: vec!["x".into()],
-            params: Some(vec!["a".into()]),
-        },
+        Names { vars: vec!["x".into()], params: Some(vec!["a".into()]) },
         "a*x + b",
         expect![[r#"
         error: `b` is neither a variable nor a listed parameter (parameters: a)
@@ -266,10 +260,7 @@ fn parameters_and_variables() {
           |       ^"#]],
     );
     check_with(
-        Names {
-            vars: vec!["x".into()],
-            params: Some(vec!["a".into(), "b".into()]),
-        },
+        Names { vars: vec!["x".into()], params: Some(vec!["a".into(), "b".into()]) },
         "a*x",
         expect![[r#"
         error: the parameter `b` does not appear in the model
@@ -278,10 +269,7 @@ fn parameters_and_variables() {
           | ^^^"#]],
     );
     check_with(
-        Names {
-            vars: vec!["x".into(), "x".into()],
-            params: None,
-        },
+        Names { vars: vec!["x".into(), "x".into()], params: None },
         "a*x",
         expect![[r#"
         error: `x` is named twice among variables and parameters
@@ -307,30 +295,14 @@ fn numbers_out_of_range() {
 fn limits() {
     let deep = format!("{}a*x{}", "(".repeat(200), ")".repeat(200));
     let err = Model::parse(&deep).unwrap_err().to_string();
-    assert!(
-        err.starts_with("error: the model nests deeper than 100 levels"),
-        "{err}"
-    );
+    assert!(err.starts_with("error: the model nests deeper than 100 levels"), "{err}");
     let long = format!("a*x{}", " + a".repeat(100_000));
     let err = Model::parse(&long).unwrap_err().to_string();
-    assert!(
-        err.starts_with("error: the model is 400003 bytes long; the limit is 262144"),
-        "{err}"
-    );
+    assert!(err.starts_with("error: the model is 400003 bytes long; the limit is 262144"), "{err}");
     let chain = format!("x^{}a", "a^".repeat(150));
-    assert!(
-        Model::parse(&chain)
-            .unwrap_err()
-            .to_string()
-            .contains("nests deeper")
-    );
+    assert!(Model::parse(&chain).unwrap_err().to_string().contains("nests deeper"));
     let signs = format!("a*{}x", "-".repeat(150));
-    assert!(
-        Model::parse(&signs)
-            .unwrap_err()
-            .to_string()
-            .contains("nests deeper")
-    );
+    assert!(Model::parse(&signs).unwrap_err().to_string().contains("nests deeper"));
 }
 
 /// Nesting right at the limit parses on an ordinary 2 MiB test thread.

@@ -43,22 +43,13 @@ fn gaussian_shares_one_exp_between_f_and_every_derivative() {
           df/dB = %25
     "#]]
     .assert_eq(&model.kernel().to_string());
-    let exps = model
-        .kernel()
-        .insts
-        .iter()
-        .filter(|i| matches!(i, Inst::Unary(UnaryOp::Exp, _)))
-        .count();
+    let exps = model.kernel().insts.iter().filter(|i| matches!(i, Inst::Unary(UnaryOp::Exp, _))).count();
     assert_eq!(exps, 1);
 }
 
 #[test]
 fn json_round_trip_verifies() {
-    for source in [
-        "a*exp(-b*x) + c",
-        "log[y] = a - b*x",
-        "a*x + 1e300*0 + min(a, x) - 0.1",
-    ] {
+    for source in ["a*exp(-b*x) + c", "log[y] = a - b*x", "a*x + 1e300*0 + min(a, x) - 0.1"] {
         let kernel = Model::parse(source).unwrap().kernel().clone();
         let back = Kernel::from_json(&kernel.to_json()).unwrap();
         assert_eq!(back, kernel);
@@ -67,14 +58,7 @@ fn json_round_trip_verifies() {
 
 #[test]
 fn non_finite_constants_survive_json() {
-    let kernel = small(
-        vec![
-            Inst::Const(f64::NAN),
-            Inst::Const(f64::NEG_INFINITY),
-            Inst::Param(ParamId(0)),
-        ],
-        2,
-    );
+    let kernel = small(vec![Inst::Const(f64::NAN), Inst::Const(f64::NEG_INFINITY), Inst::Param(ParamId(0))], 2);
     let back = Kernel::from_json(&kernel.to_json()).unwrap();
     assert!(matches!(back.insts[0], Inst::Const(c) if c.is_nan()));
     assert_eq!(back.insts[1], Inst::Const(f64::NEG_INFINITY));
@@ -86,22 +70,14 @@ fn small(insts: Vec<Inst>, value: u32) -> Kernel {
         var_names: vec!["x".into()],
         param_names: vec!["a".into()],
         insts,
-        outputs: Outputs {
-            value: ValueId(value),
-            derivatives: vec![ValueId(0)],
-            response: None,
-        },
+        outputs: Outputs { value: ValueId(value), derivatives: vec![ValueId(0)], response: None },
     }
 }
 
 #[test]
 fn verify_rejects_ill_formed_programs() {
     let ok = small(
-        vec![
-            Inst::Var(VarId(0)),
-            Inst::Param(ParamId(0)),
-            Inst::Binary(BinaryOp::Mul, ValueId(0), ValueId(1)),
-        ],
+        vec![Inst::Var(VarId(0)), Inst::Param(ParamId(0)), Inst::Binary(BinaryOp::Mul, ValueId(0), ValueId(1))],
         2,
     );
     assert_eq!(ok.verify(), Ok(()));
@@ -109,48 +85,15 @@ fn verify_rejects_ill_formed_programs() {
     let cases: Vec<(Kernel, VerifyError)> = vec![
         (
             small(vec![Inst::Unary(UnaryOp::Exp, ValueId(0))], 0),
-            VerifyError::UseBeforeDef {
-                at: 0,
-                operand: ValueId(0),
-            },
+            VerifyError::UseBeforeDef { at: 0, operand: ValueId(0) },
         ),
         (
-            small(
-                vec![
-                    Inst::Var(VarId(0)),
-                    Inst::Binary(BinaryOp::Add, ValueId(0), ValueId(5)),
-                ],
-                1,
-            ),
-            VerifyError::UseBeforeDef {
-                at: 1,
-                operand: ValueId(5),
-            },
+            small(vec![Inst::Var(VarId(0)), Inst::Binary(BinaryOp::Add, ValueId(0), ValueId(5))], 1),
+            VerifyError::UseBeforeDef { at: 1, operand: ValueId(5) },
         ),
-        (
-            small(vec![Inst::Var(VarId(3))], 0),
-            VerifyError::BadVar {
-                at: 0,
-                var: 3,
-                n_vars: 1,
-            },
-        ),
-        (
-            small(vec![Inst::Param(ParamId(1))], 0),
-            VerifyError::BadParam {
-                at: 0,
-                param: 1,
-                n_params: 1,
-            },
-        ),
-        (
-            small(vec![Inst::Var(VarId(0))], 7),
-            VerifyError::BadOutput {
-                name: "f".into(),
-                value: ValueId(7),
-                len: 1,
-            },
-        ),
+        (small(vec![Inst::Var(VarId(3))], 0), VerifyError::BadVar { at: 0, var: 3, n_vars: 1 }),
+        (small(vec![Inst::Param(ParamId(1))], 0), VerifyError::BadParam { at: 0, param: 1, n_params: 1 }),
+        (small(vec![Inst::Var(VarId(0))], 7), VerifyError::BadOutput { name: "f".into(), value: ValueId(7), len: 1 }),
         (small(vec![Inst::Response], 0), VerifyError::ResponseInModel),
         (
             {
@@ -158,10 +101,7 @@ fn verify_rejects_ill_formed_programs() {
                 k.version = IR_VERSION + 1;
                 k
             },
-            VerifyError::Version {
-                found: IR_VERSION + 1,
-                expected: IR_VERSION,
-            },
+            VerifyError::Version { found: IR_VERSION + 1, expected: IR_VERSION },
         ),
         (
             {
@@ -169,10 +109,7 @@ fn verify_rejects_ill_formed_programs() {
                 k.outputs.derivatives.clear();
                 k
             },
-            VerifyError::DerivativeCount {
-                found: 0,
-                n_params: 1,
-            },
+            VerifyError::DerivativeCount { found: 0, n_params: 1 },
         ),
         (
             {
@@ -186,10 +123,7 @@ fn verify_rejects_ill_formed_programs() {
     for (kernel, expected) in cases {
         assert_eq!(kernel.verify(), Err(expected.clone()));
         // The same program, loaded from JSON, is refused too.
-        assert_eq!(
-            Kernel::from_json(&kernel.to_json()),
-            Err(LoadError::Verify(expected))
-        );
+        assert_eq!(Kernel::from_json(&kernel.to_json()), Err(LoadError::Verify(expected)));
     }
 }
 

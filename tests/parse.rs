@@ -5,30 +5,18 @@ use expect_test::{Expect, expect};
 use jitfit::syntax::{Names, parse, resolve};
 
 fn check_vars(vars: &[&str], source: &str, expect: Expect) {
-    let names = Names {
-        vars: vars.iter().map(|v| v.to_string()).collect(),
-        params: None,
-    };
-    let actual = match parse(source).and_then(|ast| resolve(&ast, source, &names).map(|r| (ast, r)))
-    {
+    let names = Names { vars: vars.iter().map(|v| v.to_string()).collect(), params: None };
+    let actual = match parse(source).and_then(|ast| resolve(&ast, source, &names).map(|r| (ast, r))) {
         Ok((ast, resolved)) => {
             let mut out = String::new();
             for s in ast.helper_statements() {
-                out += &format!(
-                    "{} := {}\n",
-                    ast.to_text(s.lhs.unwrap()),
-                    ast.to_text(s.rhs)
-                );
+                out += &format!("{} := {}\n", ast.to_text(s.lhs.unwrap()), ast.to_text(s.rhs));
             }
             let m = ast.model_statement();
             if let Some(lhs) = m.lhs {
                 out += &format!("response {} ", ast.to_text(lhs));
             }
-            out += &format!(
-                "f = {}\nparams: {}",
-                ast.to_text(m.rhs),
-                resolved.params.join(", ")
-            );
+            out += &format!("f = {}\nparams: {}", ast.to_text(m.rhs), resolved.params.join(", "));
             out
         }
         Err(e) => e.to_string(),
@@ -145,11 +133,7 @@ fn brackets_and_calls() {
 #[test]
 fn every_function_parses() {
     for (name, f) in jitfit::syntax::FUNCTIONS {
-        let args = if f.arity() == 1 {
-            "a*x".to_owned()
-        } else {
-            "a, x".to_owned()
-        };
+        let args = if f.arity() == 1 { "a*x".to_owned() } else { "a, x".to_owned() };
         let source = format!("{name}({args})");
         let names = Names::default();
         let ast = parse(&source).unwrap();

@@ -19,28 +19,14 @@ fn point() -> impl Strategy<Value = (f64, [f64; 3])> {
 }
 
 fn values(x: f64, p: &[f64; 3]) -> HashMap<String, f64> {
-    let mut m: HashMap<String, f64> = PARAMS
-        .iter()
-        .map(|n| n.to_string())
-        .zip(p.iter().copied())
-        .collect();
+    let mut m: HashMap<String, f64> = PARAMS.iter().map(|n| n.to_string()).zip(p.iter().copied()).collect();
     m.insert("x".into(), x);
     m
 }
 
 fn build(text: &str) -> Model {
-    let names = Names {
-        vars: vec!["x".into()],
-        params: Some(PARAMS.iter().map(|s| s.to_string()).collect()),
-    };
-    Model::parse_with(
-        text,
-        &ModelOptions {
-            names,
-            ..Default::default()
-        },
-    )
-    .unwrap_or_else(|e| panic!("{e}"))
+    let names = Names { vars: vec!["x".into()], params: Some(PARAMS.iter().map(|s| s.to_string()).collect()) };
+    Model::parse_with(text, &ModelOptions { names, ..Default::default() }).unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
@@ -116,21 +102,14 @@ proptest! {
 
 /// Evaluates an egg pattern such as `(add ?a (neg ?b))` with values for its variables.
 fn eval_pattern(pattern: &str, env: &HashMap<&str, f64>) -> f64 {
-    let tokens: Vec<String> = pattern
-        .replace('(', " ( ")
-        .replace(')', " ) ")
-        .split_whitespace()
-        .map(str::to_owned)
-        .collect();
+    let tokens: Vec<String> =
+        pattern.replace('(', " ( ").replace(')', " ) ").split_whitespace().map(str::to_owned).collect();
     let mut pos = 0;
     fn go(tokens: &[String], pos: &mut usize, env: &HashMap<&str, f64>) -> f64 {
         let t = &tokens[*pos];
         *pos += 1;
         if t != "(" {
-            return env
-                .get(t.as_str())
-                .copied()
-                .unwrap_or_else(|| t.parse().expect("a number"));
+            return env.get(t.as_str()).copied().unwrap_or_else(|| t.parse().expect("a number"));
         }
         let op = tokens[*pos].clone();
         *pos += 1;
@@ -140,16 +119,8 @@ fn eval_pattern(pattern: &str, env: &HashMap<&str, f64>) -> f64 {
         }
         *pos += 1;
         match args.as_slice() {
-            [a] => UnaryOp::ALL
-                .iter()
-                .find(|u| u.name() == op)
-                .unwrap()
-                .eval(*a),
-            [a, b] => BinaryOp::ALL
-                .iter()
-                .find(|u| u.name() == op)
-                .unwrap()
-                .eval(*a, *b),
+            [a] => UnaryOp::ALL.iter().find(|u| u.name() == op).unwrap().eval(*a),
+            [a, b] => BinaryOp::ALL.iter().find(|u| u.name() == op).unwrap().eval(*a, *b),
             _ => panic!("bad pattern"),
         }
     }

@@ -9,3 +9,4 @@ mod ir;
 mod nist;
 mod parse;
 mod properties;
+mod solve;

@@ -42,12 +42,7 @@ impl Kernels for InterpreterKernels {
         &self.kernel
     }
 
-    fn predict(
-        &self,
-        vars: &[&[f64]],
-        params: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), BackendError> {
+    fn predict(&self, vars: &[&[f64]], params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
         check_shapes(&self.kernel, vars, out.len(), params)?;
         let mut interp = Interpreter::new(&self.kernel);
         let mut point = vec![0.0; vars.len()];
@@ -70,18 +65,10 @@ impl Kernels for InterpreterKernels {
         check_chunk(&self.kernel, chunk, params)?;
         let (n, p) = (chunk.len(), self.kernel.n_params());
         if residuals.len() != n {
-            return Err(BackendError::Shape {
-                what: "residuals",
-                expected: n,
-                found: residuals.len(),
-            });
+            return Err(BackendError::Shape { what: "residuals", expected: n, found: residuals.len() });
         }
         if jacobian.len() != n * p {
-            return Err(BackendError::Shape {
-                what: "jacobian",
-                expected: n * p,
-                found: jacobian.len(),
-            });
+            return Err(BackendError::Shape { what: "jacobian", expected: n * p, found: jacobian.len() });
         }
         let mut interp = Interpreter::new(&self.kernel);
         for i in 0..n {
@@ -105,11 +92,7 @@ impl Kernels for InterpreterKernels {
         check_chunk(&self.kernel, chunk, params)?;
         let p = self.kernel.n_params();
         if acc.n_params != p {
-            return Err(BackendError::Shape {
-                what: "normal equations",
-                expected: p,
-                found: acc.n_params,
-            });
+            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
         }
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; p];

@@ -50,12 +50,7 @@ pub struct NormalEquations {
 
 impl NormalEquations {
     pub fn zeros(n_params: usize) -> Self {
-        NormalEquations {
-            n_params,
-            jtj: vec![0.0; n_params * n_params],
-            jtr: vec![0.0; n_params],
-            rss: 0.0,
-        }
+        NormalEquations { n_params, jtj: vec![0.0; n_params * n_params], jtr: vec![0.0; n_params], rss: 0.0 }
     }
 
     /// Adds another accumulation (e.g. another chunk's) to this one.
@@ -87,11 +82,7 @@ impl NormalEquations {
 #[non_exhaustive]
 pub enum BackendError {
     #[error("{what}: expected {expected}, got {found}")]
-    Shape {
-        what: &'static str,
-        expected: usize,
-        found: usize,
-    },
+    Shape { what: &'static str, expected: usize, found: usize },
     #[error("code generation failed (a bug in jitfit): {0}")]
     Compile(String),
 }
@@ -102,8 +93,7 @@ pub trait Kernels: Send + Sync {
     fn kernel(&self) -> &Kernel;
 
     /// `out[i] = f(x_i)`.
-    fn predict(&self, vars: &[&[f64]], params: &[f64], out: &mut [f64])
-    -> Result<(), BackendError>;
+    fn predict(&self, vars: &[&[f64]], params: &[f64], out: &mut [f64]) -> Result<(), BackendError>;
 
     /// `residuals[i] = w_i·(f(x_i) − t(y_i))`, `jacobian[i·p + k] = w_i·∂f/∂p_k(x_i)`.
     fn residual_jacobian(
@@ -124,22 +114,9 @@ pub trait Kernels: Send + Sync {
 }
 
 /// Checks the lengths of a call's slices against the kernel.
-pub(crate) fn check_shapes(
-    kernel: &Kernel,
-    vars: &[&[f64]],
-    n: usize,
-    params: &[f64],
-) -> Result<(), BackendError> {
+pub(crate) fn check_shapes(kernel: &Kernel, vars: &[&[f64]], n: usize, params: &[f64]) -> Result<(), BackendError> {
     let shape = |what, expected, found| {
-        if expected == found {
-            Ok(())
-        } else {
-            Err(BackendError::Shape {
-                what,
-                expected,
-                found,
-            })
-        }
+        if expected == found { Ok(()) } else { Err(BackendError::Shape { what, expected, found }) }
     };
     shape("variable columns", kernel.n_vars(), vars.len())?;
     for column in vars {
@@ -148,19 +125,11 @@ pub(crate) fn check_shapes(
     shape("parameters", kernel.n_params(), params.len())
 }
 
-pub(crate) fn check_chunk(
-    kernel: &Kernel,
-    chunk: &Chunk<'_>,
-    params: &[f64],
-) -> Result<(), BackendError> {
+pub(crate) fn check_chunk(kernel: &Kernel, chunk: &Chunk<'_>, params: &[f64]) -> Result<(), BackendError> {
     check_shapes(kernel, chunk.vars, chunk.len(), params)?;
     if let Some(w) = chunk.weights {
         if w.len() != chunk.len() {
-            return Err(BackendError::Shape {
-                what: "weights",
-                expected: chunk.len(),
-                found: w.len(),
-            });
+            return Err(BackendError::Shape { what: "weights", expected: chunk.len(), found: w.len() });
         }
     }
     Ok(())

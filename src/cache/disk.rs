@@ -71,15 +71,11 @@ impl DiskStore {
             .read_to_string(&mut text)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
         if text.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!(
-                "{} is larger than {MAX_FILE_BYTES} bytes",
-                path.display()
-            ));
+            return Err(format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display()));
         }
-        let entry: DiskEntry = serde_json::from_str(&text)
-            .map_err(|e| format!("{} is not a cache entry: {e}", path.display()))?;
-        validate(&entry, key, expect)
-            .map_err(|why| format!("{} was refused: {why}", path.display()))?;
+        let entry: DiskEntry =
+            serde_json::from_str(&text).map_err(|e| format!("{} is not a cache entry: {e}", path.display()))?;
+        validate(&entry, key, expect).map_err(|why| format!("{} was refused: {why}", path.display()))?;
         Ok(Some(entry))
     }
 
@@ -87,20 +83,11 @@ impl DiskStore {
     pub fn store(&self, key: CacheKey, entry: &DiskEntry) -> Result<(), String> {
         static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = self.dir();
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let temp = dir.join(format!(
-            ".{key}.{}.{}.tmp",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        let temp = dir.join(format!(".{key}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&temp)?;
-            file.write_all(
-                serde_json::to_string(entry)
-                    .expect("entries serialize")
-                    .as_bytes(),
-            )?;
+            file.write_all(serde_json::to_string(entry).expect("entries serialize").as_bytes())?;
             file.sync_all()?;
             std::fs::rename(&temp, self.path(key))
         };
@@ -118,11 +105,7 @@ impl DiskStore {
         };
         for version in versions {
             let version = version?.path();
-            if !version.is_dir()
-                || !version
-                    .file_name()
-                    .is_some_and(|n| n.to_string_lossy().starts_with('v'))
-            {
+            if !version.is_dir() || !version.file_name().is_some_and(|n| n.to_string_lossy().starts_with('v')) {
                 continue;
             }
             for file in std::fs::read_dir(&version)? {
@@ -145,9 +128,7 @@ impl DiskStore {
         entries
             .filter_map(Result::ok)
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-            .fold((0, 0), |(n, bytes), e| {
-                (n + 1, bytes + e.metadata().map_or(0, |m| m.len()))
-            })
+            .fold((0, 0), |(n, bytes), e| (n + 1, bytes + e.metadata().map_or(0, |m| m.len())))
     }
 }
 
@@ -168,10 +149,7 @@ fn validate(entry: &DiskEntry, key: CacheKey, expect: &Expected<'_>) -> Result<(
     if entry.canonical != expect.canonical {
         return Err("it holds another model".into());
     }
-    entry
-        .kernel
-        .verify()
-        .map_err(|e| format!("ill-formed kernel: {e}"))?;
+    entry.kernel.verify().map_err(|e| format!("ill-formed kernel: {e}"))?;
     if entry.vars != expect.vars || entry.kernel.var_names != expect.vars {
         return Err("its variables differ".into());
     }

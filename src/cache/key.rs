@@ -39,13 +39,11 @@ struct Encoder(Vec<u8>);
 
 impl Encoder {
     fn field(&mut self, bytes: &[u8]) {
-        self.0
-            .extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         self.0.extend_from_slice(bytes);
     }
     fn list(&mut self, items: &[String]) {
-        self.0
-            .extend_from_slice(&(items.len() as u64).to_le_bytes());
+        self.0.extend_from_slice(&(items.len() as u64).to_le_bytes());
         for item in items {
             self.field(item.as_bytes());
         }

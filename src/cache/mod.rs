@@ -58,10 +58,7 @@ pub struct CompiledModel {
 
 impl std::fmt::Debug for CompiledModel {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledModel")
-            .field("key", &self.key)
-            .field("source", &self.source)
-            .finish_non_exhaustive()
+        f.debug_struct("CompiledModel").field("key", &self.key).field("source", &self.source).finish_non_exhaustive()
     }
 }
 
@@ -161,10 +158,7 @@ pub struct CacheOptions {
 
 impl Default for CacheOptions {
     fn default() -> Self {
-        CacheOptions {
-            capacity: NonZeroUsize::new(64).expect("64 > 0"),
-            disk_dir: None,
-        }
+        CacheOptions { capacity: NonZeroUsize::new(64).expect("64 > 0"), disk_dir: None }
     }
 }
 
@@ -172,21 +166,16 @@ impl CacheOptions {
     /// The options the environment asks for: the user cache folder (or `JITFIT_CACHE_DIR`),
     /// none if `JITFIT_NO_DISK_CACHE` is set to anything but `0` or empty.
     pub fn from_env() -> Self {
-        let disabled =
-            std::env::var("JITFIT_NO_DISK_CACHE").is_ok_and(|v| !v.is_empty() && v != "0");
+        let disabled = std::env::var("JITFIT_NO_DISK_CACHE").is_ok_and(|v| !v.is_empty() && v != "0");
         let disk_dir = if disabled {
             None
         } else {
             match std::env::var_os("JITFIT_CACHE_DIR") {
                 Some(dir) if !dir.is_empty() => Some(PathBuf::from(dir)),
-                _ => directories::ProjectDirs::from("", "", "jitfit")
-                    .map(|d| d.cache_dir().to_path_buf()),
+                _ => directories::ProjectDirs::from("", "", "jitfit").map(|d| d.cache_dir().to_path_buf()),
             }
         };
-        CacheOptions {
-            disk_dir,
-            ..Default::default()
-        }
+        CacheOptions { disk_dir, ..Default::default() }
     }
 }
 
@@ -211,8 +200,7 @@ impl KernelCache {
 
     /// The process-wide cache, configured from the environment on first use.
     pub fn global() -> &'static KernelCache {
-        static GLOBAL: LazyLock<KernelCache> =
-            LazyLock::new(|| KernelCache::new(CacheOptions::from_env()));
+        static GLOBAL: LazyLock<KernelCache> = LazyLock::new(|| KernelCache::new(CacheOptions::from_env()));
         &GLOBAL
     }
 
@@ -231,20 +219,10 @@ impl KernelCache {
         let started = Instant::now();
         // Fast path: this exact text was compiled before and is still in memory.
         let text_fingerprint = model_fingerprint(source, options);
-        let known = self
-            .by_text
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&text_fingerprint)
-            .copied();
+        let known = self.by_text.lock().unwrap_or_else(|e| e.into_inner()).get(&text_fingerprint).copied();
         if let Some(model) = known.and_then(|key| self.lock().get(&key).cloned()) {
             self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Compiled {
-                model,
-                origin: Origin::MemoryHit,
-                warnings: vec![],
-                elapsed: started.elapsed(),
-            });
+            return Ok(Compiled { model, origin: Origin::MemoryHit, warnings: vec![], elapsed: started.elapsed() });
         }
 
         let t = Instant::now();
@@ -262,12 +240,7 @@ impl KernelCache {
 
         if let Some(model) = self.lock().get(&key).cloned() {
             self.counters.memory_hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(Compiled {
-                model,
-                origin: Origin::MemoryHit,
-                warnings: vec![],
-                elapsed: started.elapsed(),
-            });
+            return Ok(Compiled { model, origin: Origin::MemoryHit, warnings: vec![], elapsed: started.elapsed() });
         }
 
         let mut warnings = Vec::new();
@@ -282,16 +255,10 @@ impl KernelCache {
             add_time(&self.counters.disk_load_ns, t.elapsed());
             match loaded {
                 Ok(Some(entry)) => {
-                    let model =
-                        self.build(key, source, entry.response_name, &entry.kernel, started)?;
+                    let model = self.build(key, source, entry.response_name, &entry.kernel, started)?;
                     self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
                     let model = self.insert(model);
-                    return Ok(Compiled {
-                        model,
-                        origin: Origin::DiskHit,
-                        warnings,
-                        elapsed: started.elapsed(),
-                    });
+                    return Ok(Compiled { model, origin: Origin::DiskHit, warnings, elapsed: started.elapsed() });
                 }
                 Ok(None) => {}
                 Err(why) => {
@@ -305,19 +272,10 @@ impl KernelCache {
         let symbolic = Model::parse_with(source, options)?;
         let times = symbolic.times();
         add_time(&self.counters.parse_ns, times.parse);
-        add_time(
-            &self.counters.simplify_ns,
-            times.resolve + times.differentiate + times.simplify,
-        );
+        add_time(&self.counters.simplify_ns, times.resolve + times.differentiate + times.simplify);
         add_time(&self.counters.lower_ns, times.lower);
         let response_name = symbolic.response_name().map(str::to_owned);
-        let model = self.build(
-            key,
-            source,
-            response_name.clone(),
-            symbolic.kernel(),
-            started,
-        )?;
+        let model = self.build(key, source, response_name.clone(), symbolic.kernel(), started)?;
         if let Some(store) = &self.disk {
             let entry = DiskEntry {
                 format: DISK_FORMAT,
@@ -336,12 +294,7 @@ impl KernelCache {
             }
         }
         let model = self.insert(model);
-        Ok(Compiled {
-            model,
-            origin: Origin::Miss,
-            warnings,
-            elapsed: started.elapsed(),
-        })
+        Ok(Compiled { model, origin: Origin::Miss, warnings, elapsed: started.elapsed() })
     }
 
     fn build(
@@ -354,13 +307,7 @@ impl KernelCache {
     ) -> Result<CompiledModel, Error> {
         let kernels = CraneliftKernels::compile(kernel)?;
         add_time(&self.counters.compile_ns, kernels.compile_time());
-        Ok(CompiledModel {
-            key,
-            source: source.to_owned(),
-            response_name,
-            kernels,
-            build_time: started.elapsed(),
-        })
+        Ok(CompiledModel { key, source: source.to_owned(), response_name, kernels, build_time: started.elapsed() })
     }
 
     /// Inserts a model, or returns the one another thread inserted first.
@@ -386,10 +333,7 @@ impl KernelCache {
     /// Empties the in-memory LRU (the disk is left alone).
     pub fn clear_memory(&self) {
         self.lock().clear();
-        self.by_text
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clear();
+        self.by_text.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
     pub fn stats(&self) -> CacheStats {

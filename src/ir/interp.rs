@@ -24,20 +24,13 @@ pub struct BatchValues {
 impl<'k> Interpreter<'k> {
     /// An interpreter for `kernel`, which must be verified.
     pub fn new(kernel: &'k Kernel) -> Self {
-        Interpreter {
-            kernel,
-            values: vec![0.0; kernel.insts.len()],
-        }
+        Interpreter { kernel, values: vec![0.0; kernel.insts.len()] }
     }
 
     /// Evaluates every instruction at one point; returns all SSA values.
     pub fn eval_point(&mut self, vars: &[f64], response: f64, params: &[f64]) -> &[f64] {
         assert_eq!(vars.len(), self.kernel.n_vars(), "one value per variable");
-        assert_eq!(
-            params.len(),
-            self.kernel.n_params(),
-            "one value per parameter"
-        );
+        assert_eq!(params.len(), self.kernel.n_params(), "one value per parameter");
         let v = &mut self.values;
         for (i, inst) in self.kernel.insts.iter().enumerate() {
             v[i] = match *inst {
@@ -60,26 +53,15 @@ impl<'k> Interpreter<'k> {
 
     /// Evaluates over columns of variables (`columns[var][point]`) and, if the kernel
     /// transforms it, the response column.
-    pub fn eval_batch(
-        &mut self,
-        columns: &[&[f64]],
-        response: Option<&[f64]>,
-        params: &[f64],
-    ) -> BatchValues {
+    pub fn eval_batch(&mut self, columns: &[&[f64]], response: Option<&[f64]>, params: &[f64]) -> BatchValues {
         let n_points = columns.first().map_or(0, |c| c.len());
-        assert!(
-            columns.iter().all(|c| c.len() == n_points),
-            "columns of equal length"
-        );
+        assert!(columns.iter().all(|c| c.len() == n_points), "columns of equal length");
         let kernel = self.kernel;
         let p = kernel.n_params();
         let mut out = BatchValues {
             value: Vec::with_capacity(n_points),
             jacobian: Vec::with_capacity(n_points * p),
-            response: kernel
-                .outputs
-                .response
-                .map(|_| Vec::with_capacity(n_points)),
+            response: kernel.outputs.response.map(|_| Vec::with_capacity(n_points)),
         };
         let mut point = vec![0.0; columns.len()];
         for i in 0..n_points {
@@ -89,8 +71,7 @@ impl<'k> Interpreter<'k> {
             let y = response.map_or(f64::NAN, |r| r[i]);
             let values = self.eval_point(&point, y, params);
             out.value.push(values[kernel.outputs.value.index()]);
-            out.jacobian
-                .extend(kernel.outputs.derivatives.iter().map(|d| values[d.index()]));
+            out.jacobian.extend(kernel.outputs.derivatives.iter().map(|d| values[d.index()]));
             if let (Some(t), Some(r)) = (kernel.outputs.response, out.response.as_mut()) {
                 r.push(values[t.index()]);
             }

@@ -91,17 +91,9 @@ pub enum VerifyError {
     #[error("instruction %{at} reads variable {var}, but the kernel has {n_vars} variables")]
     BadVar { at: usize, var: u32, n_vars: usize },
     #[error("instruction %{at} reads parameter {param}, but the kernel has {n_params} parameters")]
-    BadParam {
-        at: usize,
-        param: u32,
-        n_params: usize,
-    },
+    BadParam { at: usize, param: u32, n_params: usize },
     #[error("output {name} is {value}, but the kernel has {len} instructions")]
-    BadOutput {
-        name: String,
-        value: ValueId,
-        len: usize,
-    },
+    BadOutput { name: String, value: ValueId, len: usize },
     #[error("{found} derivative outputs for {n_params} parameters")]
     DerivativeCount { found: usize, n_params: usize },
     #[error("the model value reads the response, which only the response transform may do")]
@@ -122,21 +114,13 @@ impl Kernel {
     /// Checks every structural invariant. Backends may assume a verified kernel.
     pub fn verify(&self) -> Result<(), VerifyError> {
         if self.version != IR_VERSION {
-            return Err(VerifyError::Version {
-                found: self.version,
-                expected: IR_VERSION,
-            });
+            return Err(VerifyError::Version { found: self.version, expected: IR_VERSION });
         }
         let len = self.insts.len();
         if len > MAX_INSTRUCTIONS {
             return Err(VerifyError::TooLarge(len));
         }
-        let mut names: Vec<&str> = self
-            .var_names
-            .iter()
-            .chain(&self.param_names)
-            .map(String::as_str)
-            .collect();
+        let mut names: Vec<&str> = self.var_names.iter().chain(&self.param_names).map(String::as_str).collect();
         names.sort_unstable();
         if names.iter().any(|n| n.is_empty()) || names.windows(2).any(|w| w[0] == w[1]) {
             return Err(VerifyError::BadNames);
@@ -149,18 +133,10 @@ impl Kernel {
             }
             match *inst {
                 Inst::Var(v) if v.index() >= self.n_vars() => {
-                    return Err(VerifyError::BadVar {
-                        at,
-                        var: v.0,
-                        n_vars: self.n_vars(),
-                    });
+                    return Err(VerifyError::BadVar { at, var: v.0, n_vars: self.n_vars() });
                 }
                 Inst::Param(p) if p.index() >= self.n_params() => {
-                    return Err(VerifyError::BadParam {
-                        at,
-                        param: p.0,
-                        n_params: self.n_params(),
-                    });
+                    return Err(VerifyError::BadParam { at, param: p.0, n_params: self.n_params() });
                 }
                 _ => {}
             }
@@ -179,11 +155,9 @@ impl Kernel {
         // f and ∂f must not depend on y; only t(y) may.
         let mut reads_response = vec![false; len];
         for (i, inst) in self.insts.iter().enumerate() {
-            reads_response[i] = matches!(inst, Inst::Response)
-                || inst.operands().any(|o| reads_response[o.index()]);
+            reads_response[i] = matches!(inst, Inst::Response) || inst.operands().any(|o| reads_response[o.index()]);
         }
-        let model_outputs =
-            std::iter::once(self.outputs.value).chain(self.outputs.derivatives.iter().copied());
+        let model_outputs = std::iter::once(self.outputs.value).chain(self.outputs.derivatives.iter().copied());
         if model_outputs.into_iter().any(|v| reads_response[v.index()]) {
             return Err(VerifyError::ResponseInModel);
         }
@@ -209,8 +183,8 @@ impl Kernel {
         let mut per_point = vec![false; self.insts.len()];
         let (mut calls, mut point_calls) = (0, 0);
         for (i, inst) in self.insts.iter().enumerate() {
-            per_point[i] = matches!(inst, Inst::Var(_) | Inst::Response)
-                || inst.operands().any(|o| per_point[o.index()]);
+            per_point[i] =
+                matches!(inst, Inst::Var(_) | Inst::Response) || inst.operands().any(|o| per_point[o.index()]);
             let is_call = match inst {
                 Inst::Unary(op, _) => op.cost() > 1,
                 Inst::Binary(op, _, _) => {
@@ -233,8 +207,7 @@ impl Kernel {
 
     /// Parses JSON and verifies the result: a loaded kernel is never trusted.
     pub fn from_json(text: &str) -> Result<Kernel, LoadError> {
-        let kernel: Kernel =
-            serde_json::from_str(text).map_err(|e| LoadError::Json(e.to_string()))?;
+        let kernel: Kernel = serde_json::from_str(text).map_err(|e| LoadError::Json(e.to_string()))?;
         kernel.verify()?;
         Ok(kernel)
     }
@@ -261,7 +234,6 @@ mod f64_text {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
         let text = String::deserialize(d)?;
-        text.parse::<f64>()
-            .map_err(|_| D::Error::custom(format!("`{text}` is not a number")))
+        text.parse::<f64>().map_err(|_| D::Error::custom(format!("`{text}` is not a number")))
     }
 }

@@ -19,8 +19,7 @@ pub fn lower(graph: &Graph, roots: &Roots, var_names: &[String], param_names: &[
         _ => (3, 0, *i as u32),
     });
     for i in order {
-        let get =
-            |n: &crate::symbolic::NodeId| value_of[n.index()].expect("operands are emitted first");
+        let get = |n: &crate::symbolic::NodeId| value_of[n.index()].expect("operands are emitted first");
         let inst = match graph.nodes()[i] {
             Node::Const(bits) => Inst::Const(f64::from_bits(bits)),
             Node::Var(v) => Inst::Var(v),

@@ -14,15 +14,8 @@ use std::fmt;
 
 impl fmt::Display for Kernel {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(
-            f,
-            "kernel v{} ({}) -> ({})",
-            self.version,
-            self.var_names.join(", "),
-            self.param_names.join(", ")
-        )?;
-        let name =
-            |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
+        writeln!(f, "kernel v{} ({}) -> ({})", self.version, self.var_names.join(", "), self.param_names.join(", "))?;
+        let name = |names: &[String], i: usize| names.get(i).cloned().unwrap_or_else(|| format!("#{i}"));
         for (i, inst) in self.insts.iter().enumerate() {
             let rhs = match inst {
                 Inst::Const(c) => format!("const {c:?}"),

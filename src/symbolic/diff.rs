@@ -58,11 +58,7 @@ impl Build<'_> {
         }
     }
     fn div(&mut self, a: NodeId, b: NodeId) -> NodeId {
-        if self.is(b, 1.0) {
-            a
-        } else {
-            self.g.binary(B::Div, a, b)
-        }
+        if self.is(b, 1.0) { a } else { self.g.binary(B::Div, a, b) }
     }
     fn add(&mut self, a: NodeId, b: NodeId) -> NodeId {
         self.g.binary(B::Add, a, b)
@@ -88,11 +84,7 @@ impl Build<'_> {
             U::Exp => self.mul(this, du),
             U::Ln => self.div(du, u),
             U::Log10 | U::Log2 => {
-                let ln_base = if op == U::Log10 {
-                    std::f64::consts::LN_10
-                } else {
-                    std::f64::consts::LN_2
-                };
+                let ln_base = if op == U::Log10 { std::f64::consts::LN_10 } else { std::f64::consts::LN_2 };
                 let k = self.c(ln_base);
                 let den = self.mul(u, k);
                 self.div(du, den)
@@ -275,11 +267,7 @@ impl Build<'_> {
             }
             B::Min | B::Max => {
                 // min: du where u < v, else dv. max: du where v < u, else dv.
-                let pick_u = if op == B::Min {
-                    self.g.binary(B::Less, u, v)
-                } else {
-                    self.g.binary(B::Less, v, u)
-                };
+                let pick_u = if op == B::Min { self.g.binary(B::Less, u, v) } else { self.g.binary(B::Less, v, u) };
                 let a = du.map(|du| self.mul(du, pick_u));
                 let b = dv.map(|dv| {
                     let one = self.c(1.0);

@@ -157,9 +157,7 @@ pub struct Roots {
 
 impl Roots {
     pub fn all(&self) -> impl Iterator<Item = NodeId> + '_ {
-        std::iter::once(self.value)
-            .chain(self.derivatives.iter().copied())
-            .chain(self.response)
+        std::iter::once(self.value).chain(self.derivatives.iter().copied()).chain(self.response)
     }
 }
 

@@ -11,6 +11,4 @@ mod simplify;
 
 pub use diff::{derivative, differentiate};
 pub use graph::{Graph, Node, NodeId, Roots};
-pub use simplify::{
-    ConstantFold, SimplifyLimits, SimplifyReport, Sym, rule_sides, rules, simplify,
-};
+pub use simplify::{ConstantFold, SimplifyLimits, SimplifyReport, Sym, rule_sides, rules, simplify};

@@ -18,13 +18,7 @@ enum Prec {
 
 impl Graph {
     /// Writes `root` as infix text, naming variables, parameters and the response.
-    pub fn to_text(
-        &self,
-        root: NodeId,
-        vars: &[String],
-        params: &[String],
-        response: &str,
-    ) -> String {
+    pub fn to_text(&self, root: NodeId, vars: &[String], params: &[String], response: &str) -> String {
         let live = self.reachable([root]);
         let mut text: Vec<(String, Prec)> = vec![(String::new(), Prec::Atom); root.index() + 1];
         for i in 0..=root.index() {
@@ -32,11 +26,7 @@ impl Graph {
                 continue;
             }
             let wrap = |t: &(String, Prec), min: Prec| {
-                if t.1 < min {
-                    format!("({})", t.0)
-                } else {
-                    t.0.clone()
-                }
+                if t.1 < min { format!("({})", t.0) } else { t.0.clone() }
             };
             let entry = match self.nodes()[i] {
                 Node::Const(bits) => {
@@ -44,41 +34,19 @@ impl Graph {
                     let s = format!("{v}");
                     (s, if v < 0.0 { Prec::Neg } else { Prec::Atom })
                 }
-                Node::Var(v) => (
-                    vars.get(v.index())
-                        .cloned()
-                        .unwrap_or_else(|| format!("x{}", v.0)),
-                    Prec::Atom,
-                ),
-                Node::Param(p) => (
-                    params
-                        .get(p.index())
-                        .cloned()
-                        .unwrap_or_else(|| format!("p{}", p.0)),
-                    Prec::Atom,
-                ),
+                Node::Var(v) => (vars.get(v.index()).cloned().unwrap_or_else(|| format!("x{}", v.0)), Prec::Atom),
+                Node::Param(p) => (params.get(p.index()).cloned().unwrap_or_else(|| format!("p{}", p.0)), Prec::Atom),
                 Node::Response => (response.to_owned(), Prec::Atom),
-                Node::Unary(UnaryOp::Neg, a) => {
-                    (format!("-{}", wrap(&text[a.index()], Prec::Pow)), Prec::Neg)
-                }
+                Node::Unary(UnaryOp::Neg, a) => (format!("-{}", wrap(&text[a.index()], Prec::Pow)), Prec::Neg),
                 Node::Unary(op, a) => (format!("{}({})", op.name(), text[a.index()].0), Prec::Atom),
                 Node::Binary(op, a, b) => {
                     let (ta, tb) = (&text[a.index()], &text[b.index()]);
                     match op {
                         BinaryOp::Add => (format!("{} + {}", ta.0, wrap(tb, Prec::Mul)), Prec::Add),
                         BinaryOp::Sub => (format!("{} - {}", ta.0, wrap(tb, Prec::Mul)), Prec::Add),
-                        BinaryOp::Mul => (
-                            format!("{}*{}", wrap(ta, Prec::Mul), wrap(tb, Prec::Neg)),
-                            Prec::Mul,
-                        ),
-                        BinaryOp::Div => (
-                            format!("{}/{}", wrap(ta, Prec::Mul), wrap(tb, Prec::Pow)),
-                            Prec::Mul,
-                        ),
-                        BinaryOp::Pow => (
-                            format!("{}^{}", wrap(ta, Prec::Atom), wrap(tb, Prec::Pow)),
-                            Prec::Pow,
-                        ),
+                        BinaryOp::Mul => (format!("{}*{}", wrap(ta, Prec::Mul), wrap(tb, Prec::Neg)), Prec::Mul),
+                        BinaryOp::Div => (format!("{}/{}", wrap(ta, Prec::Mul), wrap(tb, Prec::Pow)), Prec::Mul),
+                        BinaryOp::Pow => (format!("{}^{}", wrap(ta, Prec::Atom), wrap(tb, Prec::Pow)), Prec::Pow),
                         _ => (format!("{}({}, {})", op.name(), ta.0, tb.0), Prec::Atom),
                     }
                 }

@@ -11,9 +11,7 @@
 
 use super::graph::{Graph, Node, NodeId, Roots};
 use crate::ops::{BinaryOp, ParamId, UnaryOp, VarId};
-use egg::{
-    Analysis, CostFunction, DidMerge, EGraph, Id, Language, Rewrite, Runner, Subst, rewrite as rw,
-};
+use egg::{Analysis, CostFunction, DidMerge, EGraph, Id, Language, Rewrite, Runner, Subst, rewrite as rw};
 use std::fmt;
 use std::str::FromStr;
 use std::time::{Duration, Instant};
@@ -90,9 +88,7 @@ impl egg::FromOp for Sym {
                 } else if let Some(p) = op.strip_prefix("$p") {
                     p.parse().map(Sym::Param).map_err(|e| format!("{e}"))
                 } else {
-                    f64::from_str(op)
-                        .map(|v| Sym::Num(v.to_bits()))
-                        .map_err(|_| format!("unknown leaf `{op}`"))
+                    f64::from_str(op).map(|v| Sym::Num(v.to_bits())).map_err(|_| format!("unknown leaf `{op}`"))
                 }
             }
             [a] => UnaryOp::ALL
@@ -184,14 +180,8 @@ pub fn rules() -> Vec<Rewrite<Sym, ConstantFold>> {
         rw!("pow-2"; "(pow ?a 2.0)" => "(mul ?a ?a)"),
         rw!("pow-half"; "(pow ?a 0.5)" => "(sqrt ?a)"),
         rw!("pow-m1"; "(pow ?a -1.0)" => "(div 1.0 ?a)"),
-        Rewrite::new(
-            "div-pow2",
-            "(div ?a ?c)"
-                .parse::<egg::Pattern<Sym>>()
-                .expect("a pattern"),
-            DivByPowerOfTwo,
-        )
-        .expect("a valid rule"),
+        Rewrite::new("div-pow2", "(div ?a ?c)".parse::<egg::Pattern<Sym>>().expect("a pattern"), DivByPowerOfTwo)
+            .expect("a valid rule"),
         rw!("const-mul-const"; "(mul ?c (mul ?d ?a))" => "(mul (mul ?c ?d) ?a)"
             if is_const("?c") if is_const("?d")),
         rw!("const-mul-div"; "(mul ?c (div ?d ?a))" => "(div (mul ?c ?d) ?a)"
@@ -205,10 +195,7 @@ struct DivByPowerOfTwo;
 
 /// True when `c` is ±2^k and 1/c is exact (normal or exactly representable subnormal).
 pub fn is_power_of_two(c: f64) -> bool {
-    c.is_normal()
-        && c.to_bits() & ((1u64 << 52) - 1) == 0
-        && (1.0 / c) * c == 1.0
-        && (1.0 / c) != 0.0
+    c.is_normal() && c.to_bits() & ((1u64 << 52) - 1) == 0 && (1.0 / c) * c == 1.0 && (1.0 / c) != 0.0
 }
 
 impl egg::Applier<Sym, ConstantFold> for DivByPowerOfTwo {
@@ -230,17 +217,12 @@ impl egg::Applier<Sym, ConstantFold> for DivByPowerOfTwo {
         }
         let reciprocal = egraph.add(Sym::Num((1.0 / c).to_bits()));
         let product = egraph.add(Sym::Binary(BinaryOp::Mul, [subst[a], reciprocal]));
-        if egraph.union(eclass, product) {
-            vec![eclass]
-        } else {
-            vec![]
-        }
+        if egraph.union(eclass, product) { vec![eclass] } else { vec![] }
     }
 }
 
 /// The rules, built once per process (building parses every pattern).
-static RULES: std::sync::LazyLock<Vec<Rewrite<Sym, ConstantFold>>> =
-    std::sync::LazyLock::new(rules);
+static RULES: std::sync::LazyLock<Vec<Rewrite<Sym, ConstantFold>>> = std::sync::LazyLock::new(rules);
 
 /// Limits on the rewrite runner. Limits are checked between iterations, so they overshoot a
 /// little.
@@ -253,11 +235,7 @@ pub struct SimplifyLimits {
 
 impl Default for SimplifyLimits {
     fn default() -> Self {
-        SimplifyLimits {
-            iterations: 8,
-            nodes: 20_000,
-            time: Duration::from_millis(50),
-        }
+        SimplifyLimits { iterations: 8, nodes: 20_000, time: Duration::from_millis(50) }
     }
 }
 
@@ -276,11 +254,7 @@ pub struct SimplifyReport {
 }
 
 /// Simplifies all roots together and extracts one shared DAG into a fresh graph.
-pub fn simplify(
-    graph: &Graph,
-    roots: &Roots,
-    limits: &SimplifyLimits,
-) -> (Graph, Roots, SimplifyReport) {
+pub fn simplify(graph: &Graph, roots: &Roots, limits: &SimplifyLimits) -> (Graph, Roots, SimplifyReport) {
     let started = Instant::now();
     let live = graph.reachable(roots.all());
     let mut egraph: EGraph<Sym, ConstantFold> = EGraph::new(ConstantFold);
@@ -301,10 +275,7 @@ pub fn simplify(
         ids[i] = Some(egraph.add(sym));
     }
     egraph.rebuild();
-    let root_ids: Vec<Id> = roots
-        .all()
-        .map(|r| ids[r.index()].expect("roots are live"))
-        .collect();
+    let root_ids: Vec<Id> = roots.all().map(|r| ids[r.index()].expect("roots are live")).collect();
     let runner = Runner::default()
         .with_iter_limit(limits.iterations)
         .with_node_limit(limits.nodes)
@@ -388,10 +359,7 @@ impl CostFunction<Sym> for OpCost {
             // `x*x` computes x once: count a repeated operand once, or `pow(x, 2)` would look
             // cheaper than `x*x` whenever x is large.
             Sym::Binary(op, [a, b]) if a == b => op.cost().saturating_add(costs(*a)),
-            Sym::Binary(op, [a, b]) => op
-                .cost()
-                .saturating_add(costs(*a))
-                .saturating_add(costs(*b)),
+            Sym::Binary(op, [a, b]) => op.cost().saturating_add(costs(*a)).saturating_add(costs(*b)),
             _ => 1,
         }
     }
@@ -417,25 +385,10 @@ mod tests {
 
     #[test]
     fn powers_of_two() {
-        for c in [
-            1.0,
-            2.0,
-            0.5,
-            -4.0,
-            1024.0,
-            2f64.powi(-1000),
-            2f64.powi(1000),
-        ] {
+        for c in [1.0, 2.0, 0.5, -4.0, 1024.0, 2f64.powi(-1000), 2f64.powi(1000)] {
             assert!(is_power_of_two(c), "{c}");
         }
-        for c in [
-            0.0,
-            3.0,
-            -0.75,
-            f64::INFINITY,
-            f64::NAN,
-            f64::MIN_POSITIVE / 4.0,
-        ] {
+        for c in [0.0, 3.0, -0.75, f64::INFINITY, f64::NAN, f64::MIN_POSITIVE / 4.0] {
             assert!(!is_power_of_two(c), "{c}");
         }
     }
@@ -458,10 +411,7 @@ mod tests {
             for _ in 0..50 {
                 let a = next();
                 let (q, m) = (a / c, a * (1.0 / c));
-                assert!(
-                    q.to_bits() == m.to_bits() || (q.is_nan() && m.is_nan()),
-                    "{a:e} / {c:e}"
-                );
+                assert!(q.to_bits() == m.to_bits() || (q.is_nan() && m.is_nan()), "{a:e} / {c:e}");
             }
         }
     }

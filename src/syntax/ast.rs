@@ -52,11 +52,7 @@ pub enum AstKind {
     /// `+ - * / ^` (and `**`, stored as `Pow`).
     Binary(BinaryOp, AstId, AstId),
     /// A call `f(a, b)` or `f[a]`.
-    Call {
-        name: String,
-        name_span: Span,
-        args: Vec<AstId>,
-    },
+    Call { name: String, name_span: Span, args: Vec<AstId> },
 }
 
 /// One statement: `rhs` alone, or `lhs = rhs`.
@@ -84,9 +80,7 @@ impl Ast {
 
     /// The statement that is the model (the last one).
     pub fn model_statement(&self) -> &Statement {
-        self.statements
-            .last()
-            .expect("the grammar requires one statement")
+        self.statements.last().expect("the grammar requires one statement")
     }
 
     /// The helper definitions (every statement but the last).

@@ -9,10 +9,7 @@ use std::fmt;
 #[non_exhaustive]
 pub enum SyntaxErrorKind {
     /// The parser met a token it cannot use here.
-    UnexpectedToken {
-        found: String,
-        expected: Vec<String>,
-    },
+    UnexpectedToken { found: String, expected: Vec<String> },
     /// A closing bracket with no opening one.
     UnmatchedClose { found: String },
     /// Two expressions follow each other with no operator, `;` or line break between them.
@@ -24,16 +21,9 @@ pub enum SyntaxErrorKind {
     /// A number literal that is not a finite f64 (`1e999`).
     BadNumber { text: String },
     /// A call to a function the language does not have.
-    UnknownFunction {
-        name: String,
-        suggestion: Option<String>,
-    },
+    UnknownFunction { name: String, suggestion: Option<String> },
     /// A call with the wrong number of arguments.
-    WrongArity {
-        name: String,
-        expected: usize,
-        found: usize,
-    },
+    WrongArity { name: String, expected: usize, found: usize },
     /// A function name used as a value (`exp * x`).
     FunctionAsValue { name: String },
     /// The left side of a helper definition is not a plain name.
@@ -72,11 +62,7 @@ pub struct SyntaxError {
 
 impl SyntaxError {
     pub fn new(kind: SyntaxErrorKind, span: Span, source: &str) -> SyntaxError {
-        SyntaxError {
-            kind,
-            span,
-            source: source.to_owned(),
-        }
+        SyntaxError { kind, span, source: source.to_owned() }
     }
 
     /// The one-line message, without the rendered source.
@@ -109,7 +95,10 @@ impl SyntaxError {
                 format!("`{name}` is a function; call it with an argument, as in `{name}(x)`")
             }
             BadDefinition => "the left side of a helper definition must be a single name".into(),
-            ExtraModel => "only the last statement is the model; the ones before it must define helpers, as in `g = exp(-x)`".into(),
+            ExtraModel => {
+                "only the last statement is the model; the ones before it must define helpers, as in `g = exp(-x)`"
+                    .into()
+            }
             ReservedName { name, reason } => format!("`{name}` cannot be defined: {reason}"),
             HelperRedefined { name } => format!("helper `{name}` is defined twice"),
             HelperAndParameter { name } => format!(
@@ -119,10 +108,9 @@ impl SyntaxError {
             BadResponse { reason } => format!("invalid left side: {reason}"),
             NoParameters => "the model has no parameters to fit".into(),
             UnusedVariable { name } => format!("the variable `{name}` does not appear in the model"),
-            UnknownParameter { name, known } => format!(
-                "`{name}` is neither a variable nor a listed parameter (parameters: {})",
-                known.join(", ")
-            ),
+            UnknownParameter { name, known } => {
+                format!("`{name}` is neither a variable nor a listed parameter (parameters: {})", known.join(", "))
+            }
             UnusedParameter { name } => format!("the parameter `{name}` does not appear in the model"),
             DuplicateName { name } => format!("`{name}` is named twice among variables and parameters"),
         }
@@ -154,27 +142,15 @@ pub fn render(level: &str, message: &str, source: &str, span: Span) -> String {
     let start = floor_char_boundary(source, span.start.min(source.len()));
     let end = floor_char_boundary(source, span.end.clamp(start, source.len()));
     let line_start = source[..start].rfind('\n').map_or(0, |i| i + 1);
-    let line_end = source[start..]
-        .find('\n')
-        .map_or(source.len(), |i| start + i);
+    let line_end = source[start..].find('\n').map_or(source.len(), |i| start + i);
     let line_no = source[..start].matches('\n').count() + 1;
     let line = source[line_start..line_end].trim_end_matches('\r');
-    let shown: String = line
-        .chars()
-        .map(|c| if c == '\t' { ' ' } else { c })
-        .collect();
+    let shown: String = line.chars().map(|c| if c == '\t' { ' ' } else { c }).collect();
     let pad = source[line_start..start].chars().count();
-    let width = source[start..end.min(line_end).max(start)]
-        .chars()
-        .count()
-        .max(1);
+    let width = source[start..end.min(line_end).max(start)].chars().count().max(1);
     let gutter = line_no.to_string();
     let blank = " ".repeat(gutter.len());
-    format!(
-        "{level}: {message}\n{blank} |\n{gutter} | {shown}\n{blank} | {}{}",
-        " ".repeat(pad),
-        "^".repeat(width)
-    )
+    format!("{level}: {message}\n{blank} |\n{gutter} | {shown}\n{blank} | {}{}", " ".repeat(pad), "^".repeat(width))
 }
 
 fn floor_char_boundary(s: &str, mut i: usize) -> usize {

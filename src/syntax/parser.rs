@@ -34,21 +34,14 @@ static PRATT: LazyLock<PrattParser<Rule>> = LazyLock::new(|| {
 pub fn parse(source: &str) -> Result<Ast, SyntaxError> {
     if source.len() > MAX_SOURCE_BYTES {
         return Err(SyntaxError::new(
-            SyntaxErrorKind::TooLong {
-                len: source.len(),
-                limit: MAX_SOURCE_BYTES,
-            },
+            SyntaxErrorKind::TooLong { len: source.len(), limit: MAX_SOURCE_BYTES },
             Span::new(MAX_SOURCE_BYTES, source.len()),
             source,
         ));
     }
     check_nesting(source)?;
-    let pairs =
-        ModelGrammar::parse(Rule::model, source).map_err(|e| convert_pest_error(e, source))?;
-    let builder = Builder {
-        source,
-        nodes: RefCell::new(Vec::new()),
-    };
+    let pairs = ModelGrammar::parse(Rule::model, source).map_err(|e| convert_pest_error(e, source))?;
+    let builder = Builder { source, nodes: RefCell::new(Vec::new()) };
     let mut statements = Vec::new();
     let model = pairs.into_iter().next().expect("the model rule matched");
     for pair in model.into_inner() {
@@ -65,9 +58,7 @@ pub fn parse(source: &str) -> Result<Ast, SyntaxError> {
         if !between.contains(';') && !between.contains('\n') {
             let start = pair[1].span.start;
             return Err(SyntaxError::new(
-                SyntaxErrorKind::MissingOperator {
-                    found: describe_at(source, start),
-                },
+                SyntaxErrorKind::MissingOperator { found: describe_at(source, start) },
                 token_span(source, start),
                 source,
             ));
@@ -97,34 +88,14 @@ impl Builder<'_> {
     fn statement(&self, pair: Pair<'_, Rule>) -> Result<Statement, SyntaxError> {
         let span = to_span(&pair);
         let mut inner = pair.into_inner();
-        let first = self.expr(
-            inner
-                .next()
-                .expect("statement has an expression")
-                .into_inner(),
-        )?;
+        let first = self.expr(inner.next().expect("statement has an expression").into_inner())?;
         match inner.next() {
             Some(assign) => {
                 let assign_span = to_span(&assign);
-                let rhs = self.expr(
-                    inner
-                        .next()
-                        .expect("`=` is followed by an expression")
-                        .into_inner(),
-                )?;
-                Ok(Statement {
-                    lhs: Some(first),
-                    rhs,
-                    assign_span: Some(assign_span),
-                    span,
-                })
+                let rhs = self.expr(inner.next().expect("`=` is followed by an expression").into_inner())?;
+                Ok(Statement { lhs: Some(first), rhs, assign_span: Some(assign_span), span })
             }
-            None => Ok(Statement {
-                lhs: None,
-                rhs: first,
-                assign_span: None,
-                span,
-            }),
+            None => Ok(Statement { lhs: None, rhs: first, assign_span: None, span }),
         }
     }
 
@@ -165,21 +136,12 @@ impl Builder<'_> {
                 let text = pair.as_str();
                 match text.parse::<f64>() {
                     Ok(v) if v.is_finite() => Ok(self.push(AstKind::Number(v), span)),
-                    _ => Err(SyntaxError::new(
-                        SyntaxErrorKind::BadNumber {
-                            text: text.to_owned(),
-                        },
-                        span,
-                        self.source,
-                    )),
+                    _ => Err(SyntaxError::new(SyntaxErrorKind::BadNumber { text: text.to_owned() }, span, self.source)),
                 }
             }
             Rule::ident => Ok(self.push(AstKind::Name(pair.as_str().to_owned()), span)),
             Rule::paren_group | Rule::bracket_group => {
-                let inner = pair
-                    .into_inner()
-                    .next()
-                    .expect("a group holds an expression");
+                let inner = pair.into_inner().next().expect("a group holds an expression");
                 let id = self.expr(inner.into_inner())?;
                 // The group's span includes its brackets, so errors point at all of it.
                 self.nodes.borrow_mut()[id.index()].span = span;
@@ -193,14 +155,7 @@ impl Builder<'_> {
                 for arg in inner.next().expect("a call has arguments").into_inner() {
                     args.push(self.expr(arg.into_inner())?);
                 }
-                Ok(self.push(
-                    AstKind::Call {
-                        name: name.as_str().to_owned(),
-                        name_span,
-                        args,
-                    },
-                    span,
-                ))
+                Ok(self.push(AstKind::Call { name: name.as_str().to_owned(), name_span, args }, span))
             }
             rule => unreachable!("the grammar has no other primary: {rule:?}"),
         }
@@ -260,9 +215,7 @@ fn check_nesting(source: &str) -> Result<(), SyntaxError> {
             }
             c if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' => {
                 // A name or a number, exponent included (`1e-3` is one token).
-                while i < bytes.len()
-                    && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.')
-                {
+                while i < bytes.len() && (bytes[i].is_ascii_alphanumeric() || bytes[i] == b'_' || bytes[i] == b'.') {
                     let exponent_sign = matches!(bytes[i], b'e' | b'E')
                         && c.is_ascii_digit()
                         && matches!(bytes.get(i + 1), Some(b'+' | b'-'));
@@ -273,11 +226,7 @@ fn check_nesting(source: &str) -> Result<(), SyntaxError> {
             _ => after_operand = false,
         }
         if depth > MAX_NESTING {
-            return Err(SyntaxError::new(
-                SyntaxErrorKind::TooDeep { limit: MAX_NESTING },
-                Span::new(start, i),
-                source,
-            ));
+            return Err(SyntaxError::new(SyntaxErrorKind::TooDeep { limit: MAX_NESTING }, Span::new(start, i), source));
         }
     }
     Ok(())
@@ -286,11 +235,7 @@ fn check_nesting(source: &str) -> Result<(), SyntaxError> {
 /// Describes the token at byte `at` for an error message: "`x`" or "end of input".
 fn describe_at(source: &str, at: usize) -> String {
     let span = token_span(source, at);
-    if span.start >= source.len() {
-        "end of input".to_owned()
-    } else {
-        format!("`{}`", &source[span.start..span.end])
-    }
+    if span.start >= source.len() { "end of input".to_owned() } else { format!("`{}`", &source[span.start..span.end]) }
 }
 
 /// The span of the token starting at `at`: a name or number, or one character.
@@ -300,8 +245,7 @@ fn token_span(source: &str, at: usize) -> Span {
         return Span::new(source.len(), source.len());
     };
     let len = if first.is_ascii_alphanumeric() || first == '_' || first == '.' {
-        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-            .unwrap_or(rest.len())
+        rest.find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len())
     } else if rest.starts_with("**") {
         2
     } else {
@@ -351,30 +295,14 @@ fn convert_pest_error(error: pest::error::Error<Rule>, source: &str) -> SyntaxEr
     }
     let found = describe_at(source, at);
     if open.is_none() && (found == "`)`" || found == "`]`") {
-        return SyntaxError::new(
-            SyntaxErrorKind::UnmatchedClose { found },
-            token_span(source, at),
-            source,
-        );
+        return SyntaxError::new(SyntaxErrorKind::UnmatchedClose { found }, token_span(source, at), source);
     }
-    if source.trim().is_empty()
-        || source
-            .lines()
-            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#'))
-    {
+    if source.trim().is_empty() || source.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#')) {
         expected = vec!["a model, such as `a*exp(-b*x) + c`".to_owned()];
     }
     let span = token_span(source, at);
-    let span = if span.start == span.end {
-        Span::new(span.start, span.start)
-    } else {
-        span
-    };
-    SyntaxError::new(
-        SyntaxErrorKind::UnexpectedToken { found, expected },
-        span,
-        source,
-    )
+    let span = if span.start == span.end { Span::new(span.start, span.start) } else { span };
+    SyntaxError::new(SyntaxErrorKind::UnexpectedToken { found, expected }, span, source)
 }
 
 /// The closing bracket that the innermost still-open bracket of `prefix` needs, if any.

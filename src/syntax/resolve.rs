@@ -21,10 +21,7 @@ pub struct Names {
 
 impl Default for Names {
     fn default() -> Self {
-        Names {
-            vars: vec!["x".to_owned()],
-            params: None,
-        }
+        Names { vars: vec!["x".to_owned()], params: None }
     }
 }
 
@@ -88,9 +85,7 @@ pub fn resolve(ast: &Ast, source: &str, names: &Names) -> Result<Resolved, Synta
     };
     if let Some(list) = &names.params {
         for name in list {
-            resolver
-                .param_ids
-                .insert(name.clone(), ParamId(resolver.params.len() as u32));
+            resolver.param_ids.insert(name.clone(), ParamId(resolver.params.len() as u32));
             resolver.params.push(name.clone());
         }
     }
@@ -110,21 +105,13 @@ pub fn resolve(ast: &Ast, source: &str, names: &Names) -> Result<Resolved, Synta
     for name in &resolver.helper_order {
         let helper = &resolver.helpers[name];
         if !helper.used {
-            return Err(SyntaxError::new(
-                Kind::UnusedHelper { name: name.clone() },
-                helper.name_span,
-                source,
-            ));
+            return Err(SyntaxError::new(Kind::UnusedHelper { name: name.clone() }, helper.name_span, source));
         }
     }
     for (i, used) in resolver.var_used.iter().enumerate() {
         if !used {
             let name = names.vars[i].clone();
-            return Err(SyntaxError::new(
-                Kind::UnusedVariable { name },
-                model_span,
-                source,
-            ));
+            return Err(SyntaxError::new(Kind::UnusedVariable { name }, model_span, source));
         }
     }
     if resolver.params.is_empty() {
@@ -140,11 +127,7 @@ pub fn resolve(ast: &Ast, source: &str, names: &Names) -> Result<Resolved, Synta
         }
         if let Some(k) = used.iter().position(|u| !u) {
             let name = resolver.params[k].clone();
-            return Err(SyntaxError::new(
-                Kind::UnusedParameter { name },
-                model_span,
-                source,
-            ));
+            return Err(SyntaxError::new(Kind::UnusedParameter { name }, model_span, source));
         }
     }
     Ok(Resolved {
@@ -163,11 +146,7 @@ impl Resolver<'_> {
         SyntaxError::new(kind, span, self.source)
     }
 
-    fn define_helper(
-        &mut self,
-        statement: &Statement,
-        next_node: &mut usize,
-    ) -> Result<(), SyntaxError> {
+    fn define_helper(&mut self, statement: &Statement, next_node: &mut usize) -> Result<(), SyntaxError> {
         let Some(lhs) = statement.lhs else {
             return Err(self.error(Kind::ExtraModel, statement.span));
         };
@@ -185,14 +164,7 @@ impl Resolver<'_> {
         }
         *next_node = lhs.index() + 1;
         let node = self.expr(statement.rhs, next_node)?;
-        self.helpers.insert(
-            name.clone(),
-            Helper {
-                node,
-                name_span,
-                used: false,
-            },
-        );
+        self.helpers.insert(name.clone(), Helper { node, name_span, used: false });
         self.helper_order.push(name.clone());
         Ok(())
     }
@@ -207,28 +179,13 @@ impl Resolver<'_> {
         } else {
             return Ok(());
         };
-        Err(self.error(
-            Kind::ReservedName {
-                name: name.to_owned(),
-                reason: reason.to_owned(),
-            },
-            span,
-        ))
+        Err(self.error(Kind::ReservedName { name: name.to_owned(), reason: reason.to_owned() }, span))
     }
 
     /// Resolves the model's left side. Returns the transform t(y), or `None` for a bare name.
-    fn response(
-        &mut self,
-        lhs: AstId,
-        next_node: &mut usize,
-    ) -> Result<Option<NodeId>, SyntaxError> {
+    fn response(&mut self, lhs: AstId, next_node: &mut usize) -> Result<Option<NodeId>, SyntaxError> {
         let bad = |this: &Self, reason: &str, span: Span| {
-            Err(this.error(
-                Kind::BadResponse {
-                    reason: reason.to_owned(),
-                },
-                span,
-            ))
+            Err(this.error(Kind::BadResponse { reason: reason.to_owned() }, span))
         };
         let mut built: HashMap<usize, NodeId> = HashMap::new();
         for i in *next_node..=lhs.index() {
@@ -242,19 +199,11 @@ impl Resolver<'_> {
                     } else {
                         self.check_definable(name, node.span)?;
                         if self.helpers.contains_key(name) || self.param_ids.contains_key(name) {
-                            return bad(
-                                self,
-                                &format!("`{name}` is already a helper or a parameter"),
-                                node.span,
-                            );
+                            return bad(self, &format!("`{name}` is already a helper or a parameter"), node.span);
                         }
                         match &self.response_name {
                             Some(r) if r != name => {
-                                return bad(
-                                    self,
-                                    "the left side may name only one response",
-                                    node.span,
-                                );
+                                return bad(self, "the left side may name only one response", node.span);
                             }
                             _ => self.response_name = Some(name.clone()),
                         }
@@ -263,11 +212,7 @@ impl Resolver<'_> {
                 }
                 AstKind::Neg(a) => self.graph.unary(UnaryOp::Neg, get(a)),
                 AstKind::Binary(op, a, b) => self.graph.binary(*op, get(a), get(b)),
-                AstKind::Call {
-                    name,
-                    name_span,
-                    args,
-                } => {
+                AstKind::Call { name, name_span, args } => {
                     let args: Vec<NodeId> = args.iter().map(get).collect();
                     self.call(name, *name_span, &args)?
                 }
@@ -276,11 +221,7 @@ impl Resolver<'_> {
         }
         *next_node = lhs.index() + 1;
         if self.response_name.is_none() {
-            return bad(
-                self,
-                "it must name the response, as in `y = ...` or `log(y) = ...`",
-                self.ast.node(lhs).span,
-            );
+            return bad(self, "it must name the response, as in `y = ...` or `log(y) = ...`", self.ast.node(lhs).span);
         }
         Ok(match self.ast.node(lhs).kind {
             AstKind::Name(_) => None,
@@ -301,11 +242,7 @@ impl Resolver<'_> {
                 AstKind::Name(name) => self.name(name, node.span)?,
                 AstKind::Neg(a) => self.graph.unary(UnaryOp::Neg, get(a)),
                 AstKind::Binary(op, a, b) => self.graph.binary(*op, get(a), get(b)),
-                AstKind::Call {
-                    name,
-                    name_span,
-                    args,
-                } => {
+                AstKind::Call { name, name_span, args } => {
                     let args: Vec<NodeId> = args.iter().map(get).collect();
                     self.call(name, *name_span, &args)?
                 }
@@ -329,12 +266,7 @@ impl Resolver<'_> {
             return Ok(self.graph.constant(c));
         }
         if lookup_function(name).is_some() {
-            return Err(self.error(
-                Kind::FunctionAsValue {
-                    name: name.to_owned(),
-                },
-                span,
-            ));
+            return Err(self.error(Kind::FunctionAsValue { name: name.to_owned() }, span));
         }
         if self.response_name.as_deref() == Some(name) {
             let reason = format!("the response `{name}` cannot appear on the right side");
@@ -345,13 +277,7 @@ impl Resolver<'_> {
         }
         if self.names.params.is_some() {
             let known = self.params.clone();
-            return Err(self.error(
-                Kind::UnknownParameter {
-                    name: name.to_owned(),
-                    known,
-                },
-                span,
-            ));
+            return Err(self.error(Kind::UnknownParameter { name: name.to_owned(), known }, span));
         }
         let p = ParamId(self.params.len() as u32);
         self.params.push(name.to_owned());
@@ -359,28 +285,13 @@ impl Resolver<'_> {
         Ok(self.graph.add(Node::Param(p)))
     }
 
-    fn call(
-        &mut self,
-        name: &str,
-        name_span: Span,
-        args: &[NodeId],
-    ) -> Result<NodeId, SyntaxError> {
+    fn call(&mut self, name: &str, name_span: Span, args: &[NodeId]) -> Result<NodeId, SyntaxError> {
         let Some(function) = lookup_function(name) else {
             let suggestion = suggest_function(name).map(str::to_owned);
-            return Err(self.error(
-                Kind::UnknownFunction {
-                    name: name.to_owned(),
-                    suggestion,
-                },
-                name_span,
-            ));
+            return Err(self.error(Kind::UnknownFunction { name: name.to_owned(), suggestion }, name_span));
         };
         if args.len() != function.arity() {
-            let kind = Kind::WrongArity {
-                name: name.to_owned(),
-                expected: function.arity(),
-                found: args.len(),
-            };
+            let kind = Kind::WrongArity { name: name.to_owned(), expected: function.arity(), found: args.len() };
             return Err(self.error(kind, name_span));
         }
         Ok(match function {

@@ -34,11 +34,7 @@ impl TempDir {
         while let Some(dir) = stack.pop() {
             for entry in std::fs::read_dir(&dir).unwrap() {
                 let path = entry.unwrap().path();
-                if path.is_dir() {
-                    stack.push(path)
-                } else {
-                    out.push(path)
-                }
+                if path.is_dir() { stack.push(path) } else { out.push(path) }
             }
         }
         out

@@ -16,16 +16,14 @@ pub fn expr() -> impl Strategy<Value = String> {
     ];
     leaf.prop_recursive(5, 40, 2, |inner| {
         let unary = prop::sample::select(vec![
-            "exp", "log", "log10", "log2", "sqrt", "cbrt", "abs", "sin", "cos", "tan", "asin",
-            "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc",
-            "sign",
+            "exp", "log", "log10", "log2", "sqrt", "cbrt", "abs", "sin", "cos", "tan", "asin", "acos", "atan", "sinh",
+            "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "sign",
         ]);
         let binary_fn = prop::sample::select(vec!["atan2", "pow", "min", "max", "xlogy"]);
         let op = prop::sample::select(vec!["+", "-", "*", "/", "^"]);
         prop_oneof![
             (unary, inner.clone()).prop_map(|(f, a)| format!("{f}({a})")),
-            (binary_fn, inner.clone(), inner.clone())
-                .prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
+            (binary_fn, inner.clone(), inner.clone()).prop_map(|(f, a, b)| format!("{f}({a}, {b})")),
             (inner.clone(), op, inner.clone()).prop_map(|(a, o, b)| format!("({a}) {o} ({b})")),
             inner.prop_map(|a| format!("-({a})")),
         ]

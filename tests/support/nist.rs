@@ -35,13 +35,8 @@ pub fn all_problems() -> Vec<NistProblem> {
 pub fn read(path: &Path) -> NistProblem {
     let text = std::fs::read_to_string(path).unwrap();
     let lines: Vec<&str> = text.lines().collect();
-    let model_at = lines
-        .iter()
-        .position(|l| l.starts_with("Model:"))
-        .expect("a Model: section");
-    let first = (model_at..lines.len())
-        .find(|i| lines[*i].contains('='))
-        .unwrap();
+    let model_at = lines.iter().position(|l| l.starts_with("Model:")).expect("a Model: section");
+    let first = (model_at..lines.len()).find(|i| lines[*i].contains('=')).unwrap();
     let mut model = String::new();
     for line in &lines[first..] {
         if line.trim().is_empty() {
@@ -51,15 +46,8 @@ pub fn read(path: &Path) -> NistProblem {
         model.push('\n');
     }
     let model = model.trim_end();
-    let model = model
-        .strip_suffix('e')
-        .expect("the model ends in `+ e`")
-        .trim_end();
-    let model = model
-        .strip_suffix('+')
-        .expect("the model ends in `+ e`")
-        .trim_end()
-        .to_owned();
+    let model = model.strip_suffix('e').expect("the model ends in `+ e`").trim_end();
+    let model = model.strip_suffix('+').expect("the model ends in `+ e`").trim_end().to_owned();
 
     let (mut params, mut start1, mut start2, mut certified, mut certified_sd) =
         (vec![], vec![], vec![], vec![], vec![]);
@@ -71,10 +59,7 @@ pub fn read(path: &Path) -> NistProblem {
             if name.len() > 3 || !name[1..].chars().all(|c| c.is_ascii_digit()) {
                 continue;
             }
-            let v: Vec<f64> = rest
-                .split_whitespace()
-                .map(|s| s.parse().unwrap())
-                .collect();
+            let v: Vec<f64> = rest.split_whitespace().map(|s| s.parse().unwrap()).collect();
             params.push(name.to_owned());
             start1.push(v[0]);
             start2.push(v[1]);

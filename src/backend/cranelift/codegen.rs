@@ -59,12 +59,7 @@ pub struct Imports {
 }
 
 impl Imports {
-    fn get(
-        &mut self,
-        module: &mut JITModule,
-        name: &'static str,
-        arity: usize,
-    ) -> Result<FuncId, ModuleError> {
+    fn get(&mut self, module: &mut JITModule, name: &'static str, arity: usize) -> Result<FuncId, ModuleError> {
         if let Some(id) = self.ids.get(name) {
             return Ok(*id);
         }
@@ -136,9 +131,7 @@ pub fn build_kernel(
         }
         let symbol = match *inst {
             Inst::Unary(op, _) => runtime::unary_symbol(op).map(|(name, _)| (name, 1)),
-            Inst::Binary(BinaryOp::XLogY, _, _) => {
-                runtime::unary_symbol(UnaryOp::Ln).map(|(name, _)| (name, 1))
-            }
+            Inst::Binary(BinaryOp::XLogY, _, _) => runtime::unary_symbol(UnaryOp::Ln).map(|(name, _)| (name, 1)),
             Inst::Binary(op, _, _) => runtime::binary_symbol(op).map(|(name, _)| (name, 2)),
             _ => None,
         };
@@ -165,29 +158,19 @@ pub fn build_kernel(
 
     b.switch_to_block(entry);
     let args = b.block_params(entry).to_vec();
-    let (n, vars_ptr, y_ptr, w_ptr, w_stride, params_ptr, out_a, out_b) = (
-        args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7],
-    );
-    let var_bases: Vec<Value> = (0..kernel.n_vars())
-        .map(|k| b.ins().load(ptr, flags, vars_ptr, (k * 8) as i32))
-        .collect();
+    let (n, vars_ptr, y_ptr, w_ptr, w_stride, params_ptr, out_a, out_b) =
+        (args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
+    let var_bases: Vec<Value> =
+        (0..kernel.n_vars()).map(|k| b.ins().load(ptr, flags, vars_ptr, (k * 8) as i32)).collect();
 
     let mut values: Vec<Option<Value>> = vec![None; kernel.insts.len()];
-    let emit = |b: &mut FunctionBuilder<'_>,
-                values: &[Option<Value>],
-                i: usize,
-                offset: Option<Value>|
-     -> Value {
+    let emit = |b: &mut FunctionBuilder<'_>, values: &[Option<Value>], i: usize, offset: Option<Value>| -> Value {
         let get = |v: &crate::ir::ValueId| values[v.index()].expect("operands come first");
         match kernel.insts[i] {
             Inst::Const(c) => b.ins().f64const(c),
-            Inst::Param(p) => b
-                .ins()
-                .load(types::F64, flags, params_ptr, (p.index() * 8) as i32),
+            Inst::Param(p) => b.ins().load(types::F64, flags, params_ptr, (p.index() * 8) as i32),
             Inst::Var(v) => {
-                let addr = b
-                    .ins()
-                    .iadd(var_bases[v.index()], offset.expect("in the loop"));
+                let addr = b.ins().iadd(var_bases[v.index()], offset.expect("in the loop"));
                 b.ins().load(types::F64, flags, addr, 0)
             }
             Inst::Response => {

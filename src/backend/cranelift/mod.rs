@@ -31,9 +31,7 @@ pub struct CraneliftKernels {
 
 impl std::fmt::Debug for CraneliftKernels {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CraneliftKernels")
-            .field("compile_time", &self.compile_time)
-            .finish_non_exhaustive()
+        f.debug_struct("CraneliftKernels").field("compile_time", &self.compile_time).finish_non_exhaustive()
     }
 }
 
@@ -54,9 +52,7 @@ fn isa() -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String
     let mut flags = settings::builder();
     flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
     let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
-    isa_builder
-        .finish(settings::Flags::new(flags))
-        .map_err(|e| e.to_string())
+    isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
 }
 
 impl CraneliftKernels {
@@ -64,10 +60,7 @@ impl CraneliftKernels {
     pub fn compile(kernel: &Kernel) -> Result<CraneliftKernels, BackendError> {
         let started = Instant::now();
         let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
-        let mut builder = JITBuilder::with_isa(
-            isa().map_err(|e| compile_error(&e))?,
-            default_libcall_names(),
-        );
+        let mut builder = JITBuilder::with_isa(isa().map_err(|e| compile_error(&e))?, default_libcall_names());
         for (name, address) in runtime::all_symbols() {
             builder.symbol(name, address);
         }
@@ -85,34 +78,19 @@ impl CraneliftKernels {
         .into_iter()
         .enumerate()
         {
-            let id = module
-                .declare_function(name, Linkage::Local, &signature)
-                .map_err(|e| compile_error(&e))?;
+            let id = module.declare_function(name, Linkage::Local, &signature).map_err(|e| compile_error(&e))?;
             context.func.signature = signature.clone();
             context.func.name = UserFuncName::user(0, index as u32);
-            build_kernel(
-                &mut module,
-                &mut imports,
-                &mut context.func,
-                &mut builder_context,
-                kernel,
-                kind,
-            )
-            .map_err(|e| compile_error(&e))?;
-            module
-                .define_function(id, &mut context)
+            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, kind)
                 .map_err(|e| compile_error(&e))?;
+            module.define_function(id, &mut context).map_err(|e| compile_error(&e))?;
             module.clear_context(&mut context);
             ids.push(id);
         }
-        module
-            .finalize_definitions()
-            .map_err(|e| compile_error(&e))?;
+        module.finalize_definitions().map_err(|e| compile_error(&e))?;
         // SAFETY: each id was defined above with `kernel_signature`, which is `KernelFn`'s
         // signature; the code lives as long as `module`, which `self` owns.
-        let function = |id| unsafe {
-            std::mem::transmute::<*const u8, KernelFn>(module.get_finalized_function(id))
-        };
+        let function = |id| unsafe { std::mem::transmute::<*const u8, KernelFn>(module.get_finalized_function(id)) };
         Ok(CraneliftKernels {
             kernel: kernel.clone(),
             predict: function(ids[0]),
@@ -131,11 +109,7 @@ impl CraneliftKernels {
 
 impl Drop for CraneliftKernels {
     fn drop(&mut self) {
-        let module = self
-            .module
-            .get_mut()
-            .unwrap_or_else(|e| e.into_inner())
-            .take();
+        let module = self.module.get_mut().unwrap_or_else(|e| e.into_inner()).take();
         if let Some(module) = module {
             // SAFETY: the function pointers into this module are only reachable through
             // `self`, which is being dropped: nothing can call them any more.
@@ -186,12 +160,7 @@ impl Kernels for CraneliftKernels {
         &self.kernel
     }
 
-    fn predict(
-        &self,
-        vars: &[&[f64]],
-        params: &[f64],
-        out: &mut [f64],
-    ) -> Result<(), BackendError> {
+    fn predict(&self, vars: &[&[f64]], params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
         check_shapes(&self.kernel, vars, out.len(), params)?;
         let var_ptrs = VarPointers::new(vars);
         // SAFETY: the shapes were checked: every column has out.len() points, params has one
@@ -221,18 +190,10 @@ impl Kernels for CraneliftKernels {
         check_chunk(&self.kernel, chunk, params)?;
         let (n, p) = (chunk.len(), self.kernel.n_params());
         if residuals.len() != n {
-            return Err(BackendError::Shape {
-                what: "residuals",
-                expected: n,
-                found: residuals.len(),
-            });
+            return Err(BackendError::Shape { what: "residuals", expected: n, found: residuals.len() });
         }
         if jacobian.len() != n * p {
-            return Err(BackendError::Shape {
-                what: "jacobian",
-                expected: n * p,
-                found: jacobian.len(),
-            });
+            return Err(BackendError::Shape { what: "jacobian", expected: n * p, found: jacobian.len() });
         }
         let var_ptrs = VarPointers::new(chunk.vars);
         let (w, w_stride) = weights(chunk);
@@ -261,11 +222,7 @@ impl Kernels for CraneliftKernels {
         check_chunk(&self.kernel, chunk, params)?;
         let p = self.kernel.n_params();
         if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
-            return Err(BackendError::Shape {
-                what: "normal equations",
-                expected: p,
-                found: acc.n_params,
-            });
+            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
         }
         // The kernel accumulates into one contiguous buffer: [JᵀJ | Jᵀr | Σr²].
         let mut buffer = Vec::with_capacity(p * p + p + 1);

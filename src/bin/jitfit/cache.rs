@@ -54,21 +54,10 @@ pub fn run(command: &CacheCommand) -> anyhow::Result<()> {
 }
 
 fn compile(cache: &KernelCache, command: &CacheCommand) -> anyhow::Result<()> {
-    let CacheCommand::Compile {
-        model,
-        vars,
-        repeat,
-    } = command
-    else {
+    let CacheCommand::Compile { model, vars, repeat } = command else {
         return Ok(());
     };
-    let options = ModelOptions {
-        names: Names {
-            vars: vars.clone(),
-            params: None,
-        },
-        ..Default::default()
-    };
+    let options = ModelOptions { names: Names { vars: vars.clone(), params: None }, ..Default::default() };
     for _ in 0..(*repeat).max(1) {
         let compiled = cache.compile(model, &options)?;
         for warning in &compiled.warnings {

@@ -18,13 +18,8 @@ pub struct ExplainArgs {
 }
 
 pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
-    let options = ModelOptions {
-        names: Names {
-            vars: args.vars.clone(),
-            params: args.params.clone(),
-        },
-        ..Default::default()
-    };
+    let options =
+        ModelOptions { names: Names { vars: args.vars.clone(), params: args.params.clone() }, ..Default::default() };
     let model = Model::parse_with(&args.model, &options)?;
     let compiled = CraneliftKernels::compile(model.kernel())?;
     let ast = jitfit::syntax::parse(&args.model)?;
@@ -36,11 +31,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
 
     println!("model       {}", args.model.trim());
     println!("variables   {}", model.vars().join(", "));
-    println!(
-        "parameters  {} ({})",
-        model.params().join(", "),
-        model.n_params()
-    );
+    println!("parameters  {} ({})", model.params().join(", "), model.n_params());
     if !model.helpers().is_empty() {
         println!("helpers     {}", model.helpers().join(", "));
     }
@@ -57,9 +48,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     }
     println!();
     let (n_insts, n_calls, point_calls) = kernel.op_counts();
-    println!(
-        "kernel IR ({n_insts} instructions; {n_calls} transcendental calls, {point_calls} of them per point)"
-    );
+    println!("kernel IR ({n_insts} instructions; {n_calls} transcendental calls, {point_calls} of them per point)");
     for line in kernel.to_string().lines().skip(1) {
         println!("{line}");
     }
@@ -68,10 +57,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         "sizes       DAG {} nodes before simplification, {} after; e-graph {} nodes in {} classes",
         report.nodes_before, report.nodes_after, report.egraph_nodes, report.egraph_classes
     );
-    println!(
-        "egg         {} iterations, stopped: {}",
-        report.iterations, report.stop_reason
-    );
+    println!("egg         {} iterations, stopped: {}", report.iterations, report.stop_reason);
     println!(
         "timings     parse {}, resolve {}, differentiate {}, simplify {}, lower {}; total {}",
         us(times.parse),
@@ -81,10 +67,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         us(times.lower),
         us(times.total())
     );
-    println!(
-        "compile     Cranelift, 3 kernels: {}",
-        us(compiled.compile_time())
-    );
+    println!("compile     Cranelift, 3 kernels: {}", us(compiled.compile_time()));
     println!("cache key   {key} (model fingerprint {fingerprint:032x})");
     Ok(())
 }

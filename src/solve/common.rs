@@ -1,0 +1,394 @@
+//! The trust-region machinery shared by TRF and LM, after scipy's `optimize/_lsq/common.py`:
+//! the exact subproblem by SVD, quadratic models, step-to-bound geometry, Coleman–Li
+//! scaling and the termination tests.
+
+use faer::Mat;
+
+/// The SVD pieces a trust-region subproblem needs: J = U·diag(s)·Vᵀ and uf = Uᵀf.
+pub struct SvdParts {
+    pub s: Vec<f64>,
+    /// V, n × k, column-major: `v[c * n + row]`.
+    pub v: Vec<f64>,
+    pub uf: Vec<f64>,
+    pub n: usize,
+}
+
+/// SVD of `a` (dense, column-major via faer) and Uᵀf. `None` if the SVD did not converge.
+pub fn svd_parts(a: &Mat<f64>, f: &[f64]) -> Option<SvdParts> {
+    let (m, n) = (a.nrows(), a.ncols());
+    let svd = a.thin_svd().ok()?;
+    let k = m.min(n);
+    let s: Vec<f64> = (0..k).map(|i| svd.S().column_vector()[i]).collect();
+    let u = svd.U();
+    let uf: Vec<f64> = (0..k).map(|c| (0..m).map(|r| u[(r, c)] * f[r]).sum()).collect();
+    let vm = svd.V();
+    let mut v = vec![0.0; n * k];
+    for c in 0..k {
+        for r in 0..n {
+            v[c * n + r] = vm[(r, c)];
+        }
+    }
+    Some(SvdParts { s, v, uf, n })
+}
+
+impl SvdParts {
+    /// V·w for w of length k.
+    fn v_times(&self, w: &[f64]) -> Vec<f64> {
+        let mut out = vec![0.0; self.n];
+        for (c, wc) in w.iter().enumerate() {
+            for r in 0..self.n {
+                out[r] += self.v[c * self.n + r] * wc;
+            }
+        }
+        out
+    }
+}
+
+pub fn norm(x: &[f64]) -> f64 {
+    // Scaled, so that huge or tiny components neither overflow nor underflow.
+    let scale = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    if scale == 0.0 || !scale.is_finite() {
+        return scale;
+    }
+    scale * x.iter().map(|v| (v / scale) * (v / scale)).sum::<f64>().sqrt()
+}
+
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+pub fn inf_norm(x: &[f64]) -> f64 {
+    x.iter().fold(0.0f64, |m, v| if v.is_nan() { f64::NAN } else { m.max(v.abs()) })
+}
+
+/// Solves min ‖J p + f‖ subject to ‖p‖ ≤ Δ from the SVD of J (Moré's secular equation on
+/// α, the Levenberg–Marquardt parameter). Returns (p, α, iterations).
+pub fn solve_lsq_trust_region(
+    n: usize,
+    m: usize,
+    svd: &SvdParts,
+    delta: f64,
+    initial_alpha: Option<f64>,
+) -> (Vec<f64>, f64, usize) {
+    let (s, uf) = (&svd.s, &svd.uf);
+    let suf: Vec<f64> = s.iter().zip(uf).map(|(s, u)| s * u).collect();
+    let phi_and_derivative = |alpha: f64| {
+        let denom: Vec<f64> = s.iter().map(|s| s * s + alpha).collect();
+        let q: Vec<f64> = suf.iter().zip(&denom).map(|(a, d)| a / d).collect();
+        let p_norm = norm(&q);
+        let phi = p_norm - delta;
+        let phi_prime = -suf.iter().zip(&denom).map(|(a, d)| a * a / (d * d * d)).sum::<f64>() / p_norm;
+        (phi, phi_prime)
+    };
+
+    let full_rank = m >= n && !s.is_empty() && s[s.len() - 1] > f64::EPSILON * m as f64 * s[0];
+    if full_rank {
+        let w: Vec<f64> = uf.iter().zip(s).map(|(u, s)| -u / s).collect();
+        let p = svd.v_times(&w);
+        if norm(&p) <= delta {
+            return (p, 0.0, 0);
+        }
+    }
+
+    let mut alpha_upper = norm(&suf) / delta;
+    let mut alpha_lower = if full_rank {
+        let (phi, phi_prime) = phi_and_derivative(0.0);
+        -phi / phi_prime
+    } else {
+        0.0
+    };
+    let reset = |lower: f64, upper: f64| (0.001 * upper).max((lower * upper).sqrt());
+    let mut alpha = match initial_alpha {
+        None => reset(alpha_lower, alpha_upper),
+        Some(a) if !full_rank && a == 0.0 => reset(alpha_lower, alpha_upper),
+        Some(a) => a,
+    };
+    let mut iterations = 0;
+    for it in 0..10 {
+        iterations = it + 1;
+        if alpha < alpha_lower || alpha > alpha_upper {
+            alpha = reset(alpha_lower, alpha_upper);
+        }
+        let (phi, phi_prime) = phi_and_derivative(alpha);
+        if phi < 0.0 {
+            alpha_upper = alpha;
+        }
+        let ratio = phi / phi_prime;
+        alpha_lower = alpha_lower.max(alpha - ratio);
+        alpha -= (phi + delta) * ratio / delta;
+        if phi.abs() < 0.01 * delta {
+            break;
+        }
+    }
+    // The last Newton update can overshoot below the bracket (and below 0, which would make
+    // √α, used by LM's predicted reduction, NaN): keep α at or above its lower bound.
+    alpha = alpha.max(alpha_lower).max(0.0);
+    let w: Vec<f64> = suf.iter().zip(s).map(|(a, s)| -a / (s * s + alpha)).collect();
+    let mut p = svd.v_times(&w);
+    let p_norm = norm(&p);
+    if p_norm > 0.0 {
+        for x in &mut p {
+            *x *= delta / p_norm;
+        }
+    }
+    (p, alpha, iterations)
+}
+
+/// J·s for row-major J (m × n) with columns scaled by `d`.
+pub fn jac_times(j: &[f64], m: usize, n: usize, d: &[f64], s: &[f64]) -> Vec<f64> {
+    (0..m).map(|i| (0..n).map(|k| j[i * n + k] * d[k] * s[k]).sum()).collect()
+}
+
+/// ½‖J s‖² + ½ sᵀdiag s + gᵀs (J columns scaled by `d`).
+pub fn evaluate_quadratic(j: &[f64], m: usize, n: usize, d: &[f64], g: &[f64], s: &[f64], diag: Option<&[f64]>) -> f64 {
+    let js = jac_times(j, m, n, d, s);
+    let mut q = dot(&js, &js);
+    if let Some(diag) = diag {
+        q += s.iter().zip(diag).map(|(s, d)| s * d * s).sum::<f64>();
+    }
+    0.5 * q + dot(s, g)
+}
+
+/// The coefficients (a, b, c) of the quadratic along s from s0: q(t) = a t² + b t + c.
+#[allow(clippy::too_many_arguments)]
+pub fn build_quadratic_1d(
+    j: &[f64],
+    m: usize,
+    n: usize,
+    d: &[f64],
+    g: &[f64],
+    s: &[f64],
+    diag: Option<&[f64]>,
+    s0: Option<&[f64]>,
+) -> (f64, f64, f64) {
+    let v = jac_times(j, m, n, d, s);
+    let mut a = dot(&v, &v);
+    if let Some(diag) = diag {
+        a += s.iter().zip(diag).map(|(s, d)| s * d * s).sum::<f64>();
+    }
+    a *= 0.5;
+    let mut b = dot(g, s);
+    let mut c = 0.0;
+    if let Some(s0) = s0 {
+        let u = jac_times(j, m, n, d, s0);
+        b += dot(&u, &v);
+        c = 0.5 * dot(&u, &u) + dot(g, s0);
+        if let Some(diag) = diag {
+            b += s0.iter().zip(diag).zip(s).map(|((a, d), b)| a * d * b).sum::<f64>();
+            c += 0.5 * s0.iter().zip(diag).map(|(a, d)| a * d * a).sum::<f64>();
+        }
+    }
+    (a, b, c)
+}
+
+/// Minimizes a t² + b t + c over [lb, ub]: (t, value).
+pub fn minimize_quadratic_1d(a: f64, b: f64, lb: f64, ub: f64, c: f64) -> (f64, f64) {
+    let mut candidates = vec![lb, ub];
+    if a != 0.0 {
+        let extremum = -0.5 * b / a;
+        if lb < extremum && extremum < ub {
+            candidates.push(extremum);
+        }
+    }
+    candidates
+        .into_iter()
+        .map(|t| (t, t * (a * t + b) + c))
+        .fold((lb, f64::INFINITY), |best, cur| if cur.1 < best.1 { cur } else { best })
+}
+
+/// Where the line x + t·s meets the sphere ‖·‖ = Δ: (t_neg, t_pos). x must be inside.
+pub fn intersect_trust_region(x: &[f64], s: &[f64], delta: f64) -> (f64, f64) {
+    let a = dot(s, s);
+    if a == 0.0 {
+        return (0.0, 0.0);
+    }
+    let b = dot(x, s);
+    let c = dot(x, x) - delta * delta;
+    let d = (b * b - a * c).max(0.0).sqrt();
+    let q = -(b + d.copysign(b));
+    if q == 0.0 {
+        return (0.0, 0.0);
+    }
+    let (t1, t2) = (q / a, c / q);
+    if t1 < t2 { (t1, t2) } else { (t2, t1) }
+}
+
+/// The largest t with lb ≤ x + t·s ≤ ub, and which bounds are hit (−1 lower, +1 upper).
+pub fn step_size_to_bound(x: &[f64], s: &[f64], lb: &[f64], ub: &[f64]) -> (f64, Vec<i8>) {
+    let steps: Vec<f64> = (0..x.len())
+        .map(|i| if s[i] == 0.0 { f64::INFINITY } else { ((lb[i] - x[i]) / s[i]).max((ub[i] - x[i]) / s[i]) })
+        .collect();
+    let min_step = steps.iter().copied().fold(f64::INFINITY, f64::min);
+    let hits = steps.iter().zip(s).map(|(t, s)| if *t == min_step { s.signum() as i8 } else { 0 }).collect();
+    (min_step, hits)
+}
+
+pub fn in_bounds(x: &[f64], lb: &[f64], ub: &[f64]) -> bool {
+    x.iter().zip(lb).zip(ub).all(|((x, l), u)| l <= x && x <= u)
+}
+
+/// Which bounds are active at x: −1 lower, +1 upper, 0 none (relative tolerance `rtol`).
+pub fn find_active_constraints(x: &[f64], lb: &[f64], ub: &[f64], rtol: f64) -> Vec<i8> {
+    (0..x.len())
+        .map(|i| {
+            if rtol == 0.0 {
+                return if x[i] <= lb[i] {
+                    -1
+                } else if x[i] >= ub[i] {
+                    1
+                } else {
+                    0
+                };
+            }
+            let lower_dist = x[i] - lb[i];
+            let upper_dist = ub[i] - x[i];
+            let lower_threshold = rtol * lb[i].abs().max(1.0);
+            let upper_threshold = rtol * ub[i].abs().max(1.0);
+            if lb[i].is_finite() && lower_dist <= upper_dist.min(lower_threshold) {
+                -1
+            } else if ub[i].is_finite() && upper_dist <= lower_dist.min(upper_threshold) {
+                1
+            } else {
+                0
+            }
+        })
+        .collect()
+}
+
+/// Moves x strictly inside the bounds (rstep = 0: by one ulp).
+pub fn make_strictly_feasible(x: &[f64], lb: &[f64], ub: &[f64], rstep: f64) -> Vec<f64> {
+    let active = find_active_constraints(x, lb, ub, rstep);
+    (0..x.len())
+        .map(|i| {
+            let mut v = x[i];
+            if active[i] == -1 {
+                v = if rstep == 0.0 { next_toward(lb[i], ub[i]) } else { lb[i] + rstep * lb[i].abs().max(1.0) };
+            } else if active[i] == 1 {
+                v = if rstep == 0.0 { next_toward(ub[i], lb[i]) } else { ub[i] - rstep * ub[i].abs().max(1.0) };
+            }
+            if v < lb[i] || v > ub[i] { 0.5 * (lb[i] + ub[i]) } else { v }
+        })
+        .collect()
+}
+
+/// numpy's `nextafter(a, toward)`.
+fn next_toward(a: f64, toward: f64) -> f64 {
+    if a.is_nan() || toward.is_nan() || a == toward {
+        return a;
+    }
+    if a == 0.0 {
+        return f64::from_bits(1).copysign(toward - a);
+    }
+    let bits = a.to_bits();
+    let up = (toward > a) == (a > 0.0);
+    f64::from_bits(if up { bits + 1 } else { bits - 1 })
+}
+
+/// Coleman–Li scaling: (v, dv).
+pub fn cl_scaling_vector(x: &[f64], g: &[f64], lb: &[f64], ub: &[f64]) -> (Vec<f64>, Vec<f64>) {
+    let mut v = vec![1.0; x.len()];
+    let mut dv = vec![0.0; x.len()];
+    for i in 0..x.len() {
+        if g[i] < 0.0 && ub[i].is_finite() {
+            v[i] = ub[i] - x[i];
+            dv[i] = -1.0;
+        } else if g[i] > 0.0 && lb[i].is_finite() {
+            v[i] = x[i] - lb[i];
+            dv[i] = 1.0;
+        }
+    }
+    (v, dv)
+}
+
+/// Jᵀf for row-major J.
+pub fn gradient(j: &[f64], m: usize, n: usize, f: &[f64]) -> Vec<f64> {
+    let mut g = vec![0.0; n];
+    for i in 0..m {
+        for k in 0..n {
+            g[k] += j[i * n + k] * f[i];
+        }
+    }
+    g
+}
+
+/// Column norms of J, at least the previous ones (scipy's `compute_jac_scale`).
+/// Returns (scale, scale_inv).
+pub fn jac_scale(j: &[f64], m: usize, n: usize, old_inv: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
+    let mut inv = vec![0.0; n];
+    for i in 0..m {
+        for k in 0..n {
+            inv[k] += j[i * n + k] * j[i * n + k];
+        }
+    }
+    for k in 0..n {
+        inv[k] = inv[k].sqrt();
+        match old_inv {
+            None if inv[k] == 0.0 => inv[k] = 1.0,
+            Some(old) => inv[k] = inv[k].max(old[k]),
+            None => {}
+        }
+    }
+    (inv.iter().map(|v| 1.0 / v).collect(), inv)
+}
+
+/// Trust-radius update and reduction ratio (scipy's `update_tr_radius`).
+pub fn update_tr_radius(delta: f64, actual: f64, predicted: f64, step_norm: f64, bound_hit: bool) -> (f64, f64) {
+    let ratio = if predicted > 0.0 {
+        actual / predicted
+    } else if predicted == actual && actual == 0.0 {
+        1.0
+    } else {
+        0.0
+    };
+    let delta = if ratio < 0.25 {
+        0.25 * step_norm
+    } else if ratio > 0.75 && bound_hit {
+        delta * 2.0
+    } else {
+        delta
+    };
+    (delta, ratio)
+}
+
+/// scipy's `check_termination`: 2 ftol, 3 xtol, 4 both.
+pub fn check_termination(df: f64, f: f64, dx_norm: f64, x_norm: f64, ratio: f64, ftol: f64, xtol: f64) -> Option<i32> {
+    let ftol_ok = df < ftol * f && ratio > 0.25;
+    let xtol_ok = dx_norm < xtol * (xtol + x_norm);
+    match (ftol_ok, xtol_ok) {
+        (true, true) => Some(4),
+        (true, false) => Some(2),
+        (false, true) => Some(3),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trust_region_step_is_gauss_newton_when_it_fits() {
+        // J = I (2×2), f = (1, 2): the Gauss–Newton step is -f.
+        let a = Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 0.0 });
+        let svd = svd_parts(&a, &[1.0, 2.0]).unwrap();
+        let (p, alpha, _) = solve_lsq_trust_region(2, 2, &svd, 10.0, None);
+        assert!((p[0] + 1.0).abs() < 1e-15 && (p[1] + 2.0).abs() < 1e-15);
+        assert_eq!(alpha, 0.0);
+        // A small radius: the step is on the boundary.
+        let (p, alpha, _) = solve_lsq_trust_region(2, 2, &svd, 0.5, None);
+        assert!((norm(&p) - 0.5).abs() < 1e-12);
+        assert!(alpha > 0.0);
+    }
+
+    #[test]
+    fn geometry() {
+        let (t, hits) = step_size_to_bound(&[0.0, 0.0], &[1.0, -2.0], &[-1.0, -1.0], &[2.0, 1.0]);
+        assert_eq!(t, 0.5);
+        assert_eq!(hits, vec![0, -1]);
+        let (a, b) = intersect_trust_region(&[0.0, 0.0], &[1.0, 0.0], 2.0);
+        assert_eq!((a, b), (-2.0, 2.0));
+        assert_eq!(minimize_quadratic_1d(1.0, -2.0, 0.0, 5.0, 0.0), (1.0, -1.0));
+        let x = make_strictly_feasible(&[0.0, 1.0], &[0.0, 0.0], &[1.0, 1.0], 0.0);
+        assert!(x[0] > 0.0 && x[1] < 1.0);
+    }
+}

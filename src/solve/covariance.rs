@@ -1,0 +1,85 @@
+//! Parameter covariance with `curve_fit`'s semantics: the pseudo-inverse of JᵀJ from the
+//! SVD of J, singular values below ε·max(m, n)·s₀ dropped, scaled by the reduced χ² unless
+//! σ is absolute; infinite when it cannot be estimated.
+
+use faer::Mat;
+
+/// The covariance matrix and what went into it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Covariance {
+    /// n × n, row-major. All `inf` when it cannot be estimated.
+    pub matrix: Vec<f64>,
+    pub n: usize,
+    /// Why the covariance is unreliable or infinite, if it is.
+    pub warning: Option<String>,
+}
+
+impl Covariance {
+    pub fn get(&self, i: usize, j: usize) -> f64 {
+        self.matrix[i * self.n + j]
+    }
+
+    /// Standard errors: √ of the diagonal.
+    pub fn std_errors(&self) -> Vec<f64> {
+        (0..self.n).map(|i| self.get(i, i).sqrt()).collect()
+    }
+
+    /// The correlation matrix (row-major).
+    pub fn correlation(&self) -> Vec<f64> {
+        let se = self.std_errors();
+        let mut c = vec![0.0; self.n * self.n];
+        for i in 0..self.n {
+            for j in 0..self.n {
+                c[i * self.n + j] = if i == j { 1.0 } else { self.get(i, j) / (se[i] * se[j]) };
+            }
+        }
+        c
+    }
+}
+
+/// Covariance from the Jacobian at the solution (row-major m × n) and the residual sum of
+/// squares. `absolute_sigma`: the weights are true 1/σ, so no rescaling by χ²/dof.
+pub fn covariance(jacobian: &[f64], m: usize, n: usize, chi2: f64, absolute_sigma: bool) -> Covariance {
+    let infinite = |why: String| Covariance { matrix: vec![f64::INFINITY; n * n], n, warning: Some(why) };
+    if n == 0 {
+        return Covariance { matrix: vec![], n, warning: None };
+    }
+    if jacobian.iter().any(|v| !v.is_finite()) {
+        return infinite("the Jacobian is not finite at the solution".into());
+    }
+    let a = Mat::from_fn(m, n, |i, k| jacobian[i * n + k]);
+    let Ok(svd) = a.thin_svd() else {
+        return infinite("the singular value decomposition of the Jacobian did not converge".into());
+    };
+    let k = m.min(n);
+    let s: Vec<f64> = (0..k).map(|i| svd.S().column_vector()[i]).collect();
+    let threshold = f64::EPSILON * m.max(n) as f64 * s.first().copied().unwrap_or(0.0);
+    let kept: Vec<usize> = (0..k).filter(|i| s[*i] > threshold).collect();
+    let v = svd.V();
+    let mut matrix = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            matrix[i * n + j] = kept.iter().map(|c| v[(i, *c)] * v[(j, *c)] / (s[*c] * s[*c])).sum();
+        }
+    }
+    let mut warning = None;
+    if kept.len() < n {
+        warning = Some(format!(
+            "the Jacobian has rank {} < {n} at the solution: some parameters are not determined by the data",
+            kept.len()
+        ));
+    }
+    if !absolute_sigma {
+        if m > n {
+            let s_sq = chi2 / (m - n) as f64;
+            for c in &mut matrix {
+                *c *= s_sq;
+            }
+        } else {
+            return infinite(format!(
+                "{m} points for {n} parameters leave no degrees of freedom to estimate the covariance"
+            ));
+        }
+    }
+    Covariance { matrix, n, warning }
+}

@@ -1,0 +1,139 @@
+//! Levenberg–Marquardt as in MINPACK's `lmder` (Moré 1978): diagonal scaling by the largest
+//! column norms seen so far, a trust region on ‖D p‖, MINPACK's radius updates and its
+//! `ftol`/`xtol`/`gtol` tests. The LM parameter comes from the SVD of J·D⁻¹ (the exact
+//! secular equation) instead of MINPACK's QR-based `lmpar`.
+
+use super::common::*;
+use super::{Evaluator, Solution, SolveError, SolveOptions, Status};
+use faer::Mat;
+
+pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
+    let (m, n) = (ev.m, ev.n);
+    let max_nfev = options.max_nfev.unwrap_or(super::DEFAULT_NFEV_PER_PARAM * n);
+    let (ftol, xtol, gtol) = (options.ftol, options.xtol, options.gtol);
+    let eps = f64::EPSILON;
+    const FACTOR: f64 = 100.0;
+
+    let mut x = x0.to_vec();
+    let mut state = ev.start(&x)?;
+    let mut fnorm = norm(&state.f);
+    let column_norms = |j: &[f64]| -> Vec<f64> {
+        (0..n).map(|k| (0..m).map(|i| j[i * n + k] * j[i * n + k]).sum::<f64>().sqrt()).collect()
+    };
+    let mut diag: Vec<f64> = column_norms(&state.j).into_iter().map(|c| if c == 0.0 { 1.0 } else { c }).collect();
+    let dx = |x: &[f64], diag: &[f64]| norm(&x.iter().zip(diag).map(|(x, d)| x * d).collect::<Vec<_>>());
+    let mut xnorm = dx(&x, &diag);
+    let mut delta = if xnorm == 0.0 { FACTOR } else { FACTOR * xnorm };
+    let mut par = 0.0;
+    let mut iterations = 0;
+    let mut status: Option<Status>;
+    let mut first = true;
+    let mut gnorm;
+
+    loop {
+        let norms = column_norms(&state.j);
+        let g = gradient(&state.j, m, n, &state.f);
+        // MINPACK's scaled gradient: the cosine of the angle between f and each column of J.
+        gnorm = 0.0f64;
+        if fnorm != 0.0 {
+            for k in 0..n {
+                if norms[k] != 0.0 {
+                    gnorm = gnorm.max((g[k] / fnorm).abs() / norms[k]);
+                }
+            }
+        }
+        if ev.non_finite_jacobian {
+            status = Some(Status::NonFiniteJacobian);
+            break;
+        }
+        if gnorm <= gtol {
+            status = Some(Status::Gtol);
+            break;
+        }
+        for k in 0..n {
+            diag[k] = diag[k].max(norms[k]);
+        }
+
+        // The scaled problem: J·D⁻¹ q + f, q = D p.
+        let a = Mat::from_fn(m, n, |i, k| state.j[i * n + k] / diag[k]);
+        let svd = svd_parts(&a, &state.f).ok_or(SolveError::LinearAlgebra)?;
+        loop {
+            if ev.nfev >= max_nfev {
+                status = Some(Status::MaxEvaluations);
+                break;
+            }
+            let (q, alpha, _) = solve_lsq_trust_region(n, m, &svd, delta, Some(par));
+            par = alpha;
+            let p: Vec<f64> = (0..n).map(|k| q[k] / diag[k]).collect();
+            let pnorm = norm(&q);
+            if first {
+                delta = delta.min(pnorm);
+            }
+            let x_new: Vec<f64> = (0..n).map(|k| x[k] + p[k]).collect();
+            let fnorm1 = match ev.cost_at(&x_new)? {
+                Some(cost) => (2.0 * cost).sqrt(),
+                None => f64::INFINITY,
+            };
+            let actred = if 0.1 * fnorm1 < fnorm { 1.0 - (fnorm1 / fnorm).powi(2) } else { -1.0 };
+            let jp = jac_times(&state.j, m, n, &vec![1.0; n], &p);
+            let temp1 = norm(&jp) / fnorm;
+            let temp2 = par.sqrt() * pnorm / fnorm;
+            let prered = temp1 * temp1 + temp2 * temp2 / 0.5;
+            let dirder = -(temp1 * temp1 + temp2 * temp2);
+            let ratio = if prered != 0.0 { actred / prered } else { 0.0 };
+
+            if ratio <= 0.25 {
+                let mut temp = if actred >= 0.0 { 0.5 } else { 0.5 * dirder / (dirder + 0.5 * actred) };
+                if 0.1 * fnorm1 >= fnorm || temp < 0.1 {
+                    temp = 0.1;
+                }
+                delta = temp * delta.min(pnorm / 0.1);
+                par /= temp;
+            } else if par == 0.0 || ratio >= 0.75 {
+                delta = pnorm / 0.5;
+                par *= 0.5;
+            }
+
+            let accepted = ratio >= 1e-4;
+            if std::env::var("JITFIT_DEBUG_LM").is_ok() {
+                eprintln!(
+                    "nfev {} fnorm {fnorm:e} fnorm1 {fnorm1:e} actred {actred:e} prered {prered:e} ratio {ratio:e} delta {delta:e} par {par:e} pnorm {pnorm:e} xnorm {xnorm:e} gnorm {gnorm:e}",
+                    ev.nfev
+                );
+            }
+            if accepted {
+                x = x_new;
+                xnorm = dx(&x, &diag);
+                fnorm = fnorm1;
+                iterations += 1;
+            }
+            first = false;
+
+            let ftol_ok = actred.abs() <= ftol && prered <= ftol && 0.5 * ratio <= 1.0;
+            let xtol_ok = delta <= xtol * xnorm;
+            status = match (ftol_ok, xtol_ok) {
+                (true, true) => Some(Status::FtolXtol),
+                (true, false) => Some(Status::Ftol),
+                (false, true) => Some(Status::Xtol),
+                // MINPACK's "tolerance too small" outcomes: nothing more can be gained.
+                _ if actred.abs() <= eps && prered <= eps && 0.5 * ratio <= 1.0 => Some(Status::Ftol),
+                _ if delta <= eps * xnorm => Some(Status::Xtol),
+                _ if gnorm <= eps => Some(Status::Gtol),
+                _ => None,
+            };
+            if accepted {
+                state = ev.accept(&x)?;
+                fnorm = norm(&state.f);
+            }
+            if status.is_some() || accepted {
+                break;
+            }
+        }
+        if status.is_some() {
+            break;
+        }
+    }
+    let g = gradient(&state.j, m, n, &state.f);
+    let optimality = inf_norm(&g);
+    Ok(ev.finish(x, state, g, optimality, vec![0; n], iterations, status.unwrap_or(Status::MaxEvaluations)))
+}

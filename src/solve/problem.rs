@@ -1,0 +1,192 @@
+//! What a solver sees: a [`Problem`] gives residuals and their Jacobian for a parameter
+//! vector. The compiled string model with data is one implementation ([`DataProblem`]); a
+//! Rust closure, with its own Jacobian or finite differences, is another ([`ClosureProblem`]).
+
+use super::SolveError;
+use crate::backend::{Chunk, Kernels};
+
+/// A least-squares problem: minimize ½ Σ ρ(r_i(p)²).
+pub trait Problem {
+    /// m, the number of residuals.
+    fn n_residuals(&self) -> usize;
+    /// n, the number of parameters.
+    fn n_params(&self) -> usize;
+    /// Fills `out` (length m) with r(p).
+    fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError>;
+    /// Fills `out` (m × n, row-major) with ∂r/∂p at `params`, where the residuals are
+    /// `residuals` (finite differences reuse them).
+    fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError>;
+}
+
+/// A compiled model and its data: r_i = w_i·(f(x_i; p) − t(y_i)).
+pub struct DataProblem<'a> {
+    kernels: &'a dyn Kernels,
+    vars: Vec<&'a [f64]>,
+    y: &'a [f64],
+    weights: Option<&'a [f64]>,
+    scratch: Vec<f64>,
+}
+
+impl<'a> DataProblem<'a> {
+    /// `vars` in the kernel's variable order; `weights` are 1/σ. Lengths must agree (the
+    /// kernels check and report a mismatch as an error).
+    pub fn new(kernels: &'a dyn Kernels, vars: Vec<&'a [f64]>, y: &'a [f64], weights: Option<&'a [f64]>) -> Self {
+        DataProblem { kernels, vars, y, weights, scratch: Vec::new() }
+    }
+
+    fn chunk(&self) -> Chunk<'_> {
+        Chunk { vars: &self.vars, y: self.y, weights: self.weights }
+    }
+}
+
+impl Problem for DataProblem<'_> {
+    fn n_residuals(&self) -> usize {
+        self.y.len()
+    }
+
+    fn n_params(&self) -> usize {
+        self.kernels.kernel().n_params()
+    }
+
+    fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        // The residual kernel also writes the Jacobian; keep a scratch buffer for it.
+        let n = self.n_residuals() * self.n_params();
+        let mut scratch = std::mem::take(&mut self.scratch);
+        scratch.resize(n, 0.0);
+        let result = self.kernels.residual_jacobian(&self.chunk(), params, out, &mut scratch);
+        self.scratch = scratch;
+        result.map_err(SolveError::from)
+    }
+
+    fn jacobian(&mut self, params: &[f64], _residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        let mut r = std::mem::take(&mut self.scratch);
+        r.resize(self.n_residuals(), 0.0);
+        let result = self.kernels.residual_jacobian(&self.chunk(), params, &mut r, out);
+        self.scratch = r;
+        result.map_err(SolveError::from)
+    }
+}
+
+/// How finite differences are taken (scipy's `2-point` and `3-point`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FiniteDifference {
+    /// Forward differences, step √ε·max(1, |p|).
+    #[default]
+    TwoPoint,
+    /// Central differences, step ε^(1/3)·max(1, |p|).
+    ThreePoint,
+}
+
+type ResidualFn<'a> = dyn FnMut(&[f64], &mut [f64]) + 'a;
+type JacobianFn<'a> = dyn FnMut(&[f64], &mut [f64]) + 'a;
+
+/// A problem given by Rust closures: `residuals(p, r)` and optionally `jacobian(p, J)`
+/// (row-major m × n); without one, finite differences.
+pub struct ClosureProblem<'a> {
+    m: usize,
+    n: usize,
+    residuals: Box<ResidualFn<'a>>,
+    jacobian: Option<Box<JacobianFn<'a>>>,
+    difference: FiniteDifference,
+    work: Vec<f64>,
+    work2: Vec<f64>,
+}
+
+impl<'a> ClosureProblem<'a> {
+    pub fn new(m: usize, n: usize, residuals: impl FnMut(&[f64], &mut [f64]) + 'a) -> Self {
+        ClosureProblem {
+            m,
+            n,
+            residuals: Box::new(residuals),
+            jacobian: None,
+            difference: FiniteDifference::TwoPoint,
+            work: vec![0.0; m],
+            work2: vec![0.0; m],
+        }
+    }
+
+    pub fn with_jacobian(mut self, jacobian: impl FnMut(&[f64], &mut [f64]) + 'a) -> Self {
+        self.jacobian = Some(Box::new(jacobian));
+        self
+    }
+
+    pub fn with_finite_difference(mut self, difference: FiniteDifference) -> Self {
+        self.difference = difference;
+        self
+    }
+}
+
+impl Problem for ClosureProblem<'_> {
+    fn n_residuals(&self) -> usize {
+        self.m
+    }
+
+    fn n_params(&self) -> usize {
+        self.n
+    }
+
+    fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        (self.residuals)(params, out);
+        Ok(())
+    }
+
+    fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        if let Some(jacobian) = &mut self.jacobian {
+            jacobian(params, out);
+            return Ok(());
+        }
+        finite_difference_jacobian(
+            &mut *self.residuals,
+            params,
+            residuals,
+            self.difference,
+            &mut self.work,
+            &mut self.work2,
+            out,
+        );
+        Ok(())
+    }
+}
+
+/// scipy's `approx_derivative` without bounds: relative steps, the actual step taken from
+/// the rounded parameter (`(p + h) - p`).
+pub fn finite_difference_jacobian(
+    residuals: &mut dyn FnMut(&[f64], &mut [f64]),
+    params: &[f64],
+    r0: &[f64],
+    method: FiniteDifference,
+    work: &mut Vec<f64>,
+    work2: &mut Vec<f64>,
+    out: &mut [f64],
+) {
+    let (m, n) = (r0.len(), params.len());
+    work.resize(m, 0.0);
+    work2.resize(m, 0.0);
+    let mut p = params.to_vec();
+    let rel = match method {
+        FiniteDifference::TwoPoint => f64::EPSILON.sqrt(),
+        FiniteDifference::ThreePoint => f64::EPSILON.cbrt(),
+    };
+    for k in 0..n {
+        let sign = if params[k] >= 0.0 { 1.0 } else { -1.0 };
+        let h0 = rel * sign * params[k].abs().max(1.0);
+        p[k] = params[k] + h0;
+        let h = p[k] - params[k];
+        residuals(&p, work);
+        match method {
+            FiniteDifference::TwoPoint => {
+                for i in 0..m {
+                    out[i * n + k] = (work[i] - r0[i]) / h;
+                }
+            }
+            FiniteDifference::ThreePoint => {
+                p[k] = params[k] - h;
+                residuals(&p, work2);
+                for i in 0..m {
+                    out[i * n + k] = (work[i] - work2[i]) / (2.0 * h);
+                }
+            }
+        }
+        p[k] = params[k];
+    }
+}
