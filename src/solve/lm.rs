@@ -95,12 +95,6 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
             }
 
             let accepted = ratio >= 1e-4;
-            if std::env::var("JITFIT_DEBUG_LM").is_ok() {
-                eprintln!(
-                    "nfev {} fnorm {fnorm:e} fnorm1 {fnorm1:e} actred {actred:e} prered {prered:e} ratio {ratio:e} delta {delta:e} par {par:e} pnorm {pnorm:e} xnorm {xnorm:e} gnorm {gnorm:e}",
-                    ev.nfev
-                );
-            }
             if accepted {
                 x = x_new;
                 xnorm = dx(&x, &diag);
