@@ -28,6 +28,7 @@
 
 pub mod backend;
 pub mod cache;
+mod fit;
 pub mod ir;
 mod model;
 pub mod ops;
@@ -36,5 +37,6 @@ pub mod symbolic;
 pub mod syntax;
 
 pub use cache::{CompiledModel, KernelCache};
+pub use fit::{Data, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use model::{Error, Model, ModelOptions, StageTimes};
 pub use syntax::Names;

@@ -21,9 +21,7 @@ pub fn fit_nist(p: &NistProblem, start: &[f64], options: &SolveOptions) -> (f64,
     let columns: Vec<Vec<f64>> = (0..p.vars.len()).map(|k| p.rows.iter().map(|r| r[k + 1]).collect()).collect();
     let vars: Vec<&[f64]> = columns.iter().map(Vec::as_slice).collect();
     let mut problem = DataProblem::new(&kernels, vars, &y, None);
-    let mut options = options.clone();
-    options.max_nfev = options.max_nfev.map(|f| f * start.len());
-    match solve(&mut problem, start, &options) {
+    match solve(&mut problem, start, options) {
         Ok(s) => {
             let min_lre = s.x.iter().zip(&p.certified).map(|(e, c)| lre(*e, *c)).fold(11.0f64, f64::min);
             (min_lre, format!("{:?} nfev {}", s.status, s.nfev))
@@ -32,26 +30,25 @@ pub fn fit_nist(p: &NistProblem, start: &[f64], options: &SolveOptions) -> (f64,
     }
 }
 
+/// Both algorithms (auto = LM here, as no problem has bounds; and TRF), both starts, default
+/// options: every parameter of all 54 fits to at least 6 digits. (scipy's defaults reach that on
+/// 15 of the 27 problems.)
 #[test]
-fn nist_table() {
-    let mut out = String::new();
+fn nist_both_methods_reach_six_digits_with_default_options() {
+    let mut table = String::new();
+    let mut failures = 0;
     for method in [Method::Auto, Method::Trf] {
-        let tol: f64 = std::env::var("JITFIT_TOL").ok().map_or(jitfit::solve::DEFAULT_FTOL, |v| v.parse().unwrap());
-        let max_nfev = std::env::var("JITFIT_NFEV_FACTOR").ok().map(|v| v.parse::<usize>().unwrap());
-        let options = SolveOptions { method, ftol: tol, xtol: tol, gtol: tol, max_nfev, ..Default::default() };
-        let mut good = 0;
+        let options = SolveOptions { method, ..Default::default() };
         let mut total = 0.0;
         for p in all_problems() {
             for (k, start) in [&p.start1, &p.start2].into_iter().enumerate() {
                 let (l, status) = fit_nist(&p, start, &options);
                 total += l;
-                if l >= 6.0 {
-                    good += 1;
-                }
-                out += &format!("{:?} {:10} start {} LRE {:5.2}  {}\n", method, p.name, k + 1, l, status);
+                failures += usize::from(l < 6.0);
+                table += &format!("{method:?} {:10} start {} LRE {l:5.2}  {status}\n", p.name, k + 1);
             }
         }
-        out += &format!("{method:?}: {good}/54 with LRE >= 6, mean LRE {:.2}\n", total / 54.0);
+        table += &format!("{method:?}: mean LRE {:.2}\n", total / 54.0);
     }
-    std::fs::write(std::env::temp_dir().join("jitfit-nist-table.txt"), &out).unwrap();
+    assert_eq!(failures, 0, "{table}");
 }

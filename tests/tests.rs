@@ -5,6 +5,7 @@ mod support;
 mod backend;
 mod cache;
 mod errors;
+mod fit;
 mod ir;
 mod nist;
 mod parse;

@@ -1,0 +1,543 @@
+//! The fitting façade: data columns, a builder for the options, and a [`Fit`] with everything
+//! `curve_fit` and lmfit report.
+//!
+//! ```
+//! let x: Vec<f64> = (0..20).map(|i| i as f64 / 2.0).collect();
+//! let y: Vec<f64> = x.iter().map(|x| 3.0 * (-0.7 * x).exp() + 0.5).collect();
+//! let fit = jitfit::compile("a*exp(-b*x) + c").unwrap()
+//!     .fit(&jitfit::Data::new().var("x", x).y(y))
+//!     .p0(&[1.0, 1.0, 0.0])
+//!     .run()
+//!     .unwrap();
+//! assert!(fit.status.converged());
+//! assert!((fit.value("b").unwrap() - 0.7).abs() < 1e-10);
+//! ```
+
+use crate::cache::CompiledModel;
+use crate::solve::{
+    self, Covariance, DataProblem, Loss, Method, Problem, Solution, SolveError, SolveOptions, Status, XScale,
+};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Data to fit: named variable columns, the response, optional σ per point.
+#[derive(Clone, Debug, Default)]
+pub struct Data {
+    columns: Vec<(String, Vec<f64>)>,
+    y: Vec<f64>,
+    sigma: Option<Vec<f64>>,
+}
+
+impl Data {
+    pub fn new() -> Self {
+        Data::default()
+    }
+
+    /// Adds (or replaces) a variable column.
+    pub fn var(mut self, name: &str, values: impl Into<Vec<f64>>) -> Self {
+        self.columns.retain(|(n, _)| n != name);
+        self.columns.push((name.to_owned(), values.into()));
+        self
+    }
+
+    /// The observed response.
+    pub fn y(mut self, values: impl Into<Vec<f64>>) -> Self {
+        self.y = values.into();
+        self
+    }
+
+    /// Standard deviations of y (curve_fit's `sigma`): residuals are divided by them.
+    pub fn sigma(mut self, values: impl Into<Vec<f64>>) -> Self {
+        self.sigma = Some(values.into());
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
+    pub fn response(&self) -> &[f64] {
+        &self.y
+    }
+
+    pub fn sigma_values(&self) -> Option<&[f64]> {
+        self.sigma.as_deref()
+    }
+}
+
+/// Bad data or options for a fit.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FitError {
+    #[error("the data have no column `{name}` for the model's variable (columns: {available})")]
+    MissingColumn { name: String, available: String },
+    #[error("column `{name}` has {found} values, but y has {expected}")]
+    LengthMismatch { name: String, expected: usize, found: usize },
+    #[error("{what} holds a non-finite value ({value}) at row {row}")]
+    NonFinite { what: String, row: usize, value: f64 },
+    #[error("sigma must be positive, but row {row} has {value}")]
+    BadSigma { row: usize, value: f64 },
+    #[error("unknown parameter `{name}` (parameters: {known})")]
+    UnknownParameter { name: String, known: String },
+    #[error("{found} initial values for {expected} parameters")]
+    WrongP0Length { expected: usize, found: usize },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("{0}")]
+    Solve(#[from] SolveError),
+}
+
+/// Options of one fit; see the builder methods of [`FitBuilder`].
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    pub p0: Vec<Option<f64>>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub fixed: Vec<Option<f64>>,
+    pub absolute_sigma: bool,
+    pub solve: SolveOptions,
+}
+
+/// Builds and runs a fit of a compiled model to data.
+pub struct FitBuilder<'d> {
+    model: Arc<CompiledModel>,
+    data: &'d Data,
+    options: FitOptions,
+    errors: Vec<FitError>,
+}
+
+impl CompiledModel {
+    /// Starts a fit of this model to `data`.
+    pub fn fit<'d>(self: &Arc<Self>, data: &'d Data) -> FitBuilder<'d> {
+        let n = self.n_params();
+        FitBuilder {
+            model: self.clone(),
+            data,
+            options: FitOptions {
+                p0: vec![None; n],
+                lower: vec![f64::NEG_INFINITY; n],
+                upper: vec![f64::INFINITY; n],
+                fixed: vec![None; n],
+                absolute_sigma: false,
+                solve: SolveOptions::default(),
+            },
+            errors: Vec::new(),
+        }
+    }
+}
+
+impl<'d> FitBuilder<'d> {
+    fn index(&mut self, name: &str) -> Option<usize> {
+        let k = self.model.params().iter().position(|p| p == name);
+        if k.is_none() {
+            self.errors
+                .push(FitError::UnknownParameter { name: name.to_owned(), known: self.model.params().join(", ") });
+        }
+        k
+    }
+
+    /// Initial values for every parameter, in order. Unset parameters start at 1.
+    pub fn p0(mut self, values: &[f64]) -> Self {
+        if values.len() != self.model.n_params() {
+            self.errors.push(FitError::WrongP0Length { expected: self.model.n_params(), found: values.len() });
+        } else {
+            self.options.p0 = values.iter().map(|v| Some(*v)).collect();
+        }
+        self
+    }
+
+    /// The initial value of one parameter.
+    pub fn initial(mut self, name: &str, value: f64) -> Self {
+        if let Some(k) = self.index(name) {
+            self.options.p0[k] = Some(value);
+        }
+        self
+    }
+
+    /// Bounds of one parameter (±∞ for none).
+    pub fn bound(mut self, name: &str, lower: f64, upper: f64) -> Self {
+        if let Some(k) = self.index(name) {
+            self.options.lower[k] = lower;
+            self.options.upper[k] = upper;
+        }
+        self
+    }
+
+    /// Bounds of every parameter, in order.
+    pub fn bounds(mut self, lower: &[f64], upper: &[f64]) -> Self {
+        let n = self.model.n_params();
+        if lower.len() != n || upper.len() != n {
+            self.errors.push(FitError::Invalid(format!(
+                "bounds for {} and {} parameters, expected {n}",
+                lower.len(),
+                upper.len()
+            )));
+        } else {
+            self.options.lower = lower.to_vec();
+            self.options.upper = upper.to_vec();
+        }
+        self
+    }
+
+    /// Holds a parameter at a value.
+    pub fn fix(mut self, name: &str, value: f64) -> Self {
+        if let Some(k) = self.index(name) {
+            self.options.fixed[k] = Some(value);
+        }
+        self
+    }
+
+    pub fn loss(mut self, loss: Loss, f_scale: f64) -> Self {
+        self.options.solve.loss = loss;
+        self.options.solve.f_scale = f_scale;
+        self
+    }
+
+    pub fn method(mut self, method: Method) -> Self {
+        self.options.solve.method = method;
+        self
+    }
+
+    /// σ are absolute standard deviations: the covariance is not rescaled by χ²/dof.
+    pub fn absolute_sigma(mut self, absolute: bool) -> Self {
+        self.options.absolute_sigma = absolute;
+        self
+    }
+
+    pub fn tolerances(mut self, ftol: f64, xtol: f64, gtol: f64) -> Self {
+        (self.options.solve.ftol, self.options.solve.xtol, self.options.solve.gtol) = (ftol, xtol, gtol);
+        self
+    }
+
+    pub fn max_nfev(mut self, max_nfev: usize) -> Self {
+        self.options.solve.max_nfev = Some(max_nfev);
+        self
+    }
+
+    pub fn x_scale(mut self, x_scale: XScale) -> Self {
+        self.options.solve.x_scale = x_scale;
+        self
+    }
+
+    /// All the options at once (replaces what the other methods set).
+    pub fn options(mut self, options: FitOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// Runs the fit. Invalid input is an `Err`; not converging is a status in the `Fit`.
+    pub fn run(self) -> Result<Fit, FitError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        run_fit(&self.model, self.data, &self.options)
+    }
+}
+
+/// The outcome of a fit: parameters, uncertainties, statistics and how the solver did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Fit {
+    pub param_names: Vec<String>,
+    pub values: Vec<f64>,
+    pub initial: Vec<f64>,
+    /// True for parameters given an initial value by the caller (the others started at 1).
+    pub initial_given: Vec<bool>,
+    pub fixed: Vec<bool>,
+    /// Standard errors (0 for fixed parameters, ∞ when the covariance cannot be estimated).
+    pub std_errors: Vec<f64>,
+    /// Covariance over all parameters, n × n row-major (zero rows for fixed ones).
+    pub covariance: Vec<f64>,
+    /// Correlations, n × n row-major (NaN where a parameter is fixed).
+    pub correlation: Vec<f64>,
+    pub covariance_warning: Option<String>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// −1 / +1 where a parameter ended at its lower / upper bound.
+    pub active_mask: Vec<i8>,
+    /// ½ Σ ρ(r²), the minimized cost.
+    pub cost: f64,
+    /// Σ r² of the weighted residuals.
+    pub chi2: f64,
+    pub reduced_chi2: f64,
+    pub r_squared: f64,
+    pub aic: f64,
+    pub bic: f64,
+    pub n_points: usize,
+    pub n_free: usize,
+    pub dof: usize,
+    /// Weighted residuals w_i·(f(x_i) − t(y_i)).
+    pub residuals: Vec<f64>,
+    pub optimality: f64,
+    pub nfev: usize,
+    pub njev: usize,
+    pub iterations: usize,
+    pub status: Status,
+    pub message: String,
+    pub method: Method,
+    pub loss: Loss,
+    pub absolute_sigma: bool,
+    pub solve_time: Duration,
+}
+
+impl Fit {
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.param_names.iter().position(|p| p == name)
+    }
+
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.index(name).map(|k| self.values[k])
+    }
+
+    pub fn std_error(&self, name: &str) -> Option<f64> {
+        self.index(name).map(|k| self.std_errors[k])
+    }
+}
+
+/// Fixes some parameters of a problem: the solver sees only the free ones.
+struct Fixed<'a> {
+    inner: &'a mut dyn Problem,
+    full: Vec<f64>,
+    free: Vec<usize>,
+    jacobian: Vec<f64>,
+}
+
+impl Fixed<'_> {
+    fn expand(&mut self, free_values: &[f64]) {
+        for (slot, v) in self.free.iter().zip(free_values) {
+            self.full[*slot] = *v;
+        }
+    }
+}
+
+impl Problem for Fixed<'_> {
+    fn n_residuals(&self) -> usize {
+        self.inner.n_residuals()
+    }
+    fn n_params(&self) -> usize {
+        self.free.len()
+    }
+    fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        self.expand(params);
+        self.inner.residuals(&self.full, out)
+    }
+    fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        self.expand(params);
+        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
+        self.jacobian.resize(m * n_all, 0.0);
+        let mut full_jacobian = std::mem::take(&mut self.jacobian);
+        let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
+        for i in 0..m {
+            for (c, k) in self.free.iter().enumerate() {
+                out[i * n_free + c] = full_jacobian[i * n_all + k];
+            }
+        }
+        self.jacobian = full_jacobian;
+        result
+    }
+}
+
+fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(row) => Err(FitError::NonFinite { what: what.to_owned(), row, value: values[row] }),
+        None => Ok(()),
+    }
+}
+
+fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<Fit, FitError> {
+    let started = Instant::now();
+    let n = model.n_params();
+    let m = data.y.len();
+    // Data: every variable present, equal lengths, finite values, positive σ.
+    let mut vars = Vec::with_capacity(model.vars().len());
+    for name in model.vars() {
+        let column = data.column(name).ok_or_else(|| FitError::MissingColumn {
+            name: name.clone(),
+            available: data.columns.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", "),
+        })?;
+        if column.len() != m {
+            return Err(FitError::LengthMismatch { name: name.clone(), expected: m, found: column.len() });
+        }
+        check_finite(&format!("column `{name}`"), column)?;
+        vars.push(column);
+    }
+    check_finite("y", &data.y)?;
+    let weights: Option<Vec<f64>> = match &data.sigma {
+        None => None,
+        Some(sigma) => {
+            if sigma.len() != m {
+                return Err(FitError::LengthMismatch { name: "sigma".into(), expected: m, found: sigma.len() });
+            }
+            check_finite("sigma", sigma)?;
+            if let Some(row) = sigma.iter().position(|s| *s <= 0.0) {
+                return Err(FitError::BadSigma { row, value: sigma[row] });
+            }
+            Some(sigma.iter().map(|s| 1.0 / s).collect())
+        }
+    };
+    if model.transforms_response() {
+        // t(y) must be finite where the model is fitted (log of a negative y, say).
+        let t = crate::ir::Interpreter::new(model.kernel())
+            .eval_batch(&vars, Some(&data.y), &vec![1.0; n])
+            .response
+            .unwrap_or_default();
+        if let Some(row) = t.iter().position(|v| !v.is_finite()) {
+            return Err(FitError::NonFinite {
+                what: format!("the transformed response (at y = {})", data.y[row]),
+                row,
+                value: t[row],
+            });
+        }
+    }
+
+    let initial: Vec<f64> = (0..n).map(|k| options.fixed[k].or(options.p0[k]).unwrap_or(1.0)).collect();
+    let free: Vec<usize> = (0..n).filter(|k| options.fixed[*k].is_none()).collect();
+    if free.is_empty() {
+        return Err(FitError::Invalid("every parameter is fixed: nothing to fit".into()));
+    }
+    if m < free.len() {
+        return Err(FitError::Invalid(format!(
+            "{m} data points for {} free parameters: at least as many points as parameters are needed",
+            free.len()
+        )));
+    }
+    for k in 0..n {
+        let name = &model.params()[k];
+        let (l, u) = (options.lower[k], options.upper[k]);
+        if l.is_nan() || u.is_nan() || l >= u {
+            return Err(FitError::Invalid(format!("`{name}`: the lower bound {l} is not below the upper bound {u}")));
+        }
+        if !initial[k].is_finite() {
+            return Err(FitError::Invalid(format!("`{name}`: the initial value {} is not finite", initial[k])));
+        }
+        if options.fixed[k].is_none() && (initial[k] < l || initial[k] > u) {
+            return Err(FitError::Invalid(format!(
+                "`{name}`: the initial value {} is outside its bounds [{l}, {u}]",
+                initial[k]
+            )));
+        }
+    }
+
+    let mut solve_options = options.solve.clone();
+    solve_options.lower = free.iter().map(|k| options.lower[*k]).collect();
+    solve_options.upper = free.iter().map(|k| options.upper[*k]).collect();
+    if let XScale::Fixed(s) = &options.solve.x_scale {
+        if s.len() == n {
+            solve_options.x_scale = XScale::Fixed(free.iter().map(|k| s[*k]).collect());
+        }
+    }
+    let x0: Vec<f64> = free.iter().map(|k| initial[*k]).collect();
+    let mut data_problem = DataProblem::new(model.kernels(), vars, &data.y, weights.as_deref());
+    let mut problem =
+        Fixed { inner: &mut data_problem, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
+    let solution = solve::solve(&mut problem, &x0, &solve_options)?;
+    Ok(assemble(model, data, options, &initial, &free, solution, started.elapsed()))
+}
+
+fn assemble(
+    model: &CompiledModel,
+    data: &Data,
+    options: &FitOptions,
+    initial: &[f64],
+    free: &[usize],
+    s: Solution,
+    solve_time: Duration,
+) -> Fit {
+    let n = model.n_params();
+    let (m, n_free) = (s.residuals.len(), free.len());
+    let mut values = initial.to_vec();
+    for (c, k) in free.iter().enumerate() {
+        values[*k] = s.x[c];
+    }
+    let chi2: f64 = s.residuals.iter().map(|r| r * r).sum();
+    let dof = m - n_free;
+    // curve_fit rescales by 2·cost / dof (the robust cost when a loss is used).
+    let cov: Covariance = solve::covariance(&s.jacobian, m, n_free, 2.0 * s.cost, options.absolute_sigma);
+    let mut covariance = vec![0.0; n * n];
+    for (a, ka) in free.iter().enumerate() {
+        for (b, kb) in free.iter().enumerate() {
+            covariance[ka * n + kb] = cov.get(a, b);
+        }
+    }
+    let std_errors: Vec<f64> = (0..n).map(|k| covariance[k * n + k].sqrt()).collect();
+    let mut correlation = vec![f64::NAN; n * n];
+    for a in free {
+        for b in free {
+            correlation[a * n + b] =
+                if a == b { 1.0 } else { covariance[a * n + b] / (std_errors[*a] * std_errors[*b]) };
+        }
+    }
+    // R² on the fitted scale, weighted like the residuals.
+    let weights: Vec<f64> = data.sigma.as_ref().map_or(vec![1.0; m], |s| s.iter().map(|s| 1.0 / s).collect());
+    let fitted_target = response_on_fitted_scale(model, data, &values);
+    let w2: f64 = weights.iter().map(|w| w * w).sum();
+    let mean: f64 = fitted_target.iter().zip(&weights).map(|(t, w)| t * w * w).sum::<f64>() / w2;
+    let ss_tot: f64 = fitted_target.iter().zip(&weights).map(|(t, w)| (w * (t - mean)).powi(2)).sum();
+    let r_squared = if ss_tot > 0.0 { 1.0 - chi2 / ss_tot } else { f64::NAN };
+    let neg2_log_likelihood = m as f64 * (chi2 / m as f64).max(f64::MIN_POSITIVE).ln();
+    let mut active_mask = vec![0i8; n];
+    for (c, k) in free.iter().enumerate() {
+        active_mask[*k] = s.active_mask[c];
+    }
+    Fit {
+        param_names: model.params().to_vec(),
+        values,
+        initial: initial.to_vec(),
+        initial_given: (0..n).map(|k| options.p0[k].is_some() || options.fixed[k].is_some()).collect(),
+        fixed: (0..n).map(|k| options.fixed[k].is_some()).collect(),
+        std_errors,
+        covariance,
+        correlation,
+        covariance_warning: cov.warning,
+        lower: options.lower.clone(),
+        upper: options.upper.clone(),
+        active_mask,
+        cost: s.cost,
+        chi2,
+        reduced_chi2: if dof > 0 { chi2 / dof as f64 } else { f64::NAN },
+        r_squared,
+        aic: neg2_log_likelihood + 2.0 * n_free as f64,
+        bic: neg2_log_likelihood + (m as f64).ln() * n_free as f64,
+        n_points: m,
+        n_free,
+        dof,
+        residuals: s.residuals,
+        optimality: s.optimality,
+        nfev: s.nfev,
+        njev: s.njev,
+        iterations: s.iterations,
+        status: s.status,
+        message: s.status.message().to_owned(),
+        method: s.method,
+        loss: options.solve.loss,
+        absolute_sigma: options.absolute_sigma,
+        solve_time,
+    }
+}
+
+/// t(y_i): y itself, or the left side's transform (`log[y]`).
+fn response_on_fitted_scale(model: &CompiledModel, data: &Data, params: &[f64]) -> Vec<f64> {
+    if !model.transforms_response() {
+        return data.y.clone();
+    }
+    let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
+    crate::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(&data.y), params).response.unwrap_or_default()
+}
+
+/// Compiles a model with one variable `x` through the process-wide cache.
+pub fn compile(source: &str) -> Result<Arc<CompiledModel>, crate::Error> {
+    Ok(crate::KernelCache::global().compile_default(source)?.model)
+}
+
+/// Compiles a model with the given variables through the process-wide cache.
+pub fn compile_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Arc<CompiledModel>, crate::Error> {
+    let names = crate::Names { vars: vars.iter().map(|v| v.as_ref().to_owned()).collect(), params: None };
+    Ok(crate::KernelCache::global().compile(source, &crate::ModelOptions { names, ..Default::default() })?.model)
+}
