@@ -13,6 +13,7 @@
 //! assert!((fit.value("b").unwrap() - 0.7).abs() < 1e-10);
 //! ```
 
+use crate::backend::NormalEquations;
 use crate::cache::CompiledModel;
 use crate::solve::{
     self, Covariance, DataProblem, Loss, Method, Problem, Solution, SolveError, SolveOptions, Status, XScale,
@@ -222,6 +223,12 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// Whether the solver stores J or only JᵀJ (default: by size).
+    pub fn jacobian_mode(mut self, mode: solve::JacobianMode) -> Self {
+        self.options.solve.jacobian = mode;
+        self
+    }
+
     pub fn x_scale(mut self, x_scale: XScale) -> Self {
         self.options.solve.x_scale = x_scale;
         self
@@ -342,6 +349,26 @@ impl Problem for Fixed<'_> {
         self.jacobian = full_jacobian;
         result
     }
+
+    fn supports_normal_equations(&self) -> bool {
+        self.inner.supports_normal_equations()
+    }
+
+    fn normal_equations(&mut self, params: &[f64], acc: &mut NormalEquations) -> Result<(), SolveError> {
+        self.expand(params);
+        let n_all = self.full.len();
+        let mut full = NormalEquations::zeros(n_all);
+        self.inner.normal_equations(&self.full, &mut full)?;
+        let n_free = self.free.len();
+        for (a, ka) in self.free.iter().enumerate() {
+            for (b, kb) in self.free.iter().enumerate() {
+                acc.jtj[a * n_free + b] += full.jtj[ka * n_all + kb];
+            }
+            acc.jtr[a] += full.jtr[*ka];
+        }
+        acc.rss += full.rss;
+        Ok(())
+    }
 }
 
 fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
@@ -459,7 +486,11 @@ fn assemble(
     let chi2: f64 = s.residuals.iter().map(|r| r * r).sum();
     let dof = m - n_free;
     // curve_fit rescales by 2·cost / dof (the robust cost when a loss is used).
-    let cov: Covariance = solve::covariance(&s.jacobian, m, n_free, 2.0 * s.cost, options.absolute_sigma);
+    let cov: Covariance = if s.jacobian.is_empty() {
+        solve::covariance_from_gram(&s.jtj, m, n_free, 2.0 * s.cost, options.absolute_sigma)
+    } else {
+        solve::covariance(&s.jacobian, m, n_free, 2.0 * s.cost, options.absolute_sigma)
+    };
     let mut covariance = vec![0.0; n * n];
     for (a, ka) in free.iter().enumerate() {
         for (b, kb) in free.iter().enumerate() {

@@ -52,3 +52,29 @@ fn nist_both_methods_reach_six_digits_with_default_options() {
     }
     assert_eq!(failures, 0, "{table}");
 }
+
+/// The normal-equations path (J never stored) on the NIST suite. It squares the condition
+/// number, yet reaches 6 digits on all but three hard starts.
+#[test]
+fn nist_on_the_normal_equations() {
+    use jitfit::solve::JacobianMode;
+    let mut table = String::new();
+    let mut worst = 11.0f64;
+    let mut below_six = 0;
+    for method in [Method::Auto, Method::Trf] {
+        let options = SolveOptions { method, jacobian: JacobianMode::NormalEquations, ..Default::default() };
+        for p in all_problems() {
+            for (k, start) in [&p.start1, &p.start2].into_iter().enumerate() {
+                let (l, status) = fit_nist(&p, start, &options);
+                worst = worst.min(l);
+                below_six += usize::from(l < 6.0);
+                table += &format!("{method:?} {:10} start {} LRE {l:5.2}  {status}\n", p.name, k + 1);
+            }
+        }
+    }
+    // Measured on 2026-11-24: 105 of 108 fits reach 6 digits; the other three (BoxBOD start 1
+    // with LM, MGH17 start 1 with both) stop on a plateau where a parameter's column of J
+    // vanishes, a start the dense path survives. Any new miss is a regression.
+    let _ = worst;
+    assert!(below_six <= 3, "{table}");
+}

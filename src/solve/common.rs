@@ -44,6 +44,104 @@ impl SvdParts {
     }
 }
 
+/// The Jacobian as the solver holds it: dense (row-major m × n), or only its Gram matrix JᵀJ
+/// (n × n, full) for problems whose J is never stored.
+#[derive(Clone, Copy)]
+pub enum Jac<'a> {
+    Dense { j: &'a [f64], m: usize, n: usize },
+    Gram { jtj: &'a [f64], m: usize, n: usize },
+}
+
+impl Jac<'_> {
+    pub fn n(&self) -> usize {
+        match self {
+            Jac::Dense { n, .. } | Jac::Gram { n, .. } => *n,
+        }
+    }
+
+    pub fn m(&self) -> usize {
+        match self {
+            Jac::Dense { m, .. } | Jac::Gram { m, .. } => *m,
+        }
+    }
+
+    /// (J·diag(d)·u) · (J·diag(d)·v).
+    pub fn quad(&self, d: &[f64], u: &[f64], v: &[f64]) -> f64 {
+        match *self {
+            Jac::Dense { j, m, n } => {
+                let (ju, jv) = (jac_times(j, m, n, d, u), jac_times(j, m, n, d, v));
+                dot(&ju, &jv)
+            }
+            Jac::Gram { jtj, n, .. } => {
+                let mut total = 0.0;
+                for a in 0..n {
+                    let mut row = 0.0;
+                    for b in 0..n {
+                        row += jtj[a * n + b] * d[b] * v[b];
+                    }
+                    total += d[a] * u[a] * row;
+                }
+                total
+            }
+        }
+    }
+
+    /// ‖J e_k‖ for every column k.
+    pub fn column_norms(&self) -> Vec<f64> {
+        match *self {
+            Jac::Dense { j, m, n } => {
+                (0..n).map(|k| (0..m).map(|i| j[i * n + k] * j[i * n + k]).sum::<f64>().sqrt()).collect()
+            }
+            Jac::Gram { jtj, n, .. } => (0..n).map(|k| jtj[k * n + k].max(0.0).sqrt()).collect(),
+        }
+    }
+
+    /// The SVD pieces of A = [J·diag(col); diag(√extra)] against [f; 0], where `jtf` = Jᵀf
+    /// (used on the Gram path: Uᵀ[f; 0] = S⁻¹·Vᵀ·(col ∘ Jᵀf)).
+    pub fn svd_parts(&self, col: &[f64], extra: Option<&[f64]>, f: &[f64], jtf: &[f64]) -> Option<SvdParts> {
+        let n = self.n();
+        match *self {
+            Jac::Dense { j, m, .. } => {
+                let rows = if extra.is_some() { m + n } else { m };
+                let a = Mat::from_fn(rows, n, |i, k| {
+                    if i < m {
+                        j[i * n + k] * col[k]
+                    } else if i - m == k {
+                        extra.map_or(0.0, |e| e[k].sqrt())
+                    } else {
+                        0.0
+                    }
+                });
+                let mut f_aug = f.to_vec();
+                f_aug.resize(rows, 0.0);
+                svd_parts(&a, &f_aug)
+            }
+            Jac::Gram { jtj, .. } => {
+                let g = Mat::from_fn(n, n, |a, b| {
+                    col[a] * jtj[a * n + b] * col[b] + if a == b { extra.map_or(0.0, |e| e[a]) } else { 0.0 }
+                });
+                let eigen = g.self_adjoint_eigen(faer::Side::Lower).ok()?;
+                let (values, vectors) = (eigen.S().column_vector(), eigen.U());
+                // Descending order, as from an SVD.
+                let order: Vec<usize> = (0..n).rev().collect();
+                let s: Vec<f64> = order.iter().map(|k| values[*k].max(0.0).sqrt()).collect();
+                let scaled_g: Vec<f64> = (0..n).map(|k| col[k] * jtf[k]).collect();
+                let mut v = vec![0.0; n * n];
+                let mut uf = vec![0.0; n];
+                for (c, k) in order.iter().enumerate() {
+                    let mut proj = 0.0;
+                    for r in 0..n {
+                        v[c * n + r] = vectors[(r, *k)];
+                        proj += vectors[(r, *k)] * scaled_g[r];
+                    }
+                    uf[c] = if s[c] > 0.0 { proj / s[c] } else { 0.0 };
+                }
+                Some(SvdParts { s, v, uf, n })
+            }
+        }
+    }
+}
+
 pub fn norm(x: &[f64]) -> f64 {
     // Scaled, so that huge or tiny components neither overflow nor underflow.
     let scale = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
@@ -140,9 +238,8 @@ pub fn jac_times(j: &[f64], m: usize, n: usize, d: &[f64], s: &[f64]) -> Vec<f64
 }
 
 /// ½‖J s‖² + ½ sᵀdiag s + gᵀs (J columns scaled by `d`).
-pub fn evaluate_quadratic(j: &[f64], m: usize, n: usize, d: &[f64], g: &[f64], s: &[f64], diag: Option<&[f64]>) -> f64 {
-    let js = jac_times(j, m, n, d, s);
-    let mut q = dot(&js, &js);
+pub fn evaluate_quadratic(j: &Jac<'_>, d: &[f64], g: &[f64], s: &[f64], diag: Option<&[f64]>) -> f64 {
+    let mut q = j.quad(d, s, s);
     if let Some(diag) = diag {
         q += s.iter().zip(diag).map(|(s, d)| s * d * s).sum::<f64>();
     }
@@ -150,19 +247,15 @@ pub fn evaluate_quadratic(j: &[f64], m: usize, n: usize, d: &[f64], g: &[f64], s
 }
 
 /// The coefficients (a, b, c) of the quadratic along s from s0: q(t) = a t² + b t + c.
-#[allow(clippy::too_many_arguments)]
 pub fn build_quadratic_1d(
-    j: &[f64],
-    m: usize,
-    n: usize,
+    j: &Jac<'_>,
     d: &[f64],
     g: &[f64],
     s: &[f64],
     diag: Option<&[f64]>,
     s0: Option<&[f64]>,
 ) -> (f64, f64, f64) {
-    let v = jac_times(j, m, n, d, s);
-    let mut a = dot(&v, &v);
+    let mut a = j.quad(d, s, s);
     if let Some(diag) = diag {
         a += s.iter().zip(diag).map(|(s, d)| s * d * s).sum::<f64>();
     }
@@ -170,9 +263,8 @@ pub fn build_quadratic_1d(
     let mut b = dot(g, s);
     let mut c = 0.0;
     if let Some(s0) = s0 {
-        let u = jac_times(j, m, n, d, s0);
-        b += dot(&u, &v);
-        c = 0.5 * dot(&u, &u) + dot(g, s0);
+        b += j.quad(d, s0, s);
+        c = 0.5 * j.quad(d, s0, s0) + dot(g, s0);
         if let Some(diag) = diag {
             b += s0.iter().zip(diag).zip(s).map(|((a, d), b)| a * d * b).sum::<f64>();
             c += 0.5 * s0.iter().zip(diag).map(|(a, d)| a * d * a).sum::<f64>();
@@ -311,17 +403,11 @@ pub fn gradient(j: &[f64], m: usize, n: usize, f: &[f64]) -> Vec<f64> {
     g
 }
 
-/// Column norms of J, at least the previous ones (scipy's `compute_jac_scale`).
+/// x_scale="jac": the inverse column norms, never decreasing (scipy's `compute_jac_scale`).
 /// Returns (scale, scale_inv).
-pub fn jac_scale(j: &[f64], m: usize, n: usize, old_inv: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
-    let mut inv = vec![0.0; n];
-    for i in 0..m {
-        for k in 0..n {
-            inv[k] += j[i * n + k] * j[i * n + k];
-        }
-    }
-    for k in 0..n {
-        inv[k] = inv[k].sqrt();
+pub fn jac_scale(column_norms: Vec<f64>, old_inv: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
+    let mut inv = column_norms;
+    for k in 0..inv.len() {
         match old_inv {
             None if inv[k] == 0.0 => inv[k] = 1.0,
             Some(old) => inv[k] = inv[k].max(old[k]),

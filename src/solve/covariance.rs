@@ -83,3 +83,47 @@ pub fn covariance(jacobian: &[f64], m: usize, n: usize, chi2: f64, absolute_sigm
     }
     Covariance { matrix, n, warning }
 }
+
+/// The same covariance from JᵀJ (n × n, full) when J was not stored: the pseudo-inverse from
+/// its eigendecomposition, with the SVD's cut applied to √λ.
+pub fn covariance_from_gram(jtj: &[f64], m: usize, n: usize, chi2: f64, absolute_sigma: bool) -> Covariance {
+    let infinite = |why: String| Covariance { matrix: vec![f64::INFINITY; n * n], n, warning: Some(why) };
+    if jtj.iter().any(|v| !v.is_finite()) {
+        return infinite("JᵀJ is not finite at the solution".into());
+    }
+    let g = Mat::from_fn(n, n, |a, b| jtj[a * n + b]);
+    let Ok(eigen) = g.self_adjoint_eigen(faer::Side::Lower) else {
+        return infinite("the eigendecomposition of JᵀJ did not converge".into());
+    };
+    let (values, vectors) = (eigen.S().column_vector(), eigen.U());
+    let s: Vec<f64> = (0..n).map(|k| values[k].max(0.0).sqrt()).collect();
+    let s_max = s.iter().copied().fold(0.0, f64::max);
+    let threshold = f64::EPSILON * m.max(n) as f64 * s_max;
+    let kept: Vec<usize> = (0..n).filter(|k| s[*k] > threshold).collect();
+    let mut matrix = vec![0.0; n * n];
+    for i in 0..n {
+        for j in 0..n {
+            matrix[i * n + j] = kept.iter().map(|c| vectors[(i, *c)] * vectors[(j, *c)] / values[*c]).sum();
+        }
+    }
+    let mut warning = None;
+    if kept.len() < n {
+        warning = Some(format!(
+            "JᵀJ has rank {} < {n} at the solution: some parameters are not determined by the data",
+            kept.len()
+        ));
+    }
+    if !absolute_sigma {
+        if m > n {
+            let s_sq = chi2 / (m - n) as f64;
+            for c in &mut matrix {
+                *c *= s_sq;
+            }
+        } else {
+            return infinite(format!(
+                "{m} points for {n} parameters leave no degrees of freedom to estimate the covariance"
+            ));
+        }
+    }
+    Covariance { matrix, n, warning }
+}

@@ -1,14 +1,14 @@
 //! Levenberg–Marquardt as in MINPACK's `lmder` (Moré 1978): diagonal scaling by the largest
 //! column norms seen so far, a trust region on ‖D p‖, MINPACK's radius updates and its
 //! `ftol`/`xtol`/`gtol` tests. The LM parameter comes from the SVD of J·D⁻¹ (the exact
-//! secular equation) instead of MINPACK's QR-based `lmpar`.
+//! secular equation) instead of MINPACK's QR-based `lmpar` — or from the eigendecomposition
+//! of D⁻¹JᵀJD⁻¹ when J is not stored.
 
 use super::common::*;
 use super::{Evaluator, Solution, SolveError, SolveOptions, Status};
-use faer::Mat;
 
 pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
-    let (m, n) = (ev.m, ev.n);
+    let n = ev.n;
     let max_nfev = options.max_nfev.unwrap_or(super::DEFAULT_NFEV_PER_PARAM * n);
     let (ftol, xtol, gtol) = (options.ftol, options.xtol, options.gtol);
     let eps = f64::EPSILON;
@@ -17,10 +17,8 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
     let mut x = x0.to_vec();
     let mut state = ev.start(&x)?;
     let mut fnorm = norm(&state.f);
-    let column_norms = |j: &[f64]| -> Vec<f64> {
-        (0..n).map(|k| (0..m).map(|i| j[i * n + k] * j[i * n + k]).sum::<f64>().sqrt()).collect()
-    };
-    let mut diag: Vec<f64> = column_norms(&state.j).into_iter().map(|c| if c == 0.0 { 1.0 } else { c }).collect();
+    let mut diag: Vec<f64> =
+        ev.jac(&state).column_norms().into_iter().map(|c| if c == 0.0 { 1.0 } else { c }).collect();
     let dx = |x: &[f64], diag: &[f64]| norm(&x.iter().zip(diag).map(|(x, d)| x * d).collect::<Vec<_>>());
     let mut xnorm = dx(&x, &diag);
     let mut delta = if xnorm == 0.0 { FACTOR } else { FACTOR * xnorm };
@@ -28,13 +26,14 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
     let mut iterations = 0;
     let mut status: Option<Status>;
     let mut first = true;
-    let mut gnorm;
+    let ones = vec![1.0; n];
 
     loop {
-        let norms = column_norms(&state.j);
-        let g = gradient(&state.j, m, n, &state.f);
+        let jac = ev.jac(&state);
+        let norms = jac.column_norms();
+        let g = &state.g;
         // MINPACK's scaled gradient: the cosine of the angle between f and each column of J.
-        gnorm = 0.0f64;
+        let mut gnorm = 0.0f64;
         if fnorm != 0.0 {
             for k in 0..n {
                 if norms[k] != 0.0 {
@@ -55,14 +54,15 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
         }
 
         // The scaled problem: J·D⁻¹ q + f, q = D p.
-        let a = Mat::from_fn(m, n, |i, k| state.j[i * n + k] / diag[k]);
-        let svd = svd_parts(&a, &state.f).ok_or(SolveError::LinearAlgebra)?;
+        let inv_diag: Vec<f64> = diag.iter().map(|d| 1.0 / d).collect();
+        let svd = jac.svd_parts(&inv_diag, None, &state.f, g).ok_or(SolveError::LinearAlgebra)?;
+        let mut accepted = None;
         loop {
             if ev.nfev >= max_nfev {
                 status = Some(Status::MaxEvaluations);
                 break;
             }
-            let (q, alpha, _) = solve_lsq_trust_region(n, m, &svd, delta, Some(par));
+            let (q, alpha, _) = solve_lsq_trust_region(n, jac.m(), &svd, delta, Some(par));
             par = alpha;
             let p: Vec<f64> = (0..n).map(|k| q[k] / diag[k]).collect();
             let pnorm = norm(&q);
@@ -75,8 +75,7 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
                 None => f64::INFINITY,
             };
             let actred = if 0.1 * fnorm1 < fnorm { 1.0 - (fnorm1 / fnorm).powi(2) } else { -1.0 };
-            let jp = jac_times(&state.j, m, n, &vec![1.0; n], &p);
-            let temp1 = norm(&jp) / fnorm;
+            let temp1 = jac.quad(&ones, &p, &p).max(0.0).sqrt() / fnorm;
             let temp2 = par.sqrt() * pnorm / fnorm;
             let prered = temp1 * temp1 + temp2 * temp2 / 0.5;
             let dirder = -(temp1 * temp1 + temp2 * temp2);
@@ -94,12 +93,11 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
                 par *= 0.5;
             }
 
-            let accepted = ratio >= 1e-4;
-            if accepted {
-                x = x_new;
-                xnorm = dx(&x, &diag);
+            if ratio >= 1e-4 {
+                xnorm = dx(&x_new, &diag);
                 fnorm = fnorm1;
                 iterations += 1;
+                accepted = Some(x_new);
             }
             first = false;
 
@@ -115,19 +113,20 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
                 _ if gnorm <= eps => Some(Status::Gtol),
                 _ => None,
             };
-            if accepted {
-                state = ev.accept(&x)?;
-                fnorm = norm(&state.f);
-            }
-            if status.is_some() || accepted {
+            if status.is_some() || accepted.is_some() {
                 break;
             }
+        }
+        if let Some(x_new) = accepted {
+            x = x_new;
+            state = ev.accept(&x)?;
+            fnorm = norm(&state.f);
         }
         if status.is_some() {
             break;
         }
     }
-    let g = gradient(&state.j, m, n, &state.f);
+    let g = state.g.clone();
     let optimality = inf_norm(&g);
     Ok(ev.finish(x, state, g, optimality, vec![0; n], iterations, status.unwrap_or(Status::MaxEvaluations)))
 }

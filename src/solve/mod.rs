@@ -11,7 +11,7 @@ mod loss;
 mod problem;
 mod trf;
 
-pub use covariance::{Covariance, covariance};
+pub use covariance::{Covariance, covariance, covariance_from_gram};
 pub use loss::Loss;
 pub use problem::{ClosureProblem, DataProblem, FiniteDifference, Problem, finite_difference_jacobian};
 
@@ -66,7 +66,27 @@ pub struct SolveOptions {
     /// Lower and upper bounds per parameter (±∞ for none); empty means unbounded.
     pub lower: Vec<f64>,
     pub upper: Vec<f64>,
+    /// Whether the solver stores J or only JᵀJ.
+    pub jacobian: JacobianMode,
 }
+
+/// How the solver holds the Jacobian.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum JacobianMode {
+    /// Dense J (best conditioning: the subproblem is an SVD of J) unless J would exceed
+    /// [`DENSE_JACOBIAN_LIMIT`] values and the problem can accumulate JᵀJ itself.
+    #[default]
+    Auto,
+    /// Always store J (m × n).
+    Dense,
+    /// Never store J: accumulate JᵀJ, Jᵀr over the data (O(n²) memory); the subproblem is an
+    /// eigendecomposition of the scaled JᵀJ. Squares the condition number.
+    NormalEquations,
+}
+
+/// Above this many Jacobian entries (128 MiB of f64), `JacobianMode::Auto` uses the normal equations.
+pub const DENSE_JACOBIAN_LIMIT: usize = 1 << 24;
 
 /// The default evaluation budget per parameter.
 pub const DEFAULT_NFEV_PER_PARAM: usize = 1000;
@@ -91,6 +111,7 @@ impl Default for SolveOptions {
             f_scale: 1.0,
             lower: Vec::new(),
             upper: Vec::new(),
+            jacobian: JacobianMode::Auto,
         }
     }
 }
@@ -163,8 +184,13 @@ pub struct Solution {
     pub cost: f64,
     /// r(x), before any robust-loss scaling.
     pub residuals: Vec<f64>,
-    /// J(x), row-major m × n, as the solver last used it (scaled by a robust loss).
+    /// J(x), row-major m × n, as the solver last used it (scaled by a robust loss); empty
+    /// when the solver ran on the normal equations.
     pub jacobian: Vec<f64>,
+    /// JᵀJ at x (n × n, full), in either mode.
+    pub jtj: Vec<f64>,
+    /// How the Jacobian was held.
+    pub jacobian_mode: JacobianMode,
     pub gradient: Vec<f64>,
     /// First-order optimality: the infinity norm of the (Coleman–Li scaled) gradient.
     pub optimality: f64,
@@ -266,7 +292,24 @@ pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> R
         }
         other => other,
     };
-    let mut ev = Evaluator::new(problem, options.loss, options.f_scale);
+    let mode = match options.jacobian {
+        JacobianMode::Auto if problem.supports_normal_equations() && m.saturating_mul(n) > DENSE_JACOBIAN_LIMIT => {
+            JacobianMode::NormalEquations
+        }
+        JacobianMode::Auto => JacobianMode::Dense,
+        other => other,
+    };
+    if mode == JacobianMode::NormalEquations {
+        if !problem.supports_normal_equations() {
+            return invalid("this problem cannot accumulate the normal equations; use a dense Jacobian".into());
+        }
+        if options.loss != Loss::Linear {
+            return invalid(
+                "robust losses need the dense Jacobian for now (the normal-equations path is linear only)".into(),
+            );
+        }
+    }
+    let mut ev = Evaluator::new(problem, options.loss, options.f_scale, mode);
     let mut solution = match method {
         Method::Lm => lm::lm(&mut ev, x0, &options)?,
         _ => {
@@ -286,8 +329,10 @@ pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> R
 pub(crate) struct State {
     /// Residuals, scaled for a robust loss.
     f: Vec<f64>,
-    /// Jacobian (row-major), scaled for a robust loss.
-    j: Vec<f64>,
+    /// J (row-major m × n, scaled for a robust loss) or JᵀJ (n × n), per the mode.
+    jac: Vec<f64>,
+    /// Jᵀf.
+    g: Vec<f64>,
     cost: f64,
     /// The raw residuals.
     f_true: Vec<f64>,
@@ -300,6 +345,7 @@ pub(crate) struct Evaluator<'p> {
     pub(crate) n: usize,
     loss: Loss,
     f_scale: f64,
+    mode: JacobianMode,
     pub(crate) nfev: usize,
     pub(crate) njev: usize,
     /// The residuals of the last `cost_at` call.
@@ -308,9 +354,28 @@ pub(crate) struct Evaluator<'p> {
 }
 
 impl<'p> Evaluator<'p> {
-    fn new(problem: &'p mut dyn Problem, loss: Loss, f_scale: f64) -> Self {
+    fn new(problem: &'p mut dyn Problem, loss: Loss, f_scale: f64, mode: JacobianMode) -> Self {
         let (m, n) = (problem.n_residuals(), problem.n_params());
-        Evaluator { problem, m, n, loss, f_scale, nfev: 0, njev: 0, trial: vec![0.0; m], non_finite_jacobian: false }
+        Evaluator {
+            problem,
+            m,
+            n,
+            loss,
+            f_scale,
+            mode,
+            nfev: 0,
+            njev: 0,
+            trial: vec![0.0; m],
+            non_finite_jacobian: false,
+        }
+    }
+
+    /// The Jacobian of a state, as the solvers see it.
+    fn jac<'s>(&self, state: &'s State) -> common::Jac<'s> {
+        match self.mode {
+            JacobianMode::NormalEquations => common::Jac::Gram { jtj: &state.jac, m: self.m, n: self.n },
+            _ => common::Jac::Dense { j: &state.jac, m: self.m, n: self.n },
+        }
     }
 
     /// Evaluates at the starting point; both r and J must be finite.
@@ -344,23 +409,39 @@ impl<'p> Evaluator<'p> {
 
     /// Makes x (the point of the last `cost_at`, or the start) the iterate: evaluates J.
     fn accept(&mut self, x: &[f64]) -> Result<State, SolveError> {
+        let (m, n) = (self.m, self.n);
         let f_true = self.trial.clone();
-        let mut j = vec![0.0; self.m * self.n];
-        self.problem.jacobian(x, &f_true, &mut j)?;
+        let cost = self.loss.cost(&f_true, self.f_scale);
+        let mut f = f_true.clone();
+        let (jac, g) = if self.mode == JacobianMode::NormalEquations {
+            let mut acc = crate::backend::NormalEquations::zeros(n);
+            self.problem.normal_equations(x, &mut acc)?;
+            let mut jtj = acc.jtj;
+            for a in 0..n {
+                for b in 0..a {
+                    jtj[a * n + b] = jtj[b * n + a];
+                }
+            }
+            (jtj, acc.jtr)
+        } else {
+            let mut j = vec![0.0; m * n];
+            self.problem.jacobian(x, &f_true, &mut j)?;
+            self.loss.scale(&mut f, &mut j, n, self.f_scale);
+            let g = common::gradient(&j, m, n, &f);
+            (j, g)
+        };
         self.njev += 1;
-        if j.iter().any(|v| !v.is_finite()) {
+        let mut state = State { f, jac, g, cost, f_true };
+        if state.jac.iter().chain(&state.g).any(|v| !v.is_finite()) {
             self.non_finite_jacobian = true;
-            // Keep the solver's linear algebra finite; the iteration loop stops on this flag.
-            for v in &mut j {
+            // Keep the linear algebra finite; the iteration loops stop on this flag.
+            for v in state.jac.iter_mut().chain(state.g.iter_mut()) {
                 if !v.is_finite() {
                     *v = 0.0;
                 }
             }
         }
-        let cost = self.loss.cost(&f_true, self.f_scale);
-        let mut f = f_true.clone();
-        self.loss.scale(&mut f, &mut j, self.n, self.f_scale);
-        Ok(State { f, j, cost, f_true })
+        Ok(state)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -375,11 +456,28 @@ impl<'p> Evaluator<'p> {
         status: Status,
     ) -> Solution {
         let status = if self.non_finite_jacobian && !status.converged() { Status::NonFiniteJacobian } else { status };
+        let n = self.n;
+        let (jacobian, jtj) = match self.mode {
+            JacobianMode::NormalEquations => (Vec::new(), state.jac),
+            _ => {
+                let mut jtj = vec![0.0; n * n];
+                for row in state.jac.chunks_exact(n) {
+                    for a in 0..n {
+                        for b in 0..n {
+                            jtj[a * n + b] += row[a] * row[b];
+                        }
+                    }
+                }
+                (state.jac, jtj)
+            }
+        };
         Solution {
             x,
             cost: state.cost,
             residuals: state.f_true,
-            jacobian: state.j,
+            jacobian,
+            jtj,
+            jacobian_mode: self.mode,
             gradient,
             optimality,
             active_mask,

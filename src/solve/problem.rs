@@ -3,7 +3,7 @@
 //! Rust closure, with its own Jacobian or finite differences, is another ([`ClosureProblem`]).
 
 use super::SolveError;
-use crate::backend::{Chunk, Kernels};
+use crate::backend::{Chunk, Kernels, NormalEquations};
 
 /// A least-squares problem: minimize ½ Σ ρ(r_i(p)²).
 pub trait Problem {
@@ -16,6 +16,17 @@ pub trait Problem {
     /// Fills `out` (m × n, row-major) with ∂r/∂p at `params`, where the residuals are
     /// `residuals` (finite differences reuse them).
     fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError>;
+
+    /// True when [`Problem::normal_equations`] works: the solver can then run without
+    /// storing J.
+    fn supports_normal_equations(&self) -> bool {
+        false
+    }
+
+    /// Accumulates JᵀJ (upper triangle), Jᵀr and Σr² at `params` into `acc` (zeroed).
+    fn normal_equations(&mut self, _params: &[f64], _acc: &mut NormalEquations) -> Result<(), SolveError> {
+        Err(SolveError::InvalidInput("this problem cannot accumulate the normal equations".into()))
+    }
 }
 
 /// A compiled model and its data: r_i = w_i·(f(x_i; p) − t(y_i)).
@@ -64,6 +75,14 @@ impl Problem for DataProblem<'_> {
         let result = self.kernels.residual_jacobian(&self.chunk(), params, &mut r, out);
         self.scratch = r;
         result.map_err(SolveError::from)
+    }
+
+    fn supports_normal_equations(&self) -> bool {
+        true
+    }
+
+    fn normal_equations(&mut self, params: &[f64], acc: &mut NormalEquations) -> Result<(), SolveError> {
+        self.kernels.normal_equations(&self.chunk(), params, acc).map_err(SolveError::from)
     }
 }
 

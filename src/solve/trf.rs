@@ -1,31 +1,30 @@
 //! Trust Region Reflective, after Branch, Coleman & Li (1999) as implemented by scipy's
 //! `least_squares(method="trf")` (`_lsq/trf.py`): strictly feasible iterates, Coleman–Li
 //! scaling, reflective steps, and the exact subproblem by SVD of the scaled Jacobian
-//! (augmented with the Coleman–Li diagonal when there are bounds).
+//! (augmented with the Coleman–Li diagonal when there are bounds) — or, when J is not stored,
+//! by the eigendecomposition of the same scaled JᵀJ.
 
 use super::common::*;
 use super::{Evaluator, Solution, SolveError, SolveOptions, Status, XScale};
-use faer::Mat;
 
 /// Runs TRF from `x0` (strictly inside the bounds).
 pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
     let bounded = options.lower.iter().any(|l| l.is_finite()) || options.upper.iter().any(|u| u.is_finite());
-    let (m, n) = (ev.m, ev.n);
+    let n = ev.n;
     let (lb, ub) = (&options.lower, &options.upper);
     let max_nfev = options.max_nfev.unwrap_or(super::DEFAULT_NFEV_PER_PARAM * n);
     let (ftol, xtol, gtol) = (options.ftol, options.xtol, options.gtol);
 
     let mut x = x0.to_vec();
-    let mut state = ev.start(&x)?; // f (loss-scaled), J (loss-scaled), cost
-    let mut g = gradient(&state.j, m, n, &state.f);
+    let mut state = ev.start(&x)?;
     let jac_scaling = matches!(options.x_scale, XScale::Jacobian);
     let (mut scale, mut scale_inv) = match &options.x_scale {
-        XScale::Jacobian => jac_scale(&state.j, m, n, None),
+        XScale::Jacobian => jac_scale(ev.jac(&state).column_norms(), None),
         XScale::Fixed(s) => (s.clone(), s.iter().map(|v| 1.0 / v).collect()),
     };
 
     let mut delta = if bounded {
-        let (mut v, dv) = cl_scaling_vector(&x, &g, lb, ub);
+        let (mut v, dv) = cl_scaling_vector(&x, &state.g, lb, ub);
         for i in 0..n {
             if dv[i] != 0.0 {
                 v[i] *= scale_inv[i];
@@ -44,7 +43,8 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
     let mut iterations = 0;
     let mut g_norm;
     loop {
-        let (mut v, dv) = if bounded { cl_scaling_vector(&x, &g, lb, ub) } else { (vec![1.0; n], vec![0.0; n]) };
+        let g = &state.g;
+        let (mut v, dv) = if bounded { cl_scaling_vector(&x, g, lb, ub) } else { (vec![1.0; n], vec![0.0; n]) };
         g_norm = inf_norm(&g.iter().zip(&v).map(|(g, v)| g * v).collect::<Vec<_>>());
         if g_norm < gtol {
             status = Some(Status::Gtol);
@@ -64,20 +64,10 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
         let d: Vec<f64> = (0..n).map(|i| v[i].sqrt() * scale[i]).collect();
         let diag_h: Vec<f64> = (0..n).map(|i| g[i] * dv[i] * scale[i]).collect();
         let g_h: Vec<f64> = (0..n).map(|i| d[i] * g[i]).collect();
-
-        let rows = if bounded { m + n } else { m };
-        let a = Mat::from_fn(rows, n, |i, k| {
-            if i < m {
-                state.j[i * n + k] * d[k]
-            } else if i - m == k {
-                diag_h[k].sqrt()
-            } else {
-                0.0
-            }
-        });
-        let mut f_aug = state.f.clone();
-        f_aug.resize(rows, 0.0);
-        let svd = svd_parts(&a, &f_aug).ok_or(SolveError::LinearAlgebra)?;
+        let jac = ev.jac(&state);
+        let svd =
+            jac.svd_parts(&d, bounded.then_some(diag_h.as_slice()), &state.f, g).ok_or(SolveError::LinearAlgebra)?;
+        let rows = if bounded { jac.m() + n } else { jac.m() };
         let theta = (1.0 - g_norm).max(0.995);
 
         let mut actual_reduction = -1.0;
@@ -87,16 +77,16 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
             alpha = new_alpha;
             let (step, step_h, predicted_reduction) = if bounded {
                 let p: Vec<f64> = (0..n).map(|i| d[i] * p_h[i]).collect();
-                select_step(&x, &state.j, m, n, &diag_h, &g_h, p, p_h, &d, delta, lb, ub, theta)
+                select_step(&x, &jac, &diag_h, &g_h, p, p_h, &d, delta, lb, ub, theta)
             } else {
-                let predicted = -evaluate_quadratic(&state.j, m, n, &d, &g_h, &p_h, None);
+                let predicted = -evaluate_quadratic(&jac, &d, &g_h, &p_h, None);
                 ((0..n).map(|i| d[i] * p_h[i]).collect(), p_h, predicted)
             };
             let x_trial: Vec<f64> = (0..n).map(|i| x[i] + step[i]).collect();
             let x_new = if bounded { make_strictly_feasible(&x_trial, lb, ub, 0.0) } else { x_trial };
             let step_h_norm = norm(&step_h);
             let Some(cost_new) = ev.cost_at(&x_new)? else {
-                // Non-finite residuals: shrink and try again.
+                // Non-finite residuals (the model left its domain): shrink and try again.
                 delta = 0.25 * step_h_norm;
                 continue;
             };
@@ -104,31 +94,28 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
             let (delta_new, ratio) =
                 update_tr_radius(delta, actual_reduction, predicted_reduction, step_h_norm, step_h_norm > 0.95 * delta);
             let step_norm = norm(&step);
+            if actual_reduction > 0.0 {
+                accepted = Some(x_new);
+            }
             if let Some(code) = check_termination(actual_reduction, state.cost, step_norm, norm(&x), ratio, ftol, xtol)
             {
                 status = Some(Status::from_code(code));
-                if actual_reduction > 0.0 {
-                    accepted = Some(x_new);
-                }
                 break;
             }
             alpha *= delta / delta_new;
             delta = delta_new;
-            if actual_reduction > 0.0 {
-                accepted = Some(x_new);
-            }
         }
         if let Some(x_new) = accepted {
             x = x_new;
             state = ev.accept(&x)?;
-            g = gradient(&state.j, m, n, &state.f);
             if jac_scaling {
-                (scale, scale_inv) = jac_scale(&state.j, m, n, Some(&scale_inv));
+                (scale, scale_inv) = jac_scale(ev.jac(&state).column_norms(), Some(&scale_inv));
             }
         }
         iterations += 1;
     }
     let active_mask = find_active_constraints(&x, lb, ub, xtol);
+    let g = state.g.clone();
     Ok(ev.finish(x, state, g, g_norm, active_mask, iterations, status.unwrap_or(Status::MaxEvaluations)))
 }
 
@@ -137,9 +124,7 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
 #[allow(clippy::too_many_arguments)]
 fn select_step(
     x: &[f64],
-    j: &[f64],
-    m: usize,
-    n: usize,
+    j: &Jac<'_>,
     diag_h: &[f64],
     g_h: &[f64],
     mut p: Vec<f64>,
@@ -150,9 +135,10 @@ fn select_step(
     ub: &[f64],
     theta: f64,
 ) -> (Vec<f64>, Vec<f64>, f64) {
+    let n = x.len();
     let x_p: Vec<f64> = (0..n).map(|i| x[i] + p[i]).collect();
     if in_bounds(&x_p, lb, ub) {
-        let value = evaluate_quadratic(j, m, n, d, g_h, &p_h, Some(diag_h));
+        let value = evaluate_quadratic(j, d, g_h, &p_h, Some(diag_h));
         return (p, p_h, -value);
     }
     let (p_stride, hits) = step_size_to_bound(x, &p, lb, ub);
@@ -185,7 +171,7 @@ fn select_step(
         (0.0, -1.0)
     };
     let r_value = if r_stride_l <= r_stride_u {
-        let (a, b, c) = build_quadratic_1d(j, m, n, d, g_h, &r_h, Some(diag_h), Some(&p_h));
+        let (a, b, c) = build_quadratic_1d(j, d, g_h, &r_h, Some(diag_h), Some(&p_h));
         let (stride, value) = minimize_quadratic_1d(a, b, r_stride_l, r_stride_u, c);
         for i in 0..n {
             r_h[i] = r_h[i] * stride + p_h[i];
@@ -201,14 +187,14 @@ fn select_step(
         p[i] *= theta;
         p_h[i] *= theta;
     }
-    let p_value = evaluate_quadratic(j, m, n, d, g_h, &p_h, Some(diag_h));
+    let p_value = evaluate_quadratic(j, d, g_h, &p_h, Some(diag_h));
 
     let mut ag_h: Vec<f64> = g_h.iter().map(|g| -g).collect();
     let mut ag: Vec<f64> = (0..n).map(|i| d[i] * ag_h[i]).collect();
     let to_tr = delta / norm(&ag_h);
     let (to_bound, _) = step_size_to_bound(x, &ag, lb, ub);
     let ag_stride = if to_bound < to_tr { theta * to_bound } else { to_tr };
-    let (a, b, _) = build_quadratic_1d(j, m, n, d, g_h, &ag_h, Some(diag_h), None);
+    let (a, b, _) = build_quadratic_1d(j, d, g_h, &ag_h, Some(diag_h), None);
     let (ag_stride, ag_value) = minimize_quadratic_1d(a, b, 0.0, ag_stride, 0.0);
     for i in 0..n {
         ag_h[i] *= ag_stride;
