@@ -30,27 +30,29 @@ pub fn fit_nist(p: &NistProblem, start: &[f64], options: &SolveOptions) -> (f64,
     }
 }
 
-/// Both algorithms (auto = LM here, as no problem has bounds; and TRF), both starts, default
-/// options: every parameter of all 54 fits to at least 6 digits. (scipy's defaults reach that on
-/// 15 of the 27 problems.)
+/// Default options (auto = TRF), both starts: every parameter of all 54 fits to at least 6
+/// digits. LM reaches 6 digits on 52: from start 1 it stops on the plateaus of BoxBOD and MGH17,
+/// where a column of J vanishes. (scipy's defaults reach 6 digits on 15 of the 27 problems.)
 #[test]
-fn nist_both_methods_reach_six_digits_with_default_options() {
+fn nist_reaches_six_digits_with_default_options() {
     let mut table = String::new();
-    let mut failures = 0;
-    for method in [Method::Auto, Method::Trf] {
+    let mut misses: Vec<String> = Vec::new();
+    for method in [Method::Auto, Method::Lm] {
         let options = SolveOptions { method, ..Default::default() };
         let mut total = 0.0;
         for p in all_problems() {
             for (k, start) in [&p.start1, &p.start2].into_iter().enumerate() {
                 let (l, status) = fit_nist(&p, start, &options);
                 total += l;
-                failures += usize::from(l < 6.0);
+                if l < 6.0 {
+                    misses.push(format!("{method:?} {} {}", p.name, k + 1));
+                }
                 table += &format!("{method:?} {:10} start {} LRE {l:5.2}  {status}\n", p.name, k + 1);
             }
         }
         table += &format!("{method:?}: mean LRE {:.2}\n", total / 54.0);
     }
-    assert_eq!(failures, 0, "{table}");
+    assert_eq!(misses, ["Lm BoxBOD 1", "Lm MGH17 1"], "{table}");
 }
 
 /// The normal-equations path (J never stored) on the NIST suite. It squares the condition
@@ -59,14 +61,12 @@ fn nist_both_methods_reach_six_digits_with_default_options() {
 fn nist_on_the_normal_equations() {
     use jitfit::solve::JacobianMode;
     let mut table = String::new();
-    let mut worst = 11.0f64;
     let mut below_six = 0;
     for method in [Method::Auto, Method::Trf] {
         let options = SolveOptions { method, jacobian: JacobianMode::NormalEquations, ..Default::default() };
         for p in all_problems() {
             for (k, start) in [&p.start1, &p.start2].into_iter().enumerate() {
                 let (l, status) = fit_nist(&p, start, &options);
-                worst = worst.min(l);
                 below_six += usize::from(l < 6.0);
                 table += &format!("{method:?} {:10} start {} LRE {l:5.2}  {status}\n", p.name, k + 1);
             }
@@ -75,6 +75,5 @@ fn nist_on_the_normal_equations() {
     // Measured on 2026-11-24: 105 of 108 fits reach 6 digits; the other three (BoxBOD start 1
     // with LM, MGH17 start 1 with both) stop on a plateau where a parameter's column of J
     // vanishes, a start the dense path survives. Any new miss is a regression.
-    let _ = worst;
     assert!(below_six <= 3, "{table}");
 }

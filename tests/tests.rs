@@ -10,4 +10,5 @@ mod ir;
 mod nist;
 mod parse;
 mod properties;
+mod scipy;
 mod solve;

@@ -168,24 +168,29 @@ pub fn solve_lsq_trust_region(
     delta: f64,
     initial_alpha: Option<f64>,
 ) -> (Vec<f64>, f64, usize) {
-    let (s, uf) = (&svd.s, &svd.uf);
-    let suf: Vec<f64> = s.iter().zip(uf).map(|(s, u)| s * u).collect();
+    // Singular values at rounding level carry no information: their directions are noise
+    // (Uᵀf there is rounding, divided by a ~1e-17 singular value). Treat them as exactly zero.
+    let cut = if svd.s.is_empty() { 0.0 } else { f64::EPSILON * m.max(n) as f64 * svd.s[0] };
+    let s = &svd.s;
+    let uf: Vec<f64> = svd.uf.iter().zip(s).map(|(u, s)| if *s > cut { *u } else { 0.0 }).collect();
+    let suf: Vec<f64> = s.iter().zip(&uf).map(|(s, u)| s * u).collect();
     let phi_and_derivative = |alpha: f64| {
         let denom: Vec<f64> = s.iter().map(|s| s * s + alpha).collect();
-        let q: Vec<f64> = suf.iter().zip(&denom).map(|(a, d)| a / d).collect();
+        let q: Vec<f64> = suf.iter().zip(&denom).map(|(a, d)| if *a == 0.0 { 0.0 } else { a / d }).collect();
         let p_norm = norm(&q);
         let phi = p_norm - delta;
-        let phi_prime = -suf.iter().zip(&denom).map(|(a, d)| a * a / (d * d * d)).sum::<f64>() / p_norm;
+        let phi_prime =
+            -suf.iter().zip(&denom).map(|(a, d)| if *a == 0.0 { 0.0 } else { a * a / (d * d * d) }).sum::<f64>()
+                / p_norm;
         (phi, phi_prime)
     };
 
-    let full_rank = m >= n && !s.is_empty() && s[s.len() - 1] > f64::EPSILON * m as f64 * s[0];
-    if full_rank {
-        let w: Vec<f64> = uf.iter().zip(s).map(|(u, s)| -u / s).collect();
-        let p = svd.v_times(&w);
-        if norm(&p) <= delta {
-            return (p, 0.0, 0);
-        }
+    let full_rank = m >= n && s.len() == n && s.iter().all(|v| *v > cut);
+    // The Gauss–Newton step (the minimum-norm one when J is rank-deficient), if it fits.
+    let w: Vec<f64> = uf.iter().zip(s).map(|(u, s)| if *u == 0.0 { 0.0 } else { -u / s }).collect();
+    let p = svd.v_times(&w);
+    if norm(&p) <= delta {
+        return (p, 0.0, 0);
     }
 
     let mut alpha_upper = norm(&suf) / delta;
@@ -202,11 +207,13 @@ pub fn solve_lsq_trust_region(
         Some(a) => a,
     };
     let mut iterations = 0;
+    let mut evaluated = alpha;
     for it in 0..10 {
         iterations = it + 1;
-        if alpha < alpha_lower || alpha > alpha_upper {
+        if !(alpha >= alpha_lower && alpha <= alpha_upper) {
             alpha = reset(alpha_lower, alpha_upper);
         }
+        evaluated = alpha;
         let (phi, phi_prime) = phi_and_derivative(alpha);
         if phi < 0.0 {
             alpha_upper = alpha;
@@ -218,10 +225,13 @@ pub fn solve_lsq_trust_region(
             break;
         }
     }
-    // The last Newton update can overshoot below the bracket (and below 0, which would make
-    // √α, used by LM's predicted reduction, NaN): keep α at or above its lower bound.
-    alpha = alpha.max(alpha_lower).max(0.0);
-    let w: Vec<f64> = suf.iter().zip(s).map(|(a, s)| -a / (s * s + alpha)).collect();
+    // The last Newton update can leave the bracket (even go below 0): then keep the α last
+    // evaluated, which was inside it. (With a rank-deficient J, α = 0 would divide by a
+    // singular value of ~1e-17 and throw the step into J's null space.)
+    if !(alpha >= alpha_lower && alpha <= alpha_upper && alpha.is_finite()) || (alpha <= 0.0 && !full_rank) {
+        alpha = evaluated;
+    }
+    let w: Vec<f64> = suf.iter().zip(s).map(|(a, s)| if *a == 0.0 { 0.0 } else { -a / (s * s + alpha) }).collect();
     let mut p = svd.v_times(&w);
     let p_norm = norm(&p);
     if p_norm > 0.0 {

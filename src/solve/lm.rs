@@ -100,7 +100,6 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
                 accepted = Some(x_new);
             }
             first = false;
-
             let ftol_ok = actred.abs() <= ftol && prered <= ftol && 0.5 * ratio <= 1.0;
             let xtol_ok = delta <= xtol * xnorm;
             status = match (ftol_ok, xtol_ok) {

@@ -19,7 +19,9 @@ pub use problem::{ClosureProblem, DataProblem, FiniteDifference, Problem, finite
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
-    /// LM when there are no bounds and the loss is linear, TRF otherwise (as `curve_fit`).
+    /// TRF. (curve_fit picks LM when there are no bounds; measured on the NIST StRD suite
+    /// from both starts, TRF reaches 6 digits on all 54 fits and LM on 52 — LM stops on the
+    /// plateaus of BoxBOD and MGH17 from start 1 — so jitfit's default is TRF everywhere.)
     #[default]
     Auto,
     Trf,
@@ -282,7 +284,6 @@ pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> R
     }
     let bounded = options.lower.iter().any(|l| l.is_finite()) || options.upper.iter().any(|u| u.is_finite());
     let method = match options.method {
-        Method::Auto if !bounded && options.loss == Loss::Linear => Method::Lm,
         Method::Auto => Method::Trf,
         Method::Lm if bounded => {
             return invalid("method `lm` does not support bounds; use `trf`".into());

@@ -12,6 +12,7 @@ pub struct NistProblem {
     pub start2: Vec<f64>,
     pub certified: Vec<f64>,
     pub certified_sd: Vec<f64>,
+    pub certified_rss: f64,
     /// Predictor names: `x`, or `x1, x2` for Nelson.
     pub vars: Vec<String>,
     /// Rows of the data block: `y` first, then the predictors.
@@ -67,6 +68,12 @@ pub fn read(path: &Path) -> NistProblem {
             certified_sd.push(v[3]);
         }
     }
+    let certified_rss = lines
+        .iter()
+        .find(|l| l.starts_with("Residual Sum of Squares:"))
+        .and_then(|l| l.split_whitespace().last())
+        .and_then(|v| v.parse().ok())
+        .expect("a certified residual sum of squares");
     let data_at = lines.iter().rposition(|l| l.starts_with("Data:")).unwrap();
     let header: Vec<&str> = lines[data_at].split_whitespace().skip(1).collect();
     let vars = header[1..].iter().map(|s| s.to_string()).collect();
@@ -83,6 +90,7 @@ pub fn read(path: &Path) -> NistProblem {
         start2,
         certified,
         certified_sd,
+        certified_rss,
         vars,
         rows,
     }
