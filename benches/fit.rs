@@ -1,0 +1,101 @@
+//! Whole fits: a warm 100-point exponential fit (the model already compiled), LM and TRF, and
+//! the NIST StRD suite (27 problems × 2 starts, default options, compile included).
+//!
+//! Run: `cargo bench --bench fit`.
+
+use divan::{Bencher, black_box};
+use jitfit::solve::Method;
+use jitfit::{Data, ModelOptions, Names, compile};
+
+fn main() {
+    divan::main();
+}
+
+fn decay() -> Data {
+    let x: Vec<f64> = (0..100).map(|i| i as f64 * 0.1).collect();
+    let y: Vec<f64> =
+        x.iter().enumerate().map(|(i, x)| 3.0 * (-0.7 * x).exp() + 0.5 + 0.01 * ((i * 37 % 11) as f64 - 5.0)).collect();
+    Data::new().var("x", x).y(y)
+}
+
+#[divan::bench(args = [Method::Trf, Method::Lm])]
+fn warm_100_point_exponential(bencher: Bencher, method: Method) {
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = decay();
+    bencher.bench(|| model.fit(black_box(&data)).p0(&[1.0, 1.0, 0.0]).method(method).run().unwrap());
+}
+
+struct Problem {
+    model: String,
+    vars: Vec<String>,
+    params: Vec<String>,
+    data: Data,
+    starts: [Vec<f64>; 2],
+}
+
+/// The NIST files, read once (parsing them is not what we measure).
+fn nist() -> Vec<Problem> {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/nist");
+    let mut files: Vec<_> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    files.retain(|p| p.extension().is_some_and(|e| e == "dat"));
+    files.sort();
+    files
+        .iter()
+        .map(|path| {
+            let text = std::fs::read_to_string(path).unwrap();
+            let lines: Vec<&str> = text.lines().collect();
+            let at = lines.iter().position(|l| l.starts_with("Model:")).unwrap();
+            let first = (at..lines.len()).find(|i| lines[*i].contains('=')).unwrap();
+            let mut model = String::new();
+            for l in &lines[first..] {
+                if l.trim().is_empty() {
+                    break;
+                }
+                model += l.trim();
+                model += "\n";
+            }
+            let model = model.trim_end().trim_end_matches('e').trim_end().trim_end_matches('+').to_owned();
+            let (mut params, mut s1, mut s2) = (vec![], vec![], vec![]);
+            for l in &lines {
+                let t = l.trim_start();
+                if let Some((name, rest)) = t.split_once('=') {
+                    let name = name.trim();
+                    if name.starts_with('b') && name.len() <= 3 && name[1..].chars().all(|c| c.is_ascii_digit()) {
+                        let v: Vec<f64> = rest.split_whitespace().map(|s| s.parse().unwrap()).collect();
+                        params.push(name.to_owned());
+                        s1.push(v[0]);
+                        s2.push(v[1]);
+                    }
+                }
+            }
+            let data_at = lines.iter().rposition(|l| l.starts_with("Data:")).unwrap();
+            let vars: Vec<String> = lines[data_at].split_whitespace().skip(2).map(str::to_owned).collect();
+            let rows: Vec<Vec<f64>> = lines[data_at + 1..]
+                .iter()
+                .filter(|l| !l.trim().is_empty())
+                .map(|l| l.split_whitespace().map(|s| s.parse().unwrap()).collect())
+                .collect();
+            let mut data = Data::new().y(rows.iter().map(|r| r[0]).collect::<Vec<_>>());
+            for (k, v) in vars.iter().enumerate() {
+                data = data.var(v, rows.iter().map(|r| r[k + 1]).collect::<Vec<_>>());
+            }
+            Problem { model, vars, params, data, starts: [s1, s2] }
+        })
+        .collect()
+}
+
+/// All 54 NIST fits, each model compiled from scratch (no cache).
+#[divan::bench(sample_count = 10)]
+fn nist_suite(bencher: Bencher) {
+    let problems = nist();
+    bencher.bench(|| {
+        for p in &problems {
+            let cache = jitfit::KernelCache::new(jitfit::cache::CacheOptions::default());
+            let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+            let model = cache.compile(&p.model, &ModelOptions { names, ..Default::default() }).unwrap().model;
+            for start in &p.starts {
+                black_box(model.fit(&p.data).p0(start).run().unwrap());
+            }
+        }
+    });
+}
