@@ -28,6 +28,7 @@
 
 pub mod backend;
 pub mod cache;
+pub mod data;
 mod fit;
 pub mod ir;
 mod model;

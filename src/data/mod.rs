@@ -1,0 +1,177 @@
+//! Data files → named f64 columns: CSV and TSV with a header, whitespace-separated text (`#`
+//! comments, header optional), and NIST StRD `.dat` files. Every error names the file, the
+//! line and the column.
+
+pub mod nist;
+
+use std::path::{Path, PathBuf};
+
+/// Named columns of equal length.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Table {
+    pub names: Vec<String>,
+    pub columns: Vec<Vec<f64>>,
+}
+
+impl Table {
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.names.iter().position(|n| n == name).map(|k| self.columns[k].as_slice())
+    }
+
+    pub fn n_rows(&self) -> usize {
+        self.columns.first().map_or(0, Vec::len)
+    }
+}
+
+/// Why a data file could not be read.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DataError {
+    #[error("cannot read {path}: {message}")]
+    Io { path: PathBuf, message: String },
+    #[error("{path}: no data rows")]
+    Empty { path: PathBuf },
+    #[error("{path}, line {line}: {found} values, but the first row has {expected}")]
+    Ragged { path: PathBuf, line: usize, expected: usize, found: usize },
+    #[error("{path}, line {line}, column `{column}`: `{text}` is not a number")]
+    NotANumber { path: PathBuf, line: usize, column: String, text: String },
+    #[error("{path}: the column name `{name}` appears twice")]
+    DuplicateColumn { path: PathBuf, name: String },
+    #[error("{path}: {message}")]
+    Format { path: PathBuf, message: String },
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Separator {
+    Comma,
+    Tab,
+    Whitespace,
+}
+
+/// Reads a data file, choosing the format by extension and content.
+pub fn read_table(path: &Path) -> Result<Table, DataError> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
+    parse_table(&text, path)
+}
+
+/// Parses table text (see [`read_table`]); `path` is used in messages and for the extension.
+pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
+    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let first_line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
+    let separator = match extension.as_str() {
+        "csv" => Separator::Comma,
+        "tsv" | "tab" => Separator::Tab,
+        _ if first_line.contains(',') => Separator::Comma,
+        _ if first_line.contains('\t') => Separator::Tab,
+        _ => Separator::Whitespace,
+    };
+    // Rows of fields with their line numbers (1-based).
+    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
+    if separator == Separator::Whitespace {
+        for (i, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or("").trim();
+            if !line.is_empty() {
+                rows.push((i + 1, line.split_whitespace().map(str::to_owned).collect()));
+            }
+        }
+    } else {
+        let mut reader = csv::ReaderBuilder::new()
+            .delimiter(if separator == Separator::Comma { b',' } else { b'\t' })
+            .has_headers(false)
+            .flexible(true)
+            .comment(Some(b'#'))
+            .trim(csv::Trim::All)
+            .from_reader(text.as_bytes());
+        for record in reader.records() {
+            let record = record.map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
+            let line = record.position().map_or(0, |p| p.line() as usize);
+            if record.iter().all(|f| f.is_empty()) {
+                continue;
+            }
+            rows.push((line, record.iter().map(str::to_owned).collect()));
+        }
+    }
+    if rows.is_empty() {
+        return Err(DataError::Empty { path: path.to_owned() });
+    }
+    let header = rows[0].1.iter().any(|f| parse_number(f).is_none());
+    let width = rows[0].1.len();
+    let names: Vec<String> = if header {
+        rows[0].1.clone()
+    } else {
+        match width {
+            2 => vec!["x".into(), "y".into()],
+            3 => vec!["x".into(), "y".into(), "sigma".into()],
+            _ => (1..=width).map(|k| format!("c{k}")).collect(),
+        }
+    };
+    for (k, name) in names.iter().enumerate() {
+        if names[..k].contains(name) {
+            return Err(DataError::DuplicateColumn { path: path.to_owned(), name: name.clone() });
+        }
+    }
+    let data_rows = if header { &rows[1..] } else { &rows[..] };
+    if data_rows.is_empty() {
+        return Err(DataError::Empty { path: path.to_owned() });
+    }
+    let mut columns = vec![Vec::with_capacity(data_rows.len()); width];
+    for (line, fields) in data_rows {
+        if fields.len() != width {
+            return Err(DataError::Ragged { path: path.to_owned(), line: *line, expected: width, found: fields.len() });
+        }
+        for (k, field) in fields.iter().enumerate() {
+            let value = parse_number(field).ok_or_else(|| DataError::NotANumber {
+                path: path.to_owned(),
+                line: *line,
+                column: names[k].clone(),
+                text: field.clone(),
+            })?;
+            columns[k].push(value);
+        }
+    }
+    Ok(Table { names, columns })
+}
+
+/// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included (they are
+/// refused later, with their row, when fitting).
+fn parse_number(text: &str) -> Option<f64> {
+    text.trim().parse::<f64>().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, name: &str) -> Result<Table, DataError> {
+        parse_table(text, Path::new(name))
+    }
+
+    #[test]
+    fn formats() {
+        let csv = parse("# a comment\ntime, signal\n0, 1.5\n1, 2.5e0\n", "d.csv").unwrap();
+        assert_eq!(csv.names, ["time", "signal"]);
+        assert_eq!(csv.columns, [vec![0.0, 1.0], vec![1.5, 2.5]]);
+        let tsv = parse("t\ty\n1\t2\n", "d.tsv").unwrap();
+        assert_eq!(tsv.column("y"), Some(&[2.0][..]));
+        let ws = parse("# x y\n 1  2 # trailing\n\n3 4\n", "d.dat").unwrap();
+        assert_eq!(ws.names, ["x", "y"]);
+        assert_eq!(ws.columns, [vec![1.0, 3.0], vec![2.0, 4.0]]);
+        let three = parse("1 2 0.1\n", "d.txt").unwrap();
+        assert_eq!(three.names, ["x", "y", "sigma"]);
+    }
+
+    #[test]
+    fn errors_name_the_line_and_column() {
+        let e = parse("x,y\n1,2\n3\n", "d.csv").unwrap_err();
+        assert_eq!(e.to_string(), "d.csv, line 3: 1 values, but the first row has 2");
+        let e = parse("x,y\n1,2\n3,abc\n", "d.csv").unwrap_err();
+        assert_eq!(e.to_string(), "d.csv, line 3, column `y`: `abc` is not a number");
+        let e = parse("# nothing\n", "d.csv").unwrap_err();
+        assert_eq!(e.to_string(), "d.csv: no data rows");
+        let e = parse("x,x\n1,2\n", "d.csv").unwrap_err();
+        assert_eq!(e.to_string(), "d.csv: the column name `x` appears twice");
+        let e = parse("x y\n", "d.dat").unwrap_err();
+        assert_eq!(e.to_string(), "d.dat: no data rows");
+    }
+}
