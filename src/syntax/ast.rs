@@ -88,6 +88,31 @@ impl Ast {
         &self.statements[..self.statements.len() - 1]
     }
 
+    /// Every name the text uses as a value (not function names), once each, in order of
+    /// first appearance. Front ends use it to match data columns to variables.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for node in &self.nodes {
+            if let AstKind::Name(n) = &node.kind {
+                if !names.contains(n) {
+                    names.push(n.clone());
+                }
+            }
+        }
+        names
+    }
+
+    /// The name on the model's left side, when it is a plain name (`y = ...`) or the only
+    /// name in a transform (`log[y] = ...`).
+    pub fn response_name(&self) -> Option<String> {
+        let lhs = self.model_statement().lhs?;
+        let start = self.helper_statements().last().map_or(0, |s| s.rhs.index() + 1);
+        self.nodes[start..=lhs.index()].iter().find_map(|n| match &n.kind {
+            AstKind::Name(name) if name != "pi" => Some(name.clone()),
+            _ => None,
+        })
+    }
+
     /// Writes the subtree rooted at `id` back as text, fully parenthesized. Used by tests and
     /// by `jitfit explain`; iterative, so safe on any depth the parser accepts.
     pub fn to_text(&self, id: AstId) -> String {

@@ -1,7 +1,14 @@
 //! The `jitfit` command line.
+//!
+//! Exit codes: 0 success (the fit converged), 1 a usage or input error, 2 the fit did not
+//! converge (the report is still printed).
 
 mod cache;
 mod explain;
+mod fit;
+mod nist;
+mod plot;
+mod report;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -16,6 +23,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Fit a model to a data file and print a report.
+    ///
+    /// Examples:
+    ///   jitfit fit 'y = b1*(1-exp[-b2*x])' examples/data/misra1a.csv --p0 b1=500,b2=1e-4
+    ///   jitfit fit 'a*exp(-b*t) + c' decay.csv --p0 a=3,b=0.5 --bounds c=0:inf --plot fit.svg
+    ///   jitfit fit 'a*exp(-b*x) + c' data.csv --x time --y signal --sigma err --json
+    ///   jitfit fit 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' spot.csv --y z --loss soft_l1
+    ///
+    /// Exit status: 0 converged, 1 bad input, 2 did not converge.
+    Fit(Box<fit::FitArgs>),
+    /// Fit a NIST StRD problem (`.dat`) from its own model line and starts, with default
+    /// options, and compare with the certified values (log relative errors).
+    ///
+    /// Example: jitfit nist tests/data/nist/Misra1a.dat
+    Nist(nist::NistArgs),
     /// Show what jitfit makes of a model: parameters, derivatives, the kernel IR, sizes and
     /// the time each stage took.
     ///
@@ -32,13 +54,21 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Explain(args) => explain::run(&args),
-        Command::Cache(command) => cache::run(&command),
+        Command::Fit(args) => fit::run(&args),
+        Command::Nist(args) => nist::run(&args),
+        Command::Explain(args) => explain::run(&args).map(|()| 0),
+        Command::Cache(command) => cache::run(&command).map(|()| 0),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => ExitCode::from(code as u8),
         Err(e) => {
-            eprintln!("{e}");
+            // Model errors render their own `error:` line with a caret.
+            let text = format!("{e:#}");
+            if text.starts_with("error:") {
+                eprintln!("{text}")
+            } else {
+                eprintln!("error: {text}")
+            }
             ExitCode::from(1)
         }
     }

@@ -1,0 +1,258 @@
+//! `jitfit fit MODEL DATA`: read a data file, match its columns to the model, fit, report.
+
+use crate::report;
+use anyhow::{Context, anyhow, bail};
+use jitfit::data::{Table, read_table};
+use jitfit::solve::{Loss, Method};
+use jitfit::{Data, ModelOptions, Names};
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct FitArgs {
+    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
+    pub model: String,
+    /// The data: CSV/TSV with a header row, or whitespace-separated columns (`#` comments;
+    /// without a header, two columns are `x y` and three `x y sigma`).
+    pub data: PathBuf,
+    /// The column holding the response (default: the model's left side, or `y`).
+    #[arg(long)]
+    pub y: Option<String>,
+    /// The column holding σ, the standard deviation of each y.
+    #[arg(long)]
+    pub sigma: Option<String>,
+    /// The column holding the variable `x` (for models written in x, data with other names).
+    #[arg(long)]
+    pub x: Option<String>,
+    /// The model's variables, comma-separated, each a column of the same name or mapped with
+    /// NAME=COLUMN (default: every column whose name appears in the model).
+    #[arg(long, value_delimiter = ',')]
+    pub vars: Option<Vec<String>>,
+    /// Initial values, e.g. `a=1,b=0.5` (unset parameters start at 1).
+    #[arg(long, value_delimiter = ',')]
+    pub p0: Vec<String>,
+    /// Bounds, e.g. `b=0:inf,c=-1:1`.
+    #[arg(long, value_delimiter = ',')]
+    pub bounds: Vec<String>,
+    /// Parameters held fixed, e.g. `c=0`.
+    #[arg(long, value_delimiter = ',')]
+    pub fix: Vec<String>,
+    /// Robust loss: linear, soft_l1, huber, cauchy, arctan.
+    #[arg(long, default_value = "linear")]
+    pub loss: String,
+    /// Residual scale of a robust loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub f_scale: f64,
+    /// Algorithm: auto (= trf), trf, lm.
+    #[arg(long, default_value = "auto")]
+    pub method: String,
+    /// σ are absolute: do not rescale the covariance by the reduced χ².
+    #[arg(long)]
+    pub absolute_sigma: bool,
+    #[arg(long)]
+    pub ftol: Option<f64>,
+    #[arg(long)]
+    pub xtol: Option<f64>,
+    #[arg(long)]
+    pub gtol: Option<f64>,
+    /// The most residual evaluations (default 1000 per parameter).
+    #[arg(long)]
+    pub max_nfev: Option<usize>,
+    /// Print the result as JSON (schema `jitfit.fit/1`, see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Write x, y, fitted value and residual per point to this CSV file.
+    #[arg(long)]
+    pub output_residuals: Option<PathBuf>,
+    /// Draw the data, the fitted curve and the residuals to this SVG file.
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Correlations at or above this magnitude are listed in the report.
+    #[arg(long, default_value_t = 0.1)]
+    pub min_correl: f64,
+}
+
+/// Parses `name=value` pairs.
+pub fn parse_assignments(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| {
+            let (name, value) = item.split_once('=').ok_or_else(|| anyhow!("--{what}: `{item}` is not NAME=VALUE"))?;
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+pub fn parse_number(text: &str, context: &str) -> anyhow::Result<f64> {
+    match text.trim() {
+        "inf" | "+inf" | "Inf" => Ok(f64::INFINITY),
+        "-inf" | "-Inf" => Ok(f64::NEG_INFINITY),
+        t => t.parse::<f64>().map_err(|_| anyhow!("{context}: `{t}` is not a number")),
+    }
+}
+
+/// What the columns of a table mean for a model.
+pub struct Columns {
+    /// (model variable, column name)
+    pub vars: Vec<(String, String)>,
+    pub y: String,
+    pub sigma: Option<String>,
+}
+
+pub fn match_columns(args: &FitArgs, table: &Table) -> anyhow::Result<Columns> {
+    let ast = jitfit::syntax::parse(&args.model)?;
+    let names = ast.names();
+    let has = |c: &str| table.column(c).is_some();
+    let missing = |c: &str, what: &str| {
+        anyhow!("{what} `{c}` is not a column of {} (columns: {})", args.data.display(), table.names.join(", "))
+    };
+    let y = match &args.y {
+        Some(c) if has(c) => c.clone(),
+        Some(c) => return Err(missing(c, "the response column")),
+        None => match ast.response_name() {
+            Some(r) if has(&r) => r,
+            _ if has("y") => "y".to_owned(),
+            _ => bail!("which column is the response? name it with --y (columns: {})", table.names.join(", ")),
+        },
+    };
+    let sigma = match &args.sigma {
+        Some(c) if has(c) => Some(c.clone()),
+        Some(c) => return Err(missing(c, "the sigma column")),
+        None => None,
+    };
+    let mut vars: Vec<(String, String)> = Vec::new();
+    if let Some(list) = &args.vars {
+        for item in list {
+            let (var, column) = item.split_once('=').map_or((item.as_str(), item.as_str()), |(v, c)| (v, c));
+            let (var, column) = (var.trim(), column.trim());
+            if !has(column) {
+                return Err(missing(column, "the variable column"));
+            }
+            vars.push((var.to_owned(), column.to_owned()));
+        }
+    } else {
+        for name in &names {
+            if has(name) && *name != y && Some(name) != sigma.as_ref() {
+                vars.push((name.clone(), name.clone()));
+            }
+        }
+    }
+    if let Some(column) = &args.x {
+        if !has(column) {
+            return Err(missing(column, "the column for x"));
+        }
+        vars.retain(|(v, _)| v != "x");
+        vars.insert(0, ("x".to_owned(), column.clone()));
+    }
+    if vars.is_empty() {
+        bail!(
+            "no column of {} is named like a variable of the model; say which with --x COLUMN or --vars NAME=COLUMN (columns: {})",
+            args.data.display(),
+            table.names.join(", ")
+        );
+    }
+    Ok(Columns { vars, y, sigma })
+}
+
+pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let table = read_table(&args.data)?;
+    let columns = match_columns(args, &table)?;
+    let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
+    let options = ModelOptions { names: Names { vars: var_names.clone(), params: None }, ..Default::default() };
+    let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;
+    for warning in &compiled.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let model = compiled.model.clone();
+
+    let mut data = Data::new().y(table.column(&columns.y).unwrap_or_default().to_vec());
+    for (var, column) in &columns.vars {
+        data = data.var(var, table.column(column).unwrap_or_default().to_vec());
+    }
+    if let Some(s) = &columns.sigma {
+        data = data.sigma(table.column(s).unwrap_or_default().to_vec());
+    }
+
+    let mut fit = model.fit(&data);
+    for (name, value) in parse_assignments(&args.p0, "p0")? {
+        fit = fit.initial(&name, parse_number(&value, &format!("--p0 {name}"))?);
+    }
+    for (name, range) in parse_assignments(&args.bounds, "bounds")? {
+        let (lo, hi) = range.split_once(':').ok_or_else(|| anyhow!("--bounds {name}: `{range}` is not LOWER:UPPER"))?;
+        fit = fit.bound(&name, parse_number(lo, "--bounds")?, parse_number(hi, "--bounds")?);
+    }
+    for (name, value) in parse_assignments(&args.fix, "fix")? {
+        fit = fit.fix(&name, parse_number(&value, &format!("--fix {name}"))?);
+    }
+    let loss = Loss::from_name(&args.loss)
+        .ok_or_else(|| anyhow!("--loss: `{}` is not one of linear, soft_l1, huber, cauchy, arctan", args.loss))?;
+    let method = match args.method.as_str() {
+        "auto" => Method::Auto,
+        "trf" => Method::Trf,
+        "lm" => Method::Lm,
+        other => bail!("--method: `{other}` is not one of auto, trf, lm"),
+    };
+    let defaults = jitfit::solve::SolveOptions::default();
+    fit = fit.loss(loss, args.f_scale).method(method).absolute_sigma(args.absolute_sigma).tolerances(
+        args.ftol.unwrap_or(defaults.ftol),
+        args.xtol.unwrap_or(defaults.xtol),
+        args.gtol.unwrap_or(defaults.gtol),
+    );
+    if let Some(n) = args.max_nfev {
+        fit = fit.max_nfev(n);
+    }
+    let result = fit.run()?;
+
+    let context = report::Context {
+        model: &args.model,
+        data_path: &args.data.display().to_string(),
+        columns: &columns,
+        compile_time: compiled.elapsed,
+        compile_origin: compiled.origin,
+        total_time: started.elapsed(),
+        min_correl: args.min_correl,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report::json(&result, &context))?);
+    } else {
+        print!("{}", report::text(&result, &context));
+    }
+    if let Some(path) = &args.output_residuals {
+        write_residuals(path, &model, &data, &result, &columns)
+            .with_context(|| format!("writing residuals to {}", path.display()))?;
+    }
+    if let Some(path) = &args.plot {
+        crate::plot::write_plot(path, &model, &data, &result, &columns)
+            .with_context(|| format!("writing the plot to {}", path.display()))?;
+    }
+    Ok(if result.status.converged() { 0 } else { 2 })
+}
+
+fn write_residuals(
+    path: &std::path::Path,
+    model: &jitfit::CompiledModel,
+    data: &Data,
+    fit: &jitfit::Fit,
+    columns: &Columns,
+) -> anyhow::Result<()> {
+    let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
+    let fitted = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(data.response()), &fit.values);
+    let mut out = String::new();
+    let mut header: Vec<String> = columns.vars.iter().map(|(_, c)| c.clone()).collect();
+    header.extend([columns.y.clone(), "fitted".into(), "residual".into()]);
+    out += &header.join(",");
+    out.push('\n');
+    for i in 0..data.len() {
+        let mut row: Vec<String> = vars.iter().map(|c| format!("{:?}", c[i])).collect();
+        let target = fitted.response.as_ref().map_or(data.response()[i], |t| t[i]);
+        row.push(format!("{:?}", data.response()[i]));
+        row.push(format!("{:?}", fitted.value[i]));
+        row.push(format!("{:?}", fitted.value[i] - target));
+        out += &row.join(",");
+        out.push('\n');
+    }
+    std::fs::write(path, out)?;
+    Ok(())
+}

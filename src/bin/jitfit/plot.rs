@@ -1,0 +1,182 @@
+//! `--plot FILE.svg`: the data, the fitted curve and the residuals, as a self-contained SVG.
+//!
+//! One-variable models: data points and the model evaluated densely over the data's range,
+//! residuals below. Models of several variables: observed against fitted (with the identity
+//! line), residuals by point index below. The SVG is written directly (no plotting crate:
+//! plotters needs system fonts to lay out text, which a fresh machine may not have).
+
+use crate::fit::Columns;
+use jitfit::backend::Kernels;
+use jitfit::{CompiledModel, Data, Fit};
+use std::fmt::Write;
+use std::path::Path;
+
+const WIDTH: f64 = 800.0;
+const LEFT: f64 = 80.0;
+const RIGHT: f64 = 780.0;
+
+struct Panel {
+    top: f64,
+    bottom: f64,
+    x: (f64, f64),
+    y: (f64, f64),
+}
+
+impl Panel {
+    fn px(&self, x: f64) -> f64 {
+        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * (RIGHT - LEFT)
+    }
+    fn py(&self, y: f64) -> f64 {
+        self.bottom - (y - self.y.0) / (self.y.1 - self.y.0) * (self.bottom - self.top)
+    }
+}
+
+fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
+    let (lo, hi) =
+        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+    if !lo.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
+    (lo - pad, hi + pad)
+}
+
+fn axes(svg: &mut String, panel: &Panel, x_label: &str, y_label: &str) {
+    let _ = writeln!(
+        svg,
+        r##"<rect x="{LEFT}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
+        panel.top,
+        RIGHT - LEFT,
+        panel.bottom - panel.top
+    );
+    for k in 0..=4 {
+        let fx = panel.x.0 + (panel.x.1 - panel.x.0) * k as f64 / 4.0;
+        let fy = panel.y.0 + (panel.y.1 - panel.y.0) * k as f64 / 4.0;
+        let (px, py) = (panel.px(fx), panel.py(fy));
+        let _ = writeln!(
+            svg,
+            r#"<text x="{px:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
+            panel.bottom + 14.0,
+            crate::report::num(fx)
+        );
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
+            LEFT - 4.0,
+            py + 4.0,
+            crate::report::num(fy)
+        );
+        let _ = writeln!(svg, r##"<line x1="{LEFT}" x2="{RIGHT}" y1="{py:.1}" y2="{py:.1}" stroke="#eee"/>"##);
+    }
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+        (LEFT + RIGHT) / 2.0,
+        panel.bottom + 30.0,
+        escape(x_label)
+    );
+    let _ = writeln!(
+        svg,
+        r#"<text x="18" y="{:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}</text>"#,
+        (panel.top + panel.bottom) / 2.0,
+        (panel.top + panel.bottom) / 2.0,
+        escape(y_label)
+    );
+}
+
+fn escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, columns: &Columns) -> anyhow::Result<()> {
+    let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
+    let at_fit = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(data.response()), &fit.values);
+    let observed: Vec<f64> = at_fit.response.clone().unwrap_or_else(|| data.response().to_vec());
+    let residuals: Vec<f64> = at_fit.value.iter().zip(&observed).map(|(f, t)| f - t).collect();
+    let mut svg = String::new();
+    let height = 640.0;
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text x="{:.1}" y="22" font-size="14" text-anchor="middle">{}</text>"#,
+        WIDTH / 2.0,
+        escape(fit_title(model, fit).as_str())
+    );
+
+    let one_var = vars.len() == 1;
+    let (xs, x_label): (Vec<f64>, String) = if one_var {
+        (vars[0].to_vec(), columns.vars[0].1.clone())
+    } else {
+        ((0..data.len()).map(|i| i as f64).collect(), "point".into())
+    };
+    if one_var {
+        // Data and the model evaluated densely over the data's range.
+        let (lo, hi) = range(xs.iter().copied());
+        let dense_x: Vec<f64> = (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).collect();
+        let mut dense_y = vec![0.0; dense_x.len()];
+        model.kernels().predict(&[&dense_x], &fit.values, &mut dense_y)?;
+        let panel = Panel { top: 40.0, bottom: 400.0, x: (lo, hi), y: range(observed.iter().chain(&dense_y).copied()) };
+        axes(&mut svg, &panel, &x_label, &columns.y);
+        let _ = writeln!(svg, r##"<g class="data" fill="#1f77b4">"##);
+        for (x, y) in xs.iter().zip(&observed) {
+            let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2.5"/>"#, panel.px(*x), panel.py(*y));
+        }
+        let _ = writeln!(svg, "</g>");
+        let points: Vec<String> = dense_x
+            .iter()
+            .zip(&dense_y)
+            .filter(|(_, y)| y.is_finite())
+            .map(|(x, y)| format!("{:.2},{:.2}", panel.px(*x), panel.py(y.clamp(panel.y.0, panel.y.1))))
+            .collect();
+        let _ = writeln!(
+            svg,
+            r##"<polyline class="fit" fill="none" stroke="#d62728" stroke-width="2" points="{}"/>"##,
+            points.join(" ")
+        );
+    } else {
+        // Observed against fitted, with the identity line.
+        let r = range(observed.iter().chain(&at_fit.value).copied());
+        let panel = Panel { top: 40.0, bottom: 400.0, x: r, y: r };
+        axes(&mut svg, &panel, "fitted", &format!("observed {}", columns.y));
+        let _ = writeln!(
+            svg,
+            r##"<line class="fit" x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="#d62728" stroke-width="2"/>"##,
+            panel.px(r.0),
+            panel.py(r.0),
+            panel.px(r.1),
+            panel.py(r.1)
+        );
+        let _ = writeln!(svg, r##"<g class="data" fill="#1f77b4">"##);
+        for (f, y) in at_fit.value.iter().zip(&observed) {
+            let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2.5"/>"#, panel.px(*f), panel.py(*y));
+        }
+        let _ = writeln!(svg, "</g>");
+    }
+    // Residuals.
+    let rmax = residuals.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+    let panel = Panel { top: 450.0, bottom: 600.0, x: range(xs.iter().copied()), y: (-1.1 * rmax, 1.1 * rmax) };
+    axes(&mut svg, &panel, &x_label, "residual");
+    let _ = writeln!(
+        svg,
+        r##"<line x1="{LEFT}" x2="{RIGHT}" y1="{:.1}" y2="{:.1}" stroke="#888"/>"##,
+        panel.py(0.0),
+        panel.py(0.0)
+    );
+    let _ = writeln!(svg, r##"<g class="residuals" fill="#2ca02c">"##);
+    for (x, r) in xs.iter().zip(&residuals) {
+        let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2"/>"#, panel.px(*x), panel.py(*r));
+    }
+    let _ = writeln!(svg, "</g>\n</svg>");
+    std::fs::write(path, svg)?;
+    Ok(())
+}
+
+fn fit_title(model: &CompiledModel, fit: &Fit) -> String {
+    let params: Vec<String> =
+        fit.param_names.iter().zip(&fit.values).map(|(n, v)| format!("{n} = {}", crate::report::num(*v))).collect();
+    format!("{}   ({})", model.source().trim().replace('\n', " "), params.join(", "))
+}

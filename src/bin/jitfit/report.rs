@@ -1,0 +1,224 @@
+//! The fit report: an lmfit-style text report and the same content as JSON (`jitfit.fit/1`).
+
+use crate::fit::Columns;
+use jitfit::Fit;
+use jitfit::cache::Origin;
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::time::Duration;
+
+/// What the report says besides the fit itself.
+pub struct Context<'a> {
+    pub model: &'a str,
+    pub data_path: &'a str,
+    pub columns: &'a Columns,
+    pub compile_time: Duration,
+    pub compile_origin: Origin,
+    pub total_time: Duration,
+    pub min_correl: f64,
+}
+
+pub fn duration(d: Duration) -> String {
+    let s = d.as_secs_f64();
+    if s < 1e-3 {
+        format!("{:.0} µs", s * 1e6)
+    } else if s < 1.0 {
+        format!("{:.2} ms", s * 1e3)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// A number with 6 significant digits, in plain or scientific notation as fits.
+pub fn num(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let a = v.abs();
+    if (1e-3..1e6).contains(&a) {
+        let digits = (5 - a.log10().floor() as i32).max(0) as usize;
+        let s = format!("{v:.digits$}");
+        if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_owned() } else { s }
+    } else {
+        let s = format!("{v:.5e}");
+        match s.split_once('e') {
+            Some((mantissa, exponent)) if mantissa.contains('.') => {
+                format!("{}e{exponent}", mantissa.trim_end_matches('0').trim_end_matches('.'))
+            }
+            _ => s,
+        }
+    }
+}
+
+pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    let vars: Vec<String> =
+        ctx.columns.vars.iter().map(|(v, c)| if v == c { v.clone() } else { format!("{v} ← {c}") }).collect();
+    let _ = writeln!(w, "[[Model]]");
+    let _ = writeln!(w, "    {}", ctx.model.trim().replace('\n', "\n    "));
+    let _ = writeln!(w, "[[Data]]");
+    let _ = writeln!(
+        w,
+        "    {}: {} points; variables {}; response {}{}",
+        ctx.data_path,
+        fit.n_points,
+        vars.join(", "),
+        ctx.columns.y,
+        ctx.columns.sigma.as_ref().map_or(String::new(), |s| format!("; sigma {s}"))
+    );
+    let _ = writeln!(w, "[[Fit Statistics]]");
+    let stats: [(&str, String); 10] = [
+        ("fitting method", format!("{} (loss {})", fit.method.name(), fit.loss.name())),
+        ("function evals", format!("{} (Jacobian evals {})", fit.nfev, fit.njev)),
+        ("data points", fit.n_points.to_string()),
+        ("variables", format!("{} free of {}", fit.n_free, fit.values.len())),
+        ("chi-square", num(fit.chi2)),
+        ("reduced chi-square", num(fit.reduced_chi2)),
+        ("Akaike info crit", num(fit.aic)),
+        ("Bayesian info crit", num(fit.bic)),
+        ("R-squared", num(fit.r_squared)),
+        ("optimality", num(fit.optimality)),
+    ];
+    for (name, value) in stats {
+        let _ = writeln!(w, "    {name:<20} = {value}");
+    }
+    let _ = writeln!(w, "[[Variables]]");
+    let width = fit.param_names.iter().map(|n| n.len()).max().unwrap_or(1);
+    for k in 0..fit.values.len() {
+        let name = &fit.param_names[k];
+        let value = num(fit.values[k]);
+        let detail = if fit.fixed[k] {
+            "(fixed)".to_owned()
+        } else {
+            let se = fit.std_errors[k];
+            let rel = if fit.values[k] != 0.0 {
+                format!(" ({:.2}%)", 100.0 * (se / fit.values[k]).abs())
+            } else {
+                String::new()
+            };
+            let init = if fit.initial_given[k] {
+                format!("init = {}", num(fit.initial[k]))
+            } else {
+                "init = 1, by default".into()
+            };
+            let bound = match fit.active_mask[k] {
+                -1 => ", at its lower bound",
+                1 => ", at its upper bound",
+                _ => "",
+            };
+            format!("± {}{rel}  ({init}{bound})", num(se))
+        };
+        let _ = writeln!(w, "    {name:<width$} = {value:>12} {detail}");
+    }
+    let n = fit.values.len();
+    let mut pairs: Vec<(f64, String)> = Vec::new();
+    for a in 0..n {
+        for b in a + 1..n {
+            let c = fit.correlation[a * n + b];
+            if c.is_finite() && c.abs() >= ctx.min_correl {
+                pairs.push((c, format!("C({}, {})", fit.param_names[a], fit.param_names[b])));
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+    let _ = writeln!(w, "[[Correlations]] (unreported correlations are < {})", ctx.min_correl);
+    if pairs.is_empty() {
+        let _ = writeln!(w, "    none");
+    }
+    for (c, label) in pairs {
+        let _ = writeln!(w, "    {label:<width$} = {c:+.4}", width = 2 * width + 6);
+    }
+    let _ = writeln!(w, "[[Status]]");
+    let verdict = if fit.status.converged() { "converged" } else { "did NOT converge" };
+    let _ = writeln!(w, "    {verdict}: {} (status {})", fit.message, fit.status.code());
+    if let Some(warning) = &fit.covariance_warning {
+        let _ = writeln!(w, "    warning: {warning}");
+    }
+    let _ = writeln!(w, "[[Timing]]");
+    let _ = writeln!(
+        w,
+        "    compile {} ({}), solve {}, total {}",
+        duration(ctx.compile_time),
+        match ctx.compile_origin {
+            Origin::MemoryHit => "from the memory cache",
+            Origin::DiskHit => "IR from the disk cache",
+            Origin::Miss => "built",
+        },
+        duration(fit.solve_time),
+        duration(ctx.total_time)
+    );
+    out
+}
+
+fn finite_or_null(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+/// The report as JSON. Non-finite numbers are `null`. The schema is documented in
+/// `docs/json.md`; fields are only ever added, never renamed or removed, within `jitfit.fit/1`.
+pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
+    let n = fit.values.len();
+    let matrix = |m: &[f64]| -> Value {
+        Value::Array((0..n).map(|i| Value::Array((0..n).map(|j| finite_or_null(m[i * n + j])).collect())).collect())
+    };
+    let parameters: Vec<Value> = (0..n)
+        .map(|k| {
+            json!({
+                "name": fit.param_names[k],
+                "value": finite_or_null(fit.values[k]),
+                "stderr": finite_or_null(fit.std_errors[k]),
+                "initial": fit.initial[k],
+                "initial_given": fit.initial_given[k],
+                "fixed": fit.fixed[k],
+                "lower": finite_or_null(fit.lower[k]),
+                "upper": finite_or_null(fit.upper[k]),
+                "at_bound": match fit.active_mask[k] { -1 => "lower", 1 => "upper", _ => "none" },
+            })
+        })
+        .collect();
+    json!({
+        "schema": "jitfit.fit/1",
+        "model": ctx.model,
+        "data": {
+            "path": ctx.data_path,
+            "points": fit.n_points,
+            "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
+            "response": ctx.columns.y,
+            "sigma": ctx.columns.sigma,
+        },
+        "method": fit.method.name(),
+        "loss": fit.loss.name(),
+        "absolute_sigma": fit.absolute_sigma,
+        "status": {
+            "code": fit.status.code(),
+            "converged": fit.status.converged(),
+            "message": fit.message,
+        },
+        "statistics": {
+            "cost": finite_or_null(fit.cost),
+            "chi_square": finite_or_null(fit.chi2),
+            "reduced_chi_square": finite_or_null(fit.reduced_chi2),
+            "r_squared": finite_or_null(fit.r_squared),
+            "aic": finite_or_null(fit.aic),
+            "bic": finite_or_null(fit.bic),
+            "data_points": fit.n_points,
+            "free_parameters": fit.n_free,
+            "degrees_of_freedom": fit.dof,
+            "optimality": finite_or_null(fit.optimality),
+            "nfev": fit.nfev,
+            "njev": fit.njev,
+            "iterations": fit.iterations,
+        },
+        "parameters": parameters,
+        "covariance": matrix(&fit.covariance),
+        "correlation": matrix(&fit.correlation),
+        "warnings": fit.covariance_warning.iter().collect::<Vec<_>>(),
+        "timing": {
+            "compile_seconds": ctx.compile_time.as_secs_f64(),
+            "compile_origin": match ctx.compile_origin { Origin::MemoryHit => "memory", Origin::DiskHit => "disk", Origin::Miss => "built" },
+            "solve_seconds": fit.solve_time.as_secs_f64(),
+            "total_seconds": ctx.total_time.as_secs_f64(),
+        },
+    })
+}
