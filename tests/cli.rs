@@ -1,0 +1,207 @@
+//! The built `jitfit` binary end to end: reports, JSON, plots, NIST files, exit codes and
+//! every kind of bad input.
+
+use crate::support::TempDir;
+use std::process::{Command, Output};
+
+fn jitfit(args: &[&str], cache: &TempDir) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn fit_report_has_every_section() {
+    let cache = TempDir::new("cli-report");
+    let out = jitfit(&["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--p0", "b1=500,b2=1e-4"], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    for section in
+        ["[[Model]]", "[[Data]]", "[[Fit Statistics]]", "[[Variables]]", "[[Correlations]]", "[[Status]]", "[[Timing]]"]
+    {
+        assert!(report.contains(section), "{section} missing:\n{report}");
+    }
+    // NIST's certified values for Misra1a, to the digits the report prints.
+    assert!(report.contains("b1 =      238.942 ± 2.70701"), "{report}");
+    assert!(report.contains("b2 =   5.50156e-4 ± 7.26687e-6"), "{report}");
+    assert!(report.contains("C(b1, b2)  = -0.9988"), "{report}");
+    assert!(report.contains("converged: "), "{report}");
+}
+
+#[test]
+fn json_follows_the_documented_schema() {
+    let cache = TempDir::new("cli-json");
+    let out = jitfit(
+        &["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--sigma", "err", "--json"],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["schema"], "jitfit.fit/1");
+    for key in
+        ["model", "data", "method", "loss", "status", "statistics", "parameters", "covariance", "correlation", "timing"]
+    {
+        assert!(!v[key].is_null(), "`{key}` missing");
+    }
+    assert_eq!(v["status"]["converged"], true);
+    assert_eq!(v["data"]["sigma"], "err");
+    let params = v["parameters"].as_array().unwrap();
+    assert_eq!(params.iter().map(|p| p["name"].as_str().unwrap()).collect::<Vec<_>>(), ["a", "b", "c"]);
+    let b = &params[1];
+    assert!((b["value"].as_f64().unwrap() - 0.7).abs() < 0.02);
+    assert!(b["stderr"].as_f64().unwrap() > 0.0);
+    assert_eq!(b["initial_given"], false);
+    assert_eq!(v["statistics"]["degrees_of_freedom"], 97);
+    assert_eq!(v["covariance"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn plot_and_residuals_are_written() {
+    let cache = TempDir::new("cli-plot");
+    let dir = TempDir::new("cli-plot-out");
+    let (svg, csv) = (dir.path().join("fit.svg"), dir.path().join("res.csv"));
+    let out = jitfit(
+        &[
+            "fit",
+            "y = b1*(1-exp[-b2*x])",
+            "examples/data/misra1a.csv",
+            "--p0",
+            "b1=500,b2=1e-4",
+            "--plot",
+            svg.to_str().unwrap(),
+            "--output-residuals",
+            csv.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let svg = std::fs::read_to_string(svg).unwrap();
+    assert!(svg.starts_with("<svg"));
+    // The data (14 points), the dense fitted curve and the residuals (14 points).
+    let data = svg.split(r#"<g class="data""#).nth(1).unwrap().split("</g>").next().unwrap();
+    assert_eq!(data.matches("<circle").count(), 14);
+    let curve = svg.split(r#"<polyline class="fit""#).nth(1).unwrap();
+    assert!(curve.split("points=\"").nth(1).unwrap().split('"').next().unwrap().split(' ').count() > 300);
+    let residuals = svg.split(r#"<g class="residuals""#).nth(1).unwrap().split("</g>").next().unwrap();
+    assert_eq!(residuals.matches("<circle").count(), 14);
+    let csv = std::fs::read_to_string(csv).unwrap();
+    assert_eq!(csv.lines().next(), Some("x,y,fitted,residual"));
+    assert_eq!(csv.lines().count(), 15);
+}
+
+#[test]
+fn nist_files_compare_with_certified_values() {
+    let cache = TempDir::new("cli-nist");
+    let out = jitfit(&["nist", "tests/data/nist/Misra1a.dat", "--json"], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(v["schema"], "jitfit.nist/1");
+    let runs = v["runs"].as_array().unwrap();
+    assert_eq!(runs.len(), 2);
+    for run in runs {
+        for p in run["parameters"].as_array().unwrap() {
+            assert!(p["lre"].as_f64().unwrap() >= 6.0, "{p}");
+        }
+    }
+    let out = jitfit(&["nist", "tests/data/nist/Nelson.dat", "--start", "2"], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("start 2:"));
+    assert!(!stdout(&out).contains("start 1:"));
+}
+
+#[test]
+fn not_converging_exits_with_2_and_still_reports() {
+    let cache = TempDir::new("cli-noconv");
+    let out = jitfit(&["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--max-nfev", "2"], &cache);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stdout(&out).contains("did NOT converge"));
+}
+
+#[test]
+fn bad_input_exits_with_1_and_a_clear_message() {
+    let cache = TempDir::new("cli-bad");
+    let dir = TempDir::new("cli-bad-data");
+    let nan = dir.path().join("nan.csv");
+    std::fs::write(&nan, "x,y\n1,2\n2,nan\n3,4\n").unwrap();
+    let ragged = dir.path().join("ragged.csv");
+    std::fs::write(&ragged, "x,y\n1,2\n2\n").unwrap();
+    let (nan, ragged) = (nan.to_str().unwrap(), ragged.to_str().unwrap());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["fit", "a*exq(-b*x)", "examples/data/misra1a.csv"],
+            "error: unknown function `exq` (did you mean `exp`?)\n  |\n1 | a*exq(-b*x)\n  |   ^^^",
+        ),
+        (vec!["fit", "a*x", "no/such/file.csv"], "error: cannot read no/such/file.csv"),
+        (
+            vec!["fit", "a*exp(-b*t)", "examples/data/decay.csv", "--y", "signal"],
+            "error: no column of examples/data/decay.csv is named like a variable",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "nope"],
+            "error: the response column `nope` is not a column",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--p0", "q=1"],
+            "error: unknown parameter `q` (parameters: a, b)",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--p0", "a"],
+            "error: --p0: `a` is not NAME=VALUE",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--p0", "a=x"],
+            "error: --p0 a: `x` is not a number",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--bounds", "b=1"],
+            "error: --bounds b: `1` is not LOWER:UPPER",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--loss", "l2"],
+            "error: --loss: `l2` is not one of",
+        ),
+        (
+            vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--method", "dogbox"],
+            "error: --method: `dogbox` is not one of",
+        ),
+        (vec!["fit", "a*x + b", nan], "error: y holds a non-finite value (NaN) at row 1"),
+        (vec!["fit", "a*x + b", ragged], "line 3: 1 values, but the first row has 2"),
+        (vec!["nist", "examples/data/misra1a.csv"], "error: examples/data/misra1a.csv: no `Model:` section"),
+        (vec!["nist", "tests/data/nist/Misra1a.dat", "--start", "3"], "error: --start must be 1 or 2, got 3"),
+    ];
+    for (args, expected) in cases {
+        let out = jitfit(&args, &cache);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(expected), "{args:?}:\n{}\nexpected: {expected}", stderr(&out));
+        assert!(!stderr(&out).contains("panicked"), "{args:?}");
+    }
+}
+
+#[test]
+fn explain_and_cache_commands() {
+    let cache = TempDir::new("cli-explain");
+    let out = jitfit(&["explain", "a*exp(-b*x) + c"], &cache);
+    assert_eq!(out.status.code(), Some(0));
+    for needle in ["parameters  a, b, c (3)", "df/db = ", "kernel IR", "cache key"] {
+        assert!(stdout(&out).contains(needle), "{needle}");
+    }
+    let out = jitfit(&["cache", "compile", "a*x + b"], &cache);
+    assert!(stdout(&out).contains("miss"), "{}", stdout(&out));
+    let out = jitfit(&["cache", "compile", "a*x + b"], &cache);
+    assert!(stdout(&out).contains("disk hit"), "{}", stdout(&out));
+    let out = jitfit(&["cache", "stats"], &cache);
+    assert!(stdout(&out).contains("entries     1"), "{}", stdout(&out));
+    let out = jitfit(&["cache", "clear"], &cache);
+    assert!(stdout(&out).contains("removed 1 files"), "{}", stdout(&out));
+}
