@@ -255,7 +255,8 @@ pub struct Fit {
     pub param_names: Vec<String>,
     pub values: Vec<f64>,
     pub initial: Vec<f64>,
-    /// True for parameters given an initial value by the caller (the others started at 1).
+    /// True for parameters given an initial value by the caller (the others started at 1, or
+    /// inside their bounds when 1 is not).
     pub initial_given: Vec<bool>,
     pub fixed: Vec<bool>,
     /// Standard errors (0 for fixed parameters, ∞ when the covariance cannot be estimated).
@@ -424,7 +425,21 @@ fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<F
         }
     }
 
-    let initial: Vec<f64> = (0..n).map(|k| options.fixed[k].or(options.p0[k]).unwrap_or(1.0)).collect();
+    // Unset initial values are 1 (curve_fit's default), moved inside the bounds when 1 is not.
+    let default_start = |k: usize| {
+        let (l, u) = (options.lower[k], options.upper[k]);
+        if (l..=u).contains(&1.0) {
+            1.0
+        } else if l.is_finite() && u.is_finite() {
+            0.5 * (l + u)
+        } else if l.is_finite() {
+            l + l.abs().max(1.0)
+        } else {
+            u - u.abs().max(1.0)
+        }
+    };
+    let initial: Vec<f64> =
+        (0..n).map(|k| options.fixed[k].or(options.p0[k]).unwrap_or_else(|| default_start(k))).collect();
     let free: Vec<usize> = (0..n).filter(|k| options.fixed[*k].is_none()).collect();
     if free.is_empty() {
         return Err(FitError::Invalid("every parameter is fixed: nothing to fit".into()));

@@ -205,3 +205,43 @@ fn explain_and_cache_commands() {
     let out = jitfit(&["cache", "clear"], &cache);
     assert!(stdout(&out).contains("removed 1 files"), "{}", stdout(&out));
 }
+
+#[test]
+fn repl_script_runs_and_survives_mistakes() {
+    let cache = TempDir::new("cli-repl");
+    let dir = TempDir::new("cli-repl-out");
+    let svg = dir.path().join("session.svg");
+    let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/repl/decay.jf"))
+        .unwrap()
+        .replace("/tmp/jitfit-repl-decay.svg", svg.to_str().unwrap())
+        + "frobnicate\nfit\nload no/such/file.csv\nshow\nquit\nfit\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .arg("repl")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let (stdout, stderr) = (stdout(&out), stderr(&out));
+    // Two fits before the mistakes, one after (and none after `quit`).
+    assert_eq!(stdout.matches("[[Variables]]").count(), 3, "{stdout}");
+    assert!(stdout.contains("at its upper bound"), "{stdout}");
+    assert!(
+        stderr.contains("error: unknown function `exq` (did you mean `exp`?)\n  |\n1 | a*exq(-b*time) + c\n  |   ^^^"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("error: unknown command `frobnicate`"), "{stderr}");
+    assert!(stderr.contains("error: cannot read no/such/file.csv"), "{stderr}");
+    // The failed load lost nothing: the session still shows the data loaded first.
+    assert!(stdout.contains("data    examples/data/decay.csv"), "{stdout}");
+    // `eval` at the fitted values: a·exp(−1.5 b) + c.
+    let value: f64 = stdout.lines().find_map(|l| l.trim().parse().ok()).unwrap();
+    assert!((value - 1.598).abs() < 0.01, "{value}");
+    assert!(std::fs::read_to_string(svg).unwrap().contains(r#"class="residuals""#));
+}

@@ -17,6 +17,12 @@ pub struct ExplainArgs {
     params: Option<Vec<String>>,
 }
 
+impl ExplainArgs {
+    pub fn new(model: String, vars: Vec<String>) -> Self {
+        ExplainArgs { model, vars, params: None }
+    }
+}
+
 pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     let options =
         ModelOptions { names: Names { vars: args.vars.clone(), params: args.params.clone() }, ..Default::default() };

@@ -8,7 +8,7 @@ use jitfit::{Data, ModelOptions, Names};
 use std::path::PathBuf;
 use std::time::Instant;
 
-#[derive(clap::Args)]
+#[derive(clap::Args, Clone)]
 pub struct FitArgs {
     /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
     pub model: String,
@@ -70,6 +70,35 @@ pub struct FitArgs {
     /// Correlations at or above this magnitude are listed in the report.
     #[arg(long, default_value_t = 0.1)]
     pub min_correl: f64,
+}
+
+impl FitArgs {
+    /// The arguments a plain `jitfit fit MODEL DATA` gets (the REPL starts from these).
+    pub fn new(model: String, data: PathBuf) -> Self {
+        FitArgs {
+            model,
+            data,
+            y: None,
+            sigma: None,
+            x: None,
+            vars: None,
+            p0: Vec::new(),
+            bounds: Vec::new(),
+            fix: Vec::new(),
+            loss: "linear".into(),
+            f_scale: 1.0,
+            method: "auto".into(),
+            absolute_sigma: false,
+            ftol: None,
+            xtol: None,
+            gtol: None,
+            max_nfev: None,
+            json: false,
+            output_residuals: None,
+            plot: None,
+            min_correl: 0.1,
+        }
+    }
 }
 
 /// Parses `name=value` pairs.
@@ -155,12 +184,42 @@ pub fn match_columns(args: &FitArgs, table: &Table) -> anyhow::Result<Columns> {
     Ok(Columns { vars, y, sigma })
 }
 
-pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
+/// A finished fit with what produced it (the REPL keeps it for `report`, `plot`, `json`).
+pub struct Outcome {
+    pub fit: jitfit::Fit,
+    pub model: std::sync::Arc<jitfit::CompiledModel>,
+    pub data: Data,
+    pub columns: Columns,
+    pub compile_time: std::time::Duration,
+    pub compile_origin: jitfit::cache::Origin,
+    pub total_time: std::time::Duration,
+}
+
+impl Outcome {
+    pub fn context<'a>(&'a self, args: &'a FitArgs) -> report::Context<'a> {
+        report::Context {
+            model: &args.model,
+            data_path: args.data.to_str().unwrap_or("data"),
+            columns: &self.columns,
+            compile_time: self.compile_time,
+            compile_origin: self.compile_origin,
+            total_time: self.total_time,
+            min_correl: args.min_correl,
+        }
+    }
+
+    pub fn write_plot(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        crate::plot::write_plot(path, &self.model, &self.data, &self.fit, &self.columns)
+            .with_context(|| format!("writing the plot to {}", path.display()))
+    }
+}
+
+/// Matches columns, compiles the model (through the cache) and fits.
+pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
-    let table = read_table(&args.data)?;
-    let columns = match_columns(args, &table)?;
+    let columns = match_columns(args, table)?;
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
-    let options = ModelOptions { names: Names { vars: var_names.clone(), params: None }, ..Default::default() };
+    let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
     let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;
     for warning in &compiled.warnings {
         eprintln!("warning: {warning}");
@@ -203,31 +262,37 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     if let Some(n) = args.max_nfev {
         fit = fit.max_nfev(n);
     }
-    let result = fit.run()?;
-
-    let context = report::Context {
-        model: &args.model,
-        data_path: &args.data.display().to_string(),
-        columns: &columns,
+    let fit = fit.run()?;
+    Ok(Outcome {
+        fit,
+        model,
+        data,
+        columns,
         compile_time: compiled.elapsed,
         compile_origin: compiled.origin,
         total_time: started.elapsed(),
-        min_correl: args.min_correl,
-    };
+    })
+}
+
+pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let table = read_table(&args.data)?;
+    let mut outcome = execute(args, &table)?;
+    outcome.total_time = started.elapsed();
+    let context = outcome.context(args);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report::json(&result, &context))?);
+        println!("{}", serde_json::to_string_pretty(&report::json(&outcome.fit, &context))?);
     } else {
-        print!("{}", report::text(&result, &context));
+        print!("{}", report::text(&outcome.fit, &context));
     }
     if let Some(path) = &args.output_residuals {
-        write_residuals(path, &model, &data, &result, &columns)
+        write_residuals(path, &outcome.model, &outcome.data, &outcome.fit, &outcome.columns)
             .with_context(|| format!("writing residuals to {}", path.display()))?;
     }
     if let Some(path) = &args.plot {
-        crate::plot::write_plot(path, &model, &data, &result, &columns)
-            .with_context(|| format!("writing the plot to {}", path.display()))?;
+        outcome.write_plot(path)?;
     }
-    Ok(if result.status.converged() { 0 } else { 2 })
+    Ok(if outcome.fit.status.converged() { 0 } else { 2 })
 }
 
 fn write_residuals(

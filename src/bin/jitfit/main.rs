@@ -8,6 +8,7 @@ mod explain;
 mod fit;
 mod nist;
 mod plot;
+mod repl;
 mod report;
 
 use clap::{Parser, Subcommand};
@@ -46,6 +47,9 @@ enum Command {
     ///   jitfit explain 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' --vars x,y
     ///   jitfit explain 'log[y] = b1 - b2*x1 * exp[-b3*x2]' --vars x1,x2
     Explain(explain::ExplainArgs),
+    /// An interactive session: load data, set a model, fit, report, plot. Reads a script
+    /// from standard input when it is not a terminal: `jitfit repl < session.jf`.
+    Repl,
     /// The compilation cache: `path`, `stats`, `clear`, `compile MODEL`.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Command::Fit(args) => fit::run(&args),
         Command::Nist(args) => nist::run(&args),
         Command::Explain(args) => explain::run(&args).map(|()| 0),
+        Command::Repl => repl::run(),
         Command::Cache(command) => cache::run(&command).map(|()| 0),
     };
     match result {

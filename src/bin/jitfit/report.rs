@@ -100,7 +100,7 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
             let init = if fit.initial_given[k] {
                 format!("init = {}", num(fit.initial[k]))
             } else {
-                "init = 1, by default".into()
+                format!("init = {}, by default", num(fit.initial[k]))
             };
             let bound = match fit.active_mask[k] {
                 -1 => ", at its lower bound",

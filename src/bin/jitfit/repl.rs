@@ -1,0 +1,342 @@
+//! `jitfit repl`: load data, define and redefine models, fit, inspect, plot. A bad line prints
+//! an error (with a caret for model errors) and the session goes on; nothing loaded is lost.
+//! Reads a script from standard input when it is not a terminal (`jitfit repl < script.jf`).
+
+use crate::fit::{FitArgs, Outcome, execute, parse_assignments, parse_number};
+use crate::report;
+use anyhow::{anyhow, bail};
+use jitfit::data::{Table, read_table};
+use rustyline::completion::{Completer, Pair};
+use rustyline::error::ReadlineError;
+use rustyline::highlight::Highlighter;
+use rustyline::hint::Hinter;
+use rustyline::history::DefaultHistory;
+use rustyline::validate::Validator;
+use rustyline::{Context, Editor, Helper};
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::rc::Rc;
+
+const COMMANDS: &[(&str, &str)] = &[
+    ("load", "load FILE             read a CSV/TSV/text data file"),
+    ("model", "model EXPR            set the model (y = ..., helpers allowed)"),
+    ("vars", "vars x,t=time         the model's variables (NAME or NAME=COLUMN)"),
+    ("y", "y COLUMN              the response column"),
+    ("sigma", "sigma COLUMN|none     the column of standard deviations"),
+    ("p0", "p0 a=1,b=0.5          initial values (others start at 1)"),
+    ("bounds", "bounds b=0:inf        bounds; `bounds clear` removes them"),
+    ("fix", "fix c=0               hold parameters; `fix clear` frees them"),
+    ("loss", "loss soft_l1 [F]      robust loss and its f_scale"),
+    ("method", "method trf|lm|auto    the algorithm"),
+    ("fit", "fit                   fit and print the report"),
+    ("report", "report                print the last report again"),
+    ("json", "json                  the last fit as JSON"),
+    ("plot", "plot FILE.svg         draw the last fit"),
+    ("eval", "eval EXPR [at x=1,..] evaluate an expression (fitted values by default)"),
+    ("explain", "explain               derivatives and kernel IR of the model"),
+    ("show", "show                  the session: data, model, options"),
+    ("cache", "cache stats           the compilation cache"),
+    ("help", "help                  this list"),
+    ("quit", "quit                  leave (also Ctrl-D)"),
+];
+
+#[derive(Default)]
+struct Session {
+    data_path: Option<PathBuf>,
+    table: Option<Table>,
+    model: Option<String>,
+    vars: Option<Vec<String>>,
+    y: Option<String>,
+    sigma: Option<String>,
+    p0: BTreeMap<String, String>,
+    bounds: BTreeMap<String, String>,
+    fix: BTreeMap<String, String>,
+    loss: (String, f64),
+    method: String,
+    last: Option<(FitArgs, Outcome)>,
+}
+
+/// Words offered by tab completion: commands, column names, parameter names.
+struct ReplHelper {
+    words: Rc<RefCell<Vec<String>>>,
+}
+
+impl Completer for ReplHelper {
+    type Candidate = Pair;
+
+    fn complete(&self, line: &str, pos: usize, _ctx: &Context<'_>) -> rustyline::Result<(usize, Vec<Pair>)> {
+        let start = line[..pos].rfind(|c: char| c.is_whitespace() || ",=(*+-/^".contains(c)).map_or(0, |i| i + 1);
+        let prefix = &line[start..pos];
+        let first_word = !line[..start].contains(|c: char| !c.is_whitespace());
+        let mut candidates: Vec<Pair> = Vec::new();
+        if first_word {
+            for (c, _) in COMMANDS {
+                if c.starts_with(prefix) {
+                    candidates.push(Pair { display: c.to_string(), replacement: format!("{c} ") });
+                }
+            }
+        } else {
+            for w in self.words.borrow().iter() {
+                if w.starts_with(prefix) {
+                    candidates.push(Pair { display: w.clone(), replacement: w.clone() });
+                }
+            }
+        }
+        Ok((start, candidates))
+    }
+}
+
+impl Hinter for ReplHelper {
+    type Hint = String;
+}
+impl Highlighter for ReplHelper {}
+impl Validator for ReplHelper {}
+impl Helper for ReplHelper {}
+
+pub fn run() -> anyhow::Result<i32> {
+    let mut session = Session { loss: ("linear".into(), 1.0), method: "auto".into(), ..Default::default() };
+    let words = Rc::new(RefCell::new(COMMANDS.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>()));
+    if !std::io::stdin().is_terminal() {
+        for line in std::io::stdin().lock().lines() {
+            let line = line?;
+            if let Some(reply) = handle(&mut session, &line) {
+                if reply == Reply::Quit {
+                    break;
+                }
+            }
+        }
+        return Ok(0);
+    }
+    let mut editor: Editor<ReplHelper, DefaultHistory> = Editor::new()?;
+    editor.set_helper(Some(ReplHelper { words: words.clone() }));
+    let history = directories::ProjectDirs::from("", "", "jitfit").map(|d| d.data_dir().join("history.txt"));
+    if let Some(h) = &history {
+        let _ = editor.load_history(h);
+    }
+    println!("jitfit {} — `help` lists the commands, Tab completes, Ctrl-D leaves.", env!("CARGO_PKG_VERSION"));
+    loop {
+        match editor.readline("jitfit> ") {
+            Ok(line) => {
+                let _ = editor.add_history_entry(line.as_str());
+                if handle(&mut session, &line) == Some(Reply::Quit) {
+                    break;
+                }
+                *words.borrow_mut() = completion_words(&session);
+            }
+            Err(ReadlineError::Interrupted) => continue,
+            Err(ReadlineError::Eof) => break,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    if let Some(h) = &history {
+        if let Some(dir) = h.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        let _ = editor.save_history(h);
+    }
+    Ok(0)
+}
+
+fn completion_words(session: &Session) -> Vec<String> {
+    let mut words: Vec<String> = COMMANDS.iter().map(|(c, _)| c.to_string()).collect();
+    if let Some(t) = &session.table {
+        words.extend(t.names.iter().cloned());
+    }
+    if let Some((_, outcome)) = &session.last {
+        words.extend(outcome.fit.param_names.iter().cloned());
+    }
+    if let Some(m) = &session.model {
+        if let Ok(ast) = jitfit::syntax::parse(m) {
+            words.extend(ast.names());
+        }
+    }
+    words.extend(jitfit::syntax::FUNCTIONS.iter().map(|(f, _)| f.to_string()));
+    words.sort();
+    words.dedup();
+    words
+}
+
+#[derive(PartialEq)]
+enum Reply {
+    Quit,
+}
+
+/// Runs one line; errors are printed and the session goes on.
+fn handle(session: &mut Session, line: &str) -> Option<Reply> {
+    let line = line.trim();
+    if line.is_empty() || line.starts_with('#') {
+        return None;
+    }
+    let (command, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(c, r)| (c, r.trim()));
+    if matches!(command, "quit" | "exit") {
+        return Some(Reply::Quit);
+    }
+    if let Err(e) = command_line(session, command, rest) {
+        // Keep the transcript in order when stdout and stderr go to the same place.
+        let _ = std::io::Write::flush(&mut std::io::stdout());
+        let text = format!("{e:#}");
+        if text.starts_with("error:") { eprintln!("{text}") } else { eprintln!("error: {text}") }
+    }
+    None
+}
+
+fn set_pairs(map: &mut BTreeMap<String, String>, rest: &str, what: &str) -> anyhow::Result<()> {
+    if rest == "clear" {
+        map.clear();
+        return Ok(());
+    }
+    let items: Vec<String> = rest.split(',').map(str::to_owned).collect();
+    for (name, value) in parse_assignments(&items, what)? {
+        map.insert(name, value);
+    }
+    Ok(())
+}
+
+fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
+    let model = session.model.clone().ok_or_else(|| anyhow!("no model yet: `model a*exp(-b*x) + c`"))?;
+    let data = session.data_path.clone().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
+    let mut args = FitArgs::new(model, data);
+    args.vars = session.vars.clone();
+    args.y = session.y.clone();
+    args.sigma = session.sigma.clone();
+    let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
+    args.p0 = pairs(&session.p0);
+    args.bounds = pairs(&session.bounds);
+    args.fix = pairs(&session.fix);
+    (args.loss, args.f_scale) = session.loss.clone();
+    args.method = session.method.clone();
+    Ok(args)
+}
+
+fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Result<()> {
+    match command {
+        "help" => {
+            for (_, text) in COMMANDS {
+                println!("  {text}");
+            }
+        }
+        "load" => {
+            if rest.is_empty() {
+                bail!("load needs a file name");
+            }
+            let path = PathBuf::from(rest);
+            let table = read_table(&path)?;
+            println!("{}: {} rows, columns {}", path.display(), table.n_rows(), table.names.join(", "));
+            session.table = Some(table);
+            session.data_path = Some(path);
+        }
+        "model" => {
+            // Check it now so that a mistake is reported with its caret at once. Variables are
+            // not known until the fit (they come from the data), so resolve with none.
+            let ast = jitfit::syntax::parse(rest)?;
+            let no_vars = jitfit::Names { vars: Vec::new(), params: None };
+            if let Err(e) = jitfit::syntax::resolve(&ast, rest, &no_vars) {
+                if !matches!(e.kind, jitfit::syntax::SyntaxErrorKind::NoParameters) {
+                    return Err(e.into());
+                }
+            }
+            let names = ast.names();
+            session.model = Some(rest.to_owned());
+            println!("model set; names: {}", names.join(", "));
+        }
+        "vars" => session.vars = Some(rest.split(',').map(|s| s.trim().to_owned()).collect()),
+        "y" => session.y = Some(rest.to_owned()),
+        "sigma" => session.sigma = if rest == "none" { None } else { Some(rest.to_owned()) },
+        "p0" => set_pairs(&mut session.p0, rest, "p0")?,
+        "bounds" => set_pairs(&mut session.bounds, rest, "bounds")?,
+        "fix" => set_pairs(&mut session.fix, rest, "fix")?,
+        "loss" => {
+            let mut it = rest.split_whitespace();
+            let name = it.next().unwrap_or("linear").to_owned();
+            jitfit::solve::Loss::from_name(&name).ok_or_else(|| anyhow!("unknown loss `{name}`"))?;
+            let f_scale = it.next().map(|v| parse_number(v, "f_scale")).transpose()?.unwrap_or(1.0);
+            session.loss = (name, f_scale);
+        }
+        "method" => {
+            if !matches!(rest, "auto" | "trf" | "lm") {
+                bail!("method: `{rest}` is not one of auto, trf, lm");
+            }
+            session.method = rest.to_owned();
+        }
+        "fit" => {
+            let args = fit_args(session)?;
+            let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
+            let outcome = execute(&args, table)?;
+            print!("{}", report::text(&outcome.fit, &outcome.context(&args)));
+            session.last = Some((args, outcome));
+        }
+        "report" | "json" | "plot" => {
+            let (args, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
+            match command {
+                "report" => print!("{}", report::text(&outcome.fit, &outcome.context(args))),
+                "json" => {
+                    println!("{}", serde_json::to_string_pretty(&report::json(&outcome.fit, &outcome.context(args)))?)
+                }
+                _ => {
+                    if rest.is_empty() {
+                        bail!("plot needs a file name, e.g. `plot fit.svg`");
+                    }
+                    outcome.write_plot(std::path::Path::new(rest))?;
+                    println!("wrote {rest}");
+                }
+            }
+        }
+        "eval" => {
+            let (expr, at) = rest.split_once(" at ").map_or((rest, ""), |(e, a)| (e, a));
+            let ast = jitfit::syntax::parse(expr)?;
+            let mut values = std::collections::HashMap::new();
+            if let Some((_, outcome)) = &session.last {
+                for (name, value) in outcome.fit.param_names.iter().zip(&outcome.fit.values) {
+                    values.insert(name.clone(), *value);
+                }
+            }
+            let items: Vec<String> = at.split(',').map(str::to_owned).collect();
+            for (name, value) in parse_assignments(&items, "eval")? {
+                values.insert(name.clone(), parse_number(&value, &format!("eval {name}"))?);
+            }
+            let missing: Vec<String> =
+                ast.names().into_iter().filter(|n| !values.contains_key(n) && n != "pi").collect();
+            if !missing.is_empty() {
+                bail!("no value for {}: give one with `at {}=...`", missing.join(", "), missing[0]);
+            }
+            let value = jitfit::syntax::eval_ast(&ast, &values).ok_or_else(|| anyhow!("cannot evaluate `{expr}`"))?;
+            println!("{value}");
+        }
+        "explain" => {
+            let model = session.model.clone().ok_or_else(|| anyhow!("no model yet"))?;
+            let vars = match (&session.vars, &session.table) {
+                (Some(v), _) => v.iter().map(|s| s.split('=').next().unwrap_or(s).to_owned()).collect(),
+                (None, Some(t)) => {
+                    let ast = jitfit::syntax::parse(&model)?;
+                    ast.names()
+                        .into_iter()
+                        .filter(|n| t.column(n).is_some() && Some(n) != session.y.as_ref() && n != "y")
+                        .collect()
+                }
+                _ => vec!["x".to_owned()],
+            };
+            crate::explain::run(&crate::explain::ExplainArgs::new(model, vars))?;
+        }
+        "show" => {
+            println!("data    {}", session.data_path.as_ref().map_or("none".into(), |p| p.display().to_string()));
+            println!("model   {}", session.model.as_deref().unwrap_or("none"));
+            let pairs =
+                |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
+            println!("p0      {}", pairs(&session.p0));
+            println!("bounds  {}", pairs(&session.bounds));
+            println!("fix     {}", pairs(&session.fix));
+            println!("loss    {} (f_scale {}), method {}", session.loss.0, session.loss.1, session.method);
+        }
+        "cache" => crate::cache::run(&crate::cache::CacheCommand::Stats)?,
+        other => {
+            let close = COMMANDS.iter().map(|(c, _)| *c).find(|c| c.starts_with(&other[..other.len().min(2)]));
+            match close {
+                Some(c) => bail!("unknown command `{other}` (did you mean `{c}`? `help` lists them)"),
+                None => bail!("unknown command `{other}` (`help` lists them)"),
+            }
+        }
+    }
+    Ok(())
+}
