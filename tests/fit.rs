@@ -198,7 +198,10 @@ fn invalid_input_is_an_error_with_a_clear_message() {
     check(model.fit(&good).p0(&[1.0, 2.0]).run(), "2 initial values for 3 parameters");
     check(model.fit(&good).initial("q", 1.0).run(), "unknown parameter `q` (parameters: a, b, c)");
     check(model.fit(&good).bound("b", 2.0, 1.0).run(), "`b`: the lower bound 2 is not below the upper bound 1");
-    check(model.fit(&good).bound("b", 2.0, 3.0).run(), "`b`: the initial value 1 is outside its bounds [2, 3]");
+    check(
+        model.fit(&good).initial("b", 1.0).bound("b", 2.0, 3.0).run(),
+        "`b`: the initial value 1 is outside its bounds [2, 3]",
+    );
     check(
         model.fit(&Data::new().var("x", vec![0.0, 1.0]).y(vec![1.0, 2.0])).run(),
         "2 data points for 3 free parameters: at least as many points as parameters are needed",
@@ -208,6 +211,10 @@ fn invalid_input_is_an_error_with_a_clear_message() {
         "method `lm` does not support bounds; use `trf`",
     );
     check(model.fit(&good).fix("a", 1.0).fix("b", 1.0).fix("c", 1.0).run(), "every parameter is fixed: nothing to fit");
+    // Without an initial value, the default 1 moves inside the bounds instead.
+    let fit = model.fit(&good).bound("b", 2.0, 3.0).run().unwrap();
+    assert_eq!(fit.initial[1], 2.5);
+    assert!(!fit.initial_given[1]);
     // A transformed response must be defined at every y.
     let log_model = compile("log[y] = a*x + b").unwrap();
     let result = log_model.fit(&Data::new().var("x", x.clone()).y(vec![1.0, 2.0, -1.0, 3.0, 4.0])).run();
