@@ -281,8 +281,11 @@ pub struct Fit {
     pub n_points: usize,
     pub n_free: usize,
     pub dof: usize,
-    /// Weighted residuals w_i·(f(x_i) − t(y_i)).
+    /// Weighted residuals w_i·(f(x_i) − t(y_i)); empty when the fit ran on the normal
+    /// equations (large data: r is never stored).
     pub residuals: Vec<f64>,
+    /// Whether J was stored or only JᵀJ accumulated.
+    pub jacobian_mode: solve::JacobianMode,
     pub optimality: f64,
     pub nfev: usize,
     pub njev: usize,
@@ -493,12 +496,14 @@ fn assemble(
     solve_time: Duration,
 ) -> Fit {
     let n = model.n_params();
-    let (m, n_free) = (s.residuals.len(), free.len());
+    let n_free = free.len();
     let mut values = initial.to_vec();
     for (c, k) in free.iter().enumerate() {
         values[*k] = s.x[c];
     }
-    let chi2: f64 = s.residuals.iter().map(|r| r * r).sum();
+    // On the normal-equations path r is never stored: χ² is twice the (linear) cost.
+    let m = if s.residuals.is_empty() { data.len() } else { s.residuals.len() };
+    let chi2: f64 = if s.residuals.is_empty() { 2.0 * s.cost } else { s.residuals.iter().map(|r| r * r).sum() };
     let dof = m - n_free;
     // curve_fit rescales by 2·cost / dof (the robust cost when a loss is used).
     let cov: Covariance = if s.jacobian.is_empty() {
@@ -521,11 +526,7 @@ fn assemble(
         }
     }
     // R² on the fitted scale, weighted like the residuals.
-    let weights: Vec<f64> = data.sigma.as_ref().map_or(vec![1.0; m], |s| s.iter().map(|s| 1.0 / s).collect());
-    let fitted_target = response_on_fitted_scale(model, data, &values);
-    let w2: f64 = weights.iter().map(|w| w * w).sum();
-    let mean: f64 = fitted_target.iter().zip(&weights).map(|(t, w)| t * w * w).sum::<f64>() / w2;
-    let ss_tot: f64 = fitted_target.iter().zip(&weights).map(|(t, w)| (w * (t - mean)).powi(2)).sum();
+    let ss_tot = weighted_total_sum_of_squares(model, data, &values);
     let r_squared = if ss_tot > 0.0 { 1.0 - chi2 / ss_tot } else { f64::NAN };
     let neg2_log_likelihood = m as f64 * (chi2 / m as f64).max(f64::MIN_POSITIVE).ln();
     let mut active_mask = vec![0i8; n];
@@ -555,6 +556,7 @@ fn assemble(
         n_free,
         dof,
         residuals: s.residuals,
+        jacobian_mode: s.jacobian_mode,
         optimality: s.optimality,
         nfev: s.nfev,
         njev: s.njev,
@@ -568,13 +570,39 @@ fn assemble(
     }
 }
 
-/// t(y_i): y itself, or the left side's transform (`log[y]`).
-fn response_on_fitted_scale(model: &CompiledModel, data: &Data, params: &[f64]) -> Vec<f64> {
-    if !model.transforms_response() {
-        return data.y.clone();
-    }
+/// Σ (w_i (t_i − t̄))² with t_i = t(y_i) (y itself unless the left side transforms it) and t̄
+/// the w²-weighted mean; in chunks, so nothing of the data's size is allocated.
+fn weighted_total_sum_of_squares(model: &CompiledModel, data: &Data, params: &[f64]) -> f64 {
+    let m = data.len();
+    let weight = |i: usize| data.sigma.as_ref().map_or(1.0, |s| 1.0 / s[i]);
+    let mut interp = crate::ir::Interpreter::new(model.kernel());
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    crate::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(&data.y), params).response.unwrap_or_default()
+    let mut targets = |start: usize, end: usize| -> Vec<f64> {
+        if !model.transforms_response() {
+            return data.y[start..end].to_vec();
+        }
+        let chunk: Vec<&[f64]> = vars.iter().map(|v| &v[start..end]).collect();
+        interp.eval_batch(&chunk, Some(&data.y[start..end]), params).response.unwrap_or_default()
+    };
+    const CHUNK: usize = 4096;
+    let (mut sum_w2, mut sum_w2t) = (0.0, 0.0);
+    for start in (0..m).step_by(CHUNK) {
+        let end = (start + CHUNK).min(m);
+        for (k, t) in targets(start, end).iter().enumerate() {
+            let w2 = weight(start + k).powi(2);
+            sum_w2 += w2;
+            sum_w2t += w2 * t;
+        }
+    }
+    let mean = sum_w2t / sum_w2;
+    let mut ss = 0.0;
+    for start in (0..m).step_by(CHUNK) {
+        let end = (start + CHUNK).min(m);
+        for (k, t) in targets(start, end).iter().enumerate() {
+            ss += (weight(start + k) * (t - mean)).powi(2);
+        }
+    }
+    ss
 }
 
 /// Compiles a model with one variable `x` through the process-wide cache.

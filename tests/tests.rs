@@ -13,3 +13,4 @@ mod parse;
 mod properties;
 mod scipy;
 mod solve;
+mod stream;

@@ -106,4 +106,17 @@ impl Kernels for InterpreterKernels {
         }
         Ok(())
     }
+
+    fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let mut interp = Interpreter::new(&self.kernel);
+        let mut row = vec![0.0; self.kernel.n_params()];
+        let mut sum = 0.0;
+        for i in 0..chunk.len() {
+            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
+            let r = chunk.weights.map_or(1.0, |w| w[i]) * (f - target);
+            sum += r * r;
+        }
+        Ok(sum)
+    }
 }

@@ -6,7 +6,8 @@
 //! slice per variable, plus `y` and optional weights):
 //! - `predict`: f(x_i);
 //! - `residual_jacobian`: r_i = w_i·(f(x_i) − t(y_i)) and the Jacobian row w_i·∂f/∂p (row-major);
-//! - `normal_equations`: adds JᵀJ (upper triangle), Jᵀr and Σr² over the chunk without storing J.
+//! - `normal_equations`: adds JᵀJ (upper triangle), Jᵀr and Σr² over the chunk without storing J;
+//! - `sum_of_squares`: Σr² alone (the cost of a trial step on streamed data).
 
 pub mod cranelift;
 mod interp;
@@ -111,6 +112,9 @@ pub trait Kernels: Send + Sync {
         params: &[f64],
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError>;
+
+    /// Σ r_i² over the chunk, storing nothing per point.
+    fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError>;
 }
 
 /// Checks the lengths of a call's slices against the kernel.

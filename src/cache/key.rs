@@ -8,7 +8,7 @@ use std::fmt;
 use xxhash_rust::xxh3::xxh3_128;
 
 /// The kernels a cache entry holds (part of the key, so adding a kernel changes it).
-pub const KERNEL_SET: &str = "predict,residual_jacobian,normal_equations";
+pub const KERNEL_SET: &str = "predict,residual_jacobian,normal_equations,sum_of_squares";
 
 /// A 128-bit cache key.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

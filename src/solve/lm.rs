@@ -16,7 +16,7 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
 
     let mut x = x0.to_vec();
     let mut state = ev.start(&x)?;
-    let mut fnorm = norm(&state.f);
+    let mut fnorm = (2.0 * state.cost).sqrt();
     let mut diag: Vec<f64> =
         ev.jac(&state).column_norms().into_iter().map(|c| if c == 0.0 { 1.0 } else { c }).collect();
     let dx = |x: &[f64], diag: &[f64]| norm(&x.iter().zip(diag).map(|(x, d)| x * d).collect::<Vec<_>>());
@@ -119,7 +119,7 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
         if let Some(x_new) = accepted {
             x = x_new;
             state = ev.accept(&x)?;
-            fnorm = norm(&state.f);
+            fnorm = (2.0 * state.cost).sqrt();
         }
         if status.is_some() {
             break;

@@ -349,14 +349,18 @@ pub(crate) struct Evaluator<'p> {
     mode: JacobianMode,
     pub(crate) nfev: usize,
     pub(crate) njev: usize,
-    /// The residuals of the last `cost_at` call.
+    /// The residuals of the last `cost_at` call (dense mode).
     trial: Vec<f64>,
+    /// The cost of the last `cost_at` call (normal-equations mode, where r is never stored).
+    streamed_cost: Option<f64>,
     non_finite_jacobian: bool,
 }
 
 impl<'p> Evaluator<'p> {
     fn new(problem: &'p mut dyn Problem, loss: Loss, f_scale: f64, mode: JacobianMode) -> Self {
         let (m, n) = (problem.n_residuals(), problem.n_params());
+        // Streamed problems never hold a vector of m residuals.
+        let streamed = mode == JacobianMode::NormalEquations;
         Evaluator {
             problem,
             m,
@@ -366,7 +370,8 @@ impl<'p> Evaluator<'p> {
             mode,
             nfev: 0,
             njev: 0,
-            trial: vec![0.0; m],
+            trial: if streamed { Vec::new() } else { vec![0.0; m] },
+            streamed_cost: None,
             non_finite_jacobian: false,
         }
     }
@@ -381,6 +386,16 @@ impl<'p> Evaluator<'p> {
 
     /// Evaluates at the starting point; both r and J must be finite.
     fn start(&mut self, x: &[f64]) -> Result<State, SolveError> {
+        if self.mode == JacobianMode::NormalEquations {
+            if self.cost_at(x)?.is_none() {
+                return Err(SolveError::NonFiniteStart(x.to_vec()));
+            }
+            let state = self.accept(x)?;
+            if self.non_finite_jacobian {
+                return Err(SolveError::NonFiniteJacobianAtStart(x.to_vec()));
+            }
+            return Ok(state);
+        }
         let mut f = vec![0.0; self.m];
         self.problem.residuals(x, &mut f)?;
         self.nfev += 1;
@@ -397,6 +412,21 @@ impl<'p> Evaluator<'p> {
 
     /// The cost at x, or `None` if a residual is not finite.
     fn cost_at(&mut self, x: &[f64]) -> Result<Option<f64>, SolveError> {
+        if self.mode == JacobianMode::NormalEquations {
+            let ss = match self.problem.sum_of_squares(x)? {
+                Some(ss) => ss,
+                None => {
+                    // The problem cannot stream Σr²: evaluate r once, then drop it.
+                    let mut r = vec![0.0; self.m];
+                    self.problem.residuals(x, &mut r)?;
+                    r.iter().map(|v| v * v).sum()
+                }
+            };
+            self.nfev += 1;
+            let cost = 0.5 * ss;
+            self.streamed_cost = cost.is_finite().then_some(cost);
+            return Ok(self.streamed_cost);
+        }
         let mut f = std::mem::take(&mut self.trial);
         let result = self.problem.residuals(x, &mut f);
         self.trial = f;
@@ -412,7 +442,10 @@ impl<'p> Evaluator<'p> {
     fn accept(&mut self, x: &[f64]) -> Result<State, SolveError> {
         let (m, n) = (self.m, self.n);
         let f_true = self.trial.clone();
-        let cost = self.loss.cost(&f_true, self.f_scale);
+        let cost = match self.streamed_cost {
+            Some(c) if self.mode == JacobianMode::NormalEquations => c,
+            _ => self.loss.cost(&f_true, self.f_scale),
+        };
         let mut f = f_true.clone();
         let (jac, g) = if self.mode == JacobianMode::NormalEquations {
             let mut acc = crate::backend::NormalEquations::zeros(n);

@@ -3,7 +3,7 @@
 //! Rust closure, with its own Jacobian or finite differences, is another ([`ClosureProblem`]).
 
 use super::SolveError;
-use crate::backend::{Chunk, Kernels, NormalEquations};
+use crate::backend::{BackendError, Chunk, Kernels, NormalEquations};
 
 /// A least-squares problem: minimize ½ Σ ρ(r_i(p)²).
 pub trait Problem {
@@ -27,6 +27,31 @@ pub trait Problem {
     fn normal_equations(&mut self, _params: &[f64], _acc: &mut NormalEquations) -> Result<(), SolveError> {
         Err(SolveError::InvalidInput("this problem cannot accumulate the normal equations".into()))
     }
+
+    /// Σ r² at `params` without storing r, for problems that can stream it; `None` otherwise.
+    fn sum_of_squares(&mut self, _params: &[f64]) -> Result<Option<f64>, SolveError> {
+        Ok(None)
+    }
+}
+
+/// Points per chunk on the parallel paths. Fixed, and partial results are combined in a fixed
+/// pairwise tree, so results are bit-identical whatever the number of threads.
+pub const STREAM_CHUNK: usize = 8192;
+
+/// Combines items pairwise, level by level, in a fixed order.
+fn tree_reduce<T>(mut items: Vec<T>, combine: impl Fn(&mut T, &T)) -> Option<T> {
+    while items.len() > 1 {
+        let mut next = Vec::with_capacity(items.len().div_ceil(2));
+        let mut it = items.into_iter();
+        while let Some(mut a) = it.next() {
+            if let Some(b) = it.next() {
+                combine(&mut a, &b);
+            }
+            next.push(a);
+        }
+        items = next;
+    }
+    items.pop()
 }
 
 /// A compiled model and its data: r_i = w_i·(f(x_i; p) − t(y_i)).
@@ -47,6 +72,33 @@ impl<'a> DataProblem<'a> {
 
     fn chunk(&self) -> Chunk<'_> {
         Chunk { vars: &self.vars, y: self.y, weights: self.weights }
+    }
+
+    fn n_chunks(&self) -> usize {
+        self.y.len().div_ceil(STREAM_CHUNK).max(1)
+    }
+
+    /// Runs `f` on every chunk in parallel; results in chunk order.
+    fn per_chunk<T: Send>(
+        &self,
+        f: impl Fn(&Chunk<'_>) -> Result<T, BackendError> + Sync,
+    ) -> Result<Vec<T>, SolveError> {
+        use rayon::prelude::*;
+        let m = self.y.len();
+        (0..self.n_chunks())
+            .into_par_iter()
+            .map(|c| {
+                let (start, end) = (c * STREAM_CHUNK, ((c + 1) * STREAM_CHUNK).min(m));
+                let vars: Vec<&[f64]> = self.vars.iter().map(|v| &v[start.min(v.len())..end.min(v.len())]).collect();
+                let chunk = Chunk {
+                    vars: &vars,
+                    y: &self.y[start..end],
+                    weights: self.weights.map(|w| &w[start.min(w.len())..end.min(w.len())]),
+                };
+                f(&chunk)
+            })
+            .collect::<Result<Vec<T>, BackendError>>()
+            .map_err(SolveError::from)
     }
 }
 
@@ -82,7 +134,38 @@ impl Problem for DataProblem<'_> {
     }
 
     fn normal_equations(&mut self, params: &[f64], acc: &mut NormalEquations) -> Result<(), SolveError> {
-        self.kernels.normal_equations(&self.chunk(), params, acc).map_err(SolveError::from)
+        self.check_lengths()?;
+        let p = self.n_params();
+        let partials = self.per_chunk(|chunk| {
+            let mut part = NormalEquations::zeros(p);
+            self.kernels.normal_equations(chunk, params, &mut part)?;
+            Ok(part)
+        })?;
+        if let Some(total) = tree_reduce(partials, |a, b| a.add(b)) {
+            acc.add(&total);
+        }
+        Ok(())
+    }
+
+    fn sum_of_squares(&mut self, params: &[f64]) -> Result<Option<f64>, SolveError> {
+        self.check_lengths()?;
+        let partials = self.per_chunk(|chunk| self.kernels.sum_of_squares(chunk, params))?;
+        Ok(tree_reduce(partials, |a, b| *a += b))
+    }
+}
+
+impl DataProblem<'_> {
+    /// The chunked paths slice every column by the response's length: check them first, so a
+    /// mismatch is an error rather than a short slice.
+    fn check_lengths(&self) -> Result<(), SolveError> {
+        let m = self.y.len();
+        let bad = self.vars.iter().any(|v| v.len() != m) || self.weights.is_some_and(|w| w.len() != m);
+        if bad || self.vars.len() != self.kernels.kernel().n_vars() {
+            // Let the kernel report the exact mismatch.
+            let mut acc = NormalEquations::zeros(self.n_params());
+            self.kernels.normal_equations(&self.chunk(), &vec![0.0; self.n_params()], &mut acc)?;
+        }
+        Ok(())
     }
 }
 

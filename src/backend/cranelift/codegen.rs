@@ -28,6 +28,8 @@ pub enum KernelKind {
     Predict,
     ResidualJacobian,
     NormalEquations,
+    /// Adds Σ r_i² to `out_a[0]`: the cost of a trial step, nothing stored per point.
+    SumOfSquares,
 }
 
 /// The Rust type of every generated kernel.
@@ -78,10 +80,12 @@ impl Imports {
 fn live_set(kernel: &Kernel, kind: KernelKind) -> Vec<bool> {
     let mut live = vec![false; kernel.insts.len()];
     live[kernel.outputs.value.index()] = true;
-    if kind != KernelKind::Predict {
+    if matches!(kind, KernelKind::ResidualJacobian | KernelKind::NormalEquations) {
         for d in &kernel.outputs.derivatives {
             live[d.index()] = true;
         }
+    }
+    if kind != KernelKind::Predict {
         if let Some(t) = kernel.outputs.response {
             live[t.index()] = true;
         }
@@ -259,6 +263,24 @@ pub fn build_kernel(
         KernelKind::Predict => {
             let addr = b.ins().iadd(out_a, offset);
             b.ins().store(flags, f, addr, 0);
+        }
+        KernelKind::SumOfSquares => {
+            let w_offset = b.ins().imul(i_param, w_stride);
+            let w_addr = b.ins().iadd(w_ptr, w_offset);
+            let w = b.ins().load(types::F64, flags, w_addr, 0);
+            let target = match kernel.outputs.response {
+                Some(t) => values[t.index()].expect("t(y) is live"),
+                None => {
+                    let addr = b.ins().iadd(y_ptr, offset);
+                    b.ins().load(types::F64, flags, addr, 0)
+                }
+            };
+            let diff = b.ins().fsub(f, target);
+            let r = b.ins().fmul(w, diff);
+            let old = b.ins().load(types::F64, flags, out_a, 0);
+            let square = b.ins().fmul(r, r);
+            let new = b.ins().fadd(old, square);
+            b.ins().store(flags, new, out_a, 0);
         }
         KernelKind::ResidualJacobian | KernelKind::NormalEquations => {
             let w_offset = b.ins().imul(i_param, w_stride);

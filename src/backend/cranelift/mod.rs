@@ -24,6 +24,7 @@ pub struct CraneliftKernels {
     predict: KernelFn,
     residual_jacobian: KernelFn,
     normal_equations: KernelFn,
+    sum_of_squares: KernelFn,
     /// Owns the code the function pointers point into; `None` only while dropping.
     module: Mutex<Option<JITModule>>,
     compile_time: Duration,
@@ -74,6 +75,7 @@ impl CraneliftKernels {
             ("predict", KernelKind::Predict),
             ("residual_jacobian", KernelKind::ResidualJacobian),
             ("normal_equations", KernelKind::NormalEquations),
+            ("sum_of_squares", KernelKind::SumOfSquares),
         ]
         .into_iter()
         .enumerate()
@@ -96,6 +98,7 @@ impl CraneliftKernels {
             predict: function(ids[0]),
             residual_jacobian: function(ids[1]),
             normal_equations: function(ids[2]),
+            sum_of_squares: function(ids[3]),
             module: Mutex::new(Some(module)),
             compile_time: started.elapsed(),
         })
@@ -248,5 +251,26 @@ impl Kernels for CraneliftKernels {
         acc.jtr.copy_from_slice(&buffer[p * p..p * p + p]);
         acc.rss = buffer[p * p + p];
         Ok(())
+    }
+
+    fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let var_ptrs = VarPointers::new(chunk.vars);
+        let (w, w_stride) = weights(chunk);
+        let mut sum = 0.0f64;
+        // SAFETY: shapes checked above; the kernel reads the chunk and adds to one value.
+        unsafe {
+            (self.sum_of_squares)(
+                chunk.len(),
+                var_ptrs.as_ptr(),
+                chunk.y.as_ptr(),
+                w,
+                w_stride,
+                params.as_ptr(),
+                &mut sum,
+                std::ptr::null_mut(),
+            )
+        };
+        Ok(sum)
     }
 }
