@@ -358,6 +358,11 @@ impl Problem for Fixed<'_> {
         self.inner.supports_normal_equations()
     }
 
+    fn sum_of_squares(&mut self, params: &[f64]) -> Result<Option<f64>, SolveError> {
+        self.expand(params);
+        self.inner.sum_of_squares(&self.full)
+    }
+
     fn normal_equations(&mut self, params: &[f64], acc: &mut NormalEquations) -> Result<(), SolveError> {
         self.expand(params);
         let n_all = self.full.len();

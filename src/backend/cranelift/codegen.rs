@@ -159,6 +159,24 @@ pub fn build_kernel(
     let exit = b.create_block();
     b.append_block_params_for_function_params(entry);
     let i_param = b.append_block_param(header, ptr);
+    // Accumulating kernels keep their sums in registers across iterations (loop-carried block
+    // parameters) and store them once at the end: `out_a[slot]` for each slot.
+    let p = kernel.n_params();
+    let slots: Vec<usize> = match kind {
+        KernelKind::NormalEquations => {
+            let mut slots = Vec::new();
+            for a in 0..p {
+                slots.extend((a..p).map(|c| a * p + c));
+                slots.push(p * p + a);
+            }
+            slots.push(p * p + p);
+            slots
+        }
+        KernelKind::SumOfSquares => vec![0],
+        _ => Vec::new(),
+    };
+    let acc_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(header, types::F64)).collect();
+    let exit_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(exit, types::F64)).collect();
 
     b.switch_to_block(entry);
     let args = b.block_params(entry).to_vec();
@@ -245,11 +263,17 @@ pub fn build_kernel(
         }
     }
     let zero = b.ins().iconst(ptr, 0);
-    b.ins().jump(header, &[BlockArg::Value(zero)]);
+    let mut entry_args = vec![BlockArg::Value(zero)];
+    for slot in &slots {
+        let initial = b.ins().load(types::F64, flags, out_a, (slot * 8) as i32);
+        entry_args.push(BlockArg::Value(initial));
+    }
+    b.ins().jump(header, &entry_args);
 
     b.switch_to_block(header);
     let more = b.ins().icmp(IntCC::UnsignedLessThan, i_param, n);
-    b.ins().brif(more, body, &[], exit, &[]);
+    let exit_args: Vec<BlockArg> = acc_params.iter().map(|v| BlockArg::Value(*v)).collect();
+    b.ins().brif(more, body, &[], exit, &exit_args);
 
     b.switch_to_block(body);
     let offset = b.ins().ishl_imm_u(i_param, 3);
@@ -259,6 +283,7 @@ pub fn build_kernel(
         }
     }
     let f = values[kernel.outputs.value.index()].expect("f is live");
+    let mut new_acc: Vec<Value> = Vec::with_capacity(slots.len());
     match kind {
         KernelKind::Predict => {
             let addr = b.ins().iadd(out_a, offset);
@@ -277,10 +302,8 @@ pub fn build_kernel(
             };
             let diff = b.ins().fsub(f, target);
             let r = b.ins().fmul(w, diff);
-            let old = b.ins().load(types::F64, flags, out_a, 0);
             let square = b.ins().fmul(r, r);
-            let new = b.ins().fadd(old, square);
-            b.ins().store(flags, new, out_a, 0);
+            new_acc.push(b.ins().fadd(acc_params[0], square));
         }
         KernelKind::ResidualJacobian | KernelKind::NormalEquations => {
             let w_offset = b.ins().imul(i_param, w_stride);
@@ -304,7 +327,6 @@ pub fn build_kernel(
                     b.ins().fmul(w, d)
                 })
                 .collect();
-            let p = row.len();
             if kind == KernelKind::ResidualJacobian {
                 let r_addr = b.ins().iadd(out_a, offset);
                 b.ins().store(flags, r, r_addr, 0);
@@ -314,27 +336,31 @@ pub fn build_kernel(
                     b.ins().store(flags, *v, row_addr, (k * 8) as i32);
                 }
             } else {
-                // acc = [JᵀJ (p×p, upper) | Jᵀr (p) | Σr²], in NormalEquations::add_point's order.
-                let accumulate = |b: &mut FunctionBuilder<'_>, slot: usize, x: Value, y: Value| {
-                    let old = b.ins().load(types::F64, flags, out_a, (slot * 8) as i32);
+                // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
+                let mut accumulate = |b: &mut FunctionBuilder<'_>, x: Value, y: Value| {
                     let prod = b.ins().fmul(x, y);
-                    let new = b.ins().fadd(old, prod);
-                    b.ins().store(flags, new, out_a, (slot * 8) as i32);
+                    let k = new_acc.len();
+                    new_acc.push(b.ins().fadd(acc_params[k], prod));
                 };
                 for a in 0..p {
                     for c in a..p {
-                        accumulate(&mut b, a * p + c, row[a], row[c]);
+                        accumulate(&mut b, row[a], row[c]);
                     }
-                    accumulate(&mut b, p * p + a, row[a], r);
+                    accumulate(&mut b, row[a], r);
                 }
-                accumulate(&mut b, p * p + p, r, r);
+                accumulate(&mut b, r, r);
             }
         }
     }
     let next = b.ins().iadd_imm_u(i_param, 1);
-    b.ins().jump(header, &[BlockArg::Value(next)]);
+    let mut loop_args = vec![BlockArg::Value(next)];
+    loop_args.extend(new_acc.iter().map(|v| BlockArg::Value(*v)));
+    b.ins().jump(header, &loop_args);
 
     b.switch_to_block(exit);
+    for (slot, value) in slots.iter().zip(&exit_params) {
+        b.ins().store(flags, *value, out_a, (slot * 8) as i32);
+    }
     b.ins().return_(&[]);
     b.seal_all_blocks();
     b.finalize(module.target_config());
