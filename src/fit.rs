@@ -105,6 +105,11 @@ pub struct FitOptions {
     pub fixed: Vec<Option<f64>>,
     pub absolute_sigma: bool,
     pub solve: SolveOptions,
+    /// Write the solver state to this file every `checkpoint_every` iterations.
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub checkpoint_every: usize,
+    /// Continue from this checkpoint (it must be of the same model, data and options).
+    pub resume: Option<std::path::PathBuf>,
 }
 
 /// Builds and runs a fit of a compiled model to data.
@@ -113,6 +118,7 @@ pub struct FitBuilder<'d> {
     data: &'d Data,
     options: FitOptions,
     errors: Vec<FitError>,
+    after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
 }
 
 impl CompiledModel {
@@ -129,8 +135,12 @@ impl CompiledModel {
                 fixed: vec![None; n],
                 absolute_sigma: false,
                 solve: SolveOptions::default(),
+                checkpoint: None,
+                checkpoint_every: 1,
+                resume: None,
             },
             errors: Vec::new(),
+            after_checkpoint: None,
         }
     }
 }
@@ -234,6 +244,27 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// Writes the solver state to `path` every `every` iterations (atomically), so that an
+    /// interrupted fit can [`resume`](FitBuilder::resume). TRF only.
+    pub fn checkpoint(mut self, path: impl Into<std::path::PathBuf>, every: usize) -> Self {
+        self.options.checkpoint = Some(path.into());
+        self.options.checkpoint_every = every.max(1);
+        self
+    }
+
+    /// Continues an interrupted fit from its checkpoint; the result is the one the
+    /// uninterrupted fit would have given.
+    pub fn resume(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.options.resume = Some(path.into());
+        self
+    }
+
+    /// Called with the iteration number after each checkpoint is written.
+    pub fn after_checkpoint(mut self, callback: impl FnMut(usize) + 'd) -> Self {
+        self.after_checkpoint = Some(Box::new(callback));
+        self
+    }
+
     /// All the options at once (replaces what the other methods set).
     pub fn options(mut self, options: FitOptions) -> Self {
         self.options = options;
@@ -245,7 +276,7 @@ impl<'d> FitBuilder<'d> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
         }
-        run_fit(&self.model, self.data, &self.options)
+        run_fit(&self.model, self.data, &self.options, self.after_checkpoint)
     }
 }
 
@@ -387,7 +418,12 @@ fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
     }
 }
 
-fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<Fit, FitError> {
+fn run_fit(
+    model: &CompiledModel,
+    data: &Data,
+    options: &FitOptions,
+    mut after_checkpoint: Option<Box<dyn FnMut(usize) + '_>>,
+) -> Result<Fit, FitError> {
     let started = Instant::now();
     let n = model.n_params();
     let m = data.y.len();
@@ -487,7 +523,46 @@ fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<F
     let mut data_problem = DataProblem::new(model.kernels(), vars, &data.y, weights.as_deref());
     let mut problem =
         Fixed { inner: &mut data_problem, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
-    let solution = solve::solve(&mut problem, &x0, &solve_options)?;
+    // Checkpoints identify the fit by its model, data and options.
+    let identity = (options.checkpoint.is_some() || options.resume.is_some())
+        .then(|| (data_fingerprint(model, data), options_fingerprint(model, options)));
+    let mut hooks = solve::Hooks::default();
+    if let (Some(path), Some((data_id, options_id))) = (&options.resume, &identity) {
+        let checkpoint = solve::Checkpoint::read(path, model.source(), data_id, options_id)
+            .map_err(|e| FitError::Invalid(e.to_string()))?;
+        hooks.resume = Some(checkpoint.state);
+    }
+    let mut write_error: Option<String> = None;
+    let mut on_iteration = |state: &solve::TrfState| {
+        let (Some(path), Some((data_id, options_id))) = (&options.checkpoint, &identity) else { return };
+        if state.iterations % options.checkpoint_every != 0 {
+            return;
+        }
+        let checkpoint = solve::Checkpoint {
+            format: solve::CHECKPOINT_FORMAT,
+            jitfit_version: env!("CARGO_PKG_VERSION").to_owned(),
+            model: model.source().to_owned(),
+            data_fingerprint: data_id.clone(),
+            options: options_id.clone(),
+            state: state.clone(),
+        };
+        match checkpoint.write(path) {
+            Ok(()) => {
+                if let Some(callback) = after_checkpoint.as_mut() {
+                    callback(state.iterations);
+                }
+            }
+            Err(e) => write_error = Some(format!("cannot write the checkpoint {}: {e}", path.display())),
+        }
+    };
+    if options.checkpoint.is_some() {
+        hooks.on_iteration = Some(&mut on_iteration);
+    }
+    let solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;
+    drop(hooks);
+    if let Some(e) = write_error {
+        return Err(FitError::Invalid(e));
+    }
     Ok(assemble(model, data, options, &initial, &free, solution, started.elapsed()))
 }
 
@@ -573,6 +648,49 @@ fn assemble(
         absolute_sigma: options.absolute_sigma,
         solve_time,
     }
+}
+
+/// `len:xxh3` over the data's length, variable names and up to 4096 evenly spaced rows of
+/// every column: cheap at any size, and different for a different data set.
+fn data_fingerprint(model: &CompiledModel, data: &Data) -> String {
+    let m = data.len();
+    let mut bytes: Vec<u8> = Vec::new();
+    let rows: Vec<usize> = if m <= 4096 { (0..m).collect() } else { (0..4096).map(|k| k * (m - 1) / 4095).collect() };
+    let mut column = |name: &str, values: &[f64]| {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        for &i in &rows {
+            bytes.extend_from_slice(&values.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
+        }
+    };
+    for v in model.vars() {
+        column(v, data.column(v).unwrap_or(&[]));
+    }
+    column("y", &data.y);
+    if let Some(s) = &data.sigma {
+        column("sigma", s);
+    }
+    format!("{m}:{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+}
+
+/// The options that shape a fit's solution, as text (initial values excluded: a resumed fit
+/// continues from its saved state).
+fn options_fingerprint(model: &CompiledModel, options: &FitOptions) -> String {
+    let s = &options.solve;
+    format!(
+        "params {:?} lower {:?} upper {:?} fixed {:?} loss {:?} f_scale {:?} method {:?} tol {:?} max_nfev {:?} x_scale {:?} jacobian {:?}",
+        model.params(),
+        options.lower,
+        options.upper,
+        options.fixed,
+        s.loss,
+        s.f_scale,
+        s.method,
+        (s.ftol, s.xtol, s.gtol),
+        s.max_nfev,
+        s.x_scale,
+        s.jacobian
+    )
 }
 
 /// Σ (w_i (t_i − t̄))² with t_i = t(y_i) (y itself unless the left side transforms it) and t̄

@@ -4,6 +4,7 @@ mod support;
 
 mod backend;
 mod cache;
+mod checkpoint;
 mod cli;
 mod errors;
 mod fit;

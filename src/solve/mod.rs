@@ -4,6 +4,7 @@
 //! The solver sees only the `Problem` contract: residuals and Jacobian for a parameter
 //! vector. It never sees expressions, kernels or data files.
 
+mod checkpoint;
 mod common;
 mod covariance;
 mod lm;
@@ -11,6 +12,7 @@ mod loss;
 mod problem;
 mod trf;
 
+pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError};
 pub use covariance::{Covariance, covariance, covariance_from_gram};
 pub use loss::Loss;
 pub use problem::{ClosureProblem, DataProblem, FiniteDifference, Problem, finite_difference_jacobian};
@@ -231,8 +233,40 @@ impl From<crate::backend::BackendError> for SolveError {
     }
 }
 
+/// TRF's state between two iterations: everything needed to continue a fit exactly as if it
+/// had not stopped (the residuals and Jacobian are recomputed from `x`).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TrfState {
+    pub x: Vec<f64>,
+    pub delta: f64,
+    pub alpha: f64,
+    pub scale_inv: Vec<f64>,
+    pub nfev: usize,
+    pub njev: usize,
+    pub iterations: usize,
+}
+
+/// Hooks into a running solve (TRF only).
+#[derive(Default)]
+pub struct Hooks<'a> {
+    /// Called at the end of every iteration with the state to resume from.
+    pub on_iteration: Option<&'a mut dyn FnMut(&TrfState)>,
+    /// Continue from this state instead of starting at `x0`.
+    pub resume: Option<TrfState>,
+}
+
 /// Minimizes ½ Σ ρ(r_i(x)²) from `x0`.
 pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
+    solve_with_hooks(problem, x0, options, &mut Hooks::default())
+}
+
+/// [`solve`] with hooks: a callback per iteration (to write checkpoints) and resumption.
+pub fn solve_with_hooks(
+    problem: &mut dyn Problem,
+    x0: &[f64],
+    options: &SolveOptions,
+    hooks: &mut Hooks<'_>,
+) -> Result<Solution, SolveError> {
     let (m, n) = (problem.n_residuals(), problem.n_params());
     let invalid = |s: String| Err(SolveError::InvalidInput(s));
     if x0.len() != n {
@@ -291,6 +325,9 @@ pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> R
         Method::Lm if bounded => {
             return invalid("method `lm` does not support bounds; use `trf`".into());
         }
+        Method::Lm if hooks.on_iteration.is_some() || hooks.resume.is_some() => {
+            return invalid("checkpoints and resuming need method `trf`".into());
+        }
         Method::Lm if options.loss != Loss::Linear => {
             return invalid("method `lm` supports only the linear loss; use `trf`".into());
         }
@@ -322,7 +359,7 @@ pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> R
             } else {
                 x0.to_vec()
             };
-            trf::trf(&mut ev, &x0, &options)?
+            trf::trf(&mut ev, &x0, &options, hooks)?
         }
     };
     solution.method = method;

@@ -5,17 +5,26 @@
 //! by the eigendecomposition of the same scaled JᵀJ.
 
 use super::common::*;
-use super::{Evaluator, Solution, SolveError, SolveOptions, Status, XScale};
+use super::{Evaluator, Hooks, Solution, SolveError, SolveOptions, Status, TrfState, XScale};
 
 /// Runs TRF from `x0` (strictly inside the bounds).
-pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
+pub fn trf(
+    ev: &mut Evaluator<'_>,
+    x0: &[f64],
+    options: &SolveOptions,
+    hooks: &mut Hooks<'_>,
+) -> Result<Solution, SolveError> {
     let bounded = options.lower.iter().any(|l| l.is_finite()) || options.upper.iter().any(|u| u.is_finite());
     let n = ev.n;
     let (lb, ub) = (&options.lower, &options.upper);
     let max_nfev = options.max_nfev.unwrap_or(super::DEFAULT_NFEV_PER_PARAM * n);
     let (ftol, xtol, gtol) = (options.ftol, options.xtol, options.gtol);
 
-    let mut x = x0.to_vec();
+    let resume = hooks.resume.take();
+    let mut x = resume.as_ref().map_or_else(|| x0.to_vec(), |r| r.x.clone());
+    if resume.as_ref().is_some_and(|r| r.x.len() != n || r.scale_inv.len() != n) {
+        return Err(SolveError::InvalidInput("the saved state does not match the problem's parameters".into()));
+    }
     let mut state = ev.start(&x)?;
     let jac_scaling = matches!(options.x_scale, XScale::Jacobian);
     let (mut scale, mut scale_inv) = match &options.x_scale {
@@ -41,6 +50,16 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
     let mut alpha = 0.0;
     let mut status: Option<Status> = None;
     let mut iterations = 0;
+    if let Some(r) = resume {
+        // Continue exactly where the saved run stopped: the evaluations at x above stand for
+        // the ones the uninterrupted run had already made.
+        (delta, alpha, iterations) = (r.delta, r.alpha, r.iterations);
+        (ev.nfev, ev.njev) = (r.nfev, r.njev);
+        if jac_scaling {
+            scale = r.scale_inv.iter().map(|v| 1.0 / v).collect();
+            scale_inv = r.scale_inv;
+        }
+    }
     let mut g_norm;
     loop {
         let g = &state.g;
@@ -113,6 +132,17 @@ pub fn trf(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result
             }
         }
         iterations += 1;
+        if let Some(callback) = hooks.on_iteration.as_mut() {
+            callback(&TrfState {
+                x: x.clone(),
+                delta,
+                alpha,
+                scale_inv: scale_inv.clone(),
+                nfev: ev.nfev,
+                njev: ev.njev,
+                iterations,
+            });
+        }
     }
     let active_mask = find_active_constraints(&x, lb, ub, xtol);
     let g = state.g.clone();

@@ -70,6 +70,15 @@ pub struct FitArgs {
     /// Correlations at or above this magnitude are listed in the report.
     #[arg(long, default_value_t = 0.1)]
     pub min_correl: f64,
+    /// Save the solver state to this file as the fit goes (JSON, written atomically).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Save a checkpoint every N iterations.
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
+    /// Continue an interrupted fit from its checkpoint (same model, data and options).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
 }
 
 impl FitArgs {
@@ -97,6 +106,9 @@ impl FitArgs {
             output_residuals: None,
             plot: None,
             min_correl: 0.1,
+            checkpoint: None,
+            checkpoint_every: 1,
+            resume: None,
         }
     }
 }
@@ -261,6 +273,20 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     );
     if let Some(n) = args.max_nfev {
         fit = fit.max_nfev(n);
+    }
+    if let Some(path) = &args.checkpoint {
+        fit = fit.checkpoint(path, args.checkpoint_every);
+        // For tests of interrupted fits: die right after writing the checkpoint of iteration N.
+        if let Some(n) = std::env::var("JITFIT_ABORT_AFTER_CHECKPOINT").ok().and_then(|v| v.parse::<usize>().ok()) {
+            fit = fit.after_checkpoint(move |iteration| {
+                if iteration == n {
+                    std::process::abort();
+                }
+            });
+        }
+    }
+    if let Some(path) = &args.resume {
+        fit = fit.resume(path);
     }
     let fit = fit.run()?;
     Ok(Outcome {

@@ -1,0 +1,113 @@
+//! Checkpoints: resuming reaches the uninterrupted answer (in process, and after the process
+//! died mid-fit); a checkpoint of another fit, a corrupt one or a newer format is refused.
+
+use crate::support::TempDir;
+use jitfit::{Data, compile};
+use std::process::Command;
+
+fn data() -> Data {
+    let x: Vec<f64> = (0..2000).map(|i| i as f64 * 0.005).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, x)| 3.0 * (-0.7 * x).exp() + 0.5 + 0.01 * (((i * 37) % 11) as f64 - 5.0))
+        .collect();
+    Data::new().var("x", x).y(y)
+}
+
+#[test]
+fn resuming_from_a_mid_fit_checkpoint_gives_the_uninterrupted_result() {
+    let dir = TempDir::new("checkpoint-resume");
+    let (live, snapshot) = (dir.path().join("fit.json"), dir.path().join("iteration3.json"));
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = data();
+    let full = model
+        .fit(&data)
+        .p0(&[1.0, 3.0, 0.0])
+        .checkpoint(&live, 1)
+        .after_checkpoint(|iteration| {
+            if iteration == 3 {
+                std::fs::copy(&live, &snapshot).unwrap();
+            }
+        })
+        .run()
+        .unwrap();
+    assert!(full.iterations > 4, "the fit should take several iterations ({})", full.iterations);
+    let resumed = model.fit(&data).p0(&[1.0, 3.0, 0.0]).resume(&snapshot).run().unwrap();
+    assert_eq!(resumed.values, full.values);
+    assert_eq!(resumed.covariance, full.covariance);
+    assert_eq!((resumed.nfev, resumed.njev, resumed.iterations), (full.nfev, full.njev, full.iterations));
+    assert_eq!(resumed.status, full.status);
+}
+
+#[test]
+fn a_fit_killed_mid_way_resumes_to_the_same_answer() {
+    let dir = TempDir::new("checkpoint-kill");
+    let cache = TempDir::new("checkpoint-kill-cache");
+    let csv = dir.path().join("decay.csv");
+    let data = data();
+    let mut text = String::from("x,y\n");
+    for (x, y) in data.column("x").unwrap().iter().zip(data.response()) {
+        text += &format!("{x:?},{y:?}\n");
+    }
+    std::fs::write(&csv, text).unwrap();
+    let checkpoint = dir.path().join("state.json");
+    let run = |extra: &[&str], abort_after: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jitfit"));
+        command
+            .args(["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--p0", "a=1,b=3,c=0", "--json"])
+            .args(extra)
+            .env("JITFIT_CACHE_DIR", cache.path());
+        if let Some(n) = abort_after {
+            command.env("JITFIT_ABORT_AFTER_CHECKPOINT", n);
+        }
+        command.output().unwrap()
+    };
+    let uninterrupted = run(&[], None);
+    assert!(uninterrupted.status.success());
+    let killed = run(&["--checkpoint", checkpoint.to_str().unwrap()], Some("3"));
+    assert!(!killed.status.success(), "the process should have died");
+    assert!(killed.stdout.is_empty(), "it died before reporting");
+    let resumed = run(&["--resume", checkpoint.to_str().unwrap()], None);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let values = |out: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["parameters"].clone(), v["statistics"]["nfev"].clone(), v["covariance"].clone())
+    };
+    assert_eq!(values(&resumed), values(&uninterrupted));
+}
+
+#[test]
+fn bad_checkpoints_are_refused_with_a_clear_message() {
+    let dir = TempDir::new("checkpoint-bad");
+    let path = dir.path().join("cp.json");
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = data();
+    model.fit(&data).p0(&[1.0, 3.0, 0.0]).checkpoint(&path, 1).run().unwrap();
+    let good = std::fs::read_to_string(&path).unwrap();
+    let refuse = |content: &str, expected: &str| {
+        std::fs::write(&path, content).unwrap();
+        let err = model.fit(&data).p0(&[1.0, 3.0, 0.0]).resume(&path).run().unwrap_err().to_string();
+        assert!(err.contains(expected), "{err}\nexpected: {expected}");
+    };
+    refuse("{ not json", "is not a jitfit checkpoint");
+    refuse(&good[..good.len() / 2], "is not a jitfit checkpoint");
+    refuse(&good.replace("\"format\": 1", "\"format\": 2"), "has checkpoint format 2; this jitfit reads format 1");
+    refuse(&good.replace("\"delta\": ", "\"delta\": -"), "the saved state is not valid");
+    std::fs::write(&path, &good).unwrap();
+    // Another model, other data, other options.
+    let other = compile("a*exp(-b*x) + c + 0*x").unwrap();
+    let err = other.fit(&data).resume(&path).run().unwrap_err().to_string();
+    assert!(err.contains("is a checkpoint of another model"), "{err}");
+    let shifted = Data::new().var("x", data.column("x").unwrap().to_vec()).y(data
+        .response()
+        .iter()
+        .map(|y| y + 1.0)
+        .collect::<Vec<_>>());
+    let err = model.fit(&shifted).resume(&path).run().unwrap_err().to_string();
+    assert!(err.contains("is a checkpoint of another data set"), "{err}");
+    let err = model.fit(&data).bound("c", 0.0, 1.0).resume(&path).run().unwrap_err().to_string();
+    assert!(err.contains("is a checkpoint of another set of options"), "{err}");
+    let err = model.fit(&data).resume(dir.path().join("missing.json")).run().unwrap_err().to_string();
+    assert!(err.contains("cannot read the checkpoint"), "{err}");
+}
