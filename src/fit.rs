@@ -15,6 +15,7 @@
 
 use crate::backend::NormalEquations;
 use crate::cache::CompiledModel;
+use crate::data::Column;
 use crate::solve::{
     self, Covariance, DataProblem, Loss, Method, Problem, Solution, SolveError, SolveOptions, Status, XScale,
 };
@@ -24,9 +25,9 @@ use std::time::{Duration, Instant};
 /// Data to fit: named variable columns, the response, optional σ per point.
 #[derive(Clone, Debug, Default)]
 pub struct Data {
-    columns: Vec<(String, Vec<f64>)>,
-    y: Vec<f64>,
-    sigma: Option<Vec<f64>>,
+    columns: Vec<(String, Column)>,
+    y: Column,
+    sigma: Option<Column>,
 }
 
 impl Data {
@@ -35,20 +36,20 @@ impl Data {
     }
 
     /// Adds (or replaces) a variable column.
-    pub fn var(mut self, name: &str, values: impl Into<Vec<f64>>) -> Self {
+    pub fn var(mut self, name: &str, values: impl Into<Column>) -> Self {
         self.columns.retain(|(n, _)| n != name);
         self.columns.push((name.to_owned(), values.into()));
         self
     }
 
     /// The observed response.
-    pub fn y(mut self, values: impl Into<Vec<f64>>) -> Self {
+    pub fn y(mut self, values: impl Into<Column>) -> Self {
         self.y = values.into();
         self
     }
 
     /// Standard deviations of y (curve_fit's `sigma`): residuals are divided by them.
-    pub fn sigma(mut self, values: impl Into<Vec<f64>>) -> Self {
+    pub fn sigma(mut self, values: impl Into<Column>) -> Self {
         self.sigma = Some(values.into());
         self
     }

@@ -245,3 +245,66 @@ fn repl_script_runs_and_survives_mistakes() {
     assert!((value - 1.598).abs() < 0.01, "{value}");
     assert!(std::fs::read_to_string(svg).unwrap().contains(r#"class="residuals""#));
 }
+
+#[test]
+fn npy_columns_generate_convert_and_fit() {
+    let cache = TempDir::new("cli-npy");
+    let dir = TempDir::new("cli-npy-data");
+    let d = dir.path();
+    let out = jitfit(
+        &[
+            "generate",
+            "a*exp(-b*x) + c",
+            d.to_str().unwrap(),
+            "--n",
+            "20000",
+            "--params",
+            "a=3,b=0.7,c=0.5",
+            "--noise",
+            "0.001",
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (x, y) = (d.join("x.npy"), d.join("y.npy"));
+    let out =
+        jitfit(&["fit", "a*exp(-b*x) + c", "--x", x.to_str().unwrap(), "--y", y.to_str().unwrap(), "--json"], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let b = v["parameters"][1]["value"].as_f64().unwrap();
+    assert!((b - 0.7).abs() < 1e-3, "{b}");
+    assert_eq!(v["data"]["points"], 20000);
+
+    // convert: one .npy per column, fitted like the CSV.
+    let conv = d.join("decay");
+    let out = jitfit(&["convert", "examples/data/decay.csv", conv.to_str().unwrap()], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let (t, s) = (conv.join("time.npy"), conv.join("signal.npy"));
+    let from_npy =
+        jitfit(&["fit", "a*exp(-b*x) + c", "--x", t.to_str().unwrap(), "--y", s.to_str().unwrap(), "--json"], &cache);
+    let from_csv = jitfit(&["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--json"], &cache);
+    let values = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        v["parameters"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect::<Vec<_>>()
+    };
+    assert_eq!(values(&from_npy), values(&from_csv));
+
+    // A truncated .npy is an error, not a crash.
+    let bytes = std::fs::read(&x).unwrap();
+    let truncated = d.join("truncated.npy");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let out =
+        jitfit(&["fit", "a*exp(-b*x) + c", "--x", truncated.to_str().unwrap(), "--y", y.to_str().unwrap()], &cache);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("truncated: the header promises 20000×1 values"), "{}", stderr(&out));
+    // Columns of different lengths.
+    let short = d.join("short");
+    let out = jitfit(&["generate", "a*x", short.to_str().unwrap(), "--n", "10"], &cache);
+    assert_eq!(out.status.code(), Some(0));
+    let out = jitfit(
+        &["fit", "a*exp(-b*x) + c", "--x", short.join("x.npy").to_str().unwrap(), "--y", y.to_str().unwrap()],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("has 10 values, but y has 20000"), "{}", stderr(&out));
+}

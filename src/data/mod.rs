@@ -2,15 +2,19 @@
 //! comments, header optional), and NIST StRD `.dat` files. Every error names the file, the
 //! line and the column.
 
+mod column;
 pub mod nist;
+pub mod npy;
+
+pub use column::Column;
 
 use std::path::{Path, PathBuf};
 
 /// Named columns of equal length.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug)]
 pub struct Table {
     pub names: Vec<String>,
-    pub columns: Vec<Vec<f64>>,
+    pub columns: Vec<Column>,
 }
 
 impl Table {
@@ -18,8 +22,13 @@ impl Table {
         self.names.iter().position(|n| n == name).map(|k| self.columns[k].as_slice())
     }
 
+    /// The column as stored (mapped columns stay mapped when handed to a fit).
+    pub fn column_data(&self, name: &str) -> Option<&Column> {
+        self.names.iter().position(|n| n == name).map(|k| &self.columns[k])
+    }
+
     pub fn n_rows(&self) -> usize {
-        self.columns.first().map_or(0, Vec::len)
+        self.columns.first().map_or(0, |c| c.len())
     }
 }
 
@@ -48,8 +57,12 @@ enum Separator {
     Whitespace,
 }
 
-/// Reads a data file, choosing the format by extension and content.
+/// Reads a data file, choosing the format by extension and content (`.npy` is mapped).
 pub fn read_table(path: &Path) -> Result<Table, DataError> {
+    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+        let (names, columns) = npy::read_npy(path)?;
+        return Ok(Table { names, columns });
+    }
     let text =
         std::fs::read_to_string(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
     parse_table(&text, path)
@@ -130,7 +143,7 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
             columns[k].push(value);
         }
     }
-    Ok(Table { names, columns })
+    Ok(Table { names, columns: columns.into_iter().map(Column::Owned).collect() })
 }
 
 /// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included (they are
@@ -151,12 +164,14 @@ mod tests {
     fn formats() {
         let csv = parse("# a comment\ntime, signal\n0, 1.5\n1, 2.5e0\n", "d.csv").unwrap();
         assert_eq!(csv.names, ["time", "signal"]);
-        assert_eq!(csv.columns, [vec![0.0, 1.0], vec![1.5, 2.5]]);
+        assert_eq!(csv.column("time"), Some(&[0.0, 1.0][..]));
+        assert_eq!(csv.column("signal"), Some(&[1.5, 2.5][..]));
         let tsv = parse("t\ty\n1\t2\n", "d.tsv").unwrap();
         assert_eq!(tsv.column("y"), Some(&[2.0][..]));
         let ws = parse("# x y\n 1  2 # trailing\n\n3 4\n", "d.dat").unwrap();
         assert_eq!(ws.names, ["x", "y"]);
-        assert_eq!(ws.columns, [vec![1.0, 3.0], vec![2.0, 4.0]]);
+        assert_eq!(ws.column("x"), Some(&[1.0, 3.0][..]));
+        assert_eq!(ws.column("y"), Some(&[2.0, 4.0][..]));
         let three = parse("1 2 0.1\n", "d.txt").unwrap();
         assert_eq!(three.names, ["x", "y", "sigma"]);
     }

@@ -12,16 +12,19 @@ use std::time::Instant;
 pub struct FitArgs {
     /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
     pub model: String,
-    /// The data: CSV/TSV with a header row, or whitespace-separated columns (`#` comments;
-    /// without a header, two columns are `x y` and three `x y sigma`).
-    pub data: PathBuf,
-    /// The column holding the response (default: the model's left side, or `y`).
+    /// The data: CSV/TSV with a header row, whitespace-separated columns (`#` comments;
+    /// without a header, two columns are `x y` and three `x y sigma`), or a `.npy` array
+    /// (memory-mapped). Omit it to give one `.npy` file per column: `--x x.npy --y y.npy`.
+    pub data: Option<PathBuf>,
+    /// The column holding the response (default: the model's left side, or `y`), or a
+    /// `.npy` file holding it.
     #[arg(long)]
     pub y: Option<String>,
-    /// The column holding σ, the standard deviation of each y.
+    /// The column holding σ, the standard deviation of each y, or a `.npy` file.
     #[arg(long)]
     pub sigma: Option<String>,
-    /// The column holding the variable `x` (for models written in x, data with other names).
+    /// The column holding the variable `x` (for models written in x, data with other names),
+    /// or a `.npy` file.
     #[arg(long)]
     pub x: Option<String>,
     /// The model's variables, comma-separated, each a column of the same name or mapped with
@@ -86,7 +89,7 @@ impl FitArgs {
     pub fn new(model: String, data: PathBuf) -> Self {
         FitArgs {
             model,
-            data,
+            data: Some(data),
             y: None,
             sigma: None,
             x: None,
@@ -110,6 +113,44 @@ impl FitArgs {
             checkpoint_every: 1,
             resume: None,
         }
+    }
+}
+
+impl FitArgs {
+    /// The data as named in reports: the file, or the `.npy` column files.
+    pub fn data_name(&self) -> String {
+        match &self.data {
+            Some(p) => p.display().to_string(),
+            None => [&self.x, &self.y, &self.sigma].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(", "),
+        }
+    }
+
+    /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
+    /// then name the column they added).
+    pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
+        let mut args = self.clone();
+        let mut table = match &self.data {
+            Some(path) => read_table(path)?,
+            None => Table { names: Vec::new(), columns: Vec::new() },
+        };
+        for (flag, slot) in [("x", &mut args.x), ("y", &mut args.y), ("sigma", &mut args.sigma)] {
+            let Some(value) = slot.clone() else { continue };
+            if !value.ends_with(".npy") {
+                continue;
+            }
+            let (_, mut columns) = jitfit::data::npy::read_npy(std::path::Path::new(&value))?;
+            if columns.len() != 1 {
+                bail!("--{flag} {value}: a column file must hold a 1-D array, this one has {} columns", columns.len());
+            }
+            let name = format!("{flag} ({value})");
+            table.names.push(name.clone());
+            table.columns.push(columns.remove(0));
+            *slot = Some(name);
+        }
+        if table.names.is_empty() {
+            bail!("no data: give a data file, or .npy column files with --x and --y");
+        }
+        Ok((table, args))
     }
 }
 
@@ -146,7 +187,7 @@ pub fn match_columns(args: &FitArgs, table: &Table) -> anyhow::Result<Columns> {
     let names = ast.names();
     let has = |c: &str| table.column(c).is_some();
     let missing = |c: &str, what: &str| {
-        anyhow!("{what} `{c}` is not a column of {} (columns: {})", args.data.display(), table.names.join(", "))
+        anyhow!("{what} `{c}` is not a column of {} (columns: {})", args.data_name(), table.names.join(", "))
     };
     let y = match &args.y {
         Some(c) if has(c) => c.clone(),
@@ -189,7 +230,7 @@ pub fn match_columns(args: &FitArgs, table: &Table) -> anyhow::Result<Columns> {
     if vars.is_empty() {
         bail!(
             "no column of {} is named like a variable of the model; say which with --x COLUMN or --vars NAME=COLUMN (columns: {})",
-            args.data.display(),
+            args.data_name(),
             table.names.join(", ")
         );
     }
@@ -211,7 +252,7 @@ impl Outcome {
     pub fn context<'a>(&'a self, args: &'a FitArgs) -> report::Context<'a> {
         report::Context {
             model: &args.model,
-            data_path: args.data.to_str().unwrap_or("data"),
+            data_path: args.data.as_deref().and_then(|p| p.to_str()).unwrap_or("data"),
             columns: &self.columns,
             compile_time: self.compile_time,
             compile_origin: self.compile_origin,
@@ -238,12 +279,14 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     }
     let model = compiled.model.clone();
 
-    let mut data = Data::new().y(table.column(&columns.y).unwrap_or_default().to_vec());
-    for (var, column) in &columns.vars {
-        data = data.var(var, table.column(column).unwrap_or_default().to_vec());
+    // Columns are handed over as stored: memory-mapped ones are not copied.
+    let column = |name: &str| table.column_data(name).cloned().unwrap_or_default();
+    let mut data = Data::new().y(column(&columns.y));
+    for (var, name) in &columns.vars {
+        data = data.var(var, column(name));
     }
     if let Some(s) = &columns.sigma {
-        data = data.sigma(table.column(s).unwrap_or_default().to_vec());
+        data = data.sigma(column(s));
     }
 
     let mut fit = model.fit(&data);
@@ -302,10 +345,13 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
 
 pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
-    let table = read_table(&args.data)?;
+    let (table, args) = args.load()?;
+    let args = &args;
     let mut outcome = execute(args, &table)?;
     outcome.total_time = started.elapsed();
-    let context = outcome.context(args);
+    let data_name = args.data_name();
+    let mut context = outcome.context(args);
+    context.data_path = &data_name;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report::json(&outcome.fit, &context))?);
     } else {

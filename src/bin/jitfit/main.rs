@@ -4,6 +4,7 @@
 //! converge (the report is still printed).
 
 mod cache;
+mod convert;
 mod explain;
 mod fit;
 mod nist;
@@ -50,6 +51,14 @@ enum Command {
     /// An interactive session: load data, set a model, fit, report, plot. Reads a script
     /// from standard input when it is not a terminal: `jitfit repl < session.jf`.
     Repl,
+    /// Write each column of a data file as a `.npy` file (memory-mapped by `fit`).
+    ///
+    /// Example: jitfit convert data.csv data/   then   jitfit fit MODEL --x data/x.npy --y data/y.npy
+    Convert(convert::ConvertArgs),
+    /// Write x.npy and y.npy sampled from a model with noise: benchmark data of any size.
+    ///
+    /// Example: jitfit generate 'a*exp(-b*x) + c' big/ --n 1e8 --params a=3,b=0.7,c=0.5
+    Generate(convert::GenerateArgs),
     /// The compilation cache: `path`, `stats`, `clear`, `compile MODEL`.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
@@ -62,6 +71,8 @@ fn main() -> ExitCode {
         Command::Nist(args) => nist::run(&args),
         Command::Explain(args) => explain::run(&args).map(|()| 0),
         Command::Repl => repl::run(),
+        Command::Convert(args) => convert::convert(&args),
+        Command::Generate(args) => convert::generate(&args),
         Command::Cache(command) => cache::run(&command).map(|()| 0),
     };
     match result {
