@@ -120,6 +120,7 @@ pub struct FitBuilder<'d> {
     options: FitOptions,
     errors: Vec<FitError>,
     after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
+    progress: Option<Box<dyn FnMut(&solve::TrfState) + 'd>>,
 }
 
 impl CompiledModel {
@@ -142,6 +143,7 @@ impl CompiledModel {
             },
             errors: Vec::new(),
             after_checkpoint: None,
+            progress: None,
         }
     }
 }
@@ -266,6 +268,13 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// Called at the end of every iteration (TRF) with the solver's state: for progress
+    /// displays.
+    pub fn progress(mut self, callback: impl FnMut(&solve::TrfState) + 'd) -> Self {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
     /// All the options at once (replaces what the other methods set).
     pub fn options(mut self, options: FitOptions) -> Self {
         self.options = options;
@@ -277,7 +286,7 @@ impl<'d> FitBuilder<'d> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
         }
-        run_fit(&self.model, self.data, &self.options, self.after_checkpoint)
+        run_fit(&self.model, self.data, &self.options, self.after_checkpoint, self.progress)
     }
 }
 
@@ -424,6 +433,7 @@ fn run_fit(
     data: &Data,
     options: &FitOptions,
     mut after_checkpoint: Option<Box<dyn FnMut(usize) + '_>>,
+    mut progress: Option<Box<dyn FnMut(&solve::TrfState) + '_>>,
 ) -> Result<Fit, FitError> {
     let started = Instant::now();
     let n = model.n_params();
@@ -524,6 +534,7 @@ fn run_fit(
     let mut data_problem = DataProblem::new(model.kernels(), vars, &data.y, weights.as_deref());
     let mut problem =
         Fixed { inner: &mut data_problem, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
+    let progress_wanted = progress.is_some();
     // Checkpoints identify the fit by its model, data and options.
     let identity = (options.checkpoint.is_some() || options.resume.is_some())
         .then(|| (data_fingerprint(model, data), options_fingerprint(model, options)));
@@ -535,6 +546,9 @@ fn run_fit(
     }
     let mut write_error: Option<String> = None;
     let mut on_iteration = |state: &solve::TrfState| {
+        if let Some(callback) = progress.as_mut() {
+            callback(state);
+        }
         let (Some(path), Some((data_id, options_id))) = (&options.checkpoint, &identity) else { return };
         if state.iterations % options.checkpoint_every != 0 {
             return;
@@ -556,7 +570,8 @@ fn run_fit(
             Err(e) => write_error = Some(format!("cannot write the checkpoint {}: {e}", path.display())),
         }
     };
-    if options.checkpoint.is_some() {
+    let wants_hook = options.checkpoint.is_some() || (progress_wanted && solve_options.method != solve::Method::Lm);
+    if wants_hook {
         hooks.on_iteration = Some(&mut on_iteration);
     }
     let solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;

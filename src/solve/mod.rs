@@ -244,6 +244,9 @@ pub struct TrfState {
     pub nfev: usize,
     pub njev: usize,
     pub iterations: usize,
+    /// The cost at x (for progress displays; not needed to resume).
+    #[serde(default)]
+    pub cost: f64,
 }
 
 /// Hooks into a running solve (TRF only).

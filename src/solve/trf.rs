@@ -141,6 +141,7 @@ pub fn trf(
                 nfev: ev.nfev,
                 njev: ev.njev,
                 iterations,
+                cost: state.cost,
             });
         }
     }

@@ -82,6 +82,9 @@ pub struct FitArgs {
     /// Continue an interrupted fit from its checkpoint (same model, data and options).
     #[arg(long)]
     pub resume: Option<PathBuf>,
+    /// No progress line (it appears only on a terminal, for fits of a second or more).
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 impl FitArgs {
@@ -112,6 +115,7 @@ impl FitArgs {
             checkpoint: None,
             checkpoint_every: 1,
             resume: None,
+            quiet: true,
         }
     }
 }
@@ -331,7 +335,36 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.resume {
         fit = fit.resume(path);
     }
-    let fit = fit.run()?;
+    // A progress line on stderr for fits that take a second or more, on a terminal only.
+    let progress_bar = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
+        let bar = indicatif::ProgressBar::hidden();
+        bar.set_style(indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}").expect("a valid template"));
+        bar
+    });
+    let fit_started = Instant::now();
+    if let Some(bar) = &progress_bar {
+        let bar = bar.clone();
+        let points = data.len() as f64;
+        fit = fit.progress(move |state| {
+            if fit_started.elapsed().as_secs_f64() >= 1.0 {
+                if bar.is_hidden() {
+                    bar.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+                }
+                let passes = (state.nfev + state.njev) as f64;
+                let rate = passes * points / fit_started.elapsed().as_secs_f64();
+                bar.set_message(format!(
+                    "iteration {}, cost {:.6e}, {} evaluations, {:.3e} points/s",
+                    state.iterations, state.cost, state.nfev, rate
+                ));
+                bar.tick();
+            }
+        });
+    }
+    let fit = fit.run();
+    if let Some(bar) = &progress_bar {
+        bar.finish_and_clear();
+    }
+    let fit = fit?;
     Ok(Outcome {
         fit,
         model,
