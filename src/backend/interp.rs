@@ -1,7 +1,7 @@
 //! The reference backend: the IR interpreter behind the [`Kernels`] trait. Slow, obviously
 //! right, and what every other backend is tested against.
 
-use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_shapes};
+use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_residual_jacobian, check_shapes};
 use crate::ir::{Interpreter, Kernel};
 
 /// Runs kernels with [`Interpreter`].
@@ -62,14 +62,8 @@ impl Kernels for InterpreterKernels {
         residuals: &mut [f64],
         jacobian: &mut [f64],
     ) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
+        check_residual_jacobian(&self.kernel, chunk, params, residuals, jacobian)?;
         let (n, p) = (chunk.len(), self.kernel.n_params());
-        if residuals.len() != n {
-            return Err(BackendError::Shape { what: "residuals", expected: n, found: residuals.len() });
-        }
-        if jacobian.len() != n * p {
-            return Err(BackendError::Shape { what: "jacobian", expected: n * p, found: jacobian.len() });
-        }
         let mut interp = Interpreter::new(&self.kernel);
         for i in 0..n {
             let row = &mut jacobian[i * p..(i + 1) * p];

@@ -138,3 +138,23 @@ pub(crate) fn check_chunk(kernel: &Kernel, chunk: &Chunk<'_>, params: &[f64]) ->
     }
     Ok(())
 }
+
+/// The checks of a `residual_jacobian` call: the chunk, and room for n residuals and n·p
+/// derivatives.
+pub(crate) fn check_residual_jacobian(
+    kernel: &Kernel,
+    chunk: &Chunk<'_>,
+    params: &[f64],
+    residuals: &[f64],
+    jacobian: &[f64],
+) -> Result<(), BackendError> {
+    check_chunk(kernel, chunk, params)?;
+    let (n, p) = (chunk.len(), kernel.n_params());
+    if residuals.len() != n {
+        return Err(BackendError::Shape { what: "residuals", expected: n, found: residuals.len() });
+    }
+    if jacobian.len() != n * p {
+        return Err(BackendError::Shape { what: "jacobian", expected: n * p, found: jacobian.len() });
+    }
+    Ok(())
+}

@@ -62,26 +62,7 @@ pub fn covariance(jacobian: &[f64], m: usize, n: usize, chi2: f64, absolute_sigm
             matrix[i * n + j] = kept.iter().map(|c| v[(i, *c)] * v[(j, *c)] / (s[*c] * s[*c])).sum();
         }
     }
-    let mut warning = None;
-    if kept.len() < n {
-        warning = Some(format!(
-            "the Jacobian has rank {} < {n} at the solution: some parameters are not determined by the data",
-            kept.len()
-        ));
-    }
-    if !absolute_sigma {
-        if m > n {
-            let s_sq = chi2 / (m - n) as f64;
-            for c in &mut matrix {
-                *c *= s_sq;
-            }
-        } else {
-            return infinite(format!(
-                "{m} points for {n} parameters leave no degrees of freedom to estimate the covariance"
-            ));
-        }
-    }
-    Covariance { matrix, n, warning }
+    finish(matrix, kept.len(), "the Jacobian", m, n, chi2, absolute_sigma)
 }
 
 /// The same covariance from JᵀJ (n × n, full) when J was not stored: the pseudo-inverse from
@@ -106,23 +87,30 @@ pub fn covariance_from_gram(jtj: &[f64], m: usize, n: usize, chi2: f64, absolute
             matrix[i * n + j] = kept.iter().map(|c| vectors[(i, *c)] * vectors[(j, *c)] / values[*c]).sum();
         }
     }
-    let mut warning = None;
-    if kept.len() < n {
-        warning = Some(format!(
-            "JᵀJ has rank {} < {n} at the solution: some parameters are not determined by the data",
-            kept.len()
-        ));
-    }
+    finish(matrix, kept.len(), "JᵀJ", m, n, chi2, absolute_sigma)
+}
+
+/// The pseudo-inverse's rank warning and curve_fit's rescaling by the reduced χ².
+fn finish(
+    mut matrix: Vec<f64>,
+    rank: usize,
+    what: &str,
+    m: usize,
+    n: usize,
+    chi2: f64,
+    absolute_sigma: bool,
+) -> Covariance {
+    let warning = (rank < n).then(|| {
+        format!("{what} has rank {rank} < {n} at the solution: some parameters are not determined by the data")
+    });
     if !absolute_sigma {
-        if m > n {
-            let s_sq = chi2 / (m - n) as f64;
-            for c in &mut matrix {
-                *c *= s_sq;
-            }
-        } else {
-            return infinite(format!(
-                "{m} points for {n} parameters leave no degrees of freedom to estimate the covariance"
-            ));
+        if m <= n {
+            let why = format!("{m} points for {n} parameters leave no degrees of freedom to estimate the covariance");
+            return Covariance { matrix: vec![f64::INFINITY; n * n], n, warning: Some(why) };
+        }
+        let s_sq = chi2 / (m - n) as f64;
+        for c in &mut matrix {
+            *c *= s_sq;
         }
     }
     Covariance { matrix, n, warning }

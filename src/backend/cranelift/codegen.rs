@@ -284,40 +284,33 @@ pub fn build_kernel(
     }
     let f = values[kernel.outputs.value.index()].expect("f is live");
     let mut new_acc: Vec<Value> = Vec::with_capacity(slots.len());
+    // w_i and r_i = w_i·(f − t(y_i)): the same instructions in every residual kernel.
+    let weight_and_residual = |b: &mut FunctionBuilder<'_>, values: &[Option<Value>], f: Value| {
+        let w_offset = b.ins().imul(i_param, w_stride);
+        let w_addr = b.ins().iadd(w_ptr, w_offset);
+        let w = b.ins().load(types::F64, flags, w_addr, 0);
+        let target = match kernel.outputs.response {
+            Some(t) => values[t.index()].expect("t(y) is live"),
+            None => {
+                let addr = b.ins().iadd(y_ptr, offset);
+                b.ins().load(types::F64, flags, addr, 0)
+            }
+        };
+        let diff = b.ins().fsub(f, target);
+        (w, b.ins().fmul(w, diff))
+    };
     match kind {
         KernelKind::Predict => {
             let addr = b.ins().iadd(out_a, offset);
             b.ins().store(flags, f, addr, 0);
         }
         KernelKind::SumOfSquares => {
-            let w_offset = b.ins().imul(i_param, w_stride);
-            let w_addr = b.ins().iadd(w_ptr, w_offset);
-            let w = b.ins().load(types::F64, flags, w_addr, 0);
-            let target = match kernel.outputs.response {
-                Some(t) => values[t.index()].expect("t(y) is live"),
-                None => {
-                    let addr = b.ins().iadd(y_ptr, offset);
-                    b.ins().load(types::F64, flags, addr, 0)
-                }
-            };
-            let diff = b.ins().fsub(f, target);
-            let r = b.ins().fmul(w, diff);
+            let (_, r) = weight_and_residual(&mut b, &values, f);
             let square = b.ins().fmul(r, r);
             new_acc.push(b.ins().fadd(acc_params[0], square));
         }
         KernelKind::ResidualJacobian | KernelKind::NormalEquations => {
-            let w_offset = b.ins().imul(i_param, w_stride);
-            let w_addr = b.ins().iadd(w_ptr, w_offset);
-            let w = b.ins().load(types::F64, flags, w_addr, 0);
-            let target = match kernel.outputs.response {
-                Some(t) => values[t.index()].expect("t(y) is live"),
-                None => {
-                    let addr = b.ins().iadd(y_ptr, offset);
-                    b.ins().load(types::F64, flags, addr, 0)
-                }
-            };
-            let diff = b.ins().fsub(f, target);
-            let r = b.ins().fmul(w, diff);
+            let (w, r) = weight_and_residual(&mut b, &values, f);
             let row: Vec<Value> = kernel
                 .outputs
                 .derivatives

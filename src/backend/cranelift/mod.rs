@@ -7,7 +7,7 @@ mod runtime;
 
 pub use codegen::KernelKind;
 
-use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_shapes};
+use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_residual_jacobian, check_shapes};
 use crate::ir::Kernel;
 use codegen::{Imports, KernelFn, build_kernel, kernel_signature};
 use cranelift_codegen::ir::UserFuncName;
@@ -190,14 +190,8 @@ impl Kernels for CraneliftKernels {
         residuals: &mut [f64],
         jacobian: &mut [f64],
     ) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
-        let (n, p) = (chunk.len(), self.kernel.n_params());
-        if residuals.len() != n {
-            return Err(BackendError::Shape { what: "residuals", expected: n, found: residuals.len() });
-        }
-        if jacobian.len() != n * p {
-            return Err(BackendError::Shape { what: "jacobian", expected: n * p, found: jacobian.len() });
-        }
+        check_residual_jacobian(&self.kernel, chunk, params, residuals, jacobian)?;
+        let n = chunk.len();
         let var_ptrs = VarPointers::new(chunk.vars);
         let (w, w_stride) = weights(chunk);
         // SAFETY: shapes checked above; the kernel writes n residuals and n·p derivatives.
