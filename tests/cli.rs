@@ -177,6 +177,10 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         ),
         (vec!["fit", "a*x + b", nan], "error: y holds a non-finite value (NaN) at row 1"),
         (vec!["fit", "a*x + b", ragged], "line 3: 1 values, but the first row has 2"),
+        (
+            vec!["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--plot", "fit.png"],
+            "error: --plot fit.png: plots are written as SVG; name the file *.svg",
+        ),
         (vec!["nist", "examples/data/misra1a.csv"], "error: examples/data/misra1a.csv: no `Model:` section"),
         (vec!["nist", "tests/data/nist/Misra1a.dat", "--start", "3"], "error: --start must be 1 or 2, got 3"),
     ];

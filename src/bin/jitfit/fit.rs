@@ -67,7 +67,7 @@ pub struct FitArgs {
     /// Write x, y, fitted value and residual per point to this CSV file.
     #[arg(long)]
     pub output_residuals: Option<PathBuf>,
-    /// Draw the data, the fitted curve and the residuals to this SVG file.
+    /// Draw the data, the fitted curve and the residuals to this SVG file (`.svg` only).
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Correlations at or above this magnitude are listed in the report.
@@ -378,6 +378,9 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
 
 pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
+    if let Some(path) = &args.plot {
+        crate::plot::check_extension(path)?;
+    }
     let (table, args) = args.load()?;
     let args = &args;
     let mut outcome = execute(args, &table)?;

@@ -88,7 +88,16 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// Plots are SVG: refuse another extension up front rather than write SVG into a `.png`.
+pub fn check_extension(path: &Path) -> anyhow::Result<()> {
+    match path.extension().and_then(|e| e.to_str()) {
+        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
+        _ => anyhow::bail!("--plot {}: plots are written as SVG; name the file *.svg", path.display()),
+    }
+}
+
 pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, columns: &Columns) -> anyhow::Result<()> {
+    check_extension(path)?;
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
     let at_fit = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(data.response()), &fit.values);
     let observed: Vec<f64> = at_fit.response.clone().unwrap_or_else(|| data.response().to_vec());
