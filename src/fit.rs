@@ -121,6 +121,7 @@ pub struct FitBuilder<'d> {
     errors: Vec<FitError>,
     after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
     progress: Option<Box<dyn FnMut(&solve::TrfState) + 'd>>,
+    cancel: Option<&'d std::sync::atomic::AtomicBool>,
 }
 
 impl CompiledModel {
@@ -144,6 +145,7 @@ impl CompiledModel {
             errors: Vec::new(),
             after_checkpoint: None,
             progress: None,
+            cancel: None,
         }
     }
 }
@@ -275,6 +277,13 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// Stops the fit after the current iteration once `flag` is set (a Ctrl-C handler sets
+    /// it); a checkpoint, if asked for, is written then. TRF only.
+    pub fn cancel_flag(mut self, flag: &'d std::sync::atomic::AtomicBool) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
     /// All the options at once (replaces what the other methods set).
     pub fn options(mut self, options: FitOptions) -> Self {
         self.options = options;
@@ -286,7 +295,7 @@ impl<'d> FitBuilder<'d> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
         }
-        run_fit(&self.model, self.data, &self.options, self.after_checkpoint, self.progress)
+        run_fit(&self.model, self.data, &self.options, self.after_checkpoint, self.progress, self.cancel)
     }
 }
 
@@ -434,6 +443,7 @@ fn run_fit(
     options: &FitOptions,
     mut after_checkpoint: Option<Box<dyn FnMut(usize) + '_>>,
     mut progress: Option<Box<dyn FnMut(&solve::TrfState) + '_>>,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
 ) -> Result<Fit, FitError> {
     let started = Instant::now();
     let n = model.n_params();
@@ -545,12 +555,12 @@ fn run_fit(
         hooks.resume = Some(checkpoint.state);
     }
     let mut write_error: Option<String> = None;
-    let mut on_iteration = |state: &solve::TrfState| {
+    let mut on_iteration = |state: &solve::TrfState, save_now: bool| {
         if let Some(callback) = progress.as_mut() {
             callback(state);
         }
         let (Some(path), Some((data_id, options_id))) = (&options.checkpoint, &identity) else { return };
-        if state.iterations % options.checkpoint_every != 0 {
+        if state.iterations % options.checkpoint_every != 0 && !save_now {
             return;
         }
         let checkpoint = solve::Checkpoint {
@@ -574,6 +584,7 @@ fn run_fit(
     if wants_hook {
         hooks.on_iteration = Some(&mut on_iteration);
     }
+    hooks.cancel = cancel;
     let solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;
     drop(hooks);
     if let Some(e) = write_error {

@@ -111,3 +111,36 @@ fn bad_checkpoints_are_refused_with_a_clear_message() {
     let err = model.fit(&data).resume(dir.path().join("missing.json")).run().unwrap_err().to_string();
     assert!(err.contains("cannot read the checkpoint"), "{err}");
 }
+
+/// Cancelling (what Ctrl-C does in the CLI) stops after the current iteration with status
+/// `Interrupted` and saves the checkpoint whatever its schedule; resuming finishes the fit.
+#[test]
+fn cancelling_saves_a_checkpoint_and_resuming_finishes_the_fit() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let dir = TempDir::new("checkpoint-cancel");
+    let path = dir.path().join("cp.json");
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = data();
+    let full = model.fit(&data).p0(&[1.0, 3.0, 0.0]).run().unwrap();
+    let cancel = AtomicBool::new(false);
+    let interrupted = model
+        .fit(&data)
+        .p0(&[1.0, 3.0, 0.0])
+        .checkpoint(&path, 1000)
+        .cancel_flag(&cancel)
+        .progress(|state| {
+            if state.iterations == 2 {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        })
+        .run()
+        .unwrap();
+    assert_eq!(interrupted.status, jitfit::solve::Status::Interrupted);
+    assert!(!interrupted.status.converged());
+    // The flag set during iteration 2 is seen at the end of the next one.
+    assert_eq!(interrupted.iterations, 3);
+    assert!(path.exists(), "the checkpoint is written on interruption despite `every 1000`");
+    let resumed = model.fit(&data).p0(&[1.0, 3.0, 0.0]).resume(&path).run().unwrap();
+    assert_eq!(resumed.values, full.values);
+    assert_eq!(resumed.status, full.status);
+}

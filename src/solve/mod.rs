@@ -139,6 +139,8 @@ pub enum Status {
     FtolXtol,
     /// The Jacobian stopped being finite (-2: not a scipy status).
     NonFiniteJacobian,
+    /// Stopped on request (Ctrl-C) after an iteration (-3: not a scipy status).
+    Interrupted,
 }
 
 impl Status {
@@ -149,6 +151,7 @@ impl Status {
             3 => Status::Xtol,
             4 => Status::FtolXtol,
             -2 => Status::NonFiniteJacobian,
+            -3 => Status::Interrupted,
             _ => Status::MaxEvaluations,
         }
     }
@@ -162,6 +165,7 @@ impl Status {
             Status::Xtol => 3,
             Status::FtolXtol => 4,
             Status::NonFiniteJacobian => -2,
+            Status::Interrupted => -3,
         }
     }
 
@@ -174,6 +178,7 @@ impl Status {
             Status::Xtol => "`xtol` termination condition is satisfied.",
             Status::FtolXtol => "Both `ftol` and `xtol` termination conditions are satisfied.",
             Status::NonFiniteJacobian => "The Jacobian is not finite at the current parameters.",
+            Status::Interrupted => "Interrupted; the last state is in the checkpoint, if one was asked for.",
         }
     }
 
@@ -252,8 +257,12 @@ pub struct TrfState {
 /// Hooks into a running solve (TRF only).
 #[derive(Default)]
 pub struct Hooks<'a> {
-    /// Called at the end of every iteration with the state to resume from.
-    pub on_iteration: Option<&'a mut dyn FnMut(&TrfState)>,
+    /// Called at the end of every iteration with the state to resume from; the flag is true
+    /// when the fit is being interrupted (save now).
+    pub on_iteration: Option<&'a mut dyn FnMut(&TrfState, bool)>,
+    /// When set (by a Ctrl-C handler, say), the fit stops after the current iteration with
+    /// [`Status::Interrupted`].
+    pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
     /// Continue from this state instead of starting at `x0`.
     pub resume: Option<TrfState>,
 }

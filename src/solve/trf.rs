@@ -132,8 +132,10 @@ pub fn trf(
             }
         }
         iterations += 1;
+        let interrupted =
+            status.is_none() && hooks.cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed));
         if let Some(callback) = hooks.on_iteration.as_mut() {
-            callback(&TrfState {
+            let snapshot = TrfState {
                 x: x.clone(),
                 delta,
                 alpha,
@@ -142,7 +144,12 @@ pub fn trf(
                 njev: ev.njev,
                 iterations,
                 cost: state.cost,
-            });
+            };
+            // On an interruption the state is saved whatever the checkpoint schedule.
+            callback(&snapshot, interrupted);
+        }
+        if interrupted {
+            status = Some(Status::Interrupted);
         }
     }
     let active_mask = find_active_constraints(&x, lb, ub, xtol);

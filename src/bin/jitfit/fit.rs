@@ -335,6 +335,10 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.resume {
         fit = fit.resume(path);
     }
+    // Ctrl-C stops a (TRF) fit after its current iteration and saves a checkpoint if asked.
+    if args.method != "lm" {
+        fit = fit.cancel_flag(interrupt_flag());
+    }
     // A progress line on stderr for fits that take a second or more, on a terminal only.
     let progress_bar = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let bar = indicatif::ProgressBar::hidden();
@@ -376,6 +380,18 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     })
 }
 
+/// Set by Ctrl-C; the handler is installed once per process.
+fn interrupt_flag() -> &'static std::sync::atomic::AtomicBool {
+    static FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        // Without a handler (another one was installed), Ctrl-C ends the process as usual.
+        let _ = ctrlc::set_handler(|| FLAG.store(true, std::sync::atomic::Ordering::Relaxed));
+    });
+    FLAG.store(false, std::sync::atomic::Ordering::Relaxed);
+    &FLAG
+}
+
 pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
     if let Some(path) = &args.plot {
@@ -400,7 +416,16 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.plot {
         outcome.write_plot(path)?;
     }
-    Ok(if outcome.fit.status.converged() { 0 } else { 2 })
+    Ok(match outcome.fit.status {
+        s if s.converged() => 0,
+        jitfit::solve::Status::Interrupted => {
+            if let Some(path) = &args.checkpoint {
+                eprintln!("interrupted: continue with --resume {}", path.display());
+            }
+            130
+        }
+        _ => 2,
+    })
 }
 
 fn write_residuals(

@@ -1,7 +1,8 @@
 //! The `jitfit` command line.
 //!
 //! Exit codes: 0 success (the fit converged), 1 a usage or input error, 2 the fit did not
-//! converge (the report is still printed).
+//! converge (the report is still printed), 130 interrupted by Ctrl-C (report printed,
+//! checkpoint saved if asked for).
 
 mod cache;
 mod convert;
@@ -33,7 +34,7 @@ enum Command {
     ///   jitfit fit 'a*exp(-b*x) + c' data.csv --x time --y signal --sigma err --json
     ///   jitfit fit 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' spot.csv --y z --loss soft_l1
     ///
-    /// Exit status: 0 converged, 1 bad input, 2 did not converge.
+    /// Exit status: 0 converged, 1 bad input, 2 did not converge, 130 interrupted (Ctrl-C).
     Fit(Box<fit::FitArgs>),
     /// Fit a NIST StRD problem (`.dat`) from its own model line and starts, with default
     /// options, and compare with the certified values (log relative errors).
