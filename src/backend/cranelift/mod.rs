@@ -23,10 +23,11 @@ pub struct CraneliftKernels {
     kernel: Kernel,
     predict: KernelFn,
     residual_jacobian: KernelFn,
-    normal_equations: KernelFn,
-    sum_of_squares: KernelFn,
-    /// Owns the code the function pointers point into; `None` only while dropping.
-    module: Mutex<Option<JITModule>>,
+    /// Owns the code of `predict` and `residual_jacobian`.
+    #[allow(dead_code)]
+    eager: CompiledModule,
+    /// `normal_equations` and `sum_of_squares`, compiled on first use.
+    streaming: std::sync::OnceLock<Result<CompiledModule, BackendError>>,
     compile_time: Duration,
 }
 
@@ -56,10 +57,15 @@ fn isa() -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String
     isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
 }
 
-impl CraneliftKernels {
-    /// Compiles the three kernels of a verified kernel IR.
-    pub fn compile(kernel: &Kernel) -> Result<CraneliftKernels, BackendError> {
-        let started = Instant::now();
+/// Machine code for some kernels of one IR, freed on drop.
+struct CompiledModule {
+    functions: Vec<KernelFn>,
+    /// Owns the code the function pointers point into; `None` only while dropping.
+    module: Mutex<Option<JITModule>>,
+}
+
+impl CompiledModule {
+    fn compile(kernel: &Kernel, kinds: &[(&str, KernelKind)]) -> Result<CompiledModule, BackendError> {
         let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
         let mut builder = JITBuilder::with_isa(isa().map_err(|e| compile_error(&e))?, default_libcall_names());
         for (name, address) in runtime::all_symbols() {
@@ -71,19 +77,11 @@ impl CraneliftKernels {
         let mut builder_context = FunctionBuilderContext::new();
         let signature = kernel_signature(&module);
         let mut ids = Vec::new();
-        for (index, (name, kind)) in [
-            ("predict", KernelKind::Predict),
-            ("residual_jacobian", KernelKind::ResidualJacobian),
-            ("normal_equations", KernelKind::NormalEquations),
-            ("sum_of_squares", KernelKind::SumOfSquares),
-        ]
-        .into_iter()
-        .enumerate()
-        {
+        for (index, (name, kind)) in kinds.iter().enumerate() {
             let id = module.declare_function(name, Linkage::Local, &signature).map_err(|e| compile_error(&e))?;
             context.func.signature = signature.clone();
             context.func.name = UserFuncName::user(0, index as u32);
-            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, kind)
+            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, *kind)
                 .map_err(|e| compile_error(&e))?;
             module.define_function(id, &mut context).map_err(|e| compile_error(&e))?;
             module.clear_context(&mut context);
@@ -92,31 +90,62 @@ impl CraneliftKernels {
         module.finalize_definitions().map_err(|e| compile_error(&e))?;
         // SAFETY: each id was defined above with `kernel_signature`, which is `KernelFn`'s
         // signature; the code lives as long as `module`, which `self` owns.
-        let function = |id| unsafe { std::mem::transmute::<*const u8, KernelFn>(module.get_finalized_function(id)) };
+        let functions = ids
+            .into_iter()
+            .map(|id| unsafe { std::mem::transmute::<*const u8, KernelFn>(module.get_finalized_function(id)) })
+            .collect();
+        Ok(CompiledModule { functions, module: Mutex::new(Some(module)) })
+    }
+}
+
+impl Drop for CompiledModule {
+    fn drop(&mut self) {
+        let module = self.module.get_mut().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(module) = module {
+            // SAFETY: the function pointers into this module are only reachable through its
+            // owner, which is being dropped: nothing can call them any more.
+            unsafe { module.free_memory() };
+        }
+    }
+}
+
+impl CraneliftKernels {
+    /// Compiles `predict` and `residual_jacobian` now; the streaming kernels
+    /// (`normal_equations`, `sum_of_squares`) on first use, so that small fits do not pay
+    /// for them.
+    pub fn compile(kernel: &Kernel) -> Result<CraneliftKernels, BackendError> {
+        let started = Instant::now();
+        let eager = CompiledModule::compile(
+            kernel,
+            &[("predict", KernelKind::Predict), ("residual_jacobian", KernelKind::ResidualJacobian)],
+        )?;
         Ok(CraneliftKernels {
             kernel: kernel.clone(),
-            predict: function(ids[0]),
-            residual_jacobian: function(ids[1]),
-            normal_equations: function(ids[2]),
-            sum_of_squares: function(ids[3]),
-            module: Mutex::new(Some(module)),
+            predict: eager.functions[0],
+            residual_jacobian: eager.functions[1],
+            eager,
+            streaming: std::sync::OnceLock::new(),
             compile_time: started.elapsed(),
         })
     }
 
-    /// How long compilation took (IR → machine code, module set-up included).
+    /// How long compilation took (IR → machine code for the eager kernels, module set-up
+    /// included).
     pub fn compile_time(&self) -> Duration {
         self.compile_time
     }
-}
 
-impl Drop for CraneliftKernels {
-    fn drop(&mut self) {
-        let module = self.module.get_mut().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(module) = module {
-            // SAFETY: the function pointers into this module are only reachable through
-            // `self`, which is being dropped: nothing can call them any more.
-            unsafe { module.free_memory() };
+    /// The streaming kernels: (normal_equations, sum_of_squares), compiled once.
+    fn streaming(&self) -> Result<(KernelFn, KernelFn), BackendError> {
+        let module = self.streaming.get_or_init(|| {
+            CompiledModule::compile(
+                &self.kernel,
+                &[("normal_equations", KernelKind::NormalEquations), ("sum_of_squares", KernelKind::SumOfSquares)],
+            )
+        });
+        match module {
+            Ok(m) => Ok((m.functions[0], m.functions[1])),
+            Err(e) => Err(e.clone()),
         }
     }
 }
@@ -221,6 +250,7 @@ impl Kernels for CraneliftKernels {
         if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
             return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
         }
+        let (normal_equations_fn, _) = self.streaming()?;
         // The kernel accumulates into one contiguous buffer: [JᵀJ | Jᵀr | Σr²].
         let mut buffer = Vec::with_capacity(p * p + p + 1);
         buffer.extend_from_slice(&acc.jtj);
@@ -230,7 +260,7 @@ impl Kernels for CraneliftKernels {
         let (w, w_stride) = weights(chunk);
         // SAFETY: shapes checked above; the kernel reads and writes p·p + p + 1 values.
         unsafe {
-            (self.normal_equations)(
+            (normal_equations_fn)(
                 chunk.len(),
                 var_ptrs.as_ptr(),
                 chunk.y.as_ptr(),
@@ -249,12 +279,13 @@ impl Kernels for CraneliftKernels {
 
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
         check_chunk(&self.kernel, chunk, params)?;
+        let (_, sum_of_squares_fn) = self.streaming()?;
         let var_ptrs = VarPointers::new(chunk.vars);
         let (w, w_stride) = weights(chunk);
         let mut sum = 0.0f64;
         // SAFETY: shapes checked above; the kernel reads the chunk and adds to one value.
         unsafe {
-            (self.sum_of_squares)(
+            (sum_of_squares_fn)(
                 chunk.len(),
                 var_ptrs.as_ptr(),
                 chunk.y.as_ptr(),
