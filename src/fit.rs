@@ -408,16 +408,21 @@ impl Problem for Fixed<'_> {
         self.inner.supports_normal_equations()
     }
 
-    fn sum_of_squares(&mut self, params: &[f64]) -> Result<Option<f64>, SolveError> {
+    fn sum_of_squares(&mut self, params: &[f64], loss: crate::loss::LossSpec) -> Result<Option<f64>, SolveError> {
         self.expand(params);
-        self.inner.sum_of_squares(&self.full)
+        self.inner.sum_of_squares(&self.full, loss)
     }
 
-    fn normal_equations(&mut self, params: &[f64], acc: &mut NormalEquations) -> Result<(), SolveError> {
+    fn normal_equations(
+        &mut self,
+        params: &[f64],
+        loss: crate::loss::LossSpec,
+        acc: &mut NormalEquations,
+    ) -> Result<(), SolveError> {
         self.expand(params);
         let n_all = self.full.len();
         let mut full = NormalEquations::zeros(n_all);
-        self.inner.normal_equations(&self.full, &mut full)?;
+        self.inner.normal_equations(&self.full, loss, &mut full)?;
         let n_free = self.free.len();
         for (a, ka) in self.free.iter().enumerate() {
             for (b, kb) in self.free.iter().enumerate() {
@@ -587,10 +592,17 @@ fn run_fit(
     hooks.cancel = cancel;
     let solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;
     drop(hooks);
+    // On the streamed path r is not stored: χ² of the plain residuals is one more pass when a
+    // robust loss made the cost something else.
+    let chi2 = if solution.residuals.is_empty() && options.solve.loss != Loss::Linear {
+        problem.sum_of_squares(&solution.x, crate::loss::LossSpec::LINEAR)?
+    } else {
+        None
+    };
     if let Some(e) = write_error {
         return Err(FitError::Invalid(e));
     }
-    Ok(assemble(model, data, options, &initial, &free, solution, started.elapsed()))
+    Ok(assemble(model, data, options, &initial, &free, solution, chi2, started.elapsed()))
 }
 
 fn assemble(
@@ -600,6 +612,7 @@ fn assemble(
     initial: &[f64],
     free: &[usize],
     s: Solution,
+    streamed_chi2: Option<f64>,
     solve_time: Duration,
 ) -> Fit {
     let n = model.n_params();
@@ -610,7 +623,11 @@ fn assemble(
     }
     // On the normal-equations path r is never stored: χ² is twice the (linear) cost.
     let m = if s.residuals.is_empty() { data.len() } else { s.residuals.len() };
-    let chi2: f64 = if s.residuals.is_empty() { 2.0 * s.cost } else { s.residuals.iter().map(|r| r * r).sum() };
+    let chi2: f64 = match streamed_chi2 {
+        Some(chi2) => chi2,
+        None if s.residuals.is_empty() => 2.0 * s.cost,
+        None => s.residuals.iter().map(|r| r * r).sum(),
+    };
     let dof = m - n_free;
     // curve_fit rescales by 2·cost / dof (the robust cost when a loss is used).
     let cov: Covariance = if s.jacobian.is_empty() {

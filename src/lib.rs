@@ -31,6 +31,7 @@ pub mod cache;
 pub mod data;
 mod fit;
 pub mod ir;
+pub mod loss;
 mod model;
 pub mod ops;
 pub mod solve;

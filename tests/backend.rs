@@ -5,6 +5,7 @@ use crate::support::models::{PARAMS, body, model_text};
 use crate::support::nist::all_problems;
 use jitfit::backend::cranelift::CraneliftKernels;
 use jitfit::backend::{BackendError, Chunk, InterpreterKernels, Kernels, NormalEquations};
+use jitfit::loss::{Loss, LossSpec};
 use jitfit::{Model, ModelOptions, Names};
 use proptest::prelude::*;
 
@@ -47,6 +48,28 @@ fn compare(reference: &dyn Kernels, compiled: &dyn Kernels, chunk: &Chunk<'_>, p
     }
     assert_same("JᵀJ from J", &a2.jtj, &formed.jtj);
     assert_same("Jᵀr from J", &a2.jtr, &formed.jtr);
+
+    // Under every robust loss: both backends, and the dense path's own scaling, agree.
+    for loss in [Loss::SoftL1, Loss::Huber, Loss::Cauchy, Loss::Arctan] {
+        let spec = LossSpec { loss, f_scale: 0.5 };
+        let (mut b1, mut b2) = (NormalEquations::zeros(p), NormalEquations::zeros(p));
+        reference.robust_normal_equations(chunk, params, spec, &mut b1).unwrap();
+        compiled.robust_normal_equations(chunk, params, spec, &mut b2).unwrap();
+        assert_same("robust JᵀJ", &b2.jtj, &b1.jtj);
+        assert_same("robust Jᵀr", &b2.jtr, &b1.jtr);
+        assert!(same(b2.rss, b1.rss), "robust cost {} vs {}", b2.rss, b1.rss);
+        let c1 = reference.robust_cost(chunk, params, spec).unwrap();
+        let c2 = compiled.robust_cost(chunk, params, spec).unwrap();
+        assert!(same(c1, c2) && same(c2, b2.rss), "{loss:?}: robust cost {c1} {c2} {}", b2.rss);
+        let (mut r, mut j) = (r2.clone(), j2.clone());
+        loss.scale(&mut r, &mut j, p, 0.5);
+        let mut dense = NormalEquations::zeros(p);
+        for i in 0..n {
+            dense.add_point_with_cost(r[i], &j[i * p..(i + 1) * p], loss.point(r2[i], 0.25).0);
+        }
+        assert_same("robust JᵀJ from the dense scaling", &b2.jtj, &dense.jtj);
+        assert_same("robust Jᵀr from the dense scaling", &b2.jtr, &dense.jtr);
+    }
 }
 
 proptest! {

@@ -64,3 +64,28 @@ fn auto_mode_streams_large_data() {
     assert!(fit.status.converged());
     assert!((fit.values[1] - 0.7).abs() < 1e-3, "{:?}", fit.values);
 }
+
+/// Robust losses on the streamed path: the same fit as the dense path.
+#[test]
+fn robust_losses_stream_too() {
+    let mut data = data(50_000);
+    // Outliers.
+    let mut y = data.response().to_vec();
+    for i in (0..y.len()).step_by(997) {
+        y[i] += 5.0;
+    }
+    data = data.y(y);
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    for loss in [jitfit::solve::Loss::SoftL1, jitfit::solve::Loss::Cauchy] {
+        let run = |mode| model.fit(&data).p0(&[1.0, 1.0, 0.0]).loss(loss, 0.05).jacobian_mode(mode).run().unwrap();
+        let (dense, streamed) = (run(JacobianMode::Dense), run(JacobianMode::NormalEquations));
+        assert!(dense.status.converged() && streamed.status.converged(), "{loss:?}");
+        for k in 0..3 {
+            let rel = (dense.values[k] - streamed.values[k]).abs() / dense.values[k].abs();
+            assert!(rel < 1e-8, "{loss:?} parameter {k}: {} vs {}", dense.values[k], streamed.values[k]);
+        }
+        assert!((dense.chi2 / streamed.chi2 - 1.0).abs() < 1e-8, "{loss:?}: χ² {} vs {}", dense.chi2, streamed.chi2);
+        assert!((dense.cost / streamed.cost - 1.0).abs() < 1e-8);
+        assert!((dense.values[1] - 0.7).abs() < 1e-3, "the loss resists the outliers: {:?}", dense.values);
+    }
+}

@@ -3,6 +3,7 @@
 
 use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_residual_jacobian, check_shapes};
 use crate::ir::{Interpreter, Kernel};
+use crate::loss::LossSpec;
 
 /// Runs kernels with [`Interpreter`].
 #[derive(Clone, Debug)]
@@ -110,6 +111,46 @@ impl Kernels for InterpreterKernels {
             let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
             let r = chunk.weights.map_or(1.0, |w| w[i]) * (f - target);
             sum += r * r;
+        }
+        Ok(sum)
+    }
+
+    fn robust_normal_equations(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        loss: LossSpec,
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let p = self.kernel.n_params();
+        if acc.n_params != p {
+            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
+        }
+        let c2 = loss.f_scale * loss.f_scale;
+        let mut interp = Interpreter::new(&self.kernel);
+        let mut row = vec![0.0; p];
+        for i in 0..chunk.len() {
+            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
+            let w = chunk.weights.map_or(1.0, |w| w[i]);
+            let (cost, scaled, j_scale) = loss.loss.point(w * (f - target), c2);
+            for d in row.iter_mut() {
+                *d = (*d * w) * j_scale;
+            }
+            acc.add_point_with_cost(scaled, &row, cost);
+        }
+        Ok(())
+    }
+
+    fn robust_cost(&self, chunk: &Chunk<'_>, params: &[f64], loss: LossSpec) -> Result<f64, BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let c2 = loss.f_scale * loss.f_scale;
+        let mut interp = Interpreter::new(&self.kernel);
+        let mut row = vec![0.0; self.kernel.n_params()];
+        let mut sum = 0.0;
+        for i in 0..chunk.len() {
+            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
+            sum += loss.loss.point(chunk.weights.map_or(1.0, |w| w[i]) * (f - target), c2).0;
         }
         Ok(sum)
     }

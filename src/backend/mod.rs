@@ -15,6 +15,7 @@ mod interp;
 pub use interp::InterpreterKernels;
 
 use crate::ir::Kernel;
+use crate::loss::LossSpec;
 
 /// The data of one chunk of points, as columns.
 #[derive(Clone, Copy, Debug)]
@@ -63,6 +64,18 @@ impl NormalEquations {
             *a += b;
         }
         self.rss += other.rss;
+    }
+
+    /// Adds one point's (loss-scaled) residual and row, and its cost term f_scale²·ρ to `rss`.
+    pub fn add_point_with_cost(&mut self, r: f64, row: &[f64], cost: f64) {
+        let p = self.n_params;
+        for a in 0..p {
+            for b in a..p {
+                self.jtj[a * p + b] += row[a] * row[b];
+            }
+            self.jtr[a] += row[a] * r;
+        }
+        self.rss += cost;
     }
 
     /// Adds one point's residual and Jacobian row, in the order every backend uses.
@@ -115,6 +128,19 @@ pub trait Kernels: Send + Sync {
 
     /// Σ r_i² over the chunk, storing nothing per point.
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError>;
+
+    /// `normal_equations` under a robust loss: each row of J and each residual scaled as
+    /// scipy does ([`Loss::point`](crate::loss::Loss::point)); `acc.rss` gets Σ f_scale²·ρ.
+    fn robust_normal_equations(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        loss: LossSpec,
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError>;
+
+    /// Σ f_scale²·ρ(z_i) over the chunk: twice the robust cost.
+    fn robust_cost(&self, chunk: &Chunk<'_>, params: &[f64], loss: LossSpec) -> Result<f64, BackendError>;
 }
 
 /// Checks the lengths of a call's slices against the kernel.

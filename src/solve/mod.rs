@@ -8,13 +8,12 @@ mod checkpoint;
 mod common;
 mod covariance;
 mod lm;
-mod loss;
 mod problem;
 mod trf;
 
+pub use crate::loss::{Loss, LossSpec};
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError};
 pub use covariance::{Covariance, covariance, covariance_from_gram};
-pub use loss::Loss;
 pub use problem::{ClosureProblem, DataProblem, FiniteDifference, Problem, finite_difference_jacobian};
 
 /// Which algorithm runs.
@@ -356,11 +355,6 @@ pub fn solve_with_hooks(
         if !problem.supports_normal_equations() {
             return invalid("this problem cannot accumulate the normal equations; use a dense Jacobian".into());
         }
-        if options.loss != Loss::Linear {
-            return invalid(
-                "robust losses need the dense Jacobian for now (the normal-equations path is linear only)".into(),
-            );
-        }
     }
     let mut ev = Evaluator::new(problem, options.loss, options.f_scale, mode);
     let mut solution = match method {
@@ -465,13 +459,14 @@ impl<'p> Evaluator<'p> {
     /// The cost at x, or `None` if a residual is not finite.
     fn cost_at(&mut self, x: &[f64]) -> Result<Option<f64>, SolveError> {
         if self.mode == JacobianMode::NormalEquations {
-            let ss = match self.problem.sum_of_squares(x)? {
+            let spec = LossSpec { loss: self.loss, f_scale: self.f_scale };
+            let ss = match self.problem.sum_of_squares(x, spec)? {
                 Some(ss) => ss,
                 None => {
                     // The problem cannot stream Σr²: evaluate r once, then drop it.
                     let mut r = vec![0.0; self.m];
                     self.problem.residuals(x, &mut r)?;
-                    r.iter().map(|v| v * v).sum()
+                    2.0 * self.loss.cost(&r, self.f_scale)
                 }
             };
             self.nfev += 1;
@@ -501,7 +496,7 @@ impl<'p> Evaluator<'p> {
         let mut f = f_true.clone();
         let (jac, g) = if self.mode == JacobianMode::NormalEquations {
             let mut acc = crate::backend::NormalEquations::zeros(n);
-            self.problem.normal_equations(x, &mut acc)?;
+            self.problem.normal_equations(x, LossSpec { loss: self.loss, f_scale: self.f_scale }, &mut acc)?;
             let mut jtj = acc.jtj;
             for a in 0..n {
                 for b in 0..a {

@@ -4,6 +4,7 @@
 
 use super::SolveError;
 use crate::backend::{BackendError, Chunk, Kernels, NormalEquations};
+use crate::loss::LossSpec;
 
 /// A least-squares problem: minimize ½ Σ ρ(r_i(p)²).
 pub trait Problem {
@@ -23,13 +24,20 @@ pub trait Problem {
         false
     }
 
-    /// Accumulates JᵀJ (upper triangle), Jᵀr and Σr² at `params` into `acc` (zeroed).
-    fn normal_equations(&mut self, _params: &[f64], _acc: &mut NormalEquations) -> Result<(), SolveError> {
+    /// Accumulates JᵀJ (upper triangle), Jᵀr and Σr² at `params` into `acc` (zeroed); under a
+    /// robust loss, of the loss-scaled rows and residuals, with Σ f_scale²·ρ in `acc.rss`.
+    fn normal_equations(
+        &mut self,
+        _params: &[f64],
+        _loss: LossSpec,
+        _acc: &mut NormalEquations,
+    ) -> Result<(), SolveError> {
         Err(SolveError::InvalidInput("this problem cannot accumulate the normal equations".into()))
     }
 
-    /// Σ r² at `params` without storing r, for problems that can stream it; `None` otherwise.
-    fn sum_of_squares(&mut self, _params: &[f64]) -> Result<Option<f64>, SolveError> {
+    /// Σ f_scale²·ρ(r²/f_scale²) (Σ r² for the linear loss) at `params` without storing r, for
+    /// problems that can stream it; `None` otherwise.
+    fn sum_of_squares(&mut self, _params: &[f64], _loss: LossSpec) -> Result<Option<f64>, SolveError> {
         Ok(None)
     }
 }
@@ -133,12 +141,21 @@ impl Problem for DataProblem<'_> {
         true
     }
 
-    fn normal_equations(&mut self, params: &[f64], acc: &mut NormalEquations) -> Result<(), SolveError> {
+    fn normal_equations(
+        &mut self,
+        params: &[f64],
+        loss: LossSpec,
+        acc: &mut NormalEquations,
+    ) -> Result<(), SolveError> {
         self.check_lengths()?;
         let p = self.n_params();
         let partials = self.per_chunk(|chunk| {
             let mut part = NormalEquations::zeros(p);
-            self.kernels.normal_equations(chunk, params, &mut part)?;
+            if loss.is_linear() {
+                self.kernels.normal_equations(chunk, params, &mut part)?;
+            } else {
+                self.kernels.robust_normal_equations(chunk, params, loss, &mut part)?;
+            }
             Ok(part)
         })?;
         if let Some(total) = tree_reduce(partials, |a, b| a.add(b)) {
@@ -147,9 +164,15 @@ impl Problem for DataProblem<'_> {
         Ok(())
     }
 
-    fn sum_of_squares(&mut self, params: &[f64]) -> Result<Option<f64>, SolveError> {
+    fn sum_of_squares(&mut self, params: &[f64], loss: LossSpec) -> Result<Option<f64>, SolveError> {
         self.check_lengths()?;
-        let partials = self.per_chunk(|chunk| self.kernels.sum_of_squares(chunk, params))?;
+        let partials = self.per_chunk(|chunk| {
+            if loss.is_linear() {
+                self.kernels.sum_of_squares(chunk, params)
+            } else {
+                self.kernels.robust_cost(chunk, params, loss)
+            }
+        })?;
         Ok(tree_reduce(partials, |a, b| *a += b))
     }
 }

@@ -30,6 +30,20 @@ pub enum KernelKind {
     NormalEquations,
     /// Adds Σ r_i² to `out_a[0]`: the cost of a trial step, nothing stored per point.
     SumOfSquares,
+    /// `NormalEquations` under a robust loss; `out_b` points to `[loss code, f_scale²]`.
+    RobustNormalEquations,
+    /// Σ f_scale²·ρ(z_i) into `out_a[0]`; `out_b` points to `[loss code, f_scale²]`.
+    RobustCost,
+}
+
+impl KernelKind {
+    fn uses_derivatives(self) -> bool {
+        matches!(self, KernelKind::ResidualJacobian | KernelKind::NormalEquations | KernelKind::RobustNormalEquations)
+    }
+
+    fn robust(self) -> bool {
+        matches!(self, KernelKind::RobustNormalEquations | KernelKind::RobustCost)
+    }
 }
 
 /// The Rust type of every generated kernel.
@@ -80,7 +94,7 @@ impl Imports {
 fn live_set(kernel: &Kernel, kind: KernelKind) -> Vec<bool> {
     let mut live = vec![false; kernel.insts.len()];
     live[kernel.outputs.value.index()] = true;
-    if matches!(kind, KernelKind::ResidualJacobian | KernelKind::NormalEquations) {
+    if kind.uses_derivatives() {
         for d in &kernel.outputs.derivatives {
             live[d.index()] = true;
         }
@@ -144,7 +158,15 @@ pub fn build_kernel(
         }
     }
 
+    let mut loss_ids: Vec<FuncId> = Vec::new();
+    if kind.robust() {
+        for name in runtime::LOSS_SYMBOLS {
+            loss_ids.push(imports.get(module, name, 3)?);
+        }
+    }
+
     let mut b = FunctionBuilder::new(func, builder_context);
+    let loss_refs: Vec<FuncRef> = loss_ids.iter().map(|id| module.declare_func_in_func(*id, b.func)).collect();
     let mut callees: HashMap<FuncId, FuncRef> = HashMap::new();
     for id in callee_ids.values() {
         if !callees.contains_key(id) {
@@ -163,7 +185,7 @@ pub fn build_kernel(
     // parameters) and store them once at the end: `out_a[slot]` for each slot.
     let p = kernel.n_params();
     let slots: Vec<usize> = match kind {
-        KernelKind::NormalEquations => {
+        KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
             let mut slots = Vec::new();
             for a in 0..p {
                 slots.extend((a..p).map(|c| a * p + c));
@@ -172,7 +194,7 @@ pub fn build_kernel(
             slots.push(p * p + p);
             slots
         }
-        KernelKind::SumOfSquares => vec![0],
+        KernelKind::SumOfSquares | KernelKind::RobustCost => vec![0],
         _ => Vec::new(),
     };
     let acc_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(header, types::F64)).collect();
@@ -185,6 +207,9 @@ pub fn build_kernel(
     let var_bases: Vec<Value> =
         (0..kernel.n_vars()).map(|k| b.ins().load(ptr, flags, vars_ptr, (k * 8) as i32)).collect();
 
+    // A robust kernel's loss: `out_b` = [code, f_scale²], read once.
+    let loss_params =
+        kind.robust().then(|| (b.ins().load(types::F64, flags, out_b, 0), b.ins().load(types::F64, flags, out_b, 8)));
     let mut values: Vec<Option<Value>> = vec![None; kernel.insts.len()];
     let emit = |b: &mut FunctionBuilder<'_>, values: &[Option<Value>], i: usize, offset: Option<Value>| -> Value {
         let get = |v: &crate::ir::ValueId| values[v.index()].expect("operands come first");
@@ -309,7 +334,14 @@ pub fn build_kernel(
             let square = b.ins().fmul(r, r);
             new_acc.push(b.ins().fadd(acc_params[0], square));
         }
-        KernelKind::ResidualJacobian | KernelKind::NormalEquations => {
+        KernelKind::RobustCost => {
+            let (_, r) = weight_and_residual(&mut b, &values, f);
+            let (code, c2) = loss_params.expect("robust kernels load their loss");
+            let call = b.ins().call(loss_refs[0], &[code, c2, r]);
+            let term = b.inst_results(call)[0];
+            new_acc.push(b.ins().fadd(acc_params[0], term));
+        }
+        KernelKind::ResidualJacobian | KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
             let (w, r) = weight_and_residual(&mut b, &values, f);
             let row: Vec<Value> = kernel
                 .outputs
@@ -329,6 +361,20 @@ pub fn build_kernel(
                     b.ins().store(flags, *v, row_addr, (k * 8) as i32);
                 }
             } else {
+                // Under a robust loss: rows × row scale, the scaled residual, and the cost term
+                // in the last slot (NormalEquations::add_point_with_cost's order).
+                let (row, r, last) = match loss_params {
+                    Some((code, c2)) => {
+                        let call = |b: &mut FunctionBuilder<'_>, k: usize| {
+                            let inst = b.ins().call(loss_refs[k], &[code, c2, r]);
+                            b.inst_results(inst)[0]
+                        };
+                        let (cost, scaled, row_scale) = (call(&mut b, 0), call(&mut b, 1), call(&mut b, 2));
+                        let row: Vec<Value> = row.iter().map(|v| b.ins().fmul(*v, row_scale)).collect();
+                        (row, scaled, Some(cost))
+                    }
+                    None => (row, r, None),
+                };
                 // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
                 let mut accumulate = |b: &mut FunctionBuilder<'_>, x: Value, y: Value| {
                     let prod = b.ins().fmul(x, y);
@@ -341,7 +387,13 @@ pub fn build_kernel(
                     }
                     accumulate(&mut b, row[a], r);
                 }
-                accumulate(&mut b, r, r);
+                match last {
+                    Some(cost) => {
+                        let k = new_acc.len();
+                        new_acc.push(b.ins().fadd(acc_params[k], cost));
+                    }
+                    None => accumulate(&mut b, r, r),
+                }
             }
         }
     }

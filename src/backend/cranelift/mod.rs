@@ -9,6 +9,7 @@ pub use codegen::KernelKind;
 
 use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_residual_jacobian, check_shapes};
 use crate::ir::Kernel;
+use crate::loss::LossSpec;
 use codegen::{Imports, KernelFn, build_kernel, kernel_signature};
 use cranelift_codegen::ir::UserFuncName;
 use cranelift_codegen::settings::{self, Configurable};
@@ -28,6 +29,8 @@ pub struct CraneliftKernels {
     eager: CompiledModule,
     /// `normal_equations` and `sum_of_squares`, compiled on first use.
     streaming: std::sync::OnceLock<Result<CompiledModule, BackendError>>,
+    /// Their robust-loss versions, compiled on first use.
+    robust: std::sync::OnceLock<Result<CompiledModule, BackendError>>,
     compile_time: Duration,
 }
 
@@ -125,6 +128,7 @@ impl CraneliftKernels {
             residual_jacobian: eager.functions[1],
             eager,
             streaming: std::sync::OnceLock::new(),
+            robust: std::sync::OnceLock::new(),
             compile_time: started.elapsed(),
         })
     }
@@ -147,6 +151,68 @@ impl CraneliftKernels {
             Ok(m) => Ok((m.functions[0], m.functions[1])),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    /// The robust-loss streaming kernels: (normal equations, cost), compiled once.
+    fn robust_kernels(&self) -> Result<(KernelFn, KernelFn), BackendError> {
+        let module = self.robust.get_or_init(|| {
+            CompiledModule::compile(
+                &self.kernel,
+                &[
+                    ("robust_normal_equations", KernelKind::RobustNormalEquations),
+                    ("robust_cost", KernelKind::RobustCost),
+                ],
+            )
+        });
+        match module {
+            Ok(m) => Ok((m.functions[0], m.functions[1])),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    /// Runs an accumulating kernel over a (checked) chunk: `acc` is read and updated.
+    fn accumulate(&self, function: KernelFn, chunk: &Chunk<'_>, params: &[f64], acc: &mut [f64], extra: &[f64]) {
+        let var_ptrs = VarPointers::new(chunk.vars);
+        let (w, w_stride) = weights(chunk);
+        // SAFETY: the caller checked the chunk's shapes against the kernel; `acc` holds the
+        // slots the kernel accumulates into and `extra` the values it reads through `out_b`.
+        unsafe {
+            function(
+                chunk.len(),
+                var_ptrs.as_ptr(),
+                chunk.y.as_ptr(),
+                w,
+                w_stride,
+                params.as_ptr(),
+                acc.as_mut_ptr(),
+                extra.as_ptr().cast_mut(),
+            )
+        };
+    }
+
+    fn normal_equations_with(
+        &self,
+        function: KernelFn,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        acc: &mut NormalEquations,
+        extra: &[f64],
+    ) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let p = self.kernel.n_params();
+        if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
+            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
+        }
+        // The kernel accumulates into one contiguous buffer: [JᵀJ | Jᵀr | Σr²].
+        let mut buffer = Vec::with_capacity(p * p + p + 1);
+        buffer.extend_from_slice(&acc.jtj);
+        buffer.extend_from_slice(&acc.jtr);
+        buffer.push(acc.rss);
+        self.accumulate(function, chunk, params, &mut buffer, extra);
+        acc.jtj.copy_from_slice(&buffer[..p * p]);
+        acc.jtr.copy_from_slice(&buffer[p * p..p * p + p]);
+        acc.rss = buffer[p * p + p];
+        Ok(())
     }
 }
 
@@ -245,57 +311,34 @@ impl Kernels for CraneliftKernels {
         params: &[f64],
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
-        let p = self.kernel.n_params();
-        if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
-            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
-        }
-        let (normal_equations_fn, _) = self.streaming()?;
-        // The kernel accumulates into one contiguous buffer: [JᵀJ | Jᵀr | Σr²].
-        let mut buffer = Vec::with_capacity(p * p + p + 1);
-        buffer.extend_from_slice(&acc.jtj);
-        buffer.extend_from_slice(&acc.jtr);
-        buffer.push(acc.rss);
-        let var_ptrs = VarPointers::new(chunk.vars);
-        let (w, w_stride) = weights(chunk);
-        // SAFETY: shapes checked above; the kernel reads and writes p·p + p + 1 values.
-        unsafe {
-            (normal_equations_fn)(
-                chunk.len(),
-                var_ptrs.as_ptr(),
-                chunk.y.as_ptr(),
-                w,
-                w_stride,
-                params.as_ptr(),
-                buffer.as_mut_ptr(),
-                std::ptr::null_mut(),
-            )
-        };
-        acc.jtj.copy_from_slice(&buffer[..p * p]);
-        acc.jtr.copy_from_slice(&buffer[p * p..p * p + p]);
-        acc.rss = buffer[p * p + p];
-        Ok(())
+        let (function, _) = self.streaming()?;
+        self.normal_equations_with(function, chunk, params, acc, &[])
     }
 
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
         check_chunk(&self.kernel, chunk, params)?;
-        let (_, sum_of_squares_fn) = self.streaming()?;
-        let var_ptrs = VarPointers::new(chunk.vars);
-        let (w, w_stride) = weights(chunk);
-        let mut sum = 0.0f64;
-        // SAFETY: shapes checked above; the kernel reads the chunk and adds to one value.
-        unsafe {
-            (sum_of_squares_fn)(
-                chunk.len(),
-                var_ptrs.as_ptr(),
-                chunk.y.as_ptr(),
-                w,
-                w_stride,
-                params.as_ptr(),
-                &mut sum,
-                std::ptr::null_mut(),
-            )
-        };
-        Ok(sum)
+        let (_, function) = self.streaming()?;
+        let mut sum = [0.0];
+        self.accumulate(function, chunk, params, &mut sum, &[]);
+        Ok(sum[0])
+    }
+
+    fn robust_normal_equations(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        loss: LossSpec,
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError> {
+        let (function, _) = self.robust_kernels()?;
+        self.normal_equations_with(function, chunk, params, acc, &[loss.loss.code(), loss.f_scale * loss.f_scale])
+    }
+
+    fn robust_cost(&self, chunk: &Chunk<'_>, params: &[f64], loss: LossSpec) -> Result<f64, BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        let (_, function) = self.robust_kernels()?;
+        let mut sum = [0.0];
+        self.accumulate(function, chunk, params, &mut sum, &[loss.loss.code(), loss.f_scale * loss.f_scale]);
+        Ok(sum[0])
     }
 }

@@ -2,6 +2,7 @@
 //! each calling the very `ops` implementation the interpreter uses, so that compiled code and
 //! the reference agree bit for bit.
 
+use crate::loss::Loss;
 use crate::ops::{BinaryOp, UnaryOp};
 
 macro_rules! unary_shims {
@@ -46,9 +47,27 @@ pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
     }
 }
 
-/// Every shim, unary and binary.
+extern "C" fn jitfit_loss_cost(code: f64, c2: f64, r: f64) -> f64 {
+    Loss::from_code(code).point(r, c2).0
+}
+
+extern "C" fn jitfit_loss_residual(code: f64, c2: f64, r: f64) -> f64 {
+    Loss::from_code(code).point(r, c2).1
+}
+
+extern "C" fn jitfit_loss_row_scale(code: f64, c2: f64, r: f64) -> f64 {
+    Loss::from_code(code).point(r, c2).2
+}
+
+/// The robust-loss shims `(code, f_scale², r) -> f64`: cost term, scaled residual, row scale.
+pub const LOSS_SYMBOLS: [&str; 3] = ["jitfit_loss_cost", "jitfit_loss_residual", "jitfit_loss_row_scale"];
+
+/// Every shim, unary and binary, and the loss shims.
 pub fn all_symbols() -> Vec<(&'static str, *const u8)> {
     let mut all = unary_symbols();
     all.extend(BinaryOp::ALL.iter().filter_map(|op| binary_symbol(*op)));
+    all.push((LOSS_SYMBOLS[0], jitfit_loss_cost as *const u8));
+    all.push((LOSS_SYMBOLS[1], jitfit_loss_residual as *const u8));
+    all.push((LOSS_SYMBOLS[2], jitfit_loss_row_scale as *const u8));
     all
 }

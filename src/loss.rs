@@ -1,5 +1,8 @@
 //! Robust loss functions, as scipy's `least_squares`: ρ(z) of z = (r / f_scale)², with its
 //! first and second derivatives. The cost is ½ Σ f_scale²·ρ(z_i).
+//!
+//! Shared by the solver (dense path) and the compiled streaming kernels (which call
+//! [`Loss::point`] through a shim), so both scale residuals and Jacobian rows identically.
 
 use serde::{Deserialize, Serialize};
 
@@ -62,13 +65,48 @@ impl Loss {
         }
     }
 
+    /// A stable code for compiled kernels (`from_code` inverts it).
+    pub fn code(self) -> f64 {
+        match self {
+            Loss::Linear => 0.0,
+            Loss::SoftL1 => 1.0,
+            Loss::Huber => 2.0,
+            Loss::Cauchy => 3.0,
+            Loss::Arctan => 4.0,
+        }
+    }
+
+    pub fn from_code(code: f64) -> Loss {
+        match code as i64 {
+            1 => Loss::SoftL1,
+            2 => Loss::Huber,
+            3 => Loss::Cauchy,
+            4 => Loss::Arctan,
+            _ => Loss::Linear,
+        }
+    }
+
+    /// For one residual r with c2 = f_scale²: (f_scale²·ρ(z), the scaled residual, the scale
+    /// of its Jacobian row) — scipy's `scale_for_robust_loss_function`, term by term.
+    #[inline]
+    pub fn point(self, r: f64, c2: f64) -> (f64, f64, f64) {
+        let z = r * r / c2;
+        let (rho0, rho1, rho2) = self.rho(z);
+        let mut j_scale = rho1 + 2.0 * (rho2 / c2) * r * r;
+        if j_scale < f64::EPSILON {
+            j_scale = f64::EPSILON;
+        }
+        let j_scale = j_scale.sqrt();
+        (c2 * rho0, r * (rho1 / j_scale), j_scale)
+    }
+
     /// ½ Σ f_scale²·ρ((r/f_scale)²).
     pub fn cost(self, residuals: &[f64], f_scale: f64) -> f64 {
         if self == Loss::Linear {
             return 0.5 * residuals.iter().map(|r| r * r).sum::<f64>();
         }
         let c2 = f_scale * f_scale;
-        0.5 * residuals.iter().map(|r| c2 * self.rho(r * r / c2).0).sum::<f64>()
+        0.5 * residuals.iter().map(|r| self.point(*r, c2).0).sum::<f64>()
     }
 
     /// Rescales residuals and Jacobian rows so that the Gauss–Newton model of the robust
@@ -79,19 +117,27 @@ impl Loss {
         }
         let c2 = f_scale * f_scale;
         for (i, r) in residuals.iter_mut().enumerate() {
-            let z = *r * *r / c2;
-            let (_, rho1, rho2) = self.rho(z);
-            // In scipy's units: ρ″ is divided by f_scale², and f² = r².
-            let mut j_scale = rho1 + 2.0 * (rho2 / c2) * *r * *r;
-            if j_scale < f64::EPSILON {
-                j_scale = f64::EPSILON;
-            }
-            let j_scale = j_scale.sqrt();
-            *r *= rho1 / j_scale;
+            let (_, scaled, j_scale) = self.point(*r, c2);
+            *r = scaled;
             for d in &mut jacobian[i * n..(i + 1) * n] {
                 *d *= j_scale;
             }
         }
+    }
+}
+
+/// A loss and its residual scale, as the streaming kernels take them.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LossSpec {
+    pub loss: Loss,
+    pub f_scale: f64,
+}
+
+impl LossSpec {
+    pub const LINEAR: LossSpec = LossSpec { loss: Loss::Linear, f_scale: 1.0 };
+
+    pub fn is_linear(&self) -> bool {
+        self.loss == Loss::Linear
     }
 }
 
