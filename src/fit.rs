@@ -316,6 +316,8 @@ pub struct Fit {
     /// Correlations, n × n row-major (NaN where a parameter is fixed).
     pub correlation: Vec<f64>,
     pub covariance_warning: Option<String>,
+    /// Set when the streamed path met an ill-conditioned JᵀJ (and what was done about it).
+    pub conditioning_warning: Option<String>,
     pub lower: Vec<f64>,
     pub upper: Vec<f64>,
     /// −1 / +1 where a parameter ended at its lower / upper bound.
@@ -590,8 +592,34 @@ fn run_fit(
         hooks.on_iteration = Some(&mut on_iteration);
     }
     hooks.cancel = cancel;
-    let solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;
+    let mut solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;
     drop(hooks);
+    // The streamed path squares J's condition number. When JᵀJ (columns scaled to unit norm)
+    // is too ill-conditioned to trust, J fits in memory and the caller left the choice to us,
+    // polish on the dense path from the streamed solution; otherwise say how many digits may
+    // be lost.
+    let mut conditioning_warning = None;
+    if solution.jacobian_mode == solve::JacobianMode::NormalEquations && solution.status.converged() {
+        let kappa = scaled_condition_number(&solution.jtj, free.len());
+        if kappa > MAX_TRUSTED_GRAM_CONDITION {
+            let m = data.len();
+            let auto = options.solve.jacobian == solve::JacobianMode::Auto;
+            if auto && m.saturating_mul(free.len()) <= DENSE_POLISH_LIMIT {
+                let mut dense = solve_options.clone();
+                dense.jacobian = solve::JacobianMode::Dense;
+                let polished = solve::solve(&mut problem, &solution.x, &dense)?;
+                conditioning_warning = Some(format!(
+                    "JᵀJ was ill-conditioned (condition number {kappa:.1e}): the solution was polished on the dense Jacobian"
+                ));
+                solution = polished;
+            } else {
+                conditioning_warning = Some(format!(
+                    "JᵀJ is ill-conditioned (condition number {kappa:.1e}): about {:.0} of 16 digits may be lost on the streamed path",
+                    kappa.log10()
+                ));
+            }
+        }
+    }
     // On the streamed path r is not stored: χ² of the plain residuals is one more pass when a
     // robust loss made the cost something else.
     let chi2 = if solution.residuals.is_empty() && options.solve.loss != Loss::Linear {
@@ -602,7 +630,9 @@ fn run_fit(
     if let Some(e) = write_error {
         return Err(FitError::Invalid(e));
     }
-    Ok(assemble(model, data, options, &initial, &free, solution, chi2, started.elapsed()))
+    let mut fit = assemble(model, data, options, &initial, &free, solution, chi2, started.elapsed());
+    fit.conditioning_warning = conditioning_warning;
+    Ok(fit)
 }
 
 fn assemble(
@@ -667,6 +697,7 @@ fn assemble(
         covariance,
         correlation,
         covariance_warning: cov.warning,
+        conditioning_warning: None,
         lower: options.lower.clone(),
         upper: options.upper.clone(),
         active_mask,
@@ -692,6 +723,23 @@ fn assemble(
         absolute_sigma: options.absolute_sigma,
         solve_time,
     }
+}
+
+/// Above this condition number of the column-scaled JᵀJ (κ(J) above 10^5), the streamed
+/// solution is polished on the dense path: the normal equations would lose 10 of 16 digits.
+const MAX_TRUSTED_GRAM_CONDITION: f64 = 1e10;
+
+/// The most Jacobian entries the polish may store (1 GiB of f64).
+const DENSE_POLISH_LIMIT: usize = 1 << 27;
+
+/// λ_max/λ_min of D·JᵀJ·D with D = diag(JᵀJ)^(-1/2) (∞ when singular).
+fn scaled_condition_number(jtj: &[f64], n: usize) -> f64 {
+    let d: Vec<f64> = (0..n).map(|k| if jtj[k * n + k] > 0.0 { 1.0 / jtj[k * n + k].sqrt() } else { 1.0 }).collect();
+    let g = faer::Mat::from_fn(n, n, |a, b| d[a] * jtj[a * n + b] * d[b]);
+    let Ok(eigen) = g.self_adjoint_eigen(faer::Side::Lower) else { return f64::INFINITY };
+    let values = eigen.S().column_vector();
+    let (lo, hi) = (values[0], values[n - 1]);
+    if lo <= 0.0 { f64::INFINITY } else { hi / lo }
 }
 
 /// `len:xxh3` over the data's length, variable names and up to 4096 evenly spaced rows of

@@ -89,3 +89,35 @@ fn robust_losses_stream_too() {
         assert!((dense.values[1] - 0.7).abs() < 1e-3, "the loss resists the outliers: {:?}", dense.values);
     }
 }
+
+/// A cubic in x ∈ [30, 31] on 200 000 points: its columns are nearly collinear, so JᵀJ
+/// loses too many digits. The streamed fit notices and polishes on the dense Jacobian, ending
+/// where the dense fit does.
+#[test]
+fn ill_conditioned_normal_equations_are_polished_on_the_dense_path() {
+    let n = 200_000;
+    let x: Vec<f64> = (0..n).map(|i| 30.0 + i as f64 / n as f64).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .enumerate()
+        .map(|(i, x)| {
+            let t = x - 30.0;
+            1.0 + 2.0 * t - 3.0 * t * t + 0.5 * t * t * t + 1e-3 * (((i * 7919) % 1000) as f64 / 500.0 - 1.0)
+        })
+        .collect();
+    let data = Data::new().var("x", x).y(y);
+    let model = compile("a + b*x + c*x^2 + d*x^3").unwrap();
+    let dense = model.fit(&data).jacobian_mode(JacobianMode::Dense).run().unwrap();
+    let auto = model.fit(&data).run().unwrap();
+    let warning = auto.conditioning_warning.as_deref().unwrap_or("");
+    assert!(warning.contains("polished on the dense Jacobian"), "{warning:?}");
+    assert_eq!(auto.jacobian_mode, JacobianMode::Dense);
+    for k in 0..4 {
+        let rel = (dense.values[k] - auto.values[k]).abs() / dense.values[k].abs();
+        assert!(rel < 1e-6, "parameter {k}: {} vs {}", dense.values[k], auto.values[k]);
+    }
+    // Asked for explicitly, the streamed path is kept, with a warning.
+    let streamed = model.fit(&data).jacobian_mode(JacobianMode::NormalEquations).run().unwrap();
+    assert_eq!(streamed.jacobian_mode, JacobianMode::NormalEquations);
+    assert!(streamed.conditioning_warning.as_deref().unwrap_or("").contains("digits may be lost"));
+}

@@ -134,7 +134,18 @@ impl FitArgs {
     pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
         let mut args = self.clone();
         let mut table = match &self.data {
-            Some(path) => read_table(path)?,
+            Some(path) => {
+                let table = read_table(path)?;
+                let text = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+                if text && table.n_rows() >= 1_000_000 {
+                    eprintln!(
+                        "note: parsing {} rows of text took a while; `jitfit convert {} DIR` writes .npy columns that map instantly",
+                        table.n_rows(),
+                        path.display()
+                    );
+                }
+                table
+            }
             None => Table { names: Vec::new(), columns: Vec::new() },
         };
         for (flag, slot) in [("x", &mut args.x), ("y", &mut args.y), ("sigma", &mut args.sigma)] {

@@ -132,7 +132,7 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     let _ = writeln!(w, "[[Status]]");
     let verdict = if fit.status.converged() { "converged" } else { "did NOT converge" };
     let _ = writeln!(w, "    {verdict}: {} (status {})", fit.message, fit.status.code());
-    if let Some(warning) = &fit.covariance_warning {
+    for warning in fit.covariance_warning.iter().chain(&fit.conditioning_warning) {
         let _ = writeln!(w, "    warning: {warning}");
     }
     let _ = writeln!(w, "[[Timing]]");
@@ -213,7 +213,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
         "parameters": parameters,
         "covariance": matrix(&fit.covariance),
         "correlation": matrix(&fit.correlation),
-        "warnings": fit.covariance_warning.iter().collect::<Vec<_>>(),
+        "warnings": fit.covariance_warning.iter().chain(&fit.conditioning_warning).collect::<Vec<_>>(),
         "timing": {
             "compile_seconds": ctx.compile_time.as_secs_f64(),
             "compile_origin": match ctx.compile_origin { Origin::MemoryHit => "memory", Origin::DiskHit => "disk", Origin::Miss => "built" },
