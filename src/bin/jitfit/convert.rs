@@ -63,8 +63,8 @@ pub struct GenerateArgs {
 }
 
 pub fn generate(args: &GenerateArgs) -> anyhow::Result<i32> {
-    if !(args.n >= 1.0 && args.n <= 1e10 && args.n.fract() == 0.0) {
-        bail!("--n must be a whole number of points, got {}", args.n);
+    if !(args.n >= 1.0 && args.n <= 1e9 && args.n.fract() == 0.0) {
+        bail!("--n must be a whole number of points from 1 to 1e9, got {}", args.n);
     }
     let n = args.n as usize;
     let model = jitfit::compile(&args.model)?;
