@@ -15,3 +15,4 @@ mod properties;
 mod scipy;
 mod solve;
 mod stream;
+mod wgsl;

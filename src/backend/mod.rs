@@ -11,6 +11,7 @@
 
 pub mod cranelift;
 mod interp;
+pub mod wgsl;
 
 pub use interp::InterpreterKernels;
 

@@ -1,0 +1,228 @@
+//! WGSL from the kernel IR: the GPU form of `predict`, `residual_jacobian` and
+//! `normal_equations`, generated from the same IR as every other backend (no second lowering
+//! of the model). f32 throughout: WGSL has no f64 transcendentals, and a device's `SHADER_F64`
+//! support is optional.
+//!
+//! Layout (structure of arrays): `vars[k * n + i]`, `y[i]`, `w[i]`, `params[k]`, uniform
+//! `info` = (n, offset). `normal_equations` reduces JᵀJ (upper), Jᵀr and Σr² within each
+//! workgroup and writes one row of partial sums per workgroup, which the host adds in f64 in
+//! a fixed order. The runtime (wgpu) is not written yet; every shader is validated with naga
+//! in the tests.
+
+use crate::ir::{Inst, Kernel};
+use crate::ops::{BinaryOp, UnaryOp};
+use std::fmt::Write;
+
+/// Threads per workgroup.
+pub const WORKGROUP_SIZE: u32 = 64;
+
+/// How many partial sums `normal_equations` writes per workgroup: p(p+1)/2 + p + 1.
+pub fn normal_equations_slots(n_params: usize) -> usize {
+    n_params * (n_params + 1) / 2 + n_params + 1
+}
+
+fn float(v: f64) -> String {
+    let v = v as f32;
+    if v.is_nan() {
+        // WGSL has no NaN literal; 0/0 at run time gives one.
+        "(zero / zero)".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "(one / zero)".to_owned() } else { "(-one / zero)".to_owned() }
+    } else {
+        let s = format!("{v:?}");
+        if s.contains('.') || s.contains('e') { format!("f32({s})") } else { format!("f32({s}.0)") }
+    }
+}
+
+fn unary(op: UnaryOp, a: &str) -> String {
+    match op {
+        UnaryOp::Neg => format!("-({a})"),
+        UnaryOp::Exp => format!("exp({a})"),
+        UnaryOp::Ln => format!("log({a})"),
+        UnaryOp::Log10 => format!("(log2({a}) * 0.30102999566398120)"),
+        UnaryOp::Log2 => format!("log2({a})"),
+        UnaryOp::Sqrt => format!("sqrt({a})"),
+        UnaryOp::Cbrt => format!("(sign({a}) * pow(abs({a}), 1.0 / 3.0))"),
+        UnaryOp::Abs => format!("abs({a})"),
+        UnaryOp::Sin => format!("sin({a})"),
+        UnaryOp::Cos => format!("cos({a})"),
+        UnaryOp::Tan => format!("tan({a})"),
+        UnaryOp::Asin => format!("asin({a})"),
+        UnaryOp::Acos => format!("acos({a})"),
+        UnaryOp::Atan => format!("atan({a})"),
+        UnaryOp::Sinh => format!("sinh({a})"),
+        UnaryOp::Cosh => format!("cosh({a})"),
+        UnaryOp::Tanh => format!("tanh({a})"),
+        UnaryOp::Asinh => format!("asinh({a})"),
+        UnaryOp::Acosh => format!("acosh({a})"),
+        UnaryOp::Atanh => format!("atanh({a})"),
+        UnaryOp::Erf => format!("jf_erf({a})"),
+        UnaryOp::Erfc => format!("(1.0 - jf_erf({a}))"),
+        UnaryOp::Sign => format!("sign({a})"),
+    }
+}
+
+fn binary(op: BinaryOp, a: &str, b: &str) -> String {
+    match op {
+        BinaryOp::Add => format!("({a} + {b})"),
+        BinaryOp::Sub => format!("({a} - {b})"),
+        BinaryOp::Mul => format!("({a} * {b})"),
+        BinaryOp::Div => format!("({a} / {b})"),
+        BinaryOp::Pow => format!("jf_pow({a}, {b})"),
+        BinaryOp::Atan2 => format!("atan2({a}, {b})"),
+        BinaryOp::Min => format!("min({a}, {b})"),
+        BinaryOp::Max => format!("max({a}, {b})"),
+        BinaryOp::Less => format!("select(0.0, 1.0, {a} < {b})"),
+        BinaryOp::XLogY => format!("select({a} * log({b}), 0.0, {a} == 0.0)"),
+    }
+}
+
+/// Helpers every shader may call.
+const PRELUDE: &str = "
+// erf, Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7: f32 precision).
+fn jf_erf(x: f32) -> f32 {
+    let t = 1.0 / (1.0 + 0.3275911 * abs(x));
+    let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
+    return sign(x) * y;
+}
+
+// pow with the real-valued meaning for negative bases and integer exponents (WGSL's pow is
+// only defined for x >= 0).
+fn jf_pow(x: f32, y: f32) -> f32 {
+    if (x >= 0.0) {
+        return pow(x, y);
+    }
+    if (round(y) == y) {
+        let m = pow(-x, y);
+        if (abs(y) % 2.0 == 1.0) {
+            return -m;
+        }
+        return m;
+    }
+    return pow(x, y); // NaN, as for f64
+}
+";
+
+/// Which kernel a shader computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WgslKernel {
+    Predict,
+    ResidualJacobian,
+    NormalEquations,
+}
+
+/// Writes the WGSL compute shader for one kernel; its entry point is `main`.
+pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
+    let (n_vars, p) = (kernel.n_vars(), kernel.n_params());
+    let mut s = String::new();
+    let _ = writeln!(s, "// jitfit {:?} kernel: {} variables, {} parameters.", which, n_vars, p);
+    s += "struct Info { n: u32, offset: u32 }\n";
+    s += "@group(0) @binding(0) var<storage, read> vars: array<f32>;\n";
+    s += "@group(0) @binding(1) var<storage, read> y: array<f32>;\n";
+    s += "@group(0) @binding(2) var<storage, read> w: array<f32>;\n";
+    s += "@group(0) @binding(3) var<storage, read> params: array<f32>;\n";
+    s += "@group(0) @binding(4) var<storage, read_write> result: array<f32>;\n";
+    s += "@group(0) @binding(5) var<uniform> info: Info;\n";
+    s += PRELUDE;
+    let slots = normal_equations_slots(p);
+    if which == WgslKernel::NormalEquations {
+        let _ = writeln!(s, "var<workgroup> partial_sums: array<f32, {WORKGROUP_SIZE}>;");
+    }
+
+    // The point's values: one `let` per live instruction.
+    let needs_derivatives = which != WgslKernel::Predict;
+    let mut live = vec![false; kernel.insts.len()];
+    live[kernel.outputs.value.index()] = true;
+    if needs_derivatives {
+        for d in &kernel.outputs.derivatives {
+            live[d.index()] = true;
+        }
+        if let Some(t) = kernel.outputs.response {
+            live[t.index()] = true;
+        }
+    }
+    for i in (0..kernel.insts.len()).rev() {
+        if live[i] {
+            for o in kernel.insts[i].operands() {
+                live[o.index()] = true;
+            }
+        }
+    }
+    let mut body = String::new();
+    for (i, inst) in kernel.insts.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let v = |id: &crate::ir::ValueId| format!("v{}", id.0);
+        let rhs = match inst {
+            Inst::Const(c) => float(*c),
+            Inst::Var(k) => format!("vars[{}u * info.n + i]", k.0),
+            Inst::Param(k) => format!("params[{}u]", k.0),
+            Inst::Response => "y[i]".to_owned(),
+            Inst::Unary(op, a) => unary(*op, &v(a)),
+            Inst::Binary(op, a, b) => binary(*op, &v(a), &v(b)),
+        };
+        let _ = writeln!(body, "        let v{i}: f32 = {rhs};");
+    }
+    let f = format!("v{}", kernel.outputs.value.0);
+    let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
+
+    let _ = writeln!(s, "\n@compute @workgroup_size({WORKGROUP_SIZE})");
+    match which {
+        WgslKernel::Predict | WgslKernel::ResidualJacobian => {
+            s += "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n";
+            s += "    let i = gid.x + info.offset;\n    if (i >= info.n) {\n        return;\n    }\n";
+            s += "    let zero = 0.0;\n    let one = 1.0;\n    {\n";
+            s += &body;
+            if which == WgslKernel::Predict {
+                let _ = writeln!(s, "        result[i] = {f};");
+            } else {
+                let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
+                let _ = writeln!(s, "        result[i * {}u] = r;", p + 1);
+                for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
+                    let _ = writeln!(s, "        result[i * {}u + {}u] = w[i] * v{};", p + 1, k + 1, d.0);
+                }
+            }
+            s += "    }\n}\n";
+        }
+        WgslKernel::NormalEquations => {
+            s += "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {\n";
+            s += "    let i = gid.x + info.offset;\n";
+            let _ = writeln!(s, "    var acc: array<f32, {slots}>;");
+            let _ =
+                writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{\n        acc[s] = 0.0;\n    }}");
+            s += "    let zero = 0.0;\n    let one = 1.0;\n    if (i < info.n) {\n";
+            s += &body;
+            let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
+            for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
+                let _ = writeln!(s, "        let j{k} = w[i] * v{};", d.0);
+            }
+            let mut slot = 0;
+            for a in 0..p {
+                for c in a..p {
+                    let _ = writeln!(s, "        acc[{slot}u] = j{a} * j{c};");
+                    slot += 1;
+                }
+                let _ = writeln!(s, "        acc[{slot}u] = j{a} * r;");
+                slot += 1;
+            }
+            let _ = writeln!(s, "        acc[{slot}u] = r * r;");
+            s += "    }\n";
+            // Reduce each slot across the workgroup, in a fixed tree order.
+            let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{");
+            s += "        partial_sums[lid.x] = acc[s];\n        workgroupBarrier();\n";
+            let _ = writeln!(
+                s,
+                "        for (var stride: u32 = {}u; stride > 0u; stride = stride / 2u) {{",
+                WORKGROUP_SIZE / 2
+            );
+            s += "            if (lid.x < stride) {\n                partial_sums[lid.x] = partial_sums[lid.x] + partial_sums[lid.x + stride];\n            }\n            workgroupBarrier();\n        }\n";
+            let _ = writeln!(
+                s,
+                "        if (lid.x == 0u) {{\n            result[wid.x * {slots}u + s] = partial_sums[0];\n        }}"
+            );
+            s += "        workgroupBarrier();\n    }\n}\n";
+        }
+    }
+    s
+}

@@ -1,0 +1,124 @@
+//! Every generated WGSL shader passes naga's parser and validator (no GPU needed): the NIST
+//! model corpus and random models from the property generator, all three kernels.
+
+use crate::support::models::{PARAMS, body, model_text};
+use crate::support::nist::all_problems;
+use jitfit::backend::wgsl::{WgslKernel, write_shader};
+use jitfit::{Model, ModelOptions, Names};
+use proptest::prelude::*;
+
+const KERNELS: [WgslKernel; 3] = [WgslKernel::Predict, WgslKernel::ResidualJacobian, WgslKernel::NormalEquations];
+
+fn validate(source: &str) -> Result<(), String> {
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+        .validate(&module)
+        .map_err(|e| format!("{e:?}"))?;
+    Ok(())
+}
+
+#[test]
+fn nist_shaders_validate() {
+    for p in all_problems() {
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let model = Model::parse_with(&p.model, &ModelOptions { names, ..Default::default() }).unwrap();
+        for kernel in KERNELS {
+            let shader = write_shader(model.kernel(), kernel);
+            if let Err(e) = validate(&shader) {
+                panic!("{} {kernel:?}:\n{e}\n{shader}", p.name);
+            }
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_model_shaders_validate(body in body()) {
+        let text = model_text(&body);
+        let names = Names { vars: vec!["x".into()], params: Some(PARAMS.iter().map(|s| s.to_string()).collect()) };
+        let model = Model::parse_with(&text, &ModelOptions { names, ..Default::default() }).unwrap();
+        for kernel in KERNELS {
+            let shader = write_shader(model.kernel(), kernel);
+            prop_assert!(validate(&shader).is_ok(), "{text} {kernel:?}: {}\n{shader}", validate(&shader).unwrap_err());
+        }
+    }
+}
+
+/// The check can fail: a shader with an unknown function or a type error is refused.
+#[test]
+fn validation_catches_broken_shaders() {
+    let model = Model::parse("a*exp(-b*x) + c").unwrap();
+    let shader = write_shader(model.kernel(), WgslKernel::Predict);
+    assert!(validate(&shader).is_ok());
+    assert!(validate(&shader.replace("exp(", "expp(")).is_err());
+    assert!(validate(&shader.replace("params[1u]", "params[true]")).is_err());
+}
+
+/// Golden text of one shader: a change to the generated WGSL must be deliberate.
+#[test]
+fn normal_equations_shader_golden() {
+    let model = Model::parse("a*exp(-b*x)").unwrap();
+    let shader = write_shader(model.kernel(), WgslKernel::NormalEquations);
+    let without_prelude =
+        shader.split("// erf,").next().unwrap().to_owned() + &shader[shader.find("var<workgroup>").unwrap()..];
+    expect_test::expect![[r#"
+        // jitfit NormalEquations kernel: 1 variables, 2 parameters.
+        struct Info { n: u32, offset: u32 }
+        @group(0) @binding(0) var<storage, read> vars: array<f32>;
+        @group(0) @binding(1) var<storage, read> y: array<f32>;
+        @group(0) @binding(2) var<storage, read> w: array<f32>;
+        @group(0) @binding(3) var<storage, read> params: array<f32>;
+        @group(0) @binding(4) var<storage, read_write> result: array<f32>;
+        @group(0) @binding(5) var<uniform> info: Info;
+
+        var<workgroup> partial_sums: array<f32, 64>;
+
+        @compute @workgroup_size(64)
+        fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
+            let i = gid.x + info.offset;
+            var acc: array<f32, 6>;
+            for (var s: u32 = 0u; s < 6u; s = s + 1u) {
+                acc[s] = 0.0;
+            }
+            let zero = 0.0;
+            let one = 1.0;
+            if (i < info.n) {
+                let v0: f32 = vars[0u * info.n + i];
+                let v1: f32 = params[0u];
+                let v2: f32 = params[1u];
+                let v3: f32 = (v2 * v0);
+                let v4: f32 = -(v3);
+                let v5: f32 = exp(v4);
+                let v6: f32 = (v1 * v5);
+                let v7: f32 = (v5 * v0);
+                let v8: f32 = (v1 * v7);
+                let v9: f32 = -(v8);
+                let r = w[i] * (v6 - y[i]);
+                let j0 = w[i] * v5;
+                let j1 = w[i] * v9;
+                acc[0u] = j0 * j0;
+                acc[1u] = j0 * j1;
+                acc[2u] = j0 * r;
+                acc[3u] = j1 * j1;
+                acc[4u] = j1 * r;
+                acc[5u] = r * r;
+            }
+            for (var s: u32 = 0u; s < 6u; s = s + 1u) {
+                partial_sums[lid.x] = acc[s];
+                workgroupBarrier();
+                for (var stride: u32 = 32u; stride > 0u; stride = stride / 2u) {
+                    if (lid.x < stride) {
+                        partial_sums[lid.x] = partial_sums[lid.x] + partial_sums[lid.x + stride];
+                    }
+                    workgroupBarrier();
+                }
+                if (lid.x == 0u) {
+                    result[wid.x * 6u + s] = partial_sums[0];
+                }
+                workgroupBarrier();
+            }
+        }
+    "#]].assert_eq(&without_prelude);
+}
