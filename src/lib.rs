@@ -27,6 +27,7 @@
 //! ```
 
 pub mod backend;
+mod batch;
 pub mod cache;
 pub mod data;
 mod fit;
@@ -38,6 +39,7 @@ pub mod solve;
 pub mod symbolic;
 pub mod syntax;
 
+pub use batch::Batch;
 pub use cache::{CompiledModel, KernelCache};
 pub use fit::{Data, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use model::{Error, Model, ModelOptions, StageTimes};

@@ -3,6 +3,7 @@
 mod support;
 
 mod backend;
+mod batch;
 mod cache;
 mod checkpoint;
 mod cli;

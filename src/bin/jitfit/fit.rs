@@ -252,6 +252,39 @@ pub fn match_columns(args: &FitArgs, table: &Table) -> anyhow::Result<Columns> {
     Ok(Columns { vars, y, sigma })
 }
 
+/// Applies the fit options of the command line (initial values, bounds, fixed parameters,
+/// loss, method, tolerances) to a fit.
+pub fn configure<'d>(mut fit: jitfit::FitBuilder<'d>, args: &FitArgs) -> anyhow::Result<jitfit::FitBuilder<'d>> {
+    for (name, value) in parse_assignments(&args.p0, "p0")? {
+        fit = fit.initial(&name, parse_number(&value, &format!("--p0 {name}"))?);
+    }
+    for (name, range) in parse_assignments(&args.bounds, "bounds")? {
+        let (lo, hi) = range.split_once(':').ok_or_else(|| anyhow!("--bounds {name}: `{range}` is not LOWER:UPPER"))?;
+        fit = fit.bound(&name, parse_number(lo, "--bounds")?, parse_number(hi, "--bounds")?);
+    }
+    for (name, value) in parse_assignments(&args.fix, "fix")? {
+        fit = fit.fix(&name, parse_number(&value, &format!("--fix {name}"))?);
+    }
+    let loss = Loss::from_name(&args.loss)
+        .ok_or_else(|| anyhow!("--loss: `{}` is not one of linear, soft_l1, huber, cauchy, arctan", args.loss))?;
+    let method = match args.method.as_str() {
+        "auto" => Method::Auto,
+        "trf" => Method::Trf,
+        "lm" => Method::Lm,
+        other => bail!("--method: `{other}` is not one of auto, trf, lm"),
+    };
+    let defaults = jitfit::solve::SolveOptions::default();
+    fit = fit.loss(loss, args.f_scale).method(method).absolute_sigma(args.absolute_sigma).tolerances(
+        args.ftol.unwrap_or(defaults.ftol),
+        args.xtol.unwrap_or(defaults.xtol),
+        args.gtol.unwrap_or(defaults.gtol),
+    );
+    if let Some(n) = args.max_nfev {
+        fit = fit.max_nfev(n);
+    }
+    Ok(fit)
+}
+
 /// A finished fit with what produced it (the REPL keeps it for `report`, `plot`, `json`).
 pub struct Outcome {
     pub fit: jitfit::Fit,
@@ -304,34 +337,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         data = data.sigma(column(s));
     }
 
-    let mut fit = model.fit(&data);
-    for (name, value) in parse_assignments(&args.p0, "p0")? {
-        fit = fit.initial(&name, parse_number(&value, &format!("--p0 {name}"))?);
-    }
-    for (name, range) in parse_assignments(&args.bounds, "bounds")? {
-        let (lo, hi) = range.split_once(':').ok_or_else(|| anyhow!("--bounds {name}: `{range}` is not LOWER:UPPER"))?;
-        fit = fit.bound(&name, parse_number(lo, "--bounds")?, parse_number(hi, "--bounds")?);
-    }
-    for (name, value) in parse_assignments(&args.fix, "fix")? {
-        fit = fit.fix(&name, parse_number(&value, &format!("--fix {name}"))?);
-    }
-    let loss = Loss::from_name(&args.loss)
-        .ok_or_else(|| anyhow!("--loss: `{}` is not one of linear, soft_l1, huber, cauchy, arctan", args.loss))?;
-    let method = match args.method.as_str() {
-        "auto" => Method::Auto,
-        "trf" => Method::Trf,
-        "lm" => Method::Lm,
-        other => bail!("--method: `{other}` is not one of auto, trf, lm"),
-    };
-    let defaults = jitfit::solve::SolveOptions::default();
-    fit = fit.loss(loss, args.f_scale).method(method).absolute_sigma(args.absolute_sigma).tolerances(
-        args.ftol.unwrap_or(defaults.ftol),
-        args.xtol.unwrap_or(defaults.xtol),
-        args.gtol.unwrap_or(defaults.gtol),
-    );
-    if let Some(n) = args.max_nfev {
-        fit = fit.max_nfev(n);
-    }
+    let mut fit = configure(model.fit(&data), args)?;
     if let Some(path) = &args.checkpoint {
         fit = fit.checkpoint(path, args.checkpoint_every);
         // For tests of interrupted fits: die right after writing the checkpoint of iteration N.

@@ -4,6 +4,7 @@
 //! converge (the report is still printed), 130 interrupted by Ctrl-C (report printed,
 //! checkpoint saved if asked for).
 
+mod batch;
 mod cache;
 mod convert;
 mod explain;
@@ -36,6 +37,12 @@ enum Command {
     ///
     /// Exit status: 0 converged, 1 bad input, 2 did not converge, 130 interrupted (Ctrl-C).
     Fit(Box<fit::FitArgs>),
+    /// Fit one model to every group of rows of a long-format table, in parallel.
+    ///
+    /// Example: jitfit batch 'A*exp(-t/tau) + B' decays.csv --by pixel --out fits.csv
+    ///
+    /// Exit status: 0 every fit converged, 1 bad input, 2 some did not (all are reported).
+    Batch(Box<batch::BatchArgs>),
     /// Fit a NIST StRD problem (`.dat`) from its own model line and starts, with default
     /// options, and compare with the certified values (log relative errors).
     ///
@@ -70,6 +77,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Fit(args) => fit::run(&args),
         Command::Nist(args) => nist::run(&args),
+        Command::Batch(args) => batch::run(&args),
         Command::Explain(args) => explain::run(&args).map(|()| 0),
         Command::Repl => repl::run(),
         Command::Convert(args) => convert::convert(&args),

@@ -1,0 +1,50 @@
+//! Many fits at once: one compiled model fitted to many data sets, in parallel over the fits
+//! (rayon), each fit exactly as [`FitBuilder::run`] would do it alone — so results are
+//! bit-identical to fitting each data set by itself, whatever the thread count.
+
+use crate::cache::CompiledModel;
+use crate::fit::{Data, Fit, FitBuilder, FitError};
+use rayon::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The results of a batch, in the order of the data sets.
+#[derive(Debug)]
+pub struct Batch {
+    /// One result per data set: a fit (converged or not), or why it could not be fitted.
+    pub fits: Vec<Result<Fit, FitError>>,
+    pub elapsed: Duration,
+}
+
+impl Batch {
+    /// How many fits converged.
+    pub fn converged(&self) -> usize {
+        self.fits.iter().filter(|f| f.as_ref().is_ok_and(|f| f.status.converged())).count()
+    }
+
+    /// The median number of iterations over the fits that ran.
+    pub fn median_iterations(&self) -> Option<usize> {
+        let mut iterations: Vec<usize> =
+            self.fits.iter().filter_map(|f| f.as_ref().ok().map(|f| f.iterations)).collect();
+        iterations.sort_unstable();
+        iterations.get(iterations.len() / 2).copied()
+    }
+
+    /// Fits per second of wall time.
+    pub fn fits_per_second(&self) -> f64 {
+        self.fits.len() as f64 / self.elapsed.as_secs_f64().max(1e-12)
+    }
+}
+
+impl CompiledModel {
+    /// Fits this model to every data set, in parallel. `configure` sets each fit's options
+    /// (it receives the data set's index): `|_, fit| fit.p0(&[1.0, 0.5])`.
+    pub fn fit_batch<F>(self: &Arc<Self>, datasets: &[Data], configure: F) -> Batch
+    where
+        F: for<'d> Fn(usize, FitBuilder<'d>) -> FitBuilder<'d> + Sync,
+    {
+        let started = Instant::now();
+        let fits = datasets.par_iter().enumerate().map(|(k, data)| configure(k, self.fit(data)).run()).collect();
+        Batch { fits, elapsed: started.elapsed() }
+    }
+}

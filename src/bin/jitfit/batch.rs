@@ -1,0 +1,123 @@
+//! `jitfit batch MODEL DATA --by ID`: one model fitted to every group of rows of a long-format
+//! table (all spots of a movie, all pixels, all channels), in parallel; a CSV or JSON row per
+//! fit and a summary.
+
+use crate::fit::{FitArgs, configure, match_columns};
+use anyhow::bail;
+use jitfit::{Data, ModelOptions, Names};
+use std::collections::HashMap;
+use std::fmt::Write;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct BatchArgs {
+    #[command(flatten)]
+    pub fit: FitArgs,
+    /// The column whose values name the data sets: rows with equal values form one fit.
+    #[arg(long)]
+    pub by: String,
+    /// Write the results (one row per fit) to this CSV file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
+    let (table, fit_args) = args.fit.load()?;
+    let Some(ids) = table.column(&args.by) else {
+        bail!("--by: `{}` is not a column (columns: {})", args.by, table.names.join(", "));
+    };
+    // Group rows by id, in order of first appearance.
+    let mut order: Vec<u64> = Vec::new();
+    let mut rows: HashMap<u64, Vec<usize>> = HashMap::new();
+    for (i, id) in ids.iter().enumerate() {
+        let key = id.to_bits();
+        rows.entry(key).or_insert_with(|| {
+            order.push(key);
+            Vec::new()
+        });
+        rows.get_mut(&key).expect("just inserted").push(i);
+    }
+    let mut roles_args = fit_args.clone();
+    if roles_args.vars.is_none() {
+        // The id column is not a variable, even if the model happens to name it.
+        let ast = jitfit::syntax::parse(&roles_args.model)?;
+        let vars: Vec<String> =
+            ast.names().into_iter().filter(|n| table.column(n).is_some() && *n != args.by).collect();
+        roles_args.vars = (!vars.is_empty()).then_some(vars);
+    }
+    let columns = match_columns(&roles_args, &table)?;
+    let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
+    let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
+    let model = jitfit::KernelCache::global().compile(&fit_args.model, &options)?.model;
+    let pick = |name: &str, idx: &[usize]| -> Vec<f64> {
+        let c = table.column(name).unwrap_or_default();
+        idx.iter().map(|i| c[*i]).collect()
+    };
+    let datasets: Vec<Data> = order
+        .iter()
+        .map(|key| {
+            let idx = &rows[key];
+            let mut data = Data::new().y(pick(&columns.y, idx));
+            for (var, name) in &columns.vars {
+                data = data.var(var, pick(name, idx));
+            }
+            if let Some(s) = &columns.sigma {
+                data = data.sigma(pick(s, idx));
+            }
+            data
+        })
+        .collect();
+    // Check the options once, on the first data set, so that a typo is one error, not N.
+    if let Some(first) = datasets.first() {
+        configure(model.fit(first), &fit_args)?;
+    }
+    let batch = model.fit_batch(&datasets, |_, fit| configure(fit, &fit_args).expect("checked above"));
+
+    let params = model.params();
+    let mut csv = String::from("id,status,converged,nfev,iterations,chi2,reduced_chi2");
+    for p in params {
+        let _ = write!(csv, ",{p},{p}_stderr");
+    }
+    csv += ",error\n";
+    for (key, fit) in order.iter().zip(&batch.fits) {
+        let id = f64::from_bits(*key);
+        match fit {
+            Ok(fit) => {
+                let _ = write!(
+                    csv,
+                    "{id},{},{},{},{},{:?},{:?}",
+                    fit.status.code(),
+                    fit.status.converged(),
+                    fit.nfev,
+                    fit.iterations,
+                    fit.chi2,
+                    fit.reduced_chi2
+                );
+                for k in 0..params.len() {
+                    let _ = write!(csv, ",{:?},{:?}", fit.values[k], fit.std_errors[k]);
+                }
+                csv += ",\n";
+            }
+            Err(e) => {
+                let _ = write!(csv, "{id},,false,,,,");
+                for _ in params {
+                    csv += ",,";
+                }
+                let _ = writeln!(csv, ",\"{}\"", e.to_string().replace('"', "'"));
+            }
+        }
+    }
+    match &args.out {
+        Some(path) => std::fs::write(path, &csv)?,
+        None => print!("{csv}"),
+    }
+    eprintln!(
+        "{} fits: {} converged, {} failed to start; median {} iterations; {:.0} fits/s",
+        batch.fits.len(),
+        batch.converged(),
+        batch.fits.iter().filter(|f| f.is_err()).count(),
+        batch.median_iterations().map_or("-".into(), |m| m.to_string()),
+        batch.fits_per_second()
+    );
+    Ok(if batch.converged() == batch.fits.len() { 0 } else { 2 })
+}
