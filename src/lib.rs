@@ -34,6 +34,7 @@ mod fit;
 pub mod ir;
 pub mod loss;
 mod model;
+pub mod multistart;
 pub mod ops;
 pub mod solve;
 pub mod symbolic;

@@ -312,3 +312,35 @@ fn npy_columns_generate_convert_and_fit() {
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("has 10 values, but y has 20000"), "{}", stderr(&out));
 }
+
+#[test]
+fn multi_start_reports_the_best_fit_and_the_minima() {
+    let cache = TempDir::new("cli-multistart");
+    let dir = TempDir::new("cli-multistart-data");
+    let path = dir.path().join("sine.csv");
+    let mut text = String::from("x,y\n");
+    for i in 0..200 {
+        let x = i as f64 * 0.05;
+        text += &format!("{x:?},{:?}\n", 1.3 * (3.7 * x).sin());
+    }
+    std::fs::write(&path, text).unwrap();
+    let p = path.to_str().unwrap();
+    let single = jitfit(&["fit", "a*sin(w*x)", p, "--bounds", "a=0:5,w=0.5:6", "--json"], &cache);
+    let many = jitfit(&["fit", "a*sin(w*x)", p, "--bounds", "a=0:5,w=0.5:6", "--starts", "32", "--json"], &cache);
+    assert_eq!(many.status.code(), Some(0), "{}", stderr(&many));
+    let w = |o: &Output| {
+        let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
+        (v["parameters"][1]["value"].as_f64().unwrap(), v["minima"].as_array().map_or(0, |m| m.len()))
+    };
+    let (w_single, _) = w(&single);
+    let (w_many, n_minima) = w(&many);
+    assert!((w_single - 3.7).abs() > 0.1, "{w_single}");
+    assert!((w_many - 3.7).abs() < 1e-8, "{w_many}");
+    assert!(n_minima >= 1);
+    let text =
+        jitfit(&["fit", "a*sin(w*x)", p, "--bounds", "a=0:5,w=0.5:6", "--starts", "8", "--sampler", "lhs"], &cache);
+    assert!(stdout(&text).contains("[[Minima]]"));
+    let bad = jitfit(&["fit", "a*sin(w*x)", p, "--starts", "8", "--sampler", "halton"], &cache);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("--sampler: `halton` is not one of sobol, lhs, random"));
+}

@@ -10,6 +10,7 @@ mod cli;
 mod errors;
 mod fit;
 mod ir;
+mod multistart;
 mod nist;
 mod parse;
 mod properties;

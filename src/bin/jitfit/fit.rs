@@ -85,6 +85,16 @@ pub struct FitArgs {
     /// No progress line (it appears only on a terminal, for fits of a second or more).
     #[arg(long)]
     pub quiet: bool,
+    /// Multi-start: fit from this many starting points spread over the bounds (or around
+    /// the initial values), keep the best; the report lists the distinct minima.
+    #[arg(long, default_value_t = 1)]
+    pub starts: usize,
+    /// How the starts are drawn: sobol, lhs, random.
+    #[arg(long, default_value = "sobol")]
+    pub sampler: String,
+    /// Seed of the starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 impl FitArgs {
@@ -116,6 +126,9 @@ impl FitArgs {
             checkpoint_every: 1,
             resume: None,
             quiet: true,
+            starts: 1,
+            sampler: "sobol".into(),
+            seed: 0,
         }
     }
 }
@@ -288,6 +301,8 @@ pub fn configure<'d>(mut fit: jitfit::FitBuilder<'d>, args: &FitArgs) -> anyhow:
 /// A finished fit with what produced it (the REPL keeps it for `report`, `plot`, `json`).
 pub struct Outcome {
     pub fit: jitfit::Fit,
+    /// With --starts: the distinct minima found, best first.
+    pub minima: Vec<jitfit::Fit>,
     pub model: std::sync::Arc<jitfit::CompiledModel>,
     pub data: Data,
     pub columns: Columns,
@@ -337,6 +352,24 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         data = data.sigma(column(s));
     }
 
+    if args.starts > 1 {
+        let sampler = jitfit::multistart::Sampler::from_name(&args.sampler)
+            .ok_or_else(|| anyhow!("--sampler: `{}` is not one of sobol, lhs, random", args.sampler))?;
+        configure(model.fit(&data), args)?; // validate the options once
+        let options =
+            jitfit::multistart::MultiStart { starts: args.starts, sampler, seed: args.seed, ..Default::default() };
+        let found = model.multi_start(&data, |fit| configure(fit, args).expect("validated above"), &options)?;
+        return Ok(Outcome {
+            fit: found.best,
+            minima: found.minima,
+            model,
+            data,
+            columns,
+            compile_time: compiled.elapsed,
+            compile_origin: compiled.origin,
+            total_time: started.elapsed(),
+        });
+    }
     let mut fit = configure(model.fit(&data), args)?;
     if let Some(path) = &args.checkpoint {
         fit = fit.checkpoint(path, args.checkpoint_every);
@@ -388,6 +421,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let fit = fit?;
     Ok(Outcome {
         fit,
+        minima: Vec::new(),
         model,
         data,
         columns,
@@ -422,9 +456,16 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let mut context = outcome.context(args);
     context.data_path = &data_name;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report::json(&outcome.fit, &context))?);
+        let mut value = report::json(&outcome.fit, &context);
+        if !outcome.minima.is_empty() {
+            value["minima"] = report::minima_json(&outcome.minima);
+        }
+        println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
         print!("{}", report::text(&outcome.fit, &context));
+        if !outcome.minima.is_empty() {
+            print!("{}", report::minima_text(&outcome.minima, args.starts));
+        }
     }
     if let Some(path) = &args.output_residuals {
         write_residuals(path, &outcome.model, &outcome.data, &outcome.fit, &outcome.columns)

@@ -222,3 +222,29 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
         },
     })
 }
+
+/// The distinct minima of a multi-start search, best first.
+pub fn minima_text(minima: &[Fit], starts: usize) -> String {
+    let mut out = format!("[[Minima]] ({} distinct among the finalists of {starts} starts)\n", minima.len());
+    for (k, m) in minima.iter().enumerate() {
+        let params: Vec<String> =
+            m.param_names.iter().zip(&m.values).map(|(n, v)| format!("{n} = {}", num(*v))).collect();
+        let _ = writeln!(out, "    {}. cost {}  {}", k + 1, num(m.cost), params.join(", "));
+    }
+    out
+}
+
+pub fn minima_json(minima: &[Fit]) -> Value {
+    Value::Array(
+        minima
+            .iter()
+            .map(|m| {
+                json!({
+                    "cost": finite_or_null(m.cost),
+                    "converged": m.status.converged(),
+                    "values": m.param_names.iter().zip(&m.values).map(|(n, v)| json!({"name": n, "value": finite_or_null(*v)})).collect::<Vec<_>>(),
+                })
+            })
+            .collect(),
+    )
+}

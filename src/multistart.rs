@@ -1,0 +1,274 @@
+//! Multi-start global search: N starting points spread over the parameter box (Sobol, Latin
+//! hypercube or uniform random), tournament rounds that run every survivor a few iterations
+//! and keep the best half, then full fits of the finalists. Deterministic for a seed.
+
+use crate::cache::CompiledModel;
+use crate::fit::{Data, Fit, FitBuilder, FitError};
+use rayon::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How starting points are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sampler {
+    /// Sobol' low-discrepancy points (up to 10 free parameters).
+    Sobol,
+    /// Latin hypercube: every parameter's range cut into N strata, one point in each.
+    Lhs,
+    /// Independent uniform points.
+    Random,
+}
+
+impl Sampler {
+    pub fn from_name(name: &str) -> Option<Sampler> {
+        match name {
+            "sobol" => Some(Sampler::Sobol),
+            "lhs" => Some(Sampler::Lhs),
+            "random" => Some(Sampler::Random),
+            _ => None,
+        }
+    }
+}
+
+/// Multi-start options.
+#[derive(Clone, Debug)]
+pub struct MultiStart {
+    pub starts: usize,
+    pub sampler: Sampler,
+    pub seed: u64,
+    /// The search box for parameters without finite bounds: initial value ± scale·max(1, |initial|).
+    pub scale: f64,
+    /// Evaluations each survivor gets per tournament round.
+    pub round_nfev: usize,
+    /// Tournament rounds stop when this many starts are left; they are fitted to the end.
+    pub finalists: usize,
+}
+
+impl Default for MultiStart {
+    fn default() -> Self {
+        MultiStart { starts: 64, sampler: Sampler::Sobol, seed: 0, scale: 10.0, round_nfev: 10, finalists: 4 }
+    }
+}
+
+/// What a multi-start search found.
+#[derive(Debug)]
+pub struct MultiStartResult {
+    /// The best fit (lowest cost among the converged finalists, else among all).
+    pub best: Fit,
+    /// Distinct local minima among the finalists, best first.
+    pub minima: Vec<Fit>,
+    pub starts: usize,
+    pub elapsed: Duration,
+}
+
+fn splitmix(state: &mut u64) -> f64 {
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    let mut z = *state;
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Sobol' direction numbers (Joe & Kuo): (degree, coefficients, initial m) for dimensions 2–10.
+const SOBOL: [(u32, u32, &[u32]); 9] = [
+    (1, 0, &[1]),
+    (2, 1, &[1, 3]),
+    (3, 1, &[1, 3, 1]),
+    (3, 2, &[1, 1, 1]),
+    (4, 1, &[1, 1, 3, 3]),
+    (4, 4, &[1, 3, 5, 13]),
+    (5, 2, &[1, 1, 5, 5, 17]),
+    (5, 4, &[1, 1, 5, 5, 5]),
+    (5, 7, &[1, 1, 7, 11, 19]),
+];
+
+/// The first `n` points of the `dims`-dimensional Sobol' sequence in [0, 1)^dims (the point
+/// 0 skipped), with a random digital shift from `seed` (0: no shift).
+pub fn sobol(n: usize, dims: usize, seed: u64) -> Option<Vec<Vec<f64>>> {
+    if dims > SOBOL.len() + 1 {
+        return None;
+    }
+    const BITS: usize = 32;
+    let mut directions: Vec<[u32; BITS]> = Vec::with_capacity(dims);
+    for d in 0..dims {
+        let mut v = [0u32; BITS];
+        if d == 0 {
+            for (i, slot) in v.iter_mut().enumerate() {
+                *slot = 1 << (31 - i);
+            }
+        } else {
+            let (s, a, m) = SOBOL[d - 1];
+            let s = s as usize;
+            for i in 0..s.min(BITS) {
+                v[i] = m[i] << (31 - i);
+            }
+            for i in s..BITS {
+                let mut value = v[i - s] ^ (v[i - s] >> s);
+                for k in 1..s {
+                    if (a >> (s - 1 - k)) & 1 == 1 {
+                        value ^= v[i - k];
+                    }
+                }
+                v[i] = value;
+            }
+        }
+        directions.push(v);
+    }
+    let mut state = seed;
+    let shift: Vec<u32> =
+        (0..dims).map(|_| if seed == 0 { 0 } else { (splitmix(&mut state) * 4_294_967_296.0) as u32 }).collect();
+    let mut x = vec![0u32; dims];
+    let mut points = Vec::with_capacity(n);
+    for i in 1..=n {
+        // Gray-code order: flip the direction of the lowest zero bit of i - 1.
+        let c = (i - 1).trailing_ones() as usize;
+        for d in 0..dims {
+            x[d] ^= directions[d][c.min(BITS - 1)];
+        }
+        points.push((0..dims).map(|d| f64::from(x[d] ^ shift[d]) / 4_294_967_296.0).collect());
+    }
+    Some(points)
+}
+
+/// `n` points in [0, 1)^dims from the sampler.
+pub fn sample(sampler: Sampler, n: usize, dims: usize, seed: u64) -> Result<Vec<Vec<f64>>, FitError> {
+    let mut state = seed ^ 0x5EED;
+    Ok(match sampler {
+        Sampler::Sobol => sobol(n, dims, seed).ok_or_else(|| {
+            FitError::Invalid(format!("Sobol' points go up to {} parameters; use lhs or random", SOBOL.len() + 1))
+        })?,
+        Sampler::Random => (0..n).map(|_| (0..dims).map(|_| splitmix(&mut state)).collect()).collect(),
+        Sampler::Lhs => {
+            let mut points = vec![vec![0.0; dims]; n];
+            for d in 0..dims {
+                // A random permutation of the strata (Fisher–Yates), a random point in each.
+                let mut strata: Vec<usize> = (0..n).collect();
+                for i in (1..n).rev() {
+                    let j = (splitmix(&mut state) * (i + 1) as f64) as usize;
+                    strata.swap(i, j.min(i));
+                }
+                for (point, stratum) in points.iter_mut().zip(strata) {
+                    point[d] = (stratum as f64 + splitmix(&mut state)) / n as f64;
+                }
+            }
+            points
+        }
+    })
+}
+
+impl CompiledModel {
+    /// Fits from many starting points and returns the best fit and the distinct minima.
+    /// `configure` sets the fit's options (bounds, loss, ...); its initial values are the
+    /// centre of the search box for parameters without finite bounds.
+    pub fn multi_start<F>(
+        self: &Arc<Self>,
+        data: &Data,
+        configure: F,
+        options: &MultiStart,
+    ) -> Result<MultiStartResult, FitError>
+    where
+        F: for<'d> Fn(FitBuilder<'d>) -> FitBuilder<'d> + Sync,
+    {
+        let started = Instant::now();
+        let n = self.n_params();
+        if options.starts == 0 {
+            return Err(FitError::Invalid("multi-start needs at least one start".into()));
+        }
+        // The search box, from one plain fit's options (it also validates them).
+        let probe = configure(self.fit(data)).max_nfev(1).run()?;
+        let free: Vec<usize> = (0..n).filter(|k| !probe.fixed[*k]).collect();
+        let (lower, upper): (Vec<f64>, Vec<f64>) = free
+            .iter()
+            .map(|k| {
+                let (l, u, p) = (probe.lower[*k], probe.upper[*k], probe.initial[*k]);
+                if l.is_finite() && u.is_finite() {
+                    (l, u)
+                } else {
+                    let r = options.scale * p.abs().max(1.0);
+                    ((p - r).max(l), (p + r).min(u))
+                }
+            })
+            .unzip();
+        let unit = sample(options.sampler, options.starts, free.len(), options.seed)?;
+        let mut candidates: Vec<Vec<f64>> = unit
+            .iter()
+            .map(|u| {
+                let mut x = probe.initial.clone();
+                for (c, k) in free.iter().enumerate() {
+                    // Strictly inside the box (TRF needs interior points).
+                    let t = u[c].clamp(1e-6, 1.0 - 1e-6);
+                    x[*k] = lower[c] + t * (upper[c] - lower[c]);
+                }
+                x
+            })
+            .collect();
+
+        // Tournament: a few evaluations for everyone, the better half goes on.
+        let run_from = |x: &Vec<f64>, budget: Option<usize>| {
+            let fit = configure(self.fit(data)).p0(x);
+            match budget {
+                Some(b) => fit.max_nfev(b).run(),
+                None => fit.run(),
+            }
+        };
+        while candidates.len() > options.finalists.max(1) {
+            let mut scored: Vec<(f64, Vec<f64>)> = candidates
+                .par_iter()
+                .map(|x| match run_from(x, Some(options.round_nfev.max(1))) {
+                    Ok(fit) if fit.cost.is_finite() => (fit.cost, fit.values),
+                    _ => (f64::INFINITY, x.clone()),
+                })
+                .collect();
+            scored.sort_by(|a, b| a.0.total_cmp(&b.0));
+            scored.truncate(candidates.len().div_ceil(2));
+            candidates = scored.into_iter().map(|(_, x)| x).collect();
+        }
+        let finals: Vec<Fit> = candidates.par_iter().filter_map(|x| run_from(x, None).ok()).collect();
+        if finals.is_empty() {
+            return Err(FitError::Invalid("no start could be fitted".into()));
+        }
+        let mut finals = finals;
+        finals.sort_by(|a, b| (!a.status.converged()).cmp(&!b.status.converged()).then(a.cost.total_cmp(&b.cost)));
+        let mut minima: Vec<Fit> = Vec::new();
+        for fit in &finals {
+            let same = |m: &Fit| {
+                m.values.iter().zip(&fit.values).all(|(a, b)| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-12))
+            };
+            if !minima.iter().any(same) {
+                minima.push(fit.clone());
+            }
+        }
+        Ok(MultiStartResult { best: finals[0].clone(), minima, starts: options.starts, elapsed: started.elapsed() })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The first 2^k Sobol' points in two dimensions put exactly one point in each of the 2^k
+    /// dyadic boxes of any shape 2^-a × 2^-(k-a): a (0, k, 2)-net.
+    #[test]
+    fn sobol_is_a_net_in_two_dimensions() {
+        let k = 8;
+        let mut points = vec![vec![0.0, 0.0]];
+        points.extend(sobol((1 << k) - 1, 2, 0).unwrap());
+        for a in 0..=k {
+            let mut seen = std::collections::HashSet::new();
+            for p in &points {
+                let cell = ((p[0] * (1 << a) as f64) as u64, (p[1] * (1 << (k - a)) as f64) as u64);
+                assert!(seen.insert(cell), "two points in one {a}×{} box", k - a);
+            }
+        }
+    }
+
+    #[test]
+    fn lhs_stratifies_every_dimension() {
+        let points = sample(Sampler::Lhs, 50, 3, 7).unwrap();
+        for d in 0..3 {
+            let mut strata: Vec<usize> = points.iter().map(|p| (p[d] * 50.0) as usize).collect();
+            strata.sort_unstable();
+            assert_eq!(strata, (0..50).collect::<Vec<_>>());
+        }
+    }
+}
