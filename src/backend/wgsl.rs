@@ -131,23 +131,7 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
 
     // The point's values: one `let` per live instruction.
     let needs_derivatives = which != WgslKernel::Predict;
-    let mut live = vec![false; kernel.insts.len()];
-    live[kernel.outputs.value.index()] = true;
-    if needs_derivatives {
-        for d in &kernel.outputs.derivatives {
-            live[d.index()] = true;
-        }
-        if let Some(t) = kernel.outputs.response {
-            live[t.index()] = true;
-        }
-    }
-    for i in (0..kernel.insts.len()).rev() {
-        if live[i] {
-            for o in kernel.insts[i].operands() {
-                live[o.index()] = true;
-            }
-        }
-    }
+    let live = kernel.live(needs_derivatives, needs_derivatives);
     let mut body = String::new();
     for (i, inst) in kernel.insts.iter().enumerate() {
         if !live[i] {

@@ -164,6 +164,29 @@ impl Kernel {
         Ok(())
     }
 
+    /// Which instructions a kernel needs to compute the model value and, if asked, the
+    /// derivatives and the transformed response (a backward sweep from those outputs).
+    pub fn live(&self, derivatives: bool, response: bool) -> Vec<bool> {
+        let mut live = vec![false; self.insts.len()];
+        live[self.outputs.value.index()] = true;
+        if derivatives {
+            for d in &self.outputs.derivatives {
+                live[d.index()] = true;
+            }
+        }
+        if let (true, Some(t)) = (response, self.outputs.response) {
+            live[t.index()] = true;
+        }
+        for i in (0..self.insts.len()).rev() {
+            if live[i] {
+                for o in self.insts[i].operands() {
+                    live[o.index()] = true;
+                }
+            }
+        }
+        live
+    }
+
     /// Every output with its display name: `f`, `df/d<param>`, `t(y)`.
     pub fn named_outputs(&self) -> Vec<(String, ValueId)> {
         let mut out = vec![("f".to_owned(), self.outputs.value)];

@@ -92,26 +92,7 @@ impl Imports {
 
 /// Which instructions a kernel needs (a backward sweep from its outputs).
 fn live_set(kernel: &Kernel, kind: KernelKind) -> Vec<bool> {
-    let mut live = vec![false; kernel.insts.len()];
-    live[kernel.outputs.value.index()] = true;
-    if kind.uses_derivatives() {
-        for d in &kernel.outputs.derivatives {
-            live[d.index()] = true;
-        }
-    }
-    if kind != KernelKind::Predict {
-        if let Some(t) = kernel.outputs.response {
-            live[t.index()] = true;
-        }
-    }
-    for i in (0..kernel.insts.len()).rev() {
-        if live[i] {
-            for o in kernel.insts[i].operands() {
-                live[o.index()] = true;
-            }
-        }
-    }
-    live
+    kernel.live(kind.uses_derivatives(), kind != KernelKind::Predict)
 }
 
 /// Which instructions depend on parameters and constants only (the same for every point).
