@@ -1,12 +1,14 @@
 //! egg: one e-graph holding f and every ∂f/∂p_k, a small bounded rule set, and the
 //! extraction of one DAG for all roots together.
 //!
-//! The rules are constant folding plus identities that hold for every IEEE input, infinities
-//! and NaN included, up to the sign of a zero and the rounding of a product of constants.
-//! Rules that change results on some inputs are deliberately absent: no `x/x → 1` (x = 0),
-//! no `exp(ln x) → x` (x < 0), no `x*0 → 0` and no `x-x → 0` (x = ∞: the property test found
-//! `atan2(pow(0, -1)*0, x)` turning NaN into π), no distributivity or reassociation of
-//! non-constants (cancellation). Commutativity and
+//! The rules are constant folding plus identities that hold for every IEEE input — infinities,
+//! NaN and the sign of zero included — up to the rounding of a product of two constants and
+//! `pow(x, 2)` against `x*x` (at most an ulp). Rules that change results on some inputs are
+//! deliberately absent, each found or confirmed by the property tests: no `x/x → 1` (x = 0),
+//! no `exp(ln x) → x` (x < 0), no `x*0 → 0` and no `x-x → 0` (x = ∞: `atan2(pow(0, -1)*0, x)`
+//! turned NaN into π), no `x+0 → x`, `0-x → -x` or `-(a-b) → b-a` (they flip the sign of a
+//! zero, and `atan2(-(b-b), -2)` turned −π into π), no `x^0.5 → sqrt(x)` (−∞ and −0 differ),
+//! no distributivity or reassociation of non-constants (cancellation). Commutativity and
 //! associativity were measured to cost 50–100× the time and never shrink the result.
 
 use super::graph::{Graph, Node, NodeId, Roots};
@@ -156,10 +158,7 @@ fn is_const(var: &str) -> impl Fn(&mut EGraph<Sym, ConstantFold>, Id, &Subst) ->
 /// evaluates both sides of every rule at random points.
 pub fn rules() -> Vec<Rewrite<Sym, ConstantFold>> {
     vec![
-        rw!("add-0"; "(add ?a 0.0)" => "?a"),
-        rw!("0-add"; "(add 0.0 ?a)" => "?a"),
         rw!("sub-0"; "(sub ?a 0.0)" => "?a"),
-        rw!("0-sub"; "(sub 0.0 ?a)" => "(neg ?a)"),
         rw!("mul-1"; "(mul ?a 1.0)" => "?a"),
         rw!("1-mul"; "(mul 1.0 ?a)" => "?a"),
         rw!("mul-m1"; "(mul ?a -1.0)" => "(neg ?a)"),
@@ -170,7 +169,6 @@ pub fn rules() -> Vec<Rewrite<Sym, ConstantFold>> {
         rw!("add-neg"; "(add ?a (neg ?b))" => "(sub ?a ?b)"),
         rw!("neg-add"; "(add (neg ?a) ?b)" => "(sub ?b ?a)"),
         rw!("sub-neg"; "(sub ?a (neg ?b))" => "(add ?a ?b)"),
-        rw!("neg-sub"; "(neg (sub ?a ?b))" => "(sub ?b ?a)"),
         rw!("neg-mul"; "(mul (neg ?a) ?b)" => "(neg (mul ?a ?b))"),
         rw!("mul-neg"; "(mul ?a (neg ?b))" => "(neg (mul ?a ?b))"),
         rw!("neg-div"; "(div (neg ?a) ?b)" => "(neg (div ?a ?b))"),
@@ -178,7 +176,6 @@ pub fn rules() -> Vec<Rewrite<Sym, ConstantFold>> {
         rw!("pow-1"; "(pow ?a 1.0)" => "?a"),
         rw!("pow-0"; "(pow ?a 0.0)" => "1.0"),
         rw!("pow-2"; "(pow ?a 2.0)" => "(mul ?a ?a)"),
-        rw!("pow-half"; "(pow ?a 0.5)" => "(sqrt ?a)"),
         rw!("pow-m1"; "(pow ?a -1.0)" => "(div 1.0 ?a)"),
         Rewrite::new("div-pow2", "(div ?a ?c)".parse::<egg::Pattern<Sym>>().expect("a pattern"), DivByPowerOfTwo)
             .expect("a valid rule"),
@@ -422,13 +419,14 @@ mod tests {
 
     #[test]
     fn rules_fire() {
-        assert_eq!(simplified("a*x*1 + 0"), "a*x");
+        assert_eq!(simplified("a*x*1"), "a*x");
+        assert_eq!(simplified("a*x + 0"), "a*x + 0", "x + 0 is not x when x = -0");
         assert_eq!(simplified("a*x^2"), "a*(x*x)");
         assert_eq!(simplified("-(-(a*x))"), "a*x");
         assert_eq!(simplified("a*x/2"), "a*x*0.5");
         assert_eq!(simplified("a*x/3"), "a*x/3");
         assert_eq!(simplified("a + -x"), "a - x");
         assert_eq!(simplified("2*(3*(a*x))"), "6*(a*x)");
-        assert_eq!(simplified("a*x^1 + x^0 + x^0.5"), "a*x + 1 + sqrt(x)");
+        assert_eq!(simplified("a*x^1 + x^0"), "a*x + 1");
     }
 }
