@@ -111,6 +111,8 @@ pub struct FitOptions {
     pub checkpoint_every: usize,
     /// Continue from this checkpoint (it must be of the same model, data and options).
     pub resume: Option<std::path::PathBuf>,
+    /// Maximize the Poisson likelihood of counts instead of least squares.
+    pub poisson: bool,
 }
 
 /// Builds and runs a fit of a compiled model to data.
@@ -141,6 +143,7 @@ impl CompiledModel {
                 checkpoint: None,
                 checkpoint_every: 1,
                 resume: None,
+                poisson: false,
             },
             errors: Vec::new(),
             after_checkpoint: None,
@@ -219,6 +222,14 @@ impl<'d> FitBuilder<'d> {
 
     pub fn method(mut self, method: Method) -> Self {
         self.options.solve.method = method;
+        self
+    }
+
+    /// The Poisson maximum-likelihood estimator for counts (Gpufit's MLE): minimizes the
+    /// deviance Σ d_i² (−2 ln L + const); y must be counts (≥ 0), no σ; the covariance is the
+    /// inverse Fisher information (not rescaled by χ²/dof).
+    pub fn poisson(mut self) -> Self {
+        self.options.poisson = true;
         self
     }
 
@@ -548,9 +559,31 @@ fn run_fit(
         }
     }
     let x0: Vec<f64> = free.iter().map(|k| initial[*k]).collect();
+    if options.poisson {
+        if data.sigma.is_some() {
+            return Err(FitError::Invalid("the Poisson estimator takes counts without sigma".into()));
+        }
+        if let Some(row) = data.y.iter().position(|y| *y < 0.0) {
+            return Err(FitError::Invalid(format!(
+                "the Poisson estimator needs counts ≥ 0; row {row} has {}",
+                data.y[row]
+            )));
+        }
+        if model.transforms_response() || options.solve.loss != Loss::Linear {
+            return Err(FitError::Invalid("the Poisson estimator needs a plain response and the linear loss".into()));
+        }
+        // Deviance residuals need J itself.
+        solve_options.jacobian = solve::JacobianMode::Dense;
+    }
     let mut data_problem = DataProblem::new(model.kernels(), vars, &data.y, weights.as_deref());
-    let mut problem =
-        Fixed { inner: &mut data_problem, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
+    let mut poisson_problem;
+    let inner: &mut dyn Problem = if options.poisson {
+        poisson_problem = solve::PoissonProblem::new(&mut data_problem, &data.y);
+        &mut poisson_problem
+    } else {
+        &mut data_problem
+    };
+    let mut problem = Fixed { inner, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
     let progress_wanted = progress.is_some();
     // Checkpoints identify the fit by its model, data and options.
     let identity = (options.checkpoint.is_some() || options.resume.is_some())
@@ -630,6 +663,29 @@ fn run_fit(
     if let Some(e) = write_error {
         return Err(FitError::Invalid(e));
     }
+    // The Poisson covariance is the inverse Fisher information Σ ∂f ∂fᵀ / f: rows of J scaled
+    // by 1/√f (the deviance residuals' own Jacobian differs away from f = y).
+    let mut solution = solution;
+    if options.poisson {
+        let mut full = initial.clone();
+        for (c, k) in free.iter().enumerate() {
+            full[*k] = solution.x[c];
+        }
+        let (m, n_all) = (data.len(), full.len());
+        let (mut r, mut j) = (vec![0.0; m], vec![0.0; m * n_all]);
+        let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
+        let chunk = crate::backend::Chunk { vars: &vars, y: &data.y, weights: None };
+        crate::backend::Kernels::residual_jacobian(model.kernels(), &chunk, &full, &mut r, &mut j)
+            .map_err(SolveError::from)?;
+        let mut fisher = vec![0.0; m * free.len()];
+        for i in 0..m {
+            let scale = 1.0 / (r[i] + data.y[i]).sqrt();
+            for (c, k) in free.iter().enumerate() {
+                fisher[i * free.len() + c] = j[i * n_all + k] * scale;
+            }
+        }
+        solution.jacobian = fisher;
+    }
     let mut fit = assemble(model, data, options, &initial, &free, solution, chi2, started.elapsed());
     fit.conditioning_warning = conditioning_warning;
     Ok(fit)
@@ -660,10 +716,12 @@ fn assemble(
     };
     let dof = m - n_free;
     // curve_fit rescales by 2·cost / dof (the robust cost when a loss is used).
+    // The Poisson variance is known: its covariance is the inverse Fisher information.
+    let absolute = options.absolute_sigma || options.poisson;
     let cov: Covariance = if s.jacobian.is_empty() {
-        solve::covariance_from_gram(&s.jtj, m, n_free, 2.0 * s.cost, options.absolute_sigma)
+        solve::covariance_from_gram(&s.jtj, m, n_free, 2.0 * s.cost, absolute)
     } else {
-        solve::covariance(&s.jacobian, m, n_free, 2.0 * s.cost, options.absolute_sigma)
+        solve::covariance(&s.jacobian, m, n_free, 2.0 * s.cost, absolute)
     };
     let mut covariance = vec![0.0; n * n];
     for (a, ka) in free.iter().enumerate() {
@@ -720,7 +778,7 @@ fn assemble(
         message: s.status.message().to_owned(),
         method: s.method,
         loss: options.solve.loss,
-        absolute_sigma: options.absolute_sigma,
+        absolute_sigma: absolute,
         solve_time,
     }
 }
@@ -770,7 +828,7 @@ fn data_fingerprint(model: &CompiledModel, data: &Data) -> String {
 fn options_fingerprint(model: &CompiledModel, options: &FitOptions) -> String {
     let s = &options.solve;
     format!(
-        "params {:?} lower {:?} upper {:?} fixed {:?} loss {:?} f_scale {:?} method {:?} tol {:?} max_nfev {:?} x_scale {:?} jacobian {:?}",
+        "params {:?} lower {:?} upper {:?} fixed {:?} loss {:?} f_scale {:?} method {:?} tol {:?} max_nfev {:?} x_scale {:?} jacobian {:?} poisson {}",
         model.params(),
         options.lower,
         options.upper,
@@ -781,7 +839,8 @@ fn options_fingerprint(model: &CompiledModel, options: &FitOptions) -> String {
         (s.ftol, s.xtol, s.gtol),
         s.max_nfev,
         s.x_scale,
-        s.jacobian
+        s.jacobian,
+        options.poisson
     )
 }
 

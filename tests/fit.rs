@@ -349,3 +349,75 @@ fn nan_during_a_step_rejects_the_step_not_the_fit() {
         assert!((s.x[0] - 2.0).abs() < 1e-6 && (s.x[1] - 0.95).abs() < 1e-6, "{method:?}: {:?}", s.x);
     }
 }
+
+/// The Poisson estimator maximizes the likelihood: at its solution the score
+/// Σ (1 − y_i/f_i)·∂f/∂p vanishes, which the least-squares solution does not satisfy; its
+/// covariance is the inverse Fisher information (Σ ∂f∂fᵀ/f)⁻¹.
+#[test]
+fn poisson_maximum_likelihood_for_counts() {
+    // Deterministic Poisson counts (inversion of the CDF with a fixed uniform stream).
+    let mut state = 42u64;
+    let mut uniform = || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let x: Vec<f64> = (0..60).map(|i| i as f64 * 0.1).collect();
+    let y: Vec<f64> = x
+        .iter()
+        .map(|x| {
+            let mean = 20.0 * (-0.6 * x).exp() + 2.0;
+            let (u, mut k, mut p) = (uniform(), 0.0f64, (-mean).exp());
+            let mut cdf = p;
+            while u > cdf {
+                k += 1.0;
+                p *= mean / k;
+                cdf += p;
+            }
+            k
+        })
+        .collect();
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = Data::new().var("x", x.clone()).y(y.clone());
+    let mle = model.fit(&data).p0(&[10.0, 1.0, 1.0]).poisson().run().unwrap();
+    let ls = model.fit(&data).p0(&[10.0, 1.0, 1.0]).run().unwrap();
+    assert!(mle.status.converged(), "{:?}", mle.status);
+    let score = |v: &[f64]| -> Vec<f64> {
+        let mut g = [0.0; 3];
+        for (x, y) in x.iter().zip(&y) {
+            let e = (-v[1] * x).exp();
+            let f = v[0] * e + v[2];
+            let d = [e, -v[0] * x * e, 1.0];
+            for k in 0..3 {
+                g[k] += (1.0 - y / f) * d[k];
+            }
+        }
+        g.to_vec()
+    };
+    let (s_mle, s_ls) = (score(&mle.values), score(&ls.values));
+    assert!(s_mle.iter().all(|g| g.abs() < 1e-6), "score at the MLE: {s_mle:?}");
+    assert!(s_ls.iter().any(|g| g.abs() > 1e-3), "least squares is not the MLE: {s_ls:?}");
+    // Covariance = (Σ ∂f ∂fᵀ / f)⁻¹ at the MLE: compare the diagonal.
+    let v = &mle.values;
+    let mut fisher = [[0.0; 3]; 3];
+    for x in &x {
+        let e = (-v[1] * x).exp();
+        let f = v[0] * e + v[2];
+        let d = [e, -v[0] * x * e, 1.0];
+        for a in 0..3 {
+            for b in 0..3 {
+                fisher[a][b] += d[a] * d[b] / f;
+            }
+        }
+    }
+    use faer::linalg::solvers::DenseSolveCore;
+    let inverse = faer::Mat::from_fn(3, 3, |a, b| fisher[a][b]).partial_piv_lu().inverse();
+    for k in 0..3 {
+        let rel = (mle.covariance[k * 3 + k] / inverse[(k, k)] - 1.0).abs();
+        assert!(rel < 1e-4, "variance {k}: {} vs {}", mle.covariance[k * 3 + k], inverse[(k, k)]);
+    }
+    // Counts must be counts.
+    let bad = Data::new().var("x", x.clone()).y(y.iter().map(|v| v - 100.0).collect::<Vec<_>>());
+    assert!(model.fit(&bad).poisson().run().unwrap_err().to_string().contains("needs counts ≥ 0"));
+}

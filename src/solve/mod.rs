@@ -8,12 +8,14 @@ mod checkpoint;
 mod common;
 mod covariance;
 mod lm;
+mod poisson;
 mod problem;
 mod trf;
 
 pub use crate::loss::{Loss, LossSpec};
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError};
 pub use covariance::{Covariance, covariance, covariance_from_gram};
+pub use poisson::{PoissonProblem, deviance_residual};
 pub use problem::{ClosureProblem, DataProblem, FiniteDifference, Problem, finite_difference_jacobian};
 
 /// Which algorithm runs.

@@ -52,6 +52,9 @@ pub struct FitArgs {
     /// σ are absolute: do not rescale the covariance by the reduced χ².
     #[arg(long)]
     pub absolute_sigma: bool,
+    /// y are counts: maximize the Poisson likelihood (Gpufit's MLE) instead of least squares.
+    #[arg(long)]
+    pub poisson: bool,
     #[arg(long)]
     pub ftol: Option<f64>,
     #[arg(long)]
@@ -114,6 +117,7 @@ impl FitArgs {
             f_scale: 1.0,
             method: "auto".into(),
             absolute_sigma: false,
+            poisson: false,
             ftol: None,
             xtol: None,
             gtol: None,
@@ -294,6 +298,9 @@ pub fn configure<'d>(mut fit: jitfit::FitBuilder<'d>, args: &FitArgs) -> anyhow:
     );
     if let Some(n) = args.max_nfev {
         fit = fit.max_nfev(n);
+    }
+    if args.poisson {
+        fit = fit.poisson();
     }
     Ok(fit)
 }
