@@ -553,10 +553,10 @@ fn run_fit(
     let mut solve_options = options.solve.clone();
     solve_options.lower = free.iter().map(|k| options.lower[*k]).collect();
     solve_options.upper = free.iter().map(|k| options.upper[*k]).collect();
-    if let XScale::Fixed(s) = &options.solve.x_scale {
-        if s.len() == n {
-            solve_options.x_scale = XScale::Fixed(free.iter().map(|k| s[*k]).collect());
-        }
+    if let XScale::Fixed(s) = &options.solve.x_scale
+        && s.len() == n
+    {
+        solve_options.x_scale = XScale::Fixed(free.iter().map(|k| s[*k]).collect());
     }
     let x0: Vec<f64> = free.iter().map(|k| initial[*k]).collect();
     if options.poisson {
@@ -600,7 +600,7 @@ fn run_fit(
             callback(state);
         }
         let (Some(path), Some((data_id, options_id))) = (&options.checkpoint, &identity) else { return };
-        if state.iterations % options.checkpoint_every != 0 && !save_now {
+        if !state.iterations.is_multiple_of(options.checkpoint_every) && !save_now {
             return;
         }
         let checkpoint = solve::Checkpoint {
@@ -665,7 +665,7 @@ fn run_fit(
     }
     // The Poisson covariance is the inverse Fisher information Σ ∂f ∂fᵀ / f: rows of J scaled
     // by 1/√f (the deviance residuals' own Jacobian differs away from f = y).
-    let mut solution = solution;
+
     if options.poisson {
         let mut full = initial.clone();
         for (c, k) in free.iter().enumerate() {

@@ -158,10 +158,10 @@ pub(crate) fn check_shapes(kernel: &Kernel, vars: &[&[f64]], n: usize, params: &
 
 pub(crate) fn check_chunk(kernel: &Kernel, chunk: &Chunk<'_>, params: &[f64]) -> Result<(), BackendError> {
     check_shapes(kernel, chunk.vars, chunk.len(), params)?;
-    if let Some(w) = chunk.weights {
-        if w.len() != chunk.len() {
-            return Err(BackendError::Shape { what: "weights", expected: chunk.len(), found: w.len() });
-        }
+    if let Some(w) = chunk.weights
+        && w.len() != chunk.len()
+    {
+        return Err(BackendError::Shape { what: "weights", expected: chunk.len(), found: w.len() });
     }
     Ok(())
 }

@@ -156,10 +156,10 @@ fn validate(entry: &DiskEntry, key: CacheKey, expect: &Expected<'_>) -> Result<(
     if entry.listed_params.as_deref() != expect.listed_params {
         return Err("its parameter list differs".into());
     }
-    if let Some(listed) = expect.listed_params {
-        if entry.kernel.param_names != listed {
-            return Err("its parameters differ".into());
-        }
+    if let Some(listed) = expect.listed_params
+        && entry.kernel.param_names != listed
+    {
+        return Err("its parameters differ".into());
     }
     Ok(())
 }

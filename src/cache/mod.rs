@@ -317,10 +317,10 @@ impl KernelCache {
             return existing.clone();
         }
         let model = Arc::new(model);
-        if let Some((evicted, _)) = memory.push(model.key, model.clone()) {
-            if evicted != model.key {
-                self.counters.evictions.fetch_add(1, Ordering::Relaxed);
-            }
+        if let Some((evicted, _)) = memory.push(model.key, model.clone())
+            && evicted != model.key
+        {
+            self.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }
         model
     }

@@ -105,7 +105,7 @@ pub fn read_npy(path: &Path) -> Result<(Vec<String>, Vec<Column>), DataError> {
             format!("truncated: the header promises {rows}×{cols} values, the file holds {} bytes", map.len()),
         ));
     }
-    let aligned = (map.as_ptr() as usize + header.data_offset) % 8 == 0;
+    let aligned = (map.as_ptr() as usize + header.data_offset).is_multiple_of(8);
     let names: Vec<String> = match cols {
         1 => vec![path.file_stem().map_or("c1".into(), |s| s.to_string_lossy().into_owned())],
         2 => vec!["x".into(), "y".into()],

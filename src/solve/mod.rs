@@ -327,10 +327,10 @@ pub fn solve_with_hooks(
     if !(options.f_scale > 0.0 && options.f_scale.is_finite()) {
         return invalid(format!("f_scale must be positive, got {}", options.f_scale));
     }
-    if let XScale::Fixed(s) = &options.x_scale {
-        if s.len() != n || s.iter().any(|v| !(*v > 0.0 && v.is_finite())) {
-            return invalid("x_scale must have one positive, finite value per parameter".into());
-        }
+    if let XScale::Fixed(s) = &options.x_scale
+        && (s.len() != n || s.iter().any(|v| !(*v > 0.0 && v.is_finite())))
+    {
+        return invalid("x_scale must have one positive, finite value per parameter".into());
     }
     let bounded = options.lower.iter().any(|l| l.is_finite()) || options.upper.iter().any(|u| u.is_finite());
     let method = match options.method {
@@ -353,10 +353,8 @@ pub fn solve_with_hooks(
         JacobianMode::Auto => JacobianMode::Dense,
         other => other,
     };
-    if mode == JacobianMode::NormalEquations {
-        if !problem.supports_normal_equations() {
-            return invalid("this problem cannot accumulate the normal equations; use a dense Jacobian".into());
-        }
+    if mode == JacobianMode::NormalEquations && !problem.supports_normal_equations() {
+        return invalid("this problem cannot accumulate the normal equations; use a dense Jacobian".into());
     }
     let mut ev = Evaluator::new(problem, options.loss, options.f_scale, mode);
     let mut solution = match method {

@@ -93,10 +93,10 @@ impl Ast {
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for node in &self.nodes {
-            if let AstKind::Name(n) = &node.kind {
-                if !names.contains(n) {
-                    names.push(n.clone());
-                }
+            if let AstKind::Name(n) = &node.kind
+                && !names.contains(n)
+            {
+                names.push(n.clone());
             }
         }
         names

@@ -31,10 +31,10 @@ pub fn eval_ast(ast: &Ast, values: &HashMap<String, f64>) -> Option<f64> {
         computed.push(v);
         // A helper's value is known once its right side is done.
         for statement in ast.helper_statements() {
-            if statement.rhs.index() == i {
-                if let Some(AstKind::Name(name)) = statement.lhs.map(|l| &ast.node(l).kind) {
-                    scope.insert(name.clone(), v);
-                }
+            if statement.rhs.index() == i
+                && let Some(AstKind::Name(name)) = statement.lhs.map(|l| &ast.node(l).kind)
+            {
+                scope.insert(name.clone(), v);
             }
         }
     }

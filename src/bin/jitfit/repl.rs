@@ -101,10 +101,10 @@ pub fn run() -> anyhow::Result<i32> {
     if !std::io::stdin().is_terminal() {
         for line in std::io::stdin().lock().lines() {
             let line = line?;
-            if let Some(reply) = handle(&mut session, &line) {
-                if reply == Reply::Quit {
-                    break;
-                }
+            if let Some(reply) = handle(&mut session, &line)
+                && reply == Reply::Quit
+            {
+                break;
             }
         }
         return Ok(0);
@@ -147,10 +147,10 @@ fn completion_words(session: &Session) -> Vec<String> {
     if let Some((_, outcome)) = &session.last {
         words.extend(outcome.fit.param_names.iter().cloned());
     }
-    if let Some(m) = &session.model {
-        if let Ok(ast) = jitfit::syntax::parse(m) {
-            words.extend(ast.names());
-        }
+    if let Some(m) = &session.model
+        && let Ok(ast) = jitfit::syntax::parse(m)
+    {
+        words.extend(ast.names());
     }
     words.extend(jitfit::syntax::FUNCTIONS.iter().map(|(f, _)| f.to_string()));
     words.sort();
@@ -232,10 +232,10 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             // not known until the fit (they come from the data), so resolve with none.
             let ast = jitfit::syntax::parse(rest)?;
             let no_vars = jitfit::Names { vars: Vec::new(), params: None };
-            if let Err(e) = jitfit::syntax::resolve(&ast, rest, &no_vars) {
-                if !matches!(e.kind, jitfit::syntax::SyntaxErrorKind::NoParameters) {
-                    return Err(e.into());
-                }
+            if let Err(e) = jitfit::syntax::resolve(&ast, rest, &no_vars)
+                && !matches!(e.kind, jitfit::syntax::SyntaxErrorKind::NoParameters)
+            {
+                return Err(e.into());
             }
             let names = ast.names();
             session.model = Some(rest.to_owned());
