@@ -2,12 +2,14 @@
 //! verified [`Kernel`](crate::ir::Kernel) — the IR is the only thing a backend sees — so the
 //! solver and the front ends do not care which one runs.
 //!
-//! Three kernels per model, each looping over a chunk of points (structure of arrays: one
+//! The kernels of a model, each looping over a chunk of points (structure of arrays: one
 //! slice per variable, plus `y` and optional weights):
 //! - `predict`: f(x_i);
 //! - `residual_jacobian`: r_i = w_i·(f(x_i) − t(y_i)) and the Jacobian row w_i·∂f/∂p (row-major);
 //! - `normal_equations`: adds JᵀJ (upper triangle), Jᵀr and Σr² over the chunk without storing J;
-//! - `sum_of_squares`: Σr² alone (the cost of a trial step on streamed data).
+//! - `sum_of_squares`: Σr² alone (the cost of a trial step on streamed data);
+//! - `robust_normal_equations`, `robust_cost`: the same under a robust loss, rows and residuals
+//!   scaled as scipy does.
 
 pub mod cranelift;
 mod interp;

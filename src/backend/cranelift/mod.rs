@@ -1,4 +1,4 @@
-//! The Cranelift backend: native code for the three kernels of a model, compiled from its IR
+//! The Cranelift backend: native code for the kernels of a model, compiled from its IR
 //! in about a millisecond. Transcendental functions call the same Rust implementations as
 //! the interpreter (see `runtime`), so results agree bit for bit.
 

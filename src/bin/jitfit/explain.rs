@@ -73,7 +73,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         us(times.lower),
         us(times.total())
     );
-    println!("compile     Cranelift, 3 kernels: {}", us(compiled.compile_time()));
+    println!("compile     Cranelift, predict + residual_jacobian: {}", us(compiled.compile_time()));
     println!("cache key   {key} (model fingerprint {fingerprint:032x})");
     Ok(())
 }
