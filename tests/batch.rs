@@ -95,3 +95,44 @@ fn batch_command_writes_one_row_per_fit() {
     let fields: Vec<&str> = lines[1].split(',').collect();
     assert_eq!(fields[7].parse::<f64>().unwrap(), alone.values[0]);
 }
+
+/// Fits × points from a 2-D `.npy`, the points' x shared from a 1-D `.npy`.
+#[test]
+fn batch_from_a_fits_by_points_npy_matrix() {
+    let dir = TempDir::new("batch-npy");
+    let cache = TempDir::new("batch-npy-cache");
+    let datasets: Vec<Data> = (0..12).map(decay).collect();
+    let x = datasets[0].column("x").unwrap().to_vec();
+    let mut matrix = Vec::new();
+    for d in &datasets {
+        matrix.extend_from_slice(d.response());
+    }
+    let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    jitfit::data::npy::write_npy(&xp, &x).unwrap();
+    jitfit::data::npy::write_npy_2d(&yp, 12, &matrix).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args([
+            "batch",
+            "A*exp(-x/tau) + B",
+            "--x",
+            xp.to_str().unwrap(),
+            "--y",
+            yp.to_str().unwrap(),
+            "--p0",
+            "A=1,tau=1,B=0",
+        ])
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 13);
+    let model = compile("A*exp(-x/tau) + B").unwrap();
+    for (k, line) in lines[1..].iter().enumerate() {
+        let alone = model.fit(&datasets[k]).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields[0], k.to_string());
+        assert_eq!(fields[9].parse::<f64>().unwrap(), alone.values[1], "fit {k}");
+    }
+}

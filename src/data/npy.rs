@@ -140,7 +140,20 @@ pub fn read_npy(path: &Path) -> Result<(Vec<String>, Vec<Column>), DataError> {
 
 /// Writes a 1-D little-endian f64 `.npy` file (format 1.0), atomically.
 pub fn write_npy(path: &Path, values: &[f64]) -> std::io::Result<()> {
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': ({},), }}", values.len());
+    write_array(path, &format!("({},)", values.len()), values)
+}
+
+/// Writes a 2-D array (`rows` × `values.len() / rows`, C order: row after row), atomically.
+pub fn write_npy_2d(path: &Path, rows: usize, values: &[f64]) -> std::io::Result<()> {
+    let cols = if rows == 0 { 0 } else { values.len() / rows };
+    if rows * cols != values.len() {
+        return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "values do not fill whole rows"));
+    }
+    write_array(path, &format!("({rows}, {cols})"), values)
+}
+
+fn write_array(path: &Path, shape: &str, values: &[f64]) -> std::io::Result<()> {
+    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape}, }}");
     // Pad so that magic + version + length + header is a multiple of 64, ending in '\n'.
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');

@@ -14,17 +14,22 @@ pub struct BatchArgs {
     #[command(flatten)]
     pub fit: FitArgs,
     /// The column whose values name the data sets: rows with equal values form one fit.
+    /// Without it, `--y` must be a 2-D `.npy` array of fits × points (and each variable a
+    /// 1-D `.npy` of the points, shared by all fits, or an array of the same shape).
     #[arg(long)]
-    pub by: String,
+    pub by: Option<String>,
     /// Write the results (one row per fit) to this CSV file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
 }
 
 pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
+    let Some(by) = &args.by else {
+        return run_matrix(args);
+    };
     let (table, fit_args) = args.fit.load()?;
-    let Some(ids) = table.column(&args.by) else {
-        bail!("--by: `{}` is not a column (columns: {})", args.by, table.names.join(", "));
+    let Some(ids) = table.column(by) else {
+        bail!("--by: `{by}` is not a column (columns: {})", table.names.join(", "));
     };
     // Group rows by id, in order of first appearance.
     let mut order: Vec<u64> = Vec::new();
@@ -41,8 +46,7 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     if roles_args.vars.is_none() {
         // The id column is not a variable, even if the model happens to name it.
         let ast = jitfit::syntax::parse(&roles_args.model)?;
-        let vars: Vec<String> =
-            ast.names().into_iter().filter(|n| table.column(n).is_some() && *n != args.by).collect();
+        let vars: Vec<String> = ast.names().into_iter().filter(|n| table.column(n).is_some() && n != by).collect();
         roles_args.vars = (!vars.is_empty()).then_some(vars);
     }
     let columns = match_columns(&roles_args, &table)?;
@@ -72,15 +76,24 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
         configure(model.fit(first), &fit_args)?;
     }
     let batch = model.fit_batch(&datasets, |_, fit| configure(fit, &fit_args).expect("checked above"));
+    let ids: Vec<String> = order.iter().map(|key| f64::from_bits(*key).to_string()).collect();
+    report(args, &model, &ids, &batch)
+}
 
+/// Writes one CSV row per fit (to --out or standard output) and the summary; the exit code.
+fn report(
+    args: &BatchArgs,
+    model: &jitfit::CompiledModel,
+    ids: &[String],
+    batch: &jitfit::Batch,
+) -> anyhow::Result<i32> {
     let params = model.params();
     let mut csv = String::from("id,status,converged,nfev,iterations,chi2,reduced_chi2");
     for p in params {
         let _ = write!(csv, ",{p},{p}_stderr");
     }
     csv += ",error\n";
-    for (key, fit) in order.iter().zip(&batch.fits) {
-        let id = f64::from_bits(*key);
+    for (id, fit) in ids.iter().zip(&batch.fits) {
         match fit {
             Ok(fit) => {
                 let _ = write!(
@@ -120,4 +133,46 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
         batch.fits_per_second()
     );
     Ok(if batch.converged() == batch.fits.len() { 0 } else { 2 })
+}
+
+/// `--y Y.npy` holding fits × points: one fit per row, variables from 1-D `.npy` files of the
+/// points (shared) or arrays of the same shape.
+fn run_matrix(args: &BatchArgs) -> anyhow::Result<i32> {
+    let fit_args = &args.fit;
+    let matrix_file = |flag: &str, value: &Option<String>| -> anyhow::Result<Option<Vec<jitfit::data::Column>>> {
+        match value {
+            Some(v) if v.ends_with(".npy") => Ok(Some(jitfit::data::npy::read_npy(std::path::Path::new(v))?.1)),
+            Some(v) => bail!("--{flag} {v}: without --by, give .npy files"),
+            None => Ok(None),
+        }
+    };
+    let Some(y_columns) = matrix_file("y", &fit_args.y)? else {
+        bail!("give --by ID with a data file, or --y FITS_BY_POINTS.npy");
+    };
+    let (points, fits) = (y_columns.len(), y_columns.first().map_or(0, |c| c.len()));
+    if points < 2 || fits == 0 {
+        bail!("--y: expected a 2-D array of fits × points, got {fits} × {points}");
+    }
+    let x_columns =
+        matrix_file("x", &fit_args.x)?.ok_or_else(|| anyhow::anyhow!("give the variable with --x X.npy"))?;
+    let shared_x = x_columns.len() == 1;
+    if shared_x && x_columns[0].len() != points {
+        bail!("--x: {} values for {points} points", x_columns[0].len());
+    }
+    if !shared_x && (x_columns.len() != points || x_columns[0].len() != fits) {
+        bail!("--x: not {points} points, nor an array of the same shape as --y");
+    }
+    let model = jitfit::compile(&fit_args.model)?;
+    let datasets: Vec<Data> = (0..fits)
+        .map(|f| {
+            let y: Vec<f64> = (0..points).map(|c| y_columns[c][f]).collect();
+            let x: Vec<f64> =
+                if shared_x { x_columns[0].to_vec() } else { (0..points).map(|c| x_columns[c][f]).collect() };
+            Data::new().var("x", x).y(y)
+        })
+        .collect();
+    configure(model.fit(&datasets[0]), fit_args)?;
+    let batch = model.fit_batch(&datasets, |_, fit| configure(fit, fit_args).expect("checked above"));
+    let ids: Vec<String> = (0..fits).map(|f| f.to_string()).collect();
+    report(args, &model, &ids, &batch)
 }
