@@ -405,6 +405,10 @@ impl Problem for Fixed<'_> {
     fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
         self.expand(params);
         let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
+        if n_free == n_all {
+            // Nothing fixed: the columns are the inner problem's own.
+            return self.inner.jacobian(&self.full, residuals, out);
+        }
         self.jacobian.resize(m * n_all, 0.0);
         let mut full_jacobian = std::mem::take(&mut self.jacobian);
         let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
