@@ -33,6 +33,12 @@ fn compare(reference: &dyn Kernels, compiled: &dyn Kernels, chunk: &Chunk<'_>, p
     compiled.residual_jacobian(chunk, params, &mut r2, &mut j2).unwrap();
     assert_same("residuals", &r2, &r1);
     assert_same("jacobian", &j2, &j1);
+    // The residual-only kernels give the same residuals.
+    let (mut q1, mut q2) = (vec![0.0; n], vec![0.0; n]);
+    reference.residuals(chunk, params, &mut q1).unwrap();
+    compiled.residuals(chunk, params, &mut q2).unwrap();
+    assert_same("residuals alone (interpreter)", &q1, &r1);
+    assert_same("residuals alone (compiled)", &q2, &r2);
 
     let (mut a1, mut a2) = (NormalEquations::zeros(p), NormalEquations::zeros(p));
     reference.normal_equations(chunk, params, &mut a1).unwrap();

@@ -102,6 +102,20 @@ impl Kernels for InterpreterKernels {
         Ok(())
     }
 
+    fn residuals(&self, chunk: &Chunk<'_>, params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        if out.len() != chunk.len() {
+            return Err(BackendError::Shape { what: "residuals", expected: chunk.len(), found: out.len() });
+        }
+        let mut interp = Interpreter::new(&self.kernel);
+        let mut row = vec![0.0; self.kernel.n_params()];
+        for (i, slot) in out.iter_mut().enumerate() {
+            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
+            *slot = chunk.weights.map_or(1.0, |w| w[i]) * (f - target);
+        }
+        Ok(())
+    }
+
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
         check_chunk(&self.kernel, chunk, params)?;
         let mut interp = Interpreter::new(&self.kernel);

@@ -129,6 +129,10 @@ pub trait Kernels: Send + Sync {
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError>;
 
+    /// `out[i] = w_i·(f(x_i) − t(y_i))`: the residuals alone, bit-identical to those of
+    /// `residual_jacobian`.
+    fn residuals(&self, chunk: &Chunk<'_>, params: &[f64], out: &mut [f64]) -> Result<(), BackendError>;
+
     /// Σ r_i² over the chunk, storing nothing per point.
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError>;
 

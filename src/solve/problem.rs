@@ -120,13 +120,7 @@ impl Problem for DataProblem<'_> {
     }
 
     fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        // The residual kernel also writes the Jacobian; keep a scratch buffer for it.
-        let n = self.n_residuals() * self.n_params();
-        let mut scratch = std::mem::take(&mut self.scratch);
-        scratch.resize(n, 0.0);
-        let result = self.kernels.residual_jacobian(&self.chunk(), params, out, &mut scratch);
-        self.scratch = scratch;
-        result.map_err(SolveError::from)
+        self.kernels.residuals(&self.chunk(), params, out).map_err(SolveError::from)
     }
 
     fn jacobian(&mut self, params: &[f64], _residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {

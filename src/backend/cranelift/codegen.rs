@@ -26,6 +26,8 @@ use std::collections::HashMap;
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KernelKind {
     Predict,
+    /// r_i = w_i·(f(x_i) − t(y_i)) into `out_a`, no derivatives (the cost of a trial step).
+    Residuals,
     ResidualJacobian,
     NormalEquations,
     /// Adds Σ r_i² to `out_a[0]`: the cost of a trial step, nothing stored per point.
@@ -309,6 +311,11 @@ pub fn build_kernel(
         KernelKind::Predict => {
             let addr = b.ins().iadd(out_a, offset);
             b.ins().store(flags, f, addr, 0);
+        }
+        KernelKind::Residuals => {
+            let (_, r) = weight_and_residual(&mut b, &values, f);
+            let addr = b.ins().iadd(out_a, offset);
+            b.ins().store(flags, r, addr, 0);
         }
         KernelKind::SumOfSquares => {
             let (_, r) = weight_and_residual(&mut b, &values, f);

@@ -24,7 +24,8 @@ pub struct CraneliftKernels {
     kernel: Kernel,
     predict: KernelFn,
     residual_jacobian: KernelFn,
-    /// Owns the code of `predict` and `residual_jacobian`.
+    residuals: KernelFn,
+    /// Owns the code of `predict`, `residual_jacobian` and `residuals`.
     #[allow(dead_code)]
     eager: CompiledModule,
     /// `normal_equations` and `sum_of_squares`, compiled on first use.
@@ -120,12 +121,17 @@ impl CraneliftKernels {
         let started = Instant::now();
         let eager = CompiledModule::compile(
             kernel,
-            &[("predict", KernelKind::Predict), ("residual_jacobian", KernelKind::ResidualJacobian)],
+            &[
+                ("predict", KernelKind::Predict),
+                ("residual_jacobian", KernelKind::ResidualJacobian),
+                ("residuals", KernelKind::Residuals),
+            ],
         )?;
         Ok(CraneliftKernels {
             kernel: kernel.clone(),
             predict: eager.functions[0],
             residual_jacobian: eager.functions[1],
+            residuals: eager.functions[2],
             eager,
             streaming: std::sync::OnceLock::new(),
             robust: std::sync::OnceLock::new(),
@@ -313,6 +319,29 @@ impl Kernels for CraneliftKernels {
     ) -> Result<(), BackendError> {
         let (function, _) = self.streaming()?;
         self.normal_equations_with(function, chunk, params, acc, &[])
+    }
+
+    fn residuals(&self, chunk: &Chunk<'_>, params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
+        check_chunk(&self.kernel, chunk, params)?;
+        if out.len() != chunk.len() {
+            return Err(BackendError::Shape { what: "residuals", expected: chunk.len(), found: out.len() });
+        }
+        let var_ptrs = VarPointers::new(chunk.vars);
+        let (w, w_stride) = weights(chunk);
+        // SAFETY: shapes checked above; the kernel writes one residual per point.
+        unsafe {
+            (self.residuals)(
+                chunk.len(),
+                var_ptrs.as_ptr(),
+                chunk.y.as_ptr(),
+                w,
+                w_stride,
+                params.as_ptr(),
+                out.as_mut_ptr(),
+                std::ptr::null_mut(),
+            )
+        };
+        Ok(())
     }
 
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
