@@ -1,7 +1,10 @@
 //! The reference backend: the IR interpreter behind the [`Kernels`] trait. Slow, obviously
 //! right, and what every other backend is tested against.
 
-use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_residual_jacobian, check_shapes};
+use super::{
+    BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_normal_equations, check_residual_jacobian,
+    check_residuals, check_shapes,
+};
 use crate::ir::{Interpreter, Kernel};
 use crate::loss::LossSpec;
 
@@ -17,24 +20,25 @@ impl InterpreterKernels {
         InterpreterKernels { kernel }
     }
 
-    /// f, t(y) and the unweighted derivative row at point `i`.
-    fn point(
+    /// The weighted residual w_i·(f − t(y_i)) at point `i`; `row` gets w_i·∂f/∂p.
+    fn weighted_point(
         &self,
         interp: &mut Interpreter<'_>,
         chunk: &Chunk<'_>,
         i: usize,
         params: &[f64],
         row: &mut [f64],
-    ) -> (f64, f64) {
+    ) -> f64 {
         let point: Vec<f64> = chunk.vars.iter().map(|c| c[i]).collect();
         let y = chunk.y[i];
         let values = interp.eval_point(&point, y, params);
         let outputs = &self.kernel.outputs;
+        let w = chunk.weights.map_or(1.0, |w| w[i]);
         for (slot, d) in row.iter_mut().zip(&outputs.derivatives) {
-            *slot = values[d.index()];
+            *slot = values[d.index()] * w;
         }
         let target = outputs.response.map_or(y, |t| values[t.index()]);
-        (values[outputs.value.index()], target)
+        w * (values[outputs.value.index()] - target)
     }
 }
 
@@ -67,13 +71,7 @@ impl Kernels for InterpreterKernels {
         let (n, p) = (chunk.len(), self.kernel.n_params());
         let mut interp = Interpreter::new(&self.kernel);
         for i in 0..n {
-            let row = &mut jacobian[i * p..(i + 1) * p];
-            let (f, target) = self.point(&mut interp, chunk, i, params, row);
-            let w = chunk.weights.map_or(1.0, |w| w[i]);
-            residuals[i] = w * (f - target);
-            for d in row.iter_mut() {
-                *d *= w;
-            }
+            residuals[i] = self.weighted_point(&mut interp, chunk, i, params, &mut jacobian[i * p..(i + 1) * p]);
         }
         Ok(())
     }
@@ -84,34 +82,23 @@ impl Kernels for InterpreterKernels {
         params: &[f64],
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
+        check_normal_equations(&self.kernel, chunk, params, acc)?;
         let p = self.kernel.n_params();
-        if acc.n_params != p {
-            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
-        }
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; p];
         for i in 0..chunk.len() {
-            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
-            let w = chunk.weights.map_or(1.0, |w| w[i]);
-            for d in row.iter_mut() {
-                *d *= w;
-            }
-            acc.add_point(w * (f - target), &row);
+            let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
+            acc.add_point(r, &row);
         }
         Ok(())
     }
 
     fn residuals(&self, chunk: &Chunk<'_>, params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
-        if out.len() != chunk.len() {
-            return Err(BackendError::Shape { what: "residuals", expected: chunk.len(), found: out.len() });
-        }
+        check_residuals(&self.kernel, chunk, params, out)?;
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; self.kernel.n_params()];
         for (i, slot) in out.iter_mut().enumerate() {
-            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
-            *slot = chunk.weights.map_or(1.0, |w| w[i]) * (f - target);
+            *slot = self.weighted_point(&mut interp, chunk, i, params, &mut row);
         }
         Ok(())
     }
@@ -122,8 +109,7 @@ impl Kernels for InterpreterKernels {
         let mut row = vec![0.0; self.kernel.n_params()];
         let mut sum = 0.0;
         for i in 0..chunk.len() {
-            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
-            let r = chunk.weights.map_or(1.0, |w| w[i]) * (f - target);
+            let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
             sum += r * r;
         }
         Ok(sum)
@@ -136,20 +122,16 @@ impl Kernels for InterpreterKernels {
         loss: LossSpec,
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
+        check_normal_equations(&self.kernel, chunk, params, acc)?;
         let p = self.kernel.n_params();
-        if acc.n_params != p {
-            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
-        }
         let c2 = loss.f_scale * loss.f_scale;
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; p];
         for i in 0..chunk.len() {
-            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
-            let w = chunk.weights.map_or(1.0, |w| w[i]);
-            let (cost, scaled, j_scale) = loss.loss.point(w * (f - target), c2);
+            let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
+            let (cost, scaled, j_scale) = loss.loss.point(r, c2);
             for d in row.iter_mut() {
-                *d = (*d * w) * j_scale;
+                *d *= j_scale;
             }
             acc.add_point_with_cost(scaled, &row, cost);
         }
@@ -163,8 +145,8 @@ impl Kernels for InterpreterKernels {
         let mut row = vec![0.0; self.kernel.n_params()];
         let mut sum = 0.0;
         for i in 0..chunk.len() {
-            let (f, target) = self.point(&mut interp, chunk, i, params, &mut row);
-            sum += loss.loss.point(chunk.weights.map_or(1.0, |w| w[i]) * (f - target), c2).0;
+            let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
+            sum += loss.loss.point(r, c2).0;
         }
         Ok(sum)
     }

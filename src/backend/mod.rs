@@ -191,3 +191,32 @@ pub(crate) fn check_residual_jacobian(
     }
     Ok(())
 }
+
+/// The checks of a `residuals` call: the chunk, and room for one residual per point.
+pub(crate) fn check_residuals(
+    kernel: &Kernel,
+    chunk: &Chunk<'_>,
+    params: &[f64],
+    out: &[f64],
+) -> Result<(), BackendError> {
+    check_chunk(kernel, chunk, params)?;
+    if out.len() != chunk.len() {
+        return Err(BackendError::Shape { what: "residuals", expected: chunk.len(), found: out.len() });
+    }
+    Ok(())
+}
+
+/// The checks of a normal-equations call: the chunk, and an accumulator of p parameters.
+pub(crate) fn check_normal_equations(
+    kernel: &Kernel,
+    chunk: &Chunk<'_>,
+    params: &[f64],
+    acc: &NormalEquations,
+) -> Result<(), BackendError> {
+    check_chunk(kernel, chunk, params)?;
+    let p = kernel.n_params();
+    if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
+        return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
+    }
+    Ok(())
+}

@@ -7,7 +7,10 @@ mod runtime;
 
 pub use codegen::KernelKind;
 
-use super::{BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_residual_jacobian, check_shapes};
+use super::{
+    BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_normal_equations, check_residual_jacobian,
+    check_residuals, check_shapes,
+};
 use crate::ir::Kernel;
 use crate::loss::LossSpec;
 use codegen::{Imports, KernelFn, build_kernel, kernel_signature};
@@ -204,11 +207,8 @@ impl CraneliftKernels {
         acc: &mut NormalEquations,
         extra: &[f64],
     ) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
+        check_normal_equations(&self.kernel, chunk, params, acc)?;
         let p = self.kernel.n_params();
-        if acc.n_params != p || acc.jtj.len() != p * p || acc.jtr.len() != p {
-            return Err(BackendError::Shape { what: "normal equations", expected: p, found: acc.n_params });
-        }
         // The kernel accumulates into one contiguous buffer: [JᵀJ | Jᵀr | Σr²].
         let mut buffer = Vec::with_capacity(p * p + p + 1);
         buffer.extend_from_slice(&acc.jtj);
@@ -322,10 +322,7 @@ impl Kernels for CraneliftKernels {
     }
 
     fn residuals(&self, chunk: &Chunk<'_>, params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
-        check_chunk(&self.kernel, chunk, params)?;
-        if out.len() != chunk.len() {
-            return Err(BackendError::Shape { what: "residuals", expected: chunk.len(), found: out.len() });
-        }
+        check_residuals(&self.kernel, chunk, params, out)?;
         let var_ptrs = VarPointers::new(chunk.vars);
         let (w, w_stride) = weights(chunk);
         // SAFETY: shapes checked above; the kernel writes one residual per point.
