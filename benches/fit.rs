@@ -42,44 +42,12 @@ fn nist() -> Vec<Problem> {
     files
         .iter()
         .map(|path| {
-            let text = std::fs::read_to_string(path).unwrap();
-            let lines: Vec<&str> = text.lines().collect();
-            let at = lines.iter().position(|l| l.starts_with("Model:")).unwrap();
-            let first = (at..lines.len()).find(|i| lines[*i].contains('=')).unwrap();
-            let mut model = String::new();
-            for l in &lines[first..] {
-                if l.trim().is_empty() {
-                    break;
-                }
-                model += l.trim();
-                model += "\n";
+            let p = jitfit::data::nist::read_nist(path).unwrap();
+            let mut data = Data::new().y(p.y());
+            for (k, v) in p.vars.iter().enumerate() {
+                data = data.var(v, p.column(k));
             }
-            let model = model.trim_end().trim_end_matches('e').trim_end().trim_end_matches('+').to_owned();
-            let (mut params, mut s1, mut s2) = (vec![], vec![], vec![]);
-            for l in &lines {
-                let t = l.trim_start();
-                if let Some((name, rest)) = t.split_once('=') {
-                    let name = name.trim();
-                    if name.starts_with('b') && name.len() <= 3 && name[1..].chars().all(|c| c.is_ascii_digit()) {
-                        let v: Vec<f64> = rest.split_whitespace().map(|s| s.parse().unwrap()).collect();
-                        params.push(name.to_owned());
-                        s1.push(v[0]);
-                        s2.push(v[1]);
-                    }
-                }
-            }
-            let data_at = lines.iter().rposition(|l| l.starts_with("Data:")).unwrap();
-            let vars: Vec<String> = lines[data_at].split_whitespace().skip(2).map(str::to_owned).collect();
-            let rows: Vec<Vec<f64>> = lines[data_at + 1..]
-                .iter()
-                .filter(|l| !l.trim().is_empty())
-                .map(|l| l.split_whitespace().map(|s| s.parse().unwrap()).collect())
-                .collect();
-            let mut data = Data::new().y(rows.iter().map(|r| r[0]).collect::<Vec<_>>());
-            for (k, v) in vars.iter().enumerate() {
-                data = data.var(v, rows.iter().map(|r| r[k + 1]).collect::<Vec<_>>());
-            }
-            Problem { model, vars, params, data, starts: [s1, s2] }
+            Problem { model: p.model, vars: p.vars, params: p.params, data, starts: [p.start1, p.start2] }
         })
         .collect()
 }

@@ -1,8 +1,8 @@
 //! The fitting façade end to end: NIST certified values and standard deviations with default
 //! options, bounds, fixed parameters, robust losses, σ semantics, and every invalid input.
 
-use crate::solve::lre;
 use crate::support::nist::all_problems;
+use jitfit::data::nist::lre;
 use jitfit::solve::{ClosureProblem, FiniteDifference, Loss, Method, SolveOptions, Status, solve};
 use jitfit::{Data, FitError, compile, compile_with_vars};
 

@@ -3,14 +3,9 @@
 
 use crate::support::nist::{NistProblem, all_problems};
 use jitfit::backend::cranelift::CraneliftKernels;
+use jitfit::data::nist::lre;
 use jitfit::solve::{DataProblem, Method, SolveOptions, solve};
 use jitfit::{Model, ModelOptions, Names};
-
-/// −log10 of the relative error, capped at 11 (NIST's convention).
-pub fn lre(estimate: f64, certified: f64) -> f64 {
-    let rel = ((estimate - certified) / certified).abs();
-    if rel == 0.0 { 11.0 } else { (-rel.log10()).clamp(0.0, 11.0) }
-}
 
 /// Fits one NIST problem; returns the minimum LRE over its parameters.
 pub fn fit_nist(p: &NistProblem, start: &[f64], options: &SolveOptions) -> (f64, String) {

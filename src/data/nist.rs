@@ -32,6 +32,12 @@ impl NistProblem {
     }
 }
 
+/// NIST's log relative error: −log₁₀(|estimate − certified| / |certified|), capped at 11.
+pub fn lre(estimate: f64, certified: f64) -> f64 {
+    let rel = ((estimate - certified) / certified).abs();
+    if rel == 0.0 { 11.0 } else { (-rel.log10()).clamp(0.0, 11.0) }
+}
+
 /// Reads a NIST `.dat` file.
 pub fn read_nist(path: &Path) -> Result<NistProblem, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

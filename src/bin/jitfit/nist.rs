@@ -1,7 +1,7 @@
 //! `jitfit nist FILE.dat`: fit a NIST StRD problem from its own model line with default
 //! options and compare with the certified values.
 
-use jitfit::data::nist::read_nist;
+use jitfit::data::nist::{lre, read_nist};
 use jitfit::{Data, ModelOptions, Names};
 use serde_json::json;
 use std::path::PathBuf;
@@ -16,12 +16,6 @@ pub struct NistArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     json: bool,
-}
-
-/// −log10 of the relative error, capped at 11.
-pub fn lre(estimate: f64, certified: f64) -> f64 {
-    let rel = ((estimate - certified) / certified).abs();
-    if rel == 0.0 { 11.0 } else { (-rel.log10()).clamp(0.0, 11.0) }
 }
 
 pub fn run(args: &NistArgs) -> anyhow::Result<i32> {
