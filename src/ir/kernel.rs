@@ -200,14 +200,23 @@ impl Kernel {
         out
     }
 
-    /// Counts (instructions, calls to transcendental functions, such calls made per point):
-    /// calls on parameters and constants alone are made once per chunk, not per point.
-    pub fn op_counts(&self) -> (usize, usize, usize) {
+    /// Which values vary from point to point (depend on a variable or the response); the
+    /// others depend on parameters and constants only and can be computed once per call.
+    pub fn per_point(&self) -> Vec<bool> {
         let mut per_point = vec![false; self.insts.len()];
-        let (mut calls, mut point_calls) = (0, 0);
         for (i, inst) in self.insts.iter().enumerate() {
             per_point[i] =
                 matches!(inst, Inst::Var(_) | Inst::Response) || inst.operands().any(|o| per_point[o.index()]);
+        }
+        per_point
+    }
+
+    /// Counts (instructions, calls to transcendental functions, such calls made per point):
+    /// calls on parameters and constants alone are made once per chunk, not per point.
+    pub fn op_counts(&self) -> (usize, usize, usize) {
+        let per_point = self.per_point();
+        let (mut calls, mut point_calls) = (0, 0);
+        for (i, inst) in self.insts.iter().enumerate() {
             let is_call = match inst {
                 Inst::Unary(op, _) => op.cost() > 1,
                 Inst::Binary(op, _, _) => {

@@ -99,15 +99,7 @@ fn live_set(kernel: &Kernel, kind: KernelKind) -> Vec<bool> {
 
 /// Which instructions depend on parameters and constants only (the same for every point).
 fn uniform_set(kernel: &Kernel) -> Vec<bool> {
-    let mut uniform = vec![false; kernel.insts.len()];
-    for (i, inst) in kernel.insts.iter().enumerate() {
-        uniform[i] = match inst {
-            Inst::Const(_) | Inst::Param(_) => true,
-            Inst::Var(_) | Inst::Response => false,
-            _ => inst.operands().all(|o| uniform[o.index()]),
-        };
-    }
-    uniform
+    kernel.per_point().into_iter().map(|varies| !varies).collect()
 }
 
 /// Builds the body of one kernel into `func`.
