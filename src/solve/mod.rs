@@ -200,7 +200,8 @@ pub struct Solution {
     /// J(x), row-major m × n, as the solver last used it (scaled by a robust loss); empty
     /// when the solver ran on the normal equations.
     pub jacobian: Vec<f64>,
-    /// JᵀJ at x (n × n, full), in either mode.
+    /// JᵀJ at x (n × n, full) when the solver ran on the normal equations; empty otherwise
+    /// (then `jacobian` holds J itself).
     pub jtj: Vec<f64>,
     /// How the Jacobian was held.
     pub jacobian_mode: JacobianMode,
@@ -537,20 +538,9 @@ impl<'p> Evaluator<'p> {
         status: Status,
     ) -> Solution {
         let status = if self.non_finite_jacobian && !status.converged() { Status::NonFiniteJacobian } else { status };
-        let n = self.n;
         let (jacobian, jtj) = match self.mode {
             JacobianMode::NormalEquations => (Vec::new(), state.jac),
-            _ => {
-                let mut jtj = vec![0.0; n * n];
-                for row in state.jac.chunks_exact(n) {
-                    for a in 0..n {
-                        for b in 0..n {
-                            jtj[a * n + b] += row[a] * row[b];
-                        }
-                    }
-                }
-                (state.jac, jtj)
-            }
+            _ => (state.jac, Vec::new()),
         };
         Solution {
             x,
