@@ -175,14 +175,8 @@ impl DataProblem<'_> {
     /// The chunked paths slice every column by the response's length: check them first, so a
     /// mismatch is an error rather than a short slice.
     fn check_lengths(&self) -> Result<(), SolveError> {
-        let m = self.y.len();
-        let bad = self.vars.iter().any(|v| v.len() != m) || self.weights.is_some_and(|w| w.len() != m);
-        if bad || self.vars.len() != self.kernels.kernel().n_vars() {
-            // Let the kernel report the exact mismatch.
-            let mut acc = NormalEquations::zeros(self.n_params());
-            self.kernels.normal_equations(&self.chunk(), &vec![0.0; self.n_params()], &mut acc)?;
-        }
-        Ok(())
+        let params = vec![0.0; self.n_params()];
+        crate::backend::check_chunk(self.kernels.kernel(), &self.chunk(), &params).map_err(SolveError::from)
     }
 }
 
