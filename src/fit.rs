@@ -13,7 +13,7 @@
 //! assert!((fit.value("b").unwrap() - 0.7).abs() < 1e-10);
 //! ```
 
-use crate::backend::NormalEquations;
+use crate::backend::{Backend, BackendReport, NormalEquations};
 use crate::cache::CompiledModel;
 use crate::data::Column;
 use crate::solve::{
@@ -95,6 +95,8 @@ pub enum FitError {
     Invalid(String),
     #[error("{0}")]
     Solve(#[from] SolveError),
+    #[error("{0}")]
+    Gpu(String),
 }
 
 /// Options of one fit; see the builder methods of [`FitBuilder`].
@@ -113,6 +115,8 @@ pub struct FitOptions {
     pub resume: Option<std::path::PathBuf>,
     /// Maximize the Poisson likelihood of counts instead of least squares.
     pub poisson: bool,
+    /// Where the model is evaluated (default `Auto`).
+    pub backend: Backend,
 }
 
 /// Builds and runs a fit of a compiled model to data.
@@ -144,6 +148,7 @@ impl CompiledModel {
                 checkpoint_every: 1,
                 resume: None,
                 poisson: false,
+                backend: Backend::Auto,
             },
             errors: Vec::new(),
             after_checkpoint: None,
@@ -295,6 +300,14 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// Where the model is evaluated: `Cpu`, `Gpu` (f32 iterations on the device, then an f64
+    /// finish on the CPU) or `Auto` (the default: the GPU for large plain least-squares fits
+    /// when a hardware adapter exists). [`Fit::backend`] says what ran.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.options.backend = backend;
+        self
+    }
+
     /// All the options at once (replaces what the other methods set).
     pub fn options(mut self, options: FitOptions) -> Self {
         self.options = options;
@@ -359,6 +372,8 @@ pub struct Fit {
     pub loss: Loss,
     pub absolute_sigma: bool,
     pub solve_time: Duration,
+    /// What evaluated the model (and the GPU phase, if one ran).
+    pub backend: BackendReport,
 }
 
 impl Fit {
@@ -579,7 +594,7 @@ fn run_fit(
         // Deviance residuals need J itself.
         solve_options.jacobian = solve::JacobianMode::Dense;
     }
-    let mut data_problem = DataProblem::new(model.kernels(), vars, &data.y, weights.as_deref());
+    let mut data_problem = DataProblem::new(model.kernels(), vars.clone(), &data.y, weights.as_deref());
     let mut poisson_problem;
     let inner: &mut dyn Problem = if options.poisson {
         poisson_problem = solve::PoissonProblem::new(&mut data_problem, &data.y);
@@ -629,7 +644,14 @@ fn run_fit(
         hooks.on_iteration = Some(&mut on_iteration);
     }
     hooks.cancel = cancel;
-    let mut solution = solve::solve_with_hooks(&mut problem, &x0, &solve_options, &mut hooks)?;
+    // A resumed fit continues from its checkpoint's state: no GPU phase.
+    let (backend_report, x_start) = if options.resume.is_some() {
+        (BackendReport::cpu(None), x0)
+    } else {
+        let gpu = GpuPhase { vars: &vars, y: &data.y, weights: weights.as_deref(), initial: &initial, free: &free };
+        gpu.run(model, options, &solve_options, x0, cancel)?
+    };
+    let mut solution = solve::solve_with_hooks(&mut problem, &x_start, &solve_options, &mut hooks)?;
     drop(hooks);
     // The streamed path squares J's condition number. When JᵀJ (columns scaled to unit norm)
     // is too ill-conditioned to trust, J fits in memory and the caller left the choice to us,
@@ -692,7 +714,123 @@ fn run_fit(
     }
     let mut fit = assemble(model, data, options, &initial, &free, solution, chi2, started.elapsed());
     fit.conditioning_warning = conditioning_warning;
+    fit.backend = backend_report;
     Ok(fit)
+}
+
+/// Tolerances of the f32 phase on the GPU (or the caller's, when looser): f32 sums carry about
+/// 7 digits, so the phase stops once steps and cost changes are at that level and the f64
+/// finish takes over.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+const GPU_PHASE_TOLERANCE: f64 = 1e-6;
+
+/// The first phase of a fit on the GPU backend.
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+struct GpuPhase<'a> {
+    vars: &'a [&'a [f64]],
+    y: &'a [f64],
+    weights: Option<&'a [f64]>,
+    initial: &'a [f64],
+    free: &'a [usize],
+}
+
+impl GpuPhase<'_> {
+    /// Chooses the backend; when it is the GPU, iterates there in f32 from `x0` and returns
+    /// where the f64 finish starts. A GPU the caller asked for that cannot run is an error;
+    /// under `Auto` the fit stays on the CPU and the report says why.
+    fn run(
+        &self,
+        model: &CompiledModel,
+        options: &FitOptions,
+        solve_options: &SolveOptions,
+        x0: Vec<f64>,
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<(BackendReport, Vec<f64>), FitError> {
+        let explicit = options.backend == Backend::Gpu;
+        let plain_least_squares = !options.poisson && options.solve.loss == Loss::Linear;
+        match options.backend {
+            Backend::Cpu => return Ok((BackendReport::cpu(None), x0)),
+            Backend::Gpu if !plain_least_squares => {
+                return Err(FitError::Invalid(
+                    "the GPU backend fits plain least squares only (no robust loss, no Poisson estimator); use --backend cpu"
+                        .into(),
+                ));
+            }
+            Backend::Auto if !plain_least_squares || self.y.len() < crate::backend::GPU_AUTO_MIN_POINTS => {
+                return Ok((BackendReport::cpu(None), x0));
+            }
+            _ => {}
+        }
+        #[cfg(not(feature = "gpu"))]
+        {
+            let _ = (model, solve_options, cancel);
+            let why = "this build of jitfit has no GPU support (cargo feature `gpu`)";
+            if explicit {
+                return Err(FitError::Gpu(why.into()));
+            }
+            Ok((BackendReport::cpu(Some(why.into())), x0))
+        }
+        #[cfg(feature = "gpu")]
+        {
+            let started = Instant::now();
+            let device = match crate::backend::gpu::device() {
+                Ok(device) => device,
+                Err(e) if explicit => return Err(FitError::Gpu(e.to_string())),
+                Err(e) => return Ok((BackendReport::cpu(Some(format!("auto: no GPU ({e})"))), x0)),
+            };
+            if device.is_software() && !explicit {
+                let note = format!("auto: the only GPU adapter is a software one ({})", device.adapter_name());
+                return Ok((BackendReport::cpu(Some(note)), x0));
+            }
+            let mut report = BackendReport::cpu(None);
+            report.adapter = Some(device.describe());
+            match self.iterate(model, device, solve_options, &x0, cancel) {
+                Ok(solution) => {
+                    report.used = Backend::Gpu;
+                    report.gpu_iterations = solution.iterations;
+                    report.gpu_nfev = solution.nfev;
+                    report.gpu_time = started.elapsed();
+                    Ok((report, solution.x))
+                }
+                Err(e) if explicit => Err(e),
+                Err(e) => {
+                    report.note = Some(format!("auto: the GPU phase failed ({e}); the fit ran on the CPU"));
+                    Ok((report, x0))
+                }
+            }
+        }
+    }
+
+    /// The f32 iterations: TRF on the normal equations accumulated by the device.
+    #[cfg(feature = "gpu")]
+    fn iterate(
+        &self,
+        model: &CompiledModel,
+        device: &'static crate::backend::gpu::GpuDevice,
+        solve_options: &SolveOptions,
+        x0: &[f64],
+        cancel: Option<&std::sync::atomic::AtomicBool>,
+    ) -> Result<Solution, FitError> {
+        use crate::backend::gpu::{GpuData, GpuProblem};
+        let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
+        let kernels = model.gpu_kernels().map_err(gpu)?;
+        let data = GpuData::upload(device, kernels, self.vars, self.y, self.weights).map_err(gpu)?;
+        let mut inner = GpuProblem::new(&data, model.n_params());
+        let mut problem =
+            Fixed { inner: &mut inner, full: self.initial.to_vec(), free: self.free.to_vec(), jacobian: Vec::new() };
+        let mut options = solve_options.clone();
+        options.method = Method::Trf;
+        options.jacobian = solve::JacobianMode::NormalEquations;
+        options.ftol = options.ftol.max(GPU_PHASE_TOLERANCE);
+        options.xtol = options.xtol.max(GPU_PHASE_TOLERANCE);
+        options.gtol = options.gtol.max(GPU_PHASE_TOLERANCE);
+        let mut hooks = solve::Hooks { cancel, ..Default::default() };
+        let solution = solve::solve_with_hooks(&mut problem, x0, &options, &mut hooks)?;
+        if solution.x.iter().any(|v| !v.is_finite()) {
+            return Err(FitError::Gpu("the f32 iterations ended at non-finite parameters".into()));
+        }
+        Ok(solution)
+    }
 }
 
 fn assemble(
@@ -784,6 +922,7 @@ fn assemble(
         loss: options.solve.loss,
         absolute_sigma: absolute,
         solve_time,
+        backend: BackendReport::cpu(None),
     }
 }
 

@@ -9,6 +9,8 @@ mod checkpoint;
 mod cli;
 mod errors;
 mod fit;
+#[cfg(feature = "gpu")]
+mod gpu;
 mod ir;
 mod multistart;
 mod nist;

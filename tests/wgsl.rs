@@ -7,7 +7,7 @@ use jitfit::backend::wgsl::{WgslKernel, write_shader};
 use jitfit::{Model, ModelOptions, Names};
 use proptest::prelude::*;
 
-const KERNELS: [WgslKernel; 3] = [WgslKernel::Predict, WgslKernel::ResidualJacobian, WgslKernel::NormalEquations];
+const KERNELS: [WgslKernel; 4] = WgslKernel::ALL;
 
 fn validate(source: &str) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
@@ -65,7 +65,7 @@ fn normal_equations_shader_golden() {
         shader.split("// erf,").next().unwrap().to_owned() + &shader[shader.find("var<workgroup>").unwrap()..];
     expect_test::expect![[r#"
         // jitfit NormalEquations kernel: 1 variables, 2 parameters.
-        struct Info { n: u32, offset: u32 }
+        struct Info { n: u32 }
         @group(0) @binding(0) var<storage, read> vars: array<f32>;
         @group(0) @binding(1) var<storage, read> y: array<f32>;
         @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -76,14 +76,15 @@ fn normal_equations_shader_golden() {
         var<workgroup> partial_sums: array<f32, 64>;
 
         @compute @workgroup_size(64)
-        fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {
-            let i = gid.x + info.offset;
+        fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
+            let group = wid.x + wid.y * groups.x;
+            let i = group * 64u + lid.x;
+            let zero = 0.0;
+            let one = 1.0;
             var acc: array<f32, 6>;
             for (var s: u32 = 0u; s < 6u; s = s + 1u) {
                 acc[s] = 0.0;
             }
-            let zero = 0.0;
-            let one = 1.0;
             if (i < info.n) {
                 let v0: f32 = vars[0u * info.n + i];
                 let v1: f32 = params[0u];
@@ -115,7 +116,7 @@ fn normal_equations_shader_golden() {
                     workgroupBarrier();
                 }
                 if (lid.x == 0u) {
-                    result[wid.x * 6u + s] = partial_sums[0];
+                    result[group * 6u + s] = partial_sums[0];
                 }
                 workgroupBarrier();
             }

@@ -12,6 +12,8 @@
 //!   scaled as scipy does.
 
 pub mod cranelift;
+#[cfg(feature = "gpu")]
+pub mod gpu;
 mod interp;
 pub mod wgsl;
 
@@ -19,6 +21,64 @@ pub use interp::InterpreterKernels;
 
 use crate::ir::Kernel;
 use crate::loss::LossSpec;
+
+/// Which backend evaluates a fit's model.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Backend {
+    /// The GPU when a hardware adapter exists, the data have at least [`GPU_AUTO_MIN_POINTS`]
+    /// points and the fit is plain least squares; the CPU otherwise.
+    #[default]
+    Auto,
+    /// Cranelift's native kernels, f64.
+    Cpu,
+    /// f32 iterations on the GPU (wgpu), then an f64 finish on the CPU.
+    Gpu,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Auto => "auto",
+            Backend::Cpu => "cpu",
+            Backend::Gpu => "gpu",
+        }
+    }
+}
+
+/// The fewest points for which `Backend::Auto` uses the GPU: below, the device's start-up
+/// (tens of ms) and per-iteration round trips cost more than the CPU's whole fit.
+pub const GPU_AUTO_MIN_POINTS: usize = 1 << 20;
+
+/// What evaluated a fit, for reports.
+#[derive(Clone, Debug, PartialEq, serde::Serialize)]
+pub struct BackendReport {
+    /// `Cpu`, or `Gpu` when an f32 phase ran on the device.
+    pub used: Backend,
+    /// The GPU adapter, when one ran.
+    pub adapter: Option<String>,
+    /// Iterations and model evaluations of the f32 phase on the GPU (the f64 finish's are the
+    /// fit's own `iterations` and `nfev`).
+    pub gpu_iterations: usize,
+    pub gpu_nfev: usize,
+    /// Wall time of the GPU phase: device start (first use), upload, iterations.
+    pub gpu_time: std::time::Duration,
+    /// Why `auto` stayed on the CPU, or why a GPU phase was abandoned.
+    pub note: Option<String>,
+}
+
+impl BackendReport {
+    pub fn cpu(note: Option<String>) -> Self {
+        BackendReport {
+            used: Backend::Cpu,
+            adapter: None,
+            gpu_iterations: 0,
+            gpu_nfev: 0,
+            gpu_time: std::time::Duration::ZERO,
+            note,
+        }
+    }
+}
 
 /// The data of one chunk of points, as columns.
 #[derive(Clone, Copy, Debug)]

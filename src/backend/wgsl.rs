@@ -4,10 +4,10 @@
 //! support is optional.
 //!
 //! Layout (structure of arrays): `vars[k * n + i]`, `y[i]`, `w[i]`, `params[k]`, uniform
-//! `info` = (n, offset). `normal_equations` reduces JᵀJ (upper), Jᵀr and Σr² within each
-//! workgroup and writes one row of partial sums per workgroup, which the host adds in f64 in
-//! a fixed order. The runtime (wgpu) is not written yet; every shader is validated with naga
-//! in the tests.
+//! `info` = (n). `normal_equations` reduces JᵀJ (upper), Jᵀr and Σr² within each workgroup
+//! and writes one row of partial sums per workgroup, which the host adds in f64 in a fixed
+//! order (`sum_of_squares` likewise for Σr² alone). The runtime that runs these shaders is
+//! [`crate::backend::gpu`]; every shader is validated with naga in the tests.
 
 use crate::ir::{Inst, Kernel};
 use crate::ops::{BinaryOp, UnaryOp};
@@ -104,19 +104,48 @@ fn jf_pow(x: f32, y: f32) -> f32 {
 ";
 
 /// Which kernel a shader computes.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WgslKernel {
+    /// `result[i] = f(x_i)`.
     Predict,
+    /// `result[i·(p+1)] = r_i`, `result[i·(p+1) + 1 + k] = ∂r_i/∂p_k`.
     ResidualJacobian,
+    /// Per workgroup: JᵀJ (upper, row by row, each row followed by its Jᵀr entry), then Σr².
     NormalEquations,
+    /// Per workgroup: Σr² (the cost of a trial step).
+    SumOfSquares,
+}
+
+impl WgslKernel {
+    pub const ALL: [WgslKernel; 4] =
+        [WgslKernel::Predict, WgslKernel::ResidualJacobian, WgslKernel::NormalEquations, WgslKernel::SumOfSquares];
+
+    /// Values written per point (per-point kernels) or per workgroup (reductions).
+    pub fn outputs(self, n_params: usize) -> usize {
+        match self {
+            WgslKernel::Predict => 1,
+            WgslKernel::ResidualJacobian => n_params + 1,
+            WgslKernel::NormalEquations => normal_equations_slots(n_params),
+            WgslKernel::SumOfSquares => 1,
+        }
+    }
+
+    /// True for the kernels that write one row per workgroup rather than per point.
+    pub fn is_reduction(self) -> bool {
+        matches!(self, WgslKernel::NormalEquations | WgslKernel::SumOfSquares)
+    }
 }
 
 /// Writes the WGSL compute shader for one kernel; its entry point is `main`.
+///
+/// Points are numbered by the linear workgroup index (`wid.x + wid.y·num_workgroups.x`), so a
+/// dispatch may spread its workgroups over two dimensions when there are more than a device
+/// allows in one; workgroups past the data write zeros (reductions) or nothing.
 pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     let (n_vars, p) = (kernel.n_vars(), kernel.n_params());
     let mut s = String::new();
     let _ = writeln!(s, "// jitfit {:?} kernel: {} variables, {} parameters.", which, n_vars, p);
-    s += "struct Info { n: u32, offset: u32 }\n";
+    s += "struct Info { n: u32 }\n";
     s += "@group(0) @binding(0) var<storage, read> vars: array<f32>;\n";
     s += "@group(0) @binding(1) var<storage, read> y: array<f32>;\n";
     s += "@group(0) @binding(2) var<storage, read> w: array<f32>;\n";
@@ -124,14 +153,14 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     s += "@group(0) @binding(4) var<storage, read_write> result: array<f32>;\n";
     s += "@group(0) @binding(5) var<uniform> info: Info;\n";
     s += PRELUDE;
-    let slots = normal_equations_slots(p);
-    if which == WgslKernel::NormalEquations {
+    let slots = which.outputs(p);
+    if which.is_reduction() {
         let _ = writeln!(s, "var<workgroup> partial_sums: array<f32, {WORKGROUP_SIZE}>;");
     }
 
     // The point's values: one `let` per live instruction.
-    let needs_derivatives = which != WgslKernel::Predict;
-    let live = kernel.live(needs_derivatives, needs_derivatives);
+    let needs_derivatives = matches!(which, WgslKernel::ResidualJacobian | WgslKernel::NormalEquations);
+    let live = kernel.live(needs_derivatives, which != WgslKernel::Predict);
     let mut body = String::new();
     for (i, inst) in kernel.insts.iter().enumerate() {
         if !live[i] {
@@ -152,61 +181,56 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
 
     let _ = writeln!(s, "\n@compute @workgroup_size({WORKGROUP_SIZE})");
-    match which {
-        WgslKernel::Predict | WgslKernel::ResidualJacobian => {
-            s += "fn main(@builtin(global_invocation_id) gid: vec3<u32>) {\n";
-            s += "    let i = gid.x + info.offset;\n    if (i >= info.n) {\n        return;\n    }\n";
-            s += "    let zero = 0.0;\n    let one = 1.0;\n    {\n";
-            s += &body;
-            if which == WgslKernel::Predict {
-                let _ = writeln!(s, "        result[i] = {f};");
-            } else {
-                let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
-                let _ = writeln!(s, "        result[i * {}u] = r;", p + 1);
-                for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
-                    let _ = writeln!(s, "        result[i * {}u + {}u] = w[i] * v{};", p + 1, k + 1, d.0);
-                }
-            }
-            s += "    }\n}\n";
-        }
-        WgslKernel::NormalEquations => {
-            s += "fn main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>) {\n";
-            s += "    let i = gid.x + info.offset;\n";
-            let _ = writeln!(s, "    var acc: array<f32, {slots}>;");
-            let _ =
-                writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{\n        acc[s] = 0.0;\n    }}");
-            s += "    let zero = 0.0;\n    let one = 1.0;\n    if (i < info.n) {\n";
-            s += &body;
+    s += "fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {\n";
+    s += "    let group = wid.x + wid.y * groups.x;\n";
+    let _ = writeln!(s, "    let i = group * {WORKGROUP_SIZE}u + lid.x;");
+    s += "    let zero = 0.0;\n    let one = 1.0;\n";
+    if !which.is_reduction() {
+        s += "    if (i >= info.n) {\n        return;\n    }\n    {\n";
+        s += &body;
+        if which == WgslKernel::Predict {
+            let _ = writeln!(s, "        result[i] = {f};");
+        } else {
             let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
+            let _ = writeln!(s, "        result[i * {}u] = r;", p + 1);
             for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
-                let _ = writeln!(s, "        let j{k} = w[i] * v{};", d.0);
+                let _ = writeln!(s, "        result[i * {}u + {}u] = w[i] * v{};", p + 1, k + 1, d.0);
             }
-            let mut slot = 0;
-            for a in 0..p {
-                for c in a..p {
-                    let _ = writeln!(s, "        acc[{slot}u] = j{a} * j{c};");
-                    slot += 1;
-                }
-                let _ = writeln!(s, "        acc[{slot}u] = j{a} * r;");
+        }
+        s += "    }\n}\n";
+        return s;
+    }
+    let _ = writeln!(s, "    var acc: array<f32, {slots}>;");
+    let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{\n        acc[s] = 0.0;\n    }}");
+    s += "    if (i < info.n) {\n";
+    s += &body;
+    let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
+    if which == WgslKernel::NormalEquations {
+        for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
+            let _ = writeln!(s, "        let j{k} = w[i] * v{};", d.0);
+        }
+        let mut slot = 0;
+        for a in 0..p {
+            for c in a..p {
+                let _ = writeln!(s, "        acc[{slot}u] = j{a} * j{c};");
                 slot += 1;
             }
-            let _ = writeln!(s, "        acc[{slot}u] = r * r;");
-            s += "    }\n";
-            // Reduce each slot across the workgroup, in a fixed tree order.
-            let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{");
-            s += "        partial_sums[lid.x] = acc[s];\n        workgroupBarrier();\n";
-            let _ = writeln!(
-                s,
-                "        for (var stride: u32 = {}u; stride > 0u; stride = stride / 2u) {{",
-                WORKGROUP_SIZE / 2
-            );
-            s += "            if (lid.x < stride) {\n                partial_sums[lid.x] = partial_sums[lid.x] + partial_sums[lid.x + stride];\n            }\n            workgroupBarrier();\n        }\n";
-            let _ = writeln!(
-                s,
-                "        if (lid.x == 0u) {{\n            result[wid.x * {slots}u + s] = partial_sums[0];\n        }}"
-            );
-            s += "        workgroupBarrier();\n    }\n}\n";
+            let _ = writeln!(s, "        acc[{slot}u] = j{a} * r;");
+            slot += 1;
         }
     }
+    let _ = writeln!(s, "        acc[{}u] = r * r;", slots - 1);
+    s += "    }\n";
+    // Reduce each slot across the workgroup, in a fixed tree order.
+    let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{");
+    s += "        partial_sums[lid.x] = acc[s];\n        workgroupBarrier();\n";
+    let _ =
+        writeln!(s, "        for (var stride: u32 = {}u; stride > 0u; stride = stride / 2u) {{", WORKGROUP_SIZE / 2);
+    s += "            if (lid.x < stride) {\n                partial_sums[lid.x] = partial_sums[lid.x] + partial_sums[lid.x + stride];\n            }\n            workgroupBarrier();\n        }\n";
+    let _ = writeln!(
+        s,
+        "        if (lid.x == 0u) {{\n            result[group * {slots}u + s] = partial_sums[0];\n        }}"
+    );
+    s += "        workgroupBarrier();\n    }\n}\n";
     s
 }

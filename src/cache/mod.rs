@@ -54,6 +54,10 @@ pub struct CompiledModel {
     response_name: Option<String>,
     kernels: CraneliftKernels,
     build_time: Duration,
+    /// The GPU pipelines, compiled from the same IR on first use (per process: the driver's
+    /// code is never persisted, like Cranelift's).
+    #[cfg(feature = "gpu")]
+    gpu: std::sync::OnceLock<Result<Arc<crate::backend::gpu::GpuKernels>, crate::backend::gpu::GpuError>>,
 }
 
 impl std::fmt::Debug for CompiledModel {
@@ -72,6 +76,16 @@ impl CompiledModel {
     }
     pub fn kernel(&self) -> &Kernel {
         self.kernels.kernel()
+    }
+    /// The model's GPU pipelines on the process's device, compiled on the first call.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_kernels(&self) -> Result<Arc<crate::backend::gpu::GpuKernels>, crate::backend::gpu::GpuError> {
+        self.gpu
+            .get_or_init(|| {
+                let device = crate::backend::gpu::device()?;
+                crate::backend::gpu::GpuKernels::new(device, self.kernels.kernel()).map(Arc::new)
+            })
+            .clone()
     }
     pub fn kernels(&self) -> &CraneliftKernels {
         &self.kernels
@@ -307,7 +321,15 @@ impl KernelCache {
     ) -> Result<CompiledModel, Error> {
         let kernels = CraneliftKernels::compile(kernel)?;
         add_time(&self.counters.compile_ns, kernels.compile_time());
-        Ok(CompiledModel { key, source: source.to_owned(), response_name, kernels, build_time: started.elapsed() })
+        Ok(CompiledModel {
+            key,
+            source: source.to_owned(),
+            response_name,
+            kernels,
+            build_time: started.elapsed(),
+            #[cfg(feature = "gpu")]
+            gpu: std::sync::OnceLock::new(),
+        })
     }
 
     /// Inserts a model, or returns the one another thread inserted first.

@@ -2,6 +2,7 @@
 
 use crate::report;
 use anyhow::{Context, anyhow, bail};
+use jitfit::backend::Backend;
 use jitfit::data::{Table, read_table};
 use jitfit::solve::{Loss, Method};
 use jitfit::{Data, ModelOptions, Names};
@@ -49,6 +50,10 @@ pub struct FitArgs {
     /// Algorithm: auto (= trf), trf, lm.
     #[arg(long, default_value = "auto")]
     pub method: String,
+    /// Where the model runs: cpu; gpu (f32 iterations on the device, then an f64 finish on
+    /// the CPU); auto (the GPU for ≥ 2^20 points when a hardware adapter exists).
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
     /// σ are absolute: do not rescale the covariance by the reduced χ².
     #[arg(long)]
     pub absolute_sigma: bool,
@@ -116,6 +121,7 @@ impl FitArgs {
             loss: "linear".into(),
             f_scale: 1.0,
             method: "auto".into(),
+            backend: "auto".into(),
             absolute_sigma: false,
             poisson: false,
             ftol: None,
@@ -290,6 +296,13 @@ pub fn configure<'d>(mut fit: jitfit::FitBuilder<'d>, args: &FitArgs) -> anyhow:
         "lm" => Method::Lm,
         other => bail!("--method: `{other}` is not one of auto, trf, lm"),
     };
+    let backend = match args.backend.as_str() {
+        "auto" => Backend::Auto,
+        "cpu" => Backend::Cpu,
+        "gpu" => Backend::Gpu,
+        other => bail!("--backend: `{other}` is not one of auto, cpu, gpu"),
+    };
+    fit = fit.backend(backend);
     let defaults = jitfit::solve::SolveOptions::default();
     fit = fit.loss(loss, args.f_scale).method(method).absolute_sigma(args.absolute_sigma).tolerances(
         args.ftol.unwrap_or(defaults.ftol),

@@ -68,8 +68,9 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         ctx.columns.sigma.as_ref().map_or(String::new(), |s| format!("; sigma {s}"))
     );
     let _ = writeln!(w, "[[Fit Statistics]]");
-    let stats: [(&str, String); 10] = [
+    let stats: [(&str, String); 11] = [
         ("fitting method", format!("{} (loss {})", fit.method.name(), fit.loss.name())),
+        ("backend", backend_text(fit)),
         ("function evals", format!("{} (Jacobian evals {})", fit.nfev, fit.njev)),
         ("data points", fit.n_points.to_string()),
         ("variables", format!("{} free of {}", fit.n_free, fit.values.len())),
@@ -151,6 +152,24 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     out
 }
 
+/// "cpu", or "gpu (adapter): N f32 iterations, then the f64 finish on the CPU".
+fn backend_text(fit: &Fit) -> String {
+    let b = &fit.backend;
+    let mut text = match (&b.used, &b.adapter) {
+        (jitfit::backend::Backend::Gpu, Some(adapter)) => format!(
+            "gpu ({adapter}): {} f32 iterations in {}, then {} f64 on the CPU",
+            b.gpu_iterations,
+            duration(b.gpu_time),
+            fit.iterations
+        ),
+        _ => "cpu".to_owned(),
+    };
+    if let Some(note) = &b.note {
+        text += &format!(" — {note}");
+    }
+    text
+}
+
 fn finite_or_null(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
 }
@@ -189,6 +208,14 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
         },
         "method": fit.method.name(),
         "loss": fit.loss.name(),
+        "backend": {
+            "used": fit.backend.used.name(),
+            "adapter": fit.backend.adapter,
+            "gpu_iterations": fit.backend.gpu_iterations,
+            "gpu_nfev": fit.backend.gpu_nfev,
+            "gpu_seconds": fit.backend.gpu_time.as_secs_f64(),
+            "note": fit.backend.note,
+        },
         "absolute_sigma": fit.absolute_sigma,
         "status": {
             "code": fit.status.code(),

@@ -1,0 +1,322 @@
+//! Data resident on the device: uploaded once (as f32), split into chunks that respect the
+//! device's largest buffer and dispatch, and reused by every call — only the parameters change
+//! between calls. Reductions come back as one row of partial sums per workgroup, added on the
+//! host in f64 in a fixed order (chunk by chunk, workgroup by workgroup): the same data and
+//! parameters give the same sums, bit for bit, run after run.
+
+use super::device::{GpuDevice, GpuError};
+use super::kernels::GpuKernels;
+use crate::backend::NormalEquations;
+use crate::backend::wgsl::{WORKGROUP_SIZE, WgslKernel};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// One chunk's buffers on the device.
+struct DeviceChunk {
+    n: usize,
+    vars: wgpu::Buffer,
+    y: wgpu::Buffer,
+    weights: wgpu::Buffer,
+    info: wgpu::Buffer,
+    /// Workgroups as dispatched: x ≤ the device's per-dimension limit, x·y ≥ the groups needed.
+    groups: (u32, u32),
+}
+
+/// A kernel's output buffers for one chunk, kept for the next call.
+struct Output {
+    result: wgpu::Buffer,
+    readback: wgpu::Buffer,
+    bind_group: wgpu::BindGroup,
+    values: usize,
+}
+
+/// A data set on the device, ready for a model's kernels.
+pub struct GpuData {
+    device: &'static GpuDevice,
+    kernels: Arc<GpuKernels>,
+    chunks: Vec<DeviceChunk>,
+    params: wgpu::Buffer,
+    outputs: Mutex<HashMap<WgslKernel, Vec<Output>>>,
+    m: usize,
+}
+
+/// Converts to f32, the precision of the shaders.
+fn to_f32(values: &[f64]) -> Vec<f32> {
+    values.iter().map(|v| *v as f32).collect()
+}
+
+impl GpuData {
+    /// Uploads the columns (in the kernel's variable order), the response and the weights
+    /// (1/σ; `None` for ones). Lengths must agree.
+    pub fn upload(
+        device: &'static GpuDevice,
+        kernels: Arc<GpuKernels>,
+        vars: &[&[f64]],
+        y: &[f64],
+        weights: Option<&[f64]>,
+    ) -> Result<Self, GpuError> {
+        Self::upload_in_chunks(device, kernels, vars, y, weights, usize::MAX)
+    }
+
+    /// [`GpuData::upload`] with at most `max_chunk` points per chunk (rounded down to whole
+    /// workgroups); the device's limits may make chunks smaller still.
+    pub fn upload_in_chunks(
+        device: &'static GpuDevice,
+        kernels: Arc<GpuKernels>,
+        vars: &[&[f64]],
+        y: &[f64],
+        weights: Option<&[f64]>,
+        max_chunk: usize,
+    ) -> Result<Self, GpuError> {
+        device.check()?;
+        let m = y.len();
+        let shape_error =
+            |what: &str, found: usize| Err(GpuError::Internal(format!("{what}: expected {m} values, got {found}")));
+        if vars.len() != kernels.n_vars {
+            return Err(GpuError::Internal(format!(
+                "expected {} variable columns, got {}",
+                kernels.n_vars,
+                vars.len()
+            )));
+        }
+        if let Some(column) = vars.iter().find(|c| c.len() != m) {
+            return shape_error("a variable column", column.len());
+        }
+        if let Some(w) = weights
+            && w.len() != m
+        {
+            return shape_error("weights", w.len());
+        }
+        let limits = &device.limits;
+        let largest_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) as usize;
+        // The widest per-point binding: the variables, or residual + Jacobian row.
+        let per_point = 4 * kernels.n_vars.max(kernels.n_params + 1);
+        let group = WORKGROUP_SIZE as usize;
+        let chunk_points = (largest_binding / per_point).min(max_chunk) / group * group;
+        if chunk_points == 0 {
+            return Err(GpuError::OutOfMemory(format!(
+                "the device's largest buffer ({largest_binding} bytes) cannot hold one workgroup's data"
+            )));
+        }
+        let max_x = limits.max_compute_workgroups_per_dimension.max(1) as usize;
+        let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let mut chunks = Vec::new();
+        let mut start = 0;
+        while start < m || (m == 0 && chunks.is_empty()) {
+            let end = (start + chunk_points).min(m);
+            let n = end - start;
+            let mut columns = Vec::with_capacity(n * vars.len());
+            for column in vars {
+                columns.extend(column[start..end].iter().map(|v| *v as f32));
+            }
+            let w = match weights {
+                Some(w) => to_f32(&w[start..end]),
+                None => vec![1.0f32; n],
+            };
+            let groups_needed = n.div_ceil(group).max(1);
+            let x = groups_needed.min(max_x);
+            let groups = (x as u32, groups_needed.div_ceil(x) as u32);
+            let chunk = device.scoped(|d| DeviceChunk {
+                n,
+                vars: upload(d, "vars", &columns, storage),
+                y: upload(d, "y", &to_f32(&y[start..end]), storage),
+                weights: upload(d, "weights", &w, storage),
+                info: upload(d, "info", &[n as u32, 0, 0, 0], wgpu::BufferUsages::UNIFORM),
+                groups,
+            })?;
+            chunks.push(chunk);
+            start = end;
+        }
+        let params = device.scoped(|d| {
+            d.create_buffer(&wgpu::BufferDescriptor {
+                label: Some("params"),
+                size: 4 * kernels.n_params.max(1) as u64,
+                usage: storage,
+                mapped_at_creation: false,
+            })
+        })?;
+        Ok(GpuData { device, kernels, chunks, params, outputs: Mutex::new(HashMap::new()), m })
+    }
+
+    /// Number of points.
+    pub fn len(&self) -> usize {
+        self.m
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.m == 0
+    }
+
+    /// Number of chunks the data were split into.
+    pub fn n_chunks(&self) -> usize {
+        self.chunks.len()
+    }
+
+    /// Runs one kernel over every chunk at `params` and reads back each chunk's output.
+    fn run(&self, which: WgslKernel, params: &[f64]) -> Result<Vec<Vec<f32>>, GpuError> {
+        let p = self.kernels.n_params;
+        if params.len() != p {
+            return Err(GpuError::Internal(format!("expected {p} parameters, got {}", params.len())));
+        }
+        self.device.check()?;
+        let mut outputs = self.outputs.lock().map_err(|_| GpuError::Internal("poisoned output buffers".into()))?;
+        if !outputs.contains_key(&which) {
+            let created = self.create_outputs(which)?;
+            outputs.insert(which, created);
+        }
+        let Some(outputs) = outputs.get(&which) else { unreachable!("inserted above") };
+        let device = self.device;
+        device.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(&to_f32(params)));
+        let mut encoder =
+            device.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("jitfit") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(self.kernels.pipeline(which));
+            for (chunk, output) in self.chunks.iter().zip(outputs) {
+                pass.set_bind_group(0, &output.bind_group, &[]);
+                pass.dispatch_workgroups(chunk.groups.0, chunk.groups.1, 1);
+            }
+        }
+        for output in outputs {
+            encoder.copy_buffer_to_buffer(&output.result, 0, &output.readback, 0, None);
+        }
+        device.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for (k, output) in outputs.iter().enumerate() {
+            let sender = sender.clone();
+            output.readback.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send((k, result));
+            });
+        }
+        drop(sender);
+        device.wait()?;
+        for (_, result) in receiver.iter() {
+            result.map_err(|e| GpuError::DeviceLost(format!("reading results back: {e}")))?;
+        }
+        let mut values = Vec::with_capacity(outputs.len());
+        for output in outputs {
+            let view = output
+                .readback
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Internal(format!("reading results back: {e}")))?;
+            let mut row: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..]);
+            row.truncate(output.values);
+            drop(view);
+            output.readback.unmap();
+            values.push(row);
+        }
+        Ok(values)
+    }
+
+    fn create_outputs(&self, which: WgslKernel) -> Result<Vec<Output>, GpuError> {
+        let per = which.outputs(self.kernels.n_params);
+        self.device.scoped(|d| {
+            self.chunks
+                .iter()
+                .map(|chunk| {
+                    let rows = if which.is_reduction() {
+                        chunk.groups.0 as usize * chunk.groups.1 as usize
+                    } else {
+                        chunk.n.max(1)
+                    };
+                    let size = (4 * rows * per) as u64;
+                    let result = d.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("result"),
+                        size,
+                        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC,
+                        mapped_at_creation: false,
+                    });
+                    let readback = d.create_buffer(&wgpu::BufferDescriptor {
+                        label: Some("readback"),
+                        size,
+                        usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
+                        mapped_at_creation: false,
+                    });
+                    let buffers = [&chunk.vars, &chunk.y, &chunk.weights, &self.params, &result, &chunk.info];
+                    let entries: Vec<wgpu::BindGroupEntry> = buffers
+                        .iter()
+                        .enumerate()
+                        .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                            binding: binding as u32,
+                            resource: buffer.as_entire_binding(),
+                        })
+                        .collect();
+                    let bind_group = d.create_bind_group(&wgpu::BindGroupDescriptor {
+                        label: Some("jitfit"),
+                        layout: &self.kernels.layout,
+                        entries: &entries,
+                    });
+                    let values = if which.is_reduction() { rows * per } else { chunk.n * per };
+                    Output { result, readback, bind_group, values }
+                })
+                .collect()
+        })
+    }
+
+    /// f(x_i), in f32.
+    pub fn predict(&self, params: &[f64]) -> Result<Vec<f32>, GpuError> {
+        Ok(self.run(WgslKernel::Predict, params)?.concat())
+    }
+
+    /// Residuals (length m) and the Jacobian (m × p, row-major), in f32.
+    pub fn residual_jacobian(&self, params: &[f64]) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+        let p = self.kernels.n_params;
+        let rows = self.run(WgslKernel::ResidualJacobian, params)?.concat();
+        let mut residuals = Vec::with_capacity(self.m);
+        let mut jacobian = Vec::with_capacity(self.m * p);
+        for row in rows.chunks_exact(p + 1) {
+            residuals.push(row[0]);
+            jacobian.extend_from_slice(&row[1..]);
+        }
+        Ok((residuals, jacobian))
+    }
+
+    /// JᵀJ (upper triangle), Jᵀr and Σr²: f32 within each workgroup, f64 across them.
+    pub fn normal_equations(&self, params: &[f64]) -> Result<NormalEquations, GpuError> {
+        let p = self.kernels.n_params;
+        let slots = WgslKernel::NormalEquations.outputs(p);
+        let mut acc = NormalEquations::zeros(p);
+        for chunk in self.run(WgslKernel::NormalEquations, params)? {
+            for row in chunk.chunks_exact(slots) {
+                let mut slot = 0;
+                for a in 0..p {
+                    for b in a..p {
+                        acc.jtj[a * p + b] += f64::from(row[slot]);
+                        slot += 1;
+                    }
+                    acc.jtr[a] += f64::from(row[slot]);
+                    slot += 1;
+                }
+                acc.rss += f64::from(row[slot]);
+            }
+        }
+        Ok(acc)
+    }
+
+    /// Σr²: f32 within each workgroup, f64 across them.
+    pub fn sum_of_squares(&self, params: &[f64]) -> Result<f64, GpuError> {
+        let chunks = self.run(WgslKernel::SumOfSquares, params)?;
+        Ok(chunks.iter().flatten().map(|v| f64::from(*v)).sum())
+    }
+}
+
+/// A buffer initialised with `values`.
+fn upload<T: bytemuck::Pod>(
+    device: &wgpu::Device,
+    label: &str,
+    values: &[T],
+    usage: wgpu::BufferUsages,
+) -> wgpu::Buffer {
+    use wgpu::util::DeviceExt;
+    let bytes: &[u8] = bytemuck::cast_slice(values);
+    // Bindings may not be empty: an empty chunk gets one zero.
+    let padded;
+    let contents = if bytes.is_empty() {
+        padded = [0u8; 4];
+        &padded[..]
+    } else {
+        bytes
+    };
+    device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+}

@@ -1,0 +1,131 @@
+//! The process's one wgpu device: opened on first use (never for CPU-only work), kept for the
+//! life of the process, and watched for loss. No wgpu error reaches the user as a panic: the
+//! uncaptured-error handler records the error and the next call reports it.
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+/// Why the GPU backend could not run.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum GpuError {
+    #[error(
+        "no GPU adapter found ({0}); install a Vulkan, Metal or DX12 driver (on Debian/Ubuntu, Mesa's software driver: `apt-get install mesa-vulkan-drivers libvulkan1`) or use --backend cpu"
+    )]
+    NoAdapter(String),
+    #[error("the GPU adapter `{adapter}` refused to open a device: {message}")]
+    Device { adapter: String, message: String },
+    #[error("the GPU device was lost ({0}); use --backend cpu or restart the process")]
+    DeviceLost(String),
+    #[error("the data do not fit on the GPU ({0}); use --backend cpu")]
+    OutOfMemory(String),
+    #[error("the GPU refused a request (a bug in jitfit): {0}")]
+    Internal(String),
+}
+
+/// An open device and its queue, with what the adapter said about itself.
+pub struct GpuDevice {
+    pub(crate) device: wgpu::Device,
+    pub(crate) queue: wgpu::Queue,
+    pub(crate) limits: wgpu::Limits,
+    info: wgpu::AdapterInfo,
+    /// Set by the device-lost callback and the uncaptured-error handler.
+    failure: Arc<Mutex<Option<GpuError>>>,
+}
+
+static DEVICE: OnceLock<Result<GpuDevice, GpuError>> = OnceLock::new();
+
+/// The process's device, opened on the first call. The adapter is wgpu's high-performance
+/// choice; `WGPU_BACKEND` (vulkan, metal, dx12) narrows the graphics APIs it looks at.
+pub fn device() -> Result<&'static GpuDevice, GpuError> {
+    DEVICE.get_or_init(open).as_ref().map_err(Clone::clone)
+}
+
+fn open() -> Result<GpuDevice, GpuError> {
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor::new_without_display_handle_from_env());
+    let options =
+        wgpu::RequestAdapterOptions { power_preference: wgpu::PowerPreference::HighPerformance, ..Default::default() };
+    let adapter =
+        pollster::block_on(instance.request_adapter(&options)).map_err(|e| GpuError::NoAdapter(e.to_string()))?;
+    let info = adapter.get_info();
+    // Ask for the adapter's own limits: the largest buffers and dispatches it allows.
+    let limits = adapter.limits();
+    let descriptor =
+        wgpu::DeviceDescriptor { label: Some("jitfit"), required_limits: limits.clone(), ..Default::default() };
+    let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
+        .map_err(|e| GpuError::Device { adapter: info.name.clone(), message: e.to_string() })?;
+    let failure = Arc::new(Mutex::new(None));
+    let on_lost = Arc::clone(&failure);
+    device.set_device_lost_callback(move |reason, message| {
+        if let Ok(mut slot) = on_lost.lock() {
+            slot.get_or_insert(GpuError::DeviceLost(format!("{reason:?}: {message}")));
+        }
+    });
+    let on_error = Arc::clone(&failure);
+    device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
+        if let Ok(mut slot) = on_error.lock() {
+            slot.get_or_insert(classify(error));
+        }
+    }));
+    Ok(GpuDevice { device, queue, limits, info, failure })
+}
+
+/// A wgpu error as ours: running out of memory is the user's to know; anything else is ours.
+pub(crate) fn classify(error: wgpu::Error) -> GpuError {
+    match error {
+        wgpu::Error::OutOfMemory { .. } => GpuError::OutOfMemory("out of device memory".into()),
+        other => GpuError::Internal(other.to_string()),
+    }
+}
+
+impl GpuDevice {
+    /// The adapter's name, e.g. "NVIDIA H100" or "llvmpipe (LLVM 15.0.6, 256 bits)".
+    pub fn adapter_name(&self) -> &str {
+        &self.info.name
+    }
+
+    /// Name, graphics API and kind, for reports: "llvmpipe (…) — Vulkan, software".
+    pub fn describe(&self) -> String {
+        let kind = match self.info.device_type {
+            wgpu::DeviceType::DiscreteGpu => "discrete GPU",
+            wgpu::DeviceType::IntegratedGpu => "integrated GPU",
+            wgpu::DeviceType::VirtualGpu => "virtual GPU",
+            wgpu::DeviceType::Cpu => "software",
+            wgpu::DeviceType::Other => "other",
+        };
+        format!("{} — {:?}, {kind}", self.info.name, self.info.backend)
+    }
+
+    /// True for a software rasterizer (lavapipe, WARP, SwiftShader): correct but slower than
+    /// the CPU backend, so `auto` never picks it.
+    pub fn is_software(&self) -> bool {
+        self.info.device_type == wgpu::DeviceType::Cpu
+    }
+
+    /// The first error the device reported since it opened (lost, out of memory, refused).
+    pub(crate) fn check(&self) -> Result<(), GpuError> {
+        match self.failure.lock() {
+            Ok(slot) => slot.clone().map_or(Ok(()), Err),
+            Err(_) => Err(GpuError::Internal("the device's error record is poisoned".into())),
+        }
+    }
+
+    /// Waits for all submitted work.
+    pub(crate) fn wait(&self) -> Result<(), GpuError> {
+        self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+        self.check()
+    }
+
+    /// Runs `create` inside error scopes, so a refusal (too large, out of memory) comes back as
+    /// an error rather than through the uncaptured-error handler.
+    pub(crate) fn scoped<T>(&self, create: impl FnOnce(&wgpu::Device) -> T) -> Result<T, GpuError> {
+        let out_of_memory = self.device.push_error_scope(wgpu::ErrorFilter::OutOfMemory);
+        let validation = self.device.push_error_scope(wgpu::ErrorFilter::Validation);
+        let value = create(&self.device);
+        let refused = pollster::block_on(validation.pop());
+        let exhausted = pollster::block_on(out_of_memory.pop());
+        if let Some(error) = exhausted.or(refused) {
+            return Err(classify(error));
+        }
+        Ok(value)
+    }
+}

@@ -1,0 +1,241 @@
+//! The GPU backend on a real device (lavapipe in CI): f32 kernels against the f64 interpreter,
+//! reproducible reductions, chunking, and whole fits against the CPU backend. Without an
+//! adapter these tests skip and say so — except under `CI`, where a missing adapter fails.
+//! The errors that need no device (refused options, a missing adapter) are tested always.
+
+use crate::support::nist::all_problems;
+use jitfit::backend::gpu::{GpuData, GpuDevice, GpuKernels, device};
+use jitfit::backend::{Backend, Chunk, InterpreterKernels, Kernels, NormalEquations};
+use jitfit::{Data, FitError, Model, ModelOptions, Names};
+use std::sync::Arc;
+
+/// The device, or `None` (with a message) where there is none and `CI` is unset.
+fn gpu() -> Option<&'static GpuDevice> {
+    match device() {
+        Ok(d) => Some(d),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("CI must have a GPU adapter (lavapipe): {e}"),
+        Err(e) => {
+            eprintln!("skipping a GPU test: {e}");
+            None
+        }
+    }
+}
+
+/// |a − b| ≤ tol·(|b| + scale) for every element, where `scale` is the largest |b| of the set:
+/// f32 relative precision, measured against the magnitude of what is being computed.
+fn assert_close(what: &str, gpu: &[f64], reference: &[f64], tol: f64) {
+    assert_eq!(gpu.len(), reference.len(), "{what}: lengths");
+    let scale = reference.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    for (i, (a, b)) in gpu.iter().zip(reference).enumerate() {
+        assert!((a - b).abs() <= tol * (b.abs() + scale), "{what}[{i}]: GPU {a} vs f64 {b} (scale {scale})");
+    }
+}
+
+fn widen(v: &[f32]) -> Vec<f64> {
+    v.iter().map(|x| f64::from(*x)).collect()
+}
+
+#[test]
+fn nist_kernels_agree_with_the_interpreter_in_f32() {
+    let Some(device) = gpu() else { return };
+    for p in all_problems() {
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let model = Model::parse_with(&p.model, &ModelOptions { names, ..Default::default() }).unwrap();
+        let reference = InterpreterKernels::new(model.kernel().clone());
+        let kernels = Arc::new(GpuKernels::new(device, model.kernel()).unwrap());
+        let columns: Vec<Vec<f64>> = (0..p.vars.len()).map(|k| p.column(k)).collect();
+        let vars: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let y = p.y();
+        let weights: Vec<f64> = (0..y.len()).map(|i| 1.0 + (i % 3) as f64 * 0.25).collect();
+        let data = GpuData::upload(device, kernels, &vars, &y, Some(&weights)).unwrap();
+        let chunk = Chunk { vars: &vars, y: &y, weights: Some(&weights) };
+        let (m, n) = (y.len(), p.params.len());
+        for params in [&p.certified, &p.start2] {
+            let what = |k: &str| format!("{} at {params:?}: {k}", p.name);
+            let mut f = vec![0.0; m];
+            reference.predict(&vars, params, &mut f).unwrap();
+            assert_close(&what("predict"), &widen(&data.predict(params).unwrap()), &f, 1e-4);
+            let (mut r, mut j) = (vec![0.0; m], vec![0.0; m * n]);
+            reference.residual_jacobian(&chunk, params, &mut r, &mut j).unwrap();
+            let (gr, gj) = data.residual_jacobian(params).unwrap();
+            let gr = widen(&gr);
+            // A residual is a difference of f and y, each good to f32 precision: its error is
+            // bounded by their magnitudes, not its own.
+            let delta: Vec<f64> = (0..m).map(|i| 1e-4 * weights[i] * (f[i].abs() + y[i].abs())).collect();
+            for i in 0..m {
+                assert!(
+                    (gr[i] - r[i]).abs() <= delta[i],
+                    "{}: r[{i}] GPU {} vs f64 {}",
+                    what("residuals"),
+                    gr[i],
+                    r[i]
+                );
+            }
+            for k in 0..n {
+                let column = |jac: &[f64]| (0..m).map(|i| jac[i * n + k]).collect::<Vec<_>>();
+                assert_close(&what(&format!("∂f/∂p{k}")), &column(&widen(&gj)), &column(&j), 1e-4);
+            }
+            // Sums: each term's error as above, plus f32 rounding of the workgroup sums —
+            // bounded by 1e-4 of the sum of the terms' magnitudes.
+            let mut acc = NormalEquations::zeros(n);
+            reference.normal_equations(&chunk, params, &mut acc).unwrap();
+            let g = data.normal_equations(params).unwrap();
+            let col = |i: usize, a: usize| j[i * n + a];
+            for a in 0..n {
+                for b in a..n {
+                    let bound: f64 = 1e-4 * (0..m).map(|i| (col(i, a) * col(i, b)).abs()).sum::<f64>();
+                    let (x, e) = (g.jtj[a * n + b], acc.jtj[a * n + b]);
+                    assert!((x - e).abs() <= bound, "{}: JᵀJ[{a},{b}] GPU {x} vs f64 {e}", what(""));
+                }
+                let bound: f64 =
+                    (0..m).map(|i| col(i, a).abs() * delta[i] + 1e-4 * (col(i, a) * r[i]).abs()).sum::<f64>();
+                assert!(
+                    (g.jtr[a] - acc.jtr[a]).abs() <= bound,
+                    "{}: Jᵀr[{a}] GPU {} vs f64 {}",
+                    what(""),
+                    g.jtr[a],
+                    acc.jtr[a]
+                );
+            }
+            let bound: f64 =
+                (0..m).map(|i| 2.0 * r[i].abs() * delta[i] + delta[i] * delta[i] + 1e-4 * r[i] * r[i]).sum();
+            assert!((g.rss - acc.rss).abs() <= bound, "{}: Σr² GPU {} vs f64 {}", what(""), g.rss, acc.rss);
+            let ss = data.sum_of_squares(params).unwrap();
+            assert_eq!(ss.to_bits(), g.rss.to_bits(), "{}: Σr² from both kernels", what(""));
+        }
+    }
+}
+
+fn decay_data(m: usize) -> (Vec<f64>, Vec<f64>) {
+    let x: Vec<f64> = (0..m).map(|i| 10.0 * i as f64 / m as f64).collect();
+    // Deterministic "noise": a fast-varying bounded sequence.
+    let y = x
+        .iter()
+        .enumerate()
+        .map(|(i, x)| 3.0 * (-0.7 * x).exp() + 0.5 + 0.01 * ((i * 7919 % 1000) as f64 / 500.0 - 1.0))
+        .collect();
+    (x, y)
+}
+
+/// The same data and parameters give the same sums, bit for bit, call after call — and the
+/// same again when the data are split into chunks (chunks hold whole workgroups, and the host
+/// adds the partial sums in one fixed order).
+#[test]
+fn reductions_are_reproducible_and_independent_of_chunking() {
+    let Some(device) = gpu() else { return };
+    let model = Model::parse("a*exp(-b*x) + c").unwrap();
+    let kernels = Arc::new(GpuKernels::new(device, model.kernel()).unwrap());
+    let (x, y) = decay_data(100_003);
+    let whole = GpuData::upload(device, kernels.clone(), &[&x], &y, None).unwrap();
+    let chunked = GpuData::upload_in_chunks(device, kernels, &[&x], &y, None, 64 * 100).unwrap();
+    assert_eq!(whole.n_chunks(), 1);
+    assert_eq!(chunked.n_chunks(), 100_003usize.div_ceil(6400));
+    let params = [2.5, 0.6, 0.4];
+    let first = whole.normal_equations(&params).unwrap();
+    for _ in 0..3 {
+        assert_eq!(whole.normal_equations(&params).unwrap(), first);
+    }
+    assert_eq!(chunked.normal_equations(&params).unwrap(), first);
+    assert_eq!(chunked.sum_of_squares(&params).unwrap().to_bits(), first.rss.to_bits());
+    assert_eq!(chunked.predict(&params).unwrap(), whole.predict(&params).unwrap());
+    // And the sums are those of the data: Σr² against f64 within f32 tolerance.
+    let cpu = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let chunk = Chunk { vars: &[&x], y: &y, weights: None };
+    let rss = cpu.kernels().sum_of_squares(&chunk, &params).unwrap();
+    assert!((first.rss - rss).abs() < 1e-4 * rss, "{} vs {rss}", first.rss);
+}
+
+/// A whole fit on the GPU backend: f32 iterations on the device, an f64 finish on the CPU;
+/// the result equals the CPU backend's to 1e-6 (the f64 finish makes it far closer), and the
+/// report says what ran.
+#[test]
+fn gpu_fit_of_a_million_points_agrees_with_the_cpu_fit() {
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(1_000_000);
+    let sigma: Vec<f64> = (0..y.len()).map(|i| 0.01 * (1.0 + (i % 5) as f64 * 0.1)).collect();
+    let data = Data::new().var("x", x).y(y).sigma(sigma);
+    let fit = |backend| model.fit(&data).p0(&[1.0, 1.0, 0.0]).backend(backend).run().unwrap();
+    let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));
+    assert!(cpu.status.converged() && gpu.status.converged(), "{} / {}", cpu.message, gpu.message);
+    assert_eq!(cpu.backend.used, Backend::Cpu);
+    assert_eq!(gpu.backend.used, Backend::Gpu);
+    assert!(gpu.backend.adapter.is_some() && gpu.backend.gpu_iterations > 0);
+    // The f32 phase did the travelling: the f64 finish needs only a few iterations.
+    assert!(
+        gpu.iterations < cpu.iterations,
+        "f64 iterations: GPU fit {} vs CPU fit {}",
+        gpu.iterations,
+        cpu.iterations
+    );
+    for k in 0..3 {
+        let (a, b) = (gpu.values[k], cpu.values[k]);
+        assert!((a - b).abs() <= 1e-6 * b.abs(), "{}: GPU {a} vs CPU {b}", cpu.param_names[k]);
+        let (a, b) = (gpu.std_errors[k], cpu.std_errors[k]);
+        assert!((a - b).abs() <= 1e-6 * b.abs(), "stderr {}: GPU {a} vs CPU {b}", cpu.param_names[k]);
+    }
+    assert!((gpu.chi2 - cpu.chi2).abs() <= 1e-9 * cpu.chi2, "χ² {} vs {}", gpu.chi2, cpu.chi2);
+}
+
+/// Bounds and fixed parameters carry over to the f32 phase.
+#[test]
+fn gpu_fit_respects_bounds_and_fixed_parameters() {
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(50_000);
+    let data = Data::new().var("x", x).y(y);
+    let run = |backend| {
+        model.fit(&data).p0(&[1.0, 0.3, 0.0]).bound("b", 0.0, 0.6).fix("c", 0.5).backend(backend).run().unwrap()
+    };
+    let (cpu, gpu) = (run(Backend::Cpu), run(Backend::Gpu));
+    assert_eq!(gpu.backend.used, Backend::Gpu);
+    assert_eq!(gpu.values[2], 0.5);
+    assert_eq!(gpu.active_mask[1], 1, "b ends at its upper bound");
+    assert!((gpu.values[0] - cpu.values[0]).abs() <= 1e-8 * cpu.values[0].abs());
+    assert!((gpu.values[1] - 0.6).abs() < 1e-12);
+}
+
+/// What the GPU backend refuses, and what `auto` does instead: no device needed.
+#[test]
+fn gpu_backend_refuses_what_it_cannot_do_and_auto_stays_on_the_cpu() {
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(1000);
+    let data = Data::new().var("x", x).y(y);
+    let robust = model.fit(&data).loss(jitfit::solve::Loss::SoftL1, 0.1).backend(Backend::Gpu).run();
+    assert!(matches!(&robust, Err(FitError::Invalid(m)) if m.contains("plain least squares")), "{robust:?}");
+    let poisson = model.fit(&data).poisson().backend(Backend::Gpu).run();
+    assert!(matches!(&poisson, Err(FitError::Invalid(m)) if m.contains("plain least squares")), "{poisson:?}");
+    // Small data: auto does not even look for a device.
+    let auto = model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+    assert_eq!(auto.backend.used, Backend::Cpu);
+    assert_eq!(auto.backend.note, None);
+}
+
+/// No adapter (here: only the GL back end asked for, which this build leaves out) is a clear
+/// error with exit code 1 — never a panic; an unknown backend name is refused.
+#[test]
+fn cli_without_an_adapter_says_so() {
+    let cache = crate::support::TempDir::new("gpu-cli");
+    let run = |backend: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+            .args(["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--p0", "b1=500,b2=1e-4"])
+            .args(["--backend", backend])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("JITFIT_CACHE_DIR", cache.path())
+            .env("WGPU_BACKEND", "gl")
+            .output()
+            .unwrap()
+    };
+    let out = run("gpu");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("no GPU adapter found") && stderr.contains("--backend cpu"), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    let out = run("tpu");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not one of auto, cpu, gpu"));
+    // `auto` on small data never touches the device.
+    let out = run("auto");
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("backend              = cpu"));
+}
