@@ -127,9 +127,9 @@ fn reductions_are_reproducible_and_independent_of_chunking() {
     let kernels = Arc::new(GpuKernels::new(device, model.kernel()).unwrap());
     let (x, y) = decay_data(100_003);
     let whole = GpuData::upload(device, kernels.clone(), &[&x], &y, None).unwrap();
-    let chunked = GpuData::upload_in_chunks(device, kernels, &[&x], &y, None, 64 * 100).unwrap();
+    let chunked = GpuData::upload_in_chunks(device, kernels, &[&x], &y, None, 1024 * 6).unwrap();
     assert_eq!(whole.n_chunks(), 1);
-    assert_eq!(chunked.n_chunks(), 100_003usize.div_ceil(6400));
+    assert_eq!(chunked.n_chunks(), 100_003usize.div_ceil(6144));
     let params = [2.5, 0.6, 0.4];
     let first = whole.normal_equations(&params).unwrap();
     for _ in 0..3 {

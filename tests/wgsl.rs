@@ -73,18 +73,19 @@ fn normal_equations_shader_golden() {
         @group(0) @binding(4) var<storage, read_write> result: array<f32>;
         @group(0) @binding(5) var<uniform> info: Info;
 
-        var<workgroup> partial_sums: array<f32, 64>;
+        var<workgroup> partial_sums: array<f32, 384>;
 
         @compute @workgroup_size(64)
         fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
             let group = wid.x + wid.y * groups.x;
-            let i = group * 64u + lid.x;
             let zero = 0.0;
             let one = 1.0;
             var acc: array<f32, 6>;
             for (var s: u32 = 0u; s < 6u; s = s + 1u) {
                 acc[s] = 0.0;
             }
+            for (var t: u32 = 0u; t < 16u; t = t + 1u) {
+            let i = (group * 16u + t) * 64u + lid.x;
             if (i < info.n) {
                 let v0: f32 = vars[0u * info.n + i];
                 let v1: f32 = params[0u];
@@ -99,24 +100,33 @@ fn normal_equations_shader_golden() {
                 let r = w[i] * (v6 - y[i]);
                 let j0 = w[i] * v5;
                 let j1 = w[i] * v9;
-                acc[0u] = j0 * j0;
-                acc[1u] = j0 * j1;
-                acc[2u] = j0 * r;
-                acc[3u] = j1 * j1;
-                acc[4u] = j1 * r;
-                acc[5u] = r * r;
+                acc[0u] = acc[0u] + j0 * j0;
+                acc[1u] = acc[1u] + j0 * j1;
+                acc[2u] = acc[2u] + j0 * r;
+                acc[3u] = acc[3u] + j1 * j1;
+                acc[4u] = acc[4u] + j1 * r;
+                acc[5u] = acc[5u] + r * r;
             }
-            for (var s: u32 = 0u; s < 6u; s = s + 1u) {
-                partial_sums[lid.x] = acc[s];
+            }
+            for (var first: u32 = 0u; first < 6u; first = first + 6u) {
+                for (var s: u32 = 0u; s < 6u; s = s + 1u) {
+                    var v = 0.0;
+                    if (first + s < 6u) {
+                        v = acc[first + s];
+                    }
+                    partial_sums[lid.x * 6u + s] = v;
+                }
                 workgroupBarrier();
                 for (var stride: u32 = 32u; stride > 0u; stride = stride / 2u) {
                     if (lid.x < stride) {
-                        partial_sums[lid.x] = partial_sums[lid.x] + partial_sums[lid.x + stride];
+                        for (var s: u32 = 0u; s < 6u; s = s + 1u) {
+                            partial_sums[lid.x * 6u + s] = partial_sums[lid.x * 6u + s] + partial_sums[(lid.x + stride) * 6u + s];
+                        }
                     }
                     workgroupBarrier();
                 }
-                if (lid.x == 0u) {
-                    result[group * 6u + s] = partial_sums[0];
+                if (lid.x < 6u && first + lid.x < 6u) {
+                    result[group * 6u + first + lid.x] = partial_sums[lid.x];
                 }
                 workgroupBarrier();
             }

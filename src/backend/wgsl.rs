@@ -16,6 +16,15 @@ use std::fmt::Write;
 /// Threads per workgroup.
 pub const WORKGROUP_SIZE: u32 = 64;
 
+/// Points each thread of a reduction accumulates before the workgroup adds its threads' sums:
+/// the workgroup-wide reduction (barriers) and the partial sums read back are paid once per
+/// 1024 points rather than per 64.
+pub const POINTS_PER_THREAD: u32 = 16;
+
+/// The most slots one pass of the workgroup reduction holds in workgroup memory (64 threads ×
+/// 48 f32 = 12 KiB, within WebGPU's guaranteed 16 KiB); more slots take several passes.
+const SLOTS_PER_PASS: usize = 48;
+
 /// How many partial sums `normal_equations` writes per workgroup: p(p+1)/2 + p + 1.
 pub fn normal_equations_slots(n_params: usize) -> usize {
     n_params * (n_params + 1) / 2 + n_params + 1
@@ -134,6 +143,12 @@ impl WgslKernel {
     pub fn is_reduction(self) -> bool {
         matches!(self, WgslKernel::NormalEquations | WgslKernel::SumOfSquares)
     }
+
+    /// Points one workgroup covers.
+    pub fn points_per_workgroup(self) -> usize {
+        let per_thread = if self.is_reduction() { POINTS_PER_THREAD } else { 1 };
+        (WORKGROUP_SIZE * per_thread) as usize
+    }
 }
 
 /// Writes the WGSL compute shader for one kernel; its entry point is `main`.
@@ -154,8 +169,9 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     s += "@group(0) @binding(5) var<uniform> info: Info;\n";
     s += PRELUDE;
     let slots = which.outputs(p);
+    let per_pass = slots.min(SLOTS_PER_PASS);
     if which.is_reduction() {
-        let _ = writeln!(s, "var<workgroup> partial_sums: array<f32, {WORKGROUP_SIZE}>;");
+        let _ = writeln!(s, "var<workgroup> partial_sums: array<f32, {}>;", WORKGROUP_SIZE as usize * per_pass);
     }
 
     // The point's values: one `let` per live instruction.
@@ -183,9 +199,9 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     let _ = writeln!(s, "\n@compute @workgroup_size({WORKGROUP_SIZE})");
     s += "fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {\n";
     s += "    let group = wid.x + wid.y * groups.x;\n";
-    let _ = writeln!(s, "    let i = group * {WORKGROUP_SIZE}u + lid.x;");
     s += "    let zero = 0.0;\n    let one = 1.0;\n";
     if !which.is_reduction() {
+        let _ = writeln!(s, "    let i = group * {WORKGROUP_SIZE}u + lid.x;");
         s += "    if (i >= info.n) {\n        return;\n    }\n    {\n";
         s += &body;
         if which == WgslKernel::Predict {
@@ -200,9 +216,14 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
         s += "    }\n}\n";
         return s;
     }
+    // Each thread adds POINTS_PER_THREAD points (consecutive threads, consecutive points).
     let _ = writeln!(s, "    var acc: array<f32, {slots}>;");
     let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{\n        acc[s] = 0.0;\n    }}");
-    s += "    if (i < info.n) {\n";
+    let _ = writeln!(s, "    for (var t: u32 = 0u; t < {POINTS_PER_THREAD}u; t = t + 1u) {{");
+    let _ = writeln!(
+        s,
+        "    let i = (group * {POINTS_PER_THREAD}u + t) * {WORKGROUP_SIZE}u + lid.x;\n    if (i < info.n) {{"
+    );
     s += &body;
     let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
     if which == WgslKernel::NormalEquations {
@@ -212,24 +233,37 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
         let mut slot = 0;
         for a in 0..p {
             for c in a..p {
-                let _ = writeln!(s, "        acc[{slot}u] = j{a} * j{c};");
+                let _ = writeln!(s, "        acc[{slot}u] = acc[{slot}u] + j{a} * j{c};");
                 slot += 1;
             }
-            let _ = writeln!(s, "        acc[{slot}u] = j{a} * r;");
+            let _ = writeln!(s, "        acc[{slot}u] = acc[{slot}u] + j{a} * r;");
             slot += 1;
         }
     }
-    let _ = writeln!(s, "        acc[{}u] = r * r;", slots - 1);
-    s += "    }\n";
-    // Reduce each slot across the workgroup, in a fixed tree order.
-    let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{");
-    s += "        partial_sums[lid.x] = acc[s];\n        workgroupBarrier();\n";
-    let _ =
-        writeln!(s, "        for (var stride: u32 = {}u; stride > 0u; stride = stride / 2u) {{", WORKGROUP_SIZE / 2);
-    s += "            if (lid.x < stride) {\n                partial_sums[lid.x] = partial_sums[lid.x] + partial_sums[lid.x + stride];\n            }\n            workgroupBarrier();\n        }\n";
+    let _ = writeln!(s, "        acc[{0}u] = acc[{0}u] + r * r;", slots - 1);
+    s += "    }\n    }\n";
+    // Add the threads' sums across the workgroup, a pass of up to SLOTS_PER_PASS slots at a
+    // time, in a fixed tree order.
+    let _ = writeln!(s, "    for (var first: u32 = 0u; first < {slots}u; first = first + {per_pass}u) {{");
+    let _ = writeln!(s, "        for (var s: u32 = 0u; s < {per_pass}u; s = s + 1u) {{");
     let _ = writeln!(
         s,
-        "        if (lid.x == 0u) {{\n            result[group * {slots}u + s] = partial_sums[0];\n        }}"
+        "            var v = 0.0;\n            if (first + s < {slots}u) {{\n                v = acc[first + s];\n            }}"
+    );
+    let _ =
+        writeln!(s, "            partial_sums[lid.x * {per_pass}u + s] = v;\n        }}\n        workgroupBarrier();");
+    let _ =
+        writeln!(s, "        for (var stride: u32 = {}u; stride > 0u; stride = stride / 2u) {{", WORKGROUP_SIZE / 2);
+    s += "            if (lid.x < stride) {\n";
+    let _ = writeln!(s, "                for (var s: u32 = 0u; s < {per_pass}u; s = s + 1u) {{");
+    let _ = writeln!(
+        s,
+        "                    partial_sums[lid.x * {per_pass}u + s] = partial_sums[lid.x * {per_pass}u + s] + partial_sums[(lid.x + stride) * {per_pass}u + s];"
+    );
+    s += "                }\n            }\n            workgroupBarrier();\n        }\n";
+    let _ = writeln!(
+        s,
+        "        if (lid.x < {per_pass}u && first + lid.x < {slots}u) {{\n            result[group * {slots}u + first + lid.x] = partial_sums[lid.x];\n        }}"
     );
     s += "        workgroupBarrier();\n    }\n}\n";
     s

@@ -7,7 +7,7 @@
 use super::device::{GpuDevice, GpuError};
 use super::kernels::GpuKernels;
 use crate::backend::NormalEquations;
-use crate::backend::wgsl::{WORKGROUP_SIZE, WgslKernel};
+use crate::backend::wgsl::WgslKernel;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
@@ -18,8 +18,18 @@ struct DeviceChunk {
     y: wgpu::Buffer,
     weights: wgpu::Buffer,
     info: wgpu::Buffer,
-    /// Workgroups as dispatched: x ≤ the device's per-dimension limit, x·y ≥ the groups needed.
-    groups: (u32, u32),
+    /// The device's most workgroups per dispatch dimension.
+    max_x: usize,
+}
+
+impl DeviceChunk {
+    /// Workgroups to dispatch for a kernel: x within the device's per-dimension limit, x·y ≥
+    /// the groups needed (the surplus ones find no points).
+    fn groups(&self, which: WgslKernel) -> (u32, u32) {
+        let needed = self.n.div_ceil(which.points_per_workgroup()).max(1);
+        let x = needed.min(self.max_x);
+        (x as u32, needed.div_ceil(x) as u32)
+    }
 }
 
 /// A kernel's output buffers for one chunk, kept for the next call.
@@ -59,7 +69,7 @@ impl GpuData {
     }
 
     /// [`GpuData::upload`] with at most `max_chunk` points per chunk (rounded down to whole
-    /// workgroups); the device's limits may make chunks smaller still.
+    /// workgroups of the reductions); the device's limits may make chunks smaller still.
     pub fn upload_in_chunks(
         device: &'static GpuDevice,
         kernels: Arc<GpuKernels>,
@@ -91,7 +101,8 @@ impl GpuData {
         let largest_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) as usize;
         // The widest per-point binding: the variables, or residual + Jacobian row.
         let per_point = 4 * kernels.n_vars.max(kernels.n_params + 1);
-        let group = WORKGROUP_SIZE as usize;
+        // Chunks hold whole workgroups of the reductions, so splitting does not change sums.
+        let group = WgslKernel::NormalEquations.points_per_workgroup();
         let chunk_points = (largest_binding / per_point).min(max_chunk) / group * group;
         if chunk_points == 0 {
             return Err(GpuError::OutOfMemory(format!(
@@ -113,16 +124,13 @@ impl GpuData {
                 Some(w) => to_f32(&w[start..end]),
                 None => vec![1.0f32; n],
             };
-            let groups_needed = n.div_ceil(group).max(1);
-            let x = groups_needed.min(max_x);
-            let groups = (x as u32, groups_needed.div_ceil(x) as u32);
             let chunk = device.scoped(|d| DeviceChunk {
                 n,
                 vars: upload(d, "vars", &columns, storage),
                 y: upload(d, "y", &to_f32(&y[start..end]), storage),
                 weights: upload(d, "weights", &w, storage),
                 info: upload(d, "info", &[n as u32, 0, 0, 0], wgpu::BufferUsages::UNIFORM),
-                groups,
+                max_x,
             })?;
             chunks.push(chunk);
             start = end;
@@ -174,7 +182,8 @@ impl GpuData {
             pass.set_pipeline(self.kernels.pipeline(which));
             for (chunk, output) in self.chunks.iter().zip(outputs) {
                 pass.set_bind_group(0, &output.bind_group, &[]);
-                pass.dispatch_workgroups(chunk.groups.0, chunk.groups.1, 1);
+                let (x, y) = chunk.groups(which);
+                pass.dispatch_workgroups(x, y, 1);
             }
         }
         for output in outputs {
@@ -216,7 +225,8 @@ impl GpuData {
                 .iter()
                 .map(|chunk| {
                     let rows = if which.is_reduction() {
-                        chunk.groups.0 as usize * chunk.groups.1 as usize
+                        let (x, y) = chunk.groups(which);
+                        x as usize * y as usize
                     } else {
                         chunk.n.max(1)
                     };
