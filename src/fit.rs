@@ -314,6 +314,15 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// The options set so far (the first invalid one is an `Err`), e.g. to run the same
+    /// options as a batch.
+    pub fn into_options(self) -> Result<FitOptions, FitError> {
+        match self.errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(self.options),
+        }
+    }
+
     /// Runs the fit. Invalid input is an `Err`; not converging is a status in the `Fit`.
     pub fn run(self) -> Result<Fit, FitError> {
         if let Some(e) = self.errors.into_iter().next() {
@@ -467,6 +476,19 @@ impl Problem for Fixed<'_> {
     }
 }
 
+/// An unset initial value: 1 (curve_fit's default), or inside the bounds [l, u] when 1 is not.
+pub(crate) fn default_start(l: f64, u: f64) -> f64 {
+    if (l..=u).contains(&1.0) {
+        1.0
+    } else if l.is_finite() && u.is_finite() {
+        0.5 * (l + u)
+    } else if l.is_finite() {
+        l + l.abs().max(1.0)
+    } else {
+        u - u.abs().max(1.0)
+    }
+}
+
 fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
     match values.iter().position(|v| !v.is_finite()) {
         Some(row) => Err(FitError::NonFinite { what: what.to_owned(), row, value: values[row] }),
@@ -528,18 +550,7 @@ fn run_fit(
     }
 
     // Unset initial values are 1 (curve_fit's default), moved inside the bounds when 1 is not.
-    let default_start = |k: usize| {
-        let (l, u) = (options.lower[k], options.upper[k]);
-        if (l..=u).contains(&1.0) {
-            1.0
-        } else if l.is_finite() && u.is_finite() {
-            0.5 * (l + u)
-        } else if l.is_finite() {
-            l + l.abs().max(1.0)
-        } else {
-            u - u.abs().max(1.0)
-        }
-    };
+    let default_start = |k: usize| default_start(options.lower[k], options.upper[k]);
     let initial: Vec<f64> =
         (0..n).map(|k| options.fixed[k].or(options.p0[k]).unwrap_or_else(|| default_start(k))).collect();
     let free: Vec<usize> = (0..n).filter(|k| options.fixed[*k].is_none()).collect();

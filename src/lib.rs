@@ -27,7 +27,7 @@
 //! ```
 
 pub mod backend;
-mod batch;
+pub mod batch;
 pub mod cache;
 pub mod data;
 mod fit;
@@ -40,7 +40,7 @@ pub mod solve;
 pub mod symbolic;
 pub mod syntax;
 
-pub use batch::Batch;
+pub use batch::{Batch, BatchData, BatchOptions, BatchResults, BatchStatus};
 pub use cache::{CompiledModel, KernelCache};
 pub use fit::{Data, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use model::{Error, Model, ModelOptions, StageTimes};

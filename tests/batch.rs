@@ -96,6 +96,51 @@ fn batch_command_writes_one_row_per_fit() {
     assert_eq!(fields[7].parse::<f64>().unwrap(), alone.values[0]);
 }
 
+/// `--solver compact`: the same table through `fit_many`; the rows carry the compact
+/// statuses and agree with the exact solver's values.
+#[test]
+fn batch_command_with_the_compact_solver() {
+    let dir = TempDir::new("batch-compact");
+    let cache = TempDir::new("batch-compact-cache");
+    let mut csv = String::from("pixel,t,signal\n");
+    for k in 0..20 {
+        let data = decay(k);
+        for (t, s) in data.column("x").unwrap().iter().zip(data.response()) {
+            csv += &format!("{},{t:?},{s:?}\n", 100 + k);
+        }
+    }
+    csv += "999,0.0,1\n999,0.1,1\n";
+    let input = dir.path().join("long.csv");
+    std::fs::write(&input, csv).unwrap();
+    let run = |solver: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+            .args(["batch", "A*exp(-t/tau) + B", input.to_str().unwrap(), "--by", "pixel", "--y", "signal"])
+            .args(["--p0", "A=1,tau=1,B=0", "--solver", solver, "--backend", "cpu"])
+            .env("JITFIT_CACHE_DIR", cache.path())
+            .output()
+            .unwrap()
+    };
+    let output = run("compact");
+    assert_eq!(output.status.code(), Some(2), "one group cannot be fitted");
+    let summary = String::from_utf8_lossy(&output.stderr);
+    assert!(summary.contains("21 fits: 20 converged") && summary.contains("compact LM on the CPU"), "{summary}");
+    let text = String::from_utf8(output.stdout).unwrap();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 22);
+    assert!(lines[21].starts_with("999,too_few_points,false,"), "{}", lines[21]);
+    let model = compile("A*exp(-x/tau) + B").unwrap();
+    for (k, line) in lines[1..21].iter().enumerate() {
+        let fields: Vec<&str> = line.split(',').collect();
+        assert_eq!(fields[1], "converged");
+        let alone = model.fit(&decay(k)).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+        for j in 0..3 {
+            let v: f64 = fields[7 + 2 * j].parse().unwrap();
+            assert!((v - alone.values[j]).abs() <= 1e-5 * alone.std_errors[j], "fit {k} parameter {j}");
+        }
+    }
+    assert!(String::from_utf8_lossy(&run("fastest").stderr).contains("not one of auto, exact, compact"));
+}
+
 /// Fits × points from a 2-D `.npy`, the points' x shared from a 1-D `.npy`.
 #[test]
 fn batch_from_a_fits_by_points_npy_matrix() {
@@ -135,4 +180,128 @@ fn batch_from_a_fits_by_points_npy_matrix() {
         assert_eq!(fields[0], k.to_string());
         assert_eq!(fields[9].parse::<f64>().unwrap(), alone.values[1], "fit {k}");
     }
+}
+
+/// Gpufit's spots: 5×5 pixels of a 2-D Gaussian, `fits` of them back to back.
+pub fn spots(fits: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (xs, ys): (Vec<f64>, Vec<f64>) = (0..25).map(|k| ((k % 5) as f64, (k / 5) as f64)).unzip();
+    let mut z = Vec::with_capacity(25 * fits);
+    for f in 0..fits {
+        let t = f as f64;
+        let (a, x0, y0, s) = (10.0 + (t * 0.37).sin(), 2.0 + 0.3 * (t * 0.71).sin(), 2.0 + 0.3 * (t * 1.3).cos(), 1.0);
+        for (i, (x, y)) in xs.iter().zip(&ys).enumerate() {
+            let wiggle = 0.05 * (((f * 31 + i * 17) % 13) as f64 / 6.0 - 1.0);
+            z.push(a * (-((x - x0).powi(2) + (y - y0).powi(2)) / (2.0 * s * s)).exp() + 1.0 + wiggle);
+        }
+    }
+    (xs, ys, z)
+}
+
+pub const GAUSS: &str = "A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B";
+pub const GAUSS_P0: [f64; 5] = [9.0, 2.1, 1.9, 1.2, 0.5];
+
+/// The compact batch LM: each fit equals that data set fitted alone (a batch of one), bit for
+/// bit, whatever the thread count; and it finds the minimum the exact TRF solver finds.
+#[test]
+fn fit_many_equals_fitting_alone_and_the_exact_solver() {
+    use jitfit::{BatchData, BatchOptions, backend::Backend};
+    let model = jitfit::compile_with_vars(GAUSS, &["x", "y"]).unwrap();
+    let (xs, ys, z) = spots(200);
+    let data = BatchData::uniform(&z, 25).shared_var("x", &xs).shared_var("y", &ys);
+    let options = BatchOptions::new(&GAUSS_P0).backend(Backend::Cpu);
+    let batch = model.fit_many(&data, &options).unwrap();
+    assert_eq!(batch.converged(), 200, "{:?}", batch.status);
+    let one = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+    let single = one.install(|| model.fit_many(&data, &options).unwrap());
+    assert_eq!(single.values, batch.values);
+    assert_eq!(single.std_errors, batch.std_errors);
+    for k in [0, 17, 199] {
+        let spot = &z[25 * k..25 * (k + 1)];
+        let alone = model.fit_many(&BatchData::uniform(spot, 25).shared_var("x", &xs).shared_var("y", &ys), &options);
+        let alone = alone.unwrap();
+        assert_eq!(alone.values, batch.values_of(k));
+        assert_eq!(alone.chi2[0].to_bits(), batch.chi2[k].to_bits());
+        assert_eq!(alone.iterations[0], batch.iterations[k]);
+        let exact = model
+            .fit(&Data::new().var("x", xs.clone()).var("y", ys.clone()).y(spot.to_vec()))
+            .p0(&GAUSS_P0)
+            .run()
+            .unwrap();
+        for j in 0..5 {
+            let (a, b, se) = (batch.values_of(k)[j], exact.values[j], exact.std_errors[j]);
+            assert!((a - b).abs() <= 1e-4 * se, "fit {k} parameter {j}: {a} vs TRF {b} (stderr {se})");
+            let rel = (batch.std_errors[k * 5 + j] - se).abs() / se;
+            assert!(rel < 1e-6, "fit {k} stderr {j}: {} vs TRF {se}", batch.std_errors[k * 5 + j]);
+        }
+    }
+}
+
+/// Varying lengths (offsets, per-point variables), per-fit starts, bounds, and degenerate
+/// data sets that get their own statuses while the others are fitted.
+#[test]
+fn fit_many_with_offsets_bounds_and_degenerate_fits() {
+    use jitfit::{BatchData, BatchOptions, BatchStatus, backend::Backend};
+    let model = compile("A*exp(-x/tau) + B").unwrap();
+    let (mut x, mut y, mut offsets) = (Vec::new(), Vec::new(), vec![0]);
+    for k in 0..6 {
+        let d = decay(k);
+        let len = 20 + 2 * k;
+        x.extend_from_slice(&d.column("x").unwrap()[..len]);
+        y.extend_from_slice(&d.response()[..len]);
+        offsets.push(y.len());
+    }
+    y[offsets[2] + 3] = f64::NAN; // fit 2: NaN
+    let short = offsets[5] + 2; // fit 5: two points for three parameters
+    x.truncate(short);
+    y.truncate(short);
+    *offsets.last_mut().unwrap() = short;
+    let data = BatchData::with_offsets(&y, offsets.clone()).var("x", &x);
+    let p0: Vec<f64> = (0..6).flat_map(|k| [1.0 + k as f64, 0.5, 0.0]).collect();
+    let mut options = BatchOptions::new(&p0).backend(Backend::Cpu);
+    let batch = model.fit_many(&data, &options).unwrap();
+    assert_eq!(batch.status[2], BatchStatus::NotFinite);
+    assert_eq!(batch.status[5], BatchStatus::TooFewPoints);
+    for k in [0, 1, 3, 4] {
+        assert_eq!(batch.status[k], BatchStatus::Converged);
+        let exact = model
+            .fit(
+                &Data::new().var("x", x[offsets[k]..offsets[k + 1]].to_vec()).y(y[offsets[k]..offsets[k + 1]].to_vec()),
+            )
+            .p0(&p0[3 * k..3 * k + 3])
+            .run()
+            .unwrap();
+        for j in 0..3 {
+            assert!((batch.values_of(k)[j] - exact.values[j]).abs() <= 1e-5 * exact.std_errors[j], "fit {k}");
+        }
+    }
+    // A bound that binds: τ ≤ 0.45 (the data's τ are 0.50…0.54).
+    options = options.bounds(&[f64::NEG_INFINITY, 0.0, f64::NEG_INFINITY], &[f64::INFINITY, 0.45, f64::INFINITY]);
+    let bounded = model.fit_many(&data, &options).unwrap();
+    for k in [0, 1, 3, 4] {
+        assert_eq!(bounded.values_of(k)[1], 0.45, "fit {k}");
+        assert!(bounded.chi2[k] > batch.chi2[k]);
+    }
+}
+
+/// Layout and option errors are refused up front, with what is wrong.
+#[test]
+fn fit_many_refuses_bad_layouts_and_options() {
+    use jitfit::{BatchData, BatchOptions, FitError};
+    let model = compile("A*exp(-x/tau) + B").unwrap();
+    let y = vec![1.0; 30];
+    let x = vec![0.5; 10];
+    let options = BatchOptions::new(&[1.0, 1.0, 0.0]);
+    let err = |data: &BatchData, options: &BatchOptions| model.fit_many(data, options).unwrap_err().to_string();
+    assert!(err(&BatchData::uniform(&y, 7).shared_var("x", &x), &options).contains("layout"));
+    assert!(err(&BatchData::uniform(&y, 0).shared_var("x", &x), &options).contains("layout"));
+    assert!(err(&BatchData::with_offsets(&y, vec![0, 20, 10, 30]).var("x", &y), &options).contains("layout"));
+    let missing = model.fit_many(&BatchData::uniform(&y, 10), &options).unwrap_err();
+    assert!(matches!(missing, FitError::MissingColumn { .. }), "{missing}");
+    assert!(err(&BatchData::uniform(&y, 15).shared_var("x", &x), &options).contains("x (shared"));
+    assert!(err(&BatchData::uniform(&y, 10).var("x", &x), &options).contains("x"));
+    let data = BatchData::uniform(&y, 10).shared_var("x", &x);
+    assert!(err(&data, &BatchOptions::new(&[1.0, 1.0])).contains("p0 has 2 values"));
+    assert!(err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).bounds(&[0.0; 3], &[0.0; 3])).contains("lower bound"));
+    assert!(err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).bounds(&[0.0; 2], &[1.0; 2])).contains("bounds need"));
+    assert!(err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).tolerance(f64::NAN)).contains("tolerance"));
 }

@@ -239,3 +239,62 @@ fn cli_without_an_adapter_says_so() {
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("backend              = cpu"));
 }
+
+/// The batch fit loop on the device agrees with the CPU's within f32 tolerance (a small
+/// fraction of each parameter's standard error), and degenerate fits get the same statuses.
+#[test]
+fn gpu_batch_agrees_with_the_cpu_batch() {
+    use crate::batch::{GAUSS, GAUSS_P0, spots};
+    use jitfit::{BatchData, BatchOptions, BatchStatus};
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile_with_vars(GAUSS, &["x", "y"]).unwrap();
+    let (xs, ys, mut z) = spots(3000);
+    z[25 * 7 + 3] = f64::NAN;
+    let mut offsets: Vec<usize> = (0..=3000).map(|k| 25 * k).collect();
+    offsets.push(z.len() + 3); // one more fit of 3 points
+    z.extend([1.0, 2.0, 3.0]);
+    let (x_all, y_all): (Vec<f64>, Vec<f64>) =
+        (0..z.len()).map(|i| if i < 75_000 { (xs[i % 25], ys[i % 25]) } else { (0.0, 0.0) }).unzip();
+    let data = BatchData::with_offsets(&z, offsets).var("x", &x_all).var("y", &y_all);
+    let cpu = model.fit_many(&data, &BatchOptions::new(&GAUSS_P0).backend(Backend::Cpu)).unwrap();
+    let gpu = model.fit_many(&data, &BatchOptions::new(&GAUSS_P0).backend(Backend::Gpu)).unwrap();
+    assert_eq!(gpu.backend, Backend::Gpu);
+    assert_eq!(cpu.status[7], BatchStatus::NotFinite);
+    assert_eq!(gpu.status[7], BatchStatus::NotFinite);
+    assert_eq!(cpu.status[3000], BatchStatus::TooFewPoints);
+    assert_eq!(gpu.status[3000], BatchStatus::TooFewPoints);
+    assert_eq!(gpu.converged(), 2999, "{:?}", gpu.status.iter().filter(|s| !s.converged()).collect::<Vec<_>>());
+    for k in (0..3000).filter(|k| *k != 7) {
+        for j in 0..5 {
+            let (g, c, se) = (gpu.values[k * 5 + j], cpu.values[k * 5 + j], cpu.std_errors[k * 5 + j]);
+            assert!((g - c).abs() <= 0.05 * se, "fit {k} parameter {j}: GPU {g} vs CPU {c} (stderr {se})");
+            let gse = gpu.std_errors[k * 5 + j];
+            assert!((gse - se).abs() <= 0.01 * se, "fit {k} stderr {j}: GPU {gse} vs CPU {se}");
+        }
+        assert!((gpu.chi2[k] - cpu.chi2[k]).abs() <= 1e-3 * cpu.chi2[k], "fit {k} χ²");
+    }
+}
+
+/// `jitfit batch --backend gpu` runs the compact solver on the device and says so.
+#[test]
+fn cli_batch_on_the_gpu() {
+    let Some(_) = gpu() else { return };
+    let dir = crate::support::TempDir::new("gpu-batch-cli");
+    let (xs, _, z) = crate::batch::spots(40);
+    let mut csv = String::from("spot,x,y,z\n");
+    for (i, v) in z.iter().enumerate() {
+        csv += &format!("{},{},{},{v:?}\n", i / 25, xs[i % 25], (i % 25) / 5);
+    }
+    let input = dir.path().join("spots.csv");
+    std::fs::write(&input, csv).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args(["batch", crate::batch::GAUSS, input.to_str().unwrap(), "--by", "spot", "--y", "z", "--vars", "x=x,y=y"])
+        .args(["--p0", "A=9,x0=2.1,y0=1.9,s=1.2,B=0.5", "--backend", "gpu"])
+        .env("JITFIT_CACHE_DIR", dir.path().join("cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("40 fits: 40 converged") && stderr.contains("compact LM on the GPU"), "{stderr}");
+    assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 41);
+}

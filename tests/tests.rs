@@ -3,7 +3,7 @@
 mod support;
 
 mod backend;
-mod batch;
+pub mod batch;
 mod cache;
 mod checkpoint;
 mod cli;

@@ -133,3 +133,16 @@ fn normal_equations_shader_golden() {
         }
     "#]].assert_eq(&without_prelude);
 }
+
+/// The batch fit shader (the whole LM loop per thread) validates for every NIST model.
+#[test]
+fn batch_fit_shaders_validate() {
+    for p in all_problems() {
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let model = Model::parse_with(&p.model, &ModelOptions { names, ..Default::default() }).unwrap();
+        let shader = jitfit::backend::wgsl::write_batch_shader(model.kernel());
+        if let Err(e) = validate(&shader) {
+            panic!("{}:\n{e}\n{shader}", p.name);
+        }
+    }
+}

@@ -112,6 +112,34 @@ fn jf_pow(x: f32, y: f32) -> f32 {
 }
 ";
 
+/// One `let` per live instruction of the kernel: the point's values. `var(k)` and `param(k)`
+/// say how to read variable k and parameter k; the response is `y[i]`.
+fn point_body(
+    kernel: &Kernel,
+    live: &[bool],
+    var: impl Fn(usize) -> String,
+    param: impl Fn(usize) -> String,
+    indent: &str,
+) -> String {
+    let mut body = String::new();
+    for (i, inst) in kernel.insts.iter().enumerate() {
+        if !live[i] {
+            continue;
+        }
+        let v = |id: &crate::ir::ValueId| format!("v{}", id.0);
+        let rhs = match inst {
+            Inst::Const(c) => float(*c),
+            Inst::Var(k) => var(k.index()),
+            Inst::Param(k) => param(k.index()),
+            Inst::Response => "y[i]".to_owned(),
+            Inst::Unary(op, a) => unary(*op, &v(a)),
+            Inst::Binary(op, a, b) => binary(*op, &v(a), &v(b)),
+        };
+        let _ = writeln!(body, "{indent}let v{i}: f32 = {rhs};");
+    }
+    body
+}
+
 /// Which kernel a shader computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum WgslKernel {
@@ -177,22 +205,8 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     // The point's values: one `let` per live instruction.
     let needs_derivatives = matches!(which, WgslKernel::ResidualJacobian | WgslKernel::NormalEquations);
     let live = kernel.live(needs_derivatives, which != WgslKernel::Predict);
-    let mut body = String::new();
-    for (i, inst) in kernel.insts.iter().enumerate() {
-        if !live[i] {
-            continue;
-        }
-        let v = |id: &crate::ir::ValueId| format!("v{}", id.0);
-        let rhs = match inst {
-            Inst::Const(c) => float(*c),
-            Inst::Var(k) => format!("vars[{}u * info.n + i]", k.0),
-            Inst::Param(k) => format!("params[{}u]", k.0),
-            Inst::Response => "y[i]".to_owned(),
-            Inst::Unary(op, a) => unary(*op, &v(a)),
-            Inst::Binary(op, a, b) => binary(*op, &v(a), &v(b)),
-        };
-        let _ = writeln!(body, "        let v{i}: f32 = {rhs};");
-    }
+    let body =
+        point_body(kernel, &live, |k| format!("vars[{k}u * info.n + i]"), |k| format!("params[{k}u]"), "        ");
     let f = format!("v{}", kernel.outputs.value.0);
     let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
 
@@ -266,5 +280,214 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
         "        if (lid.x < {per_pass}u && first + lid.x < {slots}u) {{\n            result[group * {slots}u + first + lid.x] = partial_sums[lid.x];\n        }}"
     );
     s += "        workgroupBarrier();\n    }\n}\n";
+    s
+}
+
+/// Status codes the batch shader writes (see [`crate::batch::BatchStatus`]).
+pub const BATCH_STATUS: [&str; 5] = ["converged", "max_iterations", "singular", "not_finite", "too_few_points"];
+
+/// Values the batch shader writes per fit after the parameters: the standard errors (n),
+/// then χ², iterations and the status code.
+pub fn batch_outputs(n_params: usize) -> usize {
+    n_params + 3
+}
+
+/// The fit loop itself on the device, one thread per fit (Gpufit's layout): the compact
+/// Levenberg–Marquardt of [`crate::batch`] in f32 — normal equations over the fit's points,
+/// Marquardt damping, Cholesky, projection on the bounds, covariance at the end.
+///
+/// Bindings: `vars` (each variable's values, at `fit_meta[2k]`; shared by every fit when
+/// `fit_meta[2k+1]` is 1, else aligned with `y`), `y`, `w` (weights, when `info.weighted`),
+/// `fit_meta` (then the fits' offsets into `y` from `fit_meta[2·n_vars]`), `params` (fits × n:
+/// the start in, the result out), `fit_out` (fits × [`batch_outputs`]), `bounds` (n lower, n upper),
+/// uniform `info`.
+pub fn write_batch_shader(kernel: &Kernel) -> String {
+    let (n_vars, n) = (kernel.n_vars(), kernel.n_params());
+    let np = n.max(1);
+    let live = kernel.live(true, true);
+    let var = |k: usize| format!("vars[fit_meta[{}u] + select(i, j, fit_meta[{}u] == 1u)]", 2 * k, 2 * k + 1);
+    let body = point_body(kernel, &live, var, |k| format!("x[{k}]"), "        ");
+    let f = format!("v{}", kernel.outputs.value.0);
+    let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
+    let weight = "select(1.0, w[i], info.weighted == 1u)";
+    let mut s = String::new();
+    let _ = writeln!(s, "// jitfit batch fit kernel: {n_vars} variables, {n} parameters.");
+    s += "struct Info { fits: u32, max_iterations: u32, tolerance: f32, absolute_sigma: u32, weighted: u32, bounded: u32 }\n";
+    s += "@group(0) @binding(0) var<storage, read> vars: array<f32>;\n";
+    s += "@group(0) @binding(1) var<storage, read> y: array<f32>;\n";
+    s += "@group(0) @binding(2) var<storage, read> w: array<f32>;\n";
+    s += "@group(0) @binding(3) var<storage, read> fit_meta: array<u32>;\n";
+    s += "@group(0) @binding(4) var<storage, read_write> params: array<f32>;\n";
+    s += "@group(0) @binding(5) var<storage, read_write> fit_out: array<f32>;\n";
+    s += "@group(0) @binding(6) var<storage, read> bounds: array<f32>;\n";
+    s += "@group(0) @binding(7) var<uniform> info: Info;\n";
+    s += PRELUDE;
+    let _ = writeln!(s, "struct Normal {{ a: array<f32, {}>, g: array<f32, {np}>, chi2: f32 }}", np * np);
+    // Not finite: NaN fails every comparison.
+    s += "fn bad(v: f32) -> bool {\n    return !(abs(v) <= 3.0e38);\n}\n";
+
+    // Σ r² over one fit's points.
+    let _ = writeln!(s, "fn chi2_at(start: u32, count: u32, x: array<f32, {np}>) -> f32 {{");
+    s += "    let zero = 0.0;\n    let one = 1.0;\n    var chi2 = 0.0;\n";
+    s += "    for (var j: u32 = 0u; j < count; j = j + 1u) {\n        let i = start + j;\n";
+    s += &body;
+    let _ = writeln!(
+        s,
+        "        let r = {weight} * ({f} - {target});\n        chi2 = chi2 + r * r;\n    }}\n    return chi2;\n}}"
+    );
+
+    // JᵀJ (full), Jᵀr, Σr² over one fit's points.
+    let _ = writeln!(s, "fn normal_at(start: u32, count: u32, x: array<f32, {np}>) -> Normal {{");
+    s += "    let zero = 0.0;\n    let one = 1.0;\n    var ne: Normal;\n";
+    s += "    for (var j: u32 = 0u; j < count; j = j + 1u) {\n        let i = start + j;\n";
+    s += &body;
+    let _ = writeln!(s, "        let wt = {weight};\n        let r = wt * ({f} - {target});");
+    let _ = writeln!(s, "        var d: array<f32, {np}>;");
+    for (k, dv) in kernel.outputs.derivatives.iter().enumerate() {
+        let _ = writeln!(s, "        d[{k}] = wt * v{};", dv.0);
+    }
+    let _ = writeln!(
+        s,
+        "        for (var a: u32 = 0u; a < {n}u; a = a + 1u) {{\n            for (var b: u32 = 0u; b <= a; b = b + 1u) {{\n                ne.a[a * {n}u + b] = ne.a[a * {n}u + b] + d[a] * d[b];\n            }}\n            ne.g[a] = ne.g[a] + d[a] * r;\n        }}"
+    );
+    s += "        ne.chi2 = ne.chi2 + r * r;\n    }\n    return ne;\n}\n";
+
+    // Cholesky of the lower triangle of JᵀJ with the diagonal scaled by 1 + λ.
+    let _ = writeln!(s, "struct Factor {{ l: array<f32, {}>, ok: bool }}", np * np);
+    let _ = writeln!(s, "fn factor(a: array<f32, {}>, lambda: f32) -> Factor {{", np * np);
+    let _ = writeln!(s, "    var f: Factor;\n    f.l = a;\n    f.ok = true;");
+    let _ = writeln!(
+        s,
+        "    for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n        f.l[k * {n}u + k] = a[k * {n}u + k] * (1.0 + lambda);\n    }}"
+    );
+    let _ = writeln!(
+        s,
+        "    for (var j: u32 = 0u; j < {n}u; j = j + 1u) {{
+        var d = f.l[j * {n}u + j];
+        for (var k: u32 = 0u; k < j; k = k + 1u) {{
+            d = d - f.l[j * {n}u + k] * f.l[j * {n}u + k];
+        }}
+        if (!(d > 0.0) || bad(d)) {{
+            f.ok = false;
+            return f;
+        }}
+        d = sqrt(d);
+        f.l[j * {n}u + j] = d;
+        for (var i: u32 = j + 1u; i < {n}u; i = i + 1u) {{
+            var t = f.l[i * {n}u + j];
+            for (var k: u32 = 0u; k < j; k = k + 1u) {{
+                t = t - f.l[i * {n}u + k] * f.l[j * {n}u + k];
+            }}
+            f.l[i * {n}u + j] = t / d;
+        }}
+    }}
+    return f;
+}}"
+    );
+    let _ = writeln!(
+        s,
+        "fn solve(l: array<f32, {nn}>, rhs: array<f32, {np}>) -> array<f32, {np}> {{
+    var b = rhs;
+    for (var i: u32 = 0u; i < {n}u; i = i + 1u) {{
+        var t = b[i];
+        for (var k: u32 = 0u; k < i; k = k + 1u) {{
+            t = t - l[i * {n}u + k] * b[k];
+        }}
+        b[i] = t / l[i * {n}u + i];
+    }}
+    for (var ii: u32 = {n}u; ii > 0u; ii = ii - 1u) {{
+        let i = ii - 1u;
+        var t = b[i];
+        for (var k: u32 = i + 1u; k < {n}u; k = k + 1u) {{
+            t = t - l[k * {n}u + i] * b[k];
+        }}
+        b[i] = t / l[i * {n}u + i];
+    }}
+    return b;
+}}",
+        nn = np * np
+    );
+    let _ = writeln!(
+        s,
+        "fn project(x: array<f32, {np}>) -> array<f32, {np}> {{
+    var p = x;
+    if (info.bounded == 1u) {{
+        for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{
+            p[k] = clamp(p[k], bounds[k], bounds[{n}u + k]);
+        }}
+    }}
+    return p;
+}}"
+    );
+
+    // The fit loop: one thread per fit.
+    let outputs = batch_outputs(n);
+    let _ = writeln!(s, "\n@compute @workgroup_size({WORKGROUP_SIZE})");
+    s += "fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {\n";
+    let _ = writeln!(s, "    let fit = (wid.x + wid.y * groups.x) * {WORKGROUP_SIZE}u + lid.x;");
+    s += "    let zero = 0.0;\n";
+    s += "    if (fit >= info.fits) {\n        return;\n    }\n";
+    let _ = writeln!(
+        s,
+        "    let start = fit_meta[{}u + fit];\n    let count = fit_meta[{}u + fit + 1u] - start;",
+        2 * n_vars,
+        2 * n_vars
+    );
+    let _ = writeln!(s, "    let o = fit * {outputs}u;");
+    let _ = writeln!(s, "    var x: array<f32, {np}>;");
+    let _ = writeln!(
+        s,
+        "    for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n        x[k] = params[fit * {n}u + k];\n        fit_out[o + k] = zero / zero;\n    }}"
+    );
+    let _ = writeln!(
+        s,
+        "    fit_out[o + {n}u] = zero / zero;\n    fit_out[o + {n1}u] = 0.0;\n    if (count < {n}u) {{\n        fit_out[o + {n2}u] = 4.0;\n        return;\n    }}",
+        n1 = n + 1,
+        n2 = n + 2
+    );
+    s += "    x = project(x);\n    var ne = normal_at(start, count, x);\n";
+    let _ = writeln!(
+        s,
+        "    var finite = !bad(ne.chi2);\n    for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n        finite = finite && !bad(ne.g[k]);\n    }}"
+    );
+    let _ = writeln!(s, "    if (!finite) {{\n        fit_out[o + {}u] = 3.0;\n        return;\n    }}", n + 2);
+    s += "    var chi2 = ne.chi2;\n    var lambda = 0.001;\n    var status = 1.0;\n    var iterations = 0u;\n";
+    s += "    loop {\n        if (iterations >= info.max_iterations) {\n            break;\n        }\n        iterations = iterations + 1u;\n";
+    s += "        let f = factor(ne.a, lambda);\n        if (!f.ok) {\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n            continue;\n        }\n";
+    s += "        let step = solve(f.l, ne.g);\n";
+    let _ = writeln!(
+        s,
+        "        var trial: array<f32, {np}>;\n        for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n            trial[k] = x[k] - step[k];\n        }}"
+    );
+    s += "        trial = project(trial);\n        let trial_chi2 = chi2_at(start, count, trial);\n";
+    s += "        if (!bad(trial_chi2) && trial_chi2 <= chi2) {\n            let reduction = chi2 - trial_chi2;\n            x = trial;\n            ne = normal_at(start, count, x);\n            chi2 = ne.chi2;\n            lambda = max(lambda * 0.1, 1.0e-12);\n";
+    s += "            if (bad(chi2)) {\n                status = 3.0;\n                break;\n            }\n            if (reduction <= info.tolerance * chi2) {\n                status = 0.0;\n                break;\n            }\n";
+    s += "        } else {\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n        }\n    }\n";
+    // Covariance (JᵀJ)⁻¹ · χ²/dof (or absolute).
+    let _ = writeln!(s, "    let cov = factor(ne.a, 0.0);\n    var scale = chi2 / f32(count - {n}u);");
+    s += "    if (info.absolute_sigma == 1u) {\n        scale = 1.0;\n    }\n";
+    let _ = writeln!(
+        s,
+        "    for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{
+        params[fit * {n}u + k] = x[k];
+        if (cov.ok) {{
+            var e: array<f32, {np}>;
+            e[k] = 1.0;
+            let c = solve(cov.l, e);
+            fit_out[o + k] = sqrt(c[k] * scale);
+        }} else {{
+            fit_out[o + k] = 1.0 / zero;
+        }}
+    }}
+    if (!cov.ok && status == 0.0) {{
+        status = 2.0;
+    }}
+    fit_out[o + {n}u] = chi2;
+    fit_out[o + {n1}u] = f32(iterations);
+    fit_out[o + {n2}u] = status;
+}}",
+        n1 = n + 1,
+        n2 = n + 2
+    );
     s
 }

@@ -58,6 +58,9 @@ pub struct CompiledModel {
     /// code is never persisted, like Cranelift's).
     #[cfg(feature = "gpu")]
     gpu: std::sync::OnceLock<Result<Arc<crate::backend::gpu::GpuKernels>, crate::backend::gpu::GpuError>>,
+    /// The batch fit pipeline, likewise.
+    #[cfg(feature = "gpu")]
+    gpu_batch: std::sync::OnceLock<Result<Arc<crate::backend::gpu::GpuBatchKernel>, crate::backend::gpu::GpuError>>,
 }
 
 impl std::fmt::Debug for CompiledModel {
@@ -84,6 +87,16 @@ impl CompiledModel {
             .get_or_init(|| {
                 let device = crate::backend::gpu::device()?;
                 crate::backend::gpu::GpuKernels::new(device, self.kernels.kernel()).map(Arc::new)
+            })
+            .clone()
+    }
+    /// The model's batch fit pipeline on the process's device, compiled on the first call.
+    #[cfg(feature = "gpu")]
+    pub fn gpu_batch_kernel(&self) -> Result<Arc<crate::backend::gpu::GpuBatchKernel>, crate::backend::gpu::GpuError> {
+        self.gpu_batch
+            .get_or_init(|| {
+                let device = crate::backend::gpu::device()?;
+                crate::backend::gpu::GpuBatchKernel::new(device, self.kernels.kernel()).map(Arc::new)
             })
             .clone()
     }
@@ -329,6 +342,8 @@ impl KernelCache {
             build_time: started.elapsed(),
             #[cfg(feature = "gpu")]
             gpu: std::sync::OnceLock::new(),
+            #[cfg(feature = "gpu")]
+            gpu_batch: std::sync::OnceLock::new(),
         })
     }
 

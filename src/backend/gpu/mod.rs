@@ -6,11 +6,13 @@
 //! (see [`crate::fit`]): reported parameters, covariance and statistics always come from f64
 //! evaluations.
 
+mod batch;
 mod data;
 mod device;
 mod kernels;
 mod problem;
 
+pub use batch::{BatchInput, BatchOutput, GpuBatchKernel};
 pub use data::GpuData;
 pub use device::{GpuDevice, GpuError, device};
 pub use kernels::GpuKernels;

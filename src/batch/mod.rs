@@ -1,6 +1,17 @@
-//! Many fits at once: one compiled model fitted to many data sets, in parallel over the fits
-//! (rayon), each fit exactly as [`FitBuilder::run`] would do it alone — so results are
-//! bit-identical to fitting each data set by itself, whatever the thread count.
+//! Many fits at once, two ways:
+//! - [`CompiledModel::fit_batch`]: every option of a single fit (losses, methods, Poisson…),
+//!   each fit exactly as [`FitBuilder::run`] would do it alone, in parallel over the fits;
+//! - [`CompiledModel::fit_many`] ([`compact`]): Gpufit's job — thousands to millions of small
+//!   least-squares fits as arrays, a compact Levenberg–Marquardt per fit on the CPU, or the
+//!   same loop in f32 on the GPU ([`gpu`]).
+//!
+//! Either way results are bit-identical to fitting each data set by itself (on the CPU),
+//! whatever the thread count.
+
+pub mod compact;
+mod gpu;
+
+pub use compact::{BatchData, BatchOptions, BatchResults, BatchStatus, BatchVar};
 
 use crate::cache::CompiledModel;
 use crate::fit::{Data, Fit, FitBuilder, FitError};

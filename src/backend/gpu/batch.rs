@@ -1,0 +1,206 @@
+//! The batch fit kernel on the device: the whole Levenberg–Marquardt loop of
+//! [`crate::batch`] in one dispatch, one thread per fit ([`write_batch_shader`]).
+
+use super::device::{GpuDevice, GpuError};
+use crate::backend::wgsl::{WORKGROUP_SIZE, batch_outputs, write_batch_shader};
+use crate::ir::Kernel;
+
+/// A model's compiled batch pipeline.
+pub struct GpuBatchKernel {
+    layout: wgpu::BindGroupLayout,
+    pipeline: wgpu::ComputePipeline,
+    n_params: usize,
+}
+
+/// A batch, laid out for the shader (f32).
+pub struct BatchInput<'a> {
+    /// Every variable's values back to back; variable k starts at `meta[2k]`.
+    pub vars: &'a [f32],
+    /// Per variable (start in `vars`, 1 if shared by all fits), then the fits' offsets into `y`.
+    pub meta: &'a [u32],
+    pub y: &'a [f32],
+    pub weights: Option<&'a [f32]>,
+    /// Initial values, fits × n.
+    pub params: &'a [f32],
+    /// n lower then n upper bounds (finite: ±f32::MAX for none), or `None`.
+    pub bounds: Option<&'a [f32]>,
+    pub fits: usize,
+    pub max_iterations: u32,
+    pub tolerance: f32,
+    pub absolute_sigma: bool,
+}
+
+/// What the shader wrote: the parameters (fits × n) and per fit the standard errors, χ²,
+/// iterations and status code.
+pub struct BatchOutput {
+    pub params: Vec<f32>,
+    pub out: Vec<f32>,
+}
+
+impl GpuBatchKernel {
+    pub fn new(device: &GpuDevice, kernel: &Kernel) -> Result<Self, GpuError> {
+        device.check()?;
+        let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
+            binding,
+            visibility: wgpu::ShaderStages::COMPUTE,
+            ty,
+            count: None,
+        };
+        let storage = |read_only| wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Storage { read_only },
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        };
+        let uniform = wgpu::BindingType::Buffer {
+            ty: wgpu::BufferBindingType::Uniform,
+            has_dynamic_offset: false,
+            min_binding_size: None,
+        };
+        let entries = [
+            entry(0, storage(true)),
+            entry(1, storage(true)),
+            entry(2, storage(true)),
+            entry(3, storage(true)),
+            entry(4, storage(false)),
+            entry(5, storage(false)),
+            entry(6, storage(true)),
+            entry(7, uniform),
+        ];
+        let source = write_batch_shader(kernel);
+        let (layout, pipeline) = device.scoped(|d| {
+            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
+                label: Some("jitfit batch"),
+                entries: &entries,
+            });
+            let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some("jitfit batch"),
+                bind_group_layouts: &[Some(&layout)],
+                immediate_size: 0,
+            });
+            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some("jitfit batch"),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some("jitfit batch"),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            });
+            (layout, pipeline)
+        })?;
+        Ok(GpuBatchKernel { layout, pipeline, n_params: kernel.n_params() })
+    }
+
+    /// Uploads the batch, runs every fit and reads the results back.
+    pub fn run(&self, device: &GpuDevice, input: &BatchInput<'_>) -> Result<BatchOutput, GpuError> {
+        use wgpu::util::DeviceExt;
+        device.check()?;
+        let n = self.n_params;
+        let outputs = batch_outputs(n);
+        let largest = device.limits.max_storage_buffer_binding_size.min(device.limits.max_buffer_size) as usize;
+        let biggest =
+            [input.vars.len(), input.y.len(), input.fits * outputs, input.meta.len()].into_iter().max().unwrap_or(0)
+                * 4;
+        if biggest > largest {
+            return Err(GpuError::OutOfMemory(format!(
+                "a buffer of {biggest} bytes exceeds the device's largest ({largest}); split the batch"
+            )));
+        }
+        let padded = |v: &[f32]| if v.is_empty() { vec![0.0f32] } else { v.to_vec() };
+        let info: [u32; 8] = [
+            input.fits as u32,
+            input.max_iterations,
+            input.tolerance.to_bits(),
+            u32::from(input.absolute_sigma),
+            u32::from(input.weights.is_some()),
+            u32::from(input.bounds.is_some()),
+            0,
+            0,
+        ];
+        let storage = wgpu::BufferUsages::STORAGE;
+        let result_usage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_SRC;
+        let read_usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
+        let params_bytes = (4 * input.params.len().max(1)) as u64;
+        let out_bytes = (4 * (input.fits * outputs).max(1)) as u64;
+        let buffers = device.scoped(|d| {
+            let init = |label, contents: &[u8], usage| {
+                d.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+            };
+            let plain = |label, size, usage| {
+                d.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
+            };
+            let meta = if input.meta.is_empty() { vec![0u32] } else { input.meta.to_vec() };
+            [
+                init("vars", bytemuck::cast_slice(&padded(input.vars)), storage),
+                init("y", bytemuck::cast_slice(&padded(input.y)), storage),
+                init("w", bytemuck::cast_slice(&padded(input.weights.unwrap_or(&[]))), storage),
+                init("meta", bytemuck::cast_slice(&meta), storage),
+                init("params", bytemuck::cast_slice(&padded(input.params)), result_usage),
+                plain("out", out_bytes, result_usage),
+                init("bounds", bytemuck::cast_slice(&padded(input.bounds.unwrap_or(&[]))), storage),
+                init("info", bytemuck::cast_slice(&info), wgpu::BufferUsages::UNIFORM),
+                plain("params readback", params_bytes, read_usage),
+                plain("out readback", out_bytes, read_usage),
+            ]
+        })?;
+        let entries: Vec<wgpu::BindGroupEntry> = buffers[..8]
+            .iter()
+            .enumerate()
+            .map(|(binding, buffer)| wgpu::BindGroupEntry {
+                binding: binding as u32,
+                resource: buffer.as_entire_binding(),
+            })
+            .collect();
+        let bind_group = device.scoped(|d| {
+            d.create_bind_group(&wgpu::BindGroupDescriptor {
+                label: Some("jitfit batch"),
+                layout: &self.layout,
+                entries: &entries,
+            })
+        })?;
+        let needed = input.fits.div_ceil(WORKGROUP_SIZE as usize).max(1);
+        let max_x = device.limits.max_compute_workgroups_per_dimension.max(1) as usize;
+        let x = needed.min(max_x);
+        let mut encoder =
+            device.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("jitfit batch") });
+        {
+            let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
+            pass.set_pipeline(&self.pipeline);
+            pass.set_bind_group(0, &bind_group, &[]);
+            pass.dispatch_workgroups(x as u32, needed.div_ceil(x) as u32, 1);
+        }
+        encoder.copy_buffer_to_buffer(&buffers[4], 0, &buffers[8], 0, None);
+        encoder.copy_buffer_to_buffer(&buffers[5], 0, &buffers[9], 0, None);
+        device.queue.submit([encoder.finish()]);
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for readback in &buffers[8..] {
+            let sender = sender.clone();
+            readback.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        }
+        drop(sender);
+        device.wait()?;
+        for result in receiver.iter() {
+            result.map_err(|e| GpuError::DeviceLost(format!("reading results back: {e}")))?;
+        }
+        let read = |buffer: &wgpu::Buffer, len: usize| -> Result<Vec<f32>, GpuError> {
+            let view = buffer
+                .slice(..)
+                .get_mapped_range()
+                .map_err(|e| GpuError::Internal(format!("reading results back: {e}")))?;
+            let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..]);
+            drop(view);
+            buffer.unmap();
+            values.truncate(len);
+            Ok(values)
+        };
+        Ok(BatchOutput {
+            params: read(&buffers[8], input.params.len())?,
+            out: read(&buffers[9], input.fits * outputs)?,
+        })
+    }
+}

@@ -1,0 +1,96 @@
+//! Batches on the GPU: a [`BatchData`] laid out for the batch fit shader (f32), the fit loop
+//! run on the device, the results read back into [`BatchResults`].
+
+use super::compact::{BatchData, BatchOptions, BatchResults};
+use crate::cache::CompiledModel;
+use crate::fit::FitError;
+use std::sync::Arc;
+use std::time::Instant;
+
+#[cfg(not(feature = "gpu"))]
+pub(super) fn fit_many(
+    _model: &Arc<CompiledModel>,
+    _data: &BatchData<'_>,
+    _options: &BatchOptions,
+    _started: Instant,
+) -> Result<BatchResults, FitError> {
+    Err(FitError::Gpu("this build of jitfit has no GPU support (cargo feature `gpu`)".into()))
+}
+
+#[cfg(feature = "gpu")]
+pub(super) fn fit_many(
+    model: &Arc<CompiledModel>,
+    data: &BatchData<'_>,
+    options: &BatchOptions,
+    started: Instant,
+) -> Result<BatchResults, FitError> {
+    use super::compact::{BatchStatus, BatchVar};
+    use crate::backend::gpu::{BatchInput, device};
+    use crate::backend::wgsl::batch_outputs;
+    let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
+    let device = device().map_err(gpu)?;
+    let kernel = model.gpu_batch_kernel().map_err(gpu)?;
+    let (n, fits) = (model.n_params(), data.n_fits());
+    if data.y.len() >= u32::MAX as usize {
+        return Err(FitError::Invalid("a GPU batch holds fewer than 2^32 points; split it".into()));
+    }
+    let narrow = |v: &[f64]| -> Vec<f32> { v.iter().map(|x| *x as f32).collect() };
+    let (mut vars, mut meta) = (Vec::new(), Vec::new());
+    for name in model.vars() {
+        let (values, shared) = match data.vars.iter().find(|(v, _)| v == name).map(|(_, c)| *c) {
+            Some(BatchVar::Shared(v)) => (v, 1),
+            Some(BatchVar::PerPoint(v)) => (v, 0),
+            None => (&[][..], 1), // `check` refused this already
+        };
+        meta.push(vars.len() as u32);
+        meta.push(shared);
+        vars.extend(values.iter().map(|x| *x as f32));
+    }
+    meta.extend(data.offsets.iter().map(|o| *o as u32));
+    let params: Vec<f32> = (0..fits).flat_map(|k| options.initial(k, n).iter().map(|x| *x as f32)).collect();
+    let bounds: Option<Vec<f32>> = (!options.lower.is_empty()).then(|| {
+        let finite = |v: f64| (v as f32).clamp(-f32::MAX, f32::MAX);
+        options.lower.iter().chain(&options.upper).map(|v| finite(*v)).collect()
+    });
+    let weights = data.weights.map(narrow);
+    let input = BatchInput {
+        vars: &vars,
+        meta: &meta,
+        y: &narrow(data.y),
+        weights: weights.as_deref(),
+        params: &params,
+        bounds: bounds.as_deref(),
+        fits,
+        max_iterations: options.max_iterations.min(u32::MAX as usize) as u32,
+        // f32 cannot see relative changes below its precision.
+        tolerance: options.tolerance.max(1e-7) as f32,
+        absolute_sigma: options.absolute_sigma,
+    };
+    let output = kernel.run(device, &input).map_err(gpu)?;
+    let per = batch_outputs(n);
+    let mut std_errors = Vec::with_capacity(fits * n);
+    let (mut chi2, mut iterations, mut status) = (Vec::new(), Vec::new(), Vec::new());
+    for row in output.out.chunks_exact(per) {
+        std_errors.extend(row[..n].iter().map(|v| f64::from(*v)));
+        chi2.push(f64::from(row[n]));
+        iterations.push(row[n + 1] as u32);
+        status.push(match row[n + 2] as u32 {
+            0 => BatchStatus::Converged,
+            1 => BatchStatus::MaxIterations,
+            2 => BatchStatus::Singular,
+            4 => BatchStatus::TooFewPoints,
+            _ => BatchStatus::NotFinite,
+        });
+    }
+    Ok(BatchResults {
+        n_params: n,
+        values: output.params.iter().map(|v| f64::from(*v)).collect(),
+        std_errors,
+        chi2,
+        iterations,
+        status,
+        elapsed: started.elapsed(),
+        backend: crate::backend::Backend::Gpu,
+        adapter: Some(device.describe()),
+    })
+}
