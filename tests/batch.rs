@@ -139,6 +139,22 @@ fn batch_command_with_the_compact_solver() {
         }
     }
     assert!(String::from_utf8_lossy(&run("fastest").stderr).contains("not one of auto, exact, compact"));
+    // --json: the same results as one document.
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args(["batch", "A*exp(-t/tau) + B", input.to_str().unwrap(), "--by", "pixel", "--y", "signal"])
+        .args(["--p0", "A=1,tau=1,B=0", "--solver", "compact", "--json"])
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(doc["schema"], "jitfit.batch/1");
+    assert_eq!(doc["solver"], "compact");
+    assert_eq!(doc["summary"]["converged"], 20);
+    assert_eq!(doc["fits"].as_array().unwrap().len(), 21);
+    assert_eq!(doc["fits"][20]["status"], "too_few_points");
+    assert_eq!(doc["fits"][20]["parameters"]["A"]["value"], serde_json::Value::Null);
+    let tau: f64 = lines[1].split(',').nth(9).unwrap().parse().unwrap();
+    assert_eq!(doc["fits"][0]["parameters"]["tau"]["value"].as_f64().unwrap(), tau);
 }
 
 /// Fits × points from a 2-D `.npy`, the points' x shared from a 1-D `.npy`.

@@ -286,12 +286,19 @@ impl BatchStatus {
     pub fn converged(self) -> bool {
         self == BatchStatus::Converged
     }
+
+    /// False for the fits that could not run or ended at non-finite values (their parameters
+    /// are reported as NaN).
+    pub fn ran(self) -> bool {
+        !matches!(self, BatchStatus::NotFinite | BatchStatus::TooFewPoints)
+    }
 }
 
 /// Results of a batch, as arrays (fit k's parameters are `values[k·n..(k+1)·n]`).
 #[derive(Clone, Debug)]
 pub struct BatchResults {
     pub n_params: usize,
+    /// Parameter values (NaN for the fits that did not run: see [`BatchStatus::ran`]).
     pub values: Vec<f64>,
     /// Standard errors (∞ when JᵀJ is singular, NaN when the fit did not run).
     pub std_errors: Vec<f64>,
@@ -321,13 +328,8 @@ impl BatchResults {
 
     /// Median iterations of the fits that ran.
     pub fn median_iterations(&self) -> Option<u32> {
-        let mut it: Vec<u32> = self
-            .iterations
-            .iter()
-            .zip(&self.status)
-            .filter(|(_, s)| !matches!(s, BatchStatus::NotFinite | BatchStatus::TooFewPoints))
-            .map(|(i, _)| *i)
-            .collect();
+        let mut it: Vec<u32> =
+            self.iterations.iter().zip(&self.status).filter(|(_, s)| s.ran()).map(|(i, _)| *i).collect();
         it.sort_unstable();
         it.get(it.len() / 2).copied()
     }
@@ -546,6 +548,9 @@ impl CompiledModel {
                     let (vars, y, weights) = data.columns(self, k);
                     let chunk = Chunk { vars: &vars, y, weights };
                     let outcome = fit_one(kernels, &chunk, options, x, se, ws);
+                    if !outcome.status.ran() {
+                        x.fill(f64::NAN);
+                    }
                     (*st, *c, *it) = (outcome.status, outcome.chi2, outcome.iterations);
                 },
             );

@@ -82,9 +82,15 @@ pub(super) fn fit_many(
             _ => BatchStatus::NotFinite,
         });
     }
+    let mut values: Vec<f64> = output.params.iter().map(|v| f64::from(*v)).collect();
+    for (k, s) in status.iter().enumerate() {
+        if !s.ran() {
+            values[k * n..(k + 1) * n].fill(f64::NAN);
+        }
+    }
     Ok(BatchResults {
         n_params: n,
-        values: output.params.iter().map(|v| f64::from(*v)).collect(),
+        values,
         std_errors,
         chi2,
         iterations,

@@ -99,51 +99,134 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     report(args, &model, &ids, &batch)
 }
 
-/// Writes one CSV row per fit (to --out or standard output) and the summary; the exit code.
+/// One fit's line of the results, whichever solver ran it.
+struct Row {
+    id: String,
+    status: String,
+    converged: bool,
+    nfev: Option<usize>,
+    iterations: usize,
+    chi2: f64,
+    reduced_chi2: f64,
+    values: Vec<f64>,
+    std_errors: Vec<f64>,
+    error: Option<String>,
+}
+
+/// Writes the rows (CSV, or JSON with --json; to --out or standard output) and the summary
+/// line; returns the exit code (0 when every fit converged, else 2).
+fn write_results(
+    args: &BatchArgs,
+    params: &[String],
+    rows: &[Row],
+    solver: &str,
+    summary: String,
+) -> anyhow::Result<i32> {
+    let number = |v: f64| if v.is_finite() { serde_json::json!(v) } else { serde_json::Value::Null };
+    let text = if args.fit.json {
+        let fits: Vec<serde_json::Value> = rows
+            .iter()
+            .map(|r| {
+                let parameters: serde_json::Map<String, serde_json::Value> = params
+                    .iter()
+                    .enumerate()
+                    .map(|(k, p)| {
+                        (
+                            p.clone(),
+                            serde_json::json!({"value": number(r.values[k]), "stderr": number(r.std_errors[k])}),
+                        )
+                    })
+                    .collect();
+                serde_json::json!({
+                    "id": r.id,
+                    "status": r.status,
+                    "converged": r.converged,
+                    "nfev": r.nfev,
+                    "iterations": r.iterations,
+                    "chi_square": number(r.chi2),
+                    "reduced_chi_square": number(r.reduced_chi2),
+                    "parameters": parameters,
+                    "error": r.error,
+                })
+            })
+            .collect();
+        let converged = rows.iter().filter(|r| r.converged).count();
+        let doc = serde_json::json!({
+            "schema": "jitfit.batch/1",
+            "model": args.fit.model,
+            "solver": solver,
+            "summary": {"fits": rows.len(), "converged": converged, "text": summary},
+            "fits": fits,
+        });
+        serde_json::to_string_pretty(&doc)? + "\n"
+    } else {
+        let mut csv = String::from("id,status,converged,nfev,iterations,chi2,reduced_chi2");
+        for p in params {
+            let _ = write!(csv, ",{p},{p}_stderr");
+        }
+        csv += ",error\n";
+        for r in rows {
+            let nfev = r.nfev.map_or(String::new(), |n| n.to_string());
+            let _ = write!(
+                csv,
+                "{},{},{},{nfev},{},{:?},{:?}",
+                r.id, r.status, r.converged, r.iterations, r.chi2, r.reduced_chi2
+            );
+            for k in 0..params.len() {
+                let _ = write!(csv, ",{:?},{:?}", r.values[k], r.std_errors[k]);
+            }
+            let error = r.error.as_deref().map_or(String::new(), |e| format!("\"{}\"", e.replace('"', "'")));
+            let _ = writeln!(csv, ",{error}");
+        }
+        csv
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, &text)?,
+        None => print!("{text}"),
+    }
+    eprintln!("{summary}");
+    Ok(if rows.iter().all(|r| r.converged) { 0 } else { 2 })
+}
+
+/// The exact solver's results as rows.
 fn report(
     args: &BatchArgs,
     model: &jitfit::CompiledModel,
     ids: &[String],
     batch: &jitfit::Batch,
 ) -> anyhow::Result<i32> {
-    let params = model.params();
-    let mut csv = String::from("id,status,converged,nfev,iterations,chi2,reduced_chi2");
-    for p in params {
-        let _ = write!(csv, ",{p},{p}_stderr");
-    }
-    csv += ",error\n";
-    for (id, fit) in ids.iter().zip(&batch.fits) {
-        match fit {
-            Ok(fit) => {
-                let _ = write!(
-                    csv,
-                    "{id},{},{},{},{},{:?},{:?}",
-                    fit.status.code(),
-                    fit.status.converged(),
-                    fit.nfev,
-                    fit.iterations,
-                    fit.chi2,
-                    fit.reduced_chi2
-                );
-                for k in 0..params.len() {
-                    let _ = write!(csv, ",{:?},{:?}", fit.values[k], fit.std_errors[k]);
-                }
-                csv += ",\n";
-            }
-            Err(e) => {
-                let _ = write!(csv, "{id},,false,,,,");
-                for _ in params {
-                    csv += ",,";
-                }
-                let _ = writeln!(csv, ",\"{}\"", e.to_string().replace('"', "'"));
-            }
-        }
-    }
-    match &args.out {
-        Some(path) => std::fs::write(path, &csv)?,
-        None => print!("{csv}"),
-    }
-    eprintln!(
+    let n = model.params().len();
+    let rows: Vec<Row> = ids
+        .iter()
+        .zip(&batch.fits)
+        .map(|(id, fit)| match fit {
+            Ok(fit) => Row {
+                id: id.clone(),
+                status: fit.status.code().to_string(),
+                converged: fit.status.converged(),
+                nfev: Some(fit.nfev),
+                iterations: fit.iterations,
+                chi2: fit.chi2,
+                reduced_chi2: fit.reduced_chi2,
+                values: fit.values.clone(),
+                std_errors: fit.std_errors.clone(),
+                error: None,
+            },
+            Err(e) => Row {
+                id: id.clone(),
+                status: String::new(),
+                converged: false,
+                nfev: None,
+                iterations: 0,
+                chi2: f64::NAN,
+                reduced_chi2: f64::NAN,
+                values: vec![f64::NAN; n],
+                std_errors: vec![f64::NAN; n],
+                error: Some(e.to_string()),
+            },
+        })
+        .collect();
+    let summary = format!(
         "{} fits: {} converged, {} failed to start; median {} iterations; {:.0} fits/s",
         batch.fits.len(),
         batch.converged(),
@@ -151,7 +234,7 @@ fn report(
         batch.median_iterations().map_or("-".into(), |m| m.to_string()),
         batch.fits_per_second()
     );
-    Ok(if batch.converged() == batch.fits.len() { 0 } else { 2 })
+    write_results(args, model.params(), &rows, "exact", summary)
 }
 
 /// `--y Y.npy` holding fits × points: one fit per row, variables from 1-D `.npy` files of the
@@ -239,50 +322,43 @@ fn run_compact(
         data = data.weights(&weights);
     }
     let results = model.fit_many(&data, &batch_options)?;
-    let params = model.params();
-    let n = params.len();
-    let mut csv = String::from("id,status,converged,nfev,iterations,chi2,reduced_chi2");
-    for p in params {
-        let _ = write!(csv, ",{p},{p}_stderr");
-    }
-    csv += ",error\n";
-    for (k, id) in ids.iter().enumerate() {
-        let status = results.status[k];
-        let dof = datasets[k].len().saturating_sub(n);
-        let _ = write!(
-            csv,
-            "{id},{},{},,{},{:?},{:?}",
-            status.name(),
-            status.converged(),
-            results.iterations[k],
-            results.chi2[k],
-            results.chi2[k] / dof as f64
-        );
-        for j in 0..n {
-            let _ = write!(csv, ",{:?},{:?}", results.values[k * n + j], results.std_errors[k * n + j]);
-        }
-        let error = match status {
-            jitfit::BatchStatus::NotFinite => "NaN or infinity in the data or the model at the start",
-            jitfit::BatchStatus::TooFewPoints => "fewer data points than parameters",
-            jitfit::BatchStatus::Singular => "JᵀJ is singular at the solution: no standard errors",
-            _ => "",
-        };
-        let _ = writeln!(csv, ",{error}");
-    }
-    match &args.out {
-        Some(path) => std::fs::write(path, &csv)?,
-        None => print!("{csv}"),
-    }
+    let n = model.params().len();
+    let rows: Vec<Row> = ids
+        .iter()
+        .enumerate()
+        .map(|(k, id)| {
+            let status = results.status[k];
+            let dof = datasets[k].len().saturating_sub(n);
+            let error = match status {
+                jitfit::BatchStatus::NotFinite => Some("NaN or infinity in the data or the model at the start"),
+                jitfit::BatchStatus::TooFewPoints => Some("fewer data points than parameters"),
+                jitfit::BatchStatus::Singular => Some("JᵀJ is singular at the solution: no standard errors"),
+                _ => None,
+            };
+            Row {
+                id: id.clone(),
+                status: status.name().to_owned(),
+                converged: status.converged(),
+                nfev: None,
+                iterations: results.iterations[k] as usize,
+                chi2: results.chi2[k],
+                reduced_chi2: results.chi2[k] / dof as f64,
+                values: results.values[k * n..(k + 1) * n].to_vec(),
+                std_errors: results.std_errors[k * n..(k + 1) * n].to_vec(),
+                error: error.map(str::to_owned),
+            }
+        })
+        .collect();
     let ran_on = match &results.adapter {
         Some(adapter) => format!("GPU, {adapter}"),
         None => "CPU".to_owned(),
     };
-    eprintln!(
+    let summary = format!(
         "{} fits: {} converged; median {} iterations; {:.0} fits/s (compact LM on the {ran_on})",
         results.n_fits(),
         results.converged(),
         results.median_iterations().map_or("-".into(), |m| m.to_string()),
         results.fits_per_second()
     );
-    Ok(if results.converged() == results.n_fits() { 0 } else { 2 })
+    write_results(args, model.params(), &rows, "compact", summary)
 }
