@@ -6,6 +6,7 @@
 //! to be slower than the CPU backend).
 
 use jitfit::backend::gpu::{GpuData, device};
+use jitfit::backend::wgsl::Precision;
 use jitfit::backend::{Backend, Chunk, Kernels, NormalEquations};
 use jitfit::{Data, compile};
 use std::time::{Duration, Instant};
@@ -46,12 +47,16 @@ fn main() {
     let data = GpuData::upload(device, kernels, &[&x], &y, None).expect("upload");
     let upload = t.elapsed();
     let repeat = 7;
-    let gpu_ne = median((0..repeat).map(|_| time(|| drop(data.normal_equations(&params).unwrap()))).collect());
+    let gpu_ne =
+        median((0..repeat).map(|_| time(|| drop(data.normal_equations(Precision::F32, &params).unwrap()))).collect());
+    let gpu_ne64 = data.has_f64().then(|| {
+        median((0..repeat).map(|_| time(|| drop(data.normal_equations(Precision::F64, &params).unwrap()))).collect())
+    });
     let gpu_ss = median(
         (0..repeat)
             .map(|_| {
                 time(|| {
-                    data.sum_of_squares(&params).unwrap();
+                    data.sum_of_squares(Precision::F32, &params).unwrap();
                 })
             })
             .collect(),
@@ -94,14 +99,18 @@ fn main() {
         ms(cpu_ne),
         n as f64 / cpu_ne.as_secs_f64() / 1e6
     );
+    if let Some(t) = gpu_ne64 {
+        println!("one iteration in f64 on the GPU: {} ({:.0} Mpoints/s)", ms(t), n as f64 / t.as_secs_f64() / 1e6);
+    }
     println!("trial step (Σr²): GPU {}", ms(gpu_ss));
     println!("whole fit, CPU backend: {} ({} iterations)", ms(cpu_time), cpu.iterations);
     println!(
-        "whole fit, GPU backend: {} ({} f32 iterations in {}, then {} f64 on the CPU)",
+        "whole fit, GPU backend: {} ({} f32 iterations, then {} f64 on the {}; {} on the device)",
         ms(gpu_time),
         gpu.backend.gpu_iterations,
-        ms(gpu.backend.gpu_time),
-        gpu.iterations
+        gpu.iterations,
+        if gpu.backend.f64_on_gpu { "GPU" } else { "CPU" },
+        ms(gpu.backend.gpu_time)
     );
     let worst = (0..3).map(|k| ((gpu.values[k] - cpu.values[k]) / cpu.values[k]).abs()).fold(0.0, f64::max);
     println!("largest relative difference of the parameters, GPU vs CPU fit: {worst:.1e}");

@@ -656,13 +656,17 @@ fn run_fit(
     }
     hooks.cancel = cancel;
     // A resumed fit continues from its checkpoint's state: no GPU phase.
-    let (backend_report, x_start) = if options.resume.is_some() {
-        (BackendReport::cpu(None), x0)
+    let gpu_outcome = if options.resume.is_some() {
+        GpuOutcome { report: BackendReport::cpu(None), x_start: x0, finished: None }
     } else {
         let gpu = GpuPhase { vars: &vars, y: &data.y, weights: weights.as_deref(), initial: &initial, free: &free };
         gpu.run(model, options, &solve_options, x0, cancel)?
     };
-    let mut solution = solve::solve_with_hooks(&mut problem, &x_start, &solve_options, &mut hooks)?;
+    let backend_report = gpu_outcome.report;
+    let mut solution = match gpu_outcome.finished {
+        Some(solution) => solution,
+        None => solve::solve_with_hooks(&mut problem, &gpu_outcome.x_start, &solve_options, &mut hooks)?,
+    };
     drop(hooks);
     // The streamed path squares J's condition number. When JᵀJ (columns scaled to unit norm)
     // is too ill-conditioned to trust, J fits in memory and the caller left the choice to us,
@@ -735,6 +739,14 @@ fn run_fit(
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 const GPU_PHASE_TOLERANCE: f64 = 1e-6;
 
+/// What the GPU phase decided: the report, where the f64 iterations start, and — when they
+/// ran on the device too — their solution.
+struct GpuOutcome {
+    report: BackendReport,
+    x_start: Vec<f64>,
+    finished: Option<Solution>,
+}
+
 /// The first phase of a fit on the GPU backend.
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
 struct GpuPhase<'a> {
@@ -756,11 +768,14 @@ impl GpuPhase<'_> {
         solve_options: &SolveOptions,
         x0: Vec<f64>,
         cancel: Option<&std::sync::atomic::AtomicBool>,
-    ) -> Result<(BackendReport, Vec<f64>), FitError> {
+    ) -> Result<GpuOutcome, FitError> {
+        let cpu = |note: Option<String>, x0: Vec<f64>| {
+            Ok(GpuOutcome { report: BackendReport::cpu(note), x_start: x0, finished: None })
+        };
         let explicit = options.backend == Backend::Gpu;
         let plain_least_squares = !options.poisson && options.solve.loss == Loss::Linear;
         match options.backend {
-            Backend::Cpu => return Ok((BackendReport::cpu(None), x0)),
+            Backend::Cpu => return cpu(None, x0),
             Backend::Gpu if !plain_least_squares => {
                 return Err(FitError::Invalid(
                     "the GPU backend fits plain least squares only (no robust loss, no Poisson estimator); use --backend cpu"
@@ -768,7 +783,7 @@ impl GpuPhase<'_> {
                 ));
             }
             Backend::Auto if !plain_least_squares || self.y.len() < crate::backend::GPU_AUTO_MIN_POINTS => {
-                return Ok((BackendReport::cpu(None), x0));
+                return cpu(None, x0);
             }
             _ => {}
         }
@@ -779,7 +794,7 @@ impl GpuPhase<'_> {
             if explicit {
                 return Err(FitError::Gpu(why.into()));
             }
-            Ok((BackendReport::cpu(Some(why.into())), x0))
+            cpu(Some(why.into()), x0)
         }
         #[cfg(feature = "gpu")]
         {
@@ -787,32 +802,37 @@ impl GpuPhase<'_> {
             let device = match crate::backend::gpu::device() {
                 Ok(device) => device,
                 Err(e) if explicit => return Err(FitError::Gpu(e.to_string())),
-                Err(e) => return Ok((BackendReport::cpu(Some(format!("auto: no GPU ({e})"))), x0)),
+                Err(e) => return cpu(Some(format!("auto: no GPU ({e})")), x0),
             };
             if device.is_software() && !explicit {
                 let note = format!("auto: the only GPU adapter is a software one ({})", device.adapter_name());
-                return Ok((BackendReport::cpu(Some(note)), x0));
+                return cpu(Some(note), x0);
             }
             let mut report = BackendReport::cpu(None);
             report.adapter = Some(device.describe());
-            match self.iterate(model, device, solve_options, &x0, cancel) {
-                Ok(solution) => {
+            // The f64 finish stays on the device unless a checkpoint or LM asks for the CPU's.
+            let finish_here = options.checkpoint.is_none() && options.solve.method != Method::Lm;
+            match self.iterate(model, device, solve_options, &x0, cancel, finish_here) {
+                Ok((rough, finished)) => {
                     report.used = Backend::Gpu;
-                    report.gpu_iterations = solution.iterations;
-                    report.gpu_nfev = solution.nfev;
+                    report.gpu_iterations = rough.iterations;
+                    report.gpu_nfev = rough.nfev;
                     report.gpu_time = started.elapsed();
-                    Ok((report, solution.x))
+                    report.f64_on_gpu = finished.is_some();
+                    Ok(GpuOutcome { report, x_start: rough.x, finished })
                 }
                 Err(e) if explicit => Err(e),
                 Err(e) => {
                     report.note = Some(format!("auto: the GPU phase failed ({e}); the fit ran on the CPU"));
-                    Ok((report, x0))
+                    Ok(GpuOutcome { report, x_start: x0, finished: None })
                 }
             }
         }
     }
 
-    /// The f32 iterations: TRF on the normal equations accumulated by the device.
+    /// The f32 iterations (TRF on the normal equations accumulated by the device), then —
+    /// when the device and the model have f64 kernels and `finish_here` — the f64 finish on
+    /// the device too, from where the f32 iterations stopped, with the caller's tolerances.
     #[cfg(feature = "gpu")]
     fn iterate(
         &self,
@@ -821,12 +841,14 @@ impl GpuPhase<'_> {
         solve_options: &SolveOptions,
         x0: &[f64],
         cancel: Option<&std::sync::atomic::AtomicBool>,
-    ) -> Result<Solution, FitError> {
+        finish_here: bool,
+    ) -> Result<(Solution, Option<Solution>), FitError> {
         use crate::backend::gpu::{GpuData, GpuProblem};
+        use crate::backend::wgsl::Precision;
         let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
         let kernels = model.gpu_kernels().map_err(gpu)?;
         let data = GpuData::upload(device, kernels, self.vars, self.y, self.weights).map_err(gpu)?;
-        let mut inner = GpuProblem::new(&data, model.n_params());
+        let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F32);
         let mut problem =
             Fixed { inner: &mut inner, full: self.initial.to_vec(), free: self.free.to_vec(), jacobian: Vec::new() };
         let mut options = solve_options.clone();
@@ -840,7 +862,18 @@ impl GpuPhase<'_> {
         if solution.x.iter().any(|v| !v.is_finite()) {
             return Err(FitError::Gpu("the f32 iterations ended at non-finite parameters".into()));
         }
-        Ok(solution)
+        if !(finish_here && data.has_f64()) {
+            return Ok((solution, None));
+        }
+        let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F64);
+        let mut problem =
+            Fixed { inner: &mut inner, full: self.initial.to_vec(), free: self.free.to_vec(), jacobian: Vec::new() };
+        let mut options = solve_options.clone();
+        options.method = Method::Trf;
+        options.jacobian = solve::JacobianMode::NormalEquations;
+        let mut hooks = solve::Hooks { cancel, ..Default::default() };
+        let finished = solve::solve_with_hooks(&mut problem, &solution.x, &options, &mut hooks)?;
+        Ok((solution, Some(finished)))
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::support::nist::all_problems;
 use jitfit::backend::gpu::{GpuData, GpuDevice, GpuKernels, device};
+use jitfit::backend::wgsl::Precision;
 use jitfit::backend::{Backend, Chunk, InterpreterKernels, Kernels, NormalEquations};
 use jitfit::{Data, FitError, Model, ModelOptions, Names};
 use std::sync::Arc;
@@ -31,10 +32,6 @@ fn assert_close(what: &str, gpu: &[f64], reference: &[f64], tol: f64) {
     }
 }
 
-fn widen(v: &[f32]) -> Vec<f64> {
-    v.iter().map(|x| f64::from(*x)).collect()
-}
-
 #[test]
 fn nist_kernels_agree_with_the_interpreter_in_f32() {
     let Some(device) = gpu() else { return };
@@ -54,11 +51,10 @@ fn nist_kernels_agree_with_the_interpreter_in_f32() {
             let what = |k: &str| format!("{} at {params:?}: {k}", p.name);
             let mut f = vec![0.0; m];
             reference.predict(&vars, params, &mut f).unwrap();
-            assert_close(&what("predict"), &widen(&data.predict(params).unwrap()), &f, 1e-4);
+            assert_close(&what("predict"), &data.predict(Precision::F32, params).unwrap(), &f, 1e-4);
             let (mut r, mut j) = (vec![0.0; m], vec![0.0; m * n]);
             reference.residual_jacobian(&chunk, params, &mut r, &mut j).unwrap();
-            let (gr, gj) = data.residual_jacobian(params).unwrap();
-            let gr = widen(&gr);
+            let (gr, gj) = data.residual_jacobian(Precision::F32, params).unwrap();
             // A residual is a difference of f and y, each good to f32 precision: its error is
             // bounded by their magnitudes, not its own.
             let delta: Vec<f64> = (0..m).map(|i| 1e-4 * weights[i] * (f[i].abs() + y[i].abs())).collect();
@@ -73,13 +69,13 @@ fn nist_kernels_agree_with_the_interpreter_in_f32() {
             }
             for k in 0..n {
                 let column = |jac: &[f64]| (0..m).map(|i| jac[i * n + k]).collect::<Vec<_>>();
-                assert_close(&what(&format!("∂f/∂p{k}")), &column(&widen(&gj)), &column(&j), 1e-4);
+                assert_close(&what(&format!("∂f/∂p{k}")), &column(&gj), &column(&j), 1e-4);
             }
             // Sums: each term's error as above, plus f32 rounding of the workgroup sums —
             // bounded by 1e-4 of the sum of the terms' magnitudes.
             let mut acc = NormalEquations::zeros(n);
             reference.normal_equations(&chunk, params, &mut acc).unwrap();
-            let g = data.normal_equations(params).unwrap();
+            let g = data.normal_equations(Precision::F32, params).unwrap();
             let col = |i: usize, a: usize| j[i * n + a];
             for a in 0..n {
                 for b in a..n {
@@ -100,7 +96,7 @@ fn nist_kernels_agree_with_the_interpreter_in_f32() {
             let bound: f64 =
                 (0..m).map(|i| 2.0 * r[i].abs() * delta[i] + delta[i] * delta[i] + 1e-4 * r[i] * r[i]).sum();
             assert!((g.rss - acc.rss).abs() <= bound, "{}: Σr² GPU {} vs f64 {}", what(""), g.rss, acc.rss);
-            let ss = data.sum_of_squares(params).unwrap();
+            let ss = data.sum_of_squares(Precision::F32, params).unwrap();
             assert_eq!(ss.to_bits(), g.rss.to_bits(), "{}: Σr² from both kernels", what(""));
         }
     }
@@ -131,13 +127,18 @@ fn reductions_are_reproducible_and_independent_of_chunking() {
     assert_eq!(whole.n_chunks(), 1);
     assert_eq!(chunked.n_chunks(), 100_003usize.div_ceil(6144));
     let params = [2.5, 0.6, 0.4];
-    let first = whole.normal_equations(&params).unwrap();
+    let first = whole.normal_equations(Precision::F32, &params).unwrap();
     for _ in 0..3 {
-        assert_eq!(whole.normal_equations(&params).unwrap(), first);
+        assert_eq!(whole.normal_equations(Precision::F32, &params).unwrap(), first);
     }
-    assert_eq!(chunked.normal_equations(&params).unwrap(), first);
-    assert_eq!(chunked.sum_of_squares(&params).unwrap().to_bits(), first.rss.to_bits());
-    assert_eq!(chunked.predict(&params).unwrap(), whole.predict(&params).unwrap());
+    assert_eq!(chunked.normal_equations(Precision::F32, &params).unwrap(), first);
+    assert_eq!(chunked.sum_of_squares(Precision::F32, &params).unwrap().to_bits(), first.rss.to_bits());
+    assert_eq!(chunked.predict(Precision::F32, &params).unwrap(), whole.predict(Precision::F32, &params).unwrap());
+    if whole.has_f64() {
+        let first = whole.normal_equations(Precision::F64, &params).unwrap();
+        assert_eq!(whole.normal_equations(Precision::F64, &params).unwrap(), first);
+        assert_eq!(chunked.normal_equations(Precision::F64, &params).unwrap(), first);
+    }
     // And the sums are those of the data: Σr² against f64 within f32 tolerance.
     let cpu = jitfit::compile("a*exp(-b*x) + c").unwrap();
     let chunk = Chunk { vars: &[&x], y: &y, weights: None };
@@ -297,4 +298,111 @@ fn cli_batch_on_the_gpu() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(stderr.contains("40 fits: 40 converged") && stderr.contains("compact LM on the GPU"), "{stderr}");
     assert_eq!(String::from_utf8_lossy(&out.stdout).lines().count(), 41);
+}
+
+/// The device's f64 kernels: software exp and log within 2 ulp of Rust's over their whole
+/// range (subnormals, overflow and the special values included), and every NIST model with an
+/// f64 form agreeing with the f64 interpreter to ~1e-13.
+#[test]
+fn f64_kernels_match_rust_and_the_interpreter() {
+    let Some(device) = gpu() else { return };
+    if !device.has_f64() {
+        eprintln!("skipping: the device has no SHADER_F64");
+        return;
+    }
+    let ulps = |a: f64, b: f64| -> u64 {
+        if a == b || (a.is_nan() && b.is_nan()) {
+            return 0;
+        }
+        if a.is_sign_negative() != b.is_sign_negative() || !a.is_finite() || !b.is_finite() {
+            return u64::MAX;
+        }
+        a.to_bits().abs_diff(b.to_bits())
+    };
+    let check = |text: &str, xs: Vec<f64>, reference: fn(f64) -> f64| {
+        let model = Model::parse(text).unwrap();
+        let kernels = Arc::new(GpuKernels::new(device, model.kernel()).unwrap());
+        assert!(kernels.has_f64(), "{text}");
+        let zeros = vec![0.0; xs.len()];
+        let data = GpuData::upload(device, kernels, &[&xs], &zeros, None).unwrap();
+        let got = data.predict(Precision::F64, &[1.0]).unwrap();
+        let worst = xs.iter().zip(&got).map(|(x, g)| (ulps(*g, reference(*x)), *x, *g)).max_by_key(|t| t.0).unwrap();
+        eprintln!("{text} in f64 on the device: at most {} ulp from Rust's", worst.0);
+        assert!(
+            worst.0 <= 2,
+            "{text}: {} ulp at x = {:e} (GPU {:e}, Rust {:e})",
+            worst.0,
+            worst.1,
+            worst.2,
+            reference(worst.1)
+        );
+    };
+    let mut state = 7u64;
+    let mut uniform = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    let mut xs: Vec<f64> = (0..20_000).map(|_| -745.0 + 1455.0 * uniform()).collect();
+    xs.extend([0.0, -0.0, 1e-300, -1e-300, 709.78, -745.13, 800.0, -800.0, f64::NAN, 0.5, -0.5]);
+    check("exp(a*x)", xs, f64::exp);
+    let mut xs: Vec<f64> = (0..20_000).map(|_| 10f64.powf(-310.0 + 618.0 * uniform())).collect();
+    xs.extend((0..2000).map(|_| 0.5 + uniform()));
+    xs.extend([0.0, 1.0, f64::MIN_POSITIVE, 5e-324, f64::MAX, -1.0, f64::INFINITY, f64::NAN]);
+    check("log(a*x)", xs, f64::ln);
+
+    for p in all_problems() {
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let model = Model::parse_with(&p.model, &ModelOptions { names, ..Default::default() }).unwrap();
+        let kernels = Arc::new(GpuKernels::new(device, model.kernel()).unwrap());
+        if !kernels.has_f64() {
+            continue;
+        }
+        let reference = InterpreterKernels::new(model.kernel().clone());
+        let columns: Vec<Vec<f64>> = (0..p.vars.len()).map(|k| p.column(k)).collect();
+        let vars: Vec<&[f64]> = columns.iter().map(|c| c.as_slice()).collect();
+        let y = p.y();
+        let data = GpuData::upload(device, kernels, &vars, &y, None).unwrap();
+        let chunk = Chunk { vars: &vars, y: &y, weights: None };
+        let (m, n) = (y.len(), p.params.len());
+        for params in [&p.certified, &p.start1] {
+            let what = |k: &str| format!("{} at {params:?}: {k} (f64)", p.name);
+            let mut f = vec![0.0; m];
+            reference.predict(&vars, params, &mut f).unwrap();
+            assert_close(&what("predict"), &data.predict(Precision::F64, params).unwrap(), &f, 1e-12);
+            let (mut r, mut j) = (vec![0.0; m], vec![0.0; m * n]);
+            reference.residual_jacobian(&chunk, params, &mut r, &mut j).unwrap();
+            let (gr, gj) = data.residual_jacobian(Precision::F64, params).unwrap();
+            for i in 0..m {
+                assert!((gr[i] - r[i]).abs() <= 1e-12 * (f[i].abs() + y[i].abs()), "{}: r[{i}]", what("residuals"));
+            }
+            for k in 0..n {
+                let column = |jac: &[f64]| (0..m).map(|i| jac[i * n + k]).collect::<Vec<_>>();
+                assert_close(&what(&format!("∂f/∂p{k}")), &column(&gj), &column(&j), 1e-12);
+            }
+        }
+    }
+}
+
+/// On a device with f64 the whole fit stays there: f32 iterations, then the f64 finish with
+/// the caller's tolerances; the result matches the CPU fit as closely as two f64 fits can.
+#[test]
+fn f64_finish_on_the_device() {
+    let Some(device) = gpu() else { return };
+    if !device.has_f64() {
+        eprintln!("skipping: the device has no SHADER_F64");
+        return;
+    }
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(200_000);
+    let data = Data::new().var("x", x).y(y);
+    let fit = |backend| model.fit(&data).p0(&[1.0, 1.0, 0.0]).backend(backend).run().unwrap();
+    let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));
+    assert!(gpu.backend.f64_on_gpu && gpu.status.converged(), "{:?} {}", gpu.backend, gpu.message);
+    for k in 0..3 {
+        let (a, b) = (gpu.values[k], cpu.values[k]);
+        assert!((a - b).abs() <= 1e-9 * b.abs(), "{}: GPU {a} vs CPU {b}", cpu.param_names[k]);
+        let (a, b) = (gpu.std_errors[k], cpu.std_errors[k]);
+        assert!((a - b).abs() <= 1e-6 * b, "stderr {}: GPU {a} vs CPU {b}", cpu.param_names[k]);
+    }
+    assert!((gpu.chi2 - cpu.chi2).abs() <= 1e-10 * cpu.chi2);
 }

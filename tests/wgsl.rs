@@ -10,8 +10,12 @@ use proptest::prelude::*;
 const KERNELS: [WgslKernel; 4] = WgslKernel::ALL;
 
 fn validate(source: &str) -> Result<(), String> {
+    validate_with(source, naga::valid::Capabilities::empty())
+}
+
+fn validate_with(source: &str, capabilities: naga::valid::Capabilities) -> Result<(), String> {
     let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
-    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), naga::valid::Capabilities::empty())
+    naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
         .validate(&module)
         .map_err(|e| format!("{e:?}"))?;
     Ok(())
@@ -64,7 +68,7 @@ fn normal_equations_shader_golden() {
     let without_prelude =
         shader.split("// erf,").next().unwrap().to_owned() + &shader[shader.find("var<workgroup>").unwrap()..];
     expect_test::expect![[r#"
-        // jitfit NormalEquations kernel: 1 variables, 2 parameters.
+        // jitfit NormalEquations kernel (f32): 1 variables, 2 parameters.
         struct Info { n: u32 }
         @group(0) @binding(0) var<storage, read> vars: array<f32>;
         @group(0) @binding(1) var<storage, read> y: array<f32>;
@@ -78,8 +82,8 @@ fn normal_equations_shader_golden() {
         @compute @workgroup_size(64)
         fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {
             let group = wid.x + wid.y * groups.x;
-            let zero = 0.0;
-            let one = 1.0;
+            let zero = f32(0.0);
+            let one = f32(1.0);
             var acc: array<f32, 6>;
             for (var s: u32 = 0u; s < 6u; s = s + 1u) {
                 acc[s] = 0.0;
@@ -110,7 +114,7 @@ fn normal_equations_shader_golden() {
             }
             for (var first: u32 = 0u; first < 6u; first = first + 6u) {
                 for (var s: u32 = 0u; s < 6u; s = s + 1u) {
-                    var v = 0.0;
+                    var v: f32 = 0.0;
                     if (first + s < 6u) {
                         v = acc[first + s];
                     }
@@ -145,4 +149,30 @@ fn batch_fit_shaders_validate() {
             panic!("{}:\n{e}\n{shader}", p.name);
         }
     }
+}
+
+/// f64 shaders (for devices with `SHADER_F64`) validate wherever the model's functions have
+/// an f64 form, and are refused (not miswritten) where they do not: ENSO's cos/sin, Roszman1's
+/// arctan.
+#[test]
+fn f64_shaders_validate_or_are_refused() {
+    use jitfit::backend::wgsl::{Precision, write_shader_in};
+    let mut written = Vec::new();
+    for p in all_problems() {
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let model = Model::parse_with(&p.model, &ModelOptions { names, ..Default::default() }).unwrap();
+        for kernel in KERNELS {
+            match write_shader_in(model.kernel(), kernel, Precision::F64) {
+                Some(shader) => {
+                    if let Err(e) = validate_with(&shader, naga::valid::Capabilities::FLOAT64) {
+                        panic!("{} {kernel:?}:\n{e}\n{shader}", p.name);
+                    }
+                    written.push(p.name.clone());
+                }
+                None => assert!(["ENSO", "Roszman1"].contains(&p.name.as_str()), "{} has no f64 shader", p.name),
+            }
+        }
+    }
+    written.dedup();
+    assert_eq!(written.len(), 25, "{written:?}");
 }

@@ -61,8 +61,11 @@ pub struct BackendReport {
     /// fit's own `iterations` and `nfev`).
     pub gpu_iterations: usize,
     pub gpu_nfev: usize,
-    /// Wall time of the GPU phase: device start (first use), upload, iterations.
+    /// Wall time of the GPU phase: device start (first use), upload, iterations (f64 ones
+    /// included when they ran on the device).
     pub gpu_time: std::time::Duration,
+    /// True when the f64 finish ran on the device (`SHADER_F64`), false when on the CPU.
+    pub f64_on_gpu: bool,
     /// Why `auto` stayed on the CPU, or why a GPU phase was abandoned.
     pub note: Option<String>,
 }
@@ -75,6 +78,7 @@ impl BackendReport {
             gpu_iterations: 0,
             gpu_nfev: 0,
             gpu_time: std::time::Duration::ZERO,
+            f64_on_gpu: false,
             note,
         }
     }

@@ -30,6 +30,49 @@ pub fn normal_equations_slots(n_params: usize) -> usize {
     n_params * (n_params + 1) / 2 + n_params + 1
 }
 
+/// The floating-point type a shader computes in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Precision {
+    /// Every device; WGSL's own math functions.
+    F32,
+    /// Devices with `SHADER_F64`. WGSL's transcendentals are f32-only (and lavapipe's f64
+    /// `exp` silently returns 0), so `exp` and `log` are written out in software (range
+    /// reduction + polynomials, ≤ 2 ulp); models using functions without an f64
+    /// implementation here (trigonometric, hyperbolic but `cosh`, erf) get no f64 shader.
+    F64,
+}
+
+impl Precision {
+    pub fn type_name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F64 => "f64",
+        }
+    }
+
+    /// Bytes per value.
+    pub fn size(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F64 => 8,
+        }
+    }
+}
+
+fn literal(v: f64, precision: Precision) -> String {
+    if precision == Precision::F32 {
+        return float(v);
+    }
+    if v.is_nan() {
+        "(zero / zero)".to_owned()
+    } else if v.is_infinite() {
+        if v > 0.0 { "(one / zero)".to_owned() } else { "(-one / zero)".to_owned() }
+    } else {
+        let s = format!("{v:?}");
+        if s.contains('.') || s.contains('e') { format!("{s}lf") } else { format!("{s}.0lf") }
+    }
+}
+
 fn float(v: f64) -> String {
     let v = v as f32;
     if v.is_nan() {
@@ -41,6 +84,33 @@ fn float(v: f64) -> String {
         let s = format!("{v:?}");
         if s.contains('.') || s.contains('e') { format!("f32({s})") } else { format!("f32({s}.0)") }
     }
+}
+
+/// The f64 form of an operation, where this writer has one.
+fn unary_f64(op: UnaryOp, a: &str) -> Option<String> {
+    Some(match op {
+        UnaryOp::Neg => format!("-({a})"),
+        UnaryOp::Exp => format!("jf_exp({a})"),
+        UnaryOp::Ln => format!("jf_log({a})"),
+        UnaryOp::Log10 => format!("(jf_log({a}) * 0.4342944819032518lf)"),
+        UnaryOp::Log2 => format!("(jf_log({a}) * 1.4426950408889634lf)"),
+        UnaryOp::Sqrt => format!("sqrt({a})"),
+        UnaryOp::Cbrt => format!("(sign({a}) * jf_exp(jf_log(abs({a})) / 3.0lf))"),
+        UnaryOp::Abs => format!("abs({a})"),
+        UnaryOp::Sign => format!("sign({a})"),
+        UnaryOp::Cosh => format!("(0.5lf * (jf_exp({a}) + jf_exp(-({a}))))"),
+        _ => return None,
+    })
+}
+
+fn binary_f64(op: BinaryOp, a: &str, b: &str) -> Option<String> {
+    Some(match op {
+        BinaryOp::Pow => format!("jf_pow({a}, {b})"),
+        BinaryOp::XLogY => format!("select({a} * jf_log({b}), 0.0lf, {a} == 0.0lf)"),
+        BinaryOp::Less => format!("select(0.0lf, 1.0lf, {a} < {b})"),
+        BinaryOp::Atan2 => return None,
+        _ => binary(op, a, b),
+    })
 }
 
 fn unary(op: UnaryOp, a: &str) -> String {
@@ -112,32 +182,162 @@ fn jf_pow(x: f32, y: f32) -> f32 {
 }
 ";
 
+/// The f64 helpers: exp and log in software (WGSL's are f32-only), pow on top of them.
+const PRELUDE_F64: &str = "
+fn jf_inf() -> f64 {
+    var z = 0.0lf;
+    return 1.0lf / z;
+}
+
+fn jf_nan() -> f64 {
+    var z = 0.0lf;
+    return z / z;
+}
+
+// exp: x = k·ln2 + r (Cody–Waite, |r| ≤ ln2/2), e^r by its Taylor series to degree 13
+// (truncation < 1e-17), times 2^k.
+fn jf_exp(x: f64) -> f64 {
+    if (!(x == x)) {
+        return x;
+    }
+    if (x > 709.782712893384lf) {
+        return jf_inf();
+    }
+    if (x < -745.1332191019412lf) {
+        return 0.0lf;
+    }
+    let k = round(x * 1.4426950408889634lf);
+    let r = (x - k * 6.93147180369123816490e-01lf) - k * 1.90821492927058770002e-10lf;
+    var p = 1.6059043836821613e-10lf;
+    p = p * r + 2.08767569878681e-09lf;
+    p = p * r + 2.505210838544172e-08lf;
+    p = p * r + 2.755731922398589e-07lf;
+    p = p * r + 2.7557319223985893e-06lf;
+    p = p * r + 2.48015873015873e-05lf;
+    p = p * r + 0.0001984126984126984lf;
+    p = p * r + 0.001388888888888889lf;
+    p = p * r + 0.008333333333333333lf;
+    p = p * r + 0.041666666666666664lf;
+    p = p * r + 0.16666666666666666lf;
+    p = p * r + 0.5lf;
+    p = p * r + 1.0lf;
+    p = p * r + 1.0lf;
+    // Two steps keep 2^k representable at both ends of the range.
+    let k1 = i32(k) / 2;
+    return ldexp(ldexp(p, k1), i32(k) - k1);
+}
+
+// log: x = m·2^e with m in [√½, √2], log(m) = 2·atanh(s), s = (m−1)/(m+1), by its series
+// to s^21 (|s| ≤ 0.172: truncation < 1e-17); e·ln2 in two parts.
+fn jf_log(x: f64) -> f64 {
+    if (!(x == x) || x < 0.0lf) {
+        return jf_nan();
+    }
+    if (x == 0.0lf) {
+        return -jf_inf();
+    }
+    if (x > 1.7976931348623157e308lf) {
+        return x;
+    }
+    // m·2^e = x with m in [1, 2), by exact scalings (frexp's f64 form needs 64-bit integers).
+    var m = x;
+    var e = 0.0lf;
+    if (m < 2.2250738585072014e-308lf) {
+        m = m * 18446744073709551616.0lf;
+        e = -64.0lf;
+    }
+    var b = 512.0lf;
+    var scale = 1.3407807929942597e154lf;
+    for (var step = 0; step < 10; step = step + 1) {
+        if (m >= scale) {
+            m = m / scale;
+            e = e + b;
+        }
+        if (m * scale < 2.0lf) {
+            m = m * scale;
+            e = e - b;
+        }
+        b = b * 0.5lf;
+        scale = sqrt(scale);
+    }
+    if (m > 1.4142135623730951lf) {
+        m = m * 0.5lf;
+        e = e + 1.0lf;
+    }
+    let f = m - 1.0lf;
+    let s = f / (2.0lf + f);
+    let z = s * s;
+    var p = 0.047619047619047616lf;
+    p = p * z + 0.05263157894736842lf;
+    p = p * z + 0.058823529411764705lf;
+    p = p * z + 0.06666666666666667lf;
+    p = p * z + 0.07692307692307693lf;
+    p = p * z + 0.09090909090909091lf;
+    p = p * z + 0.1111111111111111lf;
+    p = p * z + 0.14285714285714285lf;
+    p = p * z + 0.2lf;
+    p = p * z + 0.3333333333333333lf;
+    let l = f - s * (f - 2.0lf * z * p);
+    return e * 6.93147180369123816490e-01lf + (e * 1.90821492927058770002e-10lf + l);
+}
+
+// pow with the real-valued meaning for negative bases and integer exponents; exp(y·log|x|):
+// the error grows with |y·log x| (about that many ulps).
+fn jf_pow(x: f64, y: f64) -> f64 {
+    if (y == 0.0lf || x == 1.0lf) {
+        return 1.0lf;
+    }
+    if (x == 0.0lf) {
+        if (y > 0.0lf) {
+            return 0.0lf;
+        }
+        return jf_inf();
+    }
+    let m = jf_exp(y * jf_log(abs(x)));
+    if (x > 0.0lf) {
+        return m;
+    }
+    if (round(y) == y) {
+        if (abs(y) % 2.0lf == 1.0lf) {
+            return -m;
+        }
+        return m;
+    }
+    return jf_nan();
+}
+";
+
 /// One `let` per live instruction of the kernel: the point's values. `var(k)` and `param(k)`
-/// say how to read variable k and parameter k; the response is `y[i]`.
+/// say how to read variable k and parameter k; the response is `y[i]`. `None` when an
+/// operation has no form in `precision`.
 fn point_body(
     kernel: &Kernel,
     live: &[bool],
     var: impl Fn(usize) -> String,
     param: impl Fn(usize) -> String,
     indent: &str,
-) -> String {
+    precision: Precision,
+) -> Option<String> {
     let mut body = String::new();
+    let t = precision.type_name();
     for (i, inst) in kernel.insts.iter().enumerate() {
         if !live[i] {
             continue;
         }
         let v = |id: &crate::ir::ValueId| format!("v{}", id.0);
-        let rhs = match inst {
-            Inst::Const(c) => float(*c),
-            Inst::Var(k) => var(k.index()),
-            Inst::Param(k) => param(k.index()),
-            Inst::Response => "y[i]".to_owned(),
-            Inst::Unary(op, a) => unary(*op, &v(a)),
-            Inst::Binary(op, a, b) => binary(*op, &v(a), &v(b)),
+        let rhs = match (inst, precision) {
+            (Inst::Const(c), _) => literal(*c, precision),
+            (Inst::Var(k), _) => var(k.index()),
+            (Inst::Param(k), _) => param(k.index()),
+            (Inst::Response, _) => "y[i]".to_owned(),
+            (Inst::Unary(op, a), Precision::F32) => unary(*op, &v(a)),
+            (Inst::Binary(op, a, b), Precision::F32) => binary(*op, &v(a), &v(b)),
+            (Inst::Unary(op, a), Precision::F64) => unary_f64(*op, &v(a))?,
+            (Inst::Binary(op, a, b), Precision::F64) => binary_f64(*op, &v(a), &v(b))?,
         };
-        let _ = writeln!(body, "{indent}let v{i}: f32 = {rhs};");
+        let _ = writeln!(body, "{indent}let v{i}: {t} = {rhs};");
     }
-    body
+    Some(body)
 }
 
 /// Which kernel a shader computes.
@@ -185,35 +385,45 @@ impl WgslKernel {
 /// dispatch may spread its workgroups over two dimensions when there are more than a device
 /// allows in one; workgroups past the data write zeros (reductions) or nothing.
 pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
+    write_shader_in(kernel, which, Precision::F32).expect("every operation has an f32 form")
+}
+
+/// [`write_shader`] in a given precision; `None` when the model uses an operation that has
+/// no form in it (see [`Precision::F64`]).
+pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision) -> Option<String> {
     let (n_vars, p) = (kernel.n_vars(), kernel.n_params());
+    let t = precision.type_name();
     let mut s = String::new();
-    let _ = writeln!(s, "// jitfit {:?} kernel: {} variables, {} parameters.", which, n_vars, p);
+    let _ = writeln!(s, "// jitfit {:?} kernel ({t}): {} variables, {} parameters.", which, n_vars, p);
     s += "struct Info { n: u32 }\n";
-    s += "@group(0) @binding(0) var<storage, read> vars: array<f32>;\n";
-    s += "@group(0) @binding(1) var<storage, read> y: array<f32>;\n";
-    s += "@group(0) @binding(2) var<storage, read> w: array<f32>;\n";
-    s += "@group(0) @binding(3) var<storage, read> params: array<f32>;\n";
-    s += "@group(0) @binding(4) var<storage, read_write> result: array<f32>;\n";
+    let _ = writeln!(s, "@group(0) @binding(0) var<storage, read> vars: array<{t}>;");
+    let _ = writeln!(s, "@group(0) @binding(1) var<storage, read> y: array<{t}>;");
+    let _ = writeln!(s, "@group(0) @binding(2) var<storage, read> w: array<{t}>;");
+    let _ = writeln!(s, "@group(0) @binding(3) var<storage, read> params: array<{t}>;");
+    let _ = writeln!(s, "@group(0) @binding(4) var<storage, read_write> result: array<{t}>;");
     s += "@group(0) @binding(5) var<uniform> info: Info;\n";
-    s += PRELUDE;
+    s += match precision {
+        Precision::F32 => PRELUDE,
+        Precision::F64 => PRELUDE_F64,
+    };
     let slots = which.outputs(p);
     let per_pass = slots.min(SLOTS_PER_PASS);
     if which.is_reduction() {
-        let _ = writeln!(s, "var<workgroup> partial_sums: array<f32, {}>;", WORKGROUP_SIZE as usize * per_pass);
+        let _ = writeln!(s, "var<workgroup> partial_sums: array<{t}, {}>;", WORKGROUP_SIZE as usize * per_pass);
     }
 
     // The point's values: one `let` per live instruction.
     let needs_derivatives = matches!(which, WgslKernel::ResidualJacobian | WgslKernel::NormalEquations);
     let live = kernel.live(needs_derivatives, which != WgslKernel::Predict);
-    let body =
-        point_body(kernel, &live, |k| format!("vars[{k}u * info.n + i]"), |k| format!("params[{k}u]"), "        ");
+    let var = |k: usize| format!("vars[{k}u * info.n + i]");
+    let body = point_body(kernel, &live, var, |k| format!("params[{k}u]"), "        ", precision)?;
     let f = format!("v{}", kernel.outputs.value.0);
     let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
 
     let _ = writeln!(s, "\n@compute @workgroup_size({WORKGROUP_SIZE})");
     s += "fn main(@builtin(local_invocation_id) lid: vec3<u32>, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) groups: vec3<u32>) {\n";
     s += "    let group = wid.x + wid.y * groups.x;\n";
-    s += "    let zero = 0.0;\n    let one = 1.0;\n";
+    let _ = writeln!(s, "    let zero = {t}(0.0);\n    let one = {t}(1.0);");
     if !which.is_reduction() {
         let _ = writeln!(s, "    let i = group * {WORKGROUP_SIZE}u + lid.x;");
         s += "    if (i >= info.n) {\n        return;\n    }\n    {\n";
@@ -228,10 +438,10 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
             }
         }
         s += "    }\n}\n";
-        return s;
+        return Some(s);
     }
     // Each thread adds POINTS_PER_THREAD points (consecutive threads, consecutive points).
-    let _ = writeln!(s, "    var acc: array<f32, {slots}>;");
+    let _ = writeln!(s, "    var acc: array<{t}, {slots}>;");
     let _ = writeln!(s, "    for (var s: u32 = 0u; s < {slots}u; s = s + 1u) {{\n        acc[s] = 0.0;\n    }}");
     let _ = writeln!(s, "    for (var t: u32 = 0u; t < {POINTS_PER_THREAD}u; t = t + 1u) {{");
     let _ = writeln!(
@@ -262,7 +472,7 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
     let _ = writeln!(s, "        for (var s: u32 = 0u; s < {per_pass}u; s = s + 1u) {{");
     let _ = writeln!(
         s,
-        "            var v = 0.0;\n            if (first + s < {slots}u) {{\n                v = acc[first + s];\n            }}"
+        "            var v: {t} = 0.0;\n            if (first + s < {slots}u) {{\n                v = acc[first + s];\n            }}"
     );
     let _ =
         writeln!(s, "            partial_sums[lid.x * {per_pass}u + s] = v;\n        }}\n        workgroupBarrier();");
@@ -280,7 +490,7 @@ pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
         "        if (lid.x < {per_pass}u && first + lid.x < {slots}u) {{\n            result[group * {slots}u + first + lid.x] = partial_sums[lid.x];\n        }}"
     );
     s += "        workgroupBarrier();\n    }\n}\n";
-    s
+    Some(s)
 }
 
 /// Status codes the batch shader writes (see [`crate::batch::BatchStatus`]).
@@ -306,7 +516,8 @@ pub fn write_batch_shader(kernel: &Kernel) -> String {
     let np = n.max(1);
     let live = kernel.live(true, true);
     let var = |k: usize| format!("vars[fit_meta[{}u] + select(i, j, fit_meta[{}u] == 1u)]", 2 * k, 2 * k + 1);
-    let body = point_body(kernel, &live, var, |k| format!("x[{k}]"), "        ");
+    let body = point_body(kernel, &live, var, |k| format!("x[{k}]"), "        ", Precision::F32)
+        .expect("every operation has an f32 form");
     let f = format!("v{}", kernel.outputs.value.0);
     let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
     let weight = "select(1.0, w[i], info.weighted == 1u)";

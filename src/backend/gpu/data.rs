@@ -7,13 +7,14 @@
 use super::device::{GpuDevice, GpuError};
 use super::kernels::GpuKernels;
 use crate::backend::NormalEquations;
-use crate::backend::wgsl::WgslKernel;
+use crate::backend::wgsl::{Precision, WgslKernel};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-/// One chunk's buffers on the device.
+/// One chunk's buffers on the device, in one precision.
 struct DeviceChunk {
     n: usize,
+    precision: Precision,
     vars: wgpu::Buffer,
     y: wgpu::Buffer,
     weights: wgpu::Buffer,
@@ -40,19 +41,25 @@ struct Output {
     values: usize,
 }
 
-/// A data set on the device, ready for a model's kernels.
+/// A data set on the device, ready for a model's kernels: in f32, and also in f64 when the
+/// device and the model's kernels have an f64 form (same chunk boundaries).
 pub struct GpuData {
     device: &'static GpuDevice,
     kernels: Arc<GpuKernels>,
     chunks: Vec<DeviceChunk>,
     params: wgpu::Buffer,
-    outputs: Mutex<HashMap<WgslKernel, Vec<Output>>>,
+    chunks_f64: Vec<DeviceChunk>,
+    params_f64: Option<wgpu::Buffer>,
+    outputs: Mutex<HashMap<(WgslKernel, Precision), Vec<Output>>>,
     m: usize,
 }
 
-/// Converts to f32, the precision of the shaders.
-fn to_f32(values: &[f64]) -> Vec<f32> {
-    values.iter().map(|v| *v as f32).collect()
+/// Values in a precision, as the bytes the device reads.
+fn encode(values: impl Iterator<Item = f64>, precision: Precision) -> Vec<u8> {
+    match precision {
+        Precision::F32 => values.flat_map(|v| (v as f32).to_ne_bytes()).collect(),
+        Precision::F64 => values.flat_map(|v| v.to_ne_bytes()).collect(),
+    }
 }
 
 impl GpuData {
@@ -99,8 +106,9 @@ impl GpuData {
         }
         let limits = &device.limits;
         let largest_binding = limits.max_storage_buffer_binding_size.min(limits.max_buffer_size) as usize;
-        // The widest per-point binding: the variables, or residual + Jacobian row.
-        let per_point = 4 * kernels.n_vars.max(kernels.n_params + 1);
+        // The widest per-point binding (the variables, or residual + Jacobian row), in f64:
+        // both precisions share chunk boundaries.
+        let per_point = 8 * kernels.n_vars.max(kernels.n_params + 1);
         // Chunks hold whole workgroups of the reductions, so splitting does not change sums.
         let group = WgslKernel::NormalEquations.points_per_workgroup();
         let chunk_points = (largest_binding / per_point).min(max_chunk) / group * group;
@@ -111,39 +119,52 @@ impl GpuData {
         }
         let max_x = limits.max_compute_workgroups_per_dimension.max(1) as usize;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let mut chunks = Vec::new();
-        let mut start = 0;
-        while start < m || (m == 0 && chunks.is_empty()) {
-            let end = (start + chunk_points).min(m);
-            let n = end - start;
-            let mut columns = Vec::with_capacity(n * vars.len());
-            for column in vars {
-                columns.extend(column[start..end].iter().map(|v| *v as f32));
+        let resident = |precision: Precision| -> Result<(Vec<DeviceChunk>, wgpu::Buffer), GpuError> {
+            let mut chunks = Vec::new();
+            let mut start = 0;
+            while start < m || (m == 0 && chunks.is_empty()) {
+                let end = (start + chunk_points).min(m);
+                let n = end - start;
+                let columns = encode(vars.iter().flat_map(|c| c[start..end].iter().copied()), precision);
+                let w = match weights {
+                    Some(w) => encode(w[start..end].iter().copied(), precision),
+                    None => encode(std::iter::repeat_n(1.0, n), precision),
+                };
+                let chunk = device.scoped(|d| DeviceChunk {
+                    n,
+                    precision,
+                    vars: upload(d, "vars", &columns, storage),
+                    y: upload(d, "y", &encode(y[start..end].iter().copied(), precision), storage),
+                    weights: upload(d, "weights", &w, storage),
+                    info: upload(
+                        d,
+                        "info",
+                        bytemuck::cast_slice::<u32, u8>(&[n as u32, 0, 0, 0]),
+                        wgpu::BufferUsages::UNIFORM,
+                    ),
+                    max_x,
+                })?;
+                chunks.push(chunk);
+                start = end;
             }
-            let w = match weights {
-                Some(w) => to_f32(&w[start..end]),
-                None => vec![1.0f32; n],
-            };
-            let chunk = device.scoped(|d| DeviceChunk {
-                n,
-                vars: upload(d, "vars", &columns, storage),
-                y: upload(d, "y", &to_f32(&y[start..end]), storage),
-                weights: upload(d, "weights", &w, storage),
-                info: upload(d, "info", &[n as u32, 0, 0, 0], wgpu::BufferUsages::UNIFORM),
-                max_x,
+            let params = device.scoped(|d| {
+                d.create_buffer(&wgpu::BufferDescriptor {
+                    label: Some("params"),
+                    size: (precision.size() * kernels.n_params.max(1)) as u64,
+                    usage: storage,
+                    mapped_at_creation: false,
+                })
             })?;
-            chunks.push(chunk);
-            start = end;
-        }
-        let params = device.scoped(|d| {
-            d.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("params"),
-                size: 4 * kernels.n_params.max(1) as u64,
-                usage: storage,
-                mapped_at_creation: false,
-            })
-        })?;
-        Ok(GpuData { device, kernels, chunks, params, outputs: Mutex::new(HashMap::new()), m })
+            Ok((chunks, params))
+        };
+        let (chunks, params) = resident(Precision::F32)?;
+        let (chunks_f64, params_f64) = if kernels.has_f64() {
+            let (chunks, params) = resident(Precision::F64)?;
+            (chunks, Some(params))
+        } else {
+            (Vec::new(), None)
+        };
+        Ok(GpuData { device, kernels, chunks, params, chunks_f64, params_f64, outputs: Mutex::new(HashMap::new()), m })
     }
 
     /// Number of points.
@@ -160,27 +181,42 @@ impl GpuData {
         self.chunks.len()
     }
 
+    /// True when the f64 kernels can run (the device has `SHADER_F64` and the model's
+    /// functions have f64 forms).
+    pub fn has_f64(&self) -> bool {
+        self.params_f64.is_some()
+    }
+
+    fn resident(&self, precision: Precision) -> Result<(&[DeviceChunk], &wgpu::Buffer), GpuError> {
+        match (precision, &self.params_f64) {
+            (Precision::F32, _) => Ok((&self.chunks, &self.params)),
+            (Precision::F64, Some(params)) => Ok((&self.chunks_f64, params)),
+            (Precision::F64, None) => Err(GpuError::Internal("no f64 kernels on this device for this model".into())),
+        }
+    }
+
     /// Runs one kernel over every chunk at `params` and reads back each chunk's output.
-    fn run(&self, which: WgslKernel, params: &[f64]) -> Result<Vec<Vec<f32>>, GpuError> {
+    fn run(&self, which: WgslKernel, precision: Precision, params: &[f64]) -> Result<Vec<Vec<f64>>, GpuError> {
         let p = self.kernels.n_params;
         if params.len() != p {
             return Err(GpuError::Internal(format!("expected {p} parameters, got {}", params.len())));
         }
         self.device.check()?;
+        let (chunks, params_buffer) = self.resident(precision)?;
         let mut outputs = self.outputs.lock().map_err(|_| GpuError::Internal("poisoned output buffers".into()))?;
-        if !outputs.contains_key(&which) {
-            let created = self.create_outputs(which)?;
-            outputs.insert(which, created);
+        if !outputs.contains_key(&(which, precision)) {
+            let created = self.create_outputs(which, chunks, params_buffer)?;
+            outputs.insert((which, precision), created);
         }
-        let Some(outputs) = outputs.get(&which) else { unreachable!("inserted above") };
+        let Some(outputs) = outputs.get(&(which, precision)) else { unreachable!("inserted above") };
         let device = self.device;
-        device.queue.write_buffer(&self.params, 0, bytemuck::cast_slice(&to_f32(params)));
+        device.queue.write_buffer(params_buffer, 0, &encode(params.iter().copied(), precision));
         let mut encoder =
             device.device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("jitfit") });
         {
             let mut pass = encoder.begin_compute_pass(&wgpu::ComputePassDescriptor::default());
-            pass.set_pipeline(self.kernels.pipeline(which));
-            for (chunk, output) in self.chunks.iter().zip(outputs) {
+            pass.set_pipeline(self.kernels.pipeline(which, precision)?);
+            for (chunk, output) in chunks.iter().zip(outputs) {
                 pass.set_bind_group(0, &output.bind_group, &[]);
                 let (x, y) = chunk.groups(which);
                 pass.dispatch_workgroups(x, y, 1);
@@ -209,7 +245,12 @@ impl GpuData {
                 .slice(..)
                 .get_mapped_range()
                 .map_err(|e| GpuError::Internal(format!("reading results back: {e}")))?;
-            let mut row: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..]);
+            let mut row: Vec<f64> = match precision {
+                Precision::F32 => {
+                    bytemuck::pod_collect_to_vec::<u8, f32>(&view[..]).into_iter().map(f64::from).collect()
+                }
+                Precision::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(&view[..]),
+            };
             row.truncate(output.values);
             drop(view);
             output.readback.unmap();
@@ -218,10 +259,15 @@ impl GpuData {
         Ok(values)
     }
 
-    fn create_outputs(&self, which: WgslKernel) -> Result<Vec<Output>, GpuError> {
+    fn create_outputs(
+        &self,
+        which: WgslKernel,
+        chunks: &[DeviceChunk],
+        params: &wgpu::Buffer,
+    ) -> Result<Vec<Output>, GpuError> {
         let per = which.outputs(self.kernels.n_params);
         self.device.scoped(|d| {
-            self.chunks
+            chunks
                 .iter()
                 .map(|chunk| {
                     let rows = if which.is_reduction() {
@@ -230,7 +276,7 @@ impl GpuData {
                     } else {
                         chunk.n.max(1)
                     };
-                    let size = (4 * rows * per) as u64;
+                    let size = (chunk.precision.size() * rows * per) as u64;
                     let result = d.create_buffer(&wgpu::BufferDescriptor {
                         label: Some("result"),
                         size,
@@ -243,7 +289,7 @@ impl GpuData {
                         usage: wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST,
                         mapped_at_creation: false,
                     });
-                    let buffers = [&chunk.vars, &chunk.y, &chunk.weights, &self.params, &result, &chunk.info];
+                    let buffers = [&chunk.vars, &chunk.y, &chunk.weights, params, &result, &chunk.info];
                     let entries: Vec<wgpu::BindGroupEntry> = buffers
                         .iter()
                         .enumerate()
@@ -264,15 +310,15 @@ impl GpuData {
         })
     }
 
-    /// f(x_i), in f32.
-    pub fn predict(&self, params: &[f64]) -> Result<Vec<f32>, GpuError> {
-        Ok(self.run(WgslKernel::Predict, params)?.concat())
+    /// f(x_i), computed in `precision`.
+    pub fn predict(&self, precision: Precision, params: &[f64]) -> Result<Vec<f64>, GpuError> {
+        Ok(self.run(WgslKernel::Predict, precision, params)?.concat())
     }
 
-    /// Residuals (length m) and the Jacobian (m × p, row-major), in f32.
-    pub fn residual_jacobian(&self, params: &[f64]) -> Result<(Vec<f32>, Vec<f32>), GpuError> {
+    /// Residuals (length m) and the Jacobian (m × p, row-major), computed in `precision`.
+    pub fn residual_jacobian(&self, precision: Precision, params: &[f64]) -> Result<(Vec<f64>, Vec<f64>), GpuError> {
         let p = self.kernels.n_params;
-        let rows = self.run(WgslKernel::ResidualJacobian, params)?.concat();
+        let rows = self.run(WgslKernel::ResidualJacobian, precision, params)?.concat();
         let mut residuals = Vec::with_capacity(self.m);
         let mut jacobian = Vec::with_capacity(self.m * p);
         for row in rows.chunks_exact(p + 1) {
@@ -282,32 +328,33 @@ impl GpuData {
         Ok((residuals, jacobian))
     }
 
-    /// JᵀJ (upper triangle), Jᵀr and Σr²: f32 within each workgroup, f64 across them.
-    pub fn normal_equations(&self, params: &[f64]) -> Result<NormalEquations, GpuError> {
+    /// JᵀJ (upper triangle), Jᵀr and Σr²: in `precision` within each workgroup, f64 across
+    /// them.
+    pub fn normal_equations(&self, precision: Precision, params: &[f64]) -> Result<NormalEquations, GpuError> {
         let p = self.kernels.n_params;
         let slots = WgslKernel::NormalEquations.outputs(p);
         let mut acc = NormalEquations::zeros(p);
-        for chunk in self.run(WgslKernel::NormalEquations, params)? {
+        for chunk in self.run(WgslKernel::NormalEquations, precision, params)? {
             for row in chunk.chunks_exact(slots) {
                 let mut slot = 0;
                 for a in 0..p {
                     for b in a..p {
-                        acc.jtj[a * p + b] += f64::from(row[slot]);
+                        acc.jtj[a * p + b] += row[slot];
                         slot += 1;
                     }
-                    acc.jtr[a] += f64::from(row[slot]);
+                    acc.jtr[a] += row[slot];
                     slot += 1;
                 }
-                acc.rss += f64::from(row[slot]);
+                acc.rss += row[slot];
             }
         }
         Ok(acc)
     }
 
-    /// Σr²: f32 within each workgroup, f64 across them.
-    pub fn sum_of_squares(&self, params: &[f64]) -> Result<f64, GpuError> {
-        let chunks = self.run(WgslKernel::SumOfSquares, params)?;
-        Ok(chunks.iter().flatten().map(|v| f64::from(*v)).sum())
+    /// Σr²: in `precision` within each workgroup, f64 across them.
+    pub fn sum_of_squares(&self, precision: Precision, params: &[f64]) -> Result<f64, GpuError> {
+        let chunks = self.run(WgslKernel::SumOfSquares, precision, params)?;
+        Ok(chunks.iter().flatten().sum())
     }
 }
 

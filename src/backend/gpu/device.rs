@@ -49,8 +49,14 @@ fn open() -> Result<GpuDevice, GpuError> {
     let info = adapter.get_info();
     // Ask for the adapter's own limits: the largest buffers and dispatches it allows.
     let limits = adapter.limits();
-    let descriptor =
-        wgpu::DeviceDescriptor { label: Some("jitfit"), required_limits: limits.clone(), ..Default::default() };
+    // f64 shaders where the adapter has them (the finish of a fit then stays on the device).
+    let features = adapter.features() & wgpu::Features::SHADER_F64;
+    let descriptor = wgpu::DeviceDescriptor {
+        label: Some("jitfit"),
+        required_features: features,
+        required_limits: limits.clone(),
+        ..Default::default()
+    };
     let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
         .map_err(|e| GpuError::Device { adapter: info.name.clone(), message: e.to_string() })?;
     let failure = Arc::new(Mutex::new(None));
@@ -93,6 +99,11 @@ impl GpuDevice {
             wgpu::DeviceType::Other => "other",
         };
         format!("{} — {:?}, {kind}", self.info.name, self.info.backend)
+    }
+
+    /// True when the device runs f64 shaders (`SHADER_F64`).
+    pub fn has_f64(&self) -> bool {
+        self.device.features().contains(wgpu::Features::SHADER_F64)
     }
 
     /// True for a software rasterizer (lavapipe, WARP, SwiftShader): correct but slower than

@@ -1,9 +1,9 @@
-//! A model's compute pipelines: the four WGSL kernels written from its IR, compiled by the
-//! device's driver once per process (the model keeps them; see
+//! A model's compute pipelines: the four WGSL kernels written from its IR (in f32, and in f64
+//! where the device and the model allow), compiled by the device's driver once per process (the model keeps them; see
 //! [`CompiledModel::gpu_kernels`](crate::CompiledModel::gpu_kernels)).
 
 use super::device::{GpuDevice, GpuError};
-use crate::backend::wgsl::{WgslKernel, write_shader};
+use crate::backend::wgsl::{Precision, WgslKernel, write_shader_in};
 use crate::ir::Kernel;
 
 /// The bindings every shader declares (see [`crate::backend::wgsl`]).
@@ -18,6 +18,9 @@ pub struct GpuKernels {
     pub(crate) layout: wgpu::BindGroupLayout,
     /// In the order of [`WgslKernel::ALL`] (the enum's own order).
     pipelines: Vec<wgpu::ComputePipeline>,
+    /// The same in f64, when the device has `SHADER_F64` and every operation of the model
+    /// has an f64 form.
+    pipelines_f64: Option<Vec<wgpu::ComputePipeline>>,
 }
 
 impl GpuKernels {
@@ -46,41 +49,53 @@ impl GpuKernels {
                 min_binding_size: None,
             },
         ));
-        let (layout, pipelines) = device.scoped(|d| {
-            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("jitfit"),
-                entries: &entries,
-            });
-            let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("jitfit"),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let pipelines: Vec<_> = WgslKernel::ALL
-                .iter()
-                .map(|which| {
-                    let source = write_shader(kernel, *which);
-                    let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                        label: Some("jitfit kernel"),
-                        source: wgpu::ShaderSource::Wgsl(source.into()),
-                    });
-                    let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                        label: Some("jitfit kernel"),
-                        layout: Some(&pipeline_layout),
-                        module: &module,
-                        entry_point: Some("main"),
-                        compilation_options: Default::default(),
-                        cache: None,
-                    });
-                    pipeline
-                })
-                .collect();
-            (layout, pipelines)
+        let layout = device.scoped(|d| {
+            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("jitfit"), entries: &entries })
         })?;
-        Ok(GpuKernels { n_vars: kernel.n_vars(), n_params: kernel.n_params(), layout, pipelines })
+        let build = |precision: Precision| -> Option<Result<Vec<wgpu::ComputePipeline>, GpuError>> {
+            let sources: Option<Vec<String>> =
+                WgslKernel::ALL.iter().map(|which| write_shader_in(kernel, *which, precision)).collect();
+            let sources = sources?;
+            Some(device.scoped(|d| {
+                let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                    label: Some("jitfit"),
+                    bind_group_layouts: &[Some(&layout)],
+                    immediate_size: 0,
+                });
+                sources
+                    .into_iter()
+                    .map(|source| {
+                        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                            label: Some("jitfit kernel"),
+                            source: wgpu::ShaderSource::Wgsl(source.into()),
+                        });
+                        d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                            label: Some("jitfit kernel"),
+                            layout: Some(&pipeline_layout),
+                            module: &module,
+                            entry_point: Some("main"),
+                            compilation_options: Default::default(),
+                            cache: None,
+                        })
+                    })
+                    .collect()
+            }))
+        };
+        let pipelines = build(Precision::F32).unwrap_or_else(|| Err(GpuError::Internal("no f32 shader".into())))?;
+        let pipelines_f64 = if device.has_f64() { build(Precision::F64).transpose()? } else { None };
+        Ok(GpuKernels { n_vars: kernel.n_vars(), n_params: kernel.n_params(), layout, pipelines, pipelines_f64 })
     }
 
-    pub(crate) fn pipeline(&self, which: WgslKernel) -> &wgpu::ComputePipeline {
-        &self.pipelines[which as usize]
+    /// True when the f64 kernels exist.
+    pub fn has_f64(&self) -> bool {
+        self.pipelines_f64.is_some()
+    }
+
+    pub(crate) fn pipeline(&self, which: WgslKernel, precision: Precision) -> Result<&wgpu::ComputePipeline, GpuError> {
+        match (precision, &self.pipelines_f64) {
+            (Precision::F32, _) => Ok(&self.pipelines[which as usize]),
+            (Precision::F64, Some(pipelines)) => Ok(&pipelines[which as usize]),
+            (Precision::F64, None) => Err(GpuError::Internal("no f64 kernels for this model on this device".into())),
+        }
     }
 }

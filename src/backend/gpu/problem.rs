@@ -1,21 +1,23 @@
 //! The solver's view of data on the device: a [`Problem`] whose residuals, Jacobian, normal
-//! equations and cost come from the f32 shaders. It serves the first phase of a mixed-precision
-//! fit (see [`crate::fit`]); the reported results never come from it.
+//! equations and cost come from the shaders, in f32 (the first phase of a mixed-precision fit)
+//! or in f64 (its finish, on devices with `SHADER_F64`; see [`crate::fit`]).
 
 use super::data::GpuData;
 use crate::backend::NormalEquations;
+use crate::backend::wgsl::Precision;
 use crate::loss::LossSpec;
 use crate::solve::{Problem, SolveError};
 
-/// A least-squares problem evaluated on the GPU, in f32, under the linear loss.
+/// A least-squares problem evaluated on the GPU, in one precision, under the linear loss.
 pub struct GpuProblem<'a> {
     data: &'a GpuData,
     n_params: usize,
+    precision: Precision,
 }
 
 impl<'a> GpuProblem<'a> {
-    pub fn new(data: &'a GpuData, n_params: usize) -> Self {
-        GpuProblem { data, n_params }
+    pub fn new(data: &'a GpuData, n_params: usize, precision: Precision) -> Self {
+        GpuProblem { data, n_params, precision }
     }
 }
 
@@ -41,18 +43,14 @@ impl Problem for GpuProblem<'_> {
     }
 
     fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        let (r, _) = self.data.residual_jacobian(params).map_err(evaluation)?;
-        for (o, v) in out.iter_mut().zip(r) {
-            *o = f64::from(v);
-        }
+        let (r, _) = self.data.residual_jacobian(self.precision, params).map_err(evaluation)?;
+        out.copy_from_slice(&r);
         Ok(())
     }
 
     fn jacobian(&mut self, params: &[f64], _residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        let (_, j) = self.data.residual_jacobian(params).map_err(evaluation)?;
-        for (o, v) in out.iter_mut().zip(j) {
-            *o = f64::from(v);
-        }
+        let (_, j) = self.data.residual_jacobian(self.precision, params).map_err(evaluation)?;
+        out.copy_from_slice(&j);
         Ok(())
     }
 
@@ -67,12 +65,12 @@ impl Problem for GpuProblem<'_> {
         acc: &mut NormalEquations,
     ) -> Result<(), SolveError> {
         linear_only(loss)?;
-        acc.add(&self.data.normal_equations(params).map_err(evaluation)?);
+        acc.add(&self.data.normal_equations(self.precision, params).map_err(evaluation)?);
         Ok(())
     }
 
     fn sum_of_squares(&mut self, params: &[f64], loss: LossSpec) -> Result<Option<f64>, SolveError> {
         linear_only(loss)?;
-        self.data.sum_of_squares(params).map(Some).map_err(evaluation)
+        self.data.sum_of_squares(self.precision, params).map(Some).map_err(evaluation)
     }
 }

@@ -157,10 +157,11 @@ fn backend_text(fit: &Fit) -> String {
     let b = &fit.backend;
     let mut text = match (&b.used, &b.adapter) {
         (jitfit::backend::Backend::Gpu, Some(adapter)) => format!(
-            "gpu ({adapter}): {} f32 iterations in {}, then {} f64 on the CPU",
+            "gpu ({adapter}): {} f32 iterations, then {} f64 on the {}; {} on the device",
             b.gpu_iterations,
+            fit.iterations,
+            if b.f64_on_gpu { "GPU" } else { "CPU" },
             duration(b.gpu_time),
-            fit.iterations
         ),
         _ => "cpu".to_owned(),
     };
@@ -214,6 +215,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "gpu_iterations": fit.backend.gpu_iterations,
             "gpu_nfev": fit.backend.gpu_nfev,
             "gpu_seconds": fit.backend.gpu_time.as_secs_f64(),
+            "f64_on_gpu": fit.backend.f64_on_gpu,
             "note": fit.backend.note,
         },
         "absolute_sigma": fit.absolute_sigma,
