@@ -36,9 +36,11 @@ pub enum Precision {
     /// Every device; WGSL's own math functions.
     F32,
     /// Devices with `SHADER_F64`. WGSL's transcendentals are f32-only (and lavapipe's f64
-    /// `exp` silently returns 0), so `exp` and `log` are written out in software (range
-    /// reduction + polynomials, ≤ 2 ulp); models using functions without an f64
-    /// implementation here (trigonometric, hyperbolic but `cosh`, erf) get no f64 shader.
+    /// `exp` silently returns 0), so every function of the grammar is written out in software:
+    /// exp and log by range reduction + polynomials (≤ 1 ulp measured), the others on top of
+    /// them or by their own series (sin/cos/tan by Cody–Waite reduction, accurate while
+    /// |x| < ~1.6e6; erf/erfc by series and continued fraction). Measured errors are in the
+    /// GPU tests.
     F64,
 }
 
@@ -98,8 +100,20 @@ fn unary_f64(op: UnaryOp, a: &str) -> Option<String> {
         UnaryOp::Cbrt => format!("(sign({a}) * jf_exp(jf_log(abs({a})) / 3.0lf))"),
         UnaryOp::Abs => format!("abs({a})"),
         UnaryOp::Sign => format!("sign({a})"),
-        UnaryOp::Cosh => format!("(0.5lf * (jf_exp({a}) + jf_exp(-({a}))))"),
-        _ => return None,
+        UnaryOp::Sin => format!("jf_sin({a})"),
+        UnaryOp::Cos => format!("jf_cos({a})"),
+        UnaryOp::Tan => format!("jf_tan({a})"),
+        UnaryOp::Asin => format!("jf_asin({a})"),
+        UnaryOp::Acos => format!("jf_acos({a})"),
+        UnaryOp::Atan => format!("jf_atan({a})"),
+        UnaryOp::Sinh => format!("jf_sinh({a})"),
+        UnaryOp::Cosh => format!("jf_cosh({a})"),
+        UnaryOp::Tanh => format!("jf_tanh({a})"),
+        UnaryOp::Asinh => format!("jf_asinh({a})"),
+        UnaryOp::Acosh => format!("jf_acosh({a})"),
+        UnaryOp::Atanh => format!("jf_atanh({a})"),
+        UnaryOp::Erf => format!("jf_erf({a})"),
+        UnaryOp::Erfc => format!("jf_erfc({a})"),
     })
 }
 
@@ -108,7 +122,7 @@ fn binary_f64(op: BinaryOp, a: &str, b: &str) -> Option<String> {
         BinaryOp::Pow => format!("jf_pow({a}, {b})"),
         BinaryOp::XLogY => format!("select({a} * jf_log({b}), 0.0lf, {a} == 0.0lf)"),
         BinaryOp::Less => format!("select(0.0lf, 1.0lf, {a} < {b})"),
-        BinaryOp::Atan2 => return None,
+        BinaryOp::Atan2 => format!("jf_atan2({a}, {b})"),
         _ => binary(op, a, b),
     })
 }
@@ -227,6 +241,25 @@ fn jf_exp(x: f64) -> f64 {
     return ldexp(ldexp(p, k1), i32(k) - k1);
 }
 
+// log(1 + f) for f in [√½ − 1, √2 − 1]: 2·atanh(s), s = f/(2+f), by its series to s^21
+// (|s| ≤ 0.172: truncation < 1e-17), in fdlibm's form f − s·(f − …).
+fn jf_log1p_core(f: f64) -> f64 {
+    let s = f / (2.0lf + f);
+    let z = s * s;
+    var p = 0.047619047619047616lf;
+    p = p * z + 0.05263157894736842lf;
+    p = p * z + 0.058823529411764705lf;
+    p = p * z + 0.06666666666666667lf;
+    p = p * z + 0.07692307692307693lf;
+    p = p * z + 0.09090909090909091lf;
+    p = p * z + 0.1111111111111111lf;
+    p = p * z + 0.14285714285714285lf;
+    p = p * z + 0.2lf;
+    p = p * z + 0.3333333333333333lf;
+    let l = f - s * (f - 2.0lf * z * p);
+    return l;
+}
+
 // log: x = m·2^e with m in [√½, √2], log(m) = 2·atanh(s), s = (m−1)/(m+1), by its series
 // to s^21 (|s| ≤ 0.172: truncation < 1e-17); e·ln2 in two parts.
 fn jf_log(x: f64) -> f64 {
@@ -264,20 +297,7 @@ fn jf_log(x: f64) -> f64 {
         m = m * 0.5lf;
         e = e + 1.0lf;
     }
-    let f = m - 1.0lf;
-    let s = f / (2.0lf + f);
-    let z = s * s;
-    var p = 0.047619047619047616lf;
-    p = p * z + 0.05263157894736842lf;
-    p = p * z + 0.058823529411764705lf;
-    p = p * z + 0.06666666666666667lf;
-    p = p * z + 0.07692307692307693lf;
-    p = p * z + 0.09090909090909091lf;
-    p = p * z + 0.1111111111111111lf;
-    p = p * z + 0.14285714285714285lf;
-    p = p * z + 0.2lf;
-    p = p * z + 0.3333333333333333lf;
-    let l = f - s * (f - 2.0lf * z * p);
+    let l = jf_log1p_core(m - 1.0lf);
     return e * 6.93147180369123816490e-01lf + (e * 1.90821492927058770002e-10lf + l);
 }
 
@@ -304,6 +324,382 @@ fn jf_pow(x: f64, y: f64) -> f64 {
         return m;
     }
     return jf_nan();
+}
+// sin(r), cos(r) for |r| ≤ π/4 by their Taylor series (to r^19 and r^18); cos in fdlibm's
+// compensated form 1 − r²/2 + ….
+fn jf_sin_kernel(r: f64) -> f64 {
+    let z = r * r;
+    var p = -8.22063524662433e-18lf;
+    p = p * z + 2.8114572543455206e-15lf;
+    p = p * z - 7.647163731819816e-13lf;
+    p = p * z + 1.6059043836821613e-10lf;
+    p = p * z - 2.505210838544172e-08lf;
+    p = p * z + 2.7557319223985893e-06lf;
+    p = p * z - 0.0001984126984126984lf;
+    p = p * z + 0.008333333333333333lf;
+    p = p * z - 0.16666666666666666lf;
+    return r + r * z * p;
+}
+
+fn jf_cos_kernel(r: f64) -> f64 {
+    let z = r * r;
+    var q = -1.5619206968586225e-16lf;
+    q = q * z + 4.779477332387385e-14lf;
+    q = q * z - 1.1470745597729725e-11lf;
+    q = q * z + 2.08767569878681e-09lf;
+    q = q * z - 2.755731922398589e-07lf;
+    q = q * z + 2.48015873015873e-05lf;
+    q = q * z - 0.001388888888888889lf;
+    q = q * z + 0.041666666666666664lf;
+    let hz = 0.5lf * z;
+    let w = 1.0lf - hz;
+    return w + (((1.0lf - w) - hz) + z * z * q);
+}
+
+// x = k·π/2 + r with π/2 in three parts (Cody–Waite): accurate while |k| < 2^20 (|x| up to
+// about 1.6e6); the quadrant k mod 4 picks the kernel and the sign.
+struct Reduced { r: f64, quadrant: f64 }
+
+fn jf_reduce(x: f64) -> Reduced {
+    let k = round(x * 0.6366197723675814lf);
+    var out: Reduced;
+    out.r = ((x - k * 1.5707963267341256lf) - k * 6.077100506303966e-11lf) - k * 2.0222662487959506e-21lf;
+    out.quadrant = k - 4.0lf * floor(k * 0.25lf);
+    return out;
+}
+
+fn jf_sin(x: f64) -> f64 {
+    if (!(abs(x) <= 1.7976931348623157e308lf)) {
+        return jf_nan();
+    }
+    let t = jf_reduce(x);
+    if (t.quadrant == 0.0lf) {
+        return jf_sin_kernel(t.r);
+    }
+    if (t.quadrant == 1.0lf) {
+        return jf_cos_kernel(t.r);
+    }
+    if (t.quadrant == 2.0lf) {
+        return -jf_sin_kernel(t.r);
+    }
+    return -jf_cos_kernel(t.r);
+}
+
+fn jf_cos(x: f64) -> f64 {
+    if (!(abs(x) <= 1.7976931348623157e308lf)) {
+        return jf_nan();
+    }
+    let t = jf_reduce(x);
+    if (t.quadrant == 0.0lf) {
+        return jf_cos_kernel(t.r);
+    }
+    if (t.quadrant == 1.0lf) {
+        return -jf_sin_kernel(t.r);
+    }
+    if (t.quadrant == 2.0lf) {
+        return -jf_cos_kernel(t.r);
+    }
+    return jf_sin_kernel(t.r);
+}
+
+fn jf_tan(x: f64) -> f64 {
+    if (!(abs(x) <= 1.7976931348623157e308lf)) {
+        return jf_nan();
+    }
+    let t = jf_reduce(x);
+    let s = jf_sin_kernel(t.r);
+    let c = jf_cos_kernel(t.r);
+    if (t.quadrant == 0.0lf || t.quadrant == 2.0lf) {
+        return s / c;
+    }
+    return -c / s;
+}
+
+// atan: |x| > 1 by π/2 − atan(1/|x|), |x| > tan(π/8) by π/4 + atan((|x|−1)/(|x|+1)), then the
+// series to t^49 (|t| ≤ tan(π/8): truncation < 1e-19).
+fn jf_atan(x: f64) -> f64 {
+    if (!(x == x)) {
+        return x;
+    }
+    var a = abs(x);
+    let invert = a > 1.0lf;
+    if (invert) {
+        a = 1.0lf / a;
+    }
+    var base = 0.0lf;
+    if (a > 0.41421356237309503lf) {
+        a = (a - 1.0lf) / (a + 1.0lf);
+        base = 0.7853981633974483lf;
+    }
+    let z = a * a;
+    var p = 0.02040816326530612lf;
+    p = p * z - 0.02127659574468085lf;
+    p = p * z + 0.022222222222222223lf;
+    p = p * z - 0.023255813953488372lf;
+    p = p * z + 0.024390243902439025lf;
+    p = p * z - 0.02564102564102564lf;
+    p = p * z + 0.02702702702702703lf;
+    p = p * z - 0.02857142857142857lf;
+    p = p * z + 0.030303030303030304lf;
+    p = p * z - 0.03225806451612903lf;
+    p = p * z + 0.034482758620689655lf;
+    p = p * z - 0.037037037037037035lf;
+    p = p * z + 0.04lf;
+    p = p * z - 0.043478260869565216lf;
+    p = p * z + 0.047619047619047616lf;
+    p = p * z - 0.05263157894736842lf;
+    p = p * z + 0.058823529411764705lf;
+    p = p * z - 0.06666666666666667lf;
+    p = p * z + 0.07692307692307693lf;
+    p = p * z - 0.09090909090909091lf;
+    p = p * z + 0.1111111111111111lf;
+    p = p * z - 0.14285714285714285lf;
+    p = p * z + 0.2lf;
+    p = p * z - 0.3333333333333333lf;
+    var r = base + (a + a * z * p);
+    if (invert) {
+        r = 1.5707963267948966lf - r;
+    }
+    if (x < 0.0lf) {
+        return -r;
+    }
+    return r;
+}
+
+fn jf_atan2(y: f64, x: f64) -> f64 {
+    if (!(x == x) || !(y == y)) {
+        return x + y;
+    }
+    let big = 1.7976931348623157e308lf;
+    let pi = 3.141592653589793lf;
+    // The sign of y, zeros included (1/−0 = −∞).
+    let y_negative = y < 0.0lf || (y == 0.0lf && 1.0lf / y < 0.0lf);
+    var s = 1.0lf;
+    if (y_negative) {
+        s = -1.0lf;
+    }
+    let x_negative = x < 0.0lf || (x == 0.0lf && 1.0lf / x < 0.0lf);
+    if (abs(x) > big && abs(y) > big) {
+        if (x_negative) {
+            return s * 0.75lf * pi;
+        }
+        return s * 0.25lf * pi;
+    }
+    if (y == 0.0lf) {
+        if (x_negative) {
+            return s * pi;
+        }
+        return y;
+    }
+    if (x == 0.0lf) {
+        return s * 0.5lf * pi;
+    }
+    let t = jf_atan(y / x);
+    if (x > 0.0lf) {
+        return t;
+    }
+    return t + s * pi;
+}
+
+fn jf_asin(x: f64) -> f64 {
+    return jf_atan2(x, sqrt((1.0lf - x) * (1.0lf + x)));
+}
+
+fn jf_acos(x: f64) -> f64 {
+    return jf_atan2(sqrt((1.0lf - x) * (1.0lf + x)), x);
+}
+
+// expm1 and log1p where 1 + x would lose x's digits: by their own series (not by
+// Goldberg's (1+u)−1 corrections, which a fast-math shader compiler simplifies away).
+fn jf_expm1(x: f64) -> f64 {
+    if (abs(x) < 0.34657359027997264lf) {
+        var p = 2.8114572543455206e-15lf;
+        p = p * x + 4.779477332387385e-14lf;
+        p = p * x + 7.647163731819816e-13lf;
+        p = p * x + 1.1470745597729725e-11lf;
+        p = p * x + 1.6059043836821613e-10lf;
+        p = p * x + 2.08767569878681e-09lf;
+        p = p * x + 2.505210838544172e-08lf;
+        p = p * x + 2.755731922398589e-07lf;
+        p = p * x + 2.7557319223985893e-06lf;
+        p = p * x + 2.48015873015873e-05lf;
+        p = p * x + 0.0001984126984126984lf;
+        p = p * x + 0.001388888888888889lf;
+        p = p * x + 0.008333333333333333lf;
+        p = p * x + 0.041666666666666664lf;
+        p = p * x + 0.16666666666666666lf;
+        p = p * x + 0.5lf;
+        return x + x * x * p;
+    }
+    return jf_exp(x) - 1.0lf;
+}
+
+fn jf_log1p(u: f64) -> f64 {
+    if (u >= -0.2928932188134524lf && u <= 0.41421356237309503lf) {
+        return jf_log1p_core(u);
+    }
+    return jf_log(1.0lf + u);
+}
+
+fn jf_sinh(x: f64) -> f64 {
+    let a = abs(x);
+    var r: f64;
+    if (a > 709.0lf) {
+        let t = jf_exp(0.5lf * a);
+        r = 0.5lf * t * t;
+    } else {
+        let e = jf_expm1(a);
+        r = 0.5lf * (e + e / (e + 1.0lf));
+    }
+    if (x < 0.0lf) {
+        return -r;
+    }
+    return r;
+}
+
+fn jf_cosh(x: f64) -> f64 {
+    let a = abs(x);
+    if (a > 709.0lf) {
+        let t = jf_exp(0.5lf * a);
+        return 0.5lf * t * t;
+    }
+    let e = jf_exp(a);
+    return 0.5lf * (e + 1.0lf / e);
+}
+
+fn jf_tanh(x: f64) -> f64 {
+    let a = abs(x);
+    var r = 1.0lf;
+    if (a < 22.0lf) {
+        let e = jf_expm1(2.0lf * a);
+        r = e / (e + 2.0lf);
+    }
+    if (!(x == x)) {
+        return x;
+    }
+    if (x < 0.0lf) {
+        return -r;
+    }
+    return r;
+}
+
+fn jf_asinh(x: f64) -> f64 {
+    let a = abs(x);
+    var r: f64;
+    if (a > 1.0e8lf) {
+        r = jf_log(a) + 0.6931471805599453lf;
+    } else {
+        r = jf_log1p(a + a * a / (1.0lf + sqrt(1.0lf + a * a)));
+    }
+    if (x < 0.0lf) {
+        return -r;
+    }
+    return r;
+}
+
+fn jf_acosh(x: f64) -> f64 {
+    if (!(x >= 1.0lf)) {
+        return jf_nan();
+    }
+    if (x > 1.0e8lf) {
+        return jf_log(x) + 0.6931471805599453lf;
+    }
+    let t = x - 1.0lf;
+    return jf_log1p(t + sqrt(2.0lf * t + t * t));
+}
+
+fn jf_atanh(x: f64) -> f64 {
+    let a = abs(x);
+    let r = 0.5lf * jf_log1p(2.0lf * a / (1.0lf - a));
+    if (x < 0.0lf) {
+        return -r;
+    }
+    return r;
+}
+
+// exp(−x²) without the rounding of x² (which costs x² ulps): x = xh + xl with xh on a 2^-20
+// grid, so xh² is exact and exp(−x²) = exp(−xh²)·exp(−(2xh + xl)·xl). Only floor and exact
+// scalings: nothing a fast-math compiler can fold away (as it can Dekker's split, and as
+// Vulkan's fma need not be fused).
+fn jf_exp_minus_square(x: f64) -> f64 {
+    let xh = floor(x * 1048576.0lf) / 1048576.0lf;
+    let xl = x - xh;
+    return jf_exp(-xh * xh) * jf_exp(-(2.0lf * xh + xl) * xl);
+}
+
+// erfc for x ≥ 1 by its continued fraction, evaluated backwards (300 terms: converged to
+// rounding from x = 1 on).
+fn jf_erfc_large(x: f64) -> f64 {
+    var t = x;
+    for (var k = 300; k > 0; k = k - 1) {
+        t = x + (f64(k) * 0.5lf) / t;
+    }
+    return jf_exp_minus_square(x) * 0.5641895835477563lf / t;
+}
+
+// erf for |x| < 1: 2/√π·Σ (−x²)^n·x / (n!·(2n+1)) (terms fall at least 3× each: mild
+// cancellation), to n = 21.
+fn jf_erf_small(a: f64) -> f64 {
+    let z = a * a;
+    var p = -4.5518467589282e-22lf;
+    p = p * z + 1.0025164934907719e-20lf;
+    p = p * z - 2.107855191442136e-19lf;
+    p = p * z + 4.221407288807088e-18lf;
+    p = p * z - 8.032735012415773e-17lf;
+    p = p * z + 1.4483264643598138e-15lf;
+    p = p * z - 2.466827010264457e-14lf;
+    p = p * z + 3.9554295164585257e-13lf;
+    p = p * z - 5.9477940136376354e-12lf;
+    p = p * z + 8.35070279514724e-11lf;
+    p = p * z - 1.0892221037148573e-09lf;
+    p = p * z + 1.3122532963802806e-08lf;
+    p = p * z - 1.4503852223150468e-07lf;
+    p = p * z + 1.4589169000933706e-06lf;
+    p = p * z - 1.3227513227513228e-05lf;
+    p = p * z + 0.00010683760683760684lf;
+    p = p * z - 0.0007575757575757576lf;
+    p = p * z + 0.004629629629629629lf;
+    p = p * z - 0.023809523809523808lf;
+    p = p * z + 0.1lf;
+    p = p * z - 0.3333333333333333lf;
+    p = p * z + 1.0lf;
+    return 1.1283791670955126lf * (a * p);
+}
+
+fn jf_erf(x: f64) -> f64 {
+    if (!(x == x)) {
+        return x;
+    }
+    let a = abs(x);
+    var r = 1.0lf;
+    if (a < 1.0lf) {
+        r = jf_erf_small(a);
+    } else if (a < 6.0lf) {
+        r = 1.0lf - jf_erfc_large(a);
+    }
+    if (x < 0.0lf) {
+        return -r;
+    }
+    return r;
+}
+
+fn jf_erfc(x: f64) -> f64 {
+    if (!(x == x)) {
+        return x;
+    }
+    let a = abs(x);
+    var r: f64;
+    if (a < 1.0lf) {
+        r = 1.0lf - jf_erf_small(a);
+    } else if (a < 27.3lf) {
+        r = jf_erfc_large(a);
+    } else {
+        r = 0.0lf;
+    }
+    if (x < 0.0lf) {
+        return 2.0lf - r;
+    }
+    return r;
 }
 ";
 
