@@ -443,3 +443,41 @@ fn f64_finish_on_the_device() {
     }
     assert!((gpu.chi2 - cpu.chi2).abs() <= 1e-10 * cpu.chi2);
 }
+
+/// `auto` on large data: a hardware GPU runs it; a software adapter (lavapipe) does not, and
+/// the report says why.
+#[test]
+fn auto_on_large_data_uses_only_a_hardware_gpu() {
+    let Some(device) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(jitfit::backend::GPU_AUTO_MIN_POINTS);
+    let data = Data::new().var("x", x).y(y);
+    let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+    assert!(fit.status.converged());
+    if device.is_software() {
+        assert_eq!(fit.backend.used, Backend::Cpu);
+        assert!(fit.backend.note.as_deref().is_some_and(|n| n.contains("software")), "{:?}", fit.backend);
+    } else {
+        assert_eq!(fit.backend.used, Backend::Gpu);
+    }
+}
+
+/// Where the f64 finish cannot stay on the device (here: LM, which needs J itself), it runs
+/// on the CPU backend from the f32 phase's end — and the result is the CPU fit's.
+#[test]
+fn f64_finish_on_the_cpu_when_the_device_cannot_do_it() {
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(20_000);
+    let data = Data::new().var("x", x).y(y);
+    let fit = |backend| {
+        model.fit(&data).p0(&[1.0, 1.0, 0.0]).method(jitfit::solve::Method::Lm).backend(backend).run().unwrap()
+    };
+    let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));
+    assert_eq!(gpu.backend.used, Backend::Gpu);
+    assert!(!gpu.backend.f64_on_gpu && gpu.backend.gpu_iterations > 0);
+    assert_eq!(gpu.method, jitfit::solve::Method::Lm);
+    for k in 0..3 {
+        assert!((gpu.values[k] - cpu.values[k]).abs() <= 1e-9 * cpu.values[k].abs());
+    }
+}
