@@ -1067,9 +1067,12 @@ pub fn write_batch_shader(kernel: &Kernel) -> String {
         "        var trial: array<f32, {np}>;\n        for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n            trial[k] = x[k] - step[k];\n        }}"
     );
     s += "        trial = project(trial);\n        let trial_chi2 = chi2_at(start, count, trial);\n";
-    s += "        if (!bad(trial_chi2) && trial_chi2 <= chi2) {\n            let reduction = chi2 - trial_chi2;\n            x = trial;\n            ne = normal_at(start, count, x);\n            chi2 = ne.chi2;\n            lambda = max(lambda * 0.1, 1.0e-12);\n";
+    s += "        if (!bad(trial_chi2) && trial_chi2 <= chi2) {\n            let reduction = chi2 - trial_chi2;\n            x = trial;\n            ne = normal_at(start, count, x);\n            chi2 = ne.chi2;\n            lambda = max(lambda * 0.1, 1.0e-7);\n";
     s += "            if (bad(chi2)) {\n                status = 3.0;\n                break;\n            }\n            if (reduction <= info.tolerance * chi2) {\n                status = 0.0;\n                break;\n            }\n";
-    s += "        } else {\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n        }\n    }\n";
+    // A rejected step that changes χ² by less than the tolerance, taken with little damping,
+    // is f32 noise at the minimum (Gpufit's criterion, guarded against the tiny steps of a
+    // heavily damped iteration far from it).
+    s += "        } else {\n            if (!bad(trial_chi2) && trial_chi2 - chi2 <= info.tolerance * chi2 && lambda <= 1.0) {\n                status = 0.0;\n                break;\n            }\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n        }\n    }\n";
     // Covariance (JᵀJ)⁻¹ · χ²/dof (or absolute).
     let _ = writeln!(s, "    let cov = factor(ne.a, 0.0);\n    var scale = chi2 / f32(count - {n}u);");
     s += "    if (info.absolute_sigma == 1u) {\n        scale = 1.0;\n    }\n";

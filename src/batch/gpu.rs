@@ -62,8 +62,10 @@ pub(super) fn fit_many(
         bounds: bounds.as_deref(),
         fits,
         max_iterations: options.max_iterations.min(u32::MAX as usize) as u32,
-        // f32 cannot see relative changes below its precision.
-        tolerance: options.tolerance.max(1e-7) as f32,
+        // In f32, r = f − y loses digits to cancellation (f ≈ 10, r ≈ 0.03 on the spots: ~1e-4
+        // relative noise in χ²): a tighter tolerance than Gpufit's 1e-4 only adds iterations
+        // that chase the noise (measured: median 12 at 1e-6, 5 at 1e-4, as on the CPU).
+        tolerance: options.tolerance.max(1e-4) as f32,
         absolute_sigma: options.absolute_sigma,
     };
     let output = kernel.run(device, &input).map_err(gpu)?;
