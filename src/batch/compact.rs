@@ -38,7 +38,7 @@ impl<'a> BatchData<'a> {
     pub fn uniform(y: &'a [f64], points: usize) -> Self {
         let fits = y.len().checked_div(points).unwrap_or(0);
         let mut offsets: Vec<usize> = (0..=fits).map(|k| k * points).collect();
-        if y.len() % points.max(1) != 0 || points == 0 {
+        if points == 0 || !y.len().is_multiple_of(points) {
             offsets.push(y.len() + 1); // an invalid layout: `check` says why
         }
         BatchData { y, offsets, vars: Vec::new(), weights: None }
@@ -228,14 +228,16 @@ impl BatchOptions {
             if self.lower.len() != n || self.upper.len() != n {
                 return Err(FitError::Invalid(format!("bounds need {n} lower and {n} upper values")));
             }
-            if let Some(k) = (0..n).find(|k| !(self.lower[*k] < self.upper[*k])) {
+            if let Some(k) =
+                (0..n).find(|k| self.lower[*k].partial_cmp(&self.upper[*k]) != Some(std::cmp::Ordering::Less))
+            {
                 return Err(FitError::Invalid(format!(
                     "parameter {k}: the lower bound {} is not below the upper bound {}",
                     self.lower[k], self.upper[k]
                 )));
             }
         }
-        if !(self.tolerance >= 0.0) || self.max_iterations == 0 {
+        if self.tolerance.is_nan() || self.tolerance < 0.0 || self.max_iterations == 0 {
             return Err(FitError::Invalid("the tolerance must be ≥ 0 and max_iterations > 0".into()));
         }
         Ok(())
@@ -368,7 +370,7 @@ pub(crate) fn cholesky(a: &mut [f64], n: usize) -> bool {
         for k in 0..j {
             d -= a[j * n + k] * a[j * n + k];
         }
-        if !(d > 0.0) || !d.is_finite() {
+        if d.is_nan() || d <= 0.0 || !d.is_finite() {
             return false;
         }
         let d = d.sqrt();
@@ -463,8 +465,8 @@ fn fit_one(
         }
         ws.step.copy_from_slice(&ws.acc.jtr);
         cholesky_solve(&ws.damped, n, &mut ws.step);
-        for k in 0..n {
-            ws.trial[k] = x[k] - ws.step[k];
+        for ((t, x), step) in ws.trial.iter_mut().zip(x.iter()).zip(&ws.step) {
+            *t = x - step;
         }
         options.project(&mut ws.trial);
         let trial_chi2 = kernels.sum_of_squares(chunk, &ws.trial).unwrap_or(f64::NAN);
@@ -501,11 +503,11 @@ fn fit_one(
         } else {
             f64::NAN
         };
-        for k in 0..n {
+        for (k, se) in std_errors.iter_mut().enumerate() {
             ws.step.fill(0.0);
             ws.step[k] = 1.0;
             cholesky_solve(&ws.damped, n, &mut ws.step);
-            std_errors[k] = (ws.step[k] * scale).sqrt();
+            *se = (ws.step[k] * scale).sqrt();
         }
     } else {
         std_errors.fill(f64::INFINITY);

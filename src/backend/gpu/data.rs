@@ -204,11 +204,12 @@ impl GpuData {
         self.device.check()?;
         let (chunks, params_buffer) = self.resident(precision)?;
         let mut outputs = self.outputs.lock().map_err(|_| GpuError::Internal("poisoned output buffers".into()))?;
-        if !outputs.contains_key(&(which, precision)) {
-            let created = self.create_outputs(which, chunks, params_buffer)?;
-            outputs.insert((which, precision), created);
-        }
-        let Some(outputs) = outputs.get(&(which, precision)) else { unreachable!("inserted above") };
+        let outputs: &Vec<Output> = match outputs.entry((which, precision)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(self.create_outputs(which, chunks, params_buffer)?)
+            }
+        };
         let device = self.device;
         device.queue.write_buffer(params_buffer, 0, &encode(params.iter().copied(), precision));
         let mut encoder =
