@@ -40,38 +40,12 @@ pub struct BatchOutput {
 impl GpuBatchKernel {
     pub fn new(device: &GpuDevice, kernel: &Kernel) -> Result<Self, GpuError> {
         device.check()?;
-        let entry = |binding: u32, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        };
-        let storage = |read_only| wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        };
-        let uniform = wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Uniform,
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        };
-        let entries = [
-            entry(0, storage(true)),
-            entry(1, storage(true)),
-            entry(2, storage(true)),
-            entry(3, storage(true)),
-            entry(4, storage(false)),
-            entry(5, storage(false)),
-            entry(6, storage(true)),
-            entry(7, uniform),
-        ];
+        // vars, y, w, meta: read; params, out: written; bounds: read; info: uniform.
+        let read = Some(true);
+        let layout =
+            device.buffer_layout("jitfit batch", &[read, read, read, read, Some(false), Some(false), read, None])?;
         let source = write_batch_shader(kernel);
-        let (layout, pipeline) = device.scoped(|d| {
-            let layout = d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor {
-                label: Some("jitfit batch"),
-                entries: &entries,
-            });
+        let pipeline = device.scoped(|d| {
             let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some("jitfit batch"),
                 bind_group_layouts: &[Some(&layout)],
@@ -89,7 +63,7 @@ impl GpuBatchKernel {
                 compilation_options: Default::default(),
                 cache: None,
             });
-            (layout, pipeline)
+            pipeline
         })?;
         Ok(GpuBatchKernel { layout, pipeline, n_params: kernel.n_params() })
     }
@@ -146,21 +120,8 @@ impl GpuBatchKernel {
                 plain("out readback", out_bytes, read_usage),
             ]
         })?;
-        let entries: Vec<wgpu::BindGroupEntry> = buffers[..8]
-            .iter()
-            .enumerate()
-            .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                binding: binding as u32,
-                resource: buffer.as_entire_binding(),
-            })
-            .collect();
-        let bind_group = device.scoped(|d| {
-            d.create_bind_group(&wgpu::BindGroupDescriptor {
-                label: Some("jitfit batch"),
-                layout: &self.layout,
-                entries: &entries,
-            })
-        })?;
+        let bound: Vec<&wgpu::Buffer> = buffers[..8].iter().collect();
+        let bind_group = device.scoped(|d| super::device::bind_buffers(d, "jitfit batch", &self.layout, &bound))?;
         let needed = input.fits.div_ceil(WORKGROUP_SIZE as usize).max(1);
         let max_x = device.limits.max_compute_workgroups_per_dimension.max(1) as usize;
         let x = needed.min(max_x);
@@ -175,32 +136,12 @@ impl GpuBatchKernel {
         encoder.copy_buffer_to_buffer(&buffers[4], 0, &buffers[8], 0, None);
         encoder.copy_buffer_to_buffer(&buffers[5], 0, &buffers[9], 0, None);
         device.queue.submit([encoder.finish()]);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        for readback in &buffers[8..] {
-            let sender = sender.clone();
-            readback.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-                let _ = sender.send(result);
-            });
-        }
-        drop(sender);
-        device.wait()?;
-        for result in receiver.iter() {
-            result.map_err(|e| GpuError::DeviceLost(format!("reading results back: {e}")))?;
-        }
-        let read = |buffer: &wgpu::Buffer, len: usize| -> Result<Vec<f32>, GpuError> {
-            let view = buffer
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| GpuError::Internal(format!("reading results back: {e}")))?;
-            let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&view[..]);
-            drop(view);
-            buffer.unmap();
+        let bytes = device.read_back(&[&buffers[8], &buffers[9]])?;
+        let floats = |k: usize, len: usize| -> Vec<f32> {
+            let mut values: Vec<f32> = bytemuck::pod_collect_to_vec(&bytes[k]);
             values.truncate(len);
-            Ok(values)
+            values
         };
-        Ok(BatchOutput {
-            params: read(&buffers[8], input.params.len())?,
-            out: read(&buffers[9], input.fits * outputs)?,
-        })
+        Ok(BatchOutput { params: floats(0, input.params.len()), out: floats(1, input.fits * outputs) })
     }
 }

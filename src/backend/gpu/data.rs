@@ -227,34 +227,14 @@ impl GpuData {
             encoder.copy_buffer_to_buffer(&output.result, 0, &output.readback, 0, None);
         }
         device.queue.submit([encoder.finish()]);
-        let (sender, receiver) = std::sync::mpsc::channel();
-        for (k, output) in outputs.iter().enumerate() {
-            let sender = sender.clone();
-            output.readback.slice(..).map_async(wgpu::MapMode::Read, move |result| {
-                let _ = sender.send((k, result));
-            });
-        }
-        drop(sender);
-        device.wait()?;
-        for (_, result) in receiver.iter() {
-            result.map_err(|e| GpuError::DeviceLost(format!("reading results back: {e}")))?;
-        }
+        let readbacks: Vec<&wgpu::Buffer> = outputs.iter().map(|o| &o.readback).collect();
         let mut values = Vec::with_capacity(outputs.len());
-        for output in outputs {
-            let view = output
-                .readback
-                .slice(..)
-                .get_mapped_range()
-                .map_err(|e| GpuError::Internal(format!("reading results back: {e}")))?;
+        for (bytes, output) in device.read_back(&readbacks)?.iter().zip(outputs) {
             let mut row: Vec<f64> = match precision {
-                Precision::F32 => {
-                    bytemuck::pod_collect_to_vec::<u8, f32>(&view[..]).into_iter().map(f64::from).collect()
-                }
-                Precision::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(&view[..]),
+                Precision::F32 => bytemuck::pod_collect_to_vec::<u8, f32>(bytes).into_iter().map(f64::from).collect(),
+                Precision::F64 => bytemuck::pod_collect_to_vec::<u8, f64>(bytes),
             };
             row.truncate(output.values);
-            drop(view);
-            output.readback.unmap();
             values.push(row);
         }
         Ok(values)
@@ -291,19 +271,7 @@ impl GpuData {
                         mapped_at_creation: false,
                     });
                     let buffers = [&chunk.vars, &chunk.y, &chunk.weights, params, &result, &chunk.info];
-                    let entries: Vec<wgpu::BindGroupEntry> = buffers
-                        .iter()
-                        .enumerate()
-                        .map(|(binding, buffer)| wgpu::BindGroupEntry {
-                            binding: binding as u32,
-                            resource: buffer.as_entire_binding(),
-                        })
-                        .collect();
-                    let bind_group = d.create_bind_group(&wgpu::BindGroupDescriptor {
-                        label: Some("jitfit"),
-                        layout: &self.kernels.layout,
-                        entries: &entries,
-                    });
+                    let bind_group = super::device::bind_buffers(d, "jitfit", &self.kernels.layout, &buffers);
                     let values = if which.is_reduction() { rows * per } else { chunk.n * per };
                     Output { result, readback, bind_group, values }
                 })

@@ -75,6 +75,21 @@ fn open() -> Result<GpuDevice, GpuError> {
     Ok(GpuDevice { device, queue, limits, info, failure })
 }
 
+/// A bind group of whole buffers, binding k = `buffers[k]`.
+pub(crate) fn bind_buffers(
+    device: &wgpu::Device,
+    label: &str,
+    layout: &wgpu::BindGroupLayout,
+    buffers: &[&wgpu::Buffer],
+) -> wgpu::BindGroup {
+    let entries: Vec<wgpu::BindGroupEntry> = buffers
+        .iter()
+        .enumerate()
+        .map(|(binding, buffer)| wgpu::BindGroupEntry { binding: binding as u32, resource: buffer.as_entire_binding() })
+        .collect();
+    device.create_bind_group(&wgpu::BindGroupDescriptor { label: Some(label), layout, entries: &entries })
+}
+
 /// A wgpu error as ours: running out of memory is the user's to know; anything else is ours.
 pub(crate) fn classify(error: wgpu::Error) -> GpuError {
     match error {
@@ -124,6 +139,65 @@ impl GpuDevice {
     pub(crate) fn wait(&self) -> Result<(), GpuError> {
         self.device.poll(wgpu::PollType::wait_indefinitely()).map_err(|e| GpuError::DeviceLost(e.to_string()))?;
         self.check()
+    }
+
+    /// A bind group layout of buffers for a compute shader, binding k described by
+    /// `bindings[k]`: `Some(read_only)` for a storage buffer, `None` for a uniform.
+    pub(crate) fn buffer_layout(
+        &self,
+        label: &str,
+        bindings: &[Option<bool>],
+    ) -> Result<wgpu::BindGroupLayout, GpuError> {
+        let entries: Vec<wgpu::BindGroupLayoutEntry> = bindings
+            .iter()
+            .enumerate()
+            .map(|(binding, kind)| wgpu::BindGroupLayoutEntry {
+                binding: binding as u32,
+                visibility: wgpu::ShaderStages::COMPUTE,
+                ty: wgpu::BindingType::Buffer {
+                    ty: match kind {
+                        Some(read_only) => wgpu::BufferBindingType::Storage { read_only: *read_only },
+                        None => wgpu::BufferBindingType::Uniform,
+                    },
+                    has_dynamic_offset: false,
+                    min_binding_size: None,
+                },
+                count: None,
+            })
+            .collect();
+        self.scoped(|d| {
+            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some(label), entries: &entries })
+        })
+    }
+
+    /// The bytes of `buffers` (`MAP_READ` buffers that submitted copies fill): maps them all,
+    /// waits for the device, copies, unmaps.
+    pub(crate) fn read_back(&self, buffers: &[&wgpu::Buffer]) -> Result<Vec<Vec<u8>>, GpuError> {
+        let (sender, receiver) = std::sync::mpsc::channel();
+        for buffer in buffers {
+            let sender = sender.clone();
+            buffer.slice(..).map_async(wgpu::MapMode::Read, move |result| {
+                let _ = sender.send(result);
+            });
+        }
+        drop(sender);
+        self.wait()?;
+        for result in receiver.iter() {
+            result.map_err(|e| GpuError::DeviceLost(format!("reading results back: {e}")))?;
+        }
+        buffers
+            .iter()
+            .map(|buffer| {
+                let view = buffer
+                    .slice(..)
+                    .get_mapped_range()
+                    .map_err(|e| GpuError::Internal(format!("reading results back: {e}")))?;
+                let bytes = view.to_vec();
+                drop(view);
+                buffer.unmap();
+                Ok(bytes)
+            })
+            .collect()
     }
 
     /// Runs `create` inside error scopes, so a refusal (too large, out of memory) comes back as

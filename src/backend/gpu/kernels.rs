@@ -6,11 +6,6 @@ use super::device::{GpuDevice, GpuError};
 use crate::backend::wgsl::{Precision, WgslKernel, write_shader_in};
 use crate::ir::Kernel;
 
-/// The bindings every shader declares (see [`crate::backend::wgsl`]).
-const STORAGE_READ: [u32; 4] = [0, 1, 2, 3];
-const RESULT: u32 = 4;
-const INFO: u32 = 5;
-
 /// Compiled pipelines of one model on one device.
 pub struct GpuKernels {
     pub(crate) n_vars: usize,
@@ -28,30 +23,9 @@ impl GpuKernels {
     /// WGSL writer (naga validates them all in the tests) and comes back as an error.
     pub fn new(device: &GpuDevice, kernel: &Kernel) -> Result<Self, GpuError> {
         device.check()?;
-        let entry = |binding, ty| wgpu::BindGroupLayoutEntry {
-            binding,
-            visibility: wgpu::ShaderStages::COMPUTE,
-            ty,
-            count: None,
-        };
-        let storage = |read_only| wgpu::BindingType::Buffer {
-            ty: wgpu::BufferBindingType::Storage { read_only },
-            has_dynamic_offset: false,
-            min_binding_size: None,
-        };
-        let mut entries: Vec<_> = STORAGE_READ.iter().map(|b| entry(*b, storage(true))).collect();
-        entries.push(entry(RESULT, storage(false)));
-        entries.push(entry(
-            INFO,
-            wgpu::BindingType::Buffer {
-                ty: wgpu::BufferBindingType::Uniform,
-                has_dynamic_offset: false,
-                min_binding_size: None,
-            },
-        ));
-        let layout = device.scoped(|d| {
-            d.create_bind_group_layout(&wgpu::BindGroupLayoutDescriptor { label: Some("jitfit"), entries: &entries })
-        })?;
+        // vars, y, w, params: read; result: written; info: uniform.
+        let layout =
+            device.buffer_layout("jitfit", &[Some(true), Some(true), Some(true), Some(true), Some(false), None])?;
         let build = |precision: Precision| -> Option<Result<Vec<wgpu::ComputePipeline>, GpuError>> {
             let sources: Option<Vec<String>> =
                 WgslKernel::ALL.iter().map(|which| write_shader_in(kernel, *which, precision)).collect();
