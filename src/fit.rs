@@ -810,8 +810,11 @@ impl GpuPhase<'_> {
             }
             let mut report = BackendReport::cpu(None);
             report.adapter = Some(device.describe());
-            // The f64 finish stays on the device unless a checkpoint or LM asks for the CPU's.
-            let finish_here = options.checkpoint.is_none() && options.solve.method != Method::Lm;
+            // The f64 finish stays on the device (TRF on the normal equations) unless the caller
+            // asked for what only the CPU does: checkpoints, LM, a dense Jacobian.
+            let finish_here = options.checkpoint.is_none()
+                && options.solve.method != Method::Lm
+                && options.solve.jacobian != solve::JacobianMode::Dense;
             match self.iterate(model, device, solve_options, &x0, cancel, finish_here) {
                 Ok((rough, finished)) => {
                     report.used = Backend::Gpu;
@@ -821,9 +824,11 @@ impl GpuPhase<'_> {
                     report.f64_on_gpu = finished.is_some();
                     Ok(GpuOutcome { report, x_start: rough.x, finished })
                 }
-                Err(e) if explicit => Err(e),
+                // The device itself failing is an error when the caller asked for it; the f32
+                // arithmetic failing (overflow in r², say) only sends the fit to the CPU.
+                Err(e @ FitError::Gpu(_)) if explicit => Err(e),
                 Err(e) => {
-                    report.note = Some(format!("auto: the GPU phase failed ({e}); the fit ran on the CPU"));
+                    report.note = Some(format!("the f32 phase on the GPU failed ({e}); the fit ran on the CPU"));
                     Ok(GpuOutcome { report, x_start: x0, finished: None })
                 }
             }
@@ -847,7 +852,12 @@ impl GpuPhase<'_> {
         use crate::backend::wgsl::Precision;
         let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
         let kernels = model.gpu_kernels().map_err(gpu)?;
-        let data = GpuData::upload(device, kernels, self.vars, self.y, self.weights).map_err(gpu)?;
+        let data = if finish_here {
+            GpuData::upload(device, kernels, self.vars, self.y, self.weights)
+        } else {
+            GpuData::upload_f32(device, kernels, self.vars, self.y, self.weights)
+        }
+        .map_err(gpu)?;
         let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F32);
         let mut problem =
             Fixed { inner: &mut inner, full: self.initial.to_vec(), free: self.free.to_vec(), jacobian: Vec::new() };
@@ -860,7 +870,9 @@ impl GpuPhase<'_> {
         let mut hooks = solve::Hooks { cancel, ..Default::default() };
         let solution = solve::solve_with_hooks(&mut problem, x0, &options, &mut hooks)?;
         if solution.x.iter().any(|v| !v.is_finite()) {
-            return Err(FitError::Gpu("the f32 iterations ended at non-finite parameters".into()));
+            return Err(FitError::Solve(SolveError::Evaluation(
+                "the f32 iterations ended at non-finite parameters".into(),
+            )));
         }
         if !(finish_here && data.has_f64()) {
             return Ok((solution, None));

@@ -481,3 +481,31 @@ fn f64_finish_on_the_cpu_when_the_device_cannot_do_it() {
         assert!((gpu.values[k] - cpu.values[k]).abs() <= 1e-9 * cpu.values[k].abs());
     }
 }
+
+/// Residuals too large for f32 (r² overflows) fail the f32 phase, not the fit: the f64
+/// iterations run on the CPU from the start and the report says why.
+#[test]
+fn f32_overflow_sends_the_fit_to_the_cpu() {
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(5000);
+    let y: Vec<f64> = y.iter().map(|v| v * 1e20).collect();
+    let data = Data::new().var("x", x).y(y);
+    let fit = |backend| model.fit(&data).p0(&[1e20, 1.0, 0.0]).backend(backend).run().unwrap();
+    let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));
+    assert!(gpu.status.converged(), "{}", gpu.message);
+    assert_eq!(gpu.backend.used, Backend::Cpu);
+    assert!(gpu.backend.note.as_deref().is_some_and(|n| n.contains("f32 phase")), "{:?}", gpu.backend);
+    assert_eq!(gpu.values, cpu.values);
+}
+
+/// A fit too large for one GPU thread is refused with a message, not sent to the watchdog.
+#[test]
+fn gpu_batch_refuses_fits_too_large_for_a_thread() {
+    use jitfit::{BatchData, BatchOptions};
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(jitfit::batch::MAX_POINTS_PER_FIT + 1);
+    let data = BatchData::uniform(&y, y.len()).shared_var("x", &x);
+    let err = model.fit_many(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).backend(Backend::Gpu)).unwrap_err();
+    assert!(err.to_string().contains("one thread"), "{err}");
+}

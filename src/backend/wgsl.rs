@@ -21,9 +21,9 @@ pub const WORKGROUP_SIZE: u32 = 64;
 /// 1024 points rather than per 64.
 pub const POINTS_PER_THREAD: u32 = 16;
 
-/// The most slots one pass of the workgroup reduction holds in workgroup memory (64 threads ×
-/// 48 f32 = 12 KiB, within WebGPU's guaranteed 16 KiB); more slots take several passes.
-const SLOTS_PER_PASS: usize = 48;
+/// Bytes of workgroup memory one pass of the reduction may use (64 threads × 48 f32 or 24 f64
+/// = 12 KiB, within WebGPU's guaranteed 16 KiB); more slots take several passes.
+const REDUCTION_BYTES: usize = 12 * 1024;
 
 /// How many partial sums `normal_equations` writes per workgroup: p(p+1)/2 + p + 1.
 pub fn normal_equations_slots(n_params: usize) -> usize {
@@ -279,9 +279,11 @@ fn jf_log(x: f64) -> f64 {
         m = m * 18446744073709551616.0lf;
         e = -64.0lf;
     }
+    // 2^512, 2^256, …, 2: exact constants (Vulkan's f64 sqrt need not be exact).
+    let scales = array<f64, 10>(1.3407807929942597e+154lf, 1.157920892373162e+77lf, 3.402823669209385e+38lf, 1.8446744073709552e+19lf, 4294967296.0lf, 65536.0lf, 256.0lf, 16.0lf, 4.0lf, 2.0lf);
     var b = 512.0lf;
-    var scale = 1.3407807929942597e154lf;
     for (var step = 0; step < 10; step = step + 1) {
+        let scale = scales[step];
         if (m >= scale) {
             m = m / scale;
             e = e + b;
@@ -291,7 +293,6 @@ fn jf_log(x: f64) -> f64 {
             e = e - b;
         }
         b = b * 0.5lf;
-        scale = sqrt(scale);
     }
     if (m > 1.4142135623730951lf) {
         m = m * 0.5lf;
@@ -803,7 +804,7 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
         Precision::F64 => PRELUDE_F64,
     };
     let slots = which.outputs(p);
-    let per_pass = slots.min(SLOTS_PER_PASS);
+    let per_pass = slots.min(REDUCTION_BYTES / (WORKGROUP_SIZE as usize * precision.size()));
     if which.is_reduction() {
         let _ = writeln!(s, "var<workgroup> partial_sums: array<{t}, {}>;", WORKGROUP_SIZE as usize * per_pass);
     }
@@ -862,7 +863,7 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
     }
     let _ = writeln!(s, "        acc[{0}u] = acc[{0}u] + r * r;", slots - 1);
     s += "    }\n    }\n";
-    // Add the threads' sums across the workgroup, a pass of up to SLOTS_PER_PASS slots at a
+    // Add the threads' sums across the workgroup, a pass of up to `per_pass` slots at a
     // time, in a fixed tree order.
     let _ = writeln!(s, "    for (var first: u32 = 0u; first < {slots}u; first = first + {per_pass}u) {{");
     let _ = writeln!(s, "        for (var s: u32 = 0u; s < {per_pass}u; s = s + 1u) {{");
@@ -1068,13 +1069,19 @@ pub fn write_batch_shader(kernel: &Kernel) -> String {
     );
     s += "        trial = project(trial);\n        let trial_chi2 = chi2_at(start, count, trial);\n";
     s += "        if (!bad(trial_chi2) && trial_chi2 <= chi2) {\n            let reduction = chi2 - trial_chi2;\n            x = trial;\n            ne = normal_at(start, count, x);\n            chi2 = ne.chi2;\n            lambda = max(lambda * 0.1, 1.0e-7);\n";
-    s += "            if (bad(chi2)) {\n                status = 3.0;\n                break;\n            }\n            if (reduction <= info.tolerance * chi2) {\n                status = 0.0;\n                break;\n            }\n";
+    // The new point's sums must be finite too: a NaN derivative with a finite χ² would
+    // otherwise reject every later step and end as "converged".
+    let _ = write!(
+        s,
+        "            var finite_now = !bad(chi2);\n            for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n                finite_now = finite_now && !bad(ne.g[k]) && !bad(ne.a[k * {n}u + k]);\n            }}\n            if (!finite_now) {{\n                status = 3.0;\n                break;\n            }}\n            if (reduction <= info.tolerance * chi2) {{\n                status = 0.0;\n                break;\n            }}\n"
+    );
     // A rejected step that changes χ² by less than the tolerance, taken with little damping,
     // is f32 noise at the minimum (Gpufit's criterion, guarded against the tiny steps of a
     // heavily damped iteration far from it).
     s += "        } else {\n            if (!bad(trial_chi2) && trial_chi2 - chi2 <= info.tolerance * chi2 && lambda <= 1.0) {\n                status = 0.0;\n                break;\n            }\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n        }\n    }\n";
     // Covariance (JᵀJ)⁻¹ · χ²/dof (or absolute).
     let _ = writeln!(s, "    let cov = factor(ne.a, 0.0);\n    var scale = chi2 / f32(count - {n}u);");
+    let _ = writeln!(s, "    if (count == {n}u) {{\n        scale = zero / zero;\n    }}");
     s += "    if (info.absolute_sigma == 1u) {\n        scale = 1.0;\n    }\n";
     let _ = writeln!(
         s,

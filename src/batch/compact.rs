@@ -142,7 +142,9 @@ pub struct BatchOptions {
     pub tolerance: f64,
     /// σ are absolute: do not scale the covariance by χ²/dof.
     pub absolute_sigma: bool,
-    /// Where the fits run: `Cpu`, `Gpu` (the same loop in f32 on the device), or `Auto` (CPU).
+    /// Where the fits run: `Cpu`, `Gpu` (the same loop in f32 on the device, for fits of at
+    /// most [`MAX_POINTS_PER_FIT`](super::MAX_POINTS_PER_FIT) points; its χ² tolerance is at
+    /// least Gpufit's 1e-4, the resolution of f32 residuals), or `Auto` (CPU).
     pub backend: Backend,
 }
 

@@ -7,6 +7,11 @@ use crate::fit::FitError;
 use std::sync::Arc;
 use std::time::Instant;
 
+/// The most points one fit of a GPU batch may have: one thread runs a whole fit, and a
+/// dispatch that runs too long is killed by the driver's watchdog (the device is then lost).
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+pub const MAX_POINTS_PER_FIT: usize = 4096;
+
 #[cfg(not(feature = "gpu"))]
 pub(super) fn fit_many(
     _model: &Arc<CompiledModel>,
@@ -31,8 +36,15 @@ pub(super) fn fit_many(
     let device = device().map_err(gpu)?;
     let kernel = model.gpu_batch_kernel().map_err(gpu)?;
     let (n, fits) = (model.n_params(), data.n_fits());
-    if data.y.len() >= u32::MAX as usize {
-        return Err(FitError::Invalid("a GPU batch holds fewer than 2^32 points; split it".into()));
+    let largest_fit = data.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    if largest_fit > MAX_POINTS_PER_FIT {
+        return Err(FitError::Invalid(format!(
+            "a GPU batch runs each fit in one thread: fits of at most {MAX_POINTS_PER_FIT} points (the largest has {largest_fit}); use --backend cpu"
+        )));
+    }
+    let elements = data.y.len().max(fits * crate::backend::wgsl::batch_outputs(n)).max(data.vars.len() * data.y.len());
+    if elements >= u32::MAX as usize {
+        return Err(FitError::Invalid("a GPU batch holds fewer than 2^32 values per buffer; split it".into()));
     }
     let narrow = |v: &[f64]| -> Vec<f32> { v.iter().map(|x| *x as f32).collect() };
     let (mut vars, mut meta) = (Vec::new(), Vec::new());
@@ -85,7 +97,12 @@ pub(super) fn fit_many(
         });
     }
     let mut values: Vec<f64> = output.params.iter().map(|v| f64::from(*v)).collect();
-    for (k, s) in status.iter().enumerate() {
+    for (k, s) in status.iter_mut().enumerate() {
+        // The shader's own NaN tests may be compiled away (fast math): check again here.
+        let row = &values[k * n..(k + 1) * n];
+        if s.ran() && (!chi2[k].is_finite() || row.iter().any(|v| !v.is_finite())) {
+            *s = BatchStatus::NotFinite;
+        }
         if !s.ran() {
             values[k * n..(k + 1) * n].fill(f64::NAN);
         }

@@ -12,6 +12,7 @@ pub mod compact;
 mod gpu;
 
 pub use compact::{BatchData, BatchOptions, BatchResults, BatchStatus, BatchVar};
+pub use gpu::MAX_POINTS_PER_FIT;
 
 use crate::cache::CompiledModel;
 use crate::fit::{Data, Fit, FitBuilder, FitError};

@@ -72,7 +72,18 @@ impl GpuData {
         y: &[f64],
         weights: Option<&[f64]>,
     ) -> Result<Self, GpuError> {
-        Self::upload_in_chunks(device, kernels, vars, y, weights, usize::MAX)
+        Self::upload_with(device, kernels, vars, y, weights, true, usize::MAX)
+    }
+
+    /// [`GpuData::upload`] in f32 only (a third of the memory), for work that stays in f32.
+    pub fn upload_f32(
+        device: &'static GpuDevice,
+        kernels: Arc<GpuKernels>,
+        vars: &[&[f64]],
+        y: &[f64],
+        weights: Option<&[f64]>,
+    ) -> Result<Self, GpuError> {
+        Self::upload_with(device, kernels, vars, y, weights, false, usize::MAX)
     }
 
     /// [`GpuData::upload`] with at most `max_chunk` points per chunk (rounded down to whole
@@ -83,6 +94,18 @@ impl GpuData {
         vars: &[&[f64]],
         y: &[f64],
         weights: Option<&[f64]>,
+        max_chunk: usize,
+    ) -> Result<Self, GpuError> {
+        Self::upload_with(device, kernels, vars, y, weights, true, max_chunk)
+    }
+
+    fn upload_with(
+        device: &'static GpuDevice,
+        kernels: Arc<GpuKernels>,
+        vars: &[&[f64]],
+        y: &[f64],
+        weights: Option<&[f64]>,
+        with_f64: bool,
         max_chunk: usize,
     ) -> Result<Self, GpuError> {
         device.check()?;
@@ -111,7 +134,10 @@ impl GpuData {
         let per_point = 8 * kernels.n_vars.max(kernels.n_params + 1);
         // Chunks hold whole workgroups of the reductions, so splitting does not change sums.
         let group = WgslKernel::NormalEquations.points_per_workgroup();
-        let chunk_points = (largest_binding / per_point).min(max_chunk) / group * group;
+        // Shader indices are u32: no binding of a chunk may hold more than 2^32 − 1 elements.
+        let widest = kernels.n_vars.max(kernels.n_params + 1).max(1);
+        let index_limit = u32::MAX as usize / widest;
+        let chunk_points = (largest_binding / per_point).min(max_chunk).min(index_limit) / group * group;
         if chunk_points == 0 {
             return Err(GpuError::OutOfMemory(format!(
                 "the device's largest buffer ({largest_binding} bytes) cannot hold one workgroup's data"
@@ -158,7 +184,7 @@ impl GpuData {
             Ok((chunks, params))
         };
         let (chunks, params) = resident(Precision::F32)?;
-        let (chunks_f64, params_f64) = if kernels.has_f64() {
+        let (chunks_f64, params_f64) = if with_f64 && kernels.has_f64() {
             let (chunks, params) = resident(Precision::F64)?;
             (chunks, Some(params))
         } else {
@@ -336,10 +362,11 @@ fn upload<T: bytemuck::Pod>(
 ) -> wgpu::Buffer {
     use wgpu::util::DeviceExt;
     let bytes: &[u8] = bytemuck::cast_slice(values);
-    // Bindings may not be empty: an empty chunk gets one zero.
+    // Bindings may not be empty: an empty one (a model without variables) gets one zero, wide
+    // enough for an f64.
     let padded;
     let contents = if bytes.is_empty() {
-        padded = [0u8; 4];
+        padded = [0u8; 8];
         &padded[..]
     } else {
         bytes

@@ -28,8 +28,10 @@ pub struct GpuDevice {
     pub(crate) queue: wgpu::Queue,
     pub(crate) limits: wgpu::Limits,
     info: wgpu::AdapterInfo,
-    /// Set by the device-lost callback and the uncaptured-error handler.
-    failure: Arc<Mutex<Option<GpuError>>>,
+    /// Set by the device-lost callback: permanent.
+    lost: Arc<Mutex<Option<GpuError>>>,
+    /// The first error the uncaptured-error handler saw since the last check: reported once.
+    uncaptured: Arc<Mutex<Option<GpuError>>>,
 }
 
 static DEVICE: OnceLock<Result<GpuDevice, GpuError>> = OnceLock::new();
@@ -59,20 +61,20 @@ fn open() -> Result<GpuDevice, GpuError> {
     };
     let (device, queue) = pollster::block_on(adapter.request_device(&descriptor))
         .map_err(|e| GpuError::Device { adapter: info.name.clone(), message: e.to_string() })?;
-    let failure = Arc::new(Mutex::new(None));
-    let on_lost = Arc::clone(&failure);
+    let (lost, uncaptured) = (Arc::new(Mutex::new(None)), Arc::new(Mutex::new(None)));
+    let on_lost = Arc::clone(&lost);
     device.set_device_lost_callback(move |reason, message| {
         if let Ok(mut slot) = on_lost.lock() {
             slot.get_or_insert(GpuError::DeviceLost(format!("{reason:?}: {message}")));
         }
     });
-    let on_error = Arc::clone(&failure);
+    let on_error = Arc::clone(&uncaptured);
     device.on_uncaptured_error(Arc::new(move |error: wgpu::Error| {
         if let Ok(mut slot) = on_error.lock() {
             slot.get_or_insert(classify(error));
         }
     }));
-    Ok(GpuDevice { device, queue, limits, info, failure })
+    Ok(GpuDevice { device, queue, limits, info, lost, uncaptured })
 }
 
 /// A bind group of whole buffers, binding k = `buffers[k]`.
@@ -127,11 +129,16 @@ impl GpuDevice {
         self.info.device_type == wgpu::DeviceType::Cpu
     }
 
-    /// The first error the device reported since it opened (lost, out of memory, refused).
+    /// A lost device (for good), or the first error reported outside an error scope since the
+    /// last check (once: one refused request does not disable the device).
     pub(crate) fn check(&self) -> Result<(), GpuError> {
-        match self.failure.lock() {
-            Ok(slot) => slot.clone().map_or(Ok(()), Err),
-            Err(_) => Err(GpuError::Internal("the device's error record is poisoned".into())),
+        let poisoned = || GpuError::Internal("the device's error record is poisoned".into());
+        if let Some(lost) = self.lost.lock().map_err(|_| poisoned())?.clone() {
+            return Err(lost);
+        }
+        match self.uncaptured.lock().map_err(|_| poisoned())?.take() {
+            Some(error) => Err(error),
+            None => Ok(()),
         }
     }
 

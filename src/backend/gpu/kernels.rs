@@ -56,7 +56,8 @@ impl GpuKernels {
             }))
         };
         let pipelines = build(Precision::F32).unwrap_or_else(|| Err(GpuError::Internal("no f32 shader".into())))?;
-        let pipelines_f64 = if device.has_f64() { build(Precision::F64).transpose()? } else { None };
+        // A device that refuses the f64 shaders (a limit, a driver) still runs f32.
+        let pipelines_f64 = if device.has_f64() { build(Precision::F64).and_then(Result::ok) } else { None };
         Ok(GpuKernels { n_vars: kernel.n_vars(), n_params: kernel.n_params(), layout, pipelines, pipelines_f64 })
     }
 
