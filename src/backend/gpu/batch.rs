@@ -55,15 +55,14 @@ impl GpuBatchKernel {
                 label: Some("jitfit batch"),
                 source: wgpu::ShaderSource::Wgsl(source.into()),
             });
-            let pipeline = d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some("jitfit batch"),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some("main"),
                 compilation_options: Default::default(),
                 cache: None,
-            });
-            pipeline
+            })
         })?;
         Ok(GpuBatchKernel { layout, pipeline, n_params: kernel.n_params() })
     }
