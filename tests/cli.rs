@@ -218,7 +218,7 @@ fn repl_script_runs_and_survives_mistakes() {
     let script = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/repl/decay.jf"))
         .unwrap()
         .replace("/tmp/jitfit-repl-decay.svg", svg.to_str().unwrap())
-        + "frobnicate\nfit\nload no/such/file.csv\nshow\nquit\nfit\n";
+        + "frobnicate\nfit\nload no/such/file.csv\nbackend tpu\nbackend cpu\nshow\nquit\nfit\n";
     let mut child = Command::new(env!("CARGO_BIN_EXE_jitfit"))
         .arg("repl")
         .current_dir(env!("CARGO_MANIFEST_DIR"))
@@ -242,6 +242,8 @@ fn repl_script_runs_and_survives_mistakes() {
     );
     assert!(stderr.contains("error: unknown command `frobnicate`"), "{stderr}");
     assert!(stderr.contains("error: cannot read no/such/file.csv"), "{stderr}");
+    assert!(stderr.contains("error: backend: `tpu` is not one of auto, cpu, gpu"), "{stderr}");
+    assert!(stdout.contains("method auto, backend cpu"), "{stdout}");
     // The failed load lost nothing: the session still shows the data loaded first.
     assert!(stdout.contains("data    examples/data/decay.csv"), "{stdout}");
     // `eval` at the fitted values: a·exp(−1.5 b) + c.

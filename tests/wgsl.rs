@@ -175,3 +175,28 @@ fn f64_shaders_validate_or_are_refused() {
     written.dedup();
     assert_eq!(written.len(), 27, "{written:?}");
 }
+
+/// `jitfit explain --wgsl KERNEL [--f64]` prints the shader the GPU would run: it validates.
+#[test]
+fn explain_prints_valid_shaders() {
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+            .args(["explain", "A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B", "--vars", "x,y"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for (args, capabilities) in [
+        (&["--wgsl", "normal-equations"][..], naga::valid::Capabilities::empty()),
+        (&["--wgsl", "predict", "--f64"][..], naga::valid::Capabilities::FLOAT64),
+        (&["--wgsl", "batch"][..], naga::valid::Capabilities::empty()),
+    ] {
+        let out = run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let shader = String::from_utf8(out.stdout).unwrap();
+        assert!(validate_with(&shader, capabilities).is_ok(), "{args:?}:\n{shader}");
+    }
+    let out = run(&["--wgsl", "everything"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not one of predict"));
+}

@@ -15,11 +15,18 @@ pub struct ExplainArgs {
     /// The parameters in this order (default: every other name, in order of appearance).
     #[arg(long, value_delimiter = ',')]
     params: Option<Vec<String>>,
+    /// Print the GPU shader of one kernel instead: predict, residual-jacobian,
+    /// normal-equations, sum-of-squares, or batch (the whole LM loop, one thread per fit).
+    #[arg(long, value_name = "KERNEL")]
+    wgsl: Option<String>,
+    /// With --wgsl: the f64 form (for devices with SHADER_F64).
+    #[arg(long)]
+    f64: bool,
 }
 
 impl ExplainArgs {
     pub fn new(model: String, vars: Vec<String>) -> Self {
-        ExplainArgs { model, vars, params: None }
+        ExplainArgs { model, vars, params: None, wgsl: None, f64: false }
     }
 }
 
@@ -27,6 +34,29 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     let options =
         ModelOptions { names: Names { vars: args.vars.clone(), params: args.params.clone() }, ..Default::default() };
     let model = Model::parse_with(&args.model, &options)?;
+    if let Some(which) = &args.wgsl {
+        use jitfit::backend::wgsl::{Precision, WgslKernel, write_batch_shader, write_shader_in};
+        let precision = if args.f64 { Precision::F64 } else { Precision::F32 };
+        let kernel = match which.as_str() {
+            "predict" => WgslKernel::Predict,
+            "residual-jacobian" => WgslKernel::ResidualJacobian,
+            "normal-equations" => WgslKernel::NormalEquations,
+            "sum-of-squares" => WgslKernel::SumOfSquares,
+            "batch" if args.f64 => anyhow::bail!("the batch shader is f32 only"),
+            "batch" => {
+                print!("{}", write_batch_shader(model.kernel()));
+                return Ok(());
+            }
+            other => anyhow::bail!(
+                "--wgsl: `{other}` is not one of predict, residual-jacobian, normal-equations, sum-of-squares, batch"
+            ),
+        };
+        match write_shader_in(model.kernel(), kernel, precision) {
+            Some(shader) => print!("{shader}"),
+            None => anyhow::bail!("this model has no {} form of that kernel", precision.type_name()),
+        }
+        return Ok(());
+    }
     let compiled = CraneliftKernels::compile(model.kernel())?;
     let ast = jitfit::syntax::parse(&args.model)?;
     let fingerprint = cache::model_fingerprint(&cache::canonical_text(&ast), &options);

@@ -30,6 +30,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("fix", "fix c=0               hold parameters; `fix clear` frees them"),
     ("loss", "loss soft_l1 [F]      robust loss and its f_scale"),
     ("method", "method trf|lm|auto    the algorithm"),
+    ("backend", "backend cpu|gpu|auto  where the model runs (gpu: f32 on the device, f64 finish)"),
     ("fit", "fit                   fit and print the report"),
     ("report", "report                print the last report again"),
     ("json", "json                  the last fit as JSON"),
@@ -55,6 +56,7 @@ struct Session {
     fix: BTreeMap<String, String>,
     loss: (String, f64),
     method: String,
+    backend: String,
     last: Option<(FitArgs, Outcome)>,
 }
 
@@ -96,7 +98,8 @@ impl Validator for ReplHelper {}
 impl Helper for ReplHelper {}
 
 pub fn run() -> anyhow::Result<i32> {
-    let mut session = Session { loss: ("linear".into(), 1.0), method: "auto".into(), ..Default::default() };
+    let mut session =
+        Session { loss: ("linear".into(), 1.0), method: "auto".into(), backend: "auto".into(), ..Default::default() };
     let words = Rc::new(RefCell::new(COMMANDS.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>()));
     if !std::io::stdin().is_terminal() {
         for line in std::io::stdin().lock().lines() {
@@ -207,6 +210,7 @@ fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     args.fix = pairs(&session.fix);
     (args.loss, args.f_scale) = session.loss.clone();
     args.method = session.method.clone();
+    args.backend = session.backend.clone();
     Ok(args)
 }
 
@@ -259,6 +263,12 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                 bail!("method: `{rest}` is not one of auto, trf, lm");
             }
             session.method = rest.to_owned();
+        }
+        "backend" => {
+            if !matches!(rest, "auto" | "cpu" | "gpu") {
+                bail!("backend: `{rest}` is not one of auto, cpu, gpu");
+            }
+            session.backend = rest.to_owned();
         }
         "fit" => {
             let args = fit_args(session)?;
@@ -327,7 +337,10 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             println!("p0      {}", pairs(&session.p0));
             println!("bounds  {}", pairs(&session.bounds));
             println!("fix     {}", pairs(&session.fix));
-            println!("loss    {} (f_scale {}), method {}", session.loss.0, session.loss.1, session.method);
+            println!(
+                "loss    {} (f_scale {}), method {}, backend {}",
+                session.loss.0, session.loss.1, session.method, session.backend
+            );
         }
         "cache" => crate::cache::run(&crate::cache::CacheCommand::Stats)?,
         other => {
