@@ -614,6 +614,13 @@ fn run_fit(
         &mut data_problem
     };
     let mut problem = Fixed { inner, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
+    // A resumed fit continues from its checkpoint's state: no GPU phase.
+    let gpu_outcome = if options.resume.is_some() {
+        GpuOutcome { report: BackendReport::cpu(None), x_start: x0, finished: None }
+    } else {
+        let gpu = GpuPhase { vars: &vars, y: &data.y, weights: weights.as_deref(), initial: &initial, free: &free };
+        gpu.run(model, options, &solve_options, x0, cancel, progress.as_deref_mut())?
+    };
     let progress_wanted = progress.is_some();
     // Checkpoints identify the fit by its model, data and options.
     let identity = (options.checkpoint.is_some() || options.resume.is_some())
@@ -655,13 +662,6 @@ fn run_fit(
         hooks.on_iteration = Some(&mut on_iteration);
     }
     hooks.cancel = cancel;
-    // A resumed fit continues from its checkpoint's state: no GPU phase.
-    let gpu_outcome = if options.resume.is_some() {
-        GpuOutcome { report: BackendReport::cpu(None), x_start: x0, finished: None }
-    } else {
-        let gpu = GpuPhase { vars: &vars, y: &data.y, weights: weights.as_deref(), initial: &initial, free: &free };
-        gpu.run(model, options, &solve_options, x0, cancel)?
-    };
     let backend_report = gpu_outcome.report;
     let mut solution = match gpu_outcome.finished {
         Some(solution) => solution,
@@ -768,6 +768,7 @@ impl GpuPhase<'_> {
         solve_options: &SolveOptions,
         x0: Vec<f64>,
         cancel: Option<&std::sync::atomic::AtomicBool>,
+        progress: Option<&mut (dyn FnMut(&solve::TrfState) + '_)>,
     ) -> Result<GpuOutcome, FitError> {
         let cpu = |note: Option<String>, x0: Vec<f64>| {
             Ok(GpuOutcome { report: BackendReport::cpu(note), x_start: x0, finished: None })
@@ -789,7 +790,7 @@ impl GpuPhase<'_> {
         }
         #[cfg(not(feature = "gpu"))]
         {
-            let _ = (model, solve_options, cancel);
+            let _ = (model, solve_options, cancel, progress);
             let why = "this build of jitfit has no GPU support (cargo feature `gpu`)";
             if explicit {
                 return Err(FitError::Gpu(why.into()));
@@ -815,7 +816,7 @@ impl GpuPhase<'_> {
             let finish_here = options.checkpoint.is_none()
                 && options.solve.method != Method::Lm
                 && options.solve.jacobian != solve::JacobianMode::Dense;
-            match self.iterate(model, device, solve_options, &x0, cancel, finish_here) {
+            match self.iterate(model, device, solve_options, &x0, cancel, finish_here, progress) {
                 Ok((rough, finished)) => {
                     report.used = Backend::Gpu;
                     report.gpu_iterations = rough.iterations;
@@ -847,6 +848,7 @@ impl GpuPhase<'_> {
         x0: &[f64],
         cancel: Option<&std::sync::atomic::AtomicBool>,
         finish_here: bool,
+        mut progress: Option<&mut (dyn FnMut(&solve::TrfState) + '_)>,
     ) -> Result<(Solution, Option<Solution>), FitError> {
         use crate::backend::gpu::{GpuData, GpuProblem};
         use crate::backend::wgsl::Precision;
@@ -867,8 +869,16 @@ impl GpuPhase<'_> {
         options.ftol = options.ftol.max(GPU_PHASE_TOLERANCE);
         options.xtol = options.xtol.max(GPU_PHASE_TOLERANCE);
         options.gtol = options.gtol.max(GPU_PHASE_TOLERANCE);
+        // Progress (the CLI's line) follows both phases; checkpoints are the CPU's alone.
+        let mut report = |state: &solve::TrfState, _save_now: bool| {
+            if let Some(callback) = progress.as_mut() {
+                callback(state);
+            }
+        };
         let mut hooks = solve::Hooks { cancel, ..Default::default() };
+        hooks.on_iteration = Some(&mut report);
         let solution = solve::solve_with_hooks(&mut problem, x0, &options, &mut hooks)?;
+        drop(hooks);
         if solution.x.iter().any(|v| !v.is_finite()) {
             return Err(FitError::Solve(SolveError::Evaluation(
                 "the f32 iterations ended at non-finite parameters".into(),
@@ -884,6 +894,7 @@ impl GpuPhase<'_> {
         options.method = Method::Trf;
         options.jacobian = solve::JacobianMode::NormalEquations;
         let mut hooks = solve::Hooks { cancel, ..Default::default() };
+        hooks.on_iteration = Some(&mut report);
         let finished = solve::solve_with_hooks(&mut problem, &solution.x, &options, &mut hooks)?;
         Ok((solution, Some(finished)))
     }

@@ -509,3 +509,16 @@ fn gpu_batch_refuses_fits_too_large_for_a_thread() {
     let err = model.fit_many(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).backend(Backend::Gpu)).unwrap_err();
     assert!(err.to_string().contains("one thread"), "{err}");
 }
+
+/// The progress callback (the CLI's progress line) hears from the GPU iterations too.
+#[test]
+fn progress_follows_the_gpu_phase() {
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(20_000);
+    let data = Data::new().var("x", x).y(y);
+    let mut calls = 0;
+    let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0]).backend(Backend::Gpu).progress(|_| calls += 1).run().unwrap();
+    let on_device = fit.backend.gpu_iterations + if fit.backend.f64_on_gpu { fit.iterations } else { 0 };
+    assert!(calls >= on_device, "{calls} progress calls for {on_device} iterations on the device");
+}
