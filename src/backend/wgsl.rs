@@ -99,7 +99,7 @@ fn unary_f64(op: UnaryOp, a: &str) -> Option<String> {
         UnaryOp::Sqrt => format!("sqrt({a})"),
         UnaryOp::Cbrt => format!("(sign({a}) * jf_exp(jf_log(abs({a})) / 3.0lf))"),
         UnaryOp::Abs => format!("abs({a})"),
-        UnaryOp::Sign => format!("sign({a})"),
+        UnaryOp::Sign => format!("jf_sign({a})"),
         UnaryOp::Sin => format!("jf_sin({a})"),
         UnaryOp::Cos => format!("jf_cos({a})"),
         UnaryOp::Tan => format!("jf_tan({a})"),
@@ -151,7 +151,7 @@ fn unary(op: UnaryOp, a: &str) -> String {
         UnaryOp::Atanh => format!("atanh({a})"),
         UnaryOp::Erf => format!("jf_erf({a})"),
         UnaryOp::Erfc => format!("(1.0 - jf_erf({a}))"),
-        UnaryOp::Sign => format!("sign({a})"),
+        UnaryOp::Sign => format!("jf_sign({a})"),
     }
 }
 
@@ -163,8 +163,8 @@ fn binary(op: BinaryOp, a: &str, b: &str) -> String {
         BinaryOp::Div => format!("({a} / {b})"),
         BinaryOp::Pow => format!("jf_pow({a}, {b})"),
         BinaryOp::Atan2 => format!("atan2({a}, {b})"),
-        BinaryOp::Min => format!("min({a}, {b})"),
-        BinaryOp::Max => format!("max({a}, {b})"),
+        BinaryOp::Min => format!("jf_min({a}, {b})"),
+        BinaryOp::Max => format!("jf_max({a}, {b})"),
         BinaryOp::Less => format!("select(0.0, 1.0, {a} < {b})"),
         BinaryOp::XLogY => format!("select({a} * log({b}), 0.0, {a} == 0.0)"),
     }
@@ -179,9 +179,52 @@ fn jf_erf(x: f32) -> f32 {
     return sign(x) * y;
 }
 
+fn jf_powi(x: f32, n: f32) -> f32 {
+    var e = abs(n);
+    var base = x;
+    var result = f32(1.0);
+    loop {
+        if (e < 1.0) {
+            break;
+        }
+        let half = floor(e * 0.5);
+        if (e - 2.0 * half == 1.0) {
+            result = result * base;
+        }
+        base = base * base;
+        e = half;
+    }
+    if (n < 0.0) {
+        return 1.0 / result;
+    }
+    return result;
+}
+
 // pow with the real-valued meaning for negative bases and integer exponents (WGSL's pow is
-// only defined for x >= 0).
+// only defined for x >= 0); small integer exponents by repeated squaring, exact where the
+// result is representable (WGSL's exp2(y·log2 x) makes 3^2 = 8.99999…).
 fn jf_pow(x: f32, y: f32) -> f32 {
+    if (y == 0.0 || x == 1.0) {
+        return 1.0;
+    }
+    // IEEE pow's special cases for an infinite base, and −1 raised to ±∞.
+    let odd = round(y) == y && abs(y) % 2.0 == 1.0;
+    if (abs(x) > 3.4028234e38) {
+        var m = f32(0.0);
+        if (y > 0.0) {
+            m = x * x;
+        }
+        if (x < 0.0 && odd) {
+            return -m;
+        }
+        return m;
+    }
+    if (x == -1.0 && abs(y) > 3.4028234e38) {
+        return 1.0;
+    }
+    if (round(y) == y && abs(y) <= 64.0) {
+        return jf_powi(x, y);
+    }
     if (x >= 0.0) {
         return pow(x, y);
     }
@@ -193,6 +236,51 @@ fn jf_pow(x: f32, y: f32) -> f32 {
         return m;
     }
     return pow(x, y); // NaN, as for f64
+}
+
+// min and max as the CPU computes them (IEEE 754-2019 minimum/maximum): NaN when either is
+// NaN (WGSL's own may return the other operand), −0 below +0.
+fn jf_min(a: f32, b: f32) -> f32 {
+    if (!(a == a) || !(b == b)) {
+        return a + b;
+    }
+    if (a < b) {
+        return a;
+    }
+    if (b < a) {
+        return b;
+    }
+    if (a == 0.0 && 1.0 / a < 0.0) {
+        return a;
+    }
+    return b;
+}
+
+fn jf_max(a: f32, b: f32) -> f32 {
+    if (!(a == a) || !(b == b)) {
+        return a + b;
+    }
+    if (a > b) {
+        return a;
+    }
+    if (b > a) {
+        return b;
+    }
+    if (a == 0.0 && 1.0 / a > 0.0) {
+        return a;
+    }
+    return b;
+}
+
+// sign as the CPU computes it: ±1, ±0 for ±0, NaN for NaN (WGSL's own is unspecified at NaN).
+fn jf_sign(a: f32) -> f32 {
+    if (a > 0.0) {
+        return 1.0;
+    }
+    if (a < 0.0) {
+        return -1.0;
+    }
+    return a;
 }
 ";
 
@@ -308,6 +396,45 @@ fn jf_pow(x: f64, y: f64) -> f64 {
     if (y == 0.0lf || x == 1.0lf) {
         return 1.0lf;
     }
+    // IEEE pow's special cases that the formula below gets wrong: an infinite base, and −1
+    // raised to ±∞.
+    let odd = round(y) == y && abs(y) % 2.0lf == 1.0lf;
+    if (abs(x) > 1.7976931348623157e308lf) {
+        var m = 0.0lf;
+        if (y > 0.0lf) {
+            m = jf_inf();
+        }
+        if (x < 0.0lf && odd) {
+            return -m;
+        }
+        return m;
+    }
+    if (x == -1.0lf && abs(y) > 1.7976931348623157e308lf) {
+        return 1.0lf;
+    }
+    // Small integer exponents by repeated squaring: exact where the result is representable,
+    // as Rust's powf is (exp(y·log x) makes (−2)^3 = −7.999…, and a later negative base
+    // raised to it NaN).
+    if (round(y) == y && abs(y) <= 64.0lf) {
+        var e = abs(y);
+        var base = x;
+        var result = 1.0lf;
+        loop {
+            if (e < 1.0lf) {
+                break;
+            }
+            let half = floor(e * 0.5lf);
+            if (e - 2.0lf * half == 1.0lf) {
+                result = result * base;
+            }
+            base = base * base;
+            e = half;
+        }
+        if (y < 0.0lf) {
+            return 1.0lf / result;
+        }
+        return result;
+    }
     if (x == 0.0lf) {
         if (y > 0.0lf) {
             return 0.0lf;
@@ -326,6 +453,7 @@ fn jf_pow(x: f64, y: f64) -> f64 {
     }
     return jf_nan();
 }
+
 // sin(r), cos(r) for |r| ≤ π/4 by their Taylor series (to r^19 and r^18); cos in fdlibm's
 // compensated form 1 − r²/2 + ….
 fn jf_sin_kernel(r: f64) -> f64 {
@@ -701,6 +829,51 @@ fn jf_erfc(x: f64) -> f64 {
         return 2.0lf - r;
     }
     return r;
+}
+
+// min and max as the CPU computes them (IEEE 754-2019 minimum/maximum): NaN when either is
+// NaN (WGSL's own may return the other operand), −0 below +0.
+fn jf_min(a: f64, b: f64) -> f64 {
+    if (!(a == a) || !(b == b)) {
+        return a + b;
+    }
+    if (a < b) {
+        return a;
+    }
+    if (b < a) {
+        return b;
+    }
+    if (a == 0.0lf && 1.0 / a < 0.0lf) {
+        return a;
+    }
+    return b;
+}
+
+fn jf_max(a: f64, b: f64) -> f64 {
+    if (!(a == a) || !(b == b)) {
+        return a + b;
+    }
+    if (a > b) {
+        return a;
+    }
+    if (b > a) {
+        return b;
+    }
+    if (a == 0.0lf && 1.0 / a > 0.0lf) {
+        return a;
+    }
+    return b;
+}
+
+// sign as the CPU computes it: ±1, ±0 for ±0, NaN for NaN (WGSL's own is unspecified at NaN).
+fn jf_sign(a: f64) -> f64 {
+    if (a > 0.0lf) {
+        return 1.0;
+    }
+    if (a < 0.0lf) {
+        return -1.0;
+    }
+    return a;
 }
 ";
 
