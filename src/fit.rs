@@ -662,8 +662,29 @@ fn run_fit(
         hooks.on_iteration = Some(&mut on_iteration);
     }
     hooks.cancel = cancel;
-    let backend_report = gpu_outcome.report;
-    let mut solution = match gpu_outcome.finished {
+    let mut backend_report = gpu_outcome.report;
+    // A finish on the device is checked against one f64 pass of the CPU backend: Vulkan
+    // drivers may compile assuming no inf/NaN, so a model that passes through them can
+    // evaluate differently there. If the costs disagree, the CPU finishes the fit.
+    let finished = match gpu_outcome.finished {
+        Some(solution) => {
+            let cpu = problem.sum_of_squares(&solution.x, crate::loss::LossSpec::LINEAR)?;
+            let gpu = 2.0 * solution.cost;
+            match cpu {
+                Some(cpu) if (cpu - gpu).abs() <= GPU_CROSS_CHECK * cpu.abs().max(f64::MIN_POSITIVE) => Some(solution),
+                other => {
+                    backend_report.f64_on_gpu = false;
+                    backend_report.note = Some(format!(
+                        "the device's f64 χ² ({gpu:e}) disagreed with the CPU's ({}): the f64 iterations ran on the CPU",
+                        other.map_or("none".into(), |c| format!("{c:e}"))
+                    ));
+                    None
+                }
+            }
+        }
+        None => None,
+    };
+    let mut solution = match finished {
         Some(solution) => solution,
         None => solve::solve_with_hooks(&mut problem, &gpu_outcome.x_start, &solve_options, &mut hooks)?,
     };
@@ -746,6 +767,10 @@ struct GpuOutcome {
     x_start: Vec<f64>,
     finished: Option<Solution>,
 }
+
+/// How closely the device's f64 χ² must match the CPU backend's at the solution (both f64,
+/// summed in different orders).
+const GPU_CROSS_CHECK: f64 = 1e-9;
 
 /// The first phase of a fit on the GPU backend.
 #[cfg_attr(not(feature = "gpu"), allow(dead_code))]

@@ -589,3 +589,35 @@ proptest::proptest! {
         }
     }
 }
+
+/// A model that passes through an infinity (here atan2(x, −1/0) = π for x > 0) can evaluate
+/// differently on a driver that assumes none: the f64 finish on the device is checked against
+/// the CPU backend and, where they disagree, the CPU finishes the fit — the result is the
+/// CPU's either way.
+#[test]
+fn the_device_finish_is_checked_against_the_cpu() {
+    let Some(device) = gpu() else { return };
+    if !device.has_f64() {
+        return;
+    }
+    let model = jitfit::compile("a*exp(-b*x) + c + atan2(x + 1, d/(e - e))").unwrap();
+    let (x, y) = decay_data(50_000);
+    let y: Vec<f64> = y.iter().map(|v| v + std::f64::consts::PI).collect();
+    let data = Data::new().var("x", x).y(y);
+    let fit = |backend| {
+        let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0, -1.0, 0.5]).fix("d", -1.0).fix("e", 0.5);
+        fit.backend(backend).run().unwrap()
+    };
+    let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));
+    assert!(cpu.status.converged() && gpu.status.converged());
+    assert!((cpu.values[2] - 0.5).abs() < 1e-3, "the CPU sees atan2(x + 1, −∞) = π: {:?}", cpu.values);
+    for k in 0..3 {
+        assert!(
+            (gpu.values[k] - cpu.values[k]).abs() <= 1e-8 * cpu.values[k].abs().max(1e-3),
+            "{:?} vs {:?}",
+            gpu.values,
+            cpu.values
+        );
+    }
+    eprintln!("device finish kept: {}; note: {:?}", gpu.backend.f64_on_gpu, gpu.backend.note);
+}
