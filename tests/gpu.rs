@@ -621,3 +621,25 @@ fn the_device_finish_is_checked_against_the_cpu() {
     }
     eprintln!("device finish kept: {}; note: {:?}", gpu.backend.f64_on_gpu, gpu.backend.note);
 }
+
+/// `jitfit gpu` describes the adapter, or says there is none (exit 1).
+#[test]
+fn cli_gpu_describes_the_adapter() {
+    let run = |env: Option<(&str, &str)>| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"));
+        command.arg("gpu");
+        if let Some((k, v)) = env {
+            command.env(k, v);
+        }
+        command.output().unwrap()
+    };
+    let none = run(Some(("WGPU_BACKEND", "gl")));
+    assert_eq!(none.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&none.stderr).contains("no GPU adapter found"));
+    if let Some(device) = gpu() {
+        let out = run(None);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains(device.adapter_name()) && text.contains("f64"), "{text}");
+    }
+}

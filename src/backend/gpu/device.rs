@@ -118,6 +118,11 @@ impl GpuDevice {
         format!("{} — {:?}, {kind}", self.info.name, self.info.backend)
     }
 
+    /// The largest buffer binding the device allows, in bytes.
+    pub fn largest_binding(&self) -> u64 {
+        self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
     /// True when the device runs f64 shaders (`SHADER_F64`).
     pub fn has_f64(&self) -> bool {
         self.device.features().contains(wgpu::Features::SHADER_F64)

@@ -70,6 +70,36 @@ enum Command {
     /// The compilation cache: `path`, `stats`, `clear`, `compile MODEL`.
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// The GPU `--backend gpu` would use: adapter, graphics API, f64 support, limits.
+    /// Exit status 1 when there is none (or this build has no GPU support).
+    Gpu,
+}
+
+/// `jitfit gpu`: what the GPU backend would run on.
+#[cfg(feature = "gpu")]
+fn gpu_info() -> anyhow::Result<i32> {
+    let device = jitfit::backend::gpu::device()?;
+    println!("adapter     {}", device.describe());
+    println!(
+        "f64         {}",
+        if device.has_f64() {
+            "yes (SHADER_F64): f64 finishes stay on the device"
+        } else {
+            "no: f64 finishes run on the CPU"
+        }
+    );
+    println!("largest     {} MiB per buffer binding", device.largest_binding() / (1024 * 1024));
+    if device.is_software() {
+        println!(
+            "note        a software adapter: correct, but slower than the CPU backend; `--backend auto` does not use it"
+        );
+    }
+    Ok(0)
+}
+
+#[cfg(not(feature = "gpu"))]
+fn gpu_info() -> anyhow::Result<i32> {
+    anyhow::bail!("this build of jitfit has no GPU support (cargo feature `gpu`)")
 }
 
 fn main() -> ExitCode {
@@ -83,6 +113,7 @@ fn main() -> ExitCode {
         Command::Convert(args) => convert::convert(&args),
         Command::Generate(args) => convert::generate(&args),
         Command::Cache(command) => cache::run(&command).map(|()| 0),
+        Command::Gpu => gpu_info(),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
