@@ -179,27 +179,6 @@ fn jf_erf(x: f32) -> f32 {
     return sign(x) * y;
 }
 
-fn jf_powi(x: f32, n: f32) -> f32 {
-    var e = abs(n);
-    var base = x;
-    var result = f32(1.0);
-    loop {
-        if (e < 1.0) {
-            break;
-        }
-        let half = floor(e * 0.5);
-        if (e - 2.0 * half == 1.0) {
-            result = result * base;
-        }
-        base = base * base;
-        e = half;
-    }
-    if (n < 0.0) {
-        return 1.0 / result;
-    }
-    return result;
-}
-
 // pow with the real-valued meaning for negative bases and integer exponents (WGSL's pow is
 // only defined for x >= 0); small integer exponents by repeated squaring, exact where the
 // result is representable (WGSL's exp2(y·log2 x) makes 3^2 = 8.99999…).
@@ -238,50 +217,6 @@ fn jf_pow(x: f32, y: f32) -> f32 {
     return pow(x, y); // NaN, as for f64
 }
 
-// min and max as the CPU computes them (IEEE 754-2019 minimum/maximum): NaN when either is
-// NaN (WGSL's own may return the other operand), −0 below +0.
-fn jf_min(a: f32, b: f32) -> f32 {
-    if (!(a == a) || !(b == b)) {
-        return a + b;
-    }
-    if (a < b) {
-        return a;
-    }
-    if (b < a) {
-        return b;
-    }
-    if (a == 0.0 && 1.0 / a < 0.0) {
-        return a;
-    }
-    return b;
-}
-
-fn jf_max(a: f32, b: f32) -> f32 {
-    if (!(a == a) || !(b == b)) {
-        return a + b;
-    }
-    if (a > b) {
-        return a;
-    }
-    if (b > a) {
-        return b;
-    }
-    if (a == 0.0 && 1.0 / a > 0.0) {
-        return a;
-    }
-    return b;
-}
-
-// sign as the CPU computes it: ±1, ±0 for ±0, NaN for NaN (WGSL's own is unspecified at NaN).
-fn jf_sign(a: f32) -> f32 {
-    if (a > 0.0) {
-        return 1.0;
-    }
-    if (a < 0.0) {
-        return -1.0;
-    }
-    return a;
-}
 ";
 
 /// The f64 helpers: exp and log in software (WGSL's are f32-only), pow on top of them.
@@ -416,24 +351,7 @@ fn jf_pow(x: f64, y: f64) -> f64 {
     // as Rust's powf is (exp(y·log x) makes (−2)^3 = −7.999…, and a later negative base
     // raised to it NaN).
     if (round(y) == y && abs(y) <= 64.0lf) {
-        var e = abs(y);
-        var base = x;
-        var result = 1.0lf;
-        loop {
-            if (e < 1.0lf) {
-                break;
-            }
-            let half = floor(e * 0.5lf);
-            if (e - 2.0lf * half == 1.0lf) {
-                result = result * base;
-            }
-            base = base * base;
-            e = half;
-        }
-        if (y < 0.0lf) {
-            return 1.0lf / result;
-        }
-        return result;
+        return jf_powi(x, y);
     }
     if (x == 0.0lf) {
         if (y > 0.0lf) {
@@ -831,51 +749,72 @@ fn jf_erfc(x: f64) -> f64 {
     return r;
 }
 
+";
+
+/// Helpers written once for both precisions, matching `ops::eval` where WGSL's own are
+/// unspecified or inexact.
+fn typed_helpers(precision: Precision) -> String {
+    let t = precision.type_name();
+    format!(
+        "
+// x^n for an integer n (|n| ≤ 64 where used) by repeated squaring: exact where the result is
+// representable, as Rust's powf is (exp(n·log x) makes (−2)^3 = −7.999…).
+fn jf_powi(x: {t}, n: {t}) -> {t} {{
+    var e = abs(n);
+    var base = x;
+    var result = {t}(1.0);
+    loop {{
+        if (e < 1.0) {{
+            break;
+        }}
+        let half = floor(e * 0.5);
+        if (e - 2.0 * half == 1.0) {{
+            result = result * base;
+        }}
+        base = base * base;
+        e = half;
+    }}
+    if (n < 0.0) {{
+        return 1.0 / result;
+    }}
+    return result;
+}}
+
 // min and max as the CPU computes them (IEEE 754-2019 minimum/maximum): NaN when either is
 // NaN (WGSL's own may return the other operand), −0 below +0.
-fn jf_min(a: f64, b: f64) -> f64 {
-    if (!(a == a) || !(b == b)) {
+fn jf_min(a: {t}, b: {t}) -> {t} {{
+    if (!(a == a) || !(b == b)) {{
         return a + b;
-    }
-    if (a < b) {
+    }}
+    if (a < b || (a == b && 1.0 / a < 0.0)) {{
         return a;
-    }
-    if (b < a) {
-        return b;
-    }
-    if (a == 0.0lf && 1.0 / a < 0.0lf) {
-        return a;
-    }
+    }}
     return b;
-}
+}}
 
-fn jf_max(a: f64, b: f64) -> f64 {
-    if (!(a == a) || !(b == b)) {
+fn jf_max(a: {t}, b: {t}) -> {t} {{
+    if (!(a == a) || !(b == b)) {{
         return a + b;
-    }
-    if (a > b) {
+    }}
+    if (a > b || (a == b && 1.0 / a > 0.0)) {{
         return a;
-    }
-    if (b > a) {
-        return b;
-    }
-    if (a == 0.0lf && 1.0 / a > 0.0lf) {
-        return a;
-    }
+    }}
     return b;
-}
+}}
 
 // sign as the CPU computes it: ±1, ±0 for ±0, NaN for NaN (WGSL's own is unspecified at NaN).
-fn jf_sign(a: f64) -> f64 {
-    if (a > 0.0lf) {
+fn jf_sign(a: {t}) -> {t} {{
+    if (a > 0.0) {{
         return 1.0;
-    }
-    if (a < 0.0lf) {
+    }}
+    if (a < 0.0) {{
         return -1.0;
-    }
+    }}
     return a;
+}}
+"
+    )
 }
-";
 
 /// One `let` per live instruction of the kernel: the point's values. `var(k)` and `param(k)`
 /// say how to read variable k and parameter k; the response is `y[i]`. `None` when an
@@ -976,6 +915,7 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
         Precision::F32 => PRELUDE,
         Precision::F64 => PRELUDE_F64,
     };
+    s += &typed_helpers(precision);
     let slots = which.outputs(p);
     let per_pass = slots.min(REDUCTION_BYTES / (WORKGROUP_SIZE as usize * precision.size()));
     if which.is_reduction() {
@@ -1103,6 +1043,7 @@ pub fn write_batch_shader(kernel: &Kernel) -> String {
     s += "@group(0) @binding(6) var<storage, read> bounds: array<f32>;\n";
     s += "@group(0) @binding(7) var<uniform> info: Info;\n";
     s += PRELUDE;
+    s += &typed_helpers(Precision::F32);
     let _ = writeln!(s, "struct Normal {{ a: array<f32, {}>, g: array<f32, {np}>, chi2: f32 }}", np * np);
     // Not finite: NaN fails every comparison.
     s += "fn bad(v: f32) -> bool {\n    return !(abs(v) <= 3.0e38);\n}\n";
