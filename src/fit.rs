@@ -768,6 +768,10 @@ struct GpuOutcome {
     finished: Option<Solution>,
 }
 
+/// Evaluations per free parameter the f32 phase may spend (the f64 finish does the rest).
+#[cfg_attr(not(feature = "gpu"), allow(dead_code))]
+const GPU_PHASE_EVALUATIONS_PER_PARAMETER: usize = 50;
+
 /// How closely the device's f64 χ² must match the CPU backend's at the solution (both f64,
 /// summed in different orders).
 const GPU_CROSS_CHECK: f64 = 1e-9;
@@ -894,6 +898,10 @@ impl GpuPhase<'_> {
         options.ftol = options.ftol.max(GPU_PHASE_TOLERANCE);
         options.xtol = options.xtol.max(GPU_PHASE_TOLERANCE);
         options.gtol = options.gtol.max(GPU_PHASE_TOLERANCE);
+        // f32 noise can keep the tolerances from ever triggering (r = f − y loses digits to
+        // cancellation): the f32 phase only has to get close, so it gets a short budget.
+        let budget = GPU_PHASE_EVALUATIONS_PER_PARAMETER * self.free.len().max(1);
+        options.max_nfev = Some(options.max_nfev.map_or(budget, |user| user.min(budget)));
         // Progress (the CLI's line) follows both phases; checkpoints are the CPU's alone.
         let mut report = |state: &solve::TrfState, _save_now: bool| {
             if let Some(callback) = progress.as_mut() {

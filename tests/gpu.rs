@@ -643,3 +643,27 @@ fn cli_gpu_describes_the_adapter() {
         assert!(text.contains(device.adapter_name()) && text.contains("f64"), "{text}");
     }
 }
+
+/// Data whose residuals f32 cannot resolve (a large offset: f ≈ 1000, r ≈ 0.01): the f32
+/// phase stops early (measured: 4 evaluations; its budget of 50 per parameter is a backstop)
+/// and the f64 finish reaches the CPU fit's result.
+#[test]
+fn residuals_below_f32_resolution_are_left_to_the_f64_finish() {
+    let Some(_) = gpu() else { return };
+    let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let (x, y) = decay_data(100_000);
+    let y: Vec<f64> = y.iter().map(|v| v + 1000.0).collect();
+    let data = Data::new().var("x", x).y(y);
+    let fit = |backend| model.fit(&data).p0(&[2.5, 0.6, 1000.3]).backend(backend).run().unwrap();
+    let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));
+    assert!(gpu.status.converged(), "{}", gpu.message);
+    assert!(gpu.backend.gpu_nfev <= 150, "{} f32 evaluations", gpu.backend.gpu_nfev);
+    for k in 0..3 {
+        assert!(
+            (gpu.values[k] - cpu.values[k]).abs() <= 1e-8 * cpu.values[k].abs(),
+            "{:?} vs {:?}",
+            gpu.values,
+            cpu.values
+        );
+    }
+}
