@@ -231,8 +231,24 @@ fn jf_nan() -> f64 {
     return z / z;
 }
 
-// exp: x = k·ln2 + r (Cody–Waite, |r| ≤ ln2/2), e^r by its Taylor series to degree 13
-// (truncation < 1e-17), times 2^k.
+// (e^r − 1 − r)/r² = Σ r^(k−2)/k! for k = 2…13 (|r| ≤ ln2/2: truncation < 1e-17 relative):
+// the part of e^r that exp and expm1 share.
+fn jf_exp_tail(r: f64) -> f64 {
+    var p = 1.6059043836821613e-10lf;
+    p = p * r + 2.08767569878681e-09lf;
+    p = p * r + 2.505210838544172e-08lf;
+    p = p * r + 2.755731922398589e-07lf;
+    p = p * r + 2.7557319223985893e-06lf;
+    p = p * r + 2.48015873015873e-05lf;
+    p = p * r + 0.0001984126984126984lf;
+    p = p * r + 0.001388888888888889lf;
+    p = p * r + 0.008333333333333333lf;
+    p = p * r + 0.041666666666666664lf;
+    p = p * r + 0.16666666666666666lf;
+    return p * r + 0.5lf;
+}
+
+// exp: x = k·ln2 + r (Cody–Waite, |r| ≤ ln2/2), e^r = 1 + r + r²·tail(r), times 2^k.
 fn jf_exp(x: f64) -> f64 {
     if (!(x == x)) {
         return x;
@@ -245,20 +261,7 @@ fn jf_exp(x: f64) -> f64 {
     }
     let k = round(x * 1.4426950408889634lf);
     let r = (x - k * 6.93147180369123816490e-01lf) - k * 1.90821492927058770002e-10lf;
-    var p = 1.6059043836821613e-10lf;
-    p = p * r + 2.08767569878681e-09lf;
-    p = p * r + 2.505210838544172e-08lf;
-    p = p * r + 2.755731922398589e-07lf;
-    p = p * r + 2.7557319223985893e-06lf;
-    p = p * r + 2.48015873015873e-05lf;
-    p = p * r + 0.0001984126984126984lf;
-    p = p * r + 0.001388888888888889lf;
-    p = p * r + 0.008333333333333333lf;
-    p = p * r + 0.041666666666666664lf;
-    p = p * r + 0.16666666666666666lf;
-    p = p * r + 0.5lf;
-    p = p * r + 1.0lf;
-    p = p * r + 1.0lf;
+    let p = 1.0lf + (r + r * r * jf_exp_tail(r));
     // Two steps keep 2^k representable at both ends of the range.
     let k1 = i32(k) / 2;
     return ldexp(ldexp(p, k1), i32(k) - k1);
@@ -560,23 +563,7 @@ fn jf_acos(x: f64) -> f64 {
 // Goldberg's (1+u)−1 corrections, which a fast-math shader compiler simplifies away).
 fn jf_expm1(x: f64) -> f64 {
     if (abs(x) < 0.34657359027997264lf) {
-        var p = 2.8114572543455206e-15lf;
-        p = p * x + 4.779477332387385e-14lf;
-        p = p * x + 7.647163731819816e-13lf;
-        p = p * x + 1.1470745597729725e-11lf;
-        p = p * x + 1.6059043836821613e-10lf;
-        p = p * x + 2.08767569878681e-09lf;
-        p = p * x + 2.505210838544172e-08lf;
-        p = p * x + 2.755731922398589e-07lf;
-        p = p * x + 2.7557319223985893e-06lf;
-        p = p * x + 2.48015873015873e-05lf;
-        p = p * x + 0.0001984126984126984lf;
-        p = p * x + 0.001388888888888889lf;
-        p = p * x + 0.008333333333333333lf;
-        p = p * x + 0.041666666666666664lf;
-        p = p * x + 0.16666666666666666lf;
-        p = p * x + 0.5lf;
-        return x + x * x * p;
+        return x + x * x * jf_exp_tail(x);
     }
     return jf_exp(x) - 1.0lf;
 }
@@ -1003,11 +990,9 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
     Some(s)
 }
 
-/// Status codes the batch shader writes (see [`crate::batch::BatchStatus`]).
-pub const BATCH_STATUS: [&str; 5] = ["converged", "max_iterations", "singular", "not_finite", "too_few_points"];
-
 /// Values the batch shader writes per fit after the parameters: the standard errors (n),
-/// then χ², iterations and the status code.
+/// then χ², iterations and the status code (0 converged, 1 max_iterations, 2 singular,
+/// 3 not_finite, 4 too_few_points: [`crate::batch::BatchStatus::from_code`]).
 pub fn batch_outputs(n_params: usize) -> usize {
     n_params + 3
 }
