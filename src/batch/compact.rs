@@ -291,6 +291,17 @@ impl BatchStatus {
         self == BatchStatus::Converged
     }
 
+    /// The status codes the batch shader writes (`wgsl::batch_outputs`), in declaration order.
+    pub(crate) fn from_code(code: u32) -> Self {
+        match code {
+            0 => BatchStatus::Converged,
+            1 => BatchStatus::MaxIterations,
+            2 => BatchStatus::Singular,
+            4 => BatchStatus::TooFewPoints,
+            _ => BatchStatus::NotFinite,
+        }
+    }
+
     /// False for the fits that could not run or ended at non-finite values (their parameters
     /// are reported as NaN).
     pub fn ran(self) -> bool {
@@ -317,6 +328,23 @@ pub struct BatchResults {
 }
 
 impl BatchResults {
+    /// The one place of the rule for fits that did not run: a fit that claims to have run but
+    /// ended at a non-finite χ² or parameter (a GPU's NaN tests may be compiled away) becomes
+    /// `NotFinite`, and every fit that did not run reports NaN parameters.
+    pub(crate) fn settle(mut self) -> Self {
+        let n = self.n_params;
+        for (k, status) in self.status.iter_mut().enumerate() {
+            let row = &mut self.values[k * n..(k + 1) * n];
+            if status.ran() && (!self.chi2[k].is_finite() || row.iter().any(|v| !v.is_finite())) {
+                *status = BatchStatus::NotFinite;
+            }
+            if !status.ran() {
+                row.fill(f64::NAN);
+            }
+        }
+        self
+    }
+
     pub fn n_fits(&self) -> usize {
         self.status.len()
     }
@@ -552,9 +580,6 @@ impl CompiledModel {
                     let (vars, y, weights) = data.columns(self, k);
                     let chunk = Chunk { vars: &vars, y, weights };
                     let outcome = fit_one(kernels, &chunk, options, x, se, ws);
-                    if !outcome.status.ran() {
-                        x.fill(f64::NAN);
-                    }
                     (*st, *c, *it) = (outcome.status, outcome.chi2, outcome.iterations);
                 },
             );
@@ -568,6 +593,7 @@ impl CompiledModel {
             elapsed: started.elapsed(),
             backend: Backend::Cpu,
             adapter: None,
-        })
+        }
+        .settle())
     }
 }

@@ -88,28 +88,11 @@ pub(super) fn fit_many(
         std_errors.extend(row[..n].iter().map(|v| f64::from(*v)));
         chi2.push(f64::from(row[n]));
         iterations.push(row[n + 1] as u32);
-        status.push(match row[n + 2] as u32 {
-            0 => BatchStatus::Converged,
-            1 => BatchStatus::MaxIterations,
-            2 => BatchStatus::Singular,
-            4 => BatchStatus::TooFewPoints,
-            _ => BatchStatus::NotFinite,
-        });
-    }
-    let mut values: Vec<f64> = output.params.iter().map(|v| f64::from(*v)).collect();
-    for (k, s) in status.iter_mut().enumerate() {
-        // The shader's own NaN tests may be compiled away (fast math): check again here.
-        let row = &values[k * n..(k + 1) * n];
-        if s.ran() && (!chi2[k].is_finite() || row.iter().any(|v| !v.is_finite())) {
-            *s = BatchStatus::NotFinite;
-        }
-        if !s.ran() {
-            values[k * n..(k + 1) * n].fill(f64::NAN);
-        }
+        status.push(BatchStatus::from_code(row[n + 2] as u32));
     }
     Ok(BatchResults {
         n_params: n,
-        values,
+        values: output.params.iter().map(|v| f64::from(*v)).collect(),
         std_errors,
         chi2,
         iterations,
@@ -117,5 +100,6 @@ pub(super) fn fit_many(
         elapsed: started.elapsed(),
         backend: crate::backend::Backend::Gpu,
         adapter: Some(device.describe()),
-    })
+    }
+    .settle())
 }
