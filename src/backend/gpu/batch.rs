@@ -44,26 +44,7 @@ impl GpuBatchKernel {
         let read = Some(true);
         let layout =
             device.buffer_layout("jitfit batch", &[read, read, read, read, Some(false), Some(false), read, None])?;
-        let source = write_batch_shader(kernel);
-        let pipeline = device.scoped(|d| {
-            let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                label: Some("jitfit batch"),
-                bind_group_layouts: &[Some(&layout)],
-                immediate_size: 0,
-            });
-            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some("jitfit batch"),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-            d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                label: Some("jitfit batch"),
-                layout: Some(&pipeline_layout),
-                module: &module,
-                entry_point: Some("main"),
-                compilation_options: Default::default(),
-                cache: None,
-            })
-        })?;
+        let pipeline = device.compute_pipeline("jitfit batch", &layout, write_batch_shader(kernel))?;
         Ok(GpuBatchKernel { layout, pipeline, n_params: kernel.n_params() })
     }
 

@@ -182,6 +182,35 @@ impl GpuDevice {
         })
     }
 
+    /// Compiles the WGSL `source` (entry point `main`) into a compute pipeline over one bind
+    /// group of `layout`. A refused shader is a bug in the WGSL writer and comes back as an error.
+    pub(crate) fn compute_pipeline(
+        &self,
+        label: &str,
+        layout: &wgpu::BindGroupLayout,
+        source: String,
+    ) -> Result<wgpu::ComputePipeline, GpuError> {
+        self.scoped(|d| {
+            let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
+                label: Some(label),
+                bind_group_layouts: &[Some(layout)],
+                immediate_size: 0,
+            });
+            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                label: Some(label),
+                source: wgpu::ShaderSource::Wgsl(source.into()),
+            });
+            d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+                label: Some(label),
+                layout: Some(&pipeline_layout),
+                module: &module,
+                entry_point: Some("main"),
+                compilation_options: Default::default(),
+                cache: None,
+            })
+        })
+    }
+
     /// The bytes of `buffers` (`MAP_READ` buffers that submitted copies fill): maps them all,
     /// waits for the device, copies, unmaps.
     pub(crate) fn read_back(&self, buffers: &[&wgpu::Buffer]) -> Result<Vec<Vec<u8>>, GpuError> {

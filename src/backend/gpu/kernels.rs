@@ -30,30 +30,7 @@ impl GpuKernels {
             let sources: Option<Vec<String>> =
                 WgslKernel::ALL.iter().map(|which| write_shader_in(kernel, *which, precision)).collect();
             let sources = sources?;
-            Some(device.scoped(|d| {
-                let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
-                    label: Some("jitfit"),
-                    bind_group_layouts: &[Some(&layout)],
-                    immediate_size: 0,
-                });
-                sources
-                    .into_iter()
-                    .map(|source| {
-                        let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                            label: Some("jitfit kernel"),
-                            source: wgpu::ShaderSource::Wgsl(source.into()),
-                        });
-                        d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
-                            label: Some("jitfit kernel"),
-                            layout: Some(&pipeline_layout),
-                            module: &module,
-                            entry_point: Some("main"),
-                            compilation_options: Default::default(),
-                            cache: None,
-                        })
-                    })
-                    .collect()
-            }))
+            Some(sources.into_iter().map(|source| device.compute_pipeline("jitfit kernel", &layout, source)).collect())
         };
         let pipelines = build(Precision::F32).unwrap_or_else(|| Err(GpuError::Internal("no f32 shader".into())))?;
         // A device that refuses the f64 shaders (a limit, a driver) still runs f32.
