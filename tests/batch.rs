@@ -57,10 +57,9 @@ fn degenerate_data_sets_report_their_status_and_the_others_are_fitted() {
     assert!(batch.fits[4].as_ref().unwrap().status.converged());
 }
 
-#[test]
-fn batch_command_writes_one_row_per_fit() {
-    let dir = TempDir::new("batch-cli");
-    let cache = TempDir::new("batch-cli-cache");
+/// A long-format table: pixels 100…119 (20 decays of 30 points), then pixel 999 with two
+/// points (too few for three parameters).
+fn write_pixel_table(dir: &TempDir) -> std::path::PathBuf {
     let mut csv = String::from("pixel,t,signal\n");
     for k in 0..20 {
         let data = decay(k);
@@ -71,6 +70,14 @@ fn batch_command_writes_one_row_per_fit() {
     csv += "999,0.0,1\n999,0.1,1\n";
     let input = dir.path().join("long.csv");
     std::fs::write(&input, csv).unwrap();
+    input
+}
+
+#[test]
+fn batch_command_writes_one_row_per_fit() {
+    let dir = TempDir::new("batch-cli");
+    let cache = TempDir::new("batch-cli-cache");
+    let input = write_pixel_table(&dir);
     let out = dir.path().join("fits.csv");
     let output = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
         .args(["batch", "A*exp(-t/tau) + B", input.to_str().unwrap(), "--by", "pixel", "--y", "signal"])
@@ -102,16 +109,7 @@ fn batch_command_writes_one_row_per_fit() {
 fn batch_command_with_the_compact_solver() {
     let dir = TempDir::new("batch-compact");
     let cache = TempDir::new("batch-compact-cache");
-    let mut csv = String::from("pixel,t,signal\n");
-    for k in 0..20 {
-        let data = decay(k);
-        for (t, s) in data.column("x").unwrap().iter().zip(data.response()) {
-            csv += &format!("{},{t:?},{s:?}\n", 100 + k);
-        }
-    }
-    csv += "999,0.0,1\n999,0.1,1\n";
-    let input = dir.path().join("long.csv");
-    std::fs::write(&input, csv).unwrap();
+    let input = write_pixel_table(&dir);
     let run = |solver: &str| {
         std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
             .args(["batch", "A*exp(-t/tau) + B", input.to_str().unwrap(), "--by", "pixel", "--y", "signal"])
