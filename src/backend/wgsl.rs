@@ -61,36 +61,30 @@ impl Precision {
     }
 }
 
+/// A constant in the shader's precision. WGSL has no NaN or infinity literals: 0/0 and ±1/0 at
+/// run time give them (and an f64 constant beyond f32's range is ±∞ in an f32 shader, as it
+/// would be on the device).
 fn literal(v: f64, precision: Precision) -> String {
-    if precision == Precision::F32 {
-        return float(v);
-    }
+    let (v, text) = match precision {
+        Precision::F32 => (f64::from(v as f32), format!("{:?}", v as f32)),
+        Precision::F64 => (v, format!("{v:?}")),
+    };
     if v.is_nan() {
-        "(zero / zero)".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "(one / zero)".to_owned() } else { "(-one / zero)".to_owned() }
-    } else {
-        let s = format!("{v:?}");
-        if s.contains('.') || s.contains('e') { format!("{s}lf") } else { format!("{s}.0lf") }
+        return "(zero / zero)".to_owned();
+    }
+    if v.is_infinite() {
+        return if v > 0.0 { "(one / zero)".to_owned() } else { "(-one / zero)".to_owned() };
+    }
+    let text = if text.contains('.') || text.contains('e') { text } else { text + ".0" };
+    match precision {
+        Precision::F32 => format!("f32({text})"),
+        Precision::F64 => format!("{text}lf"),
     }
 }
 
-fn float(v: f64) -> String {
-    let v = v as f32;
-    if v.is_nan() {
-        // WGSL has no NaN literal; 0/0 at run time gives one.
-        "(zero / zero)".to_owned()
-    } else if v.is_infinite() {
-        if v > 0.0 { "(one / zero)".to_owned() } else { "(-one / zero)".to_owned() }
-    } else {
-        let s = format!("{v:?}");
-        if s.contains('.') || s.contains('e') { format!("f32({s})") } else { format!("f32({s}.0)") }
-    }
-}
-
-/// The f64 form of an operation, where this writer has one.
-fn unary_f64(op: UnaryOp, a: &str) -> Option<String> {
-    Some(match op {
+/// The f64 form of an operation.
+fn unary_f64(op: UnaryOp, a: &str) -> String {
+    match op {
         UnaryOp::Neg => format!("-({a})"),
         UnaryOp::Exp => format!("jf_exp({a})"),
         UnaryOp::Ln => format!("jf_log({a})"),
@@ -114,17 +108,17 @@ fn unary_f64(op: UnaryOp, a: &str) -> Option<String> {
         UnaryOp::Atanh => format!("jf_atanh({a})"),
         UnaryOp::Erf => format!("jf_erf({a})"),
         UnaryOp::Erfc => format!("jf_erfc({a})"),
-    })
+    }
 }
 
-fn binary_f64(op: BinaryOp, a: &str, b: &str) -> Option<String> {
-    Some(match op {
+fn binary_f64(op: BinaryOp, a: &str, b: &str) -> String {
+    match op {
         BinaryOp::Pow => format!("jf_pow({a}, {b})"),
         BinaryOp::XLogY => format!("select({a} * jf_log({b}), 0.0lf, {a} == 0.0lf)"),
         BinaryOp::Less => format!("select(0.0lf, 1.0lf, {a} < {b})"),
         BinaryOp::Atan2 => format!("jf_atan2({a}, {b})"),
         _ => binary(op, a, b),
-    })
+    }
 }
 
 fn unary(op: UnaryOp, a: &str) -> String {
@@ -804,8 +798,7 @@ fn jf_sign(a: {t}) -> {t} {{
 }
 
 /// One `let` per live instruction of the kernel: the point's values. `var(k)` and `param(k)`
-/// say how to read variable k and parameter k; the response is `y[i]`. `None` when an
-/// operation has no form in `precision`.
+/// say how to read variable k and parameter k; the response is `y[i]`.
 fn point_body(
     kernel: &Kernel,
     live: &[bool],
@@ -813,7 +806,7 @@ fn point_body(
     param: impl Fn(usize) -> String,
     indent: &str,
     precision: Precision,
-) -> Option<String> {
+) -> String {
     let mut body = String::new();
     let t = precision.type_name();
     for (i, inst) in kernel.insts.iter().enumerate() {
@@ -828,12 +821,12 @@ fn point_body(
             (Inst::Response, _) => "y[i]".to_owned(),
             (Inst::Unary(op, a), Precision::F32) => unary(*op, &v(a)),
             (Inst::Binary(op, a, b), Precision::F32) => binary(*op, &v(a), &v(b)),
-            (Inst::Unary(op, a), Precision::F64) => unary_f64(*op, &v(a))?,
-            (Inst::Binary(op, a, b), Precision::F64) => binary_f64(*op, &v(a), &v(b))?,
+            (Inst::Unary(op, a), Precision::F64) => unary_f64(*op, &v(a)),
+            (Inst::Binary(op, a, b), Precision::F64) => binary_f64(*op, &v(a), &v(b)),
         };
         let _ = writeln!(body, "{indent}let v{i}: {t} = {rhs};");
     }
-    Some(body)
+    body
 }
 
 /// Which kernel a shader computes.
@@ -881,12 +874,11 @@ impl WgslKernel {
 /// dispatch may spread its workgroups over two dimensions when there are more than a device
 /// allows in one; workgroups past the data write zeros (reductions) or nothing.
 pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
-    write_shader_in(kernel, which, Precision::F32).expect("every operation has an f32 form")
+    write_shader_in(kernel, which, Precision::F32)
 }
 
-/// [`write_shader`] in a given precision; `None` when the model uses an operation that has
-/// no form in it (see [`Precision::F64`]).
-pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision) -> Option<String> {
+/// [`write_shader`] in a given precision (every operation has both forms).
+pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision) -> String {
     let (n_vars, p) = (kernel.n_vars(), kernel.n_params());
     let t = precision.type_name();
     let mut s = String::new();
@@ -913,7 +905,7 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
     let needs_derivatives = matches!(which, WgslKernel::ResidualJacobian | WgslKernel::NormalEquations);
     let live = kernel.live(needs_derivatives, which != WgslKernel::Predict);
     let var = |k: usize| format!("vars[{k}u * info.n + i]");
-    let body = point_body(kernel, &live, var, |k| format!("params[{k}u]"), "        ", precision)?;
+    let body = point_body(kernel, &live, var, |k| format!("params[{k}u]"), "        ", precision);
     let f = format!("v{}", kernel.outputs.value.0);
     let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
 
@@ -935,7 +927,7 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
             }
         }
         s += "    }\n}\n";
-        return Some(s);
+        return s;
     }
     // Each thread adds POINTS_PER_THREAD points (consecutive threads, consecutive points).
     let _ = writeln!(s, "    var acc: array<{t}, {slots}>;");
@@ -987,7 +979,7 @@ pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision)
         "        if (lid.x < {per_pass}u && first + lid.x < {slots}u) {{\n            result[group * {slots}u + first + lid.x] = partial_sums[lid.x];\n        }}"
     );
     s += "        workgroupBarrier();\n    }\n}\n";
-    Some(s)
+    s
 }
 
 /// Values the batch shader writes per fit after the parameters: the standard errors (n),
@@ -1011,8 +1003,7 @@ pub fn write_batch_shader(kernel: &Kernel) -> String {
     let np = n.max(1);
     let live = kernel.live(true, true);
     let var = |k: usize| format!("vars[fit_meta[{}u] + select(i, j, fit_meta[{}u] == 1u)]", 2 * k, 2 * k + 1);
-    let body = point_body(kernel, &live, var, |k| format!("x[{k}]"), "        ", Precision::F32)
-        .expect("every operation has an f32 form");
+    let body = point_body(kernel, &live, var, |k| format!("x[{k}]"), "        ", Precision::F32);
     let f = format!("v{}", kernel.outputs.value.0);
     let target = kernel.outputs.response.map_or("y[i]".to_owned(), |t| format!("v{}", t.0));
     let weight = "select(1.0, w[i], info.weighted == 1u)";

@@ -26,15 +26,17 @@ impl GpuKernels {
         // vars, y, w, params: read; result: written; info: uniform.
         let layout =
             device.buffer_layout("jitfit", &[Some(true), Some(true), Some(true), Some(true), Some(false), None])?;
-        let build = |precision: Precision| -> Option<Result<Vec<wgpu::ComputePipeline>, GpuError>> {
-            let sources: Option<Vec<String>> =
-                WgslKernel::ALL.iter().map(|which| write_shader_in(kernel, *which, precision)).collect();
-            let sources = sources?;
-            Some(sources.into_iter().map(|source| device.compute_pipeline("jitfit kernel", &layout, source)).collect())
+        let build = |precision: Precision| -> Result<Vec<wgpu::ComputePipeline>, GpuError> {
+            WgslKernel::ALL
+                .iter()
+                .map(|which| {
+                    device.compute_pipeline("jitfit kernel", &layout, write_shader_in(kernel, *which, precision))
+                })
+                .collect()
         };
-        let pipelines = build(Precision::F32).unwrap_or_else(|| Err(GpuError::Internal("no f32 shader".into())))?;
+        let pipelines = build(Precision::F32)?;
         // A device that refuses the f64 shaders (a limit, a driver) still runs f32.
-        let pipelines_f64 = if device.has_f64() { build(Precision::F64).and_then(Result::ok) } else { None };
+        let pipelines_f64 = if device.has_f64() { build(Precision::F64).ok() } else { None };
         Ok(GpuKernels { n_vars: kernel.n_vars(), n_params: kernel.n_params(), layout, pipelines, pipelines_f64 })
     }
 

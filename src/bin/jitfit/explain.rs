@@ -51,10 +51,7 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
                 "--wgsl: `{other}` is not one of predict, residual-jacobian, normal-equations, sum-of-squares, batch"
             ),
         };
-        match write_shader_in(model.kernel(), kernel, precision) {
-            Some(shader) => print!("{shader}"),
-            None => anyhow::bail!("this model has no {} form of that kernel", precision.type_name()),
-        }
+        print!("{}", write_shader_in(model.kernel(), kernel, precision));
         return Ok(());
     }
     let compiled = CraneliftKernels::compile(model.kernel())?;
