@@ -112,19 +112,27 @@ impl<'a> BatchData<'a> {
         Ok(())
     }
 
-    /// Fit k's columns in the model's variable order.
-    pub(crate) fn columns(&self, model: &CompiledModel, k: usize) -> (Vec<&'a [f64]>, &'a [f64], Option<&'a [f64]>) {
-        let (start, end) = (self.offsets[k], self.offsets[k + 1]);
-        let vars = model
+    /// The model's variables, in its order, found by name once per batch (`check` has made
+    /// sure each is there).
+    pub(crate) fn model_vars(&self, model: &CompiledModel) -> Vec<BatchVar<'a>> {
+        model
             .vars()
             .iter()
-            .map(|name| match self.vars.iter().find(|(n, _)| n == name).map(|(_, v)| *v) {
-                Some(BatchVar::Shared(v)) => v,
-                Some(BatchVar::PerPoint(v)) => &v[start..end],
-                None => &[][..],
+            .map(|name| self.vars.iter().find(|(n, _)| n == name).map_or(BatchVar::Shared(&[]), |(_, v)| *v))
+            .collect()
+    }
+
+    /// Fit k's columns, `vars` from [`BatchData::model_vars`].
+    pub(crate) fn columns(&self, vars: &[BatchVar<'a>], k: usize) -> (Vec<&'a [f64]>, &'a [f64], Option<&'a [f64]>) {
+        let (start, end) = (self.offsets[k], self.offsets[k + 1]);
+        let columns = vars
+            .iter()
+            .map(|v| match v {
+                BatchVar::Shared(v) => *v,
+                BatchVar::PerPoint(v) => &v[start..end],
             })
             .collect();
-        (vars, &self.y[start..end], self.weights.map(|w| &w[start..end]))
+        (columns, &self.y[start..end], self.weights.map(|w| &w[start..end]))
     }
 }
 
@@ -566,6 +574,7 @@ impl CompiledModel {
         let mut iterations = vec![0u32; fits];
         let mut status = vec![BatchStatus::NotFinite; fits];
         let kernels = self.kernels();
+        let model_vars = data.model_vars(self);
         values
             .par_chunks_mut(n.max(1))
             .zip(std_errors.par_chunks_mut(n.max(1)))
@@ -577,7 +586,7 @@ impl CompiledModel {
             .for_each_init(
                 || Workspace::new(n),
                 |ws, (k, ((((x, se), c), it), st))| {
-                    let (vars, y, weights) = data.columns(self, k);
+                    let (vars, y, weights) = data.columns(&model_vars, k);
                     let chunk = Chunk { vars: &vars, y, weights };
                     let outcome = fit_one(kernels, &chunk, options, x, se, ws);
                     (*st, *c, *it) = (outcome.status, outcome.chi2, outcome.iterations);

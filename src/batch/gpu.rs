@@ -48,11 +48,10 @@ pub(super) fn fit_many(
     }
     let narrow = |v: &[f64]| -> Vec<f32> { v.iter().map(|x| *x as f32).collect() };
     let (mut vars, mut meta) = (Vec::new(), Vec::new());
-    for name in model.vars() {
-        let (values, shared) = match data.vars.iter().find(|(v, _)| v == name).map(|(_, c)| *c) {
-            Some(BatchVar::Shared(v)) => (v, 1),
-            Some(BatchVar::PerPoint(v)) => (v, 0),
-            None => (&[][..], 1), // `check` refused this already
+    for column in data.model_vars(model) {
+        let (values, shared) = match column {
+            BatchVar::Shared(v) => (v, 1),
+            BatchVar::PerPoint(v) => (v, 0),
         };
         meta.push(vars.len() as u32);
         meta.push(shared);
