@@ -153,7 +153,8 @@ fn reductions_are_reproducible_and_independent_of_chunking() {
 fn gpu_fit_of_a_million_points_agrees_with_the_cpu_fit() {
     let Some(_) = gpu() else { return };
     let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
-    let (x, y) = decay_data(1_000_000);
+    // 10^6 points under JITFIT_SLOW_TESTS; 2^17 exercise the same path.
+    let (x, y) = decay_data(crate::support::size(1 << 17, 1_000_000));
     let sigma: Vec<f64> = (0..y.len()).map(|i| 0.01 * (1.0 + (i % 5) as f64 * 0.1)).collect();
     let data = Data::new().var("x", x).y(y).sigma(sigma);
     let fit = |backend| model.fit(&data).p0(&[1.0, 1.0, 0.0]).backend(backend).run().unwrap();
@@ -342,7 +343,10 @@ fn f64_kernels_match_rust_and_the_interpreter() {
         state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
         (state >> 11) as f64 / (1u64 << 53) as f64
     };
-    let mut span = |lo: f64, hi: f64, n: usize| -> Vec<f64> { (0..n).map(|_| lo + (hi - lo) * uniform()).collect() };
+    // A fifth of the points unless JITFIT_SLOW_TESTS: the specials and range ends are always in.
+    let scale = if crate::support::slow_tests() { 1 } else { 5 };
+    let mut span =
+        |lo: f64, hi: f64, n: usize| -> Vec<f64> { (0..n / scale).map(|_| lo + (hi - lo) * uniform()).collect() };
     let special = [0.0, -0.0, 1e-300, -1e-300, 5e-324, f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
     let with_special = |mut v: Vec<f64>| {
         v.extend(special);
@@ -538,7 +542,7 @@ fn progress_follows_the_gpu_phase() {
 }
 
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig { cases: 24, ..Default::default() })]
+    #![proptest_config(proptest::prelude::ProptestConfig { cases: crate::support::size(8, 24) as u32, ..Default::default() })]
 
     /// Random models (every function and operator, nested) through the f64 shaders: the
     /// values and every derivative agree with the f64 interpreter at nearly every point. The

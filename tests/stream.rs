@@ -57,8 +57,10 @@ fn thread_count_does_not_change_results() {
 
 #[test]
 fn auto_mode_streams_large_data() {
-    // 6·10^6 points × 3 parameters = 1.8·10^7 Jacobian entries: above the dense limit.
-    let data = data(6_000_000);
+    // 10^5 points × 3 parameters = 3·10^5 Jacobian entries: above the dense limit
+    // (`DENSE_JACOBIAN_LIMIT` = 2^18); 6·10^6 points under JITFIT_SLOW_TESTS.
+    assert!(100_000 * 3 > jitfit::solve::DENSE_JACOBIAN_LIMIT);
+    let data = data(crate::support::size(100_000, 6_000_000));
     let fit = compile("a*exp(-b*x) + c").unwrap().fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
     assert_eq!(fit.jacobian_mode, JacobianMode::NormalEquations);
     assert!(fit.status.converged());
@@ -68,7 +70,7 @@ fn auto_mode_streams_large_data() {
 /// Robust losses on the streamed path: the same fit as the dense path.
 #[test]
 fn robust_losses_stream_too() {
-    let mut data = data(50_000);
+    let mut data = data(crate::support::size(20_000, 50_000));
     // Outliers.
     let mut y = data.response().to_vec();
     for i in (0..y.len()).step_by(997) {

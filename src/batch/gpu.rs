@@ -33,8 +33,6 @@ pub(super) fn fit_many(
     use crate::backend::gpu::{BatchInput, device};
     use crate::backend::wgsl::batch_outputs;
     let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
-    let device = device().map_err(gpu)?;
-    let kernel = model.gpu_batch_kernel().map_err(gpu)?;
     let (n, fits) = (model.n_params(), data.n_fits());
     let largest_fit = data.offsets.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
     if largest_fit > MAX_POINTS_PER_FIT {
@@ -46,6 +44,9 @@ pub(super) fn fit_many(
     if elements >= u32::MAX as usize {
         return Err(FitError::Invalid("a GPU batch holds fewer than 2^32 values per buffer; split it".into()));
     }
+    // Input the GPU cannot take is refused before the device is opened, with or without one.
+    let device = device().map_err(gpu)?;
+    let kernel = model.gpu_batch_kernel().map_err(gpu)?;
     let narrow = |v: &[f64]| -> Vec<f32> { v.iter().map(|x| *x as f32).collect() };
     let (mut vars, mut meta) = (Vec::new(), Vec::new());
     for column in data.model_vars(model) {

@@ -7,6 +7,17 @@ pub mod nist;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+/// True when the slow cases should run at full size (`JITFIT_SLOW_TESTS=1`, set by CI). The
+/// default sizes still exercise every path; the slow ones measure it at scale.
+pub fn slow_tests() -> bool {
+    std::env::var("JITFIT_SLOW_TESTS").is_ok_and(|v| !v.is_empty() && v != "0")
+}
+
+/// `full` under `JITFIT_SLOW_TESTS`, `quick` otherwise.
+pub fn size(quick: usize, full: usize) -> usize {
+    if slow_tests() { full } else { quick }
+}
+
 /// A fresh folder under the system temp folder, removed on drop.
 pub struct TempDir(PathBuf);
 
