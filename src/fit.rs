@@ -14,7 +14,7 @@
 //! ```
 
 use crate::backend::{Backend, BackendReport, NormalEquations};
-use crate::cache::CompiledModel;
+use crate::compiled::CompiledModel;
 use crate::data::Column;
 use crate::solve::{
     self, Covariance, DataProblem, Loss, Method, Problem, Solution, SolveError, SolveOptions, Status, XScale,

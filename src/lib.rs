@@ -29,6 +29,7 @@
 pub mod backend;
 pub mod batch;
 pub mod cache;
+pub mod compiled;
 pub mod data;
 mod fit;
 pub mod ir;
@@ -41,7 +42,8 @@ pub mod symbolic;
 pub mod syntax;
 
 pub use batch::{Batch, BatchData, BatchOptions, BatchResults, BatchStatus};
-pub use cache::{CompiledModel, KernelCache};
+pub use cache::KernelCache;
+pub use compiled::CompiledModel;
 pub use fit::{Data, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use model::{Error, Model, ModelOptions, StageTimes};
 pub use syntax::Names;

@@ -1,7 +1,7 @@
 //! The façade: `Model::parse(text)` runs the whole front of the pipeline — parse, resolve,
 //! differentiate, simplify, lower — and keeps the kernel IR with what each stage cost.
 
-use crate::ir::{self, Kernel};
+use crate::ir::{self, VerifiedKernel, VerifyError};
 use crate::symbolic::{self, Graph, Roots, SimplifyLimits, SimplifyReport};
 use crate::syntax::{self, Names, SyntaxError};
 use std::time::{Duration, Instant};
@@ -16,6 +16,10 @@ pub enum Error {
     /// A backend refused a call or failed to generate code.
     #[error("{0}")]
     Backend(#[from] crate::backend::BackendError),
+    /// The lowered kernel failed verification: a bug in jitfit, or a model larger than
+    /// [`ir::MAX_INSTRUCTIONS`].
+    #[error("the model's kernel IR is invalid: {0}")]
+    Verify(#[from] VerifyError),
 }
 
 /// Time spent in each stage of building a model's kernel.
@@ -38,13 +42,16 @@ impl StageTimes {
 #[derive(Clone, Debug)]
 pub struct Model {
     source: String,
+    /// The text the model's identity is computed from (see [`crate::compiled::canonical_text`]).
+    canonical: String,
+    options: ModelOptions,
     vars: Vec<String>,
     params: Vec<String>,
     helpers: Vec<String>,
     response_name: Option<String>,
     graph: Graph,
     roots: Roots,
-    kernel: Kernel,
+    kernel: VerifiedKernel,
     times: StageTimes,
     simplify_report: SimplifyReport,
 }
@@ -70,13 +77,20 @@ impl Model {
 
     /// Parses a model with explicit options.
     pub fn parse_with(source: &str, options: &ModelOptions) -> Result<Model, Error> {
-        let mut times = StageTimes::default();
         let t = Instant::now();
         let ast = syntax::parse(source)?;
-        times.parse = t.elapsed();
+        let parse_time = t.elapsed();
+        let mut model = Model::from_ast(source, &ast, options)?;
+        model.times.parse = parse_time;
+        Ok(model)
+    }
 
+    /// Builds a model from text already parsed (`ast` must be `syntax::parse(source)`): the
+    /// cache parses once to compute the key, then builds from the same tree on a miss.
+    pub fn from_ast(source: &str, ast: &syntax::Ast, options: &ModelOptions) -> Result<Model, Error> {
+        let mut times = StageTimes::default();
         let t = Instant::now();
-        let resolved = syntax::resolve(&ast, source, &options.names)?;
+        let resolved = syntax::resolve(ast, source, &options.names)?;
         times.resolve = t.elapsed();
 
         let t = Instant::now();
@@ -90,11 +104,13 @@ impl Model {
         times.simplify = t.elapsed();
 
         let t = Instant::now();
-        let kernel = ir::lower(&graph, &roots, &resolved.vars, &resolved.params);
+        let kernel = ir::lower(&graph, &roots, &resolved.vars, &resolved.params)?;
         times.lower = t.elapsed();
 
         Ok(Model {
             source: source.to_owned(),
+            canonical: crate::compiled::canonical_text(ast),
+            options: options.clone(),
             vars: resolved.vars,
             params: resolved.params,
             helpers: resolved.helpers,
@@ -110,6 +126,16 @@ impl Model {
     /// The model text as given.
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The canonical text: fully parenthesized, without comments or spacing.
+    pub fn canonical_text(&self) -> &str {
+        &self.canonical
+    }
+
+    /// The options the model was built with.
+    pub fn options(&self) -> &ModelOptions {
+        &self.options
     }
 
     /// The independent variables, in data-column order.
@@ -142,7 +168,7 @@ impl Model {
     }
 
     /// The verified kernel IR.
-    pub fn kernel(&self) -> &Kernel {
+    pub fn kernel(&self) -> &VerifiedKernel {
         &self.kernel
     }
 

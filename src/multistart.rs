@@ -2,7 +2,7 @@
 //! hypercube or uniform random), tournament rounds that run every survivor a few iterations
 //! and keep the best half, then full fits of the finalists. Deterministic for a seed.
 
-use crate::cache::CompiledModel;
+use crate::compiled::CompiledModel;
 use crate::fit::{Data, Fit, FitBuilder, FitError};
 use rayon::prelude::*;
 use std::sync::Arc;

@@ -5,18 +5,17 @@ use super::{
     BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_normal_equations, check_residual_jacobian,
     check_residuals, check_shapes,
 };
-use crate::ir::{Interpreter, Kernel};
+use crate::ir::{Interpreter, VerifiedKernel};
 use crate::loss::LossSpec;
 
 /// Runs kernels with [`Interpreter`].
 #[derive(Clone, Debug)]
 pub struct InterpreterKernels {
-    kernel: Kernel,
+    kernel: VerifiedKernel,
 }
 
 impl InterpreterKernels {
-    /// `kernel` must be verified.
-    pub fn new(kernel: Kernel) -> Self {
+    pub fn new(kernel: VerifiedKernel) -> Self {
         InterpreterKernels { kernel }
     }
 
@@ -43,7 +42,7 @@ impl InterpreterKernels {
 }
 
 impl Kernels for InterpreterKernels {
-    fn kernel(&self) -> &Kernel {
+    fn kernel(&self) -> &VerifiedKernel {
         &self.kernel
     }
 

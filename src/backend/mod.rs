@@ -19,7 +19,7 @@ pub mod wgsl;
 
 pub use interp::InterpreterKernels;
 
-use crate::ir::Kernel;
+use crate::ir::{Kernel, VerifiedKernel};
 use crate::loss::LossSpec;
 
 /// Which backend evaluates a fit's model.
@@ -171,7 +171,7 @@ pub enum BackendError {
 /// A model's compiled kernels. Implementations are callable from many threads at once.
 pub trait Kernels: Send + Sync {
     /// The IR these kernels were built from.
-    fn kernel(&self) -> &Kernel;
+    fn kernel(&self) -> &VerifiedKernel;
 
     /// `out[i] = f(x_i)`.
     fn predict(&self, vars: &[&[f64]], params: &[f64], out: &mut [f64]) -> Result<(), BackendError>;

@@ -9,7 +9,7 @@
 //! order (`sum_of_squares` likewise for Σr² alone). The runtime that runs these shaders is
 //! [`crate::backend::gpu`]; every shader is validated with naga in the tests.
 
-use crate::ir::{Inst, Kernel};
+use crate::ir::{Inst, VerifiedKernel};
 use crate::ops::{BinaryOp, UnaryOp};
 use std::fmt::Write;
 
@@ -800,7 +800,7 @@ fn jf_sign(a: {t}) -> {t} {{
 /// One `let` per live instruction of the kernel: the point's values. `var(k)` and `param(k)`
 /// say how to read variable k and parameter k; the response is `y[i]`.
 fn point_body(
-    kernel: &Kernel,
+    kernel: &VerifiedKernel,
     live: &[bool],
     var: impl Fn(usize) -> String,
     param: impl Fn(usize) -> String,
@@ -873,12 +873,12 @@ impl WgslKernel {
 /// Points are numbered by the linear workgroup index (`wid.x + wid.y·num_workgroups.x`), so a
 /// dispatch may spread its workgroups over two dimensions when there are more than a device
 /// allows in one; workgroups past the data write zeros (reductions) or nothing.
-pub fn write_shader(kernel: &Kernel, which: WgslKernel) -> String {
+pub fn write_shader(kernel: &VerifiedKernel, which: WgslKernel) -> String {
     write_shader_in(kernel, which, Precision::F32)
 }
 
 /// [`write_shader`] in a given precision (every operation has both forms).
-pub fn write_shader_in(kernel: &Kernel, which: WgslKernel, precision: Precision) -> String {
+pub fn write_shader_in(kernel: &VerifiedKernel, which: WgslKernel, precision: Precision) -> String {
     let (n_vars, p) = (kernel.n_vars(), kernel.n_params());
     let t = precision.type_name();
     let mut s = String::new();
@@ -998,7 +998,7 @@ pub fn batch_outputs(n_params: usize) -> usize {
 /// `fit_meta` (then the fits' offsets into `y` from `fit_meta[2·n_vars]`), `params` (fits × n:
 /// the start in, the result out), `fit_out` (fits × [`batch_outputs`]), `bounds` (n lower, n upper),
 /// uniform `info`.
-pub fn write_batch_shader(kernel: &Kernel) -> String {
+pub fn write_batch_shader(kernel: &VerifiedKernel) -> String {
     let (n_vars, n) = (kernel.n_vars(), kernel.n_params());
     let np = n.max(1);
     let live = kernel.live(true, true);

@@ -8,7 +8,7 @@
 //! loop in f32 ([`super::gpu`]).
 
 use crate::backend::{Backend, Chunk, Kernels, NormalEquations};
-use crate::cache::CompiledModel;
+use crate::compiled::CompiledModel;
 use crate::fit::FitError;
 use rayon::prelude::*;
 use std::sync::Arc;

@@ -2,7 +2,7 @@
 //! run on the device, the results read back into [`BatchResults`].
 
 use super::compact::{BatchData, BatchOptions, BatchResults};
-use crate::cache::CompiledModel;
+use crate::compiled::CompiledModel;
 use crate::fit::FitError;
 use std::sync::Arc;
 use std::time::Instant;

@@ -14,7 +14,7 @@ mod gpu;
 pub use compact::{BatchData, BatchOptions, BatchResults, BatchStatus, BatchVar};
 pub use gpu::MAX_POINTS_PER_FIT;
 
-use crate::cache::CompiledModel;
+use crate::compiled::CompiledModel;
 use crate::fit::{Data, Fit, FitBuilder, FitError};
 use rayon::prelude::*;
 use std::sync::Arc;

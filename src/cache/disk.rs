@@ -3,8 +3,8 @@
 //! fsync, rename), so concurrent processes writing the same key leave one valid file. Reads
 //! validate everything; a bad file is reported and ignored. Machine code is never stored.
 
-use super::key::CacheKey;
-use crate::ir::{IR_VERSION, Kernel};
+use crate::compiled::CacheKey;
+use crate::ir::{IR_VERSION, Kernel, VerifiedKernel};
 use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -30,6 +30,13 @@ pub struct DiskEntry {
     pub listed_params: Option<Vec<String>>,
     pub response_name: Option<String>,
     pub kernel: Kernel,
+}
+
+/// What a valid cache file gives: the model's response name and its kernel, verified.
+#[derive(Clone, Debug)]
+pub struct Loaded {
+    pub response_name: Option<String>,
+    pub kernel: VerifiedKernel,
 }
 
 /// A folder of cache files.
@@ -59,7 +66,7 @@ impl DiskStore {
 
     /// Loads and validates the entry for `key`. `Ok(None)`: no file. `Err`: a file that is
     /// unreadable or invalid, with the reason (the caller warns and rebuilds).
-    pub fn load(&self, key: CacheKey, expect: &Expected<'_>) -> Result<Option<DiskEntry>, String> {
+    pub fn load(&self, key: CacheKey, expect: &Expected<'_>) -> Result<Option<Loaded>, String> {
         let path = self.path(key);
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
@@ -75,8 +82,8 @@ impl DiskStore {
         }
         let entry: DiskEntry =
             serde_json::from_str(&text).map_err(|e| format!("{} is not a cache entry: {e}", path.display()))?;
-        validate(&entry, key, expect).map_err(|why| format!("{} was refused: {why}", path.display()))?;
-        Ok(Some(entry))
+        let kernel = validate(entry.clone(), key, expect).map_err(|why| format!("{} was refused: {why}", path.display()))?;
+        Ok(Some(Loaded { response_name: entry.response_name, kernel }))
     }
 
     /// Writes the entry atomically: a temp file in the same folder, fsync, rename.
@@ -139,7 +146,7 @@ pub struct Expected<'a> {
     pub listed_params: Option<&'a [String]>,
 }
 
-fn validate(entry: &DiskEntry, key: CacheKey, expect: &Expected<'_>) -> Result<(), String> {
+fn validate(entry: DiskEntry, key: CacheKey, expect: &Expected<'_>) -> Result<VerifiedKernel, String> {
     if entry.format != DISK_FORMAT {
         return Err(format!("format {} (expected {DISK_FORMAT})", entry.format));
     }
@@ -149,17 +156,17 @@ fn validate(entry: &DiskEntry, key: CacheKey, expect: &Expected<'_>) -> Result<(
     if entry.canonical != expect.canonical {
         return Err("it holds another model".into());
     }
-    entry.kernel.verify().map_err(|e| format!("ill-formed kernel: {e}"))?;
-    if entry.vars != expect.vars || entry.kernel.var_names != expect.vars {
+    let kernel = VerifiedKernel::new(entry.kernel).map_err(|e| format!("ill-formed kernel: {e}"))?;
+    if entry.vars != expect.vars || kernel.var_names != expect.vars {
         return Err("its variables differ".into());
     }
     if entry.listed_params.as_deref() != expect.listed_params {
         return Err("its parameter list differs".into());
     }
     if let Some(listed) = expect.listed_params
-        && entry.kernel.param_names != listed
+        && kernel.param_names != listed
     {
         return Err("its parameters differ".into());
     }
-    Ok(())
+    Ok(kernel)
 }

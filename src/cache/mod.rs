@@ -1,29 +1,33 @@
-//! The compilation cache: compiled kernels in an in-memory LRU, and the optimized IR on disk
-//! so that the next process skips parsing, differentiation and egg.
+//! The compilation cache: memoization of [`Model::compile`]. Compiled models in an
+//! in-memory LRU, and the optimized IR on disk so that the next process skips parsing,
+//! differentiation and egg.
 //!
-//! - Key: xxh3-128 of the canonical model, its names, the simplification limits, the IR
-//!   version, the kernel set, the crate version and the code-generation target ([`key`]).
+//! - Key: the model's [`CacheKey`] (xxh3-128 of the canonical model, its names, the
+//!   simplification limits, the IR version, the kernel set, the crate version and the
+//!   code-generation target; see [`crate::compiled`]).
 //! - Memory: an LRU of `Arc<CompiledModel>`; an evicted model's machine code is freed when
 //!   its last user drops it.
-//! - Disk: one validated JSON file per key under the user cache folder (`JITFIT_CACHE_DIR`
+//! - Disk, when asked for ([`CacheOptions::disk_dir`]; the CLI asks, from the environment):
+//!   one validated JSON file per key under the user cache folder (`JITFIT_CACHE_DIR`
 //!   overrides it, `JITFIT_NO_DISK_CACHE=1` turns it off). Machine code is never written: a
-//!   cache file can at worst cost a recompile, never run code.
+//!   cache file can at worst cost a recompile, never run code. The library's process-wide
+//!   cache ([`KernelCache::global`]) is memory-only unless the program configures it
+//!   ([`KernelCache::configure_global`]): an embedding program writes nothing to `~/.cache`.
 
 mod disk;
-mod key;
 
-pub use disk::{DISK_FORMAT, DiskEntry, DiskStore};
-pub use key::{CacheKey, KERNEL_SET, cache_key, canonical_text, model_fingerprint};
+pub use crate::compiled::{CacheKey, KERNEL_SET, cache_key, canonical_text, model_fingerprint};
+pub use disk::{DISK_FORMAT, DiskEntry, DiskStore, Loaded};
 
-use crate::backend::Kernels;
-use crate::backend::cranelift::{CraneliftKernels, target_description};
-use crate::ir::Kernel;
+use crate::backend::cranelift::target_description;
+use crate::compiled::CompiledModel;
+use crate::ir::VerifiedKernel;
 use crate::{Error, Model, ModelOptions, syntax};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How a model's kernels were obtained.
@@ -44,83 +48,6 @@ impl Origin {
             Origin::DiskHit => "disk hit",
             Origin::Miss => "miss (built from scratch)",
         }
-    }
-}
-
-/// A model compiled to native kernels, with what it needs to be fitted and reported.
-pub struct CompiledModel {
-    key: CacheKey,
-    source: String,
-    response_name: Option<String>,
-    kernels: CraneliftKernels,
-    build_time: Duration,
-    /// The GPU pipelines, compiled from the same IR on first use (per process: the driver's
-    /// code is never persisted, like Cranelift's).
-    #[cfg(feature = "gpu")]
-    gpu: std::sync::OnceLock<Result<Arc<crate::backend::gpu::GpuKernels>, crate::backend::gpu::GpuError>>,
-    /// The batch fit pipeline, likewise.
-    #[cfg(feature = "gpu")]
-    gpu_batch: std::sync::OnceLock<Result<Arc<crate::backend::gpu::GpuBatchKernel>, crate::backend::gpu::GpuError>>,
-}
-
-impl std::fmt::Debug for CompiledModel {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CompiledModel").field("key", &self.key).field("source", &self.source).finish_non_exhaustive()
-    }
-}
-
-impl CompiledModel {
-    pub fn key(&self) -> CacheKey {
-        self.key
-    }
-    /// The model text as the user wrote it (the first time it was compiled).
-    pub fn source(&self) -> &str {
-        &self.source
-    }
-    pub fn kernel(&self) -> &Kernel {
-        self.kernels.kernel()
-    }
-    /// The model's GPU pipelines on the process's device, compiled on the first call.
-    #[cfg(feature = "gpu")]
-    pub fn gpu_kernels(&self) -> Result<Arc<crate::backend::gpu::GpuKernels>, crate::backend::gpu::GpuError> {
-        self.gpu
-            .get_or_init(|| {
-                let device = crate::backend::gpu::device()?;
-                crate::backend::gpu::GpuKernels::new(device, self.kernels.kernel()).map(Arc::new)
-            })
-            .clone()
-    }
-    /// The model's batch fit pipeline on the process's device, compiled on the first call.
-    #[cfg(feature = "gpu")]
-    pub fn gpu_batch_kernel(&self) -> Result<Arc<crate::backend::gpu::GpuBatchKernel>, crate::backend::gpu::GpuError> {
-        self.gpu_batch
-            .get_or_init(|| {
-                let device = crate::backend::gpu::device()?;
-                crate::backend::gpu::GpuBatchKernel::new(device, self.kernels.kernel()).map(Arc::new)
-            })
-            .clone()
-    }
-    pub fn kernels(&self) -> &CraneliftKernels {
-        &self.kernels
-    }
-    pub fn vars(&self) -> &[String] {
-        &self.kernel().var_names
-    }
-    pub fn params(&self) -> &[String] {
-        &self.kernel().param_names
-    }
-    pub fn n_params(&self) -> usize {
-        self.kernel().n_params()
-    }
-    pub fn response_name(&self) -> Option<&str> {
-        self.response_name.as_deref()
-    }
-    pub fn transforms_response(&self) -> bool {
-        self.kernel().outputs.response.is_some()
-    }
-    /// Time to build this model the first time (front end or disk load, plus code generation).
-    pub fn build_time(&self) -> Duration {
-        self.build_time
     }
 }
 
@@ -206,6 +133,8 @@ impl CacheOptions {
     }
 }
 
+static GLOBAL: OnceLock<KernelCache> = OnceLock::new();
+
 /// See the module docs.
 pub struct KernelCache {
     memory: Mutex<LruCache<CacheKey, Arc<CompiledModel>>>,
@@ -225,10 +154,16 @@ impl KernelCache {
         }
     }
 
-    /// The process-wide cache, configured from the environment on first use.
+    /// The process-wide cache that [`crate::compile`] uses: memory only, unless the program
+    /// called [`KernelCache::configure_global`] before its first use.
     pub fn global() -> &'static KernelCache {
-        static GLOBAL: LazyLock<KernelCache> = LazyLock::new(|| KernelCache::new(CacheOptions::from_env()));
-        &GLOBAL
+        GLOBAL.get_or_init(|| KernelCache::new(CacheOptions::default()))
+    }
+
+    /// Sets up the process-wide cache (the CLI: `CacheOptions::from_env()`, which adds the
+    /// disk). Returns `false`, changing nothing, when it is already in use.
+    pub fn configure_global(options: CacheOptions) -> bool {
+        GLOBAL.set(KernelCache::new(options)).is_ok()
     }
 
     /// The disk store, if there is one.
@@ -256,7 +191,8 @@ impl KernelCache {
         let ast = syntax::parse(source)?;
         let canonical = canonical_text(&ast);
         let key = cache_key(model_fingerprint(&canonical, options), target_description());
-        add_time(&self.counters.parse_ns, t.elapsed());
+        let parse_time = t.elapsed();
+        add_time(&self.counters.parse_ns, parse_time);
         {
             let mut by_text = self.by_text.lock().unwrap_or_else(|e| e.into_inner());
             if by_text.len() >= 16 * self.lock().cap().get() {
@@ -296,9 +232,9 @@ impl KernelCache {
         }
 
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
-        let symbolic = Model::parse_with(source, options)?;
+        // One parse: the model is built from the tree the key was computed from.
+        let symbolic = Model::from_ast(source, &ast, options)?;
         let times = symbolic.times();
-        add_time(&self.counters.parse_ns, times.parse);
         add_time(&self.counters.simplify_ns, times.resolve + times.differentiate + times.simplify);
         add_time(&self.counters.lower_ns, times.lower);
         let response_name = symbolic.response_name().map(str::to_owned);
@@ -313,7 +249,7 @@ impl KernelCache {
                 vars: options.names.vars.clone(),
                 listed_params: options.names.params.clone(),
                 response_name,
-                kernel: symbolic.kernel().clone(),
+                kernel: (**symbolic.kernel()).clone(),
             };
             if let Err(why) = store.store(key, &entry) {
                 self.counters.disk_errors.fetch_add(1, Ordering::Relaxed);
@@ -329,33 +265,25 @@ impl KernelCache {
         key: CacheKey,
         source: &str,
         response_name: Option<String>,
-        kernel: &Kernel,
+        kernel: &VerifiedKernel,
         started: Instant,
     ) -> Result<CompiledModel, Error> {
-        let kernels = CraneliftKernels::compile(kernel)?;
-        add_time(&self.counters.compile_ns, kernels.compile_time());
-        Ok(CompiledModel {
-            key,
-            source: source.to_owned(),
-            response_name,
-            kernels,
-            build_time: started.elapsed(),
-            #[cfg(feature = "gpu")]
-            gpu: std::sync::OnceLock::new(),
-            #[cfg(feature = "gpu")]
-            gpu_batch: std::sync::OnceLock::new(),
-        })
+        let mut model = CompiledModel::from_verified(key, source, response_name, kernel)?;
+        add_time(&self.counters.compile_ns, model.kernels().compile_time());
+        let before = started.elapsed().saturating_sub(model.build_time());
+        model.add_build_time(before);
+        Ok(model)
     }
 
     /// Inserts a model, or returns the one another thread inserted first.
     fn insert(&self, model: CompiledModel) -> Arc<CompiledModel> {
         let mut memory = self.lock();
-        if let Some(existing) = memory.get(&model.key) {
+        if let Some(existing) = memory.get(&model.key()) {
             return existing.clone();
         }
         let model = Arc::new(model);
-        if let Some((evicted, _)) = memory.push(model.key, model.clone())
-            && evicted != model.key
+        if let Some((evicted, _)) = memory.push(model.key(), model.clone())
+            && evicted != model.key()
         {
             self.counters.evictions.fetch_add(1, Ordering::Relaxed);
         }

@@ -2,11 +2,11 @@
 //! semantics of [`crate::ops`]. It defines what the IR means; every backend is tested
 //! against it.
 
-use super::kernel::{Inst, Kernel};
+use super::kernel::{Inst, VerifiedKernel};
 
 /// Evaluates one kernel at many points, reusing its scratch space.
 pub struct Interpreter<'k> {
-    kernel: &'k Kernel,
+    kernel: &'k VerifiedKernel,
     values: Vec<f64>,
 }
 
@@ -22,8 +22,8 @@ pub struct BatchValues {
 }
 
 impl<'k> Interpreter<'k> {
-    /// An interpreter for `kernel`, which must be verified.
-    pub fn new(kernel: &'k Kernel) -> Self {
+    /// An interpreter for `kernel`.
+    pub fn new(kernel: &'k VerifiedKernel) -> Self {
         Interpreter { kernel, values: vec![0.0; kernel.insts.len()] }
     }
 

@@ -68,7 +68,8 @@ pub struct Outputs {
     pub response: Option<ValueId>,
 }
 
-/// A verified-on-load program for one model. See the module docs.
+/// A program for one model, as written or loaded: not yet trusted. [`VerifiedKernel::new`]
+/// checks it; backends accept only a [`VerifiedKernel`]. See the module docs.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Kernel {
     pub version: u32,
@@ -111,7 +112,7 @@ impl Kernel {
         self.param_names.len()
     }
 
-    /// Checks every structural invariant. Backends may assume a verified kernel.
+    /// Checks every structural invariant (see [`VerifiedKernel`], which holds the result).
     pub fn verify(&self) -> Result<(), VerifyError> {
         if self.version != IR_VERSION {
             return Err(VerifyError::Version { found: self.version, expected: IR_VERSION });
@@ -238,10 +239,44 @@ impl Kernel {
     }
 
     /// Parses JSON and verifies the result: a loaded kernel is never trusted.
-    pub fn from_json(text: &str) -> Result<Kernel, LoadError> {
+    pub fn from_json(text: &str) -> Result<VerifiedKernel, LoadError> {
         let kernel: Kernel = serde_json::from_str(text).map_err(|e| LoadError::Json(e.to_string()))?;
+        Ok(VerifiedKernel::new(kernel)?)
+    }
+}
+
+/// A kernel that passed [`Kernel::verify`]: every operand defined before use, every variable,
+/// parameter and output id in range, one derivative per parameter, f and ∂f independent of
+/// the response. Only verification builds one ([`VerifiedKernel::new`], which lowering and
+/// loading go through), and it is immutable, so code generators may rely on it: a compiled
+/// kernel indexes parameter and value arrays with these ids without checks.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct VerifiedKernel(Kernel);
+
+impl VerifiedKernel {
+    /// Verifies `kernel`.
+    pub fn new(kernel: Kernel) -> Result<VerifiedKernel, VerifyError> {
         kernel.verify()?;
-        Ok(kernel)
+        Ok(VerifiedKernel(kernel))
+    }
+
+    /// The kernel itself, to be changed (and verified again).
+    pub fn into_inner(self) -> Kernel {
+        self.0
+    }
+}
+
+impl std::ops::Deref for VerifiedKernel {
+    type Target = Kernel;
+    fn deref(&self) -> &Kernel {
+        &self.0
+    }
+}
+
+impl PartialEq<Kernel> for VerifiedKernel {
+    fn eq(&self, other: &Kernel) -> bool {
+        self.0 == *other
     }
 }
 

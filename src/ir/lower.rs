@@ -1,11 +1,11 @@
 //! Symbolic DAG → [`Kernel`]: emits the nodes reachable from the roots, in topological
 //! order, one instruction each. Sharing in the DAG becomes sharing in the SSA program.
 
-use super::kernel::{IR_VERSION, Inst, Kernel, Outputs, ValueId};
+use super::kernel::{IR_VERSION, Inst, Kernel, Outputs, ValueId, VerifiedKernel, VerifyError};
 use crate::symbolic::{Graph, Node, Roots};
 
-/// Lowers `roots` of `graph` into a kernel with the given names.
-pub fn lower(graph: &Graph, roots: &Roots, var_names: &[String], param_names: &[String]) -> Kernel {
+/// Lowers `roots` of `graph` into a kernel with the given names, verified.
+pub fn lower(graph: &Graph, roots: &Roots, var_names: &[String], param_names: &[String]) -> Result<VerifiedKernel, VerifyError> {
     let live = graph.reachable(roots.all());
     let mut value_of: Vec<Option<ValueId>> = vec![None; graph.len()];
     let mut insts = Vec::new();
@@ -43,6 +43,7 @@ pub fn lower(graph: &Graph, roots: &Roots, var_names: &[String], param_names: &[
             response: roots.response.map(out),
         },
     };
-    debug_assert_eq!(kernel.verify(), Ok(()));
-    kernel
+    // Verified like a loaded kernel: a failure here is a bug in lowering (or a model past
+    // `MAX_INSTRUCTIONS`), reported, never compiled.
+    VerifiedKernel::new(kernel)
 }

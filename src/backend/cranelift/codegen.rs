@@ -11,7 +11,7 @@
 //! the ones that depend on parameters and constants alone are hoisted out of the loop.
 
 use super::runtime;
-use crate::ir::{Inst, Kernel};
+use crate::ir::{Inst, VerifiedKernel};
 use crate::ops::{BinaryOp, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
@@ -93,12 +93,12 @@ impl Imports {
 }
 
 /// Which instructions a kernel needs (a backward sweep from its outputs).
-fn live_set(kernel: &Kernel, kind: KernelKind) -> Vec<bool> {
+fn live_set(kernel: &VerifiedKernel, kind: KernelKind) -> Vec<bool> {
     kernel.live(kind.uses_derivatives(), kind != KernelKind::Predict)
 }
 
 /// Which instructions depend on parameters and constants only (the same for every point).
-fn uniform_set(kernel: &Kernel) -> Vec<bool> {
+fn uniform_set(kernel: &VerifiedKernel) -> Vec<bool> {
     kernel.per_point().into_iter().map(|varies| !varies).collect()
 }
 
@@ -108,7 +108,7 @@ pub fn build_kernel(
     imports: &mut Imports,
     func: &mut Function,
     builder_context: &mut FunctionBuilderContext,
-    kernel: &Kernel,
+    kernel: &VerifiedKernel,
     kind: KernelKind,
 ) -> Result<(), ModuleError> {
     let ptr = module.target_config().pointer_type();

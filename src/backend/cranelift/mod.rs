@@ -11,7 +11,7 @@ use super::{
     BackendError, Chunk, Kernels, NormalEquations, check_chunk, check_normal_equations, check_residual_jacobian,
     check_residuals, check_shapes,
 };
-use crate::ir::Kernel;
+use crate::ir::VerifiedKernel;
 use crate::loss::LossSpec;
 use codegen::{Imports, KernelFn, build_kernel, kernel_signature};
 use cranelift_codegen::ir::UserFuncName;
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 
 /// A model's compiled kernels. Dropping it frees the machine code.
 pub struct CraneliftKernels {
-    kernel: Kernel,
+    kernel: VerifiedKernel,
     predict: KernelFn,
     residual_jacobian: KernelFn,
     residuals: KernelFn,
@@ -72,7 +72,7 @@ struct CompiledModule {
 }
 
 impl CompiledModule {
-    fn compile(kernel: &Kernel, kinds: &[(&str, KernelKind)]) -> Result<CompiledModule, BackendError> {
+    fn compile(kernel: &VerifiedKernel, kinds: &[(&str, KernelKind)]) -> Result<CompiledModule, BackendError> {
         let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
         let mut builder = JITBuilder::with_isa(isa().map_err(|e| compile_error(&e))?, default_libcall_names());
         for (name, address) in runtime::all_symbols() {
@@ -120,7 +120,7 @@ impl CraneliftKernels {
     /// Compiles `predict` and `residual_jacobian` now; the streaming kernels
     /// (`normal_equations`, `sum_of_squares`) on first use, so that small fits do not pay
     /// for them.
-    pub fn compile(kernel: &Kernel) -> Result<CraneliftKernels, BackendError> {
+    pub fn compile(kernel: &VerifiedKernel) -> Result<CraneliftKernels, BackendError> {
         let started = Instant::now();
         let eager = CompiledModule::compile(
             kernel,
@@ -260,7 +260,7 @@ fn weights(chunk: &Chunk<'_>) -> (*const f64, usize) {
 }
 
 impl Kernels for CraneliftKernels {
-    fn kernel(&self) -> &Kernel {
+    fn kernel(&self) -> &VerifiedKernel {
         &self.kernel
     }
 

@@ -3,7 +3,7 @@
 
 use super::device::{GpuDevice, GpuError};
 use crate::backend::wgsl::{WORKGROUP_SIZE, batch_outputs, write_batch_shader};
-use crate::ir::Kernel;
+use crate::ir::VerifiedKernel;
 
 /// A model's compiled batch pipeline.
 pub struct GpuBatchKernel {
@@ -38,7 +38,7 @@ pub struct BatchOutput {
 }
 
 impl GpuBatchKernel {
-    pub fn new(device: &GpuDevice, kernel: &Kernel) -> Result<Self, GpuError> {
+    pub fn new(device: &GpuDevice, kernel: &VerifiedKernel) -> Result<Self, GpuError> {
         device.check()?;
         // vars, y, w, meta: read; params, out: written; bounds: read; info: uniform.
         let read = Some(true);

@@ -4,7 +4,7 @@
 
 use super::device::{GpuDevice, GpuError};
 use crate::backend::wgsl::{Precision, WgslKernel, write_shader_in};
-use crate::ir::Kernel;
+use crate::ir::VerifiedKernel;
 
 /// Compiled pipelines of one model on one device.
 pub struct GpuKernels {
@@ -21,7 +21,7 @@ pub struct GpuKernels {
 impl GpuKernels {
     /// Writes and compiles the model's shaders. A shader the device refuses is a bug in the
     /// WGSL writer (naga validates them all in the tests) and comes back as an error.
-    pub fn new(device: &GpuDevice, kernel: &Kernel) -> Result<Self, GpuError> {
+    pub fn new(device: &GpuDevice, kernel: &VerifiedKernel) -> Result<Self, GpuError> {
         device.check()?;
         // vars, y, w, params: read; result: written; info: uniform.
         let layout =

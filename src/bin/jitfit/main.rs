@@ -104,6 +104,8 @@ fn gpu_info() -> anyhow::Result<i32> {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The command line keeps compiled models on disk (the library alone does not).
+    jitfit::KernelCache::configure_global(jitfit::cache::CacheOptions::from_env());
     let result = match cli.command {
         Command::Fit(args) => fit::run(&args),
         Command::Nist(args) => nist::run(&args),

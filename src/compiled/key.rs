@@ -1,4 +1,4 @@
-//! Cache keys: xxh3-128 over a canonical, deterministic, length-prefixed encoding of what
+//! A compiled model's identity (the compilation cache's key): xxh3-128 over a canonical, deterministic, length-prefixed encoding of what
 //! determines a kernel. Never `std::hash`, whose output may change between Rust releases.
 
 use crate::ModelOptions;
