@@ -67,7 +67,7 @@ fn main() {
         (0..repeat)
             .map(|_| {
                 time(|| {
-                    let mut problem = jitfit::solve::DataProblem::new(model.kernels(), vec![&x], &y, None);
+                    let mut problem = jitfit::problem::DataProblem::new(model.kernels(), vec![&x], &y, None);
                     let mut acc = NormalEquations::zeros(3);
                     jitfit::solve::Problem::normal_equations(
                         &mut problem,

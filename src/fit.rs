@@ -13,11 +13,12 @@
 //! assert!((fit.value("b").unwrap() - 0.7).abs() < 1e-10);
 //! ```
 
-use crate::backend::{Backend, BackendReport, NormalEquations};
+use crate::backend::{Backend, BackendReport};
+use crate::problem::{DataProblem, FixedParams};
 use crate::compiled::CompiledModel;
 use crate::data::Column;
 use crate::solve::{
-    self, Covariance, DataProblem, Loss, Method, Problem, Solution, SolveError, SolveOptions, Status, XScale,
+    self, Covariance, Loss, Method, Problem, Solution, SolveError, SolveOptions, Status, XScale,
 };
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -399,83 +400,6 @@ impl Fit {
     }
 }
 
-/// Fixes some parameters of a problem: the solver sees only the free ones.
-struct Fixed<'a> {
-    inner: &'a mut dyn Problem,
-    full: Vec<f64>,
-    free: Vec<usize>,
-    jacobian: Vec<f64>,
-}
-
-impl Fixed<'_> {
-    fn expand(&mut self, free_values: &[f64]) {
-        for (slot, v) in self.free.iter().zip(free_values) {
-            self.full[*slot] = *v;
-        }
-    }
-}
-
-impl Problem for Fixed<'_> {
-    fn n_residuals(&self) -> usize {
-        self.inner.n_residuals()
-    }
-    fn n_params(&self) -> usize {
-        self.free.len()
-    }
-    fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        self.expand(params);
-        self.inner.residuals(&self.full, out)
-    }
-    fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        self.expand(params);
-        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
-        if n_free == n_all {
-            // Nothing fixed: the columns are the inner problem's own.
-            return self.inner.jacobian(&self.full, residuals, out);
-        }
-        self.jacobian.resize(m * n_all, 0.0);
-        let mut full_jacobian = std::mem::take(&mut self.jacobian);
-        let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
-        for i in 0..m {
-            for (c, k) in self.free.iter().enumerate() {
-                out[i * n_free + c] = full_jacobian[i * n_all + k];
-            }
-        }
-        self.jacobian = full_jacobian;
-        result
-    }
-
-    fn supports_normal_equations(&self) -> bool {
-        self.inner.supports_normal_equations()
-    }
-
-    fn sum_of_squares(&mut self, params: &[f64], loss: crate::loss::LossSpec) -> Result<Option<f64>, SolveError> {
-        self.expand(params);
-        self.inner.sum_of_squares(&self.full, loss)
-    }
-
-    fn normal_equations(
-        &mut self,
-        params: &[f64],
-        loss: crate::loss::LossSpec,
-        acc: &mut NormalEquations,
-    ) -> Result<(), SolveError> {
-        self.expand(params);
-        let n_all = self.full.len();
-        let mut full = NormalEquations::zeros(n_all);
-        self.inner.normal_equations(&self.full, loss, &mut full)?;
-        let n_free = self.free.len();
-        for (a, ka) in self.free.iter().enumerate() {
-            for (b, kb) in self.free.iter().enumerate() {
-                acc.jtj[a * n_free + b] += full.jtj[ka * n_all + kb];
-            }
-            acc.jtr[a] += full.jtr[*ka];
-        }
-        acc.rss += full.rss;
-        Ok(())
-    }
-}
-
 /// An unset initial value: 1 (curve_fit's default), or inside the bounds [l, u] when 1 is not.
 pub(crate) fn default_start(l: f64, u: f64) -> f64 {
     if (l..=u).contains(&1.0) {
@@ -608,12 +532,12 @@ fn run_fit(
     let mut data_problem = DataProblem::new(model.kernels(), vars.clone(), &data.y, weights.as_deref());
     let mut poisson_problem;
     let inner: &mut dyn Problem = if options.poisson {
-        poisson_problem = solve::PoissonProblem::new(&mut data_problem, &data.y);
+        poisson_problem = crate::problem::PoissonProblem::new(&mut data_problem, &data.y);
         &mut poisson_problem
     } else {
         &mut data_problem
     };
-    let mut problem = Fixed { inner, full: initial.clone(), free: free.clone(), jacobian: Vec::new() };
+    let mut problem = FixedParams::new(inner, initial.clone(), free.clone());
     // A resumed fit continues from its checkpoint's state: no GPU phase.
     let gpu_outcome = if options.resume.is_some() {
         GpuOutcome { report: BackendReport::cpu(None), x_start: x0, finished: None }
@@ -738,7 +662,7 @@ fn run_fit(
         let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
         let chunk = crate::backend::Chunk { vars: &vars, y: &data.y, weights: None };
         crate::backend::Kernels::residual_jacobian(model.kernels(), &chunk, &full, &mut r, &mut j)
-            .map_err(SolveError::from)?;
+            .map_err(crate::problem::evaluation)?;
         let mut fisher = vec![0.0; m * free.len()];
         for i in 0..m {
             let scale = 1.0 / (r[i] + data.y[i]).sqrt();
@@ -879,7 +803,8 @@ impl GpuPhase<'_> {
         finish_here: bool,
         mut progress: Option<&mut (dyn FnMut(&solve::TrfState) + '_)>,
     ) -> Result<(Solution, Option<Solution>), FitError> {
-        use crate::backend::gpu::{GpuData, GpuProblem};
+        use crate::backend::gpu::GpuData;
+        use crate::problem::GpuProblem;
         use crate::backend::wgsl::Precision;
         let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
         let kernels = model.gpu_kernels().map_err(gpu)?;
@@ -891,7 +816,7 @@ impl GpuPhase<'_> {
         .map_err(gpu)?;
         let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F32);
         let mut problem =
-            Fixed { inner: &mut inner, full: self.initial.to_vec(), free: self.free.to_vec(), jacobian: Vec::new() };
+            FixedParams::new(&mut inner, self.initial.to_vec(), self.free.to_vec());
         let mut options = solve_options.clone();
         options.method = Method::Trf;
         options.jacobian = solve::JacobianMode::NormalEquations;
@@ -922,7 +847,7 @@ impl GpuPhase<'_> {
         }
         let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F64);
         let mut problem =
-            Fixed { inner: &mut inner, full: self.initial.to_vec(), free: self.free.to_vec(), jacobian: Vec::new() };
+            FixedParams::new(&mut inner, self.initial.to_vec(), self.free.to_vec());
         let mut options = solve_options.clone();
         options.method = Method::Trf;
         options.jacobian = solve::JacobianMode::NormalEquations;

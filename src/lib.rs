@@ -37,6 +37,7 @@ pub mod loss;
 mod model;
 pub mod multistart;
 pub mod ops;
+pub mod problem;
 pub mod solve;
 pub mod symbolic;
 pub mod syntax;

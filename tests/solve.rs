@@ -4,7 +4,8 @@
 use crate::support::nist::{NistProblem, all_problems};
 use jitfit::backend::cranelift::CraneliftKernels;
 use jitfit::data::nist::lre;
-use jitfit::solve::{DataProblem, Method, SolveOptions, solve};
+use jitfit::problem::DataProblem;
+use jitfit::solve::{Method, SolveOptions, solve};
 use jitfit::{Model, ModelOptions, Names};
 
 /// Fits one NIST problem; returns the minimum LRE over its parameters.

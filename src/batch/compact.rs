@@ -300,6 +300,7 @@ impl BatchStatus {
     }
 
     /// The status codes the batch shader writes (`wgsl::batch_outputs`), in declaration order.
+    #[cfg_attr(not(feature = "gpu"), allow(dead_code))]
     pub(crate) fn from_code(code: u32) -> Self {
         match code {
             0 => BatchStatus::Converged,

@@ -6,7 +6,7 @@ mod column;
 pub mod nist;
 pub mod npy;
 
-pub use column::Column;
+pub use column::{Column, MappedColumnError};
 
 use std::path::{Path, PathBuf};
 
@@ -143,7 +143,7 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
             columns[k].push(value);
         }
     }
-    Ok(Table { names, columns: columns.into_iter().map(Column::Owned).collect() })
+    Ok(Table { names, columns: columns.into_iter().map(Column::from).collect() })
 }
 
 /// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included (they are

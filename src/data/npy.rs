@@ -105,7 +105,6 @@ pub fn read_npy(path: &Path) -> Result<(Vec<String>, Vec<Column>), DataError> {
             format!("truncated: the header promises {rows}×{cols} values, the file holds {} bytes", map.len()),
         ));
     }
-    let aligned = (map.as_ptr() as usize + header.data_offset).is_multiple_of(8);
     let names: Vec<String> = match cols {
         1 => vec![path.file_stem().map_or("c1".into(), |s| s.to_string_lossy().into_owned())],
         2 => vec!["x".into(), "y".into()],
@@ -116,22 +115,24 @@ pub fn read_npy(path: &Path) -> Result<(Vec<String>, Vec<Column>), DataError> {
         .map(|c| {
             if cols == 1 || header.fortran_order {
                 let offset = header.data_offset + c * rows * 8;
-                if aligned {
-                    return Column::Mapped { map: map.clone(), offset, len: rows };
+                // In place where the values are aligned (numpy aligns its headers to 64 bytes);
+                // copied otherwise.
+                if let Ok(column) = Column::mapped(map.clone(), offset, rows) {
+                    return column;
                 }
                 let bytes = &map[offset..offset + rows * 8];
-                return Column::Owned(
-                    bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect(),
+                return Column::from(
+                    bytes.chunks_exact(8).map(|b| f64::from_le_bytes(b.try_into().unwrap())).collect::<Vec<f64>>(),
                 );
             }
             // C order: a column is strided, so it is gathered into memory.
-            Column::Owned(
+            Column::from(
                 (0..rows)
                     .map(|r| {
                         let at = header.data_offset + (r * cols + c) * 8;
                         f64::from_le_bytes(map[at..at + 8].try_into().unwrap())
                     })
-                    .collect(),
+                    .collect::<Vec<f64>>(),
             )
         })
         .collect();
@@ -189,7 +190,7 @@ mod tests {
         write_npy(&path, &values).unwrap();
         let (names, columns) = read_npy(&path).unwrap();
         assert_eq!(names, [path.file_stem().unwrap().to_string_lossy().into_owned()]);
-        assert!(matches!(columns[0], Column::Mapped { .. }));
+        assert!(columns[0].is_mapped());
         assert_eq!(columns[0].as_slice(), values.as_slice());
         std::fs::remove_file(path).unwrap();
     }

@@ -8,15 +8,15 @@ mod checkpoint;
 mod common;
 mod covariance;
 mod lm;
-mod poisson;
+mod normal_equations;
 mod problem;
 mod trf;
 
 pub use crate::loss::{Loss, LossSpec};
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError};
 pub use covariance::{Covariance, covariance, covariance_from_gram};
-pub use poisson::{PoissonProblem, deviance_residual};
-pub use problem::{ClosureProblem, DataProblem, FiniteDifference, Problem, finite_difference_jacobian};
+pub use normal_equations::NormalEquations;
+pub use problem::{ClosureProblem, FiniteDifference, Problem, finite_difference_jacobian};
 
 /// Which algorithm runs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -232,12 +232,6 @@ pub enum SolveError {
     LinearAlgebra,
     #[error("evaluating the model failed: {0}")]
     Evaluation(String),
-}
-
-impl From<crate::backend::BackendError> for SolveError {
-    fn from(e: crate::backend::BackendError) -> Self {
-        SolveError::Evaluation(e.to_string())
-    }
 }
 
 /// TRF's state between two iterations: everything needed to continue a fit exactly as if it
@@ -496,7 +490,7 @@ impl<'p> Evaluator<'p> {
         };
         let mut f = f_true.clone();
         let (jac, g) = if self.mode == JacobianMode::NormalEquations {
-            let mut acc = crate::backend::NormalEquations::zeros(n);
+            let mut acc = NormalEquations::zeros(n);
             self.problem.normal_equations(x, LossSpec { loss: self.loss, f_scale: self.f_scale }, &mut acc)?;
             let mut jtj = acc.jtj;
             for a in 0..n {

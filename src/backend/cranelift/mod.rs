@@ -179,12 +179,25 @@ impl CraneliftKernels {
         }
     }
 
-    /// Runs an accumulating kernel over a (checked) chunk: `acc` is read and updated.
-    fn accumulate(&self, function: KernelFn, chunk: &Chunk<'_>, params: &[f64], acc: &mut [f64], extra: &[f64]) {
+    /// Runs an accumulating kernel over a chunk: `acc` is read and updated.
+    ///
+    /// # Safety
+    /// `function` must be one of this model's accumulating kernels; the chunk's shapes must
+    /// have been checked against the kernel (`check_chunk`: one column per variable, every
+    /// column, `y` and the weights of the chunk's length, one value per parameter); `acc` must
+    /// hold every slot that kernel accumulates into and `extra` every value it reads through
+    /// `out_b` (nothing, or `[loss code, f_scale²]` for the robust kernels).
+    unsafe fn accumulate(
+        &self,
+        function: KernelFn,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        acc: &mut [f64],
+        extra: &[f64],
+    ) {
         let var_ptrs = VarPointers::new(chunk.vars);
         let (w, w_stride) = weights(chunk);
-        // SAFETY: the caller checked the chunk's shapes against the kernel; `acc` holds the
-        // slots the kernel accumulates into and `extra` the values it reads through `out_b`.
+        // SAFETY: this function's contract, passed on by its callers.
         unsafe {
             function(
                 chunk.len(),
@@ -199,7 +212,12 @@ impl CraneliftKernels {
         };
     }
 
-    fn normal_equations_with(
+    /// Runs a normal-equations kernel over a chunk, after checking its shapes.
+    ///
+    /// # Safety
+    /// `function` must be this model's plain normal-equations kernel with `extra` empty, or
+    /// its robust one with `extra` = `[loss code, f_scale²]`.
+    unsafe fn normal_equations_with(
         &self,
         function: KernelFn,
         chunk: &Chunk<'_>,
@@ -214,7 +232,9 @@ impl CraneliftKernels {
         buffer.extend_from_slice(&acc.jtj);
         buffer.extend_from_slice(&acc.jtr);
         buffer.push(acc.rss);
-        self.accumulate(function, chunk, params, &mut buffer, extra);
+        // SAFETY: shapes checked above; the buffer holds the kernel's p² + p + 1 slots, and
+        // `function`/`extra` match (this function's contract).
+        unsafe { self.accumulate(function, chunk, params, &mut buffer, extra) };
         acc.jtj.copy_from_slice(&buffer[..p * p]);
         acc.jtr.copy_from_slice(&buffer[p * p..p * p + p]);
         acc.rss = buffer[p * p + p];
@@ -318,7 +338,8 @@ impl Kernels for CraneliftKernels {
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
         let (function, _) = self.streaming()?;
-        self.normal_equations_with(function, chunk, params, acc, &[])
+        // SAFETY: the plain normal-equations kernel, which reads nothing through `out_b`.
+        unsafe { self.normal_equations_with(function, chunk, params, acc, &[]) }
     }
 
     fn residuals(&self, chunk: &Chunk<'_>, params: &[f64], out: &mut [f64]) -> Result<(), BackendError> {
@@ -345,7 +366,9 @@ impl Kernels for CraneliftKernels {
         check_chunk(&self.kernel, chunk, params)?;
         let (_, function) = self.streaming()?;
         let mut sum = [0.0];
-        self.accumulate(function, chunk, params, &mut sum, &[]);
+        // SAFETY: shapes checked above; the sum-of-squares kernel accumulates one slot and
+        // reads nothing through `out_b`.
+        unsafe { self.accumulate(function, chunk, params, &mut sum, &[]) };
         Ok(sum[0])
     }
 
@@ -357,14 +380,19 @@ impl Kernels for CraneliftKernels {
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
         let (function, _) = self.robust_kernels()?;
-        self.normal_equations_with(function, chunk, params, acc, &[loss.loss.code(), loss.f_scale * loss.f_scale])
+        // SAFETY: the robust normal-equations kernel with its loss code and f_scale².
+        unsafe {
+            self.normal_equations_with(function, chunk, params, acc, &[loss.loss.code(), loss.f_scale * loss.f_scale])
+        }
     }
 
     fn robust_cost(&self, chunk: &Chunk<'_>, params: &[f64], loss: LossSpec) -> Result<f64, BackendError> {
         check_chunk(&self.kernel, chunk, params)?;
         let (_, function) = self.robust_kernels()?;
         let mut sum = [0.0];
-        self.accumulate(function, chunk, params, &mut sum, &[loss.loss.code(), loss.f_scale * loss.f_scale]);
+        // SAFETY: shapes checked above; the robust cost kernel accumulates one slot and reads
+        // the loss code and f_scale² through `out_b`.
+        unsafe { self.accumulate(function, chunk, params, &mut sum, &[loss.loss.code(), loss.f_scale * loss.f_scale]) };
         Ok(sum[0])
     }
 }

@@ -10,10 +10,8 @@ mod batch;
 mod data;
 mod device;
 mod kernels;
-mod problem;
 
 pub use batch::{BatchInput, BatchOutput, GpuBatchKernel};
 pub use data::GpuData;
 pub use device::{GpuDevice, GpuError, device};
 pub use kernels::GpuKernels;
-pub use problem::GpuProblem;

@@ -2,11 +2,10 @@
 //! equations and cost come from the shaders, in f32 (the first phase of a mixed-precision fit)
 //! or in f64 (its finish, on devices with `SHADER_F64`; see [`crate::fit`]).
 
-use super::data::GpuData;
-use crate::backend::NormalEquations;
+use crate::backend::gpu::{GpuData, GpuError};
 use crate::backend::wgsl::Precision;
 use crate::loss::LossSpec;
-use crate::solve::{Problem, SolveError};
+use crate::solve::{NormalEquations, Problem, SolveError};
 
 /// A least-squares problem evaluated on the GPU, in one precision, under the linear loss.
 pub struct GpuProblem<'a> {
@@ -21,7 +20,7 @@ impl<'a> GpuProblem<'a> {
     }
 }
 
-fn evaluation(e: super::GpuError) -> SolveError {
+fn evaluation(e: GpuError) -> SolveError {
     SolveError::Evaluation(e.to_string())
 }
 

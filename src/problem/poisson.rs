@@ -2,7 +2,7 @@
 //! the deviance residuals d_i = sign(f_i − y_i)·√(2(f_i − y_i − y_i ln(f_i/y_i))) have Σd² equal
 //! to −2 ln L up to a constant, so minimizing it is maximizing the Poisson likelihood.
 
-use super::{Problem, SolveError};
+use crate::solve::{Problem, SolveError};
 
 /// Wraps a problem whose residuals are f_i − y_i (unweighted) into deviance residuals.
 pub struct PoissonProblem<'a> {

@@ -1,0 +1,89 @@
+//! Fixed parameters: a problem over the free parameters of another, the fixed ones held at
+//! their values. Residuals are the inner problem's; Jacobian columns and normal-equation
+//! rows and columns of the fixed parameters are dropped.
+
+use crate::loss::LossSpec;
+use crate::solve::{NormalEquations, Problem, SolveError};
+
+/// Fixes some parameters of a problem: the solver sees only the free ones.
+pub struct FixedParams<'a> {
+    inner: &'a mut dyn Problem,
+    full: Vec<f64>,
+    free: Vec<usize>,
+    jacobian: Vec<f64>,
+}
+
+impl<'a> FixedParams<'a> {
+    /// `inner` with every parameter not in `free` held at its value in `full` (which has one
+    /// value per parameter of `inner`; `free` lists indices into it, in increasing order).
+    pub fn new(inner: &'a mut dyn Problem, full: Vec<f64>, free: Vec<usize>) -> Self {
+        FixedParams { inner, full, free, jacobian: Vec::new() }
+    }
+
+    fn expand(&mut self, free_values: &[f64]) {
+        for (slot, v) in self.free.iter().zip(free_values) {
+            self.full[*slot] = *v;
+        }
+    }
+}
+
+impl Problem for FixedParams<'_> {
+    fn n_residuals(&self) -> usize {
+        self.inner.n_residuals()
+    }
+    fn n_params(&self) -> usize {
+        self.free.len()
+    }
+    fn residuals(&mut self, params: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        self.expand(params);
+        self.inner.residuals(&self.full, out)
+    }
+    fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
+        self.expand(params);
+        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
+        if n_free == n_all {
+            // Nothing fixed: the columns are the inner problem's own.
+            return self.inner.jacobian(&self.full, residuals, out);
+        }
+        self.jacobian.resize(m * n_all, 0.0);
+        let mut full_jacobian = std::mem::take(&mut self.jacobian);
+        let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
+        for i in 0..m {
+            for (c, k) in self.free.iter().enumerate() {
+                out[i * n_free + c] = full_jacobian[i * n_all + k];
+            }
+        }
+        self.jacobian = full_jacobian;
+        result
+    }
+
+    fn supports_normal_equations(&self) -> bool {
+        self.inner.supports_normal_equations()
+    }
+
+    fn sum_of_squares(&mut self, params: &[f64], loss: LossSpec) -> Result<Option<f64>, SolveError> {
+        self.expand(params);
+        self.inner.sum_of_squares(&self.full, loss)
+    }
+
+    fn normal_equations(
+        &mut self,
+        params: &[f64],
+        loss: LossSpec,
+        acc: &mut NormalEquations,
+    ) -> Result<(), SolveError> {
+        self.expand(params);
+        let n_all = self.full.len();
+        let mut full = NormalEquations::zeros(n_all);
+        self.inner.normal_equations(&self.full, loss, &mut full)?;
+        let n_free = self.free.len();
+        for (a, ka) in self.free.iter().enumerate() {
+            for (b, kb) in self.free.iter().enumerate() {
+                acc.jtj[a * n_free + b] += full.jtj[ka * n_all + kb];
+            }
+            acc.jtr[a] += full.jtr[*ka];
+        }
+        acc.rss += full.rss;
+        Ok(())
+    }
+}

@@ -1,0 +1,55 @@
+//! JᵀJ, Jᵀr and Σr² of a least-squares problem: what the streamed path accumulates instead of
+//! storing J. The solver's vocabulary; backends and problems add into it.
+
+/// Accumulated normal equations of a least-squares problem with p parameters.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NormalEquations {
+    pub n_params: usize,
+    /// JᵀJ, p×p row-major; only the upper triangle (row ≤ column) is accumulated.
+    pub jtj: Vec<f64>,
+    /// Jᵀr.
+    pub jtr: Vec<f64>,
+    /// Σ r².
+    pub rss: f64,
+}
+
+impl NormalEquations {
+    pub fn zeros(n_params: usize) -> Self {
+        NormalEquations { n_params, jtj: vec![0.0; n_params * n_params], jtr: vec![0.0; n_params], rss: 0.0 }
+    }
+
+    /// Adds another accumulation (e.g. another chunk's) to this one.
+    pub fn add(&mut self, other: &NormalEquations) {
+        for (a, b) in self.jtj.iter_mut().zip(&other.jtj) {
+            *a += b;
+        }
+        for (a, b) in self.jtr.iter_mut().zip(&other.jtr) {
+            *a += b;
+        }
+        self.rss += other.rss;
+    }
+
+    /// Adds one point's (loss-scaled) residual and row, and its cost term f_scale²·ρ to `rss`.
+    pub fn add_point_with_cost(&mut self, r: f64, row: &[f64], cost: f64) {
+        let p = self.n_params;
+        for a in 0..p {
+            for b in a..p {
+                self.jtj[a * p + b] += row[a] * row[b];
+            }
+            self.jtr[a] += row[a] * r;
+        }
+        self.rss += cost;
+    }
+
+    /// Adds one point's residual and Jacobian row, in the order every backend uses.
+    pub fn add_point(&mut self, r: f64, row: &[f64]) {
+        let p = self.n_params;
+        for a in 0..p {
+            for b in a..p {
+                self.jtj[a * p + b] += row[a] * row[b];
+            }
+            self.jtr[a] += row[a] * r;
+        }
+        self.rss += r * r;
+    }
+}
