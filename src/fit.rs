@@ -94,7 +94,7 @@ pub enum FitError {
     WrongP0Length { expected: usize, found: usize },
     #[error("{0}")]
     Invalid(String),
-    #[error("{0}")]
+    #[error(transparent)]
     Solve(#[from] SolveError),
     #[error("{0}")]
     Gpu(String),

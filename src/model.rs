@@ -6,20 +6,34 @@ use crate::symbolic::{self, Graph, Roots, SimplifyLimits, SimplifyReport};
 use crate::syntax::{self, Names, SyntaxError};
 use std::time::{Duration, Instant};
 
-/// Every error the public API returns.
+/// Every error the public API returns: each stage's own error, joined. Each variant displays
+/// exactly its stage's error and has no `source()` of its own, so an error-chain printer
+/// (anyhow's `{:#}`) shows it once; syntax errors render their caret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The model text is malformed or names things wrongly; renders with a caret.
-    #[error("{0}")]
+    #[error(transparent)]
     Syntax(#[from] SyntaxError),
     /// A backend refused a call or failed to generate code.
-    #[error("{0}")]
+    #[error(transparent)]
     Backend(#[from] crate::backend::BackendError),
     /// The lowered kernel failed verification: a bug in jitfit, or a model larger than
     /// [`ir::MAX_INSTRUCTIONS`].
     #[error("the model's kernel IR is invalid: {0}")]
-    Verify(#[from] VerifyError),
+    Verify(VerifyError),
+    /// A data file could not be read.
+    #[error(transparent)]
+    Data(#[from] crate::data::DataError),
+    /// Bad data or options for a fit, or a solver failure.
+    #[error(transparent)]
+    Fit(#[from] crate::FitError),
+}
+
+impl From<VerifyError> for Error {
+    fn from(e: VerifyError) -> Self {
+        Error::Verify(e)
+    }
 }
 
 /// Time spent in each stage of building a model's kernel.

@@ -287,7 +287,13 @@ pub enum LoadError {
     #[error("not a kernel: {0}")]
     Json(String),
     #[error("ill-formed kernel: {0}")]
-    Verify(#[from] VerifyError),
+    Verify(VerifyError),
+}
+
+impl From<VerifyError> for LoadError {
+    fn from(e: VerifyError) -> Self {
+        LoadError::Verify(e)
+    }
 }
 
 /// f64 constants as text (`"1.5"`, `"NaN"`, `"inf"`): JSON numbers cannot hold NaN or

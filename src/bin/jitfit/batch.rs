@@ -182,7 +182,7 @@ fn write_results(
     };
     match &args.out {
         Some(path) => std::fs::write(path, &text)?,
-        None => print!("{text}"),
+        None => out!("{text}")?,
     }
     eprintln!("{summary}");
     Ok(if rows.iter().all(|r| r.converged) { 0 } else { 2 })

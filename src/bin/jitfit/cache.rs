@@ -30,23 +30,23 @@ pub enum CacheCommand {
 pub fn run(command: &CacheCommand) -> anyhow::Result<()> {
     let cache = KernelCache::new(CacheOptions::from_env());
     let Some(store) = cache.disk() else {
-        println!("the disk cache is off (JITFIT_NO_DISK_CACHE is set)");
+        outln!("the disk cache is off (JITFIT_NO_DISK_CACHE is set)")?;
         if !matches!(command, CacheCommand::Compile { .. }) {
             return Ok(());
         }
         return compile(&cache, command);
     };
     match command {
-        CacheCommand::Path => println!("{}", store.dir().display()),
+        CacheCommand::Path => outln!("{}", store.dir().display())?,
         CacheCommand::Stats => {
             let (files, bytes) = store.usage();
-            println!("folder      {}", store.dir().display());
-            println!("entries     {files} ({})", human_bytes(bytes));
-            print_counters(&cache);
+            outln!("folder      {}", store.dir().display())?;
+            outln!("entries     {files} ({})", human_bytes(bytes))?;
+            print_counters(&cache)?;
         }
         CacheCommand::Clear => {
             let removed = store.clear()?;
-            println!("removed {removed} files from {}", store.root().display());
+            outln!("removed {removed} files from {}", store.root().display())?;
         }
         CacheCommand::Compile { .. } => compile(&cache, command)?,
     }
@@ -63,33 +63,33 @@ fn compile(cache: &KernelCache, command: &CacheCommand) -> anyhow::Result<()> {
         for warning in &compiled.warnings {
             eprintln!("warning: {warning}");
         }
-        println!(
+        outln!(
             "{}  {}  {:.3} ms  params {}",
             compiled.model.key(),
             compiled.origin.describe(),
             compiled.elapsed.as_secs_f64() * 1e3,
             compiled.model.params().join(", ")
-        );
+        )?;
     }
-    print_counters(cache);
+    print_counters(cache)?;
     Ok(())
 }
 
-fn print_counters(cache: &KernelCache) {
+fn print_counters(cache: &KernelCache) -> std::io::Result<()> {
     let s = cache.stats();
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1e3);
-    println!(
+    outln!(
         "this process: {} memory hits, {} disk hits, {} misses, {} evictions, {} disk errors; {} of {} in memory",
         s.memory_hits, s.disk_hits, s.misses, s.evictions, s.disk_errors, s.in_memory, s.capacity
-    );
-    println!(
+    )?;
+    outln!(
         "time: parse {}, simplify {}, lower {}, disk load {}, compile {}",
         ms(s.parse),
         ms(s.simplify),
         ms(s.lower),
         ms(s.disk_load),
         ms(s.compile)
-    );
+    )
 }
 
 fn human_bytes(bytes: u64) -> String {

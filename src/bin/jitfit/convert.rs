@@ -27,15 +27,15 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<i32> {
         write_npy(&path, column).with_context(|| format!("writing {}", path.display()))?;
         files.push((name.clone(), path));
     }
-    println!("wrote {} columns of {} rows:", files.len(), table.n_rows());
+    outln!("wrote {} columns of {} rows:", files.len(), table.n_rows())?;
     for (name, path) in &files {
-        println!("  {name:<12} {}", path.display());
+        outln!("  {name:<12} {}", path.display())?;
     }
-    println!(
+    outln!(
         "fit them with, e.g.: jitfit fit MODEL --x {} --y {}",
         files[0].1.display(),
         files.get(1).map_or(files[0].1.display(), |f| f.1.display())
-    );
+    )?;
     Ok(0)
 }
 
@@ -96,6 +96,6 @@ pub fn generate(args: &GenerateArgs) -> anyhow::Result<i32> {
     let (xp, yp) = (args.out.join("x.npy"), args.out.join("y.npy"));
     write_npy(&xp, &x)?;
     write_npy(&yp, &y)?;
-    println!("wrote {n} points to {} and {}", xp.display(), yp.display());
+    outln!("wrote {n} points to {} and {}", xp.display(), yp.display())?;
     Ok(0)
 }

@@ -44,14 +44,14 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
             "sum-of-squares" => WgslKernel::SumOfSquares,
             "batch" if args.f64 => anyhow::bail!("the batch shader is f32 only"),
             "batch" => {
-                print!("{}", write_batch_shader(model.kernel()));
+                out!("{}", write_batch_shader(model.kernel()))?;
                 return Ok(());
             }
             other => anyhow::bail!(
                 "--wgsl: `{other}` is not one of predict, residual-jacobian, normal-equations, sum-of-squares, batch"
             ),
         };
-        print!("{}", write_shader_in(model.kernel(), kernel, precision));
+        out!("{}", write_shader_in(model.kernel(), kernel, precision))?;
         return Ok(());
     }
     let compiled = CraneliftKernels::compile(model.kernel())?;
@@ -62,36 +62,36 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     let report = model.simplify_report();
     let times = model.times();
 
-    println!("model       {}", args.model.trim());
-    println!("variables   {}", model.vars().join(", "));
-    println!("parameters  {} ({})", model.params().join(", "), model.n_params());
+    outln!("model       {}", args.model.trim())?;
+    outln!("variables   {}", model.vars().join(", "))?;
+    outln!("parameters  {} ({})", model.params().join(", "), model.n_params())?;
     if !model.helpers().is_empty() {
-        println!("helpers     {}", model.helpers().join(", "));
+        outln!("helpers     {}", model.helpers().join(", "))?;
     }
     match (model.response_name(), model.response_text()) {
-        (Some(name), Some(t)) => println!("response    {name}, fitted as {t}"),
-        (Some(name), None) => println!("response    {name}"),
+        (Some(name), Some(t)) => outln!("response    {name}, fitted as {t}")?,
+        (Some(name), None) => outln!("response    {name}")?,
         _ => {}
     }
-    println!();
-    println!("simplified");
-    println!("  f = {}", model.value_text());
+    outln!()?;
+    outln!("simplified")?;
+    outln!("  f = {}", model.value_text())?;
     for (name, text) in model.params().iter().zip(model.derivative_texts()) {
-        println!("  df/d{name} = {text}");
+        outln!("  df/d{name} = {text}")?;
     }
-    println!();
+    outln!()?;
     let (n_insts, n_calls, point_calls) = kernel.op_counts();
-    println!("kernel IR ({n_insts} instructions; {n_calls} transcendental calls, {point_calls} of them per point)");
+    outln!("kernel IR ({n_insts} instructions; {n_calls} transcendental calls, {point_calls} of them per point)")?;
     for line in kernel.to_string().lines().skip(1) {
-        println!("{line}");
+        outln!("{line}")?;
     }
-    println!();
-    println!(
+    outln!()?;
+    outln!(
         "sizes       DAG {} nodes before simplification, {} after; e-graph {} nodes in {} classes",
         report.nodes_before, report.nodes_after, report.egraph_nodes, report.egraph_classes
-    );
-    println!("egg         {} iterations, stopped: {}", report.iterations, report.stop_reason);
-    println!(
+    )?;
+    outln!("egg         {} iterations, stopped: {}", report.iterations, report.stop_reason)?;
+    outln!(
         "timings     parse {}, resolve {}, differentiate {}, simplify {}, lower {}; total {}",
         us(times.parse),
         us(times.resolve),
@@ -99,9 +99,9 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
         us(times.simplify),
         us(times.lower),
         us(times.total())
-    );
-    println!("compile     Cranelift, predict + residual_jacobian: {}", us(compiled.compile_time()));
-    println!("cache key   {key} (model fingerprint {fingerprint:032x})");
+    )?;
+    outln!("compile     Cranelift, predict + residual_jacobian: {}", us(compiled.compile_time()))?;
+    outln!("cache key   {key} (model fingerprint {fingerprint:032x})")?;
     Ok(())
 }
 

@@ -480,11 +480,11 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
         if !outcome.minima.is_empty() {
             value["minima"] = report::minima_json(&outcome.minima);
         }
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
-        print!("{}", report::text(&outcome.fit, &context));
+        out!("{}", report::text(&outcome.fit, &context))?;
         if !outcome.minima.is_empty() {
-            print!("{}", report::minima_text(&outcome.minima, args.starts));
+            out!("{}", report::minima_text(&outcome.minima, args.starts))?;
         }
     }
     if let Some(path) = &args.output_residuals {

@@ -4,6 +4,23 @@
 //! converge (the report is still printed), 130 interrupted by Ctrl-C (report printed,
 //! checkpoint saved if asked for).
 
+/// `println!` that returns the write's error instead of panicking: a closed pipe
+/// (`jitfit … | head`) ends the command quietly (see `main`).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` likewise.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod batch;
 mod cache;
 mod convert;
@@ -79,20 +96,20 @@ enum Command {
 #[cfg(feature = "gpu")]
 fn gpu_info() -> anyhow::Result<i32> {
     let device = jitfit::backend::gpu::device()?;
-    println!("adapter     {}", device.describe());
-    println!(
+    outln!("adapter     {}", device.describe())?;
+    outln!(
         "f64         {}",
         if device.has_f64() {
             "yes (SHADER_F64): f64 finishes stay on the device"
         } else {
             "no: f64 finishes run on the CPU"
         }
-    );
-    println!("largest     {} MiB per buffer binding", device.largest_binding() / (1024 * 1024));
+    )?;
+    outln!("largest     {} MiB per buffer binding", device.largest_binding() / (1024 * 1024))?;
     if device.is_software() {
-        println!(
+        outln!(
             "note        a software adapter: correct, but slower than the CPU backend; `--backend auto` does not use it"
-        );
+        )?;
     }
     Ok(0)
 }
@@ -119,15 +136,34 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),
+        // A closed pipe (`jitfit … | head`) is not a failure: the reader has what it wanted.
+        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            // Model errors render their own `error:` line with a caret.
-            let text = format!("{e:#}");
-            if text.starts_with("error:") {
-                eprintln!("{text}")
-            } else {
-                eprintln!("error: {text}")
-            }
+            eprintln!("{}", render_error(&e));
             ExitCode::from(1)
         }
     }
+}
+
+/// An error as the user sees it: `error: ` once, then each distinct cause in the chain once,
+/// joined by `: ` (a cause whose text its wrapper already shows is not repeated). Model
+/// errors render their own `error:` line with a caret.
+pub fn render_error(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text += ": ";
+        }
+        text += &part;
+    }
+    if text.starts_with("error:") { text } else { format!("error: {text}") }
+}
+
+/// True when the error comes from writing to a closed pipe.
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }

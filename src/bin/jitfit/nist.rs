@@ -34,7 +34,7 @@ pub fn run(args: &NistArgs) -> anyhow::Result<i32> {
     let mut runs = Vec::new();
     let mut all_converged = true;
     if !args.json {
-        println!("{}  ({} points)\n  model: {}", p.name, p.rows.len(), p.model.replace('\n', " "));
+        outln!("{}  ({} points)\n  model: {}", p.name, p.rows.len(), p.model.replace('\n', " "))?;
     }
     for s in starts {
         let start = if s == 1 { &p.start1 } else { &p.start2 };
@@ -60,24 +60,24 @@ pub fn run(args: &NistArgs) -> anyhow::Result<i32> {
                 })).collect::<Vec<_>>(),
             }));
         } else {
-            println!("\nstart {s}: {} ({} evaluations)", fit.message, fit.nfev);
-            println!("  {:<4} {:>22} {:>22} {:>6}  {:>14} {:>6}", "", "fitted", "certified", "LRE", "std error", "LRE");
+            outln!("\nstart {s}: {} ({} evaluations)", fit.message, fit.nfev)?;
+            outln!("  {:<4} {:>22} {:>22} {:>6}  {:>14} {:>6}", "", "fitted", "certified", "LRE", "std error", "LRE")?;
             for k in 0..p.params.len() {
-                println!(
+                outln!(
                     "  {:<4} {:>22.15e} {:>22.10e} {:>6.2}  {:>14.6e} {:>6.2}",
                     p.params[k], fit.values[k], p.certified[k], value_lre[k], fit.std_errors[k], sd_lre[k]
-                );
+                )?;
             }
-            println!("  RSS  {:>22.15e} {:>22.10e} {:>6.2}", fit.chi2, p.certified_rss, lre(fit.chi2, p.certified_rss));
+            outln!("  RSS  {:>22.15e} {:>22.10e} {:>6.2}", fit.chi2, p.certified_rss, lre(fit.chi2, p.certified_rss))?;
         }
     }
     if args.json {
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(
                 &json!({"schema": "jitfit.nist/1", "problem": p.name, "model": p.model, "runs": runs})
             )?
-        );
+        )?;
     }
     Ok(if all_converged { 0 } else { 2 })
 }

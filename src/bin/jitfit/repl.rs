@@ -118,7 +118,7 @@ pub fn run() -> anyhow::Result<i32> {
     if let Some(h) = &history {
         let _ = editor.load_history(h);
     }
-    println!("jitfit {} — `help` lists the commands, Tab completes, Ctrl-D leaves.", env!("CARGO_PKG_VERSION"));
+    outln!("jitfit {} — `help` lists the commands, Tab completes, Ctrl-D leaves.", env!("CARGO_PKG_VERSION"))?;
     loop {
         match editor.readline("jitfit> ") {
             Ok(line) => {
@@ -177,10 +177,13 @@ fn handle(session: &mut Session, line: &str) -> Option<Reply> {
         return Some(Reply::Quit);
     }
     if let Err(e) = command_line(session, command, rest) {
+        // Nobody reads the output any more: the session ends.
+        if crate::is_broken_pipe(&e) {
+            return Some(Reply::Quit);
+        }
         // Keep the transcript in order when stdout and stderr go to the same place.
         let _ = std::io::Write::flush(&mut std::io::stdout());
-        let text = format!("{e:#}");
-        if text.starts_with("error:") { eprintln!("{text}") } else { eprintln!("error: {text}") }
+        eprintln!("{}", crate::render_error(&e));
     }
     None
 }
@@ -218,7 +221,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
     match command {
         "help" => {
             for (_, text) in COMMANDS {
-                println!("  {text}");
+                outln!("  {text}")?;
             }
         }
         "load" => {
@@ -227,7 +230,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             }
             let path = PathBuf::from(rest);
             let table = read_table(&path)?;
-            println!("{}: {} rows, columns {}", path.display(), table.n_rows(), table.names.join(", "));
+            outln!("{}: {} rows, columns {}", path.display(), table.n_rows(), table.names.join(", "))?;
             session.table = Some(table);
             session.data_path = Some(path);
         }
@@ -243,7 +246,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             }
             let names = ast.names();
             session.model = Some(rest.to_owned());
-            println!("model set; names: {}", names.join(", "));
+            outln!("model set; names: {}", names.join(", "))?;
         }
         "vars" => session.vars = Some(rest.split(',').map(|s| s.trim().to_owned()).collect()),
         "y" => session.y = Some(rest.to_owned()),
@@ -274,22 +277,22 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let args = fit_args(session)?;
             let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
             let outcome = execute(&args, table)?;
-            print!("{}", report::text(&outcome.fit, &outcome.context(&args)));
+            out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
             session.last = Some((args, outcome));
         }
         "report" | "json" | "plot" => {
             let (args, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
             match command {
-                "report" => print!("{}", report::text(&outcome.fit, &outcome.context(args))),
+                "report" => out!("{}", report::text(&outcome.fit, &outcome.context(args)))?,
                 "json" => {
-                    println!("{}", serde_json::to_string_pretty(&report::json(&outcome.fit, &outcome.context(args)))?)
+                    outln!("{}", serde_json::to_string_pretty(&report::json(&outcome.fit, &outcome.context(args)))?)?
                 }
                 _ => {
                     if rest.is_empty() {
                         bail!("plot needs a file name, e.g. `plot fit.svg`");
                     }
                     outcome.write_plot(std::path::Path::new(rest))?;
-                    println!("wrote {rest}");
+                    outln!("wrote {rest}")?;
                 }
             }
         }
@@ -312,7 +315,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                 bail!("no value for {}: give one with `at {}=...`", missing.join(", "), missing[0]);
             }
             let value = jitfit::syntax::eval_ast(&ast, &values).ok_or_else(|| anyhow!("cannot evaluate `{expr}`"))?;
-            println!("{value}");
+            outln!("{value}")?;
         }
         "explain" => {
             let model = session.model.clone().ok_or_else(|| anyhow!("no model yet"))?;
@@ -330,17 +333,17 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             crate::explain::run(&crate::explain::ExplainArgs::new(model, vars))?;
         }
         "show" => {
-            println!("data    {}", session.data_path.as_ref().map_or("none".into(), |p| p.display().to_string()));
-            println!("model   {}", session.model.as_deref().unwrap_or("none"));
+            outln!("data    {}", session.data_path.as_ref().map_or("none".into(), |p| p.display().to_string()))?;
+            outln!("model   {}", session.model.as_deref().unwrap_or("none"))?;
             let pairs =
                 |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ");
-            println!("p0      {}", pairs(&session.p0));
-            println!("bounds  {}", pairs(&session.bounds));
-            println!("fix     {}", pairs(&session.fix));
-            println!(
+            outln!("p0      {}", pairs(&session.p0))?;
+            outln!("bounds  {}", pairs(&session.bounds))?;
+            outln!("fix     {}", pairs(&session.fix))?;
+            outln!(
                 "loss    {} (f_scale {}), method {}, backend {}",
                 session.loss.0, session.loss.1, session.method, session.backend
-            );
+            )?;
         }
         "cache" => crate::cache::run(&crate::cache::CacheCommand::Stats)?,
         other => {
