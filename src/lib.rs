@@ -45,6 +45,6 @@ pub mod syntax;
 pub use batch::{Batch, BatchData, BatchOptions, BatchResults, BatchStatus};
 pub use cache::KernelCache;
 pub use compiled::CompiledModel;
-pub use fit::{Data, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
+pub use fit::{Data, Estimator, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use model::{Error, Model, ModelOptions, StageTimes};
 pub use syntax::Names;

@@ -177,7 +177,7 @@ impl BatchOptions {
     pub fn from_fit_options(options: &crate::FitOptions) -> Result<Self, String> {
         let why = if options.solve.loss != crate::solve::Loss::Linear {
             Some("a robust loss")
-        } else if options.poisson {
+        } else if options.estimator == crate::fit::Estimator::Poisson {
             Some("the Poisson estimator")
         } else if options.fixed.iter().any(Option::is_some) {
             Some("fixed parameters")
@@ -235,17 +235,7 @@ impl BatchOptions {
             )));
         }
         if !self.lower.is_empty() || !self.upper.is_empty() {
-            if self.lower.len() != n || self.upper.len() != n {
-                return Err(FitError::Invalid(format!("bounds need {n} lower and {n} upper values")));
-            }
-            if let Some(k) =
-                (0..n).find(|k| self.lower[*k].partial_cmp(&self.upper[*k]) != Some(std::cmp::Ordering::Less))
-            {
-                return Err(FitError::Invalid(format!(
-                    "parameter {k}: the lower bound {} is not below the upper bound {}",
-                    self.lower[k], self.upper[k]
-                )));
-            }
+            crate::solve::check_bounds(&self.lower, &self.upper, n).map_err(|e| FitError::Invalid(e.to_string()))?;
         }
         if self.tolerance.is_nan() || self.tolerance < 0.0 || self.max_iterations == 0 {
             return Err(FitError::Invalid("the tolerance must be ≥ 0 and max_iterations > 0".into()));

@@ -13,11 +13,72 @@ pub struct FixedParams<'a> {
     jacobian: Vec<f64>,
 }
 
+/// Which parameters of a model are free: the map between the solver's vector (free ones
+/// only) and the model's (all of them). The one such map, shared by fits, batches and
+/// multi-start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FreeParams {
+    n_all: usize,
+    free: Vec<usize>,
+}
+
+impl FreeParams {
+    /// The parameters `k < n_all` with `fixed[k]` unset are free.
+    pub fn from_fixed(fixed: &[Option<f64>]) -> Self {
+        FreeParams { n_all: fixed.len(), free: (0..fixed.len()).filter(|k| fixed[*k].is_none()).collect() }
+    }
+
+    /// The free parameters' indices into the full vector, increasing.
+    pub fn indices(&self) -> &[usize] {
+        &self.free
+    }
+
+    /// How many are free.
+    pub fn len(&self) -> usize {
+        self.free.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.free.is_empty()
+    }
+
+    /// How many parameters there are in all.
+    pub fn n_all(&self) -> usize {
+        self.n_all
+    }
+
+    /// The free entries of a full vector.
+    pub fn restrict<T: Copy>(&self, full: &[T]) -> Vec<T> {
+        self.free.iter().map(|k| full[*k]).collect()
+    }
+
+    /// `base` (a full vector) with the free entries replaced by `free_values`.
+    pub fn expand<T: Copy>(&self, free_values: &[T], base: &[T]) -> Vec<T> {
+        let mut full = base.to_vec();
+        for (c, k) in self.free.iter().enumerate() {
+            full[*k] = free_values[c];
+        }
+        full
+    }
+
+    /// An n_free × n_free row-major matrix placed in an n_all × n_all one, `fill` elsewhere.
+    pub fn expand_matrix(&self, free_matrix: impl Fn(usize, usize) -> f64, fill: f64) -> Vec<f64> {
+        let n = self.n_all;
+        let mut full = vec![fill; n * n];
+        for (a, ka) in self.free.iter().enumerate() {
+            for (b, kb) in self.free.iter().enumerate() {
+                full[ka * n + kb] = free_matrix(a, b);
+            }
+        }
+        full
+    }
+}
+
 impl<'a> FixedParams<'a> {
     /// `inner` with every parameter not in `free` held at its value in `full` (which has one
-    /// value per parameter of `inner`; `free` lists indices into it, in increasing order).
-    pub fn new(inner: &'a mut dyn Problem, full: Vec<f64>, free: Vec<usize>) -> Self {
-        FixedParams { inner, full, free, jacobian: Vec::new() }
+    /// value per parameter of `inner`).
+    pub fn new(inner: &'a mut dyn Problem, full: Vec<f64>, free: &FreeParams) -> Self {
+        FixedParams { inner, full, free: free.indices().to_vec(), jacobian: Vec::new() }
     }
 
     fn expand(&mut self, free_values: &[f64]) {

@@ -18,7 +18,7 @@ mod poisson;
 
 pub use data::{DataProblem, STREAM_CHUNK};
 pub(crate) use data::evaluation;
-pub use fixed::FixedParams;
+pub use fixed::{FixedParams, FreeParams};
 #[cfg(feature = "gpu")]
 pub use gpu::GpuProblem;
 pub use poisson::{PoissonProblem, deviance_residual};

@@ -263,6 +263,27 @@ pub struct Hooks<'a> {
     pub resume: Option<TrfState>,
 }
 
+/// Why bounds cannot be used.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+pub enum BoundsError {
+    #[error("bounds for {lower} and {upper} parameters, expected {n}")]
+    Length { lower: usize, upper: usize, n: usize },
+    #[error("parameter {index}: the lower bound {lower} is not below the upper bound {upper}")]
+    Order { index: usize, lower: f64, upper: f64 },
+}
+
+/// The one check of bounds, shared by the solver, the fit façade and the batch solvers: n
+/// lower and n upper values, each lower strictly below its upper (no NaN; ±∞ for none).
+pub fn check_bounds(lower: &[f64], upper: &[f64], n: usize) -> Result<(), BoundsError> {
+    if lower.len() != n || upper.len() != n {
+        return Err(BoundsError::Length { lower: lower.len(), upper: upper.len(), n });
+    }
+    match (0..n).find(|k| lower[*k].partial_cmp(&upper[*k]) != Some(std::cmp::Ordering::Less)) {
+        Some(index) => Err(BoundsError::Order { index, lower: lower[index], upper: upper[index] }),
+        None => Ok(()),
+    }
+}
+
 /// Minimizes ½ Σ ρ(r_i(x)²) from `x0`.
 pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
     solve_with_hooks(problem, x0, options, &mut Hooks::default())
@@ -293,18 +314,9 @@ pub fn solve_with_hooks(
     if options.upper.is_empty() {
         options.upper = vec![f64::INFINITY; n];
     }
-    if options.lower.len() != n || options.upper.len() != n {
-        return invalid(format!(
-            "bounds for {} and {} parameters, expected {n}",
-            options.lower.len(),
-            options.upper.len()
-        ));
-    }
+    check_bounds(&options.lower, &options.upper, n).map_err(|e| SolveError::InvalidInput(e.to_string()))?;
     for k in 0..n {
         let (l, u) = (options.lower[k], options.upper[k]);
-        if l.is_nan() || u.is_nan() || l >= u {
-            return invalid(format!("parameter {k}: the lower bound {l} is not below the upper bound {u}"));
-        }
         if x0[k] < l || x0[k] > u {
             return invalid(format!("parameter {k}: the initial value {} is outside [{l}, {u}]", x0[k]));
         }

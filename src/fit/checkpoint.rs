@@ -1,0 +1,135 @@
+//! Checkpoints and progress: what a fit does at the end of each solver iteration (report
+//! progress, write the solver's state every N iterations), what it resumes from, and how a
+//! checkpoint names the fit it belongs to (model, data fingerprint, options).
+
+use super::{Data, Estimator, FitError, FitOptions};
+use crate::compiled::CompiledModel;
+use crate::solve::{self, Method, TrfState};
+
+/// The fit's observer of solver iterations: the caller's progress callback and the
+/// checkpoint writer. A failed write is remembered and reported after the fit.
+pub(super) struct Observer<'a> {
+    model: &'a CompiledModel,
+    options: &'a FitOptions,
+    /// (data fingerprint, options fingerprint), when checkpoints are written or read.
+    identity: Option<(String, String)>,
+    progress: Option<Box<dyn FnMut(&TrfState) + 'a>>,
+    after_checkpoint: Option<Box<dyn FnMut(usize) + 'a>>,
+    write_error: Option<String>,
+}
+
+impl<'a> Observer<'a> {
+    pub fn new(
+        model: &'a CompiledModel,
+        data: &Data,
+        options: &'a FitOptions,
+        progress: Option<Box<dyn FnMut(&TrfState) + 'a>>,
+        after_checkpoint: Option<Box<dyn FnMut(usize) + 'a>>,
+    ) -> Self {
+        // Checkpoints identify the fit by its model, data and options.
+        let identity = (options.checkpoint.is_some() || options.resume.is_some())
+            .then(|| (data_fingerprint(model, data), options_fingerprint(model, options)));
+        Observer { model, options, identity, progress, after_checkpoint, write_error: None }
+    }
+
+    /// The progress callback, for a phase that reports progress but writes no checkpoints
+    /// (the GPU's).
+    pub fn progress(&mut self) -> Option<&mut (dyn FnMut(&TrfState) + 'a)> {
+        self.progress.as_deref_mut()
+    }
+
+    /// The state to resume from, read and checked against this fit.
+    pub fn resume_state(&self) -> Result<Option<TrfState>, FitError> {
+        let (Some(path), Some((data_id, options_id))) = (&self.options.resume, &self.identity) else {
+            return Ok(None);
+        };
+        let checkpoint = solve::Checkpoint::read(path, self.model.source(), data_id, options_id)
+            .map_err(|e| FitError::Invalid(e.to_string()))?;
+        Ok(Some(checkpoint.state))
+    }
+
+    /// True when the solver must call [`Observer::on_iteration`] (LM reports no iterations).
+    pub fn wants_iterations(&self, method: Method) -> bool {
+        self.options.checkpoint.is_some() || (self.progress.is_some() && method != Method::Lm)
+    }
+
+    /// The end of an iteration: progress, and the checkpoint when one is due (`save_now`:
+    /// the fit is being interrupted).
+    pub fn on_iteration(&mut self, state: &TrfState, save_now: bool) {
+        if let Some(callback) = self.progress.as_mut() {
+            callback(state);
+        }
+        let (Some(path), Some((data_id, options_id))) = (&self.options.checkpoint, &self.identity) else { return };
+        if !state.iterations.is_multiple_of(self.options.checkpoint_every) && !save_now {
+            return;
+        }
+        let checkpoint = solve::Checkpoint {
+            format: solve::CHECKPOINT_FORMAT,
+            jitfit_version: env!("CARGO_PKG_VERSION").to_owned(),
+            model: self.model.source().to_owned(),
+            data_fingerprint: data_id.clone(),
+            options: options_id.clone(),
+            state: state.clone(),
+        };
+        match checkpoint.write(path) {
+            Ok(()) => {
+                if let Some(callback) = self.after_checkpoint.as_mut() {
+                    callback(state.iterations);
+                }
+            }
+            Err(e) => self.write_error = Some(format!("cannot write the checkpoint {}: {e}", path.display())),
+        }
+    }
+
+    /// The last checkpoint write's failure, if any.
+    pub fn finish(self) -> Result<(), FitError> {
+        match self.write_error {
+            Some(e) => Err(FitError::Invalid(e)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// `len:xxh3` over the data's length, variable names and up to 4096 evenly spaced rows of
+/// every column: cheap at any size, and different for a different data set.
+fn data_fingerprint(model: &CompiledModel, data: &Data) -> String {
+    let m = data.len();
+    let mut bytes: Vec<u8> = Vec::new();
+    let rows: Vec<usize> = if m <= 4096 { (0..m).collect() } else { (0..4096).map(|k| k * (m - 1) / 4095).collect() };
+    let mut column = |name: &str, values: &[f64]| {
+        bytes.extend_from_slice(name.as_bytes());
+        bytes.push(0);
+        for &i in &rows {
+            bytes.extend_from_slice(&values.get(i).copied().unwrap_or(f64::NAN).to_le_bytes());
+        }
+    };
+    for v in model.vars() {
+        column(v, data.column(v).unwrap_or(&[]));
+    }
+    column("y", data.response());
+    if let Some(s) = data.sigma_values() {
+        column("sigma", s);
+    }
+    format!("{m}:{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
+}
+
+/// The options that shape a fit's solution, as text (initial values excluded: a resumed fit
+/// continues from its saved state).
+fn options_fingerprint(model: &CompiledModel, options: &FitOptions) -> String {
+    let s = &options.solve;
+    format!(
+        "params {:?} lower {:?} upper {:?} fixed {:?} loss {:?} f_scale {:?} method {:?} tol {:?} max_nfev {:?} x_scale {:?} jacobian {:?} poisson {}",
+        model.params(),
+        options.lower,
+        options.upper,
+        options.fixed,
+        s.loss,
+        s.f_scale,
+        s.method,
+        (s.ftol, s.xtol, s.gtol),
+        s.max_nfev,
+        s.x_scale,
+        s.jacobian,
+        options.estimator == Estimator::Poisson
+    )
+}

@@ -1,0 +1,522 @@
+//! The fitting façade: data columns, a builder for the options, and a [`Fit`] with everything
+//! `curve_fit` and lmfit report.
+//!
+//! ```
+//! let x: Vec<f64> = (0..20).map(|i| i as f64 / 2.0).collect();
+//! let y: Vec<f64> = x.iter().map(|x| 3.0 * (-0.7 * x).exp() + 0.5).collect();
+//! let fit = jitfit::compile("a*exp(-b*x) + c").unwrap()
+//!     .fit(&jitfit::Data::new().var("x", x).y(y))
+//!     .p0(&[1.0, 1.0, 0.0])
+//!     .run()
+//!     .unwrap();
+//! assert!(fit.status.converged());
+//! assert!((fit.value("b").unwrap() - 0.7).abs() < 1e-10);
+//! ```
+
+//!
+//! The steps of [`FitBuilder::run`], each in its own module: [`validate`] (the data and
+//! options, the free parameters), the problem (kernels over data, the estimator, fixed
+//! parameters: [`crate::problem`]), [`gpu_phase`] (f32 iterations on a GPU), the solve with
+//! its [`checkpoint`] observer, [`polish`] (a streamed solution finished on the dense
+//! Jacobian), [`statistics`] (covariance and the rest of the report).
+
+mod checkpoint;
+mod gpu_phase;
+mod polish;
+mod statistics;
+mod validate;
+
+pub(crate) use validate::default_start;
+
+use crate::backend::{Backend, BackendReport};
+use crate::compiled::CompiledModel;
+use crate::data::Column;
+use crate::problem::{DataProblem, FixedParams, PoissonProblem};
+use crate::solve::{self, Loss, Method, Problem, SolveError, SolveOptions, Status, XScale};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Data to fit: named variable columns, the response, optional σ per point.
+#[derive(Clone, Debug, Default)]
+pub struct Data {
+    columns: Vec<(String, Column)>,
+    y: Column,
+    sigma: Option<Column>,
+}
+
+impl Data {
+    pub fn new() -> Self {
+        Data::default()
+    }
+
+    /// Adds (or replaces) a variable column.
+    pub fn var(mut self, name: &str, values: impl Into<Column>) -> Self {
+        self.columns.retain(|(n, _)| n != name);
+        self.columns.push((name.to_owned(), values.into()));
+        self
+    }
+
+    /// The observed response.
+    pub fn y(mut self, values: impl Into<Column>) -> Self {
+        self.y = values.into();
+        self
+    }
+
+    /// Standard deviations of y (curve_fit's `sigma`): residuals are divided by them.
+    pub fn sigma(mut self, values: impl Into<Column>) -> Self {
+        self.sigma = Some(values.into());
+        self
+    }
+
+    pub fn len(&self) -> usize {
+        self.y.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.y.is_empty()
+    }
+
+    /// The variable columns' names, in the order they were added.
+    pub fn column_names(&self) -> impl Iterator<Item = &str> {
+        self.columns.iter().map(|(n, _)| n.as_str())
+    }
+
+    pub fn column(&self, name: &str) -> Option<&[f64]> {
+        self.columns.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_slice())
+    }
+
+    pub fn response(&self) -> &[f64] {
+        &self.y
+    }
+
+    pub fn sigma_values(&self) -> Option<&[f64]> {
+        self.sigma.as_deref()
+    }
+}
+
+/// Bad data or options for a fit.
+#[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
+pub enum FitError {
+    #[error("the data have no column `{name}` for the model's variable (columns: {available})")]
+    MissingColumn { name: String, available: String },
+    #[error("column `{name}` has {found} values, but y has {expected}")]
+    LengthMismatch { name: String, expected: usize, found: usize },
+    #[error("{what} holds a non-finite value ({value}) at row {row}")]
+    NonFinite { what: String, row: usize, value: f64 },
+    #[error("sigma must be positive, but row {row} has {value}")]
+    BadSigma { row: usize, value: f64 },
+    #[error("unknown parameter `{name}` (parameters: {known})")]
+    UnknownParameter { name: String, known: String },
+    #[error("{found} initial values for {expected} parameters")]
+    WrongP0Length { expected: usize, found: usize },
+    #[error("{0}")]
+    Invalid(String),
+    #[error(transparent)]
+    Solve(#[from] SolveError),
+    #[error("{0}")]
+    Gpu(String),
+}
+
+/// Options of one fit; see the builder methods of [`FitBuilder`].
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    pub p0: Vec<Option<f64>>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub fixed: Vec<Option<f64>>,
+    pub absolute_sigma: bool,
+    pub solve: SolveOptions,
+    /// Write the solver state to this file every `checkpoint_every` iterations.
+    pub checkpoint: Option<std::path::PathBuf>,
+    pub checkpoint_every: usize,
+    /// Continue from this checkpoint (it must be of the same model, data and options).
+    pub resume: Option<std::path::PathBuf>,
+    /// What is minimized: least squares (under `solve.loss`) or the Poisson deviance.
+    pub estimator: Estimator,
+    /// Where the model is evaluated (default `Auto`).
+    pub backend: Backend,
+}
+
+/// What a fit minimizes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Estimator {
+    /// ½ Σ ρ(r_i²) of the weighted residuals, ρ the solver options' loss (curve_fit,
+    /// least_squares).
+    #[default]
+    LeastSquares,
+    /// The Poisson deviance of counts (maximum likelihood, Gpufit's MLE): y ≥ 0, no σ, the
+    /// linear loss; the covariance is the inverse Fisher information.
+    Poisson,
+}
+
+/// Builds and runs a fit of a compiled model to data.
+pub struct FitBuilder<'d> {
+    model: Arc<CompiledModel>,
+    data: &'d Data,
+    options: FitOptions,
+    errors: Vec<FitError>,
+    after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
+    progress: Option<Box<dyn FnMut(&solve::TrfState) + 'd>>,
+    cancel: Option<&'d std::sync::atomic::AtomicBool>,
+}
+
+impl CompiledModel {
+    /// Starts a fit of this model to `data`.
+    pub fn fit<'d>(self: &Arc<Self>, data: &'d Data) -> FitBuilder<'d> {
+        let n = self.n_params();
+        FitBuilder {
+            model: self.clone(),
+            data,
+            options: FitOptions {
+                p0: vec![None; n],
+                lower: vec![f64::NEG_INFINITY; n],
+                upper: vec![f64::INFINITY; n],
+                fixed: vec![None; n],
+                absolute_sigma: false,
+                solve: SolveOptions::default(),
+                checkpoint: None,
+                checkpoint_every: 1,
+                resume: None,
+                estimator: Estimator::LeastSquares,
+                backend: Backend::Auto,
+            },
+            errors: Vec::new(),
+            after_checkpoint: None,
+            progress: None,
+            cancel: None,
+        }
+    }
+}
+
+impl<'d> FitBuilder<'d> {
+    fn index(&mut self, name: &str) -> Option<usize> {
+        let k = self.model.params().iter().position(|p| p == name);
+        if k.is_none() {
+            self.errors
+                .push(FitError::UnknownParameter { name: name.to_owned(), known: self.model.params().join(", ") });
+        }
+        k
+    }
+
+    /// Initial values for every parameter, in order. Unset parameters start at 1.
+    pub fn p0(mut self, values: &[f64]) -> Self {
+        if values.len() != self.model.n_params() {
+            self.errors.push(FitError::WrongP0Length { expected: self.model.n_params(), found: values.len() });
+        } else {
+            self.options.p0 = values.iter().map(|v| Some(*v)).collect();
+        }
+        self
+    }
+
+    /// The initial value of one parameter.
+    pub fn initial(mut self, name: &str, value: f64) -> Self {
+        if let Some(k) = self.index(name) {
+            self.options.p0[k] = Some(value);
+        }
+        self
+    }
+
+    /// Bounds of one parameter (±∞ for none).
+    pub fn bound(mut self, name: &str, lower: f64, upper: f64) -> Self {
+        if let Some(k) = self.index(name) {
+            self.options.lower[k] = lower;
+            self.options.upper[k] = upper;
+        }
+        self
+    }
+
+    /// Bounds of every parameter, in order.
+    pub fn bounds(mut self, lower: &[f64], upper: &[f64]) -> Self {
+        let n = self.model.n_params();
+        if lower.len() != n || upper.len() != n {
+            self.errors.push(FitError::Invalid(format!(
+                "bounds for {} and {} parameters, expected {n}",
+                lower.len(),
+                upper.len()
+            )));
+        } else {
+            self.options.lower = lower.to_vec();
+            self.options.upper = upper.to_vec();
+        }
+        self
+    }
+
+    /// Holds a parameter at a value.
+    pub fn fix(mut self, name: &str, value: f64) -> Self {
+        if let Some(k) = self.index(name) {
+            self.options.fixed[k] = Some(value);
+        }
+        self
+    }
+
+    pub fn loss(mut self, loss: Loss, f_scale: f64) -> Self {
+        self.options.solve.loss = loss;
+        self.options.solve.f_scale = f_scale;
+        self
+    }
+
+    pub fn method(mut self, method: Method) -> Self {
+        self.options.solve.method = method;
+        self
+    }
+
+    /// The Poisson maximum-likelihood estimator for counts (Gpufit's MLE): minimizes the
+    /// deviance Σ d_i² (−2 ln L + const); y must be counts (≥ 0), no σ; the covariance is the
+    /// inverse Fisher information (not rescaled by χ²/dof).
+    pub fn poisson(mut self) -> Self {
+        self.options.estimator = Estimator::Poisson;
+        self
+    }
+
+    /// σ are absolute standard deviations: the covariance is not rescaled by χ²/dof.
+    pub fn absolute_sigma(mut self, absolute: bool) -> Self {
+        self.options.absolute_sigma = absolute;
+        self
+    }
+
+    pub fn tolerances(mut self, ftol: f64, xtol: f64, gtol: f64) -> Self {
+        (self.options.solve.ftol, self.options.solve.xtol, self.options.solve.gtol) = (ftol, xtol, gtol);
+        self
+    }
+
+    pub fn max_nfev(mut self, max_nfev: usize) -> Self {
+        self.options.solve.max_nfev = Some(max_nfev);
+        self
+    }
+
+    /// Whether the solver stores J or only JᵀJ (default: by size).
+    pub fn jacobian_mode(mut self, mode: solve::JacobianMode) -> Self {
+        self.options.solve.jacobian = mode;
+        self
+    }
+
+    pub fn x_scale(mut self, x_scale: XScale) -> Self {
+        self.options.solve.x_scale = x_scale;
+        self
+    }
+
+    /// Writes the solver state to `path` every `every` iterations (atomically), so that an
+    /// interrupted fit can [`resume`](FitBuilder::resume). TRF only.
+    pub fn checkpoint(mut self, path: impl Into<std::path::PathBuf>, every: usize) -> Self {
+        self.options.checkpoint = Some(path.into());
+        self.options.checkpoint_every = every.max(1);
+        self
+    }
+
+    /// Continues an interrupted fit from its checkpoint; the result is the one the
+    /// uninterrupted fit would have given.
+    pub fn resume(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.options.resume = Some(path.into());
+        self
+    }
+
+    /// Called with the iteration number after each checkpoint is written.
+    pub fn after_checkpoint(mut self, callback: impl FnMut(usize) + 'd) -> Self {
+        self.after_checkpoint = Some(Box::new(callback));
+        self
+    }
+
+    /// Called at the end of every iteration (TRF) with the solver's state: for progress
+    /// displays.
+    pub fn progress(mut self, callback: impl FnMut(&solve::TrfState) + 'd) -> Self {
+        self.progress = Some(Box::new(callback));
+        self
+    }
+
+    /// Stops the fit after the current iteration once `flag` is set (a Ctrl-C handler sets
+    /// it); a checkpoint, if asked for, is written then. TRF only.
+    pub fn cancel_flag(mut self, flag: &'d std::sync::atomic::AtomicBool) -> Self {
+        self.cancel = Some(flag);
+        self
+    }
+
+    /// Where the model is evaluated: `Cpu`, `Gpu` (f32 iterations on the device, then an f64
+    /// finish on the CPU) or `Auto` (the default: the GPU for large plain least-squares fits
+    /// when a hardware adapter exists). [`Fit::backend`] says what ran.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.options.backend = backend;
+        self
+    }
+
+    /// All the options at once (replaces what the other methods set).
+    pub fn options(mut self, options: FitOptions) -> Self {
+        self.options = options;
+        self
+    }
+
+    /// The options set so far (the first invalid one is an `Err`), e.g. to run the same
+    /// options as a batch.
+    pub fn into_options(self) -> Result<FitOptions, FitError> {
+        match self.errors.into_iter().next() {
+            Some(e) => Err(e),
+            None => Ok(self.options),
+        }
+    }
+
+    /// Runs the fit. Invalid input is an `Err`; not converging is a status in the `Fit`.
+    pub fn run(self) -> Result<Fit, FitError> {
+        if let Some(e) = self.errors.into_iter().next() {
+            return Err(e);
+        }
+        let callbacks =
+            Callbacks { after_checkpoint: self.after_checkpoint, progress: self.progress, cancel: self.cancel };
+        run_fit(&self.model, self.data, &self.options, callbacks)
+    }
+}
+
+/// The outcome of a fit: parameters, uncertainties, statistics and how the solver did.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Fit {
+    pub param_names: Vec<String>,
+    pub values: Vec<f64>,
+    pub initial: Vec<f64>,
+    /// True for parameters given an initial value by the caller (the others started at 1, or
+    /// inside their bounds when 1 is not).
+    pub initial_given: Vec<bool>,
+    pub fixed: Vec<bool>,
+    /// Standard errors (0 for fixed parameters, ∞ when the covariance cannot be estimated).
+    pub std_errors: Vec<f64>,
+    /// Covariance over all parameters, n × n row-major (zero rows for fixed ones).
+    pub covariance: Vec<f64>,
+    /// Correlations, n × n row-major (NaN where a parameter is fixed).
+    pub correlation: Vec<f64>,
+    pub covariance_warning: Option<String>,
+    /// Set when the streamed path met an ill-conditioned JᵀJ (and what was done about it).
+    pub conditioning_warning: Option<String>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// −1 / +1 where a parameter ended at its lower / upper bound.
+    pub active_mask: Vec<i8>,
+    /// ½ Σ ρ(r²), the minimized cost.
+    pub cost: f64,
+    /// Σ r² of the weighted residuals.
+    pub chi2: f64,
+    pub reduced_chi2: f64,
+    pub r_squared: f64,
+    pub aic: f64,
+    pub bic: f64,
+    pub n_points: usize,
+    pub n_free: usize,
+    pub dof: usize,
+    /// Weighted residuals w_i·(f(x_i) − t(y_i)); empty when the fit ran on the normal
+    /// equations (large data: r is never stored).
+    pub residuals: Vec<f64>,
+    /// Whether J was stored or only JᵀJ accumulated.
+    pub jacobian_mode: solve::JacobianMode,
+    pub optimality: f64,
+    pub nfev: usize,
+    pub njev: usize,
+    pub iterations: usize,
+    pub status: Status,
+    pub message: String,
+    pub method: Method,
+    pub loss: Loss,
+    pub absolute_sigma: bool,
+    pub solve_time: Duration,
+    /// What evaluated the model (and the GPU phase, if one ran).
+    pub backend: BackendReport,
+}
+
+impl Fit {
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.param_names.iter().position(|p| p == name)
+    }
+
+    pub fn value(&self, name: &str) -> Option<f64> {
+        self.index(name).map(|k| self.values[k])
+    }
+
+    pub fn std_error(&self, name: &str) -> Option<f64> {
+        self.index(name).map(|k| self.std_errors[k])
+    }
+}
+
+/// A fit's callbacks and its cancel flag.
+struct Callbacks<'d> {
+    after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
+    progress: Option<Box<dyn FnMut(&solve::TrfState) + 'd>>,
+    cancel: Option<&'d std::sync::atomic::AtomicBool>,
+}
+
+/// A fit, step by step: validate, build the problem, the GPU phase, solve (observed for
+/// progress and checkpoints), polish, statistics.
+fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions, callbacks: Callbacks<'_>) -> Result<Fit, FitError> {
+    let started = Instant::now();
+    let input = validate::Input::check(model, data, options)?;
+
+    // The problem: the kernels over the data, the estimator, the fixed parameters.
+    let y = data.response();
+    let mut data_problem = DataProblem::new(model.kernels(), input.vars.clone(), y, input.weights.as_deref());
+    let mut poisson_problem;
+    let inner: &mut dyn Problem = match options.estimator {
+        Estimator::LeastSquares => &mut data_problem,
+        Estimator::Poisson => {
+            poisson_problem = PoissonProblem::new(&mut data_problem, y);
+            &mut poisson_problem
+        }
+    };
+    let mut problem = FixedParams::new(inner, input.initial.clone(), &input.free);
+
+    let mut observer = checkpoint::Observer::new(model, data, options, callbacks.progress, callbacks.after_checkpoint);
+    let resume = observer.resume_state()?;
+    let x0 = input.free.restrict(&input.initial);
+    // A resumed fit continues from its checkpoint's state: no GPU phase.
+    let gpu = if resume.is_some() {
+        gpu_phase::GpuOutcome { report: BackendReport::cpu(None), x_start: x0, finished: None }
+    } else {
+        let phase = gpu_phase::GpuPhase {
+            vars: &input.vars,
+            y,
+            weights: input.weights.as_deref(),
+            initial: &input.initial,
+            free: &input.free,
+        };
+        phase.run(model, options, &input.solve, x0, callbacks.cancel, observer.progress())?
+    };
+    let mut backend_report = gpu.report;
+    let finished = gpu_phase::cross_check(&mut problem, gpu.finished, &mut backend_report)?;
+
+    let solution = match finished {
+        Some(solution) => solution,
+        None => {
+            let wants_iterations = observer.wants_iterations(input.solve.method);
+            let mut on_iteration = |state: &solve::TrfState, save_now: bool| observer.on_iteration(state, save_now);
+            let mut hooks = solve::Hooks { cancel: callbacks.cancel, resume, ..Default::default() };
+            if wants_iterations {
+                hooks.on_iteration = Some(&mut on_iteration);
+            }
+            solve::solve_with_hooks(&mut problem, &gpu.x_start, &input.solve, &mut hooks)?
+        }
+    };
+    let (mut solution, conditioning_warning) =
+        polish::polish_if_ill_conditioned(&mut problem, solution, &input.solve, options.solve.jacobian, data.len())?;
+    // On the streamed path r is not stored: χ² of the plain residuals is one more pass when a
+    // robust loss made the cost something else.
+    let chi2 = if solution.residuals.is_empty() && options.solve.loss != Loss::Linear {
+        problem.sum_of_squares(&solution.x, crate::loss::LossSpec::LINEAR)?
+    } else {
+        None
+    };
+    observer.finish()?;
+    if options.estimator == Estimator::Poisson {
+        statistics::use_fisher_information(model, data, &input.initial, &input.free, &mut solution)?;
+    }
+    let mut fit =
+        statistics::assemble(model, data, options, &input.initial, &input.free, solution, chi2, started.elapsed());
+    fit.conditioning_warning = conditioning_warning;
+    fit.backend = backend_report;
+    Ok(fit)
+}
+
+/// Compiles a model with one variable `x` through the process-wide cache.
+pub fn compile(source: &str) -> Result<Arc<CompiledModel>, crate::Error> {
+    Ok(crate::KernelCache::global().compile_default(source)?.model)
+}
+
+/// Compiles a model with the given variables through the process-wide cache.
+pub fn compile_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Arc<CompiledModel>, crate::Error> {
+    let names = crate::Names { vars: vars.iter().map(|v| v.as_ref().to_owned()).collect(), params: None };
+    Ok(crate::KernelCache::global().compile(source, &crate::ModelOptions { names, ..Default::default() })?.model)
+}

@@ -1,0 +1,177 @@
+//! Everything a fit checks before its first evaluation: the data (every variable present,
+//! equal lengths, finite values, positive σ, a finite transformed response), the initial
+//! values and bounds, the estimator's own conditions — and what follows from them: the
+//! initial vector, the free parameters and the solver's options over those.
+
+use super::{Data, Estimator, FitError, FitOptions};
+use crate::compiled::CompiledModel;
+use crate::problem::FreeParams;
+use crate::solve::{self, BoundsError, Loss, SolveOptions, XScale};
+
+/// A fit's input, checked.
+pub(super) struct Input<'d> {
+    /// The variable columns, in the kernel's order.
+    pub vars: Vec<&'d [f64]>,
+    /// 1/σ per point, when σ is given.
+    pub weights: Option<Vec<f64>>,
+    /// One value per parameter: the fixed value, the caller's p0, or the default start.
+    pub initial: Vec<f64>,
+    pub free: FreeParams,
+    /// The solver's options over the free parameters.
+    pub solve: SolveOptions,
+}
+
+impl<'d> Input<'d> {
+    pub fn check(model: &CompiledModel, data: &'d Data, options: &FitOptions) -> Result<Input<'d>, FitError> {
+        let vars = columns(model, data)?;
+        let weights = weights(data)?;
+        transformed_response(model, data, &vars)?;
+        let n = model.n_params();
+        let initial: Vec<f64> = (0..n)
+            .map(|k| {
+                options.fixed[k].or(options.p0[k]).unwrap_or_else(|| default_start(options.lower[k], options.upper[k]))
+            })
+            .collect();
+        let free = FreeParams::from_fixed(&options.fixed);
+        if free.is_empty() {
+            return Err(FitError::Invalid("every parameter is fixed: nothing to fit".into()));
+        }
+        let m = data.len();
+        if m < free.len() {
+            return Err(FitError::Invalid(format!(
+                "{m} data points for {} free parameters: at least as many points as parameters are needed",
+                free.len()
+            )));
+        }
+        bounds_and_starts(model, options, &initial)?;
+        let mut solve = options.solve.clone();
+        solve.lower = free.restrict(&options.lower);
+        solve.upper = free.restrict(&options.upper);
+        if let XScale::Fixed(s) = &options.solve.x_scale
+            && s.len() == n
+        {
+            solve.x_scale = XScale::Fixed(free.restrict(s));
+        }
+        if options.estimator == Estimator::Poisson {
+            poisson(model, data, options)?;
+            // Deviance residuals need J itself.
+            solve.jacobian = solve::JacobianMode::Dense;
+        }
+        Ok(Input { vars, weights, initial, free, solve })
+    }
+}
+
+/// An unset initial value: 1 (curve_fit's default), or inside the bounds [l, u] when 1 is not.
+pub(crate) fn default_start(l: f64, u: f64) -> f64 {
+    if (l..=u).contains(&1.0) {
+        1.0
+    } else if l.is_finite() && u.is_finite() {
+        0.5 * (l + u)
+    } else if l.is_finite() {
+        l + l.abs().max(1.0)
+    } else {
+        u - u.abs().max(1.0)
+    }
+}
+
+fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
+    match values.iter().position(|v| !v.is_finite()) {
+        Some(row) => Err(FitError::NonFinite { what: what.to_owned(), row, value: values[row] }),
+        None => Ok(()),
+    }
+}
+
+/// Every variable present, of y's length, finite; y finite.
+fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, FitError> {
+    let m = data.len();
+    let mut vars = Vec::with_capacity(model.vars().len());
+    for name in model.vars() {
+        let column = data.column(name).ok_or_else(|| FitError::MissingColumn {
+            name: name.clone(),
+            available: data.column_names().collect::<Vec<_>>().join(", "),
+        })?;
+        if column.len() != m {
+            return Err(FitError::LengthMismatch { name: name.clone(), expected: m, found: column.len() });
+        }
+        check_finite(&format!("column `{name}`"), column)?;
+        vars.push(column);
+    }
+    check_finite("y", data.response())?;
+    Ok(vars)
+}
+
+/// σ of y's length, finite and positive; returned as weights 1/σ.
+fn weights(data: &Data) -> Result<Option<Vec<f64>>, FitError> {
+    let Some(sigma) = data.sigma_values() else { return Ok(None) };
+    if sigma.len() != data.len() {
+        return Err(FitError::LengthMismatch { name: "sigma".into(), expected: data.len(), found: sigma.len() });
+    }
+    check_finite("sigma", sigma)?;
+    if let Some(row) = sigma.iter().position(|s| *s <= 0.0) {
+        return Err(FitError::BadSigma { row, value: sigma[row] });
+    }
+    Ok(Some(sigma.iter().map(|s| 1.0 / s).collect()))
+}
+
+/// t(y) must be finite where the model is fitted (the log of a negative y, say).
+fn transformed_response(model: &CompiledModel, data: &Data, vars: &[&[f64]]) -> Result<(), FitError> {
+    if !model.transforms_response() {
+        return Ok(());
+    }
+    let y = data.response();
+    let t = crate::ir::Interpreter::new(model.kernel())
+        .eval_batch(vars, Some(y), &vec![1.0; model.n_params()])
+        .response
+        .unwrap_or_default();
+    match t.iter().position(|v| !v.is_finite()) {
+        Some(row) => Err(FitError::NonFinite {
+            what: format!("the transformed response (at y = {})", y[row]),
+            row,
+            value: t[row],
+        }),
+        None => Ok(()),
+    }
+}
+
+/// Bounds in order (the one check, [`solve::check_bounds`], named here), finite initial
+/// values inside them.
+fn bounds_and_starts(model: &CompiledModel, options: &FitOptions, initial: &[f64]) -> Result<(), FitError> {
+    let name = |k: usize| &model.params()[k];
+    solve::check_bounds(&options.lower, &options.upper, model.n_params()).map_err(|e| match e {
+        BoundsError::Order { index, lower, upper } => FitError::Invalid(format!(
+            "`{}`: the lower bound {lower} is not below the upper bound {upper}",
+            name(index)
+        )),
+        other => FitError::Invalid(other.to_string()),
+    })?;
+    for (k, value) in initial.iter().enumerate() {
+        let (l, u) = (options.lower[k], options.upper[k]);
+        if !value.is_finite() {
+            return Err(FitError::Invalid(format!("`{}`: the initial value {value} is not finite", name(k))));
+        }
+        if options.fixed[k].is_none() && (*value < l || *value > u) {
+            return Err(FitError::Invalid(format!(
+                "`{}`: the initial value {value} is outside its bounds [{l}, {u}]",
+                name(k)
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The Poisson estimator's conditions: counts ≥ 0, no σ, a plain response, the linear loss.
+fn poisson(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<(), FitError> {
+    if data.sigma_values().is_some() {
+        return Err(FitError::Invalid("the Poisson estimator takes counts without sigma".into()));
+    }
+    if let Some(row) = data.response().iter().position(|y| *y < 0.0) {
+        return Err(FitError::Invalid(format!(
+            "the Poisson estimator needs counts ≥ 0; row {row} has {}",
+            data.response()[row]
+        )));
+    }
+    if model.transforms_response() || options.solve.loss != Loss::Linear {
+        return Err(FitError::Invalid("the Poisson estimator needs a plain response and the linear loss".into()));
+    }
+    Ok(())
+}
