@@ -2,7 +2,9 @@
 //! table (all spots of a movie, all pixels, all channels), in parallel; a CSV or JSON row per
 //! fit and a summary.
 
-use crate::fit::{FitArgs, configure, match_columns};
+use crate::columns::match_columns;
+use crate::config::FitConfig;
+use crate::args::FitArgs;
 use anyhow::bail;
 use jitfit::{Data, ModelOptions, Names};
 use std::collections::HashMap;
@@ -92,10 +94,11 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
         return run_compact(args, &fit_args, &model, &ids, &datasets);
     }
     // Check the options once, on the first data set, so that a typo is one error, not N.
+    let config = FitConfig::from_args(&fit_args)?;
     if let Some(first) = datasets.first() {
-        configure(model.fit(first), &fit_args)?;
+        config.apply(model.fit(first)).into_options()?;
     }
-    let batch = model.fit_batch(&datasets, |_, fit| configure(fit, &fit_args).expect("checked above"));
+    let batch = model.fit_batch(&datasets, |_, fit| config.apply(fit));
     report(args, &model, &ids, &batch)
 }
 
@@ -277,8 +280,9 @@ fn run_matrix(args: &BatchArgs) -> anyhow::Result<i32> {
     if compact_solver(args)? {
         return run_compact(args, fit_args, &model, &ids, &datasets);
     }
-    configure(model.fit(&datasets[0]), fit_args)?;
-    let batch = model.fit_batch(&datasets, |_, fit| configure(fit, fit_args).expect("checked above"));
+    let config = FitConfig::from_args(fit_args)?;
+    config.apply(model.fit(&datasets[0])).into_options()?;
+    let batch = model.fit_batch(&datasets, |_, fit| config.apply(fit));
     report(args, &model, &ids, &batch)
 }
 
@@ -291,7 +295,7 @@ fn run_compact(
     datasets: &[Data],
 ) -> anyhow::Result<i32> {
     let Some(first) = datasets.first() else { bail!("no data sets to fit") };
-    let options = configure(model.fit(first), fit_args)?.into_options()?;
+    let options = FitConfig::from_args(fit_args)?.apply(model.fit(first)).into_options()?;
     let mut batch_options = jitfit::BatchOptions::from_fit_options(&options).map_err(anyhow::Error::msg)?;
     if let Some(ftol) = fit_args.ftol {
         batch_options.tolerance = ftol;

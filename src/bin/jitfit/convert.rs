@@ -1,7 +1,7 @@
 //! `jitfit convert DATA DIR` and `jitfit generate MODEL DIR`: `.npy` columns for large data
 //! (parsing text on every pass over the data would dominate a fit; `.npy` is mapped).
 
-use crate::fit::{parse_assignments, parse_number};
+use crate::config::{parse_assignments, parse_number};
 use anyhow::{Context, bail};
 use jitfit::backend::Kernels;
 use jitfit::data::npy::write_npy;

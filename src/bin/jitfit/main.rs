@@ -21,11 +21,15 @@ macro_rules! out {
     }};
 }
 
+mod args;
 mod batch;
 mod cache;
+mod columns;
+mod config;
 mod convert;
 mod explain;
 mod fit;
+mod format;
 mod nist;
 mod plot;
 mod repl;
@@ -53,7 +57,7 @@ enum Command {
     ///   jitfit fit 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' spot.csv --y z --loss soft_l1
     ///
     /// Exit status: 0 converged, 1 bad input, 2 did not converge, 130 interrupted (Ctrl-C).
-    Fit(Box<fit::FitArgs>),
+    Fit(Box<args::FitArgs>),
     /// Fit one model to every group of rows of a long-format table, in parallel.
     ///
     /// Example: jitfit batch 'A*exp(-t/tau) + B' decays.csv --by pixel --out fits.csv

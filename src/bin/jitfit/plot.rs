@@ -5,7 +5,7 @@
 //! line), residuals by point index below. The SVG is written directly (no plotting crate:
 //! plotters needs system fonts to lay out text, which a fresh machine may not have).
 
-use crate::fit::Columns;
+use crate::columns::Columns;
 use jitfit::backend::Kernels;
 use jitfit::{CompiledModel, Data, Fit};
 use std::fmt::Write;
@@ -57,14 +57,14 @@ fn axes(svg: &mut String, panel: &Panel, x_label: &str, y_label: &str) {
             svg,
             r#"<text x="{px:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
             panel.bottom + 14.0,
-            crate::report::num(fx)
+            crate::format::num(fx)
         );
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
             LEFT - 4.0,
             py + 4.0,
-            crate::report::num(fy)
+            crate::format::num(fy)
         );
         let _ = writeln!(svg, r##"<line x1="{LEFT}" x2="{RIGHT}" y1="{py:.1}" y2="{py:.1}" stroke="#eee"/>"##);
     }
@@ -186,6 +186,6 @@ pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, co
 
 fn fit_title(model: &CompiledModel, fit: &Fit) -> String {
     let params: Vec<String> =
-        fit.param_names.iter().zip(&fit.values).map(|(n, v)| format!("{n} = {}", crate::report::num(*v))).collect();
+        fit.param_names.iter().zip(&fit.values).map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
     format!("{}   ({})", model.source().trim().replace('\n', " "), params.join(", "))
 }

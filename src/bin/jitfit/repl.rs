@@ -2,7 +2,9 @@
 //! an error (with a caret for model errors) and the session goes on; nothing loaded is lost.
 //! Reads a script from standard input when it is not a terminal (`jitfit repl < script.jf`).
 
-use crate::fit::{FitArgs, Outcome, execute, parse_assignments, parse_number};
+use crate::config::{parse_assignments, parse_number};
+use crate::args::FitArgs;
+use crate::fit::{Outcome, execute};
 use crate::report;
 use anyhow::{anyhow, bail};
 use jitfit::data::{Table, read_table};
@@ -203,7 +205,7 @@ fn set_pairs(map: &mut BTreeMap<String, String>, rest: &str, what: &str) -> anyh
 fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     let model = session.model.clone().ok_or_else(|| anyhow!("no model yet: `model a*exp(-b*x) + c`"))?;
     let data = session.data_path.clone().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
-    let mut args = FitArgs::new(model, data);
+    let mut args = FitArgs::new(model, data)?;
     args.vars = session.vars.clone();
     args.y = session.y.clone();
     args.sigma = session.sigma.clone();

@@ -1,0 +1,168 @@
+//! The arguments of `jitfit fit` as clap parses them (ripgrep's "low" arguments: strings,
+//! checked only for their shape), and reading the data they name. `config` resolves the fit
+//! options once; `columns` decides what each column is.
+
+use anyhow::bail;
+use jitfit::data::{Table, read_table};
+use std::path::PathBuf;
+
+#[derive(clap::Args, Clone)]
+pub struct FitArgs {
+    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
+    pub model: String,
+    /// The data: CSV/TSV with a header row, whitespace-separated columns (`#` comments;
+    /// without a header, two columns are `x y` and three `x y sigma`), or a `.npy` array
+    /// (memory-mapped). Omit it to give one `.npy` file per column: `--x x.npy --y y.npy`.
+    pub data: Option<PathBuf>,
+    /// The column holding the response (default: the model's left side, or `y`), or a
+    /// `.npy` file holding it.
+    #[arg(long)]
+    pub y: Option<String>,
+    /// The column holding σ, the standard deviation of each y, or a `.npy` file.
+    #[arg(long)]
+    pub sigma: Option<String>,
+    /// The column holding the variable `x` (for models written in x, data with other names),
+    /// or a `.npy` file.
+    #[arg(long)]
+    pub x: Option<String>,
+    /// The model's variables, comma-separated, each a column of the same name or mapped with
+    /// NAME=COLUMN (default: every column whose name appears in the model).
+    #[arg(long, value_delimiter = ',')]
+    pub vars: Option<Vec<String>>,
+    /// Initial values, e.g. `a=1,b=0.5` (unset parameters start at 1).
+    #[arg(long, value_delimiter = ',')]
+    pub p0: Vec<String>,
+    /// Bounds, e.g. `b=0:inf,c=-1:1`.
+    #[arg(long, value_delimiter = ',')]
+    pub bounds: Vec<String>,
+    /// Parameters held fixed, e.g. `c=0`.
+    #[arg(long, value_delimiter = ',')]
+    pub fix: Vec<String>,
+    /// Robust loss: linear, soft_l1, huber, cauchy, arctan.
+    #[arg(long, default_value = "linear")]
+    pub loss: String,
+    /// Residual scale of a robust loss.
+    #[arg(long, default_value_t = 1.0)]
+    pub f_scale: f64,
+    /// Algorithm: auto (= trf), trf, lm.
+    #[arg(long, default_value = "auto")]
+    pub method: String,
+    /// Where the model runs: cpu; gpu (f32 iterations on the device, then an f64 finish on
+    /// the CPU); auto (the GPU for ≥ 2^20 points when a hardware adapter exists).
+    #[arg(long, default_value = "auto")]
+    pub backend: String,
+    /// σ are absolute: do not rescale the covariance by the reduced χ².
+    #[arg(long)]
+    pub absolute_sigma: bool,
+    /// y are counts: maximize the Poisson likelihood (Gpufit's MLE) instead of least squares.
+    #[arg(long)]
+    pub poisson: bool,
+    #[arg(long)]
+    pub ftol: Option<f64>,
+    #[arg(long)]
+    pub xtol: Option<f64>,
+    #[arg(long)]
+    pub gtol: Option<f64>,
+    /// The most residual evaluations (default 1000 per parameter).
+    #[arg(long)]
+    pub max_nfev: Option<usize>,
+    /// Print the result as JSON (schema `jitfit.fit/1`, see docs/json.md).
+    #[arg(long)]
+    pub json: bool,
+    /// Write x, y, fitted value and residual per point to this CSV file.
+    #[arg(long)]
+    pub output_residuals: Option<PathBuf>,
+    /// Draw the data, the fitted curve and the residuals to this SVG file (`.svg` only).
+    #[arg(long)]
+    pub plot: Option<PathBuf>,
+    /// Correlations at or above this magnitude are listed in the report.
+    #[arg(long, default_value_t = 0.1)]
+    pub min_correl: f64,
+    /// Save the solver state to this file as the fit goes (JSON, written atomically).
+    #[arg(long)]
+    pub checkpoint: Option<PathBuf>,
+    /// Save a checkpoint every N iterations.
+    #[arg(long, default_value_t = 1)]
+    pub checkpoint_every: usize,
+    /// Continue an interrupted fit from its checkpoint (same model, data and options).
+    #[arg(long)]
+    pub resume: Option<PathBuf>,
+    /// No progress line (it appears only on a terminal, for fits of a second or more).
+    #[arg(long)]
+    pub quiet: bool,
+    /// Multi-start: fit from this many starting points spread over the bounds (or around
+    /// the initial values), keep the best; the report lists the distinct minima.
+    #[arg(long, default_value_t = 1)]
+    pub starts: usize,
+    /// How the starts are drawn: sobol, lhs, random.
+    #[arg(long, default_value = "sobol")]
+    pub sampler: String,
+    /// Seed of the starts.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+}
+
+impl FitArgs {
+    /// The arguments a plain `jitfit fit MODEL DATA` gets (the REPL starts from these), with
+    /// clap's own defaults.
+    pub fn new(model: String, data: PathBuf) -> anyhow::Result<Self> {
+        #[derive(clap::Parser)]
+        struct Plain {
+            #[command(flatten)]
+            args: FitArgs,
+        }
+        let argv = [std::ffi::OsString::from("fit"), model.into(), data.into_os_string()];
+        let mut args = <Plain as clap::Parser>::try_parse_from(argv)?.args;
+        args.quiet = true;
+        Ok(args)
+    }
+}
+
+impl FitArgs {
+    /// The data as named in reports: the file, or the `.npy` column files.
+    pub fn data_name(&self) -> String {
+        match &self.data {
+            Some(p) => p.display().to_string(),
+            None => [&self.x, &self.y, &self.sigma].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(", "),
+        }
+    }
+
+    /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
+    /// then name the column they added).
+    pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
+        let mut args = self.clone();
+        let mut table = match &self.data {
+            Some(path) => {
+                let table = read_table(path)?;
+                let text = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+                if text && table.n_rows() >= 1_000_000 {
+                    eprintln!(
+                        "note: parsing {} rows of text took a while; `jitfit convert {} DIR` writes .npy columns that map instantly",
+                        table.n_rows(),
+                        path.display()
+                    );
+                }
+                table
+            }
+            None => Table { names: Vec::new(), columns: Vec::new() },
+        };
+        for (flag, slot) in [("x", &mut args.x), ("y", &mut args.y), ("sigma", &mut args.sigma)] {
+            let Some(value) = slot.clone() else { continue };
+            if !value.ends_with(".npy") {
+                continue;
+            }
+            let (_, mut columns) = jitfit::data::npy::read_npy(std::path::Path::new(&value))?;
+            if columns.len() != 1 {
+                bail!("--{flag} {value}: a column file must hold a 1-D array, this one has {} columns", columns.len());
+            }
+            let name = format!("{flag} ({value})");
+            table.names.push(name.clone());
+            table.columns.push(columns.remove(0));
+            *slot = Some(name);
+        }
+        if table.names.is_empty() {
+            bail!("no data: give a data file, or .npy column files with --x and --y");
+        }
+        Ok((table, args))
+    }
+}

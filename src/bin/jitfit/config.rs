@@ -1,0 +1,135 @@
+//! The fit options of the command line, resolved once (ripgrep's "high" arguments): the
+//! strings of [`FitArgs`] (the "low" arguments, as clap parsed them) are checked and turned
+//! into values here, so `fit`, `batch` and the REPL apply the same [`FitConfig`] to every fit
+//! without parsing anything again.
+
+use crate::args::FitArgs;
+use anyhow::{anyhow, bail};
+use jitfit::backend::Backend;
+use jitfit::multistart::Sampler;
+use jitfit::solve::{Loss, Method, SolveOptions};
+use jitfit::{Estimator, FitBuilder};
+
+/// The resolved fit options.
+#[derive(Clone, Debug)]
+pub struct FitConfig {
+    pub p0: Vec<(String, f64)>,
+    pub bounds: Vec<(String, f64, f64)>,
+    pub fix: Vec<(String, f64)>,
+    pub loss: Loss,
+    pub f_scale: f64,
+    pub method: Method,
+    pub backend: Backend,
+    pub absolute_sigma: bool,
+    pub estimator: Estimator,
+    /// ftol, xtol, gtol: the caller's, or the solver's defaults.
+    pub tolerances: (f64, f64, f64),
+    pub max_nfev: Option<usize>,
+    pub sampler: Sampler,
+}
+
+impl FitConfig {
+    /// Checks every fit option of the arguments; the first bad one is the error.
+    pub fn from_args(args: &FitArgs) -> anyhow::Result<FitConfig> {
+        let p0 = parse_assignments(&args.p0, "p0")?
+            .into_iter()
+            .map(|(name, value)| Ok((name.clone(), parse_number(&value, &format!("--p0 {name}"))?)))
+            .collect::<anyhow::Result<_>>()?;
+        let bounds = parse_assignments(&args.bounds, "bounds")?
+            .into_iter()
+            .map(|(name, range)| {
+                let (lo, hi) =
+                    range.split_once(':').ok_or_else(|| anyhow!("--bounds {name}: `{range}` is not LOWER:UPPER"))?;
+                Ok((name, parse_number(lo, "--bounds")?, parse_number(hi, "--bounds")?))
+            })
+            .collect::<anyhow::Result<_>>()?;
+        let fix = parse_assignments(&args.fix, "fix")?
+            .into_iter()
+            .map(|(name, value)| Ok((name.clone(), parse_number(&value, &format!("--fix {name}"))?)))
+            .collect::<anyhow::Result<_>>()?;
+        let loss = Loss::from_name(&args.loss)
+            .ok_or_else(|| anyhow!("--loss: `{}` is not one of linear, soft_l1, huber, cauchy, arctan", args.loss))?;
+        let method = match args.method.as_str() {
+            "auto" => Method::Auto,
+            "trf" => Method::Trf,
+            "lm" => Method::Lm,
+            other => bail!("--method: `{other}` is not one of auto, trf, lm"),
+        };
+        let backend = match args.backend.as_str() {
+            "auto" => Backend::Auto,
+            "cpu" => Backend::Cpu,
+            "gpu" => Backend::Gpu,
+            other => bail!("--backend: `{other}` is not one of auto, cpu, gpu"),
+        };
+        let sampler = Sampler::from_name(&args.sampler)
+            .ok_or_else(|| anyhow!("--sampler: `{}` is not one of sobol, lhs, random", args.sampler))?;
+        let defaults = SolveOptions::default();
+        Ok(FitConfig {
+            p0,
+            bounds,
+            fix,
+            loss,
+            f_scale: args.f_scale,
+            method,
+            backend,
+            absolute_sigma: args.absolute_sigma,
+            estimator: if args.poisson { Estimator::Poisson } else { Estimator::LeastSquares },
+            tolerances: (
+                args.ftol.unwrap_or(defaults.ftol),
+                args.xtol.unwrap_or(defaults.xtol),
+                args.gtol.unwrap_or(defaults.gtol),
+            ),
+            max_nfev: args.max_nfev,
+            sampler,
+        })
+    }
+
+    /// Applies the options to a fit. Names the model does not have are the builder's errors
+    /// (at `run` or `into_options`).
+    pub fn apply<'d>(&self, mut fit: FitBuilder<'d>) -> FitBuilder<'d> {
+        for (name, value) in &self.p0 {
+            fit = fit.initial(name, *value);
+        }
+        for (name, lower, upper) in &self.bounds {
+            fit = fit.bound(name, *lower, *upper);
+        }
+        for (name, value) in &self.fix {
+            fit = fit.fix(name, *value);
+        }
+        let (ftol, xtol, gtol) = self.tolerances;
+        fit = fit
+            .backend(self.backend)
+            .loss(self.loss, self.f_scale)
+            .method(self.method)
+            .absolute_sigma(self.absolute_sigma)
+            .tolerances(ftol, xtol, gtol);
+        if let Some(n) = self.max_nfev {
+            fit = fit.max_nfev(n);
+        }
+        if self.estimator == Estimator::Poisson {
+            fit = fit.poisson();
+        }
+        fit
+    }
+}
+
+/// Parses `name=value` pairs.
+pub fn parse_assignments(items: &[String], what: &str) -> anyhow::Result<Vec<(String, String)>> {
+    items
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|item| {
+            let (name, value) = item.split_once('=').ok_or_else(|| anyhow!("--{what}: `{item}` is not NAME=VALUE"))?;
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        })
+        .collect()
+}
+
+/// A number, `inf` and `-inf` included.
+pub fn parse_number(text: &str, context: &str) -> anyhow::Result<f64> {
+    match text.trim() {
+        "inf" | "+inf" | "Inf" => Ok(f64::INFINITY),
+        "-inf" | "-Inf" => Ok(f64::NEG_INFINITY),
+        t => t.parse::<f64>().map_err(|_| anyhow!("{context}: `{t}` is not a number")),
+    }
+}
