@@ -65,13 +65,33 @@ fn validation_catches_broken_shaders() {
     assert!(validate(&shader.replace("params[1u]", "params[true]")).is_err());
 }
 
+/// Each prelude is valid WGSL on its own (f64 with the capability), so an error in one is
+/// reported against the prelude's own lines, not a generated shader's.
+#[test]
+fn preludes_validate_on_their_own() {
+    use jitfit::backend::wgsl::{Precision, prelude};
+    validate(&prelude(Precision::F32)).unwrap_or_else(|e| panic!("f32 prelude:\n{e}"));
+    validate_with(&prelude(Precision::F64), naga::valid::Capabilities::FLOAT64)
+        .unwrap_or_else(|e| panic!("f64 prelude:\n{e}"));
+    // Both define every function the op table calls.
+    for precision in [Precision::F32, Precision::F64] {
+        let text = prelude(precision);
+        for f in ["exp", "log", "log10", "log2", "cbrt", "sign", "sin", "cos", "tan", "asin", "acos", "atan", "atan2"]
+            .into_iter()
+            .chain(["sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "pow", "min", "max", "less", "xlogy"])
+        {
+            assert!(text.contains(&format!("fn jf_{f}(")), "{precision:?} prelude lacks jf_{f}");
+        }
+    }
+}
+
 /// Golden text of one shader: a change to the generated WGSL must be deliberate.
 #[test]
 fn normal_equations_shader_golden() {
     let model = Model::parse("a*exp(-b*x)").unwrap();
     let shader = write_shader(model.kernel(), WgslKernel::NormalEquations);
-    let without_prelude =
-        shader.split("// erf,").next().unwrap().to_owned() + &shader[shader.find("var<workgroup>").unwrap()..];
+    let without_prelude = shader.split("// jitfit prelude").next().unwrap().to_owned()
+        + &shader[shader.find("// end of the jitfit prelude\n").unwrap() + 29..];
     expect_test::expect![[r#"
         // jitfit NormalEquations kernel (f32): 1 variables, 2 parameters.
         struct Info { n: u32 }
@@ -81,7 +101,6 @@ fn normal_equations_shader_golden() {
         @group(0) @binding(3) var<storage, read> params: array<f32>;
         @group(0) @binding(4) var<storage, read_write> result: array<f32>;
         @group(0) @binding(5) var<uniform> info: Info;
-
         var<workgroup> partial_sums: array<f32, 384>;
 
         @compute @workgroup_size(64)
@@ -101,7 +120,7 @@ fn normal_equations_shader_golden() {
                 let v2: f32 = params[1u];
                 let v3: f32 = (v2 * v0);
                 let v4: f32 = -(v3);
-                let v5: f32 = exp(v4);
+                let v5: f32 = jf_exp(v4);
                 let v6: f32 = (v1 * v5);
                 let v7: f32 = (v5 * v0);
                 let v8: f32 = (v1 * v7);
