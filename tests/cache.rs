@@ -160,3 +160,31 @@ fn invalid_models_are_errors_not_cache_entries() {
     assert!(cache.compile_default("a*").is_err());
     assert!(dir.files_under().is_empty());
 }
+
+/// `Model::compile` needs no cache: the same key, kernel and fit as a cached compile.
+#[test]
+fn model_compile_equals_a_cached_compile() {
+    let model = jitfit::Model::parse(MODEL).unwrap();
+    let direct = std::sync::Arc::new(model.compile().unwrap());
+    let dir = TempDir::new("cache-direct");
+    let cached = cache_in(&dir, 4).compile_default(MODEL).unwrap().model;
+    assert_eq!(direct.key(), cached.key());
+    assert_eq!(**direct.kernel(), **cached.kernel());
+    let x: Vec<f64> = (0..30).map(|i| i as f64 / 3.0).collect();
+    let y: Vec<f64> = x.iter().map(|x| 2.0 * (-0.4 * x).exp() + 0.3).collect();
+    let data = jitfit::Data::new().var("x", x).y(y);
+    let fit = |m: &std::sync::Arc<jitfit::CompiledModel>| m.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap().values;
+    assert_eq!(fit(&direct), fit(&cached));
+}
+
+/// The library's process-wide cache keeps models in memory only: a program that embeds
+/// jitfit writes nothing to the user's cache folder unless it asks (the CLI asks; its tests
+/// check the disk files).
+#[test]
+fn the_librarys_global_cache_is_memory_only() {
+    jitfit::compile("q*exp(-r*x) + s").unwrap();
+    assert!(KernelCache::global().disk().is_none());
+    // Once in use, it cannot be reconfigured behind its users' backs.
+    assert!(!KernelCache::configure_global(CacheOptions { disk_dir: Some(std::env::temp_dir()), ..Default::default() }));
+    assert!(KernelCache::global().disk().is_none());
+}

@@ -144,3 +144,20 @@ fn garbage_json_is_refused_not_trusted() {
         assert!(Kernel::from_json(&text).is_err(), "accepted: {text}");
     }
 }
+
+/// Only verification makes a `VerifiedKernel`, which is all a backend accepts: an
+/// out-of-range parameter id (which compiled code would read out of bounds) never gets there.
+#[test]
+fn backends_take_only_verified_kernels() {
+    let bad = small(vec![Inst::Param(ParamId(3))], 0);
+    assert_eq!(
+        jitfit::ir::VerifiedKernel::new(bad.clone()).unwrap_err(),
+        VerifyError::BadParam { at: 0, param: 3, n_params: 1 }
+    );
+    let good = small(vec![Inst::Var(VarId(0)), Inst::Param(ParamId(0))], 1);
+    let verified = jitfit::ir::VerifiedKernel::new(good.clone()).unwrap();
+    let kernels = jitfit::backend::cranelift::CraneliftKernels::compile(&verified).unwrap();
+    let mut out = [0.0; 2];
+    jitfit::backend::Kernels::predict(&kernels, &[&[1.0, 2.0]], &[5.0], &mut out).unwrap();
+    assert_eq!(out, [5.0, 5.0]);
+}
