@@ -59,7 +59,7 @@ fn thread_count_does_not_change_results() {
 fn auto_mode_streams_large_data() {
     // 10^5 points × 3 parameters = 3·10^5 Jacobian entries: above the dense limit
     // (`DENSE_JACOBIAN_LIMIT` = 2^18); 6·10^6 points under JITFIT_SLOW_TESTS.
-    assert!(100_000 * 3 > jitfit::solve::DENSE_JACOBIAN_LIMIT);
+    const { assert!(100_000 * 3 > jitfit::solve::DENSE_JACOBIAN_LIMIT) };
     let data = data(crate::support::size(100_000, 6_000_000));
     let fit = compile("a*exp(-b*x) + c").unwrap().fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
     assert_eq!(fit.jacobian_mode, JacobianMode::NormalEquations);

@@ -2,7 +2,7 @@
 //! progress, write the solver's state every N iterations), what it resumes from, and how a
 //! checkpoint names the fit it belongs to (model, data fingerprint, options).
 
-use super::{Data, Estimator, FitError, FitOptions};
+use super::{Data, Estimator, FitError, FitOptions, ProgressFn};
 use crate::compiled::CompiledModel;
 use crate::solve::{self, Method, TrfState};
 
@@ -13,7 +13,7 @@ pub(super) struct Observer<'a> {
     options: &'a FitOptions,
     /// (data fingerprint, options fingerprint), when checkpoints are written or read.
     identity: Option<(String, String)>,
-    progress: Option<Box<dyn FnMut(&TrfState) + 'a>>,
+    progress: Option<ProgressFn<'a>>,
     after_checkpoint: Option<Box<dyn FnMut(usize) + 'a>>,
     write_error: Option<String>,
 }
@@ -23,7 +23,7 @@ impl<'a> Observer<'a> {
         model: &'a CompiledModel,
         data: &Data,
         options: &'a FitOptions,
-        progress: Option<Box<dyn FnMut(&TrfState) + 'a>>,
+        progress: Option<ProgressFn<'a>>,
         after_checkpoint: Option<Box<dyn FnMut(usize) + 'a>>,
     ) -> Self {
         // Checkpoints identify the fit by its model, data and options.

@@ -138,6 +138,9 @@ pub struct FitOptions {
     pub backend: Backend,
 }
 
+/// A progress callback: called with the solver's state at the end of each iteration.
+pub(crate) type ProgressFn<'a> = Box<dyn FnMut(&solve::TrfState) + 'a>;
+
 /// What a fit minimizes.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,7 +161,7 @@ pub struct FitBuilder<'d> {
     options: FitOptions,
     errors: Vec<FitError>,
     after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
-    progress: Option<Box<dyn FnMut(&solve::TrfState) + 'd>>,
+    progress: Option<ProgressFn<'d>>,
     cancel: Option<&'d std::sync::atomic::AtomicBool>,
 }
 
@@ -436,7 +439,7 @@ impl Fit {
 /// A fit's callbacks and its cancel flag.
 struct Callbacks<'d> {
     after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
-    progress: Option<Box<dyn FnMut(&solve::TrfState) + 'd>>,
+    progress: Option<ProgressFn<'d>>,
     cancel: Option<&'d std::sync::atomic::AtomicBool>,
 }
 
@@ -503,8 +506,7 @@ fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions, callbacks: 
     if options.estimator == Estimator::Poisson {
         statistics::use_fisher_information(model, data, &input.initial, &input.free, &mut solution)?;
     }
-    let mut fit =
-        statistics::assemble(model, data, options, &input.initial, &input.free, solution, chi2, started.elapsed());
+    let mut fit = statistics::assemble(model, data, options, &input, solution, chi2, started.elapsed());
     fit.conditioning_warning = conditioning_warning;
     fit.backend = backend_report;
     Ok(fit)

@@ -2,6 +2,7 @@
 //! curve_fit's `sigma`/`absolute_sigma` semantics, correlations, χ², R², AIC, BIC — and the
 //! Poisson estimator's Fisher information.
 
+use super::validate::Input;
 use super::{Data, Estimator, Fit, FitError, FitOptions};
 use crate::backend::{BackendReport, Chunk, Kernels};
 use crate::compiled::CompiledModel;
@@ -43,12 +44,12 @@ pub(super) fn assemble(
     model: &CompiledModel,
     data: &Data,
     options: &FitOptions,
-    initial: &[f64],
-    free: &FreeParams,
+    input: &Input<'_>,
     s: Solution,
     streamed_chi2: Option<f64>,
     solve_time: Duration,
 ) -> Fit {
+    let (initial, free) = (&input.initial[..], &input.free);
     let n = model.n_params();
     let n_free = free.len();
     let values = free.expand(&s.x, initial);

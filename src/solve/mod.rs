@@ -315,10 +315,10 @@ pub fn solve_with_hooks(
         options.upper = vec![f64::INFINITY; n];
     }
     check_bounds(&options.lower, &options.upper, n).map_err(|e| SolveError::InvalidInput(e.to_string()))?;
-    for k in 0..n {
+    for (k, x) in x0.iter().enumerate() {
         let (l, u) = (options.lower[k], options.upper[k]);
-        if x0[k] < l || x0[k] > u {
-            return invalid(format!("parameter {k}: the initial value {} is outside [{l}, {u}]", x0[k]));
+        if *x < l || *x > u {
+            return invalid(format!("parameter {k}: the initial value {x} is outside [{l}, {u}]"));
         }
     }
     if m < n {
