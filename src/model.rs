@@ -6,12 +6,12 @@ use crate::symbolic::{self, Graph, Roots, SimplifyLimits, SimplifyReport};
 use crate::syntax::{self, Names, SyntaxError};
 use std::time::{Duration, Instant};
 
-/// Every error the public API returns: each stage's own error, joined. Each variant displays
-/// exactly its stage's error and has no `source()` of its own, so an error-chain printer
-/// (anyhow's `{:#}`) shows it once; syntax errors render their caret.
+/// Why a model could not be built: its text, its kernel's verification, or code generation.
+/// Each variant displays exactly its stage's error and has no `source()` of its own, so an
+/// error-chain printer (anyhow's `{:#}`) shows it once; syntax errors render their caret.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
-pub enum Error {
+pub enum ModelError {
     /// The model text is malformed or names things wrongly; renders with a caret.
     #[error(transparent)]
     Syntax(#[from] SyntaxError),
@@ -22,17 +22,11 @@ pub enum Error {
     /// [`ir::MAX_INSTRUCTIONS`].
     #[error("the model's kernel IR is invalid: {0}")]
     Verify(VerifyError),
-    /// A data file could not be read.
-    #[error(transparent)]
-    Data(#[from] crate::data::DataError),
-    /// Bad data or options for a fit, or a solver failure.
-    #[error(transparent)]
-    Fit(#[from] crate::FitError),
 }
 
-impl From<VerifyError> for Error {
+impl From<VerifyError> for ModelError {
     fn from(e: VerifyError) -> Self {
-        Error::Verify(e)
+        ModelError::Verify(e)
     }
 }
 
@@ -56,7 +50,7 @@ impl StageTimes {
 #[derive(Clone, Debug)]
 pub struct Model {
     source: String,
-    /// The text the model's identity is computed from (see [`crate::compiled::canonical_text`]).
+    /// The text the model's identity is computed from ([`syntax::Ast::canonical_text`]).
     canonical: String,
     options: ModelOptions,
     vars: Vec<String>,
@@ -79,18 +73,18 @@ pub struct ModelOptions {
 
 impl Model {
     /// Parses a model with one variable, `x`, and every other free name a parameter.
-    pub fn parse(source: &str) -> Result<Model, Error> {
+    pub fn parse(source: &str) -> Result<Model, ModelError> {
         Model::parse_with(source, &ModelOptions::default())
     }
 
     /// Parses a model with the given variables (in data-column order).
-    pub fn parse_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Model, Error> {
+    pub fn parse_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Model, ModelError> {
         let names = Names { vars: vars.iter().map(|v| v.as_ref().to_owned()).collect(), params: None };
         Model::parse_with(source, &ModelOptions { names, ..Default::default() })
     }
 
     /// Parses a model with explicit options.
-    pub fn parse_with(source: &str, options: &ModelOptions) -> Result<Model, Error> {
+    pub fn parse_with(source: &str, options: &ModelOptions) -> Result<Model, ModelError> {
         let t = Instant::now();
         let ast = syntax::parse(source)?;
         let parse_time = t.elapsed();
@@ -101,7 +95,7 @@ impl Model {
 
     /// Builds a model from text already parsed (`ast` must be `syntax::parse(source)`): the
     /// cache parses once to compute the key, then builds from the same tree on a miss.
-    pub fn from_ast(source: &str, ast: &syntax::Ast, options: &ModelOptions) -> Result<Model, Error> {
+    pub fn from_ast(source: &str, ast: &syntax::Ast, options: &ModelOptions) -> Result<Model, ModelError> {
         let mut times = StageTimes::default();
         let t = Instant::now();
         let resolved = syntax::resolve(ast, source, &options.names)?;
@@ -123,7 +117,7 @@ impl Model {
 
         Ok(Model {
             source: source.to_owned(),
-            canonical: crate::compiled::canonical_text(ast),
+            canonical: ast.canonical_text(),
             options: options.clone(),
             vars: resolved.vars,
             params: resolved.params,

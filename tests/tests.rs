@@ -2,6 +2,7 @@
 
 mod support;
 
+mod architecture;
 mod backend;
 pub mod batch;
 mod cache;

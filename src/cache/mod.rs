@@ -22,7 +22,7 @@ pub use disk::{DISK_FORMAT, DiskEntry, DiskStore, Loaded};
 use crate::backend::cranelift::target_description;
 use crate::compiled::CompiledModel;
 use crate::ir::VerifiedKernel;
-use crate::{Error, Model, ModelOptions, syntax};
+use crate::{Model, ModelError, ModelOptions, syntax};
 use lru::LruCache;
 use std::num::NonZeroUsize;
 use std::path::PathBuf;
@@ -172,12 +172,12 @@ impl KernelCache {
     }
 
     /// Compiles a model with one variable `x`.
-    pub fn compile_default(&self, source: &str) -> Result<Compiled, Error> {
+    pub fn compile_default(&self, source: &str) -> Result<Compiled, ModelError> {
         self.compile(source, &ModelOptions::default())
     }
 
     /// Returns the compiled kernels of a model: from memory, from the IR on disk, or built.
-    pub fn compile(&self, source: &str, options: &ModelOptions) -> Result<Compiled, Error> {
+    pub fn compile(&self, source: &str, options: &ModelOptions) -> Result<Compiled, ModelError> {
         let started = Instant::now();
         // Fast path: this exact text was compiled before and is still in memory.
         let text_fingerprint = model_fingerprint(source, options);
@@ -267,7 +267,7 @@ impl KernelCache {
         response_name: Option<String>,
         kernel: &VerifiedKernel,
         started: Instant,
-    ) -> Result<CompiledModel, Error> {
+    ) -> Result<CompiledModel, ModelError> {
         let mut model = CompiledModel::from_verified(key, source, response_name, kernel)?;
         add_time(&self.counters.compile_ns, model.kernels().compile_time());
         let before = started.elapsed().saturating_sub(model.build_time());

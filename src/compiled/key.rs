@@ -20,19 +20,9 @@ impl fmt::Display for CacheKey {
     }
 }
 
-/// The model's canonical text: each statement as a fully parenthesized tree, so that
-/// whitespace, comments and redundant brackets do not change the key.
+/// The model's canonical text (see [`Ast::canonical_text`]).
 pub fn canonical_text(ast: &Ast) -> String {
-    let mut text = String::new();
-    for s in &ast.statements {
-        if let Some(lhs) = s.lhs {
-            text += &ast.to_text(lhs);
-            text += " = ";
-        }
-        text += &ast.to_text(s.rhs);
-        text += ";\n";
-    }
-    text
+    ast.canonical_text()
 }
 
 struct Encoder(Vec<u8>);

@@ -12,7 +12,7 @@ pub use key::{CacheKey, KERNEL_SET, cache_key, canonical_text, model_fingerprint
 use crate::backend::Kernels;
 use crate::backend::cranelift::{CraneliftKernels, target_description};
 use crate::ir::VerifiedKernel;
-use crate::{Error, Model};
+use crate::{Model, ModelError};
 use std::time::{Duration, Instant};
 
 #[cfg(feature = "gpu")]
@@ -45,7 +45,7 @@ impl std::fmt::Debug for CompiledModel {
 impl Model {
     /// Compiles the model's kernels with Cranelift (about a millisecond). No cache is
     /// involved: [`crate::compile`] and [`crate::KernelCache`] memoize this.
-    pub fn compile(&self) -> Result<CompiledModel, Error> {
+    pub fn compile(&self) -> Result<CompiledModel, ModelError> {
         let started = Instant::now();
         let key = cache_key(model_fingerprint(self.canonical_text(), self.options()), target_description());
         let response_name = self.response_name().map(str::to_owned);
@@ -64,7 +64,7 @@ impl CompiledModel {
         source: &str,
         response_name: Option<String>,
         kernel: &VerifiedKernel,
-    ) -> Result<CompiledModel, Error> {
+    ) -> Result<CompiledModel, ModelError> {
         let started = Instant::now();
         let kernels = CraneliftKernels::compile(kernel)?;
         Ok(CompiledModel {

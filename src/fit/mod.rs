@@ -513,12 +513,12 @@ fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions, callbacks: 
 }
 
 /// Compiles a model with one variable `x` through the process-wide cache.
-pub fn compile(source: &str) -> Result<Arc<CompiledModel>, crate::Error> {
+pub fn compile(source: &str) -> Result<Arc<CompiledModel>, crate::ModelError> {
     Ok(crate::KernelCache::global().compile_default(source)?.model)
 }
 
 /// Compiles a model with the given variables through the process-wide cache.
-pub fn compile_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Arc<CompiledModel>, crate::Error> {
+pub fn compile_with_vars<S: AsRef<str>>(source: &str, vars: &[S]) -> Result<Arc<CompiledModel>, crate::ModelError> {
     let names = crate::Names { vars: vars.iter().map(|v| v.as_ref().to_owned()).collect(), params: None };
     Ok(crate::KernelCache::global().compile(source, &crate::ModelOptions { names, ..Default::default() })?.model)
 }

@@ -74,6 +74,22 @@ pub struct Ast {
 }
 
 impl Ast {
+    /// The model's canonical text: each statement as a fully parenthesized tree, so that
+    /// whitespace, comments and redundant brackets do not change it (the compiled model's
+    /// identity is computed from it).
+    pub fn canonical_text(&self) -> String {
+        let mut text = String::new();
+        for s in &self.statements {
+            if let Some(lhs) = s.lhs {
+                text += &self.to_text(lhs);
+                text += " = ";
+            }
+            text += &self.to_text(s.rhs);
+            text += ";\n";
+        }
+        text
+    }
+
     pub fn node(&self, id: AstId) -> &AstNode {
         &self.nodes[id.index()]
     }
