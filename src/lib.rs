@@ -25,6 +25,19 @@
 //! 1 | a*exq(-b*x) + c
 //!   |   ^^^");
 //! ```
+//!
+//! Each stage has its own error; `?` joins them into [`Error`]:
+//!
+//! ```
+//! fn decay_rate(x: Vec<f64>, y: Vec<f64>) -> Result<f64, jitfit::Error> {
+//!     let model = jitfit::Model::parse("a*exp(-b*x)")?.compile()?; // no cache involved
+//!     let fit = std::sync::Arc::new(model).fit(&jitfit::Data::new().var("x", x).y(y)).run()?;
+//!     Ok(fit.values[1])
+//! }
+//! let x: Vec<f64> = (0..20).map(|i| i as f64 / 4.0).collect();
+//! let y = x.iter().map(|x| 2.0 * (-0.5 * x).exp()).collect();
+//! assert!((decay_rate(x, y).unwrap() - 0.5).abs() < 1e-9);
+//! ```
 
 pub mod backend;
 pub mod batch;
