@@ -3,6 +3,7 @@
 //! and keep the best half, then full fits of the finalists. Deterministic for a seed.
 
 use crate::compiled::CompiledModel;
+use crate::problem::FreeParams;
 use crate::fit::{Data, Fit, FitBuilder, FitError};
 use rayon::prelude::*;
 use std::sync::Arc;
@@ -176,8 +177,10 @@ impl CompiledModel {
         }
         // The search box, from one plain fit's options (it also validates them).
         let probe = configure(self.fit(data)).max_nfev(1).run()?;
-        let free: Vec<usize> = (0..n).filter(|k| !probe.fixed[*k]).collect();
+        let fixed: Vec<Option<f64>> = (0..n).map(|k| probe.fixed[k].then_some(probe.initial[k])).collect();
+        let free = FreeParams::from_fixed(&fixed);
         let (lower, upper): (Vec<f64>, Vec<f64>) = free
+            .indices()
             .iter()
             .map(|k| {
                 let (l, u, p) = (probe.lower[*k], probe.upper[*k], probe.initial[*k]);
@@ -193,13 +196,10 @@ impl CompiledModel {
         let mut candidates: Vec<Vec<f64>> = unit
             .iter()
             .map(|u| {
-                let mut x = probe.initial.clone();
-                for (c, k) in free.iter().enumerate() {
-                    // Strictly inside the box (TRF needs interior points).
-                    let t = u[c].clamp(1e-6, 1.0 - 1e-6);
-                    x[*k] = lower[c] + t * (upper[c] - lower[c]);
-                }
-                x
+                // Strictly inside the box (TRF needs interior points).
+                let inside: Vec<f64> =
+                    (0..free.len()).map(|c| lower[c] + u[c].clamp(1e-6, 1.0 - 1e-6) * (upper[c] - lower[c])).collect();
+                free.expand(&inside, &probe.initial)
             })
             .collect();
 

@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("cache", &["backend", "compiled", "ir", "model", "syntax"]),
     ("fit", &["backend", "cache", "compiled", "data", "ir", "loss", "model", "ops", "problem", "solve", "syntax"]),
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
-    ("multistart", &["compiled", "fit", "solve"]),
+    ("multistart", &["compiled", "fit", "problem", "solve"]),
     ("error", &["backend", "data", "fit", "ir", "model", "syntax"]),
 ];
 
