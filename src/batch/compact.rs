@@ -235,7 +235,7 @@ impl BatchOptions {
             )));
         }
         if !self.lower.is_empty() || !self.upper.is_empty() {
-            crate::solve::check_bounds(&self.lower, &self.upper, n).map_err(|e| FitError::Invalid(e.to_string()))?;
+            crate::solve::check_bounds(&self.lower, &self.upper, n)?;
         }
         if self.tolerance.is_nan() || self.tolerance < 0.0 || self.max_iterations == 0 {
             return Err(FitError::Invalid("the tolerance must be ≥ 0 and max_iterations > 0".into()));

@@ -43,8 +43,7 @@ impl<'a> Observer<'a> {
         let (Some(path), Some((data_id, options_id))) = (&self.options.resume, &self.identity) else {
             return Ok(None);
         };
-        let checkpoint = solve::Checkpoint::read(path, self.model.source(), data_id, options_id)
-            .map_err(|e| FitError::Invalid(e.to_string()))?;
+        let checkpoint = solve::Checkpoint::read(path, self.model.source(), data_id, options_id)?;
         Ok(Some(checkpoint.state))
     }
 

@@ -110,6 +110,14 @@ pub enum FitError {
     UnknownParameter { name: String, known: String },
     #[error("{found} initial values for {expected} parameters")]
     WrongP0Length { expected: usize, found: usize },
+    #[error("`{name}`: the lower bound {lower} is not below the upper bound {upper}")]
+    BadBounds { name: String, lower: f64, upper: f64 },
+    /// Bounds given as vectors that do not fit the parameters.
+    #[error(transparent)]
+    Bounds(#[from] solve::BoundsError),
+    /// A checkpoint to resume from was refused.
+    #[error(transparent)]
+    Checkpoint(#[from] solve::CheckpointError),
     #[error("{0}")]
     Invalid(String),
     #[error(transparent)]
@@ -234,11 +242,7 @@ impl<'d> FitBuilder<'d> {
     pub fn bounds(mut self, lower: &[f64], upper: &[f64]) -> Self {
         let n = self.model.n_params();
         if lower.len() != n || upper.len() != n {
-            self.errors.push(FitError::Invalid(format!(
-                "bounds for {} and {} parameters, expected {n}",
-                lower.len(),
-                upper.len()
-            )));
+            self.errors.push(FitError::Bounds(solve::BoundsError::Length { lower: lower.len(), upper: upper.len(), n }));
         } else {
             self.options.lower = lower.to_vec();
             self.options.upper = upper.to_vec();

@@ -138,11 +138,8 @@ fn transformed_response(model: &CompiledModel, data: &Data, vars: &[&[f64]]) -> 
 fn bounds_and_starts(model: &CompiledModel, options: &FitOptions, initial: &[f64]) -> Result<(), FitError> {
     let name = |k: usize| &model.params()[k];
     solve::check_bounds(&options.lower, &options.upper, model.n_params()).map_err(|e| match e {
-        BoundsError::Order { index, lower, upper } => FitError::Invalid(format!(
-            "`{}`: the lower bound {lower} is not below the upper bound {upper}",
-            name(index)
-        )),
-        other => FitError::Invalid(other.to_string()),
+        BoundsError::Order { index, lower, upper } => FitError::BadBounds { name: name(index).clone(), lower, upper },
+        other => FitError::Bounds(other),
     })?;
     for (k, value) in initial.iter().enumerate() {
         let (l, u) = (options.lower[k], options.upper[k]);
