@@ -59,7 +59,7 @@ pub mod syntax;
 pub use batch::{Batch, BatchData, BatchOptions, BatchResults, BatchStatus};
 pub use cache::KernelCache;
 pub use compiled::CompiledModel;
-pub use fit::{Data, Estimator, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use error::Error;
+pub use fit::{Data, Estimator, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
 pub use model::{Model, ModelError, ModelOptions, StageTimes};
 pub use syntax::Names;

@@ -3,8 +3,8 @@
 //! and keep the best half, then full fits of the finalists. Deterministic for a seed.
 
 use crate::compiled::CompiledModel;
-use crate::problem::FreeParams;
 use crate::fit::{Data, Fit, FitBuilder, FitError};
+use crate::problem::FreeParams;
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -316,6 +316,9 @@ fn fit_many_refuses_bad_layouts_and_options() {
     let data = BatchData::uniform(&y, 10).shared_var("x", &x);
     assert!(err(&data, &BatchOptions::new(&[1.0, 1.0])).contains("p0 has 2 values"));
     assert!(err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).bounds(&[0.0; 3], &[0.0; 3])).contains("lower bound"));
-    assert!(err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).bounds(&[0.0; 2], &[1.0; 2])).contains("bounds for 2 and 2 parameters, expected 3"));
+    assert!(
+        err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).bounds(&[0.0; 2], &[1.0; 2]))
+            .contains("bounds for 2 and 2 parameters, expected 3")
+    );
     assert!(err(&data, &BatchOptions::new(&[1.0, 1.0, 0.0]).tolerance(f64::NAN)).contains("tolerance"));
 }

@@ -185,6 +185,9 @@ fn the_librarys_global_cache_is_memory_only() {
     jitfit::compile("q*exp(-r*x) + s").unwrap();
     assert!(KernelCache::global().disk().is_none());
     // Once in use, it cannot be reconfigured behind its users' backs.
-    assert!(!KernelCache::configure_global(CacheOptions { disk_dir: Some(std::env::temp_dir()), ..Default::default() }));
+    assert!(!KernelCache::configure_global(CacheOptions {
+        disk_dir: Some(std::env::temp_dir()),
+        ..Default::default()
+    }));
     assert!(KernelCache::global().disk().is_none());
 }

@@ -78,7 +78,9 @@ fn preludes_validate_on_their_own() {
         let text = prelude(precision);
         for f in ["exp", "log", "log10", "log2", "cbrt", "sign", "sin", "cos", "tan", "asin", "acos", "atan", "atan2"]
             .into_iter()
-            .chain(["sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "pow", "min", "max", "less", "xlogy"])
+            .chain([
+                "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "pow", "min", "max", "less", "xlogy",
+            ])
         {
             assert!(text.contains(&format!("fn jf_{f}(")), "{precision:?} prelude lacks jf_{f}");
         }

@@ -82,7 +82,8 @@ impl DiskStore {
         }
         let entry: DiskEntry =
             serde_json::from_str(&text).map_err(|e| format!("{} is not a cache entry: {e}", path.display()))?;
-        let kernel = validate(entry.clone(), key, expect).map_err(|why| format!("{} was refused: {why}", path.display()))?;
+        let kernel =
+            validate(entry.clone(), key, expect).map_err(|why| format!("{} was refused: {why}", path.display()))?;
         Ok(Some(Loaded { response_name: entry.response_name, kernel }))
     }
 

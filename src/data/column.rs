@@ -14,7 +14,11 @@ pub struct Column(Repr);
 enum Repr {
     Owned(Vec<f64>),
     /// `len` values at byte `offset` of a mapped file; checked by [`Column::mapped`].
-    Mapped { map: Arc<memmap2::Mmap>, offset: usize, len: usize },
+    Mapped {
+        map: Arc<memmap2::Mmap>,
+        offset: usize,
+        len: usize,
+    },
 }
 
 /// Why a mapped range cannot be a column.

@@ -164,8 +164,8 @@ impl GpuPhase<'_> {
         mut progress: Option<&mut (dyn FnMut(&solve::TrfState) + '_)>,
     ) -> Result<(Solution, Option<Solution>), FitError> {
         use crate::backend::gpu::GpuData;
-        use crate::problem::GpuProblem;
         use crate::backend::wgsl::Precision;
+        use crate::problem::GpuProblem;
         let gpu = |e: crate::backend::gpu::GpuError| FitError::Gpu(e.to_string());
         let kernels = model.gpu_kernels().map_err(gpu)?;
         let data = if finish_here {
@@ -175,8 +175,7 @@ impl GpuPhase<'_> {
         }
         .map_err(gpu)?;
         let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F32);
-        let mut problem =
-            FixedParams::new(&mut inner, self.initial.to_vec(), self.free);
+        let mut problem = FixedParams::new(&mut inner, self.initial.to_vec(), self.free);
         let mut options = solve_options.clone();
         options.method = Method::Trf;
         options.jacobian = solve::JacobianMode::NormalEquations;
@@ -206,8 +205,7 @@ impl GpuPhase<'_> {
             return Ok((solution, None));
         }
         let mut inner = GpuProblem::new(&data, model.n_params(), Precision::F64);
-        let mut problem =
-            FixedParams::new(&mut inner, self.initial.to_vec(), self.free);
+        let mut problem = FixedParams::new(&mut inner, self.initial.to_vec(), self.free);
         let mut options = solve_options.clone();
         options.method = Method::Trf;
         options.jacobian = solve::JacobianMode::NormalEquations;

@@ -242,7 +242,11 @@ impl<'d> FitBuilder<'d> {
     pub fn bounds(mut self, lower: &[f64], upper: &[f64]) -> Self {
         let n = self.model.n_params();
         if lower.len() != n || upper.len() != n {
-            self.errors.push(FitError::Bounds(solve::BoundsError::Length { lower: lower.len(), upper: upper.len(), n }));
+            self.errors.push(FitError::Bounds(solve::BoundsError::Length {
+                lower: lower.len(),
+                upper: upper.len(),
+                n,
+            }));
         } else {
             self.options.lower = lower.to_vec();
             self.options.upper = upper.to_vec();
@@ -449,7 +453,12 @@ struct Callbacks<'d> {
 
 /// A fit, step by step: validate, build the problem, the GPU phase, solve (observed for
 /// progress and checkpoints), polish, statistics.
-fn run_fit(model: &CompiledModel, data: &Data, options: &FitOptions, callbacks: Callbacks<'_>) -> Result<Fit, FitError> {
+fn run_fit(
+    model: &CompiledModel,
+    data: &Data,
+    options: &FitOptions,
+    callbacks: Callbacks<'_>,
+) -> Result<Fit, FitError> {
     let started = Instant::now();
     let input = validate::Input::check(model, data, options)?;
 

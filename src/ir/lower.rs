@@ -5,7 +5,12 @@ use super::kernel::{IR_VERSION, Inst, Kernel, Outputs, ValueId, VerifiedKernel, 
 use crate::symbolic::{Graph, Node, Roots};
 
 /// Lowers `roots` of `graph` into a kernel with the given names, verified.
-pub fn lower(graph: &Graph, roots: &Roots, var_names: &[String], param_names: &[String]) -> Result<VerifiedKernel, VerifyError> {
+pub fn lower(
+    graph: &Graph,
+    roots: &Roots,
+    var_names: &[String],
+    param_names: &[String],
+) -> Result<VerifiedKernel, VerifyError> {
     let live = graph.reachable(roots.all());
     let mut value_of: Vec<Option<ValueId>> = vec![None; graph.len()];
     let mut insts = Vec::new();

@@ -7,5 +7,7 @@ mod lower;
 mod text;
 
 pub use interp::{BatchValues, Interpreter};
-pub use kernel::{IR_VERSION, Inst, Kernel, LoadError, MAX_INSTRUCTIONS, Outputs, ValueId, VerifiedKernel, VerifyError};
+pub use kernel::{
+    IR_VERSION, Inst, Kernel, LoadError, MAX_INSTRUCTIONS, Outputs, ValueId, VerifiedKernel, VerifyError,
+};
 pub use lower::lower;

@@ -16,8 +16,8 @@ mod fixed;
 mod gpu;
 mod poisson;
 
-pub use data::{DataProblem, STREAM_CHUNK};
 pub(crate) use data::evaluation;
+pub use data::{DataProblem, STREAM_CHUNK};
 pub use fixed::{FixedParams, FreeParams};
 #[cfg(feature = "gpu")]
 pub use gpu::GpuProblem;

@@ -187,14 +187,7 @@ impl CraneliftKernels {
     /// column, `y` and the weights of the chunk's length, one value per parameter); `acc` must
     /// hold every slot that kernel accumulates into and `extra` every value it reads through
     /// `out_b` (nothing, or `[loss code, f_scale²]` for the robust kernels).
-    unsafe fn accumulate(
-        &self,
-        function: KernelFn,
-        chunk: &Chunk<'_>,
-        params: &[f64],
-        acc: &mut [f64],
-        extra: &[f64],
-    ) {
+    unsafe fn accumulate(&self, function: KernelFn, chunk: &Chunk<'_>, params: &[f64], acc: &mut [f64], extra: &[f64]) {
         let var_ptrs = VarPointers::new(chunk.vars);
         let (w, w_stride) = weights(chunk);
         // SAFETY: this function's contract, passed on by its callers.

@@ -2,9 +2,9 @@
 //! table (all spots of a movie, all pixels, all channels), in parallel; a CSV or JSON row per
 //! fit and a summary.
 
+use crate::args::FitArgs;
 use crate::columns::match_columns;
 use crate::config::FitConfig;
-use crate::args::FitArgs;
 use anyhow::bail;
 use jitfit::{Data, ModelOptions, Names};
 use std::collections::HashMap;

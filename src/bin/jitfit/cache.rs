@@ -80,7 +80,13 @@ fn print_counters(cache: &KernelCache) -> std::io::Result<()> {
     let ms = |d: Duration| format!("{:.3} ms", d.as_secs_f64() * 1e3);
     outln!(
         "this process: {} memory hits, {} disk hits, {} misses, {} evictions, {} disk errors; {} of {} in memory",
-        s.memory_hits, s.disk_hits, s.misses, s.evictions, s.disk_errors, s.in_memory, s.capacity
+        s.memory_hits,
+        s.disk_hits,
+        s.misses,
+        s.evictions,
+        s.disk_errors,
+        s.in_memory,
+        s.capacity
     )?;
     outln!(
         "time: parse {}, simplify {}, lower {}, disk load {}, compile {}",

@@ -88,7 +88,10 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     outln!()?;
     outln!(
         "sizes       DAG {} nodes before simplification, {} after; e-graph {} nodes in {} classes",
-        report.nodes_before, report.nodes_after, report.egraph_nodes, report.egraph_classes
+        report.nodes_before,
+        report.nodes_after,
+        report.egraph_nodes,
+        report.egraph_classes
     )?;
     outln!("egg         {} iterations, stopped: {}", report.iterations, report.stop_reason)?;
     outln!(

@@ -65,7 +65,12 @@ pub fn run(args: &NistArgs) -> anyhow::Result<i32> {
             for k in 0..p.params.len() {
                 outln!(
                     "  {:<4} {:>22.15e} {:>22.10e} {:>6.2}  {:>14.6e} {:>6.2}",
-                    p.params[k], fit.values[k], p.certified[k], value_lre[k], fit.std_errors[k], sd_lre[k]
+                    p.params[k],
+                    fit.values[k],
+                    p.certified[k],
+                    value_lre[k],
+                    fit.std_errors[k],
+                    sd_lre[k]
                 )?;
             }
             outln!("  RSS  {:>22.15e} {:>22.10e} {:>6.2}", fit.chi2, p.certified_rss, lre(fit.chi2, p.certified_rss))?;

@@ -2,8 +2,8 @@
 //! an error (with a caret for model errors) and the session goes on; nothing loaded is lost.
 //! Reads a script from standard input when it is not a terminal (`jitfit repl < script.jf`).
 
-use crate::config::{parse_assignments, parse_number};
 use crate::args::FitArgs;
+use crate::config::{parse_assignments, parse_number};
 use crate::fit::{Outcome, execute};
 use crate::report;
 use anyhow::{anyhow, bail};
@@ -344,7 +344,10 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             outln!("fix     {}", pairs(&session.fix))?;
             outln!(
                 "loss    {} (f_scale {}), method {}, backend {}",
-                session.loss.0, session.loss.1, session.method, session.backend
+                session.loss.0,
+                session.loss.1,
+                session.method,
+                session.backend
             )?;
         }
         "cache" => crate::cache::run(&crate::cache::CacheCommand::Stats)?,
