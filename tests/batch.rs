@@ -53,7 +53,7 @@ fn degenerate_data_sets_report_their_status_and_the_others_are_fitted() {
     assert!(batch.fits[0].as_ref().unwrap().status.converged());
     assert!(batch.fits[1].is_ok(), "all zeros is a (degenerate) fit, not an error");
     assert!(batch.fits[2].as_ref().unwrap_err().to_string().contains("2 data points for 3 free parameters"));
-    assert!(batch.fits[3].as_ref().unwrap_err().to_string().contains("y holds a non-finite value (NaN) at row 7"));
+    assert!(batch.fits[3].as_ref().unwrap_err().to_string().contains("y holds a non-finite value (NaN) at data row 8"));
     assert!(batch.fits[4].as_ref().unwrap().status.converged());
 }
 

@@ -138,7 +138,7 @@ fn bad_input_exits_with_1_and_a_clear_message() {
     std::fs::write(&ragged, "x,y\n1,2\n2\n").unwrap();
     let (nan, ragged) = (nan.to_str().unwrap(), ragged.to_str().unwrap());
     let decay = |extra: &[&'static str]| -> Vec<&'static str> {
-        let mut args = vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y"];
+        let mut args = vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--sigma", "err", "--y"];
         args.extend(extra);
         args
     };
@@ -146,7 +146,16 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*exq(-b*x)", "examples/data/misra1a.csv"],
         vec!["explain", "a*x +"],
         vec!["fit", "a*x", "no/such/file.csv"],
-        vec!["fit", "a*exp(-b*t)", "examples/data/decay.csv", "--y", "signal"],
+        vec!["fit", "a*exp(-b*t)", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
+        // The data contract (see src/bin/jitfit/columns.rs): nothing decided silently.
+        vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal"],
+        vec!["fit", "y = a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
+        vec!["fit", "counts = a*exp(-b*time)", "examples/data/decay.csv", "--sigma", "err"],
+        vec!["fit", "a*exp(-b*time) + err", "examples/data/decay.csv", "--y", "signal", "--sigma", "none"],
+        vec!["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--sigma", "signal"],
+        vec!["fit", "a*exp(-b*x) + time", "examples/data/decay.csv", "--y", "signal", "--sigma", "err", "--x", "time"],
+        vec!["fit", "a*x + b*y + c", "tests/data/xyz.csv"],
+        vec!["fit", "a*x + b*y + c", "tests/data/xyz.csv", "--y", "z"],
         decay(&["nope"]),
         decay(&["signal", "--p0", "q=1"]),
         decay(&["signal", "--p0", "a"]),
@@ -290,7 +299,10 @@ fn npy_columns_generate_convert_and_fit() {
     let (t, s) = (conv.join("time.npy"), conv.join("signal.npy"));
     let from_npy =
         jitfit(&["fit", "a*exp(-b*x) + c", "--x", t.to_str().unwrap(), "--y", s.to_str().unwrap(), "--json"], &cache);
-    let from_csv = jitfit(&["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--json"], &cache);
+    let from_csv = jitfit(
+        &["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--sigma", "none", "--json"],
+        &cache,
+    );
     let values = |o: &Output| {
         let v: serde_json::Value = serde_json::from_str(&stdout(o)).unwrap();
         v["parameters"].as_array().unwrap().iter().map(|p| p["value"].as_f64().unwrap()).collect::<Vec<_>>()
@@ -347,4 +359,41 @@ fn multi_start_reports_the_best_fit_and_the_minima() {
     let bad = jitfit(&["fit", "a*sin(w*x)", p, "--starts", "8", "--sampler", "halton"], &cache);
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("--sampler: `halton` is not one of sobol, lhs, random"));
+}
+
+/// The [[Data]] section says every choice the flags did not make (the data contract of
+/// `src/bin/jitfit/columns.rs`), and σ from a headerless third column is used — and checked.
+#[test]
+fn the_data_section_says_what_was_inferred() {
+    let cache = TempDir::new("cli-contract");
+    let dir = TempDir::new("cli-contract-data");
+    let three = dir.path().join("three.dat");
+    std::fs::write(&three, "1 2.1 0.1\n2 2.9 0.1\n3 4.2 0.2\n4 4.8 0.1\n5 6.1 0.3\n").unwrap();
+    let zero_sigma = dir.path().join("zero.dat");
+    std::fs::write(&zero_sigma, "1 2.1 0.1\n2 2.9 0\n3 4.2 0.2\n").unwrap();
+    let mut transcript = String::new();
+    for args in [
+        vec!["fit", "a*x + b", three.to_str().unwrap()],
+        vec!["fit", "a*x + b", three.to_str().unwrap(), "--sigma", "none"],
+        vec!["fit", "y = a*x + b", three.to_str().unwrap(), "--vars", "x"],
+        vec!["fit", "a*x + b", zero_sigma.to_str().unwrap()],
+    ] {
+        let out = jitfit(&args, &cache);
+        let report = stdout(&out);
+        let data: Vec<&str> =
+            report.lines().skip_while(|l| *l != "[[Data]]").take_while(|l| *l != "[[Fit Statistics]]").collect();
+        let json_args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
+        let json: serde_json::Value = serde_json::from_str(&stdout(&jitfit(&json_args, &cache))).unwrap_or_default();
+        transcript += &format!(
+            "$ jitfit {}\n{}{}json data.sigma {} notes {}\n[exit {:?}]\n",
+            args[1..].join(" "),
+            data.iter().map(|l| format!("{l}\n")).collect::<String>(),
+            stderr(&out),
+            json["data"]["sigma"],
+            json["data"]["notes"],
+            out.status.code()
+        );
+    }
+    expect_test::expect_file!["snapshots/cli_data_contract.txt"]
+        .assert_eq(&transcript.replace(dir.path().to_str().unwrap(), "$DIR"));
 }

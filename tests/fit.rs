@@ -183,15 +183,15 @@ fn invalid_input_is_an_error_with_a_clear_message() {
     check(model.fit(&Data::new().var("x", vec![0.0, 1.0]).y(y.clone())).run(), "column `x` has 2 values, but y has 5");
     check(
         model.fit(&Data::new().var("x", x.clone()).y(vec![3.0, f64::NAN, 1.5, 1.2, 1.1])).run(),
-        "y holds a non-finite value (NaN) at row 1",
+        "y holds a non-finite value (NaN) at data row 2",
     );
     check(
         model.fit(&Data::new().var("x", vec![0.0, 1.0, f64::INFINITY, 3.0, 4.0]).y(y.clone())).run(),
-        "column `x` holds a non-finite value (inf) at row 2",
+        "column `x` holds a non-finite value (inf) at data row 3",
     );
     check(
         model.fit(&good.clone().sigma(vec![1.0, 1.0, 0.0, 1.0, 1.0])).run(),
-        "sigma must be positive, but row 2 has 0",
+        "sigma must be positive, but data row 3 has 0",
     );
     check(model.fit(&good.clone().sigma(vec![1.0; 3])).run(), "column `sigma` has 3 values, but y has 5");
     check(model.fit(&good).p0(&[1.0, f64::NAN, 0.0]).run(), "`b`: the initial value NaN is not finite");

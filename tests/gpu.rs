@@ -604,12 +604,12 @@ fn the_device_finish_is_checked_against_the_cpu() {
     if !device.has_f64() {
         return;
     }
-    let model = jitfit::compile("a*exp(-b*x) + c + atan2(x + 1, d/(e - e))").unwrap();
+    let model = jitfit::compile("a*exp(-b*x) + c + atan2(x + 1, d/(g - g))").unwrap();
     let (x, y) = decay_data(50_000);
     let y: Vec<f64> = y.iter().map(|v| v + std::f64::consts::PI).collect();
     let data = Data::new().var("x", x).y(y);
     let fit = |backend| {
-        let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0, -1.0, 0.5]).fix("d", -1.0).fix("e", 0.5);
+        let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0, -1.0, 0.5]).fix("d", -1.0).fix("g", 0.5);
         fit.backend(backend).run().unwrap()
     };
     let (cpu, gpu) = (fit(Backend::Cpu), fit(Backend::Gpu));

@@ -31,10 +31,10 @@ fn check(source: &str, expect: Expect) {
 #[test]
 fn numbers() {
     check(
-        "a*2 + b*2.5 + c*.5 + d*1e-3 + e*2.5E+04 + f*2. + x",
+        "a*2 + b*2.5 + c*.5 + d*1e-3 + g*2.5E+04 + f*2. + x",
         expect![[r#"
-        f = (((((((a * 2.0) + (b * 2.5)) + (c * 0.5)) + (d * 0.001)) + (e * 25000.0)) + (f * 2.0)) + x)
-        params: a, b, c, d, e, f"#]],
+            f = (((((((a * 2.0) + (b * 2.5)) + (c * 0.5)) + (d * 0.001)) + (g * 25000.0)) + (f * 2.0)) + x)
+            params: a, b, c, d, g, f"#]],
     );
 }
 
@@ -204,4 +204,17 @@ fn several_variables_and_first_appearance_order() {
         f = ((A * exp(((-(((x - x0) ^ 2.0) + ((y - y0) ^ 2.0))) / (2.0 * (s ^ 2.0))))) + B)
         params: A, x0, y0, s, B"#]],
     );
+}
+
+/// `e` is Euler's number, like `pi` (it was a free parameter: `A*e^(-t/tau)` fitted a
+/// degenerate pair); a helper may still define its own `e`.
+#[test]
+fn e_is_eulers_number() {
+    let model = jitfit::Model::parse_with_vars("A*e^(-t/tau)", &["t"]).unwrap();
+    assert_eq!(model.params(), ["A", "tau"]);
+    let mut interp = jitfit::ir::Interpreter::new(model.kernel());
+    assert_eq!(interp.value(&[-2.0], &[1.0, 2.0]), std::f64::consts::E);
+    let shadowed = jitfit::Model::parse("e = 2; a*e^x").unwrap();
+    assert_eq!(shadowed.params(), ["a"]);
+    assert_eq!(jitfit::ir::Interpreter::new(shadowed.kernel()).value(&[3.0], &[1.0]), 8.0);
 }

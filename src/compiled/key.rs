@@ -47,6 +47,7 @@ pub fn model_fingerprint(canonical: &str, options: &ModelOptions) -> u128 {
     e.field(b"jitfit model fingerprint");
     e.field(env!("CARGO_PKG_VERSION").as_bytes());
     e.field(&IR_VERSION.to_le_bytes());
+    e.field(&crate::syntax::LANGUAGE_VERSION.to_le_bytes());
     e.field(KERNEL_SET.as_bytes());
     e.field(canonical.as_bytes());
     e.list(&options.names.vars);

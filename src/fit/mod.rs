@@ -102,9 +102,11 @@ pub enum FitError {
     MissingColumn { name: String, available: String },
     #[error("column `{name}` has {found} values, but y has {expected}")]
     LengthMismatch { name: String, expected: usize, found: usize },
-    #[error("{what} holds a non-finite value ({value}) at row {row}")]
+    /// `row` counts from 0; the message counts data rows from 1, as a reader of the file does.
+    #[error("{what} holds a non-finite value ({value}) at data row {}", .row + 1)]
     NonFinite { what: String, row: usize, value: f64 },
-    #[error("sigma must be positive, but row {row} has {value}")]
+    /// `row` counts from 0; the message counts data rows from 1.
+    #[error("sigma must be positive, but data row {} has {value}", .row + 1)]
     BadSigma { row: usize, value: f64 },
     #[error("unknown parameter `{name}` (parameters: {known})")]
     UnknownParameter { name: String, known: String },

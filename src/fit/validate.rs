@@ -163,7 +163,8 @@ fn poisson(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<(
     }
     if let Some(row) = data.response().iter().position(|y| *y < 0.0) {
         return Err(FitError::Invalid(format!(
-            "the Poisson estimator needs counts ≥ 0; row {row} has {}",
+            "the Poisson estimator needs counts ≥ 0; data row {} has {}",
+            row + 1,
             data.response()[row]
         )));
     }

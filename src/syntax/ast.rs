@@ -118,6 +118,36 @@ impl Ast {
         names
     }
 
+    /// The names the right sides use as values that data could supply: every name of
+    /// [`Ast::names`] but the left sides (the response, the helpers) and the constants — the
+    /// variables and parameters. Front ends match data columns against these.
+    pub fn rhs_names(&self) -> Vec<String> {
+        let mut defined: Vec<String> = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut start = 0;
+        for statement in &self.statements {
+            let first = match statement.lhs {
+                Some(lhs) => {
+                    if let AstKind::Name(n) = &self.nodes[lhs.index()].kind {
+                        defined.push(n.clone());
+                    }
+                    lhs.index() + 1
+                }
+                None => start,
+            };
+            for node in &self.nodes[first..=statement.rhs.index()] {
+                if let AstKind::Name(n) = &node.kind
+                    && !names.contains(n)
+                {
+                    names.push(n.clone());
+                }
+            }
+            start = statement.rhs.index() + 1;
+        }
+        names.retain(|n| !defined.contains(n) && super::functions::lookup_constant(n).is_none());
+        names
+    }
+
     /// The name on the model's left side, when it is a plain name (`y = ...`) or the only
     /// name in a transform (`log[y] = ...`).
     pub fn response_name(&self) -> Option<String> {

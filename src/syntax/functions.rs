@@ -58,7 +58,13 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
 ];
 
 /// Named constants.
-pub const CONSTANTS: &[(&str, f64)] = &[("pi", std::f64::consts::PI)];
+/// Names with a fixed value: `pi` and Euler's number `e` (not free parameters; a helper or a
+/// listed variable may still shadow them, as NIST's Roszman1 defines `pi` itself).
+pub const CONSTANTS: &[(&str, f64)] = &[("pi", std::f64::consts::PI), ("e", std::f64::consts::E)];
+
+/// The version of the model language's meaning, part of every compiled model's identity:
+/// bumped when the same text comes to mean something else (2: `e` became Euler's number).
+pub const LANGUAGE_VERSION: u32 = 2;
 
 pub fn lookup_function(name: &str) -> Option<Function> {
     FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)

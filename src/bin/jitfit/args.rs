@@ -100,6 +100,10 @@ pub struct FitArgs {
     /// Seed of the starts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// The columns `load` added from `.npy` files given to --x, --y, --sigma (named
+    /// `FLAG (FILE)`); not a command-line option.
+    #[arg(skip)]
+    pub npy_columns: Vec<String>,
 }
 
 impl FitArgs {
@@ -158,6 +162,7 @@ impl FitArgs {
             let name = format!("{flag} ({value})");
             table.names.push(name.clone());
             table.columns.push(columns.remove(0));
+            args.npy_columns.push(name.clone());
             *slot = Some(name);
         }
         if table.names.is_empty() {

@@ -60,14 +60,11 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
         });
         rows.get_mut(&key).expect("just inserted").push(i);
     }
-    let mut roles_args = fit_args.clone();
-    if roles_args.vars.is_none() {
-        // The id column is not a variable, even if the model happens to name it.
-        let ast = jitfit::syntax::parse(&roles_args.model)?;
-        let vars: Vec<String> = ast.names().into_iter().filter(|n| table.column(n).is_some() && n != by).collect();
-        roles_args.vars = (!vars.is_empty()).then_some(vars);
+    // The id column has its role: never a variable, the response or σ.
+    let columns = match_columns(&fit_args, &table, &[by.as_str()])?;
+    for note in &columns.notes {
+        eprintln!("note: {note}");
     }
-    let columns = match_columns(&roles_args, &table)?;
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
     let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
     let model = jitfit::KernelCache::global().compile(&fit_args.model, &options)?.model;

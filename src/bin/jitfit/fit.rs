@@ -45,7 +45,7 @@ impl Outcome {
 pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     let config = FitConfig::from_args(args)?;
-    let columns = match_columns(args, table)?;
+    let columns = match_columns(args, table, &[])?;
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
     let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
     let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;

@@ -54,7 +54,7 @@ enum Command {
     ///   jitfit fit 'y = b1*(1-exp[-b2*x])' examples/data/misra1a.csv --p0 b1=500,b2=1e-4
     ///   jitfit fit 'a*exp(-b*t) + c' decay.csv --p0 a=3,b=0.5 --bounds c=0:inf --plot fit.svg
     ///   jitfit fit 'a*exp(-b*x) + c' data.csv --x time --y signal --sigma err --json
-    ///   jitfit fit 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' spot.csv --y z --loss soft_l1
+    ///   jitfit fit 'A*exp(-((x-x0)^2 + (y-y0)^2)/(2*s^2)) + B' spot.csv --y z --vars x,y --loss soft_l1
     ///
     /// Exit status: 0 converged, 1 bad input, 2 did not converge, 130 interrupted (Ctrl-C).
     Fit(Box<args::FitArgs>),

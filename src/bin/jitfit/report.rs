@@ -36,6 +36,9 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         ctx.columns.y,
         ctx.columns.sigma.as_ref().map_or(String::new(), |s| format!("; sigma {s}"))
     );
+    for note in &ctx.columns.notes {
+        let _ = writeln!(w, "    {note}");
+    }
     let _ = writeln!(w, "[[Fit Statistics]]");
     let stats: [(&str, String); 11] = [
         ("fitting method", format!("{} (loss {})", fit.method.name(), fit.loss.name())),
@@ -175,6 +178,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
             "response": ctx.columns.y,
             "sigma": ctx.columns.sigma,
+            "notes": ctx.columns.notes,
         },
         "method": fit.method.name(),
         "loss": fit.loss.name(),
