@@ -421,3 +421,33 @@ fn poisson_maximum_likelihood_for_counts() {
     let bad = Data::new().var("x", x.clone()).y(y.iter().map(|v| v - 100.0).collect::<Vec<_>>());
     assert!(model.fit(&bad).poisson().run().unwrap_err().to_string().contains("needs counts ≥ 0"));
 }
+
+/// A parameter the data do not determine is never reported `± 0`: its standard error is ∞
+/// (JSON null, "not determined" in the report) with the rank warning; the determined ones
+/// keep theirs. Here `c` and `d` only appear as their sum, and with constant y the decay
+/// rate of a zero amplitude is free.
+#[test]
+fn undetermined_parameters_have_no_standard_error() {
+    let x: Vec<f64> = (0..20).map(|i| i as f64).collect();
+    let y: Vec<f64> = x.iter().map(|x| 2.0 * x + 1.0 + 0.01 * (x * 7.0).sin()).collect();
+    let data = Data::new().var("x", x.clone()).y(y);
+    let fit = compile("a*x + c + d").unwrap().fit(&data).run().unwrap();
+    assert!(fit.std_errors[0].is_finite() && fit.std_errors[0] > 0.0, "{:?}", fit.std_errors);
+    assert_eq!(fit.std_errors[1..], [f64::INFINITY, f64::INFINITY]);
+    assert!(fit.covariance_warning.as_deref().is_some_and(|w| w.contains("not determined")));
+    // The streamed path (JᵀJ only) agrees.
+    let streamed = compile("a*x + c + d")
+        .unwrap()
+        .fit(&data)
+        .jacobian_mode(jitfit::solve::JacobianMode::NormalEquations)
+        .run()
+        .unwrap();
+    assert_eq!(streamed.std_errors[1..], [f64::INFINITY, f64::INFINITY]);
+    assert!(streamed.std_errors[0].is_finite());
+    // Constant y: A goes to 0, tau is free, and the residuals vanish, so χ²/dof carries no
+    // uncertainty at all: nothing is reported as exact.
+    let flat = Data::new().var("x", x).y(vec![3.0; 20]);
+    let fit = compile("A*exp(-x/tau) + B").unwrap().fit(&flat).p0(&[1.0, 2.0, 0.0]).run().unwrap();
+    assert!(fit.std_errors.iter().all(|s| !s.is_finite()), "{:?}", fit.std_errors);
+    assert!(fit.covariance_warning.as_deref().is_some_and(|w| w.contains("residuals are all zero")));
+}

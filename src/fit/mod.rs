@@ -389,7 +389,8 @@ pub struct Fit {
     /// inside their bounds when 1 is not).
     pub initial_given: Vec<bool>,
     pub fixed: Vec<bool>,
-    /// Standard errors (0 for fixed parameters, ∞ when the covariance cannot be estimated).
+    /// Standard errors: 0 for fixed parameters; ∞ for a parameter the data do not determine
+    /// (a share in the null space of J) and for all when the covariance cannot be estimated.
     pub std_errors: Vec<f64>,
     /// Covariance over all parameters, n × n row-major (zero rows for fixed ones).
     pub covariance: Vec<f64>,

@@ -1,6 +1,10 @@
 //! Parameter covariance with `curve_fit`'s semantics: the pseudo-inverse of JᵀJ from the
 //! SVD of J, singular values below ε·max(m, n)·s₀ dropped, scaled by the reduced χ² unless
 //! σ is absolute; infinite when it cannot be estimated.
+//!
+//! Unlike the bare pseudo-inverse (which gives a parameter the data do not determine a
+//! variance of 0, printed as `± 0`), a parameter with a share in a dropped direction is
+//! reported as not determined: variance ∞, its covariances NaN.
 
 use faer::Mat;
 
@@ -62,7 +66,15 @@ pub fn covariance(jacobian: &[f64], m: usize, n: usize, chi2: f64, absolute_sigm
             matrix[i * n + j] = kept.iter().map(|c| v[(i, *c)] * v[(j, *c)] / (s[*c] * s[*c])).sum();
         }
     }
-    finish(matrix, kept.len(), "the Jacobian", m, n, chi2, absolute_sigma)
+    // The null space: the right singular vectors of the dropped values, and with fewer rows
+    // than columns, the directions the thin SVD does not return at all (then every parameter
+    // is at stake: the rank is below n whatever the values).
+    let undetermined: Vec<bool> = if m < n {
+        vec![true; n]
+    } else {
+        (0..n).map(|i| (0..k).any(|c| !kept.contains(&c) && v[(i, c)].abs() > NULL_SHARE)).collect()
+    };
+    finish(matrix, kept.len(), &undetermined, "the Jacobian", m, n, chi2, absolute_sigma)
 }
 
 /// The same covariance from JᵀJ (n × n, full) when J was not stored: the pseudo-inverse from
@@ -87,20 +99,29 @@ pub fn covariance_from_gram(jtj: &[f64], m: usize, n: usize, chi2: f64, absolute
             matrix[i * n + j] = kept.iter().map(|c| vectors[(i, *c)] * vectors[(j, *c)] / values[*c]).sum();
         }
     }
-    finish(matrix, kept.len(), "JᵀJ", m, n, chi2, absolute_sigma)
+    let undetermined: Vec<bool> =
+        (0..n).map(|i| (0..n).any(|c| !kept.contains(&c) && vectors[(i, c)].abs() > NULL_SHARE)).collect();
+    finish(matrix, kept.len(), &undetermined, "JᵀJ", m, n, chi2, absolute_sigma)
 }
 
-/// The pseudo-inverse's rank warning and curve_fit's rescaling by the reduced χ².
+/// A parameter whose component in a dropped (null-space) direction exceeds this is not
+/// determined by the data. Components of a unit vector at rounding level (~1e-16) are noise.
+const NULL_SHARE: f64 = 1e-8;
+
+/// The pseudo-inverse's rank warning, curve_fit's rescaling by the reduced χ², and the
+/// parameters the data do not determine marked as such (variance ∞, covariances NaN).
+#[allow(clippy::too_many_arguments)]
 fn finish(
     mut matrix: Vec<f64>,
     rank: usize,
+    undetermined: &[bool],
     what: &str,
     m: usize,
     n: usize,
     chi2: f64,
     absolute_sigma: bool,
 ) -> Covariance {
-    let warning = (rank < n).then(|| {
+    let mut warning = (rank < n).then(|| {
         format!("{what} has rank {rank} < {n} at the solution: some parameters are not determined by the data")
     });
     if !absolute_sigma {
@@ -109,9 +130,22 @@ fn finish(
             return Covariance { matrix: vec![f64::INFINITY; n * n], n, warning: Some(why) };
         }
         let s_sq = chi2 / (m - n) as f64;
+        if s_sq == 0.0 {
+            // No scatter to scale by: a zero would claim exact parameters.
+            let why = "the residuals are all zero, so χ²/dof says nothing about the uncertainties (with known σ, use absolute sigma)";
+            warning = Some(warning.map_or(why.to_owned(), |w| format!("{w}; {why}")));
+            return Covariance { matrix: vec![f64::NAN; n * n], n, warning };
+        }
         for c in &mut matrix {
             *c *= s_sq;
         }
+    }
+    for (i, _) in undetermined.iter().enumerate().filter(|(_, u)| **u) {
+        for j in 0..n {
+            matrix[i * n + j] = f64::NAN;
+            matrix[j * n + i] = f64::NAN;
+        }
+        matrix[i * n + i] = f64::INFINITY;
     }
     Covariance { matrix, n, warning }
 }

@@ -80,7 +80,12 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
                 1 => ", at its upper bound",
                 _ => "",
             };
-            format!("± {}{rel}  ({init}{bound})", num(se))
+            if se.is_finite() {
+                format!("± {}{rel}  ({init}{bound})", num(se))
+            } else {
+                // Never a precision the data do not support (the covariance warning says why).
+                format!("± not determined  ({init}{bound})")
+            }
         };
         let _ = writeln!(w, "    {name:<width$} = {value:>12} {detail}");
     }
