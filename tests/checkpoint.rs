@@ -108,6 +108,9 @@ fn bad_checkpoints_are_refused_with_a_clear_message() {
     assert!(err.contains("is a checkpoint of another data set"), "{err}");
     let err = model.fit(&data).bound("c", 0.0, 1.0).resume(&path).run().unwrap_err().to_string();
     assert!(err.contains("is a checkpoint of another set of options"), "{err}");
+    // Another p0 could not apply to a resumed fit: refused, not ignored.
+    let err = model.fit(&data).p0(&[2.0, 3.0, 0.0]).resume(&path).run().unwrap_err().to_string();
+    assert!(err.contains("is a checkpoint of another set of options (initial values"), "{err}");
     let err = model.fit(&data).resume(dir.path().join("missing.json")).run().unwrap_err().to_string();
     assert!(err.contains("cannot read the checkpoint"), "{err}");
 }

@@ -156,6 +156,11 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*exp(-b*x) + time", "examples/data/decay.csv", "--y", "signal", "--sigma", "err", "--x", "time"],
         vec!["fit", "a*x + b*y + c", "tests/data/xyz.csv"],
         vec!["fit", "a*x + b*y + c", "tests/data/xyz.csv", "--y", "z"],
+        // Options that cannot apply, or conflict, are refused.
+        decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
+        decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--plot", "p.svg"],
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--min-correl", "0.5"],
         decay(&["nope"]),
         decay(&["signal", "--p0", "q=1"]),
         decay(&["signal", "--p0", "a"]),

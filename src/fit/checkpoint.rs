@@ -112,13 +112,15 @@ fn data_fingerprint(model: &CompiledModel, data: &Data) -> String {
     format!("{m}:{:032x}", xxhash_rust::xxh3::xxh3_128(&bytes))
 }
 
-/// The options that shape a fit's solution, as text (initial values excluded: a resumed fit
-/// continues from its saved state).
+/// The options that shape a fit, as text. The initial values are included: a resumed fit
+/// continues from its saved state, so a different p0 could not apply — it is refused (as a
+/// checkpoint of other options) rather than ignored, and the same p0 is what the report shows.
 fn options_fingerprint(model: &CompiledModel, options: &FitOptions) -> String {
     let s = &options.solve;
     format!(
-        "params {:?} lower {:?} upper {:?} fixed {:?} loss {:?} f_scale {:?} method {:?} tol {:?} max_nfev {:?} x_scale {:?} jacobian {:?} poisson {}",
+        "params {:?} p0 {:?} lower {:?} upper {:?} fixed {:?} loss {:?} f_scale {:?} method {:?} tol {:?} max_nfev {:?} x_scale {:?} jacobian {:?} poisson {}",
         model.params(),
+        options.p0,
         options.lower,
         options.upper,
         options.fixed,

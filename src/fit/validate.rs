@@ -146,11 +146,12 @@ fn bounds_and_starts(model: &CompiledModel, options: &FitOptions, initial: &[f64
         if !value.is_finite() {
             return Err(FitError::Invalid(format!("`{}`: the initial value {value} is not finite", name(k))));
         }
-        if options.fixed[k].is_none() && (*value < l || *value > u) {
-            return Err(FitError::Invalid(format!(
-                "`{}`: the initial value {value} is outside its bounds [{l}, {u}]",
-                name(k)
-            )));
+        if *value < l || *value > u {
+            return Err(FitError::Invalid(match options.fixed[k] {
+                // Conflicting options are refused, not resolved by one silently winning.
+                Some(_) => format!("`{}` is fixed at {value}, outside its bounds [{l}, {u}]", name(k)),
+                None => format!("`{}`: the initial value {value} is outside its bounds [{l}, {u}]", name(k)),
+            }));
         }
     }
     Ok(())

@@ -90,7 +90,7 @@ impl Checkpoint {
         if checkpoint.options != options {
             return Err(CheckpointError::Mismatch {
                 path: shown,
-                what: "set of options (bounds, fixed parameters, loss, tolerances)",
+                what: "set of options (initial values, bounds, fixed parameters, loss, tolerances)",
             });
         }
         Ok(checkpoint)

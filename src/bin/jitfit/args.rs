@@ -75,9 +75,9 @@ pub struct FitArgs {
     /// Draw the data, the fitted curve and the residuals to this SVG file (`.svg` only).
     #[arg(long)]
     pub plot: Option<PathBuf>,
-    /// Correlations at or above this magnitude are listed in the report.
-    #[arg(long, default_value_t = 0.1)]
-    pub min_correl: f64,
+    /// Correlations at or above this magnitude are listed in the report (default 0.1).
+    #[arg(long)]
+    pub min_correl: Option<f64>,
     /// Save the solver state to this file as the fit goes (JSON, written atomically).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,

@@ -42,6 +42,7 @@ fn compact_solver(args: &BatchArgs) -> anyhow::Result<bool> {
 }
 
 pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
+    crate::config::refuse_conflicts(&args.fit, crate::config::Command::Batch)?;
     let Some(by) = &args.by else {
         return run_matrix(args);
     };

@@ -28,6 +28,38 @@ pub struct FitConfig {
     pub sampler: Sampler,
 }
 
+/// Which command the options are for: some options apply to one fit only.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    Fit,
+    Batch,
+}
+
+/// Options that cannot apply together, or to this command, are refused — never ignored.
+pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> {
+    if command == Command::Batch {
+        let per_fit = [
+            ("--plot", args.plot.is_some()),
+            ("--output-residuals", args.output_residuals.is_some()),
+            ("--checkpoint", args.checkpoint.is_some()),
+            ("--resume", args.resume.is_some()),
+            ("--starts", args.starts > 1),
+            ("--min-correl", args.min_correl.is_some()),
+        ];
+        if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
+            bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
+        }
+    }
+    if args.starts > 1 {
+        for (flag, given) in [("--checkpoint", args.checkpoint.is_some()), ("--resume", args.resume.is_some())] {
+            if given {
+                bail!("{flag} cannot be combined with --starts: a multi-start runs many fits, a checkpoint holds one");
+            }
+        }
+    }
+    Ok(())
+}
+
 impl FitConfig {
     /// Checks every fit option of the arguments; the first bad one is the error.
     pub fn from_args(args: &FitArgs) -> anyhow::Result<FitConfig> {

@@ -31,7 +31,7 @@ impl Outcome {
             compile_time: self.compile_time,
             compile_origin: self.compile_origin,
             total_time: self.total_time,
-            min_correl: args.min_correl,
+            min_correl: args.min_correl.unwrap_or(0.1),
         }
     }
 
@@ -44,6 +44,7 @@ impl Outcome {
 /// Matches columns, compiles the model (through the cache) and fits.
 pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
+    crate::config::refuse_conflicts(args, crate::config::Command::Fit)?;
     let config = FitConfig::from_args(args)?;
     let columns = match_columns(args, table, &[])?;
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
