@@ -156,6 +156,11 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*exp(-b*x) + time", "examples/data/decay.csv", "--y", "signal", "--sigma", "err", "--x", "time"],
         vec!["fit", "a*x + b*y + c", "tests/data/xyz.csv"],
         vec!["fit", "a*x + b*y + c", "tests/data/xyz.csv", "--y", "z"],
+        // Usage errors exit 1 like any bad input (clap's 2 is "not converged" here); values
+        // may start with `-`.
+        vec!["fit", "a*x", "tests/data/xyz.csv", "--bogus"],
+        decay(&["signal", "--ftol", "-1"]),
+        vec!["fit", "-a*x + b*y", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--fix", "a=1,b=1"],
         // Options that cannot apply, or conflict, are refused.
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),

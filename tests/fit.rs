@@ -383,6 +383,10 @@ fn poisson_maximum_likelihood_for_counts() {
     let mle = model.fit(&data).p0(&[10.0, 1.0, 1.0]).poisson().run().unwrap();
     let ls = model.fit(&data).p0(&[10.0, 1.0, 1.0]).run().unwrap();
     assert!(mle.status.converged(), "{:?}", mle.status);
+    // Labelled as what it is: its "χ²" is the deviance, AIC/BIC come from it, no R².
+    assert_eq!((mle.estimator, ls.estimator), (jitfit::Estimator::Poisson, jitfit::Estimator::LeastSquares));
+    assert_eq!(mle.aic, mle.chi2 + 2.0 * mle.n_free as f64);
+    assert!(mle.r_squared.is_nan() && ls.r_squared.is_finite());
     let score = |v: &[f64]| -> Vec<f64> {
         let mut g = [0.0; 3];
         for (x, y) in x.iter().zip(&y) {

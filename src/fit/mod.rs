@@ -426,6 +426,8 @@ pub struct Fit {
     pub status: Status,
     pub message: String,
     pub method: Method,
+    /// What was minimized; for `Poisson`, `chi2` is the deviance.
+    pub estimator: Estimator,
     pub loss: Loss,
     pub absolute_sigma: bool,
     pub solve_time: Duration,

@@ -81,8 +81,12 @@ pub(super) fn assemble(
     );
     // R² on the fitted scale, weighted like the residuals.
     let ss_tot = weighted_total_sum_of_squares(model, data, &values);
-    let r_squared = if ss_tot > 0.0 { 1.0 - chi2 / ss_tot } else { f64::NAN };
-    let neg2_log_likelihood = m as f64 * (chi2 / m as f64).max(f64::MIN_POSITIVE).ln();
+    let poisson = options.estimator == Estimator::Poisson;
+    // R² compares squared residuals; a deviance is not one (and is not reported as one).
+    let r_squared = if ss_tot > 0.0 && !poisson { 1.0 - chi2 / ss_tot } else { f64::NAN };
+    // −2 ln L up to a constant: the deviance for Poisson (its saturated model is the constant),
+    // m·ln(χ²/m) for Gaussian errors of unknown scale (lmfit's convention).
+    let neg2_log_likelihood = if poisson { chi2 } else { m as f64 * (chi2 / m as f64).max(f64::MIN_POSITIVE).ln() };
     let active_mask = free.expand(&s.active_mask, &vec![0i8; n]);
     Fit {
         param_names: model.params().to_vec(),
@@ -116,6 +120,7 @@ pub(super) fn assemble(
         status: s.status,
         message: s.status.message().to_owned(),
         method: s.method,
+        estimator: options.estimator,
         loss: options.solve.loss,
         absolute_sigma: absolute,
         solve_time,

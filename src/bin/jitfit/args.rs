@@ -8,7 +8,8 @@ use std::path::PathBuf;
 
 #[derive(clap::Args, Clone)]
 pub struct FitArgs {
-    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
+    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])' (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     pub model: String,
     /// The data: CSV/TSV with a header row, whitespace-separated columns (`#` comments;
     /// without a header, two columns are `x y` and three `x y sigma`), or a `.npy` array
@@ -42,7 +43,7 @@ pub struct FitArgs {
     #[arg(long, default_value = "linear")]
     pub loss: String,
     /// Residual scale of a robust loss.
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
     pub f_scale: f64,
     /// Algorithm: auto (= trf), trf, lm.
     #[arg(long, default_value = "auto")]
@@ -57,11 +58,11 @@ pub struct FitArgs {
     /// y are counts: maximize the Poisson likelihood (Gpufit's MLE) instead of least squares.
     #[arg(long)]
     pub poisson: bool,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub ftol: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub xtol: Option<f64>,
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub gtol: Option<f64>,
     /// The most residual evaluations (default 1000 per parameter).
     #[arg(long)]
@@ -76,7 +77,7 @@ pub struct FitArgs {
     #[arg(long)]
     pub plot: Option<PathBuf>,
     /// Correlations at or above this magnitude are listed in the report (default 0.1).
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub min_correl: Option<f64>,
     /// Save the solver state to this file as the fit goes (JSON, written atomically).
     #[arg(long)]

@@ -42,6 +42,7 @@ pub fn convert(args: &ConvertArgs) -> anyhow::Result<i32> {
 #[derive(clap::Args)]
 pub struct GenerateArgs {
     /// A model in one variable `x`, e.g. 'a*exp(-b*x) + c'.
+    #[arg(allow_hyphen_values = true)]
     model: String,
     /// The folder to write x.npy and y.npy into.
     out: PathBuf,
@@ -52,7 +53,7 @@ pub struct GenerateArgs {
     #[arg(long, value_delimiter = ',')]
     params: Vec<String>,
     /// The range of x, LOW:HIGH.
-    #[arg(long, default_value = "0:10")]
+    #[arg(long, default_value = "0:10", allow_hyphen_values = true)]
     range: String,
     /// Standard deviation of the Gaussian noise added to y.
     #[arg(long, default_value_t = 0.01)]

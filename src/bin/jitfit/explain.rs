@@ -7,7 +7,8 @@ use std::time::Duration;
 
 #[derive(clap::Args)]
 pub struct ExplainArgs {
-    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])'.
+    /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])' (may start with `-`).
+    #[arg(allow_hyphen_values = true)]
     model: String,
     /// The independent variables, comma-separated, in data-column order.
     #[arg(long, value_delimiter = ',', default_value = "x")]

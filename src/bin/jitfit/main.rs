@@ -124,7 +124,15 @@ fn gpu_info() -> anyhow::Result<i32> {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Usage errors exit 1 like every other bad input (clap's own 2 means "not converged"
+    // here); help and version exit 0.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 1 } else { 0 });
+        }
+    };
     // The command line keeps compiled models on disk (the library alone does not).
     jitfit::KernelCache::configure_global(jitfit::cache::CacheOptions::from_env());
     let result = match cli.command {

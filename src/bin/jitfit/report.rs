@@ -40,14 +40,21 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         let _ = writeln!(w, "    {note}");
     }
     let _ = writeln!(w, "[[Fit Statistics]]");
+    // A Poisson fit minimizes the deviance: its "χ²" is the deviance, and says so.
+    let poisson = fit.estimator == jitfit::Estimator::Poisson;
+    let (method, chi2_name, reduced_name) = if poisson {
+        (format!("{} (Poisson maximum likelihood)", fit.method.name()), "deviance", "deviance / dof")
+    } else {
+        (format!("{} (loss {})", fit.method.name(), fit.loss.name()), "chi-square", "reduced chi-square")
+    };
     let stats: [(&str, String); 11] = [
-        ("fitting method", format!("{} (loss {})", fit.method.name(), fit.loss.name())),
+        ("fitting method", method),
         ("backend", backend_text(fit)),
         ("function evals", format!("{} (Jacobian evals {})", fit.nfev, fit.njev)),
         ("data points", fit.n_points.to_string()),
         ("variables", format!("{} free of {}", fit.n_free, fit.values.len())),
-        ("chi-square", num(fit.chi2)),
-        ("reduced chi-square", num(fit.reduced_chi2)),
+        (chi2_name, num(fit.chi2)),
+        (reduced_name, num(fit.reduced_chi2)),
         ("Akaike info crit", num(fit.aic)),
         ("Bayesian info crit", num(fit.bic)),
         ("R-squared", num(fit.r_squared)),
@@ -186,6 +193,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "notes": ctx.columns.notes,
         },
         "method": fit.method.name(),
+        "estimator": fit.estimator,
         "loss": fit.loss.name(),
         "backend": {
             "used": fit.backend.used.name(),
