@@ -455,3 +455,23 @@ fn undetermined_parameters_have_no_standard_error() {
     assert!(fit.std_errors.iter().all(|s| !s.is_finite()), "{:?}", fit.std_errors);
     assert!(fit.covariance_warning.as_deref().is_some_and(|w| w.contains("residuals are all zero")));
 }
+
+/// A rank-deficient Jacobian (every x equal) made the SVD of the trust-region step fail and
+/// the fit an error, exit 1, no report. The subproblem now treats rounding-level columns as
+/// zero: the fit converges to a minimum, reporting what the data do not determine.
+#[test]
+fn a_rank_deficient_jacobian_is_not_an_error() {
+    let data = Data::new().var("x", vec![2.0; 5]).y(vec![1.0, 2.0, 3.0, 4.0, 5.0]);
+    for method in [Method::Trf, Method::Lm] {
+        let fit = compile("a*exp(-b*x) + c").unwrap().fit(&data).method(method).run().unwrap();
+        assert!(fit.status.converged(), "{method:?}: {}", fit.message);
+        // The model is constant over the data: it fits the mean.
+        let f = fit.values[0] * (-fit.values[1] * 2.0).exp() + fit.values[2];
+        assert!((f - 3.0).abs() < 1e-9, "{method:?}: {f}");
+        assert!(fit.std_errors.iter().all(|s| !s.is_finite()), "{:?}", fit.std_errors);
+    }
+    // A numerical failure mid-fit is a status (exit 2 with a report), never an `Err`.
+    let failure = Status::LinearAlgebraFailure;
+    assert_eq!((failure.code(), failure.converged()), (-4, false));
+    assert_eq!(Status::from_code(failure.code()), failure);
+}

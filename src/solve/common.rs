@@ -211,6 +211,10 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
     for k in 0..n {
         v[k * n + k] = 1.0;
     }
+    // A column at rounding level next to the largest (a rank-deficient J: x all equal, a
+    // parameter that drops out) is zero for every purpose here; rotating two such columns
+    // against each other only shuffles noise and may never meet the relative test below.
+    let negligible = (f64::EPSILON * f64::EPSILON) * w.iter().map(|t| t * t).sum::<f64>();
     let mut converged = false;
     for _sweep in 0..60 {
         let mut rotated = false;
@@ -223,7 +227,8 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
                     beta += wq * wq;
                     gamma += wp * wq;
                 }
-                if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() {
+                if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() || alpha.min(beta) <= negligible
+                {
                     continue;
                 }
                 rotated = true;

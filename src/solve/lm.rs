@@ -55,7 +55,11 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
 
         // The scaled problem: J·D⁻¹ q + f, q = D p.
         let inv_diag: Vec<f64> = diag.iter().map(|d| 1.0 / d).collect();
-        let svd = jac.svd_parts(&inv_diag, None, &state.f, g).ok_or(SolveError::LinearAlgebra)?;
+        let Some(svd) = jac.svd_parts(&inv_diag, None, &state.f, g) else {
+            // A numerical failure mid-fit ends it with a status (and a report), not an error.
+            status = Some(Status::LinearAlgebraFailure);
+            break;
+        };
         let mut accepted = None;
         loop {
             if ev.nfev >= max_nfev {

@@ -142,6 +142,9 @@ pub enum Status {
     NonFiniteJacobian,
     /// Stopped on request (Ctrl-C) after an iteration (-3: not a scipy status).
     Interrupted,
+    /// The trust-region subproblem's SVD failed mid-fit (-4: not a scipy status); the fit
+    /// stops at its last accepted parameters. A status, not an error: the report is printed.
+    LinearAlgebraFailure,
 }
 
 impl Status {
@@ -153,6 +156,7 @@ impl Status {
             4 => Status::FtolXtol,
             -2 => Status::NonFiniteJacobian,
             -3 => Status::Interrupted,
+            -4 => Status::LinearAlgebraFailure,
             _ => Status::MaxEvaluations,
         }
     }
@@ -167,6 +171,7 @@ impl Status {
             Status::FtolXtol => 4,
             Status::NonFiniteJacobian => -2,
             Status::Interrupted => -3,
+            Status::LinearAlgebraFailure => -4,
         }
     }
 
@@ -180,6 +185,9 @@ impl Status {
             Status::FtolXtol => "Both `ftol` and `xtol` termination conditions are satisfied.",
             Status::NonFiniteJacobian => "The Jacobian is not finite at the current parameters.",
             Status::Interrupted => "Interrupted; the last state is in the checkpoint, if one was asked for.",
+            Status::LinearAlgebraFailure => {
+                "The singular value decomposition of the scaled Jacobian did not converge; the fit stopped at its last accepted parameters."
+            }
         }
     }
 

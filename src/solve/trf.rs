@@ -84,8 +84,11 @@ pub fn trf(
         let diag_h: Vec<f64> = (0..n).map(|i| g[i] * dv[i] * scale[i]).collect();
         let g_h: Vec<f64> = (0..n).map(|i| d[i] * g[i]).collect();
         let jac = ev.jac(&state);
-        let svd =
-            jac.svd_parts(&d, bounded.then_some(diag_h.as_slice()), &state.f, g).ok_or(SolveError::LinearAlgebra)?;
+        let Some(svd) = jac.svd_parts(&d, bounded.then_some(diag_h.as_slice()), &state.f, g) else {
+            // A numerical failure mid-fit ends it with a status (and a report), not an error.
+            status = Some(Status::LinearAlgebraFailure);
+            break;
+        };
         let rows = if bounded { jac.m() + n } else { jac.m() };
         let theta = (1.0 - g_norm).max(0.995);
 
