@@ -1,6 +1,9 @@
 //! Multi-start global search: N starting points spread over the parameter box (Sobol, Latin
 //! hypercube or uniform random), tournament rounds that run every survivor a few iterations
 //! and keep the best half, then full fits of the finalists. Deterministic for a seed.
+//!
+//! It can only improve on a plain fit: the caller's own start is always fitted to the end
+//! as one of the finalists, and the best is the lowest cost (the status breaks ties only).
 
 use crate::compiled::CompiledModel;
 use crate::fit::{Data, Fit, FitBuilder, FitError};
@@ -12,7 +15,8 @@ use std::time::{Duration, Instant};
 /// How starting points are drawn.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Sampler {
-    /// Sobol' low-discrepancy points (up to 10 free parameters).
+    /// Sobol' low-discrepancy points (up to 10 free parameters; Latin hypercube above, with a
+    /// note).
     Sobol,
     /// Latin hypercube: every parameter's range cut into N strata, one point in each.
     Lhs,
@@ -54,11 +58,20 @@ impl Default for MultiStart {
 /// What a multi-start search found.
 #[derive(Debug)]
 pub struct MultiStartResult {
-    /// The best fit (lowest cost among the converged finalists, else among all).
+    /// The best fit: the lowest cost among the finalists, which always include the plain fit
+    /// from the caller's start (so it is never worse than that fit). Its `initial` is the
+    /// caller's start.
     pub best: Fit,
-    /// Distinct local minima among the finalists, best first.
+    /// Distinct local minima among the finalists, best first (copies that differ only by an
+    /// exchange of parameter values at the same cost are one).
     pub minima: Vec<Fit>,
     pub starts: usize,
+    /// Model evaluations of the whole search (residuals and Jacobians): the work, which grows
+    /// in proportion to `starts`.
+    pub evaluations: usize,
+    /// What the search chose that the caller did not say (a sampler fallback, unbounded
+    /// parameters' search box).
+    pub notes: Vec<String>,
     pub elapsed: Duration,
 }
 
@@ -192,7 +205,31 @@ impl CompiledModel {
                 }
             })
             .unzip();
-        let unit = sample(options.sampler, options.starts, free.len(), options.seed)?;
+        let mut notes = Vec::new();
+        let unbounded: Vec<&str> = free
+            .indices()
+            .iter()
+            .filter(|k| !(probe.lower[**k].is_finite() && probe.upper[**k].is_finite()))
+            .map(|k| probe.param_names[*k].as_str())
+            .collect();
+        if !unbounded.is_empty() {
+            notes.push(format!(
+                "{} without finite bounds: searched over the start ± {}·max(1, |start|); bounds set the search box",
+                unbounded.join(", "),
+                options.scale
+            ));
+        }
+        let sampler = if options.sampler == Sampler::Sobol && free.len() > SOBOL.len() + 1 {
+            notes.push(format!(
+                "Sobol' points go up to {} parameters: {} free ones were sampled by Latin hypercube",
+                SOBOL.len() + 1,
+                free.len()
+            ));
+            Sampler::Lhs
+        } else {
+            options.sampler
+        };
+        let unit = sample(sampler, options.starts, free.len(), options.seed)?;
         let mut candidates: Vec<Vec<f64>> = unit
             .iter()
             .map(|u| {
@@ -204,12 +241,17 @@ impl CompiledModel {
             .collect();
 
         // Tournament: a few evaluations for everyone, the better half goes on.
+        let evaluations = std::sync::atomic::AtomicUsize::new(probe.nfev + probe.njev);
         let run_from = |x: &Vec<f64>, budget: Option<usize>| {
             let fit = configure(self.fit(data)).p0(x);
-            match budget {
+            let fit = match budget {
                 Some(b) => fit.max_nfev(b).run(),
                 None => fit.run(),
+            };
+            if let Ok(fit) = &fit {
+                evaluations.fetch_add(fit.nfev + fit.njev, std::sync::atomic::Ordering::Relaxed);
             }
+            fit
         };
         while candidates.len() > options.finalists.max(1) {
             let mut scored: Vec<(f64, Vec<f64>)> = candidates
@@ -223,22 +265,45 @@ impl CompiledModel {
             scored.truncate(candidates.len().div_ceil(2));
             candidates = scored.into_iter().map(|(_, x)| x).collect();
         }
-        let finals: Vec<Fit> = candidates.par_iter().filter_map(|x| run_from(x, None).ok()).collect();
+        // The caller's own start is always a finalist: the search can only improve on it.
+        candidates.insert(0, probe.initial.clone());
+        let mut finals: Vec<Fit> = candidates.par_iter().filter_map(|x| run_from(x, None).ok()).collect();
         if finals.is_empty() {
             return Err(FitError::Invalid("no start could be fitted".into()));
         }
-        let mut finals = finals;
-        finals.sort_by(|a, b| (!a.status.converged()).cmp(&!b.status.converged()).then(a.cost.total_cmp(&b.cost)));
+        // Lowest cost first; the status only breaks ties.
+        finals.sort_by(|a, b| a.cost.total_cmp(&b.cost).then((!a.status.converged()).cmp(&!b.status.converged())));
         let mut minima: Vec<Fit> = Vec::new();
         for fit in &finals {
+            let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-12);
             let same = |m: &Fit| {
-                m.values.iter().zip(&fit.values).all(|(a, b)| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-12))
+                let equal = m.values.iter().zip(&fit.values).all(|(a, b)| close(*a, *b));
+                // The same minimum with parameter values exchanged (two equal peaks swapped):
+                // the same cost and the same values as a multiset.
+                let sorted = |v: &[f64]| {
+                    let mut v = v.to_vec();
+                    v.sort_by(f64::total_cmp);
+                    v
+                };
+                let permuted = (m.cost - fit.cost).abs() <= 1e-9 * m.cost.abs().max(f64::MIN_POSITIVE)
+                    && sorted(&m.values).iter().zip(&sorted(&fit.values)).all(|(a, b)| close(*a, *b));
+                equal || permuted
             };
             if !minima.iter().any(same) {
                 minima.push(fit.clone());
             }
         }
-        Ok(MultiStartResult { best: finals[0].clone(), minima, starts: options.starts, elapsed: started.elapsed() })
+        let mut best = finals[0].clone();
+        best.initial = probe.initial.clone();
+        best.initial_given = probe.initial_given.clone();
+        Ok(MultiStartResult {
+            best,
+            minima,
+            starts: options.starts,
+            evaluations: evaluations.into_inner(),
+            notes,
+            elapsed: started.elapsed(),
+        })
     }
 }
 

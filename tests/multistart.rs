@@ -51,3 +51,61 @@ fn two_gaussians_from_a_bad_start() {
     means.sort_by(f64::total_cmp);
     assert!((means[0] - 4.0).abs() < 1e-8 && (means[1] - 10.0).abs() < 1e-8, "{means:?}");
 }
+
+/// The caller's start is always a finalist, so a multi-start never ends worse than a plain
+/// fit from that start — even with starts drawn from a box that misses the minimum. (It did:
+/// it ranked "converged first" and never tried p0.) Random peak problems, a fixed seed each.
+#[test]
+fn multi_start_is_never_worse_than_the_plain_fit() {
+    let model = compile("a*exp(-(x-m)^2/(2*s^2)) + c").unwrap();
+    let mut state = 0x1234_5678_u64;
+    let mut uniform = move || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        (state >> 11) as f64 / (1u64 << 53) as f64
+    };
+    for case in 0..6 {
+        let (a, m, s) = (1.0 + 4.0 * uniform(), 400.0 + 100.0 * uniform(), 2.0 + 5.0 * uniform());
+        let x: Vec<f64> = (0..200).map(|i| 350.0 + i as f64).collect();
+        let y: Vec<f64> =
+            x.iter().map(|x| a * (-(x - m).powi(2) / (2.0 * s * s)).exp() + 0.3 + 0.01 * (x * 1.7).sin()).collect();
+        let data = Data::new().var("x", x).y(y);
+        let p0 = [a * 0.8, m + 1.0, s * 1.2, 0.0];
+        let plain = model.fit(&data).p0(&p0).run().unwrap();
+        let options = MultiStart { starts: 8, seed: case, ..Default::default() };
+        let found = model.multi_start(&data, |fit| fit.p0(&p0), &options).unwrap();
+        assert!(found.best.cost <= plain.cost * (1.0 + 1e-12), "case {case}: {} > {}", found.best.cost, plain.cost);
+        // The report's "init" is the caller's start, not where the best run began.
+        assert_eq!(found.best.initial, p0);
+        // The unbounded search box is said, not assumed.
+        assert!(found.notes.iter().any(|n| n.contains("without finite bounds")), "{:?}", found.notes);
+    }
+}
+
+/// The work of a search grows in proportion to its starts (counted in evaluations, not
+/// timed): 4× the starts is at most ~4× the evaluations.
+#[test]
+fn multi_start_work_is_proportional_to_the_starts() {
+    let model = compile("a*sin(w*x)").unwrap();
+    let data = sinusoid();
+    let run = |starts| {
+        let options = MultiStart { starts, seed: 5, ..Default::default() };
+        model.multi_start(&data, |fit| fit.bound("a", 0.0, 5.0).bound("w", 0.5, 6.0), &options).unwrap().evaluations
+    };
+    let (eight, thirty_two) = (run(8), run(32));
+    assert!(thirty_two <= 4 * eight + 4 * 20, "8 starts: {eight} evaluations, 32 starts: {thirty_two}");
+    assert!(thirty_two > eight, "{eight} vs {thirty_two}");
+}
+
+/// Sobol' points go up to 10 dimensions; above, the search says it used a Latin hypercube
+/// instead of refusing.
+#[test]
+fn sobol_falls_back_to_lhs_above_ten_parameters() {
+    let terms: Vec<String> = (0..11).map(|k| format!("c{k}*x^{k}")).collect();
+    let model = compile(&terms.join(" + ")).unwrap();
+    let x: Vec<f64> = (0..50).map(|i| i as f64 / 50.0).collect();
+    let y: Vec<f64> = x.iter().map(|x| 1.0 + x - x * x).collect();
+    let data = Data::new().var("x", x).y(y);
+    let options = MultiStart { starts: 8, ..Default::default() };
+    let found = model.multi_start(&data, |fit| fit, &options).unwrap();
+    assert!(found.notes.iter().any(|n| n.contains("Latin hypercube")), "{:?}", found.notes);
+}

@@ -12,6 +12,10 @@ use std::time::Instant;
 /// A finished fit with what produced it (the REPL keeps it for `report`, `plot`, `json`).
 pub struct Outcome {
     pub fit: jitfit::Fit,
+    /// With --starts: what the search chose (sampler fallback, unbounded parameters' box).
+    pub search_notes: Vec<String>,
+    /// With --starts: the model evaluations of the whole search.
+    pub search_evaluations: usize,
     /// With --starts: the distinct minima found, best first.
     pub minima: Vec<jitfit::Fit>,
     pub model: std::sync::Arc<jitfit::CompiledModel>,
@@ -78,6 +82,8 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         return Ok(Outcome {
             fit: found.best,
             minima: found.minima,
+            search_notes: found.notes,
+            search_evaluations: found.evaluations,
             model,
             data,
             columns,
@@ -138,6 +144,8 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     Ok(Outcome {
         fit,
         minima: Vec::new(),
+        search_notes: Vec::new(),
+        search_evaluations: 0,
         model,
         data,
         columns,
@@ -175,12 +183,14 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
         let mut value = report::json(&outcome.fit, &context);
         if !outcome.minima.is_empty() {
             value["minima"] = report::minima_json(&outcome.minima);
+            value["search_notes"] = serde_json::json!(outcome.search_notes);
+            value["search_evaluations"] = serde_json::json!(outcome.search_evaluations);
         }
         outln!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         out!("{}", report::text(&outcome.fit, &context))?;
         if !outcome.minima.is_empty() {
-            out!("{}", report::minima_text(&outcome.minima, args.starts))?;
+            out!("{}", report::minima_text(&outcome.minima, args.starts, &outcome.search_notes))?;
         }
     }
     if let Some(path) = &args.output_residuals {

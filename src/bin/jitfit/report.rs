@@ -239,8 +239,12 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
 }
 
 /// The distinct minima of a multi-start search, best first.
-pub fn minima_text(minima: &[Fit], starts: usize) -> String {
-    let mut out = format!("[[Minima]] ({} distinct among the finalists of {starts} starts)\n", minima.len());
+pub fn minima_text(minima: &[Fit], starts: usize, notes: &[String]) -> String {
+    let mut out =
+        format!("[[Minima]] ({} distinct among the finalists of {starts} starts and the given start)\n", minima.len());
+    for note in notes {
+        let _ = writeln!(out, "    note: {note}");
+    }
     for (k, m) in minima.iter().enumerate() {
         let params: Vec<String> =
             m.param_names.iter().zip(&m.values).map(|(n, v)| format!("{n} = {}", num(*v))).collect();
