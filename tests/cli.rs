@@ -252,8 +252,11 @@ fn repl_script_runs_and_survives_mistakes() {
     use std::io::Write;
     child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0));
+    // The session survived its mistakes, and the exit status says there were some.
+    assert_eq!(out.status.code(), Some(1));
     let (stdout, stderr) = (stdout(&out), stderr(&out));
+    assert!(stderr.ends_with("4 commands of the script failed\n"), "{stderr}");
+    assert!(stderr.contains("line 9: error: unknown function `exq`"), "{stderr}");
     // Two fits before the mistakes, one after (and none after `quit`).
     assert_eq!(stdout.matches("[[Variables]]").count(), 3, "{stdout}");
     assert!(stdout.contains("at its upper bound"), "{stdout}");

@@ -78,7 +78,8 @@ enum Command {
     ///   jitfit explain 'log[y] = b1 - b2*x1 * exp[-b3*x2]' --vars x1,x2
     Explain(explain::ExplainArgs),
     /// An interactive session: load data, set a model, fit, report, plot. Reads a script
-    /// from standard input when it is not a terminal: `jitfit repl < session.jf`.
+    /// from standard input when it is not a terminal: `jitfit repl < session.jf` (errors name
+    /// their line; the session goes on; exit status 1 when any command failed).
     Repl,
     /// Write each column of a data file as a `.npy` file (memory-mapped by `fit`).
     ///

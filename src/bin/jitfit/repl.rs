@@ -104,13 +104,19 @@ pub fn run() -> anyhow::Result<i32> {
         Session { loss: ("linear".into(), 1.0), method: "auto".into(), backend: "auto".into(), ..Default::default() };
     let words = Rc::new(RefCell::new(COMMANDS.iter().map(|(c, _)| c.to_string()).collect::<Vec<_>>()));
     if !std::io::stdin().is_terminal() {
-        for line in std::io::stdin().lock().lines() {
-            let line = line?;
-            if let Some(reply) = handle(&mut session, &line)
-                && reply == Reply::Quit
-            {
-                break;
+        // A script: errors name their line, the session goes on, and the exit status says
+        // whether any command failed (1), so `jitfit repl < script` can be checked.
+        let mut failed = 0;
+        for (number, line) in std::io::stdin().lock().lines().enumerate() {
+            match handle(&mut session, &line?, Some(number + 1)) {
+                Reply::Quit => break,
+                Reply::Failed => failed += 1,
+                Reply::Done => {}
             }
+        }
+        if failed > 0 {
+            eprintln!("{failed} command{} of the script failed", if failed == 1 { "" } else { "s" });
+            return Ok(1);
         }
         return Ok(0);
     }
@@ -125,7 +131,7 @@ pub fn run() -> anyhow::Result<i32> {
         match editor.readline("jitfit> ") {
             Ok(line) => {
                 let _ = editor.add_history_entry(line.as_str());
-                if handle(&mut session, &line) == Some(Reply::Quit) {
+                if handle(&mut session, &line, None) == Reply::Quit {
                     break;
                 }
                 *words.borrow_mut() = completion_words(&session);
@@ -166,28 +172,36 @@ fn completion_words(session: &Session) -> Vec<String> {
 #[derive(PartialEq)]
 enum Reply {
     Quit,
+    /// The command failed (its error is printed).
+    Failed,
+    Done,
 }
 
-/// Runs one line; errors are printed and the session goes on.
-fn handle(session: &mut Session, line: &str) -> Option<Reply> {
+/// Runs one line; errors are printed (with the script's line number, when there is one) and
+/// the session goes on.
+fn handle(session: &mut Session, line: &str, line_number: Option<usize>) -> Reply {
     let line = line.trim();
     if line.is_empty() || line.starts_with('#') {
-        return None;
+        return Reply::Done;
     }
     let (command, rest) = line.split_once(char::is_whitespace).map_or((line, ""), |(c, r)| (c, r.trim()));
     if matches!(command, "quit" | "exit") {
-        return Some(Reply::Quit);
+        return Reply::Quit;
     }
-    if let Err(e) = command_line(session, command, rest) {
+    match command_line(session, command, rest) {
+        Ok(()) => Reply::Done,
         // Nobody reads the output any more: the session ends.
-        if crate::is_broken_pipe(&e) {
-            return Some(Reply::Quit);
+        Err(e) if crate::is_broken_pipe(&e) => Reply::Quit,
+        Err(e) => {
+            // Keep the transcript in order when stdout and stderr go to the same place.
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+            match line_number {
+                Some(n) => eprintln!("line {n}: {}", crate::render_error(&e)),
+                None => eprintln!("{}", crate::render_error(&e)),
+            }
+            Reply::Failed
         }
-        // Keep the transcript in order when stdout and stderr go to the same place.
-        let _ = std::io::Write::flush(&mut std::io::stdout());
-        eprintln!("{}", crate::render_error(&e));
     }
-    None
 }
 
 fn set_pairs(map: &mut BTreeMap<String, String>, rest: &str, what: &str) -> anyhow::Result<()> {
