@@ -384,8 +384,12 @@ fn the_data_section_says_what_was_inferred() {
     std::fs::write(&three, "1 2.1 0.1\n2 2.9 0.1\n3 4.2 0.2\n4 4.8 0.1\n5 6.1 0.3\n").unwrap();
     let zero_sigma = dir.path().join("zero.dat");
     std::fs::write(&zero_sigma, "1 2.1 0.1\n2 2.9 0\n3 4.2 0.2\n").unwrap();
+    let missing = dir.path().join("missing.csv");
+    std::fs::write(&missing, "x,y\n1,2.1\n2,NA\n3,4.2\n4,\n5,6.1\n6,6.8\n").unwrap();
     let mut transcript = String::new();
     for args in [
+        vec!["fit", "a*x + b", missing.to_str().unwrap()],
+        vec!["fit", "a*x + b", missing.to_str().unwrap(), "--nan-policy", "omit"],
         vec!["fit", "a*x + b", three.to_str().unwrap()],
         vec!["fit", "a*x + b", three.to_str().unwrap(), "--sigma", "none"],
         vec!["fit", "y = a*x + b", three.to_str().unwrap(), "--vars", "x"],

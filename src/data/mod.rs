@@ -108,7 +108,9 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
     if rows.is_empty() {
         return Err(DataError::Empty { path: path.to_owned() });
     }
-    let header = rows[0].1.iter().any(|f| parse_number(f).is_none());
+    // A header has a field that is not a number as written (a missing-value word such as
+    // `NA` counts as text here: a first row of names is never read as missing data).
+    let header = rows[0].1.iter().any(|f| f.trim().parse::<f64>().is_err());
     let width = rows[0].1.len();
     let names: Vec<String> = if header {
         rows[0].1.clone()
@@ -146,10 +148,15 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
     Ok(Table { names, columns: columns.into_iter().map(Column::from).collect() })
 }
 
-/// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included (they are
-/// refused later, with their row, when fitting).
+/// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included; an empty
+/// field and the usual spellings of a missing value (`NA`, `N/A`, `null`, `None`, `-`) are NaN.
+/// Both are refused later, with their row, unless the caller drops such rows.
 fn parse_number(text: &str) -> Option<f64> {
-    text.trim().parse::<f64>().ok()
+    let text = text.trim();
+    if text.is_empty() || ["na", "n/a", "null", "none", "-"].contains(&text.to_ascii_lowercase().as_str()) {
+        return Some(f64::NAN);
+    }
+    text.parse::<f64>().ok()
 }
 
 #[cfg(test)]

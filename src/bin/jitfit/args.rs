@@ -101,6 +101,10 @@ pub struct FitArgs {
     /// Seed of the starts.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Rows with a missing or non-finite value in a column the fit uses: `raise` (an error
+    /// naming the row) or `omit` (dropped, and the report says how many) — scipy's names.
+    #[arg(long, default_value = "raise")]
+    pub nan_policy: String,
     /// The columns `load` added from `.npy` files given to --x, --y, --sigma (named
     /// `FLAG (FILE)`); not a command-line option.
     #[arg(skip)]

@@ -50,7 +50,8 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     crate::config::refuse_conflicts(args, crate::config::Command::Fit)?;
     let config = FitConfig::from_args(args)?;
-    let columns = match_columns(args, table, &[])?;
+    let mut columns = match_columns(args, table, &[])?;
+    let keep = rows_to_keep(args, table, &mut columns)?;
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
     let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
     let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;
@@ -59,8 +60,15 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     }
     let model = compiled.model.clone();
 
-    // Columns are handed over as stored: memory-mapped ones are not copied.
-    let column = |name: &str| table.column_data(name).cloned().unwrap_or_default();
+    // Columns are handed over as stored: memory-mapped ones are not copied (unless rows are
+    // dropped by --nan-policy omit).
+    let column = |name: &str| -> jitfit::data::Column {
+        let stored = table.column_data(name).cloned().unwrap_or_default();
+        match &keep {
+            None => stored,
+            Some(rows) => rows.iter().map(|i| stored[*i]).collect::<Vec<f64>>().into(),
+        }
+    };
     let mut data = Data::new().y(column(&columns.y));
     for (var, name) in &columns.vars {
         data = data.var(var, column(name));
@@ -153,6 +161,47 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         compile_origin: compiled.origin,
         total_time: started.elapsed(),
     })
+}
+
+/// `--nan-policy`: with `raise`, the first non-finite value in a column the fit uses is an
+/// error naming its row and the flag; with `omit`, the rows to keep (`None`: all), with a note
+/// in the [[Data]] section when some are dropped.
+fn rows_to_keep(args: &FitArgs, table: &Table, columns: &mut Columns) -> anyhow::Result<Option<Vec<usize>>> {
+    let omit = match args.nan_policy.as_str() {
+        "raise" => false,
+        "omit" => true,
+        other => anyhow::bail!("--nan-policy: `{other}` is not one of raise, omit"),
+    };
+    let used: Vec<&str> = columns
+        .vars
+        .iter()
+        .map(|(_, c)| c.as_str())
+        .chain(std::iter::once(columns.y.as_str()))
+        .chain(columns.sigma.as_deref())
+        .collect();
+    let data: Vec<&[f64]> = used.iter().map(|c| table.column(c).unwrap_or_default()).collect();
+    let rows = data.first().map_or(0, |c| c.len());
+    let bad = |i: usize| data.iter().any(|c| !c.get(i).is_some_and(|v| v.is_finite()));
+    if !omit {
+        if let Some(i) = (0..rows).find(|i| bad(*i)) {
+            let (name, column) = used.iter().zip(&data).find(|(_, c)| !c[i].is_finite()).expect("a bad row");
+            anyhow::bail!(
+                "column `{name}` holds {} at data row {}: fix the data, or drop such rows with --nan-policy omit",
+                column[i],
+                i + 1
+            );
+        }
+        return Ok(None);
+    }
+    let keep: Vec<usize> = (0..rows).filter(|i| !bad(*i)).collect();
+    if keep.len() == rows {
+        return Ok(None);
+    }
+    columns.notes.push(format!(
+        "rows: {} of {rows} dropped for a missing or non-finite value (--nan-policy omit)",
+        rows - keep.len()
+    ));
+    Ok(Some(keep))
 }
 
 /// Set by Ctrl-C; the handler is installed once per process.
