@@ -11,10 +11,13 @@ pub use column::{Column, MappedColumnError};
 use std::path::{Path, PathBuf};
 
 /// Named columns of equal length.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct Table {
     pub names: Vec<String>,
     pub columns: Vec<Column>,
+    /// What reading chose that the file did not say (a `;` separator, decimal commas), one
+    /// sentence each, for the report.
+    pub notes: Vec<String>,
 }
 
 impl Table {
@@ -53,6 +56,8 @@ pub enum DataError {
 #[derive(Clone, Copy, PartialEq)]
 enum Separator {
     Comma,
+    /// European spreadsheets' CSV: `;` between fields, often with decimal commas.
+    Semicolon,
     Tab,
     Whitespace,
 }
@@ -61,7 +66,7 @@ enum Separator {
 pub fn read_table(path: &Path) -> Result<Table, DataError> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
         let (names, columns) = npy::read_npy(path)?;
-        return Ok(Table { names, columns });
+        return Ok(Table { names, columns, notes: Vec::new() });
     }
     let text =
         std::fs::read_to_string(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
@@ -73,6 +78,7 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     let first_line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
     let separator = match extension.as_str() {
+        _ if first_line.contains(';') => Separator::Semicolon,
         "csv" => Separator::Comma,
         "tsv" | "tab" => Separator::Tab,
         _ if first_line.contains(',') => Separator::Comma,
@@ -90,7 +96,11 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
         }
     } else {
         let mut reader = csv::ReaderBuilder::new()
-            .delimiter(if separator == Separator::Comma { b',' } else { b'\t' })
+            .delimiter(match separator {
+                Separator::Comma => b',',
+                Separator::Semicolon => b';',
+                _ => b'\t',
+            })
             .has_headers(false)
             .flexible(true)
             .comment(Some(b'#'))
@@ -110,7 +120,11 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
     }
     // A header has a field that is not a number as written (a missing-value word such as
     // `NA` counts as text here: a first row of names is never read as missing data).
-    let header = rows[0].1.iter().any(|f| f.trim().parse::<f64>().is_err());
+    let is_number = |f: &str| {
+        let f = f.trim();
+        f.parse::<f64>().is_ok() || (separator != Separator::Comma && f.replacen(',', ".", 1).parse::<f64>().is_ok())
+    };
+    let header = rows[0].1.iter().any(|f| !is_number(f));
     let width = rows[0].1.len();
     let names: Vec<String> = if header {
         rows[0].1.clone()
@@ -130,13 +144,30 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
     if data_rows.is_empty() {
         return Err(DataError::Empty { path: path.to_owned() });
     }
+    let mut notes = Vec::new();
+    if separator == Separator::Semicolon {
+        notes.push("fields separated by `;` (the first line has one)".to_owned());
+    }
+    let mut decimal_commas = false;
     let mut columns = vec![Vec::with_capacity(data_rows.len()); width];
     for (line, fields) in data_rows {
         if fields.len() != width {
             return Err(DataError::Ragged { path: path.to_owned(), line: *line, expected: width, found: fields.len() });
         }
         for (k, field) in fields.iter().enumerate() {
-            let value = parse_number(field).ok_or_else(|| DataError::NotANumber {
+            // A decimal comma (`1,5`) where commas do not separate fields.
+            let comma_number = || {
+                let decimal = field.trim().replacen(',', ".", 1);
+                (separator != Separator::Comma && field.matches(',').count() == 1 && !field.contains('.'))
+                    .then(|| decimal.parse::<f64>().ok())
+                    .flatten()
+            };
+            let value = parse_number(field).or_else(|| {
+                let value = comma_number();
+                decimal_commas |= value.is_some();
+                value
+            });
+            let value = value.ok_or_else(|| DataError::NotANumber {
                 path: path.to_owned(),
                 line: *line,
                 column: names[k].clone(),
@@ -145,7 +176,10 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
             columns[k].push(value);
         }
     }
-    Ok(Table { names, columns: columns.into_iter().map(Column::from).collect() })
+    if decimal_commas {
+        notes.push("decimal commas read as decimal points (`1,5` is 1.5)".to_owned());
+    }
+    Ok(Table { names, columns: columns.into_iter().map(Column::from).collect(), notes })
 }
 
 /// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included; an empty
@@ -195,5 +229,24 @@ mod tests {
         assert_eq!(e.to_string(), "d.csv: the column name `x` appears twice");
         let e = parse("x y\n", "d.dat").unwrap_err();
         assert_eq!(e.to_string(), "d.dat: no data rows");
+    }
+
+    /// European spreadsheets: `;` between fields, decimal commas; both said in the notes.
+    #[test]
+    fn semicolons_and_decimal_commas() {
+        let t = parse_table("x;y\n1,5;2,25\n2;3,5\n", Path::new("eu.csv")).unwrap();
+        assert_eq!(t.names, ["x", "y"]);
+        assert_eq!(t.column("x"), Some(&[1.5, 2.0][..]));
+        assert_eq!(t.column("y"), Some(&[2.25, 3.5][..]));
+        assert_eq!(t.notes.len(), 2, "{:?}", t.notes);
+        let headerless = parse_table("1,5;2\n2,5;3\n", Path::new("eu.txt")).unwrap();
+        assert_eq!(headerless.names, ["x", "y"]);
+        assert_eq!(headerless.column("x"), Some(&[1.5, 2.5][..]));
+        // Commas that separate fields are never decimal commas.
+        let e = parse_table("x,y\n1,2,5\n", Path::new("d.csv")).unwrap_err();
+        assert!(e.to_string().contains("3 values, but the first row has 2"), "{e}");
+        // Missing values read as NaN (refused or dropped when fitting).
+        let t = parse_table("x,y\n1,NA\n2,\n", Path::new("m.csv")).unwrap();
+        assert!(t.column("y").unwrap().iter().all(|v| v.is_nan()));
     }
 }

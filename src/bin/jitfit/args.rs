@@ -153,7 +153,7 @@ impl FitArgs {
                 }
                 table
             }
-            None => Table { names: Vec::new(), columns: Vec::new() },
+            None => Table::default(),
         };
         for (flag, slot) in [("x", &mut args.x), ("y", &mut args.y), ("sigma", &mut args.sigma)] {
             let Some(value) = slot.clone() else { continue };

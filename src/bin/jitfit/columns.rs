@@ -58,7 +58,7 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
     let has = |c: &str| table.column(c).is_some() && !exclude.contains(&c);
     let missing =
         |c: &str, what: &str| anyhow!("{what} `{c}` is not a column of {} (columns: {columns})", args.data_name());
-    let mut notes = Vec::new();
+    let mut notes: Vec<String> = table.notes.iter().map(|n| format!("file: {n}")).collect();
 
     let left_side = ast.response_name();
     let y = match (&args.y, &left_side) {
