@@ -414,3 +414,62 @@ fn the_data_section_says_what_was_inferred() {
     expect_test::expect_file!["snapshots/cli_data_contract.txt"]
         .assert_eq(&transcript.replace(dir.path().to_str().unwrap(), "$DIR"));
 }
+
+/// Inputs scientists have: a table on standard input (`-`), columns by position (`--y 3`),
+/// and a previous fit's JSON report as the starting values (`--p0 @fit.json`).
+#[test]
+fn stdin_positions_and_previous_fits() {
+    let cache = TempDir::new("cli-inputs");
+    let dir = TempDir::new("cli-inputs-data");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args(["fit", "a*x + b", "-", "--json"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"x,y\n1,2.1\n2,2.9\n3,4.2\n4,4.8\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let first: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(first["data"]["path"], "-");
+
+    let by_position = jitfit(&["fit", "a*x + b", "tests/data/xyz.csv", "--y", "3", "--vars", "x", "--json"], &cache);
+    assert_eq!(by_position.status.code(), Some(0), "{}", stderr(&by_position));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&by_position)).unwrap();
+    assert_eq!(v["data"]["response"], "z");
+    assert_eq!(v["data"]["notes"][0], "--y 3: column 3, `z`");
+
+    let previous = dir.path().join("first.json");
+    std::fs::write(&previous, stdout(&out)).unwrap();
+    let at = format!("@{}", previous.display());
+    let again =
+        jitfit(&["fit", "a*x + b", "tests/data/xyz.csv", "--y", "3", "--vars", "x", "--p0", &at, "--json"], &cache);
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&again)).unwrap();
+    for k in 0..2 {
+        assert_eq!(v["parameters"][k]["initial"], first["parameters"][k]["value"]);
+        assert_eq!(v["parameters"][k]["initial_given"], true);
+    }
+    let garbage = dir.path().join("garbage.json");
+    std::fs::write(&garbage, "{\"schema\": \"other\"}").unwrap();
+    let bad = jitfit(
+        &[
+            "fit",
+            "a*x + b",
+            "tests/data/xyz.csv",
+            "--y",
+            "z",
+            "--vars",
+            "x",
+            "--p0",
+            &format!("@{}", garbage.display()),
+        ],
+        &cache,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("not a jitfit fit report"), "{}", stderr(&bad));
+}

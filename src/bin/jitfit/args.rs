@@ -11,7 +11,8 @@ pub struct FitArgs {
     /// The model, e.g. 'a*exp(-b*x) + c' or 'y = b1*(1-exp[-b2*x])' (may start with `-`).
     #[arg(allow_hyphen_values = true)]
     pub model: String,
-    /// The data: CSV/TSV with a header row, whitespace-separated columns (`#` comments;
+    /// The data (`-` reads it from standard input): CSV/TSV with a header row,
+    /// whitespace-separated columns (`#` comments;
     /// without a header, two columns are `x y` and three `x y sigma`), or a `.npy` array
     /// (memory-mapped). Omit it to give one `.npy` file per column: `--x x.npy --y y.npy`.
     pub data: Option<PathBuf>,
@@ -30,7 +31,8 @@ pub struct FitArgs {
     /// NAME=COLUMN (default: every column whose name appears in the model).
     #[arg(long, value_delimiter = ',')]
     pub vars: Option<Vec<String>>,
-    /// Initial values, e.g. `a=1,b=0.5` (unset parameters start at 1).
+    /// Initial values, e.g. `a=1,b=0.5` (unset parameters start at 1), or `@fit.json` for a
+    /// previous fit's values (its `--json` report; NAME=VALUE items after it override).
     #[arg(long, value_delimiter = ',')]
     pub p0: Vec<String>,
     /// Bounds, e.g. `b=0:inf,c=-1:1`.
@@ -141,6 +143,12 @@ impl FitArgs {
     pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
         let mut args = self.clone();
         let mut table = match &self.data {
+            // `-`: the table from standard input (text formats only).
+            Some(path) if path.as_os_str() == "-" => {
+                let mut text = String::new();
+                std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)?;
+                jitfit::data::parse_table(&text, std::path::Path::new("standard input"))?
+            }
             Some(path) => {
                 let table = read_table(path)?;
                 let text = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));

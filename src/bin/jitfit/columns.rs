@@ -54,11 +54,24 @@ const UNCERTAINTY_NAMES: &[&str] = &[
 pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow::Result<Columns> {
     let ast = jitfit::syntax::parse(&args.model)?;
     let model_names = ast.rhs_names();
+    let mut notes: Vec<String> = table.notes.iter().map(|n| format!("file: {n}")).collect();
+    // Columns by position: `--y 3` is the third column when no column is named `3`.
+    let mut args = args.clone();
+    for (flag, slot) in [("--y", &mut args.y), ("--sigma", &mut args.sigma), ("--x", &mut args.x)] {
+        if let Some(value) = slot.as_deref()
+            && table.column(value).is_none()
+            && let Ok(k) = value.parse::<usize>()
+            && (1..=table.names.len()).contains(&k)
+        {
+            notes.push(format!("{flag} {value}: column {k}, `{}`", table.names[k - 1]));
+            *slot = Some(table.names[k - 1].clone());
+        }
+    }
+    let args = &args;
     let columns = table.names.join(", ");
     let has = |c: &str| table.column(c).is_some() && !exclude.contains(&c);
     let missing =
         |c: &str, what: &str| anyhow!("{what} `{c}` is not a column of {} (columns: {columns})", args.data_name());
-    let mut notes: Vec<String> = table.notes.iter().map(|n| format!("file: {n}")).collect();
 
     let left_side = ast.response_name();
     let y = match (&args.y, &left_side) {

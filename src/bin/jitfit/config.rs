@@ -63,10 +63,18 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
 impl FitConfig {
     /// Checks every fit option of the arguments; the first bad one is the error.
     pub fn from_args(args: &FitArgs) -> anyhow::Result<FitConfig> {
-        let p0 = parse_assignments(&args.p0, "p0")?
-            .into_iter()
-            .map(|(name, value)| Ok((name.clone(), parse_number(&value, &format!("--p0 {name}"))?)))
-            .collect::<anyhow::Result<_>>()?;
+        // `--p0 @fit.json` starts from a previous fit's values (its `--json` output); later
+        // NAME=VALUE items override them.
+        let mut p0: Vec<(String, f64)> = Vec::new();
+        let (files, pairs): (Vec<String>, Vec<String>) = args.p0.iter().cloned().partition(|s| s.starts_with('@'));
+        for file in files {
+            p0.extend(previous_fit(&file[1..])?);
+        }
+        for (name, value) in parse_assignments(&pairs, "p0")? {
+            let value = parse_number(&value, &format!("--p0 {name}"))?;
+            p0.retain(|(n, _)| *n != name);
+            p0.push((name, value));
+        }
         let bounds = parse_assignments(&args.bounds, "bounds")?
             .into_iter()
             .map(|(name, range)| {
@@ -143,6 +151,24 @@ impl FitConfig {
         }
         fit
     }
+}
+
+/// The parameter values of a fit's JSON report (`jitfit fit --json`, schema `jitfit.fit/1`).
+fn previous_fit(path: &str) -> anyhow::Result<Vec<(String, f64)>> {
+    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("--p0 @{path}: cannot read it: {e}"))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).map_err(|e| anyhow!("--p0 @{path}: not a jitfit JSON report: {e}"))?;
+    if json["schema"] != "jitfit.fit/1" {
+        bail!("--p0 @{path}: not a jitfit fit report (schema jitfit.fit/1)");
+    }
+    let parameters = json["parameters"].as_array().map(Vec::as_slice).unwrap_or_default();
+    parameters
+        .iter()
+        .map(|p| match (p["name"].as_str(), p["value"].as_f64()) {
+            (Some(name), Some(value)) => Ok((name.to_owned(), value)),
+            _ => bail!("--p0 @{path}: a parameter without a name or a finite value"),
+        })
+        .collect()
 }
 
 /// Parses `name=value` pairs.
