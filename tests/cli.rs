@@ -454,6 +454,20 @@ fn stdin_positions_and_previous_fits() {
         assert_eq!(v["parameters"][k]["initial"], first["parameters"][k]["value"]);
         assert_eq!(v["parameters"][k]["initial_given"], true);
     }
+    // A model of two variables from .npy column files.
+    let cols = dir.path().join("cols");
+    assert_eq!(jitfit(&["convert", "tests/data/xyz.csv", cols.to_str().unwrap()], &cache).status.code(), Some(0));
+    let file = |name: &str| cols.join(name).to_str().unwrap().to_owned();
+    let vars = format!("x={},y={}", file("x.npy"), file("y.npy"));
+    let from_npy = jitfit(&["fit", "a*x + b*y + c", "--vars", &vars, "--y", &file("z.npy"), "--json"], &cache);
+    assert_eq!(from_npy.status.code(), Some(0), "{}", stderr(&from_npy));
+    let from_csv =
+        jitfit(&["fit", "a*x + b*y + c", "tests/data/xyz.csv", "--vars", "x,y", "--y", "z", "--json"], &cache);
+    let values = |o: &Output| -> serde_json::Value {
+        serde_json::from_str::<serde_json::Value>(&stdout(o)).unwrap()["parameters"].clone()
+    };
+    assert_eq!(values(&from_npy), values(&from_csv));
+
     let garbage = dir.path().join("garbage.json");
     std::fs::write(&garbage, "{\"schema\": \"other\"}").unwrap();
     let bad = jitfit(

@@ -163,12 +163,9 @@ impl FitArgs {
             }
             None => Table::default(),
         };
-        for (flag, slot) in [("x", &mut args.x), ("y", &mut args.y), ("sigma", &mut args.sigma)] {
-            let Some(value) = slot.clone() else { continue };
-            if !value.ends_with(".npy") {
-                continue;
-            }
-            let (_, mut columns) = jitfit::data::npy::read_npy(std::path::Path::new(&value))?;
+        // A `.npy` file given for a column: one more column, named `FLAG (FILE)`.
+        let mut add_npy = |flag: &str, value: &str, table: &mut Table| -> anyhow::Result<String> {
+            let (_, mut columns) = jitfit::data::npy::read_npy(std::path::Path::new(value))?;
             if columns.len() != 1 {
                 bail!("--{flag} {value}: a column file must hold a 1-D array, this one has {} columns", columns.len());
             }
@@ -176,8 +173,28 @@ impl FitArgs {
             table.names.push(name.clone());
             table.columns.push(columns.remove(0));
             args.npy_columns.push(name.clone());
-            *slot = Some(name);
+            Ok(name)
+        };
+        let mut vars = self.vars.clone();
+        // `--vars x=x.npy,y=y.npy`: a model of several variables from column files.
+        for item in vars.iter_mut().flatten() {
+            if let Some((var, file)) = item.split_once('=')
+                && file.trim().ends_with(".npy")
+            {
+                let name = add_npy(var.trim(), file.trim(), &mut table)?;
+                *item = format!("{}={name}", var.trim());
+            }
         }
+        let mut slots = [("x", self.x.clone()), ("y", self.y.clone()), ("sigma", self.sigma.clone())];
+        for (flag, slot) in &mut slots {
+            if let Some(value) = slot.clone()
+                && value.ends_with(".npy")
+            {
+                *slot = Some(add_npy(flag, &value, &mut table)?);
+            }
+        }
+        let [(_, x), (_, y), (_, sigma)] = slots;
+        (args.x, args.y, args.sigma, args.vars) = (x, y, sigma, vars);
         if table.names.is_empty() {
             bail!("no data: give a data file, or .npy column files with --x and --y");
         }
