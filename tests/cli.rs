@@ -136,7 +136,9 @@ fn bad_input_exits_with_1_and_a_clear_message() {
     std::fs::write(&nan, "x,y\n1,2\n2,nan\n3,4\n").unwrap();
     let ragged = dir.path().join("ragged.csv");
     std::fs::write(&ragged, "x,y\n1,2\n2\n").unwrap();
-    let (nan, ragged) = (nan.to_str().unwrap(), ragged.to_str().unwrap());
+    let piped = dir.path().join("piped.txt");
+    std::fs::write(&piped, "x|y\n1|2\n2|3\n").unwrap();
+    let (nan, ragged, piped) = (nan.to_str().unwrap(), ragged.to_str().unwrap(), piped.to_str().unwrap());
     let decay = |extra: &[&'static str]| -> Vec<&'static str> {
         let mut args = vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--sigma", "err", "--y"];
         args.extend(extra);
@@ -177,6 +179,7 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--method", "dogbox"]),
         vec!["fit", "a*x + b", nan],
         vec!["fit", "a*x + b", ragged],
+        vec!["fit", "a*x + b", piped],
         vec!["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--plot", "fit.png"],
         vec!["nist", "examples/data/misra1a.csv"],
         vec!["nist", "tests/data/nist/Misra1a.dat", "--start", "3"],

@@ -475,3 +475,14 @@ fn a_rank_deficient_jacobian_is_not_an_error() {
     assert_eq!((failure.code(), failure.converged()), (-4, false));
     assert_eq!(Status::from_code(failure.code()), failure);
 }
+
+/// σ so large (or small) that 1/σ² leaves f64's range is refused: with σ = 1e308 on every row
+/// the weighted residuals underflowed and the fit "converged" at its start.
+#[test]
+fn sigma_beyond_f64s_range_is_refused() {
+    let x: Vec<f64> = (0..10).map(f64::from).collect();
+    let y: Vec<f64> = x.iter().map(|x| 2.0 * x + 1.0).collect();
+    let data = Data::new().var("x", x).y(y).sigma(vec![1e308; 10]);
+    let err = compile("a*x + b").unwrap().fit(&data).run().unwrap_err().to_string();
+    assert!(err.contains("sigma at data row 1 is 1e308"), "{err}");
+}

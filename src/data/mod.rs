@@ -167,11 +167,17 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
                 decimal_commas |= value.is_some();
                 value
             });
-            let value = value.ok_or_else(|| DataError::NotANumber {
-                path: path.to_owned(),
-                line: *line,
-                column: names[k].clone(),
-                text: field.clone(),
+            let value = value.ok_or_else(|| {
+                // One column whose values hold several: another separator than the ones read.
+                if width == 1 && field.contains(['|', ':', '/']) {
+                    return DataError::Format {
+                        path: path.to_owned(),
+                        message: format!(
+                            "line {line}: `{field}` is not a number, and the file reads as one column: fields must be separated by `,`, `;`, tabs or spaces"
+                        ),
+                    };
+                }
+                DataError::NotANumber { path: path.to_owned(), line: *line, column: names[k].clone(), text: field.clone() }
             })?;
             columns[k].push(value);
         }

@@ -110,6 +110,15 @@ fn weights(data: &Data) -> Result<Option<Vec<f64>>, FitError> {
     if let Some(row) = sigma.iter().position(|s| *s <= 0.0) {
         return Err(FitError::BadSigma { row, value: sigma[row] });
     }
+    // Squared weights 1/σ² beyond f64's range make every residual zero or infinite: the fit
+    // would "converge" with nothing fitted (σ = 1e308 on every row did).
+    if let Some(row) = sigma.iter().position(|s| !(1e-150..=1e150).contains(s)) {
+        return Err(FitError::Invalid(format!(
+            "sigma at data row {} is {:e}: 1/σ² is outside f64's range, so the weighted residuals would underflow or overflow; rescale y and sigma",
+            row + 1,
+            sigma[row]
+        )));
+    }
     Ok(Some(sigma.iter().map(|s| 1.0 / s).collect()))
 }
 
