@@ -46,6 +46,7 @@ pub mod compiled;
 pub mod data;
 mod error;
 mod fit;
+pub mod fsutil;
 pub mod ir;
 pub mod loss;
 mod model;

@@ -7,22 +7,27 @@ use std::collections::{BTreeMap, BTreeSet};
 /// Each module and the modules it may use. Read bottom-up: nothing below names anything above.
 const LAYERS: &[(&str, &[&str])] = &[
     ("ops", &[]),
+    // Atomic file writes, for the cache, checkpoints and the .npy writer.
+    ("fsutil", &[]),
     ("loss", &["ops"]),
     ("symbolic", &["ops"]),
     // `resolve` builds the symbolic graph from the tree.
     ("syntax", &["ops", "symbolic"]),
     ("ir", &["ops", "symbolic"]),
-    ("data", &[]),
+    ("data", &["fsutil"]),
     // The solver knows only the `Problem` contract and its own vocabulary.
-    ("solve", &["loss", "ops"]),
+    ("solve", &["fsutil", "loss", "ops"]),
     // Backends see only the verified IR; they add into the solver's NormalEquations.
     ("backend", &["ir", "loss", "ops", "solve"]),
     ("problem", &["backend", "ir", "loss", "ops", "solve"]),
     ("model", &["backend", "ir", "ops", "symbolic", "syntax"]),
     ("compiled", &["backend", "ir", "model", "ops", "syntax"]),
     // The cache memoizes `Model::compile`; nothing below it knows it.
-    ("cache", &["backend", "compiled", "ir", "model", "syntax"]),
-    ("fit", &["backend", "cache", "compiled", "data", "ir", "loss", "model", "ops", "problem", "solve", "syntax"]),
+    ("cache", &["backend", "compiled", "fsutil", "ir", "model", "syntax"]),
+    (
+        "fit",
+        &["backend", "cache", "compiled", "data", "fsutil", "ir", "loss", "model", "ops", "problem", "solve", "syntax"],
+    ),
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
     ("multistart", &["compiled", "fit", "problem", "solve"]),
     ("error", &["backend", "data", "fit", "ir", "model", "syntax"]),

@@ -191,3 +191,34 @@ fn the_librarys_global_cache_is_memory_only() {
     }));
     assert!(KernelCache::global().disk().is_none());
 }
+
+/// `cache clear` removes the cache's own files only: a folder given by mistake as
+/// `JITFIT_CACHE_DIR` keeps its `vendor/package.json`, and symlinks are never followed.
+#[test]
+fn clear_removes_only_its_own_files() {
+    let dir = TempDir::new("cache-clear");
+    let root = dir.path();
+    let own_key = "0123456789abcdef0123456789abcdef";
+    let write = |p: &str| {
+        let path = root.join(p);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, "{}").unwrap();
+    };
+    for p in ["vendor/package.json", "v1/foo.json", "v3-ir1/notes.json", "v3-ir1/notes.tmp"] {
+        write(p);
+    }
+    write(&format!("v3-ir1/{own_key}.json"));
+    write(&format!("v3-ir1/.{own_key}.json.42.00ff00ff00ff00ff.tmp"));
+    let elsewhere = TempDir::new("cache-clear-elsewhere");
+    std::fs::write(elsewhere.path().join(format!("{own_key}.json")), "{}").unwrap();
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(elsewhere.path(), root.join("v4-ir1")).unwrap();
+    let store = jitfit::cache::DiskStore::new(root.clone());
+    assert_eq!(store.clear().unwrap(), 2);
+    let mut left: Vec<String> =
+        dir.files_under().iter().map(|p| p.strip_prefix(&root).unwrap().display().to_string()).collect();
+    left.retain(|p| !p.starts_with("v4-ir1")); // the symlink's target, checked below
+    left.sort();
+    assert_eq!(left, ["v1/foo.json", "v3-ir1/notes.json", "v3-ir1/notes.tmp", "vendor/package.json"]);
+    assert!(elsewhere.path().join(format!("{own_key}.json")).exists());
+}

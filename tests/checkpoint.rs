@@ -147,3 +147,13 @@ fn cancelling_saves_a_checkpoint_and_resuming_finishes_the_fit() {
     assert_eq!(resumed.values, full.values);
     assert_eq!(resumed.status, full.status);
 }
+
+/// A checkpoint that cannot be written is an error before the fit, not after it (the whole
+/// fit was thrown away).
+#[test]
+fn an_unwritable_checkpoint_is_refused_before_the_fit() {
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = data();
+    let err = model.fit(&data).checkpoint("/no/such/folder/state.json", 1).run().unwrap_err().to_string();
+    assert!(err.starts_with("cannot write the checkpoint /no/such/folder/state.json"), "{err}");
+}

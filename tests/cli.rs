@@ -163,6 +163,8 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*x", "tests/data/xyz.csv", "--bogus"],
         decay(&["signal", "--ftol", "-1"]),
         vec!["fit", "-a*x + b*y", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--fix", "a=1,b=1"],
+        // Where results go is checked before the fit.
+        vec!["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--plot", "no/such/dir/fit.svg"],
         // Options that cannot apply, or conflict, are refused.
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),

@@ -6,9 +6,8 @@
 use crate::compiled::CacheKey;
 use crate::ir::{IR_VERSION, Kernel, VerifiedKernel};
 use serde::{Deserialize, Serialize};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The version of the file format (not of the IR, which has its own).
 pub const DISK_FORMAT: u32 = 1;
@@ -87,43 +86,41 @@ impl DiskStore {
         Ok(Some(Loaded { response_name: entry.response_name, kernel }))
     }
 
-    /// Writes the entry atomically: a temp file in the same folder, fsync, rename.
+    /// Writes the entry atomically ([`crate::fsutil::write_atomically`]: an unpredictable
+    /// temp name created exclusively, fsync, rename).
     pub fn store(&self, key: CacheKey, entry: &DiskEntry) -> Result<(), String> {
-        static COUNTER: AtomicU64 = AtomicU64::new(0);
         let dir = self.dir();
         std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        let temp = dir.join(format!(".{key}.{}.{}.tmp", std::process::id(), COUNTER.fetch_add(1, Ordering::Relaxed)));
-        let write = || -> std::io::Result<()> {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(serde_json::to_string(entry).expect("entries serialize").as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, self.path(key))
-        };
-        write().map_err(|e| {
-            let _ = std::fs::remove_file(&temp);
-            format!("cannot write {}: {e}", self.path(key).display())
-        })
+        let text = serde_json::to_string(entry).expect("entries serialize");
+        crate::fsutil::write_bytes_atomically(&self.path(key), text.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", self.path(key).display()))
     }
 
-    /// Removes every cache file (all versions). Returns how many files were removed.
+    /// Removes the cache's own files (all versions) and nothing else: only regular files
+    /// named like its entries (`<32 hex digits>.json`) or their temporary files, in folders
+    /// named like its versions (`v<N>-ir<M>`), never following a symlink. Returns how many
+    /// files were removed. (A folder given by mistake keeps every file of its own.)
     pub fn clear(&self) -> std::io::Result<usize> {
         let mut removed = 0;
         let Ok(versions) = std::fs::read_dir(&self.root) else {
             return Ok(0);
         };
         for version in versions {
-            let version = version?.path();
-            if !version.is_dir() || !version.file_name().is_some_and(|n| n.to_string_lossy().starts_with('v')) {
+            let version = version?;
+            let is_dir = version.file_type().is_ok_and(|t| t.is_dir()); // a symlink is not
+            if !is_dir || !is_version_folder(&version.file_name().to_string_lossy()) {
                 continue;
             }
-            for file in std::fs::read_dir(&version)? {
-                let file = file?.path();
-                if file.extension().is_some_and(|e| e == "json" || e == "tmp") {
-                    std::fs::remove_file(&file)?;
+            for file in std::fs::read_dir(version.path())? {
+                let file = file?;
+                let regular = file.file_type().is_ok_and(|t| t.is_file());
+                if regular && is_own_file(&file.file_name().to_string_lossy()) {
+                    std::fs::remove_file(file.path())?;
                     removed += 1;
                 }
             }
-            let _ = std::fs::remove_dir(&version);
+            // Only if it is empty now.
+            let _ = std::fs::remove_dir(version.path());
         }
         Ok(removed)
     }
@@ -138,6 +135,24 @@ impl DiskStore {
             .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
             .fold((0, 0), |(n, bytes), e| (n + 1, bytes + e.metadata().map_or(0, |m| m.len())))
     }
+}
+
+/// `v<digits>-ir<digits>`: a folder of [`DiskStore::dir`]'s form.
+fn is_version_folder(name: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    name.strip_prefix('v').and_then(|rest| rest.split_once("-ir")).is_some_and(|(a, b)| digits(a) && digits(b))
+}
+
+/// An entry (`<key>.json`) or one of its temporary files (`.<key>.json.<pid>.<hex>.tmp`).
+fn is_own_file(name: &str) -> bool {
+    let key = |s: &str| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase());
+    if let Some(k) = name.strip_suffix(".json") {
+        return key(k);
+    }
+    name.strip_prefix('.')
+        .and_then(|rest| rest.strip_suffix(".tmp"))
+        .and_then(|rest| rest.split_once(".json."))
+        .is_some_and(|(k, _)| key(k))
 }
 
 /// What a loaded entry must match.

@@ -4,7 +4,6 @@
 
 use super::DataError;
 use super::column::Column;
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -160,9 +159,7 @@ fn write_array(path: &Path, shape: &str, values: &[f64]) -> std::io::Result<()> 
         header.push(' ');
     }
     header.push('\n');
-    let temp = path.with_extension("npy.tmp");
-    {
-        let mut out = std::io::BufWriter::new(std::fs::File::create(&temp)?);
+    crate::fsutil::write_atomically(path, |out| {
         out.write_all(MAGIC)?;
         out.write_all(&[1, 0])?;
         out.write_all(&(header.len() as u16).to_le_bytes())?;
@@ -170,9 +167,8 @@ fn write_array(path: &Path, shape: &str, values: &[f64]) -> std::io::Result<()> 
         for v in values {
             out.write_all(&v.to_le_bytes())?;
         }
-        out.into_inner()?.sync_all()?;
-    }
-    std::fs::rename(temp, path)
+        Ok(())
+    })
 }
 
 #[cfg(test)]

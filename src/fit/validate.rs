@@ -44,6 +44,11 @@ impl<'d> Input<'d> {
             )));
         }
         bounds_and_starts(model, options, &initial)?;
+        // A checkpoint that cannot be written is found now, not after the whole fit.
+        if let Some(path) = &options.checkpoint {
+            crate::fsutil::check_writable(path)
+                .map_err(|e| FitError::Invalid(format!("cannot write the checkpoint {}: {e}", path.display())))?;
+        }
         let mut solve = options.solve.clone();
         solve.lower = free.restrict(&options.lower);
         solve.upper = free.restrict(&options.upper);

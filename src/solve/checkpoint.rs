@@ -5,7 +5,6 @@
 
 use super::TrfState;
 use serde::{Deserialize, Serialize};
-use std::io::Write;
 use std::path::Path;
 
 /// The checkpoint file format version.
@@ -41,19 +40,8 @@ pub enum CheckpointError {
 impl Checkpoint {
     /// Writes atomically: temp file in the same folder, fsync, rename.
     pub fn write(&self, path: &Path) -> std::io::Result<()> {
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = path.file_name().map_or_else(|| "checkpoint".into(), |n| n.to_string_lossy().into_owned());
-        let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-        let result = (|| {
-            let mut file = std::fs::File::create(&temp)?;
-            file.write_all(serde_json::to_string_pretty(self).expect("checkpoints serialize").as_bytes())?;
-            file.sync_all()?;
-            std::fs::rename(&temp, path)
-        })();
-        if result.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        result
+        let text = serde_json::to_string_pretty(self).expect("checkpoints serialize");
+        crate::fsutil::write_bytes_atomically(path, text.as_bytes())
     }
 
     /// Reads and checks a checkpoint against the fit about to resume.

@@ -43,6 +43,10 @@ fn compact_solver(args: &BatchArgs) -> anyhow::Result<bool> {
 
 pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     crate::config::refuse_conflicts(&args.fit, crate::config::Command::Batch)?;
+    if let Some(path) = &args.out {
+        jitfit::fsutil::check_writable(path)
+            .map_err(|e| anyhow::anyhow!("--out {}: cannot write there: {e}", path.display()))?;
+    }
     let Some(by) = &args.by else {
         return run_matrix(args);
     };
@@ -182,7 +186,7 @@ fn write_results(
         csv
     };
     match &args.out {
-        Some(path) => std::fs::write(path, &text)?,
+        Some(path) => jitfit::fsutil::write_bytes_atomically(path, text.as_bytes())?,
         None => out!("{text}")?,
     }
     eprintln!("{summary}");

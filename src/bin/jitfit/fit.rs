@@ -221,6 +221,13 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.plot {
         crate::plot::check_extension(path)?;
     }
+    // Where results go is checked before the fit, so a long fit is not thrown away at the end.
+    for (flag, path) in [("--plot", &args.plot), ("--output-residuals", &args.output_residuals)] {
+        if let Some(path) = path {
+            jitfit::fsutil::check_writable(path)
+                .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
+        }
+    }
     let (table, args) = args.load()?;
     let args = &args;
     let mut outcome = execute(args, &table)?;
@@ -284,6 +291,6 @@ fn write_residuals(
         out += &row.join(",");
         out.push('\n');
     }
-    std::fs::write(path, out)?;
+    jitfit::fsutil::write_bytes_atomically(path, out.as_bytes())?;
     Ok(())
 }

@@ -180,7 +180,7 @@ pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, co
         let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2"/>"#, panel.px(*x), panel.py(*r));
     }
     let _ = writeln!(svg, "</g>\n</svg>");
-    std::fs::write(path, svg)?;
+    jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?;
     Ok(())
 }
 
