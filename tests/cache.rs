@@ -73,14 +73,26 @@ fn bad_files_are_refused_and_rebuilt() {
         ("another model's file", other_model),
         ("hostile IR", good.replace("\"outputs\":{\"value\":", "\"outputs\":{\"value\":9999,\"x\":")),
         ("hostile operand", good.replacen("[\"mul\",", "[\"mul\",4000000000,", 1)),
+        // Valid kernels that compute something else (found by an attack on the cache: each was
+        // reported with exit 0): names swapped, a function changed, a constant made NaN, a
+        // name that would inject a line into the report.
+        ("parameter names swapped", good.replace("\"param_names\":[\"a\",\"b\"", "\"param_names\":[\"b\",\"a\"")),
+        ("exp made sin", good.replace("\"exp\"", "\"sin\"")),
+        ("a NaN constant", good.replace("{\"const\":\"1.0\"}", "{\"const\":\"NaN\"}")),
+        ("a name with a newline", good.replace("\"param_names\":[\"a\"", "\"param_names\":[\"a\\n[[Injected]]\"")),
     ];
     for (what, content) in bad_files {
+        assert_ne!(content, good, "{what}: the test's edit did not apply");
         std::fs::write(&path, &content).unwrap();
         let cache = cache_in(&dir, 8);
         let compiled = cache.compile_default(MODEL).unwrap();
         assert_eq!(compiled.origin, Origin::Miss, "{what}");
         assert_eq!(compiled.warnings.len(), 1, "{what}: {:?}", compiled.warnings);
         assert!(compiled.warnings[0].contains("ignoring a cache file"), "{what}: {}", compiled.warnings[0]);
+        let semantic = ["does not compute the model", "does not match the model", "not an identifier"];
+        if what.contains("swapped") || what.contains("sin") || what.contains("NaN") || what.contains("newline") {
+            assert!(semantic.iter().any(|s| compiled.warnings[0].contains(s)), "{what}: {}", compiled.warnings[0]);
+        }
         // The file was rebuilt: the next process gets a disk hit.
         assert_eq!(cache_in(&dir, 8).compile_default(MODEL).unwrap().origin, Origin::DiskHit, "{what}");
     }
@@ -221,4 +233,37 @@ fn clear_removes_only_its_own_files() {
     left.sort();
     assert_eq!(left, ["v1/foo.json", "v3-ir1/notes.json", "v3-ir1/notes.tmp", "vendor/package.json"]);
     assert!(elsewhere.path().join(format!("{own_key}.json")).exists());
+}
+
+/// The check of a loaded kernel against its source never refuses a good file: every NIST
+/// model is a clean disk hit in a new process.
+#[test]
+fn good_files_pass_the_check_against_the_source() {
+    let dir = TempDir::new("cache-nist");
+    for p in crate::support::nist::all_problems() {
+        let names = Names { vars: p.vars.clone(), params: Some(p.params.clone()) };
+        let options = ModelOptions { names, ..Default::default() };
+        // (A first miss, or a hit when another data set has the same model: Chwirut1 and 2.)
+        assert!(cache_in(&dir, 64).compile(&p.model, &options).unwrap().warnings.is_empty(), "{}", p.name);
+        let again = cache_in(&dir, 64).compile(&p.model, &options).unwrap();
+        assert_eq!((again.origin, again.warnings.len()), (Origin::DiskHit, 0), "{}: {:?}", p.name, again.warnings);
+    }
+}
+
+/// A FIFO planted as a cache entry blocked every fit of that model; it is refused unread.
+#[cfg(unix)]
+#[test]
+fn a_fifo_in_place_of_an_entry_is_refused_unread() {
+    let dir = TempDir::new("cache-fifo");
+    let key = cache_in(&dir, 8).compile_default(MODEL).unwrap().model.key();
+    let path = cache_in(&dir, 8).disk().unwrap().path(key);
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo").arg(&path).status();
+    if !made.is_ok_and(|s| s.success()) {
+        eprintln!("skipping: no mkfifo");
+        return;
+    }
+    let compiled = cache_in(&dir, 8).compile_default(MODEL).unwrap();
+    assert_eq!(compiled.origin, Origin::Miss);
+    assert!(compiled.warnings[0].contains("is not a regular file"), "{:?}", compiled.warnings);
 }

@@ -67,6 +67,15 @@ impl DiskStore {
     /// unreadable or invalid, with the reason (the caller warns and rebuilds).
     pub fn load(&self, key: CacheKey, expect: &Expected<'_>) -> Result<Option<Loaded>, String> {
         let path = self.path(key);
+        // Only a regular file is read: a FIFO planted as an entry would block every fit of the
+        // model, a device or a symlink has no business there.
+        match std::fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Ok(meta) if !meta.file_type().is_file() => {
+                return Err(format!("{} is not a regular file", path.display()));
+            }
+            _ => {}
+        }
         let file = match std::fs::File::open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

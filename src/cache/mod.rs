@@ -217,6 +217,15 @@ impl KernelCache {
             let loaded = store.load(key, &expected);
             add_time(&self.counters.disk_load_ns, t.elapsed());
             match loaded {
+                // A valid file must also compute this model: a tampered one (exp made sin,
+                // parameter names swapped, a derivative changed) costs a rebuild, never a
+                // wrong answer.
+                Ok(Some(entry)) if let Err(why) = agrees_with_source(&entry, &ast) => {
+                    self.counters.disk_errors.fetch_add(1, Ordering::Relaxed);
+                    let path = store.path(key);
+                    warnings
+                        .push(format!("ignoring a cache file and rebuilding: {} was refused: {why}", path.display()));
+                }
                 Ok(Some(entry)) => {
                     let model = self.build(key, source, entry.response_name, &entry.kernel, started)?;
                     self.counters.disk_hits.fetch_add(1, Ordering::Relaxed);
@@ -321,4 +330,58 @@ impl KernelCache {
             compile: time(&c.compile_ns),
         }
     }
+}
+
+/// Checks that a loaded kernel computes the model its source text describes: the same
+/// response name, and at a few fixed points the same value as the syntax tree evaluated
+/// directly ([`syntax::eval_ast`], independent of egg and lowering) and derivatives that
+/// agree with central differences of it. Tolerances are loose: a false alarm only costs a
+/// rebuild.
+fn agrees_with_source(entry: &disk::Loaded, ast: &syntax::Ast) -> Result<(), String> {
+    let kernel = &entry.kernel;
+    if entry.response_name != ast.response_name() {
+        return Err("its response name differs from the model's".into());
+    }
+    let mut interpreter = crate::ir::Interpreter::new(kernel);
+    let (n_vars, n_params) = (kernel.n_vars(), kernel.n_params());
+    let same = |a: f64, b: f64, tolerance: f64| {
+        a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= tolerance * a.abs().max(b.abs())
+    };
+    for point in 0..3 {
+        let vars: Vec<f64> = (0..n_vars).map(|k| 0.31 + 0.17 * k as f64 + 0.23 * point as f64).collect();
+        let params: Vec<f64> = (0..n_params).map(|j| 0.71 + 0.13 * j as f64 + 0.07 * point as f64).collect();
+        let mut values: std::collections::HashMap<String, f64> =
+            kernel.var_names.iter().cloned().zip(vars.clone()).collect();
+        values.extend(kernel.param_names.iter().cloned().zip(params.clone()));
+        let direct =
+            |values: &std::collections::HashMap<String, f64>| syntax::eval_ast(ast, values).unwrap_or(f64::NAN);
+        let outputs = interpreter.eval_point(&vars, f64::NAN, &params).to_vec();
+        let f = outputs[kernel.outputs.value.index()];
+        if !same(f, direct(&values), 1e-9) {
+            return Err(format!(
+                "its kernel does not compute the model (f = {f:e}, the model gives {:e})",
+                direct(&values)
+            ));
+        }
+        for (j, name) in kernel.param_names.iter().enumerate() {
+            let d = outputs[kernel.outputs.derivatives[j].index()];
+            let h = 1e-6 * params[j].abs().max(1.0);
+            let at = |p: f64| {
+                let mut shifted = values.clone();
+                shifted.insert(name.clone(), p);
+                direct(&shifted)
+            };
+            let difference = (at(params[j] + h) - at(params[j] - h)) / (2.0 * h);
+            let noise = 1e-6 * f.abs().max(1.0);
+            let differs = if d.is_finite() && difference.is_finite() {
+                (d - difference).abs() > 1e-4 * d.abs().max(difference.abs()) + noise
+            } else {
+                d.is_finite() != difference.is_finite()
+            };
+            if differs {
+                return Err(format!("its derivative for `{name}` does not match the model ({d:e} vs {difference:e})"));
+            }
+        }
+    }
+    Ok(())
 }

@@ -99,7 +99,7 @@ pub enum VerifyError {
     DerivativeCount { found: usize, n_params: usize },
     #[error("the model value reads the response, which only the response transform may do")]
     ResponseInModel,
-    #[error("a parameter or variable name is empty or repeated")]
+    #[error("a parameter or variable name is not an identifier, or is repeated")]
     BadNames,
 }
 
@@ -123,7 +123,13 @@ impl Kernel {
         }
         let mut names: Vec<&str> = self.var_names.iter().chain(&self.param_names).map(String::as_str).collect();
         names.sort_unstable();
-        if names.iter().any(|n| n.is_empty()) || names.windows(2).any(|w| w[0] == w[1]) {
+        // Identifiers as the grammar writes them: a loaded name is printed in reports, so a
+        // newline or an escape sequence in one must never get there.
+        let identifier = |n: &str| {
+            n.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        };
+        if names.iter().any(|n| !identifier(n)) || names.windows(2).any(|w| w[0] == w[1]) {
             return Err(VerifyError::BadNames);
         }
         for (at, inst) in self.insts.iter().enumerate() {
