@@ -165,6 +165,13 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "-a*x + b*y", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--fix", "a=1,b=1"],
         // Where results go is checked before the fit.
         vec!["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--plot", "no/such/dir/fit.svg"],
+        vec![
+            "fit",
+            "y = b1*(1-exp[-b2*x])",
+            "examples/data/misra1a.csv",
+            "--output-residuals",
+            "examples/data/misra1a.csv",
+        ],
         // Options that cannot apply, or conflict, are refused.
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),
@@ -255,12 +262,18 @@ fn repl_script_runs_and_survives_mistakes() {
         .spawn()
         .unwrap();
     use std::io::Write;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    // Also a command word starting with a 3-byte character (it panicked) and a line of invalid
+    // UTF-8 (it ended the session).
+    let mut bytes = script.replacen("quit\n", "€x\nINVALID\nquit\n", 1).into_bytes();
+    let at = bytes.windows(7).position(|w| w == b"INVALID").unwrap();
+    bytes.splice(at..at + 7, [0xff, 0xfe]);
+    child.stdin.take().unwrap().write_all(&bytes).unwrap();
     let out = child.wait_with_output().unwrap();
     // The session survived its mistakes, and the exit status says there were some.
     assert_eq!(out.status.code(), Some(1));
     let (stdout, stderr) = (stdout(&out), stderr(&out));
-    assert!(stderr.ends_with("4 commands of the script failed\n"), "{stderr}");
+    assert!(stderr.ends_with("6 commands of the script failed\n"), "{stderr}");
+    assert!(stderr.contains("error: unknown command `€x`"), "{stderr}");
     assert!(stderr.contains("line 9: error: unknown function `exq`"), "{stderr}");
     // Two fits before the mistakes, one after (and none after `quit`).
     assert_eq!(stdout.matches("[[Variables]]").count(), 3, "{stdout}");
@@ -491,4 +504,15 @@ fn stdin_positions_and_previous_fits() {
     );
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("not a jitfit fit report"), "{}", stderr(&bad));
+}
+
+/// A parameter name of 70 000 characters made the report's column formatting panic.
+#[test]
+fn a_very_long_parameter_name_is_reported() {
+    let cache = TempDir::new("cli-long-name");
+    let name = "p".repeat(70_000);
+    let model = format!("{name}*x + b");
+    let out = jitfit(&["fit", &model, "tests/data/xyz.csv", "--y", "z", "--vars", "x"], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains(&format!("    {name} = ")));
 }

@@ -399,6 +399,9 @@ pub struct Fit {
     pub covariance_warning: Option<String>,
     /// Set when the streamed path met an ill-conditioned JᵀJ (and what was done about it).
     pub conditioning_warning: Option<String>,
+    /// Set when a checkpoint could not be written during the fit (the fit went on: its result
+    /// is not thrown away for a failed save).
+    pub checkpoint_warning: Option<String>,
     pub lower: Vec<f64>,
     pub upper: Vec<f64>,
     /// −1 / +1 where a parameter ended at its lower / upper bound.
@@ -520,12 +523,13 @@ fn run_fit(
     } else {
         None
     };
-    observer.finish()?;
+    let checkpoint_warning = observer.finish();
     if options.estimator == Estimator::Poisson {
         statistics::use_fisher_information(model, data, &input.initial, &input.free, &mut solution)?;
     }
     let mut fit = statistics::assemble(model, data, options, &input, solution, chi2, started.elapsed());
     fit.conditioning_warning = conditioning_warning;
+    fit.checkpoint_warning = checkpoint_warning;
     fit.backend = backend_report;
     Ok(fit)
 }

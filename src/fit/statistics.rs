@@ -99,6 +99,7 @@ pub(super) fn assemble(
         correlation,
         covariance_warning: cov.warning,
         conditioning_warning: None,
+        checkpoint_warning: None,
         lower: options.lower.clone(),
         upper: options.upper.clone(),
         active_mask,

@@ -221,7 +221,23 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.plot {
         crate::plot::check_extension(path)?;
     }
-    // Where results go is checked before the fit, so a long fit is not thrown away at the end.
+    // Where results go is checked before the fit, so a long fit is not thrown away at the end,
+    // and an output never overwrites an input.
+    let inputs: Vec<std::path::PathBuf> = [args.data.as_deref().map(std::path::Path::to_path_buf)]
+        .into_iter()
+        .flatten()
+        .chain([&args.x, &args.y, &args.sigma].into_iter().flatten().map(std::path::PathBuf::from))
+        .filter_map(|p| std::fs::canonicalize(p).ok())
+        .collect();
+    for (flag, path) in
+        [("--plot", &args.plot), ("--output-residuals", &args.output_residuals), ("--checkpoint", &args.checkpoint)]
+    {
+        if let Some(path) = path
+            && std::fs::canonicalize(path).is_ok_and(|p| inputs.contains(&p))
+        {
+            anyhow::bail!("{flag} {}: that is an input of this fit; write the output elsewhere", path.display());
+        }
+    }
     for (flag, path) in [("--plot", &args.plot), ("--output-residuals", &args.output_residuals)] {
         if let Some(path) = path {
             jitfit::fsutil::check_writable(path)

@@ -107,8 +107,10 @@ pub fn run() -> anyhow::Result<i32> {
         // A script: errors name their line, the session goes on, and the exit status says
         // whether any command failed (1), so `jitfit repl < script` can be checked.
         let mut failed = 0;
-        for (number, line) in std::io::stdin().lock().lines().enumerate() {
-            match handle(&mut session, &line?, Some(number + 1)) {
+        // Lines as bytes: invalid UTF-8 in one line is that line's error, not the session's end.
+        for (number, line) in std::io::stdin().lock().split(b'\n').enumerate() {
+            let line = String::from_utf8_lossy(&line?).into_owned();
+            match handle(&mut session, &line, Some(number + 1)) {
                 Reply::Quit => break,
                 Reply::Failed => failed += 1,
                 Reply::Done => {}
@@ -366,7 +368,9 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
         }
         "cache" => crate::cache::run(&crate::cache::CacheCommand::Stats)?,
         other => {
-            let close = COMMANDS.iter().map(|(c, _)| *c).find(|c| c.starts_with(&other[..other.len().min(2)]));
+            // The first two characters (not bytes: `€x` must not split a character).
+            let start: String = other.chars().take(2).collect();
+            let close = COMMANDS.iter().map(|(c, _)| *c).find(|c| c.starts_with(&start));
             match close {
                 Some(c) => bail!("unknown command `{other}` (did you mean `{c}`? `help` lists them)"),
                 None => bail!("unknown command `{other}` (`help` lists them)"),

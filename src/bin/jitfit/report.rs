@@ -64,7 +64,8 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         let _ = writeln!(w, "    {name:<20} = {value}");
     }
     let _ = writeln!(w, "[[Variables]]");
-    let width = fit.param_names.iter().map(|n| n.len()).max().unwrap_or(1);
+    // Capped: a formatting width must stay below 2^16, and no column of names needs more.
+    let width = fit.param_names.iter().map(|n| n.len()).max().unwrap_or(1).min(40);
     for k in 0..fit.values.len() {
         let name = &fit.param_names[k];
         let value = num(fit.values[k]);
@@ -117,7 +118,7 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     let _ = writeln!(w, "[[Status]]");
     let verdict = if fit.status.converged() { "converged" } else { "did NOT converge" };
     let _ = writeln!(w, "    {verdict}: {} (status {})", fit.message, fit.status.code());
-    for warning in fit.covariance_warning.iter().chain(&fit.conditioning_warning) {
+    for warning in fit.covariance_warning.iter().chain(&fit.conditioning_warning).chain(&fit.checkpoint_warning) {
         let _ = writeln!(w, "    warning: {warning}");
     }
     let _ = writeln!(w, "[[Timing]]");
@@ -228,7 +229,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
         "parameters": parameters,
         "covariance": matrix(&fit.covariance),
         "correlation": matrix(&fit.correlation),
-        "warnings": fit.covariance_warning.iter().chain(&fit.conditioning_warning).collect::<Vec<_>>(),
+        "warnings": fit.covariance_warning.iter().chain(&fit.conditioning_warning).chain(&fit.checkpoint_warning).collect::<Vec<_>>(),
         "timing": {
             "compile_seconds": ctx.compile_time.as_secs_f64(),
             "compile_origin": match ctx.compile_origin { Origin::MemoryHit => "memory", Origin::DiskHit => "disk", Origin::Miss => "built" },
