@@ -94,6 +94,14 @@ fn bad_checkpoints_are_refused_with_a_clear_message() {
     refuse(&good[..good.len() / 2], "is not a jitfit checkpoint");
     refuse(&good.replace("\"format\": 1", "\"format\": 2"), "has checkpoint format 2; this jitfit reads format 1");
     refuse(&good.replace("\"delta\": ", "\"delta\": -"), "the saved state is not valid");
+    // Tampered numbers (they were accepted): a negative scale, an impossible count.
+    let tampered = |edit: &dyn Fn(&mut serde_json::Value)| {
+        let mut v: serde_json::Value = serde_json::from_str(&good).unwrap();
+        edit(&mut v);
+        serde_json::to_string_pretty(&v).unwrap()
+    };
+    refuse(&tampered(&|v| v["state"]["scale_inv"][0] = serde_json::json!(-1.0)), "the saved state is not valid");
+    refuse(&tampered(&|v| v["state"]["nfev"] = serde_json::json!(u64::MAX)), "the saved state is not valid");
     std::fs::write(&path, &good).unwrap();
     // Another model, other data, other options.
     let other = compile("a*exp(-b*x) + c + 0*x").unwrap();

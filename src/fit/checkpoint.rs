@@ -38,12 +38,22 @@ impl<'a> Observer<'a> {
         self.progress.as_deref_mut()
     }
 
-    /// The state to resume from, read and checked against this fit.
-    pub fn resume_state(&self) -> Result<Option<TrfState>, FitError> {
+    /// The state to resume from, read and checked against this fit: the same model, data and
+    /// options, and parameters (free ones, in order) inside `lower`..`upper`.
+    pub fn resume_state(&self, lower: &[f64], upper: &[f64]) -> Result<Option<TrfState>, FitError> {
         let (Some(path), Some((data_id, options_id))) = (&self.options.resume, &self.identity) else {
             return Ok(None);
         };
         let checkpoint = solve::Checkpoint::read(path, self.model.source(), data_id, options_id)?;
+        let x = &checkpoint.state.x;
+        let inside =
+            x.len() == lower.len() && x.iter().zip(lower.iter().zip(upper)).all(|(v, (l, u))| l <= v && v <= u);
+        if !inside {
+            return Err(FitError::Checkpoint(solve::CheckpointError::Corrupt {
+                path: path.display().to_string(),
+                message: "its parameters are not inside this fit's bounds".into(),
+            }));
+        }
         Ok(Some(checkpoint.state))
     }
 

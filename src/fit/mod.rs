@@ -484,7 +484,7 @@ fn run_fit(
     let mut problem = FixedParams::new(inner, input.initial.clone(), &input.free);
 
     let mut observer = checkpoint::Observer::new(model, data, options, callbacks.progress, callbacks.after_checkpoint);
-    let resume = observer.resume_state()?;
+    let resume = observer.resume_state(&input.solve.lower, &input.solve.upper)?;
     let x0 = input.free.restrict(&input.initial);
     // A resumed fit continues from its checkpoint's state: no GPU phase.
     let gpu = if resume.is_some() {

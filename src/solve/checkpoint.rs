@@ -66,7 +66,15 @@ impl Checkpoint {
             .map_err(|e| CheckpointError::Corrupt { path: shown.clone(), message: e.to_string() })?;
         let state = &checkpoint.state;
         let finite = state.x.iter().chain(&state.scale_inv).chain([&state.delta, &state.alpha]).all(|v| v.is_finite());
-        if !finite || state.delta <= 0.0 || state.x.len() != state.scale_inv.len() {
+        // Counts beyond any real run (2^40 evaluations) and non-positive scales are tampering.
+        let sane_counts = [state.nfev, state.njev, state.iterations].iter().all(|c| *c < 1 << 40);
+        if !finite
+            || state.delta <= 0.0
+            || state.alpha < 0.0
+            || state.scale_inv.iter().any(|s| *s <= 0.0)
+            || !sane_counts
+            || state.x.len() != state.scale_inv.len()
+        {
             return Err(CheckpointError::Corrupt { path: shown, message: "the saved state is not valid".into() });
         }
         if checkpoint.model != model {
