@@ -172,6 +172,7 @@ fn bad_input_exits_with_1_and_a_clear_message() {
             "--output-residuals",
             "examples/data/misra1a.csv",
         ],
+        vec!["fit", "a*x", "/dev/zero"],
         // Options that cannot apply, or conflict, are refused.
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),

@@ -68,6 +68,16 @@ pub fn read_table(path: &Path) -> Result<Table, DataError> {
         let (names, columns) = npy::read_npy(path)?;
         return Ok(Table { names, columns, notes: Vec::new() });
     }
+    // Only a regular file: a device (`/dev/zero` grows without end) or a FIFO (blocks) is
+    // refused before it is opened.
+    let meta = std::fs::metadata(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
+    if !meta.is_file() {
+        return Err(DataError::Format {
+            path: path.to_owned(),
+            message: "not a regular file (a folder, device or FIFO); give a data file, or `-` for standard input"
+                .into(),
+        });
+    }
     let text =
         std::fs::read_to_string(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
     parse_table(&text, path)
@@ -135,8 +145,10 @@ pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
             _ => (1..=width).map(|k| format!("c{k}")).collect(),
         }
     };
-    for (k, name) in names.iter().enumerate() {
-        if names[..k].contains(name) {
+    let mut seen = std::collections::HashSet::with_capacity(names.len());
+    for name in &names {
+        // A set: linear in the number of columns (the pairwise check took 76 s for 3·10^5).
+        if !seen.insert(name.as_str()) {
             return Err(DataError::DuplicateColumn { path: path.to_owned(), name: name.clone() });
         }
     }
