@@ -486,3 +486,18 @@ fn sigma_beyond_f64s_range_is_refused() {
     let err = compile("a*x + b").unwrap().fit(&data).run().unwrap_err().to_string();
     assert!(err.contains("sigma at data row 1 is 1e308"), "{err}");
 }
+
+/// A cancel flag (Ctrl-C, SIGTERM in the CLI) stops LM too, with a status and the fit so far
+/// (LM ignored it: the signal killed the process with no report).
+#[test]
+fn cancelling_stops_lm_with_a_status() {
+    let x: Vec<f64> = (0..50).map(|i| i as f64 / 5.0).collect();
+    let y: Vec<f64> = x.iter().map(|x| 3.0 * (-0.7 * x).exp() + 0.5).collect();
+    let data = Data::new().var("x", x).y(y);
+    let flag = std::sync::atomic::AtomicBool::new(true);
+    for method in [Method::Lm, Method::Trf] {
+        let fit = compile("a*exp(-b*x) + c").unwrap().fit(&data).method(method).cancel_flag(&flag).run().unwrap();
+        assert_eq!(fit.status, Status::Interrupted, "{method:?}");
+        assert!(fit.values.iter().all(|v| v.is_finite()));
+    }
+}

@@ -339,7 +339,8 @@ impl<'d> FitBuilder<'d> {
     }
 
     /// Stops the fit after the current iteration once `flag` is set (a Ctrl-C handler sets
-    /// it); a checkpoint, if asked for, is written then. TRF only.
+    /// it), with [`Status::Interrupted`] and the fit so far; a checkpoint, if asked for (TRF),
+    /// is written then. TRF and LM.
     pub fn cancel_flag(mut self, flag: &'d std::sync::atomic::AtomicBool) -> Self {
         self.cancel = Some(flag);
         self

@@ -7,7 +7,14 @@
 use super::common::*;
 use super::{Evaluator, Solution, SolveError, SolveOptions, Status};
 
-pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
+/// `cancel`: when set (Ctrl-C, SIGTERM), the fit stops at its last accepted point with
+/// [`Status::Interrupted`].
+pub fn lm(
+    ev: &mut Evaluator<'_>,
+    x0: &[f64],
+    options: &SolveOptions,
+    cancel: Option<&std::sync::atomic::AtomicBool>,
+) -> Result<Solution, SolveError> {
     let n = ev.n;
     let max_nfev = options.max_nfev.unwrap_or(super::DEFAULT_NFEV_PER_PARAM * n);
     let (ftol, xtol, gtol) = (options.ftol, options.xtol, options.gtol);
@@ -43,6 +50,10 @@ pub fn lm(ev: &mut Evaluator<'_>, x0: &[f64], options: &SolveOptions) -> Result<
         }
         if ev.non_finite_jacobian {
             status = Some(Status::NonFiniteJacobian);
+            break;
+        }
+        if cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed)) {
+            status = Some(Status::Interrupted);
             break;
         }
         if gnorm <= gtol {

@@ -258,7 +258,8 @@ pub struct TrfState {
     pub cost: f64,
 }
 
-/// Hooks into a running solve (TRF only).
+/// Hooks into a running solve: iteration callbacks and resuming are TRF's; `cancel` works
+/// for TRF and LM.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Called at the end of every iteration with the state to resume from; the flag is true
@@ -373,7 +374,7 @@ pub fn solve_with_hooks(
     }
     let mut ev = Evaluator::new(problem, options.loss, options.f_scale, mode);
     let mut solution = match method {
-        Method::Lm => lm::lm(&mut ev, x0, &options)?,
+        Method::Lm => lm::lm(&mut ev, x0, &options, hooks.cancel)?,
         _ => {
             let x0 = if bounded {
                 common::make_strictly_feasible(x0, &options.lower, &options.upper, 1e-10)

@@ -115,10 +115,9 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     if let Some(path) = &args.resume {
         fit = fit.resume(path);
     }
-    // Ctrl-C stops a (TRF) fit after its current iteration and saves a checkpoint if asked.
-    if config.method != jitfit::solve::Method::Lm {
-        fit = fit.cancel_flag(interrupt_flag());
-    }
+    // Ctrl-C (or SIGTERM, SIGHUP) stops a fit after its current iteration, with a report, and
+    // saves a checkpoint if asked (TRF).
+    fit = fit.cancel_flag(interrupt_flag());
     // A progress line on stderr for fits that take a second or more, on a terminal only.
     let progress_bar = (!args.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let bar = indicatif::ProgressBar::hidden();
