@@ -267,3 +267,22 @@ fn a_fifo_in_place_of_an_entry_is_refused_unread() {
     assert_eq!(compiled.origin, Origin::Miss);
     assert!(compiled.warnings[0].contains("is not a regular file"), "{:?}", compiled.warnings);
 }
+
+/// The left side's transform is part of the answer: a file whose `log[y]` was made `exp[y]`
+/// (f and ∂f untouched) is refused and rebuilt.
+#[test]
+fn a_tampered_response_transform_is_refused() {
+    let dir = TempDir::new("cache-transform");
+    let model = "log[y] = a - b*x";
+    let key = cache_in(&dir, 8).compile_default(model).unwrap().model.key();
+    let path = cache_in(&dir, 8).disk().unwrap().path(key);
+    let good = std::fs::read_to_string(&path).unwrap();
+    let tampered = good.replace("\"ln\"", "\"exp\"");
+    assert_ne!(tampered, good);
+    std::fs::write(&path, tampered).unwrap();
+    let compiled = cache_in(&dir, 8).compile_default(model).unwrap();
+    assert_eq!(compiled.origin, Origin::Miss);
+    assert!(compiled.warnings[0].ends_with("was refused: its response transform does not match the model's left side"), "{:?}", compiled.warnings);
+    // The untampered file is a clean hit.
+    assert_eq!(cache_in(&dir, 8).compile_default(model).unwrap().warnings, Vec::<String>::new());
+}

@@ -339,7 +339,8 @@ impl KernelCache {
 /// rebuild.
 fn agrees_with_source(entry: &disk::Loaded, ast: &syntax::Ast) -> Result<(), String> {
     let kernel = &entry.kernel;
-    if entry.response_name != ast.response_name() {
+    let response_name = ast.response_name();
+    if entry.response_name != response_name {
         return Err("its response name differs from the model's".into());
     }
     let mut interpreter = crate::ir::Interpreter::new(kernel);
@@ -347,21 +348,29 @@ fn agrees_with_source(entry: &disk::Loaded, ast: &syntax::Ast) -> Result<(), Str
     let same = |a: f64, b: f64, tolerance: f64| {
         a == b || (a.is_nan() && b.is_nan()) || (a - b).abs() <= tolerance * a.abs().max(b.abs())
     };
+    type Values = std::collections::HashMap<String, f64>;
+    let direct = |values: &Values| syntax::eval_ast(ast, values).unwrap_or(f64::NAN);
     for point in 0..3 {
         let vars: Vec<f64> = (0..n_vars).map(|k| 0.31 + 0.17 * k as f64 + 0.23 * point as f64).collect();
         let params: Vec<f64> = (0..n_params).map(|j| 0.71 + 0.13 * j as f64 + 0.07 * point as f64).collect();
-        let mut values: std::collections::HashMap<String, f64> =
-            kernel.var_names.iter().cloned().zip(vars.clone()).collect();
+        let y = 1.37 + 0.11 * point as f64;
+        let mut values: Values = kernel.var_names.iter().cloned().zip(vars.clone()).collect();
         values.extend(kernel.param_names.iter().cloned().zip(params.clone()));
-        let direct =
-            |values: &std::collections::HashMap<String, f64>| syntax::eval_ast(ast, values).unwrap_or(f64::NAN);
-        let outputs = interpreter.eval_point(&vars, f64::NAN, &params).to_vec();
+        let outputs = interpreter.eval_point(&vars, y, &params).to_vec();
         let f = outputs[kernel.outputs.value.index()];
         if !same(f, direct(&values), 1e-9) {
-            return Err(format!(
-                "its kernel does not compute the model (f = {f:e}, the model gives {:e})",
-                direct(&values)
-            ));
+            return Err(format!("its kernel does not compute the model (f = {f:e}, the model gives {:e})", direct(&values)));
+        }
+        // The left side's transform t(y) (`log[y] = ...`) is part of the answer too.
+        let mut with_response = values.clone();
+        if let Some(name) = &response_name {
+            with_response.insert(name.clone(), y);
+        }
+        let transform = syntax::eval_response_transform(ast, &with_response);
+        match (kernel.outputs.response.map(|t| outputs[t.index()]), transform) {
+            (None, None) => {}
+            (Some(t), Some(expected)) if same(t, expected, 1e-9) => {}
+            _ => return Err("its response transform does not match the model's left side".into()),
         }
         for (j, name) in kernel.param_names.iter().enumerate() {
             let d = outputs[kernel.outputs.derivatives[j].index()];

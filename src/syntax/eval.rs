@@ -11,6 +11,21 @@ use std::collections::HashMap;
 /// response by name. Returns `None` if a name has no value or a call is malformed (a model
 /// that resolves never does that).
 pub fn eval_ast(ast: &Ast, values: &HashMap<String, f64>) -> Option<f64> {
+    Some(eval_nodes(ast, values)?[ast.model_statement().rhs.index()])
+}
+
+/// The transformed response t(y) of a left side like `log[y]` (with the response's value in
+/// `values` by name); `None` when the left side is absent or a bare name (t(y) = y).
+pub fn eval_response_transform(ast: &Ast, values: &HashMap<String, f64>) -> Option<f64> {
+    let lhs = ast.model_statement().lhs?;
+    if matches!(ast.node(lhs).kind, AstKind::Name(_)) {
+        return None;
+    }
+    Some(eval_nodes(ast, values)?[lhs.index()])
+}
+
+/// Every node's value, in arena order.
+fn eval_nodes(ast: &Ast, values: &HashMap<String, f64>) -> Option<Vec<f64>> {
     let mut scope = values.clone();
     let mut computed: Vec<f64> = Vec::with_capacity(ast.nodes.len());
     for (i, node) in ast.nodes.iter().enumerate() {
@@ -38,5 +53,5 @@ pub fn eval_ast(ast: &Ast, values: &HashMap<String, f64>) -> Option<f64> {
             }
         }
     }
-    Some(computed[ast.model_statement().rhs.index()])
+    Some(computed)
 }

@@ -14,7 +14,7 @@ mod resolve;
 
 pub use ast::{Ast, AstId, AstKind, AstNode, Span, Statement};
 pub use error::{SyntaxError, SyntaxErrorKind, render};
-pub use eval::eval_ast;
+pub use eval::{eval_ast, eval_response_transform};
 pub use functions::{CONSTANTS, FUNCTIONS, Function, LANGUAGE_VERSION, lookup_function, suggest_function};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES, parse};
 pub use resolve::{Names, Resolved, resolve};
