@@ -3,7 +3,7 @@
 
 use crate::support::TempDir;
 use expect_test::expect;
-use jitfit::cache::{CacheOptions, KernelCache, Origin, canonical_text, model_fingerprint};
+use jitfit::cache::{CacheOptions, KernelCache, Origin, model_fingerprint};
 use jitfit::{ModelOptions, Names};
 use std::num::NonZeroUsize;
 
@@ -18,15 +18,15 @@ const MODEL: &str = "a*exp(-b*x) + c";
 #[test]
 fn model_fingerprint_is_stable() {
     let ast = jitfit::syntax::parse(MODEL).unwrap();
-    let fingerprint = model_fingerprint(&canonical_text(&ast), &ModelOptions::default());
+    let fingerprint = model_fingerprint(&ast.canonical_text(), &ModelOptions::default());
     expect!["a30c7cf1dc6861a27b5b4991f60cfc50"].assert_eq(&format!("{fingerprint:032x}"));
     // Whitespace, comments and redundant brackets do not change it.
     let ast = jitfit::syntax::parse("(a) * exp[ -b*x ]  # decay\n + c").unwrap();
-    assert_eq!(model_fingerprint(&canonical_text(&ast), &ModelOptions::default()), fingerprint);
+    assert_eq!(model_fingerprint(&ast.canonical_text(), &ModelOptions::default()), fingerprint);
     // Variables do.
     let options =
         ModelOptions { names: Names { vars: vec!["x".into(), "t".into()], params: None }, ..Default::default() };
-    assert_ne!(model_fingerprint(&canonical_text(&ast), &options), fingerprint);
+    assert_ne!(model_fingerprint(&ast.canonical_text(), &options), fingerprint);
 }
 
 #[test]
@@ -282,7 +282,11 @@ fn a_tampered_response_transform_is_refused() {
     std::fs::write(&path, tampered).unwrap();
     let compiled = cache_in(&dir, 8).compile_default(model).unwrap();
     assert_eq!(compiled.origin, Origin::Miss);
-    assert!(compiled.warnings[0].ends_with("was refused: its response transform does not match the model's left side"), "{:?}", compiled.warnings);
+    assert!(
+        compiled.warnings[0].ends_with("was refused: its response transform does not match the model's left side"),
+        "{:?}",
+        compiled.warnings
+    );
     // The untampered file is a clean hit.
     assert_eq!(cache_in(&dir, 8).compile_default(model).unwrap().warnings, Vec::<String>::new());
 }

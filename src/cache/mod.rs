@@ -16,10 +16,9 @@
 
 mod disk;
 
-pub use crate::compiled::{CacheKey, KERNEL_SET, cache_key, canonical_text, model_fingerprint};
+pub use crate::compiled::{CacheKey, KERNEL_SET, cache_key, key_of, model_fingerprint};
 pub use disk::{DISK_FORMAT, DiskEntry, DiskStore, Loaded};
 
-use crate::backend::cranelift::target_description;
 use crate::compiled::CompiledModel;
 use crate::ir::VerifiedKernel;
 use crate::{Model, ModelError, ModelOptions, syntax};
@@ -189,8 +188,8 @@ impl KernelCache {
 
         let t = Instant::now();
         let ast = syntax::parse(source)?;
-        let canonical = canonical_text(&ast);
-        let key = cache_key(model_fingerprint(&canonical, options), target_description());
+        let canonical = ast.canonical_text();
+        let key = key_of(&canonical, options);
         let parse_time = t.elapsed();
         add_time(&self.counters.parse_ns, parse_time);
         {
@@ -279,8 +278,7 @@ impl KernelCache {
     ) -> Result<CompiledModel, ModelError> {
         let mut model = CompiledModel::from_verified(key, source, response_name, kernel)?;
         add_time(&self.counters.compile_ns, model.kernels().compile_time());
-        let before = started.elapsed().saturating_sub(model.build_time());
-        model.add_build_time(before);
+        model.set_build_time(started.elapsed());
         Ok(model)
     }
 
@@ -359,7 +357,10 @@ fn agrees_with_source(entry: &disk::Loaded, ast: &syntax::Ast) -> Result<(), Str
         let outputs = interpreter.eval_point(&vars, y, &params).to_vec();
         let f = outputs[kernel.outputs.value.index()];
         if !same(f, direct(&values), 1e-9) {
-            return Err(format!("its kernel does not compute the model (f = {f:e}, the model gives {:e})", direct(&values)));
+            return Err(format!(
+                "its kernel does not compute the model (f = {f:e}, the model gives {:e})",
+                direct(&values)
+            ));
         }
         // The left side's transform t(y) (`log[y] = ...`) is part of the answer too.
         let mut with_response = values.clone();

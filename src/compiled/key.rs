@@ -3,7 +3,6 @@
 
 use crate::ModelOptions;
 use crate::ir::IR_VERSION;
-use crate::syntax::Ast;
 use std::fmt;
 use xxhash_rust::xxh3::xxh3_128;
 
@@ -18,11 +17,6 @@ impl fmt::Display for CacheKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:032x}", self.0)
     }
-}
-
-/// The model's canonical text (see [`Ast::canonical_text`]).
-pub fn canonical_text(ast: &Ast) -> String {
-    ast.canonical_text()
 }
 
 struct Encoder(Vec<u8>);
@@ -63,6 +57,12 @@ pub fn model_fingerprint(canonical: &str, options: &ModelOptions) -> u128 {
     e.field(&(limits.nodes as u64).to_le_bytes());
     e.field(&(limits.time.as_nanos() as u64).to_le_bytes());
     xxh3_128(&e.0)
+}
+
+/// The key of a model with this canonical text ([`Ast::canonical_text`]) and options on this
+/// machine's code-generation target: the one way a key is made.
+pub fn key_of(canonical: &str, options: &ModelOptions) -> CacheKey {
+    cache_key(model_fingerprint(canonical, options), crate::backend::cranelift::target_description())
 }
 
 /// The full key: the fingerprint plus the code-generation target (ISA and its features).

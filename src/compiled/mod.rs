@@ -7,10 +7,10 @@
 
 mod key;
 
-pub use key::{CacheKey, KERNEL_SET, cache_key, canonical_text, model_fingerprint};
+pub use key::{CacheKey, KERNEL_SET, cache_key, key_of, model_fingerprint};
 
 use crate::backend::Kernels;
-use crate::backend::cranelift::{CraneliftKernels, target_description};
+use crate::backend::cranelift::CraneliftKernels;
 use crate::ir::VerifiedKernel;
 use crate::{Model, ModelError};
 use std::time::{Duration, Instant};
@@ -47,7 +47,7 @@ impl Model {
     /// involved: [`crate::compile`] and [`crate::KernelCache`] memoize this.
     pub fn compile(&self) -> Result<CompiledModel, ModelError> {
         let started = Instant::now();
-        let key = cache_key(model_fingerprint(self.canonical_text(), self.options()), target_description());
+        let key = key_of(self.canonical_text(), self.options());
         let response_name = self.response_name().map(str::to_owned);
         let mut model = CompiledModel::from_verified(key, self.source(), response_name, self.kernel())?;
         model.build_time = self.times().total() + started.elapsed();
@@ -132,8 +132,9 @@ impl CompiledModel {
     pub fn build_time(&self) -> Duration {
         self.build_time
     }
-    /// Adds time spent before compiling (reading the IR from disk, say) to the build time.
-    pub(crate) fn add_build_time(&mut self, extra: Duration) {
-        self.build_time += extra;
+    /// Sets the build time when more than code generation went into it (the cache's whole
+    /// compile: the front end or the disk load, then code generation).
+    pub(crate) fn set_build_time(&mut self, total: Duration) {
+        self.build_time = total;
     }
 }

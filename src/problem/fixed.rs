@@ -9,7 +9,7 @@ use crate::solve::{NormalEquations, Problem, SolveError};
 pub struct FixedParams<'a> {
     inner: &'a mut dyn Problem,
     full: Vec<f64>,
-    free: Vec<usize>,
+    free: FreeParams,
     jacobian: Vec<f64>,
 }
 
@@ -78,11 +78,11 @@ impl<'a> FixedParams<'a> {
     /// `inner` with every parameter not in `free` held at its value in `full` (which has one
     /// value per parameter of `inner`).
     pub fn new(inner: &'a mut dyn Problem, full: Vec<f64>, free: &FreeParams) -> Self {
-        FixedParams { inner, full, free: free.indices().to_vec(), jacobian: Vec::new() }
+        FixedParams { inner, full, free: free.clone(), jacobian: Vec::new() }
     }
 
     fn expand(&mut self, free_values: &[f64]) {
-        for (slot, v) in self.free.iter().zip(free_values) {
+        for (slot, v) in self.free.indices().iter().zip(free_values) {
             self.full[*slot] = *v;
         }
     }
@@ -110,7 +110,7 @@ impl Problem for FixedParams<'_> {
         let mut full_jacobian = std::mem::take(&mut self.jacobian);
         let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
         for i in 0..m {
-            for (c, k) in self.free.iter().enumerate() {
+            for (c, k) in self.free.indices().iter().enumerate() {
                 out[i * n_free + c] = full_jacobian[i * n_all + k];
             }
         }
@@ -138,8 +138,8 @@ impl Problem for FixedParams<'_> {
         let mut full = NormalEquations::zeros(n_all);
         self.inner.normal_equations(&self.full, loss, &mut full)?;
         let n_free = self.free.len();
-        for (a, ka) in self.free.iter().enumerate() {
-            for (b, kb) in self.free.iter().enumerate() {
+        for (a, ka) in self.free.indices().iter().enumerate() {
+            for (b, kb) in self.free.indices().iter().enumerate() {
                 acc.jtj[a * n_free + b] += full.jtj[ka * n_all + kb];
             }
             acc.jtr[a] += full.jtr[*ka];

@@ -1,6 +1,6 @@
 //! `jitfit explain`: everything jitfit derives from a model, stage by stage.
 
-use jitfit::backend::cranelift::{self, CraneliftKernels};
+use jitfit::backend::cranelift::CraneliftKernels;
 use jitfit::cache;
 use jitfit::{Model, ModelOptions, Names};
 use std::time::Duration;
@@ -57,8 +57,8 @@ pub fn run(args: &ExplainArgs) -> anyhow::Result<()> {
     }
     let compiled = CraneliftKernels::compile(model.kernel())?;
     let ast = jitfit::syntax::parse(&args.model)?;
-    let fingerprint = cache::model_fingerprint(&cache::canonical_text(&ast), &options);
-    let key = cache::cache_key(fingerprint, cranelift::target_description());
+    let canonical = ast.canonical_text();
+    let (key, fingerprint) = (cache::key_of(&canonical, &options), cache::model_fingerprint(&canonical, &options));
     let kernel = model.kernel();
     let report = model.simplify_report();
     let times = model.times();
