@@ -174,6 +174,10 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         ],
         vec!["fit", "a*x", "/dev/zero"],
         // Options that cannot apply, or conflict, are refused.
+        decay(&["signal", "--f-scale", "0.5"]),
+        decay(&["signal", "--seed", "3"]),
+        decay(&["signal", "--checkpoint-every", "5"]),
+        decay(&["signal", "--x", "time", "--vars", "time"]),
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--plot", "p.svg"],

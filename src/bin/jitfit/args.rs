@@ -44,9 +44,10 @@ pub struct FitArgs {
     /// Robust loss: linear, soft_l1, huber, cauchy, arctan.
     #[arg(long, default_value = "linear")]
     pub loss: String,
-    /// Residual scale of a robust loss.
-    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
-    pub f_scale: f64,
+    /// Residual scale of a robust loss (default 1; refused with the linear loss, where it
+    /// cannot apply).
+    #[arg(long, allow_negative_numbers = true)]
+    pub f_scale: Option<f64>,
     /// Algorithm: auto (= trf), trf, lm.
     #[arg(long, default_value = "auto")]
     pub method: String,
@@ -84,9 +85,9 @@ pub struct FitArgs {
     /// Save the solver state to this file as the fit goes (JSON, written atomically).
     #[arg(long)]
     pub checkpoint: Option<PathBuf>,
-    /// Save a checkpoint every N iterations.
-    #[arg(long, default_value_t = 1)]
-    pub checkpoint_every: usize,
+    /// Save a checkpoint every N iterations (default 1; needs --checkpoint).
+    #[arg(long)]
+    pub checkpoint_every: Option<usize>,
     /// Continue an interrupted fit from its checkpoint (same model, data and options).
     #[arg(long)]
     pub resume: Option<PathBuf>,
@@ -97,12 +98,12 @@ pub struct FitArgs {
     /// the initial values), keep the best; the report lists the distinct minima.
     #[arg(long, default_value_t = 1)]
     pub starts: usize,
-    /// How the starts are drawn: sobol, lhs, random.
-    #[arg(long, default_value = "sobol")]
-    pub sampler: String,
-    /// Seed of the starts.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// How the starts are drawn: sobol (default), lhs, random (needs --starts).
+    #[arg(long)]
+    pub sampler: Option<String>,
+    /// Seed of the starts (default 0; needs --starts).
+    #[arg(long)]
+    pub seed: Option<u64>,
     /// Rows with a missing or non-finite value in a column the fit uses: `raise` (an error
     /// naming the row) or `omit` (dropped, and the report says how many) — scipy's names.
     #[arg(long, default_value = "raise")]

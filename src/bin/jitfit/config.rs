@@ -50,6 +50,19 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
         }
     }
+    // Options that only mean something beside another one.
+    let needs = [
+        ("--f-scale", args.f_scale.is_some(), "a robust --loss", args.loss != "linear"),
+        ("--checkpoint-every", args.checkpoint_every.is_some(), "--checkpoint", args.checkpoint.is_some()),
+        ("--sampler", args.sampler.is_some(), "--starts N (N > 1)", args.starts > 1),
+        ("--seed", args.seed.is_some(), "--starts N (N > 1)", args.starts > 1),
+    ];
+    if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {
+        bail!("{flag} applies only with {needed}");
+    }
+    if args.x.is_some() && args.vars.is_some() {
+        bail!("--x and --vars both name variables: say x=COLUMN in --vars instead");
+    }
     if args.starts > 1 {
         for (flag, given) in [("--checkpoint", args.checkpoint.is_some()), ("--resume", args.resume.is_some())] {
             if given {
@@ -101,15 +114,16 @@ impl FitConfig {
             "gpu" => Backend::Gpu,
             other => bail!("--backend: `{other}` is not one of auto, cpu, gpu"),
         };
-        let sampler = Sampler::from_name(&args.sampler)
-            .ok_or_else(|| anyhow!("--sampler: `{}` is not one of sobol, lhs, random", args.sampler))?;
+        let sampler_name = args.sampler.as_deref().unwrap_or("sobol");
+        let sampler = Sampler::from_name(sampler_name)
+            .ok_or_else(|| anyhow!("--sampler: `{sampler_name}` is not one of sobol, lhs, random"))?;
         let defaults = SolveOptions::default();
         Ok(FitConfig {
             p0,
             bounds,
             fix,
             loss,
-            f_scale: args.f_scale,
+            f_scale: args.f_scale.unwrap_or(1.0),
             method,
             backend,
             absolute_sigma: args.absolute_sigma,

@@ -83,7 +83,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         let options = jitfit::multistart::MultiStart {
             starts: args.starts,
             sampler: config.sampler,
-            seed: args.seed,
+            seed: args.seed.unwrap_or(0),
             ..Default::default()
         };
         let found = model.multi_start(&data, |fit| config.apply(fit), &options)?;
@@ -102,7 +102,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     }
     let mut fit = config.apply(model.fit(&data));
     if let Some(path) = &args.checkpoint {
-        fit = fit.checkpoint(path, args.checkpoint_every);
+        fit = fit.checkpoint(path, args.checkpoint_every.unwrap_or(1));
         // For tests of interrupted fits: die right after writing the checkpoint of iteration N.
         if let Some(n) = std::env::var("JITFIT_ABORT_AFTER_CHECKPOINT").ok().and_then(|v| v.parse::<usize>().ok()) {
             fit = fit.after_checkpoint(move |iteration| {

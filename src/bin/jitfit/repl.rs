@@ -229,7 +229,9 @@ fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     args.p0 = pairs(&session.p0);
     args.bounds = pairs(&session.bounds);
     args.fix = pairs(&session.fix);
-    (args.loss, args.f_scale) = session.loss.clone();
+    let (loss, f_scale) = session.loss.clone();
+    args.f_scale = (loss != "linear").then_some(f_scale);
+    args.loss = loss;
     args.method = session.method.clone();
     args.backend = session.backend.clone();
     Ok(args)
@@ -276,8 +278,11 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let mut it = rest.split_whitespace();
             let name = it.next().unwrap_or("linear").to_owned();
             jitfit::solve::Loss::from_name(&name).ok_or_else(|| anyhow!("unknown loss `{name}`"))?;
-            let f_scale = it.next().map(|v| parse_number(v, "f_scale")).transpose()?.unwrap_or(1.0);
-            session.loss = (name, f_scale);
+            let f_scale = it.next().map(|v| parse_number(v, "f_scale")).transpose()?;
+            if name == "linear" && f_scale.is_some() {
+                bail!("loss linear takes no f_scale (it applies to a robust loss only)");
+            }
+            session.loss = (name, f_scale.unwrap_or(1.0));
         }
         "method" => {
             if !matches!(rest, "auto" | "trf" | "lm") {
