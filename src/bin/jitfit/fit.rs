@@ -86,7 +86,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
             seed: args.seed.unwrap_or(0),
             ..Default::default()
         };
-        let found = model.multi_start(&data, |fit| config.apply(fit), &options)?;
+        let found = model.multi_start(&data, |fit| config.apply(fit), &options).map_err(nan_hint)?;
         return Ok(Outcome {
             fit: found.best,
             minima: found.minima,
@@ -147,7 +147,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     if let Some(bar) = &progress_bar {
         bar.finish_and_clear();
     }
-    let fit = fit?;
+    let fit = fit.map_err(nan_hint)?;
     Ok(Outcome {
         fit,
         minima: Vec::new(),
@@ -162,37 +162,26 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     })
 }
 
-/// `--nan-policy`: with `raise`, the first non-finite value in a column the fit uses is an
-/// error naming its row and the flag; with `omit`, the rows to keep (`None`: all), with a note
-/// in the [[Data]] section when some are dropped.
+/// `--nan-policy`: with `omit`, the rows to keep (`None`: all), with a note in the [[Data]]
+/// section when some are dropped. With `raise` nothing is scanned here: the fit itself refuses
+/// a non-finite value, and [`nan_hint`] adds the flag to its message.
 fn rows_to_keep(args: &FitArgs, table: &Table, columns: &mut Columns) -> anyhow::Result<Option<Vec<usize>>> {
-    let omit = match args.nan_policy.as_str() {
-        "raise" => false,
-        "omit" => true,
+    match args.nan_policy.as_str() {
+        "raise" => return Ok(None),
+        "omit" => {}
         other => anyhow::bail!("--nan-policy: `{other}` is not one of raise, omit"),
-    };
-    let used: Vec<&str> = columns
+    }
+    let used: Vec<&[f64]> = columns
         .vars
         .iter()
         .map(|(_, c)| c.as_str())
         .chain(std::iter::once(columns.y.as_str()))
         .chain(columns.sigma.as_deref())
+        .map(|c| table.column(c).unwrap_or_default())
         .collect();
-    let data: Vec<&[f64]> = used.iter().map(|c| table.column(c).unwrap_or_default()).collect();
-    let rows = data.first().map_or(0, |c| c.len());
-    let bad = |i: usize| data.iter().any(|c| !c.get(i).is_some_and(|v| v.is_finite()));
-    if !omit {
-        if let Some(i) = (0..rows).find(|i| bad(*i)) {
-            let (name, column) = used.iter().zip(&data).find(|(_, c)| !c[i].is_finite()).expect("a bad row");
-            anyhow::bail!(
-                "column `{name}` holds {} at data row {}: fix the data, or drop such rows with --nan-policy omit",
-                column[i],
-                i + 1
-            );
-        }
-        return Ok(None);
-    }
-    let keep: Vec<usize> = (0..rows).filter(|i| !bad(*i)).collect();
+    let rows = used.first().map_or(0, |c| c.len());
+    let keep: Vec<usize> =
+        (0..rows).filter(|i| used.iter().all(|c| c.get(*i).is_some_and(|v| v.is_finite()))).collect();
     if keep.len() == rows {
         return Ok(None);
     }
@@ -201,6 +190,17 @@ fn rows_to_keep(args: &FitArgs, table: &Table, columns: &mut Columns) -> anyhow:
         rows - keep.len()
     ));
     Ok(Some(keep))
+}
+
+/// A fit's refusal of a non-finite value, with the flag that drops such rows.
+fn nan_hint(e: jitfit::FitError) -> anyhow::Error {
+    match e {
+        // (Not for t(y) of a left side like log[y]: omit drops non-finite data, not y ≤ 0.)
+        jitfit::FitError::NonFinite { ref what, .. } if !what.starts_with("the transformed response") => {
+            anyhow::anyhow!("{e}: fix the data, or drop such rows with --nan-policy omit")
+        }
+        other => other.into(),
+    }
 }
 
 /// Set by Ctrl-C; the handler is installed once per process.
