@@ -98,7 +98,8 @@ impl<'a> Observer<'a> {
 }
 
 /// `len:xxh3` over the data's length, the variable names and every value of every column
-/// (streamed: xxh3 runs at memory speed, and nothing of the data's size is allocated). Any
+/// (streamed, nothing of the data's size allocated: a 10^7-point fit with a checkpoint took
+/// 1.04–1.06 s against 1.00–1.03 s without, fingerprint and writes together). Any
 /// changed row makes it another data set (it sampled 4096 rows, so a resume accepted data
 /// with 20 056 other rows changed).
 fn data_fingerprint(model: &CompiledModel, data: &Data) -> String {
