@@ -389,47 +389,6 @@ fn multi_start_reports_the_best_fit_and_the_minima() {
     assert!(stderr(&bad).contains("--sampler: `halton` is not one of sobol, lhs, random"));
 }
 
-/// The [[Data]] section says every choice the flags did not make (the data contract of
-/// `src/bin/jitfit/columns.rs`), and σ from a headerless third column is used — and checked.
-#[test]
-fn the_data_section_says_what_was_inferred() {
-    let cache = TempDir::new("cli-contract");
-    let dir = TempDir::new("cli-contract-data");
-    let three = dir.path().join("three.dat");
-    std::fs::write(&three, "1 2.1 0.1\n2 2.9 0.1\n3 4.2 0.2\n4 4.8 0.1\n5 6.1 0.3\n").unwrap();
-    let zero_sigma = dir.path().join("zero.dat");
-    std::fs::write(&zero_sigma, "1 2.1 0.1\n2 2.9 0\n3 4.2 0.2\n").unwrap();
-    let missing = dir.path().join("missing.csv");
-    std::fs::write(&missing, "x,y\n1,2.1\n2,NA\n3,4.2\n4,\n5,6.1\n6,6.8\n").unwrap();
-    let mut transcript = String::new();
-    for args in [
-        vec!["fit", "a*x + b", missing.to_str().unwrap()],
-        vec!["fit", "a*x + b", missing.to_str().unwrap(), "--nan-policy", "omit"],
-        vec!["fit", "a*x + b", three.to_str().unwrap()],
-        vec!["fit", "a*x + b", three.to_str().unwrap(), "--sigma", "none"],
-        vec!["fit", "y = a*x + b", three.to_str().unwrap(), "--vars", "x"],
-        vec!["fit", "a*x + b", zero_sigma.to_str().unwrap()],
-    ] {
-        let out = jitfit(&args, &cache);
-        let report = stdout(&out);
-        let data: Vec<&str> =
-            report.lines().skip_while(|l| *l != "[[Data]]").take_while(|l| *l != "[[Fit Statistics]]").collect();
-        let json_args: Vec<&str> = args.iter().copied().chain(["--json"]).collect();
-        let json: serde_json::Value = serde_json::from_str(&stdout(&jitfit(&json_args, &cache))).unwrap_or_default();
-        transcript += &format!(
-            "$ jitfit {}\n{}{}json data.sigma {} notes {}\n[exit {:?}]\n",
-            args[1..].join(" "),
-            data.iter().map(|l| format!("{l}\n")).collect::<String>(),
-            stderr(&out),
-            json["data"]["sigma"],
-            json["data"]["notes"],
-            out.status.code()
-        );
-    }
-    expect_test::expect_file!["snapshots/cli_data_contract.txt"]
-        .assert_eq(&transcript.replace(dir.path().to_str().unwrap(), "$DIR"));
-}
-
 /// Inputs scientists have: a table on standard input (`-`), columns by position (`--y 3`),
 /// and a previous fit's JSON report as the starting values (`--p0 @fit.json`).
 #[test]
@@ -450,7 +409,7 @@ fn stdin_positions_and_previous_fits() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let first: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
-    assert_eq!(first["data"]["path"], "-");
+    assert_eq!(first["data"]["path"], "standard input");
 
     let by_position = jitfit(&["fit", "a*x + b", "tests/data/xyz.csv", "--y", "3", "--vars", "x", "--json"], &cache);
     assert_eq!(by_position.status.code(), Some(0), "{}", stderr(&by_position));

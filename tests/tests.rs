@@ -7,6 +7,7 @@ mod backend;
 pub mod batch;
 mod cache;
 mod checkpoint;
+mod contract;
 mod cli;
 mod errors;
 mod fit;

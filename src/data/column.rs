@@ -1,4 +1,4 @@
-//! A column of f64 values: owned, or memory-mapped from a `.npy` file (never copied, so data
+//! A column of f64 values: owned (shared, so clones are cheap), or memory-mapped from a `.npy` file (never copied, so data
 //! larger than memory can be fitted).
 //!
 //! The mapped form is opaque: only [`Column::mapped`], which checks the range, the alignment
@@ -12,7 +12,8 @@ pub struct Column(Repr);
 
 #[derive(Clone, Debug)]
 enum Repr {
-    Owned(Vec<f64>),
+    /// Shared: a clone (a table's column handed to a fit) does not copy the values.
+    Owned(Arc<Vec<f64>>),
     /// `len` values at byte `offset` of a mapped file; checked by [`Column::mapped`].
     Mapped {
         map: Arc<memmap2::Mmap>,
@@ -70,7 +71,7 @@ impl Column {
 
 impl Default for Column {
     fn default() -> Self {
-        Column(Repr::Owned(Vec::new()))
+        Column(Repr::Owned(Arc::default()))
     }
 }
 
@@ -83,13 +84,13 @@ impl std::ops::Deref for Column {
 
 impl From<Vec<f64>> for Column {
     fn from(v: Vec<f64>) -> Self {
-        Column(Repr::Owned(v))
+        Column(Repr::Owned(Arc::new(v)))
     }
 }
 
 impl From<&[f64]> for Column {
     fn from(v: &[f64]) -> Self {
-        Column(Repr::Owned(v.to_vec()))
+        Column(Repr::Owned(Arc::new(v.to_vec())))
     }
 }
 

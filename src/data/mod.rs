@@ -5,8 +5,10 @@
 mod column;
 pub mod nist;
 pub mod npy;
+mod text;
 
 pub use column::{Column, MappedColumnError};
+pub use text::{Delimiter, MAX_LINE_BYTES, ReadOptions, read_text};
 
 use std::path::{Path, PathBuf};
 
@@ -18,6 +20,9 @@ pub struct Table {
     /// What reading chose that the file did not say (a `;` separator, decimal commas), one
     /// sentence each, for the report.
     pub notes: Vec<String>,
+    /// The labels of the columns read as text ([`ReadOptions::text_columns`]): such a column's
+    /// values are indices into its labels, in order of first appearance.
+    pub labels: Vec<(String, Vec<String>)>,
 }
 
 impl Table {
@@ -28,6 +33,11 @@ impl Table {
     /// The column as stored (mapped columns stay mapped when handed to a fit).
     pub fn column_data(&self, name: &str) -> Option<&Column> {
         self.names.iter().position(|n| n == name).map(|k| &self.columns[k])
+    }
+
+    /// The labels of a column read as text (its values index them).
+    pub fn labels(&self, name: &str) -> Option<&[String]> {
+        self.labels.iter().find(|(n, _)| n == name).map(|(_, l)| l.as_slice())
     }
 
     pub fn n_rows(&self) -> usize {
@@ -51,26 +61,27 @@ pub enum DataError {
     DuplicateColumn { path: PathBuf, name: String },
     #[error("{path}: {message}")]
     Format { path: PathBuf, message: String },
+    #[error("{path}: no column `{name}` (columns: {})", columns.join(", "))]
+    NoSuchColumn { path: PathBuf, name: String, columns: Vec<String> },
 }
 
-#[derive(Clone, Copy, PartialEq)]
-enum Separator {
-    Comma,
-    /// European spreadsheets' CSV: `;` between fields, often with decimal commas.
-    Semicolon,
-    Tab,
-    Whitespace,
-}
-
-/// Reads a data file, choosing the format by extension and content (`.npy` is mapped).
+/// Reads a data file, choosing the format by extension and content (`.npy` is mapped), with
+/// what it does not say detected (see [`ReadOptions`]).
 pub fn read_table(path: &Path) -> Result<Table, DataError> {
+    read_table_with(path, &ReadOptions::default())
+}
+
+/// Reads a data file with what it does not say given in `options` (`.npy` files say it all:
+/// options other than the default are for text).
+pub fn read_table_with(path: &Path, options: &ReadOptions) -> Result<Table, DataError> {
     if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
         let (names, columns) = npy::read_npy(path)?;
-        return Ok(Table { names, columns, notes: Vec::new() });
+        return Ok(Table { names, columns, ..Table::default() });
     }
     // Only a regular file: a device (`/dev/zero` grows without end) or a FIFO (blocks) is
     // refused before it is opened.
-    let meta = std::fs::metadata(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
+    let io = |e: std::io::Error| DataError::Io { path: path.to_owned(), message: e.to_string() };
+    let meta = std::fs::metadata(path).map_err(io)?;
     if !meta.is_file() {
         return Err(DataError::Format {
             path: path.to_owned(),
@@ -78,143 +89,18 @@ pub fn read_table(path: &Path) -> Result<Table, DataError> {
                 .into(),
         });
     }
-    let text =
-        std::fs::read_to_string(path).map_err(|e| DataError::Io { path: path.to_owned(), message: e.to_string() })?;
-    parse_table(&text, path)
+    read_text(std::fs::File::open(path).map_err(io)?, path, options)
 }
 
 /// Parses table text (see [`read_table`]); `path` is used in messages and for the extension.
 pub fn parse_table(text: &str, path: &Path) -> Result<Table, DataError> {
-    let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
-    let first_line = text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#')).unwrap_or("");
-    let separator = match extension.as_str() {
-        _ if first_line.contains(';') => Separator::Semicolon,
-        "csv" => Separator::Comma,
-        "tsv" | "tab" => Separator::Tab,
-        _ if first_line.contains(',') => Separator::Comma,
-        _ if first_line.contains('\t') => Separator::Tab,
-        _ => Separator::Whitespace,
-    };
-    // Rows of fields with their line numbers (1-based).
-    let mut rows: Vec<(usize, Vec<String>)> = Vec::new();
-    if separator == Separator::Whitespace {
-        for (i, line) in text.lines().enumerate() {
-            let line = line.split('#').next().unwrap_or("").trim();
-            if !line.is_empty() {
-                rows.push((i + 1, line.split_whitespace().map(str::to_owned).collect()));
-            }
-        }
-    } else {
-        let mut reader = csv::ReaderBuilder::new()
-            .delimiter(match separator {
-                Separator::Comma => b',',
-                Separator::Semicolon => b';',
-                _ => b'\t',
-            })
-            .has_headers(false)
-            .flexible(true)
-            .comment(Some(b'#'))
-            .trim(csv::Trim::All)
-            .from_reader(text.as_bytes());
-        for record in reader.records() {
-            let record = record.map_err(|e| DataError::Format { path: path.to_owned(), message: e.to_string() })?;
-            let line = record.position().map_or(0, |p| p.line() as usize);
-            if record.iter().all(|f| f.is_empty()) {
-                continue;
-            }
-            rows.push((line, record.iter().map(str::to_owned).collect()));
-        }
-    }
-    if rows.is_empty() {
-        return Err(DataError::Empty { path: path.to_owned() });
-    }
-    // A header has a field that is not a number as written (a missing-value word such as
-    // `NA` counts as text here: a first row of names is never read as missing data).
-    let is_number = |f: &str| {
-        let f = f.trim();
-        f.parse::<f64>().is_ok() || (separator != Separator::Comma && f.replacen(',', ".", 1).parse::<f64>().is_ok())
-    };
-    let header = rows[0].1.iter().any(|f| !is_number(f));
-    let width = rows[0].1.len();
-    let names: Vec<String> = if header {
-        rows[0].1.clone()
-    } else {
-        match width {
-            2 => vec!["x".into(), "y".into()],
-            3 => vec!["x".into(), "y".into(), "sigma".into()],
-            _ => (1..=width).map(|k| format!("c{k}")).collect(),
-        }
-    };
-    let mut seen = std::collections::HashSet::with_capacity(names.len());
-    for name in &names {
-        // A set: linear in the number of columns (the issue measured the pairwise check at 76 s
-        // for 3·10^5 columns; with the set, 0.25 s for the whole fit of such a file here).
-        if !seen.insert(name.as_str()) {
-            return Err(DataError::DuplicateColumn { path: path.to_owned(), name: name.clone() });
-        }
-    }
-    let data_rows = if header { &rows[1..] } else { &rows[..] };
-    if data_rows.is_empty() {
-        return Err(DataError::Empty { path: path.to_owned() });
-    }
-    let mut notes = Vec::new();
-    if separator == Separator::Semicolon {
-        notes.push("fields separated by `;` (the first line has one)".to_owned());
-    }
-    let mut decimal_commas = false;
-    let mut columns = vec![Vec::with_capacity(data_rows.len()); width];
-    for (line, fields) in data_rows {
-        if fields.len() != width {
-            return Err(DataError::Ragged { path: path.to_owned(), line: *line, expected: width, found: fields.len() });
-        }
-        for (k, field) in fields.iter().enumerate() {
-            // A decimal comma (`1,5`) where commas do not separate fields.
-            let comma_number = || {
-                let decimal = field.trim().replacen(',', ".", 1);
-                (separator != Separator::Comma && field.matches(',').count() == 1 && !field.contains('.'))
-                    .then(|| decimal.parse::<f64>().ok())
-                    .flatten()
-            };
-            let value = parse_number(field).or_else(|| {
-                let value = comma_number();
-                decimal_commas |= value.is_some();
-                value
-            });
-            let value = value.ok_or_else(|| {
-                // One column whose values hold several: another separator than the ones read.
-                if width == 1 && field.contains(['|', ':', '/']) {
-                    return DataError::Format {
-                        path: path.to_owned(),
-                        message: format!(
-                            "line {line}: `{field}` is not a number, and the file reads as one column: fields must be separated by `,`, `;`, tabs or spaces"
-                        ),
-                    };
-                }
-                DataError::NotANumber { path: path.to_owned(), line: *line, column: names[k].clone(), text: field.clone() }
-            })?;
-            columns[k].push(value);
-        }
-    }
-    if decimal_commas {
-        notes.push("decimal commas read as decimal points (`1,5` is 1.5)".to_owned());
-    }
-    Ok(Table { names, columns: columns.into_iter().map(Column::from).collect(), notes })
-}
-
-/// A number as written in data files: Rust's f64 syntax, `nan`/`inf` included; an empty
-/// field and the usual spellings of a missing value (`NA`, `N/A`, `null`, `None`, `-`) are NaN.
-/// Both are refused later, with their row, unless the caller drops such rows.
-fn parse_number(text: &str) -> Option<f64> {
-    let text = text.trim();
-    if text.is_empty() || ["na", "n/a", "null", "none", "-"].contains(&text.to_ascii_lowercase().as_str()) {
-        return Some(f64::NAN);
-    }
-    text.parse::<f64>().ok()
+    read_text(text.as_bytes(), path, &ReadOptions::default())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     fn parse(text: &str, name: &str) -> Result<Table, DataError> {
         parse_table(text, Path::new(name))
@@ -267,5 +153,51 @@ mod tests {
         // Missing values read as NaN (refused or dropped when fitting).
         let t = parse_table("x,y\n1,NA\n2,\n", Path::new("m.csv")).unwrap();
         assert!(t.column("y").unwrap().iter().all(|v| v.is_nan()));
+    }
+
+    /// What the file does not say, given: the separator, decimal commas, label columns.
+    #[test]
+    fn read_options_are_kept() {
+        let read = |text: &str, name: &str, options: &ReadOptions| read_text(text.as_bytes(), Path::new(name), options);
+        let semicolon = ReadOptions { delimiter: Some(Delimiter::Semicolon), ..Default::default() };
+        let t = read("x;y\n1;2\n", "d.txt", &semicolon).unwrap();
+        assert_eq!(t.column("y"), Some(&[2.0][..]));
+        assert!(t.notes.is_empty(), "a given separator is not a note: {:?}", t.notes);
+        let comma = ReadOptions { decimal_comma: true, ..semicolon.clone() };
+        let t = read("x;y\n1,5;2\n", "d.txt", &comma).unwrap();
+        assert_eq!(t.column("x"), Some(&[1.5][..]));
+        assert!(t.notes.is_empty(), "{:?}", t.notes);
+        let e = read("x;y\n1.234;2\n", "d.txt", &comma).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d.txt: line 2, column `x`: `1.234` has a `.`, but --decimal-comma says commas are the decimal points (a thousands separator?)"
+        );
+        let both = ReadOptions { delimiter: Some(Delimiter::Comma), decimal_comma: true, ..Default::default() };
+        assert!(read("x,y\n1,2\n", "d.csv", &both).unwrap_err().to_string().contains("both the separator"));
+        // Tabs given for a file whose first line has a `;` in a name.
+        let tab = ReadOptions { delimiter: Some(Delimiter::Tab), ..Default::default() };
+        let t = read("t;s\ty\n1\t2\n", "d.txt", &tab).unwrap();
+        assert_eq!(t.names, ["t;s", "y"]);
+        // Labels: rows keep their label's index, labels in order of first appearance.
+        let labels = ReadOptions { text_columns: vec!["well".into()], ..Default::default() };
+        let t = read("well,x,y\nB2,1,2\n A1 ,2,3\nB2,3,4\n", "d.csv", &labels).unwrap();
+        assert_eq!(t.column("well"), Some(&[0.0, 1.0, 0.0][..]));
+        assert_eq!(t.labels("well"), Some(&["B2".to_owned(), "A1".to_owned()][..]));
+        assert_eq!(t.labels("x"), None);
+        // Without the option a label is not a number.
+        let e = read("well,x,y\nB2,1,2\n", "d.csv", &ReadOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "d.csv, line 2, column `well`: `B2` is not a number");
+    }
+
+    /// Rows are streamed: a line without end (binary data, `/dev/zero`) is refused at the
+    /// limit instead of growing until memory runs out.
+    #[test]
+    fn a_line_without_end_is_refused() {
+        let endless = std::io::repeat(b'0').take(MAX_LINE_BYTES as u64 + (1 << 20));
+        let e = read_text(endless, Path::new("standard input"), &ReadOptions::default()).unwrap_err();
+        assert_eq!(e.to_string(), "standard input: a line longer than 64 MiB: not a text table");
+        let spaces = "x y\n".to_owned() + &"1 2\n".repeat(3);
+        let t = read_text(std::io::Read::chain(spaces.as_bytes(), &b"# end\n4\t5"[..]), Path::new("d"), &ReadOptions::default()).unwrap();
+        assert_eq!(t.column("y"), Some(&[2.0, 2.0, 2.0, 5.0][..]));
     }
 }

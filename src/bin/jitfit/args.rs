@@ -3,7 +3,7 @@
 //! options once; `columns` decides what each column is.
 
 use anyhow::bail;
-use jitfit::data::{Table, read_table};
+use jitfit::data::{Delimiter, ReadOptions, Table, read_table_with};
 use std::path::PathBuf;
 
 #[derive(clap::Args, Clone)]
@@ -108,6 +108,15 @@ pub struct FitArgs {
     /// naming the row) or `omit` (dropped, and the report says how many) — scipy's names.
     #[arg(long, default_value = "raise")]
     pub nan_policy: String,
+    /// The field separator of a text file: `,` `;` `tab` `space` or another punctuation
+    /// character such as `|` (default: detected — a `;` in the first line, else by extension
+    /// and content — and said in the report).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// Commas in numbers are decimal points (`1,5` is 1.5); a number with a `.` is then an
+    /// error. Without it, decimal commas are read where commas do not separate fields, and said.
+    #[arg(long)]
+    pub decimal_comma: bool,
     /// The columns `load` added from `.npy` files given to --x, --y, --sigma (named
     /// `FLAG (FILE)`); not a command-line option.
     #[arg(skip)]
@@ -134,6 +143,7 @@ impl FitArgs {
     /// The data as named in reports: the file, or the `.npy` column files.
     pub fn data_name(&self) -> String {
         match &self.data {
+            Some(p) if p.as_os_str() == "-" => "standard input".to_owned(),
             Some(p) => p.display().to_string(),
             None => [&self.x, &self.y, &self.sigma].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(", "),
         }
@@ -142,16 +152,39 @@ impl FitArgs {
     /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
     /// then name the column they added).
     pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
+        self.load_with(Vec::new())
+    }
+
+    /// How the text table is to be read: --delimiter, --decimal-comma, and the columns of
+    /// labels the caller wants (a batch's ids).
+    pub fn read_options(&self, text_columns: Vec<String>) -> anyhow::Result<ReadOptions> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some(name) => Some(Delimiter::from_name(name).ok_or_else(|| {
+                anyhow::anyhow!("--delimiter: `{name}` is not `,` `;` tab space or one punctuation character (not `\"` `#` `.` `-` `+`)")
+            })?),
+        };
+        let npy = self.data.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")));
+        if npy && (delimiter.is_some() || self.decimal_comma) {
+            bail!("--delimiter and --decimal-comma are for text files; a .npy file holds binary numbers");
+        }
+        Ok(ReadOptions { delimiter, decimal_comma: self.decimal_comma, text_columns })
+    }
+
+    /// [`FitArgs::load`], reading the columns named in `text_columns` as labels.
+    pub fn load_with(&self, text_columns: Vec<String>) -> anyhow::Result<(Table, FitArgs)> {
         let mut args = self.clone();
+        let options = self.read_options(text_columns)?;
+        if self.data.is_none() && (options.delimiter.is_some() || options.decimal_comma) {
+            bail!("--delimiter and --decimal-comma are for a text data file; .npy column files hold binary numbers");
+        }
         let mut table = match &self.data {
-            // `-`: the table from standard input (text formats only).
+            // `-`: the table from standard input (text formats only), streamed.
             Some(path) if path.as_os_str() == "-" => {
-                let mut text = String::new();
-                std::io::Read::read_to_string(&mut std::io::stdin().lock(), &mut text)?;
-                jitfit::data::parse_table(&text, std::path::Path::new("standard input"))?
+                jitfit::data::read_text(std::io::stdin().lock(), std::path::Path::new("standard input"), &options)?
             }
             Some(path) => {
-                let table = read_table(path)?;
+                let table = read_table_with(path, &options)?;
                 let text = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
                 if text && table.n_rows() >= 1_000_000 {
                     eprintln!(

@@ -50,10 +50,19 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     let Some(by) = &args.by else {
         return run_matrix(args);
     };
-    let (table, fit_args) = args.fit.load()?;
+    // The ids are read as written (sample names, well names, numbers): rows whose id field is
+    // the same text form one fit.
+    let text_ids = args.fit.data.as_ref().is_some_and(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")));
+    let (table, fit_args) = args.fit.load_with(if text_ids { vec![by.clone()] } else { Vec::new() }).map_err(|e| {
+        match e.downcast_ref::<jitfit::data::DataError>() {
+            Some(jitfit::data::DataError::NoSuchColumn { .. }) => e.context(format!("--by {by}")),
+            _ => e,
+        }
+    })?;
     let Some(ids) = table.column(by) else {
         bail!("--by: `{by}` is not a column (columns: {})", table.names.join(", "));
     };
+    let labels = table.labels(by);
     // Group rows by id, in order of first appearance.
     let mut order: Vec<u64> = Vec::new();
     let mut rows: HashMap<u64, Vec<usize>> = HashMap::new();
@@ -91,7 +100,16 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
             data
         })
         .collect();
-    let ids: Vec<String> = order.iter().map(|key| f64::from_bits(*key).to_string()).collect();
+    let ids: Vec<String> = order
+        .iter()
+        .map(|key| {
+            let id = f64::from_bits(*key);
+            match labels {
+                Some(labels) => labels[id as usize].clone(),
+                None => id.to_string(),
+            }
+        })
+        .collect();
     if compact_solver(args)? {
         return run_compact(args, &fit_args, &model, &ids, &datasets);
     }
@@ -175,7 +193,7 @@ fn write_results(
             let _ = write!(
                 csv,
                 "{},{},{},{nfev},{},{:?},{:?}",
-                r.id, r.status, r.converged, r.iterations, r.chi2, r.reduced_chi2
+                csv_field(&r.id), r.status, r.converged, r.iterations, r.chi2, r.reduced_chi2
             );
             for k in 0..params.len() {
                 let _ = write!(csv, ",{:?},{:?}", r.values[k], r.std_errors[k]);
@@ -191,6 +209,15 @@ fn write_results(
     }
     eprintln!("{summary}");
     Ok(if rows.iter().all(|r| r.converged) { 0 } else { 2 })
+}
+
+/// A CSV field as written: quoted when it holds a comma, a quote or a line break (a text id).
+fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\"")).into()
+    } else {
+        text.into()
+    }
 }
 
 /// The exact solver's results as rows.
