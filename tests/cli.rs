@@ -291,6 +291,47 @@ fn repl_script_runs_and_survives_mistakes() {
     assert!(std::fs::read_to_string(svg).unwrap().contains(r#"class="residuals""#));
 }
 
+/// `refit` starts from the last fit's values (each parameter the model still has and that is
+/// not fixed), says so, and keeps p0 for the others.
+#[test]
+fn repl_refit_starts_from_the_last_solution() {
+    let cache = TempDir::new("cli-refit");
+    let script = "load examples/data/decay.csv\nmodel a*exp(-b*time) + c\ny signal\nsigma err\np0 a=2,b=0.5\nfit\njson\nrefit\njson\nmodel a*exp(-b*time) + c + d*time\np0 d=0\nrefit\n";
+    let mut child = Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .arg("repl")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let stdout = stdout(&out);
+    // The first JSON report (pretty-printed: from a line `{` to a line `}`).
+    let first: String =
+        stdout.lines().skip_while(|l| *l != "{").take_while(|l| *l != "}").chain(["}"]).collect::<Vec<_>>().join("\n");
+    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let starts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("starting from the last fit: ")).collect();
+    assert_eq!(starts.len(), 2, "{stdout}");
+    let said: Vec<(&str, f64)> = starts[0]
+        .trim_start_matches("starting from the last fit: ")
+        .split(", ")
+        .map(|p| p.split_once('=').map(|(n, v)| (n, v.parse().unwrap())).unwrap())
+        .collect();
+    assert_eq!(said.iter().map(|(n, _)| *n).collect::<Vec<_>>(), ["a", "b", "c"]);
+    for (k, (name, value)) in said.iter().enumerate() {
+        assert_eq!(first["parameters"][k]["name"], *name);
+        assert_eq!(first["parameters"][k]["value"].as_f64().unwrap(), *value, "{name}");
+    }
+    // After the model gained `d`, it starts from p0 (0) and a, b, c from the last fit.
+    assert_eq!(starts[1].split(", ").count(), 3, "{}", starts[1]);
+    assert!(stdout.matches("(init = 0)").count() == 1, "{stdout}");
+}
+
 #[test]
 fn npy_columns_generate_convert_and_fit() {
     let cache = TempDir::new("cli-npy");

@@ -34,6 +34,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("method", "method trf|lm|auto    the algorithm"),
     ("backend", "backend cpu|gpu|auto  where the model runs (gpu: f32 on the device, f64 finish)"),
     ("fit", "fit                   fit and print the report"),
+    ("refit", "refit                 fit again from the last fit's values (not p0)"),
     ("report", "report                print the last report again"),
     ("json", "json                  the last fit as JSON"),
     ("plot", "plot FILE.svg         draw the last fit"),
@@ -299,6 +300,36 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
         "fit" => {
             let args = fit_args(session)?;
             let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
+            let outcome = execute(&args, table)?;
+            out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
+            session.last = Some((args, outcome));
+        }
+        "refit" => {
+            // The last solution is the start for every parameter it has that is still free;
+            // p0 (or 1) for the others — said, so the start is never a guess.
+            let (_, last) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
+            let mut args = fit_args(session)?;
+            let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
+            let from_last: Vec<String> = last
+                .fit
+                .param_names
+                .iter()
+                .zip(&last.fit.values)
+                .filter(|(name, value)| !fixed.contains(&name.as_str()) && value.is_finite())
+                .map(|(name, value)| format!("{name}={value:?}"))
+                .collect();
+            let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
+            // Names the model no longer has are dropped (a refit after `model` changed it).
+            let model_names = jitfit::syntax::parse(&args.model)?.rhs_names();
+            let from_last: Vec<String> = from_last
+                .into_iter()
+                .filter(|p| model_names.iter().any(|n| Some(n.as_str()) == p.split('=').next()))
+                .collect();
+            let names: Vec<&str> = from_last.iter().filter_map(|p| p.split('=').next()).collect();
+            let kept: Vec<String> =
+                args.p0.iter().filter(|p| !names.contains(&p.split('=').next().unwrap_or(""))).cloned().collect();
+            outln!("starting from the last fit: {}", from_last.join(", "))?;
+            args.p0 = kept.into_iter().chain(from_last).collect();
             let outcome = execute(&args, table)?;
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
             session.last = Some((args, outcome));
