@@ -41,7 +41,9 @@ pub struct MultiStart {
     pub starts: usize,
     pub sampler: Sampler,
     pub seed: u64,
-    /// The search box for parameters without finite bounds: initial value ± scale·max(1, |initial|).
+    /// The search box for parameters without finite bounds: initial value ± scale·h, where h
+    /// is max(|initial|, the change that moves the model by the data's range to first order)
+    /// (see [`search_half_widths`]).
     pub scale: f64,
     /// Evaluations each survivor gets per tournament round.
     pub round_nfev: usize,
@@ -51,7 +53,7 @@ pub struct MultiStart {
 
 impl Default for MultiStart {
     fn default() -> Self {
-        MultiStart { starts: 64, sampler: Sampler::Sobol, seed: 0, scale: 10.0, round_nfev: 10, finalists: 4 }
+        MultiStart { starts: 64, sampler: Sampler::Sobol, seed: 0, scale: 1.0, round_nfev: 10, finalists: 4 }
     }
 }
 
@@ -192,6 +194,7 @@ impl CompiledModel {
         let probe = configure(self.fit(data)).max_nfev(1).run()?;
         let fixed: Vec<Option<f64>> = (0..n).map(|k| probe.fixed[k].then_some(probe.initial[k])).collect();
         let free = FreeParams::from_fixed(&fixed);
+        let half_widths = search_half_widths(self, data, &probe.initial);
         let (lower, upper): (Vec<f64>, Vec<f64>) = free
             .indices()
             .iter()
@@ -200,23 +203,24 @@ impl CompiledModel {
                 if l.is_finite() && u.is_finite() {
                     (l, u)
                 } else {
-                    let r = options.scale * p.abs().max(1.0);
+                    let r = options.scale * half_widths[*k];
                     ((p - r).max(l), (p + r).min(u))
                 }
             })
             .unzip();
         let mut notes = Vec::new();
-        let unbounded: Vec<&str> = free
+        let unbounded: Vec<String> = free
             .indices()
             .iter()
-            .filter(|k| !(probe.lower[**k].is_finite() && probe.upper[**k].is_finite()))
-            .map(|k| probe.param_names[*k].as_str())
+            .enumerate()
+            .filter(|(_, k)| !(probe.lower[**k].is_finite() && probe.upper[**k].is_finite()))
+            .map(|(c, k)| format!("{} in [{}, {}]", probe.param_names[*k], short(lower[c]), short(upper[c])))
             .collect();
         if !unbounded.is_empty() {
             notes.push(format!(
-                "{} without finite bounds: searched over the start ± {}·max(1, |start|); bounds set the search box",
+                "without finite bounds, searched {} (the start ± max(|start|, the change that moves the model by the data's range){}); bounds set the search box",
                 unbounded.join(", "),
-                options.scale
+                if options.scale == 1.0 { String::new() } else { format!(" × {}", options.scale) }
             ));
         }
         let sampler = if options.sampler == Sampler::Sobol && free.len() > SOBOL.len() + 1 {
@@ -265,14 +269,36 @@ impl CompiledModel {
             scored.truncate(candidates.len().div_ceil(2));
             candidates = scored.into_iter().map(|(_, x)| x).collect();
         }
-        // The caller's own start is always a finalist: the search can only improve on it.
-        candidates.insert(0, probe.initial.clone());
-        let mut finals: Vec<Fit> = candidates.par_iter().filter_map(|x| run_from(x, None).ok()).collect();
+        // The caller's own start is always fitted to the end, with the caller's budget: the
+        // search can only improve on it. The other finalists get a budget of the same order
+        // (4× what that fit used, at least 100 per parameter), so that finalists wandering
+        // along a flat valley cannot make the search's time depend on luck; the best of them,
+        // if stopped by that budget, goes on with the caller's.
+        let user_budget = configure(self.fit(data))
+            .into_options()?
+            .solve
+            .max_nfev
+            .unwrap_or(crate::solve::DEFAULT_NFEV_PER_PARAM * free.len().max(1));
+        let plain = run_from(&probe.initial, None);
+        let cap = match &plain {
+            Ok(fit) => (4 * fit.nfev).max(100 * (free.len() + 1)).min(user_budget),
+            Err(_) => user_budget,
+        };
+        let mut finals: Vec<Fit> = candidates.par_iter().filter_map(|x| run_from(x, Some(cap)).ok()).collect();
+        finals.extend(plain.ok());
         if finals.is_empty() {
             return Err(FitError::Invalid("no start could be fitted".into()));
         }
-        // Lowest cost first; the status only breaks ties.
-        finals.sort_by(|a, b| a.cost.total_cmp(&b.cost).then((!a.status.converged()).cmp(&!b.status.converged())));
+        let by_cost = |a: &Fit, b: &Fit| a.cost.total_cmp(&b.cost).then((!a.status.converged()).cmp(&!b.status.converged()));
+        finals.sort_by(by_cost);
+        if finals[0].status == crate::solve::Status::MaxEvaluations && cap < user_budget {
+            if let Ok(more) = run_from(&finals[0].values, Some(user_budget - cap)) {
+                if more.cost <= finals[0].cost {
+                    finals[0] = more;
+                }
+            }
+            finals.sort_by(by_cost);
+        }
         let mut minima: Vec<Fit> = Vec::new();
         for fit in &finals {
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-12);
@@ -305,6 +331,57 @@ impl CompiledModel {
             elapsed: started.elapsed(),
         })
     }
+}
+
+/// A number for a note: four significant digits.
+fn short(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return v.to_string();
+    }
+    if v.abs() >= 1e6 || v.abs() < 1e-4 {
+        return format!("{v:.3e}");
+    }
+    let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
+    let text = format!("{v:.digits$}");
+    if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+}
+
+/// For each parameter, the half-width of the search interval when it has no finite bounds:
+/// max(|p0|, range(t(y)) / rms ∂f/∂p at p0) — the larger of its own size and the change that
+/// moves the model by the whole range of the data, to first order (a peak's centre gets about
+/// the data's x range, not ±10·|p0|). Up to 4096 evenly spaced points are evaluated; where the
+/// derivative is zero or not finite, max(1, |p0|).
+pub fn search_half_widths(model: &CompiledModel, data: &Data, p0: &[f64]) -> Vec<f64> {
+    let n = model.n_params();
+    let fallback: Vec<f64> = p0.iter().map(|p| p.abs().max(1.0)).collect();
+    let len = data.len();
+    if len == 0 || p0.len() != n {
+        return fallback;
+    }
+    let step = len.div_ceil(4096);
+    let rows: Vec<usize> = (0..len).step_by(step).collect();
+    let pick = |c: &[f64]| rows.iter().map(|i| c[*i]).collect::<Vec<f64>>();
+    let vars: Vec<Vec<f64>> = model.vars().iter().map(|v| pick(data.column(v).unwrap_or(&[]))).collect();
+    if vars.iter().any(|v| v.len() != rows.len()) {
+        return fallback;
+    }
+    let var_refs: Vec<&[f64]> = vars.iter().map(Vec::as_slice).collect();
+    let response = pick(data.response());
+    let values = crate::ir::Interpreter::new(model.kernel()).eval_batch(&var_refs, Some(&response), p0);
+    let target = values.response.as_deref().unwrap_or(&response);
+    let (low, high) = target
+        .iter()
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)));
+    let range = high - low;
+    (0..n)
+        .map(|k| {
+            let mean_square =
+                rows.iter().enumerate().map(|(i, _)| values.jacobian[i * n + k].powi(2)).sum::<f64>() / rows.len() as f64;
+            let change = range / mean_square.sqrt();
+            if change.is_finite() && change > 0.0 { change.max(p0[k].abs()) } else { fallback[k] }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -109,3 +109,29 @@ fn sobol_falls_back_to_lhs_above_ten_parameters() {
     let found = model.multi_start(&data, |fit| fit, &options).unwrap();
     assert!(found.notes.iter().any(|n| n.contains("Latin hypercube")), "{:?}", found.notes);
 }
+
+/// Parameters without bounds are searched on a scale the start and the data justify (a peak
+/// at 450 in data over [400, 500] was searched over [−4050, 4950]), the box is said, and the
+/// work is bounded: the tournament grows with the starts, the finalists' fits do not.
+#[test]
+fn unbounded_parameters_are_searched_on_the_datas_scale() {
+    let model = compile("A*exp(-(x-m)^2/(2*s^2)) + B").unwrap();
+    let x: Vec<f64> = (0..400).map(|i| 400.0 + i as f64 * 0.25).collect();
+    let y: Vec<f64> = x.iter().map(|x| 5.0 * (-(x - 462.0f64).powi(2) / 8.0).exp() + 1.0).collect();
+    let data = Data::new().var("x", x).y(y);
+    let run = |starts| {
+        let options = MultiStart { starts, seed: 1, ..Default::default() };
+        model.multi_start(&data, |fit| fit.initial("m", 450.0).initial("A", 3.0).initial("s", 3.0), &options).unwrap()
+    };
+    let found = run(16);
+    let note = found.notes.iter().find(|n| n.contains("without finite bounds")).expect("the box is said");
+    let m_box = note.split("m in [").nth(1).and_then(|r| r.split(']').next()).unwrap();
+    let (low, high) = m_box.split_once(", ").unwrap();
+    let (low, high): (f64, f64) = (low.parse().unwrap(), high.parse().unwrap());
+    assert!(low >= 0.0 && high <= 900.0 && high - low >= 100.0, "{note}");
+    assert!((found.best.values[1] - 462.0).abs() < 1e-6, "{:?}", found.best.values);
+    let (few, many) = (run(8).evaluations, run(128).evaluations);
+    // 120 more starts cost at most their tournament rounds (≤ 2 · 10 evaluations each, the
+    // rounds halving) beyond the fixed cost of the finalists.
+    assert!(many <= few + 2 * 2 * 10 * 120, "8 starts: {few}, 128 starts: {many}");
+}
