@@ -74,7 +74,7 @@ fn differentiate(bencher: Bencher, name: &str) {
     let resolved = syntax::resolve(&syntax::parse(source).unwrap(), source, &names(vars)).unwrap();
     bencher.bench(|| {
         let mut graph = resolved.graph.clone();
-        symbolic::differentiate(&mut graph, resolved.value, resolved.params.len())
+        symbolic::differentiate(&mut graph, resolved.value, resolved.params.len()).unwrap()
     });
 }
 
@@ -83,7 +83,7 @@ fn simplify(bencher: Bencher, name: &str) {
     let (vars, source) = model(name);
     let resolved = syntax::resolve(&syntax::parse(source).unwrap(), source, &names(vars)).unwrap();
     let mut graph = resolved.graph.clone();
-    let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
+    let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len()).unwrap();
     let roots = Roots { value: resolved.value, derivatives, response: None };
     let limits = SimplifyLimits::default();
     bencher.bench(|| symbolic::simplify(black_box(&graph), &roots, &limits));
@@ -94,7 +94,7 @@ fn lower(bencher: Bencher, name: &str) {
     let (vars, source) = model(name);
     let resolved = syntax::resolve(&syntax::parse(source).unwrap(), source, &names(vars)).unwrap();
     let mut graph = resolved.graph.clone();
-    let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
+    let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len()).unwrap();
     let roots = Roots { value: resolved.value, derivatives, response: None };
     let (graph, roots, _) = symbolic::simplify(&graph, &roots, &SimplifyLimits::default());
     bencher.bench(|| jitfit::ir::lower(black_box(&graph), &roots, &resolved.vars, &resolved.params));

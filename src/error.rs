@@ -26,6 +26,9 @@ pub enum Error {
     /// [`crate::ir::MAX_INSTRUCTIONS`].
     #[error("the model's kernel IR is invalid: {0}")]
     Verify(VerifyError),
+    /// The model is too large to compile (its derivatives outgrow any kernel).
+    #[error(transparent)]
+    TooLarge(#[from] crate::symbolic::TooLarge),
     /// A data file could not be read.
     #[error(transparent)]
     Data(#[from] DataError),
@@ -40,6 +43,7 @@ impl From<ModelError> for Error {
             ModelError::Syntax(e) => Error::Syntax(e),
             ModelError::Backend(e) => Error::Backend(e),
             ModelError::Verify(e) => Error::Verify(e),
+            ModelError::TooLarge(e) => Error::TooLarge(e),
         }
     }
 }

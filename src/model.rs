@@ -22,6 +22,9 @@ pub enum ModelError {
     /// [`ir::MAX_INSTRUCTIONS`].
     #[error("the model's kernel IR is invalid: {0}")]
     Verify(VerifyError),
+    /// The model's derivatives would be larger than any kernel can be.
+    #[error(transparent)]
+    TooLarge(#[from] symbolic::TooLarge),
 }
 
 impl From<VerifyError> for ModelError {
@@ -103,7 +106,7 @@ impl Model {
 
         let t = Instant::now();
         let mut graph = resolved.graph;
-        let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len());
+        let derivatives = symbolic::differentiate(&mut graph, resolved.value, resolved.params.len())?;
         let roots = Roots { value: resolved.value, derivatives, response: resolved.response_transform };
         times.differentiate = t.elapsed();
 
@@ -197,6 +200,12 @@ impl Model {
 
     /// The simplified ∂f/∂p_k as text, one per parameter.
     pub fn derivative_texts(&self) -> Vec<String> {
+        // Each text walks the graph: many parameters over a large graph are seconds of work
+        // for text nobody reads (1000 parameters over 500 000 nodes: 5 s).
+        let n = self.roots.derivatives.len();
+        if n.saturating_mul(self.graph.len()) > 20_000_000 {
+            return vec![format!("(not shown: {n} derivatives over a graph of {} nodes)", self.graph.len()); n];
+        }
         self.roots.derivatives.iter().map(|d| self.graph.to_text(*d, &self.vars, &self.params, "y")).collect()
     }
 

@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
     ("multistart", &["compiled", "fit", "ir", "problem", "solve"]),
-    ("error", &["backend", "data", "fit", "ir", "model", "syntax"]),
+    ("error", &["backend", "data", "fit", "ir", "model", "symbolic", "syntax"]),
 ];
 
 /// Names `lib.rs` re-exports at the crate root, and the module each comes from.

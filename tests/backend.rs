@@ -184,3 +184,29 @@ fn power_law_jacobian_is_finite_at_zero() {
     assert!(j.iter().all(|v| v.is_finite()), "{j:?}");
     compare(&reference, &compiled, &chunk, &[1.5, 1.2]);
 }
+
+/// Past the fused normal-equations kernel's parameter count (FUSED_MAX_PARAMS: JᵀJ from
+/// blocks of J rows) and past the sizes compiled for compile time (FAST_COMPILE_INSTRUCTIONS:
+/// no optimizer, the single-pass register allocator, a model too large to simplify), the
+/// kernels still equal the interpreter bit for bit.
+#[test]
+fn large_models_compile_fast_and_still_match_the_interpreter() {
+    use jitfit::backend::cranelift::{FAST_COMPILE_INSTRUCTIONS, FUSED_MAX_PARAMS};
+    let peaks: Vec<String> =
+        (0..FUSED_MAX_PARAMS + 6).map(|k| format!("p{k}*exp(-(x - {})^2)", k as f64 / 10.0)).collect();
+    let product: Vec<String> = (0..250).map(|k| format!("p{k}")).collect();
+    for text in [peaks.join(" + "), product.join("*") + "*x"] {
+        let model = Model::parse_with_vars(&text, &["x"]).unwrap();
+        let reference = InterpreterKernels::new(model.kernel().clone());
+        let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+        let xs: Vec<f64> = (0..300).map(|i| i as f64 / 40.0).collect();
+        let y: Vec<f64> = xs.iter().map(|x| x.cos()).collect();
+        let w: Vec<f64> = xs.iter().map(|x| 1.0 + x).collect();
+        let params: Vec<f64> = (0..model.params().len()).map(|k| 1.0 + 0.001 * k as f64).collect();
+        let vars: [&[f64]; 1] = [&xs];
+        compare(&reference, &compiled, &Chunk { vars: &vars, y: &y, weights: Some(&w) }, &params);
+    }
+    let product = Model::parse_with_vars(&(product.join("*") + "*x"), &["x"]).unwrap();
+    assert!(product.kernel().insts.len() > FAST_COMPILE_INSTRUCTIONS);
+    assert!(product.simplify_report().skipped, "{:?}", product.simplify_report());
+}

@@ -11,6 +11,7 @@ mod contract;
 mod cli;
 mod errors;
 mod fit;
+mod hostile;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod ir;

@@ -242,6 +242,12 @@ impl KernelCache {
         self.counters.misses.fetch_add(1, Ordering::Relaxed);
         // One parse: the model is built from the tree the key was computed from.
         let symbolic = Model::from_ast(source, &ast, options)?;
+        if symbolic.simplify_report().skipped {
+            warnings.push(format!(
+                "the model is too large to simplify ({}): compiled as written, which may run slower",
+                symbolic.simplify_report().stop_reason
+            ));
+        }
         let times = symbolic.times();
         add_time(&self.counters.simplify_ns, times.resolve + times.differentiate + times.simplify);
         add_time(&self.counters.lower_ns, times.lower);

@@ -9,14 +9,35 @@
 use super::graph::{Graph, Node, NodeId};
 use crate::ops::{BinaryOp as B, ParamId, UnaryOp as U};
 
-/// Returns ∂root/∂p_k for k in `0..n_params`, appending the derivative nodes to `graph`.
-pub fn differentiate(graph: &mut Graph, root: NodeId, n_params: usize) -> Vec<NodeId> {
-    (0..n_params)
-        .map(|k| {
-            let d = derivative(graph, root, ParamId(k as u32));
-            d.unwrap_or_else(|| graph.constant(0.0))
-        })
-        .collect()
+/// The most nodes a graph may grow to while differentiating: the kernel could not hold more
+/// ([`crate::ir::MAX_INSTRUCTIONS`]), and a model's derivatives can grow quadratically (those
+/// of a product of n parameters hold n² factors), so this is where such a model is refused —
+/// in about a second — instead of filling memory.
+pub const MAX_GRAPH_NODES: usize = 1 << 20;
+
+/// A model whose value and derivatives need more than [`MAX_GRAPH_NODES`] nodes.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "model too large: its value and derivatives need more than {limit} expression nodes (after {done} of {params} parameters' derivatives); fix some parameters, or write repeated factors as powers"
+)]
+pub struct TooLarge {
+    pub limit: usize,
+    pub done: usize,
+    pub params: usize,
+}
+
+/// Returns ∂root/∂p_k for k in `0..n_params`, appending the derivative nodes to `graph`;
+/// refused when the graph would outgrow [`MAX_GRAPH_NODES`].
+pub fn differentiate(graph: &mut Graph, root: NodeId, n_params: usize) -> Result<Vec<NodeId>, TooLarge> {
+    let mut derivatives = Vec::with_capacity(n_params);
+    for k in 0..n_params {
+        let d = derivative(graph, root, ParamId(k as u32));
+        derivatives.push(d.unwrap_or_else(|| graph.constant(0.0)));
+        if graph.len() > MAX_GRAPH_NODES {
+            return Err(TooLarge { limit: MAX_GRAPH_NODES, done: k + 1, params: n_params });
+        }
+    }
+    Ok(derivatives)
 }
 
 /// ∂root/∂p, or `None` when it is identically zero.

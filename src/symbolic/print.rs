@@ -5,6 +5,8 @@ use super::graph::{Graph, Node, NodeId};
 use crate::ops::{BinaryOp, UnaryOp};
 
 const MAX_TEXT: usize = 2000;
+/// Expressions of more nodes are not written out at all.
+const MAX_SHOWN_NODES: usize = 20_000;
 
 /// Precedence of the text's top operator, for parenthesization.
 #[derive(Clone, Copy, PartialEq, PartialOrd)]
@@ -20,6 +22,12 @@ impl Graph {
     /// Writes `root` as infix text, naming variables, parameters and the response.
     pub fn to_text(&self, root: NodeId, vars: &[String], params: &[String], response: &str) -> String {
         let live = self.reachable([root]);
+        // Each node's text is kept until the root's is built: capped at MAX_TEXT each, a huge
+        // DAG would still hold hundreds of MB of text nobody reads.
+        let n_live = live.iter().filter(|l| **l).count();
+        if n_live > MAX_SHOWN_NODES {
+            return format!("… (an expression of {n_live} nodes: too large to show)");
+        }
         let mut text: Vec<(String, Prec)> = vec![(String::new(), Prec::Atom); root.index() + 1];
         for i in 0..=root.index() {
             if !live[i] {

@@ -81,10 +81,10 @@ impl Ast {
         let mut text = String::new();
         for s in &self.statements {
             if let Some(lhs) = s.lhs {
-                text += &self.to_text(lhs);
+                self.write_text(lhs, &mut text);
                 text += " = ";
             }
-            text += &self.to_text(s.rhs);
+            self.write_text(s.rhs, &mut text);
             text += ";\n";
         }
         text
@@ -162,34 +162,61 @@ impl Ast {
     /// Writes the subtree rooted at `id` back as text, fully parenthesized. Used by tests and
     /// by `jitfit explain`; iterative, so safe on any depth the parser accepts.
     pub fn to_text(&self, id: AstId) -> String {
-        let mut text: Vec<Option<String>> = vec![None; id.index() + 1];
-        for i in 0..=id.index() {
-            let s = match &self.nodes[i].kind {
-                AstKind::Number(v) => format!("{v:?}"),
-                AstKind::Name(n) => n.clone(),
-                AstKind::Neg(a) => format!("(-{})", take(&mut text, *a)),
+        let mut text = String::new();
+        self.write_text(id, &mut text);
+        text
+    }
+
+    /// Appends the fully parenthesized text of a subtree: one pass with an explicit stack, so
+    /// time and memory are linear in the text (a string per subtree was quadratic: a 32 KiB
+    /// chain `a*a*…*a` took over a GB) and no depth can overflow the call stack.
+    fn write_text(&self, id: AstId, text: &mut String) {
+        enum Work<'a> {
+            Node(AstId),
+            Text(&'a str),
+        }
+        let mut stack = vec![Work::Node(id)];
+        while let Some(work) = stack.pop() {
+            let id = match work {
+                Work::Text(t) => {
+                    text.push_str(t);
+                    continue;
+                }
+                Work::Node(id) => id,
+            };
+            match &self.nodes[id.index()].kind {
+                AstKind::Number(v) => {
+                    use std::fmt::Write;
+                    let _ = write!(text, "{v:?}");
+                }
+                AstKind::Name(n) => text.push_str(n),
+                AstKind::Neg(a) => {
+                    text.push_str("(-");
+                    stack.extend([Work::Text(")"), Work::Node(*a)]);
+                }
                 AstKind::Binary(op, a, b) => {
                     let sym = match op {
-                        BinaryOp::Add => "+",
-                        BinaryOp::Sub => "-",
-                        BinaryOp::Mul => "*",
-                        BinaryOp::Div => "/",
-                        _ => "^",
+                        BinaryOp::Add => " + ",
+                        BinaryOp::Sub => " - ",
+                        BinaryOp::Mul => " * ",
+                        BinaryOp::Div => " / ",
+                        _ => " ^ ",
                     };
-                    let (a, b) = (take(&mut text, *a), take(&mut text, *b));
-                    format!("({a} {sym} {b})")
+                    text.push('(');
+                    stack.extend([Work::Text(")"), Work::Node(*b), Work::Text(sym), Work::Node(*a)]);
                 }
                 AstKind::Call { name, args, .. } => {
-                    let args: Vec<String> = args.iter().map(|a| take(&mut text, *a)).collect();
-                    format!("{name}({})", args.join(", "))
+                    text.push_str(name);
+                    text.push('(');
+                    stack.push(Work::Text(")"));
+                    for (k, arg) in args.iter().enumerate().rev() {
+                        stack.push(Work::Node(*arg));
+                        if k > 0 {
+                            stack.push(Work::Text(", "));
+                        }
+                    }
                 }
-            };
-            text[i] = Some(s);
+            }
         }
-        take(&mut text, id)
     }
-}
-
-fn take(text: &mut [Option<String>], id: AstId) -> String {
-    text[id.index()].clone().unwrap_or_default()
 }

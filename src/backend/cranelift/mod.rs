@@ -47,7 +47,7 @@ impl std::fmt::Debug for CraneliftKernels {
 /// A description of the code-generation target (triple, ISA features, settings). It is part
 /// of the cache key: kernels compiled for one CPU are never reused on another.
 pub fn target_description() -> &'static str {
-    static DESCRIPTION: LazyLock<String> = LazyLock::new(|| match isa() {
+    static DESCRIPTION: LazyLock<String> = LazyLock::new(|| match isa(false) {
         Ok(isa) => {
             let flags: Vec<String> = isa.isa_flags().iter().map(|v| v.to_string()).collect();
             format!("{} {} {}", isa.triple(), isa.flags(), flags.join(" "))
@@ -57,9 +57,43 @@ pub fn target_description() -> &'static str {
     &DESCRIPTION
 }
 
-fn isa() -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String> {
+/// Kernels longer than this, or with more parameters than [`FAST_COMPILE_PARAMS`], are
+/// compiled for compile time rather than speed: Cranelift's optimizer and backtracking register
+/// allocator are superlinear there (a 126 250-instruction kernel took 12.5 s, one of 15 000
+/// instructions and 5 000 parameters 3.6 s; with `opt_level=none` and the single-pass
+/// allocator 0.19 s and 0.1 s). No model of normal size comes near.
+pub const FAST_COMPILE_INSTRUCTIONS: usize = 20_000;
+/// See [`FAST_COMPILE_INSTRUCTIONS`].
+pub const FAST_COMPILE_PARAMS: usize = 1_000;
+
+/// Models with more parameters than this accumulate their normal equations from blocks of J
+/// rows instead of one fused kernel, which carries all p(p+1)/2 sums through its loop
+/// (p = 300: 45 000 loop-carried values, 33 s in Cranelift before the fit could start).
+pub const FUSED_MAX_PARAMS: usize = 64;
+
+/// Whether a kernel is compiled for compile time (see [`FAST_COMPILE_INSTRUCTIONS`]).
+pub fn compiles_fast(kernel: &VerifiedKernel) -> bool {
+    kernel.insts.len() > FAST_COMPILE_INSTRUCTIONS || kernel.param_names.len() > FAST_COMPILE_PARAMS
+}
+
+/// The target; `fast`: compiled for compile time (see [`FAST_COMPILE_INSTRUCTIONS`]).
+fn isa(fast: bool) -> Result<std::sync::Arc<dyn cranelift_codegen::isa::TargetIsa>, String> {
     let mut flags = settings::builder();
-    flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+    // A kernel whose frame is larger than a page touches each page in order, so that a frame
+    // too large for its thread's stack hits the guard page (a clean stack-overflow abort)
+    // instead of stepping over it into other memory.
+    flags.set("enable_probestack", "true").map_err(|e| e.to_string())?;
+    flags.set("probestack_strategy", "inline").map_err(|e| e.to_string())?;
+    if fast {
+        flags.set("opt_level", "none").map_err(|e| e.to_string())?;
+        flags.set("regalloc_algorithm", "single_pass").map_err(|e| e.to_string())?;
+        // Cranelift's own IR verifier is quadratic on such functions (a 300-parameter
+        // normal-equations kernel: 33 s); the kernel IR it is generated from is verified, and
+        // the same generator is verified by Cranelift on every kernel of normal size.
+        flags.set("enable_verifier", "false").map_err(|e| e.to_string())?;
+    } else {
+        flags.set("opt_level", "speed").map_err(|e| e.to_string())?;
+    }
     let isa_builder = cranelift_native::builder().map_err(|e| e.to_string())?;
     isa_builder.finish(settings::Flags::new(flags)).map_err(|e| e.to_string())
 }
@@ -74,7 +108,8 @@ struct CompiledModule {
 impl CompiledModule {
     fn compile(kernel: &VerifiedKernel, kinds: &[(&str, KernelKind)]) -> Result<CompiledModule, BackendError> {
         let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
-        let mut builder = JITBuilder::with_isa(isa().map_err(|e| compile_error(&e))?, default_libcall_names());
+        let isa = isa(compiles_fast(kernel)).map_err(|e| compile_error(&e))?;
+        let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         for (name, address) in runtime::all_symbols() {
             builder.symbol(name, address);
         }
@@ -149,34 +184,76 @@ impl CraneliftKernels {
     }
 
     /// The streaming kernels: (normal_equations, sum_of_squares), compiled once.
-    fn streaming(&self) -> Result<(KernelFn, KernelFn), BackendError> {
+    fn streaming(&self) -> Result<(Option<KernelFn>, KernelFn), BackendError> {
         let module = self.streaming.get_or_init(|| {
-            CompiledModule::compile(
-                &self.kernel,
-                &[("normal_equations", KernelKind::NormalEquations), ("sum_of_squares", KernelKind::SumOfSquares)],
-            )
+            let kinds: &[(&str, KernelKind)] = if self.fused() {
+                &[("normal_equations", KernelKind::NormalEquations), ("sum_of_squares", KernelKind::SumOfSquares)]
+            } else {
+                &[("sum_of_squares", KernelKind::SumOfSquares)]
+            };
+            CompiledModule::compile(&self.kernel, kinds)
         });
         match module {
-            Ok(m) => Ok((m.functions[0], m.functions[1])),
+            Ok(m) if m.functions.len() == 2 => Ok((Some(m.functions[0]), m.functions[1])),
+            Ok(m) => Ok((None, m.functions[0])),
             Err(e) => Err(e.clone()),
         }
     }
 
     /// The robust-loss streaming kernels: (normal equations, cost), compiled once.
-    fn robust_kernels(&self) -> Result<(KernelFn, KernelFn), BackendError> {
+    fn robust_kernels(&self) -> Result<(Option<KernelFn>, KernelFn), BackendError> {
         let module = self.robust.get_or_init(|| {
-            CompiledModule::compile(
-                &self.kernel,
-                &[
-                    ("robust_normal_equations", KernelKind::RobustNormalEquations),
-                    ("robust_cost", KernelKind::RobustCost),
-                ],
-            )
+            let kinds: &[(&str, KernelKind)] = if self.fused() {
+                &[("robust_normal_equations", KernelKind::RobustNormalEquations), ("robust_cost", KernelKind::RobustCost)]
+            } else {
+                &[("robust_cost", KernelKind::RobustCost)]
+            };
+            CompiledModule::compile(&self.kernel, kinds)
         });
         match module {
-            Ok(m) => Ok((m.functions[0], m.functions[1])),
+            Ok(m) if m.functions.len() == 2 => Ok((Some(m.functions[0]), m.functions[1])),
+            Ok(m) => Ok((None, m.functions[0])),
             Err(e) => Err(e.clone()),
         }
+    }
+
+    /// Whether the normal equations are one fused kernel (see [`FUSED_MAX_PARAMS`]).
+    fn fused(&self) -> bool {
+        self.kernel.n_params() <= FUSED_MAX_PARAMS
+    }
+
+    /// JᵀJ, Jᵀr and the cost from blocks of rows of J (the `residual_jacobian` kernel), for
+    /// models with more than [`FUSED_MAX_PARAMS`] parameters; `loss`: the robust loss, if any.
+    fn normal_equations_by_rows(
+        &self,
+        chunk: &Chunk<'_>,
+        params: &[f64],
+        loss: Option<LossSpec>,
+        acc: &mut NormalEquations,
+    ) -> Result<(), BackendError> {
+        check_normal_equations(&self.kernel, chunk, params, acc)?;
+        const BLOCK: usize = 256;
+        let p = self.kernel.n_params();
+        let (mut r, mut j) = (vec![0.0; BLOCK], vec![0.0; BLOCK * p]);
+        let c2 = loss.map_or(1.0, |l| l.f_scale * l.f_scale);
+        for start in (0..chunk.len()).step_by(BLOCK) {
+            let end = (start + BLOCK).min(chunk.len());
+            let vars: Vec<&[f64]> = chunk.vars.iter().map(|v| &v[start..end]).collect();
+            let block = Chunk { vars: &vars, y: &chunk.y[start..end], weights: chunk.weights.map(|w| &w[start..end]) };
+            let len = end - start;
+            self.residual_jacobian(&block, params, &mut r[..len], &mut j[..len * p])?;
+            for (i, row) in j[..len * p].chunks_exact_mut(p).enumerate() {
+                match loss {
+                    None => acc.add_point(r[i], row),
+                    Some(loss) => {
+                        let (cost, scaled, j_scale) = loss.loss.point(r[i], c2);
+                        row.iter_mut().for_each(|d| *d *= j_scale);
+                        acc.add_point_with_cost(scaled, row, cost);
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Runs an accumulating kernel over a chunk: `acc` is read and updated.
@@ -330,7 +407,9 @@ impl Kernels for CraneliftKernels {
         params: &[f64],
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
-        let (function, _) = self.streaming()?;
+        let Some(function) = self.streaming()?.0 else {
+            return self.normal_equations_by_rows(chunk, params, None, acc);
+        };
         // SAFETY: the plain normal-equations kernel, which reads nothing through `out_b`.
         unsafe { self.normal_equations_with(function, chunk, params, acc, &[]) }
     }
@@ -372,7 +451,9 @@ impl Kernels for CraneliftKernels {
         loss: LossSpec,
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
-        let (function, _) = self.robust_kernels()?;
+        let Some(function) = self.robust_kernels()?.0 else {
+            return self.normal_equations_by_rows(chunk, params, Some(loss), acc);
+        };
         // SAFETY: the robust normal-equations kernel with its loss code and f_scale².
         unsafe {
             self.normal_equations_with(function, chunk, params, acc, &[loss.loss.code(), loss.f_scale * loss.f_scale])

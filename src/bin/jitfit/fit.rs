@@ -203,15 +203,31 @@ fn nan_hint(e: jitfit::FitError) -> anyhow::Error {
     }
 }
 
-/// Set by Ctrl-C; the handler is installed once per process.
+/// Set by Ctrl-C, SIGTERM or SIGHUP: the fit stops after its iteration and reports. An
+/// iteration can be long (a model of many parameters), so the third signal ends the process
+/// at once (status 130). The handler is installed once per process.
 fn interrupt_flag() -> &'static std::sync::atomic::AtomicBool {
-    static FLAG: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    static FLAG: AtomicBool = AtomicBool::new(false);
+    static SIGNALS: AtomicUsize = AtomicUsize::new(0);
     static INSTALL: std::sync::Once = std::sync::Once::new();
     INSTALL.call_once(|| {
         // Without a handler (another one was installed), Ctrl-C ends the process as usual.
-        let _ = ctrlc::set_handler(|| FLAG.store(true, std::sync::atomic::Ordering::Relaxed));
+        // ctrlc runs this on its own thread, not in the signal handler: printing is safe.
+        let _ = ctrlc::set_handler(|| {
+            FLAG.store(true, Ordering::Relaxed);
+            match SIGNALS.fetch_add(1, Ordering::Relaxed) + 1 {
+                1 => eprintln!("\nstopping after this iteration (interrupt twice more to quit at once)"),
+                2 => {}
+                _ => {
+                    eprintln!("\nquit: the fit was not finished");
+                    std::process::exit(130);
+                }
+            }
+        });
     });
-    FLAG.store(false, std::sync::atomic::Ordering::Relaxed);
+    FLAG.store(false, Ordering::Relaxed);
+    SIGNALS.store(0, Ordering::Relaxed);
     &FLAG
 }
 
