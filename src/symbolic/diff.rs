@@ -28,11 +28,89 @@ pub struct TooLarge {
 
 /// Returns ∂root/∂p_k for k in `0..n_params`, appending the derivative nodes to `graph`;
 /// refused when the graph would outgrow [`MAX_GRAPH_NODES`].
+///
+/// Each derivative visits only the nodes that depend on its parameter (found through the
+/// users of each node, built once), not the whole graph: a model of many parameters, each in
+/// a few nodes, costs about its size once per parameter's reach rather than parameters × size.
 pub fn differentiate(graph: &mut Graph, root: NodeId, n_params: usize) -> Result<Vec<NodeId>, TooLarge> {
+    let n = root.index() + 1;
+    // The users of every node up to the root, as one CSR array, and each parameter's node.
+    let mut param_node: Vec<Option<usize>> = vec![None; n_params];
+    let mut counts = vec![0u32; n + 1];
+    for i in 0..n {
+        match graph.node(NodeId(i as u32)) {
+            Node::Param(q) if q.index() < n_params => param_node[q.index()] = Some(i),
+            Node::Unary(_, a) => counts[a.index() + 1] += 1,
+            Node::Binary(_, a, b) => {
+                counts[a.index() + 1] += 1;
+                if b != a {
+                    counts[b.index() + 1] += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+    for i in 0..n {
+        counts[i + 1] += counts[i];
+    }
+    let starts = counts.clone();
+    let mut users = vec![0u32; counts[n] as usize];
+    let mut fill = counts;
+    for i in 0..n {
+        let mut add = |operand: NodeId| {
+            users[fill[operand.index()] as usize] = i as u32;
+            fill[operand.index()] += 1;
+        };
+        match graph.node(NodeId(i as u32)) {
+            Node::Unary(_, a) => add(a),
+            Node::Binary(_, a, b) => {
+                add(a);
+                if b != a {
+                    add(b);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    let mut d: Vec<Option<NodeId>> = vec![None; n];
+    let mut seen = vec![u32::MAX; n];
+    let (mut affected, mut stack) = (Vec::new(), Vec::new());
     let mut derivatives = Vec::with_capacity(n_params);
-    for k in 0..n_params {
-        let d = derivative(graph, root, ParamId(k as u32));
-        derivatives.push(d.unwrap_or_else(|| graph.constant(0.0)));
+    for (k, node) in param_node.iter().enumerate() {
+        let Some(start) = *node else {
+            derivatives.push(graph.constant(0.0));
+            continue;
+        };
+        // The nodes that depend on p_k, in topological (index) order.
+        affected.clear();
+        stack.push(start);
+        seen[start] = k as u32;
+        while let Some(i) = stack.pop() {
+            affected.push(i);
+            for &u in &users[starts[i] as usize..starts[i + 1] as usize] {
+                if seen[u as usize] != k as u32 {
+                    seen[u as usize] = k as u32;
+                    stack.push(u as usize);
+                }
+            }
+        }
+        affected.sort_unstable();
+        let p = ParamId(k as u32);
+        let mut b = Build { g: graph };
+        for &i in &affected {
+            let this = NodeId(i as u32);
+            d[i] = match b.g.node(this) {
+                Node::Param(q) if q == p => Some(b.c(1.0)),
+                Node::Const(_) | Node::Var(_) | Node::Param(_) | Node::Response => None,
+                Node::Unary(op, u) => d[u.index()].and_then(|du| b.unary(op, this, u, du)),
+                Node::Binary(op, u, v) => b.binary(op, this, u, v, d[u.index()], d[v.index()]),
+            };
+        }
+        derivatives.push(d[root.index()].unwrap_or_else(|| graph.constant(0.0)));
+        for &i in &affected {
+            d[i] = None;
+        }
         if graph.len() > MAX_GRAPH_NODES {
             return Err(TooLarge { limit: MAX_GRAPH_NODES, done: k + 1, params: n_params });
         }
