@@ -98,6 +98,24 @@ fn plot_and_residuals_are_written() {
     let csv = std::fs::read_to_string(csv).unwrap();
     assert_eq!(csv.lines().next(), Some("x,y,fitted,residual"));
     assert_eq!(csv.lines().count(), 15);
+
+    // Past 10^4 points the scatters are drawn as one span per pixel column: the SVG's size no
+    // longer grows with the data (10^7 points made 820 MB).
+    let many = dir.path().join("many.csv");
+    let rows: String = (0..30_000).map(|i| format!("{},{}\n", i as f64 / 3000.0, (i % 7) as f64 + i as f64 / 3000.0)).collect();
+    std::fs::write(&many, format!("x,y\n{rows}")).unwrap();
+    let big_svg = dir.path().join("many.svg");
+    let out = jitfit(&["fit", "a*x + b", many.to_str().unwrap(), "--plot", big_svg.to_str().unwrap()], &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let svg = std::fs::read_to_string(big_svg).unwrap();
+    assert!(svg.len() < 100_000, "{} bytes", svg.len());
+    assert!(!svg.contains("<circle"));
+    for class in ["data", "residuals"] {
+        let path = svg.split(&format!(r#"<path class="{class}""#)).nth(1).unwrap().split("</path>").next().unwrap();
+        assert!(path.contains("<title>30000 points, drawn as the span of those in each pixel column</title>"));
+        // A span in every pixel column the data cover (the range is padded by 5 % each side).
+        assert!(path.matches('M').count() > 600, "{}", path.matches('M').count());
+    }
 }
 
 #[test]

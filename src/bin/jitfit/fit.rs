@@ -307,21 +307,21 @@ fn write_residuals(
     columns: &Columns,
 ) -> anyhow::Result<()> {
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    let fitted = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(data.response()), &fit.values);
-    let mut out = String::new();
+    let (fitted, target) = crate::plot::fitted_and_observed(model, &vars, data, fit)?;
     let mut header: Vec<String> = columns.vars.iter().map(|(_, c)| c.clone()).collect();
     header.extend([columns.y.clone(), "fitted".into(), "residual".into()]);
-    out += &header.join(",");
-    out.push('\n');
-    for i in 0..data.len() {
-        let mut row: Vec<String> = vars.iter().map(|c| format!("{:?}", c[i])).collect();
-        let target = fitted.response.as_ref().map_or(data.response()[i], |t| t[i]);
-        row.push(format!("{:?}", data.response()[i]));
-        row.push(format!("{:?}", fitted.value[i]));
-        row.push(format!("{:?}", fitted.value[i] - target));
-        out += &row.join(",");
-        out.push('\n');
-    }
-    jitfit::fsutil::write_bytes_atomically(path, out.as_bytes())?;
+    // Streamed into the temp file (10^7 rows were built as one string first).
+    jitfit::fsutil::write_atomically(path, |out| {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::with_capacity(1 << 16, out);
+        writeln!(out, "{}", header.join(","))?;
+        for i in 0..data.len() {
+            for c in &vars {
+                write!(out, "{:?},", c[i])?;
+            }
+            writeln!(out, "{:?},{:?},{:?}", data.response()[i], fitted[i], fitted[i] - target[i])?;
+        }
+        out.flush()
+    })?;
     Ok(())
 }

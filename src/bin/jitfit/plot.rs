@@ -84,6 +84,44 @@ fn axes(svg: &mut String, panel: &Panel, x_label: &str, y_label: &str) {
     );
 }
 
+/// Above this many points, a scatter is drawn as the min–max span of the points in each pixel
+/// column (what a screen shows of them), not a circle per point: 10^7 points made an 820 MB SVG.
+pub const MAX_DRAWN_POINTS: usize = 10_000;
+
+/// Points as circles, or (more than [`MAX_DRAWN_POINTS`]) as one vertical span per pixel
+/// column covering every point in it.
+fn scatter(svg: &mut String, class: &str, color: &str, radius: f64, panel: &Panel, points: impl Iterator<Item = (f64, f64)>, n: usize) {
+    if n <= MAX_DRAWN_POINTS {
+        let _ = writeln!(svg, r##"<g class="{class}" fill="{color}">"##);
+        for (x, y) in points {
+            let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}"/>"#, panel.px(x), panel.py(y));
+        }
+        let _ = writeln!(svg, "</g>");
+        return;
+    }
+    let columns = (RIGHT - LEFT).ceil() as usize + 1;
+    let mut spans = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
+    for (x, y) in points {
+        let (px, py) = (panel.px(x), panel.py(y));
+        if !(px.is_finite() && py.is_finite()) {
+            continue;
+        }
+        let c = ((px - LEFT).round().max(0.0) as usize).min(columns - 1);
+        spans[c] = (spans[c].0.min(py), spans[c].1.max(py));
+    }
+    let mut path = String::new();
+    for (c, (lo, hi)) in spans.iter().enumerate() {
+        if lo.is_finite() {
+            let _ = write!(path, "M{:.1} {:.2}V{:.2}", LEFT + c as f64, lo - radius, hi + radius);
+        }
+    }
+    let _ = writeln!(
+        svg,
+        r#"<path class="{class}" stroke="{color}" stroke-width="{}" d="{path}"><title>{n} points, drawn as the span of those in each pixel column</title></path>"#,
+        2.0 * radius
+    );
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
@@ -99,9 +137,8 @@ pub fn check_extension(path: &Path) -> anyhow::Result<()> {
 pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, columns: &Columns) -> anyhow::Result<()> {
     check_extension(path)?;
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    let at_fit = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(&vars, Some(data.response()), &fit.values);
-    let observed: Vec<f64> = at_fit.response.clone().unwrap_or_else(|| data.response().to_vec());
-    let residuals: Vec<f64> = at_fit.value.iter().zip(&observed).map(|(f, t)| f - t).collect();
+    let (fitted, observed) = fitted_and_observed(model, &vars, data, fit)?;
+    let residuals: Vec<f64> = fitted.iter().zip(&observed).map(|(f, t)| f - t).collect();
     let mut svg = String::new();
     let height = 640.0;
     let _ = writeln!(
@@ -130,11 +167,7 @@ pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, co
         model.kernels().predict(&[&dense_x], &fit.values, &mut dense_y)?;
         let panel = Panel { top: 40.0, bottom: 400.0, x: (lo, hi), y: range(observed.iter().chain(&dense_y).copied()) };
         axes(&mut svg, &panel, &x_label, &columns.y);
-        let _ = writeln!(svg, r##"<g class="data" fill="#1f77b4">"##);
-        for (x, y) in xs.iter().zip(&observed) {
-            let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2.5"/>"#, panel.px(*x), panel.py(*y));
-        }
-        let _ = writeln!(svg, "</g>");
+        scatter(&mut svg, "data", "#1f77b4", 2.5, &panel, xs.iter().copied().zip(observed.iter().copied()), xs.len());
         let points: Vec<String> = dense_x
             .iter()
             .zip(&dense_y)
@@ -148,7 +181,7 @@ pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, co
         );
     } else {
         // Observed against fitted, with the identity line.
-        let r = range(observed.iter().chain(&at_fit.value).copied());
+        let r = range(observed.iter().chain(&fitted).copied());
         let panel = Panel { top: 40.0, bottom: 400.0, x: r, y: r };
         axes(&mut svg, &panel, "fitted", &format!("observed {}", columns.y));
         let _ = writeln!(
@@ -159,11 +192,8 @@ pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, co
             panel.px(r.1),
             panel.py(r.1)
         );
-        let _ = writeln!(svg, r##"<g class="data" fill="#1f77b4">"##);
-        for (f, y) in at_fit.value.iter().zip(&observed) {
-            let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2.5"/>"#, panel.px(*f), panel.py(*y));
-        }
-        let _ = writeln!(svg, "</g>");
+        let points = fitted.iter().copied().zip(observed.iter().copied());
+        scatter(&mut svg, "data", "#1f77b4", 2.5, &panel, points, fitted.len());
     }
     // Residuals.
     let rmax = residuals.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
@@ -175,13 +205,29 @@ pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, co
         panel.py(0.0),
         panel.py(0.0)
     );
-    let _ = writeln!(svg, r##"<g class="residuals" fill="#2ca02c">"##);
-    for (x, r) in xs.iter().zip(&residuals) {
-        let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="2"/>"#, panel.px(*x), panel.py(*r));
-    }
-    let _ = writeln!(svg, "</g>\n</svg>");
+    scatter(&mut svg, "residuals", "#2ca02c", 2.0, &panel, xs.iter().copied().zip(residuals.iter().copied()), xs.len());
+    let _ = writeln!(svg, "</svg>");
     jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?;
     Ok(())
+}
+
+/// The model at the fitted values and the observed response on the fitted scale (t(y) for a
+/// transformed response), with the compiled kernels (the interpreter only for t(y)).
+pub fn fitted_and_observed(
+    model: &CompiledModel,
+    vars: &[&[f64]],
+    data: &Data,
+    fit: &Fit,
+) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
+    let mut fitted = vec![0.0; data.len()];
+    model.kernels().predict(vars, &fit.values, &mut fitted)?;
+    let observed = if model.transforms_response() {
+        let at_fit = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(vars, Some(data.response()), &fit.values);
+        at_fit.response.unwrap_or_else(|| data.response().to_vec())
+    } else {
+        data.response().to_vec()
+    };
+    Ok((fitted, observed))
 }
 
 fn fit_title(model: &CompiledModel, fit: &Fit) -> String {
