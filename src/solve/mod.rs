@@ -256,6 +256,10 @@ pub struct TrfState {
     /// The cost at x (for progress displays; not needed to resume).
     #[serde(default)]
     pub cost: f64,
+    /// The status code when this iteration ended the fit (a checkpoint of a finished fit):
+    /// resuming it finishes at once instead of iterating again.
+    #[serde(default)]
+    pub status: Option<i32>,
 }
 
 /// Hooks into a running solve: iteration callbacks and resuming are TRF's; `cancel` works

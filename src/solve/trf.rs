@@ -54,6 +54,7 @@ pub fn trf(
         // Continue exactly where the saved run stopped: the evaluations at x above stand for
         // the ones the uninterrupted run had already made.
         (delta, alpha, iterations) = (r.delta, r.alpha, r.iterations);
+        status = r.status.map(Status::from_code);
         (ev.nfev, ev.njev) = (r.nfev, r.njev);
         if jac_scaling {
             scale = r.scale_inv.iter().map(|v| 1.0 / v).collect();
@@ -147,6 +148,7 @@ pub fn trf(
                 njev: ev.njev,
                 iterations,
                 cost: state.cost,
+                status: status.map(Status::code),
             };
             // On an interruption the state is saved whatever the checkpoint schedule.
             callback(&snapshot, interrupted);
