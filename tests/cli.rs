@@ -198,6 +198,9 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--x", "time", "--vars", "time"]),
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),
+        // Files jitfit reads back are read only when regular and small.
+        decay(&["signal", "--p0", "@/dev/zero"]),
+        decay(&["signal", "--resume", "/dev/zero"]),
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--plot", "p.svg"],
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--min-correl", "0.5"],
         decay(&["nope"]),

@@ -52,7 +52,8 @@ impl Checkpoint {
         options: &str,
     ) -> Result<Checkpoint, CheckpointError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path)
+        // A checkpoint holds a few numbers per parameter: 64 MiB is far beyond any.
+        let text = crate::fsutil::read_small(path, 64 << 20)
             .map_err(|e| CheckpointError::Io { path: shown.clone(), message: e.to_string() })?;
         // The format first, so that a newer file is reported as such, not as corrupt.
         let format = serde_json::from_str::<serde_json::Value>(&text)

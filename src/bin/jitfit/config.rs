@@ -169,7 +169,8 @@ impl FitConfig {
 
 /// The parameter values of a fit's JSON report (`jitfit fit --json`, schema `jitfit.fit/1`).
 fn previous_fit(path: &str) -> anyhow::Result<Vec<(String, f64)>> {
-    let text = std::fs::read_to_string(path).map_err(|e| anyhow!("--p0 @{path}: cannot read it: {e}"))?;
+    let text = jitfit::fsutil::read_small(std::path::Path::new(path), 64 << 20)
+        .map_err(|e| anyhow!("--p0 @{path}: cannot read it: {e}"))?;
     let json: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| anyhow!("--p0 @{path}: not a jitfit JSON report: {e}"))?;
     if json["schema"] != "jitfit.fit/1" {
