@@ -5,7 +5,7 @@
 //! Hostile cache files are in `tests/cache.rs`, hostile checkpoints in `tests/checkpoint.rs`.
 
 use crate::support::size;
-use jitfit::data::{Delimiter, ReadOptions, read_text};
+use jitfit::data::{Delimiter, ReadOptions, Table, read_text, read_text_parallel};
 use jitfit::{Model, ModelError};
 use proptest::prelude::*;
 use std::path::Path;
@@ -85,7 +85,14 @@ proptest! {
     ) {
         let text_columns = if labels { vec!["x".to_owned()] } else { Vec::new() };
         let options = ReadOptions { delimiter, decimal_comma, text_columns };
-        if let Ok(table) = read_text(bytes.as_slice(), Path::new(name), &options) {
+        let read = read_text(bytes.as_slice(), Path::new(name), &options);
+        // Cut into pieces and read in parallel (as files past PARALLEL_BYTES are): the same
+        // table, or the same first error.
+        for pieces in [2, 3, 7] {
+            let parallel = read_text_parallel(&bytes, Path::new(name), &options, pieces);
+            prop_assert_eq!(summary(&parallel), summary(&read), "{} pieces", pieces);
+        }
+        if let Ok(table) = read {
             prop_assert_eq!(table.names.len(), table.columns.len());
             prop_assert!(table.n_rows() > 0);
             prop_assert!(table.columns.iter().all(|c| c.len() == table.n_rows()));
@@ -93,6 +100,17 @@ proptest! {
             names.sort();
             names.dedup();
             prop_assert_eq!(names.len(), table.names.len());
+        }
+    }
+}
+
+/// A table or an error as comparable text (NaN and -0 by their bits).
+fn summary(read: &Result<Table, jitfit::data::DataError>) -> String {
+    match read {
+        Err(e) => format!("error: {e}"),
+        Ok(t) => {
+            let columns: Vec<Vec<u64>> = t.columns.iter().map(|c| c.iter().map(|v| v.to_bits()).collect()).collect();
+            format!("{:?} {:?} {:?} {:?}", t.names, columns, t.labels, t.notes)
         }
     }
 }

@@ -8,7 +8,7 @@ pub mod npy;
 mod text;
 
 pub use column::{Column, MappedColumnError};
-pub use text::{Delimiter, MAX_LINE_BYTES, ReadOptions, read_text};
+pub use text::{Delimiter, MAX_LINE_BYTES, PARALLEL_BYTES, ReadOptions, read_text, read_text_parallel};
 
 use std::path::{Path, PathBuf};
 
@@ -89,7 +89,17 @@ pub fn read_table_with(path: &Path, options: &ReadOptions) -> Result<Table, Data
                 .into(),
         });
     }
-    read_text(std::fs::File::open(path).map_err(io)?, path, options)
+    let file = std::fs::File::open(path).map_err(io)?;
+    let threads = rayon::current_num_threads();
+    if meta.len() >= text::PARALLEL_BYTES && threads > 1 {
+        // SAFETY: read-only, and only while this function runs; jitfit does not write the
+        // file meanwhile. (If another process truncates it, reads may fault: the usual
+        // caveat of memory maps, as for `.npy` columns.)
+        if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+            return text::read_text_parallel(&map, path, options, 4 * threads);
+        }
+    }
+    read_text(file, path, options)
 }
 
 /// Parses table text (see [`read_table`]); `path` is used in messages and for the extension.
@@ -187,6 +197,16 @@ mod tests {
         // Without the option a label is not a number.
         let e = read("well,x,y\nB2,1,2\n", "d.csv", &ReadOptions::default()).unwrap_err();
         assert_eq!(e.to_string(), "d.csv, line 2, column `well`: `B2` is not a number");
+    }
+
+    /// Errors name the right line after blank and comment lines and in `\r\n` files (the csv
+    /// reader alone named the first blank line, and counted one short after `\r\n`).
+    #[test]
+    fn line_numbers_count_every_line() {
+        let e = parse("x,y\r\n1,2\r\n\r\n# c\r\n3\r\n", "d.csv").unwrap_err();
+        assert_eq!(e.to_string(), "d.csv, line 5: 1 values, but the first row has 2");
+        let e = parse("x;y\n\n\n1;a\n", "d.txt").unwrap_err();
+        assert_eq!(e.to_string(), "d.txt, line 4, column `y`: `a` is not a number");
     }
 
     /// Rows are streamed: a line without end (binary data, `/dev/zero`) is refused at the

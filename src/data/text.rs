@@ -63,6 +63,106 @@ pub struct ReadOptions {
 /// Reads a text table from `reader`; `path` names it in messages and its extension helps
 /// choose the separator.
 pub fn read_text(reader: impl Read, path: &Path, options: &ReadOptions) -> Result<Table, DataError> {
+    let (layout, mut rows, mut part) = read_head(reader, path, options)?;
+    layout.parse_rows(&mut rows, 0, &mut part)?;
+    layout.finish(path, vec![part])
+}
+
+/// Files larger than this are parsed in parallel (a memory map cut at line ends).
+pub const PARALLEL_BYTES: u64 = 32 << 20;
+
+/// [`read_text`] over a whole file in memory, cut into `pieces` at line ends and parsed in
+/// parallel; the same table and the same first error as reading it in one piece. A file with
+/// a `"` is read in one piece (a quoted field may hold a line end).
+pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, pieces: usize) -> Result<Table, DataError> {
+    use rayon::prelude::*;
+    // The first piece holds at least the first row (the header or first data row: it decides
+    // the layout), wherever the row reader finds it.
+    let head_end = {
+        let (layout, _, _) = read_head(bytes, path, options)?;
+        let mut lines = 0;
+        bytes
+            .iter()
+            .position(|b| {
+                lines += usize::from(*b == b'\n');
+                lines == layout.first_row_line
+            })
+            .map_or(bytes.len(), |i| i + 1)
+    };
+    let mut cuts = vec![0];
+    for k in 1..pieces.max(1) {
+        let at = (bytes.len() * k / pieces).max(head_end);
+        let cut = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| at + i + 1);
+        if cut > *cuts.last().unwrap_or(&0) && cut < bytes.len() {
+            cuts.push(cut);
+        }
+    }
+    cuts.push(bytes.len());
+    if cuts.len() <= 2 || bytes.contains(&b'"') {
+        return read_text(bytes, path, options);
+    }
+    let (layout, mut rows, mut head) = read_head(&bytes[..cuts[1]], path, options)?;
+    layout.parse_rows(&mut rows, 0, &mut head)?;
+    // Each later piece starts after the line ends before it.
+    let pieces: Vec<(usize, &[u8])> = cuts
+        .windows(2)
+        .skip(1)
+        .map(|w| (w[0], &bytes[w[0]..w[1]]))
+        .collect();
+    let newlines: Vec<usize> = pieces.par_iter().map(|(_, b)| b.iter().filter(|c| **c == b'\n').count()).collect();
+    let mut before = bytes[..cuts[1]].iter().filter(|c| **c == b'\n').count();
+    let offsets: Vec<usize> = newlines
+        .iter()
+        .map(|n| {
+            let at = before;
+            before += n;
+            at
+        })
+        .collect();
+    let parts: Vec<Result<Part, DataError>> = pieces
+        .par_iter()
+        .zip(offsets)
+        .map(|((_, piece), offset)| {
+            let mut part = layout.empty_part();
+            let reader = LineLimit { inner: *piece, line: 0 };
+            let mut rows = Rows::new(BufReader::with_capacity(1 << 16, reader), layout.separator);
+            layout.parse_rows(&mut rows, offset, &mut part)?;
+            Ok(part)
+        })
+        .collect();
+    let mut all = vec![head];
+    for part in parts {
+        all.push(part?);
+    }
+    layout.finish(path, all)
+}
+
+/// What the first lines of a table decided: its separator, names, label columns.
+struct Layout {
+    separator: Delimiter,
+    numbers: Numbers,
+    names: Vec<String>,
+    text: Vec<bool>,
+    notes: Vec<String>,
+    path: PathBuf,
+    /// The line of the first row (the header, or the first data row).
+    first_row_line: usize,
+}
+
+/// The columns of some rows of a table (all of them, or one piece of a parallel read).
+struct Part {
+    columns: Vec<Vec<f64>>,
+    labels: Vec<Option<Labels>>,
+    decimal_commas: bool,
+}
+
+/// Reads up to the first row: the separator (given or detected), the header, the names; the
+/// first row is in the returned part when it is data.
+fn read_head<R: Read>(
+    reader: R,
+    path: &Path,
+    options: &ReadOptions,
+) -> Result<(Layout, Rows<std::io::Chain<std::io::Cursor<Vec<u8>>, BufReader<LineLimit<R>>>>, Part), DataError> {
     let io = |e: std::io::Error| io_error(path, e);
     let format = |message: String| DataError::Format { path: path.to_owned(), message };
     let mut reader = BufReader::with_capacity(1 << 16, LineLimit { inner: reader, line: 0 });
@@ -132,26 +232,57 @@ pub fn read_text(reader: impl Read, path: &Path, options: &ReadOptions) -> Resul
     if let Some(name) = options.text_columns.iter().find(|n| !names.contains(n)) {
         return Err(DataError::NoSuchColumn { path: path.to_owned(), name: name.clone(), columns: names });
     }
-    let mut text: Vec<Option<Labels>> = names
-        .iter()
-        .map(|n| options.text_columns.contains(n).then(Labels::default))
-        .collect();
-    let mut columns: Vec<Vec<f64>> = vec![Vec::new(); width];
-    let mut decimal_commas = false;
-    let mut push_row = |line: usize, bytes: &[u8], fields: &[Range<usize>]| -> Result<(), DataError> {
+    let text = names.iter().map(|n| options.text_columns.contains(n)).collect();
+    let layout = Layout { separator, numbers, names, text, notes, path: path.to_owned(), first_row_line: first_line_no };
+    let mut part = layout.empty_part();
+    if !header {
+        let joined = first.concat();
+        let mut at = 0;
+        let ranges: Vec<Range<usize>> = first
+            .iter()
+            .map(|f| {
+                at += f.len();
+                at - f.len()..at
+            })
+            .collect();
+        layout.push_row(&mut part, first_line_no, joined.as_bytes(), &ranges)?;
+    }
+    Ok((layout, rows, part))
+}
+
+impl Layout {
+    fn empty_part(&self) -> Part {
+        Part {
+            columns: vec![Vec::new(); self.names.len()],
+            labels: self.text.iter().map(|t| t.then(Labels::default)).collect(),
+            decimal_commas: false,
+        }
+    }
+
+    /// Every remaining row of `rows` into `part`; line numbers count from `line_offset`.
+    fn parse_rows<R: Read>(&self, rows: &mut Rows<R>, line_offset: usize, part: &mut Part) -> Result<(), DataError> {
+        while let Some((line, bytes, fields)) = rows.next_row().map_err(|e| e.into_data_error(&self.path))? {
+            self.push_row(part, line + line_offset, bytes, fields)?;
+        }
+        Ok(())
+    }
+
+    fn push_row(&self, part: &mut Part, line: usize, bytes: &[u8], fields: &[Range<usize>]) -> Result<(), DataError> {
+        let path = &self.path;
+        let width = self.names.len();
         if fields.len() != width {
             return Err(DataError::Ragged { path: path.to_owned(), line, expected: width, found: fields.len() });
         }
         for (k, range) in fields.iter().enumerate() {
             let field = bytes[range.clone()].trim_ascii();
-            if let Some(labels) = &mut text[k] {
-                columns[k].push(labels.code(field) as f64);
+            if let Some(labels) = &mut part.labels[k] {
+                part.columns[k].push(labels.code(field) as f64);
                 continue;
             }
-            let value = match numbers.parse(field) {
+            let value = match self.numbers.parse(field) {
                 Parsed::Number(v) => v,
                 Parsed::DecimalComma(v) => {
-                    decimal_commas = true;
+                    part.decimal_commas = true;
                     v
                 }
                 Parsed::DotWithDecimalComma => {
@@ -159,7 +290,7 @@ pub fn read_text(reader: impl Read, path: &Path, options: &ReadOptions) -> Resul
                         path: path.to_owned(),
                         message: format!(
                             "line {line}, column `{}`: `{}` has a `.`, but --decimal-comma says commas are the decimal points (a thousands separator?)",
-                            names[k],
+                            self.names[k],
                             String::from_utf8_lossy(field)
                         ),
                     });
@@ -175,37 +306,48 @@ pub fn read_text(reader: impl Read, path: &Path, options: &ReadOptions) -> Resul
                             ),
                         });
                     }
-                    return Err(DataError::NotANumber { path: path.to_owned(), line, column: names[k].clone(), text: field });
+                    return Err(DataError::NotANumber {
+                        path: path.to_owned(),
+                        line,
+                        column: self.names[k].clone(),
+                        text: field,
+                    });
                 }
             };
-            columns[k].push(value);
+            part.columns[k].push(value);
         }
         Ok(())
-    };
-    if !header {
-        let joined = first.concat();
-        let mut at = 0;
-        let ranges: Vec<Range<usize>> = first
-            .iter()
-            .map(|f| {
-                at += f.len();
-                at - f.len()..at
-            })
-            .collect();
-        push_row(first_line_no, joined.as_bytes(), &ranges)?;
     }
-    while let Some((line, bytes, fields)) = rows.next_row().map_err(|e| e.into_data_error(path))? {
-        push_row(line, bytes, fields)?;
+
+    /// The table from its parts, in order (labels renumbered in order of first appearance).
+    fn finish(self, path: &Path, parts: Vec<Part>) -> Result<Table, DataError> {
+        let rows: usize = parts.iter().map(|p| p.columns.first().map_or(0, Vec::len)).sum();
+        if rows == 0 {
+            return Err(DataError::Empty { path: path.to_owned() });
+        }
+        let mut notes = self.notes;
+        let decimal_commas = parts.iter().any(|p| p.decimal_commas);
+        if decimal_commas && !self.numbers.decimal_comma {
+            notes.push("decimal commas read as decimal points (`1,5` is 1.5; --decimal-comma says so)".to_owned());
+        }
+        let width = self.names.len();
+        let mut parts = parts.into_iter();
+        let Some(first) = parts.next() else { return Err(DataError::Empty { path: path.to_owned() }) };
+        let (mut columns, mut labels) = (first.columns, first.labels);
+        for part in parts {
+            for k in 0..width {
+                match (&mut labels[k], &part.labels[k]) {
+                    (Some(global), Some(local)) => {
+                        let codes: Vec<f64> = local.labels.iter().map(|l| global.code(l.as_bytes()) as f64).collect();
+                        columns[k].extend(part.columns[k].iter().map(|c| codes[*c as usize]));
+                    }
+                    _ => columns[k].extend_from_slice(&part.columns[k]),
+                }
+            }
+        }
+        let labels = self.names.iter().zip(labels).filter_map(|(n, l)| l.map(|l| (n.clone(), l.labels))).collect();
+        Ok(Table { names: self.names, columns: columns.into_iter().map(Column::from).collect(), notes, labels })
     }
-    if columns[0].is_empty() {
-        return Err(DataError::Empty { path: path.to_owned() });
-    }
-    if decimal_commas && !options.decimal_comma {
-        notes.push("decimal commas read as decimal points (`1,5` is 1.5; --decimal-comma says so)".to_owned());
-    }
-    let labels =
-        names.iter().zip(&mut text).filter_map(|(n, l)| l.take().map(|l| (n.clone(), l.labels))).collect();
-    Ok(Table { names, columns: columns.into_iter().map(Column::from).collect(), notes, labels })
 }
 
 /// A text column's distinct values, in order of first appearance.
@@ -302,8 +444,10 @@ struct Rows<R: Read> {
     fields: Vec<Range<usize>>,
 }
 
+
+
 enum RowKind<R: Read> {
-    Csv(csv::Reader<R>, csv::ByteRecord),
+    Csv(csv::Reader<Blanker<R>>, csv::ByteRecord),
     Whitespace { reader: BufReader<R>, buffer: Vec<u8>, line: usize },
 }
 
@@ -346,7 +490,7 @@ impl<R: Read> Rows<R> {
             .has_headers(false)
             .flexible(true)
             .comment(Some(b'#'))
-            .from_reader(reader);
+            .from_reader(Blanker { inner: BufReader::with_capacity(1 << 16, reader), line: Vec::new(), at: 0 });
         Rows { kind: RowKind::Csv(csv, csv::ByteRecord::new()), fields: Vec::new() }
     }
 
@@ -397,6 +541,46 @@ impl<R: Read> Rows<R> {
                 Ok(Some((*line, &buffer[..end], &self.fields)))
             }
         }
+    }
+}
+
+/// Blank and comment lines as a single space, and `\r\n` as `\n`: the csv reader skips blank
+/// lines silently at the start of a record and then reports the record's line as the first
+/// skipped one (and counts a line after `\r\n` one short); a line of one space is a record of
+/// its own (skipped by [`Rows`]), so every line number is right.
+struct Blanker<R: Read> {
+    inner: BufReader<R>,
+    line: Vec<u8>,
+    at: usize,
+}
+
+impl<R: Read> Read for Blanker<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.line.len() {
+            self.line.clear();
+            self.at = 0;
+            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
+                return Ok(0);
+            }
+            // `\r\n` as `\n`: the csv reader counts the line of a record after a `\r\n` from
+            // before its `\n` (one too few).
+            if self.line.ends_with(b"\r\n") {
+                self.line.remove(self.line.len() - 2);
+            }
+            let content = self.line.trim_ascii_start();
+            if content.is_empty() || content[0] == b'#' || content.iter().all(u8::is_ascii_whitespace) {
+                let ends_with_newline = self.line.last() == Some(&b'\n');
+                self.line.clear();
+                self.line.push(b' ');
+                if ends_with_newline {
+                    self.line.push(b'\n');
+                }
+            }
+        }
+        let n = out.len().min(self.line.len() - self.at);
+        out[..n].copy_from_slice(&self.line[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
