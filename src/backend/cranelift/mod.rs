@@ -61,8 +61,9 @@ pub fn target_description() -> &'static str {
 /// compiled for compile time rather than speed: Cranelift's optimizer and backtracking register
 /// allocator are superlinear there (a 126 250-instruction kernel took 12.5 s, one of 15 000
 /// instructions and 5 000 parameters 3.6 s; with `opt_level=none` and the single-pass
-/// allocator 0.19 s and 0.1 s). No model of normal size comes near.
-pub const FAST_COMPILE_INSTRUCTIONS: usize = 20_000;
+/// allocator 0.19 s and 0.1 s; 12 000 instructions 0.55 s). No model of normal size comes near
+/// (20 Gaussians on a line lower to a few hundred).
+pub const FAST_COMPILE_INSTRUCTIONS: usize = 5_000;
 /// See [`FAST_COMPILE_INSTRUCTIONS`].
 pub const FAST_COMPILE_PARAMS: usize = 1_000;
 
