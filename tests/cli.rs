@@ -278,23 +278,12 @@ fn repl_script_runs_and_survives_mistakes() {
         .unwrap()
         .replace("/tmp/jitfit-repl-decay.svg", svg.to_str().unwrap())
         + "frobnicate\nfit\nload no/such/file.csv\nbackend tpu\nbackend cpu\nshow\nquit\nfit\n";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jitfit"))
-        .arg("repl")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("JITFIT_CACHE_DIR", cache.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
     // Also a command word starting with a 3-byte character (it panicked) and a line of invalid
     // UTF-8 (it ended the session).
     let mut bytes = script.replacen("quit\n", "€x\nINVALID\nquit\n", 1).into_bytes();
     let at = bytes.windows(7).position(|w| w == b"INVALID").unwrap();
     bytes.splice(at..at + 7, [0xff, 0xfe]);
-    child.stdin.take().unwrap().write_all(&bytes).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::run_repl(&bytes, &cache);
     // The session survived its mistakes, and the exit status says there were some.
     assert_eq!(out.status.code(), Some(1));
     let (stdout, stderr) = (stdout(&out), stderr(&out));
@@ -318,18 +307,7 @@ fn repl_script_runs_and_survives_mistakes() {
 fn repl_refit_starts_from_the_last_solution() {
     let cache = TempDir::new("cli-refit");
     let script = "load examples/data/decay.csv\nmodel a*exp(-b*time) + c\ny signal\nsigma err\np0 a=2,b=0.5\nfit\njson\nrefit\njson\nmodel a*exp(-b*time) + c + d*time\np0 d=0\nrefit\n";
-    let mut child = Command::new(env!("CARGO_BIN_EXE_jitfit"))
-        .arg("repl")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("JITFIT_CACHE_DIR", cache.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(script.as_bytes()).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::run_repl(script.as_bytes(), &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = stdout(&out);
     // The first JSON report (pretty-printed: from a line `{` to a line `}`).

@@ -147,18 +147,7 @@ fn no_lines_make_the_repl_panic() {
         script.push(b'\n');
     }
     let cache = crate::support::TempDir::new("hostile-repl");
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
-        .arg("repl")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("JITFIT_CACHE_DIR", cache.path())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(&script).unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = crate::support::run_repl(&script, &cache);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(matches!(out.status.code(), Some(0 | 1)), "{:?}\n{stderr}", out.status);

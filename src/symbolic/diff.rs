@@ -99,13 +99,7 @@ pub fn differentiate(graph: &mut Graph, root: NodeId, n_params: usize) -> Result
         let p = ParamId(k as u32);
         let mut b = Build { g: graph };
         for &i in &affected {
-            let this = NodeId(i as u32);
-            d[i] = match b.g.node(this) {
-                Node::Param(q) if q == p => Some(b.c(1.0)),
-                Node::Const(_) | Node::Var(_) | Node::Param(_) | Node::Response => None,
-                Node::Unary(op, u) => d[u.index()].and_then(|du| b.unary(op, this, u, du)),
-                Node::Binary(op, u, v) => b.binary(op, this, u, v, d[u.index()], d[v.index()]),
-            };
+            d[i] = b.step(NodeId(i as u32), p, &d);
         }
         derivatives.push(d[root.index()].unwrap_or_else(|| graph.constant(0.0)));
         for &i in &affected {
@@ -124,13 +118,7 @@ pub fn derivative(graph: &mut Graph, root: NodeId, p: ParamId) -> Option<NodeId>
     let mut d: Vec<Option<NodeId>> = vec![None; n];
     let mut b = Build { g: graph };
     for i in 0..n {
-        let this = NodeId(i as u32);
-        d[i] = match b.g.node(this) {
-            Node::Param(q) if q == p => Some(b.c(1.0)),
-            Node::Const(_) | Node::Var(_) | Node::Param(_) | Node::Response => None,
-            Node::Unary(op, u) => d[u.index()].and_then(|du| b.unary(op, this, u, du)),
-            Node::Binary(op, u, v) => b.binary(op, this, u, v, d[u.index()], d[v.index()]),
-        };
+        d[i] = b.step(NodeId(i as u32), p, &d);
     }
     d[root.index()]
 }
@@ -141,6 +129,16 @@ struct Build<'g> {
 }
 
 impl Build<'_> {
+    /// ∂this/∂p from its operands' derivatives in `d` (`None`: identically zero).
+    fn step(&mut self, this: NodeId, p: ParamId, d: &[Option<NodeId>]) -> Option<NodeId> {
+        match self.g.node(this) {
+            Node::Param(q) if q == p => Some(self.c(1.0)),
+            Node::Const(_) | Node::Var(_) | Node::Param(_) | Node::Response => None,
+            Node::Unary(op, u) => d[u.index()].and_then(|du| self.unary(op, this, u, du)),
+            Node::Binary(op, u, v) => self.binary(op, this, u, v, d[u.index()], d[v.index()]),
+        }
+    }
+
     fn c(&mut self, v: f64) -> NodeId {
         self.g.constant(v)
     }
