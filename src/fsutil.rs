@@ -52,6 +52,26 @@ pub fn check_writable(path: &Path) -> io::Result<()> {
     std::fs::remove_file(&temp)
 }
 
+/// Reads a small file jitfit wrote (a checkpoint, a `--json` report, a cache entry): only a
+/// regular file (a FIFO would block, a device never ends), at most `max` bytes (a larger one
+/// is an error, not a read into memory without end). `NotFound` is passed on as such.
+pub fn read_small(path: &Path, max: u64) -> io::Result<String> {
+    use std::io::Read;
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
+    }
+    if meta.len() > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+    }
+    let mut text = String::new();
+    std::fs::File::open(path)?.take(max + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > max {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
+    }
+    Ok(text)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,24 +98,4 @@ mod tests {
         assert_eq!(left.len(), 2, "{left:?}");
         let _ = std::fs::remove_dir_all(&dir);
     }
-}
-
-/// Reads a small file jitfit wrote (a checkpoint, a `--json` report, a cache entry): only a
-/// regular file (a FIFO would block, a device never ends), at most `max` bytes (a larger one
-/// is an error, not a read into memory without end). `NotFound` is passed on as such.
-pub fn read_small(path: &Path, max: u64) -> io::Result<String> {
-    use std::io::Read;
-    let meta = std::fs::metadata(path)?;
-    if !meta.is_file() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"));
-    }
-    if meta.len() > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?.take(max + 1).read_to_string(&mut text)?;
-    if text.len() as u64 > max {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, format!("larger than {max} bytes")));
-    }
-    Ok(text)
 }

@@ -292,10 +292,10 @@ impl CompiledModel {
         let by_cost = |a: &Fit, b: &Fit| a.cost.total_cmp(&b.cost).then((!a.status.converged()).cmp(&!b.status.converged()));
         finals.sort_by(by_cost);
         if finals[0].status == crate::solve::Status::MaxEvaluations && cap < user_budget {
-            if let Ok(more) = run_from(&finals[0].values, Some(user_budget - cap)) {
-                if more.cost <= finals[0].cost {
-                    finals[0] = more;
-                }
+            if let Ok(more) = run_from(&finals[0].values, Some(user_budget - cap))
+                && more.cost <= finals[0].cost
+            {
+                finals[0] = more;
             }
             finals.sort_by(by_cost);
         }

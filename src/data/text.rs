@@ -156,13 +156,19 @@ struct Part {
     decimal_commas: bool,
 }
 
+/// What the row reader of [`read_head`] reads: the lines read ahead, then the rest.
+type HeadReader<R> = std::io::Chain<std::io::Cursor<Vec<u8>>, BufReader<LineLimit<R>>>;
+
+/// One row: its 1-based line, its bytes, and each field's range in them.
+type Row<'a> = (usize, &'a [u8], &'a [Range<usize>]);
+
 /// Reads up to the first row: the separator (given or detected), the header, the names; the
 /// first row is in the returned part when it is data.
 fn read_head<R: Read>(
     reader: R,
     path: &Path,
     options: &ReadOptions,
-) -> Result<(Layout, Rows<std::io::Chain<std::io::Cursor<Vec<u8>>, BufReader<LineLimit<R>>>>, Part), DataError> {
+) -> Result<(Layout, Rows<HeadReader<R>>, Part), DataError> {
     let io = |e: std::io::Error| io_error(path, e);
     let format = |message: String| DataError::Format { path: path.to_owned(), message };
     let mut reader = BufReader::with_capacity(1 << 16, LineLimit { inner: reader, line: 0 });
@@ -496,7 +502,7 @@ impl<R: Read> Rows<R> {
 
     /// The next row that has a field, as its 1-based line, its bytes and each field's range
     /// in them (one buffer reused for every row); `None` at the end.
-    fn next_row(&mut self) -> Result<Option<(usize, &[u8], &[Range<usize>])>, RowError> {
+    fn next_row(&mut self) -> Result<Option<Row<'_>>, RowError> {
         self.fields.clear();
         match &mut self.kind {
             RowKind::Csv(reader, record) => {

@@ -375,7 +375,7 @@ fn compact(graph: &Graph, roots: &Roots, live: &[bool]) -> (Graph, Roots) {
         let node = match node {
             Node::Unary(op, a) => Node::Unary(*op, get(a)),
             Node::Binary(op, a, b) => Node::Binary(*op, get(a), get(b)),
-            leaf => leaf.clone(),
+            leaf => *leaf,
         };
         map[i] = Some(out.add(node));
     }
