@@ -300,8 +300,12 @@ impl CompiledModel {
             finals.sort_by(by_cost);
         }
         let mut minima: Vec<Fit> = Vec::new();
+        // Parameter sets with the cost of a listed minimum but other values (not a permutation
+        // of them): a flat direction or a symmetry the check cannot see, never "distinct".
+        let mut same_cost_elsewhere: Vec<f64> = Vec::new();
         for fit in &finals {
             let close = |a: f64, b: f64| (a - b).abs() <= 1e-6 * a.abs().max(b.abs()).max(1e-12);
+            let same_cost = |m: &Fit| (m.cost - fit.cost).abs() <= 1e-9 * m.cost.abs().max(f64::MIN_POSITIVE);
             let same = |m: &Fit| {
                 let equal = m.values.iter().zip(&fit.values).all(|(a, b)| close(*a, *b));
                 // The same minimum with parameter values exchanged (two equal peaks swapped):
@@ -311,13 +315,27 @@ impl CompiledModel {
                     v.sort_by(f64::total_cmp);
                     v
                 };
-                let permuted = (m.cost - fit.cost).abs() <= 1e-9 * m.cost.abs().max(f64::MIN_POSITIVE)
-                    && sorted(&m.values).iter().zip(&sorted(&fit.values)).all(|(a, b)| close(*a, *b));
+                let permuted =
+                    same_cost(m) && sorted(&m.values).iter().zip(&sorted(&fit.values)).all(|(a, b)| close(*a, *b));
                 equal || permuted
             };
-            if !minima.iter().any(same) {
-                minima.push(fit.clone());
+            if minima.iter().any(same) {
+                continue;
             }
+            if minima.iter().any(same_cost) {
+                same_cost_elsewhere.push(fit.cost);
+                continue;
+            }
+            minima.push(fit.clone());
+        }
+        if !same_cost_elsewhere.is_empty() {
+            let costs: Vec<String> = same_cost_elsewhere.iter().map(|c| short(*c)).collect();
+            notes.push(format!(
+                "{} more parameter set{} reached the cost of a listed minimum ({}) with other values: a flat direction or a symmetry of the model, listed once",
+                costs.len(),
+                if costs.len() == 1 { "" } else { "s" },
+                costs.join(", ")
+            ));
         }
         let mut best = finals[0].clone();
         best.initial = probe.initial.clone();

@@ -161,3 +161,17 @@ fn a_finalist_with_nearly_parallel_columns_does_not_fail() {
     assert_ne!(found.best.status, jitfit::solve::Status::LinearAlgebraFailure);
     assert!(found.best.cost <= plain.cost, "{} vs {}", found.best.cost, plain.cost);
 }
+
+/// Parameter sets of equal cost that are not permutations of each other (here a flat direction:
+/// only a·b is determined) are one minimum and a note, never "distinct minima".
+#[test]
+fn equal_costs_along_a_flat_direction_are_not_distinct_minima() {
+    let model = compile("a*b*x + c").unwrap();
+    let x: Vec<f64> = (0..50).map(|i| i as f64 / 10.0).collect();
+    let y: Vec<f64> = x.iter().enumerate().map(|(i, x)| 6.0 * x + 1.0 + 0.01 * ((i * 7 % 5) as f64 - 2.0)).collect();
+    let data = Data::new().var("x", x).y(y);
+    let options = MultiStart { starts: 16, seed: 2, ..Default::default() };
+    let found = model.multi_start(&data, |fit| fit.bound("a", 0.5, 5.0).bound("b", 0.5, 20.0), &options).unwrap();
+    assert_eq!(found.minima.len(), 1, "{:?}", found.minima.iter().map(|m| (&m.values, m.cost)).collect::<Vec<_>>());
+    assert!(found.notes.iter().any(|n| n.contains("a flat direction or a symmetry")), "{:?}", found.notes);
+}
