@@ -149,6 +149,11 @@ fn bad_checkpoints_are_refused_with_a_clear_message() {
     };
     refuse(&tampered(&|v| v["state"]["scale_inv"][0] = serde_json::json!(-1.0)), "the saved state is not valid");
     refuse(&tampered(&|v| v["state"]["nfev"] = serde_json::json!(u64::MAX)), "the saved state is not valid");
+    // This is the checkpoint of the iteration that ended the fit: resuming it does not iterate,
+    // so an edited parameter would be the answer. The cost at x must be the saved cost.
+    assert!(good.contains("\"status\": "), "{good}");
+    let a = serde_json::from_str::<serde_json::Value>(&good).unwrap()["state"]["x"][0].as_f64().unwrap();
+    refuse(&tampered(&|v| v["state"]["x"][0] = serde_json::json!(a * 1.001)), "the saved state does not match");
     std::fs::write(&path, &good).unwrap();
     // Another model, other data, other options.
     let other = compile("a*exp(-b*x) + c + 0*x").unwrap();

@@ -253,8 +253,8 @@ pub struct TrfState {
     pub nfev: usize,
     pub njev: usize,
     pub iterations: usize,
-    /// The cost at x (for progress displays; not needed to resume).
-    #[serde(default)]
+    /// The cost at x: for progress displays, and checked on resuming (the cost at x must be
+    /// this, bit for bit).
     pub cost: f64,
     /// The status code when this iteration ended the fit (a checkpoint of a finished fit):
     /// resuming it finishes at once instead of iterating again.

@@ -51,6 +51,15 @@ pub fn trf(
     let mut status: Option<Status> = None;
     let mut iterations = 0;
     if let Some(r) = resume {
+        // The cost at the saved parameters must be the saved cost, bit for bit (evaluation is
+        // deterministic): an edited or corrupted x is refused, never taken as an answer (a
+        // finished fit's checkpoint resumes without iterating).
+        if state.cost.to_bits() != r.cost.to_bits() {
+            return Err(SolveError::InvalidInput(format!(
+                "the saved state does not match: the cost at its parameters is {:e}, the checkpoint says {:e}",
+                state.cost, r.cost
+            )));
+        }
         // Continue exactly where the saved run stopped: the evaluations at x above stand for
         // the ones the uninterrupted run had already made.
         (delta, alpha, iterations) = (r.delta, r.alpha, r.iterations);
