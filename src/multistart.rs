@@ -376,16 +376,20 @@ pub fn search_half_widths(model: &CompiledModel, data: &Data, p0: &[f64]) -> Vec
     if len == 0 || p0.len() != n {
         return fallback;
     }
+    let columns: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
+    if columns.is_empty() || columns.iter().any(|c| c.len() != len) || data.response().len() != len {
+        return fallback;
+    }
     let step = len.div_ceil(4096);
     let rows: Vec<usize> = (0..len).step_by(step).collect();
     let pick = |c: &[f64]| rows.iter().map(|i| c[*i]).collect::<Vec<f64>>();
-    let vars: Vec<Vec<f64>> = model.vars().iter().map(|v| pick(data.column(v).unwrap_or(&[]))).collect();
-    if vars.iter().any(|v| v.len() != rows.len()) {
-        return fallback;
-    }
+    let vars: Vec<Vec<f64>> = columns.iter().map(|c| pick(c)).collect();
     let var_refs: Vec<&[f64]> = vars.iter().map(Vec::as_slice).collect();
     let response = pick(data.response());
     let values = crate::ir::Interpreter::new(model.kernel()).eval_batch(&var_refs, Some(&response), p0);
+    if values.jacobian.len() != rows.len() * n {
+        return fallback;
+    }
     let target = values.response.as_deref().unwrap_or(&response);
     let (low, high) = target
         .iter()

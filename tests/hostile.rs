@@ -54,6 +54,7 @@ fn data_bytes() -> impl Strategy<Value = Vec<u8>> {
         Just(b" ".to_vec()),
         Just(b"\n".to_vec()),
         Just(b"\r\n".to_vec()),
+        Just(b"\r".to_vec()),
         Just(b"\"".to_vec()),
         Just(b"#".to_vec()),
         Just(b"NA".to_vec()),

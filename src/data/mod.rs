@@ -209,6 +209,29 @@ mod tests {
         assert_eq!(e.to_string(), "d.txt, line 4, column `y`: `a` is not a number");
     }
 
+    /// `\r`-only files, `\r\r\n`, a `#` line inside a quoted field, labels that are not UTF-8
+    /// (read apart and together: one table).
+    #[test]
+    fn line_ends_quotes_and_raw_labels() {
+        let t = parse("x,y\r1,2\r#c\r3,4\r", "d.csv").unwrap();
+        assert_eq!(t.column("x"), Some(&[1.0, 3.0][..]));
+        let t = parse("#c\rx y\r1 2\r", "d.txt").unwrap();
+        assert_eq!(t.column("y"), Some(&[2.0][..]));
+        let e = parse("x,y\r\r\n1,2\r\r\n3\n", "d.csv").unwrap_err();
+        assert_eq!(e.to_string(), "d.csv, line 5: 1 values, but the first row has 2");
+        let labels = ReadOptions { text_columns: vec!["x".into()], ..Default::default() };
+        let t = read_text(&b"x,y\n\"A\n#1\",2\n3,4\n"[..], Path::new("q.csv"), &labels).unwrap();
+        assert_eq!(t.labels("x"), Some(&["A\n#1".to_owned(), "3".to_owned()][..]));
+        assert_eq!(t.column("y"), Some(&[2.0, 4.0][..]));
+        let raw = b"x,y\n\xff,1\n\xfe,2\n\xff,3\n\xfe,4\n";
+        let one = read_text(&raw[..], Path::new("r.csv"), &labels).unwrap();
+        for pieces in 2..5 {
+            let apart = read_text_parallel(raw, Path::new("r.csv"), &labels, pieces).unwrap();
+            assert_eq!(apart.column("x"), one.column("x"), "{pieces} pieces");
+            assert_eq!(apart.column("x"), Some(&[0.0, 1.0, 0.0, 1.0][..]));
+        }
+    }
+
     /// Rows are streamed: a line without end (binary data, `/dev/zero`) is refused at the
     /// limit instead of growing until memory runs out.
     #[test]

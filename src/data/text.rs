@@ -80,11 +80,13 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
     // the layout), wherever the row reader finds it.
     let head_end = {
         let (layout, _, _) = read_head(bytes, path, options)?;
+        // After the first row's line end (a `\r\n` counts once, at its `\n`).
         let mut lines = 0;
         bytes
             .iter()
-            .position(|b| {
-                lines += usize::from(*b == b'\n');
+            .enumerate()
+            .position(|(i, b)| {
+                lines += usize::from(*b == b'\n' || (*b == b'\r' && bytes.get(i + 1) != Some(&b'\n')));
                 lines == layout.first_row_line
             })
             .map_or(bytes.len(), |i| i + 1)
@@ -109,8 +111,8 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
         .skip(1)
         .map(|w| (w[0], &bytes[w[0]..w[1]]))
         .collect();
-    let newlines: Vec<usize> = pieces.par_iter().map(|(_, b)| b.iter().filter(|c| **c == b'\n').count()).collect();
-    let mut before = bytes[..cuts[1]].iter().filter(|c| **c == b'\n').count();
+    let newlines: Vec<usize> = pieces.par_iter().map(|(_, b)| line_ends(b)).collect();
+    let mut before = line_ends(&bytes[..cuts[1]]);
     let offsets: Vec<usize> = newlines
         .iter()
         .map(|n| {
@@ -183,6 +185,9 @@ fn read_head<R: Read>(
         let line = String::from_utf8_lossy(&ahead[start..]).trim().to_owned();
         if !line.is_empty() && !line.starts_with('#') {
             break line;
+        }
+        if ahead.len() > MAX_LINE_BYTES {
+            return Err(format(format!("no data in the first {} MiB (blank or comment lines only)", MAX_LINE_BYTES >> 20)));
         }
     };
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -344,14 +349,15 @@ impl Layout {
             for k in 0..width {
                 match (&mut labels[k], &part.labels[k]) {
                     (Some(global), Some(local)) => {
-                        let codes: Vec<f64> = local.labels.iter().map(|l| global.code(l.as_bytes()) as f64).collect();
+                        let codes: Vec<f64> = local.labels.iter().map(|l| global.code(l) as f64).collect();
                         columns[k].extend(part.columns[k].iter().map(|c| codes[*c as usize]));
                     }
                     _ => columns[k].extend_from_slice(&part.columns[k]),
                 }
             }
         }
-        let labels = self.names.iter().zip(labels).filter_map(|(n, l)| l.map(|l| (n.clone(), l.labels))).collect();
+        let text = |l: Labels| l.labels.iter().map(|b| String::from_utf8_lossy(b).into_owned()).collect();
+        let labels = self.names.iter().zip(labels).filter_map(|(n, l)| l.map(|l| (n.clone(), text(l)))).collect();
         Ok(Table { names: self.names, columns: columns.into_iter().map(Column::from).collect(), notes, labels })
     }
 }
@@ -360,7 +366,8 @@ impl Layout {
 #[derive(Default)]
 struct Labels {
     index: HashMap<Vec<u8>, u32>,
-    labels: Vec<String>,
+    /// As read (made text only at the end, so that pieces read apart merge exactly).
+    labels: Vec<Vec<u8>>,
 }
 
 impl Labels {
@@ -371,7 +378,7 @@ impl Labels {
         }
         let code = self.labels.len() as u32;
         self.index.insert(field.to_vec(), code);
-        self.labels.push(String::from_utf8_lossy(field).into_owned());
+        self.labels.push(field.to_vec());
         code
     }
 }
@@ -453,8 +460,8 @@ struct Rows<R: Read> {
 
 
 enum RowKind<R: Read> {
-    Csv(csv::Reader<Blanker<R>>, csv::ByteRecord),
-    Whitespace { reader: BufReader<R>, buffer: Vec<u8>, line: usize },
+    Csv(csv::Reader<Lines<R>>, csv::ByteRecord),
+    Whitespace { reader: BufReader<Lines<R>>, buffer: Vec<u8>, line: usize },
 }
 
 /// Why a row could not be read.
@@ -487,7 +494,7 @@ impl<R: Read> Rows<R> {
             Delimiter::Tab => b'\t',
             Delimiter::Other(b) => b,
             Delimiter::Whitespace => {
-                let kind = RowKind::Whitespace { reader: BufReader::new(reader), buffer: Vec::new(), line: 0 };
+                let kind = RowKind::Whitespace { reader: BufReader::new(Lines::new(reader, false)), buffer: Vec::new(), line: 0 };
                 return Rows { kind, fields: Vec::new() };
             }
         };
@@ -496,7 +503,7 @@ impl<R: Read> Rows<R> {
             .has_headers(false)
             .flexible(true)
             .comment(Some(b'#'))
-            .from_reader(Blanker { inner: BufReader::with_capacity(1 << 16, reader), line: Vec::new(), at: 0 });
+            .from_reader(Lines::new(reader, true));
         Rows { kind: RowKind::Csv(csv, csv::ByteRecord::new()), fields: Vec::new() }
     }
 
@@ -550,44 +557,119 @@ impl<R: Read> Rows<R> {
     }
 }
 
-/// Blank and comment lines as a single space, and `\r\n` as `\n`: the csv reader skips blank
+/// Lines as the row readers need them: every line end (`\n`, `\r\n`, a lone `\r`) as `\n`,
+/// and blank and comment lines (outside quotes) as a single space. The csv reader skips blank
 /// lines silently at the start of a record and then reports the record's line as the first
-/// skipped one (and counts a line after `\r\n` one short); a line of one space is a record of
-/// its own (skipped by [`Rows`]), so every line number is right.
-struct Blanker<R: Read> {
+/// skipped one, counts a line after `\r\n` one short, and would read a `\r`-only file's
+/// comment to the end of the file; a line of one space is a row of its own (skipped by
+/// [`Rows`]), so every line number is right. [`line_ends`] counts lines the same way.
+struct Lines<R: Read> {
     inner: BufReader<R>,
+    raw: Vec<u8>,
     line: Vec<u8>,
     at: usize,
+    /// Whether `"` quotes (CSV): a line inside a quoted field is never blanked.
+    quotes: bool,
+    in_quotes: bool,
 }
 
-impl<R: Read> Read for Blanker<R> {
-    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-        if self.at == self.line.len() {
-            self.line.clear();
-            self.at = 0;
-            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
-                return Ok(0);
+impl<R: Read> Lines<R> {
+    fn new(reader: R, quotes: bool) -> Self {
+        let inner = BufReader::with_capacity(1 << 16, reader);
+        Lines { inner, raw: Vec::new(), line: Vec::new(), at: 0, quotes, in_quotes: false }
+    }
+
+    fn push_line(&mut self, content: &[u8], terminated: bool) {
+        let trimmed = content.trim_ascii_start();
+        if !self.in_quotes && (trimmed.is_empty() || trimmed[0] == b'#') {
+            self.line.push(b' ');
+        } else {
+            self.line.extend_from_slice(content);
+        }
+        if terminated {
+            self.line.push(b'\n');
+        }
+        if self.quotes && content.contains(&b'"') && content.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+            self.in_quotes = !self.in_quotes;
+        }
+    }
+}
+
+impl<R: Read> Lines<R> {
+    /// The next raw line into `self.line`, transformed; false at the end.
+    fn refill(&mut self) -> std::io::Result<bool> {
+        self.line.clear();
+        self.at = 0;
+        let mut raw = std::mem::take(&mut self.raw);
+        raw.clear();
+        if self.inner.read_until(b'\n', &mut raw)? == 0 {
+            self.raw = raw;
+            return Ok(false);
+        }
+        // The common line: one `\n` (or `\r\n`) at its end, no other `\r`, not blank, not a
+        // comment: used as read, with `\r\n` made `\n`.
+        let body = raw.strip_suffix(b"\n").map_or(&raw[..], |b| b.strip_suffix(b"\r").unwrap_or(b));
+        let trimmed = body.trim_ascii_start();
+        if !body.contains(&b'\r') && (self.in_quotes || !(trimmed.is_empty() || trimmed[0] == b'#')) {
+            if self.quotes && body.contains(&b'"') && body.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+                self.in_quotes = !self.in_quotes;
             }
-            // `\r\n` as `\n`: the csv reader counts the line of a record after a `\r\n` from
-            // before its `\n` (one too few).
-            if self.line.ends_with(b"\r\n") {
-                self.line.remove(self.line.len() - 2);
+            if raw.ends_with(b"\r\n") {
+                raw.truncate(raw.len() - 2);
+                raw.push(b'\n');
             }
-            let content = self.line.trim_ascii_start();
-            if content.is_empty() || content[0] == b'#' || content.iter().all(u8::is_ascii_whitespace) {
-                let ends_with_newline = self.line.last() == Some(&b'\n');
-                self.line.clear();
-                self.line.push(b' ');
-                if ends_with_newline {
-                    self.line.push(b'\n');
+            std::mem::swap(&mut self.line, &mut raw);
+            self.raw = raw;
+            return Ok(true);
+        }
+        let (mut start, mut i) = (0, 0);
+        while i < raw.len() {
+            match raw[i] {
+                b'\n' => {
+                    self.push_line(&raw[start..i], true);
+                    i += 1;
+                    start = i;
                 }
+                b'\r' => {
+                    self.push_line(&raw[start..i], true);
+                    i += if raw.get(i + 1) == Some(&b'\n') { 2 } else { 1 };
+                    start = i;
+                }
+                _ => i += 1,
             }
         }
-        let n = out.len().min(self.line.len() - self.at);
-        out[..n].copy_from_slice(&self.line[self.at..self.at + n]);
-        self.at += n;
-        Ok(n)
+        if start < raw.len() {
+            self.push_line(&raw[start..], false);
+        }
+        self.raw = raw;
+        Ok(true)
     }
+}
+
+impl<R: Read> Read for Lines<R> {
+    /// As many lines as fit (one line per call made the csv reader refill per line).
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let mut written = 0;
+        while written < out.len() {
+            if self.at == self.line.len() && !self.refill()? {
+                break;
+            }
+            let n = (out.len() - written).min(self.line.len() - self.at);
+            out[written..written + n].copy_from_slice(&self.line[self.at..self.at + n]);
+            self.at += n;
+            written += n;
+        }
+        Ok(written)
+    }
+}
+
+/// The line ends in `bytes` as [`Lines`] counts them: `\n`, `\r\n` and a lone `\r`.
+fn line_ends(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .enumerate()
+        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
+        .count()
 }
 
 /// A reader that fails on a line longer than [`MAX_LINE_BYTES`].
