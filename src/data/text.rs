@@ -405,6 +405,12 @@ impl Numbers {
 
     fn parse(&self, field: &[u8]) -> Parsed {
         let Ok(text) = std::str::from_utf8(field) else { return Parsed::Not };
+        // The common case first: a number as it stands (fields come trimmed of ASCII spaces).
+        if !self.decimal_comma
+            && let Ok(v) = text.parse::<f64>()
+        {
+            return Parsed::Number(v);
+        }
         let text = text.trim();
         if self.decimal_comma {
             if text.contains('.') {
@@ -665,11 +671,12 @@ impl<R: Read> Read for Lines<R> {
 
 /// The line ends in `bytes` as [`Lines`] counts them: `\n`, `\r\n` and a lone `\r`.
 fn line_ends(bytes: &[u8]) -> usize {
-    bytes
-        .iter()
-        .enumerate()
-        .filter(|(i, b)| **b == b'\n' || (**b == b'\r' && bytes.get(i + 1) != Some(&b'\n')))
-        .count()
+    let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+    if !bytes.contains(&b'\r') {
+        return newlines;
+    }
+    let lone = bytes.windows(2).filter(|w| w[0] == b'\r' && w[1] != b'\n').count();
+    newlines + lone + usize::from(bytes.last() == Some(&b'\r'))
 }
 
 /// A reader that fails on a line longer than [`MAX_LINE_BYTES`].
