@@ -182,6 +182,11 @@ mod tests {
             e.to_string(),
             "d.txt: line 2, column `x`: `1.234` has a `.`, but --decimal-comma says commas are the decimal points (a thousands separator?)"
         );
+        // A headerless first row written with dots is data, refused (it was taken as a header).
+        let e = read("1.5;2\n2,5;3\n", "d.txt", &comma).unwrap_err();
+        assert!(e.to_string().starts_with("d.txt: line 1, column `x`: `1.5` has a `.`"), "{e}");
+        let t = read("t.s;y\n1,5;2\n", "d.txt", &comma).unwrap();
+        assert_eq!(t.names, ["t.s", "y"]);
         let both = ReadOptions { delimiter: Some(Delimiter::Comma), decimal_comma: true, ..Default::default() };
         assert!(read("x,y\n1,2\n", "d.csv", &both).unwrap_err().to_string().contains("both the separator"));
         // Tabs given for a file whose first line has a `;` in a name.

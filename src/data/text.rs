@@ -399,8 +399,14 @@ enum Parsed {
 }
 
 impl Numbers {
+    /// Whether a first-row field is a number (so the row is data, not a header); one written
+    /// with a `.` under --decimal-comma counts, and is then refused as data.
     fn is_number(&self, field: &str) -> bool {
-        matches!(self.parse(field.as_bytes()), Parsed::Number(v) | Parsed::DecimalComma(v) if !v.is_nan() || is_nan_word(field))
+        match self.parse(field.as_bytes()) {
+            Parsed::Number(v) | Parsed::DecimalComma(v) => !v.is_nan() || is_nan_word(field),
+            Parsed::DotWithDecimalComma => true,
+            Parsed::Not => false,
+        }
     }
 
     fn parse(&self, field: &[u8]) -> Parsed {
@@ -414,7 +420,9 @@ impl Numbers {
         let text = text.trim();
         if self.decimal_comma {
             if text.contains('.') {
-                return Parsed::DotWithDecimalComma;
+                // A number written with a `.` (`1.5`, `1.234,5`) is refused; a name is text.
+                let as_number = text.replace(',', "").parse::<f64>().is_ok();
+                return if as_number { Parsed::DotWithDecimalComma } else { Parsed::Not };
             }
             return parse_number(&text.replacen(',', ".", 1)).map_or(Parsed::Not, Parsed::Number);
         }
