@@ -9,7 +9,10 @@ use std::time::Instant;
 /// The peak resident memory since the last reset, in MB (Linux; 0 elsewhere).
 fn peak_mb() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok());
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").trim().parse::<f64>().ok());
     kb.unwrap_or(0.0) / 1024.0
 }
 
@@ -21,7 +24,10 @@ fn reset_peak() {
 fn shapes() -> Vec<(String, String)> {
     let mut out = Vec::new();
     for n in [100, 300, 1000, 3000, 20_000] {
-        out.push((format!("product of {n} parameters"), (0..n).map(|i| format!("p{i}")).collect::<Vec<_>>().join("*") + "*x"));
+        out.push((
+            format!("product of {n} parameters"),
+            (0..n).map(|i| format!("p{i}")).collect::<Vec<_>>().join("*") + "*x",
+        ));
     }
     for n in [1000, 4000, 16_000, 50_000, 128_000] {
         out.push((format!("a*a*…*a*x, {n} factors"), vec!["a"; n].join("*") + "*x"));

@@ -289,7 +289,8 @@ impl CompiledModel {
         if finals.is_empty() {
             return Err(FitError::Invalid("no start could be fitted".into()));
         }
-        let by_cost = |a: &Fit, b: &Fit| a.cost.total_cmp(&b.cost).then((!a.status.converged()).cmp(&!b.status.converged()));
+        let by_cost =
+            |a: &Fit, b: &Fit| a.cost.total_cmp(&b.cost).then((!a.status.converged()).cmp(&!b.status.converged()));
         finals.sort_by(by_cost);
         if finals[0].status == crate::solve::Status::MaxEvaluations && cap < user_budget {
             if let Ok(more) = run_from(&finals[0].values, Some(user_budget - cap))
@@ -398,8 +399,8 @@ pub fn search_half_widths(model: &CompiledModel, data: &Data, p0: &[f64]) -> Vec
     let range = high - low;
     (0..n)
         .map(|k| {
-            let mean_square =
-                rows.iter().enumerate().map(|(i, _)| values.jacobian[i * n + k].powi(2)).sum::<f64>() / rows.len() as f64;
+            let mean_square = rows.iter().enumerate().map(|(i, _)| values.jacobian[i * n + k].powi(2)).sum::<f64>()
+                / rows.len() as f64;
             let change = range / mean_square.sqrt();
             if change.is_finite() && change > 0.0 { change.max(p0[k].abs()) } else { fallback[k] }
         })

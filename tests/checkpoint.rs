@@ -54,7 +54,9 @@ fn resuming_from_every_checkpoint_is_bit_identical() {
     let y: Vec<f64> = x
         .iter()
         .enumerate()
-        .map(|(i, x)| 2.0 * (-1.3 * x).exp() + 1.1 * (-0.21 * x).exp() + 0.3 - 0.01 * x + 1e-3 * ((i * 7 % 13) as f64 - 6.0))
+        .map(|(i, x)| {
+            2.0 * (-1.3 * x).exp() + 1.1 * (-0.21 * x).exp() + 0.3 - 0.01 * x + 1e-3 * ((i * 7 % 13) as f64 - 6.0)
+        })
         .collect();
     let data = Data::new().var("x", x).y(y);
     let p0 = [1.0, 2.0, 1.0, 0.1, 0.0, 0.0];

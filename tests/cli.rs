@@ -102,7 +102,8 @@ fn plot_and_residuals_are_written() {
     // Past 10^4 points the scatters are drawn as one span per pixel column: the SVG's size no
     // longer grows with the data (10^7 points made 820 MB).
     let many = dir.path().join("many.csv");
-    let rows: String = (0..30_000).map(|i| format!("{},{}\n", i as f64 / 3000.0, (i % 7) as f64 + i as f64 / 3000.0)).collect();
+    let rows: String =
+        (0..30_000).map(|i| format!("{},{}\n", i as f64 / 3000.0, (i % 7) as f64 + i as f64 / 3000.0)).collect();
     std::fs::write(&many, format!("x,y\n{rows}")).unwrap();
     let big_svg = dir.path().join("many.svg");
     let out = jitfit(&["fit", "a*x + b", many.to_str().unwrap(), "--plot", big_svg.to_str().unwrap()], &cache);

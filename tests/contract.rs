@@ -95,7 +95,11 @@ fn the_data_contract_table() {
                 let out = run(&args, stdin.as_deref());
                 let stdout = String::from_utf8_lossy(&out.stdout);
                 let quote = |w: &String| {
-                    if w.is_empty() || w.contains([' ', '*', '(', '|', ';', '^']) { format!("'{w}'") } else { w.clone() }
+                    if w.is_empty() || w.contains([' ', '*', '(', '|', ';', '^']) {
+                        format!("'{w}'")
+                    } else {
+                        w.clone()
+                    }
                 };
                 transcript += &format!("$ jitfit {}\n", words.iter().map(quote).collect::<Vec<_>>().join(" "));
                 if args[0] == "batch" {
@@ -106,7 +110,8 @@ fn the_data_contract_table() {
                         transcript += &format!("    {}\n", fields.join(" | "));
                     }
                 } else {
-                    let data = stdout.lines().skip_while(|l| *l != "[[Data]]").take_while(|l| *l != "[[Fit Statistics]]");
+                    let data =
+                        stdout.lines().skip_while(|l| *l != "[[Data]]").take_while(|l| *l != "[[Fit Statistics]]");
                     for line in data {
                         transcript += &format!("{line}\n");
                     }
@@ -126,7 +131,8 @@ fn the_data_contract_table() {
                     let json_args: Vec<String> = args.iter().cloned().chain(["--json".to_owned()]).collect();
                     let json: serde_json::Value =
                         serde_json::from_slice(&run(&json_args, stdin.as_deref()).stdout).unwrap();
-                    transcript += &format!("json data.sigma {} notes {}\n", json["data"]["sigma"], json["data"]["notes"]);
+                    transcript +=
+                        &format!("json data.sigma {} notes {}\n", json["data"]["sigma"], json["data"]["notes"]);
                 }
                 transcript += &format!("[exit {:?}]\n", out.status.code());
             }

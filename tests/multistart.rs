@@ -148,11 +148,12 @@ fn a_finalist_with_nearly_parallel_columns_does_not_fail() {
         .skip(1)
         .map(|l| l.split_once(',').map(|(x, y)| (x.parse().unwrap(), y.parse().unwrap())).unwrap())
         .collect();
-    let data = Data::new().var("x", rows.iter().map(|r| r.0).collect::<Vec<_>>()).y(rows.iter().map(|r| r.1).collect::<Vec<_>>());
-    let model = compile(
-        "A1*exp(-(x-m1)^2/(2*s1^2)) + A2*exp(-(x-m2)^2/(2*s2^2)) + A3*exp(-(x-m3)^2/(2*s3^2)) + a + b*x",
-    )
-    .unwrap();
+    let data = Data::new()
+        .var("x", rows.iter().map(|r| r.0).collect::<Vec<_>>())
+        .y(rows.iter().map(|r| r.1).collect::<Vec<_>>());
+    let model =
+        compile("A1*exp(-(x-m1)^2/(2*s1^2)) + A2*exp(-(x-m2)^2/(2*s2^2)) + A3*exp(-(x-m3)^2/(2*s3^2)) + a + b*x")
+            .unwrap();
     let plain = model.fit(&data).initial("m1", 5.0).initial("m2", 15.0).initial("m3", 25.0).run().unwrap();
     let options = MultiStart { starts: 16, ..Default::default() };
     let found = model

@@ -7,13 +7,13 @@ mod backend;
 pub mod batch;
 mod cache;
 mod checkpoint;
-mod contract;
 mod cli;
+mod contract;
 mod errors;
 mod fit;
-mod hostile;
 #[cfg(feature = "gpu")]
 mod gpu;
+mod hostile;
 mod ir;
 mod multistart;
 mod nist;

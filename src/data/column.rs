@@ -15,11 +15,7 @@ enum Repr {
     /// Shared: a clone (a table's column handed to a fit) does not copy the values.
     Owned(Arc<Vec<f64>>),
     /// `len` values at byte `offset` of a mapped file; checked by [`Column::mapped`].
-    Mapped {
-        map: Arc<memmap2::Mmap>,
-        offset: usize,
-        len: usize,
-    },
+    Mapped { map: Arc<memmap2::Mmap>, offset: usize, len: usize },
 }
 
 /// Why a mapped range cannot be a column.

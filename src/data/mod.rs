@@ -245,7 +245,12 @@ mod tests {
         let e = read_text(endless, Path::new("standard input"), &ReadOptions::default()).unwrap_err();
         assert_eq!(e.to_string(), "standard input: a line longer than 64 MiB: not a text table");
         let spaces = "x y\n".to_owned() + &"1 2\n".repeat(3);
-        let t = read_text(std::io::Read::chain(spaces.as_bytes(), &b"# end\n4\t5"[..]), Path::new("d"), &ReadOptions::default()).unwrap();
+        let t = read_text(
+            std::io::Read::chain(spaces.as_bytes(), &b"# end\n4\t5"[..]),
+            Path::new("d"),
+            &ReadOptions::default(),
+        )
+        .unwrap();
         assert_eq!(t.column("y"), Some(&[2.0, 2.0, 2.0, 5.0][..]));
     }
 }

@@ -106,11 +106,7 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
     let (layout, mut rows, mut head) = read_head(&bytes[..cuts[1]], path, options)?;
     layout.parse_rows(&mut rows, 0, &mut head)?;
     // Each later piece starts after the line ends before it.
-    let pieces: Vec<(usize, &[u8])> = cuts
-        .windows(2)
-        .skip(1)
-        .map(|w| (w[0], &bytes[w[0]..w[1]]))
-        .collect();
+    let pieces: Vec<(usize, &[u8])> = cuts.windows(2).skip(1).map(|w| (w[0], &bytes[w[0]..w[1]])).collect();
     let newlines: Vec<usize> = pieces.par_iter().map(|(_, b)| line_ends(b)).collect();
     let mut before = line_ends(&bytes[..cuts[1]]);
     let offsets: Vec<usize> = newlines
@@ -187,7 +183,10 @@ fn read_head<R: Read>(
             break line;
         }
         if ahead.len() > MAX_LINE_BYTES {
-            return Err(format(format!("no data in the first {} MiB (blank or comment lines only)", MAX_LINE_BYTES >> 20)));
+            return Err(format(format!(
+                "no data in the first {} MiB (blank or comment lines only)",
+                MAX_LINE_BYTES >> 20
+            )));
         }
     };
     let extension = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
@@ -244,7 +243,8 @@ fn read_head<R: Read>(
         return Err(DataError::NoSuchColumn { path: path.to_owned(), name: name.clone(), columns: names });
     }
     let text = names.iter().map(|n| options.text_columns.contains(n)).collect();
-    let layout = Layout { separator, numbers, names, text, notes, path: path.to_owned(), first_row_line: first_line_no };
+    let layout =
+        Layout { separator, numbers, names, text, notes, path: path.to_owned(), first_row_line: first_line_no };
     let mut part = layout.empty_part();
     if !header {
         let joined = first.concat();
@@ -471,8 +471,6 @@ struct Rows<R: Read> {
     fields: Vec<Range<usize>>,
 }
 
-
-
 enum RowKind<R: Read> {
     Csv(csv::Reader<Lines<R>>, csv::ByteRecord),
     Whitespace { reader: BufReader<Lines<R>>, buffer: Vec<u8>, line: usize },
@@ -508,7 +506,11 @@ impl<R: Read> Rows<R> {
             Delimiter::Tab => b'\t',
             Delimiter::Other(b) => b,
             Delimiter::Whitespace => {
-                let kind = RowKind::Whitespace { reader: BufReader::new(Lines::new(reader, false)), buffer: Vec::new(), line: 0 };
+                let kind = RowKind::Whitespace {
+                    reader: BufReader::new(Lines::new(reader, false)),
+                    buffer: Vec::new(),
+                    line: 0,
+                };
                 return Rows { kind, fields: Vec::new() };
             }
         };

@@ -205,7 +205,10 @@ impl CraneliftKernels {
     fn robust_kernels(&self) -> Result<(Option<KernelFn>, KernelFn), BackendError> {
         let module = self.robust.get_or_init(|| {
             let kinds: &[(&str, KernelKind)] = if self.fused() {
-                &[("robust_normal_equations", KernelKind::RobustNormalEquations), ("robust_cost", KernelKind::RobustCost)]
+                &[
+                    ("robust_normal_equations", KernelKind::RobustNormalEquations),
+                    ("robust_cost", KernelKind::RobustCost),
+                ]
             } else {
                 &[("robust_cost", KernelKind::RobustCost)]
             };

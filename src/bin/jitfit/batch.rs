@@ -52,7 +52,8 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     };
     // The ids are read as written (sample names, well names, numbers): rows whose id field is
     // the same text form one fit.
-    let text_ids = args.fit.data.as_ref().is_some_and(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")));
+    let text_ids =
+        args.fit.data.as_ref().is_some_and(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")));
     let (table, fit_args) = args.fit.load_with(if text_ids { vec![by.clone()] } else { Vec::new() }).map_err(|e| {
         match e.downcast_ref::<jitfit::data::DataError>() {
             Some(jitfit::data::DataError::NoSuchColumn { .. }) => e.context(format!("--by {by}")),
@@ -193,7 +194,12 @@ fn write_results(
             let _ = write!(
                 csv,
                 "{},{},{},{nfev},{},{:?},{:?}",
-                csv_field(&r.id), r.status, r.converged, r.iterations, r.chi2, r.reduced_chi2
+                csv_field(&r.id),
+                r.status,
+                r.converged,
+                r.iterations,
+                r.chi2,
+                r.reduced_chi2
             );
             for k in 0..params.len() {
                 let _ = write!(csv, ",{:?},{:?}", r.values[k], r.std_errors[k]);

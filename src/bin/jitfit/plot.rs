@@ -90,7 +90,15 @@ pub const MAX_DRAWN_POINTS: usize = 10_000;
 
 /// Points as circles, or (more than [`MAX_DRAWN_POINTS`]) as one vertical span per pixel
 /// column covering every point in it.
-fn scatter(svg: &mut String, class: &str, color: &str, radius: f64, panel: &Panel, points: impl Iterator<Item = (f64, f64)>, n: usize) {
+fn scatter(
+    svg: &mut String,
+    class: &str,
+    color: &str,
+    radius: f64,
+    panel: &Panel,
+    points: impl Iterator<Item = (f64, f64)>,
+    n: usize,
+) {
     if n <= MAX_DRAWN_POINTS {
         let _ = writeln!(svg, r##"<g class="{class}" fill="{color}">"##);
         for (x, y) in points {
