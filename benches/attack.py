@@ -98,12 +98,21 @@ def reported(stdout):
         return None
 
 
+MODEL = "a*exp(-b*x) + c"
+
+
+def decay_csv(path, points, step, noise):
+    """3·exp(-0.7x) + 0.5 at x = 0, step, ...; `noise` scales a fixed ±2 pattern."""
+    rows = (f"{i * step},{3 * 2.718281828 ** (-0.7 * i * step) + 0.5 + noise * ((i * 7) % 5 - 2)}\n" for i in range(points))
+    with open(path, "w") as f:
+        f.write("x,y\n" + "".join(rows))
+    return path
+
+
 def attack_cache(binary, rng, folder, n):
     counts = {}
-    data = os.path.join(folder, "cache-data.csv")
-    with open(data, "w") as f:
-        f.write("x,y\n" + "".join(f"{i / 10},{3 * 2.718281828 ** (-0.7 * i / 10) + 0.5}\n" for i in range(50)))
-    model = "a*exp(-b*x) + c"
+    data = decay_csv(os.path.join(folder, "cache-data.csv"), 50, 0.1, 0.0)
+    model = MODEL
     clean_cache = os.path.join(folder, "clean-cache")
     _, out = run(binary, ["fit", model, data, "--json", "--p0", "a=1,b=1,c=0"], clean_cache)
     truth = reported(out)
@@ -125,10 +134,8 @@ def attack_cache(binary, rng, folder, n):
 
 def attack_checkpoints(binary, rng, folder, cache, n):
     counts = {}
-    data = os.path.join(folder, "cp-data.csv")
-    with open(data, "w") as f:
-        f.write("x,y\n" + "".join(f"{i / 100},{3 * 2.718281828 ** (-0.7 * i / 100) + 0.5 + 0.01 * ((i * 7) % 5 - 2)}\n" for i in range(400)))
-    model = "a*exp(-b*x) + c"
+    data = decay_csv(os.path.join(folder, "cp-data.csv"), 400, 0.01, 0.01)
+    model = MODEL
     state = os.path.join(folder, "state.json")
     args = ["fit", model, data, "--json", "--p0", "a=1,b=3,c=0"]
     _, out = run(binary, args, cache)

@@ -284,6 +284,11 @@ impl CompiledModel {
             Ok(fit) => (4 * fit.nfev).max(100 * (free.len() + 1)).min(user_budget),
             Err(_) => user_budget,
         };
+        if cap < user_budget {
+            notes.push(format!(
+                "the other finalists had {cap} evaluations each (4× the given start's fit, at least 100 per parameter); the best, if stopped by that, went on to {user_budget}"
+            ));
+        }
         let mut finals: Vec<Fit> = candidates.par_iter().filter_map(|x| run_from(x, Some(cap)).ok()).collect();
         finals.extend(plain.ok());
         if finals.is_empty() {
@@ -399,8 +404,8 @@ pub fn search_half_widths(model: &CompiledModel, data: &Data, p0: &[f64]) -> Vec
     let range = high - low;
     (0..n)
         .map(|k| {
-            let mean_square = rows.iter().enumerate().map(|(i, _)| values.jacobian[i * n + k].powi(2)).sum::<f64>()
-                / rows.len() as f64;
+            let mean_square =
+                (0..rows.len()).map(|i| values.jacobian[i * n + k].powi(2)).sum::<f64>() / rows.len() as f64;
             let change = range / mean_square.sqrt();
             if change.is_finite() && change > 0.0 { change.max(p0[k].abs()) } else { fallback[k] }
         })

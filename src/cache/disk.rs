@@ -6,7 +6,6 @@
 use crate::compiled::CacheKey;
 use crate::ir::{IR_VERSION, Kernel, VerifiedKernel};
 use serde::{Deserialize, Serialize};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// The version of the file format (not of the IR, which has its own).
@@ -76,18 +75,11 @@ impl DiskStore {
             }
             _ => {}
         }
-        let file = match std::fs::File::open(&path) {
-            Ok(f) => f,
+        let text = match crate::fsutil::read_small(&path, MAX_FILE_BYTES) {
+            Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(format!("cannot open {}: {e}", path.display())),
+            Err(e) => return Err(format!("cannot read {}: {e}", path.display())),
         };
-        let mut text = String::new();
-        file.take(MAX_FILE_BYTES + 1)
-            .read_to_string(&mut text)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        if text.len() as u64 > MAX_FILE_BYTES {
-            return Err(format!("{} is larger than {MAX_FILE_BYTES} bytes", path.display()));
-        }
         let entry: DiskEntry =
             serde_json::from_str(&text).map_err(|e| format!("{} is not a cache entry: {e}", path.display()))?;
         let kernel =

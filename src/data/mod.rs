@@ -74,7 +74,7 @@ pub fn read_table(path: &Path) -> Result<Table, DataError> {
 /// Reads a data file with what it does not say given in `options` (`.npy` files say it all:
 /// options other than the default are for text).
 pub fn read_table_with(path: &Path, options: &ReadOptions) -> Result<Table, DataError> {
-    if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")) {
+    if is_npy(path) {
         let (names, columns) = npy::read_npy(path)?;
         return Ok(Table { names, columns, ..Table::default() });
     }
@@ -100,6 +100,11 @@ pub fn read_table_with(path: &Path, options: &ReadOptions) -> Result<Table, Data
         }
     }
     read_text(file, path, options)
+}
+
+/// True for a `.npy` file (binary columns, mapped; the text options do not apply).
+pub fn is_npy(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"))
 }
 
 /// Parses table text (see [`read_table`]); `path` is used in messages and for the extension.
@@ -184,11 +189,17 @@ mod tests {
         );
         // A headerless first row written with dots is data, refused (it was taken as a header).
         let e = read("1.5;2\n2,5;3\n", "d.txt", &comma).unwrap_err();
-        assert!(e.to_string().starts_with("d.txt: line 1, column `x`: `1.5` has a `.`"), "{e}");
+        assert_eq!(
+            e.to_string(),
+            "d.txt: line 1, column `x`: `1.5` has a `.`, but --decimal-comma says commas are the decimal points (a thousands separator?)"
+        );
         let t = read("t.s;y\n1,5;2\n", "d.txt", &comma).unwrap();
         assert_eq!(t.names, ["t.s", "y"]);
         let both = ReadOptions { delimiter: Some(Delimiter::Comma), decimal_comma: true, ..Default::default() };
-        assert!(read("x,y\n1,2\n", "d.csv", &both).unwrap_err().to_string().contains("both the separator"));
+        assert_eq!(
+            read("x,y\n1,2\n", "d.csv", &both).unwrap_err().to_string(),
+            "d.csv: commas cannot be both the separator and decimal points: give --delimiter ';' (or tab, space) with --decimal-comma"
+        );
         // Tabs given for a file whose first line has a `;` in a name.
         let tab = ReadOptions { delimiter: Some(Delimiter::Tab), ..Default::default() };
         let t = read("t;s\ty\n1\t2\n", "d.txt", &tab).unwrap();

@@ -65,7 +65,7 @@ pub struct ReadOptions {
 pub fn read_text(reader: impl Read, path: &Path, options: &ReadOptions) -> Result<Table, DataError> {
     let (layout, mut rows, mut part) = read_head(reader, path, options)?;
     layout.parse_rows(&mut rows, 0, &mut part)?;
-    layout.finish(path, vec![part])
+    layout.finish(vec![part])
 }
 
 /// Files larger than this are parsed in parallel (a memory map cut at line ends).
@@ -132,7 +132,7 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
     for part in parts {
         all.push(part?);
     }
-    layout.finish(path, all)
+    layout.finish(all)
 }
 
 /// What the first lines of a table decided: its separator, names, label columns.
@@ -331,7 +331,8 @@ impl Layout {
     }
 
     /// The table from its parts, in order (labels renumbered in order of first appearance).
-    fn finish(self, path: &Path, parts: Vec<Part>) -> Result<Table, DataError> {
+    fn finish(self, parts: Vec<Part>) -> Result<Table, DataError> {
+        let path = self.path.as_path();
         let rows: usize = parts.iter().map(|p| p.columns.first().map_or(0, Vec::len)).sum();
         if rows == 0 {
             return Err(DataError::Empty { path: path.to_owned() });
@@ -595,18 +596,26 @@ impl<R: Read> Lines<R> {
         Lines { inner, raw: Vec::new(), line: Vec::new(), at: 0, quotes, in_quotes: false }
     }
 
-    fn push_line(&mut self, content: &[u8], terminated: bool) {
+    /// Whether a line (without its end) is blank or a comment outside quotes: written as one
+    /// space. Tracks the quotes the line opens or closes.
+    fn blanked(&mut self, content: &[u8]) -> bool {
         let trimmed = content.trim_ascii_start();
-        if !self.in_quotes && (trimmed.is_empty() || trimmed[0] == b'#') {
+        let blank = !self.in_quotes && (trimmed.is_empty() || trimmed[0] == b'#');
+        // A comment's quotes quote nothing.
+        if !blank && self.quotes && content.contains(&b'"') && content.iter().filter(|b| **b == b'"').count() % 2 == 1 {
+            self.in_quotes = !self.in_quotes;
+        }
+        blank
+    }
+
+    fn push_line(&mut self, content: &[u8], terminated: bool) {
+        if self.blanked(content) {
             self.line.push(b' ');
         } else {
             self.line.extend_from_slice(content);
         }
         if terminated {
             self.line.push(b'\n');
-        }
-        if self.quotes && content.contains(&b'"') && content.iter().filter(|b| **b == b'"').count() % 2 == 1 {
-            self.in_quotes = !self.in_quotes;
         }
     }
 }
@@ -622,19 +631,23 @@ impl<R: Read> Lines<R> {
             self.raw = raw;
             return Ok(false);
         }
-        // The common line: one `\n` (or `\r\n`) at its end, no other `\r`, not blank, not a
-        // comment: used as read, with `\r\n` made `\n`.
+        // The common line: one `\n` (or `\r\n`) at its end and no other `\r`; when it is not
+        // blank or a comment it is used as read (no copy), with `\r\n` made `\n`.
         let body = raw.strip_suffix(b"\n").map_or(&raw[..], |b| b.strip_suffix(b"\r").unwrap_or(b));
-        let trimmed = body.trim_ascii_start();
-        if !body.contains(&b'\r') && (self.in_quotes || !(trimmed.is_empty() || trimmed[0] == b'#')) {
-            if self.quotes && body.contains(&b'"') && body.iter().filter(|b| **b == b'"').count() % 2 == 1 {
-                self.in_quotes = !self.in_quotes;
+        if !body.contains(&b'\r') {
+            let terminated = body.len() < raw.len();
+            if self.blanked(body) {
+                self.line.push(b' ');
+                if terminated {
+                    self.line.push(b'\n');
+                }
+            } else {
+                if raw.ends_with(b"\r\n") {
+                    raw.truncate(raw.len() - 2);
+                    raw.push(b'\n');
+                }
+                std::mem::swap(&mut self.line, &mut raw);
             }
-            if raw.ends_with(b"\r\n") {
-                raw.truncate(raw.len() - 2);
-                raw.push(b'\n');
-            }
-            std::mem::swap(&mut self.line, &mut raw);
             self.raw = raw;
             return Ok(true);
         }

@@ -112,17 +112,6 @@ pub fn differentiate(graph: &mut Graph, root: NodeId, n_params: usize) -> Result
     Ok(derivatives)
 }
 
-/// ∂root/∂p, or `None` when it is identically zero.
-pub fn derivative(graph: &mut Graph, root: NodeId, p: ParamId) -> Option<NodeId> {
-    let n = root.index() + 1;
-    let mut d: Vec<Option<NodeId>> = vec![None; n];
-    let mut b = Build { g: graph };
-    for i in 0..n {
-        d[i] = b.step(NodeId(i as u32), p, &d);
-    }
-    d[root.index()]
-}
-
 /// Builders that skip multiplications by one; used only on derivative terms.
 struct Build<'g> {
     g: &'g mut Graph,

@@ -9,6 +9,6 @@ mod graph;
 mod print;
 mod simplify;
 
-pub use diff::{MAX_GRAPH_NODES, TooLarge, derivative, differentiate};
+pub use diff::{MAX_GRAPH_NODES, TooLarge, differentiate};
 pub use graph::{Graph, Node, NodeId, Roots};
 pub use simplify::{ConstantFold, SimplifyLimits, SimplifyReport, Sym, rule_sides, rules, simplify};

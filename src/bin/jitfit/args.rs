@@ -151,6 +151,11 @@ impl FitArgs {
 
     /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
     /// then name the column they added).
+    /// True when the data is a text table (a file or standard input), not `.npy` columns.
+    pub fn text_data(&self) -> bool {
+        self.data.as_deref().is_some_and(|p| !jitfit::data::is_npy(p))
+    }
+
     pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
         self.load_with(Vec::new())
     }
@@ -164,9 +169,8 @@ impl FitArgs {
                 anyhow::anyhow!("--delimiter: `{name}` is not `,` `;` tab space or one punctuation character (not `\"` `#` `.` `-` `+`)")
             })?),
         };
-        let npy = self.data.as_ref().is_some_and(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")));
-        if npy && (delimiter.is_some() || self.decimal_comma) {
-            bail!("--delimiter and --decimal-comma are for text files; a .npy file holds binary numbers");
+        if !self.text_data() && (delimiter.is_some() || self.decimal_comma) {
+            bail!("--delimiter and --decimal-comma are for a text data file; .npy files hold binary numbers");
         }
         Ok(ReadOptions { delimiter, decimal_comma: self.decimal_comma, text_columns })
     }
@@ -175,9 +179,6 @@ impl FitArgs {
     pub fn load_with(&self, text_columns: Vec<String>) -> anyhow::Result<(Table, FitArgs)> {
         let mut args = self.clone();
         let options = self.read_options(text_columns)?;
-        if self.data.is_none() && (options.delimiter.is_some() || options.decimal_comma) {
-            bail!("--delimiter and --decimal-comma are for a text data file; .npy column files hold binary numbers");
-        }
         let mut table = match &self.data {
             // `-`: the table from standard input (text formats only), streamed.
             Some(path) if path.as_os_str() == "-" => {
@@ -185,7 +186,7 @@ impl FitArgs {
             }
             Some(path) => {
                 let table = read_table_with(path, &options)?;
-                let text = !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy"));
+                let text = !jitfit::data::is_npy(path);
                 if text && table.n_rows() >= 1_000_000 {
                     eprintln!(
                         "note: parsing {} rows of text took a while; `jitfit convert {} DIR` writes .npy columns that map instantly",

@@ -52,14 +52,13 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     };
     // The ids are read as written (sample names, well names, numbers): rows whose id field is
     // the same text form one fit.
-    let text_ids =
-        args.fit.data.as_ref().is_some_and(|p| !p.extension().is_some_and(|e| e.eq_ignore_ascii_case("npy")));
-    let (table, fit_args) = args.fit.load_with(if text_ids { vec![by.clone()] } else { Vec::new() }).map_err(|e| {
-        match e.downcast_ref::<jitfit::data::DataError>() {
+    let (table, fit_args) = args
+        .fit
+        .load_with(if args.fit.text_data() { vec![by.clone()] } else { Vec::new() })
+        .map_err(|e| match e.downcast_ref::<jitfit::data::DataError>() {
             Some(jitfit::data::DataError::NoSuchColumn { .. }) => e.context(format!("--by {by}")),
             _ => e,
-        }
-    })?;
+        })?;
     let Some(ids) = table.column(by) else {
         bail!("--by: `{by}` is not a column (columns: {})", table.names.join(", "));
     };
