@@ -9,6 +9,8 @@ fn main() {
         x.iter().enumerate().map(|(i, x)| 3.0 * (-0.7 * x).exp() + 0.5 + 0.01 * ((i * 37 % 11) as f64 - 5.0)).collect();
     let data = jitfit::Data::new().var("x", x).y(y);
     let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
+    let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+    println!("{} iterations, {} evaluations of r, {} of J", fit.iterations, fit.nfev, fit.njev);
     let t = std::time::Instant::now();
     for _ in 0..n {
         std::hint::black_box(model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap());

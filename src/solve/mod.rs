@@ -417,8 +417,9 @@ pub(crate) struct Evaluator<'p> {
     pub(crate) njev: usize,
     /// The residuals of the last `cost_at` call (dense mode).
     trial: Vec<f64>,
-    /// The cost of the last `cost_at` call (normal-equations mode, where r is never stored).
-    streamed_cost: Option<f64>,
+    /// Normal-equations mode: the last `cost_at` call's point and its accumulation (JᵀJ, Jᵀr
+    /// and Σr² in one pass over the data), so that accepting that point needs no second pass.
+    streamed: Option<(Vec<f64>, NormalEquations)>,
     non_finite_jacobian: bool,
 }
 
@@ -437,7 +438,7 @@ impl<'p> Evaluator<'p> {
             nfev: 0,
             njev: 0,
             trial: if streamed { Vec::new() } else { vec![0.0; m] },
-            streamed_cost: None,
+            streamed: None,
             non_finite_jacobian: false,
         }
     }
@@ -479,20 +480,15 @@ impl<'p> Evaluator<'p> {
     /// The cost at x, or `None` if a residual is not finite.
     fn cost_at(&mut self, x: &[f64]) -> Result<Option<f64>, SolveError> {
         if self.mode == JacobianMode::NormalEquations {
-            let spec = LossSpec { loss: self.loss, f_scale: self.f_scale };
-            let ss = match self.problem.sum_of_squares(x, spec)? {
-                Some(ss) => ss,
-                None => {
-                    // The problem cannot stream Σr²: evaluate r once, then drop it.
-                    let mut r = vec![0.0; self.m];
-                    self.problem.residuals(x, &mut r)?;
-                    2.0 * self.loss.cost(&r, self.f_scale)
-                }
-            };
+            // One pass: the trial point's normal equations come with its cost, kept for
+            // `accept`. (A rejected step wastes the JᵀJ accumulation, which costs far less
+            // than a second pass over the data.)
+            let mut acc = NormalEquations::zeros(self.n);
+            self.problem.normal_equations(x, LossSpec { loss: self.loss, f_scale: self.f_scale }, &mut acc)?;
             self.nfev += 1;
-            let cost = 0.5 * ss;
-            self.streamed_cost = cost.is_finite().then_some(cost);
-            return Ok(self.streamed_cost);
+            let cost = 0.5 * acc.rss;
+            self.streamed = cost.is_finite().then(|| (x.to_vec(), acc));
+            return Ok(cost.is_finite().then_some(cost));
         }
         let mut f = std::mem::take(&mut self.trial);
         let result = self.problem.residuals(x, &mut f);
@@ -509,27 +505,32 @@ impl<'p> Evaluator<'p> {
     fn accept(&mut self, x: &[f64]) -> Result<State, SolveError> {
         let (m, n) = (self.m, self.n);
         let f_true = self.trial.clone();
-        let cost = match self.streamed_cost {
-            Some(c) if self.mode == JacobianMode::NormalEquations => c,
-            _ => self.loss.cost(&f_true, self.f_scale),
-        };
         let mut f = f_true.clone();
-        let (jac, g) = if self.mode == JacobianMode::NormalEquations {
-            let mut acc = NormalEquations::zeros(n);
-            self.problem.normal_equations(x, LossSpec { loss: self.loss, f_scale: self.f_scale }, &mut acc)?;
+        let (jac, g, cost) = if self.mode == JacobianMode::NormalEquations {
+            let acc = match self.streamed.take() {
+                Some((at, acc)) if at == x => acc,
+                _ => {
+                    let mut acc = NormalEquations::zeros(n);
+                    let spec = LossSpec { loss: self.loss, f_scale: self.f_scale };
+                    self.problem.normal_equations(x, spec, &mut acc)?;
+                    acc
+                }
+            };
+            let cost = 0.5 * acc.rss;
             let mut jtj = acc.jtj;
             for a in 0..n {
                 for b in 0..a {
                     jtj[a * n + b] = jtj[b * n + a];
                 }
             }
-            (jtj, acc.jtr)
+            (jtj, acc.jtr, cost)
         } else {
+            let cost = self.loss.cost(&f_true, self.f_scale);
             let mut j = vec![0.0; m * n];
             self.problem.jacobian(x, &f_true, &mut j)?;
             self.loss.scale(&mut f, &mut j, n, self.f_scale);
             let g = common::gradient(&j, m, n, &f);
-            (j, g)
+            (j, g, cost)
         };
         self.njev += 1;
         let mut state = State { f, jac, g, cost, f_true };
