@@ -210,3 +210,53 @@ fn large_models_compile_fast_and_still_match_the_interpreter() {
     assert!(product.kernel().insts.len() > FAST_COMPILE_INSTRUCTIONS);
     assert!(product.simplify_report().skipped, "{:?}", product.simplify_report());
 }
+
+/// `exp` and `ln` are emitted inline (for two points at a time and one): at their special
+/// arguments — overflow, subnormal results and arguments, zeros, negatives, infinities, NaN —
+/// compiled code is the interpreter (`ops::math`) bit for bit, in both lanes and the tail.
+#[test]
+fn inline_exp_and_ln_match_the_interpreter_at_special_arguments() {
+    let special = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        709.78,
+        709.79,
+        710.0,
+        -708.5,
+        -745.0,
+        -745.2,
+        -746.0,
+        1e-310,
+        -1e-310,
+        5e-324,
+        f64::MIN_POSITIVE,
+        f64::MAX,
+        -f64::MAX,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NAN,
+        0.5,
+        2.0f64.sqrt(),
+        1e-20,
+        3.0,
+    ];
+    for text in ["exp(a*x) + b", "ln(a*x) + b", "xlogy(x, a*x) + b", "exp(ln(a*x) - x)*b"] {
+        let names = Names { vars: vec!["x".into()], params: Some(vec!["a".into(), "b".into()]) };
+        let model = Model::parse_with(text, &ModelOptions { names, ..Default::default() }).unwrap();
+        let reference = InterpreterKernels::new(model.kernel().clone());
+        let compiled = CraneliftKernels::compile(model.kernel()).unwrap();
+        for len in [special.len(), special.len() - 1] {
+            let xs = &special[..len];
+            let y = vec![0.5; len];
+            let vars: [&[f64]; 1] = [xs];
+            let chunk = Chunk { vars: &vars, y: &y, weights: None };
+            let (mut f1, mut f2) = (vec![0.0; len], vec![0.0; len]);
+            reference.predict(chunk.vars, &[1.0, 0.0], &mut f1).unwrap();
+            compiled.predict(chunk.vars, &[1.0, 0.0], &mut f2).unwrap();
+            assert_same(text, &f2, &f1);
+            compare(&reference, &compiled, &chunk, &[1.0, 0.25]);
+        }
+    }
+}

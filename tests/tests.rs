@@ -15,6 +15,7 @@ mod fit;
 mod gpu;
 mod hostile;
 mod ir;
+mod math;
 mod multistart;
 mod nist;
 mod parse;

@@ -9,7 +9,14 @@
 //!
 //! Only the instructions a kernel needs are emitted (`predict` drops every derivative), and
 //! the ones that depend on parameters and constants alone are hoisted out of the loop.
+//!
+//! The points are taken two at a time in `f64x2` lanes (`exp` and `ln` inline, see `math`;
+//! the other transcendental functions called lane by lane), then one at a time for an odd
+//! last point. Lanes are exact copies of the scalar computation, and sums are accumulated
+//! lane 0 then lane 1 — point by point, in the interpreter's order — so results do not
+//! depend on where the pairs fall.
 
+use super::math::{self, Lanes};
 use super::runtime;
 use crate::ir::{Inst, VerifiedKernel};
 use crate::ops::{BinaryOp, UnaryOp};
@@ -102,7 +109,7 @@ fn uniform_set(kernel: &VerifiedKernel) -> Vec<bool> {
     kernel.per_point().into_iter().map(|varies| !varies).collect()
 }
 
-/// Builds the body of one kernel into `func`.
+/// Builds the body of one kernel into `func`; `vector`: with the two-point loop.
 pub fn build_kernel(
     module: &mut JITModule,
     imports: &mut Imports,
@@ -110,11 +117,11 @@ pub fn build_kernel(
     builder_context: &mut FunctionBuilderContext,
     kernel: &VerifiedKernel,
     kind: KernelKind,
+    vector: bool,
 ) -> Result<(), ModuleError> {
     let ptr = module.target_config().pointer_type();
     let live = live_set(kernel, kind);
     let uniform = uniform_set(kernel);
-    let flags = MemFlagsData::trusted();
 
     // Declare the shims this kernel calls before borrowing the function.
     let mut callee_ids: HashMap<usize, FuncId> = HashMap::new();
@@ -123,8 +130,8 @@ pub fn build_kernel(
             continue;
         }
         let symbol = match *inst {
+            Inst::Unary(UnaryOp::Exp | UnaryOp::Ln, _) => None,
             Inst::Unary(op, _) => runtime::unary_symbol(op).map(|(name, _)| (name, 1)),
-            Inst::Binary(BinaryOp::XLogY, _, _) => runtime::unary_symbol(UnaryOp::Ln).map(|(name, _)| (name, 1)),
             Inst::Binary(op, _, _) => runtime::binary_symbol(op).map(|(name, _)| (name, 2)),
             _ => None,
         };
@@ -142,20 +149,18 @@ pub fn build_kernel(
 
     let mut b = FunctionBuilder::new(func, builder_context);
     let loss_refs: Vec<FuncRef> = loss_ids.iter().map(|id| module.declare_func_in_func(*id, b.func)).collect();
-    let mut callees: HashMap<FuncId, FuncRef> = HashMap::new();
+    let mut refs: HashMap<FuncId, FuncRef> = HashMap::new();
     for id in callee_ids.values() {
-        if !callees.contains_key(id) {
+        if !refs.contains_key(id) {
             let fref = module.declare_func_in_func(*id, b.func);
-            callees.insert(*id, fref);
+            refs.insert(*id, fref);
         }
     }
+    let callees: HashMap<usize, FuncRef> = callee_ids.iter().map(|(i, id)| (*i, refs[id])).collect();
 
     let entry = b.create_block();
-    let header = b.create_block();
-    let body = b.create_block();
     let exit = b.create_block();
     b.append_block_params_for_function_params(entry);
-    let i_param = b.append_block_param(header, ptr);
     // Accumulating kernels keep their sums in registers across iterations (loop-carried block
     // parameters) and store them once at the end: `out_a[slot]` for each slot.
     let p = kernel.n_params();
@@ -172,53 +177,180 @@ pub fn build_kernel(
         KernelKind::SumOfSquares | KernelKind::RobustCost => vec![0],
         _ => Vec::new(),
     };
-    let acc_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(header, types::F64)).collect();
     let exit_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(exit, types::F64)).collect();
 
     b.switch_to_block(entry);
     let args = b.block_params(entry).to_vec();
-    let (n, vars_ptr, y_ptr, w_ptr, w_stride, params_ptr, out_a, out_b) =
-        (args[0], args[1], args[2], args[3], args[4], args[5], args[6], args[7]);
-    let var_bases: Vec<Value> =
-        (0..kernel.n_vars()).map(|k| b.ins().load(ptr, flags, vars_ptr, (k * 8) as i32)).collect();
+    let ctx = Context {
+        kernel,
+        kind,
+        flags: MemFlagsData::trusted(),
+        n: args[0],
+        var_bases: (0..kernel.n_vars())
+            .map(|k| b.ins().load(ptr, MemFlagsData::trusted(), args[1], (k * 8) as i32))
+            .collect(),
+        y_ptr: args[2],
+        w_ptr: args[3],
+        w_stride: args[4],
+        params_ptr: args[5],
+        out_a: args[6],
+        out_b: args[7],
+        callees,
+        loss_refs,
+        // A robust kernel's loss: `out_b` = [code, f_scale²], read once.
+        loss_params: kind.robust().then(|| {
+            let flags = MemFlagsData::trusted();
+            (b.ins().load(types::F64, flags, args[7], 0), b.ins().load(types::F64, flags, args[7], 8))
+        }),
+    };
 
-    // A robust kernel's loss: `out_b` = [code, f_scale²], read once.
-    let loss_params =
-        kind.robust().then(|| (b.ins().load(types::F64, flags, out_b, 0), b.ins().load(types::F64, flags, out_b, 8)));
-    let mut values: Vec<Option<Value>> = vec![None; kernel.insts.len()];
-    let emit = |b: &mut FunctionBuilder<'_>, values: &[Option<Value>], i: usize, offset: Option<Value>| -> Value {
+    // Loop-invariant values, once per call (and in both lanes for the two-point loop).
+    let mut scalar: Vec<Option<Value>> = vec![None; kernel.insts.len()];
+    for i in 0..kernel.insts.len() {
+        if live[i] && uniform[i] {
+            scalar[i] = Some(ctx.emit(&mut b, Lanes::SCALAR, &scalar, i, None));
+        }
+    }
+    let mut pair: Vec<Option<Value>> = vec![None; kernel.insts.len()];
+    if vector {
+        for i in 0..kernel.insts.len() {
+            if let Some(v) = scalar[i] {
+                pair[i] = Some(b.ins().splat(types::F64X2, v));
+            }
+        }
+    }
+    let zero = b.ins().iconst(ptr, 0);
+    let mut entry_args = vec![BlockArg::Value(zero)];
+    for slot in &slots {
+        let initial = b.ins().load(types::F64, ctx.flags, ctx.out_a, (slot * 8) as i32);
+        entry_args.push(BlockArg::Value(initial));
+    }
+
+    // The loops: two points at a time while two remain, then one at a time.
+    let scalar_header = b.create_block();
+    let lane_counts: &[(Lanes, i64)] =
+        if vector { &[(Lanes::PAIR, 2), (Lanes::SCALAR, 1)] } else { &[(Lanes::SCALAR, 1)] };
+    let mut first_header = None;
+    for (lanes, step) in lane_counts {
+        let header = if *step == 1 { scalar_header } else { b.create_block() };
+        first_header.get_or_insert(header);
+        let body = b.create_block();
+        let i_param = b.append_block_param(header, ptr);
+        let acc_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(header, types::F64)).collect();
+        let carried: Vec<BlockArg> = acc_params.iter().map(|v| BlockArg::Value(*v)).collect();
+        let mut next_args = vec![BlockArg::Value(i_param)];
+        next_args.extend(carried.iter().cloned());
+        b.switch_to_block(header);
+        if *step == 2 {
+            let end = b.ins().iadd_imm_u(i_param, 2);
+            let more = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, ctx.n);
+            b.ins().brif(more, body, &[], scalar_header, &next_args);
+        } else {
+            let more = b.ins().icmp(IntCC::UnsignedLessThan, i_param, ctx.n);
+            b.ins().brif(more, body, &[], exit, &carried);
+        }
+        b.switch_to_block(body);
+        let values = if *step == 2 { &mut pair } else { &mut scalar };
+        let offset = b.ins().ishl_imm_u(i_param, 3);
+        for i in 0..kernel.insts.len() {
+            if live[i] && !uniform[i] {
+                values[i] = Some(ctx.emit(&mut b, *lanes, values, i, Some(offset)));
+            }
+        }
+        let new_acc = ctx.outputs(&mut b, *lanes, values, i_param, offset, &acc_params);
+        let next = b.ins().iadd_imm_u(i_param, *step);
+        let mut loop_args = vec![BlockArg::Value(next)];
+        loop_args.extend(new_acc.iter().map(|v| BlockArg::Value(*v)));
+        b.ins().jump(header, &loop_args);
+    }
+    b.switch_to_block(entry);
+    b.ins().jump(first_header.expect("a loop"), &entry_args);
+
+    b.switch_to_block(exit);
+    for (slot, value) in slots.iter().zip(&exit_params) {
+        b.ins().store(ctx.flags, *value, ctx.out_a, (slot * 8) as i32);
+    }
+    b.ins().return_(&[]);
+    b.seal_all_blocks();
+    b.finalize(module.target_config());
+    Ok(())
+}
+
+/// What the instructions of one kernel's loops share: the function's arguments and callees.
+struct Context<'k> {
+    kernel: &'k VerifiedKernel,
+    kind: KernelKind,
+    flags: MemFlagsData,
+    n: Value,
+    var_bases: Vec<Value>,
+    y_ptr: Value,
+    w_ptr: Value,
+    w_stride: Value,
+    params_ptr: Value,
+    out_a: Value,
+    out_b: Value,
+    /// The shim each calling instruction calls.
+    callees: HashMap<usize, FuncRef>,
+    loss_refs: Vec<FuncRef>,
+    loss_params: Option<(Value, Value)>,
+}
+
+impl Context<'_> {
+    /// Calls a scalar shim on every lane of `args`.
+    fn call(&self, b: &mut FunctionBuilder<'_>, lanes: Lanes, fref: FuncRef, args: &[Value]) -> Value {
+        if lanes == Lanes::SCALAR {
+            let call = b.ins().call(fref, args);
+            return b.inst_results(call)[0];
+        }
+        let mut results = Vec::with_capacity(2);
+        for lane in 0..2u8 {
+            let scalars: Vec<Value> = args.iter().map(|a| b.ins().extractlane(*a, lane)).collect();
+            let call = b.ins().call(fref, &scalars);
+            results.push(b.inst_results(call)[0]);
+        }
+        join(b, &results)
+    }
+
+    /// Loads a column's value(s) at `offset` from `base`.
+    fn load(&self, b: &mut FunctionBuilder<'_>, lanes: Lanes, base: Value, offset: Value) -> Value {
+        let addr = b.ins().iadd(base, offset);
+        b.ins().load(lanes.0, self.flags, addr, 0)
+    }
+
+    /// One instruction, for one point or two.
+    fn emit(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        lanes: Lanes,
+        values: &[Option<Value>],
+        i: usize,
+        offset: Option<Value>,
+    ) -> Value {
         let get = |v: &crate::ir::ValueId| values[v.index()].expect("operands come first");
-        match kernel.insts[i] {
-            Inst::Const(c) => b.ins().f64const(c),
-            Inst::Param(p) => b.ins().load(types::F64, flags, params_ptr, (p.index() * 8) as i32),
-            Inst::Var(v) => {
-                let addr = b.ins().iadd(var_bases[v.index()], offset.expect("in the loop"));
-                b.ins().load(types::F64, flags, addr, 0)
+        match self.kernel.insts[i] {
+            Inst::Const(c) => lanes.f(b, c),
+            Inst::Param(p) => {
+                let v = b.ins().load(types::F64, self.flags, self.params_ptr, (p.index() * 8) as i32);
+                if lanes == Lanes::SCALAR { v } else { b.ins().splat(types::F64X2, v) }
             }
-            Inst::Response => {
-                let addr = b.ins().iadd(y_ptr, offset.expect("in the loop"));
-                b.ins().load(types::F64, flags, addr, 0)
-            }
+            Inst::Var(v) => self.load(b, lanes, self.var_bases[v.index()], offset.expect("in the loop")),
+            Inst::Response => self.load(b, lanes, self.y_ptr, offset.expect("in the loop")),
             Inst::Unary(op, a) => {
                 let a = get(&a);
                 match op {
                     UnaryOp::Neg => b.ins().fneg(a),
                     UnaryOp::Abs => b.ins().fabs(a),
                     UnaryOp::Sqrt => b.ins().sqrt(a),
+                    UnaryOp::Exp => math::exp(b, lanes, a),
+                    UnaryOp::Ln => math::ln(b, lanes, a),
                     UnaryOp::Sign => {
-                        let zero = b.ins().f64const(0.0);
-                        let one = b.ins().f64const(1.0);
-                        let minus_one = b.ins().f64const(-1.0);
-                        let gt = b.ins().fcmp(FloatCC::GreaterThan, a, zero);
-                        let lt = b.ins().fcmp(FloatCC::LessThan, a, zero);
-                        let neg_or_self = b.ins().select(lt, minus_one, a);
-                        b.ins().select(gt, one, neg_or_self)
+                        let zero = lanes.f(b, 0.0);
+                        let one = lanes.f(b, 1.0);
+                        let minus_one = lanes.f(b, -1.0);
+                        let neg_or_self = lanes.select(b, FloatCC::LessThan, a, zero, minus_one, a);
+                        lanes.select(b, FloatCC::GreaterThan, a, zero, one, neg_or_self)
                     }
-                    _ => {
-                        let fref = callees[&callee_ids[&i]];
-                        let call = b.ins().call(fref, &[a]);
-                        b.inst_results(call)[0]
-                    }
+                    _ => self.call(b, lanes, self.callees[&i], &[a]),
                 }
             }
             Inst::Binary(op, a, c) => {
@@ -231,163 +363,156 @@ pub fn build_kernel(
                     BinaryOp::Min => b.ins().fmin(a, c),
                     BinaryOp::Max => b.ins().fmax(a, c),
                     BinaryOp::Less => {
-                        let lt = b.ins().fcmp(FloatCC::LessThan, a, c);
-                        let one = b.ins().f64const(1.0);
-                        let zero = b.ins().f64const(0.0);
-                        b.ins().select(lt, one, zero)
+                        let one = lanes.f(b, 1.0);
+                        let zero = lanes.f(b, 0.0);
+                        lanes.select(b, FloatCC::LessThan, a, c, one, zero)
                     }
                     BinaryOp::XLogY => {
-                        // a·ln(b), and 0 where a == 0 (the ln call is made either way).
-                        let fref = callees[&callee_ids[&i]];
-                        let call = b.ins().call(fref, &[c]);
-                        let ln = b.inst_results(call)[0];
+                        // a·ln(b), and 0 where a == 0 (ln is computed either way).
+                        let ln = math::ln(b, lanes, c);
                         let product = b.ins().fmul(a, ln);
-                        let zero = b.ins().f64const(0.0);
-                        let is_zero = b.ins().fcmp(FloatCC::Equal, a, zero);
-                        b.ins().select(is_zero, zero, product)
+                        let zero = lanes.f(b, 0.0);
+                        lanes.select(b, FloatCC::Equal, a, zero, zero, product)
                     }
-                    BinaryOp::Pow | BinaryOp::Atan2 => {
-                        let fref = callees[&callee_ids[&i]];
-                        let call = b.ins().call(fref, &[a, c]);
-                        b.inst_results(call)[0]
-                    }
+                    BinaryOp::Pow | BinaryOp::Atan2 => self.call(b, lanes, self.callees[&i], &[a, c]),
                 }
             }
         }
-    };
-
-    // Loop-invariant values, once per call.
-    for i in 0..kernel.insts.len() {
-        if live[i] && uniform[i] {
-            values[i] = Some(emit(&mut b, &values, i, None));
-        }
     }
-    let zero = b.ins().iconst(ptr, 0);
-    let mut entry_args = vec![BlockArg::Value(zero)];
-    for slot in &slots {
-        let initial = b.ins().load(types::F64, flags, out_a, (slot * 8) as i32);
-        entry_args.push(BlockArg::Value(initial));
-    }
-    b.ins().jump(header, &entry_args);
 
-    b.switch_to_block(header);
-    let more = b.ins().icmp(IntCC::UnsignedLessThan, i_param, n);
-    let exit_args: Vec<BlockArg> = acc_params.iter().map(|v| BlockArg::Value(*v)).collect();
-    b.ins().brif(more, body, &[], exit, &exit_args);
-
-    b.switch_to_block(body);
-    let offset = b.ins().ishl_imm_u(i_param, 3);
-    for i in 0..kernel.insts.len() {
-        if live[i] && !uniform[i] {
-            values[i] = Some(emit(&mut b, &values, i, Some(offset)));
-        }
-    }
-    let f = values[kernel.outputs.value.index()].expect("f is live");
-    let mut new_acc: Vec<Value> = Vec::with_capacity(slots.len());
-    // w_i and r_i = w_i·(f − t(y_i)): the same instructions in every residual kernel.
-    let weight_and_residual = |b: &mut FunctionBuilder<'_>, values: &[Option<Value>], f: Value| {
-        let w_offset = b.ins().imul(i_param, w_stride);
-        let w_addr = b.ins().iadd(w_ptr, w_offset);
-        let w = b.ins().load(types::F64, flags, w_addr, 0);
-        let target = match kernel.outputs.response {
-            Some(t) => values[t.index()].expect("t(y) is live"),
-            None => {
-                let addr = b.ins().iadd(y_ptr, offset);
-                b.ins().load(types::F64, flags, addr, 0)
+    /// What one step of the loop writes or adds, for one point or two; the new sums.
+    fn outputs(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        lanes: Lanes,
+        values: &[Option<Value>],
+        i_param: Value,
+        offset: Value,
+        acc: &[Value],
+    ) -> Vec<Value> {
+        let (kernel, flags) = (self.kernel, self.flags);
+        let p = kernel.n_params();
+        let f = values[kernel.outputs.value.index()].expect("f is live");
+        // Adds a value's lanes to a sum, lane 0 first: the points in order.
+        let add_lanes = |b: &mut FunctionBuilder<'_>, sum: Value, v: Value| {
+            if lanes == Lanes::SCALAR {
+                return b.ins().fadd(sum, v);
             }
+            let first = b.ins().extractlane(v, 0);
+            let sum = b.ins().fadd(sum, first);
+            let second = b.ins().extractlane(v, 1);
+            b.ins().fadd(sum, second)
         };
-        let diff = b.ins().fsub(f, target);
-        (w, b.ins().fmul(w, diff))
-    };
-    match kind {
-        KernelKind::Predict => {
-            let addr = b.ins().iadd(out_a, offset);
-            b.ins().store(flags, f, addr, 0);
-        }
-        KernelKind::Residuals => {
-            let (_, r) = weight_and_residual(&mut b, &values, f);
-            let addr = b.ins().iadd(out_a, offset);
-            b.ins().store(flags, r, addr, 0);
-        }
-        KernelKind::SumOfSquares => {
-            let (_, r) = weight_and_residual(&mut b, &values, f);
-            let square = b.ins().fmul(r, r);
-            new_acc.push(b.ins().fadd(acc_params[0], square));
-        }
-        KernelKind::RobustCost => {
-            let (_, r) = weight_and_residual(&mut b, &values, f);
-            let (code, c2) = loss_params.expect("robust kernels load their loss");
-            let call = b.ins().call(loss_refs[0], &[code, c2, r]);
-            let term = b.inst_results(call)[0];
-            new_acc.push(b.ins().fadd(acc_params[0], term));
-        }
-        KernelKind::ResidualJacobian | KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
-            let (w, r) = weight_and_residual(&mut b, &values, f);
-            let row: Vec<Value> = kernel
-                .outputs
-                .derivatives
-                .iter()
-                .map(|d| {
-                    let d = values[d.index()].expect("derivatives are live");
-                    b.ins().fmul(w, d)
-                })
-                .collect();
-            if kind == KernelKind::ResidualJacobian {
-                let r_addr = b.ins().iadd(out_a, offset);
-                b.ins().store(flags, r, r_addr, 0);
-                let row_offset = b.ins().imul_imm_u(i_param, (p * 8) as i64);
-                let row_addr = b.ins().iadd(out_b, row_offset);
-                for (k, v) in row.iter().enumerate() {
-                    b.ins().store(flags, *v, row_addr, (k * 8) as i32);
-                }
+        // w_i and r_i = w_i·(f − t(y_i)): the same instructions in every residual kernel.
+        let weight_and_residual = |b: &mut FunctionBuilder<'_>| {
+            let w_offset = b.ins().imul(i_param, self.w_stride);
+            let w_addr = b.ins().iadd(self.w_ptr, w_offset);
+            let w = if lanes == Lanes::SCALAR {
+                b.ins().load(types::F64, flags, w_addr, 0)
             } else {
-                // Under a robust loss: rows × row scale, the scaled residual, and the cost term
-                // in the last slot (NormalEquations::add_point_with_cost's order).
-                let (row, r, last) = match loss_params {
-                    Some((code, c2)) => {
-                        let call = |b: &mut FunctionBuilder<'_>, k: usize| {
-                            let inst = b.ins().call(loss_refs[k], &[code, c2, r]);
-                            b.inst_results(inst)[0]
-                        };
-                        let (cost, scaled, row_scale) = (call(&mut b, 0), call(&mut b, 1), call(&mut b, 2));
-                        let row: Vec<Value> = row.iter().map(|v| b.ins().fmul(*v, row_scale)).collect();
-                        (row, scaled, Some(cost))
+                let first = b.ins().load(types::F64, flags, w_addr, 0);
+                let next_addr = b.ins().iadd(w_addr, self.w_stride);
+                let second = b.ins().load(types::F64, flags, next_addr, 0);
+                join(b, &[first, second])
+            };
+            let target = match kernel.outputs.response {
+                Some(t) => values[t.index()].expect("t(y) is live"),
+                None => self.load(b, lanes, self.y_ptr, offset),
+            };
+            let diff = b.ins().fsub(f, target);
+            (w, b.ins().fmul(w, diff))
+        };
+        let mut new_acc: Vec<Value> = Vec::with_capacity(acc.len());
+        match self.kind {
+            KernelKind::Predict => {
+                let addr = b.ins().iadd(self.out_a, offset);
+                b.ins().store(flags, f, addr, 0);
+            }
+            KernelKind::Residuals => {
+                let (_, r) = weight_and_residual(b);
+                let addr = b.ins().iadd(self.out_a, offset);
+                b.ins().store(flags, r, addr, 0);
+            }
+            KernelKind::SumOfSquares => {
+                let (_, r) = weight_and_residual(b);
+                let square = b.ins().fmul(r, r);
+                new_acc.push(add_lanes(b, acc[0], square));
+            }
+            KernelKind::RobustCost => {
+                let (_, r) = weight_and_residual(b);
+                let (code, c2) = self.loss_params.expect("robust kernels load their loss");
+                let (code, c2) = (splat_like(b, lanes, code), splat_like(b, lanes, c2));
+                let term = self.call(b, lanes, self.loss_refs[0], &[code, c2, r]);
+                new_acc.push(add_lanes(b, acc[0], term));
+            }
+            KernelKind::ResidualJacobian | KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
+                let (w, r) = weight_and_residual(b);
+                let row: Vec<Value> = kernel
+                    .outputs
+                    .derivatives
+                    .iter()
+                    .map(|d| {
+                        let d = values[d.index()].expect("derivatives are live");
+                        b.ins().fmul(w, d)
+                    })
+                    .collect();
+                if self.kind == KernelKind::ResidualJacobian {
+                    let r_addr = b.ins().iadd(self.out_a, offset);
+                    b.ins().store(flags, r, r_addr, 0);
+                    let row_offset = b.ins().imul_imm_u(i_param, (p * 8) as i64);
+                    let row_addr = b.ins().iadd(self.out_b, row_offset);
+                    for lane in 0..if lanes == Lanes::SCALAR { 1 } else { 2 } {
+                        for (k, v) in row.iter().enumerate() {
+                            let v = if lanes == Lanes::SCALAR { *v } else { b.ins().extractlane(*v, lane as u8) };
+                            b.ins().store(flags, v, row_addr, ((lane * p + k) * 8) as i32);
+                        }
                     }
-                    None => (row, r, None),
-                };
-                // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
-                let mut accumulate = |b: &mut FunctionBuilder<'_>, x: Value, y: Value| {
-                    let prod = b.ins().fmul(x, y);
-                    let k = new_acc.len();
-                    new_acc.push(b.ins().fadd(acc_params[k], prod));
-                };
-                for a in 0..p {
-                    for c in a..p {
-                        accumulate(&mut b, row[a], row[c]);
-                    }
-                    accumulate(&mut b, row[a], r);
-                }
-                match last {
-                    Some(cost) => {
+                } else {
+                    // Under a robust loss: rows × row scale, the scaled residual, and the cost
+                    // term in the last slot (NormalEquations::add_point_with_cost's order).
+                    let (row, r, last) = match self.loss_params {
+                        Some((code, c2)) => {
+                            let (code, c2) = (splat_like(b, lanes, code), splat_like(b, lanes, c2));
+                            let mut call = |k: usize| self.call(b, lanes, self.loss_refs[k], &[code, c2, r]);
+                            let (cost, scaled, row_scale) = (call(0), call(1), call(2));
+                            let row: Vec<Value> = row.iter().map(|v| b.ins().fmul(*v, row_scale)).collect();
+                            (row, scaled, Some(cost))
+                        }
+                        None => (row, r, None),
+                    };
+                    // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
+                    let mut accumulate = |b: &mut FunctionBuilder<'_>, x: Value, y: Value| {
+                        let prod = b.ins().fmul(x, y);
                         let k = new_acc.len();
-                        new_acc.push(b.ins().fadd(acc_params[k], cost));
+                        new_acc.push(add_lanes(b, acc[k], prod));
+                    };
+                    for a in 0..p {
+                        for c in a..p {
+                            accumulate(b, row[a], row[c]);
+                        }
+                        accumulate(b, row[a], r);
                     }
-                    None => accumulate(&mut b, r, r),
+                    match last {
+                        Some(cost) => {
+                            let k = new_acc.len();
+                            new_acc.push(add_lanes(b, acc[k], cost));
+                        }
+                        None => accumulate(b, r, r),
+                    }
                 }
             }
         }
+        new_acc
     }
-    let next = b.ins().iadd_imm_u(i_param, 1);
-    let mut loop_args = vec![BlockArg::Value(next)];
-    loop_args.extend(new_acc.iter().map(|v| BlockArg::Value(*v)));
-    b.ins().jump(header, &loop_args);
+}
 
-    b.switch_to_block(exit);
-    for (slot, value) in slots.iter().zip(&exit_params) {
-        b.ins().store(flags, *value, out_a, (slot * 8) as i32);
-    }
-    b.ins().return_(&[]);
-    b.seal_all_blocks();
-    b.finalize(module.target_config());
-    Ok(())
+/// Two scalars as the lanes of one `f64x2`.
+fn join(b: &mut FunctionBuilder<'_>, lanes: &[Value]) -> Value {
+    let v = b.ins().scalar_to_vector(types::F64X2, lanes[0]);
+    b.ins().insertlane(v, lanes[1], 1)
+}
+
+/// A scalar in the lanes of `lanes`.
+fn splat_like(b: &mut FunctionBuilder<'_>, lanes: Lanes, v: Value) -> Value {
+    if lanes == Lanes::SCALAR { v } else { b.ins().splat(types::F64X2, v) }
 }

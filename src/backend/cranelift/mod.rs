@@ -3,6 +3,7 @@
 //! the interpreter (see `runtime`), so results agree bit for bit.
 
 mod codegen;
+mod math;
 mod runtime;
 
 pub use codegen::KernelKind;
@@ -109,7 +110,8 @@ struct CompiledModule {
 impl CompiledModule {
     fn compile(kernel: &VerifiedKernel, kinds: &[(&str, KernelKind)]) -> Result<CompiledModule, BackendError> {
         let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
-        let isa = isa(compiles_fast(kernel)).map_err(|e| compile_error(&e))?;
+        let fast = compiles_fast(kernel);
+        let isa = isa(fast).map_err(|e| compile_error(&e))?;
         let mut builder = JITBuilder::with_isa(isa, default_libcall_names());
         for (name, address) in runtime::all_symbols() {
             builder.symbol(name, address);
@@ -124,7 +126,8 @@ impl CompiledModule {
             let id = module.declare_function(name, Linkage::Local, &signature).map_err(|e| compile_error(&e))?;
             context.func.signature = signature.clone();
             context.func.name = UserFuncName::user(0, index as u32);
-            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, *kind)
+            // A kernel compiled for compile time gets no two-point loop (half the code).
+            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, *kind, !fast)
                 .map_err(|e| compile_error(&e))?;
             module.define_function(id, &mut context).map_err(|e| compile_error(&e))?;
             module.clear_context(&mut context);

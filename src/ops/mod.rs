@@ -6,6 +6,8 @@
 //! here is the one definition of what each operation computes; the reference interpreter,
 //! the constant folder and the direct AST evaluator all call it, so they cannot disagree.
 
+pub mod math;
+
 use serde::{Deserialize, Serialize};
 
 /// An operation with one operand.
@@ -122,8 +124,9 @@ impl UnaryOp {
     pub fn eval(self, a: f64) -> f64 {
         match self {
             UnaryOp::Neg => -a,
-            UnaryOp::Exp => a.exp(),
-            UnaryOp::Ln => a.ln(),
+            // jitfit's own, emitted inline by the code generator (see `math`).
+            UnaryOp::Exp => math::exp(a),
+            UnaryOp::Ln => math::ln(a),
             UnaryOp::Log10 => a.log10(),
             UnaryOp::Log2 => a.log2(),
             UnaryOp::Sqrt => a.sqrt(),
@@ -238,7 +241,7 @@ pub fn sign(a: f64) -> f64 {
 
 /// `a·ln(b)`, 0 when `a == 0` (whatever `b`, NaN included), as scipy's `xlogy`.
 pub fn xlogy(a: f64, b: f64) -> f64 {
-    if a == 0.0 { 0.0 } else { a * b.ln() }
+    if a == 0.0 { 0.0 } else { a * math::ln(b) }
 }
 
 /// IEEE 754-2019 `minimum`: NaN if either operand is NaN, and -0 below +0.
