@@ -11,9 +11,16 @@ fn main() {
     let model = jitfit::compile("a*exp(-b*x) + c").unwrap();
     let fit = model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
     println!("{} iterations, {} evaluations of r, {} of J", fit.iterations, fit.nfev, fit.njev);
-    let t = std::time::Instant::now();
-    for _ in 0..n {
-        std::hint::black_box(model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap());
-    }
-    println!("{:?} per fit", t.elapsed() / n as u32);
+    // The best of five rounds: this machine's neighbours make single rounds drift.
+    let best = (0..5)
+        .map(|_| {
+            let t = std::time::Instant::now();
+            for _ in 0..n / 5 {
+                std::hint::black_box(model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap());
+            }
+            t.elapsed() / (n / 5) as u32
+        })
+        .min()
+        .unwrap();
+    println!("{best:?} per fit (best of 5 rounds of {})", n / 5);
 }
