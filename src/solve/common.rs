@@ -274,13 +274,7 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
 }
 
 pub fn norm(x: &[f64]) -> f64 {
-    // The plain sum of squares where it neither overflowed nor lost digits to underflow (one
-    // pass, no division: the QR of a 100-point Jacobian spent most of its time here)...
-    let squares: f64 = x.iter().map(|v| v * v).sum();
-    if squares.is_finite() && squares >= f64::MIN_POSITIVE / f64::EPSILON {
-        return squares.sqrt();
-    }
-    // ...else scaled, so that huge or tiny components neither overflow nor underflow.
+    // Scaled, so that huge or tiny components neither overflow nor underflow.
     let scale = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
     if scale == 0.0 || !scale.is_finite() {
         return scale;

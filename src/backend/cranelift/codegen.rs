@@ -10,13 +10,14 @@
 //! Only the instructions a kernel needs are emitted (`predict` drops every derivative), and
 //! the ones that depend on parameters and constants alone are hoisted out of the loop.
 //!
-//! The points are taken two at a time in `f64x2` lanes (`exp` and `ln` inline, see `math`;
-//! the other transcendental functions called lane by lane), then one at a time for an odd
-//! last point. Lanes are exact copies of the scalar computation, and sums are accumulated
+//! The points are taken four at a time, as two `f64x2` values whose instructions are emitted
+//! interleaved so that their dependency chains overlap (`exp` and `ln` inline, see `math`; the
+//! other transcendental functions called lane by lane), then one at a time for the last
+//! (up to three) points. Lanes are exact copies of the scalar computation, and sums are accumulated
 //! lane 0 then lane 1 — point by point, in the interpreter's order — so results do not
 //! depend on where the pairs fall.
 
-use super::math::{self, Lanes};
+use super::math::{self, Lanes, Values, each};
 use super::runtime;
 use crate::ir::{Inst, VerifiedKernel};
 use crate::ops::{BinaryOp, UnaryOp};
@@ -204,18 +205,18 @@ pub fn build_kernel(
         }),
     };
 
-    // Loop-invariant values, once per call (and in both lanes for the two-point loop).
-    let mut scalar: Vec<Option<Value>> = vec![None; kernel.insts.len()];
+    // Loop-invariant values, once per call (and in both lanes for the vector loop).
+    let mut scalar: Vec<Option<Values>> = vec![None; kernel.insts.len()];
     for i in 0..kernel.insts.len() {
         if live[i] && uniform[i] {
-            scalar[i] = Some(ctx.emit(&mut b, Lanes::SCALAR, &scalar, i, None));
+            scalar[i] = Some(ctx.emit(&mut b, Lanes::SCALAR, 1, &scalar, i, None));
         }
     }
-    let mut pair: Vec<Option<Value>> = vec![None; kernel.insts.len()];
+    let mut pair: Vec<Option<Values>> = vec![None; kernel.insts.len()];
     if vector {
         for i in 0..kernel.insts.len() {
-            if let Some(v) = scalar[i] {
-                pair[i] = Some(b.ins().splat(types::F64X2, v));
+            if let Some(v) = &scalar[i] {
+                pair[i] = Some(vec![b.ins().splat(types::F64X2, v[0])]);
             }
         }
     }
@@ -226,13 +227,14 @@ pub fn build_kernel(
         entry_args.push(BlockArg::Value(initial));
     }
 
-    // The loops: two points at a time while two remain, then one at a time.
+    // The loops: VECTOR_COPIES pairs of points at a time while enough remain, then one at a time.
     let scalar_header = b.create_block();
-    let lane_counts: &[(Lanes, i64)] =
-        if vector { &[(Lanes::PAIR, 2), (Lanes::SCALAR, 1)] } else { &[(Lanes::SCALAR, 1)] };
+    let steps: &[(Lanes, usize)] =
+        if vector { &[(Lanes::PAIR, VECTOR_COPIES), (Lanes::SCALAR, 1)] } else { &[(Lanes::SCALAR, 1)] };
     let mut first_header = None;
-    for (lanes, step) in lane_counts {
-        let header = if *step == 1 { scalar_header } else { b.create_block() };
+    for &(lanes, copies) in steps {
+        let points = if lanes == Lanes::SCALAR { 1 } else { 2 * copies as i64 };
+        let header = if points == 1 { scalar_header } else { b.create_block() };
         first_header.get_or_insert(header);
         let body = b.create_block();
         let i_param = b.append_block_param(header, ptr);
@@ -241,8 +243,8 @@ pub fn build_kernel(
         let mut next_args = vec![BlockArg::Value(i_param)];
         next_args.extend(carried.iter().cloned());
         b.switch_to_block(header);
-        if *step == 2 {
-            let end = b.ins().iadd_imm_u(i_param, 2);
+        if points > 1 {
+            let end = b.ins().iadd_imm_u(i_param, points);
             let more = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, ctx.n);
             b.ins().brif(more, body, &[], scalar_header, &next_args);
         } else {
@@ -250,15 +252,15 @@ pub fn build_kernel(
             b.ins().brif(more, body, &[], exit, &carried);
         }
         b.switch_to_block(body);
-        let values = if *step == 2 { &mut pair } else { &mut scalar };
+        let values = if points > 1 { &mut pair } else { &mut scalar };
         let offset = b.ins().ishl_imm_u(i_param, 3);
         for i in 0..kernel.insts.len() {
             if live[i] && !uniform[i] {
-                values[i] = Some(ctx.emit(&mut b, *lanes, values, i, Some(offset)));
+                values[i] = Some(ctx.emit(&mut b, lanes, copies, values, i, Some(offset)));
             }
         }
-        let new_acc = ctx.outputs(&mut b, *lanes, values, i_param, offset, &acc_params);
-        let next = b.ins().iadd_imm_u(i_param, *step);
+        let new_acc = ctx.outputs(&mut b, lanes, copies, values, i_param, offset, &acc_params);
+        let next = b.ins().iadd_imm_u(i_param, points);
         let mut loop_args = vec![BlockArg::Value(next)];
         loop_args.extend(new_acc.iter().map(|v| BlockArg::Value(*v)));
         b.ins().jump(header, &loop_args);
@@ -274,6 +276,15 @@ pub fn build_kernel(
     b.seal_all_blocks();
     b.finalize(module.target_config());
     Ok(())
+}
+
+/// How many `f64x2` values one step of the vector loop computes (4 points): independent
+/// chains the processor overlaps. Measured with `examples/throughput.rs`.
+const VECTOR_COPIES: usize = 2;
+
+/// Copy `c` of a value computed once per copy, or shared by all copies.
+fn at(v: &[Value], c: usize) -> Value {
+    v[c.min(v.len() - 1)]
 }
 
 /// What the instructions of one kernel's loops share: the function's arguments and callees.
@@ -311,160 +322,189 @@ impl Context<'_> {
         join(b, &results)
     }
 
-    /// Loads a column's value(s) at `offset` from `base`.
-    fn load(&self, b: &mut FunctionBuilder<'_>, lanes: Lanes, base: Value, offset: Value) -> Value {
+    /// Loads a column's values at `offset` from `base`, one per copy.
+    fn load(&self, b: &mut FunctionBuilder<'_>, lanes: Lanes, copies: usize, base: Value, offset: Value) -> Values {
         let addr = b.ins().iadd(base, offset);
-        b.ins().load(lanes.0, self.flags, addr, 0)
+        (0..copies).map(|c| b.ins().load(lanes.0, self.flags, addr, (c * 16) as i32)).collect()
     }
 
-    /// One instruction, for one point or two.
+    /// One instruction, for one point or `copies` pairs.
     fn emit(
         &self,
         b: &mut FunctionBuilder<'_>,
         lanes: Lanes,
-        values: &[Option<Value>],
+        copies: usize,
+        values: &[Option<Values>],
         i: usize,
         offset: Option<Value>,
-    ) -> Value {
-        let get = |v: &crate::ir::ValueId| values[v.index()].expect("operands come first");
+    ) -> Values {
+        let get = |v: &crate::ir::ValueId| values[v.index()].clone().expect("operands come first");
+        let map = |b: &mut FunctionBuilder<'_>, a: &[Value], f: &dyn Fn(&mut FunctionBuilder<'_>, Value) -> Value| {
+            a.iter().map(|v| f(b, *v)).collect::<Values>()
+        };
         match self.kernel.insts[i] {
-            Inst::Const(c) => lanes.f(b, c),
+            Inst::Const(c) => vec![lanes.f(b, c)],
             Inst::Param(p) => {
                 let v = b.ins().load(types::F64, self.flags, self.params_ptr, (p.index() * 8) as i32);
-                if lanes == Lanes::SCALAR { v } else { b.ins().splat(types::F64X2, v) }
+                vec![if lanes == Lanes::SCALAR { v } else { b.ins().splat(types::F64X2, v) }]
             }
-            Inst::Var(v) => self.load(b, lanes, self.var_bases[v.index()], offset.expect("in the loop")),
-            Inst::Response => self.load(b, lanes, self.y_ptr, offset.expect("in the loop")),
+            Inst::Var(v) => self.load(b, lanes, copies, self.var_bases[v.index()], offset.expect("in the loop")),
+            Inst::Response => self.load(b, lanes, copies, self.y_ptr, offset.expect("in the loop")),
             Inst::Unary(op, a) => {
                 let a = get(&a);
                 match op {
-                    UnaryOp::Neg => b.ins().fneg(a),
-                    UnaryOp::Abs => b.ins().fabs(a),
-                    UnaryOp::Sqrt => b.ins().sqrt(a),
-                    UnaryOp::Exp => math::exp(b, lanes, a),
-                    UnaryOp::Ln => math::ln(b, lanes, a),
+                    UnaryOp::Neg => map(b, &a, &|b, v| b.ins().fneg(v)),
+                    UnaryOp::Abs => map(b, &a, &|b, v| b.ins().fabs(v)),
+                    UnaryOp::Sqrt => map(b, &a, &|b, v| b.ins().sqrt(v)),
+                    UnaryOp::Exp => math::exp(b, lanes, &a),
+                    UnaryOp::Ln => math::ln(b, lanes, &a),
                     UnaryOp::Sign => {
-                        let zero = lanes.f(b, 0.0);
-                        let one = lanes.f(b, 1.0);
-                        let minus_one = lanes.f(b, -1.0);
-                        let neg_or_self = lanes.select(b, FloatCC::LessThan, a, zero, minus_one, a);
-                        lanes.select(b, FloatCC::GreaterThan, a, zero, one, neg_or_self)
+                        let zero = [lanes.f(b, 0.0)];
+                        let one = [lanes.f(b, 1.0)];
+                        let minus_one = [lanes.f(b, -1.0)];
+                        let neg_or_self = lanes.choose(b, FloatCC::LessThan, &a, &zero, &minus_one, &a);
+                        lanes.choose(b, FloatCC::GreaterThan, &a, &zero, &one, &neg_or_self)
                     }
-                    _ => self.call(b, lanes, self.callees[&i], &[a]),
+                    _ => map(b, &a, &|b, v| self.call(b, lanes, self.callees[&i], &[v])),
                 }
             }
             Inst::Binary(op, a, c) => {
                 let (a, c) = (get(&a), get(&c));
                 match op {
-                    BinaryOp::Add => b.ins().fadd(a, c),
-                    BinaryOp::Sub => b.ins().fsub(a, c),
-                    BinaryOp::Mul => b.ins().fmul(a, c),
-                    BinaryOp::Div => b.ins().fdiv(a, c),
-                    BinaryOp::Min => b.ins().fmin(a, c),
-                    BinaryOp::Max => b.ins().fmax(a, c),
+                    BinaryOp::Add => each(b, &a, &c, |b, x, y| b.ins().fadd(x, y)),
+                    BinaryOp::Sub => each(b, &a, &c, |b, x, y| b.ins().fsub(x, y)),
+                    BinaryOp::Mul => each(b, &a, &c, |b, x, y| b.ins().fmul(x, y)),
+                    BinaryOp::Div => each(b, &a, &c, |b, x, y| b.ins().fdiv(x, y)),
+                    BinaryOp::Min => each(b, &a, &c, |b, x, y| b.ins().fmin(x, y)),
+                    BinaryOp::Max => each(b, &a, &c, |b, x, y| b.ins().fmax(x, y)),
                     BinaryOp::Less => {
-                        let one = lanes.f(b, 1.0);
-                        let zero = lanes.f(b, 0.0);
-                        lanes.select(b, FloatCC::LessThan, a, c, one, zero)
+                        let one = [lanes.f(b, 1.0)];
+                        let zero = [lanes.f(b, 0.0)];
+                        lanes.choose(b, FloatCC::LessThan, &a, &c, &one, &zero)
                     }
                     BinaryOp::XLogY => {
                         // a·ln(b), and 0 where a == 0 (ln is computed either way).
-                        let ln = math::ln(b, lanes, c);
-                        let product = b.ins().fmul(a, ln);
-                        let zero = lanes.f(b, 0.0);
-                        lanes.select(b, FloatCC::Equal, a, zero, zero, product)
+                        let ln = math::ln(b, lanes, &c);
+                        let product = each(b, &a, &ln, |b, x, y| b.ins().fmul(x, y));
+                        let zero = [lanes.f(b, 0.0)];
+                        lanes.choose(b, FloatCC::Equal, &a, &zero, &zero, &product)
                     }
-                    BinaryOp::Pow | BinaryOp::Atan2 => self.call(b, lanes, self.callees[&i], &[a, c]),
+                    BinaryOp::Pow | BinaryOp::Atan2 => {
+                        each(b, &a, &c, |b, x, y| self.call(b, lanes, self.callees[&i], &[x, y]))
+                    }
                 }
             }
         }
     }
 
-    /// What one step of the loop writes or adds, for one point or two; the new sums.
+    /// What one step of the loop writes or adds, for one point or `copies` pairs; the new sums.
+    #[allow(clippy::too_many_arguments)]
     fn outputs(
         &self,
         b: &mut FunctionBuilder<'_>,
         lanes: Lanes,
-        values: &[Option<Value>],
+        copies: usize,
+        values: &[Option<Values>],
         i_param: Value,
         offset: Value,
         acc: &[Value],
     ) -> Vec<Value> {
         let (kernel, flags) = (self.kernel, self.flags);
         let p = kernel.n_params();
-        let f = values[kernel.outputs.value.index()].expect("f is live");
-        // Adds a value's lanes to a sum, lane 0 first: the points in order.
-        let add_lanes = |b: &mut FunctionBuilder<'_>, sum: Value, v: Value| {
-            if lanes == Lanes::SCALAR {
-                return b.ins().fadd(sum, v);
+        let f = values[kernel.outputs.value.index()].clone().expect("f is live");
+        let vector = lanes != Lanes::SCALAR;
+        // Adds every copy's lanes to a sum, in point order.
+        let add_lanes = |b: &mut FunctionBuilder<'_>, sum: Value, v: &[Value]| {
+            let mut sum = sum;
+            for c in 0..copies {
+                let v = at(v, c);
+                if !vector {
+                    sum = b.ins().fadd(sum, v);
+                    continue;
+                }
+                for lane in 0..2u8 {
+                    let x = b.ins().extractlane(v, lane);
+                    sum = b.ins().fadd(sum, x);
+                }
             }
-            let first = b.ins().extractlane(v, 0);
-            let sum = b.ins().fadd(sum, first);
-            let second = b.ins().extractlane(v, 1);
-            b.ins().fadd(sum, second)
+            sum
         };
         // w_i and r_i = w_i·(f − t(y_i)): the same instructions in every residual kernel.
         let weight_and_residual = |b: &mut FunctionBuilder<'_>| {
             let w_offset = b.ins().imul(i_param, self.w_stride);
             let w_addr = b.ins().iadd(self.w_ptr, w_offset);
-            let w = if lanes == Lanes::SCALAR {
-                b.ins().load(types::F64, flags, w_addr, 0)
+            let w: Values = if !vector {
+                vec![b.ins().load(types::F64, flags, w_addr, 0)]
             } else {
-                let first = b.ins().load(types::F64, flags, w_addr, 0);
-                let next_addr = b.ins().iadd(w_addr, self.w_stride);
-                let second = b.ins().load(types::F64, flags, next_addr, 0);
-                join(b, &[first, second])
+                let mut addr = w_addr;
+                (0..copies)
+                    .map(|_| {
+                        let first = b.ins().load(types::F64, flags, addr, 0);
+                        addr = b.ins().iadd(addr, self.w_stride);
+                        let second = b.ins().load(types::F64, flags, addr, 0);
+                        addr = b.ins().iadd(addr, self.w_stride);
+                        join(b, &[first, second])
+                    })
+                    .collect()
             };
             let target = match kernel.outputs.response {
-                Some(t) => values[t.index()].expect("t(y) is live"),
-                None => self.load(b, lanes, self.y_ptr, offset),
+                Some(t) => values[t.index()].clone().expect("t(y) is live"),
+                None => self.load(b, lanes, copies, self.y_ptr, offset),
             };
-            let diff = b.ins().fsub(f, target);
-            (w, b.ins().fmul(w, diff))
+            let diff = each(b, &f, &target, |b, x, y| b.ins().fsub(x, y));
+            let r = each(b, &w, &diff, |b, x, y| b.ins().fmul(x, y));
+            (w, r)
+        };
+        // Stores one value per copy at `base + offset`.
+        let store = |b: &mut FunctionBuilder<'_>, base: Value, v: &[Value]| {
+            let addr = b.ins().iadd(base, offset);
+            for c in 0..copies {
+                b.ins().store(flags, at(v, c), addr, (c * 16) as i32);
+            }
         };
         let mut new_acc: Vec<Value> = Vec::with_capacity(acc.len());
         match self.kind {
-            KernelKind::Predict => {
-                let addr = b.ins().iadd(self.out_a, offset);
-                b.ins().store(flags, f, addr, 0);
-            }
+            KernelKind::Predict => store(b, self.out_a, &f),
             KernelKind::Residuals => {
                 let (_, r) = weight_and_residual(b);
-                let addr = b.ins().iadd(self.out_a, offset);
-                b.ins().store(flags, r, addr, 0);
+                store(b, self.out_a, &r);
             }
             KernelKind::SumOfSquares => {
                 let (_, r) = weight_and_residual(b);
-                let square = b.ins().fmul(r, r);
-                new_acc.push(add_lanes(b, acc[0], square));
+                let square = each(b, &r, &r, |b, x, y| b.ins().fmul(x, y));
+                new_acc.push(add_lanes(b, acc[0], &square));
             }
             KernelKind::RobustCost => {
                 let (_, r) = weight_and_residual(b);
                 let (code, c2) = self.loss_params.expect("robust kernels load their loss");
                 let (code, c2) = (splat_like(b, lanes, code), splat_like(b, lanes, c2));
-                let term = self.call(b, lanes, self.loss_refs[0], &[code, c2, r]);
-                new_acc.push(add_lanes(b, acc[0], term));
+                let term: Values = r.iter().map(|r| self.call(b, lanes, self.loss_refs[0], &[code, c2, *r])).collect();
+                new_acc.push(add_lanes(b, acc[0], &term));
             }
             KernelKind::ResidualJacobian | KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
                 let (w, r) = weight_and_residual(b);
-                let row: Vec<Value> = kernel
+                let row: Vec<Values> = kernel
                     .outputs
                     .derivatives
                     .iter()
                     .map(|d| {
-                        let d = values[d.index()].expect("derivatives are live");
-                        b.ins().fmul(w, d)
+                        let d = values[d.index()].clone().expect("derivatives are live");
+                        each(b, &w, &d, |b, x, y| b.ins().fmul(x, y))
                     })
                     .collect();
                 if self.kind == KernelKind::ResidualJacobian {
-                    let r_addr = b.ins().iadd(self.out_a, offset);
-                    b.ins().store(flags, r, r_addr, 0);
+                    store(b, self.out_a, &r);
                     let row_offset = b.ins().imul_imm_u(i_param, (p * 8) as i64);
                     let row_addr = b.ins().iadd(self.out_b, row_offset);
-                    for lane in 0..if lanes == Lanes::SCALAR { 1 } else { 2 } {
-                        for (k, v) in row.iter().enumerate() {
-                            let v = if lanes == Lanes::SCALAR { *v } else { b.ins().extractlane(*v, lane as u8) };
-                            b.ins().store(flags, v, row_addr, ((lane * p + k) * 8) as i32);
+                    let lane_count = if vector { 2 } else { 1 };
+                    for c in 0..copies {
+                        for lane in 0..lane_count {
+                            let point = c * lane_count + lane;
+                            for (k, v) in row.iter().enumerate() {
+                                let v = at(v, c);
+                                let v = if vector { b.ins().extractlane(v, lane as u8) } else { v };
+                                b.ins().store(flags, v, row_addr, ((point * p + k) * 8) as i32);
+                            }
                         }
                     }
                 } else {
@@ -473,31 +513,34 @@ impl Context<'_> {
                     let (row, r, last) = match self.loss_params {
                         Some((code, c2)) => {
                             let (code, c2) = (splat_like(b, lanes, code), splat_like(b, lanes, c2));
-                            let mut call = |k: usize| self.call(b, lanes, self.loss_refs[k], &[code, c2, r]);
+                            let mut call = |k: usize| -> Values {
+                                r.iter().map(|r| self.call(b, lanes, self.loss_refs[k], &[code, c2, *r])).collect()
+                            };
                             let (cost, scaled, row_scale) = (call(0), call(1), call(2));
-                            let row: Vec<Value> = row.iter().map(|v| b.ins().fmul(*v, row_scale)).collect();
+                            let row: Vec<Values> =
+                                row.iter().map(|v| each(b, v, &row_scale, |b, x, y| b.ins().fmul(x, y))).collect();
                             (row, scaled, Some(cost))
                         }
                         None => (row, r, None),
                     };
                     // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
-                    let mut accumulate = |b: &mut FunctionBuilder<'_>, x: Value, y: Value| {
-                        let prod = b.ins().fmul(x, y);
+                    let mut accumulate = |b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]| {
+                        let prod = each(b, x, y, |b, x, y| b.ins().fmul(x, y));
                         let k = new_acc.len();
-                        new_acc.push(add_lanes(b, acc[k], prod));
+                        new_acc.push(add_lanes(b, acc[k], &prod));
                     };
                     for a in 0..p {
                         for c in a..p {
-                            accumulate(b, row[a], row[c]);
+                            accumulate(b, &row[a], &row[c]);
                         }
-                        accumulate(b, row[a], r);
+                        accumulate(b, &row[a], &r);
                     }
                     match last {
                         Some(cost) => {
                             let k = new_acc.len();
-                            new_acc.push(add_lanes(b, acc[k], cost));
+                            new_acc.push(add_lanes(b, acc[k], &cost));
                         }
-                        None => accumulate(b, r, r),
+                        None => accumulate(b, &r, &r),
                     }
                 }
             }

@@ -1,6 +1,11 @@
 //! `exp` and `ln` emitted inline, for one point (`f64`) or two (`f64x2`): the operations of
 //! `ops::math`, in its order, so the compiled value is the interpreter's bit for bit. Every
 //! branch of the Rust code is a selection after the arithmetic here (per lane for vectors).
+//!
+//! Each function takes several independent values (copies: the points of one loop step) and
+//! emits every step for all of them before the next step, so that their dependency chains
+//! interleave and the processor overlaps them; a one-element slice is a value shared by all
+//! copies (a constant).
 
 use crate::ops::math::consts::*;
 use cranelift_codegen::ir::condcodes::FloatCC;
@@ -62,137 +67,203 @@ impl Lanes {
     }
 }
 
-/// (a + b·t), the step of Horner's rule as `ops::math` writes it: `a + t·(…)`.
-fn horner(b: &mut FunctionBuilder<'_>, lanes: Lanes, t: Value, coefficients: &[f64]) -> Value {
+/// Values, one per copy (or one shared by all).
+pub(super) type Values = Vec<Value>;
+
+pub(super) fn each(
+    b: &mut FunctionBuilder<'_>,
+    x: &[Value],
+    y: &[Value],
+    op: impl Fn(&mut FunctionBuilder<'_>, Value, Value) -> Value,
+) -> Values {
+    let copies = x.len().max(y.len());
+    (0..copies).map(|c| op(b, x[c.min(x.len() - 1)], y[c.min(y.len() - 1)])).collect()
+}
+
+fn add(b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]) -> Values {
+    each(b, x, y, |b, x, y| b.ins().fadd(x, y))
+}
+
+fn sub(b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]) -> Values {
+    each(b, x, y, |b, x, y| b.ins().fsub(x, y))
+}
+
+fn mul(b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]) -> Values {
+    each(b, x, y, |b, x, y| b.ins().fmul(x, y))
+}
+
+fn div(b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]) -> Values {
+    each(b, x, y, |b, x, y| b.ins().fdiv(x, y))
+}
+
+impl Lanes {
+    /// A constant shared by every copy.
+    fn c(self, b: &mut FunctionBuilder<'_>, c: f64) -> Values {
+        vec![self.f(b, c)]
+    }
+
+    fn ci(self, b: &mut FunctionBuilder<'_>, c: u64) -> Values {
+        vec![self.i(b, c)]
+    }
+
+    /// `select` for every copy.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn choose(
+        self,
+        b: &mut FunctionBuilder<'_>,
+        cc: FloatCC,
+        x: &[Value],
+        y: &[Value],
+        then: &[Value],
+        other: &[Value],
+    ) -> Values {
+        let copies = [x.len(), y.len(), then.len(), other.len()].into_iter().max().unwrap_or(1);
+        let at = |v: &[Value], c: usize| v[c.min(v.len() - 1)];
+        (0..copies).map(|c| self.select(b, cc, at(x, c), at(y, c), at(then, c), at(other, c))).collect()
+    }
+}
+
+/// `a + t·(…)`, Horner's rule as `ops::math` writes it.
+fn horner(b: &mut FunctionBuilder<'_>, lanes: Lanes, t: &[Value], coefficients: &[f64]) -> Values {
     let (last, rest) = coefficients.split_last().expect("a polynomial");
-    let mut acc = lanes.f(b, *last);
+    let mut acc = lanes.c(b, *last);
     for c in rest.iter().rev() {
-        let product = b.ins().fmul(t, acc);
-        let c = lanes.f(b, *c);
-        acc = b.ins().fadd(c, product);
+        let product = mul(b, t, &acc);
+        let c = lanes.c(b, *c);
+        acc = add(b, &c, &product);
     }
     acc
 }
 
 /// `(v + MAGIC) − MAGIC`: v rounded to an integer, ties to even.
-fn round(b: &mut FunctionBuilder<'_>, lanes: Lanes, v: Value) -> Value {
-    let magic = lanes.f(b, MAGIC);
-    let shifted = b.ins().fadd(v, magic);
-    b.ins().fsub(shifted, magic)
+fn round(b: &mut FunctionBuilder<'_>, lanes: Lanes, v: &[Value]) -> Values {
+    let magic = lanes.c(b, MAGIC);
+    let shifted = add(b, v, &magic);
+    sub(b, &shifted, &magic)
 }
 
 /// 2^k for an integral float k, from the bits of `k + MAGIC` (`ops::math::pow2`).
-fn pow2(b: &mut FunctionBuilder<'_>, lanes: Lanes, k: Value) -> Value {
-    let magic = lanes.f(b, MAGIC);
-    let shifted = b.ins().fadd(k, magic);
-    let bits = lanes.to_bits(b, shifted);
-    let bias = lanes.i(b, 1023);
-    let biased = b.ins().iadd(bits, bias);
-    let exponent = b.ins().ishl_imm_u(biased, 52);
-    lanes.from_bits(b, exponent)
+fn pow2(b: &mut FunctionBuilder<'_>, lanes: Lanes, k: &[Value]) -> Values {
+    let magic = lanes.c(b, MAGIC);
+    let shifted = add(b, k, &magic);
+    let bits: Values = shifted.iter().map(|v| lanes.to_bits(b, *v)).collect();
+    let bias = lanes.ci(b, 1023);
+    let biased = each(b, &bits, &bias, |b, x, y| b.ins().iadd(x, y));
+    biased
+        .iter()
+        .map(|v| {
+            let exponent = b.ins().ishl_imm_u(*v, 52);
+            lanes.from_bits(b, exponent)
+        })
+        .collect()
 }
 
 /// eˣ: `ops::math::exp`.
-pub(super) fn exp(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: Value) -> Value {
-    let inv_ln2 = lanes.f(b, INV_LN2);
-    let scaled = b.ins().fmul(x, inv_ln2);
-    let kf = round(b, lanes, scaled);
-    let ln2_hi = lanes.f(b, LN2_HI);
-    let k_hi = b.ins().fmul(kf, ln2_hi);
-    let hi = b.ins().fsub(x, k_hi);
-    let ln2_lo = lanes.f(b, LN2_LO);
-    let lo = b.ins().fmul(kf, ln2_lo);
-    let r = b.ins().fsub(hi, lo);
-    let t = b.ins().fmul(r, r);
-    let poly = horner(b, lanes, t, &EXP_P);
-    let t_poly = b.ins().fmul(t, poly);
-    let c = b.ins().fsub(r, t_poly);
+pub(super) fn exp(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
+    let inv_ln2 = lanes.c(b, INV_LN2);
+    let scaled = mul(b, x, &inv_ln2);
+    let kf = round(b, lanes, &scaled);
+    let ln2_hi = lanes.c(b, LN2_HI);
+    let k_hi = mul(b, &kf, &ln2_hi);
+    let hi = sub(b, x, &k_hi);
+    let ln2_lo = lanes.c(b, LN2_LO);
+    let lo = mul(b, &kf, &ln2_lo);
+    let r = sub(b, &hi, &lo);
+    let t = mul(b, &r, &r);
+    let poly = horner(b, lanes, &t, &EXP_P);
+    let t_poly = mul(b, &t, &poly);
+    let c = sub(b, &r, &t_poly);
     // y = 1 − ((lo − (r·c)/(2 − c)) − hi)
-    let rc = b.ins().fmul(r, c);
-    let two = lanes.f(b, 2.0);
-    let two_minus_c = b.ins().fsub(two, c);
-    let quotient = b.ins().fdiv(rc, two_minus_c);
-    let inner = b.ins().fsub(lo, quotient);
-    let inner = b.ins().fsub(inner, hi);
-    let one = lanes.f(b, 1.0);
-    let y = b.ins().fsub(one, inner);
-    let half = lanes.f(b, 0.5);
-    let half_k = b.ins().fmul(kf, half);
-    let k1 = round(b, lanes, half_k);
-    let k2 = b.ins().fsub(kf, k1);
-    let s1 = pow2(b, lanes, k1);
-    let s2 = pow2(b, lanes, k2);
-    let v = b.ins().fmul(y, s1);
-    let v = b.ins().fmul(v, s2);
-    let overflow = lanes.f(b, EXP_OVERFLOW);
-    let infinity = lanes.f(b, f64::INFINITY);
-    let v = lanes.select(b, FloatCC::GreaterThan, x, overflow, infinity, v);
-    let underflow = lanes.f(b, EXP_UNDERFLOW);
-    let zero = lanes.f(b, 0.0);
-    let v = lanes.select(b, FloatCC::LessThan, x, underflow, zero, v);
-    lanes.select(b, FloatCC::Unordered, x, x, x, v)
+    let rc = mul(b, &r, &c);
+    let two = lanes.c(b, 2.0);
+    let two_minus_c = sub(b, &two, &c);
+    let quotient = div(b, &rc, &two_minus_c);
+    let inner = sub(b, &lo, &quotient);
+    let inner = sub(b, &inner, &hi);
+    let one = lanes.c(b, 1.0);
+    let y = sub(b, &one, &inner);
+    let half = lanes.c(b, 0.5);
+    let half_k = mul(b, &kf, &half);
+    let k1 = round(b, lanes, &half_k);
+    let k2 = sub(b, &kf, &k1);
+    let s1 = pow2(b, lanes, &k1);
+    let s2 = pow2(b, lanes, &k2);
+    let v = mul(b, &y, &s1);
+    let v = mul(b, &v, &s2);
+    let overflow = lanes.c(b, EXP_OVERFLOW);
+    let infinity = lanes.c(b, f64::INFINITY);
+    let v = lanes.choose(b, FloatCC::GreaterThan, x, &overflow, &infinity, &v);
+    let underflow = lanes.c(b, EXP_UNDERFLOW);
+    let zero = lanes.c(b, 0.0);
+    let v = lanes.choose(b, FloatCC::LessThan, x, &underflow, &zero, &v);
+    lanes.choose(b, FloatCC::Unordered, x, x, x, &v)
 }
 
 /// ln x: `ops::math::ln`.
-pub(super) fn ln(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: Value) -> Value {
-    let smallest_normal = lanes.f(b, f64::MIN_POSITIVE);
-    let two54 = lanes.f(b, TWO54);
-    let x_scaled = b.ins().fmul(x, two54);
-    let xs = lanes.select(b, FloatCC::LessThan, x, smallest_normal, x_scaled, x);
-    let minus_54 = lanes.f(b, -54.0);
-    let zero = lanes.f(b, 0.0);
-    let k_adjust = lanes.select(b, FloatCC::LessThan, x, smallest_normal, minus_54, zero);
-    let xs_bits = lanes.to_bits(b, xs);
-    let shift = lanes.i(b, LN_SHIFT);
-    let bits = b.ins().iadd(xs_bits, shift);
+pub(super) fn ln(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
+    let smallest_normal = lanes.c(b, f64::MIN_POSITIVE);
+    let two54 = lanes.c(b, TWO54);
+    let x_scaled = mul(b, x, &two54);
+    let xs = lanes.choose(b, FloatCC::LessThan, x, &smallest_normal, &x_scaled, x);
+    let minus_54 = lanes.c(b, -54.0);
+    let zero = lanes.c(b, 0.0);
+    let k_adjust = lanes.choose(b, FloatCC::LessThan, x, &smallest_normal, &minus_54, &zero);
+    let xs_bits: Values = xs.iter().map(|v| lanes.to_bits(b, *v)).collect();
+    let shift = lanes.ci(b, LN_SHIFT);
+    let bits = each(b, &xs_bits, &shift, |b, x, y| b.ins().iadd(x, y));
     // k = (bits >> 52) − 1023 + adjustment, converted through the bits of 2⁵².
-    let exponent = b.ins().ushr_imm_u(bits, 52);
-    let two52_bits = lanes.i(b, TWO52_BITS);
-    let k_bits = b.ins().bor(exponent, two52_bits);
-    let k_float = lanes.from_bits(b, k_bits);
-    let two52 = lanes.f(b, TWO52);
-    let k = b.ins().fsub(k_float, two52);
-    let bias = lanes.f(b, 1023.0);
-    let k = b.ins().fsub(k, bias);
-    let kf = b.ins().fadd(k, k_adjust);
-    let mantissa_mask = lanes.i(b, LN_MANTISSA);
-    let mantissa = b.ins().band(bits, mantissa_mask);
-    let rebias = lanes.i(b, LN_REBIAS);
-    let m_bits = b.ins().iadd(mantissa, rebias);
-    let m = lanes.from_bits(b, m_bits);
-    let one = lanes.f(b, 1.0);
-    let f = b.ins().fsub(m, one);
+    let two52_bits = lanes.ci(b, TWO52_BITS);
+    let k_float: Values = bits
+        .iter()
+        .map(|v| {
+            let exponent = b.ins().ushr_imm_u(*v, 52);
+            let k_bits = b.ins().bor(exponent, two52_bits[0]);
+            lanes.from_bits(b, k_bits)
+        })
+        .collect();
+    let two52 = lanes.c(b, TWO52);
+    let k = sub(b, &k_float, &two52);
+    let bias = lanes.c(b, 1023.0);
+    let k = sub(b, &k, &bias);
+    let kf = add(b, &k, &k_adjust);
+    let mantissa_mask = lanes.ci(b, LN_MANTISSA);
+    let mantissa = each(b, &bits, &mantissa_mask, |b, x, y| b.ins().band(x, y));
+    let rebias = lanes.ci(b, LN_REBIAS);
+    let m_bits = each(b, &mantissa, &rebias, |b, x, y| b.ins().iadd(x, y));
+    let m: Values = m_bits.iter().map(|v| lanes.from_bits(b, *v)).collect();
+    let one = lanes.c(b, 1.0);
+    let f = sub(b, &m, &one);
     // hfsq = 0.5·f·f, s = f/(2 + f), z = s², w = z²
-    let half = lanes.f(b, 0.5);
-    let half_f = b.ins().fmul(half, f);
-    let hfsq = b.ins().fmul(half_f, f);
-    let two = lanes.f(b, 2.0);
-    let two_plus_f = b.ins().fadd(two, f);
-    let s = b.ins().fdiv(f, two_plus_f);
-    let z = b.ins().fmul(s, s);
-    let w = b.ins().fmul(z, z);
+    let half = lanes.c(b, 0.5);
+    let half_f = mul(b, &half, &f);
+    let hfsq = mul(b, &half_f, &f);
+    let two = lanes.c(b, 2.0);
+    let two_plus_f = add(b, &two, &f);
+    let s = div(b, &f, &two_plus_f);
+    let z = mul(b, &s, &s);
+    let w = mul(b, &z, &z);
     let [lg1, lg2, lg3, lg4, lg5, lg6, lg7] = LG;
-    let p1 = horner(b, lanes, w, &[lg2, lg4, lg6]);
-    let t1 = b.ins().fmul(w, p1);
-    let p2 = horner(b, lanes, w, &[lg1, lg3, lg5, lg7]);
-    let t2 = b.ins().fmul(z, p2);
-    let r = b.ins().fadd(t2, t1);
+    let p1 = horner(b, lanes, &w, &[lg2, lg4, lg6]);
+    let t1 = mul(b, &w, &p1);
+    let p2 = horner(b, lanes, &w, &[lg1, lg3, lg5, lg7]);
+    let t2 = mul(b, &z, &p2);
+    let r = add(b, &t2, &t1);
     // s·(hfsq + r) + k·ln2_lo − hfsq + f + k·ln2_hi, left to right.
-    let hfsq_r = b.ins().fadd(hfsq, r);
-    let v = b.ins().fmul(s, hfsq_r);
-    let ln2_lo = lanes.f(b, LN2_LO);
-    let k_lo = b.ins().fmul(kf, ln2_lo);
-    let v = b.ins().fadd(v, k_lo);
-    let v = b.ins().fsub(v, hfsq);
-    let v = b.ins().fadd(v, f);
-    let ln2_hi = lanes.f(b, LN2_HI);
-    let k_hi = b.ins().fmul(kf, ln2_hi);
-    let v = b.ins().fadd(v, k_hi);
-    let infinity = lanes.f(b, f64::INFINITY);
-    let v = lanes.select(b, FloatCC::Equal, x, infinity, x, v);
-    let minus_infinity = lanes.f(b, f64::NEG_INFINITY);
-    let v = lanes.select(b, FloatCC::Equal, x, zero, minus_infinity, v);
-    let nan = lanes.f(b, f64::NAN);
-    let v = lanes.select(b, FloatCC::LessThan, x, zero, nan, v);
-    lanes.select(b, FloatCC::Unordered, x, x, x, v)
+    let hfsq_r = add(b, &hfsq, &r);
+    let v = mul(b, &s, &hfsq_r);
+    let ln2_lo = lanes.c(b, LN2_LO);
+    let k_lo = mul(b, &kf, &ln2_lo);
+    let v = add(b, &v, &k_lo);
+    let v = sub(b, &v, &hfsq);
+    let v = add(b, &v, &f);
+    let ln2_hi = lanes.c(b, LN2_HI);
+    let k_hi = mul(b, &kf, &ln2_hi);
+    let v = add(b, &v, &k_hi);
+    let infinity = lanes.c(b, f64::INFINITY);
+    let v = lanes.choose(b, FloatCC::Equal, x, &infinity, x, &v);
+    let minus_infinity = lanes.c(b, f64::NEG_INFINITY);
+    let v = lanes.choose(b, FloatCC::Equal, x, &zero, &minus_infinity, &v);
+    let nan = lanes.c(b, f64::NAN);
+    let v = lanes.choose(b, FloatCC::LessThan, x, &zero, &nan, &v);
+    lanes.choose(b, FloatCC::Unordered, x, x, x, &v)
 }
