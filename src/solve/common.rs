@@ -69,8 +69,17 @@ impl Jac<'_> {
     pub fn quad(&self, d: &[f64], u: &[f64], v: &[f64]) -> f64 {
         match *self {
             Jac::Dense { j, m, n } => {
-                let (ju, jv) = (jac_times(j, m, n, d, u), jac_times(j, m, n, d, v));
-                dot(&ju, &jv)
+                // dot(J·diag(d)·u, J·diag(d)·v) row by row, without the two m-vectors (and one
+                // product per row when u is v, as in every quadratic model's value).
+                let same = std::ptr::eq(u, v);
+                let row_times = |row: &[f64], s: &[f64]| (0..n).map(|k| row[k] * d[k] * s[k]).sum::<f64>();
+                j[..m * n]
+                    .chunks_exact(n)
+                    .map(|row| {
+                        let a = row_times(row, u);
+                        a * if same { a } else { row_times(row, v) }
+                    })
+                    .sum()
             }
             Jac::Gram { jtj, n, .. } => {
                 let mut total = 0.0;
@@ -178,21 +187,24 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
         let alpha = if a[column + k] > 0.0 { -x_norm } else { x_norm };
         // v = x − α e₁, stored in place of x; H = I − 2vvᵀ/vᵀv.
         a[column + k] -= alpha;
-        let v: Vec<f64> = a[column + k..column + rows].to_vec();
+        // The later columns lie after this one: borrow v and them apart.
+        let (head, later) = a.split_at_mut(column + rows);
+        let v = &head[column + k..];
         let v_norm2: f64 = v.iter().map(|t| t * t).sum();
         if v_norm2 == 0.0 {
             a[column + k] += alpha;
             continue;
         }
         for c in k + 1..n {
-            let target = &mut a[c * rows + k..c * rows + rows];
-            let scale = 2.0 * dot(&v, target) / v_norm2;
-            for (t, vi) in target.iter_mut().zip(&v) {
+            let start = (c - k - 1) * rows + k;
+            let target = &mut later[start..start + rows - k];
+            let scale = 2.0 * dot(v, target) / v_norm2;
+            for (t, vi) in target.iter_mut().zip(v) {
                 *t -= scale * vi;
             }
         }
-        let scale = 2.0 * dot(&v, &f[k..]) / v_norm2;
-        for (t, vi) in f[k..].iter_mut().zip(&v) {
+        let scale = 2.0 * dot(v, &f[k..]) / v_norm2;
+        for (t, vi) in f[k..].iter_mut().zip(v) {
             *t -= scale * vi;
         }
         a[column + k] = alpha;
@@ -373,11 +385,6 @@ pub fn solve_lsq_trust_region(
     (p, alpha, iterations)
 }
 
-/// J·s for row-major J (m × n) with columns scaled by `d`.
-pub fn jac_times(j: &[f64], m: usize, n: usize, d: &[f64], s: &[f64]) -> Vec<f64> {
-    (0..m).map(|i| (0..n).map(|k| j[i * n + k] * d[k] * s[k]).sum()).collect()
-}
-
 /// ½‖J s‖² + ½ sᵀdiag s + gᵀs (J columns scaled by `d`).
 pub fn evaluate_quadratic(j: &Jac<'_>, d: &[f64], g: &[f64], s: &[f64], diag: Option<&[f64]>) -> f64 {
     let mut q = j.quad(d, s, s);
@@ -536,9 +543,9 @@ pub fn cl_scaling_vector(x: &[f64], g: &[f64], lb: &[f64], ub: &[f64]) -> (Vec<f
 /// Jᵀf for row-major J.
 pub fn gradient(j: &[f64], m: usize, n: usize, f: &[f64]) -> Vec<f64> {
     let mut g = vec![0.0; n];
-    for i in 0..m {
+    for (row, fi) in j[..m * n].chunks_exact(n).zip(f) {
         for k in 0..n {
-            g[k] += j[i * n + k] * f[i];
+            g[k] += row[k] * fi;
         }
     }
     g

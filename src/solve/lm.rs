@@ -133,7 +133,8 @@ pub fn lm(
         }
         if let Some(x_new) = accepted {
             x = x_new;
-            state = ev.accept(&x)?;
+            let next = ev.accept(&x)?;
+            ev.recycle(std::mem::replace(&mut state, next));
             fnorm = (2.0 * state.cost).sqrt();
         }
         if status.is_some() {

@@ -421,6 +421,9 @@ pub(crate) struct Evaluator<'p> {
     /// and Σr² in one pass over the data), so that accepting that point needs no second pass.
     streamed: Option<(Vec<f64>, NormalEquations)>,
     non_finite_jacobian: bool,
+    /// A state the solver is done with, whose buffers the next `accept` fills (a small fit
+    /// then allocates nothing per iteration).
+    spare: Option<State>,
 }
 
 impl<'p> Evaluator<'p> {
@@ -440,6 +443,7 @@ impl<'p> Evaluator<'p> {
             trial: if streamed { Vec::new() } else { vec![0.0; m] },
             streamed: None,
             non_finite_jacobian: false,
+            spare: None,
         }
     }
 
@@ -504,8 +508,12 @@ impl<'p> Evaluator<'p> {
     /// Makes x (the point of the last `cost_at`, or the start) the iterate: evaluates J.
     fn accept(&mut self, x: &[f64]) -> Result<State, SolveError> {
         let (m, n) = (self.m, self.n);
-        let f_true = self.trial.clone();
-        let mut f = f_true.clone();
+        let (mut f_true, mut f, mut j) = match self.spare.take() {
+            Some(s) => (s.f_true, s.f, s.jac),
+            None => (Vec::new(), Vec::new(), Vec::new()),
+        };
+        f_true.clone_from(&self.trial);
+        f.clone_from(&f_true);
         let (jac, g, cost) = if self.mode == JacobianMode::NormalEquations {
             let acc = match self.streamed.take() {
                 Some((at, acc)) if at == x => acc,
@@ -526,7 +534,8 @@ impl<'p> Evaluator<'p> {
             (jtj, acc.jtr, cost)
         } else {
             let cost = self.loss.cost(&f_true, self.f_scale);
-            let mut j = vec![0.0; m * n];
+            j.clear();
+            j.resize(m * n, 0.0);
             self.problem.jacobian(x, &f_true, &mut j)?;
             self.loss.scale(&mut f, &mut j, n, self.f_scale);
             let g = common::gradient(&j, m, n, &f);
@@ -544,6 +553,11 @@ impl<'p> Evaluator<'p> {
             }
         }
         Ok(state)
+    }
+
+    /// Hands back a state the solver replaced, for the next `accept` to reuse.
+    fn recycle(&mut self, state: State) {
+        self.spare = Some(state);
     }
 
     #[allow(clippy::too_many_arguments)]

@@ -139,7 +139,8 @@ pub fn trf(
         }
         if let Some(x_new) = accepted {
             x = x_new;
-            state = ev.accept(&x)?;
+            let next = ev.accept(&x)?;
+            ev.recycle(std::mem::replace(&mut state, next));
             if jac_scaling {
                 (scale, scale_inv) = jac_scale(ev.jac(&state).column_norms(), Some(&scale_inv));
             }
