@@ -369,15 +369,25 @@ struct Labels {
     index: HashMap<Vec<u8>, u32>,
     /// As read (made text only at the end, so that pieces read apart merge exactly).
     labels: Vec<Vec<u8>>,
+    /// The last row's code: rows of one group usually follow each other, and a comparison
+    /// with the last label is cheaper than a hash.
+    last: Option<u32>,
 }
 
 impl Labels {
     fn code(&mut self, field: &[u8]) -> u32 {
         let field = field.trim_ascii();
+        if let Some(last) = self.last
+            && self.labels[last as usize] == field
+        {
+            return last;
+        }
         if let Some(&code) = self.index.get(field) {
+            self.last = Some(code);
             return code;
         }
         let code = self.labels.len() as u32;
+        self.last = Some(code);
         self.index.insert(field.to_vec(), code);
         self.labels.push(field.to_vec());
         code
