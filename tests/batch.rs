@@ -196,6 +196,50 @@ fn batch_from_a_fits_by_points_npy_matrix() {
     }
 }
 
+/// Fits × points from 2-D `.npy` files for y and x alike (each fit its own x), through both
+/// solvers: fit k is the fit of row k alone.
+#[test]
+fn batch_from_fits_by_points_matrices_of_x_and_y() {
+    let dir = TempDir::new("batch-npy-x");
+    let cache = TempDir::new("batch-npy-x-cache");
+    let datasets: Vec<Data> = (0..7)
+        .map(|k| {
+            let d = decay(k);
+            let x: Vec<f64> = d.column("x").unwrap().iter().map(|x| x * (1.0 + 0.1 * k as f64)).collect();
+            Data::new().var("x", x).y(d.response().to_vec())
+        })
+        .collect();
+    let (mut xs, mut ys) = (Vec::new(), Vec::new());
+    for d in &datasets {
+        xs.extend_from_slice(d.column("x").unwrap());
+        ys.extend_from_slice(d.response());
+    }
+    let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
+    jitfit::data::npy::write_npy_2d(&xp, 7, &xs).unwrap();
+    jitfit::data::npy::write_npy_2d(&yp, 7, &ys).unwrap();
+    let model = compile("A*exp(-x/tau) + B").unwrap();
+    for solver in ["exact", "compact"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+            .args(["batch", "A*exp(-x/tau) + B", "--x", xp.to_str().unwrap(), "--y", yp.to_str().unwrap()])
+            .args(["--p0", "A=1,tau=1,B=0", "--solver", solver])
+            .env("JITFIT_CACHE_DIR", cache.path())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 8, "{text}");
+        for (k, line) in lines[1..].iter().enumerate() {
+            let alone = model.fit(&datasets[k]).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+            let fields: Vec<&str> = line.split(',').collect();
+            let tau: f64 = fields[9].parse().unwrap();
+            // The compact LM stops on its own (looser) test: agreement to its tolerance.
+            let tolerance = if solver == "exact" { 0.0 } else { 1e-6 * alone.values[1] };
+            assert!((tau - alone.values[1]).abs() <= tolerance, "{solver} fit {k}: {tau} vs {}", alone.values[1]);
+        }
+    }
+}
+
 /// Gpufit's spots: 5×5 pixels of a 2-D Gaussian, `fits` of them back to back.
 pub fn spots(fits: usize) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
     let (xs, ys): (Vec<f64>, Vec<f64>) = (0..25).map(|k| ((k % 5) as f64, (k / 5) as f64)).unzip();

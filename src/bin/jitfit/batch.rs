@@ -63,16 +63,37 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
         bail!("--by: `{by}` is not a column (columns: {})", table.names.join(", "));
     };
     let labels = table.labels(by);
-    // Group rows by id, in order of first appearance.
+    // Group rows by id, in order of first appearance: a group number per row (a hash lookup
+    // only where the id differs from the row before), then the rows of each group gathered
+    // together by a counting sort — one pass per column, no vector per group or per row.
+    let mut group_of: Vec<u32> = Vec::with_capacity(ids.len());
     let mut order: Vec<u64> = Vec::new();
-    let mut rows: HashMap<u64, Vec<usize>> = HashMap::new();
-    for (i, id) in ids.iter().enumerate() {
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut last: Option<(u64, u32)> = None;
+    for id in ids {
         let key = id.to_bits();
-        rows.entry(key).or_insert_with(|| {
-            order.push(key);
-            Vec::new()
-        });
-        rows.get_mut(&key).expect("just inserted").push(i);
+        let group = match last {
+            Some((k, g)) if k == key => g,
+            _ => *index.entry(key).or_insert_with(|| {
+                order.push(key);
+                (order.len() - 1) as u32
+            }),
+        };
+        last = Some((key, group));
+        group_of.push(group);
+    }
+    let mut starts = vec![0usize; order.len() + 1];
+    for g in &group_of {
+        starts[*g as usize + 1] += 1;
+    }
+    for k in 0..order.len() {
+        starts[k + 1] += starts[k];
+    }
+    let mut gathered = vec![0usize; ids.len()];
+    let mut next = starts.clone();
+    for (i, g) in group_of.iter().enumerate() {
+        gathered[next[*g as usize]] = i;
+        next[*g as usize] += 1;
     }
     // The id column has its role: never a variable, the response or σ.
     let columns = match_columns(&fit_args, &table, &[by.as_str()])?;
@@ -82,24 +103,16 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
     let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
     let model = jitfit::KernelCache::global().compile(&fit_args.model, &options)?.model;
-    let pick = |name: &str, idx: &[usize]| -> Vec<f64> {
+    let gather = |name: &str| -> Vec<f64> {
         let c = table.column(name).unwrap_or_default();
-        idx.iter().map(|i| c[*i]).collect()
+        gathered.iter().map(|i| c[*i]).collect()
     };
-    let datasets: Vec<Data> = order
-        .iter()
-        .map(|key| {
-            let idx = &rows[key];
-            let mut data = Data::new().y(pick(&columns.y, idx));
-            for (var, name) in &columns.vars {
-                data = data.var(var, pick(name, idx));
-            }
-            if let Some(s) = &columns.sigma {
-                data = data.sigma(pick(s, idx));
-            }
-            data
-        })
-        .collect();
+    let groups = Groups {
+        y: gather(&columns.y),
+        vars: columns.vars.iter().map(|(var, name)| (var.clone(), gather(name))).collect(),
+        sigma: columns.sigma.as_deref().map(gather),
+        starts,
+    };
     let ids: Vec<String> = order
         .iter()
         .map(|key| {
@@ -111,8 +124,9 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
         })
         .collect();
     if compact_solver(args)? {
-        return run_compact(args, &fit_args, &model, &ids, &datasets);
+        return run_compact(args, &fit_args, &model, &ids, &groups);
     }
+    let datasets: Vec<Data> = (0..groups.len()).map(|k| groups.data(k)).collect();
     // Check the options once, on the first data set, so that a typo is one error, not N.
     let config = FitConfig::from_args(&fit_args)?;
     if let Some(first) = datasets.first() {
@@ -302,22 +316,58 @@ fn run_matrix(args: &BatchArgs) -> anyhow::Result<i32> {
         bail!("--x: not {points} points, nor an array of the same shape as --y");
     }
     let model = jitfit::compile(&fit_args.model)?;
-    let datasets: Vec<Data> = (0..fits)
-        .map(|f| {
-            let y: Vec<f64> = (0..points).map(|c| y_columns[c][f]).collect();
-            let x: Vec<f64> =
-                if shared_x { x_columns[0].to_vec() } else { (0..points).map(|c| x_columns[c][f]).collect() };
-            Data::new().var("x", x).y(y)
-        })
-        .collect();
+    // Fit after fit, back to back.
+    let y: Vec<f64> = (0..fits).flat_map(|f| y_columns.iter().map(move |c| c[f])).collect();
+    let x: Vec<f64> = if shared_x {
+        (0..fits).flat_map(|_| x_columns[0].iter().copied()).collect()
+    } else {
+        (0..fits).flat_map(|f| x_columns.iter().map(move |c| c[f])).collect()
+    };
+    let groups =
+        Groups { starts: (0..=fits).map(|f| f * points).collect(), y, vars: vec![("x".into(), x)], sigma: None };
     let ids: Vec<String> = (0..fits).map(|f| f.to_string()).collect();
     if compact_solver(args)? {
-        return run_compact(args, fit_args, &model, &ids, &datasets);
+        return run_compact(args, fit_args, &model, &ids, &groups);
     }
+    let datasets: Vec<Data> = (0..fits).map(|k| groups.data(k)).collect();
     let config = FitConfig::from_args(fit_args)?;
     config.apply(model.fit(&datasets[0])).into_options()?;
     let batch = model.fit_batch(&datasets, |_, fit| config.apply(fit));
     report(args, &model, &ids, &batch)
+}
+
+/// The rows of a table grouped by an id column, in order of first appearance, each column
+/// gathered group after group.
+struct Groups {
+    /// Group k is rows `starts[k]..starts[k + 1]` of the gathered columns.
+    starts: Vec<usize>,
+    y: Vec<f64>,
+    /// (the model's variable, its gathered column).
+    vars: Vec<(String, Vec<f64>)>,
+    sigma: Option<Vec<f64>>,
+}
+
+impl Groups {
+    fn len(&self) -> usize {
+        self.starts.len() - 1
+    }
+
+    fn rows(&self, k: usize) -> std::ops::Range<usize> {
+        self.starts[k]..self.starts[k + 1]
+    }
+
+    /// Group k as one fit's data.
+    fn data(&self, k: usize) -> Data {
+        let rows = self.rows(k);
+        let mut data = Data::new().y(self.y[rows.clone()].to_vec());
+        for (var, column) in &self.vars {
+            data = data.var(var, column[rows.clone()].to_vec());
+        }
+        if let Some(sigma) = &self.sigma {
+            data = data.sigma(sigma[rows].to_vec());
+        }
+        data
+    }
 }
 
 /// The batch through the compact solver (`CompiledModel::fit_many`), on the CPU or the GPU.
@@ -326,10 +376,13 @@ fn run_compact(
     fit_args: &FitArgs,
     model: &std::sync::Arc<jitfit::CompiledModel>,
     ids: &[String],
-    datasets: &[Data],
+    groups: &Groups,
 ) -> anyhow::Result<i32> {
-    let Some(first) = datasets.first() else { bail!("no data sets to fit") };
-    let options = FitConfig::from_args(fit_args)?.apply(model.fit(first)).into_options()?;
+    if groups.len() == 0 {
+        bail!("no data sets to fit");
+    }
+    let first = groups.data(0);
+    let options = FitConfig::from_args(fit_args)?.apply(model.fit(&first)).into_options()?;
     let mut batch_options = jitfit::BatchOptions::from_fit_options(&options).map_err(anyhow::Error::msg)?;
     if let Some(ftol) = fit_args.ftol {
         batch_options.tolerance = ftol;
@@ -337,27 +390,15 @@ fn run_compact(
     if let Some(n) = fit_args.max_nfev {
         batch_options.max_iterations = n;
     }
-    // The data sets back to back, variables per point.
-    let mut offsets = vec![0];
-    let (mut y, mut weights) = (Vec::new(), Vec::new());
-    let mut vars: Vec<Vec<f64>> = vec![Vec::new(); model.vars().len()];
-    let weighted = first.sigma_values().is_some();
-    for data in datasets {
-        y.extend_from_slice(data.response());
-        for (column, name) in vars.iter_mut().zip(model.vars()) {
-            column.extend_from_slice(data.column(name).unwrap_or_default());
-        }
-        if let Some(sigma) = data.sigma_values() {
-            weights.extend(sigma.iter().map(|s| if *s > 0.0 { 1.0 / s } else { f64::NAN }));
-        }
-        offsets.push(y.len());
+    // The data sets are back to back already.
+    let mut data = jitfit::BatchData::with_offsets(&groups.y, groups.starts.clone());
+    for (var, column) in &groups.vars {
+        data = data.var(var, column);
     }
-    let mut data = jitfit::BatchData::with_offsets(&y, offsets);
-    for (column, name) in vars.iter().zip(model.vars()) {
-        data = data.var(name, column);
-    }
-    if weighted {
-        data = data.weights(&weights);
+    let weights: Option<Vec<f64>> =
+        groups.sigma.as_ref().map(|s| s.iter().map(|s| if *s > 0.0 { 1.0 / s } else { f64::NAN }).collect());
+    if let Some(weights) = &weights {
+        data = data.weights(weights);
     }
     let results = model.fit_many(&data, &batch_options)?;
     let n = model.params().len();
@@ -366,7 +407,7 @@ fn run_compact(
         .enumerate()
         .map(|(k, id)| {
             let status = results.status[k];
-            let dof = datasets[k].len().saturating_sub(n);
+            let dof = groups.rows(k).len().saturating_sub(n);
             let error = match status {
                 jitfit::BatchStatus::NotFinite => Some("NaN or infinity in the data or the model at the start"),
                 jitfit::BatchStatus::TooFewPoints => Some("fewer data points than parameters"),
