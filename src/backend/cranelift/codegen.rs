@@ -10,8 +10,8 @@
 //! Only the instructions a kernel needs are emitted (`predict` drops every derivative), and
 //! the ones that depend on parameters and constants alone are hoisted out of the loop.
 //!
-//! The points are taken four at a time, as two `f64x2` values whose instructions are emitted
-//! interleaved so that their dependency chains overlap (`exp` and `ln` inline, see `math`; the
+//! The points are taken several pairs at a time, as `f64x2` values whose instructions are
+//! emitted interleaved so that their dependency chains overlap (`exp` and `ln` inline, see `math`; the
 //! other transcendental functions called lane by lane), then one at a time for the last
 //! (up to three) points. Lanes are exact copies of the scalar computation, and sums are accumulated
 //! lane 0 then lane 1 — point by point, in the interpreter's order — so results do not
@@ -110,7 +110,8 @@ fn uniform_set(kernel: &VerifiedKernel) -> Vec<bool> {
     kernel.per_point().into_iter().map(|varies| !varies).collect()
 }
 
-/// Builds the body of one kernel into `func`; `vector`: with the two-point loop.
+/// Builds the body of one kernel into `func`; `copies`: how many `f64x2` values the vector
+/// loop computes per step (0: no vector loop).
 pub fn build_kernel(
     module: &mut JITModule,
     imports: &mut Imports,
@@ -118,7 +119,7 @@ pub fn build_kernel(
     builder_context: &mut FunctionBuilderContext,
     kernel: &VerifiedKernel,
     kind: KernelKind,
-    vector: bool,
+    copies: usize,
 ) -> Result<(), ModuleError> {
     let ptr = module.target_config().pointer_type();
     let live = live_set(kernel, kind);
@@ -213,7 +214,7 @@ pub fn build_kernel(
         }
     }
     let mut pair: Vec<Option<Values>> = vec![None; kernel.insts.len()];
-    if vector {
+    if copies > 0 {
         for i in 0..kernel.insts.len() {
             if let Some(v) = &scalar[i] {
                 pair[i] = Some(vec![b.ins().splat(types::F64X2, v[0])]);
@@ -227,10 +228,10 @@ pub fn build_kernel(
         entry_args.push(BlockArg::Value(initial));
     }
 
-    // The loops: VECTOR_COPIES pairs of points at a time while enough remain, then one at a time.
+    // The loops: `copies` pairs of points at a time while enough remain, then one at a time.
     let scalar_header = b.create_block();
-    let steps: &[(Lanes, usize)] =
-        if vector { &[(Lanes::PAIR, VECTOR_COPIES), (Lanes::SCALAR, 1)] } else { &[(Lanes::SCALAR, 1)] };
+    let vector_step = [(Lanes::PAIR, copies), (Lanes::SCALAR, 1)];
+    let steps: &[(Lanes, usize)] = if copies > 0 { &vector_step } else { &vector_step[1..] };
     let mut first_header = None;
     for &(lanes, copies) in steps {
         let points = if lanes == Lanes::SCALAR { 1 } else { 2 * copies as i64 };
@@ -277,10 +278,6 @@ pub fn build_kernel(
     b.finalize(module.target_config());
     Ok(())
 }
-
-/// How many `f64x2` values one step of the vector loop computes (4 points): independent
-/// chains the processor overlaps. Measured with `examples/throughput.rs`.
-const VECTOR_COPIES: usize = 2;
 
 /// Copy `c` of a value computed once per copy, or shared by all copies.
 fn at(v: &[Value], c: usize) -> Value {
