@@ -100,6 +100,11 @@ impl Problem for DataProblem<'_> {
         result.map_err(evaluation)
     }
 
+    fn residuals_with_jacobian(&mut self, params: &[f64], r: &mut [f64], j: &mut [f64]) -> Result<bool, SolveError> {
+        self.kernels.residual_jacobian(&self.chunk(), params, r, j).map_err(evaluation)?;
+        Ok(true)
+    }
+
     fn supports_normal_equations(&self) -> bool {
         true
     }

@@ -86,6 +86,16 @@ impl<'a> FixedParams<'a> {
             self.full[*slot] = *v;
         }
     }
+
+    /// The free parameters' columns of the inner problem's Jacobian.
+    fn select_columns(&self, full_jacobian: &[f64], out: &mut [f64]) {
+        let (n_all, n_free) = (self.full.len(), self.free.len());
+        for (row, full_row) in out.chunks_exact_mut(n_free).zip(full_jacobian.chunks_exact(n_all)) {
+            for (c, k) in self.free.indices().iter().enumerate() {
+                row[c] = full_row[*k];
+            }
+        }
+    }
 }
 
 impl Problem for FixedParams<'_> {
@@ -99,6 +109,22 @@ impl Problem for FixedParams<'_> {
         self.expand(params);
         self.inner.residuals(&self.full, out)
     }
+    fn residuals_with_jacobian(&mut self, params: &[f64], r: &mut [f64], j: &mut [f64]) -> Result<bool, SolveError> {
+        self.expand(params);
+        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
+        if n_free == n_all {
+            return self.inner.residuals_with_jacobian(&self.full, r, j);
+        }
+        self.jacobian.resize(m * n_all, 0.0);
+        let mut full_jacobian = std::mem::take(&mut self.jacobian);
+        let result = self.inner.residuals_with_jacobian(&self.full, r, &mut full_jacobian);
+        if matches!(result, Ok(true)) {
+            self.select_columns(&full_jacobian, j);
+        }
+        self.jacobian = full_jacobian;
+        result
+    }
+
     fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
         self.expand(params);
         let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
@@ -109,11 +135,7 @@ impl Problem for FixedParams<'_> {
         self.jacobian.resize(m * n_all, 0.0);
         let mut full_jacobian = std::mem::take(&mut self.jacobian);
         let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
-        for i in 0..m {
-            for (c, k) in self.free.indices().iter().enumerate() {
-                out[i * n_free + c] = full_jacobian[i * n_all + k];
-            }
-        }
+        self.select_columns(&full_jacobian, out);
         self.jacobian = full_jacobian;
         result
     }

@@ -424,6 +424,18 @@ pub(crate) struct Evaluator<'p> {
     /// A state the solver is done with, whose buffers the next `accept` fills (a small fit
     /// then allocates nothing per iteration).
     spare: Option<State>,
+    /// Dense mode, where the problem evaluates r and J together: J at the last `cost_at`
+    /// point, for `accept` to take (one evaluation per trial instead of two per accepted
+    /// step). `None` once the problem has said it does not.
+    trial_jacobian: Option<TrialJacobian>,
+}
+
+/// The Jacobian the last trial evaluation computed along with its residuals.
+#[derive(Default)]
+struct TrialJacobian {
+    j: Vec<f64>,
+    /// Where it was evaluated (empty: nowhere yet, or not usable).
+    at: Vec<f64>,
 }
 
 impl<'p> Evaluator<'p> {
@@ -444,6 +456,7 @@ impl<'p> Evaluator<'p> {
             streamed: None,
             non_finite_jacobian: false,
             spare: None,
+            trial_jacobian: (!streamed).then(TrialJacobian::default),
         }
     }
 
@@ -467,13 +480,9 @@ impl<'p> Evaluator<'p> {
             }
             return Ok(state);
         }
-        let mut f = vec![0.0; self.m];
-        self.problem.residuals(x, &mut f)?;
-        self.nfev += 1;
-        if f.iter().any(|v| !v.is_finite()) {
+        if self.cost_at(x)?.is_none() {
             return Err(SolveError::NonFiniteStart(x.to_vec()));
         }
-        self.trial.copy_from_slice(&f);
         let state = self.accept(x)?;
         if self.non_finite_jacobian {
             return Err(SolveError::NonFiniteJacobianAtStart(x.to_vec()));
@@ -495,7 +504,7 @@ impl<'p> Evaluator<'p> {
             return Ok(cost.is_finite().then_some(cost));
         }
         let mut f = std::mem::take(&mut self.trial);
-        let result = self.problem.residuals(x, &mut f);
+        let result = self.evaluate_trial(x, &mut f);
         self.trial = f;
         result?;
         self.nfev += 1;
@@ -503,6 +512,28 @@ impl<'p> Evaluator<'p> {
             return Ok(None);
         }
         Ok(Some(self.loss.cost(&self.trial, self.f_scale)))
+    }
+
+    /// The residuals at x into `f`, and J with them where the problem computes both at once.
+    fn evaluate_trial(&mut self, x: &[f64], f: &mut [f64]) -> Result<(), SolveError> {
+        if let Some(mut trial) = self.trial_jacobian.take() {
+            trial.j.resize(self.m * self.n, 0.0);
+            trial.at.clear();
+            match self.problem.residuals_with_jacobian(x, f, &mut trial.j) {
+                Ok(true) => {
+                    trial.at.extend_from_slice(x);
+                    self.trial_jacobian = Some(trial);
+                    return Ok(());
+                }
+                // The problem does not: plain residuals from now on.
+                Ok(false) => {}
+                Err(e) => {
+                    self.trial_jacobian = Some(trial);
+                    return Err(e);
+                }
+            }
+        }
+        self.problem.residuals(x, f)
     }
 
     /// Makes x (the point of the last `cost_at`, or the start) the iterate: evaluates J.
@@ -534,9 +565,18 @@ impl<'p> Evaluator<'p> {
             (jtj, acc.jtr, cost)
         } else {
             let cost = self.loss.cost(&f_true, self.f_scale);
-            j.clear();
-            j.resize(m * n, 0.0);
-            self.problem.jacobian(x, &f_true, &mut j)?;
+            match &mut self.trial_jacobian {
+                // Evaluated with the residuals at this very point: taken, not recomputed.
+                Some(trial) if trial.at == x => {
+                    std::mem::swap(&mut j, &mut trial.j);
+                    trial.at.clear();
+                }
+                _ => {
+                    j.clear();
+                    j.resize(m * n, 0.0);
+                    self.problem.jacobian(x, &f_true, &mut j)?;
+                }
+            }
             self.loss.scale(&mut f, &mut j, n, self.f_scale);
             let g = common::gradient(&j, m, n, &f);
             (j, g, cost)

@@ -18,6 +18,14 @@ pub trait Problem {
     /// `residuals` (finite differences reuse them).
     fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError>;
 
+    /// Residuals and Jacobian at once, for problems that compute both in one evaluation for
+    /// about the price of the residuals (compiled kernels): fills `r` (m) and `j` (m × n) and
+    /// returns `true`; `false` (the default, touching nothing) where J costs evaluations of
+    /// its own (finite differences), so that the solver asks for J only at accepted points.
+    fn residuals_with_jacobian(&mut self, _params: &[f64], _r: &mut [f64], _j: &mut [f64]) -> Result<bool, SolveError> {
+        Ok(false)
+    }
+
     /// True when [`Problem::normal_equations`] works: the solver can then run without
     /// storing J.
     fn supports_normal_equations(&self) -> bool {
