@@ -173,11 +173,9 @@ impl Jac<'_> {
 /// curve fitting (measured in `benches/fit.rs`), and as accurate.
 const SMALL_SVD_MAX_N: usize = 12;
 
-/// SVD pieces of a tall `rows × n` matrix `a` (column-major) against `f`: QR by Householder
-/// reflections (applied to f as well), then one-sided Jacobi on R. `None` if Jacobi did not
-/// converge.
-fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> Option<SvdParts> {
-    // Householder QR: R in the upper triangle of a, Qᵀf in f.
+/// Householder QR of a tall `rows × n` matrix `a` (column-major) in place: R in its upper
+/// triangle (zeros below), and Qᵀf in `f` when given.
+pub(crate) fn householder_qr(a: &mut [f64], rows: usize, n: usize, mut f: Option<&mut [f64]>) {
     for k in 0..n {
         let column = k * rows;
         let x_norm = norm(&a[column + k..column + rows]);
@@ -203,15 +201,24 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
                 *t -= scale * vi;
             }
         }
-        let scale = 2.0 * dot(v, &f[k..]) / v_norm2;
-        for (t, vi) in f[k..].iter_mut().zip(v) {
-            *t -= scale * vi;
+        if let Some(f) = f.as_deref_mut() {
+            let scale = 2.0 * dot(v, &f[k..]) / v_norm2;
+            for (t, vi) in f[k..].iter_mut().zip(v) {
+                *t -= scale * vi;
+            }
         }
         a[column + k] = alpha;
         for t in &mut a[column + k + 1..column + rows] {
             *t = 0.0;
         }
     }
+}
+
+/// SVD pieces of a tall `rows × n` matrix `a` (column-major) against `f`: QR by Householder
+/// reflections (applied to f as well), then one-sided Jacobi on R. `None` if Jacobi did not
+/// converge.
+fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> Option<SvdParts> {
+    householder_qr(&mut a, rows, n, Some(&mut f));
     // W = R (n × n, column-major), V = I; rotate column pairs until orthogonal.
     let mut w = vec![0.0; n * n];
     for c in 0..n {
