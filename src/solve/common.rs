@@ -171,7 +171,7 @@ impl Jac<'_> {
 /// Up to this many columns, the SVD is a Householder QR followed by a one-sided Jacobi SVD of
 /// the small R: several times faster than a general SVD for the tall, narrow Jacobians of
 /// curve fitting (measured in `benches/fit.rs`), and as accurate.
-const SMALL_SVD_MAX_N: usize = 12;
+pub(crate) const SMALL_SVD_MAX_N: usize = 12;
 
 /// Householder QR of a tall `rows × n` matrix `a` (column-major) in place: R in its upper
 /// triangle (zeros below), and Qᵀf in `f` when given.
@@ -214,19 +214,29 @@ pub(crate) fn householder_qr(a: &mut [f64], rows: usize, n: usize, mut f: Option
     }
 }
 
-/// SVD pieces of a tall `rows × n` matrix `a` (column-major) against `f`: QR by Householder
-/// reflections (applied to f as well), then one-sided Jacobi on R. `None` if Jacobi did not
-/// converge.
-fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> Option<SvdParts> {
-    householder_qr(&mut a, rows, n, Some(&mut f));
-    // W = R (n × n, column-major), V = I; rotate column pairs until orthogonal.
-    let mut w = vec![0.0; n * n];
+/// R (n × n, column-major, zeros below the diagonal) from `householder_qr`'s result.
+pub(crate) fn r_factor(a: &[f64], rows: usize, n: usize) -> Vec<f64> {
+    let mut r = vec![0.0; n * n];
     for c in 0..n {
-        for r in 0..=c {
-            w[c * n + r] = a[c * rows + r];
-        }
+        r[c * n..c * n + c + 1].copy_from_slice(&a[c * rows..c * rows + c + 1]);
     }
-    let r = w.clone();
+    r
+}
+
+/// The singular values of a one-sided Jacobi result (its columns' norms) and the columns'
+/// order by decreasing value.
+pub(crate) fn singular_values(w: &[f64], n: usize) -> (Vec<f64>, Vec<usize>) {
+    let sigma: Vec<f64> = (0..n).map(|c| norm(&w[c * n..(c + 1) * n])).collect();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|a, b| sigma[*b].total_cmp(&sigma[*a]));
+    (sigma, order)
+}
+
+/// One-sided Jacobi on a small square `r` (n × n, column-major): rotates column pairs until
+/// they are orthogonal, returning (W, V) with R·V = W (the columns of W are U·S, unsorted);
+/// `None` if it did not converge.
+pub(crate) fn jacobi(r: &[f64], n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    let mut w = r.to_vec();
     let mut v = vec![0.0; n * n];
     for k in 0..n {
         v[k * n + k] = 1.0;
@@ -235,17 +245,21 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
     // parameter that drops out) is zero for every purpose here; rotating two such columns
     // against each other only shuffles noise and may never meet the relative test below.
     let negligible = (f64::EPSILON * f64::EPSILON) * w.iter().map(|t| t * t).sum::<f64>();
-    let mut converged = false;
+    // Columns p < q of an n × n column-major matrix, borrowed apart.
+    fn pair(m: &mut [f64], n: usize, p: usize, q: usize) -> (&mut [f64], &mut [f64]) {
+        let (head, tail) = m.split_at_mut(q * n);
+        (&mut head[p * n..(p + 1) * n], &mut tail[..n])
+    }
     for _sweep in 0..60 {
         let mut rotated = false;
         for p in 0..n {
             for q in p + 1..n {
+                let (wp, wq) = pair(&mut w, n, p, q);
                 let (mut alpha, mut beta, mut gamma) = (0.0, 0.0, 0.0);
-                for r in 0..n {
-                    let (wp, wq) = (w[p * n + r], w[q * n + r]);
-                    alpha += wp * wp;
-                    beta += wq * wq;
-                    gamma += wp * wq;
+                for (a, b) in wp.iter().zip(wq.iter()) {
+                    alpha += a * a;
+                    beta += b * b;
+                    gamma += a * b;
                 }
                 if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() || alpha.min(beta) <= negligible
                 {
@@ -256,32 +270,41 @@ fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> O
                 let t = zeta.signum() / (zeta.abs() + (1.0 + zeta * zeta).sqrt());
                 let c = 1.0 / (1.0 + t * t).sqrt();
                 let s = c * t;
-                for r in 0..n {
-                    let (wp, wq) = (w[p * n + r], w[q * n + r]);
-                    w[p * n + r] = c * wp - s * wq;
-                    w[q * n + r] = s * wp + c * wq;
-                    let (vp, vq) = (v[p * n + r], v[q * n + r]);
-                    v[p * n + r] = c * vp - s * vq;
-                    v[q * n + r] = s * vp + c * vq;
+                for (a, b) in wp.iter_mut().zip(wq.iter_mut()) {
+                    let (x, y) = (*a, *b);
+                    *a = c * x - s * y;
+                    *b = s * x + c * y;
+                }
+                let (vp, vq) = pair(&mut v, n, p, q);
+                for (a, b) in vp.iter_mut().zip(vq.iter_mut()) {
+                    let (x, y) = (*a, *b);
+                    *a = c * x - s * y;
+                    *b = s * x + c * y;
                 }
             }
         }
         if !rotated {
-            converged = true;
-            break;
+            return Some((w, v));
         }
     }
-    if !converged {
+    None
+}
+
+/// SVD pieces of a tall `rows × n` matrix `a` (column-major) against `f`: QR by Householder
+/// reflections (applied to f as well), then one-sided Jacobi on R. `None` if Jacobi did not
+/// converge.
+fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> Option<SvdParts> {
+    householder_qr(&mut a, rows, n, Some(&mut f));
+    let r = r_factor(&a, rows, n);
+    let Some((w, v)) = jacobi(&r, n) else {
         // Nearly parallel columns whose rotations rounding keeps from meeting the test (seen
         // in a multi-start finalist with two peaks on top of each other): the SVD of R by
         // faer instead — R has A's singular values and V, and U_Rᵀ(Qᵀf)[..n] is Uᵀf.
         let r = Mat::from_fn(n, n, |i, k| r[k * n + i]);
         return svd_parts(&r, &f[..n]);
-    }
+    };
     // Singular values in descending order; uf = U_Rᵀ (Qᵀf)[..n] with U_R = W·S⁻¹.
-    let sigma: Vec<f64> = (0..n).map(|c| norm(&w[c * n..(c + 1) * n])).collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| sigma[*b].total_cmp(&sigma[*a]));
+    let (sigma, order) = singular_values(&w, n);
     let mut parts = SvdParts { s: Vec::with_capacity(n), v: vec![0.0; n * n], uf: Vec::with_capacity(n), n };
     for (slot, &c) in order.iter().enumerate() {
         parts.s.push(sigma[c]);
