@@ -197,11 +197,11 @@ mod tests {
             // exp decay: a, b, c
             (3, x.iter().flat_map(|x| [(-0.7 * x).exp(), -3.0 * x * (-0.7 * x).exp(), 1.0]).collect()),
             // nearly collinear columns
-            (3, x.iter().flat_map(|x| [*x, x * (1.0 + 1e-7), 1.0]).collect()),
+            (3, x.iter().flat_map(|x| [*x, x + 1e-6 * x * x, 1.0]).collect()),
             // a*b*x + c: columns b·x and a·x are parallel, rank 2
             (3, x.iter().flat_map(|x| [2.0 * x, 3.0 * x, 1.0]).collect()),
             // a polynomial of degree 5
-            (6, x.iter().flat_map(|x| (0..6).map(move |p| (x / 10.0).powi(p))).collect()),
+            (6, x.iter().flat_map(|x| (0..6).map(move |p| (x / 5.0 - 1.0).powi(p))).collect()),
         ];
         let mut deficient = 0;
         for (n, jacobian) in cases {
