@@ -214,8 +214,8 @@ mod tests {
             let v = svd.V();
             let undetermined: Vec<bool> =
                 (0..n).map(|i| (0..n).any(|c| !kept.contains(&c) && v[(i, c)].abs() > NULL_SHARE)).collect();
-            for i in 0..n {
-                assert_eq!(ours.get(i, i).is_infinite(), undetermined[i], "n = {n}, parameter {i}");
+            for (i, undetermined) in undetermined.iter().enumerate() {
+                assert_eq!(ours.get(i, i).is_infinite(), *undetermined, "n = {n}, parameter {i}");
             }
             if undetermined.iter().any(|u| *u) {
                 deficient += 1;

@@ -39,11 +39,11 @@ impl Lanes {
         if self.vector() { b.ins().splat(self.int(), v) } else { v }
     }
 
-    fn to_bits(self, b: &mut FunctionBuilder<'_>, v: Value) -> Value {
+    fn as_int(self, b: &mut FunctionBuilder<'_>, v: Value) -> Value {
         b.ins().bitcast(self.int(), MemFlagsData::new().with_endianness(Endianness::Little), v)
     }
 
-    fn from_bits(self, b: &mut FunctionBuilder<'_>, v: Value) -> Value {
+    fn as_float(self, b: &mut FunctionBuilder<'_>, v: Value) -> Value {
         b.ins().bitcast(self.0, MemFlagsData::new().with_endianness(Endianness::Little), v)
     }
 
@@ -59,7 +59,7 @@ impl Lanes {
     ) -> Value {
         let condition = b.ins().fcmp(cc, x, y);
         if self.vector() {
-            let mask = self.from_bits(b, condition);
+            let mask = self.as_float(b, condition);
             b.ins().bitselect(mask, then, other)
         } else {
             b.ins().select(condition, then, other)
@@ -146,14 +146,14 @@ fn round(b: &mut FunctionBuilder<'_>, lanes: Lanes, v: &[Value]) -> Values {
 fn pow2(b: &mut FunctionBuilder<'_>, lanes: Lanes, k: &[Value]) -> Values {
     let magic = lanes.c(b, MAGIC);
     let shifted = add(b, k, &magic);
-    let bits: Values = shifted.iter().map(|v| lanes.to_bits(b, *v)).collect();
+    let bits: Values = shifted.iter().map(|v| lanes.as_int(b, *v)).collect();
     let bias = lanes.ci(b, 1023);
     let biased = each(b, &bits, &bias, |b, x, y| b.ins().iadd(x, y));
     biased
         .iter()
         .map(|v| {
             let exponent = b.ins().ishl_imm_u(*v, 52);
-            lanes.from_bits(b, exponent)
+            lanes.as_float(b, exponent)
         })
         .collect()
 }
@@ -208,7 +208,7 @@ pub(super) fn ln(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Valu
     let minus_54 = lanes.c(b, -54.0);
     let zero = lanes.c(b, 0.0);
     let k_adjust = lanes.choose(b, FloatCC::LessThan, x, &smallest_normal, &minus_54, &zero);
-    let xs_bits: Values = xs.iter().map(|v| lanes.to_bits(b, *v)).collect();
+    let xs_bits: Values = xs.iter().map(|v| lanes.as_int(b, *v)).collect();
     let shift = lanes.ci(b, LN_SHIFT);
     let bits = each(b, &xs_bits, &shift, |b, x, y| b.ins().iadd(x, y));
     // k = (bits >> 52) − 1023 + adjustment, converted through the bits of 2⁵².
@@ -218,7 +218,7 @@ pub(super) fn ln(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Valu
         .map(|v| {
             let exponent = b.ins().ushr_imm_u(*v, 52);
             let k_bits = b.ins().bor(exponent, two52_bits[0]);
-            lanes.from_bits(b, k_bits)
+            lanes.as_float(b, k_bits)
         })
         .collect();
     let two52 = lanes.c(b, TWO52);
@@ -230,7 +230,7 @@ pub(super) fn ln(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Valu
     let mantissa = each(b, &bits, &mantissa_mask, |b, x, y| b.ins().band(x, y));
     let rebias = lanes.ci(b, LN_REBIAS);
     let m_bits = each(b, &mantissa, &rebias, |b, x, y| b.ins().iadd(x, y));
-    let m: Values = m_bits.iter().map(|v| lanes.from_bits(b, *v)).collect();
+    let m: Values = m_bits.iter().map(|v| lanes.as_float(b, *v)).collect();
     let one = lanes.c(b, 1.0);
     let f = sub(b, &m, &one);
     // hfsq = 0.5·f·f, s = f/(2 + f), z = s², w = z²
