@@ -155,6 +155,20 @@ fn batch_command_with_the_compact_solver() {
     assert_eq!(doc["fits"][0]["parameters"]["tau"]["value"].as_f64().unwrap(), tau);
 }
 
+/// `jitfit batch 'A*exp(-x/tau) + B' --x X --y Y --p0 A=1,tau=1,B=0 EXTRA…`: its standard
+/// output (the exit code must be 0).
+fn batch_of_npy(x: &std::path::Path, y: &std::path::Path, extra: &[&str], cache: &std::path::Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args(["batch", "A*exp(-x/tau) + B", "--x", x.to_str().unwrap(), "--y", y.to_str().unwrap()])
+        .args(["--p0", "A=1,tau=1,B=0"])
+        .args(extra)
+        .env("JITFIT_CACHE_DIR", cache)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
 /// Fits × points from a 2-D `.npy`, the points' x shared from a 1-D `.npy`.
 #[test]
 fn batch_from_a_fits_by_points_npy_matrix() {
@@ -169,22 +183,7 @@ fn batch_from_a_fits_by_points_npy_matrix() {
     let (xp, yp) = (dir.path().join("x.npy"), dir.path().join("y.npy"));
     jitfit::data::npy::write_npy(&xp, &x).unwrap();
     jitfit::data::npy::write_npy_2d(&yp, 12, &matrix).unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
-        .args([
-            "batch",
-            "A*exp(-x/tau) + B",
-            "--x",
-            xp.to_str().unwrap(),
-            "--y",
-            yp.to_str().unwrap(),
-            "--p0",
-            "A=1,tau=1,B=0",
-        ])
-        .env("JITFIT_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = batch_of_npy(&xp, &yp, &[], &cache.path());
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 13);
     let model = compile("A*exp(-x/tau) + B").unwrap();
@@ -219,14 +218,7 @@ fn batch_from_fits_by_points_matrices_of_x_and_y() {
     jitfit::data::npy::write_npy_2d(&yp, 7, &ys).unwrap();
     let model = compile("A*exp(-x/tau) + B").unwrap();
     for solver in ["exact", "compact"] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_jitfit"))
-            .args(["batch", "A*exp(-x/tau) + B", "--x", xp.to_str().unwrap(), "--y", yp.to_str().unwrap()])
-            .args(["--p0", "A=1,tau=1,B=0", "--solver", solver])
-            .env("JITFIT_CACHE_DIR", cache.path())
-            .output()
-            .unwrap();
-        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).unwrap();
+        let text = batch_of_npy(&xp, &yp, &["--solver", solver], &cache.path());
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 8, "{text}");
         for (k, line) in lines[1..].iter().enumerate() {

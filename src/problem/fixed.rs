@@ -87,6 +87,32 @@ impl<'a> FixedParams<'a> {
         }
     }
 
+    /// Runs `evaluate` on the inner problem at the full parameters with a Jacobian of all its
+    /// columns — `out` itself when nothing is fixed — and keeps the free ones in `out` when
+    /// `filled` says it wrote them.
+    fn free_columns<T>(
+        &mut self,
+        params: &[f64],
+        out: &mut [f64],
+        filled: impl Fn(&T) -> bool,
+        evaluate: impl FnOnce(&mut dyn Problem, &[f64], &mut [f64]) -> Result<T, SolveError>,
+    ) -> Result<T, SolveError> {
+        self.expand(params);
+        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
+        if n_free == n_all {
+            // Nothing fixed: the columns are the inner problem's own.
+            return evaluate(&mut *self.inner, &self.full, out);
+        }
+        self.jacobian.resize(m * n_all, 0.0);
+        let mut full_jacobian = std::mem::take(&mut self.jacobian);
+        let result = evaluate(&mut *self.inner, &self.full, &mut full_jacobian);
+        if result.as_ref().is_ok_and(&filled) {
+            self.select_columns(&full_jacobian, out);
+        }
+        self.jacobian = full_jacobian;
+        result
+    }
+
     /// The free parameters' columns of the inner problem's Jacobian.
     fn select_columns(&self, full_jacobian: &[f64], out: &mut [f64]) {
         let (n_all, n_free) = (self.full.len(), self.free.len());
@@ -110,34 +136,16 @@ impl Problem for FixedParams<'_> {
         self.inner.residuals(&self.full, out)
     }
     fn residuals_with_jacobian(&mut self, params: &[f64], r: &mut [f64], j: &mut [f64]) -> Result<bool, SolveError> {
-        self.expand(params);
-        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
-        if n_free == n_all {
-            return self.inner.residuals_with_jacobian(&self.full, r, j);
-        }
-        self.jacobian.resize(m * n_all, 0.0);
-        let mut full_jacobian = std::mem::take(&mut self.jacobian);
-        let result = self.inner.residuals_with_jacobian(&self.full, r, &mut full_jacobian);
-        if matches!(result, Ok(true)) {
-            self.select_columns(&full_jacobian, j);
-        }
-        self.jacobian = full_jacobian;
-        result
+        self.free_columns(
+            params,
+            j,
+            |filled| *filled,
+            |inner, full, jacobian| inner.residuals_with_jacobian(full, r, jacobian),
+        )
     }
 
     fn jacobian(&mut self, params: &[f64], residuals: &[f64], out: &mut [f64]) -> Result<(), SolveError> {
-        self.expand(params);
-        let (m, n_all, n_free) = (self.inner.n_residuals(), self.full.len(), self.free.len());
-        if n_free == n_all {
-            // Nothing fixed: the columns are the inner problem's own.
-            return self.inner.jacobian(&self.full, residuals, out);
-        }
-        self.jacobian.resize(m * n_all, 0.0);
-        let mut full_jacobian = std::mem::take(&mut self.jacobian);
-        let result = self.inner.jacobian(&self.full, residuals, &mut full_jacobian);
-        self.select_columns(&full_jacobian, out);
-        self.jacobian = full_jacobian;
-        result
+        self.free_columns(params, out, |_| true, |inner, full, jacobian| inner.jacobian(full, residuals, jacobian))
     }
 
     fn supports_normal_equations(&self) -> bool {
