@@ -75,16 +75,18 @@ pub const FAST_COMPILE_PARAMS: usize = 1_000;
 pub const FUSED_MAX_PARAMS: usize = 64;
 
 /// How many `f64x2` values a kernel's vector loop computes per step: two (four points, two
-/// chains the processor overlaps) for the streaming kernels of large data; none for the
-/// per-point kernels every fit compiles first, whose compile time a small fit pays in full
-/// and whose speed it hardly sees (the SVD of J dominates a dense fit). Measured with
-/// `examples/throughput.rs` and `jitfit fit … --json` (compile_seconds): exp decay normal
-/// equations 20.6 ns/point scalar, 18.3 with one pair, 12.4 with two; the CLI's 100-point fit
-/// compiles its three per-point kernels in 2.8 ms scalar, 4.5 ms with one pair. A kernel
-/// compiled for compile time (see [`FAST_COMPILE_INSTRUCTIONS`]) has no vector loop.
+/// chains the processor overlaps) for the streaming kernels of large data; one for
+/// `residual_jacobian`, compiled before every fit (each more costs compile time, which a small
+/// fit pays in full); none for `predict` and `residuals` (plots, conversions). Measured with
+/// `examples/throughput.rs` and `jitfit fit … --json` (compile_seconds) on the 100-point decay:
+/// exp decay normal equations 20.6 ns/point scalar, 18.3 with one pair, 12.4 with two;
+/// residual_jacobian 13.5 scalar, 8.8 with one pair (gauss2d 35 → 24–29), compiled in 1.4–1.8
+/// ms scalar, 2.0–2.5 with one pair, 2.4–3.3 with two. A kernel compiled for compile time (see
+/// [`FAST_COMPILE_INSTRUCTIONS`]) has no vector loop.
 fn vector_copies(kind: KernelKind) -> usize {
     match kind {
-        KernelKind::Predict | KernelKind::Residuals | KernelKind::ResidualJacobian => 0,
+        KernelKind::Predict | KernelKind::Residuals => 0,
+        KernelKind::ResidualJacobian => 1,
         _ => 2,
     }
 }
