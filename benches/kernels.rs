@@ -73,7 +73,8 @@ mod compile {
         bencher.bench(|| cache.compile(black_box(source), &options).unwrap());
     }
 
-    /// Only the Cranelift step (IR → machine code for the three kernels).
+    /// Only the Cranelift step (IR → machine code for the kernel compiled before a fit,
+    /// `residual_jacobian`; the others are compiled on first use).
     #[divan::bench(args = NAMES)]
     fn codegen_only(bencher: Bencher, name: &str) {
         let (source, options) = options(name);
@@ -114,6 +115,19 @@ fn rat43_hand(x: f64, y: f64, p: &[f64; 4], row: &mut [f64]) -> f64 {
     f - y
 }
 
+const DECAY_P: [f64; 3] = [3.0, 0.7, 0.5];
+
+/// Hand-written `a*exp(-b*x) + c` residual and Jacobian row.
+#[inline(always)]
+fn decay_hand(x: f64, y: f64, p: &[f64; 3], row: &mut [f64]) -> f64 {
+    let [a, b, c] = *p;
+    let e = (-b * x).exp();
+    row[0] = e;
+    row[1] = -a * x * e;
+    row[2] = 1.0;
+    a * e + c - y
+}
+
 /// Hand-written rotated 2-D Gaussian residual and Jacobian row.
 #[inline(always)]
 fn gauss_hand(x: f64, y: f64, z: f64, p: &[f64; 7], ct: f64, st: f64, row: &mut [f64]) -> f64 {
@@ -135,6 +149,31 @@ fn gauss_hand(x: f64, y: f64, z: f64, p: &[f64; 7], ct: f64, st: f64, row: &mut 
 
 mod residual_jacobian {
     use super::*;
+
+    #[divan::bench]
+    fn exp_decay_jit(bencher: Bencher) {
+        let d = data();
+        let (source, options) = options("exp_decay");
+        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
+        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 3]);
+        let vars: [&[f64]; 1] = [&d.x];
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
+            compiled.model.kernels().residual_jacobian(&chunk, &DECAY_P, &mut r, &mut j).unwrap();
+        });
+    }
+
+    #[divan::bench]
+    fn exp_decay_hand_written(bencher: Bencher) {
+        let d = data();
+        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 3]);
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let p = black_box(&DECAY_P);
+            for i in 0..N {
+                r[i] = decay_hand(d.x[i], d.target[i], p, &mut j[i * 3..i * 3 + 3]);
+            }
+        });
+    }
 
     #[divan::bench]
     fn rat43_jit(bencher: Bencher) {
@@ -190,6 +229,35 @@ mod residual_jacobian {
 
 mod normal_equations {
     use super::*;
+
+    #[divan::bench]
+    fn exp_decay_jit(bencher: Bencher) {
+        let d = data();
+        let (source, options) = options("exp_decay");
+        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
+        let vars: [&[f64]; 1] = [&d.x];
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let mut acc = NormalEquations::zeros(3);
+            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
+            compiled.model.kernels().normal_equations(&chunk, &DECAY_P, &mut acc).unwrap();
+            acc
+        });
+    }
+
+    #[divan::bench]
+    fn exp_decay_hand_written(bencher: Bencher) {
+        let d = data();
+        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+            let p = black_box(&DECAY_P);
+            let mut acc = NormalEquations::zeros(3);
+            let mut row = [0.0; 3];
+            for i in 0..N {
+                let r = decay_hand(d.x[i], d.target[i], p, &mut row);
+                acc.add_point(r, &row);
+            }
+            acc
+        });
+    }
 
     #[divan::bench]
     fn rat43_jit(bencher: Bencher) {
