@@ -392,6 +392,12 @@ pub fn solve_with_hooks(
     Ok(solution)
 }
 
+/// Up to this many parameters, a streamed fit accumulates JᵀJ with every trial point's cost
+/// (one pass per iteration); above, a trial's cost is a Σr² pass of its own. (A rejected
+/// step wastes the accumulation; past 64 parameters the compiled kernels also form JᵀJ from
+/// blocks of rows, several times a Σr² pass.)
+pub const ONE_PASS_MAX_PARAMS: usize = 64;
+
 /// Residuals and Jacobian at the current iterate, scaled for the loss.
 pub(crate) struct State {
     /// Residuals, scaled for a robust loss.
@@ -420,6 +426,9 @@ pub(crate) struct Evaluator<'p> {
     /// Normal-equations mode: the last `cost_at` call's point and its accumulation (JᵀJ, Jᵀr
     /// and Σr² in one pass over the data), so that accepting that point needs no second pass.
     streamed: Option<(Vec<f64>, NormalEquations)>,
+    /// Normal-equations mode above `ONE_PASS_MAX_PARAMS`: the last `cost_at` call's cost
+    /// (from its Σr² pass), the accepted state's cost.
+    streamed_cost: Option<f64>,
     non_finite_jacobian: bool,
     /// A state the solver is done with, whose buffers the next `accept` fills (a small fit
     /// then allocates nothing per iteration).
@@ -454,6 +463,7 @@ impl<'p> Evaluator<'p> {
             njev: 0,
             trial: if streamed { Vec::new() } else { vec![0.0; m] },
             streamed: None,
+            streamed_cost: None,
             non_finite_jacobian: false,
             spare: None,
             trial_jacobian: (!streamed).then(TrialJacobian::default),
@@ -492,14 +502,33 @@ impl<'p> Evaluator<'p> {
 
     /// The cost at x, or `None` if a residual is not finite.
     fn cost_at(&mut self, x: &[f64]) -> Result<Option<f64>, SolveError> {
+        if self.mode == JacobianMode::NormalEquations && self.n > ONE_PASS_MAX_PARAMS {
+            // Many parameters: JᵀJ's n²/2 products per point dominate a pass, so a trial
+            // point gets Σr² alone and an accepted one its own JᵀJ pass.
+            let spec = LossSpec { loss: self.loss, f_scale: self.f_scale };
+            let ss = match self.problem.sum_of_squares(x, spec)? {
+                Some(ss) => ss,
+                None => {
+                    // The problem cannot stream Σr²: evaluate r once, then drop it.
+                    let mut r = vec![0.0; self.m];
+                    self.problem.residuals(x, &mut r)?;
+                    2.0 * self.loss.cost(&r, self.f_scale)
+                }
+            };
+            self.nfev += 1;
+            self.streamed = None;
+            let cost = 0.5 * ss;
+            self.streamed_cost = cost.is_finite().then_some(cost);
+            return Ok(self.streamed_cost);
+        }
         if self.mode == JacobianMode::NormalEquations {
             // One pass: the trial point's normal equations come with its cost, kept for
-            // `accept`. (A rejected step wastes the JᵀJ accumulation, which costs far less
-            // than a second pass over the data.)
+            // `accept`. (A rejected step wastes the JᵀJ accumulation, which costs less than
+            // a second pass over the data for a few parameters.)
             let mut acc = NormalEquations::zeros(self.n);
             self.problem.normal_equations(x, LossSpec { loss: self.loss, f_scale: self.f_scale }, &mut acc)?;
             self.nfev += 1;
-            let cost = 0.5 * acc.rss;
+            let cost = self.streamed_cost.take().unwrap_or(0.5 * acc.rss);
             self.streamed = cost.is_finite().then(|| (x.to_vec(), acc));
             return Ok(cost.is_finite().then_some(cost));
         }
@@ -555,7 +584,7 @@ impl<'p> Evaluator<'p> {
                     acc
                 }
             };
-            let cost = 0.5 * acc.rss;
+            let cost = self.streamed_cost.take().unwrap_or(0.5 * acc.rss);
             let mut jtj = acc.jtj;
             for a in 0..n {
                 for b in 0..a {

@@ -229,17 +229,25 @@ pub fn build_kernel(
     }
 
     // The loops: `copies` pairs of points at a time while enough remain, then one at a time.
+    // Their headers exist before the entry block is closed with its jump to the first (the
+    // builder wants a block finished before it switches away from it).
     let scalar_header = b.create_block();
     let vector_step = [(Lanes::PAIR, copies), (Lanes::SCALAR, 1)];
     let steps: &[(Lanes, usize)] = if copies > 0 { &vector_step } else { &vector_step[1..] };
-    let mut first_header = None;
-    for &(lanes, copies) in steps {
+    let headers: Vec<_> =
+        steps.iter().map(|(lanes, _)| if *lanes == Lanes::SCALAR { scalar_header } else { b.create_block() }).collect();
+    for header in &headers {
+        b.append_block_param(*header, ptr);
+        for _ in &slots {
+            b.append_block_param(*header, types::F64);
+        }
+    }
+    b.ins().jump(headers[0], &entry_args);
+    for (&(lanes, copies), &header) in steps.iter().zip(&headers) {
         let points = if lanes == Lanes::SCALAR { 1 } else { 2 * copies as i64 };
-        let header = if points == 1 { scalar_header } else { b.create_block() };
-        first_header.get_or_insert(header);
         let body = b.create_block();
-        let i_param = b.append_block_param(header, ptr);
-        let acc_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(header, types::F64)).collect();
+        let i_param = b.block_params(header)[0];
+        let acc_params: Vec<Value> = b.block_params(header)[1..].to_vec();
         let carried: Vec<BlockArg> = acc_params.iter().map(|v| BlockArg::Value(*v)).collect();
         let mut next_args = vec![BlockArg::Value(i_param)];
         next_args.extend(carried.iter().cloned());
@@ -266,8 +274,6 @@ pub fn build_kernel(
         loop_args.extend(new_acc.iter().map(|v| BlockArg::Value(*v)));
         b.ins().jump(header, &loop_args);
     }
-    b.switch_to_block(entry);
-    b.ins().jump(first_header.expect("a loop"), &entry_args);
 
     b.switch_to_block(exit);
     for (slot, value) in slots.iter().zip(&exit_params) {
@@ -319,10 +325,17 @@ impl Context<'_> {
         join(b, &results)
     }
 
+    /// Memory flags for values of `lanes`: a pair of f64 is only 8-byte aligned in a column
+    /// (and SSE folds a load marked aligned into instructions that fault when it is not).
+    fn flags_for(&self, lanes: Lanes) -> MemFlagsData {
+        if lanes == Lanes::SCALAR { self.flags } else { MemFlagsData::new().with_notrap() }
+    }
+
     /// Loads a column's values at `offset` from `base`, one per copy.
     fn load(&self, b: &mut FunctionBuilder<'_>, lanes: Lanes, copies: usize, base: Value, offset: Value) -> Values {
         let addr = b.ins().iadd(base, offset);
-        (0..copies).map(|c| b.ins().load(lanes.0, self.flags, addr, (c * 16) as i32)).collect()
+        let flags = self.flags_for(lanes);
+        (0..copies).map(|c| b.ins().load(lanes.0, flags, addr, (c * 16) as i32)).collect()
     }
 
     /// One instruction, for one point or `copies` pairs.
@@ -456,7 +469,7 @@ impl Context<'_> {
         let store = |b: &mut FunctionBuilder<'_>, base: Value, v: &[Value]| {
             let addr = b.ins().iadd(base, offset);
             for c in 0..copies {
-                b.ins().store(flags, at(v, c), addr, (c * 16) as i32);
+                b.ins().store(self.flags_for(lanes), at(v, c), addr, (c * 16) as i32);
             }
         };
         let mut new_acc: Vec<Value> = Vec::with_capacity(acc.len());
