@@ -147,20 +147,41 @@ fn gauss_hand(x: f64, y: f64, z: f64, p: &[f64; 7], ct: f64, st: f64, row: &mut 
     ag + b - z
 }
 
+/// The compiled `residual_jacobian` of one of `MODELS` over `data()`, per call.
+fn jit_residual_jacobian(bencher: Bencher, name: &str, params: &[f64]) {
+    let d = data();
+    let (source, options) = options(name);
+    let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
+    let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * params.len()]);
+    let columns: [&[f64]; 2] = [&d.x, &d.y];
+    let vars = &columns[..options.names.vars.len()];
+    bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+        let chunk = Chunk { vars, y: &d.target, weights: None };
+        compiled.model.kernels().residual_jacobian(&chunk, params, &mut r, &mut j).unwrap();
+    });
+}
+
+/// The compiled `normal_equations` of one of `MODELS` over `data()`, per call.
+fn jit_normal_equations(bencher: Bencher, name: &str, params: &[f64]) {
+    let d = data();
+    let (source, options) = options(name);
+    let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
+    let columns: [&[f64]; 2] = [&d.x, &d.y];
+    let vars = &columns[..options.names.vars.len()];
+    bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
+        let mut acc = NormalEquations::zeros(params.len());
+        let chunk = Chunk { vars, y: &d.target, weights: None };
+        compiled.model.kernels().normal_equations(&chunk, params, &mut acc).unwrap();
+        acc
+    });
+}
+
 mod residual_jacobian {
     use super::*;
 
     #[divan::bench]
     fn exp_decay_jit(bencher: Bencher) {
-        let d = data();
-        let (source, options) = options("exp_decay");
-        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
-        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 3]);
-        let vars: [&[f64]; 1] = [&d.x];
-        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
-            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
-            compiled.model.kernels().residual_jacobian(&chunk, &DECAY_P, &mut r, &mut j).unwrap();
-        });
+        jit_residual_jacobian(bencher, "exp_decay", &DECAY_P);
     }
 
     #[divan::bench]
@@ -177,15 +198,7 @@ mod residual_jacobian {
 
     #[divan::bench]
     fn rat43_jit(bencher: Bencher) {
-        let d = data();
-        let (source, options) = options("rat43");
-        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
-        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 4]);
-        let vars: [&[f64]; 1] = [&d.x];
-        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
-            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
-            compiled.model.kernels().residual_jacobian(&chunk, &RAT43_P, &mut r, &mut j).unwrap();
-        });
+        jit_residual_jacobian(bencher, "rat43", &RAT43_P);
     }
 
     #[divan::bench]
@@ -202,15 +215,7 @@ mod residual_jacobian {
 
     #[divan::bench]
     fn gauss2d_jit(bencher: Bencher) {
-        let d = data();
-        let (source, options) = options("gauss2d_rotated");
-        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
-        let (mut r, mut j) = (vec![0.0; N], vec![0.0; N * 7]);
-        let vars: [&[f64]; 2] = [&d.x, &d.y];
-        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
-            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
-            compiled.model.kernels().residual_jacobian(&chunk, &GAUSS_P, &mut r, &mut j).unwrap();
-        });
+        jit_residual_jacobian(bencher, "gauss2d_rotated", &GAUSS_P);
     }
 
     #[divan::bench]
@@ -232,16 +237,7 @@ mod normal_equations {
 
     #[divan::bench]
     fn exp_decay_jit(bencher: Bencher) {
-        let d = data();
-        let (source, options) = options("exp_decay");
-        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
-        let vars: [&[f64]; 1] = [&d.x];
-        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
-            let mut acc = NormalEquations::zeros(3);
-            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
-            compiled.model.kernels().normal_equations(&chunk, &DECAY_P, &mut acc).unwrap();
-            acc
-        });
+        jit_normal_equations(bencher, "exp_decay", &DECAY_P);
     }
 
     #[divan::bench]
@@ -261,16 +257,7 @@ mod normal_equations {
 
     #[divan::bench]
     fn rat43_jit(bencher: Bencher) {
-        let d = data();
-        let (source, options) = options("rat43");
-        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
-        let vars: [&[f64]; 1] = [&d.x];
-        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
-            let mut acc = NormalEquations::zeros(4);
-            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
-            compiled.model.kernels().normal_equations(&chunk, &RAT43_P, &mut acc).unwrap();
-            acc
-        });
+        jit_normal_equations(bencher, "rat43", &RAT43_P);
     }
 
     #[divan::bench]
@@ -290,16 +277,7 @@ mod normal_equations {
 
     #[divan::bench]
     fn gauss2d_jit(bencher: Bencher) {
-        let d = data();
-        let (source, options) = options("gauss2d_rotated");
-        let compiled = KernelCache::new(CacheOptions::default()).compile(source, &options).unwrap();
-        let vars: [&[f64]; 2] = [&d.x, &d.y];
-        bencher.counter(divan::counter::ItemsCount::new(N)).bench_local(|| {
-            let mut acc = NormalEquations::zeros(7);
-            let chunk = Chunk { vars: &vars, y: &d.target, weights: None };
-            compiled.model.kernels().normal_equations(&chunk, &GAUSS_P, &mut acc).unwrap();
-            acc
-        });
+        jit_normal_equations(bencher, "gauss2d_rotated", &GAUSS_P);
     }
 
     #[divan::bench]
