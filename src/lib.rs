@@ -61,6 +61,9 @@ pub use batch::{Batch, BatchData, BatchOptions, BatchResults, BatchStatus};
 pub use cache::KernelCache;
 pub use compiled::CompiledModel;
 pub use error::Error;
-pub use fit::{Data, Estimator, Fit, FitBuilder, FitError, FitOptions, compile, compile_with_vars};
+pub use fit::{
+    Bands, Data, Derived, Estimator, Fit, FitBuilder, FitError, FitOptions, Interval, Level, Limit, ParameterProfile,
+    Profile, ProfileTest, Scale, compile, compile_with_vars,
+};
 pub use model::{Model, ModelError, ModelOptions, StageTimes};
 pub use syntax::Names;

@@ -199,6 +199,13 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--x", "time", "--vars", "time"]),
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),
+        decay(&["signal", "--band-grid", "10"]),
+        decay(&["signal", "--ci", "9"]),
+        decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
+        decay(&["signal", "--derive", "t = log(2)/q"]),
+        decay(&["signal", "--derive", "log(2)/b"]),
+        vec!["fit", "a*x + b*y", "tests/data/xyz.csv", "--y", "z", "--vars", "x,y", "--band", "1", "--band-grid", "5"],
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--ci", "1"],
         // Files jitfit reads back are read only when regular and small.
         decay(&["signal", "--p0", "@/dev/zero"]),
         decay(&["signal", "--resume", "/dev/zero"]),
@@ -515,4 +522,94 @@ fn a_very_long_parameter_name_is_reported() {
     let out = jitfit(&["fit", &model, "tests/data/xyz.csv", "--y", "z", "--vars", "x"], &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(&format!("    {name} = ")));
+}
+
+#[test]
+fn confidence_intervals_derived_quantities_and_bands_in_the_report() {
+    let cache = TempDir::new("cli-ci");
+    let dir = TempDir::new("cli-ci-out");
+    let residuals = dir.path().join("res.csv");
+    let out = jitfit(
+        &[
+            "fit",
+            "a*exp(-b*time) + c",
+            "examples/data/decay.csv",
+            "--y",
+            "signal",
+            "--sigma",
+            "err",
+            "--ci",
+            "1,0.95",
+            "--derive",
+            "half_life = log(2)/b",
+            "--band",
+            "2",
+            "--output-residuals",
+            residuals.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    let sections = &report[report.find("[[Confidence Intervals]]").unwrap()..];
+    // The profile's time varies from run to run.
+    let sections: String = sections
+        .lines()
+        .map(|line| match line.split_once(" refits in ") {
+            Some((count, _)) => format!("{count} refits in (time)\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [[Confidence Intervals]] (profile likelihood)
+            threshold: F-test, σ estimated from the residuals: χ² ≤ χ²_min·(1 + t²/97), t of Student's t with 97 dof
+            a   1σ (68.27%): [2.98927, 3.01395]  -0.0123275 / +0.0123444
+            a           95%: [2.97728, 3.02599]  -0.0243245 / +0.0243902
+            b   1σ (68.27%): [0.693673, 0.70471]  -0.00550067 / +0.00553609
+            b           95%: [0.688346, 0.710139]  -0.0108274 / +0.0109655
+            c   1σ (68.27%): [0.493754, 0.501688]  -0.00397308 / +0.00396176
+            c           95%: [0.489871, 0.505538]  -0.00785592 / +0.00781177
+            42 refits in (time)
+        [[Derived]] (standard errors by the delta method)
+            half_life =     0.991381 ± 0.00778285  (log(2)/b)
+        [[Bands]] 2σ (95.45%): half-width = 2.0261 × standard deviation (Student's t, 97 dof: σ from the residuals)
+            confidence at the 100 data points: median 0.00749138, max 0.0254883
+            prediction at the data points: median 0.0604504, max 0.0822199
+    "#]]
+    .assert_eq(&sections);
+    let csv = std::fs::read_to_string(&residuals).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(lines.next(), Some("time,signal,fitted,residual,confidence,prediction"));
+    assert_eq!(lines.next().map(|l| l.split(',').count()), Some(6));
+}
+
+#[test]
+fn confidence_intervals_and_band_grid_in_the_json() {
+    let cache = TempDir::new("cli-ci-json");
+    let out = jitfit(
+        &[
+            "fit",
+            "a*exp(-b*x) + c",
+            "tests/data/uncertainty/decay.csv",
+            "--ci",
+            "1",
+            "--band",
+            "1",
+            "--band-grid",
+            "3",
+            "--json",
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let ci = &v["confidence_intervals"];
+    assert_eq!(ci["test"]["kind"], "f_test");
+    let b = &ci["parameters"][1];
+    assert_eq!(b["name"], "b");
+    assert_eq!(b["intervals"][0]["lower"]["kind"], "found");
+    let grid = &v["band_grid"];
+    assert_eq!(grid["x"], serde_json::json!([0.0, 4.0, 8.0]));
+    assert_eq!(grid["confidence"].as_array().unwrap().len(), 3);
+    assert_eq!(grid["prediction"].as_array().unwrap().len(), 3);
 }

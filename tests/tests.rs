@@ -23,4 +23,5 @@ mod properties;
 mod scipy;
 mod solve;
 mod stream;
+mod uncertainty;
 mod wgsl;

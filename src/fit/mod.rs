@@ -20,11 +20,20 @@
 //! its [`checkpoint`] observer, [`polish`] (a streamed solution finished on the dense
 //! Jacobian), [`statistics`] (covariance and the rest of the report).
 
+mod bands;
 mod checkpoint;
+mod derived;
 mod gpu_phase;
+mod levels;
 mod polish;
+mod profile;
 mod statistics;
 mod validate;
+
+pub use bands::Bands;
+pub use derived::Derived;
+pub use levels::{Level, Scale};
+pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};
 
 pub(crate) use validate::default_start;
 
@@ -376,7 +385,9 @@ impl<'d> FitBuilder<'d> {
         }
         let callbacks =
             Callbacks { after_checkpoint: self.after_checkpoint, progress: self.progress, cancel: self.cancel };
-        run_fit(&self.model, self.data, &self.options, callbacks)
+        let mut fit = run_fit(&self.model, self.data, &self.options, callbacks)?;
+        fit.source = Some(Arc::new(FitSource { model: self.model, data: self.data.clone(), options: self.options }));
+        Ok(fit)
     }
 }
 
@@ -437,6 +448,23 @@ pub struct Fit {
     pub solve_time: Duration,
     /// What evaluated the model (and the GPU phase, if one ran).
     pub backend: BackendReport,
+    /// The model, data and options this fit came from: what profiles, bands and derived
+    /// quantities are computed from (the same data, never data passed again).
+    #[serde(skip)]
+    source: Option<Arc<FitSource>>,
+}
+
+/// What produced a [`Fit`]; the data columns are shared, not copied.
+pub(crate) struct FitSource {
+    pub model: Arc<CompiledModel>,
+    pub data: Data,
+    pub options: FitOptions,
+}
+
+impl std::fmt::Debug for FitSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FitSource").field("model", &self.model.source()).field("points", &self.data.len()).finish()
+    }
 }
 
 impl Fit {
@@ -451,9 +479,22 @@ impl Fit {
     pub fn std_error(&self, name: &str) -> Option<f64> {
         self.index(name).map(|k| self.std_errors[k])
     }
+
+    /// How the uncertainty scale is known: σ absolute (or Poisson), or estimated from the
+    /// residuals with the fit's degrees of freedom.
+    pub fn scale(&self) -> Scale {
+        if self.absolute_sigma { Scale::Known } else { Scale::Estimated { dof: self.dof } }
+    }
+
+    fn source(&self) -> Result<&FitSource, FitError> {
+        self.source.as_deref().ok_or_else(|| {
+            FitError::Invalid("this fit does not hold its model and data (a refit inside a profile)".into())
+        })
+    }
 }
 
 /// A fit's callbacks and its cancel flag.
+#[derive(Default)]
 struct Callbacks<'d> {
     after_checkpoint: Option<Box<dyn FnMut(usize) + 'd>>,
     progress: Option<ProgressFn<'d>>,

@@ -126,6 +126,7 @@ pub(super) fn assemble(
         absolute_sigma: absolute,
         solve_time,
         backend: BackendReport::cpu(None),
+        source: None,
     }
 }
 

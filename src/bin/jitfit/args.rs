@@ -117,6 +117,22 @@ pub struct FitArgs {
     /// error. Without it, decimal commas are read where commas do not separate fields, and said.
     #[arg(long)]
     pub decimal_comma: bool,
+    /// Profile-likelihood confidence intervals of every free parameter at these levels: σ
+    /// multiples (`1,2`) or probabilities (`0.95`), in the report and the JSON.
+    #[arg(long, value_delimiter = ',')]
+    pub ci: Vec<String>,
+    /// A derived quantity `NAME = EXPRESSION` of the parameters (repeatable): its value and
+    /// standard error by the delta method with the exact gradient.
+    #[arg(long)]
+    pub derive: Vec<String>,
+    /// Confidence and prediction bands of the curve at this level (a σ multiple or a
+    /// probability): a summary in the report, columns in --output-residuals.
+    #[arg(long)]
+    pub band: Option<String>,
+    /// The bands at N points spread evenly over the variable's range, in the JSON (a model of
+    /// one variable; needs --band).
+    #[arg(long)]
+    pub band_grid: Option<usize>,
     /// The columns `load` added from `.npy` files given to --x, --y, --sigma (named
     /// `FLAG (FILE)`); not a command-line option.
     #[arg(skip)]

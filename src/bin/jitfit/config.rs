@@ -45,6 +45,10 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--resume", args.resume.is_some()),
             ("--starts", args.starts > 1),
             ("--min-correl", args.min_correl.is_some()),
+            ("--ci", !args.ci.is_empty()),
+            ("--derive", !args.derive.is_empty()),
+            ("--band", args.band.is_some()),
+            ("--band-grid", args.band_grid.is_some()),
         ];
         if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
@@ -56,6 +60,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ("--checkpoint-every", args.checkpoint_every.is_some(), "--checkpoint", args.checkpoint.is_some()),
         ("--sampler", args.sampler.is_some(), "--starts N (N > 1)", args.starts > 1),
         ("--seed", args.seed.is_some(), "--starts N (N > 1)", args.starts > 1),
+        ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {
         bail!("{flag} applies only with {needed}");

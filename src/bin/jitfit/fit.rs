@@ -259,9 +259,16 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
                 .with_context(|| format!("{flag} {}: cannot write there", path.display()))?;
         }
     }
+    let requests = crate::uncertainty::Requests::from_args(args)?;
     let (table, args) = args.load()?;
     let args = &args;
     let mut outcome = execute(args, &table)?;
+    // A failure here does not throw the fit away: it is reported, then the error.
+    let (extras, extras_error) =
+        match crate::uncertainty::compute(args, &requests, &outcome.model, &outcome.data, &outcome.fit) {
+            Ok(extras) => (extras, None),
+            Err(e) => (Default::default(), Some(e)),
+        };
     outcome.total_time = started.elapsed();
     let data_name = args.data_name();
     let mut context = outcome.context(args);
@@ -273,19 +280,24 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
             value["search_notes"] = serde_json::json!(outcome.search_notes);
             value["search_evaluations"] = serde_json::json!(outcome.search_evaluations);
         }
+        crate::uncertainty::add_json(&mut value, &extras);
         outln!("{}", serde_json::to_string_pretty(&value)?)?;
     } else {
         out!("{}", report::text(&outcome.fit, &context))?;
+        out!("{}", crate::uncertainty::text(&outcome.fit, &extras))?;
         if !outcome.minima.is_empty() {
             out!("{}", report::minima_text(&outcome.minima, args.starts, &outcome.search_notes))?;
         }
     }
     if let Some(path) = &args.output_residuals {
-        write_residuals(path, &outcome.model, &outcome.data, &outcome.fit, &outcome.columns)
+        write_residuals(path, &outcome.model, &outcome.data, &outcome.fit, &outcome.columns, extras.bands.as_ref())
             .with_context(|| format!("writing residuals to {}", path.display()))?;
     }
     if let Some(path) = &args.plot {
         outcome.write_plot(path)?;
+    }
+    if let Some(e) = extras_error {
+        return Err(e);
     }
     Ok(match outcome.fit.status {
         s if s.converged() => 0,
@@ -305,11 +317,19 @@ fn write_residuals(
     data: &Data,
     fit: &jitfit::Fit,
     columns: &Columns,
+    bands: Option<&jitfit::Bands>,
 ) -> anyhow::Result<()> {
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
     let (fitted, target) = crate::plot::fitted_and_observed(model, &vars, data, fit)?;
     let mut header: Vec<String> = columns.vars.iter().map(|(_, c)| c.clone()).collect();
     header.extend([columns.y.clone(), "fitted".into(), "residual".into()]);
+    // With --band: the half-widths of the confidence and (where known) prediction bands.
+    if let Some(b) = bands {
+        header.push("confidence".into());
+        if b.prediction.is_some() {
+            header.push("prediction".into());
+        }
+    }
     // Streamed into the temp file (10^7 rows were built as one string first).
     jitfit::fsutil::write_atomically(path, |out| {
         use std::io::Write as _;
@@ -319,7 +339,14 @@ fn write_residuals(
             for c in &vars {
                 write!(out, "{:?},", c[i])?;
             }
-            writeln!(out, "{:?},{:?},{:?}", data.response()[i], fitted[i], fitted[i] - target[i])?;
+            write!(out, "{:?},{:?},{:?}", data.response()[i], fitted[i], fitted[i] - target[i])?;
+            if let Some(b) = bands {
+                write!(out, ",{:?}", b.confidence[i])?;
+                if let Some(p) = &b.prediction {
+                    write!(out, ",{:?}", p[i])?;
+                }
+            }
+            writeln!(out)?;
         }
         out.flush()
     })?;

@@ -34,6 +34,7 @@ mod nist;
 mod plot;
 mod repl;
 mod report;
+mod uncertainty;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

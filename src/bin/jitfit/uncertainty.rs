@@ -1,0 +1,241 @@
+//! `--ci`, `--derive`, `--band`, `--band-grid`: what a fit reports beyond its covariance, as
+//! report sections and JSON.
+
+use crate::args::FitArgs;
+use crate::format::{duration, num};
+use anyhow::Context as _;
+use jitfit::{Bands, Data, Derived, Fit, Level, Limit, Profile};
+use serde_json::{Value, json};
+use std::fmt::Write;
+
+/// The options, checked before the fit (a bad level is not found after a long fit).
+pub struct Requests {
+    pub ci: Vec<Level>,
+    pub band: Option<Level>,
+}
+
+impl Requests {
+    pub fn from_args(args: &FitArgs) -> anyhow::Result<Requests> {
+        let ci = args
+            .ci
+            .iter()
+            .map(|t| Level::parse(t))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| anyhow::anyhow!("--ci: {e}"))?;
+        let band = args.band.as_deref().map(Level::parse).transpose().map_err(|e| anyhow::anyhow!("--band: {e}"))?;
+        if !ci.is_empty() && args.loss != "linear" {
+            anyhow::bail!(
+                "--ci: profile intervals need the linear loss: the {} loss's cost is not a likelihood",
+                args.loss
+            );
+        }
+        if args.band_grid.is_some_and(|n| n < 2) {
+            anyhow::bail!("--band-grid: at least 2 points");
+        }
+        Ok(Requests { ci, band })
+    }
+}
+
+/// What was computed after the fit.
+#[derive(Default)]
+pub struct Extras {
+    pub profile: Option<Profile>,
+    pub derived: Vec<Derived>,
+    /// At the data points (for the summary and --output-residuals).
+    pub bands: Option<Bands>,
+    /// On the grid: the variable's values and the bands there.
+    pub grid: Option<(String, Vec<f64>, Bands)>,
+}
+
+pub fn compute(
+    args: &FitArgs,
+    requests: &Requests,
+    model: &jitfit::CompiledModel,
+    data: &Data,
+    fit: &Fit,
+) -> anyhow::Result<Extras> {
+    let mut extras = Extras::default();
+    if !requests.ci.is_empty() {
+        extras.profile = Some(fit.profile(&requests.ci).context("--ci")?);
+    }
+    for definition in &args.derive {
+        extras.derived.push(fit.derive_definition(definition).context("--derive")?);
+    }
+    if let Some(level) = requests.band {
+        extras.bands = Some(fit.bands(data, level).context("--band")?);
+        if let Some(n) = args.band_grid {
+            let [var] = model.vars() else {
+                anyhow::bail!("--band-grid: the model has {} variables; a grid spans one", model.vars().len());
+            };
+            let x = data.column(var).unwrap_or_default();
+            let (lo, hi) = x.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(*v), hi.max(*v)));
+            let grid: Vec<f64> = (0..n).map(|i| lo + (hi - lo) * i as f64 / (n - 1) as f64).collect();
+            let bands = fit.bands(&Data::new().var(var, grid.clone()), level).context("--band-grid")?;
+            extras.grid = Some((var.clone(), grid, bands));
+        }
+    }
+    Ok(extras)
+}
+
+/// `1σ (68.27%)`, `95%`.
+fn level_text(level: Level) -> String {
+    match level {
+        Level::Sigma(_) => format!("{} ({:.2}%)", level.label(), 100.0 * level.probability()),
+        Level::Probability(_) => level.label(),
+    }
+}
+
+fn limit_text(limit: &Limit) -> String {
+    match limit {
+        Limit::Found { value } => num(*value),
+        Limit::AtBound { value } => format!("{} (bound)", num(*value)),
+        Limit::Open { searched_to } => format!("open beyond {}", num(*searched_to)),
+        Limit::Failed { .. } => "failed".to_owned(),
+    }
+}
+
+/// The report's sections for what was asked.
+pub fn text(fit: &Fit, extras: &Extras) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    if let Some(profile) = &extras.profile {
+        let _ = writeln!(w, "[[Confidence Intervals]] (profile likelihood)");
+        let _ = writeln!(w, "    threshold: {}", profile.test.describe());
+        let width = profile.parameters.iter().map(|p| p.name.len()).max().unwrap_or(1).min(40);
+        let mut failures = Vec::new();
+        for p in &profile.parameters {
+            for interval in &p.intervals {
+                let minus = interval.lower.value().map_or(String::new(), |v| num(v - p.value));
+                let plus = interval.upper.value().map_or(String::new(), |v| format!("+{}", num(v - p.value)));
+                let _ = writeln!(
+                    w,
+                    "    {:<width$} {:>13}: [{}, {}]  {minus} / {plus}",
+                    p.name,
+                    level_text(interval.level),
+                    limit_text(&interval.lower),
+                    limit_text(&interval.upper),
+                );
+                for (side, limit) in [("lower", &interval.lower), ("upper", &interval.upper)] {
+                    if let Limit::Failed { reason } = limit {
+                        failures.push(format!("{} {} {side} end: {reason}", p.name, interval.level.label()));
+                    }
+                }
+            }
+        }
+        for failure in failures {
+            let _ = writeln!(w, "    failed: {failure}");
+        }
+        let _ = writeln!(
+            w,
+            "    {} refits in {}",
+            profile.refits,
+            duration(std::time::Duration::from_secs_f64(profile.seconds))
+        );
+    }
+    if !extras.derived.is_empty() {
+        let _ = writeln!(w, "[[Derived]] (standard errors by the delta method)");
+        let width = extras.derived.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
+        for d in &extras.derived {
+            let se =
+                if d.std_error.is_finite() { format!("± {}", num(d.std_error)) } else { "± not determined".into() };
+            let _ = writeln!(w, "    {:<width$} = {:>12} {se}  ({})", d.name, num(d.value), d.expression);
+        }
+    }
+    if let Some(b) = &extras.bands {
+        let _ = writeln!(
+            w,
+            "[[Bands]] {}: half-width = {} × standard deviation ({})",
+            level_text(b.level),
+            num(b.quantile),
+            match b.scale {
+                jitfit::Scale::Known => "normal quantile: σ known".to_owned(),
+                jitfit::Scale::Estimated { dof } => format!("Student's t, {dof} dof: σ from the residuals"),
+            }
+        );
+        let summary = |values: &[f64]| -> String {
+            let mut sorted: Vec<f64> = values.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            match sorted.len() {
+                0 => "no points".into(),
+                len => format!("median {}, max {}", num(sorted[len / 2]), num(sorted[len - 1])),
+            }
+        };
+        let _ = writeln!(w, "    confidence at the {} data points: {}", fit.n_points, summary(&b.confidence));
+        match (&b.prediction, &b.prediction_note) {
+            (Some(p), _) => {
+                let _ = writeln!(w, "    prediction at the data points: {}", summary(p));
+            }
+            (None, Some(note)) => {
+                let _ = writeln!(w, "    prediction: none ({note})");
+            }
+            (None, None) => {}
+        }
+    }
+    out
+}
+
+fn finite_or_null(v: f64) -> Value {
+    if v.is_finite() { json!(v) } else { Value::Null }
+}
+
+fn limit_json(limit: &Limit) -> Value {
+    match limit {
+        Limit::Found { value } => json!({"kind": "found", "value": value}),
+        Limit::AtBound { value } => json!({"kind": "at_bound", "value": value}),
+        Limit::Open { searched_to } => json!({"kind": "open", "searched_to": searched_to}),
+        Limit::Failed { reason } => json!({"kind": "failed", "reason": reason}),
+    }
+}
+
+fn bands_json(b: &Bands) -> Value {
+    let values = |v: &[f64]| Value::Array(v.iter().map(|v| finite_or_null(*v)).collect());
+    json!({
+        "level": b.level.label(),
+        "probability": b.probability,
+        "quantile": b.quantile,
+        "value": values(&b.value),
+        "confidence": values(&b.confidence),
+        "prediction": b.prediction.as_deref().map(values),
+        "prediction_note": b.prediction_note,
+    })
+}
+
+/// Adds what was asked to the report's JSON (`confidence_intervals`, `derived`, `band_grid`).
+pub fn add_json(value: &mut Value, extras: &Extras) {
+    if let Some(profile) = &extras.profile {
+        value["confidence_intervals"] = json!({
+            "method": "profile_likelihood",
+            "test": profile.test,
+            "refits": profile.refits,
+            "seconds": profile.seconds,
+            "parameters": profile.parameters.iter().map(|p| json!({
+                "name": p.name,
+                "value": p.value,
+                "intervals": p.intervals.iter().map(|i| json!({
+                    "level": i.level.label(),
+                    "probability": i.probability,
+                    "threshold": i.threshold,
+                    "lower": limit_json(&i.lower),
+                    "upper": limit_json(&i.upper),
+                })).collect::<Vec<_>>(),
+                "profile": p.curve.iter().map(|(t, d)| json!([t, d])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+    }
+    if !extras.derived.is_empty() {
+        value["derived"] = Value::Array(
+            extras
+                .derived
+                .iter()
+                .map(|d| {
+                    json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
+                })
+                .collect(),
+        );
+    }
+    if let Some((var, grid, bands)) = &extras.grid {
+        let mut b = bands_json(bands);
+        b[var.as_str()] = json!(grid);
+        value["band_grid"] = b;
+    }
+}

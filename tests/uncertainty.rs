@@ -1,0 +1,280 @@
+//! Profile-likelihood intervals, bands, derived quantities and quantiles against the peers:
+//! `tests/data/uncertainty/generate.py` (scipy, lmfit) wrote `reference.json`; no Python runs
+//! at test time.
+
+use jitfit::{Data, Fit, Level, Limit, Scale, compile};
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Reference {
+    cases: Vec<Case>,
+    quantiles: Vec<(f64, f64, f64)>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    model: String,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    sigma: Option<Vec<f64>>,
+    absolute_sigma: bool,
+    poisson: bool,
+    values: Vec<f64>,
+    stderr: Vec<f64>,
+    levels: Vec<f64>,
+    /// Per parameter `p{k}`, per level: [lower, upper] (scipy, tight).
+    profile: std::collections::BTreeMap<String, Vec<[f64; 2]>>,
+    lmfit: Option<std::collections::BTreeMap<String, Vec<[f64; 2]>>>,
+    bands: BandsReference,
+}
+
+#[derive(Deserialize)]
+struct BandsReference {
+    quantile: f64,
+    confidence: Vec<f64>,
+    prediction: Vec<f64>,
+}
+
+fn reference() -> Reference {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/uncertainty/reference.json")).unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+fn data(case: &Case) -> Data {
+    let data = Data::new().var("x", case.x.clone()).y(case.y.clone());
+    match &case.sigma {
+        Some(s) => data.sigma(s.clone()),
+        None => data,
+    }
+}
+
+fn fit(case: &Case) -> Fit {
+    let model = compile(&case.model).unwrap();
+    let data = data(case);
+    // Started near the answer: these tests are about what comes after the fit.
+    let start: Vec<f64> = case.values.iter().map(|v| v * 1.01).collect();
+    let mut builder = model.fit(&data).p0(&start).absolute_sigma(case.absolute_sigma);
+    if case.poisson {
+        builder = builder.poisson();
+    }
+    let fit = builder.run().unwrap();
+    assert!(fit.status.converged(), "{}: {:?}", case.name, fit.status);
+    for (k, (ours, theirs)) in fit.values.iter().zip(&case.values).enumerate() {
+        assert!((ours - theirs).abs() <= 1e-7 * theirs.abs(), "{} p{k}: {ours} vs scipy {theirs}", case.name);
+    }
+    for (k, (ours, theirs)) in fit.std_errors.iter().zip(&case.stderr).enumerate() {
+        assert!((ours - theirs).abs() <= 1e-6 * theirs, "{} stderr p{k}: {ours} vs {theirs}", case.name);
+    }
+    fit
+}
+
+fn level(value: f64) -> Level {
+    Level::parse(&value.to_string()).unwrap()
+}
+
+#[test]
+fn profile_intervals_match_scipy_and_lmfit() {
+    let reference = reference();
+    assert_eq!(reference.cases.len(), 5);
+    for case in &reference.cases {
+        let fit = fit(case);
+        let levels: Vec<Level> = case.levels.iter().map(|l| level(*l)).collect();
+        let profile = fit.profile(&levels).unwrap();
+        assert_eq!(profile.parameters.len(), fit.values.len());
+        for (k, p) in profile.parameters.iter().enumerate() {
+            let scipy = &case.profile[&format!("p{k}")];
+            for (l, interval) in p.intervals.iter().enumerate() {
+                for (side, limit) in [&interval.lower, &interval.upper].into_iter().enumerate() {
+                    let Limit::Found { value } = limit else {
+                        panic!("{} p{k} level {l} side {side}: {limit:?}", case.name)
+                    };
+                    let expected = scipy[l][side];
+                    let half_width = (expected - p.value).abs();
+                    assert!(
+                        (value - expected).abs() <= 1e-6 * half_width,
+                        "{} p{k} level {} side {side}: jitfit {value} vs scipy {expected}",
+                        case.name,
+                        case.levels[l]
+                    );
+                    if let Some(lmfit) = &case.lmfit {
+                        // lmfit ends its root search at rtol 5e-5 of the value.
+                        let theirs = lmfit[&format!("p{k}")][l][side];
+                        assert!(
+                            (value - theirs).abs() <= 5e-5 * theirs.abs() + 1e-6 * half_width,
+                            "{} p{k}: jitfit {value} vs lmfit {theirs}",
+                            case.name
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn a_bound_inside_an_interval_ends_it_and_says_so() {
+    let reference = reference();
+    let case = &reference.cases[0];
+    let model = compile(&case.model).unwrap();
+    let data = data(case);
+    let fit = model.fit(&data).p0(&case.values).bound("b", 0.0, 0.74).run().unwrap();
+    let profile = fit.profile(&[Level::Sigma(1.0), Level::Sigma(2.0)]).unwrap();
+    let b = &profile.parameters[1];
+    let scipy = &case.profile["p1"];
+    assert_eq!(b.name, "b");
+    let found = |limit: &Limit| limit.value().unwrap();
+    assert!((found(&b.intervals[0].upper) - scipy[0][1]).abs() < 1e-6 * 0.02);
+    assert_eq!(b.intervals[1].upper, Limit::AtBound { value: 0.74 });
+    assert!((found(&b.intervals[1].lower) - scipy[1][0]).abs() < 1e-6 * 0.03);
+}
+
+#[test]
+fn profiles_are_refused_where_they_mean_nothing() {
+    let reference = reference();
+    let case = &reference.cases[0];
+    let model = compile(&case.model).unwrap();
+    let data = data(case);
+    let robust = model.fit(&data).p0(&case.values).loss(jitfit::solve::Loss::SoftL1, 1.0).run().unwrap();
+    let e = robust.profile(&[Level::Sigma(1.0)]).unwrap_err().to_string();
+    assert_eq!(e, "profile intervals need the linear loss: the soft_l1 loss's cost is not a likelihood");
+    let fit = model.fit(&data).p0(&case.values).run().unwrap();
+    assert!(fit.profile(&[]).is_err());
+    assert!(fit.profile(&[Level::Probability(1.5)]).is_err());
+}
+
+#[test]
+fn bands_match_the_delta_method_with_scipy_covariance() {
+    for case in &reference().cases {
+        let fit = fit(case);
+        let bands = fit.bands(&data(case), Level::Sigma(1.0)).unwrap();
+        assert!(
+            (bands.quantile - case.bands.quantile).abs() <= 1e-11 * case.bands.quantile,
+            "{}: {} vs {}",
+            case.name,
+            bands.quantile,
+            case.bands.quantile
+        );
+        let prediction = bands.prediction.as_ref().unwrap();
+        for i in 0..case.x.len() {
+            let (c, p) = (case.bands.confidence[i], case.bands.prediction[i]);
+            assert!((bands.confidence[i] - c).abs() <= 1e-6 * c, "{} {i}: {} vs {c}", case.name, bands.confidence[i]);
+            assert!((prediction[i] - p).abs() <= 1e-6 * p, "{} {i}: {} vs {p}", case.name, prediction[i]);
+        }
+        // The curve itself is the fit's prediction.
+        let grid = Data::new().var("x", vec![0.5, 1.5]);
+        let values = fit.predict(&grid).unwrap();
+        let again = fit.bands(&grid, Level::Sigma(2.0)).unwrap();
+        assert_eq!(values, again.value);
+    }
+}
+
+#[test]
+fn a_weighted_fit_needs_sigma_for_a_prediction_band() {
+    let reference = reference();
+    let case = &reference.cases[0];
+    let fit = fit(case);
+    let bands = fit.bands(&Data::new().var("x", vec![1.0, 2.0]), Level::Sigma(1.0)).unwrap();
+    assert_eq!(bands.prediction, None);
+    assert_eq!(
+        bands.prediction_note.as_deref(),
+        Some("the fit was weighted by σ: give σ at these points for a prediction band")
+    );
+    let with_sigma = fit.bands(&Data::new().var("x", vec![1.0, 2.0]).sigma(vec![0.05, 0.05]), Level::Sigma(1.0));
+    assert_eq!(with_sigma.unwrap().prediction.map(|p| p.len()), Some(2));
+}
+
+#[test]
+fn derived_standard_errors_match_finite_differences() {
+    let reference = reference();
+    let case = &reference.cases[2];
+    let fit = fit(case);
+    let n = fit.values.len();
+    // g(p) written out in Rust, differentiated by central differences.
+    type G = fn(&[f64]) -> f64;
+    let cases: [(&str, G); 3] = [
+        ("log(2)/s", |p| 2f64.ln() / p[2]),
+        ("a*s*sqrt(2*pi)", |p| p[0] * p[2] * (2.0 * std::f64::consts::PI).sqrt()),
+        ("m + c*exp(d)", |p| p[1] + p[3] * p[4].exp()),
+    ];
+    for (expression, g) in cases {
+        let derived = fit.derive("q", expression).unwrap();
+        assert!((derived.value - g(&fit.values)).abs() <= 1e-14 * derived.value.abs().max(1.0), "{expression}");
+        let mut gradient = vec![0.0; n];
+        for k in 0..n {
+            let h = 1e-6 * fit.values[k].abs().max(1e-3);
+            let (mut up, mut down) = (fit.values.clone(), fit.values.clone());
+            up[k] += h;
+            down[k] -= h;
+            gradient[k] = (g(&up) - g(&down)) / (2.0 * h);
+        }
+        let mut variance = 0.0;
+        for a in 0..n {
+            for b in 0..n {
+                variance += gradient[a] * fit.covariance[a * n + b] * gradient[b];
+            }
+        }
+        let expected = variance.sqrt();
+        assert!(
+            (derived.std_error - expected).abs() <= 1e-6 * expected,
+            "{expression}: {} vs {expected}",
+            derived.std_error
+        );
+    }
+    let e = fit.derive_definition("w = a*q").unwrap_err().to_string();
+    assert_eq!(e, "derived quantity `w`: `q` is not a parameter of the model (parameters: a, m, s, c, d)");
+    assert!(fit.derive_definition("log(2)/s").is_err());
+}
+
+#[test]
+fn quantiles_match_scipy() {
+    for (p, nu, expected) in reference().quantiles {
+        let scale = if nu == 0.0 { Scale::Known } else { Scale::Estimated { dof: nu as usize } };
+        let q = scale.quantile(p);
+        // puruspe's incomplete beta is good to a few 1e-12; in the far tail (p = 1 − 1e-6) the
+        // rounding of 1 − p itself is ~1e-10 of the quantile.
+        let tolerance = if p > 0.999 { 2e-10 } else { 1e-11 };
+        assert!((q - expected).abs() <= tolerance * expected, "p {p}, dof {nu}: {q} vs scipy {expected}");
+    }
+}
+
+/// A 68.27 % (1σ) profile interval covers the true value about 68.27 % of the time: 2 000
+/// synthetic data sets of a decay with known σ (`JITFIT_SLOW_TESTS`; 300 otherwise, with a
+/// correspondingly wider window).
+#[test]
+fn one_sigma_profile_intervals_cover_the_truth() {
+    let sets = crate::support::size(300, 2000);
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let x: Vec<f64> = (0..30).map(|i| i as f64 * 0.25).collect();
+    let truth = [3.0, 0.7, 0.5];
+    let sigma = vec![0.05; x.len()];
+    let mut state = 0x9e3779b97f4a7c15u64;
+    let mut uniform = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        ((state >> 11) as f64 + 0.5) / (1u64 << 53) as f64
+    };
+    let mut covered = 0;
+    for _ in 0..sets {
+        let y: Vec<f64> = x
+            .iter()
+            .map(|x| {
+                let normal = (-2.0 * uniform().ln()).sqrt() * (2.0 * std::f64::consts::PI * uniform()).cos();
+                truth[0] * (-truth[1] * x).exp() + truth[2] + 0.05 * normal
+            })
+            .collect();
+        let data = Data::new().var("x", x.clone()).y(y).sigma(sigma.clone());
+        let fit = model.fit(&data).p0(&truth).absolute_sigma(true).run().unwrap();
+        let profile = fit.profile(&[Level::Sigma(1.0)]).unwrap();
+        let b = &profile.parameters[1].intervals[0];
+        if b.lower.value().unwrap() <= truth[1] && truth[1] <= b.upper.value().unwrap() {
+            covered += 1;
+        }
+    }
+    let rate = covered as f64 / sets as f64;
+    // ±2 binomial standard deviations around 68.27 %.
+    let window = 2.0 * (0.6827 * 0.3173 / sets as f64).sqrt();
+    assert!((rate - 0.6827).abs() <= window, "coverage {rate} of {sets} sets");
+}
