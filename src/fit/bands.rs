@@ -33,8 +33,7 @@ impl Fit {
     pub fn predict(&self, data: &Data) -> Result<Vec<f64>, FitError> {
         let source = self.source()?;
         let columns = point_columns(&source.model, data)?;
-        let mut interpreter = Interpreter::new(source.model.kernel());
-        Ok(interpreter.eval_batch(&columns, None, &self.values).value)
+        Ok(curve(&source.model, &columns, &self.values)?.0)
     }
 
     /// The curve with its confidence band at the points of `data` and, where the noise there is
@@ -45,9 +44,8 @@ impl Fit {
         level.check().map_err(FitError::Invalid)?;
         let model = &source.model;
         let columns = point_columns(model, data)?;
-        let mut interpreter = Interpreter::new(model.kernel());
-        let batch = interpreter.eval_batch(&columns, None, &self.values);
-        let (m, n) = (batch.value.len(), self.values.len());
+        let (value, jacobian) = curve(model, &columns, &self.values)?;
+        let (m, n) = (value.len(), self.values.len());
         let scale = self.scale();
         if scale == (Scale::Estimated { dof: 0 }) {
             return Err(FitError::Invalid(
@@ -58,7 +56,7 @@ impl Fit {
         }
         let probability = level.probability();
         let q = scale.quantile(probability);
-        let spreads: Vec<f64> = (0..m).map(|i| self.delta_method(&batch.jacobian[i * n..(i + 1) * n])).collect();
+        let spreads: Vec<f64> = (0..m).map(|i| self.delta_method(&jacobian[i * n..(i + 1) * n])).collect();
         let confidence: Vec<f64> = spreads.iter().map(|s| q * s).collect();
         let weighted = source.data.sigma_values().is_some();
         let sigma = data.sigma_values();
@@ -69,7 +67,7 @@ impl Fit {
         }
         let s2 = if self.absolute_sigma { 1.0 } else { self.reduced_chi2 };
         let noise: Result<Vec<f64>, String> = match (self.estimator, weighted, sigma) {
-            (Estimator::Poisson, _, _) => Ok(batch.value.iter().map(|f| f.max(0.0)).collect()),
+            (Estimator::Poisson, _, _) => Ok(value.iter().map(|f| f.max(0.0)).collect()),
             (_, true, Some(s)) => Ok(s.iter().map(|s| s2 * s * s).collect()),
             (_, true, None) => {
                 Err("the fit was weighted by σ: give σ at these points for a prediction band".to_owned())
@@ -85,17 +83,24 @@ impl Fit {
             Ok(noise) => (Some(spreads.iter().zip(&noise).map(|(s, v)| q * (s * s + v).sqrt()).collect()), None),
             Err(note) => (None, Some(note)),
         };
-        Ok(Bands {
-            level,
-            probability,
-            scale,
-            quantile: q,
-            value: batch.value,
-            confidence,
-            prediction,
-            prediction_note,
-        })
+        Ok(Bands { level, probability, scale, quantile: q, value, confidence, prediction, prediction_note })
     }
+}
+
+/// f and ∂f/∂p (row-major) at the points: the compiled kernel with y = 0 (its residual is f
+/// itself), or the interpreter where the left side transforms y (t(0) may not exist).
+fn curve(model: &crate::CompiledModel, columns: &[&[f64]], params: &[f64]) -> Result<(Vec<f64>, Vec<f64>), FitError> {
+    if model.transforms_response() {
+        let batch = Interpreter::new(model.kernel()).eval_batch(columns, None, params);
+        return Ok((batch.value, batch.jacobian));
+    }
+    use crate::backend::{Chunk, Kernels};
+    let m = columns.first().map_or(0, |c| c.len());
+    let zeros = vec![0.0; m];
+    let (mut value, mut jacobian) = (vec![0.0; m], vec![0.0; m * params.len()]);
+    let chunk = Chunk { vars: columns, y: &zeros, weights: None };
+    model.kernels().residual_jacobian(&chunk, params, &mut value, &mut jacobian).map_err(crate::problem::evaluation)?;
+    Ok((value, jacobian))
 }
 
 /// The model's variable columns in `data`, of equal length, finite.
