@@ -104,6 +104,23 @@ impl Fit {
     /// Profile-likelihood intervals of every free parameter at each level (see the module
     /// documentation). The fit must have converged, under the linear loss (a robust cost is
     /// not a likelihood).
+    ///
+    /// ```
+    /// use jitfit::{Data, Level, Limit};
+    /// let x: Vec<f64> = (0..40).map(|i| i as f64 / 4.0).collect();
+    /// let y: Vec<f64> = x.iter().enumerate()
+    ///     .map(|(i, x)| 3.0 * (-0.7 * x).exp() + 0.5 + 0.01 * ((i * 7 % 11) as f64 - 5.0))
+    ///     .collect();
+    /// let fit = jitfit::compile("a*exp(-b*x) + c").unwrap()
+    ///     .fit(&Data::new().var("x", x).y(y)).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+    /// let profile = fit.profile(&[Level::Sigma(1.0)]).unwrap();
+    /// let b = &profile.parameters[1];
+    /// let (Limit::Found { value: lo }, Limit::Found { value: hi }) = (&b.intervals[0].lower, &b.intervals[0].upper)
+    /// else { panic!("both ends found") };
+    /// assert!(*lo < fit.values[1] && fit.values[1] < *hi);
+    /// // Near-quadratic here: the profile agrees with ± stderr to a few percent.
+    /// assert!(((hi - lo) / (2.0 * fit.std_errors[1]) - 1.0).abs() < 0.05);
+    /// ```
     pub fn profile(&self, levels: &[Level]) -> Result<Profile, FitError> {
         let started = Instant::now();
         let source = self.source()?;
