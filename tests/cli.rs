@@ -613,3 +613,41 @@ fn confidence_intervals_and_band_grid_in_the_json() {
     assert_eq!(grid["confidence"].as_array().unwrap().len(), 3);
     assert_eq!(grid["prediction"].as_array().unwrap().len(), 3);
 }
+
+#[test]
+fn repl_profiles_derives_and_bands_the_last_fit() {
+    let cache = TempDir::new("cli-repl-ci");
+    let script = "ci 1\nload examples/data/decay.csv\nmodel a*exp(-b*time) + c\ny signal\nsigma err\nfit\n\
+                  ci 0.95\nderive h = log(2)/b\nband 2\nci 9\n";
+    let out = crate::support::run_repl(script.as_bytes(), &cache);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = stdout(&out);
+    let after = &stdout[stdout.find("[[Confidence Intervals]]").unwrap()..];
+    let after: String = after
+        .lines()
+        .map(|line| match line.split_once(" refits in ") {
+            Some((count, _)) => format!("{count} refits in (time)\n"),
+            None => format!("{line}\n"),
+        })
+        .collect();
+    expect_test::expect![[r#"
+        [[Confidence Intervals]] (profile likelihood)
+            threshold: F-test, σ estimated from the residuals: χ² ≤ χ²_min·(1 + t²/97), t of Student's t with 97 dof
+            a           95%: [2.97728, 3.02599]  -0.0243245 / +0.0243902
+            b           95%: [0.688346, 0.710139]  -0.0108274 / +0.0109655
+            c           95%: [0.489871, 0.505538]  -0.00785592 / +0.00781177
+            23 refits in (time)
+        [[Derived]] (standard errors by the delta method)
+            h =     0.991381 ± 0.00778285  (log(2)/b)
+        [[Bands]] 2σ (95.45%): half-width = 2.0261 × standard deviation (Student's t, 97 dof: σ from the residuals)
+            confidence at the 100 data points: median 0.00749138, max 0.0254883
+            prediction at the data points: median 0.0604504, max 0.0822199
+    "#]]
+    .assert_eq(&after);
+    expect_test::expect![[r#"
+        line 1: error: nothing fitted yet: `fit`
+        line 10: error: ci: `9` is neither a probability (between 0 and 1) nor a σ multiple (from 1 to 8)
+        2 commands of the script failed
+    "#]]
+    .assert_eq(&stderr(&out));
+}

@@ -38,6 +38,9 @@ const COMMANDS: &[(&str, &str)] = &[
     ("report", "report                print the last report again"),
     ("json", "json                  the last fit as JSON"),
     ("plot", "plot FILE.svg         draw the last fit"),
+    ("ci", "ci 1,2,0.95           profile-likelihood intervals of the last fit"),
+    ("derive", "derive t = log(2)/b   a derived quantity of the last fit, ± delta method"),
+    ("band", "band 1                the last fit's confidence and prediction bands"),
     ("eval", "eval EXPR [at x=1,..] evaluate an expression (fitted values by default)"),
     ("explain", "explain               derivatives and kernel IR of the model"),
     ("show", "show                  the session: data, model, options"),
@@ -349,6 +352,21 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                     outln!("wrote {rest}")?;
                 }
             }
+        }
+        "ci" | "derive" | "band" => {
+            let (_, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
+            let fit = &outcome.fit;
+            let mut extras = crate::uncertainty::Extras::default();
+            let level = |text: &str| jitfit::Level::parse(text).map_err(|e| anyhow!("{command}: {e}"));
+            match command {
+                "ci" => {
+                    let levels = rest.split(',').map(level).collect::<anyhow::Result<Vec<_>>>()?;
+                    extras.profile = Some(fit.profile(&levels)?);
+                }
+                "derive" => extras.derived.push(fit.derive_definition(rest)?),
+                _ => extras.bands = Some(fit.bands(&outcome.data, level(if rest.is_empty() { "1" } else { rest })?)?),
+            }
+            out!("{}", crate::uncertainty::text(fit, &extras))?;
         }
         "eval" => {
             let (expr, at) = rest.split_once(" at ").map_or((rest, ""), |(e, a)| (e, a));
