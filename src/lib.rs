@@ -62,8 +62,8 @@ pub use cache::KernelCache;
 pub use compiled::CompiledModel;
 pub use error::Error;
 pub use fit::{
-    Bands, Data, Derived, Estimator, Fit, FitBuilder, FitError, FitOptions, Interval, Level, Limit, ParameterProfile,
-    Profile, ProfileTest, Scale, compile, compile_with_vars,
+    Bands, Bootstrap, BootstrapParameter, Data, Derived, Estimator, Fit, FitBuilder, FitError, FitOptions, Interval,
+    Level, Limit, ParameterProfile, Profile, ProfileTest, Resampling, Scale, compile, compile_with_vars,
 };
 pub use model::{Model, ModelError, ModelOptions, StageTimes};
 pub use syntax::Names;

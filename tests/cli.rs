@@ -206,6 +206,9 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--derive", "log(2)/b"]),
         vec!["fit", "a*x + b*y", "tests/data/xyz.csv", "--y", "z", "--vars", "x,y", "--band", "1", "--band-grid", "5"],
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--ci", "1"],
+        decay(&["signal", "--resample", "cases"]),
+        decay(&["signal", "--bootstrap", "100", "--resample", "wild"]),
+        decay(&["signal", "--bootstrap", "1"]),
         // Files jitfit reads back are read only when regular and small.
         decay(&["signal", "--p0", "@/dev/zero"]),
         decay(&["signal", "--resume", "/dev/zero"]),
@@ -608,6 +611,7 @@ fn confidence_intervals_and_band_grid_in_the_json() {
     let b = &ci["parameters"][1];
     assert_eq!(b["name"], "b");
     assert_eq!(b["intervals"][0]["lower"]["kind"], "found");
+    assert!(v["bootstrap"].is_null());
     let grid = &v["band_grid"];
     assert_eq!(grid["x"], serde_json::json!([0.0, 4.0, 8.0]));
     assert_eq!(grid["confidence"].as_array().unwrap().len(), 3);

@@ -21,6 +21,7 @@
 //! Jacobian), [`statistics`] (covariance and the rest of the report).
 
 mod bands;
+mod bootstrap;
 mod checkpoint;
 mod derived;
 mod gpu_phase;
@@ -31,6 +32,7 @@ mod statistics;
 mod validate;
 
 pub use bands::Bands;
+pub use bootstrap::{Bootstrap, BootstrapParameter, Resampling};
 pub use derived::Derived;
 pub use levels::{Level, Scale};
 pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};

@@ -101,7 +101,7 @@ pub struct FitArgs {
     /// How the starts are drawn: sobol (default), lhs, random (needs --starts).
     #[arg(long)]
     pub sampler: Option<String>,
-    /// Seed of the starts (default 0; needs --starts).
+    /// Seed of the starts or of the bootstrap (default 0; needs --starts or --bootstrap).
     #[arg(long)]
     pub seed: Option<u64>,
     /// Rows with a missing or non-finite value in a column the fit uses: `raise` (an error
@@ -133,6 +133,14 @@ pub struct FitArgs {
     /// one variable; needs --band).
     #[arg(long)]
     pub band_grid: Option<usize>,
+    /// Bootstrap intervals from N refits on resampled data (percentiles at the --ci levels, 1σ
+    /// without them), in parallel, seeded by --seed.
+    #[arg(long)]
+    pub bootstrap: Option<usize>,
+    /// What the bootstrap resamples: `residuals` (added to the fitted curve; the default) or
+    /// `cases` (whole points).
+    #[arg(long)]
+    pub resample: Option<String>,
     /// The columns `load` added from `.npy` files given to --x, --y, --sigma (named
     /// `FLAG (FILE)`); not a command-line option.
     #[arg(skip)]

@@ -49,6 +49,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--derive", !args.derive.is_empty()),
             ("--band", args.band.is_some()),
             ("--band-grid", args.band_grid.is_some()),
+            ("--bootstrap", args.bootstrap.is_some()),
         ];
         if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
@@ -59,7 +60,13 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ("--f-scale", args.f_scale.is_some(), "a robust --loss", args.loss != "linear"),
         ("--checkpoint-every", args.checkpoint_every.is_some(), "--checkpoint", args.checkpoint.is_some()),
         ("--sampler", args.sampler.is_some(), "--starts N (N > 1)", args.starts > 1),
-        ("--seed", args.seed.is_some(), "--starts N (N > 1)", args.starts > 1),
+        (
+            "--seed",
+            args.seed.is_some(),
+            "--starts N (N > 1) or --bootstrap N",
+            args.starts > 1 || args.bootstrap.is_some(),
+        ),
+        ("--resample", args.resample.is_some(), "--bootstrap N", args.bootstrap.is_some()),
         ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {

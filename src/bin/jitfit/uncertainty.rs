@@ -4,7 +4,7 @@
 use crate::args::FitArgs;
 use crate::format::{duration, num};
 use anyhow::Context as _;
-use jitfit::{Bands, Data, Derived, Fit, Level, Limit, Profile};
+use jitfit::{Bands, Bootstrap, Data, Derived, Fit, Level, Limit, Profile, Resampling};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -12,6 +12,7 @@ use std::fmt::Write;
 pub struct Requests {
     pub ci: Vec<Level>,
     pub band: Option<Level>,
+    pub resample: Resampling,
 }
 
 impl Requests {
@@ -32,7 +33,15 @@ impl Requests {
         if args.band_grid.is_some_and(|n| n < 2) {
             anyhow::bail!("--band-grid: at least 2 points");
         }
-        Ok(Requests { ci, band })
+        let resample = match args.resample.as_deref() {
+            None => Resampling::Residuals,
+            Some(name) => Resampling::from_name(name)
+                .ok_or_else(|| anyhow::anyhow!("--resample: `{name}` is not one of residuals, cases"))?,
+        };
+        if args.bootstrap.is_some_and(|n| n < 2) {
+            anyhow::bail!("--bootstrap: at least 2 samples");
+        }
+        Ok(Requests { ci, band, resample })
     }
 }
 
@@ -45,6 +54,7 @@ pub struct Extras {
     pub bands: Option<Bands>,
     /// On the grid: the variable's values and the bands there.
     pub grid: Option<(String, Vec<f64>, Bands)>,
+    pub bootstrap: Option<Bootstrap>,
 }
 
 pub fn compute(
@@ -57,6 +67,11 @@ pub fn compute(
     let mut extras = Extras::default();
     if !requests.ci.is_empty() {
         extras.profile = Some(fit.profile(&requests.ci).context("--ci")?);
+    }
+    if let Some(samples) = args.bootstrap {
+        let levels = if requests.ci.is_empty() { vec![Level::Sigma(1.0)] } else { requests.ci.clone() };
+        let seed = args.seed.unwrap_or(0);
+        extras.bootstrap = Some(fit.bootstrap(samples, requests.resample, seed, &levels).context("--bootstrap")?);
     }
     for definition in &args.derive {
         extras.derived.push(fit.derive_definition(definition).context("--derive")?);
@@ -131,6 +146,33 @@ pub fn text(fit: &Fit, extras: &Extras) -> String {
             profile.refits,
             duration(std::time::Duration::from_secs_f64(profile.seconds))
         );
+    }
+    if let Some(b) = &extras.bootstrap {
+        let _ = writeln!(
+            w,
+            "[[Bootstrap]] {} refits on resampled {} (seed {}), {} failed, in {}",
+            b.samples,
+            b.resampling.name(),
+            b.seed,
+            b.failed,
+            duration(std::time::Duration::from_secs_f64(b.seconds))
+        );
+        let width = b.parameters.iter().map(|p| p.name.len()).max().unwrap_or(1).min(40);
+        for p in &b.parameters {
+            let intervals: Vec<String> = p
+                .intervals
+                .iter()
+                .map(|(level, lo, hi)| format!("{}: [{}, {}]", level_text(*level), num(*lo), num(*hi)))
+                .collect();
+            let _ = writeln!(
+                w,
+                "    {:<width$} mean {}, std {}; {}",
+                p.name,
+                num(p.mean),
+                num(p.std),
+                intervals.join("; ")
+            );
+        }
     }
     if !extras.derived.is_empty() {
         let _ = writeln!(w, "[[Derived]] (standard errors by the delta method)");
@@ -219,6 +261,25 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
                     "upper": limit_json(&i.upper),
                 })).collect::<Vec<_>>(),
                 "profile": p.curve.iter().map(|(t, d)| json!([t, d])).collect::<Vec<_>>(),
+            })).collect::<Vec<_>>(),
+        });
+    }
+    if let Some(b) = &extras.bootstrap {
+        value["bootstrap"] = json!({
+            "resampling": b.resampling.name(),
+            "samples": b.samples,
+            "seed": b.seed,
+            "failed": b.failed,
+            "seconds": b.seconds,
+            "parameters": b.parameters.iter().map(|p| json!({
+                "name": p.name,
+                "value": p.value,
+                "mean": finite_or_null(p.mean),
+                "std": finite_or_null(p.std),
+                "intervals": p.intervals.iter().map(|(level, lo, hi)| json!({
+                    "level": level.label(), "probability": level.probability(),
+                    "lower": finite_or_null(*lo), "upper": finite_or_null(*hi),
+                })).collect::<Vec<_>>(),
             })).collect::<Vec<_>>(),
         });
     }
