@@ -207,6 +207,8 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*x + b*y", "tests/data/xyz.csv", "--y", "z", "--vars", "x,y", "--band", "1", "--band-grid", "5"],
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--ci", "1"],
         decay(&["signal", "--resample", "cases"]),
+        decay(&["signal", "--weights", "err"]),
+        vec!["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--weights", "nope"],
         decay(&["signal", "--bootstrap", "100", "--resample", "wild"]),
         decay(&["signal", "--bootstrap", "1"]),
         // Files jitfit reads back are read only when regular and small.
@@ -654,4 +656,45 @@ fn repl_profiles_derives_and_bands_the_last_fit() {
         2 commands of the script failed
     "#]]
     .assert_eq(&stderr(&out));
+}
+
+#[test]
+fn weights_are_one_over_sigma_squared() {
+    let cache = TempDir::new("cli-weights");
+    let dir = TempDir::new("cli-weights-out");
+    let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/examples/data/decay.csv")).unwrap();
+    let mut weighted = String::from("time,signal,w\n");
+    for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let f: Vec<f64> = line.split(',').map(|v| v.parse().unwrap()).collect();
+        weighted += &format!("{:?},{:?},{:?}\n", f[0], f[1], 1.0 / (f[2] * f[2]));
+    }
+    let path = dir.path().join("weighted.csv");
+    std::fs::write(&path, weighted).unwrap();
+    let model = "a*exp(-b*time) + c";
+    let by_sigma =
+        jitfit(&["fit", model, "examples/data/decay.csv", "--y", "signal", "--sigma", "err", "--json"], &cache);
+    let by_weights =
+        jitfit(&["fit", model, path.to_str().unwrap(), "--y", "signal", "--weights", "w", "--json"], &cache);
+    assert_eq!(by_weights.status.code(), Some(0), "{}", stderr(&by_weights));
+    let (a, b): (serde_json::Value, serde_json::Value) =
+        (serde_json::from_str(&stdout(&by_sigma)).unwrap(), serde_json::from_str(&stdout(&by_weights)).unwrap());
+    assert_eq!(b["data"]["weights"], "w");
+    assert_eq!(b["data"]["sigma"], serde_json::Value::Null);
+    for k in 0..3 {
+        for field in ["value", "stderr"] {
+            let (x, y) = (a["parameters"][k][field].as_f64().unwrap(), b["parameters"][k][field].as_f64().unwrap());
+            assert!((x - y).abs() <= 1e-10 * x.abs(), "{field} {k}: {x} vs {y}");
+        }
+    }
+    let report = jitfit(&["fit", model, path.to_str().unwrap(), "--y", "signal", "--weights", "w"], &cache);
+    assert!(stdout(&report).contains("; weights w (σ = 1/√w)\n"), "{}", stdout(&report));
+    let zero = dir.path().join("zero.csv");
+    std::fs::write(&zero, "x,y,w\n1,2,1\n2,3,0\n3,4,1\n").unwrap();
+    let out = jitfit(&["fit", "a*x + b", zero.to_str().unwrap(), "--weights", "w"], &cache);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        stderr(&out),
+        "error: --weights: data row 2 has w = 0: weights must be positive and finite (w = 1/σ²; drop the row to \
+         leave the point out)\n"
+    );
 }

@@ -23,6 +23,10 @@ pub struct FitArgs {
     /// The column holding σ, the standard deviation of each y, or a `.npy` file.
     #[arg(long)]
     pub sigma: Option<String>,
+    /// The column holding weights w = 1/σ² instead (positive; curve_fit's `sigma` is their
+    /// 1/√w).
+    #[arg(long)]
+    pub weights: Option<String>,
     /// The column holding the variable `x` (for models written in x, data with other names),
     /// or a `.npy` file.
     #[arg(long)]

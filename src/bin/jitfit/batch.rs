@@ -110,7 +110,10 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     let groups = Groups {
         y: gather(&columns.y),
         vars: columns.vars.iter().map(|(var, name)| (var.clone(), gather(name))).collect(),
-        sigma: columns.sigma.as_deref().map(gather),
+        sigma: match columns.sigma.as_deref().map(gather) {
+            Some(w) if columns.weights => Some(crate::fit::sigma_of_weights(&w)?.as_slice().to_vec()),
+            other => other,
+        },
         starts,
     };
     let ids: Vec<String> = order

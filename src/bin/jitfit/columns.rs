@@ -25,6 +25,8 @@ pub struct Columns {
     pub vars: Vec<(String, String)>,
     pub y: String,
     pub sigma: Option<String>,
+    /// `sigma` holds weights w = 1/σ² (--weights), not σ.
+    pub weights: bool,
     /// The choices the rules made (not the flags), one sentence each.
     pub notes: Vec<String>,
 }
@@ -101,7 +103,13 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
         );
     }
 
-    let sigma = match args.sigma.as_deref() {
+    if args.weights.is_some() && args.sigma.is_some() {
+        bail!("--weights and --sigma both weight the points: give one (w = 1/σ²)");
+    }
+    let weights = args.weights.is_some();
+    let sigma = match args.sigma.as_deref().or(args.weights.as_deref()) {
+        Some(c) if weights && !has(c) => return Err(missing(c, "the weights column")),
+        Some(c) if weights && c == y => bail!("--weights `{c}` is the response column"),
         Some("none") => None,
         Some(c) if !has(c) => return Err(missing(c, "the sigma column")),
         Some(c) if c == y => bail!("--sigma `{c}` is the response column"),
@@ -186,7 +194,7 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
             args.data_name()
         );
     }
-    Ok(Columns { vars, y, sigma, notes })
+    Ok(Columns { vars, y, sigma, weights, notes })
 }
 
 /// "column `a`" or "columns `a`, `b`".

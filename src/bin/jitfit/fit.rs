@@ -74,7 +74,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         data = data.var(var, column(name));
     }
     if let Some(s) = &columns.sigma {
-        data = data.sigma(column(s));
+        data = data.sigma(if columns.weights { sigma_of_weights(column(s).as_slice())? } else { column(s) });
     }
 
     if args.starts > 1 {
@@ -160,6 +160,19 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         compile_origin: compiled.origin,
         total_time: started.elapsed(),
     })
+}
+
+/// σ = 1/√w of --weights; a weight that is not positive and finite is an error naming its row.
+pub fn sigma_of_weights(weights: &[f64]) -> anyhow::Result<jitfit::data::Column> {
+    if let Some(row) = weights.iter().position(|w| !(w.is_finite() && *w > 0.0)) {
+        anyhow::bail!(
+            "--weights: data row {} has w = {}: weights must be positive and finite (w = 1/σ²; drop the row to \
+             leave the point out)",
+            row + 1,
+            weights[row]
+        );
+    }
+    Ok(weights.iter().map(|w| 1.0 / w.sqrt()).collect::<Vec<f64>>().into())
 }
 
 /// `--nan-policy`: with `omit`, the rows to keep (`None`: all), with a note in the [[Data]]

@@ -34,7 +34,11 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         fit.n_points,
         vars.join(", "),
         ctx.columns.y,
-        ctx.columns.sigma.as_ref().map_or(String::new(), |s| format!("; sigma {s}"))
+        match (&ctx.columns.sigma, ctx.columns.weights) {
+            (Some(w), true) => format!("; weights {w} (σ = 1/√w)"),
+            (Some(s), false) => format!("; sigma {s}"),
+            (None, _) => String::new(),
+        }
     );
     for note in &ctx.columns.notes {
         let _ = writeln!(w, "    {note}");
@@ -190,7 +194,8 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "points": fit.n_points,
             "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
             "response": ctx.columns.y,
-            "sigma": ctx.columns.sigma,
+            "sigma": if ctx.columns.weights { None } else { ctx.columns.sigma.as_deref() },
+            "weights": if ctx.columns.weights { ctx.columns.sigma.as_deref() } else { None },
             "notes": ctx.columns.notes,
         },
         "method": fit.method.name(),
