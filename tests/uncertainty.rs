@@ -157,10 +157,11 @@ fn bands_match_the_delta_method_with_scipy_covariance() {
             case.bands.quantile
         );
         let prediction = bands.prediction.as_ref().unwrap();
-        for i in 0..case.x.len() {
-            let (c, p) = (case.bands.confidence[i], case.bands.prediction[i]);
-            assert!((bands.confidence[i] - c).abs() <= 1e-6 * c, "{} {i}: {} vs {c}", case.name, bands.confidence[i]);
-            assert!((prediction[i] - p).abs() <= 1e-6 * p, "{} {i}: {} vs {p}", case.name, prediction[i]);
+        assert_eq!((bands.confidence.len(), prediction.len()), (case.x.len(), case.x.len()));
+        let expected = case.bands.confidence.iter().zip(&case.bands.prediction);
+        for (i, ((ours, our_p), (c, p))) in bands.confidence.iter().zip(prediction).zip(expected).enumerate() {
+            assert!((ours - c).abs() <= 1e-6 * c, "{} {i}: {ours} vs {c}", case.name);
+            assert!((our_p - p).abs() <= 1e-6 * p, "{} {i}: {our_p} vs {p}", case.name);
         }
         // The curve itself is the fit's prediction.
         let grid = Data::new().var("x", vec![0.5, 1.5]);
