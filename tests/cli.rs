@@ -529,6 +529,17 @@ fn a_very_long_parameter_name_is_reported() {
     assert!(stdout(&out).contains(&format!("    {name} = ")));
 }
 
+/// Report lines with the profile's time (which varies from run to run) left out.
+fn without_profile_time(sections: &str) -> String {
+    sections
+        .lines()
+        .map(|line| match line.split_once(" refits in ") {
+            Some((count, _)) => format!("{count} refits in (time)\n"),
+            None => format!("{line}\n"),
+        })
+        .collect()
+}
+
 #[test]
 fn confidence_intervals_derived_quantities_and_bands_in_the_report() {
     let cache = TempDir::new("cli-ci");
@@ -556,15 +567,7 @@ fn confidence_intervals_derived_quantities_and_bands_in_the_report() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let report = stdout(&out);
-    let sections = &report[report.find("[[Confidence Intervals]]").unwrap()..];
-    // The profile's time varies from run to run.
-    let sections: String = sections
-        .lines()
-        .map(|line| match line.split_once(" refits in ") {
-            Some((count, _)) => format!("{count} refits in (time)\n"),
-            None => format!("{line}\n"),
-        })
-        .collect();
+    let sections = without_profile_time(&report[report.find("[[Confidence Intervals]]").unwrap()..]);
     expect_test::expect![[r#"
         [[Confidence Intervals]] (profile likelihood)
             threshold: F-test, σ estimated from the residuals: χ² ≤ χ²_min·(1 + t²/97), t of Student's t with 97 dof
@@ -628,14 +631,7 @@ fn repl_profiles_derives_and_bands_the_last_fit() {
     let out = crate::support::run_repl(script.as_bytes(), &cache);
     assert_eq!(out.status.code(), Some(1));
     let stdout = stdout(&out);
-    let after = &stdout[stdout.find("[[Confidence Intervals]]").unwrap()..];
-    let after: String = after
-        .lines()
-        .map(|line| match line.split_once(" refits in ") {
-            Some((count, _)) => format!("{count} refits in (time)\n"),
-            None => format!("{line}\n"),
-        })
-        .collect();
+    let after = without_profile_time(&stdout[stdout.find("[[Confidence Intervals]]").unwrap()..]);
     expect_test::expect![[r#"
         [[Confidence Intervals]] (profile likelihood)
             threshold: F-test, σ estimated from the residuals: χ² ≤ χ²_min·(1 + t²/97), t of Student's t with 97 dof

@@ -9,7 +9,6 @@
 
 use super::levels::Level;
 use super::{Callbacks, Data, Estimator, Fit, FitError, FitSource, run_fit};
-use crate::backend::Backend;
 use rayon::prelude::*;
 use std::time::Instant;
 
@@ -209,15 +208,7 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
 
 /// One refit on a resampled data set; `None` when it fails or does not converge.
 fn refit(source: &FitSource, data: &Data, start: &[f64]) -> Option<Vec<f64>> {
-    let mut options = source.options.clone();
-    for (k, value) in start.iter().enumerate() {
-        if options.fixed[k].is_none() {
-            options.p0[k] = Some(*value);
-        }
-    }
-    options.checkpoint = None;
-    options.resume = None;
-    options.backend = Backend::Cpu;
+    let options = source.refit_options(start);
     let fit = run_fit(&source.model, data, &options, Callbacks::default()).ok()?;
     fit.status.converged().then_some(fit.values)
 }

@@ -463,6 +463,23 @@ pub(crate) struct FitSource {
     pub options: FitOptions,
 }
 
+impl FitSource {
+    /// The fit's options for a refit started at `start` (the free parameters; the held ones
+    /// stay held): no checkpoint, no resume, on the CPU — what profiles and bootstraps run.
+    fn refit_options(&self, start: &[f64]) -> FitOptions {
+        let mut options = self.options.clone();
+        for (k, value) in start.iter().enumerate() {
+            if options.fixed[k].is_none() {
+                options.p0[k] = Some(*value);
+            }
+        }
+        options.checkpoint = None;
+        options.resume = None;
+        options.backend = Backend::Cpu;
+        options
+    }
+}
+
 impl std::fmt::Debug for FitSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FitSource").field("model", &self.model.source()).field("points", &self.data.len()).finish()

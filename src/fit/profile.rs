@@ -10,7 +10,6 @@
 
 use super::levels::{Level, Scale};
 use super::{Callbacks, Estimator, Fit, FitError, FitSource, run_fit};
-use crate::backend::Backend;
 use crate::solve::Loss;
 use rayon::prelude::*;
 use std::time::Instant;
@@ -383,16 +382,8 @@ impl Scan<'_> {
 
 /// 2·cost of the best fit with parameter `k` held at `t`, and its parameters.
 fn refit(source: &FitSource, k: usize, t: f64, start: &[f64]) -> Result<(f64, Vec<f64>), FitError> {
-    let mut options = source.options.clone();
+    let mut options = source.refit_options(start);
     options.fixed[k] = Some(t);
-    for (j, value) in start.iter().enumerate() {
-        if options.fixed[j].is_none() {
-            options.p0[j] = Some(*value);
-        }
-    }
-    options.checkpoint = None;
-    options.resume = None;
-    options.backend = Backend::Cpu;
     if options.fixed.iter().all(Option::is_some) {
         let values: Vec<f64> = options.fixed.iter().map(|v| v.expect("all held")).collect();
         return Ok((objective_at(source, &values)?, values));
