@@ -683,7 +683,12 @@ fn weights_are_one_over_sigma_squared() {
         }
     }
     let report = jitfit(&["fit", model, path.to_str().unwrap(), "--y", "signal", "--weights", "w"], &cache);
-    assert!(stdout(&report).contains("; weights w (σ = 1/√w)\n"), "{}", stdout(&report));
+    let report = stdout(&report);
+    let data_line = report.lines().skip_while(|l| *l != "[[Data]]").nth(1);
+    assert_eq!(
+        data_line,
+        Some(&*format!("    {}: 100 points; variables time; response signal; weights w (σ = 1/√w)", path.display()))
+    );
     let zero = dir.path().join("zero.csv");
     std::fs::write(&zero, "x,y,w\n1,2,1\n2,3,0\n3,4,1\n").unwrap();
     let out = jitfit(&["fit", "a*x + b", zero.to_str().unwrap(), "--weights", "w"], &cache);

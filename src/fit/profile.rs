@@ -324,7 +324,7 @@ impl Scan<'_> {
                 break;
             }
             let start = if (t - lo.t).abs() < (t - outside.t).abs() { &lo.values } else { &outside.values };
-            let point = self.evaluate(t, &start.clone())?;
+            let point = self.evaluate(t, start)?;
             let gp = g(&point);
             if gp.abs() <= 1e-9 * root {
                 *inside = lo;
@@ -401,7 +401,7 @@ fn objective_at(source: &FitSource, values: &[f64]) -> Result<f64, FitError> {
     use crate::solve::Problem;
     let (model, data) = (&source.model, &source.data);
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    let weights: Option<Vec<f64>> = data.sigma_values().map(|s| s.iter().map(|s| 1.0 / s).collect());
+    let weights = super::validate::weights(data)?;
     let y = data.response();
     let mut inner = DataProblem::new(model.kernels(), vars, y, weights.as_deref());
     let mut r = vec![0.0; data.len()];

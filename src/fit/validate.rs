@@ -106,7 +106,7 @@ fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, 
 }
 
 /// σ of y's length, finite and positive; returned as weights 1/σ.
-fn weights(data: &Data) -> Result<Option<Vec<f64>>, FitError> {
+pub(super) fn weights(data: &Data) -> Result<Option<Vec<f64>>, FitError> {
     let Some(sigma) = data.sigma_values() else { return Ok(None) };
     if sigma.len() != data.len() {
         return Err(FitError::LengthMismatch { name: "sigma".into(), expected: data.len(), found: sigma.len() });

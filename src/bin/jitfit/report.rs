@@ -160,7 +160,7 @@ fn backend_text(fit: &Fit) -> String {
     text
 }
 
-fn finite_or_null(v: f64) -> Value {
+pub fn finite_or_null(v: f64) -> Value {
     if v.is_finite() { json!(v) } else { Value::Null }
 }
 

@@ -3,6 +3,7 @@
 
 use crate::args::FitArgs;
 use crate::format::{duration, num};
+use crate::report::finite_or_null;
 use anyhow::Context as _;
 use jitfit::{Bands, Bootstrap, Data, Derived, Fit, Level, Limit, Profile, Resampling};
 use serde_json::{Value, json};
@@ -214,10 +215,6 @@ pub fn text(fit: &Fit, extras: &Extras) -> String {
         }
     }
     out
-}
-
-fn finite_or_null(v: f64) -> Value {
-    if v.is_finite() { json!(v) } else { Value::Null }
 }
 
 fn limit_json(limit: &Limit) -> Value {
