@@ -65,5 +65,5 @@ pub use fit::{
     Bands, Bootstrap, BootstrapParameter, Data, Derived, Estimator, Fit, FitBuilder, FitError, FitOptions, Interval,
     Level, Limit, ParameterProfile, Profile, ProfileTest, Resampling, Scale, compile, compile_with_vars,
 };
-pub use model::{Model, ModelError, ModelOptions, StageTimes};
+pub use model::{Model, ModelError, ModelOptions, StageTimes, evaluate_columns};
 pub use syntax::Names;

@@ -211,6 +211,16 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--weights", "nope"],
         decay(&["signal", "--bootstrap", "100", "--resample", "wild"]),
         decay(&["signal", "--bootstrap", "1"]),
+        // σ as an expression of columns, errors in x.
+        vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--sigma", "sqrt(q)"],
+        vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--sigma", "2*(err"],
+        vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--sigma", "err - 0.02"],
+        vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy"],
+        vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "none", "--sigma-x", "dx"],
+        vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "q=dx"],
+        vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dy"],
+        vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dx", "--poisson"],
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--sigma-x", "y"],
         // Files jitfit reads back are read only when regular and small.
         decay(&["signal", "--p0", "@/dev/zero"]),
         decay(&["signal", "--resume", "/dev/zero"]),
@@ -652,6 +662,98 @@ fn repl_profiles_derives_and_bands_the_last_fit() {
         2 commands of the script failed
     "#]]
     .assert_eq(&stderr(&out));
+}
+
+#[test]
+fn errors_in_x_fit_pearson_york() {
+    let cache = TempDir::new("cli-errors-in-x");
+    let args = ["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dx"];
+    let out = jitfit(&[&args[..], &["--absolute-sigma"]].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    let shown = &report[..report.find("[[Timing]]").unwrap()];
+    expect_test::expect![[r#"
+        [[Model]]
+            a + b*x
+        [[Data]]
+            examples/data/pearson_york.csv: 10 points; variables x; response y; sigma dy
+            errors in x: σ of x in dx; effective variance σ_y² + (∂f/∂x·σ_x)², exact ∂f/∂x; started from the fit with σ_y alone
+            response: column `y`, by its name (--y COLUMN chooses another)
+            variable `x`: the only column named in the model (--vars chooses)
+        [[Fit Statistics]]
+            fitting method       = trf (loss linear)
+            backend              = cpu
+            function evals       = 11 (Jacobian evals 7)
+            data points          = 10
+            variables            = 2 free of 2
+            chi-square           = 11.8664
+            reduced chi-square   = 1.48329
+            Akaike info crit     = 5.71122
+            Bayesian info crit   = 6.31639
+            R-squared            = n/a (errors in x: the weights depend on the parameters)
+            optimality           = 4.96079e-8
+        [[Variables]]
+            a =      5.47991 ± 0.294971 (5.38%)  (init = 1, by default)
+            b =    -0.480533 ± 0.057985 (12.07%)  (init = 1, by default)
+        [[Correlations]] (unreported correlations are < 0.1)
+            C(a, b)  = -0.9631
+        [[Status]]
+            converged: `ftol` termination condition is satisfied. (status 2)
+    "#]]
+    .assert_eq(shown);
+    let json = jitfit(&[&args[..], &["--json"]].concat(), &cache);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(json["data"]["sigma_x"], serde_json::json!([{"variable": "x", "column": "dx"}]));
+    assert_eq!(json["r_squared"], serde_json::Value::Null);
+    // The REPL says the same.
+    let script = "load examples/data/pearson_york.csv\nmodel a + b*x\nsigma dy\nsigma-x dx\nfit\n";
+    let out = crate::support::run_repl(script.as_bytes(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let variables = |text: &str| -> Vec<String> {
+        text.lines().skip_while(|l| *l != "[[Variables]]").take(3).map(str::to_owned).collect()
+    };
+    let cli = jitfit(&args, &cache);
+    assert_eq!(variables(&stdout(&out)), variables(&stdout(&cli)));
+}
+
+#[test]
+fn sigma_as_an_expression_of_columns() {
+    let cache = TempDir::new("cli-sigma-expression");
+    let dir = TempDir::new("cli-sigma-expression-out");
+    let model = "a*exp(-b*time) + c";
+    let fit = |extra: &[&str]| -> serde_json::Value {
+        let args = [&["fit", model, "examples/data/decay.csv", "--y", "signal", "--json"][..], extra].concat();
+        let out = jitfit(&args, &cache);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let same = |a: &serde_json::Value, b: &serde_json::Value| {
+        for k in 0..3 {
+            for field in ["value", "stderr"] {
+                let (x, y) = (a["parameters"][k][field].as_f64().unwrap(), b["parameters"][k][field].as_f64().unwrap());
+                assert!((x - y).abs() <= 1e-12 * x.abs(), "{field} {k}: {x} vs {y}");
+            }
+        }
+    };
+    // An expression of the σ column is that column.
+    let by_column = fit(&["--sigma", "err"]);
+    let by_expression = fit(&["--sigma", "sqrt(err^2)"]);
+    same(&by_column, &by_expression);
+    assert_eq!(by_expression["data"]["sigma_expression"], "sqrt(err^2)");
+    assert_eq!(by_expression["data"]["sigma"], serde_json::Value::Null);
+    // A constant is a column of it.
+    let text = std::fs::read_to_string("examples/data/decay.csv").unwrap();
+    let mut constant = String::from("time,signal,s\n");
+    for line in text.lines().filter(|l| !l.starts_with('#')).skip(1) {
+        let f: Vec<&str> = line.split(',').collect();
+        constant += &format!("{},{},0.03\n", f[0], f[1]);
+    }
+    let path = dir.path().join("constant.csv");
+    std::fs::write(&path, constant).unwrap();
+    let by_constant = fit(&["--sigma", "0.03", "--absolute-sigma"]);
+    let args = ["fit", model, path.to_str().unwrap(), "--y", "signal", "--sigma", "s", "--absolute-sigma", "--json"];
+    let out = jitfit(&args, &cache);
+    same(&by_constant, &serde_json::from_str(&stdout(&out)).unwrap());
 }
 
 #[test]

@@ -10,6 +10,7 @@ mod checkpoint;
 mod cli;
 mod contract;
 mod errors;
+mod errors_in_x;
 mod fit;
 #[cfg(feature = "gpu")]
 mod gpu;

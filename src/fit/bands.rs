@@ -32,8 +32,8 @@ impl Fit {
     /// f at the points of `data` (its variable columns; y and σ are not used).
     pub fn predict(&self, data: &Data) -> Result<Vec<f64>, FitError> {
         let source = self.source()?;
-        let columns = point_columns(&source.model, data)?;
-        Ok(curve(&source.model, &columns, &self.values)?.0)
+        let columns = point_columns(&source.curve, data)?;
+        Ok(curve(&source.curve, &columns, &self.values)?.0)
     }
 
     /// The curve with its confidence band at the points of `data` and, where the noise there is
@@ -42,7 +42,7 @@ impl Fit {
     pub fn bands(&self, data: &Data, level: Level) -> Result<Bands, FitError> {
         let source = self.source()?;
         level.check().map_err(FitError::Invalid)?;
-        let model = &source.model;
+        let model = &source.curve;
         let columns = point_columns(model, data)?;
         let (value, jacobian) = curve(model, &columns, &self.values)?;
         let (m, n) = (value.len(), self.values.len());
@@ -67,6 +67,11 @@ impl Fit {
         }
         let s2 = if self.absolute_sigma { 1.0 } else { self.reduced_chi2 };
         let noise: Result<Vec<f64>, String> = match (self.estimator, weighted, sigma) {
+            _ if !source.errors_in_x.is_empty() => Err(format!(
+                "with errors in {} the noise at a point depends on σ of x there and the curve's slope: no \
+                 prediction band",
+                source.errors_in_x.join(", ")
+            )),
             (Estimator::Poisson, _, _) => Ok(value.iter().map(|f| f.max(0.0)).collect()),
             (_, true, Some(s)) => Ok(s.iter().map(|s| s2 * s * s).collect()),
             (_, true, None) => {

@@ -106,6 +106,13 @@ impl Fit {
                     "residual resampling does not apply to Poisson counts (resample cases)".into(),
                 ));
             }
+            if !source.errors_in_x.is_empty() {
+                return Err(FitError::Invalid(
+                    "residual resampling adds residuals to the curve, but with errors in x the points move in x \
+                     too (resample cases)"
+                        .into(),
+                ));
+            }
             if model.transforms_response() {
                 return Err(FitError::Invalid(
                     "residual resampling adds residuals to y, but this model's left side transforms y (resample \

@@ -24,6 +24,7 @@ mod bands;
 mod bootstrap;
 mod checkpoint;
 mod derived;
+mod errors_in_x;
 mod gpu_phase;
 mod levels;
 mod polish;
@@ -53,6 +54,8 @@ pub struct Data {
     columns: Vec<(String, Column)>,
     y: Column,
     sigma: Option<Column>,
+    /// σ of variables (errors in x), by variable name.
+    sigma_x: Vec<(String, Column)>,
 }
 
 impl Data {
@@ -77,6 +80,20 @@ impl Data {
     pub fn sigma(mut self, values: impl Into<Column>) -> Self {
         self.sigma = Some(values.into());
         self
+    }
+
+    /// Standard deviations of the variable `var` (errors in x): the fit minimizes the
+    /// effective-variance χ², σ_eff² = σ_y² + Σ (∂f/∂x·σ_x)², with the exact ∂f/∂x. Needs
+    /// [`Data::sigma`] too; σ_x may be 0 where a variable is known exactly.
+    pub fn sigma_x(mut self, var: &str, values: impl Into<Column>) -> Self {
+        self.sigma_x.retain(|(n, _)| n != var);
+        self.sigma_x.push((var.to_owned(), values.into()));
+        self
+    }
+
+    /// The σ of a variable given by [`Data::sigma_x`].
+    pub fn sigma_x_values(&self, var: &str) -> Option<&[f64]> {
+        self.sigma_x.iter().find(|(n, _)| n == var).map(|(_, v)| v.as_slice())
     }
 
     pub fn len(&self) -> usize {
@@ -387,8 +404,50 @@ impl<'d> FitBuilder<'d> {
         }
         let callbacks =
             Callbacks { after_checkpoint: self.after_checkpoint, progress: self.progress, cancel: self.cancel };
-        let mut fit = run_fit(&self.model, self.data, &self.options, callbacks)?;
-        fit.source = Some(Arc::new(FitSource { model: self.model, data: self.data.clone(), options: self.options }));
+        let source = match errors_in_x::prepare(&self.model, self.data, &self.options)? {
+            None => FitSource {
+                model: self.model.clone(),
+                data: self.data.clone(),
+                options: self.options,
+                curve: self.model,
+                errors_in_x: Vec::new(),
+            },
+            Some(effective) => FitSource {
+                model: effective.model,
+                data: effective.data,
+                options: self.options,
+                curve: self.model,
+                errors_in_x: effective.vars,
+            },
+        };
+        let mut options = source.options.clone();
+        let mut plain_start = None;
+        if !source.errors_in_x.is_empty() {
+            // Started where σ_y alone puts the curve: from a poor start the effective variance
+            // can have other stationary points (Pearson–York's line from (1, 1) finds one). A
+            // resumed fit runs this too, so that its options are the checkpoint's.
+            let mut first = source.options.clone();
+            (first.checkpoint, first.resume) = (None, None);
+            let plain = run_fit(&source.curve, self.data, &first, Callbacks::default())?;
+            if plain.values.iter().all(|v| v.is_finite()) {
+                for (k, value) in plain.values.iter().enumerate() {
+                    if options.fixed[k].is_none() {
+                        options.p0[k] = Some(*value);
+                    }
+                }
+            }
+            plain_start = Some((plain.initial, plain.initial_given));
+        }
+        let mut fit = run_fit(&source.model, &source.data, &options, callbacks)?;
+        if let Some((initial, given)) = plain_start {
+            // The start reported is the caller's, not the σ_y-only fit's solution.
+            (fit.initial, fit.initial_given) = (initial, given);
+        }
+        if !source.errors_in_x.is_empty() {
+            // The objective's response is zeros: R² of it would mean nothing.
+            fit.r_squared = f64::NAN;
+        }
+        fit.source = Some(Arc::new(source));
         Ok(fit)
     }
 }
@@ -458,9 +517,15 @@ pub struct Fit {
 
 /// What produced a [`Fit`]; the data columns are shared, not copied.
 pub(crate) struct FitSource {
+    /// The model and data of the objective (refits run on these).
     pub model: Arc<CompiledModel>,
     pub data: Data,
     pub options: FitOptions,
+    /// The model's own curve f: `model` itself, except with errors in x, where `model` is the
+    /// effective-variance residual.
+    pub curve: Arc<CompiledModel>,
+    /// The variables with errors (empty for none).
+    pub errors_in_x: Vec<String>,
 }
 
 impl FitSource {

@@ -161,6 +161,24 @@ impl Roots {
     }
 }
 
+impl Graph {
+    /// Copies the nodes of `from` up to `last` into this graph, each leaf replaced by
+    /// `leaf(node)` (a `Var`, `Param`, constant or `Response`); returns where each node of
+    /// `from` went.
+    pub fn import(&mut self, from: &Graph, last: NodeId, leaf: impl Fn(Node) -> Node) -> Vec<NodeId> {
+        let mut map: Vec<NodeId> = Vec::with_capacity(last.index() + 1);
+        for node in &from.nodes[..=last.index()] {
+            let copied = match *node {
+                Node::Unary(op, a) => Node::Unary(op, map[a.index()]),
+                Node::Binary(op, a, b) => Node::Binary(op, map[a.index()], map[b.index()]),
+                leaf_node => leaf(leaf_node),
+            };
+            map.push(self.add(copied));
+        }
+        map
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,4 +17,4 @@ pub use error::{SyntaxError, SyntaxErrorKind, render};
 pub use eval::{eval_ast, eval_response_transform};
 pub use functions::{CONSTANTS, FUNCTIONS, Function, LANGUAGE_VERSION, lookup_function, suggest_function};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES, parse};
-pub use resolve::{Names, Resolved, resolve};
+pub use resolve::{Names, Resolved, resolve, resolve_expression};

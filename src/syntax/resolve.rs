@@ -62,6 +62,16 @@ struct Resolver<'a> {
 
 /// Resolves every name of `ast` (parsed from `source`).
 pub fn resolve(ast: &Ast, source: &str, names: &Names) -> Result<Resolved, SyntaxError> {
+    resolve_names(ast, source, names, true)
+}
+
+/// Resolves an expression of the variables `vars` alone, without parameters (a σ computed
+/// from data columns): every name must be one of `vars` or a constant.
+pub fn resolve_expression(ast: &Ast, source: &str, vars: &[String]) -> Result<Resolved, SyntaxError> {
+    resolve_names(ast, source, &Names { vars: vars.to_vec(), params: Some(Vec::new()) }, false)
+}
+
+fn resolve_names(ast: &Ast, source: &str, names: &Names, need_params: bool) -> Result<Resolved, SyntaxError> {
     let whole = Span::new(0, source.len());
     let err = |kind: Kind| SyntaxError::new(kind, whole, source);
     // The caller's own names must be distinct.
@@ -114,7 +124,7 @@ pub fn resolve(ast: &Ast, source: &str, names: &Names) -> Result<Resolved, Synta
             return Err(SyntaxError::new(Kind::UnusedVariable { name }, model_span, source));
         }
     }
-    if resolver.params.is_empty() {
+    if need_params && resolver.params.is_empty() {
         return Err(SyntaxError::new(Kind::NoParameters, model_span, source));
     }
     if names.params.is_some() {

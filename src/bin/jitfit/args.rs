@@ -20,9 +20,14 @@ pub struct FitArgs {
     /// `.npy` file holding it.
     #[arg(long)]
     pub y: Option<String>,
-    /// The column holding σ, the standard deviation of each y, or a `.npy` file.
+    /// The column holding σ, the standard deviation of each y, or a `.npy` file, or an
+    /// expression of columns (`sqrt(counts)`, `0.02*y`, a constant `0.1`).
     #[arg(long)]
     pub sigma: Option<String>,
+    /// Errors in x: the column of σ of a variable, `VAR=COLUMN` (or `COLUMN` for a model of one
+    /// variable); repeat for several. Fits the effective variance σ_y² + (∂f/∂x·σ_x)².
+    #[arg(long = "sigma-x")]
+    pub sigma_x: Vec<String>,
     /// The column holding weights w = 1/σ² instead (positive; curve_fit's `sigma` is their
     /// 1/√w).
     #[arg(long)]

@@ -110,9 +110,9 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     let groups = Groups {
         y: gather(&columns.y),
         vars: columns.vars.iter().map(|(var, name)| (var.clone(), gather(name))).collect(),
-        sigma: match columns.sigma.as_deref().map(gather) {
-            Some(w) if columns.weights => Some(crate::fit::sigma_of_weights(&w)?.as_slice().to_vec()),
-            other => other,
+        sigma: match &columns.sigma {
+            Some(sigma) => Some(sigma.values(&table, Some(&gathered))?.as_slice().to_vec()),
+            None => None,
         },
         starts,
     };

@@ -10,6 +10,13 @@
 //!   headerless 3-column file's third column, a 3-column `.npy`). A column whose name says it
 //!   holds uncertainties (`err`, `dy`, `yerr`, …) but was not named is an error: use it with
 //!   `--sigma` or say `--sigma none`.
+//! - σ may also be an expression of columns (`--sigma 'sqrt(counts)'`, `--sigma 0.1`): any
+//!   value of `--sigma` that is not a column (nor a column's position) and is not a single
+//!   name.
+//! - Errors in x: `--sigma-x VAR=COLUMN` (or `--sigma-x COLUMN` for one variable), only with a
+//!   σ of y. A column whose name says it holds the uncertainties of a variable's column
+//!   (`dx`, `xerr`, `sigma_x`, …) but was not named is an error: use it with `--sigma-x`, or
+//!   say `--sigma-x none`.
 //! - Variables: `--vars NAME[=COLUMN],…`, or `--x COLUMN` for a model in `x`; else the one
 //!   column whose name is on the model's right side. Several such columns are an error
 //!   (a column `B` beside a parameter `B` would silently turn it into a variable): say which
@@ -24,11 +31,70 @@ pub struct Columns {
     /// (model variable, column name)
     pub vars: Vec<(String, String)>,
     pub y: String,
-    pub sigma: Option<String>,
-    /// `sigma` holds weights w = 1/σ² (--weights), not σ.
-    pub weights: bool,
+    pub sigma: Option<Sigma>,
+    /// σ of variables (errors in x): (model variable, column name).
+    pub sigma_x: Vec<(String, String)>,
     /// The choices the rules made (not the flags), one sentence each.
     pub notes: Vec<String>,
+}
+
+/// Where σ of y comes from.
+pub enum Sigma {
+    Column(String),
+    /// A column of weights w = 1/σ² (--weights).
+    Weights(String),
+    /// An expression of columns (`sqrt(counts)`), and the columns it uses.
+    Expression {
+        text: String,
+        columns: Vec<String>,
+    },
+}
+
+impl Sigma {
+    /// The columns σ is computed from.
+    pub fn columns(&self) -> Vec<&str> {
+        match self {
+            Sigma::Column(c) | Sigma::Weights(c) => vec![c.as_str()],
+            Sigma::Expression { columns, .. } => columns.iter().map(String::as_str).collect(),
+        }
+    }
+
+    /// For the report's [[Data]] line.
+    pub fn describe(&self) -> String {
+        match self {
+            Sigma::Column(c) => format!("sigma {c}"),
+            Sigma::Weights(w) => format!("weights {w} (σ = 1/√w)"),
+            Sigma::Expression { text, .. } => format!("sigma = {text}"),
+        }
+    }
+
+    /// σ at the table's rows (all, or `rows` in that order): the column as stored, 1/√w of
+    /// weights, or the expression evaluated.
+    pub fn values(&self, table: &Table, rows: Option<&[usize]>) -> anyhow::Result<jitfit::data::Column> {
+        let pick = |values: &[f64]| -> jitfit::data::Column {
+            match rows {
+                None => values.to_vec().into(),
+                Some(rows) => rows.iter().map(|i| values[*i]).collect::<Vec<f64>>().into(),
+            }
+        };
+        Ok(match self {
+            Sigma::Column(c) => match rows {
+                // As stored: a memory-mapped column is not copied.
+                None => table.column_data(c).cloned().unwrap_or_default(),
+                Some(_) => pick(table.column(c).unwrap_or_default()),
+            },
+            Sigma::Weights(w) => crate::fit::sigma_of_weights(pick(table.column(w).unwrap_or_default()).as_slice())?,
+            Sigma::Expression { text, columns } => {
+                let named: Vec<(&str, &[f64])> =
+                    columns.iter().map(|c| (c.as_str(), table.column(c).unwrap_or_default())).collect();
+                let values = jitfit::evaluate_columns(text, &named, table.n_rows())?;
+                if let Some(row) = values.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+                    bail!("--sigma `{text}` is {} at data row {}: σ must be positive and finite", values[row], row + 1);
+                }
+                pick(&values)
+            }
+        })
+    }
 }
 
 /// Column names that say "the uncertainties of y" (compared in lower case).
@@ -110,13 +176,15 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
     let sigma = match args.sigma.as_deref().or(args.weights.as_deref()) {
         Some(c) if weights && !has(c) => return Err(missing(c, "the weights column")),
         Some(c) if weights && c == y => bail!("--weights `{c}` is the response column"),
+        Some(c) if weights => Some(Sigma::Weights(c.to_owned())),
         Some("none") => None,
-        Some(c) if !has(c) => return Err(missing(c, "the sigma column")),
+        Some(c) if !has(c) && is_name(c) => return Err(missing(c, "the sigma column")),
+        Some(c) if !has(c) => Some(sigma_expression(c, &has, &columns)?),
         Some(c) if c == y => bail!("--sigma `{c}` is the response column"),
-        Some(c) => Some(c.to_owned()),
+        Some(c) => Some(Sigma::Column(c.to_owned())),
         None if has("sigma") && !model_names.iter().any(|n| n == "sigma") && y != "sigma" => {
             notes.push("sigma: column `sigma`, by its name (--sigma none fits unweighted)".to_owned());
-            Some("sigma".to_owned())
+            Some(Sigma::Column("sigma".to_owned()))
         }
         None => {
             let lower_y = y.to_lowercase();
@@ -139,7 +207,11 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
             None
         }
     };
-    let taken = |c: &str| c == y || sigma.as_deref() == Some(c);
+    let sigma_column = match &sigma {
+        Some(Sigma::Column(c) | Sigma::Weights(c)) => Some(c.clone()),
+        _ => None,
+    };
+    let taken = |c: &str| c == y || sigma_column.as_deref() == Some(c);
 
     let mut vars: Vec<(String, String)> = Vec::new();
     if let Some(list) = &args.vars {
@@ -194,7 +266,95 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
             args.data_name()
         );
     }
-    Ok(Columns { vars, y, sigma, weights, notes })
+    let sigma_x = match_sigma_x(args, &vars, &|c: &str| has(c) && !taken(c), &columns, table)?;
+    if !sigma_x.is_empty() && sigma.is_none() {
+        bail!("--sigma-x needs the σ of y as well: give --sigma COLUMN (or a constant, e.g. --sigma 0.1)");
+    }
+    Ok(Columns { vars, y, sigma, sigma_x, notes })
+}
+
+/// True for a bare name (a would-be column), not an expression.
+fn is_name(text: &str) -> bool {
+    !text.is_empty() && text.chars().all(|c| c.is_alphanumeric() || c == '_') && text.parse::<f64>().is_err()
+}
+
+/// `--sigma EXPRESSION`: parsed, and every name a column.
+fn sigma_expression(text: &str, has: &dyn Fn(&str) -> bool, columns: &str) -> anyhow::Result<Sigma> {
+    // The syntax error renders its own `error:` line with a caret; this says what was tried.
+    let ast = jitfit::syntax::parse(text).map_err(|e| {
+        anyhow!("{e}\n--sigma `{text}` is neither a column (columns: {columns}) nor an expression of columns")
+    })?;
+    if ast.response_name().is_some() || ast.model_statement().lhs.is_some() {
+        bail!("--sigma `{text}`: an expression of σ has no left side");
+    }
+    let names = ast.rhs_names();
+    if let Some(unknown) = names.iter().find(|n| !has(n)) {
+        bail!("--sigma `{text}`: `{unknown}` is not a column (columns: {columns})");
+    }
+    Ok(Sigma::Expression { text: text.to_owned(), columns: names })
+}
+
+/// `--sigma-x`: each item `VAR=COLUMN`, or `COLUMN` when the model has one variable; columns
+/// that look like a variable's uncertainties must be named (or `--sigma-x none`).
+fn match_sigma_x(
+    args: &FitArgs,
+    vars: &[(String, String)],
+    free: &dyn Fn(&str) -> bool,
+    columns: &str,
+    table: &Table,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let mut sigma_x: Vec<(String, String)> = Vec::new();
+    let none = args.sigma_x.iter().any(|s| s == "none");
+    if none && args.sigma_x.len() > 1 {
+        bail!("--sigma-x none and --sigma-x COLUMN contradict each other");
+    }
+    for item in args.sigma_x.iter().filter(|s| *s != "none") {
+        let (var, column) = match item.split_once('=') {
+            Some((v, c)) => (v.trim().to_owned(), c.trim().to_owned()),
+            None => match vars {
+                [(only, _)] => (only.clone(), item.trim().to_owned()),
+                _ => {
+                    let names: Vec<&str> = vars.iter().map(|(v, _)| v.as_str()).collect();
+                    bail!(
+                        "--sigma-x {item}: the model has variables {}: say whose σ it is, --sigma-x VAR={item}",
+                        names.join(", ")
+                    )
+                }
+            },
+        };
+        if !vars.iter().any(|(v, _)| *v == var) {
+            let names: Vec<&str> = vars.iter().map(|(v, _)| v.as_str()).collect();
+            bail!("--sigma-x {item}: `{var}` is not a variable of the model (variables: {})", names.join(", "));
+        }
+        if table.column(&column).is_none() {
+            bail!("--sigma-x {item}: `{column}` is not a column (columns: {columns})");
+        }
+        if !free(&column) || vars.iter().any(|(_, c)| *c == column) {
+            bail!("--sigma-x {item}: column `{column}` is already the response, sigma or a variable");
+        }
+        if sigma_x.iter().any(|(v, _)| *v == var) {
+            bail!("--sigma-x: `{var}` is given σ twice");
+        }
+        sigma_x.push((var, column));
+    }
+    if none || !sigma_x.is_empty() {
+        return Ok(sigma_x);
+    }
+    for (var, column) in vars {
+        let looks_like = |c: &str| {
+            let c = c.to_lowercase();
+            [var.to_lowercase(), column.to_lowercase()].iter().any(|x| {
+                [format!("d{x}"), format!("{x}err"), format!("{x}_err"), format!("sigma_{x}"), format!("e_{x}")]
+                    .contains(&c)
+            })
+        };
+        if let Some(c) = table.names.iter().find(|c| free(c) && !vars.iter().any(|(_, v)| v == *c) && looks_like(c)) {
+            bail!(
+                "column `{c}` looks like the uncertainties of `{column}`: use them with --sigma-x {c} (errors in x), or say --sigma-x none"
+            );
+        }
+    }
+    Ok(sigma_x)
 }
 
 /// "column `a`" or "columns `a`, `b`".

@@ -50,6 +50,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--band", args.band.is_some()),
             ("--band-grid", args.band_grid.is_some()),
             ("--bootstrap", args.bootstrap.is_some()),
+            ("--sigma-x", !args.sigma_x.is_empty()),
         ];
         if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");

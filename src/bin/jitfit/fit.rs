@@ -73,8 +73,11 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     for (var, name) in &columns.vars {
         data = data.var(var, column(name));
     }
-    if let Some(s) = &columns.sigma {
-        data = data.sigma(if columns.weights { sigma_of_weights(column(s).as_slice())? } else { column(s) });
+    if let Some(sigma) = &columns.sigma {
+        data = data.sigma(sigma.values(table, keep.as_deref())?);
+    }
+    for (var, name) in &columns.sigma_x {
+        data = data.sigma_x(var, column(name));
     }
 
     if args.starts > 1 {
@@ -189,7 +192,8 @@ fn rows_to_keep(args: &FitArgs, table: &Table, columns: &mut Columns) -> anyhow:
         .iter()
         .map(|(_, c)| c.as_str())
         .chain(std::iter::once(columns.y.as_str()))
-        .chain(columns.sigma.as_deref())
+        .chain(columns.sigma.iter().flat_map(|s| s.columns()))
+        .chain(columns.sigma_x.iter().map(|(_, c)| c.as_str()))
         .map(|c| table.column(c).unwrap_or_default())
         .collect();
     let rows = used.first().map_or(0, |c| c.len());

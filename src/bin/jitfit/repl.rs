@@ -26,7 +26,8 @@ const COMMANDS: &[(&str, &str)] = &[
     ("model", "model EXPR            set the model (y = ..., helpers allowed)"),
     ("vars", "vars x,t=time         the model's variables (NAME or NAME=COLUMN)"),
     ("y", "y COLUMN              the response column"),
-    ("sigma", "sigma COLUMN|none     the column of standard deviations"),
+    ("sigma", "sigma COLUMN|EXPR|none σ of y: a column, an expression of columns, none"),
+    ("sigma-x", "sigma-x [V=]COL,…|none errors in x: σ of variables (effective variance)"),
     ("p0", "p0 a=1,b=0.5          initial values (others start at 1)"),
     ("bounds", "bounds b=0:inf        bounds; `bounds clear` removes them"),
     ("fix", "fix c=0               hold parameters; `fix clear` frees them"),
@@ -57,6 +58,7 @@ struct Session {
     vars: Option<Vec<String>>,
     y: Option<String>,
     sigma: Option<String>,
+    sigma_x: Vec<String>,
     p0: BTreeMap<String, String>,
     bounds: BTreeMap<String, String>,
     fix: BTreeMap<String, String>,
@@ -229,6 +231,7 @@ fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     args.vars = session.vars.clone();
     args.y = session.y.clone();
     args.sigma = session.sigma.clone();
+    args.sigma_x = session.sigma_x.clone();
     let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
     args.p0 = pairs(&session.p0);
     args.bounds = pairs(&session.bounds);
@@ -274,7 +277,8 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
         }
         "vars" => session.vars = Some(rest.split(',').map(|s| s.trim().to_owned()).collect()),
         "y" => session.y = Some(rest.to_owned()),
-        "sigma" => session.sigma = if rest == "none" { None } else { Some(rest.to_owned()) },
+        "sigma" => session.sigma = Some(rest.to_owned()),
+        "sigma-x" => session.sigma_x = rest.split(',').map(|s| s.trim().to_owned()).collect(),
         "p0" => set_pairs(&mut session.p0, rest, "p0")?,
         "bounds" => set_pairs(&mut session.bounds, rest, "bounds")?,
         "fix" => set_pairs(&mut session.fix, rest, "fix")?,

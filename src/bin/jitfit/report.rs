@@ -1,6 +1,6 @@
 //! The fit report: an lmfit-style text report and the same content as JSON (`jitfit.fit/1`).
 
-use crate::columns::Columns;
+use crate::columns::{Columns, Sigma};
 use crate::format::{duration, num};
 use jitfit::Fit;
 use jitfit::cache::Origin;
@@ -34,12 +34,19 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         fit.n_points,
         vars.join(", "),
         ctx.columns.y,
-        match (&ctx.columns.sigma, ctx.columns.weights) {
-            (Some(w), true) => format!("; weights {w} (σ = 1/√w)"),
-            (Some(s), false) => format!("; sigma {s}"),
-            (None, _) => String::new(),
+        match &ctx.columns.sigma {
+            Some(sigma) => format!("; {}", sigma.describe()),
+            None => String::new(),
         }
     );
+    if !ctx.columns.sigma_x.is_empty() {
+        let errors: Vec<String> = ctx.columns.sigma_x.iter().map(|(v, c)| format!("σ of {v} in {c}")).collect();
+        let _ = writeln!(
+            w,
+            "    errors in x: {}; effective variance σ_y² + (∂f/∂x·σ_x)², exact ∂f/∂x; started from the fit with σ_y alone",
+            errors.join(", ")
+        );
+    }
     for note in &ctx.columns.notes {
         let _ = writeln!(w, "    {note}");
     }
@@ -61,7 +68,7 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         (reduced_name, num(fit.reduced_chi2)),
         ("Akaike info crit", num(fit.aic)),
         ("Bayesian info crit", num(fit.bic)),
-        ("R-squared", num(fit.r_squared)),
+        ("R-squared", r_squared_text(fit, ctx)),
         ("optimality", num(fit.optimality)),
     ];
     for (name, value) in stats {
@@ -194,8 +201,10 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "points": fit.n_points,
             "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
             "response": ctx.columns.y,
-            "sigma": if ctx.columns.weights { None } else { ctx.columns.sigma.as_deref() },
-            "weights": if ctx.columns.weights { ctx.columns.sigma.as_deref() } else { None },
+            "sigma": match &ctx.columns.sigma { Some(Sigma::Column(c)) => Some(c), _ => None },
+            "weights": match &ctx.columns.sigma { Some(Sigma::Weights(c)) => Some(c), _ => None },
+            "sigma_expression": match &ctx.columns.sigma { Some(Sigma::Expression { text, .. }) => Some(text), _ => None },
+            "sigma_x": ctx.columns.sigma_x.iter().map(|(v, c)| json!({"variable": v, "column": c})).collect::<Vec<_>>(),
             "notes": ctx.columns.notes,
         },
         "method": fit.method.name(),
@@ -272,4 +281,17 @@ pub fn minima_json(minima: &[Fit]) -> Value {
             })
             .collect(),
     )
+}
+
+/// R², or why there is none.
+fn r_squared_text(fit: &Fit, ctx: &Context<'_>) -> String {
+    if fit.r_squared.is_finite() {
+        num(fit.r_squared)
+    } else if fit.estimator == jitfit::Estimator::Poisson {
+        "n/a (a deviance is not a sum of squares)".to_owned()
+    } else if !ctx.columns.sigma_x.is_empty() {
+        "n/a (errors in x: the weights depend on the parameters)".to_owned()
+    } else {
+        num(fit.r_squared)
+    }
 }
