@@ -1,5 +1,5 @@
 //! Profile-likelihood intervals, bands, derived quantities and quantiles against the peers:
-//! `tests/data/uncertainty/generate.py` (scipy, lmfit) wrote `reference.json`; no Python runs
+//! `tests/data/uncertainty/generate.py` (scipy, lmfit, iminuit) wrote `reference.json`; no Python runs
 //! at test time.
 
 use jitfit::{Data, Fit, Level, Limit, Scale, compile};
@@ -26,6 +26,8 @@ struct Case {
     /// Per parameter `p{k}`, per level: [lower, upper] (scipy, tight).
     profile: std::collections::BTreeMap<String, Vec<[f64; 2]>>,
     lmfit: Option<std::collections::BTreeMap<String, Vec<[f64; 2]>>>,
+    /// iminuit's MINOS, where σ is known.
+    minos: Option<std::collections::BTreeMap<String, Vec<[f64; 2]>>>,
     bands: BandsReference,
 }
 
@@ -75,7 +77,7 @@ fn level(value: f64) -> Level {
 }
 
 #[test]
-fn profile_intervals_match_scipy_and_lmfit() {
+fn profile_intervals_match_scipy_lmfit_and_minos() {
     let reference = reference();
     assert_eq!(reference.cases.len(), 5);
     for case in &reference.cases {
@@ -104,6 +106,15 @@ fn profile_intervals_match_scipy_and_lmfit() {
                         assert!(
                             (value - theirs).abs() <= 5e-5 * theirs.abs() + 1e-6 * half_width,
                             "{} p{k}: jitfit {value} vs lmfit {theirs}",
+                            case.name
+                        );
+                    }
+                    if let Some(minos) = &case.minos {
+                        // MINOS stops at its own tolerance, ~1e-4 of the half-width.
+                        let theirs = minos[&format!("p{k}")][l][side];
+                        assert!(
+                            (value - theirs).abs() <= 1e-3 * half_width,
+                            "{} p{k}: jitfit {value} vs MINOS {theirs}",
                             case.name
                         );
                     }

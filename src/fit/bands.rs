@@ -92,6 +92,31 @@ impl Fit {
     }
 }
 
+impl crate::CompiledModel {
+    /// f at the points of `data` (its variable columns) with explicit parameters, in the
+    /// model's parameter order: the compiled kernel, not the interpreter. Values are on the
+    /// model's scale (t(y) for a left side like `log[y]`).
+    ///
+    /// ```
+    /// let model = jitfit::compile("a*exp(-b*x)").unwrap();
+    /// let at = jitfit::Data::new().var("x", vec![0.0, 1.0]);
+    /// let f = model.predict(&at, &[2.0, 0.5]).unwrap();
+    /// assert_eq!(f, vec![2.0, 2.0 * (-0.5f64).exp()]);
+    /// ```
+    pub fn predict(&self, data: &Data, params: &[f64]) -> Result<Vec<f64>, FitError> {
+        if params.len() != self.n_params() {
+            return Err(FitError::Invalid(format!(
+                "{} parameter values for a model of {} parameters ({})",
+                params.len(),
+                self.n_params(),
+                self.params().join(", ")
+            )));
+        }
+        let columns = point_columns(self, data)?;
+        Ok(curve(self, &columns, params)?.0)
+    }
+}
+
 /// f and ∂f/∂p (row-major) at the points: the compiled kernel with y = 0 (its residual is f
 /// itself), or the interpreter where the left side transforms y (t(0) may not exist).
 fn curve(model: &crate::CompiledModel, columns: &[&[f64]], params: &[f64]) -> Result<(Vec<f64>, Vec<f64>), FitError> {

@@ -1,6 +1,6 @@
 """Reference intervals, bands and quantiles for tests/uncertainty.rs, computed by the peers.
 
-Run from the repository root (numpy, scipy, lmfit):
+Run from the repository root (numpy, scipy, lmfit, iminuit):
     python3 tests/data/uncertainty/generate.py
 It rewrites tests/data/uncertainty/reference.json; the tests read the stored numbers, no Python
 runs at test time. Data are generated with a fixed seed and stored in the JSON.
@@ -11,11 +11,15 @@ For each case:
 - `profile`: the same intervals from scipy alone, tightly: least_squares (tolerances 1e-15)
   refits with the parameter held, brentq (xtol 1e-14) on the threshold — Δχ² = z² where σ is
   known, χ²_min·(1 + t²/dof) where it is estimated, Δdeviance = z² for Poisson counts.
+- `minos`: iminuit's MINOS where σ is known (absolute σ, Poisson): Minuit minimizes the same
+  χ² (or deviance) with errordef 1 and MINOS finds each end where it has risen by the level's
+  Δχ²; MINOS stops at its own tolerance (~1e-4 of the half-width), so it is compared to 1e-3.
 - `bands`: the delta-method confidence and prediction half-widths with curve_fit's covariance
   and the analytic Jacobian, at the 1σ level (Student t quantile with dof, or normal).
 """
 import json
 
+import iminuit
 import lmfit
 import numpy as np
 import scipy
@@ -109,6 +113,20 @@ def case(name, model, f, jac, x, y, p0, sigma=None, absolute=False, poisson=Fals
         "values": best.tolist(), "stderr": se.tolist(), "chi2": chi2_min,
         "levels": LEVELS, "profile": intervals,
     }
+    if known:
+        objective = lambda p: float(np.sum(resid(np.asarray(p)) ** 2))
+        m_ = iminuit.Minuit(objective, best, name=[f"p{k}" for k in range(n)])
+        m_.errordef = iminuit.Minuit.LEAST_SQUARES
+        m_.strategy = 2
+        m_.tol = 1e-6
+        m_.migrad()
+        minos = {f"p{k}": [] for k in range(n)}
+        for level in LEVELS:
+            m_.minos(cl=level)
+            for k in range(n):
+                e = m_.merrors[f"p{k}"]
+                minos[f"p{k}"].append([float(m_.values[k] + e.lower), float(m_.values[k] + e.upper)])
+        out["minos"] = minos
     # Bands at the data points, 1σ.
     q = stats.norm.ppf(0.5 + probability(1.0) / 2) if known else stats.t.ppf(0.5 + probability(1.0) / 2, dof)
     conf = np.sqrt(np.einsum("ij,jk,ik->i", J, cov, J))
@@ -194,7 +212,8 @@ for p in [0.5, 0.6826894921370859, 0.9, 0.95, 0.9544997361036416, 0.99, 0.997300
     quantiles.append([p, 0, float(stats.norm.ppf((1 + p) / 2))])
 
 with open("tests/data/uncertainty/reference.json", "w") as out:
-    json.dump({"versions": {"numpy": np.__version__, "scipy": scipy.__version__, "lmfit": lmfit.__version__},
+    json.dump({"versions": {"numpy": np.__version__, "scipy": scipy.__version__, "lmfit": lmfit.__version__,
+                            "iminuit": iminuit.__version__},
                "cases": cases, "quantiles": quantiles}, out, indent=1)
 
 # The first case's points as a file, for the command-line tests (unweighted there).
