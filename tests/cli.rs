@@ -221,6 +221,8 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dy"],
         vec!["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dx", "--poisson"],
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--sigma-x", "y"],
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--sigma", "0.1*fitted"],
+        vec!["fit", "a*exp(-b*time)", "examples/data/decay.csv", "--y", "signal", "--sigma", "0.1*fitted", "--poisson"],
         // Files jitfit reads back are read only when regular and small.
         decay(&["signal", "--p0", "@/dev/zero"]),
         decay(&["signal", "--resume", "/dev/zero"]),
@@ -754,6 +756,21 @@ fn sigma_as_an_expression_of_columns() {
     let args = ["fit", model, path.to_str().unwrap(), "--y", "signal", "--sigma", "s", "--absolute-sigma", "--json"];
     let out = jitfit(&args, &cache);
     same(&by_constant, &serde_json::from_str(&stdout(&out)).unwrap());
+    // σ that follows the curve: reweighted to its fixed point, said in [[Data]] and the JSON.
+    let proportional = fit(&["--sigma", "0.02*fitted"]);
+    assert_eq!(proportional["data"]["reweighting"]["converged"], true);
+    assert_eq!(proportional["data"]["sigma_expression"], "0.02*fitted");
+    let out = jitfit(&["fit", model, "examples/data/decay.csv", "--y", "signal", "--sigma", "0.02*fitted"], &cache);
+    let report = stdout(&out);
+    let data: Vec<&str> = report.lines().skip_while(|l| *l != "[[Data]]").skip(1).take(2).collect();
+    let rounds = proportional["data"]["reweighting"]["rounds"].as_u64().unwrap();
+    assert_eq!(
+        data,
+        [
+            "    examples/data/decay.csv: 100 points; variables time; response signal; sigma = 0.02*fitted".to_owned(),
+            format!("    σ follows the fitted values: reweighted to its fixed point in {rounds} fits"),
+        ]
+    );
 }
 
 #[test]

@@ -21,6 +21,7 @@ mod multistart;
 mod nist;
 mod parse;
 mod properties;
+mod reweighting;
 mod scipy;
 mod solve;
 mod stream;

@@ -29,6 +29,7 @@ mod gpu_phase;
 mod levels;
 mod polish;
 mod profile;
+mod reweight;
 mod statistics;
 mod validate;
 
@@ -37,6 +38,7 @@ pub use bootstrap::{Bootstrap, BootstrapParameter, Resampling};
 pub use derived::Derived;
 pub use levels::{Level, Scale};
 pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};
+pub use reweight::{FITTED, Reweighting};
 
 pub(crate) use validate::default_start;
 
@@ -56,6 +58,8 @@ pub struct Data {
     sigma: Option<Column>,
     /// σ of variables (errors in x), by variable name.
     sigma_x: Vec<(String, Column)>,
+    /// σ of y as an expression of the columns and the fitted values.
+    sigma_expression: Option<String>,
 }
 
 impl Data {
@@ -88,6 +92,15 @@ impl Data {
     pub fn sigma_x(mut self, var: &str, values: impl Into<Column>) -> Self {
         self.sigma_x.retain(|(n, _)| n != var);
         self.sigma_x.push((var.to_owned(), values.into()));
+        self
+    }
+
+    /// σ of y as an expression of the data's columns (by name) and [`FITTED`], the model's
+    /// value: `0.02*fitted` (a proportional error), `sqrt(fitted)` (Pearson's χ² for counts).
+    /// The fit is iteratively reweighted (see [`Reweighting`]): σ is held at the last round's
+    /// curve, and the rounds go on until the parameters stop moving.
+    pub fn sigma_of_fit(mut self, expression: &str) -> Self {
+        self.sigma_expression = Some(expression.to_owned());
         self
     }
 
@@ -404,6 +417,19 @@ impl<'d> FitBuilder<'d> {
         }
         let callbacks =
             Callbacks { after_checkpoint: self.after_checkpoint, progress: self.progress, cancel: self.cancel };
+        if let Some(expression) = &self.data.sigma_expression {
+            let (mut fit, data, reweighting) =
+                reweight::run(&self.model, self.data, expression, &self.options, callbacks)?;
+            fit.reweighting = Some(reweighting);
+            fit.source = Some(Arc::new(FitSource {
+                model: self.model.clone(),
+                data,
+                options: self.options,
+                curve: self.model,
+                errors_in_x: Vec::new(),
+            }));
+            return Ok(fit);
+        }
         let source = match errors_in_x::prepare(&self.model, self.data, &self.options)? {
             None => FitSource {
                 model: self.model.clone(),
@@ -470,6 +496,8 @@ pub struct Fit {
     /// Correlations, n × n row-major (NaN where a parameter is fixed).
     pub correlation: Vec<f64>,
     pub covariance_warning: Option<String>,
+    /// Set when σ followed the fitted values ([`Data::sigma_of_fit`]).
+    pub reweighting: Option<Reweighting>,
     /// Set when the streamed path met an ill-conditioned JᵀJ (and what was done about it).
     pub conditioning_warning: Option<String>,
     /// Set when a checkpoint could not be written during the fit (the fit went on: its result

@@ -98,6 +98,7 @@ pub(super) fn assemble(
         covariance,
         correlation,
         covariance_warning: cov.warning,
+        reweighting: None,
         conditioning_warning: None,
         checkpoint_warning: None,
         lower: options.lower.clone(),

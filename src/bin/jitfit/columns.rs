@@ -12,7 +12,7 @@
 //!   `--sigma` or say `--sigma none`.
 //! - σ may also be an expression of columns (`--sigma 'sqrt(counts)'`, `--sigma 0.1`): any
 //!   value of `--sigma` that is not a column (nor a column's position) and is not a single
-//!   name.
+//!   name; `fitted` in it is the model's value (the fit is then iteratively reweighted).
 //! - Errors in x: `--sigma-x VAR=COLUMN` (or `--sigma-x COLUMN` for one variable), only with a
 //!   σ of y. A column whose name says it holds the uncertainties of a variable's column
 //!   (`dx`, `xerr`, `sigma_x`, …) but was not named is an error: use it with `--sigma-x`, or
@@ -43,10 +43,12 @@ pub enum Sigma {
     Column(String),
     /// A column of weights w = 1/σ² (--weights).
     Weights(String),
-    /// An expression of columns (`sqrt(counts)`), and the columns it uses.
+    /// An expression of columns (`sqrt(counts)`), and the columns it uses; `fitted` when it
+    /// names the fitted values too (the fit is then reweighted).
     Expression {
         text: String,
         columns: Vec<String>,
+        fitted: bool,
     },
 }
 
@@ -84,7 +86,10 @@ impl Sigma {
                 Some(_) => pick(table.column(c).unwrap_or_default()),
             },
             Sigma::Weights(w) => crate::fit::sigma_of_weights(pick(table.column(w).unwrap_or_default()).as_slice())?,
-            Sigma::Expression { text, columns } => {
+            Sigma::Expression { text, fitted: true, .. } => {
+                bail!("--sigma `{text}` follows the fitted values: it has no value before the fit")
+            }
+            Sigma::Expression { text, columns, fitted: false } => {
                 let named: Vec<(&str, &[f64])> =
                     columns.iter().map(|c| (c.as_str(), table.column(c).unwrap_or_default())).collect();
                 let values = jitfit::evaluate_columns(text, &named, table.n_rows())?;
@@ -287,11 +292,22 @@ fn sigma_expression(text: &str, has: &dyn Fn(&str) -> bool, columns: &str) -> an
     if ast.response_name().is_some() || ast.model_statement().lhs.is_some() {
         bail!("--sigma `{text}`: an expression of σ has no left side");
     }
-    let names = ast.rhs_names();
-    if let Some(unknown) = names.iter().find(|n| !has(n)) {
-        bail!("--sigma `{text}`: `{unknown}` is not a column (columns: {columns})");
+    let mut names = ast.rhs_names();
+    let fitted = names.iter().any(|n| n == jitfit::FITTED);
+    if fitted && has(jitfit::FITTED) {
+        bail!(
+            "--sigma `{text}`: `{}` is a column, and also the name of the fitted values in a σ expression: rename the column",
+            jitfit::FITTED
+        );
     }
-    Ok(Sigma::Expression { text: text.to_owned(), columns: names })
+    names.retain(|n| n != jitfit::FITTED);
+    if let Some(unknown) = names.iter().find(|n| !has(n)) {
+        bail!(
+            "--sigma `{text}`: `{unknown}` is not a column (columns: {columns}; `{}` is the fitted values)",
+            jitfit::FITTED
+        );
+    }
+    Ok(Sigma::Expression { text: text.to_owned(), columns: names, fitted })
 }
 
 /// `--sigma-x`: each item `VAR=COLUMN`, or `COLUMN` when the model has one variable; columns

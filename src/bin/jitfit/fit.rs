@@ -73,8 +73,23 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     for (var, name) in &columns.vars {
         data = data.var(var, column(name));
     }
-    if let Some(sigma) = &columns.sigma {
-        data = data.sigma(sigma.values(table, keep.as_deref())?);
+    match &columns.sigma {
+        Some(crate::columns::Sigma::Expression { text, columns: used, fitted: true }) => {
+            // σ follows the curve: the columns it names go to the fit by their own names.
+            for name in used {
+                if let Some((var, mapped)) = columns.vars.iter().find(|(v, _)| v == name)
+                    && mapped != name
+                {
+                    anyhow::bail!(
+                        "--sigma `{text}`: `{name}` is the model's variable {var} (column {mapped}) and also a column: rename one"
+                    );
+                }
+                data = data.var(name, column(name));
+            }
+            data = data.sigma_of_fit(text);
+        }
+        Some(sigma) => data = data.sigma(sigma.values(table, keep.as_deref())?),
+        None => {}
     }
     for (var, name) in &columns.sigma_x {
         data = data.sigma_x(var, column(name));

@@ -39,6 +39,17 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
             None => String::new(),
         }
     );
+    if let Some(r) = &fit.reweighting {
+        let _ = if r.converged {
+            writeln!(w, "    σ follows the fitted values: reweighted to its fixed point in {} fits", r.rounds)
+        } else {
+            writeln!(
+                w,
+                "    σ follows the fitted values: NOT at its fixed point after {} fits (the parameters still moved)",
+                r.rounds
+            )
+        };
+    }
     if !ctx.columns.sigma_x.is_empty() {
         let errors: Vec<String> = ctx.columns.sigma_x.iter().map(|(v, c)| format!("σ of {v} in {c}")).collect();
         let _ = writeln!(
@@ -204,6 +215,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "sigma": match &ctx.columns.sigma { Some(Sigma::Column(c)) => Some(c), _ => None },
             "weights": match &ctx.columns.sigma { Some(Sigma::Weights(c)) => Some(c), _ => None },
             "sigma_expression": match &ctx.columns.sigma { Some(Sigma::Expression { text, .. }) => Some(text), _ => None },
+            "reweighting": fit.reweighting,
             "sigma_x": ctx.columns.sigma_x.iter().map(|(v, c)| json!({"variable": v, "column": c})).collect::<Vec<_>>(),
             "notes": ctx.columns.notes,
         },
