@@ -62,9 +62,9 @@ pub use cache::KernelCache;
 pub use compiled::CompiledModel;
 pub use error::Error;
 pub use fit::{
-    Bands, Bootstrap, BootstrapParameter, Data, Derived, Estimator, FITTED, Fit, FitBuilder, FitError, FitOptions,
-    Interval, Level, Limit, ParameterProfile, Profile, ProfileTest, Resampling, Reweighting, Scale, compile,
-    compile_with_vars,
+    Bands, Bootstrap, BootstrapParameter, Contour, Data, Derived, Estimator, FITTED, Fit, FitBuilder, FitError,
+    FitOptions, Interval, Level, Limit, ParameterProfile, Profile, ProfileTest, Resampling, Reweighting, Scale,
+    compile, compile_with_vars,
 };
 pub use model::{Model, ModelError, ModelOptions, StageTimes, evaluate_columns};
 pub use syntax::Names;

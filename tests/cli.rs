@@ -200,6 +200,9 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--bounds", "b=0:1", "--fix", "b=5"]),
         decay(&["signal", "--starts", "4", "--checkpoint", "c.json"]),
         decay(&["signal", "--band-grid", "10"]),
+        decay(&["signal", "--contour-points", "10"]),
+        decay(&["signal", "--contour", "a"]),
+        decay(&["signal", "--contour", "a,q"]),
         decay(&["signal", "--ci", "9"]),
         decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
         decay(&["signal", "--derive", "t = log(2)/q"]),
@@ -572,6 +575,8 @@ fn confidence_intervals_derived_quantities_and_bands_in_the_report() {
             "half_life = log(2)/b",
             "--band",
             "2",
+            "--contour",
+            "a,b",
             "--output-residuals",
             residuals.to_str().unwrap(),
         ],
@@ -590,6 +595,9 @@ fn confidence_intervals_derived_quantities_and_bands_in_the_report() {
             c   1σ (68.27%): [0.493754, 0.501688]  -0.00397308 / +0.00396176
             c           95%: [0.489871, 0.505538]  -0.00785592 / +0.00781177
             42 refits in (time)
+        [[Contours]] 1σ (68.27%) 2-parameter regions (F-test with 2 and 97 dof, σ from the residuals): ranges; the points are in the JSON
+            a, b: 36 points; a in [2.98292, 3.02033], b in [0.690853, 0.707574]
+            126 refits in (time)
         [[Derived]] (standard errors by the delta method)
             half_life =     0.991381 ± 0.00778285  (log(2)/b)
         [[Bands]] 2σ (95.45%): half-width = 2.0261 × standard deviation (Student's t, 97 dof: σ from the residuals)

@@ -28,6 +28,8 @@ struct Case {
     lmfit: Option<std::collections::BTreeMap<String, Vec<[f64; 2]>>>,
     /// iminuit's MINOS, where σ is known.
     minos: Option<std::collections::BTreeMap<String, Vec<[f64; 2]>>>,
+    /// iminuit's mncontour of p0, p1, where σ is known.
+    mncontour: Option<Vec<ContourReference>>,
     bands: BandsReference,
 }
 
@@ -333,4 +335,53 @@ fn bootstrap_refuses_residuals_where_they_do_not_apply() {
     assert_eq!(e.to_string(), "residual resampling does not apply to Poisson counts (resample cases)");
     let cases = poisson.bootstrap(50, jitfit::Resampling::Cases, 0, &[Level::Sigma(1.0)]).unwrap();
     assert_eq!(cases.parameters.len(), 3);
+}
+
+#[derive(Deserialize)]
+struct ContourReference {
+    level: f64,
+    points: Vec<[f64; 2]>,
+}
+
+#[test]
+fn a_straight_line_contour_is_the_covariance_ellipse() {
+    // Linear in its parameters: the region is exactly (p − p̂)ᵀ C⁻¹ (p − p̂) = Δχ²(2 dof).
+    let x: Vec<f64> = (0..20).map(|i| i as f64).collect();
+    let y: Vec<f64> = x.iter().enumerate().map(|(i, x)| 1.0 + 0.5 * x + 0.3 * ((i * 7 % 5) as f64 - 2.0)).collect();
+    let data = Data::new().var("x", x).y(y).sigma(vec![0.3; 20]);
+    let fit = compile("a + b*x").unwrap().fit(&data).absolute_sigma(true).run().unwrap();
+    let contour = fit.contour("a", "b", Level::Probability(0.9), 24).unwrap();
+    assert!(contour.notes.is_empty(), "{:?}", contour.notes);
+    assert_eq!(contour.points.len(), 24);
+    let threshold = -2.0 * (0.1f64).ln();
+    assert!((contour.threshold - threshold).abs() < 1e-12);
+    let c = &fit.covariance;
+    let det = c[0] * c[3] - c[1] * c[2];
+    for (a, b) in &contour.points {
+        let (da, db) = (a - fit.values[0], b - fit.values[1]);
+        let q = (c[3] * da * da - 2.0 * c[1] * da * db + c[0] * db * db) / det;
+        assert!((q - threshold).abs() <= 1e-7 * threshold, "{q} vs {threshold}");
+    }
+}
+
+#[test]
+fn contours_match_iminuit_mncontour() {
+    let reference = reference();
+    let case = reference.cases.iter().find(|c| c.name == "decay_absolute").unwrap();
+    let fit = fit(case);
+    for theirs in case.mncontour.as_ref().unwrap() {
+        let ours = fit.contour("a", "b", level(theirs.level), 200).unwrap();
+        assert!(ours.notes.is_empty(), "{:?}", ours.notes);
+        // The extents of the two 200-point polygons (sampling differs: ~1e-4 of the size).
+        for axis in 0..2 {
+            let extent = |points: &mut dyn Iterator<Item = f64>| {
+                points.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+            };
+            let ours = extent(&mut ours.points.iter().map(|p| if axis == 0 { p.0 } else { p.1 }));
+            let theirs = extent(&mut theirs.points.iter().map(|p| p[axis]));
+            let size = theirs.1 - theirs.0;
+            assert!((ours.0 - theirs.0).abs() <= 2e-3 * size, "axis {axis} low: {ours:?} vs {theirs:?}");
+            assert!((ours.1 - theirs.1).abs() <= 2e-3 * size, "axis {axis} high: {ours:?} vs {theirs:?}");
+        }
+    }
 }

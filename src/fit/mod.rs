@@ -23,6 +23,7 @@
 mod bands;
 mod bootstrap;
 mod checkpoint;
+mod contour;
 mod derived;
 mod errors_in_x;
 mod gpu_phase;
@@ -35,6 +36,7 @@ mod validate;
 
 pub use bands::Bands;
 pub use bootstrap::{Bootstrap, BootstrapParameter, Resampling};
+pub use contour::Contour;
 pub use derived::Derived;
 pub use levels::{Level, Scale};
 pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};

@@ -129,26 +129,8 @@ impl Fit {
         for level in levels {
             level.check().map_err(FitError::Invalid)?;
         }
-        if self.loss != Loss::Linear {
-            return Err(FitError::Invalid(format!(
-                "profile intervals need the linear loss: the {} loss's cost is not a likelihood",
-                self.loss.name()
-            )));
-        }
-        if !self.status.converged() {
-            return Err(FitError::Invalid(format!(
-                "profile intervals need a converged fit (this one stopped: {})",
-                self.message
-            )));
-        }
+        self.check_profilable()?;
         let scale = self.scale();
-        if scale == (Scale::Estimated { dof: 0 }) {
-            return Err(FitError::Invalid(
-                "no degrees of freedom left to estimate σ from the residuals: profile intervals need σ known \
-                 (absolute sigma) or more points than free parameters"
-                    .into(),
-            ));
-        }
         let test = match (self.estimator, scale) {
             (Estimator::Poisson, _) => ProfileTest::Deviance,
             (_, Scale::Known) => ProfileTest::ChiSquare,
@@ -205,6 +187,30 @@ impl Fit {
             });
         }
         Ok(Profile { test, parameters, refits, seconds: started.elapsed().as_secs_f64() })
+    }
+
+    /// What a profile (or a contour) needs: the linear loss, a converged fit, and a scale.
+    pub(super) fn check_profilable(&self) -> Result<(), FitError> {
+        if self.loss != Loss::Linear {
+            return Err(FitError::Invalid(format!(
+                "profile intervals need the linear loss: the {} loss's cost is not a likelihood",
+                self.loss.name()
+            )));
+        }
+        if !self.status.converged() {
+            return Err(FitError::Invalid(format!(
+                "profile intervals need a converged fit (this one stopped: {})",
+                self.message
+            )));
+        }
+        if self.scale() == (Scale::Estimated { dof: 0 }) {
+            return Err(FitError::Invalid(
+                "no degrees of freedom left to estimate σ from the residuals: profile intervals need σ known \
+                 (absolute sigma) or more points than free parameters"
+                    .into(),
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -363,7 +369,7 @@ impl Scan<'_> {
     /// Refits with the parameter held at `t`, warm-started from `start`.
     fn evaluate(&mut self, t: f64, start: &[f64]) -> Result<Point, String> {
         self.refits += 1;
-        let (objective, values) = refit(self.source, self.k, t, start)
+        let (objective, values) = refit(self.source, &[(self.k, t)], start)
             .map_err(|e| format!("the refit with {} = {t} failed: {e}", self.fit.param_names[self.k]))?;
         let delta = objective - self.best;
         // A lower minimum than the fit's own: the fit was not at its minimum.
@@ -380,10 +386,12 @@ impl Scan<'_> {
     }
 }
 
-/// 2·cost of the best fit with parameter `k` held at `t`, and its parameters.
-fn refit(source: &FitSource, k: usize, t: f64, start: &[f64]) -> Result<(f64, Vec<f64>), FitError> {
+/// 2·cost of the best fit with the parameters `held` (index, value) held, and its parameters.
+pub(super) fn refit(source: &FitSource, held: &[(usize, f64)], start: &[f64]) -> Result<(f64, Vec<f64>), FitError> {
     let mut options = source.refit_options(start);
-    options.fixed[k] = Some(t);
+    for &(k, t) in held {
+        options.fixed[k] = Some(t);
+    }
     if options.fixed.iter().all(Option::is_some) {
         let values: Vec<f64> = options.fixed.iter().map(|v| v.expect("all held")).collect();
         return Ok((objective_at(source, &values)?, values));

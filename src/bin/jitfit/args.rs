@@ -142,6 +142,16 @@ pub struct FitArgs {
     /// one variable; needs --band).
     #[arg(long)]
     pub band_grid: Option<usize>,
+    /// The 2-parameter confidence region of A and B (`--contour a,b`; repeat for more pairs):
+    /// its points in the JSON, their range in the report.
+    #[arg(long)]
+    pub contour: Vec<String>,
+    /// The contours' level: a σ multiple or a probability (default 1).
+    #[arg(long)]
+    pub contour_level: Option<String>,
+    /// Points per contour (default 36).
+    #[arg(long)]
+    pub contour_points: Option<usize>,
     /// Bootstrap intervals from N refits on resampled data (percentiles at the --ci levels, 1σ
     /// without them), in parallel, seeded by --seed.
     #[arg(long)]

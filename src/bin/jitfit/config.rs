@@ -51,6 +51,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--band-grid", args.band_grid.is_some()),
             ("--bootstrap", args.bootstrap.is_some()),
             ("--sigma-x", !args.sigma_x.is_empty()),
+            ("--contour", !args.contour.is_empty()),
         ];
         if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
@@ -69,6 +70,8 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ),
         ("--resample", args.resample.is_some(), "--bootstrap N", args.bootstrap.is_some()),
         ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
+        ("--contour-level", args.contour_level.is_some(), "--contour A,B", !args.contour.is_empty()),
+        ("--contour-points", args.contour_points.is_some(), "--contour A,B", !args.contour.is_empty()),
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {
         bail!("{flag} applies only with {needed}");

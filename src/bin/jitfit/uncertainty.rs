@@ -1,11 +1,11 @@
-//! `--ci`, `--derive`, `--band`, `--band-grid`: what a fit reports beyond its covariance, as
-//! report sections and JSON.
+//! `--ci`, `--derive`, `--band`, `--band-grid`, `--bootstrap`, `--contour`: what a fit reports
+//! beyond its covariance, as report sections and JSON.
 
 use crate::args::FitArgs;
 use crate::format::{duration, num};
 use crate::report::finite_or_null;
 use anyhow::Context as _;
-use jitfit::{Bands, Bootstrap, Data, Derived, Fit, Level, Limit, Profile, Resampling};
+use jitfit::{Bands, Bootstrap, Contour, Data, Derived, Fit, Level, Limit, Profile, Resampling};
 use serde_json::{Value, json};
 use std::fmt::Write;
 
@@ -14,6 +14,10 @@ pub struct Requests {
     pub ci: Vec<Level>,
     pub band: Option<Level>,
     pub resample: Resampling,
+    /// Pairs of parameter names, the level and the points per contour.
+    pub contours: Vec<(String, String)>,
+    pub contour_level: Level,
+    pub contour_points: usize,
 }
 
 impl Requests {
@@ -42,7 +46,31 @@ impl Requests {
         if args.bootstrap.is_some_and(|n| n < 2) {
             anyhow::bail!("--bootstrap: at least 2 samples");
         }
-        Ok(Requests { ci, band, resample })
+        let mut contours = Vec::new();
+        for pair in &args.contour {
+            let Some((a, b)) = pair.split_once(',') else {
+                anyhow::bail!("--contour {pair}: name two parameters, e.g. --contour a,b");
+            };
+            contours.push((a.trim().to_owned(), b.trim().to_owned()));
+        }
+        let contour_level = args
+            .contour_level
+            .as_deref()
+            .map(Level::parse)
+            .transpose()
+            .map_err(|e| anyhow::anyhow!("--contour-level: {e}"))?
+            .unwrap_or(Level::Sigma(1.0));
+        let contour_points = args.contour_points.unwrap_or(36);
+        if contour_points < 4 {
+            anyhow::bail!("--contour-points: at least 4");
+        }
+        if !contours.is_empty() && args.loss != "linear" {
+            anyhow::bail!(
+                "--contour: confidence regions need the linear loss: the {} loss's cost is not a likelihood",
+                args.loss
+            );
+        }
+        Ok(Requests { ci, band, resample, contours, contour_level, contour_points })
     }
 }
 
@@ -56,6 +84,7 @@ pub struct Extras {
     /// On the grid: the variable's values and the bands there.
     pub grid: Option<(String, Vec<f64>, Bands)>,
     pub bootstrap: Option<Bootstrap>,
+    pub contours: Vec<Contour>,
 }
 
 pub fn compute(
@@ -73,6 +102,10 @@ pub fn compute(
         let levels = if requests.ci.is_empty() { vec![Level::Sigma(1.0)] } else { requests.ci.clone() };
         let seed = args.seed.unwrap_or(0);
         extras.bootstrap = Some(fit.bootstrap(samples, requests.resample, seed, &levels).context("--bootstrap")?);
+    }
+    for (a, b) in &requests.contours {
+        let contour = fit.contour(a, b, requests.contour_level, requests.contour_points);
+        extras.contours.push(contour.with_context(|| format!("--contour {a},{b}"))?);
     }
     for definition in &args.derive {
         extras.derived.push(fit.derive_definition(definition).context("--derive")?);
@@ -174,6 +207,42 @@ pub fn text(fit: &Fit, extras: &Extras) -> String {
                 intervals.join("; ")
             );
         }
+    }
+    if let Some(first) = extras.contours.first() {
+        let test = match fit.scale() {
+            jitfit::Scale::Known => "Δχ² = −2 ln(1 − p), χ² with 2 dof".to_owned(),
+            jitfit::Scale::Estimated { dof } => format!("F-test with 2 and {dof} dof, σ from the residuals"),
+        };
+        let _ = writeln!(
+            w,
+            "[[Contours]] {} 2-parameter regions ({test}): ranges; the points are in the JSON",
+            level_text(first.level)
+        );
+        let mut refits = 0;
+        let mut seconds = 0.0;
+        for c in &extras.contours {
+            let range = |values: &mut dyn Iterator<Item = f64>| {
+                let (lo, hi) = values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)));
+                format!("[{}, {}]", num(lo), num(hi))
+            };
+            let _ = writeln!(
+                w,
+                "    {}, {}: {} points; {} in {}, {} in {}",
+                c.x,
+                c.y,
+                c.points.len(),
+                c.x,
+                range(&mut c.points.iter().map(|p| p.0)),
+                c.y,
+                range(&mut c.points.iter().map(|p| p.1))
+            );
+            for note in &c.notes {
+                let _ = writeln!(w, "    note: {note}");
+            }
+            refits += c.refits;
+            seconds += c.seconds;
+        }
+        let _ = writeln!(w, "    {refits} refits in {}", duration(std::time::Duration::from_secs_f64(seconds)));
     }
     if !extras.derived.is_empty() {
         let _ = writeln!(w, "[[Derived]] (standard errors by the delta method)");
@@ -287,6 +356,21 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
                 .iter()
                 .map(|d| {
                     json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
+                })
+                .collect(),
+        );
+    }
+    if !extras.contours.is_empty() {
+        value["contours"] = Value::Array(
+            extras
+                .contours
+                .iter()
+                .map(|c| {
+                    json!({
+                        "x": c.x, "y": c.y, "level": c.level.label(), "probability": c.probability,
+                        "threshold": c.threshold, "points": c.points.iter().map(|p| json!([p.0, p.1])).collect::<Vec<_>>(),
+                        "notes": c.notes, "refits": c.refits, "seconds": c.seconds,
+                    })
                 })
                 .collect(),
         );

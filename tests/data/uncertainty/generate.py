@@ -14,6 +14,7 @@ For each case:
 - `minos`: iminuit's MINOS where σ is known (absolute σ, Poisson): Minuit minimizes the same
   χ² (or deviance) with errordef 1 and MINOS finds each end where it has risen by the level's
   Δχ²; MINOS stops at its own tolerance (~1e-4 of the half-width), so it is compared to 1e-3.
+- `mncontour`: iminuit's 2-parameter regions of p0, p1 (200 points) at 1σ and 95 %, likewise.
 - `bands`: the delta-method confidence and prediction half-widths with curve_fit's covariance
   and the analytic Jacobian, at the 1σ level (Student t quantile with dof, or normal).
 """
@@ -127,6 +128,11 @@ def case(name, model, f, jac, x, y, p0, sigma=None, absolute=False, poisson=Fals
                 e = m_.merrors[f"p{k}"]
                 minos[f"p{k}"].append([float(m_.values[k] + e.lower), float(m_.values[k] + e.upper)])
         out["minos"] = minos
+        # mncontour of the first two parameters: the 2-parameter region (χ² quantile with 2 dof).
+        out["mncontour"] = []
+        for level in [1.0, 0.95]:
+            pts = m_.mncontour("p0", "p1", cl=level, size=200)
+            out["mncontour"].append({"level": level, "points": np.asarray(pts).tolist()})
     # Bands at the data points, 1σ.
     q = stats.norm.ppf(0.5 + probability(1.0) / 2) if known else stats.t.ppf(0.5 + probability(1.0) / 2, dof)
     conf = np.sqrt(np.einsum("ij,jk,ik->i", J, cov, J))
