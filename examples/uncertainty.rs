@@ -1,4 +1,4 @@
-//! Profile intervals, bands and derived quantities of a 5-parameter, 1 000-point fit, timed in
+//! Profile intervals, a contour, bands and derived quantities of a 5-parameter, 1 000-point fit, timed in
 //! the process (best of 5): `cargo run --release --example uncertainty`.
 
 use jitfit::{Data, Level, compile};
@@ -35,6 +35,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let grid = Data::new().var("x", (0..10_000).map(|i| -5.0 + i as f64 / 1000.0).collect::<Vec<_>>());
     let (bands, band_time) = best(|| fit.bands(&grid, Level::Sigma(1.0)));
     let bands = bands?;
+    let (contour, contour_time) = best(|| fit.contour("a", "s", Level::Sigma(1.0), 36));
+    let contour = contour?;
     let (derived, derive_time) = best(|| fit.derive("area", "a*s*sqrt(2*pi)"));
     let derived = derived?;
     println!("fit: {:.3} ms", fit_time.as_secs_f64() * 1e3);
@@ -49,6 +51,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         bands.value.len(),
         band_time.as_secs_f64() * 1e3,
         bands.prediction.is_some()
+    );
+    println!(
+        "contour of a, s (1σ, {} points): {:.3} ms, {} refits, {:.1}× the fit",
+        contour.points.len(),
+        contour_time.as_secs_f64() * 1e3,
+        contour.refits,
+        contour_time.as_secs_f64() / fit_time.as_secs_f64()
     );
     println!("derived area = {} ± {}: {:.1} µs", derived.value, derived.std_error, derive_time.as_secs_f64() * 1e6);
     Ok(())
