@@ -161,18 +161,18 @@ fn naming_mistakes() {
     check(
         "g = a; g = b; g*x",
         expect![[r#"
-        error: helper `g` is defined twice
-          |
-        1 | g = a; g = b; g*x
-          |        ^"#]],
+            error: `g` is defined twice
+              |
+            1 | g = a; g = b; g*x
+              |        ^"#]],
     );
     check(
         "g = a*x; b*x",
         expect![[r#"
-        error: helper `g` is defined but never used
-          |
-        1 | g = a*x; b*x
-          | ^"#]],
+            error: `g` is defined but never used
+              |
+            1 | g = a*x; b*x
+              | ^"#]],
     );
     check(
         "exp = a; exp*x",
@@ -323,4 +323,114 @@ fn long_flat_sums_parse() {
     let terms: Vec<String> = (0..2000).map(|k| format!("a{k}*x^{k}")).collect();
     let m = Model::parse(&terms.join(" + ")).unwrap();
     assert_eq!(m.n_params(), 2000);
+}
+
+#[test]
+fn function_definition_mistakes() {
+    check(
+        "G(x, A) = A*x; G(x, a, b) + c",
+        expect![[r#"
+        error: `G` takes 2 arguments, found 3
+          |
+        1 | G(x, A) = A*x; G(x, a, b) + c
+          |                ^"#]],
+    );
+    check(
+        "G(x, 2) = x; G(x, a)",
+        expect![[r#"
+        error: the arguments in the definition of `G` must be names, as in `G(x, a, b) = …`
+          |
+        1 | G(x, 2) = x; G(x, a)
+          |      ^"#]],
+    );
+    check(
+        "G(x, A, A) = A*x; G(x, a, b)",
+        expect![[r#"
+        error: the argument `A` is named twice
+          |
+        1 | G(x, A, A) = A*x; G(x, a, b)
+          |         ^"#]],
+    );
+    check(
+        "G(x, A) = A*G(x, A); G(x, a)",
+        expect![[r#"
+        error: `G` is called from a function defined before it (or from itself): a function may call only the functions defined above it
+          |
+        1 | G(x, A) = A*G(x, A); G(x, a)
+          |             ^"#]],
+    );
+    check(
+        "F(x) = H(x); H(x) = x^2; a*F(x)",
+        expect![[r#"
+        error: `H` is called from a function defined before it (or from itself): a function may call only the functions defined above it
+          |
+        1 | F(x) = H(x); H(x) = x^2; a*F(x)
+          |        ^"#]],
+    );
+    check(
+        "G(x, A) = A*x; a*x",
+        expect![[r#"
+        error: `G` is defined but never used
+          |
+        1 | G(x, A) = A*x; a*x
+          | ^"#]],
+    );
+    check(
+        "G(x, A) = A*x; a*G",
+        expect![[r#"
+        error: `G` is a function; call it with an argument, as in `G(x)`
+          |
+        1 | G(x, A) = A*x; a*G
+          |                  ^"#]],
+    );
+    check(
+        "exp(x, A) = A*x; exp(x, a)",
+        expect![[r#"
+        error: `exp` cannot be defined: it is a function
+          |
+        1 | exp(x, A) = A*x; exp(x, a)
+          | ^^^"#]],
+    );
+    check(
+        "g = a; g(x) = x; g(x)",
+        expect![[r#"
+        error: `g` is defined twice
+          |
+        1 | g = a; g(x) = x; g(x)
+          |        ^"#]],
+    );
+    check(
+        "G(x, A) = A*x + q(x); G(x, a)",
+        expect![[r#"
+        error: unknown function `q`
+          |
+        1 | G(x, A) = A*x + q(x); G(x, a)
+          |                 ^"#]],
+    );
+}
+
+#[test]
+fn functions_that_grow_without_bound_are_refused_quickly() {
+    // Each function calls the one before twice: 2^40 nodes if expanded naively.
+    let mut text = String::from("F0(x) = x*x + 1\n");
+    for k in 1..=40 {
+        text += &format!("F{k}(x) = F{}(F{}(x) + 1)\n", k - 1, k - 1);
+    }
+    text += "a*F40(x)";
+    let started = std::time::Instant::now();
+    let error = Model::parse(&text).unwrap_err().to_string();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
+    assert!(
+        error.starts_with("error: the defined functions expand to more than 2097152 nodes")
+            || error.contains("too large"),
+        "{error}"
+    );
+    // Nesting deeper than the limit.
+    let mut text = String::from("F0(x) = x\n");
+    for k in 1..=70 {
+        text += &format!("F{k}(x) = F{}(x)\n", k - 1);
+    }
+    text += "a*F70(x)";
+    let error = Model::parse(&text).unwrap_err().to_string();
+    assert!(error.starts_with("error: calls of defined functions nest deeper than 64 levels"), "{error}");
 }

@@ -12,6 +12,7 @@ mod contract;
 mod errors;
 mod errors_in_x;
 mod fit;
+mod functions;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod hostile;

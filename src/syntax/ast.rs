@@ -104,13 +104,16 @@ impl Ast {
         &self.statements[..self.statements.len() - 1]
     }
 
-    /// Every name the text uses as a value (not function names), once each, in order of
-    /// first appearance. Front ends use it to match data columns to variables.
+    /// Every name the text uses as a value (not function names, not the arguments of the
+    /// functions it defines), once each, in order of first appearance. Front ends use it to
+    /// match data columns to variables.
     pub fn names(&self) -> Vec<String> {
+        let locals = self.function_arguments();
         let mut names: Vec<String> = Vec::new();
-        for node in &self.nodes {
+        for (i, node) in self.nodes.iter().enumerate() {
             if let AstKind::Name(n) = &node.kind
                 && !names.contains(n)
+                && !is_local(&locals, i, n)
             {
                 names.push(n.clone());
             }
@@ -118,10 +121,31 @@ impl Ast {
         names
     }
 
+    /// The functions the text defines (`G(x, a) = …`): the arena range of each definition
+    /// (its left side and body) and its arguments' names.
+    pub fn function_arguments(&self) -> Vec<(std::ops::RangeInclusive<usize>, Vec<String>)> {
+        let mut functions = Vec::new();
+        for statement in self.helper_statements() {
+            let Some(lhs) = statement.lhs else { continue };
+            let AstKind::Call { args, .. } = &self.nodes[lhs.index()].kind else { continue };
+            let first = args.iter().map(|a| a.index()).min().unwrap_or(lhs.index());
+            let names = args
+                .iter()
+                .filter_map(|a| match &self.nodes[a.index()].kind {
+                    AstKind::Name(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect();
+            functions.push((first..=statement.rhs.index(), names));
+        }
+        functions
+    }
+
     /// The names the right sides use as values that data could supply: every name of
     /// [`Ast::names`] but the left sides (the response, the helpers) and the constants — the
     /// variables and parameters. Front ends match data columns against these.
     pub fn rhs_names(&self) -> Vec<String> {
+        let locals = self.function_arguments();
         let mut defined: Vec<String> = Vec::new();
         let mut names: Vec<String> = Vec::new();
         let mut start = 0;
@@ -135,9 +159,10 @@ impl Ast {
                 }
                 None => start,
             };
-            for node in &self.nodes[first..=statement.rhs.index()] {
+            for (i, node) in self.nodes.iter().enumerate().take(statement.rhs.index() + 1).skip(first) {
                 if let AstKind::Name(n) = &node.kind
                     && !names.contains(n)
+                    && !is_local(&locals, i, n)
                 {
                     names.push(n.clone());
                 }
@@ -219,4 +244,9 @@ impl Ast {
             }
         }
     }
+}
+
+/// True when node `i`, the name `name`, is an argument of the function whose definition holds it.
+fn is_local(locals: &[(std::ops::RangeInclusive<usize>, Vec<String>)], i: usize, name: &str) -> bool {
+    locals.iter().any(|(range, args)| range.contains(&i) && args.iter().any(|a| a == name))
 }

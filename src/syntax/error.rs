@@ -28,6 +28,16 @@ pub enum SyntaxErrorKind {
     FunctionAsValue { name: String },
     /// The left side of a helper definition is not a plain name.
     BadDefinition,
+    /// An argument in a function's definition that is not a plain name.
+    BadArgument { function: String },
+    /// An argument named twice in a function's definition.
+    DuplicateArgument { name: String },
+    /// A function's body calls itself or a function defined after it.
+    CallsLater { name: String },
+    /// Calls of defined functions nested deeper than the limit.
+    CallsTooDeep { limit: usize },
+    /// Defined functions that expand to more nodes than the limit.
+    CallsTooLarge { limit: usize },
     /// A statement before the last that defines nothing (only the last one is the model).
     ExtraModel,
     /// A helper, or the response, is named like a function, `pi` or a variable.
@@ -94,17 +104,30 @@ impl SyntaxError {
             FunctionAsValue { name } => {
                 format!("`{name}` is a function; call it with an argument, as in `{name}(x)`")
             }
-            BadDefinition => "the left side of a helper definition must be a single name".into(),
+            BadDefinition => {
+                "the left side of a definition must be a name (`g = …`) or a function of names (`G(x, a) = …`)".into()
+            }
+            BadArgument { function } => {
+                format!(
+                    "the arguments in the definition of `{function}` must be names, as in `{function}(x, a, b) = …`"
+                )
+            }
+            DuplicateArgument { name } => format!("the argument `{name}` is named twice"),
+            CallsLater { name } => format!(
+                "`{name}` is called from a function defined before it (or from itself): a function may call only the functions defined above it"
+            ),
+            CallsTooDeep { limit } => format!("calls of defined functions nest deeper than {limit} levels"),
+            CallsTooLarge { limit } => format!("the defined functions expand to more than {limit} nodes"),
             ExtraModel => {
                 "only the last statement is the model; the ones before it must define helpers, as in `g = exp(-x)`"
                     .into()
             }
             ReservedName { name, reason } => format!("`{name}` cannot be defined: {reason}"),
-            HelperRedefined { name } => format!("helper `{name}` is defined twice"),
+            HelperRedefined { name } => format!("`{name}` is defined twice"),
             HelperAndParameter { name } => format!(
                 "`{name}` is used as a parameter before this definition makes it a helper; define helpers before using them"
             ),
-            UnusedHelper { name } => format!("helper `{name}` is defined but never used"),
+            UnusedHelper { name } => format!("`{name}` is defined but never used"),
             BadResponse { reason } => format!("invalid left side: {reason}"),
             NoParameters => "the model has no parameters to fit".into(),
             UnusedVariable { name } => format!("the variable `{name}` does not appear in the model"),

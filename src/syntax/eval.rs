@@ -26,23 +26,26 @@ pub fn eval_response_transform(ast: &Ast, values: &HashMap<String, f64>) -> Opti
 
 /// Every node's value, in arena order.
 fn eval_nodes(ast: &Ast, values: &HashMap<String, f64>) -> Option<Vec<f64>> {
+    let functions: HashMap<&str, (usize, usize, Vec<String>)> = ast
+        .helper_statements()
+        .iter()
+        .filter_map(|s| {
+            let lhs = s.lhs?;
+            let AstKind::Call { name, args, .. } = &ast.node(lhs).kind else { return None };
+            let names = args
+                .iter()
+                .map(|a| match &ast.node(*a).kind {
+                    AstKind::Name(n) => Some(n.clone()),
+                    _ => None,
+                })
+                .collect::<Option<Vec<String>>>()?;
+            Some((name.as_str(), (lhs.index() + 1, s.rhs.index(), names)))
+        })
+        .collect();
     let mut scope = values.clone();
     let mut computed: Vec<f64> = Vec::with_capacity(ast.nodes.len());
-    for (i, node) in ast.nodes.iter().enumerate() {
-        let v = match &node.kind {
-            AstKind::Number(v) => *v,
-            AstKind::Name(name) => match scope.get(name) {
-                Some(v) => *v,
-                None => lookup_constant(name).unwrap_or(f64::NAN),
-            },
-            AstKind::Neg(a) => -computed[a.index()],
-            AstKind::Binary(op, a, b) => op.eval(computed[a.index()], computed[b.index()]),
-            AstKind::Call { name, args, .. } => match (lookup_function(name)?, args.as_slice()) {
-                (Function::Unary(op), [a]) => op.eval(computed[a.index()]),
-                (Function::Binary(op), [a, b]) => op.eval(computed[a.index()], computed[b.index()]),
-                _ => return None,
-            },
-        };
+    for i in 0..ast.nodes.len() {
+        let v = eval_node(ast, i, &computed, &scope, &functions, 0)?;
         computed.push(v);
         // A helper's value is known once its right side is done.
         for statement in ast.helper_statements() {
@@ -54,4 +57,50 @@ fn eval_nodes(ast: &Ast, values: &HashMap<String, f64>) -> Option<Vec<f64>> {
         }
     }
     Some(computed)
+}
+
+type Functions<'a> = HashMap<&'a str, (usize, usize, Vec<String>)>;
+
+/// The value of node `i`, its operands in `computed` (indexed from `base`).
+fn eval_node(
+    ast: &Ast,
+    i: usize,
+    computed: &[f64],
+    scope: &HashMap<String, f64>,
+    functions: &Functions<'_>,
+    base: usize,
+) -> Option<f64> {
+    let at = |a: &super::ast::AstId| computed[a.index() - base];
+    Some(match &ast.nodes[i].kind {
+        AstKind::Number(v) => *v,
+        AstKind::Name(name) => match scope.get(name) {
+            Some(v) => *v,
+            None => lookup_constant(name).unwrap_or(f64::NAN),
+        },
+        AstKind::Neg(a) => -at(a),
+        AstKind::Binary(op, a, b) => op.eval(at(a), at(b)),
+        AstKind::Call { name, args, .. } => {
+            if let Some((first, body, names)) = functions.get(name.as_str()) {
+                // A defined function: its body with the arguments bound.
+                if names.len() != args.len() || base > 0 && *first >= base {
+                    return None;
+                }
+                let mut inner = scope.clone();
+                for (n, a) in names.iter().zip(args) {
+                    inner.insert(n.clone(), at(a));
+                }
+                let mut values = Vec::with_capacity(body + 1 - first);
+                for j in *first..=*body {
+                    let v = eval_node(ast, j, &values, &inner, functions, *first)?;
+                    values.push(v);
+                }
+                return values.last().copied();
+            }
+            match (lookup_function(name)?, args.as_slice()) {
+                (Function::Unary(op), [a]) => op.eval(at(a)),
+                (Function::Binary(op), [a, b]) => op.eval(at(a), at(b)),
+                _ => return None,
+            }
+        }
+    })
 }

@@ -1,6 +1,8 @@
 //! Name resolution: [`Ast`] → symbolic [`Graph`]. Decides what every name is (variable,
 //! parameter, helper, response, constant or function), inlines helpers (as shared DAG nodes,
-//! so nothing is copied), and reports every naming mistake with its span.
+//! so nothing is copied) and functions the model defines (`G(x, A, m, w) = …`: the body is
+//! resolved at each call with its arguments bound to the call's nodes — identical calls
+//! give the same nodes), and reports every naming mistake with its span.
 
 use super::ast::{Ast, AstId, AstKind, Span, Statement};
 use super::error::{SyntaxError, SyntaxErrorKind as Kind};
@@ -47,6 +49,29 @@ struct Helper {
     used: bool,
 }
 
+/// A function the model defines: `name(args) = body`.
+struct UserFunction {
+    args: Vec<String>,
+    /// The body's nodes are `first..=body` in the arena.
+    first: usize,
+    body: AstId,
+    name_span: Span,
+    used: bool,
+    /// Its place among the functions: a body may call only functions defined before it.
+    order: usize,
+}
+
+/// While a function's body is resolved: its arguments' nodes, and the functions it may call.
+struct Frame {
+    bindings: HashMap<String, NodeId>,
+    order: usize,
+}
+
+/// Calls to functions nested deeper than this are refused (each level is a Rust frame).
+pub const MAX_CALL_DEPTH: usize = 64;
+/// Nodes resolved across all function bodies, at most: calls of calls grow exponentially.
+pub const MAX_INLINED_NODES: usize = 1 << 21;
+
 struct Resolver<'a> {
     ast: &'a Ast,
     source: &'a str,
@@ -58,6 +83,12 @@ struct Resolver<'a> {
     param_ids: HashMap<String, ParamId>,
     var_used: Vec<bool>,
     response_name: Option<String>,
+    functions: HashMap<String, UserFunction>,
+    /// (function, argument nodes) → the call's node.
+    calls: HashMap<(String, Vec<NodeId>), NodeId>,
+    /// The bodies being resolved, innermost last.
+    frames: Vec<Frame>,
+    inlined: usize,
 }
 
 /// Resolves every name of `ast` (parsed from `source`).
@@ -92,6 +123,10 @@ fn resolve_names(ast: &Ast, source: &str, names: &Names, need_params: bool) -> R
         param_ids: HashMap::new(),
         var_used: vec![false; names.vars.len()],
         response_name: None,
+        functions: HashMap::new(),
+        calls: HashMap::new(),
+        frames: Vec::new(),
+        inlined: 0,
     };
     if let Some(list) = &names.params {
         for name in list {
@@ -113,9 +148,13 @@ fn resolve_names(ast: &Ast, source: &str, names: &Names, need_params: bool) -> R
     let model_span = ast.node(model.rhs).span;
 
     for name in &resolver.helper_order {
-        let helper = &resolver.helpers[name];
-        if !helper.used {
-            return Err(SyntaxError::new(Kind::UnusedHelper { name: name.clone() }, helper.name_span, source));
+        let (used, span) = match (resolver.helpers.get(name), resolver.functions.get(name)) {
+            (Some(h), _) => (h.used, h.name_span),
+            (None, Some(f)) => (f.used, f.name_span),
+            (None, None) => continue,
+        };
+        if !used {
+            return Err(SyntaxError::new(Kind::UnusedHelper { name: name.clone() }, span, source));
         }
     }
     for (i, used) in resolver.var_used.iter().enumerate() {
@@ -161,12 +200,15 @@ impl Resolver<'_> {
             return Err(self.error(Kind::ExtraModel, statement.span));
         };
         let lhs_node = self.ast.node(lhs);
+        if let AstKind::Call { name, name_span, args } = &lhs_node.kind {
+            return self.define_function(statement, name, *name_span, args, next_node);
+        }
         let AstKind::Name(name) = &lhs_node.kind else {
             return Err(self.error(Kind::BadDefinition, lhs_node.span));
         };
         let name_span = lhs_node.span;
         self.check_definable(name, name_span)?;
-        if self.helpers.contains_key(name) {
+        if self.helpers.contains_key(name) || self.functions.contains_key(name) {
             return Err(self.error(Kind::HelperRedefined { name: name.clone() }, name_span));
         }
         if self.param_ids.contains_key(name) {
@@ -177,6 +219,79 @@ impl Resolver<'_> {
         self.helpers.insert(name.clone(), Helper { node, name_span, used: false });
         self.helper_order.push(name.clone());
         Ok(())
+    }
+
+    /// `name(a, b, …) = body`: recorded; the body is resolved at each call.
+    fn define_function(
+        &mut self,
+        statement: &Statement,
+        name: &str,
+        name_span: Span,
+        args: &[AstId],
+        next_node: &mut usize,
+    ) -> Result<(), SyntaxError> {
+        self.check_definable(name, name_span)?;
+        if self.helpers.contains_key(name) || self.functions.contains_key(name) {
+            return Err(self.error(Kind::HelperRedefined { name: name.to_owned() }, name_span));
+        }
+        let mut names: Vec<String> = Vec::with_capacity(args.len());
+        for arg in args {
+            let node = self.ast.node(*arg);
+            let AstKind::Name(arg_name) = &node.kind else {
+                return Err(self.error(Kind::BadArgument { function: name.to_owned() }, node.span));
+            };
+            if names.contains(arg_name) {
+                return Err(self.error(Kind::DuplicateArgument { name: arg_name.clone() }, node.span));
+            }
+            if lookup_function(arg_name).is_some() || self.functions.contains_key(arg_name) {
+                let reason = "it is a function".to_owned();
+                return Err(self.error(Kind::ReservedName { name: arg_name.clone(), reason }, node.span));
+            }
+            names.push(arg_name.clone());
+        }
+        let lhs = statement.lhs.expect("a definition has a left side");
+        let order = self.functions.len();
+        let function =
+            UserFunction { args: names, first: lhs.index() + 1, body: statement.rhs, name_span, used: false, order };
+        self.functions.insert(name.to_owned(), function);
+        self.helper_order.push(name.to_owned());
+        *next_node = statement.rhs.index() + 1;
+        Ok(())
+    }
+
+    /// A call of a function the model defined: its body with the arguments bound.
+    fn call_user(&mut self, name: &str, name_span: Span, args: &[NodeId]) -> Result<NodeId, SyntaxError> {
+        let function = &self.functions[name];
+        if let Some(frame) = self.frames.last()
+            && function.order >= frame.order
+        {
+            return Err(self.error(Kind::CallsLater { name: name.to_owned() }, name_span));
+        }
+        if args.len() != function.args.len() {
+            let kind = Kind::WrongArity { name: name.to_owned(), expected: function.args.len(), found: args.len() };
+            return Err(self.error(kind, name_span));
+        }
+        let key = (name.to_owned(), args.to_vec());
+        if let Some(node) = self.calls.get(&key) {
+            return Ok(*node);
+        }
+        if self.frames.len() >= MAX_CALL_DEPTH {
+            return Err(self.error(Kind::CallsTooDeep { limit: MAX_CALL_DEPTH }, name_span));
+        }
+        let (first, body, order) = (function.first, function.body, function.order);
+        self.inlined += body.index() + 1 - first;
+        if self.inlined > MAX_INLINED_NODES {
+            return Err(self.error(Kind::CallsTooLarge { limit: MAX_INLINED_NODES }, name_span));
+        }
+        let bindings = function.args.iter().cloned().zip(args.iter().copied()).collect();
+        self.functions.get_mut(name).expect("looked up above").used = true;
+        self.frames.push(Frame { bindings, order });
+        let mut next = first;
+        let node = self.expr(body, &mut next);
+        self.frames.pop();
+        let node = node?;
+        self.calls.insert(key, node);
+        Ok(node)
     }
 
     /// A helper or the response may not take the name of a function or a variable. A helper
@@ -264,6 +379,12 @@ impl Resolver<'_> {
     }
 
     fn name(&mut self, name: &str, span: Span) -> Result<NodeId, SyntaxError> {
+        if let Some(node) = self.frames.last().and_then(|f| f.bindings.get(name)) {
+            return Ok(*node);
+        }
+        if self.functions.contains_key(name) {
+            return Err(self.error(Kind::FunctionAsValue { name: name.to_owned() }, span));
+        }
         if let Some(k) = self.names.vars.iter().position(|v| v == name) {
             self.var_used[k] = true;
             return Ok(self.graph.add(Node::Var(VarId(k as u32))));
@@ -296,6 +417,9 @@ impl Resolver<'_> {
     }
 
     fn call(&mut self, name: &str, name_span: Span, args: &[NodeId]) -> Result<NodeId, SyntaxError> {
+        if self.functions.contains_key(name) {
+            return self.call_user(name, name_span, args);
+        }
         let Some(function) = lookup_function(name) else {
             let suggestion = suggest_function(name).map(str::to_owned);
             return Err(self.error(Kind::UnknownFunction { name: name.to_owned(), suggestion }, name_span));
