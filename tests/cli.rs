@@ -203,6 +203,8 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--contour-points", "10"]),
         decay(&["signal", "--contour", "a"]),
         decay(&["signal", "--contour", "a,q"]),
+        vec!["fit", "gausian(time, A, c, s) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
+        vec!["fit", "gaussian(time, A, c) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
         decay(&["signal", "--ci", "9"]),
         decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
         decay(&["signal", "--derive", "t = log(2)/q"]),
@@ -825,4 +827,12 @@ fn weights_are_one_over_sigma_squared() {
         "error: --weights: data row 2 has w = 0: weights must be positive and finite (w = 1/σ²; drop the row to \
          leave the point out)\n"
     );
+}
+
+#[test]
+fn the_model_library_is_listed() {
+    let cache = TempDir::new("cli-models");
+    let out = jitfit(&["models"], &cache);
+    assert_eq!(out.status.code(), Some(0));
+    expect_test::expect_file!["snapshots/models.txt"].assert_eq(&stdout(&out));
 }

@@ -29,10 +29,10 @@ fn unknown_function_with_suggestion() {
     check(
         "a * sine(b * x)",
         expect![[r#"
-        error: unknown function `sine` (did you mean `sin`?)
-          |
-        1 | a * sine(b * x)
-          |     ^^^^"#]],
+            error: `sine` takes 4 arguments (sine(x, amplitude, frequency, shift)), found 1
+              |
+            1 | a * sine(b * x)
+              |     ^^^^"#]],
     );
     check(
         "a*gamma(x)",
@@ -330,10 +330,10 @@ fn function_definition_mistakes() {
     check(
         "G(x, A) = A*x; G(x, a, b) + c",
         expect![[r#"
-        error: `G` takes 2 arguments, found 3
-          |
-        1 | G(x, A) = A*x; G(x, a, b) + c
-          |                ^"#]],
+            error: `G` takes 2 arguments (G(x, A)), found 3
+              |
+            1 | G(x, A) = A*x; G(x, a, b) + c
+              |                ^"#]],
     );
     check(
         "G(x, 2) = x; G(x, a)",

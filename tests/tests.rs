@@ -17,6 +17,7 @@ mod functions;
 mod gpu;
 mod hostile;
 mod ir;
+mod library;
 mod math;
 mod multistart;
 mod nist;

@@ -26,22 +26,29 @@ impl Encoder {
         self.0.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
         self.0.extend_from_slice(bytes);
     }
-    fn list(&mut self, items: &[String]) {
+    fn list<S: AsRef<str>>(&mut self, items: &[S]) {
         self.0.extend_from_slice(&(items.len() as u64).to_le_bytes());
         for item in items {
-            self.field(item.as_bytes());
+            self.field(item.as_ref().as_bytes());
         }
     }
 }
 
 /// The target-independent part of the key: the model, its names, the simplification limits,
-/// the IR version, the kernel set and the crate version. Stable across machines.
+/// the IR and language versions, the model library's text, the kernel set and the crate
+/// version. Stable across machines.
 pub fn model_fingerprint(canonical: &str, options: &ModelOptions) -> u128 {
     let mut e = Encoder(Vec::new());
     e.field(b"jitfit model fingerprint");
     e.field(env!("CARGO_PKG_VERSION").as_bytes());
     e.field(&IR_VERSION.to_le_bytes());
     e.field(&crate::syntax::LANGUAGE_VERSION.to_le_bytes());
+    // The library's text: a change to a library function is a change of meaning.
+    for function in crate::syntax::library::LIBRARY {
+        e.field(function.name.as_bytes());
+        e.list(function.args);
+        e.field(function.body.as_bytes());
+    }
     e.field(KERNEL_SET.as_bytes());
     e.field(canonical.as_bytes());
     e.list(&options.names.vars);

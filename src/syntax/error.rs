@@ -23,7 +23,8 @@ pub enum SyntaxErrorKind {
     /// A call to a function the language does not have.
     UnknownFunction { name: String, suggestion: Option<String> },
     /// A call with the wrong number of arguments.
-    WrongArity { name: String, expected: usize, found: usize },
+    /// `arguments`: the names of a defined or library function's arguments.
+    WrongArity { name: String, expected: usize, found: usize, arguments: Option<String> },
     /// A function name used as a value (`exp * x`).
     FunctionAsValue { name: String },
     /// The left side of a helper definition is not a plain name.
@@ -97,9 +98,12 @@ impl SyntaxError {
                 format!("unknown function `{name}` (did you mean `{s}`?)")
             }
             UnknownFunction { name, suggestion: None } => format!("unknown function `{name}`"),
-            WrongArity { name, expected, found } => {
+            WrongArity { name, expected, found, arguments } => {
                 let plural = if *expected == 1 { "" } else { "s" };
-                format!("`{name}` takes {expected} argument{plural}, found {found}")
+                match arguments {
+                    Some(list) => format!("`{name}` takes {expected} argument{plural} ({name}({list})), found {found}"),
+                    None => format!("`{name}` takes {expected} argument{plural}, found {found}"),
+                }
             }
             FunctionAsValue { name } => {
                 format!("`{name}` is a function; call it with an argument, as in `{name}(x)`")

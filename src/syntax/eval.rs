@@ -96,6 +96,23 @@ fn eval_node(
                 }
                 return values.last().copied();
             }
+            if lookup_function(name).is_none()
+                && let Some(parsed) = super::library::lookup(name)
+            {
+                // A library function: its own parsed body, with only its arguments bound.
+                if parsed.function.args.len() != args.len() {
+                    return None;
+                }
+                let inner: HashMap<String, f64> =
+                    parsed.function.args.iter().map(|a| a.to_string()).zip(args.iter().map(at)).collect();
+                let body = &parsed.ast;
+                let mut values = Vec::with_capacity(body.nodes.len());
+                for j in 0..=body.model_statement().rhs.index() {
+                    let v = eval_node(body, j, &values, &inner, &HashMap::new(), 0)?;
+                    values.push(v);
+                }
+                return values.last().copied();
+            }
             match (lookup_function(name)?, args.as_slice()) {
                 (Function::Unary(op), [a]) => op.eval(at(a)),
                 (Function::Binary(op), [a, b]) => op.eval(at(a), at(b)),

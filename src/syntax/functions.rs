@@ -63,8 +63,9 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
 pub const CONSTANTS: &[(&str, f64)] = &[("pi", std::f64::consts::PI), ("e", std::f64::consts::E)];
 
 /// The version of the model language's meaning, part of every compiled model's identity:
-/// bumped when the same text comes to mean something else (2: `e` became Euler's number).
-pub const LANGUAGE_VERSION: u32 = 2;
+/// bumped when the same text comes to mean something else (2: `e` became Euler's number; 3:
+/// functions the model defines, and the library's, which were unknown names before).
+pub const LANGUAGE_VERSION: u32 = 3;
 
 pub fn lookup_function(name: &str) -> Option<Function> {
     FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
@@ -78,12 +79,13 @@ pub fn lookup_constant(name: &str) -> Option<f64> {
 /// letters or more), or one that matches ignoring case.
 pub fn suggest_function(name: &str) -> Option<&'static str> {
     let lower = name.to_ascii_lowercase();
-    if let Some((n, _)) = FUNCTIONS.iter().find(|(n, _)| *n == lower) {
+    // The language's functions, then the model library's.
+    let known = FUNCTIONS.iter().map(|(n, _)| *n).chain(super::library::LIBRARY.iter().map(|f| f.name));
+    if let Some(n) = known.clone().find(|n| *n == lower) {
         return Some(n);
     }
-    FUNCTIONS
-        .iter()
-        .map(|(n, _)| (edit_distance(&lower, n), *n))
+    known
+        .map(|n| (edit_distance(&lower, n), n))
         .filter(|(d, n)| *d <= if name.len().min(n.len()) <= 4 { 1 } else { 2 })
         .min_by_key(|(d, _)| *d)
         .map(|(_, n)| n)
@@ -111,11 +113,13 @@ mod tests {
     #[test]
     fn suggestions() {
         assert_eq!(suggest_function("exq"), Some("exp"));
-        assert_eq!(suggest_function("sine"), Some("sin"));
+        assert_eq!(suggest_function("sinn"), Some("sin"));
         assert_eq!(suggest_function("EXP"), Some("exp"));
         assert_eq!(suggest_function("gamma"), None);
         assert_eq!(suggest_function("q"), None);
         assert_eq!(suggest_function("foo"), None);
         assert_eq!(suggest_function("arctn"), Some("arctan"));
+        assert_eq!(suggest_function("gausian"), Some("gaussian"));
+        assert_eq!(suggest_function("Lorentzian"), Some("lorentzian"));
     }
 }

@@ -9,6 +9,7 @@ mod ast;
 mod error;
 mod eval;
 mod functions;
+pub mod library;
 mod parser;
 mod resolve;
 

@@ -7,6 +7,7 @@
 use super::ast::{Ast, AstId, AstKind, Span, Statement};
 use super::error::{SyntaxError, SyntaxErrorKind as Kind};
 use super::functions::{Function, lookup_constant, lookup_function, suggest_function};
+use super::library::{self, Parsed};
 use crate::ops::{ParamId, UnaryOp, VarId};
 use crate::symbolic::{Graph, Node, NodeId};
 use std::collections::HashMap;
@@ -65,6 +66,9 @@ struct UserFunction {
 struct Frame {
     bindings: HashMap<String, NodeId>,
     order: usize,
+    /// A library function's body: only its arguments, constants and functions of the
+    /// language or the library are visible.
+    library: bool,
 }
 
 /// Calls to functions nested deeper than this are refused (each level is a Rust frame).
@@ -268,7 +272,12 @@ impl Resolver<'_> {
             return Err(self.error(Kind::CallsLater { name: name.to_owned() }, name_span));
         }
         if args.len() != function.args.len() {
-            let kind = Kind::WrongArity { name: name.to_owned(), expected: function.args.len(), found: args.len() };
+            let kind = Kind::WrongArity {
+                name: name.to_owned(),
+                expected: function.args.len(),
+                found: args.len(),
+                arguments: Some(function.args.join(", ")),
+            };
             return Err(self.error(kind, name_span));
         }
         let key = (name.to_owned(), args.to_vec());
@@ -285,10 +294,52 @@ impl Resolver<'_> {
         }
         let bindings = function.args.iter().cloned().zip(args.iter().copied()).collect();
         self.functions.get_mut(name).expect("looked up above").used = true;
-        self.frames.push(Frame { bindings, order });
+        self.frames.push(Frame { bindings, order, library: false });
         let mut next = first;
         let node = self.expr(body, &mut next);
         self.frames.pop();
+        let node = node?;
+        self.calls.insert(key, node);
+        Ok(node)
+    }
+
+    /// A call of a library function (`gaussian(x, A, c, s)`): its body, parsed on its own,
+    /// with the arguments bound.
+    fn call_library(
+        &mut self,
+        parsed: &'static Parsed,
+        name_span: Span,
+        args: &[NodeId],
+    ) -> Result<NodeId, SyntaxError> {
+        let function = parsed.function;
+        if args.len() != function.args.len() {
+            let kind = Kind::WrongArity {
+                name: function.name.to_owned(),
+                expected: function.args.len(),
+                found: args.len(),
+                arguments: Some(function.args.join(", ")),
+            };
+            return Err(self.error(kind, name_span));
+        }
+        let key = (format!("library {}", function.name), args.to_vec());
+        if let Some(node) = self.calls.get(&key) {
+            return Ok(*node);
+        }
+        if self.frames.len() >= MAX_CALL_DEPTH {
+            return Err(self.error(Kind::CallsTooDeep { limit: MAX_CALL_DEPTH }, name_span));
+        }
+        self.inlined += parsed.ast.nodes.len();
+        if self.inlined > MAX_INLINED_NODES {
+            return Err(self.error(Kind::CallsTooLarge { limit: MAX_INLINED_NODES }, name_span));
+        }
+        let bindings = function.args.iter().map(|a| a.to_string()).zip(args.iter().copied()).collect();
+        let saved = (self.ast, self.source);
+        (self.ast, self.source) = (&parsed.ast, function.body);
+        self.frames.push(Frame { bindings, order: 0, library: true });
+        let mut next = 0;
+        let node = self.expr(parsed.ast.model_statement().rhs, &mut next);
+        self.frames.pop();
+        (self.ast, self.source) = saved;
         let node = node?;
         self.calls.insert(key, node);
         Ok(node)
@@ -379,8 +430,15 @@ impl Resolver<'_> {
     }
 
     fn name(&mut self, name: &str, span: Span) -> Result<NodeId, SyntaxError> {
-        if let Some(node) = self.frames.last().and_then(|f| f.bindings.get(name)) {
-            return Ok(*node);
+        if let Some(frame) = self.frames.last() {
+            if let Some(node) = frame.bindings.get(name) {
+                return Ok(*node);
+            }
+            if frame.library {
+                // Library bodies are closed (a test checks): only constants are left.
+                let c = lookup_constant(name).unwrap_or(f64::NAN);
+                return Ok(self.graph.constant(c));
+            }
         }
         if self.functions.contains_key(name) {
             return Err(self.error(Kind::FunctionAsValue { name: name.to_owned() }, span));
@@ -417,15 +475,26 @@ impl Resolver<'_> {
     }
 
     fn call(&mut self, name: &str, name_span: Span, args: &[NodeId]) -> Result<NodeId, SyntaxError> {
-        if self.functions.contains_key(name) {
+        let in_library = self.frames.last().is_some_and(|f| f.library);
+        if !in_library && self.functions.contains_key(name) {
             return self.call_user(name, name_span, args);
+        }
+        if lookup_function(name).is_none()
+            && let Some(parsed) = library::lookup(name)
+        {
+            return self.call_library(parsed, name_span, args);
         }
         let Some(function) = lookup_function(name) else {
             let suggestion = suggest_function(name).map(str::to_owned);
             return Err(self.error(Kind::UnknownFunction { name: name.to_owned(), suggestion }, name_span));
         };
         if args.len() != function.arity() {
-            let kind = Kind::WrongArity { name: name.to_owned(), expected: function.arity(), found: args.len() };
+            let kind = Kind::WrongArity {
+                name: name.to_owned(),
+                expected: function.arity(),
+                found: args.len(),
+                arguments: None,
+            };
             return Err(self.error(kind, name_span));
         }
         Ok(match function {

@@ -96,6 +96,19 @@ enum Command {
     /// The GPU `--backend gpu` would use: adapter, graphics API, f64 support, limits.
     /// Exit status 1 when there is none (or this build has no GPU support).
     Gpu,
+    /// The model library: functions any model may call, e.g.
+    /// `gaussian(x, A1, c1, s1) + gaussian(x, A2, c2, s2) + b` (lmfit's parameter conventions).
+    Models,
+}
+
+/// `jitfit models`: each library function, what it is and its definition.
+fn list_models() -> anyhow::Result<i32> {
+    for function in jitfit::syntax::library::LIBRARY {
+        outln!("{}({})", function.name, function.args.join(", "))?;
+        outln!("    {}", function.doc)?;
+        outln!("    = {}", function.body)?;
+    }
+    Ok(0)
 }
 
 /// `jitfit gpu`: what the GPU backend would run on.
@@ -147,6 +160,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => convert::generate(&args),
         Command::Cache(command) => cache::run(&command).map(|()| 0),
         Command::Gpu => gpu_info(),
+        Command::Models => list_models(),
     };
     match result {
         Ok(code) => ExitCode::from(code as u8),

@@ -1,0 +1,144 @@
+//! The model library: lineshapes and curves written in the model language, callable from any
+//! model without being defined (`gaussian(x, A1, c1, s1) + gaussian(x, A2, c2, s2) + b`).
+//! Parameters follow lmfit's conventions (`lmfit.lineshapes`): the variable first, then lmfit's
+//! parameters in lmfit's order, `amplitude` the area under a peak. A function the model
+//! defines with the same name takes precedence. Bodies use only their arguments, constants
+//! and the language's functions (and earlier library functions), so a call adds no
+//! parameter of its own.
+
+use super::ast::Ast;
+use std::sync::LazyLock;
+
+/// One function of the library.
+pub struct LibraryFunction {
+    pub name: &'static str,
+    pub args: &'static [&'static str],
+    pub body: &'static str,
+    /// What it is, in one line (for `jitfit models`).
+    pub doc: &'static str,
+}
+
+/// The library, in the order `jitfit models` lists it.
+pub const LIBRARY: &[LibraryFunction] = &[
+    LibraryFunction {
+        name: "gaussian",
+        args: &["x", "amplitude", "center", "sigma"],
+        body: "amplitude/(sigma*sqrt(2*pi))*exp(-(x - center)^2/(2*sigma^2))",
+        doc: "Gaussian peak of area `amplitude` (lmfit GaussianModel); FWHM = 2.3548·sigma",
+    },
+    LibraryFunction {
+        name: "lorentzian",
+        args: &["x", "amplitude", "center", "sigma"],
+        body: "amplitude/(pi*sigma)/(1 + ((x - center)/sigma)^2)",
+        doc: "Lorentzian (Cauchy) peak of area `amplitude`, half width `sigma` (lmfit LorentzianModel)",
+    },
+    LibraryFunction {
+        name: "pseudo_voigt",
+        args: &["x", "amplitude", "center", "sigma", "fraction"],
+        body: "(1 - fraction)*gaussian(x, amplitude, center, sigma/sqrt(2*log(2))) \
+               + fraction*lorentzian(x, amplitude, center, sigma)",
+        doc: "Lorentzian fraction `fraction` plus Gaussian of the same FWHM 2·sigma (lmfit PseudoVoigtModel)",
+    },
+    LibraryFunction {
+        name: "gaussian2d",
+        args: &["x", "y", "amplitude", "centerx", "centery", "sigmax", "sigmay"],
+        body: "amplitude/(2*pi*sigmax*sigmay)*exp(-(x - centerx)^2/(2*sigmax^2) - (y - centery)^2/(2*sigmay^2))",
+        doc: "2-D Gaussian of volume `amplitude`, axis-aligned (lmfit Gaussian2dModel)",
+    },
+    LibraryFunction {
+        name: "damped_oscillator",
+        args: &["x", "amplitude", "center", "sigma"],
+        body: "amplitude/sqrt((1 - (x/center)^2)^2 + (2*sigma*x/center)^2)",
+        doc: "amplitude of a driven damped harmonic oscillator (lmfit DampedOscillatorModel)",
+    },
+    LibraryFunction {
+        name: "exponential",
+        args: &["x", "amplitude", "decay"],
+        body: "amplitude*exp(-x/decay)",
+        doc: "exponential decay with time constant `decay` (lmfit ExponentialModel)",
+    },
+    LibraryFunction {
+        name: "stretched_exponential",
+        args: &["x", "amplitude", "tau", "beta"],
+        body: "amplitude*exp(-(x/tau)^beta)",
+        doc: "Kohlrausch stretched exponential, 0 < beta ≤ 1 for x ≥ 0",
+    },
+    LibraryFunction {
+        name: "powerlaw",
+        args: &["x", "amplitude", "exponent"],
+        body: "amplitude*x^exponent",
+        doc: "power law (lmfit PowerLawModel)",
+    },
+    LibraryFunction {
+        name: "linear",
+        args: &["x", "slope", "intercept"],
+        body: "slope*x + intercept",
+        doc: "straight line (lmfit LinearModel)",
+    },
+    LibraryFunction {
+        name: "quadratic",
+        args: &["x", "a", "b", "c"],
+        body: "a*x^2 + b*x + c",
+        doc: "parabola (lmfit QuadraticModel)",
+    },
+    LibraryFunction {
+        name: "step_erf",
+        args: &["x", "amplitude", "center", "sigma"],
+        body: "amplitude*(1 + erf((x - center)/sigma))/2",
+        doc: "error-function step from 0 to `amplitude` (lmfit StepModel, form='erf')",
+    },
+    LibraryFunction {
+        name: "step_logistic",
+        args: &["x", "amplitude", "center", "sigma"],
+        body: "amplitude*(1 - 1/(1 + exp((x - center)/sigma)))",
+        doc: "logistic step from 0 to `amplitude` (lmfit StepModel, form='logistic')",
+    },
+    LibraryFunction {
+        name: "step_atan",
+        args: &["x", "amplitude", "center", "sigma"],
+        body: "amplitude*(1/2 + atan((x - center)/sigma)/pi)",
+        doc: "arctangent step from 0 to `amplitude` (lmfit StepModel, form='atan')",
+    },
+    LibraryFunction {
+        name: "hill",
+        args: &["x", "bottom", "top", "ec50", "n"],
+        body: "bottom + (top - bottom)/(1 + (ec50/x)^n)",
+        doc: "Hill equation / four-parameter logistic (4PL) dose response, x > 0",
+    },
+    LibraryFunction {
+        name: "michaelis_menten",
+        args: &["x", "vmax", "km"],
+        body: "vmax*x/(km + x)",
+        doc: "Michaelis–Menten rate at substrate concentration x",
+    },
+    LibraryFunction {
+        name: "sine",
+        args: &["x", "amplitude", "frequency", "shift"],
+        body: "amplitude*sin(frequency*x + shift)",
+        doc: "sine wave, `frequency` in radians per unit of x (lmfit SineModel)",
+    },
+];
+
+/// A library function with its body parsed.
+pub struct Parsed {
+    pub function: &'static LibraryFunction,
+    pub ast: Ast,
+}
+
+static PARSED: LazyLock<Vec<Parsed>> = LazyLock::new(|| {
+    LIBRARY
+        .iter()
+        .map(|function| Parsed {
+            function,
+            ast: super::parse(function.body).unwrap_or_else(|e| panic!("library `{}`: {e}", function.name)),
+        })
+        .collect()
+});
+
+/// The library function called `name`, parsed.
+pub fn lookup(name: &str) -> Option<&'static Parsed> {
+    if !LIBRARY.iter().any(|f| f.name == name) {
+        return None;
+    }
+    PARSED.iter().find(|p| p.function.name == name)
+}

@@ -1,0 +1,47 @@
+"""Reference values of the model library (src/syntax/library.rs) for tests/library.rs.
+
+Run from the repository root (numpy, lmfit):
+    python3 tests/data/library/generate.py
+Each function is evaluated by lmfit.lineshapes where lmfit has it (same name and parameter
+order as jitfit's), else by the numpy formula written here, at fixed arguments.
+"""
+import json
+
+import lmfit
+import numpy as np
+from lmfit import lineshapes as ls
+
+x = np.array([-2.5, -0.7, 0.0, 0.3, 1.1, 2.0, 4.5])
+xp = np.array([0.05, 0.3, 1.0, 2.2, 7.5])  # positive x, for power laws and the Hill curve
+
+cases = []
+
+
+def add(name, args, xs, values, source, y=None):
+    case = {"name": name, "args": args, "x": xs.tolist(), "values": np.asarray(values, float).tolist(), "source": source}
+    if y is not None:
+        case["y"] = y.tolist()
+    cases.append(case)
+
+
+add("gaussian", [2.0, 0.3, 0.8], x, ls.gaussian(x, 2.0, 0.3, 0.8), "lmfit")
+add("lorentzian", [2.0, 0.3, 0.8], x, ls.lorentzian(x, 2.0, 0.3, 0.8), "lmfit")
+add("pseudo_voigt", [2.0, 0.3, 0.8, 0.35], x, ls.pvoigt(x, 2.0, 0.3, 0.8, 0.35), "lmfit pvoigt")
+y = np.array([0.4, -1.0, 0.2, 2.0, -0.3, 0.0, 1.5])
+add("gaussian2d", [3.0, 0.2, -0.1, 0.9, 1.4], x, ls.gaussian2d(x, y, 3.0, 0.2, -0.1, 0.9, 1.4), "lmfit", y=y)
+add("damped_oscillator", [1.5, 1.2, 0.1], x, ls.damped_oscillator(x, 1.5, 1.2, 0.1), "lmfit")
+add("exponential", [3.0, 1.7], x, ls.exponential(x, 3.0, 1.7), "lmfit")
+add("stretched_exponential", [3.0, 1.7, 0.6], xp, 3.0 * np.exp(-(xp / 1.7) ** 0.6), "numpy")
+add("powerlaw", [2.0, -1.3], xp, ls.powerlaw(xp, 2.0, -1.3), "lmfit")
+add("linear", [0.7, -0.2], x, ls.linear(x, 0.7, -0.2), "lmfit")
+add("quadratic", [0.5, -0.3, 1.1], x, ls.parabolic(x, 0.5, -0.3, 1.1), "lmfit parabolic")
+add("step_erf", [2.0, 0.3, 0.8], x, ls.step(x, 2.0, 0.3, 0.8, form="erf"), "lmfit")
+add("step_logistic", [2.0, 0.3, 0.8], x, ls.step(x, 2.0, 0.3, 0.8, form="logistic"), "lmfit")
+add("step_atan", [2.0, 0.3, 0.8], x, ls.step(x, 2.0, 0.3, 0.8, form="atan"), "lmfit")
+add("hill", [0.1, 2.0, 1.3, 1.8], xp, 0.1 + (2.0 - 0.1) / (1 + (1.3 / xp) ** 1.8), "numpy")
+add("michaelis_menten", [200.0, 0.06], xp, 200.0 * xp / (0.06 + xp), "numpy")
+add("sine", [1.5, 2.2, 0.4], x, ls.sine(x, 1.5, 2.2, 0.4), "lmfit")
+
+with open("tests/data/library/reference.json", "w") as out:
+    json.dump({"lmfit": lmfit.__version__, "numpy": np.__version__, "cases": cases}, out, indent=1)
+    out.write("\n")
