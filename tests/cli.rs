@@ -204,6 +204,12 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--contour", "a"]),
         decay(&["signal", "--contour", "a,q"]),
         vec!["fit", "gausian(time, A, c, s) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
+        decay(&["signal", "--tie", "q = a"]),
+        decay(&["signal", "--tie", "b = b/2"]),
+        decay(&["signal", "--tie", "b"]),
+        decay(&["signal", "--tie", "b = a", "--tie", "b = 2*a"]),
+        decay(&["signal", "--tie", "b = a", "--p0", "b=2"]),
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--tie", "b = a"],
         vec!["fit", "gaussian(time, A, c) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
         decay(&["signal", "--ci", "9"]),
         decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
@@ -835,4 +841,33 @@ fn the_model_library_is_listed() {
     let out = jitfit(&["models"], &cache);
     assert_eq!(out.status.code(), Some(0));
     expect_test::expect_file!["snapshots/models.txt"].assert_eq(&stdout(&out));
+}
+
+#[test]
+fn a_tie_is_the_model_written_with_it() {
+    let cache = TempDir::new("cli-tie");
+    let fit = |model: &str, extra: &[&str]| -> serde_json::Value {
+        let args = [&["fit", model, "examples/data/decay.csv", "--y", "signal", "--sigma", "err", "--json"][..], extra]
+            .concat();
+        let out = jitfit(&args, &cache);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    // c tied to a tenth of a: the same as writing a/10 for c.
+    let tied = fit("a*exp(-b*time) + c", &["--tie", "c = a/10"]);
+    let written = fit("a*exp(-b*time) + a/10", &[]);
+    for (k, name) in ["a", "b"].iter().enumerate() {
+        let p = |v: &serde_json::Value| {
+            v["parameters"].as_array().unwrap().iter().find(|p| p["name"] == *name).cloned().unwrap()
+        };
+        let (x, y) = (p(&tied)["value"].as_f64().unwrap(), p(&written)["value"].as_f64().unwrap());
+        assert!((x - y).abs() <= 1e-12 * y.abs(), "{k}: {x} vs {y}");
+    }
+    let a = tied["parameters"].as_array().unwrap().iter().find(|p| p["name"] == "a").cloned().unwrap();
+    assert_eq!(tied["tied"][0]["name"], "c");
+    assert_eq!(tied["tied"][0]["expression"], "a/10");
+    let c = tied["tied"][0]["value"].as_f64().unwrap();
+    assert!((c - a["value"].as_f64().unwrap() / 10.0).abs() <= 1e-15 * c.abs());
+    let se = tied["tied"][0]["stderr"].as_f64().unwrap();
+    assert!((se - a["stderr"].as_f64().unwrap() / 10.0).abs() <= 1e-12 * se);
 }

@@ -19,3 +19,37 @@ pub use eval::{eval_ast, eval_response_transform};
 pub use functions::{CONSTANTS, FUNCTIONS, Function, LANGUAGE_VERSION, lookup_function, suggest_function};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES, parse};
 pub use resolve::{Names, Resolved, resolve, resolve_expression};
+
+/// The model with parameters tied (lmfit's `expr`): each tie `NAME = EXPRESSION` (e.g.
+/// `w2 = w1`, `m3 = m2 + 5`) becomes a helper before the model, so `NAME` is no longer a
+/// parameter but that expression of the others. `NAME` must be a name of the model; a tie is
+/// given once.
+pub fn tie(source: &str, ties: &[String]) -> Result<String, String> {
+    let ast = parse(source).map_err(|e| format!("{e}"))?;
+    let names = ast.rhs_names();
+    let mut tied: Vec<String> = Vec::new();
+    let mut text = String::new();
+    for tie in ties {
+        let form = || format!("--tie `{tie}`: write NAME = EXPRESSION of the parameters, e.g. `w2 = w1`");
+        let parsed = parse(tie).map_err(|e| format!("{e}\n{}", form()))?;
+        let [statement] = parsed.statements.as_slice() else { return Err(form()) };
+        let Some(AstKind::Name(name)) = statement.lhs.map(|l| &parsed.node(l).kind) else { return Err(form()) };
+        if !names.contains(name) {
+            return Err(format!("--tie `{tie}`: `{name}` is not a name of the model (names: {})", names.join(", ")));
+        }
+        if tied.contains(name) {
+            return Err(format!("--tie: `{name}` is tied twice"));
+        }
+        let lhs = statement.lhs.expect("matched above").index();
+        let uses_itself = parsed.nodes[lhs + 1..=statement.rhs.index()]
+            .iter()
+            .any(|n| matches!(&n.kind, AstKind::Name(other) if other == name));
+        if uses_itself {
+            return Err(format!("--tie `{tie}`: `{name}` cannot be tied to itself"));
+        }
+        tied.push(name.clone());
+        let span = parsed.node(statement.rhs).span;
+        text += &format!("{name} = {}\n", &tie[span.start..span.end]);
+    }
+    Ok(text + source)
+}

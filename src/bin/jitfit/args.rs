@@ -134,6 +134,11 @@ pub struct FitArgs {
     /// standard error by the delta method with the exact gradient.
     #[arg(long)]
     pub derive: Vec<String>,
+    /// Tie a parameter to an expression of the others, `NAME = EXPRESSION` (lmfit's `expr`;
+    /// repeatable): `--tie 'w2 = w1'`, `--tie 'm3 = m2 + 5'`. The model is rewritten (the tie
+    /// becomes a helper) and the tied value is reported with its standard error.
+    #[arg(long)]
+    pub tie: Vec<String>,
     /// Confidence and prediction bands of the curve at this level (a σ multiple or a
     /// probability): a summary in the report, columns in --output-residuals.
     #[arg(long)]
@@ -164,6 +169,17 @@ pub struct FitArgs {
     /// `FLAG (FILE)`); not a command-line option.
     #[arg(skip)]
     pub npy_columns: Vec<String>,
+}
+
+impl FitArgs {
+    /// Rewrites the model with the `--tie`s (each a helper before it); the ties are kept for
+    /// the report.
+    pub fn apply_ties(&mut self) -> anyhow::Result<()> {
+        if !self.tie.is_empty() {
+            self.model = jitfit::syntax::tie(&self.model, &self.tie).map_err(|e| anyhow::anyhow!(e))?;
+        }
+        Ok(())
+    }
 }
 
 impl FitArgs {

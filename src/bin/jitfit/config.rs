@@ -52,6 +52,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--bootstrap", args.bootstrap.is_some()),
             ("--sigma-x", !args.sigma_x.is_empty()),
             ("--contour", !args.contour.is_empty()),
+            ("--tie", !args.tie.is_empty()),
         ];
         if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
@@ -75,6 +76,15 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {
         bail!("{flag} applies only with {needed}");
+    }
+    // A tied parameter is not fitted: no start, bound or fixed value applies to it.
+    for tie in &args.tie {
+        let tied = tie.split_once('=').map_or(tie.as_str(), |(name, _)| name).trim();
+        for (flag, items) in [("--p0", &args.p0), ("--bounds", &args.bounds), ("--fix", &args.fix)] {
+            if let Some(item) = items.iter().find(|item| item.split('=').next().is_some_and(|n| n.trim() == tied)) {
+                bail!("{flag} {item}: `{tied}` is tied (--tie '{tie}'): it is computed, not fitted");
+            }
+        }
     }
     if args.x.is_some() && args.vars.is_some() {
         bail!("--x and --vars both name variables: say x=COLUMN in --vars instead");

@@ -151,7 +151,7 @@ fn main() -> ExitCode {
     // The command line keeps compiled models on disk (the library alone does not).
     jitfit::KernelCache::configure_global(jitfit::cache::CacheOptions::from_env());
     let result = match cli.command {
-        Command::Fit(args) => fit::run(&args),
+        Command::Fit(mut args) => args.apply_ties().and_then(|()| fit::run(&args)),
         Command::Nist(args) => nist::run(&args),
         Command::Batch(args) => batch::run(&args),
         Command::Explain(args) => explain::run(&args).map(|()| 0),

@@ -85,6 +85,8 @@ pub struct Extras {
     pub grid: Option<(String, Vec<f64>, Bands)>,
     pub bootstrap: Option<Bootstrap>,
     pub contours: Vec<Contour>,
+    /// The `--tie`d parameters: their values and delta-method standard errors.
+    pub tied: Vec<Derived>,
 }
 
 pub fn compute(
@@ -109,6 +111,9 @@ pub fn compute(
     }
     for definition in &args.derive {
         extras.derived.push(fit.derive_definition(definition).context("--derive")?);
+    }
+    for tie in &args.tie {
+        extras.tied.push(fit.derive_definition(tie).context("--tie")?);
     }
     if let Some(level) = requests.band {
         extras.bands = Some(fit.bands(data, level).context("--band")?);
@@ -244,6 +249,15 @@ pub fn text(fit: &Fit, extras: &Extras) -> String {
         }
         let _ = writeln!(w, "    {refits} refits in {}", duration(std::time::Duration::from_secs_f64(seconds)));
     }
+    if !extras.tied.is_empty() {
+        let _ = writeln!(w, "[[Tied]] (--tie: not fitted, computed; standard errors by the delta method)");
+        let width = extras.tied.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
+        for d in &extras.tied {
+            let se =
+                if d.std_error.is_finite() { format!("± {}", num(d.std_error)) } else { "± not determined".into() };
+            let _ = writeln!(w, "    {:<width$} = {:>12} {se}  (= {})", d.name, num(d.value), d.expression);
+        }
+    }
     if !extras.derived.is_empty() {
         let _ = writeln!(w, "[[Derived]] (standard errors by the delta method)");
         let width = extras.derived.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
@@ -353,6 +367,17 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
         value["derived"] = Value::Array(
             extras
                 .derived
+                .iter()
+                .map(|d| {
+                    json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
+                })
+                .collect(),
+        );
+    }
+    if !extras.tied.is_empty() {
+        value["tied"] = Value::Array(
+            extras
+                .tied
                 .iter()
                 .map(|d| {
                     json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
