@@ -47,6 +47,7 @@ pub mod data;
 mod error;
 mod fit;
 pub mod fsutil;
+pub mod guess;
 pub mod ir;
 pub mod loss;
 mod model;

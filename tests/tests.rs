@@ -15,6 +15,7 @@ mod fit;
 mod functions;
 #[cfg(feature = "gpu")]
 mod gpu;
+mod guess;
 mod hostile;
 mod ir;
 mod library;

@@ -139,6 +139,11 @@ pub struct FitArgs {
     /// becomes a helper) and the tied value is reported with its standard error.
     #[arg(long)]
     pub tie: Vec<String>,
+    /// Do not guess starting values from the data for the library's lineshapes (by default,
+    /// parameters of `gaussian`, `lorentzian`, `pseudo_voigt`, `exponential`, `linear` terms
+    /// without a --p0 start from the data, and [[Data]] says so).
+    #[arg(long)]
+    pub no_guess: bool,
     /// Confidence and prediction bands of the curve at this level (a σ multiple or a
     /// probability): a summary in the report, columns in --output-residuals.
     #[arg(long)]

@@ -49,7 +49,7 @@ impl Outcome {
 pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     crate::config::refuse_conflicts(args, crate::config::Command::Fit)?;
-    let config = FitConfig::from_args(args)?;
+    let mut config = FitConfig::from_args(args)?;
     let mut columns = match_columns(args, table, &[])?;
     let keep = rows_to_keep(args, table, &mut columns)?;
     let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
@@ -95,6 +95,21 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         data = data.sigma_x(var, column(name));
     }
 
+    if !args.no_guess
+        && let [(var, _)] = columns.vars.as_slice()
+    {
+        let x = data.column(var).unwrap_or_default();
+        let guessed = jitfit::guess::guess(&args.model, var, x, data.response());
+        let taken = |name: &str| config.p0.iter().chain(&config.fix).any(|(n, _)| n == name);
+        let new: Vec<(String, f64)> =
+            guessed.values.into_iter().filter(|(name, _)| !taken(name) && model.params().contains(name)).collect();
+        if !new.is_empty() {
+            let list: Vec<String> = new.iter().map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
+            columns.notes.push(format!("starts guessed from the data (--no-guess: 1): {}", list.join(", ")));
+            columns.notes.extend(guessed.notes);
+            config.p0.extend(new);
+        }
+    }
     if args.starts > 1 {
         // The options are checked against the model once, not once per start.
         config.apply(model.fit(&data)).into_options()?;

@@ -1,0 +1,251 @@
+//! Starting values from the data for models built of the library's lineshapes (lmfit's
+//! `guess()`): the model's right side is read as a sum of terms, and each term it recognizes
+//! gets estimates of its parameters — peaks (`gaussian`, `lorentzian`, `pseudo_voigt`) from the
+//! largest maxima of the smoothed data above the baseline (centre at the maximum, width from
+//! the half maximum, amplitude from height × width), `exponential` from a log-linear fit,
+//! `linear` from least squares, a lone parameter as the constant background. Terms it does
+//! not recognize are left alone (their parameters keep the caller's starts), and it says so.
+
+use crate::ops::BinaryOp;
+use crate::syntax::{AstKind, parse};
+
+/// Guessed starting values, and what was guessed how.
+#[derive(Clone, Debug, Default)]
+pub struct Guess {
+    pub values: Vec<(String, f64)>,
+    pub notes: Vec<String>,
+}
+
+/// A term of the model's sum that the guesser knows.
+enum Term {
+    Peak { shape: &'static str, amplitude: String, center: String, sigma: String, fraction: Option<String> },
+    Exponential { amplitude: String, decay: String },
+    Linear { slope: String, intercept: String },
+    Offset(String),
+}
+
+/// Guesses for the parameters of `source`, a model of the one variable `var`, from the points
+/// (x, y). Nothing is guessed for a model without a library term of `var` in its sum.
+pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
+    let mut out = Guess::default();
+    let Some(terms) = terms(source, var, &mut out.notes) else { return out };
+    // Only a model of the library's terms is guessed (a lone offset beside formulas is not).
+    if terms.iter().all(|t| matches!(t, Term::Offset(_))) {
+        return Guess::default();
+    }
+    let mut order: Vec<usize> = (0..x.len()).filter(|i| x[*i].is_finite() && y[*i].is_finite()).collect();
+    if order.len() < 3 {
+        return out;
+    }
+    order.sort_by(|a, b| x[*a].total_cmp(&x[*b]));
+    let xs: Vec<f64> = order.iter().map(|i| x[*i]).collect();
+    let ys: Vec<f64> = order.iter().map(|i| y[*i]).collect();
+    let n = xs.len();
+    let span = xs[n - 1] - xs[0];
+    let put = |name: &str, value: f64, out: &mut Guess| {
+        if value.is_finite() && !out.values.iter().any(|(n, _)| n == name) {
+            out.values.push((name.to_owned(), value));
+        }
+    };
+    // The background: a line through the two ends when the model has one, else a level.
+    let edge = (n / 10).max(1);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len() as f64;
+    let (x_lo, y_lo) = (mean(&xs[..edge]), mean(&ys[..edge]));
+    let (x_hi, y_hi) = (mean(&xs[n - edge..]), mean(&ys[n - edge..]));
+    let peaks = terms.iter().filter(|t| matches!(t, Term::Peak { .. })).count();
+    let has_exponential = terms.iter().any(|t| matches!(t, Term::Exponential { .. }));
+    let mut background = vec![0.0; n];
+    for term in &terms {
+        match term {
+            Term::Linear { slope, intercept } => {
+                let (s, b) = if peaks > 0 || has_exponential {
+                    let s = (y_hi - y_lo) / (x_hi - x_lo);
+                    (s, y_lo - s * x_lo)
+                } else {
+                    least_squares_line(&xs, &ys)
+                };
+                put(slope, s, &mut out);
+                put(intercept, b, &mut out);
+                for (b_i, x) in background.iter_mut().zip(&xs) {
+                    *b_i += s * x + b;
+                }
+            }
+            Term::Offset(name) => {
+                // Peaks stand on the lower end's level; a decay ends on its level.
+                let level = if has_exponential { y_hi } else { y_lo.min(y_hi) };
+                put(name, level, &mut out);
+                for b_i in background.iter_mut() {
+                    *b_i += level;
+                }
+            }
+            _ => {}
+        }
+    }
+    let rest: Vec<f64> = ys.iter().zip(&background).map(|(y, b)| y - b).collect();
+    // Peaks: the largest maxima of the smoothed rest, assigned to the terms in order of x.
+    if peaks > 0 {
+        let window = (n / 100).max(1);
+        let smooth: Vec<f64> = (0..n)
+            .map(|i| {
+                let (a, b) = (i.saturating_sub(window), (i + window + 1).min(n));
+                mean(&rest[a..b])
+            })
+            .collect();
+        let mut found = local_maxima(&smooth, (n / 50).max(2));
+        found.truncate(peaks);
+        if found.len() < peaks {
+            out.notes.push(format!("guess: {} of {peaks} peaks found in the data", found.len()));
+        }
+        found.sort_unstable();
+        let mut peak_terms = terms.iter().filter(|t| matches!(t, Term::Peak { .. }));
+        for &i in &found {
+            let Some(Term::Peak { shape, amplitude, center, sigma, fraction }) = peak_terms.next() else { break };
+            let height = smooth[i];
+            let fwhm = half_width(&xs, &smooth, i).unwrap_or(span / (4.0 * peaks as f64));
+            let (s, area) = match *shape {
+                "gaussian" => {
+                    let s = fwhm / 2.354_820_045_030_949;
+                    (s, height * s * (2.0 * std::f64::consts::PI).sqrt())
+                }
+                "lorentzian" => (fwhm / 2.0, height * std::f64::consts::PI * fwhm / 2.0),
+                _ => {
+                    // pseudo_voigt with fraction ½: sigma is half the FWHM.
+                    let s = fwhm / 2.0;
+                    let sg = s / (2.0 * std::f64::consts::LN_2).sqrt();
+                    let peak_of_unit =
+                        0.5 / (sg * (2.0 * std::f64::consts::PI).sqrt()) + 0.5 / (std::f64::consts::PI * s);
+                    (s, height / peak_of_unit)
+                }
+            };
+            put(amplitude, area, &mut out);
+            put(center, xs[i], &mut out);
+            put(sigma, s, &mut out);
+            if let Some(f) = fraction {
+                put(f, 0.5, &mut out);
+            }
+        }
+        out.notes.push(format!(
+            "guess: {} peak{} from the largest maxima of the smoothed data, assigned in order of x",
+            found.len(),
+            if found.len() == 1 { "" } else { "s" }
+        ));
+    }
+    for term in &terms {
+        if let Term::Exponential { amplitude, decay } = term {
+            // ln(rest) against x over the points well above zero.
+            let points: Vec<(f64, f64)> = xs
+                .iter()
+                .zip(&rest)
+                .filter(|(_, r)| **r > 0.05 * rest.iter().cloned().fold(0.0, f64::max))
+                .map(|(x, r)| (*x, r.ln()))
+                .collect();
+            let (xv, lv): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
+            let (slope, intercept) = if xv.len() >= 2 { least_squares_line(&xv, &lv) } else { (f64::NAN, f64::NAN) };
+            let d = if slope < 0.0 { -1.0 / slope } else { span / 3.0 };
+            let a = if slope < 0.0 { intercept.exp() } else { rest[0] * (xs[0] / d).exp() };
+            put(decay, d, &mut out);
+            put(amplitude, a, &mut out);
+            out.notes.push("guess: the exponential from a straight line through ln(y − background)".into());
+        }
+    }
+    out
+}
+
+/// The model's right side as a sum of known terms; `None` (with a note) when it is not one.
+fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> {
+    let ast = parse(source).ok()?;
+    if ast.statements.len() > 1 {
+        return None;
+    }
+    let name = |id: crate::syntax::AstId| match &ast.node(id).kind {
+        AstKind::Name(n) => Some(n.clone()),
+        _ => None,
+    };
+    // Split the sum.
+    let mut stack = vec![ast.model_statement().rhs];
+    let mut parts = Vec::new();
+    while let Some(id) = stack.pop() {
+        match &ast.node(id).kind {
+            AstKind::Binary(BinaryOp::Add, a, b) => stack.extend([*b, *a]),
+            _ => parts.push(id),
+        }
+    }
+    let mut terms = Vec::new();
+    for part in parts {
+        let term = match &ast.node(part).kind {
+            AstKind::Name(n) if n != var => Some(Term::Offset(n.clone())),
+            AstKind::Call { name: f, args, .. } if args.first().and_then(|a| name(*a)).as_deref() == Some(var) => {
+                let names: Option<Vec<String>> = args[1..].iter().map(|a| name(*a)).collect();
+                match (f.as_str(), names.as_deref()) {
+                    ("gaussian" | "lorentzian", Some([a, c, s])) => Some(Term::Peak {
+                        shape: if f == "gaussian" { "gaussian" } else { "lorentzian" },
+                        amplitude: a.clone(),
+                        center: c.clone(),
+                        sigma: s.clone(),
+                        fraction: None,
+                    }),
+                    ("pseudo_voigt", Some([a, c, s, fr])) => Some(Term::Peak {
+                        shape: "pseudo_voigt",
+                        amplitude: a.clone(),
+                        center: c.clone(),
+                        sigma: s.clone(),
+                        fraction: Some(fr.clone()),
+                    }),
+                    ("exponential", Some([a, d])) => Some(Term::Exponential { amplitude: a.clone(), decay: d.clone() }),
+                    ("linear", Some([s, b])) => Some(Term::Linear { slope: s.clone(), intercept: b.clone() }),
+                    _ => None,
+                }
+            }
+            _ => None,
+        };
+        match term {
+            Some(t) => terms.push(t),
+            None => notes.push(format!("guess: nothing for the term `{}`", ast.to_text(part))),
+        }
+    }
+    Some(terms)
+}
+
+/// Least-squares line y = s·x + b.
+fn least_squares_line(x: &[f64], y: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let sxy: f64 = x.iter().zip(y).map(|(x, y)| (x - mx) * (y - my)).sum();
+    let sxx: f64 = x.iter().map(|x| (x - mx) * (x - mx)).sum();
+    let s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
+    (s, my - s * mx)
+}
+
+/// Indices of the local maxima of `v` (positive ones), largest first, at least `gap` apart.
+fn local_maxima(v: &[f64], gap: usize) -> Vec<usize> {
+    let mut candidates: Vec<usize> = (0..v.len())
+        .filter(|&i| {
+            let left = if i == 0 { f64::NEG_INFINITY } else { v[i - 1] };
+            let right = if i + 1 == v.len() { f64::NEG_INFINITY } else { v[i + 1] };
+            v[i] > 0.0 && v[i] >= left && v[i] >= right
+        })
+        .collect();
+    candidates.sort_by(|a, b| v[*b].total_cmp(&v[*a]));
+    let mut chosen: Vec<usize> = Vec::new();
+    for i in candidates {
+        if chosen.iter().all(|c| c.abs_diff(i) >= gap) {
+            chosen.push(i);
+        }
+    }
+    chosen
+}
+
+/// The full width at half maximum around the maximum at `i` (interpolated; from one side,
+/// doubled, when the other side leaves the data).
+fn half_width(x: &[f64], v: &[f64], i: usize) -> Option<f64> {
+    let half = v[i] / 2.0;
+    let cross = |j: usize, k: usize| x[j] + (half - v[j]) * (x[k] - x[j]) / (v[k] - v[j]);
+    let left = (1..=i).rev().find(|&j| v[j - 1] < half).map(|j| cross(j - 1, j));
+    let right = (i..v.len() - 1).find(|&j| v[j + 1] < half).map(|j| cross(j, j + 1));
+    match (left, right) {
+        (Some(l), Some(r)) => Some(r - l),
+        (Some(l), None) => Some(2.0 * (x[i] - l)),
+        (None, Some(r)) => Some(2.0 * (r - x[i])),
+        (None, None) => None,
+    }
+}
