@@ -151,7 +151,7 @@ fn profiles_are_refused_where_they_mean_nothing() {
     let data = data(case);
     let robust = model.fit(&data).p0(&case.values).loss(jitfit::solve::Loss::SoftL1, 1.0).run().unwrap();
     let e = robust.profile(&[Level::Sigma(1.0)]).unwrap_err().to_string();
-    assert_eq!(e, "profile intervals need the linear loss: the soft_l1 loss's cost is not a likelihood");
+    assert_eq!(e, "profile intervals and contours need the linear loss: the soft_l1 loss's cost is not a likelihood");
     let fit = model.fit(&data).p0(&case.values).run().unwrap();
     assert!(fit.profile(&[]).is_err());
     assert!(fit.profile(&[Level::Probability(1.5)]).is_err());

@@ -247,6 +247,12 @@ impl RaySearch<'_> {
                 side = 1;
             }
         }
-        Ok(RayEnd::Found(self.at((r_in * g_out - r_out * g_in) / (g_out - g_in))))
+        // The bracket closed to rounding without the threshold met to 1e-9: its last
+        // estimate is as good as the data's arithmetic allows; a bracket still wide is not.
+        if (r_out - r_in).abs() <= 1e-9 * r_out.abs() {
+            Ok(RayEnd::Found(self.at((r_in * g_out - r_out * g_in) / (g_out - g_in))))
+        } else {
+            Err(format!("the search along a ray did not converge in {MAX_ROOT_STEPS} steps"))
+        }
     }
 }

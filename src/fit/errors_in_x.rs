@@ -6,9 +6,11 @@
 //! curve (predictions, bands) goes back to the model's own f.
 
 use super::{Data, Estimator, FitError, FitOptions};
+use crate::compiled::CacheKey;
 use crate::compiled::CompiledModel;
 use crate::{Model, ModelOptions, Names};
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex};
 
 /// The objective's model and data for a fit with errors in some variables.
 pub(super) struct ErrorsInX {
@@ -72,11 +74,28 @@ pub(super) fn prepare(model: &CompiledModel, data: &Data, options: &FitOptions) 
     if let Some(clash) = extra.iter().find(|e| model.vars().contains(e)) {
         return invalid(format!("errors in x: the variable name `{clash}` is taken by jitfit; rename it"));
     }
-    let names = Names { vars: model.vars().to_vec(), params: Some(model.params().to_vec()) };
-    let base = Model::parse_with(model.source(), &ModelOptions { names, ..Default::default() })
-        .and_then(|base| base.effective_variance(&vars, &extra))
-        .and_then(|effective| effective.compile())
-        .map_err(|e| FitError::Invalid(format!("errors in x: {e}")))?;
+    // Built once per model and set of variables (a multi-start runs many fits of it).
+    static BUILT: LazyLock<Mutex<HashMap<(CacheKey, Vec<String>), Arc<CompiledModel>>>> =
+        LazyLock::new(Default::default);
+    let key = (model.key(), vars.clone());
+    let known = BUILT.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
+    let base = match known {
+        Some(built) => built,
+        None => {
+            let names = Names { vars: model.vars().to_vec(), params: Some(model.params().to_vec()) };
+            let built = Model::parse_with(model.source(), &ModelOptions { names, ..Default::default() })
+                .and_then(|base| base.effective_variance(&vars, &extra))
+                .and_then(|effective| effective.compile())
+                .map_err(|e| FitError::Invalid(format!("errors in x: {e}")))?;
+            let built = Arc::new(built);
+            let mut memo = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+            if memo.len() >= 64 {
+                memo.clear();
+            }
+            memo.insert(key, built.clone());
+            built
+        }
+    };
 
     let mut rewritten = Data::new().y(vec![0.0; m]);
     for var in model.vars() {
@@ -94,5 +113,5 @@ pub(super) fn prepare(model: &CompiledModel, data: &Data, options: &FitOptions) 
         let sigma = data.sigma_x.iter().find(|(v, _)| v == var).map(|(_, s)| s.clone()).unwrap_or_default();
         rewritten = rewritten.var(name, sigma);
     }
-    Ok(Some(ErrorsInX { model: Arc::new(base), data: rewritten, vars }))
+    Ok(Some(ErrorsInX { model: base, data: rewritten, vars }))
 }

@@ -193,19 +193,19 @@ impl Fit {
     pub(super) fn check_profilable(&self) -> Result<(), FitError> {
         if self.loss != Loss::Linear {
             return Err(FitError::Invalid(format!(
-                "profile intervals need the linear loss: the {} loss's cost is not a likelihood",
+                "profile intervals and contours need the linear loss: the {} loss's cost is not a likelihood",
                 self.loss.name()
             )));
         }
         if !self.status.converged() {
             return Err(FitError::Invalid(format!(
-                "profile intervals need a converged fit (this one stopped: {})",
+                "profile intervals and contours need a converged fit (this one stopped: {})",
                 self.message
             )));
         }
         if self.scale() == (Scale::Estimated { dof: 0 }) {
             return Err(FitError::Invalid(
-                "no degrees of freedom left to estimate σ from the residuals: profile intervals need σ known \
+                "no degrees of freedom left to estimate σ from the residuals: profile intervals and contours need σ known \
                  (absolute sigma) or more points than free parameters"
                     .into(),
             ));

@@ -46,6 +46,12 @@ pub(super) fn run(
             "the Poisson estimator takes counts without σ (its variance is the fitted value already)".into(),
         );
     }
+    if model.transforms_response() {
+        return invalid(
+            "σ from the fitted values with a left side that transforms y: `fitted` would be on the transformed scale"
+                .into(),
+        );
+    }
     if options.checkpoint.is_some() || options.resume.is_some() {
         return invalid("a reweighted fit runs many fits: checkpoints are not supported for it".into());
     }

@@ -24,28 +24,34 @@ pub fn eval_response_transform(ast: &Ast, values: &HashMap<String, f64>) -> Opti
     Some(eval_nodes(ast, values)?[lhs.index()])
 }
 
-/// Every node's value, in arena order.
+/// Every node's value, in arena order (NaN inside the definitions of functions, whose bodies
+/// are evaluated at each call).
 fn eval_nodes(ast: &Ast, values: &HashMap<String, f64>) -> Option<Vec<f64>> {
-    let functions: HashMap<&str, (usize, usize, Vec<String>)> = ast
-        .helper_statements()
-        .iter()
-        .filter_map(|s| {
-            let lhs = s.lhs?;
-            let AstKind::Call { name, args, .. } = &ast.node(lhs).kind else { return None };
-            let names = args
-                .iter()
-                .map(|a| match &ast.node(*a).kind {
-                    AstKind::Name(n) => Some(n.clone()),
-                    _ => None,
-                })
-                .collect::<Option<Vec<String>>>()?;
-            Some((name.as_str(), (lhs.index() + 1, s.rhs.index(), names)))
-        })
-        .collect();
+    let mut functions: HashMap<&str, Definition> = HashMap::new();
+    let mut inside: Vec<(usize, usize)> = Vec::new();
+    for s in ast.helper_statements() {
+        let Some(lhs) = s.lhs else { continue };
+        let AstKind::Call { name, args, .. } = &ast.node(lhs).kind else { continue };
+        let names = args
+            .iter()
+            .map(|a| match &ast.node(*a).kind {
+                AstKind::Name(n) => Some(n.clone()),
+                _ => None,
+            })
+            .collect::<Option<Vec<String>>>()?;
+        let first = args.iter().map(|a| a.index()).min().unwrap_or(lhs.index());
+        inside.push((first, s.rhs.index()));
+        functions.insert(name.as_str(), Definition { first: lhs.index() + 1, body: s.rhs.index(), args: names });
+    }
+    let mut evaluator = Evaluator { ast, functions, memo: HashMap::new(), depth: 0 };
     let mut scope = values.clone();
     let mut computed: Vec<f64> = Vec::with_capacity(ast.nodes.len());
     for i in 0..ast.nodes.len() {
-        let v = eval_node(ast, i, &computed, &scope, &functions, 0)?;
+        if inside.iter().any(|(a, b)| (*a..=*b).contains(&i)) {
+            computed.push(f64::NAN);
+            continue;
+        }
+        let v = evaluator.node(i, &computed, 0, &scope, None)?;
         computed.push(v);
         // A helper's value is known once its right side is done.
         for statement in ast.helper_statements() {
@@ -59,65 +65,116 @@ fn eval_nodes(ast: &Ast, values: &HashMap<String, f64>) -> Option<Vec<f64>> {
     Some(computed)
 }
 
-type Functions<'a> = HashMap<&'a str, (usize, usize, Vec<String>)>;
+/// A function the text defines: its body's nodes `first..=body` and its arguments.
+struct Definition {
+    first: usize,
+    body: usize,
+    args: Vec<String>,
+}
 
-/// The value of node `i`, its operands in `computed` (indexed from `base`).
-fn eval_node(
-    ast: &Ast,
-    i: usize,
-    computed: &[f64],
-    scope: &HashMap<String, f64>,
-    functions: &Functions<'_>,
-    base: usize,
-) -> Option<f64> {
-    let at = |a: &super::ast::AstId| computed[a.index() - base];
-    Some(match &ast.nodes[i].kind {
-        AstKind::Number(v) => *v,
-        AstKind::Name(name) => match scope.get(name) {
-            Some(v) => *v,
-            None => lookup_constant(name).unwrap_or(f64::NAN),
-        },
-        AstKind::Neg(a) => -at(a),
-        AstKind::Binary(op, a, b) => op.eval(at(a), at(b)),
-        AstKind::Call { name, args, .. } => {
-            if let Some((first, body, names)) = functions.get(name.as_str()) {
-                // A defined function: its body with the arguments bound.
-                if names.len() != args.len() || base > 0 && *first >= base {
-                    return None;
+/// Calls nested deeper than this are not evaluated (the resolver refuses them too).
+const MAX_DEPTH: usize = 64;
+
+/// Evaluates nodes of one text; calls of its functions (and the library's) are remembered by
+/// their argument values, as the resolver shares identical calls, so a chain of calls costs
+/// what its distinct calls do.
+struct Evaluator<'a> {
+    ast: &'a Ast,
+    functions: HashMap<&'a str, Definition>,
+    memo: HashMap<(String, Vec<u64>), f64>,
+    depth: usize,
+}
+
+impl Evaluator<'_> {
+    /// The value of node `i`: its operands in `computed` (indexed from `base`); names from
+    /// `locals` (a function's arguments), then `globals` (the model's names and helpers).
+    fn node(
+        &mut self,
+        i: usize,
+        computed: &[f64],
+        base: usize,
+        globals: &HashMap<String, f64>,
+        locals: Option<&HashMap<String, f64>>,
+    ) -> Option<f64> {
+        let at = |a: &super::ast::AstId| computed[a.index() - base];
+        Some(match &self.ast.nodes[i].kind {
+            AstKind::Number(v) => *v,
+            AstKind::Name(name) => match locals.and_then(|l| l.get(name)).or_else(|| globals.get(name)) {
+                Some(v) => *v,
+                None => lookup_constant(name).unwrap_or(f64::NAN),
+            },
+            AstKind::Neg(a) => -at(a),
+            AstKind::Binary(op, a, b) => op.eval(at(a), at(b)),
+            AstKind::Call { name, args, .. } => {
+                let values: Vec<f64> = args.iter().map(at).collect();
+                // A function defined above this call (as the resolver registers them in order).
+                if let Some(definition) = self.functions.get(name.as_str())
+                    && definition.body < i
+                {
+                    if definition.args.len() != values.len() {
+                        return None;
+                    }
+                    let (first, body) = (definition.first, definition.body);
+                    let bound: HashMap<String, f64> =
+                        definition.args.iter().cloned().zip(values.iter().copied()).collect();
+                    return self.call(name, &values, |this| {
+                        let mut inner = Vec::with_capacity(body + 1 - first);
+                        for j in first..=body {
+                            let v = this.node(j, &inner, first, globals, Some(&bound))?;
+                            inner.push(v);
+                        }
+                        inner.last().copied()
+                    });
                 }
-                let mut inner = scope.clone();
-                for (n, a) in names.iter().zip(args) {
-                    inner.insert(n.clone(), at(a));
+                if lookup_function(name).is_none()
+                    && let Some(parsed) = super::library::lookup(name)
+                {
+                    // A library function: its own parsed body, with only its arguments bound.
+                    if parsed.function.args.len() != values.len() {
+                        return None;
+                    }
+                    let bound: HashMap<String, f64> =
+                        parsed.function.args.iter().map(|a| a.to_string()).zip(values.iter().copied()).collect();
+                    let key = format!("library {name}");
+                    return self.call(&key, &values, |this| {
+                        let mut library = Evaluator {
+                            ast: &parsed.ast,
+                            functions: HashMap::new(),
+                            memo: HashMap::new(),
+                            depth: this.depth,
+                        };
+                        let empty = HashMap::new();
+                        let mut inner = Vec::with_capacity(parsed.ast.nodes.len());
+                        for j in 0..=parsed.ast.model_statement().rhs.index() {
+                            let v = library.node(j, &inner, 0, &empty, Some(&bound))?;
+                            inner.push(v);
+                        }
+                        inner.last().copied()
+                    });
                 }
-                let mut values = Vec::with_capacity(body + 1 - first);
-                for j in *first..=*body {
-                    let v = eval_node(ast, j, &values, &inner, functions, *first)?;
-                    values.push(v);
+                match (lookup_function(name)?, values.as_slice()) {
+                    (Function::Unary(op), [a]) => op.eval(*a),
+                    (Function::Binary(op), [a, b]) => op.eval(*a, *b),
+                    _ => return None,
                 }
-                return values.last().copied();
             }
-            if lookup_function(name).is_none()
-                && let Some(parsed) = super::library::lookup(name)
-            {
-                // A library function: its own parsed body, with only its arguments bound.
-                if parsed.function.args.len() != args.len() {
-                    return None;
-                }
-                let inner: HashMap<String, f64> =
-                    parsed.function.args.iter().map(|a| a.to_string()).zip(args.iter().map(at)).collect();
-                let body = &parsed.ast;
-                let mut values = Vec::with_capacity(body.nodes.len());
-                for j in 0..=body.model_statement().rhs.index() {
-                    let v = eval_node(body, j, &values, &inner, &HashMap::new(), 0)?;
-                    values.push(v);
-                }
-                return values.last().copied();
-            }
-            match (lookup_function(name)?, args.as_slice()) {
-                (Function::Unary(op), [a]) => op.eval(at(a)),
-                (Function::Binary(op), [a, b]) => op.eval(at(a), at(b)),
-                _ => return None,
-            }
+        })
+    }
+
+    /// A call, remembered by its arguments' bits.
+    fn call(&mut self, name: &str, values: &[f64], body: impl FnOnce(&mut Self) -> Option<f64>) -> Option<f64> {
+        let key = (name.to_owned(), values.iter().map(|v| v.to_bits()).collect());
+        if let Some(v) = self.memo.get(&key) {
+            return Some(*v);
         }
-    })
+        if self.depth >= MAX_DEPTH {
+            return None;
+        }
+        self.depth += 1;
+        let v = body(self);
+        self.depth -= 1;
+        let v = v?;
+        self.memo.insert(key, v);
+        Some(v)
+    }
 }

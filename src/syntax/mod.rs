@@ -16,14 +16,17 @@ mod resolve;
 pub use ast::{Ast, AstId, AstKind, AstNode, Span, Statement};
 pub use error::{SyntaxError, SyntaxErrorKind, render};
 pub use eval::{eval_ast, eval_response_transform};
-pub use functions::{CONSTANTS, FUNCTIONS, Function, LANGUAGE_VERSION, lookup_function, suggest_function};
+pub use functions::{
+    CONSTANTS, FUNCTIONS, Function, LANGUAGE_VERSION, lookup_constant, lookup_function, suggest_function,
+};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES, parse};
 pub use resolve::{Names, Resolved, resolve, resolve_expression};
 
 /// The model with parameters tied (lmfit's `expr`): each tie `NAME = EXPRESSION` (e.g.
 /// `w2 = w1`, `m3 = m2 + 5`) becomes a helper before the model, so `NAME` is no longer a
 /// parameter but that expression of the others. `NAME` must be a name of the model; a tie is
-/// given once.
+/// given once, to the fitted parameters (not to a constant — that is a fixed value — nor to
+/// another tie or a helper).
 pub fn tie(source: &str, ties: &[String]) -> Result<String, String> {
     let ast = parse(source).map_err(|e| format!("{e}"))?;
     let names = ast.rhs_names();
@@ -48,8 +51,36 @@ pub fn tie(source: &str, ties: &[String]) -> Result<String, String> {
             return Err(format!("--tie `{tie}`: `{name}` cannot be tied to itself"));
         }
         tied.push(name.clone());
+        let uses: Vec<String> = parsed.nodes[lhs + 1..=statement.rhs.index()]
+            .iter()
+            .filter_map(|n| match &n.kind {
+                AstKind::Name(other) if lookup_constant(other).is_none() => Some(other.clone()),
+                _ => None,
+            })
+            .collect();
+        if uses.is_empty() {
+            return Err(format!("--tie `{tie}`: a tie to a constant holds `{name}` fixed: say --fix {name}=VALUE"));
+        }
+        let defined: Vec<String> = ast
+            .helper_statements()
+            .iter()
+            .filter_map(|s| match s.lhs.map(|l| &ast.node(l).kind) {
+                Some(AstKind::Name(n)) => Some(n.clone()),
+                _ => None,
+            })
+            .collect();
+        if let Some(other) = uses.iter().find(|u| ties_name(ties, u) || defined.contains(u)) {
+            return Err(format!(
+                "--tie `{tie}`: `{other}` is tied or a helper: tie to the fitted parameters themselves"
+            ));
+        }
         let span = parsed.node(statement.rhs).span;
-        text += &format!("{name} = {}\n", &tie[span.start..span.end]);
+        text += &format!("{name} = {};\n", &tie[span.start..span.end]);
     }
     Ok(text + source)
+}
+
+/// True when `name` is tied by one of `ties`.
+fn ties_name(ties: &[String], name: &str) -> bool {
+    ties.iter().any(|t| t.split_once('=').is_some_and(|(n, _)| n.trim() == name))
 }

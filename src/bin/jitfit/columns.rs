@@ -93,7 +93,13 @@ impl Sigma {
                 let named: Vec<(&str, &[f64])> =
                     columns.iter().map(|c| (c.as_str(), table.column(c).unwrap_or_default())).collect();
                 let values = jitfit::evaluate_columns(text, &named, table.n_rows())?;
-                if let Some(row) = values.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+                // Checked on the rows the fit uses (--nan-policy omit drops some), by their
+                // row numbers in the file.
+                let bad = match rows {
+                    None => values.iter().position(|s| !(s.is_finite() && *s > 0.0)),
+                    Some(rows) => rows.iter().copied().find(|i| !(values[*i].is_finite() && values[*i] > 0.0)),
+                };
+                if let Some(row) = bad {
                     bail!("--sigma `{text}` is {} at data row {}: σ must be positive and finite", values[row], row + 1);
                 }
                 pick(&values)
@@ -136,6 +142,14 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
             && let Ok(k) = value.parse::<usize>()
             && (1..=table.names.len()).contains(&k)
         {
+            if flag == "--sigma" {
+                // A σ may be a constant too: say which.
+                bail!(
+                    "--sigma {value}: column {value} (`{}`) or the constant {value}? say --sigma {} or --sigma {value}.0",
+                    table.names[k - 1],
+                    table.names[k - 1]
+                );
+            }
             notes.push(format!("{flag} {value}: column {k}, `{}`", table.names[k - 1]));
             *slot = Some(table.names[k - 1].clone());
         }
@@ -183,7 +197,7 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
         Some(c) if weights && c == y => bail!("--weights `{c}` is the response column"),
         Some(c) if weights => Some(Sigma::Weights(c.to_owned())),
         Some("none") => None,
-        Some(c) if !has(c) && is_name(c) => return Err(missing(c, "the sigma column")),
+        Some(c) if !has(c) && is_name(c) && c != jitfit::FITTED => return Err(missing(c, "the sigma column")),
         Some(c) if !has(c) => Some(sigma_expression(c, &has, &columns)?),
         Some(c) if c == y => bail!("--sigma `{c}` is the response column"),
         Some(c) => Some(Sigma::Column(c.to_owned())),

@@ -50,7 +50,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--band", args.band.is_some()),
             ("--band-grid", args.band_grid.is_some()),
             ("--bootstrap", args.bootstrap.is_some()),
-            ("--sigma-x", !args.sigma_x.is_empty()),
+            ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
             ("--contour", !args.contour.is_empty()),
             ("--tie", !args.tie.is_empty()),
         ];
@@ -88,6 +88,11 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
     }
     if args.x.is_some() && args.vars.is_some() {
         bail!("--x and --vars both name variables: say x=COLUMN in --vars instead");
+    }
+    if args.starts > 1 && args.sigma.as_deref().is_some_and(|s| s.contains(jitfit::FITTED)) {
+        bail!(
+            "--starts cannot be combined with a σ that follows the fitted values: each start's cost would use its own σ"
+        );
     }
     if args.starts > 1 {
         for (flag, given) in [("--checkpoint", args.checkpoint.is_some()), ("--resume", args.resume.is_some())] {
