@@ -224,6 +224,9 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         decay(&["signal", "--tie", "b = a", "--tie", "b = 2*a"]),
         decay(&["signal", "--tie", "b = a", "--p0", "b=2"]),
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--tie", "b = a"],
+        decay(&["signal", "--shared", "b"]),
+        vec!["fit", "a*x + b", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--sets", "y", "--shared", "q"],
+        vec!["fit", "a*x + b", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--sets", "y", "--plot", "p.svg"],
         vec!["fit", "gaussian(time, A, c) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
         decay(&["signal", "--ci", "9"]),
         decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
@@ -884,4 +887,81 @@ fn a_tie_is_the_model_written_with_it() {
     assert!((c - a["value"].as_f64().unwrap() / 10.0).abs() <= 1e-15 * c.abs());
     let se = tied["tied"][0]["stderr"].as_f64().unwrap();
     assert!((se - a["stderr"].as_f64().unwrap() / 10.0).abs() <= 1e-12 * se);
+}
+
+/// Three decays sharing τ, as `detector,t,y`, and the same rows with indicator columns.
+fn global_data(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
+    let mut long = String::from("detector,t,y\n");
+    let mut wide = String::from("t,y,d1,d2,d3\n");
+    for (k, (name, a, b)) in [("det_a", 3.0, 0.5), ("det_b", 2.0, 0.2), ("det_c", 4.0, 1.0)].iter().enumerate() {
+        for i in 0..30 {
+            let t = i as f64 / 3.0;
+            let noise = 0.02 * (((i * 7 + k * 3) % 11) as f64 - 5.0) / 5.0;
+            let y = a * (-t / 2.5f64).exp() + b + noise;
+            long += &format!("{name},{t:?},{y:?}\n");
+            let d = |j: usize| if j == k { 1 } else { 0 };
+            wide += &format!("{t:?},{y:?},{},{},{}\n", d(0), d(1), d(2));
+        }
+    }
+    let (l, w) = (dir.path().join("long.csv"), dir.path().join("wide.csv"));
+    std::fs::write(&l, long).unwrap();
+    std::fs::write(&w, wide).unwrap();
+    (l, w)
+}
+
+fn parameters(json: &serde_json::Value) -> std::collections::BTreeMap<String, (f64, f64)> {
+    json["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (p["name"].as_str().unwrap().to_owned(), (p["value"].as_f64().unwrap(), p["stderr"].as_f64().unwrap()))
+        })
+        .collect()
+}
+
+#[test]
+fn a_global_fit_is_the_stacked_fit_written_by_hand() {
+    let cache = TempDir::new("cli-global");
+    let dir = TempDir::new("cli-global-data");
+    let (long, wide) = global_data(&dir);
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = jitfit(&[args, &["--json", "--p0", "tau=1"]].concat(), &cache);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let global = run(&["fit", "A*exp(-t/tau) + B", long.to_str().unwrap(), "--sets", "detector", "--shared", "tau"]);
+    let by_hand = run(&[
+        "fit",
+        "d1*(A_1*exp(-t/tau) + B_1) + d2*(A_2*exp(-t/tau) + B_2) + d3*(A_3*exp(-t/tau) + B_3)",
+        wide.to_str().unwrap(),
+        "--vars",
+        "t,d1,d2,d3",
+    ]);
+    let (g, h) = (parameters(&global), parameters(&by_hand));
+    assert_eq!(g.keys().collect::<Vec<_>>(), h.keys().collect::<Vec<_>>());
+    for (name, (value, se)) in &g {
+        let (v, s) = h[name];
+        assert!((value - v).abs() <= 1e-10 * v.abs(), "{name}: {value} vs {v}");
+        assert!((se - s).abs() <= 1e-8 * s, "{name}: σ {se} vs {s}");
+    }
+    let notes = global["data"]["notes"].as_array().unwrap();
+    assert!(notes.iter().any(|n| n
+        == "global fit: 3 data sets by `detector` (1 = det_a, 2 = det_b, 3 = det_c); shared: tau; per set: A, B (named NAME_1, NAME_2, …)"));
+    // Nothing shared: each set's parameters are its own fit's.
+    let separate = run(&["fit", "A*exp(-t/tau) + B", long.to_str().unwrap(), "--sets", "detector"]);
+    let s = parameters(&separate);
+    let text = std::fs::read_to_string(&long).unwrap();
+    for (k, name) in ["det_a", "det_b", "det_c"].iter().enumerate() {
+        let rows: String =
+            text.lines().filter(|l| l.starts_with(name)).map(|l| format!("{}\n", &l[name.len() + 1..])).collect();
+        let one = dir.path().join(format!("{name}.csv"));
+        std::fs::write(&one, format!("t,y\n{rows}")).unwrap();
+        let alone = parameters(&run(&["fit", "A*exp(-t/tau) + B", one.to_str().unwrap()]));
+        for p in ["A", "B", "tau"] {
+            let (v, _) = s[&format!("{p}_{}", k + 1)];
+            let (w, _) = alone[p];
+            assert!((v - w).abs() <= 1e-7 * w.abs(), "{name} {p}: {v} vs {w}");
+        }
+    }
 }

@@ -75,8 +75,8 @@ pub(super) fn prepare(model: &CompiledModel, data: &Data, options: &FitOptions) 
         return invalid(format!("errors in x: the variable name `{clash}` is taken by jitfit; rename it"));
     }
     // Built once per model and set of variables (a multi-start runs many fits of it).
-    static BUILT: LazyLock<Mutex<HashMap<(CacheKey, Vec<String>), Arc<CompiledModel>>>> =
-        LazyLock::new(Default::default);
+    type Built = HashMap<(CacheKey, Vec<String>), Arc<CompiledModel>>;
+    static BUILT: LazyLock<Mutex<Built>> = LazyLock::new(Default::default);
     let key = (model.key(), vars.clone());
     let known = BUILT.lock().unwrap_or_else(|e| e.into_inner()).get(&key).cloned();
     let base = match known {

@@ -81,10 +81,10 @@ impl Ast {
         let mut text = String::new();
         for s in &self.statements {
             if let Some(lhs) = s.lhs {
-                self.write_text(lhs, &mut text);
+                self.write_text(lhs, &mut text, &|_| None);
                 text += " = ";
             }
-            self.write_text(s.rhs, &mut text);
+            self.write_text(s.rhs, &mut text, &|_| None);
             text += ";\n";
         }
         text
@@ -188,14 +188,22 @@ impl Ast {
     /// by `jitfit explain`; iterative, so safe on any depth the parser accepts.
     pub fn to_text(&self, id: AstId) -> String {
         let mut text = String::new();
-        self.write_text(id, &mut text);
+        self.write_text(id, &mut text, &|_| None);
+        text
+    }
+
+    /// [`Ast::to_text`] with names replaced: `rename(name)` gives the new name, or `None` to
+    /// keep it (function names are kept).
+    pub fn to_text_renamed(&self, id: AstId, rename: &dyn Fn(&str) -> Option<String>) -> String {
+        let mut text = String::new();
+        self.write_text(id, &mut text, rename);
         text
     }
 
     /// Appends the fully parenthesized text of a subtree: one pass with an explicit stack, so
     /// time and memory are linear in the text (a string per subtree was quadratic: a 32 KiB
     /// chain `a*a*…*a` took over a GB) and no depth can overflow the call stack.
-    fn write_text(&self, id: AstId, text: &mut String) {
+    fn write_text(&self, id: AstId, text: &mut String, rename: &dyn Fn(&str) -> Option<String>) {
         enum Work<'a> {
             Node(AstId),
             Text(&'a str),
@@ -214,7 +222,10 @@ impl Ast {
                     use std::fmt::Write;
                     let _ = write!(text, "{v:?}");
                 }
-                AstKind::Name(n) => text.push_str(n),
+                AstKind::Name(n) => match rename(n) {
+                    Some(renamed) => text.push_str(&renamed),
+                    None => text.push_str(n),
+                },
                 AstKind::Neg(a) => {
                     text.push_str("(-");
                     stack.extend([Work::Text(")"), Work::Node(*a)]);

@@ -9,6 +9,7 @@ mod ast;
 mod error;
 mod eval;
 mod functions;
+mod global;
 pub mod library;
 mod parser;
 mod resolve;
@@ -19,6 +20,7 @@ pub use eval::{eval_ast, eval_response_transform};
 pub use functions::{
     CONSTANTS, FUNCTIONS, Function, LANGUAGE_VERSION, lookup_constant, lookup_function, suggest_function,
 };
+pub use global::{GlobalModel, global_model};
 pub use parser::{MAX_NESTING, MAX_SOURCE_BYTES, parse};
 pub use resolve::{Names, Resolved, resolve, resolve_expression};
 

@@ -144,6 +144,14 @@ pub struct FitArgs {
     /// without a --p0 start from the data, and [[Data]] says so).
     #[arg(long)]
     pub no_guess: bool,
+    /// A global fit: the rows grouped by COLUMN (ids as written, in order of first
+    /// appearance) are data sets fitted together, each with its own parameters except the
+    /// --shared ones (named A_1, A_2, … per set in the report).
+    #[arg(long, value_name = "COLUMN")]
+    pub sets: Option<String>,
+    /// The parameters shared by every data set of --sets (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub shared: Vec<String>,
     /// Confidence and prediction bands of the curve at this level (a σ multiple or a
     /// probability): a summary in the report, columns in --output-residuals.
     #[arg(long)]
@@ -213,15 +221,9 @@ impl FitArgs {
         }
     }
 
-    /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
-    /// then name the column they added).
     /// True when the data is a text table (a file or standard input), not `.npy` columns.
     pub fn text_data(&self) -> bool {
         self.data.as_deref().is_some_and(|p| !jitfit::data::is_npy(p))
-    }
-
-    pub fn load(&self) -> anyhow::Result<(Table, FitArgs)> {
-        self.load_with(Vec::new())
     }
 
     /// How the text table is to be read: --delimiter, --decimal-comma, and the columns of
@@ -239,7 +241,8 @@ impl FitArgs {
         Ok(ReadOptions { delimiter, decimal_comma: self.decimal_comma, text_columns })
     }
 
-    /// [`FitArgs::load`], reading the columns named in `text_columns` as labels.
+    /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
+    /// then name the column they added), reading the columns named in `text_columns` as labels.
     pub fn load_with(&self, text_columns: Vec<String>) -> anyhow::Result<(Table, FitArgs)> {
         let mut args = self.clone();
         let options = self.read_options(text_columns)?;

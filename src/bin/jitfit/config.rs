@@ -53,6 +53,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
             ("--contour", !args.contour.is_empty()),
             ("--tie", !args.tie.is_empty()),
+            ("--sets", args.sets.is_some()),
         ];
         if let Some((flag, _)) = per_fit.iter().find(|(_, given)| *given) {
             bail!("{flag} applies to `jitfit fit`, not to a batch (its results are rows: --out, --json)");
@@ -72,6 +73,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ("--resample", args.resample.is_some(), "--bootstrap N", args.bootstrap.is_some()),
         ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
         ("--contour-level", args.contour_level.is_some(), "--contour A,B", !args.contour.is_empty()),
+        ("--shared", !args.shared.is_empty(), "--sets COLUMN", args.sets.is_some()),
         ("--contour-points", args.contour_points.is_some(), "--contour A,B", !args.contour.is_empty()),
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {
@@ -83,6 +85,19 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         for (flag, items) in [("--p0", &args.p0), ("--bounds", &args.bounds), ("--fix", &args.fix)] {
             if let Some(item) = items.iter().find(|item| item.split('=').next().is_some_and(|n| n.trim() == tied)) {
                 bail!("{flag} {item}: `{tied}` is tied (--tie '{tie}'): it is computed, not fitted");
+            }
+        }
+    }
+    if args.sets.is_some() {
+        for (flag, given) in [
+            ("--plot", args.plot.is_some()),
+            ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
+            ("--tie", !args.tie.is_empty()),
+            ("--checkpoint", args.checkpoint.is_some()),
+            ("--resume", args.resume.is_some()),
+        ] {
+            if given {
+                bail!("{flag} cannot be combined with --sets (a global fit) yet");
             }
         }
     }

@@ -50,11 +50,24 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
     crate::config::refuse_conflicts(args, crate::config::Command::Fit)?;
     let mut config = FitConfig::from_args(args)?;
-    let mut columns = match_columns(args, table, &[])?;
+    let exclude: Vec<&str> = args.sets.as_deref().into_iter().collect();
+    let mut columns = match_columns(args, table, &exclude)?;
     let keep = rows_to_keep(args, table, &mut columns)?;
-    let var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
+    let mut var_names: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
+    // A global fit: the model over the stacked sets, with an indicator variable per set.
+    let global = match &args.sets {
+        Some(by) => Some(global_sets(args, by, table, keep.as_deref(), &var_names, &mut config, &mut columns)?),
+        None => None,
+    };
+    let model_text = match &global {
+        Some((model, _)) => {
+            var_names.extend((1..=model.sets).map(jitfit::syntax::GlobalModel::indicator));
+            model.text.clone()
+        }
+        None => args.model.clone(),
+    };
     let options = ModelOptions { names: Names { vars: var_names, params: None }, ..Default::default() };
-    let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;
+    let compiled = jitfit::KernelCache::global().compile(&model_text, &options)?;
     for warning in &compiled.warnings {
         eprintln!("warning: {warning}");
     }
@@ -72,6 +85,13 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let mut data = Data::new().y(column(&columns.y));
     for (var, name) in &columns.vars {
         data = data.var(var, column(name));
+    }
+    if let Some((_, set_of_row)) = &global {
+        let sets = set_of_row.iter().copied().max().map_or(0, |s| s + 1);
+        for k in 0..sets {
+            let indicator: Vec<f64> = set_of_row.iter().map(|s| if *s == k { 1.0 } else { 0.0 }).collect();
+            data = data.var(&jitfit::syntax::GlobalModel::indicator(k + 1), indicator);
+        }
     }
     match &columns.sigma {
         Some(crate::columns::Sigma::Expression { text, columns: used, fitted: true }) => {
@@ -96,6 +116,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     }
 
     if !args.no_guess
+        && global.is_none()
         && let [(var, _)] = columns.vars.as_slice()
     {
         let x = data.column(var).unwrap_or_default();
@@ -181,6 +202,21 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         bar.finish_and_clear();
     }
     let fit = fit.map_err(nan_hint)?;
+    if let Some((model, set_of_row)) = &global
+        && fit.residuals.len() == set_of_row.len()
+    {
+        // Each set's share of the fit.
+        for k in 0..model.sets {
+            let (mut points, mut chi2) = (0usize, 0.0);
+            for (r, s) in fit.residuals.iter().zip(set_of_row) {
+                if *s == k {
+                    points += 1;
+                    chi2 += r * r;
+                }
+            }
+            columns.notes.push(format!("set {}: {points} points, chi-square {}", k + 1, crate::format::num(chi2)));
+        }
+    }
     Ok(Outcome {
         fit,
         minima: Vec::new(),
@@ -307,7 +343,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
         }
     }
     let requests = crate::uncertainty::Requests::from_args(args)?;
-    let (table, args) = args.load()?;
+    let (table, args) = args.load_with(args.sets.iter().filter(|_| args.text_data()).cloned().collect())?;
     let args = &args;
     let mut outcome = execute(args, &table)?;
     // A failure here does not throw the fit away: it is reported, then the error.
@@ -398,4 +434,81 @@ fn write_residuals(
         out.flush()
     })?;
     Ok(())
+}
+
+/// The most data sets a global fit takes (the dense rewriting, not a block solver).
+const MAX_SETS: usize = 200;
+
+/// `--sets COLUMN`: the rows' sets (ids in order of first appearance, over the rows kept), the
+/// model rewritten over them, and the starts, bounds and fixed values of a per-set parameter
+/// given to every set. Says what it did in [[Data]].
+fn global_sets(
+    args: &FitArgs,
+    by: &str,
+    table: &Table,
+    keep: Option<&[usize]>,
+    vars: &[String],
+    config: &mut FitConfig,
+    columns: &mut Columns,
+) -> anyhow::Result<(jitfit::syntax::GlobalModel, Vec<usize>)> {
+    let Some(ids) = table.column(by) else {
+        anyhow::bail!("--sets: `{by}` is not a column (columns: {})", table.names.join(", "));
+    };
+    let rows: Vec<usize> = match keep {
+        Some(rows) => rows.to_vec(),
+        None => (0..ids.len()).collect(),
+    };
+    let mut order: Vec<u64> = Vec::new();
+    let set_of_row: Vec<usize> = rows
+        .iter()
+        .map(|i| {
+            let key = ids[*i].to_bits();
+            match order.iter().position(|k| *k == key) {
+                Some(k) => k,
+                None => {
+                    order.push(key);
+                    order.len() - 1
+                }
+            }
+        })
+        .collect();
+    if order.len() > MAX_SETS {
+        anyhow::bail!(
+            "--sets {by}: {} data sets; a global fit takes at most {MAX_SETS} for now (its Jacobian is dense over \
+             every set's parameters: 100 sets of 25 points take 0.4 s, and the cost grows with the square); \
+             independent fits: jitfit batch --by {by}",
+            order.len()
+        );
+    }
+    let model =
+        jitfit::syntax::global_model(&args.model, vars, order.len(), &args.shared).map_err(|e| anyhow::anyhow!(e))?;
+    // A per-set parameter's start, bounds or fixed value applies to it in every set.
+    let expand = |name: &str| -> Vec<String> {
+        if model.local.iter().any(|p| p == name) {
+            (1..=order.len()).map(|k| jitfit::syntax::GlobalModel::name_in_set(name, k)).collect()
+        } else {
+            vec![name.to_owned()]
+        }
+    };
+    config.p0 = config.p0.iter().flat_map(|(n, v)| expand(n).into_iter().map(move |m| (m, *v))).collect();
+    config.fix = config.fix.iter().flat_map(|(n, v)| expand(n).into_iter().map(move |m| (m, *v))).collect();
+    config.bounds =
+        config.bounds.iter().flat_map(|(n, lo, hi)| expand(n).into_iter().map(move |m| (m, *lo, *hi))).collect();
+    let labels = table.labels(by);
+    let label = |key: u64| -> String {
+        let id = f64::from_bits(key);
+        match labels {
+            Some(labels) => labels.get(id as usize).cloned().unwrap_or_else(|| id.to_string()),
+            None => id.to_string(),
+        }
+    };
+    let sets: Vec<String> = order.iter().enumerate().map(|(k, key)| format!("{} = {}", k + 1, label(*key))).collect();
+    columns.notes.push(format!(
+        "global fit: {} data sets by `{by}` ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
+        order.len(),
+        sets.join(", "),
+        if model.shared.is_empty() { "none".to_owned() } else { model.shared.join(", ") },
+        model.local.join(", ")
+    ));
+    Ok((model, set_of_row))
 }
