@@ -3,7 +3,9 @@
 //! gets estimates of its parameters — peaks (`gaussian`, `lorentzian`, `pseudo_voigt`) from the
 //! largest maxima of the smoothed data above the baseline (centre at the maximum, width from
 //! the half maximum, amplitude from height × width), `exponential` from a log-linear fit,
-//! `linear` from least squares, a lone parameter as the constant background. Terms it does
+//! steps (`step_erf`, `step_logistic`, `step_atan`, `hill`) from the levels at the ends and
+//! where the data cross a quarter, half and three quarters of the way, `linear` from least
+//! squares, a lone parameter as the constant background. Terms it does
 //! not recognize are left alone (their parameters keep the caller's starts), and it says so.
 
 use crate::ops::BinaryOp;
@@ -18,9 +20,35 @@ pub struct Guess {
 
 /// A term of the model's sum that the guesser knows.
 enum Term {
-    Peak { shape: &'static str, amplitude: String, center: String, sigma: String, fraction: Option<String> },
-    Exponential { amplitude: String, decay: String },
-    Linear { slope: String, intercept: String },
+    Peak {
+        shape: &'static str,
+        amplitude: String,
+        center: String,
+        sigma: String,
+        fraction: Option<String>,
+    },
+    Exponential {
+        amplitude: String,
+        decay: String,
+    },
+    /// `step_erf`, `step_logistic`, `step_atan` (from 0 to amplitude) and `hill` (from bottom
+    /// to top): a rise or fall across the data.
+    Step {
+        shape: &'static str,
+        amplitude: String,
+        center: String,
+        sigma: String,
+    },
+    Hill {
+        bottom: String,
+        top: String,
+        ec50: String,
+        n: String,
+    },
+    Linear {
+        slope: String,
+        intercept: String,
+    },
     Offset(String),
 }
 
@@ -54,6 +82,7 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
     let (x_hi, y_hi) = (mean(&xs[n - edge..]), mean(&ys[n - edge..]));
     let peaks = terms.iter().filter(|t| matches!(t, Term::Peak { .. })).count();
     let has_exponential = terms.iter().any(|t| matches!(t, Term::Exponential { .. }));
+    let has_step = terms.iter().any(|t| matches!(t, Term::Step { .. } | Term::Hill { .. }));
     let mut background = vec![0.0; n];
     for term in &terms {
         match term {
@@ -71,8 +100,15 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
                 }
             }
             Term::Offset(name) => {
-                // Peaks stand on the lower end's level; a decay ends on its level.
-                let level = if has_exponential { y_hi } else { y_lo.min(y_hi) };
+                // Peaks stand on the lower end's level; a decay ends on its level; a step
+                // starts from its level.
+                let level = if has_exponential {
+                    y_hi
+                } else if has_step {
+                    y_lo
+                } else {
+                    y_lo.min(y_hi)
+                };
                 put(name, level, &mut out);
                 for b_i in background.iter_mut() {
                     *b_i += level;
@@ -82,6 +118,41 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
         }
     }
     let rest: Vec<f64> = ys.iter().zip(&background).map(|(y, b)| y - b).collect();
+    // Steps: from the level at the low end to the level at the high end; the centre where the
+    // smoothed data cross halfway, the width from where they cross a quarter and three quarters.
+    for term in &terms {
+        let (low, high) = (mean(&rest[..edge]), mean(&rest[n - edge..]));
+        let crossing = |fraction: f64| -> f64 {
+            let level = low + fraction * (high - low);
+            let above = |v: f64| if high >= low { v >= level } else { v <= level };
+            let window = (n / 50).max(1);
+            (0..n)
+                .find(|&i| above(mean(&rest[i.saturating_sub(window)..(i + window + 1).min(n)])))
+                .map_or(xs[n / 2], |i| xs[i])
+        };
+        match term {
+            Term::Step { shape, amplitude, center, sigma } => {
+                let quartiles = (crossing(0.75) - crossing(0.25)).abs().max(span / n as f64);
+                // The quartiles' distance in units of sigma for each form.
+                let per_sigma = match *shape {
+                    "erf" => 2.0 * 0.476_936_276_204_469_9,
+                    "logistic" => 2.0 * 3.0f64.ln(),
+                    _ => 2.0,
+                };
+                put(amplitude, high - low, &mut out);
+                put(center, crossing(0.5), &mut out);
+                put(sigma, quartiles / per_sigma, &mut out);
+            }
+            Term::Hill { bottom, top, ec50, n: hill_n } => {
+                // A rise over positive x: bottom at the low end, top at the high end.
+                put(bottom, low, &mut out);
+                put(top, high, &mut out);
+                put(ec50, crossing(0.5).max(f64::MIN_POSITIVE), &mut out);
+                put(hill_n, 1.0, &mut out);
+            }
+            _ => {}
+        }
+    }
     // Peaks: the largest maxima of the smoothed rest, assigned to the terms in order of x.
     if peaks > 0 {
         let window = (n / 100).max(1);
@@ -193,6 +264,19 @@ fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> 
                     }),
                     ("exponential", Some([a, d])) => Some(Term::Exponential { amplitude: a.clone(), decay: d.clone() }),
                     ("linear", Some([s, b])) => Some(Term::Linear { slope: s.clone(), intercept: b.clone() }),
+                    ("step_erf" | "step_logistic" | "step_atan", Some([a, c, s])) => Some(Term::Step {
+                        shape: match f.as_str() {
+                            "step_erf" => "erf",
+                            "step_logistic" => "logistic",
+                            _ => "atan",
+                        },
+                        amplitude: a.clone(),
+                        center: c.clone(),
+                        sigma: s.clone(),
+                    }),
+                    ("hill", Some([b, t, e, h])) => {
+                        Some(Term::Hill { bottom: b.clone(), top: t.clone(), ec50: e.clone(), n: h.clone() })
+                    }
                     _ => None,
                 }
             }

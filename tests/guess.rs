@@ -55,10 +55,39 @@ fn guessed_peaks_and_decays_fit_to_the_truth() {
     let mut rng = Rng(20261203);
     let (mut tried, mut reached) = (0, 0);
     let mut misses = Vec::new();
-    for case in 0..240 {
+    for case in 0..360 {
         let x: Vec<f64> = (0..300).map(|i| i as f64 / 299.0 * 10.0).collect();
         let noise = rng.uniform(0.002, 0.03);
-        let (model, truth, y): (&str, Vec<(&str, f64)>, Vec<f64>) = match case % 4 {
+        let (model, truth, y): (&str, Vec<(&str, f64)>, Vec<f64>) = match case % 6 {
+            4 => {
+                // A rising or falling erf or logistic step on a level.
+                let (a, c, s, b) = (
+                    rng.uniform(0.5, 3.0) * if rng.next() < 0.5 { -1.0 } else { 1.0 },
+                    rng.uniform(3.0, 7.0),
+                    rng.uniform(0.2, 1.0),
+                    rng.uniform(0.0, 1.0),
+                );
+                if case % 12 == 4 {
+                    let y = x.iter().map(|x| a * (1.0 + erf((x - c) / s)) / 2.0 + b + noise * rng.normal()).collect();
+                    ("step_erf(x, A, c, s) + b", vec![("A", a), ("c", c), ("s", s), ("b", b)], y)
+                } else {
+                    let y = x
+                        .iter()
+                        .map(|x| a * (1.0 - 1.0 / (1.0 + ((x - c) / s).exp())) + b + noise * rng.normal())
+                        .collect();
+                    ("step_logistic(x, A, c, s) + b", vec![("A", a), ("c", c), ("s", s), ("b", b)], y)
+                }
+            }
+            5 => {
+                // A dose response over positive x.
+                let (lo, hi, e, h) =
+                    (rng.uniform(0.0, 0.5), rng.uniform(1.5, 3.0), rng.uniform(2.0, 6.0), rng.uniform(1.0, 3.0));
+                let y = x
+                    .iter()
+                    .map(|x| lo + (hi - lo) / (1.0 + (e / x.max(1e-9)).powf(h)) + noise * rng.normal())
+                    .collect();
+                ("hill(x, bottom, top, ec50, n)", vec![("bottom", lo), ("top", hi), ("ec50", e), ("n", h)], y)
+            }
             0 => {
                 let (a, c, s, b) =
                     (rng.uniform(0.5, 3.0), rng.uniform(2.0, 8.0), rng.uniform(0.2, 0.8), rng.uniform(0.0, 0.5));
@@ -122,4 +151,8 @@ fn what_is_not_a_library_term_is_not_guessed_and_said() {
     let names: Vec<&str> = g.values.iter().map(|(n, _)| n.as_str()).collect();
     assert!(names.contains(&"A") && names.contains(&"tau") && names.contains(&"b") && !names.contains(&"k"));
     assert!(g.notes.iter().any(|n| n == "guess: nothing for the term `(k * sin(x))`"), "{:?}", g.notes);
+}
+
+fn erf(x: f64) -> f64 {
+    puruspe::erf(x)
 }

@@ -102,8 +102,8 @@ pub const LIBRARY: &[LibraryFunction] = &[
     LibraryFunction {
         name: "hill",
         args: &["x", "bottom", "top", "ec50", "n"],
-        body: "bottom + (top - bottom)/(1 + (ec50/x)^n)",
-        doc: "Hill equation / four-parameter logistic (4PL) dose response, x > 0",
+        body: "bottom + (top - bottom)*x^n/(ec50^n + x^n)",
+        doc: "Hill equation / four-parameter logistic (4PL) dose response, x ≥ 0",
     },
     LibraryFunction {
         name: "michaelis_menten",
