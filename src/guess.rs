@@ -224,10 +224,9 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
 
 /// The model's right side as a sum of known terms; `None` (with a note) when it is not one.
 fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> {
+    // The model's own statement: helpers before it (ties, say) only rename parameters, and a
+    // guess for a name that is not a parameter is dropped by the caller.
     let ast = parse(source).ok()?;
-    if ast.statements.len() > 1 {
-        return None;
-    }
     let name = |id: crate::syntax::AstId| match &ast.node(id).kind {
         AstKind::Name(n) => Some(n.clone()),
         _ => None,

@@ -945,6 +945,26 @@ fn a_global_fit_is_the_stacked_fit_written_by_hand() {
         assert!((value - v).abs() <= 1e-10 * v.abs(), "{name}: {value} vs {v}");
         assert!((se - s).abs() <= 1e-8 * s, "{name}: σ {se} vs {s}");
     }
+    // The REPL's `sets` and `shared` (numeric ids: the REPL reads numbers).
+    let numeric = dir.path().join("numeric.csv");
+    let text =
+        std::fs::read_to_string(&long).unwrap().replace("det_a,", "1,").replace("det_b,", "2,").replace("det_c,", "3,");
+    std::fs::write(&numeric, text).unwrap();
+    let script = format!(
+        "load {}\nmodel A*exp(-t/tau) + B\nsets detector\nshared tau\np0 tau=1\nfit\njson\n",
+        numeric.display()
+    );
+    let out = crate::support::run_repl(script.as_bytes(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let json: String = stdout(&out)
+        .lines()
+        .skip_while(|l| *l != "{")
+        .take_while(|l| *l != "}")
+        .chain(["}"])
+        .collect::<Vec<_>>()
+        .join("\n");
+    let repl = parameters(&serde_json::from_str(&json).unwrap());
+    assert_eq!(repl["tau"].0, g["tau"].0);
     let notes = global["data"]["notes"].as_array().unwrap();
     assert!(notes.iter().any(|n| n
         == "global fit: 3 data sets by `detector` (1 = det_a, 2 = det_b, 3 = det_c); shared: tau; per set: A, B (named NAME_1, NAME_2, …)"));

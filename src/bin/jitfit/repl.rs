@@ -28,6 +28,9 @@ const COMMANDS: &[(&str, &str)] = &[
     ("y", "y COLUMN              the response column"),
     ("sigma", "sigma COLUMN|EXPR|none σ of y: a column, an expression of columns, none"),
     ("sigma-x", "sigma-x [V=]COL,…|none errors in x: σ of variables (effective variance)"),
+    ("sets", "sets COLUMN|none      a global fit: the data sets by COLUMN"),
+    ("shared", "shared tau,…|none     the parameters the sets share"),
+    ("tie", "tie w2 = w1|clear     tie a parameter to others (repeatable)"),
     ("p0", "p0 a=1,b=0.5          initial values (others start at 1)"),
     ("bounds", "bounds b=0:inf        bounds; `bounds clear` removes them"),
     ("fix", "fix c=0               hold parameters; `fix clear` frees them"),
@@ -59,6 +62,9 @@ struct Session {
     y: Option<String>,
     sigma: Option<String>,
     sigma_x: Vec<String>,
+    sets: Option<String>,
+    shared: Vec<String>,
+    ties: Vec<String>,
     p0: BTreeMap<String, String>,
     bounds: BTreeMap<String, String>,
     fix: BTreeMap<String, String>,
@@ -232,6 +238,10 @@ fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     args.y = session.y.clone();
     args.sigma = session.sigma.clone();
     args.sigma_x = session.sigma_x.clone();
+    args.sets = session.sets.clone();
+    args.shared = session.shared.clone();
+    args.tie = session.ties.clone();
+    args.apply_ties()?;
     let pairs = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>();
     args.p0 = pairs(&session.p0);
     args.bounds = pairs(&session.bounds);
@@ -279,6 +289,18 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
         "y" => session.y = Some(rest.to_owned()),
         "sigma" => session.sigma = Some(rest.to_owned()),
         "sigma-x" => session.sigma_x = rest.split(',').map(|s| s.trim().to_owned()).collect(),
+        "sets" => session.sets = (rest != "none").then(|| rest.to_owned()),
+        "shared" => {
+            session.shared =
+                if rest == "none" { Vec::new() } else { rest.split(',').map(|s| s.trim().to_owned()).collect() }
+        }
+        "tie" => {
+            if rest == "clear" {
+                session.ties.clear();
+            } else {
+                session.ties.push(rest.to_owned());
+            }
+        }
         "p0" => set_pairs(&mut session.p0, rest, "p0")?,
         "bounds" => set_pairs(&mut session.bounds, rest, "bounds")?,
         "fix" => set_pairs(&mut session.fix, rest, "fix")?,
