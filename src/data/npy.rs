@@ -145,7 +145,7 @@ pub fn write_npy(path: &Path, values: &[f64]) -> std::io::Result<()> {
 
 /// Writes a 2-D array (`rows` × `values.len() / rows`, C order: row after row), atomically.
 pub fn write_npy_2d(path: &Path, rows: usize, values: &[f64]) -> std::io::Result<()> {
-    let cols = if rows == 0 { 0 } else { values.len() / rows };
+    let cols = values.len().checked_div(rows).unwrap_or(0);
     if rows * cols != values.len() {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "values do not fill whole rows"));
     }

@@ -153,6 +153,9 @@ impl GpuPhase<'_> {
     /// when the device and the model have f64 kernels and `finish_here` — the f64 finish on
     /// the device too, from where the f32 iterations stopped, with the caller's tolerances.
     #[cfg(feature = "gpu")]
+    // The phase's inputs are separate borrows with separate lifetimes; a struct of them would
+    // only rename this list.
+    #[allow(clippy::too_many_arguments)]
     fn iterate(
         &self,
         model: &CompiledModel,

@@ -20,7 +20,7 @@ impl<'a> PoissonProblem<'a> {
 
 /// The deviance residual of a count y for a mean f (NaN for f ≤ 0).
 pub fn deviance_residual(f: f64, y: f64) -> f64 {
-    if !(f > 0.0) {
+    if f.is_nan() || f <= 0.0 {
         return f64::NAN;
     }
     // 2(f − y − y ln(f/y)) = 2y(t − ln(1+t)) with t = (f − y)/y, without the cancellation of

@@ -36,8 +36,8 @@ impl SvdParts {
     fn v_times(&self, w: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.n];
         for (c, wc) in w.iter().enumerate() {
-            for r in 0..self.n {
-                out[r] += self.v[c * self.n + r] * wc;
+            for (o, v) in out.iter_mut().zip(&self.v[c * self.n..(c + 1) * self.n]) {
+                *o += v * wc;
             }
         }
         out

@@ -262,13 +262,16 @@ pub struct TrfState {
     pub status: Option<i32>,
 }
 
+/// Called with the state at the end of an iteration, and whether the fit is being interrupted.
+pub type IterationHook<'a> = dyn FnMut(&TrfState, bool) + 'a;
+
 /// Hooks into a running solve: iteration callbacks and resuming are TRF's; `cancel` works
 /// for TRF and LM.
 #[derive(Default)]
 pub struct Hooks<'a> {
     /// Called at the end of every iteration with the state to resume from; the flag is true
     /// when the fit is being interrupted (save now).
-    pub on_iteration: Option<&'a mut dyn FnMut(&TrfState, bool)>,
+    pub on_iteration: Option<&'a mut IterationHook<'a>>,
     /// When set (by a Ctrl-C handler, say), the fit stops after the current iteration with
     /// [`Status::Interrupted`].
     pub cancel: Option<&'a std::sync::atomic::AtomicBool>,
@@ -340,7 +343,7 @@ pub fn solve_with_hooks(
         ));
     }
     for (name, v) in [("ftol", options.ftol), ("xtol", options.xtol), ("gtol", options.gtol)] {
-        if !(v >= 0.0) {
+        if v.is_nan() || v < 0.0 {
             return invalid(format!("{name} must be a non-negative number, got {v}"));
         }
     }

@@ -85,6 +85,8 @@ pub struct Imports {
 }
 
 impl Imports {
+    // Cranelift's own error type, on a cold path: boxing it would only move the allocation.
+    #[allow(clippy::result_large_err)]
     fn get(&mut self, module: &mut JITModule, name: &'static str, arity: usize) -> Result<FuncId, ModuleError> {
         if let Some(id) = self.ids.get(name) {
             return Ok(*id);
@@ -112,6 +114,8 @@ fn uniform_set(kernel: &VerifiedKernel) -> Vec<bool> {
 
 /// Builds the body of one kernel into `func`; `copies`: how many `f64x2` values the vector
 /// loop computes per step (0: no vector loop).
+// Cranelift's own error type, on a cold path (see `Imports::get`).
+#[allow(clippy::result_large_err)]
 pub fn build_kernel(
     module: &mut JITModule,
     imports: &mut Imports,
