@@ -887,6 +887,29 @@ fn a_tie_is_the_model_written_with_it() {
     assert!((c - a["value"].as_f64().unwrap() / 10.0).abs() <= 1e-15 * c.abs());
     let se = tied["tied"][0]["stderr"].as_f64().unwrap();
     assert!((se - a["stderr"].as_f64().unwrap() / 10.0).abs() <= 1e-12 * se);
+    // The REPL's `tie` prints the same [[Tied]] section as the command line.
+    let section = |text: &str| -> Vec<String> {
+        text.lines().skip_while(|l| !l.starts_with("[[Tied]]")).take(2).map(str::to_owned).collect()
+    };
+    let cli = jitfit(
+        &[
+            "fit",
+            "a*exp(-b*time) + c",
+            "examples/data/decay.csv",
+            "--y",
+            "signal",
+            "--sigma",
+            "err",
+            "--tie",
+            "c = a/10",
+        ],
+        &cache,
+    );
+    let script = "load examples/data/decay.csv\nmodel a*exp(-b*time) + c\ny signal\nsigma err\ntie c = a/10\nfit\n";
+    let repl = crate::support::run_repl(script.as_bytes(), &cache);
+    assert_eq!(repl.status.code(), Some(0), "{}", stderr(&repl));
+    assert_eq!(section(&stdout(&repl)), section(&stdout(&cli)));
+    assert_eq!(section(&stdout(&cli)).len(), 2);
 }
 
 /// Three decays sharing τ, as `detector,t,y`, and the same rows with indicator columns.

@@ -230,6 +230,19 @@ fn set_pairs(map: &mut BTreeMap<String, String>, rest: &str, what: &str) -> anyh
     Ok(())
 }
 
+/// The [[Tied]] section after a fit with `tie`s, as `jitfit fit --tie` prints it.
+fn print_tied(args: &FitArgs, fit: &jitfit::Fit) -> anyhow::Result<()> {
+    if args.tie.is_empty() {
+        return Ok(());
+    }
+    let mut extras = crate::uncertainty::Extras::default();
+    for tie in &args.tie {
+        extras.tied.push(fit.derive_definition(tie)?);
+    }
+    out!("{}", crate::uncertainty::text(fit, &extras))?;
+    Ok(())
+}
+
 fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     let model = session.model.clone().ok_or_else(|| anyhow!("no model yet: `model a*exp(-b*x) + c`"))?;
     let data = session.data_path.clone().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
@@ -331,6 +344,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
             let outcome = execute(&args, table)?;
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
+            print_tied(&args, &outcome.fit)?;
             session.last = Some((args, outcome));
         }
         "refit" => {
@@ -361,6 +375,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             args.p0 = kept.into_iter().chain(from_last).collect();
             let outcome = execute(&args, table)?;
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
+            print_tied(&args, &outcome.fit)?;
             session.last = Some((args, outcome));
         }
         "report" | "json" | "plot" => {

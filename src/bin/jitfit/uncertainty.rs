@@ -251,21 +251,11 @@ pub fn text(fit: &Fit, extras: &Extras) -> String {
     }
     if !extras.tied.is_empty() {
         let _ = writeln!(w, "[[Tied]] (--tie: not fitted, computed; standard errors by the delta method)");
-        let width = extras.tied.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
-        for d in &extras.tied {
-            let se =
-                if d.std_error.is_finite() { format!("± {}", num(d.std_error)) } else { "± not determined".into() };
-            let _ = writeln!(w, "    {:<width$} = {:>12} {se}  (= {})", d.name, num(d.value), d.expression);
-        }
+        derived_lines(w, &extras.tied, "= ");
     }
     if !extras.derived.is_empty() {
         let _ = writeln!(w, "[[Derived]] (standard errors by the delta method)");
-        let width = extras.derived.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
-        for d in &extras.derived {
-            let se =
-                if d.std_error.is_finite() { format!("± {}", num(d.std_error)) } else { "± not determined".into() };
-            let _ = writeln!(w, "    {:<width$} = {:>12} {se}  ({})", d.name, num(d.value), d.expression);
-        }
+        derived_lines(w, &extras.derived, "");
     }
     if let Some(b) = &extras.bands {
         let _ = writeln!(
@@ -364,26 +354,10 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
         });
     }
     if !extras.derived.is_empty() {
-        value["derived"] = Value::Array(
-            extras
-                .derived
-                .iter()
-                .map(|d| {
-                    json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
-                })
-                .collect(),
-        );
+        value["derived"] = derived_json(&extras.derived);
     }
     if !extras.tied.is_empty() {
-        value["tied"] = Value::Array(
-            extras
-                .tied
-                .iter()
-                .map(|d| {
-                    json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
-                })
-                .collect(),
-        );
+        value["tied"] = derived_json(&extras.tied);
     }
     if !extras.contours.is_empty() {
         value["contours"] = Value::Array(
@@ -405,4 +379,24 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
         b[var.as_str()] = json!(grid);
         value["band_grid"] = b;
     }
+}
+
+/// One line per derived (or tied) quantity: `name = value ± stderr  (prefix expression)`.
+fn derived_lines(w: &mut String, items: &[Derived], prefix: &str) {
+    let width = items.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
+    for d in items {
+        let se = if d.std_error.is_finite() { format!("± {}", num(d.std_error)) } else { "± not determined".into() };
+        let _ = writeln!(w, "    {:<width$} = {:>12} {se}  ({prefix}{})", d.name, num(d.value), d.expression);
+    }
+}
+
+fn derived_json(items: &[Derived]) -> Value {
+    Value::Array(
+        items
+            .iter()
+            .map(|d| {
+                json!({"name": d.name, "expression": d.expression, "value": finite_or_null(d.value), "stderr": finite_or_null(d.std_error)})
+            })
+            .collect(),
+    )
 }
