@@ -204,12 +204,9 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
     for term in &terms {
         if let Term::Exponential { amplitude, decay } = term {
             // ln(rest) against x over the points well above zero.
-            let points: Vec<(f64, f64)> = xs
-                .iter()
-                .zip(&rest)
-                .filter(|(_, r)| **r > 0.05 * rest.iter().cloned().fold(0.0, f64::max))
-                .map(|(x, r)| (*x, r.ln()))
-                .collect();
+            let floor = 0.05 * rest.iter().cloned().fold(0.0, f64::max);
+            let points: Vec<(f64, f64)> =
+                xs.iter().zip(&rest).filter(|(_, r)| **r > floor).map(|(x, r)| (*x, r.ln())).collect();
             let (xv, lv): (Vec<f64>, Vec<f64>) = points.into_iter().unzip();
             let (slope, intercept) = if xv.len() >= 2 { least_squares_line(&xv, &lv) } else { (f64::NAN, f64::NAN) };
             let d = if slope < 0.0 { -1.0 / slope } else { span / 3.0 };

@@ -364,9 +364,7 @@ fn repl_refit_starts_from_the_last_solution() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let stdout = stdout(&out);
     // The first JSON report (pretty-printed: from a line `{` to a line `}`).
-    let first: String =
-        stdout.lines().skip_while(|l| *l != "{").take_while(|l| *l != "}").chain(["}"]).collect::<Vec<_>>().join("\n");
-    let first: serde_json::Value = serde_json::from_str(&first).unwrap();
+    let first = first_json(&stdout);
     let starts: Vec<&str> = stdout.lines().filter(|l| l.starts_with("starting from the last fit: ")).collect();
     assert_eq!(starts.len(), 2, "{stdout}");
     let said: Vec<(&str, f64)> = starts[0]
@@ -567,6 +565,13 @@ fn a_very_long_parameter_name_is_reported() {
     let out = jitfit(&["fit", &model, "tests/data/xyz.csv", "--y", "z", "--vars", "x"], &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(stdout(&out).contains(&format!("    {name} = ")));
+}
+
+/// The first JSON report in a REPL's output (pretty-printed: from a line `{` to a line `}`).
+fn first_json(stdout: &str) -> serde_json::Value {
+    let text: String =
+        stdout.lines().skip_while(|l| *l != "{").take_while(|l| *l != "}").chain(["}"]).collect::<Vec<_>>().join("\n");
+    serde_json::from_str(&text).unwrap()
 }
 
 /// Report lines with the profile's time (which varies from run to run) left out.
@@ -979,14 +984,7 @@ fn a_global_fit_is_the_stacked_fit_written_by_hand() {
     );
     let out = crate::support::run_repl(script.as_bytes(), &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let json: String = stdout(&out)
-        .lines()
-        .skip_while(|l| *l != "{")
-        .take_while(|l| *l != "}")
-        .chain(["}"])
-        .collect::<Vec<_>>()
-        .join("\n");
-    let repl = parameters(&serde_json::from_str(&json).unwrap());
+    let repl = parameters(&first_json(&stdout(&out)));
     assert_eq!(repl["tau"].0, g["tau"].0);
     let notes = global["data"]["notes"].as_array().unwrap();
     assert!(notes.iter().any(|n| n

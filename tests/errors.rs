@@ -410,21 +410,16 @@ fn function_definition_mistakes() {
 }
 
 #[test]
-fn functions_that_grow_without_bound_are_refused_quickly() {
+fn functions_that_grow_without_bound_are_refused() {
     // Each function calls the one before twice: 2^40 nodes if expanded naively.
     let mut text = String::from("F0(x) = x*x + 1\n");
     for k in 1..=40 {
         text += &format!("F{k}(x) = F{}(F{}(x) + 1)\n", k - 1, k - 1);
     }
     text += "a*F40(x)";
-    let started = std::time::Instant::now();
+    // Refused while resolving (a naive expansion would never end: the test would hang).
     let error = Model::parse(&text).unwrap_err().to_string();
-    assert!(started.elapsed() < std::time::Duration::from_secs(5), "{:?}", started.elapsed());
-    assert!(
-        error.starts_with("error: the defined functions expand to more than 2097152 nodes")
-            || error.contains("too large"),
-        "{error}"
-    );
+    assert_eq!(error.lines().next(), Some("error: the defined functions expand to more than 2097152 nodes"));
     // Nesting deeper than the limit.
     let mut text = String::from("F0(x) = x\n");
     for k in 1..=70 {
@@ -432,5 +427,5 @@ fn functions_that_grow_without_bound_are_refused_quickly() {
     }
     text += "a*F70(x)";
     let error = Model::parse(&text).unwrap_err().to_string();
-    assert!(error.starts_with("error: calls of defined functions nest deeper than 64 levels"), "{error}");
+    assert_eq!(error.lines().next(), Some("error: calls of defined functions nest deeper than 64 levels"));
 }

@@ -121,6 +121,17 @@ impl Ast {
         names
     }
 
+    /// The helpers the text defines (`g = …`), in order.
+    pub fn helper_names(&self) -> Vec<String> {
+        self.helper_statements()
+            .iter()
+            .filter_map(|s| match s.lhs.map(|l| &self.nodes[l.index()].kind) {
+                Some(AstKind::Name(n)) => Some(n.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The functions the text defines (`G(x, a) = …`): the arena range of each definition
     /// (its left side and body) and its arguments' names.
     pub fn function_arguments(&self) -> Vec<(std::ops::RangeInclusive<usize>, Vec<String>)> {

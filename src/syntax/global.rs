@@ -55,14 +55,7 @@ pub fn global_model(source: &str, vars: &[String], sets: usize, shared: &[String
     }
     let local: Vec<String> = params.iter().filter(|p| !shared.contains(p)).cloned().collect();
     // Helpers: repeated per set.
-    let helpers: Vec<String> = ast
-        .helper_statements()
-        .iter()
-        .filter_map(|s| match s.lhs.map(|l| &ast.node(l).kind) {
-            Some(AstKind::Name(n)) => Some(n.clone()),
-            _ => None,
-        })
-        .collect();
+    let helpers = ast.helper_names();
     // The new names must be new.
     let all = ast.names();
     for k in 1..=sets {

@@ -63,14 +63,7 @@ pub fn tie(source: &str, ties: &[String]) -> Result<String, String> {
         if uses.is_empty() {
             return Err(format!("--tie `{tie}`: a tie to a constant holds `{name}` fixed: say --fix {name}=VALUE"));
         }
-        let defined: Vec<String> = ast
-            .helper_statements()
-            .iter()
-            .filter_map(|s| match s.lhs.map(|l| &ast.node(l).kind) {
-                Some(AstKind::Name(n)) => Some(n.clone()),
-                _ => None,
-            })
-            .collect();
+        let defined = ast.helper_names();
         if let Some(other) = uses.iter().find(|u| ties_name(ties, u) || defined.contains(u)) {
             return Err(format!(
                 "--tie `{tie}`: `{other}` is tied or a helper: tie to the fitted parameters themselves"

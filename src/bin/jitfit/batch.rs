@@ -66,22 +66,7 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     // Group rows by id, in order of first appearance: a group number per row (a hash lookup
     // only where the id differs from the row before), then the rows of each group gathered
     // together by a counting sort — one pass per column, no vector per group or per row.
-    let mut group_of: Vec<u32> = Vec::with_capacity(ids.len());
-    let mut order: Vec<u64> = Vec::new();
-    let mut index: HashMap<u64, u32> = HashMap::new();
-    let mut last: Option<(u64, u32)> = None;
-    for id in ids {
-        let key = id.to_bits();
-        let group = match last {
-            Some((k, g)) if k == key => g,
-            _ => *index.entry(key).or_insert_with(|| {
-                order.push(key);
-                (order.len() - 1) as u32
-            }),
-        };
-        last = Some((key, group));
-        group_of.push(group);
-    }
+    let (group_of, order) = group_ids(ids.iter().copied());
     let mut starts = vec![0usize; order.len() + 1];
     for g in &group_of {
         starts[*g as usize + 1] += 1;
@@ -443,4 +428,26 @@ fn run_compact(
         results.fits_per_second()
     );
     write_results(args, model.params(), &rows, "compact", summary)
+}
+
+/// Groups ids (as their bits: ids as written) in order of first appearance: the group of each
+/// id, and each group's id — a hash lookup only where the id differs from the one before.
+pub fn group_ids(ids: impl Iterator<Item = f64>) -> (Vec<u32>, Vec<u64>) {
+    let mut group_of: Vec<u32> = Vec::with_capacity(ids.size_hint().0);
+    let mut order: Vec<u64> = Vec::new();
+    let mut index: HashMap<u64, u32> = HashMap::new();
+    let mut last: Option<(u64, u32)> = None;
+    for id in ids {
+        let key = id.to_bits();
+        let group = match last {
+            Some((k, g)) if k == key => g,
+            _ => *index.entry(key).or_insert_with(|| {
+                order.push(key);
+                (order.len() - 1) as u32
+            }),
+        };
+        last = Some((key, group));
+        group_of.push(group);
+    }
+    (group_of, order)
 }

@@ -458,20 +458,8 @@ fn global_sets(
         Some(rows) => rows.to_vec(),
         None => (0..ids.len()).collect(),
     };
-    let mut order: Vec<u64> = Vec::new();
-    let set_of_row: Vec<usize> = rows
-        .iter()
-        .map(|i| {
-            let key = ids[*i].to_bits();
-            match order.iter().position(|k| *k == key) {
-                Some(k) => k,
-                None => {
-                    order.push(key);
-                    order.len() - 1
-                }
-            }
-        })
-        .collect();
+    let (groups, order) = crate::batch::group_ids(rows.iter().map(|i| ids[*i]));
+    let set_of_row: Vec<usize> = groups.into_iter().map(|g| g as usize).collect();
     if order.len() > MAX_SETS {
         anyhow::bail!(
             "--sets {by}: {} data sets; a global fit takes at most {MAX_SETS} for now (its Jacobian is dense over \
