@@ -13,6 +13,7 @@ mod errors;
 mod errors_in_x;
 mod fit;
 mod functions;
+mod global;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod guess;

@@ -10,6 +10,7 @@
 use crate::backend::{Backend, Chunk, Kernels, NormalEquations};
 use crate::compiled::CompiledModel;
 use crate::fit::FitError;
+use crate::solve::{cholesky, cholesky_solve};
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -389,48 +390,6 @@ struct Outcome {
     status: BatchStatus,
     chi2: f64,
     iterations: u32,
-}
-
-/// Cholesky factorization in place of a symmetric positive definite n × n matrix (lower
-/// triangle used and overwritten). False when not positive definite.
-pub(crate) fn cholesky(a: &mut [f64], n: usize) -> bool {
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        if d.is_nan() || d <= 0.0 || !d.is_finite() {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    true
-}
-
-/// Solves L Lᵀ x = b in place, L from [`cholesky`].
-pub(crate) fn cholesky_solve(l: &[f64], n: usize, b: &mut [f64]) {
-    for i in 0..n {
-        let mut s = b[i];
-        for k in 0..i {
-            s -= l[i * n + k] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
-    for i in (0..n).rev() {
-        let mut s = b[i];
-        for k in i + 1..n {
-            s -= l[k * n + i] * b[k];
-        }
-        b[i] = s / l[i * n + i];
-    }
 }
 
 /// Fills `a` (n × n, lower triangle) with the symmetric JᵀJ from its accumulated upper

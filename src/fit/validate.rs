@@ -87,7 +87,7 @@ fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
 }
 
 /// Every variable present, of y's length, finite; y finite.
-fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, FitError> {
+pub(super) fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, FitError> {
     let m = data.len();
     let mut vars = Vec::with_capacity(model.vars().len());
     for name in model.vars() {
@@ -128,7 +128,7 @@ pub(super) fn weights(data: &Data) -> Result<Option<Vec<f64>>, FitError> {
 }
 
 /// t(y) must be finite where the model is fitted (the log of a negative y, say).
-fn transformed_response(model: &CompiledModel, data: &Data, vars: &[&[f64]]) -> Result<(), FitError> {
+pub(super) fn transformed_response(model: &CompiledModel, data: &Data, vars: &[&[f64]]) -> Result<(), FitError> {
     if !model.transforms_response() {
         return Ok(());
     }
@@ -149,7 +149,7 @@ fn transformed_response(model: &CompiledModel, data: &Data, vars: &[&[f64]]) -> 
 
 /// Bounds in order (the one check, [`solve::check_bounds`], named here), finite initial
 /// values inside them.
-fn bounds_and_starts(model: &CompiledModel, options: &FitOptions, initial: &[f64]) -> Result<(), FitError> {
+pub(super) fn bounds_and_starts(model: &CompiledModel, options: &FitOptions, initial: &[f64]) -> Result<(), FitError> {
     let name = |k: usize| &model.params()[k];
     solve::check_bounds(&options.lower, &options.upper, model.n_params()).map_err(|e| match e {
         BoundsError::Order { index, lower, upper } => FitError::BadBounds { name: name(index).clone(), lower, upper },

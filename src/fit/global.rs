@@ -1,0 +1,795 @@
+//! Global fits solved with their structure: several data sets, one model, some parameters
+//! shared by every set and the others fitted per set.
+//!
+//! The Jacobian of such a fit is block-sparse — set k's rows depend on its own parameters
+//! x_k and on the shared ones s only — so JᵀJ is an arrow matrix:
+//!
+//! ```text
+//!       ⎡ A₁          B₁ ⎤   A_k = L_kᵀL_k   (set k's own parameters)
+//!       ⎢     A₂      B₂ ⎥   B_k = L_kᵀS_k   (own × shared)
+//! JᵀJ = ⎢         ⋱   ⋮  ⎥   C   = Σ S_kᵀS_k (shared × shared)
+//!       ⎣ B₁ᵀ B₂ᵀ …   C  ⎦
+//! ```
+//!
+//! Each Levenberg–Marquardt step eliminates the per-set blocks (the Schur complement
+//! S = C − Σ B_kᵀA_k⁻¹B_k, damped like the full matrix would be), solves the small shared
+//! system and substitutes back: time and memory linear in the number of sets, where the same
+//! fit written as one model (indicator columns, [`crate::syntax::global_model`]) has a dense
+//! Jacobian over every set's parameters. Each set's A_k, B_k, C_k come from the compiled
+//! `normal_equations` kernel over its own points (the streamed path: J is never stored); sets
+//! are evaluated in parallel and their contributions summed in set order, so the result does
+//! not depend on the number of threads.
+//!
+//! The covariance is the exact inverse of JᵀJ, computed blockwise: the shared block S⁻¹, each
+//! set's own block A_k⁻¹ + A_k⁻¹B_k S⁻¹ B_kᵀA_k⁻¹ and their cross terms −A_k⁻¹B_k S⁻¹ (the
+//! covariance between two sets' own parameters is not stored). Bounds are kept by projecting
+//! each trial point onto the box, as the compact batch solver does.
+
+use super::validate;
+use super::{Data, Estimator, FitBuilder, FitError, FitOptions};
+use crate::backend::{Backend, Chunk, Kernels};
+use crate::compiled::CompiledModel;
+use crate::solve::{self, NormalEquations, Status, XScale, cholesky, cholesky_solve};
+use rayon::prelude::*;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// One data set's share of a [`GlobalFit`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct SetFit {
+    /// Every parameter of the model in this set (the shared ones repeated), in the model's order.
+    pub values: Vec<f64>,
+    /// Standard errors, in the same order: 0 for fixed parameters, ∞ when the covariance
+    /// cannot be estimated.
+    pub std_errors: Vec<f64>,
+    /// The covariance of `values`, q × q row-major (zero rows for fixed parameters).
+    pub covariance: Vec<f64>,
+    /// Where this set's parameters started.
+    pub initial: Vec<f64>,
+    /// −1 / +1 where a parameter ended at its lower / upper bound.
+    pub active_mask: Vec<i8>,
+    pub points: usize,
+    /// Σ r² over this set's weighted residuals.
+    pub chi2: f64,
+}
+
+/// The result of [`CompiledModel::fit_global`].
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct GlobalFit {
+    pub param_names: Vec<String>,
+    /// True for the parameters every set shares.
+    pub shared: Vec<bool>,
+    pub fixed: Vec<bool>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    pub sets: Vec<SetFit>,
+    /// ½ Σ r² over every set.
+    pub cost: f64,
+    pub chi2: f64,
+    pub reduced_chi2: f64,
+    /// −2 ln L up to a constant, as a single fit's (`m·ln(χ²/m) + 2k`, lmfit's convention).
+    pub aic: f64,
+    pub bic: f64,
+    pub n_points: usize,
+    /// Free parameters in all: the shared ones once, the others once per set.
+    pub n_free: usize,
+    pub dof: usize,
+    pub covariance_warning: Option<String>,
+    pub absolute_sigma: bool,
+    pub iterations: usize,
+    pub nfev: usize,
+    pub njev: usize,
+    pub status: Status,
+    pub message: String,
+    pub solve_time: Duration,
+}
+
+impl GlobalFit {
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.param_names.iter().position(|n| n == name)
+    }
+
+    /// Parameter `name`'s value in set `set` (from 0).
+    pub fn value(&self, set: usize, name: &str) -> Option<f64> {
+        Some(self.sets.get(set)?.values[self.index(name)?])
+    }
+
+    /// Parameter `name`'s standard error in set `set` (from 0).
+    pub fn std_error(&self, set: usize, name: &str) -> Option<f64> {
+        Some(self.sets.get(set)?.std_errors[self.index(name)?])
+    }
+}
+
+impl CompiledModel {
+    /// Fits this model to every data set of `sets` at once, the parameters named in `shared`
+    /// common to all sets and the others fitted per set, with the structured solver of
+    /// [`global`](self). `configure` sets the options as for a single fit (starts, bounds
+    /// and fixed values apply to the parameter in every set; σ per set goes with its `Data`);
+    /// options this solver cannot honour (a robust loss, the Poisson estimator, checkpoints,
+    /// the GPU, fixed x-scales, errors in x, σ following the fit) are refused.
+    ///
+    /// ```
+    /// let x: Vec<f64> = (0..30).map(|i| i as f64 / 5.0).collect();
+    /// let set = |a: f64, c: f64| {
+    ///     let y: Vec<f64> = x.iter().map(|x| a * (-x / 1.5).exp() + c).collect();
+    ///     jitfit::Data::new().var("x", x.clone()).y(y)
+    /// };
+    /// let sets = [set(2.0, 0.1), set(3.0, 0.4), set(5.0, -0.2)];
+    /// let model = jitfit::compile("A*exp(-x/tau) + c").unwrap();
+    /// let fit = model.fit_global(&sets, &["tau"], |fit| fit.initial("tau", 1.0)).unwrap();
+    /// assert!((fit.value(1, "tau").unwrap() - 1.5).abs() < 1e-9);
+    /// assert!((fit.value(2, "A").unwrap() - 5.0).abs() < 1e-9);
+    /// ```
+    pub fn fit_global<'d>(
+        self: &Arc<Self>,
+        sets: &'d [Data],
+        shared: &[&str],
+        configure: impl FnOnce(FitBuilder<'d>) -> FitBuilder<'d>,
+    ) -> Result<GlobalFit, FitError> {
+        let Some(first) = sets.first() else {
+            return Err(FitError::Invalid("a global fit needs at least one data set".into()));
+        };
+        let options = configure(self.fit(first)).into_options()?;
+        self.fit_global_with(sets, shared, &options, None)
+    }
+
+    /// [`fit_global`](Self::fit_global) with checked options and, optionally, a start per
+    /// set (`starts[k]`: every parameter of the model; fixed values and bounds still apply).
+    pub fn fit_global_with(
+        self: &Arc<Self>,
+        sets: &[Data],
+        shared: &[&str],
+        options: &FitOptions,
+        starts: Option<&[Vec<f64>]>,
+    ) -> Result<GlobalFit, FitError> {
+        let started = Instant::now();
+        let q = self.n_params();
+        refuse_options(options)?;
+        let is_shared: Vec<bool> = self.params().iter().map(|p| shared.contains(&p.as_str())).collect();
+        if let Some(name) = shared.iter().find(|s| !self.params().iter().any(|p| p == *s)) {
+            return Err(FitError::UnknownParameter { name: (*name).to_owned(), known: self.params().join(", ") });
+        }
+        if sets.is_empty() {
+            return Err(FitError::Invalid("a global fit needs at least one data set".into()));
+        }
+        if let Some(starts) = starts
+            && (starts.len() != sets.len() || starts.iter().any(|s| s.len() != q))
+        {
+            return Err(FitError::Invalid(format!("per-set starts: {} sets of {q} values were expected", sets.len())));
+        }
+        let mut inputs = Vec::with_capacity(sets.len());
+        for (k, data) in sets.iter().enumerate() {
+            let in_set = |e: FitError| FitError::Invalid(format!("data set {}: {e}", k + 1));
+            if data.sigma_x.iter().any(|(_, c)| !c.is_empty()) || data.sigma_expression.is_some() {
+                return Err(in_set(FitError::Invalid(
+                    "errors in x and σ that follows the fit are not available in a global fit".into(),
+                )));
+            }
+            let vars = validate::columns(self, data).map_err(in_set)?;
+            validate::transformed_response(self, data, &vars).map_err(in_set)?;
+            let weights = validate::weights(data).map_err(in_set)?;
+            inputs.push(SetInput { vars, y: data.response(), weights });
+        }
+        let default: Vec<f64> = (0..q)
+            .map(|k| {
+                options.fixed[k]
+                    .or(options.p0[k])
+                    .unwrap_or_else(|| validate::default_start(options.lower[k], options.upper[k]))
+            })
+            .collect();
+        let mut theta: Vec<Vec<f64>> = match starts {
+            Some(starts) => starts.iter().map(|s| (0..q).map(|k| options.fixed[k].unwrap_or(s[k])).collect()).collect(),
+            None => vec![default.clone(); sets.len()],
+        };
+        // A shared parameter has one value: the first set's start, where per-set starts differ.
+        for k in 1..theta.len() {
+            for j in (0..q).filter(|j| is_shared[*j]) {
+                theta[k][j] = theta[0][j];
+            }
+        }
+        for start in &theta {
+            validate::bounds_and_starts(self, options, start)?;
+        }
+        let layout = Layout {
+            local: (0..q).filter(|k| !is_shared[*k] && options.fixed[*k].is_none()).collect(),
+            shared: (0..q).filter(|k| is_shared[*k] && options.fixed[*k].is_none()).collect(),
+            q,
+        };
+        let n_points: usize = inputs.iter().map(|s| s.y.len()).sum();
+        let n_free = layout.local.len() * sets.len() + layout.shared.len();
+        if n_free == 0 {
+            return Err(FitError::Invalid("every parameter is fixed: nothing to fit".into()));
+        }
+        if n_points < n_free {
+            return Err(FitError::Invalid(format!(
+                "{n_points} data points for {n_free} free parameters: at least as many points as parameters are needed"
+            )));
+        }
+        for (k, set) in inputs.iter().enumerate() {
+            if set.y.len() < layout.local.len() {
+                return Err(FitError::Invalid(format!(
+                    "data set {} has {} points for its {} own parameters",
+                    k + 1,
+                    set.y.len(),
+                    layout.local.len()
+                )));
+            }
+        }
+        let initial = theta.clone();
+        let solver = Solver { kernels: self.kernels(), inputs: &inputs, layout: &layout, options };
+        let outcome = solver.run(&mut theta);
+
+        // Statistics and the covariance at the solution.
+        let chi2: f64 = outcome.blocks.iter().map(|b| b.rss).sum();
+        let dof = n_points - n_free;
+        let scale = if options.absolute_sigma {
+            1.0
+        } else if dof > 0 {
+            chi2 / dof as f64
+        } else {
+            f64::NAN
+        };
+        let (covariances, covariance_warning) = solver.covariance(&outcome.blocks, scale);
+        let m = n_points as f64;
+        let neg2_log_likelihood = m * (chi2 / m).max(f64::MIN_POSITIVE).ln();
+        let sets_out = theta
+            .into_iter()
+            .zip(initial)
+            .zip(covariances)
+            .zip(&outcome.blocks)
+            .zip(&inputs)
+            .map(|((((values, initial), covariance), blocks), input)| {
+                let active_mask = (0..q)
+                    .map(|j| {
+                        if options.fixed[j].is_some() {
+                            0
+                        } else if values[j] <= options.lower[j] {
+                            -1
+                        } else if values[j] >= options.upper[j] {
+                            1
+                        } else {
+                            0
+                        }
+                    })
+                    .collect();
+                SetFit {
+                    std_errors: (0..q).map(|j| covariance[j * q + j].sqrt()).collect(),
+                    values,
+                    covariance,
+                    initial,
+                    active_mask,
+                    points: input.y.len(),
+                    chi2: blocks.rss,
+                }
+            })
+            .collect();
+        Ok(GlobalFit {
+            param_names: self.params().to_vec(),
+            shared: is_shared,
+            fixed: options.fixed.iter().map(Option::is_some).collect(),
+            lower: options.lower.clone(),
+            upper: options.upper.clone(),
+            sets: sets_out,
+            cost: chi2 / 2.0,
+            chi2,
+            reduced_chi2: if dof > 0 { chi2 / dof as f64 } else { f64::NAN },
+            aic: neg2_log_likelihood + 2.0 * n_free as f64,
+            bic: neg2_log_likelihood + m.ln() * n_free as f64,
+            n_points,
+            n_free,
+            dof,
+            covariance_warning,
+            absolute_sigma: options.absolute_sigma,
+            iterations: outcome.iterations,
+            nfev: outcome.nfev,
+            njev: outcome.njev,
+            message: outcome.status.message().to_owned(),
+            status: outcome.status,
+            solve_time: started.elapsed(),
+        })
+    }
+}
+
+/// What this solver cannot do is an error, never ignored.
+fn refuse_options(options: &FitOptions) -> Result<(), FitError> {
+    let refuse = |what: &str| Err(FitError::Invalid(format!("{what} is not available in a global fit")));
+    if options.estimator == Estimator::Poisson {
+        return refuse("the Poisson estimator");
+    }
+    if options.solve.loss != solve::Loss::Linear {
+        return refuse("a robust loss");
+    }
+    if options.checkpoint.is_some() || options.resume.is_some() {
+        return refuse("a checkpoint");
+    }
+    if options.backend == Backend::Gpu {
+        return refuse("the GPU backend");
+    }
+    if matches!(options.solve.x_scale, XScale::Fixed(_)) {
+        return refuse("a fixed x-scale");
+    }
+    Ok(())
+}
+
+/// One data set's columns, checked.
+struct SetInput<'d> {
+    vars: Vec<&'d [f64]>,
+    y: &'d [f64],
+    weights: Option<Vec<f64>>,
+}
+
+impl SetInput<'_> {
+    fn chunk(&self) -> Chunk<'_> {
+        Chunk { vars: &self.vars, y: self.y, weights: self.weights.as_deref() }
+    }
+}
+
+/// Which of the model's q parameters are free per set (`local`) and free and shared.
+struct Layout {
+    local: Vec<usize>,
+    shared: Vec<usize>,
+    q: usize,
+}
+
+/// One set's blocks of JᵀJ and Jᵀr over the free parameters (A: own × own, B: own × shared,
+/// C: shared × shared; g, h: the gradient's parts), and its Σ r².
+#[derive(Clone)]
+struct Blocks {
+    a: Vec<f64>,
+    b: Vec<f64>,
+    c: Vec<f64>,
+    g: Vec<f64>,
+    h: Vec<f64>,
+    rss: f64,
+}
+
+impl Blocks {
+    fn new(ne: &NormalEquations, layout: &Layout) -> Blocks {
+        let q = layout.q;
+        let at = |i: usize, j: usize| ne.jtj[i.min(j) * q + i.max(j)];
+        let block = |rows: &[usize], cols: &[usize]| -> Vec<f64> {
+            rows.iter().flat_map(|i| cols.iter().map(move |j| at(*i, *j))).collect()
+        };
+        Blocks {
+            a: block(&layout.local, &layout.local),
+            b: block(&layout.local, &layout.shared),
+            c: block(&layout.shared, &layout.shared),
+            g: layout.local.iter().map(|i| ne.jtr[*i]).collect(),
+            h: layout.shared.iter().map(|i| ne.jtr[*i]).collect(),
+            rss: ne.rss,
+        }
+    }
+}
+
+impl Blocks {
+    /// These blocks with the held parameters' rows and columns removed (an identity row, no
+    /// gradient), so their step is zero.
+    fn holding(&self, own: &[bool], shared: &[bool]) -> Blocks {
+        let (nl, ns) = (own.len(), shared.len());
+        let mut b = self.clone();
+        for i in 0..nl {
+            if own[i] {
+                for j in 0..nl {
+                    b.a[i * nl + j] = 0.0;
+                    b.a[j * nl + i] = 0.0;
+                }
+                b.a[i * nl + i] = 1.0;
+                b.g[i] = 0.0;
+                for c in 0..ns {
+                    b.b[i * ns + c] = 0.0;
+                }
+            }
+        }
+        for c in 0..ns {
+            if shared[c] {
+                for i in 0..nl {
+                    b.b[i * ns + c] = 0.0;
+                }
+            }
+        }
+        b
+    }
+}
+
+/// A set's part of one damped step: the factor of its damped A, A⁻¹B, A⁻¹g, and its terms of
+/// the Schur complement (BᵀA⁻¹B) and of its right side (BᵀA⁻¹g).
+struct Elimination {
+    a_inv_b: Vec<f64>,
+    a_inv_g: Vec<f64>,
+    bt_a_inv_b: Vec<f64>,
+    bt_a_inv_g: Vec<f64>,
+}
+
+/// Eliminates one set's own parameters: `damp` scales A's diagonal by (1 + damp). None when
+/// the damped A is not positive definite.
+fn eliminate(blocks: &Blocks, nl: usize, ns: usize, damp: f64) -> Option<Elimination> {
+    let mut factor = blocks.a.clone();
+    for i in 0..nl {
+        factor[i * nl + i] += damp * diagonal_scale(blocks.a[i * nl + i]);
+    }
+    if !cholesky(&mut factor, nl) {
+        return None;
+    }
+    let mut a_inv_b = vec![0.0; nl * ns];
+    let mut column = vec![0.0; nl];
+    for c in 0..ns {
+        for i in 0..nl {
+            column[i] = blocks.b[i * ns + c];
+        }
+        cholesky_solve(&factor, nl, &mut column);
+        for i in 0..nl {
+            a_inv_b[i * ns + c] = column[i];
+        }
+    }
+    let mut a_inv_g = blocks.g.clone();
+    cholesky_solve(&factor, nl, &mut a_inv_g);
+    let mut bt_a_inv_b = vec![0.0; ns * ns];
+    let mut bt_a_inv_g = vec![0.0; ns];
+    for r in 0..ns {
+        for c in 0..ns {
+            bt_a_inv_b[r * ns + c] = (0..nl).map(|i| blocks.b[i * ns + r] * a_inv_b[i * ns + c]).sum();
+        }
+        bt_a_inv_g[r] = (0..nl).map(|i| blocks.b[i * ns + r] * a_inv_g[i]).sum();
+    }
+    Some(Elimination { a_inv_b, a_inv_g, bt_a_inv_b, bt_a_inv_g })
+}
+
+/// Marquardt's scale of a diagonal element: the element itself, or 1 for a parameter this
+/// set's data do not move (so damping still makes the matrix definite).
+fn diagonal_scale(d: f64) -> f64 {
+    if d > 0.0 { d } else { 1.0 }
+}
+
+struct Outcome {
+    /// The blocks at the solution.
+    blocks: Vec<Blocks>,
+    status: Status,
+    iterations: usize,
+    nfev: usize,
+    njev: usize,
+}
+
+struct Solver<'a, 'd> {
+    kernels: &'a dyn Kernels,
+    inputs: &'a [SetInput<'d>],
+    layout: &'a Layout,
+    options: &'a FitOptions,
+}
+
+impl Solver<'_, '_> {
+    /// Every set's blocks at `theta` (None when anything is not finite).
+    fn blocks(&self, theta: &[Vec<f64>]) -> Option<Vec<Blocks>> {
+        let q = self.layout.q;
+        let blocks: Vec<Option<Blocks>> = self
+            .inputs
+            .par_iter()
+            .zip(theta)
+            .with_min_len(8)
+            .map(|(input, params)| {
+                let mut ne = NormalEquations::zeros(q);
+                self.kernels.normal_equations(&input.chunk(), params, &mut ne).ok()?;
+                let finite =
+                    ne.rss.is_finite() && ne.jtj.iter().all(|v| v.is_finite()) && ne.jtr.iter().all(|v| v.is_finite());
+                finite.then(|| Blocks::new(&ne, self.layout))
+            })
+            .collect();
+        blocks.into_iter().collect()
+    }
+
+    /// Σ r² over every set at `theta`, summed in set order.
+    fn rss(&self, theta: &[Vec<f64>]) -> f64 {
+        let per_set: Vec<f64> = self
+            .inputs
+            .par_iter()
+            .zip(theta)
+            .with_min_len(8)
+            .map(|(input, params)| self.kernels.sum_of_squares(&input.chunk(), params).unwrap_or(f64::NAN))
+            .collect();
+        per_set.iter().sum()
+    }
+
+    /// The damped Gauss–Newton step (δ per set over the own parameters, δ shared), or None
+    /// when a damped block is not positive definite.
+    fn step(&self, blocks: &[Blocks], theta: &[Vec<f64>], damp: f64) -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
+        let layout = self.layout;
+        let (nl, ns) = (layout.local.len(), layout.shared.len());
+        // A parameter at a bound whose descent direction leaves the box is held for this step
+        // (projected Newton): its row and column drop out of the system.
+        let (lower, upper) = (&self.options.lower, &self.options.upper);
+        let held = |j: usize, value: f64, gradient: f64| {
+            (value <= lower[j] && gradient > 0.0) || (value >= upper[j] && gradient < 0.0)
+        };
+        let held_shared: Vec<bool> = layout
+            .shared
+            .iter()
+            .enumerate()
+            .map(|(c, &j)| held(j, theta[0][j], blocks.iter().map(|b| b.h[c]).sum()))
+            .collect();
+        let eliminations: Vec<Option<Elimination>> = blocks
+            .par_iter()
+            .zip(theta)
+            .with_min_len(8)
+            .map(|(b, params)| {
+                let held_own: Vec<bool> =
+                    layout.local.iter().enumerate().map(|(i, &j)| held(j, params[j], b.g[i])).collect();
+                if held_own.iter().chain(&held_shared).any(|h| *h) {
+                    eliminate(&b.holding(&held_own, &held_shared), nl, ns, damp)
+                } else {
+                    eliminate(b, nl, ns, damp)
+                }
+            })
+            .collect();
+        let eliminations: Vec<Elimination> = eliminations.into_iter().collect::<Option<_>>()?;
+        // The shared system: Σ C_k damped as the whole matrix would be, minus the eliminated parts.
+        let mut schur = vec![0.0; ns * ns];
+        let mut rhs = vec![0.0; ns];
+        for (b, e) in blocks.iter().zip(&eliminations) {
+            for i in 0..ns * ns {
+                schur[i] += b.c[i] - e.bt_a_inv_b[i];
+            }
+            for i in 0..ns {
+                rhs[i] += b.h[i] - e.bt_a_inv_g[i];
+            }
+        }
+        for i in 0..ns {
+            let c_ii: f64 = blocks.iter().map(|b| b.c[i * ns + i]).sum();
+            schur[i * ns + i] += damp * diagonal_scale(c_ii);
+            if held_shared[i] {
+                for j in 0..ns {
+                    schur[i * ns + j] = 0.0;
+                    schur[j * ns + i] = 0.0;
+                }
+                schur[i * ns + i] = 1.0;
+                rhs[i] = 0.0;
+            }
+        }
+        if !cholesky(&mut schur, ns) {
+            return None;
+        }
+        cholesky_solve(&schur, ns, &mut rhs);
+        let own: Vec<Vec<f64>> = eliminations
+            .iter()
+            .map(|e| {
+                (0..nl).map(|i| e.a_inv_g[i] - (0..ns).map(|c| e.a_inv_b[i * ns + c] * rhs[c]).sum::<f64>()).collect()
+            })
+            .collect();
+        Some((own, rhs))
+    }
+
+    fn project(&self, params: &mut [f64]) {
+        for (k, v) in params.iter_mut().enumerate() {
+            *v = v.clamp(self.options.lower[k], self.options.upper[k]);
+        }
+    }
+
+    /// Levenberg–Marquardt over the blocks; `theta` holds the starts and receives the result.
+    fn run(&self, theta: &mut [Vec<f64>]) -> Outcome {
+        let layout = self.layout;
+        let solve = &self.options.solve;
+        let max_nfev = solve.max_nfev.unwrap_or(1000 * (layout.local.len() + layout.shared.len()).max(1));
+        for params in theta.iter_mut() {
+            self.project(params);
+        }
+        let (mut nfev, mut njev) = (1, 1);
+        let Some(mut blocks) = self.blocks(theta) else {
+            return Outcome { blocks: Vec::new(), status: Status::NonFiniteJacobian, iterations: 0, nfev, njev };
+        };
+        let mut rss: f64 = blocks.iter().map(|b| b.rss).sum();
+        let (mut damp, mut grow) = (1e-3, 2.0);
+        let mut iterations = 0;
+        let mut trial: Vec<Vec<f64>> = theta.to_vec();
+        let status = loop {
+            if gradient_converged(&blocks, rss, solve.gtol) {
+                break Status::Gtol;
+            }
+            if nfev >= max_nfev {
+                break Status::MaxEvaluations;
+            }
+            iterations += 1;
+            let Some((own, shared)) = self.step(&blocks, theta, damp) else {
+                damp *= 10.0;
+                if damp > 1e16 {
+                    break Status::Ftol;
+                }
+                continue;
+            };
+            // The model's predicted reduction of Σr² for the step δ solving (JᵀJ + λD)δ = Jᵀr:
+            // δᵀJᵀr + λ·δᵀDδ (Nielsen's gain ratio compares the actual one with it).
+            let (mut step_norm, mut x_norm, mut predicted) = (0.0, 0.0, 0.0);
+            for (((t, params), own), b) in trial.iter_mut().zip(theta.iter()).zip(&own).zip(&blocks) {
+                t.copy_from_slice(params);
+                let nl = own.len();
+                for (i, &j) in layout.local.iter().enumerate() {
+                    t[j] -= own[i];
+                    step_norm += own[i] * own[i];
+                    x_norm += params[j] * params[j];
+                    predicted += own[i] * b.g[i] + damp * diagonal_scale(b.a[i * nl + i]) * own[i] * own[i];
+                }
+                for (c, &j) in layout.shared.iter().enumerate() {
+                    t[j] -= shared[c];
+                }
+                self.project(t);
+            }
+            let ns = shared.len();
+            for (c, &j) in layout.shared.iter().enumerate() {
+                step_norm += shared[c] * shared[c];
+                x_norm += theta[0][j] * theta[0][j];
+                let (h, c_cc): (f64, f64) =
+                    blocks.iter().map(|b| (b.h[c], b.c[c * ns + c])).fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
+                predicted += shared[c] * h + damp * diagonal_scale(c_cc) * shared[c] * shared[c];
+            }
+            // A step below xtol ends the fit whether or not it would lower χ² (scipy's test):
+            // near the minimum, steps at rounding level are rejected forever otherwise.
+            let xtol = step_norm.sqrt() <= solve.xtol * (solve.xtol + x_norm.sqrt());
+            if xtol {
+                break Status::Xtol;
+            }
+            // A step the quadratic model credits with less than ftol of the cost is the last
+            // (MINPACK's predicted-reduction test): what remains is rounding.
+            let last = predicted <= solve.ftol * rss;
+            let trial_rss = self.rss(&trial);
+            nfev += 1;
+            if std::env::var_os("JITFIT_DEBUG_GLOBAL").is_some() {
+                eprintln!(
+                    "it {iterations} damp {damp:e} rss {rss:e} trial {trial_rss:e} step {:e} x {:e}",
+                    step_norm.sqrt(),
+                    x_norm.sqrt()
+                );
+            }
+            if trial_rss.is_finite() && trial_rss <= rss {
+                let Some(new_blocks) = self.blocks(&trial) else {
+                    break Status::NonFiniteJacobian;
+                };
+                njev += 1;
+                for (params, t) in theta.iter_mut().zip(&trial) {
+                    params.copy_from_slice(t);
+                }
+                blocks = new_blocks;
+                let reduction = rss - trial_rss;
+                rss = blocks.iter().map(|b| b.rss).sum();
+                // Nielsen's update: a good model of the cost (ratio near 1) lowers λ by up to 3×.
+                let ratio = if predicted > 0.0 { reduction / predicted } else { 0.0 };
+                damp = (damp * (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3))).max(1e-15);
+                grow = 2.0;
+                if last || reduction <= solve.ftol * rss {
+                    break Status::Ftol;
+                }
+            } else {
+                if last {
+                    break Status::Ftol;
+                }
+                damp *= grow;
+                grow *= 2.0;
+                // No step, however short, lowers χ²: a minimum to rounding.
+                if damp > 1e16 {
+                    break Status::Ftol;
+                }
+            }
+        };
+        Outcome { blocks, status, iterations, nfev, njev }
+    }
+
+    /// Each set's covariance of its q parameters (scaled by `scale`), from the undamped
+    /// blocks; ∞ with a warning where JᵀJ is singular.
+    fn covariance(&self, blocks: &[Blocks], scale: f64) -> (Vec<Vec<f64>>, Option<String>) {
+        let layout = self.layout;
+        let (q, nl, ns) = (layout.q, layout.local.len(), layout.shared.len());
+        let singular = |why: String| {
+            let mut cov = vec![0.0; q * q];
+            for j in layout.local.iter().chain(&layout.shared) {
+                cov[j * q + j] = f64::INFINITY;
+            }
+            (vec![cov; self.inputs.len()], Some(why))
+        };
+        if blocks.len() != self.inputs.len() {
+            return singular("the covariance was not estimated: the model was not finite at the start".into());
+        }
+        let eliminations: Vec<Option<Elimination>> =
+            blocks.par_iter().with_min_len(8).map(|b| eliminate(b, nl, ns, 0.0)).collect();
+        if let Some(k) = eliminations.iter().position(Option::is_none) {
+            return singular(format!(
+                "the covariance cannot be estimated: set {}'s own parameters are not determined by its data (JᵀJ singular)",
+                k + 1
+            ));
+        }
+        let eliminations: Vec<Elimination> = eliminations.into_iter().flatten().collect();
+        let mut schur = vec![0.0; ns * ns];
+        for (b, e) in blocks.iter().zip(&eliminations) {
+            for i in 0..ns * ns {
+                schur[i] += b.c[i] - e.bt_a_inv_b[i];
+            }
+        }
+        if !cholesky(&mut schur, ns) {
+            return singular(
+                "the covariance cannot be estimated: the shared parameters are not determined (JᵀJ singular)".into(),
+            );
+        }
+        // S⁻¹, column by column.
+        let mut s_inv = vec![0.0; ns * ns];
+        let mut column = vec![0.0; ns];
+        for c in 0..ns {
+            column.fill(0.0);
+            column[c] = 1.0;
+            cholesky_solve(&schur, ns, &mut column);
+            for r in 0..ns {
+                s_inv[r * ns + c] = column[r];
+            }
+        }
+        let covariances = blocks
+            .par_iter()
+            .zip(&eliminations)
+            .with_min_len(8)
+            .map(|(b, e)| {
+                // A⁻¹ (its factor again: the elimination kept only products).
+                let mut factor = b.a.clone();
+                cholesky(&mut factor, nl);
+                let mut a_inv = vec![0.0; nl * nl];
+                let mut column = vec![0.0; nl];
+                for c in 0..nl {
+                    column.fill(0.0);
+                    column[c] = 1.0;
+                    cholesky_solve(&factor, nl, &mut column);
+                    for r in 0..nl {
+                        a_inv[r * nl + c] = column[r];
+                    }
+                }
+                // X = A⁻¹B; own-own: A⁻¹ + X S⁻¹ Xᵀ; own-shared: −X S⁻¹; shared: S⁻¹.
+                let x_s: Vec<f64> = (0..nl)
+                    .flat_map(|i| {
+                        let e = &e;
+                        let s_inv = &s_inv;
+                        (0..ns).map(move |c| (0..ns).map(|d| e.a_inv_b[i * ns + d] * s_inv[d * ns + c]).sum::<f64>())
+                    })
+                    .collect();
+                let mut cov = vec![0.0; q * q];
+                for (i, &ji) in layout.local.iter().enumerate() {
+                    for (j, &jj) in layout.local.iter().enumerate() {
+                        let extra: f64 = (0..ns).map(|c| x_s[i * ns + c] * e.a_inv_b[j * ns + c]).sum();
+                        cov[ji * q + jj] = (a_inv[i * nl + j] + extra) * scale;
+                    }
+                    for (c, &jc) in layout.shared.iter().enumerate() {
+                        cov[ji * q + jc] = -x_s[i * ns + c] * scale;
+                        cov[jc * q + ji] = -x_s[i * ns + c] * scale;
+                    }
+                }
+                for (r, &jr) in layout.shared.iter().enumerate() {
+                    for (c, &jc) in layout.shared.iter().enumerate() {
+                        cov[jr * q + jc] = s_inv[r * ns + c] * scale;
+                    }
+                }
+                cov
+            })
+            .collect();
+        (covariances, None)
+    }
+}
+
+/// scipy's gtol test: the largest cosine between the residual vector and a column of J,
+/// |J_jᵀr| / (‖J_j‖·‖r‖), over every free parameter; true below `gtol` (and at r = 0).
+fn gradient_converged(blocks: &[Blocks], rss: f64, gtol: f64) -> bool {
+    if rss == 0.0 {
+        return true;
+    }
+    let r = rss.sqrt();
+    let mut largest: f64 = 0.0;
+    for b in blocks {
+        let nl = b.g.len();
+        for i in 0..nl {
+            let norm = b.a[i * nl + i].sqrt();
+            if norm > 0.0 {
+                largest = largest.max(b.g[i].abs() / (norm * r));
+            }
+        }
+    }
+    if let Some(first) = blocks.first() {
+        let ns = first.h.len();
+        for c in 0..ns {
+            let g: f64 = blocks.iter().map(|b| b.h[c]).sum();
+            let norm: f64 = blocks.iter().map(|b| b.c[c * ns + c]).sum::<f64>().sqrt();
+            if norm > 0.0 {
+                largest = largest.max(g.abs() / (norm * r));
+            }
+        }
+    }
+    largest <= gtol
+}
