@@ -100,6 +100,7 @@ fn the_structured_solver_agrees_with_the_dense_rewrite() {
     let model = compile_with_vars(text, &["t"]).unwrap();
     let fit = model.fit_global(&sets, &["tau", "B"], |fit| fit).unwrap();
     close(fit.chi2, dense_fit.chi2, 1e-10, "chi2");
+    close(fit.r_squared, dense_fit.r_squared, 1e-12, "R²");
     assert_eq!(fit.dof, dense_fit.dof);
     for name in ["tau", "B"] {
         close(fit.value(3, name).unwrap(), dense_fit.value(name).unwrap(), 1e-8, name);

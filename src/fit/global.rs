@@ -25,6 +25,9 @@
 //! covariance between two sets' own parameters is not stored). Bounds are kept by projecting
 //! each trial point onto the box, as the compact batch solver does.
 
+// Small dense blocks, indexed by row and column together: index loops read as the algebra.
+#![allow(clippy::needless_range_loop)]
+
 use super::validate;
 use super::{Data, Estimator, FitBuilder, FitError, FitOptions};
 use crate::backend::{Backend, Chunk, Kernels};
@@ -67,6 +70,11 @@ pub struct GlobalFit {
     pub cost: f64,
     pub chi2: f64,
     pub reduced_chi2: f64,
+    /// 1 − χ²/Σw²(t − t̄)² over the stacked data (t̄ the weighted mean of every set), as the
+    /// same fit written as one model reports it.
+    pub r_squared: f64,
+    /// ‖Jᵀr‖∞ over the free parameters at the solution.
+    pub optimality: f64,
     /// −2 ln L up to a constant, as a single fit's (`m·ln(χ²/m) + 2k`, lmfit's convention).
     pub aic: f64,
     pub bic: f64,
@@ -133,14 +141,15 @@ impl CompiledModel {
         self.fit_global_with(sets, shared, &options, None)
     }
 
-    /// [`fit_global`](Self::fit_global) with checked options and, optionally, a start per
-    /// set (`starts[k]`: every parameter of the model; fixed values and bounds still apply).
+    /// [`fit_global`](Self::fit_global) with checked options and, optionally, starts per set
+    /// (`starts[k][j]`: parameter j's start in set k, `None` for the options' start; a
+    /// shared parameter takes the first set's; fixed values and bounds still apply).
     pub fn fit_global_with(
         self: &Arc<Self>,
         sets: &[Data],
         shared: &[&str],
         options: &FitOptions,
-        starts: Option<&[Vec<f64>]>,
+        starts: Option<&[Vec<Option<f64>>]>,
     ) -> Result<GlobalFit, FitError> {
         let started = Instant::now();
         let q = self.n_params();
@@ -178,7 +187,10 @@ impl CompiledModel {
             })
             .collect();
         let mut theta: Vec<Vec<f64>> = match starts {
-            Some(starts) => starts.iter().map(|s| (0..q).map(|k| options.fixed[k].unwrap_or(s[k])).collect()).collect(),
+            Some(starts) => starts
+                .iter()
+                .map(|s| (0..q).map(|k| options.fixed[k].or(s[k]).unwrap_or(default[k])).collect())
+                .collect(),
             None => vec![default.clone(); sets.len()],
         };
         // A shared parameter has one value: the first set's start, where per-set starts differ.
@@ -230,6 +242,13 @@ impl CompiledModel {
             f64::NAN
         };
         let (covariances, covariance_warning) = solver.covariance(&outcome.blocks, scale);
+        let optimality = outcome
+            .blocks
+            .iter()
+            .flat_map(|b| b.g.iter().copied())
+            .chain((0..layout.shared.len()).map(|c| outcome.blocks.iter().map(|b| b.h[c]).sum()))
+            .fold(0.0f64, |m, g| m.max(g.abs()));
+        let ss_tot = stacked_total_sum_of_squares(self, &inputs, &theta);
         let m = n_points as f64;
         let neg2_log_likelihood = m * (chi2 / m).max(f64::MIN_POSITIVE).ln();
         let sets_out = theta
@@ -273,6 +292,8 @@ impl CompiledModel {
             cost: chi2 / 2.0,
             chi2,
             reduced_chi2: if dof > 0 { chi2 / dof as f64 } else { f64::NAN },
+            r_squared: if ss_tot > 0.0 { 1.0 - chi2 / ss_tot } else { f64::NAN },
+            optimality,
             aic: neg2_log_likelihood + 2.0 * n_free as f64,
             bic: neg2_log_likelihood + m.ln() * n_free as f64,
             n_points,
@@ -288,6 +309,39 @@ impl CompiledModel {
             solve_time: started.elapsed(),
         })
     }
+}
+
+/// Σ w²(t − t̄)² over every set's points, t̄ the weighted mean of them all (t = y, or the
+/// transformed response).
+fn stacked_total_sum_of_squares(model: &CompiledModel, inputs: &[SetInput<'_>], theta: &[Vec<f64>]) -> f64 {
+    let targets: Vec<Vec<f64>> = inputs
+        .iter()
+        .zip(theta)
+        .map(|(input, params)| {
+            if model.transforms_response() {
+                crate::ir::Interpreter::new(model.kernel())
+                    .eval_batch(&input.vars, Some(input.y), params)
+                    .response
+                    .unwrap_or_default()
+            } else {
+                input.y.to_vec()
+            }
+        })
+        .collect();
+    let weight = |input: &SetInput<'_>, i: usize| input.weights.as_ref().map_or(1.0, |w| w[i] * w[i]);
+    let (mut sum_w2, mut sum_w2t) = (0.0, 0.0);
+    for (input, t) in inputs.iter().zip(&targets) {
+        for (i, t) in t.iter().enumerate() {
+            sum_w2 += weight(input, i);
+            sum_w2t += weight(input, i) * t;
+        }
+    }
+    let mean = sum_w2t / sum_w2;
+    inputs
+        .iter()
+        .zip(&targets)
+        .map(|(input, t)| t.iter().enumerate().map(|(i, t)| weight(input, i) * (t - mean).powi(2)).sum::<f64>())
+        .sum()
 }
 
 /// What this solver cannot do is an error, never ignored.

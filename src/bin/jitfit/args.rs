@@ -152,6 +152,12 @@ pub struct FitArgs {
     /// The parameters shared by every data set of --sets (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub shared: Vec<String>,
+    /// How --sets is solved: structured (each set's own parameters eliminated in every step:
+    /// time linear in the sets, any number of sets), dense (the sets written as one model:
+    /// every option of a single fit, at most 200 sets), auto (structured unless an option only
+    /// the dense fit has is given; [[Data]] says which and why).
+    #[arg(long, default_value = "auto")]
+    pub global_solver: String,
     /// Confidence and prediction bands of the curve at this level (a σ multiple or a
     /// probability): a summary in the report, columns in --output-residuals.
     #[arg(long)]

@@ -74,6 +74,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
         ("--contour-level", args.contour_level.is_some(), "--contour A,B", !args.contour.is_empty()),
         ("--shared", !args.shared.is_empty(), "--sets COLUMN", args.sets.is_some()),
+        ("--global-solver", args.global_solver != "auto", "--sets COLUMN", args.sets.is_some()),
         ("--contour-points", args.contour_points.is_some(), "--contour A,B", !args.contour.is_empty()),
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {

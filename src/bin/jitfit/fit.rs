@@ -206,16 +206,12 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         && fit.residuals.len() == set_of_row.len()
     {
         // Each set's share of the fit.
-        for k in 0..model.sets {
-            let (mut points, mut chi2) = (0usize, 0.0);
-            for (r, s) in fit.residuals.iter().zip(set_of_row) {
-                if *s == k {
-                    points += 1;
-                    chi2 += r * r;
-                }
-            }
-            columns.notes.push(format!("set {}: {points} points, chi-square {}", k + 1, crate::format::num(chi2)));
+        let (mut points, mut chi2) = (vec![0usize; model.sets], vec![0.0; model.sets]);
+        for (r, s) in fit.residuals.iter().zip(set_of_row) {
+            points[*s] += 1;
+            chi2[*s] += r * r;
         }
+        columns.notes.extend(crate::global::set_notes(&points, &chi2));
     }
     Ok(Outcome {
         fit,
@@ -247,7 +243,7 @@ pub fn sigma_of_weights(weights: &[f64]) -> anyhow::Result<jitfit::data::Column>
 /// `--nan-policy`: with `omit`, the rows to keep (`None`: all), with a note in the [[Data]]
 /// section when some are dropped. With `raise` nothing is scanned here: the fit itself refuses
 /// a non-finite value, and [`nan_hint`] adds the flag to its message.
-fn rows_to_keep(args: &FitArgs, table: &Table, columns: &mut Columns) -> anyhow::Result<Option<Vec<usize>>> {
+pub(crate) fn rows_to_keep(args: &FitArgs, table: &Table, columns: &mut Columns) -> anyhow::Result<Option<Vec<usize>>> {
     match args.nan_policy.as_str() {
         "raise" => return Ok(None),
         "omit" => {}
@@ -345,6 +341,19 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let requests = crate::uncertainty::Requests::from_args(args)?;
     let (table, args) = args.load_with(args.sets.iter().filter(|_| args.text_data()).cloned().collect())?;
     let args = &args;
+    if args.sets.is_some() {
+        let (solver, why) = crate::global::solver(args)?;
+        if solver == crate::global::Solver::Structured {
+            let mut outcome = crate::global::execute(args, &table, why)?;
+            outcome.total_time = started.elapsed();
+            if args.json {
+                outln!("{}", serde_json::to_string_pretty(&crate::global::json(&outcome, args))?)?;
+            } else {
+                out!("{}", crate::global::text(&outcome, args))?;
+            }
+            return Ok(if outcome.fit.status.converged() { 0 } else { 2 });
+        }
+    }
     let mut outcome = execute(args, &table)?;
     // A failure here does not throw the fit away: it is reported, then the error.
     let (extras, extras_error) =
@@ -437,7 +446,29 @@ fn write_residuals(
 }
 
 /// The most data sets a global fit takes (the dense rewriting, not a block solver).
-const MAX_SETS: usize = 200;
+pub(crate) const MAX_SETS: usize = 200;
+
+/// The set of each row (kept by --nan-policy; ids in order of first appearance) and each
+/// set's id as written in the column.
+pub(crate) fn set_rows(by: &str, table: &Table, keep: Option<&[usize]>) -> anyhow::Result<(Vec<usize>, Vec<String>)> {
+    let Some(ids) = table.column(by) else {
+        anyhow::bail!("--sets: `{by}` is not a column (columns: {})", table.names.join(", "));
+    };
+    let rows: Vec<usize> = match keep {
+        Some(rows) => rows.to_vec(),
+        None => (0..ids.len()).collect(),
+    };
+    let (groups, order) = crate::batch::group_ids(rows.iter().map(|i| ids[*i]));
+    let labels = table.labels(by);
+    let label = |key: &u64| -> String {
+        let id = f64::from_bits(*key);
+        match labels {
+            Some(labels) => labels.get(id as usize).cloned().unwrap_or_else(|| id.to_string()),
+            None => id.to_string(),
+        }
+    };
+    Ok((groups.into_iter().map(|g| g as usize).collect(), order.iter().map(label).collect()))
+}
 
 /// `--sets COLUMN`: the rows' sets (ids in order of first appearance, over the rows kept), the
 /// model rewritten over them, and the starts, bounds and fixed values of a per-set parameter
@@ -451,29 +482,22 @@ fn global_sets(
     config: &mut FitConfig,
     columns: &mut Columns,
 ) -> anyhow::Result<(jitfit::syntax::GlobalModel, Vec<usize>)> {
-    let Some(ids) = table.column(by) else {
-        anyhow::bail!("--sets: `{by}` is not a column (columns: {})", table.names.join(", "));
-    };
-    let rows: Vec<usize> = match keep {
-        Some(rows) => rows.to_vec(),
-        None => (0..ids.len()).collect(),
-    };
-    let (groups, order) = crate::batch::group_ids(rows.iter().map(|i| ids[*i]));
-    let set_of_row: Vec<usize> = groups.into_iter().map(|g| g as usize).collect();
-    if order.len() > MAX_SETS {
+    let (set_of_row, labels) = set_rows(by, table, keep)?;
+    if labels.len() > MAX_SETS {
         anyhow::bail!(
-            "--sets {by}: {} data sets; a global fit takes at most {MAX_SETS} for now (its Jacobian is dense over \
-             every set's parameters: 100 sets of 25 points take 0.4 s, and the cost grows with the square); \
-             independent fits: jitfit batch --by {by}",
-            order.len()
+            "--sets {by}: {} data sets; the dense global fit takes at most {MAX_SETS} (its Jacobian is dense over \
+             every set's parameters: 200 sets of 25 points and 6 parameters take 10 s, and the cost grows with the \
+             cube); the structured solver takes any number: leave out {}",
+            labels.len(),
+            crate::global::dense_only(args).unwrap_or("--global-solver dense")
         );
     }
     let model =
-        jitfit::syntax::global_model(&args.model, vars, order.len(), &args.shared).map_err(|e| anyhow::anyhow!(e))?;
+        jitfit::syntax::global_model(&args.model, vars, labels.len(), &args.shared).map_err(|e| anyhow::anyhow!(e))?;
     // A per-set parameter's start, bounds or fixed value applies to it in every set.
     let expand = |name: &str| -> Vec<String> {
         if model.local.iter().any(|p| p == name) {
-            (1..=order.len()).map(|k| jitfit::syntax::GlobalModel::name_in_set(name, k)).collect()
+            (1..=labels.len()).map(|k| jitfit::syntax::GlobalModel::name_in_set(name, k)).collect()
         } else {
             vec![name.to_owned()]
         }
@@ -482,21 +506,14 @@ fn global_sets(
     config.fix = config.fix.iter().flat_map(|(n, v)| expand(n).into_iter().map(move |m| (m, *v))).collect();
     config.bounds =
         config.bounds.iter().flat_map(|(n, lo, hi)| expand(n).into_iter().map(move |m| (m, *lo, *hi))).collect();
-    let labels = table.labels(by);
-    let label = |key: u64| -> String {
-        let id = f64::from_bits(key);
-        match labels {
-            Some(labels) => labels.get(id as usize).cloned().unwrap_or_else(|| id.to_string()),
-            None => id.to_string(),
-        }
-    };
-    let sets: Vec<String> = order.iter().enumerate().map(|(k, key)| format!("{} = {}", k + 1, label(*key))).collect();
+    let sets = crate::global::set_list(&labels);
     columns.notes.push(format!(
         "global fit: {} data sets by `{by}` ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
-        order.len(),
-        sets.join(", "),
+        labels.len(),
+        sets,
         if model.shared.is_empty() { "none".to_owned() } else { model.shared.join(", ") },
         model.local.join(", ")
     ));
+    columns.notes.push(crate::global::solver(args)?.1);
     Ok((model, set_of_row))
 }

@@ -30,6 +30,7 @@ mod convert;
 mod explain;
 mod fit;
 mod format;
+mod global;
 mod nist;
 mod plot;
 mod repl;

@@ -30,6 +30,7 @@ const COMMANDS: &[(&str, &str)] = &[
     ("sigma-x", "sigma-x [V=]COL,…|none errors in x: σ of variables (effective variance)"),
     ("sets", "sets COLUMN|none      a global fit: the data sets by COLUMN"),
     ("shared", "shared tau,…|none     the parameters the sets share"),
+    ("global-solver", "global-solver auto|structured|dense  how a global fit is solved"),
     ("tie", "tie w2 = w1|clear     tie a parameter to others (repeatable)"),
     ("p0", "p0 a=1,b=0.5          initial values (others start at 1)"),
     ("bounds", "bounds b=0:inf        bounds; `bounds clear` removes them"),
@@ -71,7 +72,11 @@ struct Session {
     loss: (String, f64),
     method: String,
     backend: String,
+    /// `global-solver`: empty for auto.
+    global_solver: String,
     last: Option<(FitArgs, Outcome)>,
+    /// The last fit when it was a structured global fit (then `last` is None).
+    last_global: Option<(FitArgs, crate::global::GlobalOutcome)>,
 }
 
 /// Words offered by tab completion: commands, column names, parameter names.
@@ -243,6 +248,24 @@ fn print_tied(args: &FitArgs, fit: &jitfit::Fit) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// With `sets` and the structured solver: fits, prints the report, keeps it; false when the
+/// fit is not one for the structured solver (no sets, or the dense rewrite chosen).
+fn fit_global(session: &mut Session, args: FitArgs) -> anyhow::Result<bool> {
+    if args.sets.is_none() {
+        return Ok(false);
+    }
+    let (solver, why) = crate::global::solver(&args)?;
+    if solver != crate::global::Solver::Structured {
+        return Ok(false);
+    }
+    let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
+    let outcome = crate::global::execute(&args, table, why)?;
+    out!("{}", crate::global::text(&outcome, &args))?;
+    session.last = None;
+    session.last_global = Some((args, outcome));
+    Ok(true)
+}
+
 fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     let model = session.model.clone().ok_or_else(|| anyhow!("no model yet: `model a*exp(-b*x) + c`"))?;
     let data = session.data_path.clone().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
@@ -264,6 +287,9 @@ fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     args.loss = loss;
     args.method = session.method.clone();
     args.backend = session.backend.clone();
+    if !session.global_solver.is_empty() {
+        args.global_solver = session.global_solver.clone();
+    }
     Ok(args)
 }
 
@@ -303,6 +329,12 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
         "sigma" => session.sigma = Some(rest.to_owned()),
         "sigma-x" => session.sigma_x = rest.split(',').map(|s| s.trim().to_owned()).collect(),
         "sets" => session.sets = (rest != "none").then(|| rest.to_owned()),
+        "global-solver" => {
+            if !matches!(rest, "auto" | "structured" | "dense") {
+                bail!("global-solver: `{rest}` is not one of auto, structured, dense");
+            }
+            session.global_solver = rest.to_owned();
+        }
         "shared" => {
             session.shared =
                 if rest == "none" { Vec::new() } else { rest.split(',').map(|s| s.trim().to_owned()).collect() }
@@ -341,15 +373,34 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
         }
         "fit" => {
             let args = fit_args(session)?;
+            if fit_global(session, args.clone())? {
+                return Ok(());
+            }
             let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
             let outcome = execute(&args, table)?;
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
             print_tied(&args, &outcome.fit)?;
             session.last = Some((args, outcome));
+            session.last_global = None;
         }
         "refit" => {
             // The last solution is the start for every parameter it has that is still free;
             // p0 (or 1) for the others — said, so the start is never a guess.
+            if let Some((_, last)) = &session.last_global {
+                // The last values as starts: the shared ones by name, the others per set (A_2=…).
+                let mut args = fit_args(session)?;
+                let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
+                let from_last: Vec<String> = last
+                    .parameters()
+                    .iter()
+                    .filter(|(_, _, j)| !fixed.contains(&last.fit.param_names[*j].as_str()))
+                    .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j]))
+                    .collect();
+                outln!("starting from the last fit: {}", from_last.join(", "))?;
+                args.p0.extend(from_last);
+                fit_global(session, args)?;
+                return Ok(());
+            }
             let (_, last) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
             let mut args = fit_args(session)?;
             let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
@@ -377,6 +428,17 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
             print_tied(&args, &outcome.fit)?;
             session.last = Some((args, outcome));
+            session.last_global = None;
+        }
+        "report" | "json" if session.last_global.is_some() => {
+            let (args, outcome) = session.last_global.as_ref().expect("checked");
+            match command {
+                "report" => out!("{}", crate::global::text(outcome, args))?,
+                _ => outln!("{}", serde_json::to_string_pretty(&crate::global::json(outcome, args))?)?,
+            }
+        }
+        "plot" | "ci" | "derive" | "band" if session.last_global.is_some() => {
+            bail!("{command}: not for a structured global fit yet (`global-solver dense` fits the sets as one model)")
         }
         "report" | "json" | "plot" => {
             let (args, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;

@@ -91,32 +91,14 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     for k in 0..fit.values.len() {
         let name = &fit.param_names[k];
         let value = num(fit.values[k]);
-        let detail = if fit.fixed[k] {
-            "(fixed)".to_owned()
-        } else {
-            let se = fit.std_errors[k];
-            let rel = if fit.values[k] != 0.0 {
-                format!(" ({:.2}%)", 100.0 * (se / fit.values[k]).abs())
-            } else {
-                String::new()
-            };
-            let init = if fit.initial_given[k] {
-                format!("init = {}", num(fit.initial[k]))
-            } else {
-                format!("init = {}, by default", num(fit.initial[k]))
-            };
-            let bound = match fit.active_mask[k] {
-                -1 => ", at its lower bound",
-                1 => ", at its upper bound",
-                _ => "",
-            };
-            if se.is_finite() {
-                format!("± {}{rel}  ({init}{bound})", num(se))
-            } else {
-                // Never a precision the data do not support (the covariance warning says why).
-                format!("± not determined  ({init}{bound})")
-            }
-        };
+        let detail = variable_detail(
+            fit.values[k],
+            fit.std_errors[k],
+            fit.fixed[k],
+            fit.initial[k],
+            fit.initial_given[k],
+            fit.active_mask[k],
+        );
         let _ = writeln!(w, "    {name:<width$} = {value:>12} {detail}");
     }
     let n = fit.values.len();
@@ -144,19 +126,45 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
         let _ = writeln!(w, "    warning: {warning}");
     }
     let _ = writeln!(w, "[[Timing]]");
-    let _ = writeln!(
-        w,
-        "    compile {} ({}), solve {}, total {}",
+    let _ = writeln!(w, "    {}", timing(ctx, fit.solve_time));
+    out
+}
+
+/// What follows a parameter's value in [[Variables]]: `± error (relative)  (init = …)`, or
+/// `(fixed)`, or `± not determined` where the covariance does not give an error.
+pub fn variable_detail(value: f64, se: f64, fixed: bool, initial: f64, initial_given: bool, active: i8) -> String {
+    if fixed {
+        return "(fixed)".to_owned();
+    }
+    let rel = if value != 0.0 { format!(" ({:.2}%)", 100.0 * (se / value).abs()) } else { String::new() };
+    let init =
+        if initial_given { format!("init = {}", num(initial)) } else { format!("init = {}, by default", num(initial)) };
+    let bound = match active {
+        -1 => ", at its lower bound",
+        1 => ", at its upper bound",
+        _ => "",
+    };
+    if se.is_finite() {
+        format!("± {}{rel}  ({init}{bound})", num(se))
+    } else {
+        // Never a precision the data do not support (the covariance warning says why).
+        format!("± not determined  ({init}{bound})")
+    }
+}
+
+/// The [[Timing]] line: compile (and where the kernel came from), solve, total.
+pub fn timing(ctx: &Context<'_>, solve: Duration) -> String {
+    format!(
+        "compile {} ({}), solve {}, total {}",
         duration(ctx.compile_time),
         match ctx.compile_origin {
             Origin::MemoryHit => "from the memory cache",
             Origin::DiskHit => "IR from the disk cache",
             Origin::Miss => "built",
         },
-        duration(fit.solve_time),
+        duration(solve),
         duration(ctx.total_time)
-    );
-    out
+    )
 }
 
 /// "cpu", or "gpu (adapter): N f32 iterations, then the f64 finish on the CPU".

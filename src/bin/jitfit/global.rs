@@ -1,0 +1,502 @@
+//! `jitfit fit MODEL DATA --sets COLUMN --shared …` on the structured solver
+//! ([`jitfit::CompiledModel::fit_global`]): the model compiled once, each set's rows its own
+//! data, the report in the single fit's form (parameters named `A_1`, `A_2`, … per set).
+//! `--global-solver dense` (or an option only a single fit has) takes the dense rewrite in
+//! `fit.rs` instead.
+
+use crate::args::FitArgs;
+use crate::columns::{Columns, Sigma, match_columns};
+use crate::config::FitConfig;
+use crate::format::num;
+use crate::report::{self, Context, finite_or_null};
+use anyhow::{Context as _, bail};
+use jitfit::data::Table;
+use jitfit::syntax::GlobalModel;
+use jitfit::{Data, GlobalFit};
+use serde_json::{Value, json};
+use std::fmt::Write;
+use std::time::Instant;
+
+/// How a global fit is solved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Solver {
+    Structured,
+    Dense,
+}
+
+/// The options a single fit has and the structured solver has not, when given.
+pub fn dense_only(args: &FitArgs) -> Option<&'static str> {
+    [
+        ("--loss", args.loss != "linear"),
+        ("--poisson", args.poisson),
+        ("--method trf", args.method == "trf"),
+        ("--backend gpu", args.backend == "gpu"),
+        ("--starts", args.starts > 1),
+        ("--ci", !args.ci.is_empty()),
+        ("--derive", !args.derive.is_empty()),
+        ("--band", args.band.is_some()),
+        ("--contour", !args.contour.is_empty()),
+        ("--bootstrap", args.bootstrap.is_some()),
+        ("--output-residuals", args.output_residuals.is_some()),
+        ("--sigma with `fitted`", args.sigma.as_deref().is_some_and(|s| s.contains(jitfit::FITTED))),
+    ]
+    .into_iter()
+    .find(|(_, given)| *given)
+    .map(|(flag, _)| flag)
+}
+
+/// The solver of `--sets`, and why (for [[Data]]).
+pub fn solver(args: &FitArgs) -> anyhow::Result<(Solver, String)> {
+    let dense = dense_only(args);
+    match (args.global_solver.as_str(), dense) {
+        ("structured", Some(flag)) => bail!(
+            "{flag} is not available with --global-solver structured: use --global-solver dense (at most {} sets)",
+            crate::fit::MAX_SETS
+        ),
+        ("structured", None) => Ok((Solver::Structured, "solver: structured (--global-solver structured)".into())),
+        ("dense", _) => {
+            Ok((Solver::Dense, "solver: dense, the sets written as one model (--global-solver dense)".into()))
+        }
+        ("auto", Some(flag)) => Ok((
+            Solver::Dense,
+            format!("solver: dense, the sets written as one model (for {flag}; at most {} sets)", crate::fit::MAX_SETS),
+        )),
+        ("auto", None) => Ok((
+            Solver::Structured,
+            "solver: structured, each set's own parameters eliminated in every step (--global-solver dense: the \
+             sets as one model)"
+                .into(),
+        )),
+        (other, _) => bail!("--global-solver: `{other}` is not one of auto, structured, dense"),
+    }
+}
+
+/// A finished structured global fit and what the report says beside it.
+pub struct GlobalOutcome {
+    pub fit: GlobalFit,
+    /// Per set and parameter: whether its start was given (--p0, --fix, guessed), not the default.
+    pub initial_given: Vec<Vec<bool>>,
+    /// Each set's id as written in the --sets column.
+    pub labels: Vec<String>,
+    pub columns: Columns,
+    pub compile_time: std::time::Duration,
+    pub compile_origin: jitfit::cache::Origin,
+    pub total_time: std::time::Duration,
+}
+
+impl GlobalOutcome {
+    pub fn context<'a>(&'a self, args: &'a FitArgs) -> Context<'a> {
+        Context {
+            model: &args.model,
+            data_path: args.data.as_deref().and_then(|p| p.to_str()).unwrap_or("data"),
+            columns: &self.columns,
+            compile_time: self.compile_time,
+            compile_origin: self.compile_origin,
+            total_time: self.total_time,
+            min_correl: args.min_correl.unwrap_or(0.1),
+        }
+    }
+
+    /// The report's parameter order: the shared ones, then each set's own (`A_1, B_1, A_2, …`),
+    /// each as (name in the report, set, index in the model).
+    pub fn parameters(&self) -> Vec<(String, usize, usize)> {
+        let fit = &self.fit;
+        let q = fit.param_names.len();
+        let shared = (0..q).filter(|j| fit.shared[*j]).map(|j| (fit.param_names[j].clone(), 0, j));
+        let own = (0..fit.sets.len()).flat_map(move |k| {
+            (0..q)
+                .filter(move |j| !fit.shared[*j])
+                .map(move |j| (GlobalModel::name_in_set(&fit.param_names[j], k + 1), k, j))
+        });
+        shared.chain(own).collect()
+    }
+}
+
+/// Matches columns, splits the rows into sets, compiles the model (through the cache) and fits.
+pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<GlobalOutcome> {
+    let started = Instant::now();
+    crate::config::refuse_conflicts(args, crate::config::Command::Fit)?;
+    let by = args.sets.as_deref().unwrap_or_default();
+    let config = FitConfig::from_args(args)?;
+    let mut columns = match_columns(args, table, &[by])?;
+    let keep = crate::fit::rows_to_keep(args, table, &mut columns)?;
+    let (set_of_row, labels) = crate::fit::set_rows(by, table, keep.as_deref())?;
+    let sets = labels.len();
+    let vars: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
+    let options =
+        jitfit::ModelOptions { names: jitfit::Names { vars: vars.clone(), params: None }, ..Default::default() };
+    let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;
+    for warning in &compiled.warnings {
+        eprintln!("warning: {warning}");
+    }
+    let model = compiled.model.clone();
+    let params = model.params().to_vec();
+    if let Some(name) = args.shared.iter().find(|s| !params.contains(s)) {
+        bail!("--shared {name}: not a parameter of the model (parameters: {})", params.join(", "));
+    }
+    let local: Vec<String> = params.iter().filter(|p| !args.shared.contains(p)).cloned().collect();
+
+    // Each set's rows, as their own data.
+    let rows_of_set: Vec<Vec<usize>> = {
+        let mut rows = vec![Vec::new(); sets];
+        let all: Vec<usize> = keep.clone().unwrap_or_else(|| (0..table.n_rows()).collect());
+        for (row, set) in all.into_iter().zip(&set_of_row) {
+            rows[*set].push(row);
+        }
+        rows
+    };
+    let sigma = match &columns.sigma {
+        Some(sigma) => Some(sigma.values(table, None)?),
+        None => None,
+    };
+    let pick = |values: &[f64], rows: &[usize]| -> Vec<f64> { rows.iter().map(|i| values[*i]).collect() };
+    let column = |name: &str| table.column(name).unwrap_or_default();
+    let data: Vec<Data> = rows_of_set
+        .iter()
+        .map(|rows| {
+            let mut data = Data::new().y(pick(column(&columns.y), rows));
+            for (var, name) in &columns.vars {
+                data = data.var(var, pick(column(name), rows));
+            }
+            if let Some(sigma) = &sigma {
+                data = data.sigma(pick(sigma, rows));
+            }
+            data
+        })
+        .collect();
+
+    // Starts: `--p0 NAME=V` for every set, `--p0 NAME_k=V` for set k's own NAME.
+    let per_set = |name: &str| -> Option<(String, usize)> {
+        let (base, k) = name.rsplit_once('_')?;
+        let k: usize = k.parse().ok()?;
+        (local.iter().any(|p| p == base) && !params.iter().any(|p| p == name) && (1..=sets).contains(&k))
+            .then(|| (base.to_owned(), k - 1))
+    };
+    for (flag, names) in [
+        ("--bounds", config.bounds.iter().map(|b| b.0.clone()).collect::<Vec<_>>()),
+        ("--fix", config.fix.iter().map(|f| f.0.clone()).collect()),
+    ] {
+        if let Some(name) = names.iter().find(|n| per_set(n).is_some()) {
+            bail!("{flag} {name}: bounds and fixed values of one set need --global-solver dense");
+        }
+    }
+    let mut config = config;
+    type Starts = Vec<(String, f64)>;
+    let (set_p0, p0): (Starts, Starts) = config.p0.iter().cloned().partition(|(name, _)| per_set(name).is_some());
+    config.p0 = p0;
+    let checked = config.apply(model.fit(&data[0])).into_options()?;
+    // None: the default start (1, or inside the bounds).
+    let mut starts: Vec<Vec<Option<f64>>> = vec![checked.p0.clone(); sets];
+    for (name, value) in &set_p0 {
+        let (base, k) = per_set(name).expect("partitioned on it");
+        let j = params.iter().position(|p| *p == base).expect("a parameter");
+        starts[k][j] = Some(*value);
+    }
+    if let [(var, _)] = columns.vars.clone().as_slice()
+        && !args.no_guess
+    {
+        guess(args, var, &data, &params, &checked.fixed, &mut starts, &mut columns);
+    }
+    let initial_given: Vec<Vec<bool>> = starts
+        .iter()
+        .map(|s| (0..params.len()).map(|j| s[j].is_some() || checked.fixed[j].is_some()).collect())
+        .collect();
+    columns.notes.push(format!(
+        "global fit: {sets} data sets by `{by}` ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
+        set_list(&labels),
+        if args.shared.is_empty() { "none".to_owned() } else { args.shared.join(", ") },
+        local.join(", ")
+    ));
+    columns.notes.push(why);
+    let shared: Vec<&str> = args.shared.iter().map(String::as_str).collect();
+    let fit = model
+        .fit_global_with(&data, &shared, &checked, Some(&starts))
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .context("the global fit")?;
+    let points: Vec<usize> = fit.sets.iter().map(|s| s.points).collect();
+    let chi2: Vec<f64> = fit.sets.iter().map(|s| s.chi2).collect();
+    columns.notes.extend(set_notes(&points, &chi2));
+    Ok(GlobalOutcome {
+        fit,
+        initial_given,
+        labels,
+        columns,
+        compile_time: compiled.elapsed,
+        compile_origin: compiled.origin,
+        total_time: started.elapsed(),
+    })
+}
+
+/// More sets than this are summarized in [[Data]] (every one is in the JSON).
+const LISTED_SETS: usize = 20;
+
+/// `1 = det_a, 2 = det_b, …`: every set up to [`LISTED_SETS`], else the first ten and the last.
+pub fn set_list(labels: &[String]) -> String {
+    let item = |k: usize| format!("{} = {}", k + 1, labels[k]);
+    if labels.len() <= LISTED_SETS {
+        (0..labels.len()).map(item).collect::<Vec<_>>().join(", ")
+    } else {
+        let first: Vec<String> = (0..10).map(item).collect();
+        format!("{}, …, {}", first.join(", "), item(labels.len() - 1))
+    }
+}
+
+/// Each set's points and χ² (`set 1: 25 points, chi-square 0.014`), or their range beyond
+/// [`LISTED_SETS`] sets.
+pub fn set_notes(points: &[usize], chi2: &[f64]) -> Vec<String> {
+    if points.len() <= LISTED_SETS {
+        return (0..points.len())
+            .map(|k| format!("set {}: {} points, chi-square {}", k + 1, points[k], num(chi2[k])))
+            .collect();
+    }
+    let (fewest, most) = (points.iter().min().copied().unwrap_or(0), points.iter().max().copied().unwrap_or(0));
+    let mut order: Vec<usize> = (0..chi2.len()).collect();
+    order.sort_by(|a, b| chi2[*a].total_cmp(&chi2[*b]));
+    let (low, high) = (order[0], order[order.len() - 1]);
+    vec![format!(
+        "sets: {fewest} to {most} points each; chi-square per set from {} (set {}) to {} (set {}), median {} (each set's: --json)",
+        num(chi2[low]),
+        low + 1,
+        num(chi2[high]),
+        high + 1,
+        num(chi2[order[order.len() / 2]])
+    )]
+}
+
+/// Starting values from each set's own data for the parameters of the library's terms that
+/// have none: each set's own parameters from its data, a shared one the median of the sets'.
+fn guess(
+    args: &FitArgs,
+    var: &str,
+    data: &[Data],
+    params: &[String],
+    fixed: &[Option<f64>],
+    starts: &mut [Vec<Option<f64>>],
+    columns: &mut Columns,
+) {
+    let guesses: Vec<jitfit::guess::Guess> = data
+        .iter()
+        .map(|d| jitfit::guess::guess(&args.model, var, d.column(var).unwrap_or_default(), d.response()))
+        .collect();
+    let mut guessed = Vec::new();
+    for (j, name) in params.iter().enumerate() {
+        // A start given for every set, or a fixed value, stands.
+        if fixed[j].is_some() || starts.iter().all(|s| s[j].is_some()) {
+            continue;
+        }
+        let values: Vec<Option<f64>> =
+            guesses.iter().map(|g| g.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v)).collect();
+        let mut found: Vec<f64> = values.iter().flatten().copied().collect();
+        if found.is_empty() {
+            continue;
+        }
+        found.sort_by(f64::total_cmp);
+        let median = found[found.len() / 2];
+        let shared = args.shared.contains(name);
+        for (k, start) in starts.iter_mut().enumerate() {
+            if start[j].is_none() {
+                start[j] = Some(if shared { median } else { values[k].unwrap_or(median) });
+            }
+        }
+        guessed.push(if shared { format!("{name} = {} (median of the sets')", num(median)) } else { name.clone() });
+    }
+    if !guessed.is_empty() {
+        columns.notes.push(format!("starts guessed from each set's data (--no-guess: 1): {}", guessed.join(", ")));
+        if let Some(g) = guesses.first() {
+            columns.notes.extend(g.notes.iter().cloned());
+        }
+    }
+}
+
+pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
+    let ctx = o.context(args);
+    let fit = &o.fit;
+    let mut out = String::new();
+    let w = &mut out;
+    let vars: Vec<String> =
+        ctx.columns.vars.iter().map(|(v, c)| if v == c { v.clone() } else { format!("{v} ← {c}") }).collect();
+    let _ = writeln!(w, "[[Model]]");
+    let _ = writeln!(w, "    {}", ctx.model.trim().replace('\n', "\n    "));
+    let _ = writeln!(w, "[[Data]]");
+    let _ = writeln!(
+        w,
+        "    {}: {} points; variables {}; response {}{}",
+        args.data_name(),
+        fit.n_points,
+        vars.join(", "),
+        ctx.columns.y,
+        match &ctx.columns.sigma {
+            Some(sigma) => format!("; {}", sigma.describe()),
+            None => String::new(),
+        }
+    );
+    for note in &ctx.columns.notes {
+        let _ = writeln!(w, "    {note}");
+    }
+    let _ = writeln!(w, "[[Fit Statistics]]");
+    let parameters = o.parameters();
+    let stats: [(&str, String); 11] = [
+        ("fitting method", "lm, structured over the sets (loss linear)".to_owned()),
+        ("backend", "cpu".to_owned()),
+        ("function evals", format!("{} (Jacobian evals {})", fit.nfev, fit.njev)),
+        ("data points", fit.n_points.to_string()),
+        ("variables", format!("{} free of {}", fit.n_free, parameters.len())),
+        ("chi-square", num(fit.chi2)),
+        ("reduced chi-square", num(fit.reduced_chi2)),
+        ("Akaike info crit", num(fit.aic)),
+        ("Bayesian info crit", num(fit.bic)),
+        ("R-squared", num(fit.r_squared)),
+        ("optimality", num(fit.optimality)),
+    ];
+    for (name, value) in stats {
+        let _ = writeln!(w, "    {name:<20} = {value}");
+    }
+    let _ = writeln!(w, "[[Variables]]");
+    let width = parameters.iter().map(|(n, _, _)| n.len()).max().unwrap_or(1).min(40);
+    for (name, k, j) in &parameters {
+        let set = &fit.sets[*k];
+        let detail = report::variable_detail(
+            set.values[*j],
+            set.std_errors[*j],
+            fit.fixed[*j],
+            set.initial[*j],
+            o.initial_given[*k][*j],
+            set.active_mask[*j],
+        );
+        let _ = writeln!(w, "    {name:<width$} = {:>12} {detail}", num(set.values[*j]));
+    }
+    // Correlations within each set's block (its own parameters and the shared ones).
+    let q = fit.param_names.len();
+    let mut pairs: Vec<(f64, String)> = Vec::new();
+    let label = |k: usize, j: usize| {
+        if fit.shared[j] { fit.param_names[j].clone() } else { GlobalModel::name_in_set(&fit.param_names[j], k + 1) }
+    };
+    for (k, set) in fit.sets.iter().enumerate() {
+        for a in 0..q {
+            for b in a + 1..q {
+                // Shared–shared pairs once (they are the same in every set).
+                if fit.fixed[a] || fit.fixed[b] || (k > 0 && fit.shared[a] && fit.shared[b]) {
+                    continue;
+                }
+                let c = set.covariance[a * q + b] / (set.std_errors[a] * set.std_errors[b]);
+                if c.is_finite() && c.abs() >= ctx.min_correl {
+                    pairs.push((c, format!("C({}, {})", label(k, a), label(k, b))));
+                }
+            }
+        }
+    }
+    pairs.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
+    let _ = writeln!(
+        w,
+        "[[Correlations]] (unreported correlations are < {}; none between two sets' own parameters)",
+        ctx.min_correl
+    );
+    if pairs.is_empty() {
+        let _ = writeln!(w, "    none");
+    }
+    for (c, label) in pairs {
+        let _ = writeln!(w, "    {label:<width$} = {c:+.4}", width = 2 * width + 6);
+    }
+    let _ = writeln!(w, "[[Status]]");
+    let verdict = if fit.status.converged() { "converged" } else { "did NOT converge" };
+    let _ = writeln!(w, "    {verdict}: {} (status {})", fit.message, fit.status.code());
+    if let Some(warning) = &fit.covariance_warning {
+        let _ = writeln!(w, "    warning: {warning}");
+    }
+    let _ = writeln!(w, "[[Timing]]");
+    let _ = writeln!(w, "    {}", report::timing(&ctx, fit.solve_time));
+    out
+}
+
+/// The report as JSON, schema `jitfit.fit/1`: the single fit's fields (`covariance` and
+/// `correlation` null: see `global.sets[k].covariance`) and a `global` object.
+pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
+    let ctx = o.context(args);
+    let fit = &o.fit;
+    let parameters: Vec<Value> = o
+        .parameters()
+        .iter()
+        .map(|(name, k, j)| {
+            let set = &fit.sets[*k];
+            json!({
+                "name": name,
+                "value": finite_or_null(set.values[*j]),
+                "stderr": finite_or_null(set.std_errors[*j]),
+                "initial": set.initial[*j],
+                "initial_given": o.initial_given[*k][*j],
+                "fixed": fit.fixed[*j],
+                "lower": finite_or_null(fit.lower[*j]),
+                "upper": finite_or_null(fit.upper[*j]),
+                "at_bound": match set.active_mask[*j] { -1 => "lower", 1 => "upper", _ => "none" },
+            })
+        })
+        .collect();
+    let q = fit.param_names.len();
+    let sets: Vec<Value> = fit
+        .sets
+        .iter()
+        .zip(&o.labels)
+        .map(|(set, label)| {
+            json!({
+                "label": label,
+                "points": set.points,
+                "chi_square": finite_or_null(set.chi2),
+                "covariance": (0..q).map(|a| (0..q).map(|b| finite_or_null(set.covariance[a * q + b])).collect::<Vec<_>>()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({
+        "schema": "jitfit.fit/1",
+        "model": ctx.model,
+        "data": {
+            "path": args.data_name(),
+            "points": fit.n_points,
+            "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
+            "response": ctx.columns.y,
+            "sigma": match &ctx.columns.sigma { Some(Sigma::Column(c)) => Some(c), _ => None },
+            "weights": match &ctx.columns.sigma { Some(Sigma::Weights(c)) => Some(c), _ => None },
+            "sigma_expression": match &ctx.columns.sigma { Some(Sigma::Expression { text, .. }) => Some(text), _ => None },
+            "reweighting": Value::Null,
+            "sigma_x": Vec::<Value>::new(),
+            "notes": ctx.columns.notes,
+        },
+        "method": "lm",
+        "estimator": jitfit::Estimator::LeastSquares,
+        "loss": "linear",
+        "backend": { "used": "cpu", "adapter": Value::Null, "gpu_iterations": 0, "gpu_nfev": 0, "gpu_seconds": 0.0, "f64_on_gpu": false, "note": Value::Null },
+        "absolute_sigma": fit.absolute_sigma,
+        "status": { "code": fit.status.code(), "converged": fit.status.converged(), "message": fit.message },
+        "statistics": {
+            "cost": finite_or_null(fit.cost),
+            "chi_square": finite_or_null(fit.chi2),
+            "reduced_chi_square": finite_or_null(fit.reduced_chi2),
+            "r_squared": finite_or_null(fit.r_squared),
+            "aic": finite_or_null(fit.aic),
+            "bic": finite_or_null(fit.bic),
+            "data_points": fit.n_points,
+            "free_parameters": fit.n_free,
+            "degrees_of_freedom": fit.dof,
+            "optimality": finite_or_null(fit.optimality),
+            "nfev": fit.nfev,
+            "njev": fit.njev,
+            "iterations": fit.iterations,
+        },
+        "parameters": parameters,
+        "covariance": Value::Null,
+        "correlation": Value::Null,
+        "warnings": fit.covariance_warning.iter().collect::<Vec<_>>(),
+        "global": {
+            "solver": "structured",
+            "by": args.sets,
+            "shared": args.shared,
+            "parameters": fit.param_names,
+            "sets": sets,
+        },
+        "timing": {
+            "compile_seconds": ctx.compile_time.as_secs_f64(),
+            "compile_origin": match ctx.compile_origin { jitfit::cache::Origin::MemoryHit => "memory", jitfit::cache::Origin::DiskHit => "disk", jitfit::cache::Origin::Miss => "built" },
+            "solve_seconds": fit.solve_time.as_secs_f64(),
+            "total_seconds": ctx.total_time.as_secs_f64(),
+        },
+    })
+}
