@@ -1026,3 +1026,120 @@ fn a_global_fit_is_the_stacked_fit_written_by_hand() {
         }
     }
 }
+
+#[test]
+fn a_structured_global_fit_reports_as_a_single_fit_does() {
+    let cache = TempDir::new("cli-global-report");
+    let dir = TempDir::new("cli-global-report-data");
+    let (long, _) = global_data(&dir);
+    let path = long.to_str().unwrap();
+    let out = jitfit(
+        &["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--p0", "tau=1,A_3=4"],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out).replace(path, "long.csv");
+    let shown = &report[..report.find("[[Timing]]").unwrap()];
+    expect_test::expect![[r#"
+        [[Model]]
+            A*exp(-t/tau) + B
+        [[Data]]
+            long.csv: 90 points; variables t; response y
+            response: column `y`, by its name (--y COLUMN chooses another)
+            variable `t`: the only column named in the model (--vars chooses)
+            global fit: 3 data sets by `detector` (1 = det_a, 2 = det_b, 3 = det_c); shared: tau; per set: A, B (named NAME_1, NAME_2, …)
+            solver: structured, each set's own parameters eliminated in every step (--global-solver dense: the sets as one model)
+            set 1: 30 points, chi-square 0.00481663
+            set 2: 30 points, chi-square 0.00479416
+            set 3: 30 points, chi-square 0.00472835
+        [[Fit Statistics]]
+            fitting method       = lm, structured over the sets (loss linear)
+            backend              = cpu
+            function evals       = 7 (Jacobian evals 6)
+            data points          = 90
+            variables            = 7 free of 7
+            chi-square           = 0.0143391
+            reduced chi-square   = 1.72761e-4
+            Akaike info crit     = -773.012
+            Bayesian info crit   = -755.513
+            R-squared            = 0.999842
+            optimality           = 8.48352e-11
+        [[Variables]]
+            tau =       2.5022 ± 0.01084 (0.43%)  (init = 1)
+            A_1 =      2.99595 ± 0.00885649 (0.30%)  (init = 1, by default)
+            B_1 =     0.500735 ± 0.00435655 (0.87%)  (init = 1, by default)
+            A_2 =      2.00173 ± 0.00884898 (0.44%)  (init = 1, by default)
+            B_2 =     0.199682 ± 0.00382623 (1.92%)  (init = 1, by default)
+            A_3 =      4.00122 ± 0.00886711 (0.22%)  (init = 4)
+            B_3 =      0.99822 ± 0.00501227 (0.50%)  (init = 1, by default)
+        [[Correlations]] (unreported correlations are < 0.1; none between two sets' own parameters)
+            C(tau, B_3)  = -0.7460
+            C(tau, B_1)  = -0.6427
+            C(A_2, B_2)  = -0.5878
+            C(A_1, B_1)  = -0.4961
+            C(tau, B_2)  = -0.4889
+            C(A_3, B_3)  = -0.4065
+        [[Status]]
+            converged: `ftol` termination condition is satisfied. (status 2)
+    "#]].assert_eq(shown);
+    // What the structured solver cannot do is refused, or sent to the dense rewrite and said.
+    let refused = |extra: &[&str]| -> String {
+        let out = jitfit(
+            &[&["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau"], extra].concat(),
+            &cache,
+        );
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        stderr(&out)
+    };
+    expect_test::expect![[r#"
+        error: --loss is not available with --global-solver structured: use --global-solver dense (at most 200 sets)
+        error: --bounds A_2: bounds and fixed values of one set need --global-solver dense
+        error: --global-solver: `fast` is not one of auto, structured, dense
+        error: --shared tua: not a parameter of the model (parameters: A, tau, B)
+    "#]]
+    .assert_eq(
+        &[
+            refused(&["--loss", "soft_l1", "--global-solver", "structured"]),
+            refused(&["--bounds", "A_2=0:1"]),
+            refused(&["--global-solver", "fast"]),
+            refused(&["--global-solver", "dense", "--shared", "tua"]),
+        ]
+        .concat(),
+    );
+    let dense = jitfit(
+        &["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--loss", "soft_l1"],
+        &cache,
+    );
+    assert_eq!(dense.status.code(), Some(0), "{}", stderr(&dense));
+    let notes: Vec<String> = stdout(&dense).lines().filter(|l| l.contains("solver:")).map(str::to_owned).collect();
+    expect_test::expect!["    solver: dense, the sets written as one model (for --loss; at most 200 sets)"]
+        .assert_eq(&notes.join("\n"));
+    // Beyond the dense rewrite's 200 sets: summarized in [[Data]], every set in the JSON.
+    let many = dir.path().join("many.csv");
+    let mut text = String::from("run,t,y\n");
+    for k in 0..250 {
+        for i in 0..8 {
+            let t = i as f64 * 0.5;
+            text += &format!(
+                "r{k},{t:?},{:?}\n",
+                (1.0 + (k % 5) as f64) * (-t / 1.5f64).exp() + 0.01 * ((i * 3 + k) % 7) as f64
+            );
+        }
+    }
+    std::fs::write(&many, text).unwrap();
+    let many = many.to_str().unwrap();
+    let args = ["fit", "A*exp(-t/tau) + B", many, "--sets", "run", "--shared", "tau", "--p0", "tau=1"];
+    let out = jitfit(&args, &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    let note = report.lines().find(|l| l.contains("global fit:")).unwrap();
+    expect_test::expect!["    global fit: 250 data sets by `run` (1 = r0, 2 = r1, 3 = r2, 4 = r3, 5 = r4, 6 = r5, 7 = r6, 8 = r7, 9 = r8, 10 = r9, …, 250 = r249); shared: tau; per set: A, B (named NAME_1, NAME_2, …)"].assert_eq(note);
+    let json = jitfit(&[&args[..], &["--json"]].concat(), &cache);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    assert_eq!(json["global"]["sets"].as_array().unwrap().len(), 250);
+    assert_eq!(json["parameters"].as_array().unwrap().len(), 501);
+    let dense = jitfit(&[&args[..], &["--global-solver", "dense"]].concat(), &cache);
+    expect_test::expect![[r#"
+        error: --sets run: 250 data sets; the dense global fit takes at most 200 (its Jacobian is dense over every set's parameters: 200 sets of 25 points and 6 parameters take 10 s, and the cost grows with the cube); the structured solver takes any number: leave out --global-solver dense
+    "#]].assert_eq(&stderr(&dense));
+}
