@@ -1,6 +1,6 @@
 //! Starting values from the data for models built of the library's lineshapes (lmfit's
 //! `guess()`): the model's right side is read as a sum of terms, and each term it recognizes
-//! gets estimates of its parameters — peaks (`gaussian`, `lorentzian`, `pseudo_voigt`) from the
+//! gets estimates of its parameters — peaks (`gaussian`, `lorentzian`, `pseudo_voigt`, `voigt`) from the
 //! largest maxima of the smoothed data above the baseline (centre at the maximum, width from
 //! the half maximum, amplitude from height × width), `exponential` from a log-linear fit,
 //! steps (`step_erf`, `step_logistic`, `step_atan`, `hill`) from the levels at the ends and
@@ -26,6 +26,8 @@ enum Term {
         center: String,
         sigma: String,
         fraction: Option<String>,
+        /// The Lorentzian width of a `voigt`.
+        gamma: Option<String>,
     },
     Exponential {
         amplitude: String,
@@ -170,7 +172,9 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
         found.sort_unstable();
         let mut peak_terms = terms.iter().filter(|t| matches!(t, Term::Peak { .. }));
         for &i in &found {
-            let Some(Term::Peak { shape, amplitude, center, sigma, fraction }) = peak_terms.next() else { break };
+            let Some(Term::Peak { shape, amplitude, center, sigma, fraction, gamma }) = peak_terms.next() else {
+                break;
+            };
             let height = smooth[i];
             let fwhm = half_width(&xs, &smooth, i).unwrap_or(span / (4.0 * peaks as f64));
             let (s, area) = match *shape {
@@ -179,6 +183,18 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
                     (s, height * s * (2.0 * std::f64::consts::PI).sqrt())
                 }
                 "lorentzian" => (fwhm / 2.0, height * std::f64::consts::PI * fwhm / 2.0),
+                "voigt" => {
+                    // Half the width Gaussian, half Lorentzian: equal component FWHMs f with
+                    // the Voigt's FWHM ≈ 0.5346·f + √(0.2166·f² + f²) (Olivero and Longbothum).
+                    let f = fwhm / (0.5346 + (0.2166f64 + 1.0).sqrt());
+                    let (s, g) = (f / 2.354_820_045_030_949, f / 2.0);
+                    let peak_of_unit = crate::ops::faddeeva::faddeeva(0.0, g / (s * std::f64::consts::SQRT_2)).0
+                        / (s * (2.0 * std::f64::consts::PI).sqrt());
+                    if let Some(gamma) = gamma {
+                        put(gamma, g, &mut out);
+                    }
+                    (s, height / peak_of_unit)
+                }
                 _ => {
                     // pseudo_voigt with fraction ½: sigma is half the FWHM.
                     let s = fwhm / 2.0;
@@ -250,6 +266,7 @@ fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> 
                         center: c.clone(),
                         sigma: s.clone(),
                         fraction: None,
+                        gamma: None,
                     }),
                     ("pseudo_voigt", Some([a, c, s, fr])) => Some(Term::Peak {
                         shape: "pseudo_voigt",
@@ -257,6 +274,15 @@ fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> 
                         center: c.clone(),
                         sigma: s.clone(),
                         fraction: Some(fr.clone()),
+                        gamma: None,
+                    }),
+                    ("voigt", Some([a, c, s, g])) => Some(Term::Peak {
+                        shape: "voigt",
+                        amplitude: a.clone(),
+                        center: c.clone(),
+                        sigma: s.clone(),
+                        fraction: None,
+                        gamma: Some(g.clone()),
                     }),
                     ("exponential", Some([a, d])) => Some(Term::Exponential { amplitude: a.clone(), decay: d.clone() }),
                     ("linear", Some([s, b])) => Some(Term::Linear { slope: s.clone(), intercept: b.clone() }),

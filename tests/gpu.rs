@@ -387,6 +387,15 @@ fn f64_kernels_match_rust_and_the_interpreter() {
         &|x: f64| libm::acosh(x),
         4,
     );
+    // The Faddeeva function: the same operations as ops/faddeeva.rs in the upper half-plane —
+    // but a shader compiler may fuse multiply-adds, and the 40-term sum carries the difference
+    // (lavapipe: 32 ulp; both within 6e-15·|w| of scipy). Below the real axis, the reflection
+    // through the device's own exp, sin and cos (lavapipe: 64 ulp).
+    let voigt_range = with_special([span(-30.0, 30.0, 5000), span(-1e9, 1e9, 1000)].concat());
+    check("faddeeva_re(a*x, 0.7)", &voigt_range, &|x: f64| jitfit::ops::faddeeva::faddeeva(x, 0.7).0, 64);
+    check("faddeeva_im(a*x, 0.01)", &voigt_range, &|x: f64| jitfit::ops::faddeeva::faddeeva(x, 0.01).1, 64);
+    let lower = span(-5.0, 5.0, 2000);
+    check("faddeeva_re(a*x, -0.4)", &lower, &|x: f64| jitfit::ops::faddeeva::faddeeva(x, -0.4).0, 256);
     // Integer exponents are exact where the result is representable, negative bases included.
     let integers: Vec<f64> = (-60..=60).map(f64::from).collect();
     check("pow(-2, a*x)", &integers, &|x: f64| (-2f64).powf(x), 0);

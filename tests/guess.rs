@@ -140,6 +140,35 @@ fn guessed_peaks_and_decays_fit_to_the_truth() {
     assert!(reached * 100 >= 95 * tried, "{reached} of {tried} reached the truth; missed {misses:?}");
 }
 
+/// Voigt peaks (σ and γ both free) on a sloped background, from the guess alone.
+#[test]
+fn guessed_voigt_peaks_fit_to_the_truth() {
+    let mut rng = Rng(20261204);
+    let mut misses = Vec::new();
+    for case in 0..40 {
+        let x: Vec<f64> = (0..300).map(|i| i as f64 / 299.0 * 10.0).collect();
+        let (a, c, s, g, m, b) = (
+            rng.uniform(1.0, 5.0),
+            rng.uniform(3.0, 7.0),
+            rng.uniform(0.15, 0.6),
+            rng.uniform(0.1, 0.6),
+            rng.uniform(-0.05, 0.05),
+            rng.uniform(0.0, 1.0),
+        );
+        let noise = rng.uniform(0.002, 0.01);
+        let voigt = |x: f64| {
+            let z = std::f64::consts::SQRT_2 * s;
+            a * jitfit::ops::faddeeva::faddeeva((x - c) / z, g / z).0 / (s * (2.0 * std::f64::consts::PI).sqrt())
+        };
+        let y: Vec<f64> = x.iter().map(|x| voigt(*x) + m * x + b + noise * rng.normal()).collect();
+        let truth = [("A", a), ("c", c), ("s", s), ("g", g)];
+        if !reaches("voigt(x, A, c, s, g) + linear(x, m, b)", x, y, &truth) {
+            misses.push(case);
+        }
+    }
+    assert!(misses.is_empty(), "missed: {misses:?}");
+}
+
 #[test]
 fn what_is_not_a_library_term_is_not_guessed_and_said() {
     let x: Vec<f64> = (0..50).map(|i| i as f64 / 5.0).collect();

@@ -31,7 +31,12 @@ fn reference() -> Reference {
 fn call_text(case: &Case) -> (String, Vec<&'static str>, Vec<String>) {
     let vars: Vec<&str> = if case.y.is_some() { vec!["x", "y"] } else { vec!["x"] };
     let params: Vec<String> = (0..case.args.len()).map(|k| format!("p{k}")).collect();
-    let text = format!("{}({}, {})", case.name, vars.join(", "), params.join(", "));
+    if case.args.len() == 1 && LIBRARY.iter().any(|f| f.name == case.name && f.args.len() == vars.len()) {
+        // A function of the variable alone (erfcx): fitted as p0·f(x), p0 = 1.
+        return (format!("p0*{}({})", case.name, vars.join(", ")), vars, params);
+    }
+    let arguments: Vec<&str> = vars.iter().copied().chain(params.iter().map(String::as_str)).collect();
+    let text = format!("{}({})", case.name, arguments.join(", "));
     (text, vars, params)
 }
 

@@ -81,6 +81,7 @@ fn preludes_validate_on_their_own() {
             .chain([
                 "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "erf", "erfc", "pow", "min", "max", "less", "xlogy",
             ])
+            .chain(["faddeeva_re", "faddeeva_im"])
         {
             assert!(text.contains(&format!("fn jf_{f}(")), "{precision:?} prelude lacks jf_{f}");
         }
@@ -189,6 +190,25 @@ fn f64_shaders_validate() {
             let shader = write_shader_in(model.kernel(), kernel, Precision::F64);
             if let Err(e) = validate_with(&shader, naga::valid::Capabilities::FLOAT64) {
                 panic!("{} {kernel:?}:\n{e}\n{shader}", p.name);
+            }
+        }
+    }
+}
+
+/// The Faddeeva lineshapes (voigt, expgaussian with erfcx) compile to valid shaders in both
+/// precisions, every kernel.
+#[test]
+fn faddeeva_shaders_validate() {
+    use jitfit::backend::wgsl::{Precision, write_shader_in};
+    let model =
+        Model::parse("voigt(x, A, c, s, g) + expgaussian(x, B, d, w, k) + faddeeva_im(x, g) + erfcx(x - c)").unwrap();
+    for kernel in KERNELS {
+        for (precision, capabilities) in
+            [(Precision::F32, naga::valid::Capabilities::empty()), (Precision::F64, naga::valid::Capabilities::FLOAT64)]
+        {
+            let shader = write_shader_in(model.kernel(), kernel, precision);
+            if let Err(e) = validate_with(&shader, capabilities) {
+                panic!("{kernel:?} {precision:?}:\n{e}");
             }
         }
     }

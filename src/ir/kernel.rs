@@ -227,7 +227,10 @@ impl Kernel {
             let is_call = match inst {
                 Inst::Unary(op, _) => op.cost() > 1,
                 Inst::Binary(op, _, _) => {
-                    matches!(op, BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::XLogY)
+                    matches!(
+                        op,
+                        BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::XLogY | BinaryOp::FaddeevaRe | BinaryOp::FaddeevaIm
+                    )
                 }
                 _ => false,
             };

@@ -6,6 +6,7 @@
 //! here is the one definition of what each operation computes; the reference interpreter,
 //! the constant folder and the direct AST evaluator all call it, so they cannot disagree.
 
+pub mod faddeeva;
 pub mod math;
 
 use serde::{Deserialize, Serialize};
@@ -60,6 +61,10 @@ pub enum BinaryOp {
     /// `a·ln(b)`, but 0 when `a` is 0 (scipy's `xlogy`). The derivative of `u^v` with respect
     /// to the exponent is `xlogy(u^v, u)`, which is 0, not NaN, at `u = 0`.
     XLogY,
+    /// Re w(a + ib), w the Faddeeva function ([`faddeeva`]): the Voigt profile's shape.
+    FaddeevaRe,
+    /// Im w(a + ib).
+    FaddeevaIm,
 }
 
 impl UnaryOp {
@@ -164,7 +169,7 @@ impl UnaryOp {
 
 impl BinaryOp {
     /// Every binary operation, in declaration order.
-    pub const ALL: [BinaryOp; 10] = [
+    pub const ALL: [BinaryOp; 12] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -175,6 +180,8 @@ impl BinaryOp {
         BinaryOp::Max,
         BinaryOp::Less,
         BinaryOp::XLogY,
+        BinaryOp::FaddeevaRe,
+        BinaryOp::FaddeevaIm,
     ];
 
     /// The operation's canonical name (as written in the IR text form and in egg patterns).
@@ -190,6 +197,8 @@ impl BinaryOp {
             BinaryOp::Max => "max",
             BinaryOp::Less => "less",
             BinaryOp::XLogY => "xlogy",
+            BinaryOp::FaddeevaRe => "faddeeva_re",
+            BinaryOp::FaddeevaIm => "faddeeva_im",
         }
     }
 
@@ -213,6 +222,8 @@ impl BinaryOp {
                 }
             }
             BinaryOp::XLogY => xlogy(a, b),
+            BinaryOp::FaddeevaRe => faddeeva::faddeeva(a, b).0,
+            BinaryOp::FaddeevaIm => faddeeva::faddeeva(a, b).1,
         }
     }
 
@@ -224,6 +235,7 @@ impl BinaryOp {
             BinaryOp::Div => 8,
             BinaryOp::Pow | BinaryOp::Atan2 => 60,
             BinaryOp::XLogY => 41,
+            BinaryOp::FaddeevaRe | BinaryOp::FaddeevaIm => 200,
         }
     }
 }

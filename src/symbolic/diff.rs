@@ -363,6 +363,35 @@ impl Build<'_> {
                 self.sum(a, b)?
             }
             B::Less => return None,
+            B::FaddeevaRe | B::FaddeevaIm => {
+                // w' = −2z·w + 2i/√π, z = u + iv (Cauchy–Riemann): with P = −2(u·Re w − v·Im w)
+                // and Q = 2/√π − 2(u·Im w + v·Re w), d Re w = P·du − Q·dv, d Im w = Q·du + P·dv.
+                let re = self.g.binary(B::FaddeevaRe, u, v);
+                let im = self.g.binary(B::FaddeevaIm, u, v);
+                let (ure, vim) = (self.mul(u, re), self.mul(v, im));
+                let inner_p = self.sub(ure, vim);
+                let m2 = self.c(-2.0);
+                let p = self.mul(m2, inner_p);
+                let (uim, vre) = (self.mul(u, im), self.mul(v, re));
+                let inner_q = self.add(uim, vre);
+                let two_over_sqrt_pi = self.c(std::f64::consts::FRAC_2_SQRT_PI);
+                let m2q = self.mul(m2, inner_q);
+                let q = self.add(two_over_sqrt_pi, m2q);
+                let (along_u, along_v) = if op == B::FaddeevaRe { (p, q) } else { (q, p) };
+                let a = du.map(|du| self.mul(along_u, du));
+                let b = dv.map(|dv| self.mul(along_v, dv));
+                if op == B::FaddeevaRe {
+                    // P·du − Q·dv
+                    match (a, b) {
+                        (Some(a), Some(b)) => self.sub(a, b),
+                        (Some(a), None) => a,
+                        (None, Some(b)) => self.neg(b),
+                        (None, None) => return None,
+                    }
+                } else {
+                    self.sum(a, b)?
+                }
+            }
             B::XLogY => {
                 // d(u·ln v) = xlogy(du, v) + u·dv/v
                 let a = du.map(|du| self.g.binary(B::XLogY, du, v));

@@ -55,6 +55,8 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
     ("min", Function::Binary(BinaryOp::Min)),
     ("max", Function::Binary(BinaryOp::Max)),
     ("xlogy", Function::Binary(BinaryOp::XLogY)),
+    ("faddeeva_re", Function::Binary(BinaryOp::FaddeevaRe)),
+    ("faddeeva_im", Function::Binary(BinaryOp::FaddeevaIm)),
 ];
 
 /// Named constants.

@@ -40,10 +40,44 @@ pub const LIBRARY: &[LibraryFunction] = &[
         doc: "Lorentzian fraction `fraction` plus Gaussian of the same FWHM 2·sigma (lmfit PseudoVoigtModel)",
     },
     LibraryFunction {
+        name: "voigt",
+        args: &["x", "amplitude", "center", "sigma", "gamma"],
+        body: "amplitude*faddeeva_re((x - center)/(sigma*sqrt(2)), gamma/(sigma*sqrt(2)))/(sigma*sqrt(2*pi))",
+        doc: "Voigt peak of area `amplitude`: Gaussian `sigma` convolved with Lorentzian `gamma`, exact \
+              (the Faddeeva function; lmfit VoigtModel with gamma free, scipy voigt_profile)",
+    },
+    LibraryFunction {
+        name: "erfcx",
+        args: &["x"],
+        body: "faddeeva_re(0, x)",
+        doc: "scaled complementary error function exp(x²)·erfc(x), without overflow for large x",
+    },
+    LibraryFunction {
+        name: "expgaussian",
+        args: &["x", "amplitude", "center", "sigma", "gamma"],
+        // B = (center + γσ² − x)/(√2σ). For B ≥ 0: exp(−(x − center)²/(2σ²))·erfcx(B); for
+        // B < 0: lmfit's exp(γ(center − x + γσ²/2))·erfc(B), whose exponent is then negative.
+        // Each form is evaluated only where it cannot overflow (max, min), and weighted by
+        // (1 ± sign(B))/2 — they agree at B = 0.
+        body: "amplitude*gamma/2*((1 + sign(center + gamma*sigma^2 - x))/2*exp(-(x - center)^2/(2*sigma^2))\
+               *erfcx(max((center + gamma*sigma^2 - x)/(sqrt(2)*sigma), 0)) \
+               + (1 - sign(center + gamma*sigma^2 - x))/2*exp(min(gamma*(center - x + gamma*sigma^2/2), 0))\
+               *erfc(min((center + gamma*sigma^2 - x)/(sqrt(2)*sigma), 0)))",
+        doc: "exponentially modified Gaussian of area `amplitude`, decay rate `gamma` (lmfit \
+              ExponentialGaussianModel), computed without overflow in either tail",
+    },
+    LibraryFunction {
         name: "gaussian2d",
         args: &["x", "y", "amplitude", "centerx", "centery", "sigmax", "sigmay"],
         body: "amplitude/(2*pi*sigmax*sigmay)*exp(-(x - centerx)^2/(2*sigmax^2) - (y - centery)^2/(2*sigmay^2))",
         doc: "2-D Gaussian of volume `amplitude`, axis-aligned (lmfit Gaussian2dModel)",
+    },
+    LibraryFunction {
+        name: "gaussian2d_rotated",
+        args: &["x", "y", "amplitude", "centerx", "centery", "sigmax", "sigmay", "rotation"],
+        body: "amplitude/(2*pi*sigmax*sigmay)*exp(-((x - centerx)*cos(rotation) + (y - centery)*sin(rotation))^2/(2*sigmax^2) \
+               - ((y - centery)*cos(rotation) - (x - centerx)*sin(rotation))^2/(2*sigmay^2))",
+        doc: "2-D Gaussian of volume `amplitude`, its sigmax axis at angle `rotation` (radians) from x",
     },
     LibraryFunction {
         name: "damped_oscillator",

@@ -38,11 +38,21 @@ extern "C" fn jitfit_atan2(a: f64, b: f64) -> f64 {
     BinaryOp::Atan2.eval(a, b)
 }
 
+extern "C" fn jitfit_faddeeva_re(a: f64, b: f64) -> f64 {
+    BinaryOp::FaddeevaRe.eval(a, b)
+}
+
+extern "C" fn jitfit_faddeeva_im(a: f64, b: f64) -> f64 {
+    BinaryOp::FaddeevaIm.eval(a, b)
+}
+
 /// The symbol name and address of the shim for a binary operation that has one.
 pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
     match op {
         BinaryOp::Pow => Some(("jitfit_pow", jitfit_pow as *const u8)),
         BinaryOp::Atan2 => Some(("jitfit_atan2", jitfit_atan2 as *const u8)),
+        BinaryOp::FaddeevaRe => Some(("jitfit_faddeeva_re", jitfit_faddeeva_re as *const u8)),
+        BinaryOp::FaddeevaIm => Some(("jitfit_faddeeva_im", jitfit_faddeeva_im as *const u8)),
         _ => None,
     }
 }

@@ -70,5 +70,7 @@ pub(super) fn binary(op: BinaryOp, a: &str, b: &str) -> String {
         BinaryOp::Max => call("jf_max"),
         BinaryOp::Less => call("jf_less"),
         BinaryOp::XLogY => call("jf_xlogy"),
+        BinaryOp::FaddeevaRe => call("jf_faddeeva_re"),
+        BinaryOp::FaddeevaIm => call("jf_faddeeva_im"),
     }
 }

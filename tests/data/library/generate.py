@@ -1,6 +1,6 @@
 """Reference values of the model library (src/syntax/library.rs) for tests/library.rs.
 
-Run from the repository root (numpy, lmfit):
+Run from the repository root (numpy, scipy, lmfit):
     python3 tests/data/library/generate.py
 Each function is evaluated by lmfit.lineshapes where lmfit has it (same name and parameter
 order as jitfit's), else by the numpy formula written here, at fixed arguments.
@@ -10,6 +10,8 @@ import json
 import lmfit
 import numpy as np
 from lmfit import lineshapes as ls
+from scipy.special import erfcx, voigt_profile
+from scipy.stats import exponnorm
 
 x = np.array([-2.5, -0.7, 0.0, 0.3, 1.1, 2.0, 4.5])
 xp = np.array([0.05, 0.3, 1.0, 2.2, 7.5])  # positive x, for power laws and the Hill curve
@@ -41,6 +43,22 @@ add("step_atan", [2.0, 0.3, 0.8], x, ls.step(x, 2.0, 0.3, 0.8, form="atan"), "lm
 add("hill", [0.1, 2.0, 1.3, 1.8], xp, 0.1 + (2.0 - 0.1) / (1 + (1.3 / xp) ** 1.8), "numpy")
 add("michaelis_menten", [200.0, 0.06], xp, 200.0 * xp / (0.06 + xp), "numpy")
 add("sine", [1.5, 2.2, 0.4], x, ls.sine(x, 1.5, 2.2, 0.4), "lmfit")
+add("voigt", [2.0, 0.3, 0.8, 0.35], x, ls.voigt(x, 2.0, 0.3, 0.8, 0.35), "lmfit")
+xv = np.array([-400.0, -30.0, -2.5, 0.3, 1.1, 60.0, 1e4])  # tails: a Voigt's are Lorentzian
+add("voigt", [2.0, 0.3, 0.8, 0.35], xv, 2.0 * voigt_profile(xv - 0.3, 0.8, 0.35), "scipy voigt_profile")
+xe = np.array([-20.0, -3.0, -0.5, 0.0, 0.7, 5.0, 26.0, 1e3])
+add("erfcx", [1.0], xe, erfcx(xe), "scipy erfcx (a function of x alone: tested as p0·erfcx(x), p0 = 1)")
+add("expgaussian", [2.0, 0.3, 0.8, 1.6], x, ls.expgaussian(x, 2.0, 0.3, 0.8, 1.6), "lmfit")
+# Far into both tails (lmfit's own form overflows to nan there): scipy's exponnorm, K = 1/(σγ).
+xt = np.array([-60.0, -12.0, 0.3, 9.0, 45.0, 300.0])
+add("expgaussian", [2.0, 0.3, 0.8, 1.6], xt, 2.0 * exponnorm.pdf(xt, 1 / (0.8 * 1.6), loc=0.3, scale=0.8), "scipy exponnorm")
+yr = np.array([0.4, -1.0, 0.2, 2.0, -0.3, 0.0, 1.5])
+xr, yr2 = x - 0.2, yr + 0.1
+th = 0.6
+up = (xr) * np.cos(th) + (yr2) * np.sin(th)
+vp = (yr2) * np.cos(th) - (xr) * np.sin(th)
+add("gaussian2d_rotated", [3.0, 0.2, -0.1, 0.9, 1.4, 0.6], x,
+    3.0 / (2 * np.pi * 0.9 * 1.4) * np.exp(-up**2 / (2 * 0.9**2) - vp**2 / (2 * 1.4**2)), "numpy", y=yr)
 
 with open("tests/data/library/reference.json", "w") as out:
     json.dump({"lmfit": lmfit.__version__, "numpy": np.__version__, "cases": cases}, out, indent=1)
