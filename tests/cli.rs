@@ -1143,3 +1143,61 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
         error: --sets run: 250 data sets; the dense global fit takes at most 200 (its Jacobian is dense over every set's parameters: 200 sets of 25 points and 6 parameters take 10 s, and the cost grows with the cube); the structured solver takes any number: leave out --global-solver dense
     "#]].assert_eq(&stderr(&dense));
 }
+
+#[test]
+fn several_files_are_a_global_fit_one_set_per_file() {
+    let cache = TempDir::new("cli-global-files");
+    let dir = TempDir::new("cli-global-files-data");
+    let (long, _) = global_data(&dir);
+    // One file per detector, the rows of `long.csv` in order.
+    let text = std::fs::read_to_string(&long).unwrap();
+    let files: Vec<String> = ["det_a", "det_b", "det_c"]
+        .iter()
+        .map(|name| {
+            let rows: String =
+                text.lines().filter(|l| l.starts_with(name)).map(|l| format!("{}\n", &l[name.len() + 1..])).collect();
+            let path = dir.path().join(format!("{name}.csv"));
+            std::fs::write(&path, format!("t,y\n{rows}")).unwrap();
+            path.to_str().unwrap().to_owned()
+        })
+        .collect();
+    let run = |args: &[&str]| -> serde_json::Value {
+        let out = jitfit(&[args, &["--json", "--p0", "tau=1"]].concat(), &cache);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let by_files = run(&["fit", "A*exp(-t/tau) + B", &files[0], &files[1], &files[2], "--shared", "tau"]);
+    let by_column = run(&["fit", "A*exp(-t/tau) + B", long.to_str().unwrap(), "--sets", "detector", "--shared", "tau"]);
+    // The same rows in the same order: the same numbers, bit for bit.
+    assert_eq!(by_files["parameters"], by_column["parameters"]);
+    let labels: Vec<&str> =
+        by_files["global"]["sets"].as_array().unwrap().iter().map(|s| s["label"].as_str().unwrap()).collect();
+    assert_eq!(labels, files.iter().map(String::as_str).collect::<Vec<_>>());
+    let note = by_files["data"]["notes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n.as_str().unwrap().starts_with("global fit"))
+        .unwrap();
+    assert!(note.as_str().unwrap().starts_with("global fit: 3 data sets one per file (1 = "), "{note}");
+    // Files with other columns, --sets beside files, a batch of files: refused.
+    let odd = dir.path().join("odd.csv");
+    std::fs::write(&odd, "t,y,z\n1,2,3\n2,3,4\n").unwrap();
+    let refused = |args: &[&str]| -> String {
+        let out = jitfit(args, &cache);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        stderr(&out).replace(dir.path().to_str().unwrap(), "DIR")
+    };
+    expect_test::expect![[r#"
+        error: DIR/odd.csv: columns t, y, z differ from DIR/det_a.csv's (t, y); a global fit over files needs the same columns in each
+        error: --sets t splits one file into data sets; with several files, each file is a data set
+        error: a batch reads one data file (its fits by --by COLUMN); several files are a global fit: jitfit fit
+    "#]].assert_eq(
+        &[
+            refused(&["fit", "A*exp(-t/tau) + B", &files[0], odd.to_str().unwrap(), "--shared", "tau"]),
+            refused(&["fit", "A*exp(-t/tau) + B", &files[0], &files[1], "--sets", "t"]),
+            refused(&["batch", "A*exp(-t/tau) + B", &files[0], &files[1], "--by", "t"]),
+        ]
+        .concat(),
+    );
+}

@@ -16,6 +16,10 @@ pub struct FitArgs {
     /// without a header, two columns are `x y` and three `x y sigma`), or a `.npy` array
     /// (memory-mapped). Omit it to give one `.npy` file per column: `--x x.npy --y y.npy`.
     pub data: Option<PathBuf>,
+    /// More data files: a global fit, one data set per file (the --shared parameters common to
+    /// all, the others fitted per file); every file must have the same columns.
+    #[arg(value_name = "MORE_DATA")]
+    pub more_data: Vec<PathBuf>,
     /// The column holding the response (default: the model's left side, or `y`), or a
     /// `.npy` file holding it.
     #[arg(long)]
@@ -220,6 +224,10 @@ impl FitArgs {
 impl FitArgs {
     /// The data as named in reports: the file, or the `.npy` column files.
     pub fn data_name(&self) -> String {
+        if !self.more_data.is_empty() {
+            let files: Vec<String> = self.data.iter().chain(&self.more_data).map(|p| p.display().to_string()).collect();
+            return files.join(", ");
+        }
         match &self.data {
             Some(p) if p.as_os_str() == "-" => "standard input".to_owned(),
             Some(p) => p.display().to_string(),

@@ -37,6 +37,9 @@ pub enum Command {
 
 /// Options that cannot apply together, or to this command, are refused — never ignored.
 pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> {
+    if command == Command::Batch && !args.more_data.is_empty() {
+        bail!("a batch reads one data file (its fits by --by COLUMN); several files are a global fit: jitfit fit");
+    }
     if command == Command::Batch {
         let per_fit = [
             ("--plot", args.plot.is_some()),

@@ -320,6 +320,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let inputs: Vec<std::path::PathBuf> = [args.data.as_deref().map(std::path::Path::to_path_buf)]
         .into_iter()
         .flatten()
+        .chain(args.more_data.iter().cloned())
         .chain([&args.x, &args.y, &args.sigma].into_iter().flatten().map(std::path::PathBuf::from))
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
@@ -340,6 +341,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     }
     let requests = crate::uncertainty::Requests::from_args(args)?;
     let (table, args) = args.load_with(args.sets.iter().filter(|_| args.text_data()).cloned().collect())?;
+    let (table, args) = crate::global::stack_files(table, args)?;
     let args = &args;
     if args.sets.is_some() {
         let (solver, why) = crate::global::solver(args)?;
@@ -508,8 +510,9 @@ fn global_sets(
         config.bounds.iter().flat_map(|(n, lo, hi)| expand(n).into_iter().map(move |m| (m, *lo, *hi))).collect();
     let sets = crate::global::set_list(&labels);
     columns.notes.push(format!(
-        "global fit: {} data sets by `{by}` ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
+        "global fit: {} data sets {} ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
         labels.len(),
+        crate::global::sets_by(by),
         sets,
         if model.shared.is_empty() { "none".to_owned() } else { model.shared.join(", ") },
         model.local.join(", ")

@@ -17,6 +17,61 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::Instant;
 
+/// The name of the column that says which file a row came from, for a global fit over files
+/// (not a name a model or a file header can give: it has parentheses).
+pub const FILE_COLUMN: &str = "(file)";
+
+/// `jitfit fit MODEL d1.csv d2.csv …`: the files' rows stacked into one table, with a column
+/// [`FILE_COLUMN`] naming each row's file, and `--sets` set to it. Every file must have the
+/// first one's columns (in any order).
+pub fn stack_files(mut table: Table, mut args: FitArgs) -> anyhow::Result<(Table, FitArgs)> {
+    if args.more_data.is_empty() {
+        return Ok((table, args));
+    }
+    let first = args.data.clone().unwrap_or_default();
+    if let Some(by) = &args.sets {
+        bail!("--sets {by} splits one file into data sets; with several files, each file is a data set");
+    }
+    if !args.npy_columns.is_empty() || jitfit::data::is_npy(&first) || first.as_os_str() == "-" {
+        bail!("a global fit over several files reads each file's own columns: no `-`, .npy tables or column files");
+    }
+    let options = args.read_options(Vec::new())?;
+    let mut columns: Vec<Vec<f64>> = table.columns.iter().map(|c| c.as_slice().to_vec()).collect();
+    let mut file_of_row = vec![0.0; table.n_rows()];
+    let mut labels = vec![first.display().to_string()];
+    for (k, path) in args.more_data.iter().enumerate() {
+        if jitfit::data::is_npy(path) || path.as_os_str() == "-" {
+            bail!("{}: a global fit over several files reads text tables (no `-` or .npy)", path.display());
+        }
+        let more = jitfit::data::read_table_with(path, &options)?;
+        let mut names = more.names.clone();
+        names.sort();
+        let mut expected = table.names.clone();
+        expected.sort();
+        if names != expected {
+            bail!(
+                "{}: columns {} differ from {}'s ({}); a global fit over files needs the same columns in each",
+                path.display(),
+                more.names.join(", "),
+                first.display(),
+                table.names.join(", ")
+            );
+        }
+        for (name, column) in table.names.iter().zip(&mut columns) {
+            column.extend_from_slice(more.column(name).expect("the same names"));
+        }
+        file_of_row.extend(std::iter::repeat_n((k + 1) as f64, more.n_rows()));
+        labels.push(path.display().to_string());
+        table.notes.extend(more.notes.iter().map(|n| format!("{}: {n}", path.display())));
+    }
+    table.columns = columns.into_iter().map(Into::into).collect();
+    table.names.push(FILE_COLUMN.to_owned());
+    table.columns.push(file_of_row.into());
+    table.labels.push((FILE_COLUMN.to_owned(), labels));
+    args.sets = Some(FILE_COLUMN.to_owned());
+    Ok((table, args))
+}
+
 /// How a global fit is solved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Solver {
@@ -202,7 +257,8 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         .map(|s| (0..params.len()).map(|j| s[j].is_some() || checked.fixed[j].is_some()).collect())
         .collect();
     columns.notes.push(format!(
-        "global fit: {sets} data sets by `{by}` ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
+        "global fit: {sets} data sets {} ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
+        sets_by(by),
         set_list(&labels),
         if args.shared.is_empty() { "none".to_owned() } else { args.shared.join(", ") },
         local.join(", ")
@@ -225,6 +281,11 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         compile_origin: compiled.origin,
         total_time: started.elapsed(),
     })
+}
+
+/// "by `COLUMN`", or "one per file".
+pub fn sets_by(by: &str) -> String {
+    if by == FILE_COLUMN { "one per file".to_owned() } else { format!("by `{by}`") }
 }
 
 /// More sets than this are summarized in [[Data]] (every one is in the JSON).
