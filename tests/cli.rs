@@ -1201,3 +1201,38 @@ fn several_files_are_a_global_fit_one_set_per_file() {
         .concat(),
     );
 }
+
+#[test]
+fn guessed_starts_are_marked_in_the_report_and_the_json() {
+    let cache = TempDir::new("cli-guessed");
+    let args = [
+        "fit",
+        "gaussian(x, A1, c1, s1) + gaussian(x, A2, c2, s2) + gaussian(x, A3, c3, s3) + b",
+        "tests/data/three_peaks.csv",
+        "--p0",
+        "b=0",
+    ];
+    let out = jitfit(&args, &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    let variables: String =
+        report.lines().skip_while(|l| *l != "[[Variables]]").take(11).map(|l| format!("{l}\n")).collect();
+    expect_test::expect![[r#"
+        [[Variables]]
+            A1 =      4.86194 ± 0.073003 (1.50%)  (init = 5.68028, guessed)
+            c1 =      8.00823 ± 0.0103366 (0.13%)  (init = 8, guessed)
+            s1 =     0.663087 ± 0.0107371 (1.62%)  (init = 0.747301, guessed)
+            A2 =      5.68226 ± 0.101052 (1.78%)  (init = 6.95567, guessed)
+            c2 =       15.029 ± 0.0194924 (0.13%)  (init = 14.95, guessed)
+            s2 =      1.12297 ± 0.0207402 (1.85%)  (init = 1.23557, guessed)
+            A3 =      4.27807 ± 0.097636 (2.28%)  (init = 5.25055, guessed)
+            c3 =      22.0419 ± 0.0238871 (0.11%)  (init = 21.95, guessed)
+            s3 =      1.06427 ± 0.025338 (2.38%)  (init = 1.1149, guessed)
+            b  =     0.778101 ± 0.00906402 (1.16%)  (init = 0)
+    "#]].assert_eq(&variables);
+    let json = jitfit(&[&args[..], &["--json"]].concat(), &cache);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
+    let guessed: Vec<bool> =
+        json["parameters"].as_array().unwrap().iter().map(|p| p["initial_guessed"].as_bool().unwrap()).collect();
+    assert_eq!(guessed, [true, true, true, true, true, true, true, true, true, false]);
+}

@@ -36,6 +36,8 @@ pub struct Columns {
     pub sigma_x: Vec<(String, String)>,
     /// The choices the rules made (not the flags), one sentence each.
     pub notes: Vec<String>,
+    /// The parameters whose starts were guessed from the data (marked in [[Variables]]).
+    pub guessed: Vec<String>,
 }
 
 /// Where σ of y comes from.
@@ -289,7 +291,7 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
     if !sigma_x.is_empty() && sigma.is_none() {
         bail!("--sigma-x needs the σ of y as well: give --sigma COLUMN (or a constant, e.g. --sigma 0.1)");
     }
-    Ok(Columns { vars, y, sigma, sigma_x, notes })
+    Ok(Columns { vars, y, sigma, sigma_x, notes, guessed: Vec::new() })
 }
 
 /// True for a bare name (a would-be column), not an expression.

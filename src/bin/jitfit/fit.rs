@@ -127,6 +127,7 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         if !new.is_empty() {
             let list: Vec<String> = new.iter().map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
             columns.notes.push(format!("starts guessed from the data (--no-guess: 1): {}", list.join(", ")));
+            columns.guessed.extend(new.iter().map(|(name, _)| name.clone()));
             columns.notes.extend(guessed.notes);
             config.p0.extend(new);
         }

@@ -8,7 +8,7 @@ use crate::args::FitArgs;
 use crate::columns::{Columns, Sigma, match_columns};
 use crate::config::FitConfig;
 use crate::format::num;
-use crate::report::{self, Context, finite_or_null};
+use crate::report::{self, Context, Start, finite_or_null};
 use anyhow::{Context as _, bail};
 use jitfit::data::Table;
 use jitfit::syntax::GlobalModel;
@@ -129,8 +129,8 @@ pub fn solver(args: &FitArgs) -> anyhow::Result<(Solver, String)> {
 /// A finished structured global fit and what the report says beside it.
 pub struct GlobalOutcome {
     pub fit: GlobalFit,
-    /// Per set and parameter: whether its start was given (--p0, --fix, guessed), not the default.
-    pub initial_given: Vec<Vec<bool>>,
+    /// Per set and parameter: where its start came from.
+    pub start: Vec<Vec<Start>>,
     /// Each set's id as written in the --sets column.
     pub labels: Vec<String>,
     pub columns: Columns,
@@ -252,9 +252,30 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     {
         guess(args, var, &data, &params, &checked.fixed, &mut starts, &mut columns);
     }
-    let initial_given: Vec<Vec<bool>> = starts
+    let given: Vec<Vec<bool>> = vec![checked.p0.iter().map(Option::is_some).collect(); sets];
+    let per_set_given: Vec<(usize, usize)> = set_p0
         .iter()
-        .map(|s| (0..params.len()).map(|j| s[j].is_some() || checked.fixed[j].is_some()).collect())
+        .filter_map(|(name, _)| {
+            let (base, k) = per_set(name)?;
+            Some((k, params.iter().position(|p| *p == base)?))
+        })
+        .collect();
+    let start: Vec<Vec<Start>> = starts
+        .iter()
+        .enumerate()
+        .map(|(k, s)| {
+            (0..params.len())
+                .map(|j| {
+                    if checked.fixed[j].is_some() || given[k][j] || per_set_given.contains(&(k, j)) {
+                        Start::Given
+                    } else if s[j].is_some() {
+                        Start::Guessed
+                    } else {
+                        Start::Default
+                    }
+                })
+                .collect()
+        })
         .collect();
     columns.notes.push(format!(
         "global fit: {sets} data sets {} ({}); shared: {}; per set: {} (named NAME_1, NAME_2, …)",
@@ -274,7 +295,7 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     columns.notes.extend(set_notes(&points, &chi2));
     Ok(GlobalOutcome {
         fit,
-        initial_given,
+        start,
         labels,
         columns,
         compile_time: compiled.elapsed,
@@ -421,7 +442,7 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
             set.std_errors[*j],
             fit.fixed[*j],
             set.initial[*j],
-            o.initial_given[*k][*j],
+            o.start[*k][*j],
             set.active_mask[*j],
         );
         let _ = writeln!(w, "    {name:<width$} = {:>12} {detail}", num(set.values[*j]));
@@ -484,7 +505,8 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
                 "value": finite_or_null(set.values[*j]),
                 "stderr": finite_or_null(set.std_errors[*j]),
                 "initial": set.initial[*j],
-                "initial_given": o.initial_given[*k][*j],
+                "initial_given": o.start[*k][*j] != Start::Default,
+                "initial_guessed": o.start[*k][*j] == Start::Guessed,
                 "fixed": fit.fixed[*j],
                 "lower": finite_or_null(fit.lower[*j]),
                 "upper": finite_or_null(fit.upper[*j]),

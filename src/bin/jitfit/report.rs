@@ -96,7 +96,7 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
             fit.std_errors[k],
             fit.fixed[k],
             fit.initial[k],
-            fit.initial_given[k],
+            Start::of(fit.initial_given[k], ctx.columns.guessed.contains(name)),
             fit.active_mask[k],
         );
         let _ = writeln!(w, "    {name:<width$} = {value:>12} {detail}");
@@ -130,15 +130,39 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     out
 }
 
+/// Where a parameter's start came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Start {
+    /// --p0 (or a previous fit's values).
+    Given,
+    /// From the data (the library's guess).
+    Guessed,
+    /// 1, or inside the bounds.
+    Default,
+}
+
+impl Start {
+    pub fn of(given: bool, guessed: bool) -> Start {
+        match (given, guessed) {
+            (_, true) => Start::Guessed,
+            (true, false) => Start::Given,
+            (false, false) => Start::Default,
+        }
+    }
+}
+
 /// What follows a parameter's value in [[Variables]]: `± error (relative)  (init = …)`, or
 /// `(fixed)`, or `± not determined` where the covariance does not give an error.
-pub fn variable_detail(value: f64, se: f64, fixed: bool, initial: f64, initial_given: bool, active: i8) -> String {
+pub fn variable_detail(value: f64, se: f64, fixed: bool, initial: f64, start: Start, active: i8) -> String {
     if fixed {
         return "(fixed)".to_owned();
     }
     let rel = if value != 0.0 { format!(" ({:.2}%)", 100.0 * (se / value).abs()) } else { String::new() };
-    let init =
-        if initial_given { format!("init = {}", num(initial)) } else { format!("init = {}, by default", num(initial)) };
+    let init = match start {
+        Start::Given => format!("init = {}", num(initial)),
+        Start::Guessed => format!("init = {}, guessed", num(initial)),
+        Start::Default => format!("init = {}, by default", num(initial)),
+    };
     let bound = match active {
         -1 => ", at its lower bound",
         1 => ", at its upper bound",
@@ -205,6 +229,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
                 "stderr": finite_or_null(fit.std_errors[k]),
                 "initial": fit.initial[k],
                 "initial_given": fit.initial_given[k],
+                "initial_guessed": ctx.columns.guessed.contains(&fit.param_names[k]),
                 "fixed": fit.fixed[k],
                 "lower": finite_or_null(fit.lower[k]),
                 "upper": finite_or_null(fit.upper[k]),
