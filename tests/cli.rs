@@ -1229,7 +1229,8 @@ fn guessed_starts_are_marked_in_the_report_and_the_json() {
             c3 =      22.0419 ± 0.0238871 (0.11%)  (init = 21.95, guessed)
             s3 =      1.06427 ± 0.025338 (2.38%)  (init = 1.1149, guessed)
             b  =     0.778101 ± 0.00906402 (1.16%)  (init = 0)
-    "#]].assert_eq(&variables);
+    "#]]
+    .assert_eq(&variables);
     let json = jitfit(&[&args[..], &["--json"]].concat(), &cache);
     let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     let guessed: Vec<bool> =

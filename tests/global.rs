@@ -54,9 +54,9 @@ fn a_shared_lifetime_matches_lmfit() {
     close(fit.reduced_chi2, r.redchi, 1e-10, "reduced chi2");
     close(fit.aic, r.aic, 1e-10, "aic");
     close(fit.bic, r.bic, 1e-10, "bic");
-    for (k, set) in fit.sets.iter().enumerate() {
+    for k in 0..fit.sets.len() {
         // The shared value is one value, in every set.
-        assert_eq!(set.values[fit.index("tau").unwrap()], fit.sets[0].values[fit.index("tau").unwrap()]);
+        assert_eq!(fit.value(k, "tau"), fit.value(0, "tau"));
         for name in ["A", "B", "tau"] {
             let key = if name == "tau" { name.to_owned() } else { format!("{name}_{}", k + 1) };
             // Values to 1e-5 of their standard error (lmfit stops within ~1e-9 relative of its own
@@ -112,8 +112,8 @@ fn the_structured_solver_agrees_with_the_dense_rewrite() {
         close(fit.std_error(k, "A").unwrap(), dense_fit.std_error(&a).unwrap(), 1e-6, &a);
         // A set's own block of the covariance, and its cross term with the shared tau.
         let set = &fit.sets[k];
-        let (ia, it) = (fit.index("A").unwrap(), fit.index("tau").unwrap());
-        let q = fit.param_names.len();
+        let (ia, it) = (set.index("A").unwrap(), set.index("tau").unwrap());
+        let q = set.param_names.len();
         let (da, dt) = (dense_fit.index(&a).unwrap(), dense_fit.index("tau").unwrap());
         let nd = dense_fit.param_names.len();
         close(set.covariance[ia * q + it], dense_fit.covariance[da * nd + dt], 1e-6, "cov(A, tau)");
@@ -129,7 +129,7 @@ fn fixed_and_bounded_parameters_hold_in_every_set() {
     // B fixed at 0.5 in every set; A bounded above so that set 1 (A ≈ 3.1) ends at its bound.
     let fit = model.fit_global(&sets, &["tau"], |fit| fit.fix("B", 0.5).bound("A", 0.0, 3.0)).unwrap();
     assert!(fit.status.converged(), "{:?}", fit.status);
-    let (ia, ib) = (fit.index("A").unwrap(), fit.index("B").unwrap());
+    let (ia, ib) = (fit.sets[0].index("A").unwrap(), fit.sets[0].index("B").unwrap());
     for set in &fit.sets {
         assert_eq!(set.values[ib], 0.5);
         assert_eq!(set.std_errors[ib], 0.0);
@@ -203,4 +203,60 @@ fn options_it_cannot_honour_are_refused() {
     assert_eq!(refused(e), "data set 3: y holds a non-finite value (NaN) at data row 1");
     let e = model.fit_global(&[], &["tau"], |f| f).unwrap_err();
     assert_eq!(refused(e), "a global fit needs at least one data set");
+}
+
+#[test]
+fn sets_with_different_models_share_parameters_by_name() {
+    // Set 1: a decay on a level; set 2: the same decay beside a second, slower one.
+    let t: Vec<f64> = (0..40).map(|i| i as f64 * 0.25).collect();
+    let wiggle = |i: usize| 0.01 * (((i * 7) % 11) as f64 - 5.0) / 5.0;
+    let y1: Vec<f64> = t.iter().enumerate().map(|(i, t)| 3.0 * (-t / 1.2).exp() + 0.4 + wiggle(i)).collect();
+    let y2: Vec<f64> =
+        t.iter().enumerate().map(|(i, t)| 2.0 * (-t / 1.2).exp() + 1.5 * (-t / 6.0).exp() + wiggle(i + 3)).collect();
+    let (d1, d2) = (Data::new().var("t", t.clone()).y(y1.clone()), Data::new().var("t", t.clone()).y(y2.clone()));
+    let m1 = compile_with_vars("A*exp(-t/tau) + B", &["t"]).unwrap();
+    let m2 = compile_with_vars("A*exp(-t/tau) + C*exp(-t/slow)", &["t"]).unwrap();
+    let options = |model: &std::sync::Arc<jitfit::CompiledModel>, data: &Data| {
+        let mut fit = model.fit(data).initial("tau", 1.0);
+        if model.params().iter().any(|p| p == "slow") {
+            fit = fit.initial("slow", 4.0);
+        }
+        fit.into_options().unwrap()
+    };
+    let sets = [
+        jitfit::GlobalSet { model: m1.clone(), data: &d1, options: options(&m1, &d1), start: None },
+        jitfit::GlobalSet { model: m2.clone(), data: &d2, options: options(&m2, &d2), start: None },
+    ];
+    let fit = jitfit::fit_global_sets(&sets, &["tau"]).unwrap();
+    assert!(fit.status.converged(), "{:?}", fit.status);
+    assert_eq!(fit.n_free, 1 + 2 + 3);
+    assert_eq!(fit.sets[1].param_names, ["A", "tau", "C", "slow"]);
+    // The same fit written as one model with indicator columns.
+    let by_hand =
+        compile_with_vars("s1*(A_1*exp(-t/tau) + B_1) + s2*(A_2*exp(-t/tau) + C_2*exp(-t/slow_2))", &["t", "s1", "s2"])
+            .unwrap();
+    let n = t.len();
+    let data = Data::new()
+        .var("t", [t.clone(), t.clone()].concat())
+        .var("s1", (0..2 * n).map(|i| if i < n { 1.0 } else { 0.0 }).collect::<Vec<_>>())
+        .var("s2", (0..2 * n).map(|i| if i < n { 0.0 } else { 1.0 }).collect::<Vec<_>>())
+        .y([y1, y2].concat());
+    let dense = by_hand.fit(&data).initial("tau", 1.0).initial("slow_2", 4.0).run().unwrap();
+    close(fit.chi2, dense.chi2, 1e-10, "chi2");
+    for (set, name, dense_name) in
+        [(0, "A", "A_1"), (0, "B", "B_1"), (0, "tau", "tau"), (1, "A", "A_2"), (1, "C", "C_2"), (1, "slow", "slow_2")]
+    {
+        let (v, dv) = (fit.value(set, name).unwrap(), dense.value(dense_name).unwrap());
+        let se = dense.std_error(dense_name).unwrap();
+        assert!((v - dv).abs() <= 1e-6 * se, "{dense_name}: {v} vs {dv}");
+        close(fit.std_error(set, name).unwrap(), se, 1e-6, dense_name);
+    }
+    // A shared parameter whose bounds differ between the models is refused.
+    let bounded = m2.fit(&d2).bound("tau", 0.0, 10.0).initial("tau", 1.0).initial("slow", 4.0).into_options().unwrap();
+    let sets = [
+        jitfit::GlobalSet { model: m1.clone(), data: &d1, options: options(&m1, &d1), start: None },
+        jitfit::GlobalSet { model: m2.clone(), data: &d2, options: bounded, start: None },
+    ];
+    let e = jitfit::fit_global_sets(&sets, &["tau"]).unwrap_err();
+    assert_eq!(e.to_string(), "`tau` is shared, but its bounds or fixed value differ between data sets 1 and 2");
 }

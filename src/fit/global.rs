@@ -40,7 +40,14 @@ use std::time::{Duration, Instant};
 /// One data set's share of a [`GlobalFit`].
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct SetFit {
-    /// Every parameter of the model in this set (the shared ones repeated), in the model's order.
+    /// This set's model's parameters.
+    pub param_names: Vec<String>,
+    /// True for the parameters every set (whose model has them) shares.
+    pub shared: Vec<bool>,
+    pub fixed: Vec<bool>,
+    pub lower: Vec<f64>,
+    pub upper: Vec<f64>,
+    /// Every parameter of the set's model (the shared ones repeated), in the model's order.
     pub values: Vec<f64>,
     /// Standard errors, in the same order: 0 for fixed parameters, ∞ when the covariance
     /// cannot be estimated.
@@ -56,15 +63,17 @@ pub struct SetFit {
     pub chi2: f64,
 }
 
-/// The result of [`CompiledModel::fit_global`].
+impl SetFit {
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.param_names.iter().position(|n| n == name)
+    }
+}
+
+/// The result of [`CompiledModel::fit_global`] and [`fit_global_sets`].
 #[derive(Clone, Debug, serde::Serialize)]
 pub struct GlobalFit {
-    pub param_names: Vec<String>,
-    /// True for the parameters every set shares.
-    pub shared: Vec<bool>,
-    pub fixed: Vec<bool>,
-    pub lower: Vec<f64>,
-    pub upper: Vec<f64>,
+    /// The shared parameters, as named.
+    pub shared_names: Vec<String>,
     pub sets: Vec<SetFit>,
     /// ½ Σ r² over every set.
     pub cost: f64,
@@ -93,19 +102,28 @@ pub struct GlobalFit {
 }
 
 impl GlobalFit {
-    pub fn index(&self, name: &str) -> Option<usize> {
-        self.param_names.iter().position(|n| n == name)
-    }
-
     /// Parameter `name`'s value in set `set` (from 0).
     pub fn value(&self, set: usize, name: &str) -> Option<f64> {
-        Some(self.sets.get(set)?.values[self.index(name)?])
+        let set = self.sets.get(set)?;
+        Some(set.values[set.index(name)?])
     }
 
     /// Parameter `name`'s standard error in set `set` (from 0).
     pub fn std_error(&self, set: usize, name: &str) -> Option<f64> {
-        Some(self.sets.get(set)?.std_errors[self.index(name)?])
+        let set = self.sets.get(set)?;
+        Some(set.std_errors[set.index(name)?])
     }
+}
+
+/// One data set of a global fit: its model (sets may have different models sharing
+/// parameters by name), its data, the options over its model's parameters (as a single fit's:
+/// starts, bounds, fixed values) and, optionally, its own starts (`None` entries: the
+/// options').
+pub struct GlobalSet<'d> {
+    pub model: Arc<CompiledModel>,
+    pub data: &'d Data,
+    pub options: FitOptions,
+    pub start: Option<Vec<Option<f64>>>,
 }
 
 impl CompiledModel {
@@ -151,173 +169,275 @@ impl CompiledModel {
         options: &FitOptions,
         starts: Option<&[Vec<Option<f64>>]>,
     ) -> Result<GlobalFit, FitError> {
-        let started = Instant::now();
-        let q = self.n_params();
-        refuse_options(options)?;
-        let is_shared: Vec<bool> = self.params().iter().map(|p| shared.contains(&p.as_str())).collect();
-        if let Some(name) = shared.iter().find(|s| !self.params().iter().any(|p| p == *s)) {
-            return Err(FitError::UnknownParameter { name: (*name).to_owned(), known: self.params().join(", ") });
-        }
-        if sets.is_empty() {
-            return Err(FitError::Invalid("a global fit needs at least one data set".into()));
-        }
         if let Some(starts) = starts
-            && (starts.len() != sets.len() || starts.iter().any(|s| s.len() != q))
+            && starts.len() != sets.len()
         {
-            return Err(FitError::Invalid(format!("per-set starts: {} sets of {q} values were expected", sets.len())));
+            return Err(FitError::Invalid(format!("per-set starts: {} sets were expected", sets.len())));
         }
-        let mut inputs = Vec::with_capacity(sets.len());
-        for (k, data) in sets.iter().enumerate() {
-            let in_set = |e: FitError| FitError::Invalid(format!("data set {}: {e}", k + 1));
-            if data.sigma_x.iter().any(|(_, c)| !c.is_empty()) || data.sigma_expression.is_some() {
-                return Err(in_set(FitError::Invalid(
-                    "errors in x and σ that follows the fit are not available in a global fit".into(),
-                )));
-            }
-            let vars = validate::columns(self, data).map_err(in_set)?;
-            validate::transformed_response(self, data, &vars).map_err(in_set)?;
-            let weights = validate::weights(data).map_err(in_set)?;
-            inputs.push(SetInput { vars, y: data.response(), weights });
-        }
-        let default: Vec<f64> = (0..q)
-            .map(|k| {
-                options.fixed[k]
-                    .or(options.p0[k])
-                    .unwrap_or_else(|| validate::default_start(options.lower[k], options.upper[k]))
+        let sets: Vec<GlobalSet<'_>> = sets
+            .iter()
+            .enumerate()
+            .map(|(k, data)| GlobalSet {
+                model: self.clone(),
+                data,
+                options: options.clone(),
+                start: starts.map(|s| s[k].clone()),
             })
             .collect();
-        let mut theta: Vec<Vec<f64>> = match starts {
-            Some(starts) => starts
-                .iter()
-                .map(|s| (0..q).map(|k| options.fixed[k].or(s[k]).unwrap_or(default[k])).collect())
-                .collect(),
-            None => vec![default.clone(); sets.len()],
-        };
-        // A shared parameter has one value: the first set's start, where per-set starts differ.
-        for k in 1..theta.len() {
-            for j in (0..q).filter(|j| is_shared[*j]) {
-                theta[k][j] = theta[0][j];
+        fit_global_sets(&sets, shared)
+    }
+}
+
+/// A global fit of data sets that may each have their own model: parameters named in `shared`
+/// are one value in every set whose model has them (their bounds and fixed values must agree
+/// between the models), the others are fitted per set. See [`CompiledModel::fit_global`].
+pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<GlobalFit, FitError> {
+    let started = Instant::now();
+    if sets.is_empty() {
+        return Err(FitError::Invalid("a global fit needs at least one data set".into()));
+    }
+    for name in shared {
+        if !sets.iter().any(|s| s.model.params().iter().any(|p| p == name)) {
+            let mut known: Vec<String> = Vec::new();
+            for set in sets {
+                for p in set.model.params() {
+                    if !known.contains(p) {
+                        known.push(p.clone());
+                    }
+                }
+            }
+            return Err(FitError::UnknownParameter { name: (*name).to_owned(), known: known.join(", ") });
+        }
+    }
+    // The shared parameters' bounds and fixed values: one per name, the same in every model.
+    let mut shared_bounds: Vec<Option<(f64, f64, Option<f64>, usize)>> = vec![None; shared.len()];
+    for (k, set) in sets.iter().enumerate() {
+        let o = &set.options;
+        for (j, name) in set.model.params().iter().enumerate() {
+            let Some(c) = shared.iter().position(|s| s == name) else { continue };
+            let here = (o.lower[j], o.upper[j], o.fixed[j], k);
+            match shared_bounds[c] {
+                None => shared_bounds[c] = Some(here),
+                Some((l, u, f, first)) => {
+                    if l.to_bits() != here.0.to_bits() || u.to_bits() != here.1.to_bits() || f != here.2 {
+                        return Err(FitError::Invalid(format!(
+                            "`{name}` is shared, but its bounds or fixed value differ between data sets {} and {}",
+                            first + 1,
+                            k + 1
+                        )));
+                    }
+                }
             }
         }
-        for start in &theta {
-            validate::bounds_and_starts(self, options, start)?;
-        }
-        let layout = Layout {
-            local: (0..q).filter(|k| !is_shared[*k] && options.fixed[*k].is_none()).collect(),
-            shared: (0..q).filter(|k| is_shared[*k] && options.fixed[*k].is_none()).collect(),
-            q,
-        };
-        let n_points: usize = inputs.iter().map(|s| s.y.len()).sum();
-        let n_free = layout.local.len() * sets.len() + layout.shared.len();
-        if n_free == 0 {
-            return Err(FitError::Invalid("every parameter is fixed: nothing to fit".into()));
-        }
-        if n_points < n_free {
-            return Err(FitError::Invalid(format!(
-                "{n_points} data points for {n_free} free parameters: at least as many points as parameters are needed"
+    }
+    let shared_bounds: Vec<(f64, f64, Option<f64>)> =
+        shared_bounds.into_iter().map(|b| b.map(|(l, u, f, _)| (l, u, f)).expect("checked above")).collect();
+    // The free shared parameters, in the order given: their index in the shared system.
+    let free_shared: Vec<usize> = (0..shared.len()).filter(|c| shared_bounds[*c].2.is_none()).collect();
+    let ns = free_shared.len();
+
+    let mut inputs = Vec::with_capacity(sets.len());
+    let mut specs = Vec::with_capacity(sets.len());
+    for (k, set) in sets.iter().enumerate() {
+        let in_set = |e: FitError| FitError::Invalid(format!("data set {}: {e}", k + 1));
+        let (model, data, options) = (&set.model, set.data, &set.options);
+        refuse_options(options)?;
+        if data.sigma_x.iter().any(|(_, c)| !c.is_empty()) || data.sigma_expression.is_some() {
+            return Err(in_set(FitError::Invalid(
+                "errors in x and σ that follows the fit are not available in a global fit".into(),
             )));
         }
-        for (k, set) in inputs.iter().enumerate() {
-            if set.y.len() < layout.local.len() {
-                return Err(FitError::Invalid(format!(
-                    "data set {} has {} points for its {} own parameters",
-                    k + 1,
-                    set.y.len(),
-                    layout.local.len()
-                )));
-            }
+        let q = model.n_params();
+        if let Some(start) = &set.start
+            && start.len() != q
+        {
+            return Err(in_set(FitError::WrongP0Length { expected: q, found: start.len() }));
         }
-        let initial = theta.clone();
-        let solver = Solver { kernels: self.kernels(), inputs: &inputs, layout: &layout, options };
-        let outcome = solver.run(&mut theta);
-
-        // Statistics and the covariance at the solution.
-        let chi2: f64 = outcome.blocks.iter().map(|b| b.rss).sum();
-        let dof = n_points - n_free;
-        let scale = if options.absolute_sigma {
-            1.0
-        } else if dof > 0 {
-            chi2 / dof as f64
-        } else {
-            f64::NAN
-        };
-        let (covariances, covariance_warning) = solver.covariance(&outcome.blocks, scale);
-        let optimality = outcome
-            .blocks
-            .iter()
-            .flat_map(|b| b.g.iter().copied())
-            .chain((0..layout.shared.len()).map(|c| outcome.blocks.iter().map(|b| b.h[c]).sum()))
-            .fold(0.0f64, |m, g| m.max(g.abs()));
-        let ss_tot = stacked_total_sum_of_squares(self, &inputs, &theta);
-        let m = n_points as f64;
-        let neg2_log_likelihood = m * (chi2 / m).max(f64::MIN_POSITIVE).ln();
-        let sets_out = theta
-            .into_iter()
-            .zip(initial)
-            .zip(covariances)
-            .zip(&outcome.blocks)
-            .zip(&inputs)
-            .map(|((((values, initial), covariance), blocks), input)| {
-                let active_mask = (0..q)
-                    .map(|j| {
-                        if options.fixed[j].is_some() {
-                            0
-                        } else if values[j] <= options.lower[j] {
-                            -1
-                        } else if values[j] >= options.upper[j] {
-                            1
-                        } else {
-                            0
-                        }
-                    })
-                    .collect();
-                SetFit {
-                    std_errors: (0..q).map(|j| covariance[j * q + j].sqrt()).collect(),
-                    values,
-                    covariance,
-                    initial,
-                    active_mask,
-                    points: input.y.len(),
-                    chi2: blocks.rss,
-                }
-            })
-            .collect();
-        Ok(GlobalFit {
-            param_names: self.params().to_vec(),
-            shared: is_shared,
-            fixed: options.fixed.iter().map(Option::is_some).collect(),
+        let vars = validate::columns(model, data).map_err(in_set)?;
+        validate::transformed_response(model, data, &vars).map_err(in_set)?;
+        let weights = validate::weights(data).map_err(in_set)?;
+        inputs.push(SetInput { vars, y: data.response(), weights });
+        let shared_of = |j: usize| shared.iter().position(|s| *s == model.params()[j]);
+        let mut spec = Spec {
+            q,
+            local: Vec::new(),
+            shared: Vec::new(),
             lower: options.lower.clone(),
             upper: options.upper.clone(),
-            sets: sets_out,
-            cost: chi2 / 2.0,
-            chi2,
-            reduced_chi2: if dof > 0 { chi2 / dof as f64 } else { f64::NAN },
-            r_squared: if ss_tot > 0.0 { 1.0 - chi2 / ss_tot } else { f64::NAN },
-            optimality,
-            aic: neg2_log_likelihood + 2.0 * n_free as f64,
-            bic: neg2_log_likelihood + m.ln() * n_free as f64,
-            n_points,
-            n_free,
-            dof,
-            covariance_warning,
-            absolute_sigma: options.absolute_sigma,
-            iterations: outcome.iterations,
-            nfev: outcome.nfev,
-            njev: outcome.njev,
-            message: outcome.status.message().to_owned(),
-            status: outcome.status,
-            solve_time: started.elapsed(),
-        })
+        };
+        for j in 0..q {
+            match shared_of(j) {
+                Some(c) => {
+                    if let Some(free) = free_shared.iter().position(|f| *f == c) {
+                        spec.shared.push((j, free));
+                    }
+                }
+                None if options.fixed[j].is_none() => spec.local.push(j),
+                None => {}
+            }
+        }
+        specs.push(spec);
     }
+    // Starts: fixed values, the set's own start, the options' start, else the default; a
+    // shared parameter takes its value in the first set that has it.
+    let mut theta: Vec<Vec<f64>> = sets
+        .iter()
+        .map(|set| {
+            let o = &set.options;
+            (0..set.model.n_params())
+                .map(|j| {
+                    o.fixed[j]
+                        .or(set.start.as_ref().and_then(|s| s[j]))
+                        .or(o.p0[j])
+                        .unwrap_or_else(|| validate::default_start(o.lower[j], o.upper[j]))
+                })
+                .collect()
+        })
+        .collect();
+    let mut shared_values = vec![f64::NAN; ns];
+    for (spec, params) in specs.iter().zip(&theta) {
+        for &(j, c) in &spec.shared {
+            if shared_values[c].is_nan() {
+                shared_values[c] = params[j];
+            }
+        }
+    }
+    for (spec, params) in specs.iter().zip(theta.iter_mut()) {
+        for &(j, c) in &spec.shared {
+            params[j] = shared_values[c];
+        }
+    }
+    for (set, start) in sets.iter().zip(&theta) {
+        validate::bounds_and_starts(&set.model, &set.options, start)?;
+    }
+    let n_points: usize = inputs.iter().map(|s| s.y.len()).sum();
+    let n_free = specs.iter().map(|s| s.local.len()).sum::<usize>() + ns;
+    if n_free == 0 {
+        return Err(FitError::Invalid("every parameter is fixed: nothing to fit".into()));
+    }
+    if n_points < n_free {
+        return Err(FitError::Invalid(format!(
+            "{n_points} data points for {n_free} free parameters: at least as many points as parameters are needed"
+        )));
+    }
+    for (k, (set, spec)) in inputs.iter().zip(&specs).enumerate() {
+        if set.y.len() < spec.local.len() {
+            return Err(FitError::Invalid(format!(
+                "data set {} has {} points for its {} own parameters",
+                k + 1,
+                set.y.len(),
+                spec.local.len()
+            )));
+        }
+    }
+    let initial = theta.clone();
+    let shared_lower: Vec<f64> = free_shared.iter().map(|c| shared_bounds[*c].0).collect();
+    let shared_upper: Vec<f64> = free_shared.iter().map(|c| shared_bounds[*c].1).collect();
+    let solve = &sets[0].options.solve;
+    let solver = Solver {
+        kernels: sets.iter().map(|s| s.model.kernels() as &dyn Kernels).collect(),
+        inputs: &inputs,
+        specs: &specs,
+        ns,
+        shared_lower,
+        shared_upper,
+        solve,
+    };
+    let outcome = solver.run(&mut theta);
+
+    // Statistics and the covariance at the solution.
+    let chi2: f64 = outcome.blocks.iter().map(|b| b.rss).sum();
+    let dof = n_points - n_free;
+    let absolute_sigma = sets[0].options.absolute_sigma;
+    let scale = if absolute_sigma {
+        1.0
+    } else if dof > 0 {
+        chi2 / dof as f64
+    } else {
+        f64::NAN
+    };
+    let (covariances, covariance_warning) = solver.covariance(&outcome.blocks, scale);
+    let optimality = outcome
+        .blocks
+        .iter()
+        .flat_map(|b| b.g.iter().copied())
+        .chain((0..ns).map(|c| outcome.blocks.iter().map(|b| b.h[c]).sum()))
+        .fold(0.0f64, |m, g| m.max(g.abs()));
+    let ss_tot = stacked_total_sum_of_squares(sets, &inputs, &theta);
+    let m = n_points as f64;
+    let neg2_log_likelihood = m * (chi2 / m).max(f64::MIN_POSITIVE).ln();
+    let blocks = &outcome.blocks;
+    let sets_out = sets
+        .iter()
+        .zip(theta)
+        .zip(initial)
+        .zip(covariances)
+        .zip(&inputs)
+        .enumerate()
+        .map(|(k, ((((set, values), initial), covariance), input))| {
+            let (o, q) = (&set.options, set.model.n_params());
+            let active_mask = (0..q)
+                .map(|j| {
+                    if o.fixed[j].is_some() {
+                        0
+                    } else if values[j] <= o.lower[j] {
+                        -1
+                    } else if values[j] >= o.upper[j] {
+                        1
+                    } else {
+                        0
+                    }
+                })
+                .collect();
+            SetFit {
+                param_names: set.model.params().to_vec(),
+                shared: set.model.params().iter().map(|p| shared.contains(&p.as_str())).collect(),
+                fixed: o.fixed.iter().map(Option::is_some).collect(),
+                lower: o.lower.clone(),
+                upper: o.upper.clone(),
+                std_errors: (0..q).map(|j| covariance[j * q + j].sqrt()).collect(),
+                values,
+                covariance,
+                initial,
+                active_mask,
+                points: input.y.len(),
+                chi2: blocks.get(k).map_or(f64::NAN, |b| b.rss),
+            }
+        })
+        .collect();
+    Ok(GlobalFit {
+        shared_names: shared.iter().map(|s| s.to_string()).collect(),
+        sets: sets_out,
+        cost: chi2 / 2.0,
+        chi2,
+        reduced_chi2: if dof > 0 { chi2 / dof as f64 } else { f64::NAN },
+        r_squared: if ss_tot > 0.0 { 1.0 - chi2 / ss_tot } else { f64::NAN },
+        optimality,
+        aic: neg2_log_likelihood + 2.0 * n_free as f64,
+        bic: neg2_log_likelihood + m.ln() * n_free as f64,
+        n_points,
+        n_free,
+        dof,
+        covariance_warning,
+        absolute_sigma,
+        iterations: outcome.iterations,
+        nfev: outcome.nfev,
+        njev: outcome.njev,
+        message: outcome.status.message().to_owned(),
+        status: outcome.status,
+        solve_time: started.elapsed(),
+    })
 }
 
 /// Σ w²(t − t̄)² over every set's points, t̄ the weighted mean of them all (t = y, or the
 /// transformed response).
-fn stacked_total_sum_of_squares(model: &CompiledModel, inputs: &[SetInput<'_>], theta: &[Vec<f64>]) -> f64 {
+fn stacked_total_sum_of_squares(sets: &[GlobalSet<'_>], inputs: &[SetInput<'_>], theta: &[Vec<f64>]) -> f64 {
     let targets: Vec<Vec<f64>> = inputs
         .iter()
         .zip(theta)
-        .map(|(input, params)| {
+        .zip(sets)
+        .map(|((input, params), set)| {
+            let model = &set.model;
             if model.transforms_response() {
                 crate::ir::Interpreter::new(model.kernel())
                     .eval_batch(&input.vars, Some(input.y), params)
@@ -378,15 +498,20 @@ impl SetInput<'_> {
     }
 }
 
-/// Which of the model's q parameters are free per set (`local`) and free and shared.
-struct Layout {
-    local: Vec<usize>,
-    shared: Vec<usize>,
+/// One set's parameters in the solve: its model's q parameters, the free ones of its own
+/// (`local`, indices into the model's) and the free shared ones it has (model index, index in
+/// the shared system), and its bounds.
+struct Spec {
     q: usize,
+    local: Vec<usize>,
+    shared: Vec<(usize, usize)>,
+    lower: Vec<f64>,
+    upper: Vec<f64>,
 }
 
 /// One set's blocks of JᵀJ and Jᵀr over the free parameters (A: own × own, B: own × shared,
-/// C: shared × shared; g, h: the gradient's parts), and its Σ r².
+/// C: shared × shared, over every shared parameter — zero where the set's model lacks one; g,
+/// h: the gradient's parts), and its Σ r².
 #[derive(Clone)]
 struct Blocks {
     a: Vec<f64>,
@@ -398,24 +523,32 @@ struct Blocks {
 }
 
 impl Blocks {
-    fn new(ne: &NormalEquations, layout: &Layout) -> Blocks {
-        let q = layout.q;
+    fn new(ne: &NormalEquations, spec: &Spec, ns: usize) -> Blocks {
+        let q = spec.q;
         let at = |i: usize, j: usize| ne.jtj[i.min(j) * q + i.max(j)];
-        let block = |rows: &[usize], cols: &[usize]| -> Vec<f64> {
-            rows.iter().flat_map(|i| cols.iter().map(move |j| at(*i, *j))).collect()
-        };
+        let nl = spec.local.len();
+        let mut b = vec![0.0; nl * ns];
+        let mut c = vec![0.0; ns * ns];
+        let mut h = vec![0.0; ns];
+        for &(j, col) in &spec.shared {
+            for (i, &l) in spec.local.iter().enumerate() {
+                b[i * ns + col] = at(l, j);
+            }
+            for &(j2, col2) in &spec.shared {
+                c[col * ns + col2] = at(j, j2);
+            }
+            h[col] = ne.jtr[j];
+        }
         Blocks {
-            a: block(&layout.local, &layout.local),
-            b: block(&layout.local, &layout.shared),
-            c: block(&layout.shared, &layout.shared),
-            g: layout.local.iter().map(|i| ne.jtr[*i]).collect(),
-            h: layout.shared.iter().map(|i| ne.jtr[*i]).collect(),
+            a: spec.local.iter().flat_map(|i| spec.local.iter().map(move |j| at(*i, *j))).collect(),
+            b,
+            c,
+            g: spec.local.iter().map(|i| ne.jtr[*i]).collect(),
+            h,
             rss: ne.rss,
         }
     }
-}
 
-impl Blocks {
     /// These blocks with the held parameters' rows and columns removed (an identity row, no
     /// gradient), so their step is zero.
     fn holding(&self, own: &[bool], shared: &[bool]) -> Blocks {
@@ -445,8 +578,8 @@ impl Blocks {
     }
 }
 
-/// A set's part of one damped step: the factor of its damped A, A⁻¹B, A⁻¹g, and its terms of
-/// the Schur complement (BᵀA⁻¹B) and of its right side (BᵀA⁻¹g).
+/// A set's part of one damped step: A⁻¹B, A⁻¹g, and its terms of the Schur complement
+/// (BᵀA⁻¹B) and of its right side (BᵀA⁻¹g).
 struct Elimination {
     a_inv_b: Vec<f64>,
     a_inv_g: Vec<f64>,
@@ -504,27 +637,29 @@ struct Outcome {
 }
 
 struct Solver<'a, 'd> {
-    kernels: &'a dyn Kernels,
+    kernels: Vec<&'a dyn Kernels>,
     inputs: &'a [SetInput<'d>],
-    layout: &'a Layout,
-    options: &'a FitOptions,
+    specs: &'a [Spec],
+    /// The free shared parameters and their bounds.
+    ns: usize,
+    shared_lower: Vec<f64>,
+    shared_upper: Vec<f64>,
+    solve: &'a solve::SolveOptions,
 }
 
 impl Solver<'_, '_> {
     /// Every set's blocks at `theta` (None when anything is not finite).
     fn blocks(&self, theta: &[Vec<f64>]) -> Option<Vec<Blocks>> {
-        let q = self.layout.q;
-        let blocks: Vec<Option<Blocks>> = self
-            .inputs
-            .par_iter()
-            .zip(theta)
+        let blocks: Vec<Option<Blocks>> = (0..self.inputs.len())
+            .into_par_iter()
             .with_min_len(8)
-            .map(|(input, params)| {
-                let mut ne = NormalEquations::zeros(q);
-                self.kernels.normal_equations(&input.chunk(), params, &mut ne).ok()?;
+            .map(|k| {
+                let spec = &self.specs[k];
+                let mut ne = NormalEquations::zeros(spec.q);
+                self.kernels[k].normal_equations(&self.inputs[k].chunk(), &theta[k], &mut ne).ok()?;
                 let finite =
                     ne.rss.is_finite() && ne.jtj.iter().all(|v| v.is_finite()) && ne.jtr.iter().all(|v| v.is_finite());
-                finite.then(|| Blocks::new(&ne, self.layout))
+                finite.then(|| Blocks::new(&ne, spec, self.ns))
             })
             .collect();
         blocks.into_iter().collect()
@@ -532,40 +667,54 @@ impl Solver<'_, '_> {
 
     /// Σ r² over every set at `theta`, summed in set order.
     fn rss(&self, theta: &[Vec<f64>]) -> f64 {
-        let per_set: Vec<f64> = self
-            .inputs
-            .par_iter()
-            .zip(theta)
+        let per_set: Vec<f64> = (0..self.inputs.len())
+            .into_par_iter()
             .with_min_len(8)
-            .map(|(input, params)| self.kernels.sum_of_squares(&input.chunk(), params).unwrap_or(f64::NAN))
+            .map(|k| self.kernels[k].sum_of_squares(&self.inputs[k].chunk(), &theta[k]).unwrap_or(f64::NAN))
             .collect();
         per_set.iter().sum()
+    }
+
+    /// The free shared parameters' values (from the first set that has each).
+    fn shared_values(&self, theta: &[Vec<f64>]) -> Vec<f64> {
+        let mut values = vec![f64::NAN; self.ns];
+        for (spec, params) in self.specs.iter().zip(theta) {
+            for &(j, c) in &spec.shared {
+                if values[c].is_nan() {
+                    values[c] = params[j];
+                }
+            }
+        }
+        values
     }
 
     /// The damped Gauss–Newton step (δ per set over the own parameters, δ shared), or None
     /// when a damped block is not positive definite.
     fn step(&self, blocks: &[Blocks], theta: &[Vec<f64>], damp: f64) -> Option<(Vec<Vec<f64>>, Vec<f64>)> {
-        let layout = self.layout;
-        let (nl, ns) = (layout.local.len(), layout.shared.len());
+        let ns = self.ns;
         // A parameter at a bound whose descent direction leaves the box is held for this step
         // (projected Newton): its row and column drop out of the system.
-        let (lower, upper) = (&self.options.lower, &self.options.upper);
-        let held = |j: usize, value: f64, gradient: f64| {
-            (value <= lower[j] && gradient > 0.0) || (value >= upper[j] && gradient < 0.0)
+        let held = |value: f64, lower: f64, upper: f64, gradient: f64| {
+            (value <= lower && gradient > 0.0) || (value >= upper && gradient < 0.0)
         };
-        let held_shared: Vec<bool> = layout
-            .shared
-            .iter()
-            .enumerate()
-            .map(|(c, &j)| held(j, theta[0][j], blocks.iter().map(|b| b.h[c]).sum()))
+        let shared_now = self.shared_values(theta);
+        let held_shared: Vec<bool> = (0..ns)
+            .map(|c| {
+                held(shared_now[c], self.shared_lower[c], self.shared_upper[c], blocks.iter().map(|b| b.h[c]).sum())
+            })
             .collect();
-        let eliminations: Vec<Option<Elimination>> = blocks
-            .par_iter()
-            .zip(theta)
+        let eliminations: Vec<Option<Elimination>> = (0..blocks.len())
+            .into_par_iter()
             .with_min_len(8)
-            .map(|(b, params)| {
-                let held_own: Vec<bool> =
-                    layout.local.iter().enumerate().map(|(i, &j)| held(j, params[j], b.g[i])).collect();
+            .map(|k| {
+                let (b, spec, params) = (&blocks[k], &self.specs[k], &theta[k]);
+                let held_own: Vec<bool> = spec
+                    .local
+                    .iter()
+                    .enumerate()
+                    .map(|(i, &j)| held(params[j], spec.lower[j], spec.upper[j], b.g[i]))
+                    .collect();
+                let nl = spec.local.len();
                 if held_own.iter().chain(&held_shared).any(|h| *h) {
                     eliminate(&b.holding(&held_own, &held_shared), nl, ns, damp)
                 } else {
@@ -604,25 +753,22 @@ impl Solver<'_, '_> {
         let own: Vec<Vec<f64>> = eliminations
             .iter()
             .map(|e| {
+                let nl = e.a_inv_g.len();
                 (0..nl).map(|i| e.a_inv_g[i] - (0..ns).map(|c| e.a_inv_b[i * ns + c] * rhs[c]).sum::<f64>()).collect()
             })
             .collect();
         Some((own, rhs))
     }
 
-    fn project(&self, params: &mut [f64]) {
-        for (k, v) in params.iter_mut().enumerate() {
-            *v = v.clamp(self.options.lower[k], self.options.upper[k]);
-        }
-    }
-
     /// Levenberg–Marquardt over the blocks; `theta` holds the starts and receives the result.
     fn run(&self, theta: &mut [Vec<f64>]) -> Outcome {
-        let layout = self.layout;
-        let solve = &self.options.solve;
-        let max_nfev = solve.max_nfev.unwrap_or(1000 * (layout.local.len() + layout.shared.len()).max(1));
-        for params in theta.iter_mut() {
-            self.project(params);
+        let (solve, ns) = (self.solve, self.ns);
+        let per_set = self.specs.iter().map(|s| s.local.len()).max().unwrap_or(0);
+        let max_nfev = solve.max_nfev.unwrap_or(1000 * (per_set + ns).max(1));
+        for (spec, params) in self.specs.iter().zip(theta.iter_mut()) {
+            for j in 0..spec.q {
+                params[j] = params[j].clamp(spec.lower[j], spec.upper[j]);
+            }
         }
         let (mut nfev, mut njev) = (1, 1);
         let Some(mut blocks) = self.blocks(theta) else {
@@ -647,35 +793,37 @@ impl Solver<'_, '_> {
                 }
                 continue;
             };
+            // The new shared values, projected on their bounds.
+            let now = self.shared_values(theta);
+            let new_shared: Vec<f64> =
+                (0..ns).map(|c| (now[c] - shared[c]).clamp(self.shared_lower[c], self.shared_upper[c])).collect();
             // The model's predicted reduction of Σr² for the step δ solving (JᵀJ + λD)δ = Jᵀr:
             // δᵀJᵀr + λ·δᵀDδ (Nielsen's gain ratio compares the actual one with it).
             let (mut step_norm, mut x_norm, mut predicted) = (0.0, 0.0, 0.0);
-            for (((t, params), own), b) in trial.iter_mut().zip(theta.iter()).zip(&own).zip(&blocks) {
+            for (k, t) in trial.iter_mut().enumerate() {
+                let (spec, params, b, own) = (&self.specs[k], &theta[k], &blocks[k], &own[k]);
                 t.copy_from_slice(params);
-                let nl = own.len();
-                for (i, &j) in layout.local.iter().enumerate() {
-                    t[j] -= own[i];
+                let nl = spec.local.len();
+                for (i, &j) in spec.local.iter().enumerate() {
+                    t[j] = (params[j] - own[i]).clamp(spec.lower[j], spec.upper[j]);
                     step_norm += own[i] * own[i];
                     x_norm += params[j] * params[j];
                     predicted += own[i] * b.g[i] + damp * diagonal_scale(b.a[i * nl + i]) * own[i] * own[i];
                 }
-                for (c, &j) in layout.shared.iter().enumerate() {
-                    t[j] -= shared[c];
+                for &(j, c) in &spec.shared {
+                    t[j] = new_shared[c];
                 }
-                self.project(t);
             }
-            let ns = shared.len();
-            for (c, &j) in layout.shared.iter().enumerate() {
+            for c in 0..ns {
                 step_norm += shared[c] * shared[c];
-                x_norm += theta[0][j] * theta[0][j];
+                x_norm += now[c] * now[c];
                 let (h, c_cc): (f64, f64) =
                     blocks.iter().map(|b| (b.h[c], b.c[c * ns + c])).fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
                 predicted += shared[c] * h + damp * diagonal_scale(c_cc) * shared[c] * shared[c];
             }
             // A step below xtol ends the fit whether or not it would lower χ² (scipy's test):
             // near the minimum, steps at rounding level are rejected forever otherwise.
-            let xtol = step_norm.sqrt() <= solve.xtol * (solve.xtol + x_norm.sqrt());
-            if xtol {
+            if step_norm.sqrt() <= solve.xtol * (solve.xtol + x_norm.sqrt()) {
                 break Status::Xtol;
             }
             // A step the quadratic model credits with less than ftol of the cost is the last
@@ -683,13 +831,6 @@ impl Solver<'_, '_> {
             let last = predicted <= solve.ftol * rss;
             let trial_rss = self.rss(&trial);
             nfev += 1;
-            if std::env::var_os("JITFIT_DEBUG_GLOBAL").is_some() {
-                eprintln!(
-                    "it {iterations} damp {damp:e} rss {rss:e} trial {trial_rss:e} step {:e} x {:e}",
-                    step_norm.sqrt(),
-                    x_norm.sqrt()
-                );
-            }
             if trial_rss.is_finite() && trial_rss <= rss {
                 let Some(new_blocks) = self.blocks(&trial) else {
                     break Status::NonFiniteJacobian;
@@ -726,20 +867,30 @@ impl Solver<'_, '_> {
     /// Each set's covariance of its q parameters (scaled by `scale`), from the undamped
     /// blocks; ∞ with a warning where JᵀJ is singular.
     fn covariance(&self, blocks: &[Blocks], scale: f64) -> (Vec<Vec<f64>>, Option<String>) {
-        let layout = self.layout;
-        let (q, nl, ns) = (layout.q, layout.local.len(), layout.shared.len());
+        let ns = self.ns;
         let singular = |why: String| {
-            let mut cov = vec![0.0; q * q];
-            for j in layout.local.iter().chain(&layout.shared) {
-                cov[j * q + j] = f64::INFINITY;
-            }
-            (vec![cov; self.inputs.len()], Some(why))
+            let covariances = self
+                .specs
+                .iter()
+                .map(|spec| {
+                    let q = spec.q;
+                    let mut cov = vec![0.0; q * q];
+                    for j in spec.local.iter().copied().chain(spec.shared.iter().map(|s| s.0)) {
+                        cov[j * q + j] = f64::INFINITY;
+                    }
+                    cov
+                })
+                .collect();
+            (covariances, Some(why))
         };
         if blocks.len() != self.inputs.len() {
             return singular("the covariance was not estimated: the model was not finite at the start".into());
         }
-        let eliminations: Vec<Option<Elimination>> =
-            blocks.par_iter().with_min_len(8).map(|b| eliminate(b, nl, ns, 0.0)).collect();
+        let eliminations: Vec<Option<Elimination>> = (0..blocks.len())
+            .into_par_iter()
+            .with_min_len(8)
+            .map(|k| eliminate(&blocks[k], self.specs[k].local.len(), ns, 0.0))
+            .collect();
         if let Some(k) = eliminations.iter().position(Option::is_none) {
             return singular(format!(
                 "the covariance cannot be estimated: set {}'s own parameters are not determined by its data (JᵀJ singular)",
@@ -769,11 +920,12 @@ impl Solver<'_, '_> {
                 s_inv[r * ns + c] = column[r];
             }
         }
-        let covariances = blocks
-            .par_iter()
-            .zip(&eliminations)
+        let covariances = (0..blocks.len())
+            .into_par_iter()
             .with_min_len(8)
-            .map(|(b, e)| {
+            .map(|k| {
+                let (b, e, spec) = (&blocks[k], &eliminations[k], &self.specs[k]);
+                let (q, nl) = (spec.q, spec.local.len());
                 // A⁻¹ (its factor again: the elimination kept only products).
                 let mut factor = b.a.clone();
                 cholesky(&mut factor, nl);
@@ -790,24 +942,23 @@ impl Solver<'_, '_> {
                 // X = A⁻¹B; own-own: A⁻¹ + X S⁻¹ Xᵀ; own-shared: −X S⁻¹; shared: S⁻¹.
                 let x_s: Vec<f64> = (0..nl)
                     .flat_map(|i| {
-                        let e = &e;
-                        let s_inv = &s_inv;
+                        let (e, s_inv) = (&e, &s_inv);
                         (0..ns).map(move |c| (0..ns).map(|d| e.a_inv_b[i * ns + d] * s_inv[d * ns + c]).sum::<f64>())
                     })
                     .collect();
                 let mut cov = vec![0.0; q * q];
-                for (i, &ji) in layout.local.iter().enumerate() {
-                    for (j, &jj) in layout.local.iter().enumerate() {
+                for (i, &ji) in spec.local.iter().enumerate() {
+                    for (j, &jj) in spec.local.iter().enumerate() {
                         let extra: f64 = (0..ns).map(|c| x_s[i * ns + c] * e.a_inv_b[j * ns + c]).sum();
                         cov[ji * q + jj] = (a_inv[i * nl + j] + extra) * scale;
                     }
-                    for (c, &jc) in layout.shared.iter().enumerate() {
+                    for &(jc, c) in &spec.shared {
                         cov[ji * q + jc] = -x_s[i * ns + c] * scale;
                         cov[jc * q + ji] = -x_s[i * ns + c] * scale;
                     }
                 }
-                for (r, &jr) in layout.shared.iter().enumerate() {
-                    for (c, &jc) in layout.shared.iter().enumerate() {
+                for &(jr, r) in &spec.shared {
+                    for &(jc, c) in &spec.shared {
                         cov[jr * q + jc] = s_inv[r * ns + c] * scale;
                     }
                 }

@@ -39,7 +39,7 @@ pub use bands::Bands;
 pub use bootstrap::{Bootstrap, BootstrapParameter, Resampling};
 pub use contour::Contour;
 pub use derived::Derived;
-pub use global::{GlobalFit, SetFit};
+pub use global::{GlobalFit, GlobalSet, SetFit, fit_global_sets};
 pub use levels::{Level, Scale};
 pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};
 pub use reweight::{FITTED, Reweighting};

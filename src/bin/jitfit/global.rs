@@ -156,12 +156,14 @@ impl GlobalOutcome {
     /// each as (name in the report, set, index in the model).
     pub fn parameters(&self) -> Vec<(String, usize, usize)> {
         let fit = &self.fit;
-        let q = fit.param_names.len();
-        let shared = (0..q).filter(|j| fit.shared[*j]).map(|j| (fit.param_names[j].clone(), 0, j));
-        let own = (0..fit.sets.len()).flat_map(move |k| {
-            (0..q)
-                .filter(move |j| !fit.shared[*j])
-                .map(move |j| (GlobalModel::name_in_set(&fit.param_names[j], k + 1), k, j))
+        // A shared parameter from the first set whose model has it.
+        let shared = fit.shared_names.iter().filter_map(|name| {
+            fit.sets.iter().enumerate().find_map(|(k, set)| set.index(name).map(|j| (name.clone(), k, j)))
+        });
+        let own = fit.sets.iter().enumerate().flat_map(|(k, set)| {
+            (0..set.param_names.len())
+                .filter(|j| !set.shared[*j])
+                .map(move |j| (GlobalModel::name_in_set(&set.param_names[j], k + 1), k, j))
         });
         shared.chain(own).collect()
     }
@@ -440,7 +442,7 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
         let detail = report::variable_detail(
             set.values[*j],
             set.std_errors[*j],
-            fit.fixed[*j],
+            set.fixed[*j],
             set.initial[*j],
             o.start[*k][*j],
             set.active_mask[*j],
@@ -448,21 +450,33 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
         let _ = writeln!(w, "    {name:<width$} = {:>12} {detail}", num(set.values[*j]));
     }
     // Correlations within each set's block (its own parameters and the shared ones).
-    let q = fit.param_names.len();
     let mut pairs: Vec<(f64, String)> = Vec::new();
-    let label = |k: usize, j: usize| {
-        if fit.shared[j] { fit.param_names[j].clone() } else { GlobalModel::name_in_set(&fit.param_names[j], k + 1) }
-    };
+    let mut seen_shared: Vec<String> = Vec::new();
     for (k, set) in fit.sets.iter().enumerate() {
+        let q = set.param_names.len();
+        let label = |j: usize| {
+            if set.shared[j] {
+                set.param_names[j].clone()
+            } else {
+                GlobalModel::name_in_set(&set.param_names[j], k + 1)
+            }
+        };
         for a in 0..q {
             for b in a + 1..q {
-                // Shared–shared pairs once (they are the same in every set).
-                if fit.fixed[a] || fit.fixed[b] || (k > 0 && fit.shared[a] && fit.shared[b]) {
+                if set.fixed[a] || set.fixed[b] {
                     continue;
+                }
+                let name = format!("C({}, {})", label(a), label(b));
+                // Shared–shared pairs once (they are the same in every set).
+                if set.shared[a] && set.shared[b] {
+                    if seen_shared.contains(&name) {
+                        continue;
+                    }
+                    seen_shared.push(name.clone());
                 }
                 let c = set.covariance[a * q + b] / (set.std_errors[a] * set.std_errors[b]);
                 if c.is_finite() && c.abs() >= ctx.min_correl {
-                    pairs.push((c, format!("C({}, {})", label(k, a), label(k, b))));
+                    pairs.push((c, name));
                 }
             }
         }
@@ -507,21 +521,22 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
                 "initial": set.initial[*j],
                 "initial_given": o.start[*k][*j] != Start::Default,
                 "initial_guessed": o.start[*k][*j] == Start::Guessed,
-                "fixed": fit.fixed[*j],
-                "lower": finite_or_null(fit.lower[*j]),
-                "upper": finite_or_null(fit.upper[*j]),
+                "fixed": set.fixed[*j],
+                "lower": finite_or_null(set.lower[*j]),
+                "upper": finite_or_null(set.upper[*j]),
                 "at_bound": match set.active_mask[*j] { -1 => "lower", 1 => "upper", _ => "none" },
             })
         })
         .collect();
-    let q = fit.param_names.len();
     let sets: Vec<Value> = fit
         .sets
         .iter()
         .zip(&o.labels)
         .map(|(set, label)| {
+            let q = set.param_names.len();
             json!({
                 "label": label,
+                "parameters": set.param_names,
                 "points": set.points,
                 "chi_square": finite_or_null(set.chi2),
                 "covariance": (0..q).map(|a| (0..q).map(|b| finite_or_null(set.covariance[a * q + b])).collect::<Vec<_>>()).collect::<Vec<_>>(),
@@ -572,7 +587,6 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
             "solver": "structured",
             "by": args.sets,
             "shared": args.shared,
-            "parameters": fit.param_names,
             "sets": sets,
         },
         "timing": {

@@ -393,7 +393,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                 let from_last: Vec<String> = last
                     .parameters()
                     .iter()
-                    .filter(|(_, _, j)| !fixed.contains(&last.fit.param_names[*j].as_str()))
+                    .filter(|(_, k, j)| !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str()))
                     .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j]))
                     .collect();
                 outln!("starting from the last fit: {}", from_last.join(", "))?;
