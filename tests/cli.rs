@@ -1096,6 +1096,7 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
         error: --bounds A_2: bounds and fixed values of one set need --global-solver dense
         error: --global-solver: `fast` is not one of auto, structured, dense
         error: --shared tua: not a parameter of the model (parameters: A, tau, B)
+        error: the global fit names `A` of set 2 `A_2`, which the model uses already: rename it
     "#]]
     .assert_eq(
         &[
@@ -1103,6 +1104,13 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
             refused(&["--bounds", "A_2=0:1"]),
             refused(&["--global-solver", "fast"]),
             refused(&["--global-solver", "dense", "--shared", "tua"]),
+            {
+                let out = jitfit(
+                    &["fit", "A*exp(-t/tau) + B + 0*A_2", path, "--sets", "detector", "--shared", "tau"],
+                    &cache,
+                );
+                stderr(&out)
+            },
         ]
         .concat(),
     );

@@ -260,3 +260,51 @@ fn sets_with_different_models_share_parameters_by_name() {
     let e = jitfit::fit_global_sets(&sets, &["tau"]).unwrap_err();
     assert_eq!(e.to_string(), "`tau` is shared, but its bounds or fixed value differ between data sets 1 and 2");
 }
+
+#[test]
+fn degenerate_global_fits_say_so() {
+    let t: Vec<f64> = (0..10).map(|i| i as f64 * 0.5).collect();
+    let exact =
+        |a: f64| Data::new().var("t", t.clone()).y(t.iter().map(|t| a * (-t / 2.0).exp() + 0.3).collect::<Vec<_>>());
+    let model = compile_with_vars("A*exp(-t/tau) + B", &["t"]).unwrap();
+    // Residuals all zero: no scatter to scale the covariance by — NaN errors and a warning,
+    // never ± 0.
+    let line = compile_with_vars("A + B*t", &["t"]).unwrap();
+    let integers: Vec<f64> = (0..10).map(f64::from).collect();
+    let on_line =
+        |a: f64| Data::new().var("t", integers.clone()).y(integers.iter().map(|t| a + 2.0 * t).collect::<Vec<_>>());
+    let sets = [on_line(1.0), on_line(3.0)];
+    let options = line.fit(&sets[0]).into_options().unwrap();
+    let starts = [vec![Some(1.0), Some(2.0)], vec![Some(3.0), Some(2.0)]];
+    let fit = line.fit_global_with(&sets, &["B"], &options, Some(&starts)).unwrap();
+    assert_eq!(fit.chi2, 0.0);
+    assert!(fit.sets[0].std_errors.iter().all(|e| e.is_nan()), "{:?}", fit.sets[0].std_errors);
+    assert!(fit.covariance_warning.as_deref().unwrap().contains("the residuals are all zero"));
+    // With absolute σ the errors are the data's.
+    let sigma = |d: Data| d.sigma(vec![0.1; 10]);
+    let fit = model
+        .fit_global(&[sigma(exact(1.0)), sigma(exact(2.0))], &["tau", "B"], |f| {
+            f.initial("tau", 1.0).absolute_sigma(true)
+        })
+        .unwrap();
+    assert!(fit.sets[1].std_errors.iter().all(|e| e.is_finite() && *e > 0.0));
+    // A model not finite at the start is an error naming the way out.
+    let root = compile_with_vars("A*sqrt(t - t0)", &["t"]).unwrap();
+    let e = root.fit_global(&[exact(1.0), exact(2.0)], &["t0"], |f| f.initial("t0", 3.0)).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "the model or its derivatives are not finite at the starting values (in some data set): give other starts"
+    );
+    // A parameter the data do not determine: not determined, said.
+    let flat = compile_with_vars("A*exp(-t/tau) + B + 0*C", &["t"]).unwrap();
+    let noisy = |a: f64| {
+        Data::new().var("t", t.clone()).y(t
+            .iter()
+            .enumerate()
+            .map(|(i, t)| a * (-t / 2.0).exp() + 0.01 * (i % 3) as f64)
+            .collect::<Vec<_>>())
+    };
+    let fit = flat.fit_global(&[noisy(1.0), noisy(2.0)], &["tau"], |f| f.initial("tau", 1.0)).unwrap();
+    assert!(fit.sets[0].std_errors.iter().any(|e| e.is_infinite()), "{:?}", fit.sets[0].std_errors);
+    assert!(fit.covariance_warning.as_deref().unwrap().starts_with("the covariance cannot be estimated: set 1's"));
+}

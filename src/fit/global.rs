@@ -210,7 +210,9 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
         }
     }
     // The shared parameters' bounds and fixed values: one per name, the same in every model.
-    let mut shared_bounds: Vec<Option<(f64, f64, Option<f64>, usize)>> = vec![None; shared.len()];
+    /// A shared parameter's lower and upper bounds, fixed value, and the first set that has it.
+    type SharedBounds = (f64, f64, Option<f64>, usize);
+    let mut shared_bounds: Vec<Option<SharedBounds>> = vec![None; shared.len()];
     for (k, set) in sets.iter().enumerate() {
         let o = &set.options;
         for (j, name) in set.model.params().iter().enumerate() {
@@ -228,6 +230,19 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
                     }
                 }
             }
+        }
+    }
+    // One solve: every set's tolerances, budget and σ convention must be the first's.
+    let first = &sets[0].options;
+    for (k, set) in sets.iter().enumerate().skip(1) {
+        let (a, b) = (&first.solve, &set.options.solve);
+        if (a.ftol, a.xtol, a.gtol, a.max_nfev) != (b.ftol, b.xtol, b.gtol, b.max_nfev)
+            || first.absolute_sigma != set.options.absolute_sigma
+        {
+            return Err(FitError::Invalid(format!(
+                "data set {}'s tolerances, evaluation budget or absolute σ differ from data set 1's: a global fit is one solve",
+                k + 1
+            )));
         }
     }
     let shared_bounds: Vec<(f64, f64, Option<f64>)> =
@@ -307,8 +322,9 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
             params[j] = shared_values[c];
         }
     }
-    for (set, start) in sets.iter().zip(&theta) {
-        validate::bounds_and_starts(&set.model, &set.options, start)?;
+    for (k, (set, start)) in sets.iter().zip(&theta).enumerate() {
+        validate::bounds_and_starts(&set.model, &set.options, start)
+            .map_err(|e| FitError::Invalid(format!("data set {}: {e}", k + 1)))?;
     }
     let n_points: usize = inputs.iter().map(|s| s.y.len()).sum();
     let n_free = specs.iter().map(|s| s.local.len()).sum::<usize>() + ns;
@@ -344,19 +360,37 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
         solve,
     };
     let outcome = solver.run(&mut theta);
+    if outcome.blocks.is_empty() {
+        return Err(FitError::Invalid(
+            "the model or its derivatives are not finite at the starting values (in some data set): give other starts"
+                .into(),
+        ));
+    }
 
     // Statistics and the covariance at the solution.
     let chi2: f64 = outcome.blocks.iter().map(|b| b.rss).sum();
     let dof = n_points - n_free;
     let absolute_sigma = sets[0].options.absolute_sigma;
-    let scale = if absolute_sigma {
-        1.0
-    } else if dof > 0 {
-        chi2 / dof as f64
+    // As a single fit's covariance: no degrees of freedom → ∞, no scatter → NaN, said.
+    let (scale, why) = if absolute_sigma {
+        (1.0, None)
+    } else if dof == 0 {
+        (
+            f64::INFINITY,
+            Some(format!(
+                "{n_points} points for {n_free} parameters leave no degrees of freedom to estimate the covariance"
+            )),
+        )
+    } else if chi2 == 0.0 {
+        (f64::NAN, Some("the residuals are all zero, so χ²/dof says nothing about the uncertainties (with known σ, use absolute sigma)".to_owned()))
     } else {
-        f64::NAN
+        (chi2 / dof as f64, None)
     };
     let (covariances, covariance_warning) = solver.covariance(&outcome.blocks, scale);
+    let covariance_warning = match (covariance_warning, why) {
+        (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+        (a, b) => a.or(b),
+    };
     let optimality = outcome
         .blocks
         .iter()
@@ -481,6 +515,9 @@ fn refuse_options(options: &FitOptions) -> Result<(), FitError> {
     }
     if matches!(options.solve.x_scale, XScale::Fixed(_)) {
         return refuse("a fixed x-scale");
+    }
+    if options.solve.method == solve::Method::Trf {
+        return refuse("TRF (the structured solver is Levenberg–Marquardt)");
     }
     Ok(())
 }
@@ -619,6 +656,34 @@ fn eliminate(blocks: &Blocks, nl: usize, ns: usize, damp: f64) -> Option<Elimina
         bt_a_inv_g[r] = (0..nl).map(|i| blocks.b[i * ns + r] * a_inv_g[i]).sum();
     }
     Some(Elimination { a_inv_b, a_inv_g, bt_a_inv_b, bt_a_inv_g })
+}
+
+/// Whether the symmetric n × n matrix (a block of JᵀJ) determines every parameter: its
+/// Cholesky pivots, each relative to its own diagonal element (the share of that parameter's
+/// information the ones before it do not explain: scale-free), above 64 ε — below that the
+/// normal equations cannot tell the parameter from a combination of the others.
+fn determined(matrix: &[f64], n: usize) -> bool {
+    let mut a = matrix.to_vec();
+    for j in 0..n {
+        let mut d = a[j * n + j];
+        for k in 0..j {
+            d -= a[j * n + k] * a[j * n + k];
+        }
+        // (NaN is not determined either.)
+        if d.is_nan() || d <= 64.0 * f64::EPSILON * matrix[j * n + j] {
+            return false;
+        }
+        let d = d.sqrt();
+        a[j * n + j] = d;
+        for i in j + 1..n {
+            let mut s = a[i * n + j];
+            for k in 0..j {
+                s -= a[i * n + k] * a[j * n + k];
+            }
+            a[i * n + j] = s / d;
+        }
+    }
+    true
 }
 
 /// Marquardt's scale of a diagonal element: the element itself, or 1 for a parameter this
@@ -789,7 +854,7 @@ impl Solver<'_, '_> {
             let Some((own, shared)) = self.step(&blocks, theta, damp) else {
                 damp *= 10.0;
                 if damp > 1e16 {
-                    break Status::Ftol;
+                    break Status::LinearAlgebraFailure;
                 }
                 continue;
             };
@@ -797,29 +862,40 @@ impl Solver<'_, '_> {
             let now = self.shared_values(theta);
             let new_shared: Vec<f64> =
                 (0..ns).map(|c| (now[c] - shared[c]).clamp(self.shared_lower[c], self.shared_upper[c])).collect();
-            // The model's predicted reduction of Σr² for the step δ solving (JᵀJ + λD)δ = Jᵀr:
-            // δᵀJᵀr + λ·δᵀDδ (Nielsen's gain ratio compares the actual one with it).
+            // The step actually taken, p = θ − trial (after the projection on the bounds), and
+            // the quadratic model's reduction of Σr² for it, 2pᵀJᵀr − pᵀJᵀJp, summed over the
+            // blocks (Nielsen's gain ratio compares the actual reduction with it).
+            let p_shared: Vec<f64> = (0..ns).map(|c| now[c] - new_shared[c]).collect();
             let (mut step_norm, mut x_norm, mut predicted) = (0.0, 0.0, 0.0);
             for (k, t) in trial.iter_mut().enumerate() {
                 let (spec, params, b, own) = (&self.specs[k], &theta[k], &blocks[k], &own[k]);
                 t.copy_from_slice(params);
                 let nl = spec.local.len();
+                let mut p = vec![0.0; nl];
                 for (i, &j) in spec.local.iter().enumerate() {
                     t[j] = (params[j] - own[i]).clamp(spec.lower[j], spec.upper[j]);
-                    step_norm += own[i] * own[i];
+                    p[i] = params[j] - t[j];
+                    step_norm += p[i] * p[i];
                     x_norm += params[j] * params[j];
-                    predicted += own[i] * b.g[i] + damp * diagonal_scale(b.a[i * nl + i]) * own[i] * own[i];
                 }
                 for &(j, c) in &spec.shared {
                     t[j] = new_shared[c];
                 }
+                let mut quadratic = 0.0;
+                for i in 0..nl {
+                    predicted += 2.0 * p[i] * b.g[i];
+                    quadratic += p[i] * (0..nl).map(|l| b.a[i * nl + l] * p[l]).sum::<f64>();
+                    quadratic += 2.0 * p[i] * (0..ns).map(|c| b.b[i * ns + c] * p_shared[c]).sum::<f64>();
+                }
+                for c in 0..ns {
+                    predicted += 2.0 * p_shared[c] * b.h[c];
+                    quadratic += p_shared[c] * (0..ns).map(|d| b.c[c * ns + d] * p_shared[d]).sum::<f64>();
+                }
+                predicted -= quadratic;
             }
             for c in 0..ns {
-                step_norm += shared[c] * shared[c];
+                step_norm += p_shared[c] * p_shared[c];
                 x_norm += now[c] * now[c];
-                let (h, c_cc): (f64, f64) =
-                    blocks.iter().map(|b| (b.h[c], b.c[c * ns + c])).fold((0.0, 0.0), |s, v| (s.0 + v.0, s.1 + v.1));
-                predicted += shared[c] * h + damp * diagonal_scale(c_cc) * shared[c] * shared[c];
             }
             // A step below xtol ends the fit whether or not it would lower χ² (scipy's test):
             // near the minimum, steps at rounding level are rejected forever otherwise.
@@ -846,7 +922,8 @@ impl Solver<'_, '_> {
                 let ratio = if predicted > 0.0 { reduction / predicted } else { 0.0 };
                 damp = (damp * (1.0f64 / 3.0).max(1.0 - (2.0 * ratio - 1.0).powi(3))).max(1e-15);
                 grow = 2.0;
-                if last || reduction <= solve.ftol * rss {
+                // ftol as scipy's TRF has it: a small reduction the model predicted well.
+                if last || (reduction <= solve.ftol * rss && ratio > 0.25) {
                     break Status::Ftol;
                 }
             } else {
@@ -889,7 +966,10 @@ impl Solver<'_, '_> {
         let eliminations: Vec<Option<Elimination>> = (0..blocks.len())
             .into_par_iter()
             .with_min_len(8)
-            .map(|k| eliminate(&blocks[k], self.specs[k].local.len(), ns, 0.0))
+            .map(|k| {
+                let nl = self.specs[k].local.len();
+                determined(&blocks[k].a, nl).then(|| eliminate(&blocks[k], nl, ns, 0.0)).flatten()
+            })
             .collect();
         if let Some(k) = eliminations.iter().position(Option::is_none) {
             return singular(format!(
@@ -904,7 +984,7 @@ impl Solver<'_, '_> {
                 schur[i] += b.c[i] - e.bt_a_inv_b[i];
             }
         }
-        if !cholesky(&mut schur, ns) {
+        if !determined(&schur, ns) || !cholesky(&mut schur, ns) {
             return singular(
                 "the covariance cannot be estimated: the shared parameters are not determined (JᵀJ singular)".into(),
             );

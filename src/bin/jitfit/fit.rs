@@ -461,6 +461,10 @@ pub(crate) fn set_rows(by: &str, table: &Table, keep: Option<&[usize]>) -> anyho
         Some(rows) => rows.to_vec(),
         None => (0..ids.len()).collect(),
     };
+    // A row without an id belongs to no set: an error, not a set of its own.
+    if let Some(row) = rows.iter().find(|i| !ids[**i].is_finite()) {
+        anyhow::bail!("--sets {by}: data row {} has no id ({}); drop it or give it one", row + 1, ids[*row]);
+    }
     let (groups, order) = crate::batch::group_ids(rows.iter().map(|i| ids[*i]));
     let labels = table.labels(by);
     let label = |key: &u64| -> String {

@@ -179,6 +179,9 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     let keep = crate::fit::rows_to_keep(args, table, &mut columns)?;
     let (set_of_row, labels) = crate::fit::set_rows(by, table, keep.as_deref())?;
     let sets = labels.len();
+    if sets == 0 {
+        bail!("--sets {by}: no rows to fit");
+    }
     let vars: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
     let options =
         jitfit::ModelOptions { names: jitfit::Names { vars: vars.clone(), params: None }, ..Default::default() };
@@ -192,31 +195,41 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         bail!("--shared {name}: not a parameter of the model (parameters: {})", params.join(", "));
     }
     let local: Vec<String> = params.iter().filter(|p| !args.shared.contains(p)).cloned().collect();
-
-    // Each set's rows, as their own data.
-    let rows_of_set: Vec<Vec<usize>> = {
-        let mut rows = vec![Vec::new(); sets];
-        let all: Vec<usize> = keep.clone().unwrap_or_else(|| (0..table.n_rows()).collect());
-        for (row, set) in all.into_iter().zip(&set_of_row) {
-            rows[*set].push(row);
+    // The report names set k's own `A` `A_k`: no parameter of the model may have such a name.
+    for name in &params {
+        if let Some((base, k)) = name.rsplit_once('_')
+            && local.iter().any(|p| p == base)
+            && k.parse::<usize>().is_ok_and(|k| (1..=sets).contains(&k))
+        {
+            bail!("the global fit names `{base}` of set {k} `{name}`, which the model uses already: rename it");
         }
-        rows
+    }
+
+    // Each set's rows, as their own data: positions among the rows kept (σ is computed over
+    // those) and the rows of the table.
+    let kept: Vec<usize> = keep.clone().unwrap_or_else(|| (0..table.n_rows()).collect());
+    let positions_of_set: Vec<Vec<usize>> = {
+        let mut positions = vec![Vec::new(); sets];
+        for (position, set) in set_of_row.iter().enumerate() {
+            positions[*set].push(position);
+        }
+        positions
     };
     let sigma = match &columns.sigma {
-        Some(sigma) => Some(sigma.values(table, None)?),
+        Some(sigma) => Some(sigma.values(table, keep.as_deref())?),
         None => None,
     };
-    let pick = |values: &[f64], rows: &[usize]| -> Vec<f64> { rows.iter().map(|i| values[*i]).collect() };
     let column = |name: &str| table.column(name).unwrap_or_default();
-    let data: Vec<Data> = rows_of_set
+    let data: Vec<Data> = positions_of_set
         .iter()
-        .map(|rows| {
-            let mut data = Data::new().y(pick(column(&columns.y), rows));
+        .map(|positions| {
+            let rows = |values: &[f64]| -> Vec<f64> { positions.iter().map(|p| values[kept[*p]]).collect() };
+            let mut data = Data::new().y(rows(column(&columns.y)));
             for (var, name) in &columns.vars {
-                data = data.var(var, pick(column(name), rows));
+                data = data.var(var, rows(column(name)));
             }
             if let Some(sigma) = &sigma {
-                data = data.sigma(pick(sigma, rows));
+                data = data.sigma(positions.iter().map(|p| sigma[*p]).collect::<Vec<f64>>());
             }
             data
         })

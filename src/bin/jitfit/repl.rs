@@ -393,12 +393,17 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                 let from_last: Vec<String> = last
                     .parameters()
                     .iter()
-                    .filter(|(_, k, j)| !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str()))
+                    .filter(|(_, k, j)| {
+                        !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str())
+                            && last.fit.sets[*k].values[*j].is_finite()
+                    })
                     .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j]))
                     .collect();
                 outln!("starting from the last fit: {}", from_last.join(", "))?;
                 args.p0.extend(from_last);
-                fit_global(session, args)?;
+                if !fit_global(session, args)? {
+                    bail!("refit: the last fit was a structured global fit, and this one is not: `fit`");
+                }
                 return Ok(());
             }
             let (_, last) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
