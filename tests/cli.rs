@@ -1245,3 +1245,63 @@ fn guessed_starts_are_marked_in_the_report_and_the_json() {
         json["parameters"].as_array().unwrap().iter().map(|p| p["initial_guessed"].as_bool().unwrap()).collect();
     assert_eq!(guessed, [true, true, true, true, true, true, true, true, true, false]);
 }
+
+#[test]
+fn a_data_set_can_have_its_own_model() {
+    let cache = TempDir::new("cli-model-for");
+    let dir = TempDir::new("cli-model-for-data");
+    let mut text = String::from("run,t,y\n");
+    for (run, shift) in [("a", 0), ("b", 3)] {
+        for i in 0..40 {
+            let t = i as f64 * 0.25;
+            let wiggle = 0.01 * ((((i + shift) * 7) % 11) as f64 - 5.0) / 5.0;
+            let y = if run == "a" {
+                3.0 * (-t / 1.2f64).exp() + 0.4
+            } else {
+                2.0 * (-t / 1.2f64).exp() + 1.5 * (-t / 6.0f64).exp()
+            };
+            text += &format!("{run},{t:?},{:?}\n", y + wiggle);
+        }
+    }
+    let path = dir.path().join("runs.csv");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap();
+    let args = ["fit", "A*exp(-t/tau) + B", path, "--sets", "run", "--shared", "tau", "--p0", "tau=1,slow=4"];
+    let second = ["--model-for", "b", "A*exp(-t/tau) + C*exp(-t/slow)"];
+    let out = jitfit(&[&args[..], &second[..]].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let report = stdout(&out);
+    let shown: String = report
+        .lines()
+        .filter(|l| l.contains("model of set") || l.contains(" = ") && l.contains('±'))
+        .map(|l| format!("{}\n", l.trim()))
+        .collect();
+    expect_test::expect![[r#"
+            model of set 2 = b: A*exp(-t/tau) + C*exp(-t/slow) (--model-for)
+            tau    =      1.20161 ± 0.00363582 (0.30%)  (init = 1)
+            A_1    =      2.99686 ± 0.00494007 (0.16%)  (init = 1, by default)
+            B_1    =     0.400037 ± 0.00142981 (0.36%)  (init = 1, by default)
+            A_2    =      2.01274 ± 0.0115711 (0.57%)  (init = 1, by default)
+            C_2    =        1.492 ± 0.00917431 (0.61%)  (init = 1, by default)
+            slow_2 =      6.03133 ± 0.0403564 (0.67%)  (init = 4)
+    "#]].assert_eq(&shown);
+    let refused = |extra: &[&str]| -> String {
+        let out = jitfit(&[&args[..], extra].concat(), &cache);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        stderr(&out)
+    };
+    expect_test::expect![[r#"
+        error: --model-for c: no data set is named so (sets: 1 = a, 2 = b)
+        error: --loss needs the dense global fit, which has one model for every set: it cannot take --model-for
+        error: --model-for needs the structured solver: the dense global fit writes one model for every set
+        error: --model-for `A*t + run`: `run` is a column of the data, but not a variable of the model: name the variables with --vars
+    "#]].assert_eq(
+        &[
+            refused(&["--model-for", "c", "A*t"]),
+            refused(&["--model-for", "b", "A*t", "--loss", "soft_l1"]),
+            refused(&["--model-for", "b", "A*t", "--global-solver", "dense"]),
+            refused(&["--model-for", "b", "A*t + run"]),
+        ]
+        .concat(),
+    );
+}

@@ -156,6 +156,11 @@ pub struct FitArgs {
     /// The parameters shared by every data set of --sets (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub shared: Vec<String>,
+    /// A data set with its own model (`--model-for det_b 'A*exp(-t/tau) + C*t'`, repeatable):
+    /// the set by its id in the --sets column (or its file name); parameters shared by name.
+    /// The structured solver only.
+    #[arg(long, num_args = 2, value_names = ["SET", "MODEL"], allow_hyphen_values = true)]
+    pub model_for: Vec<String>,
     /// How --sets is solved: structured (each set's own parameters eliminated in every step:
     /// time linear in the sets, any number of sets), dense (the sets written as one model:
     /// every option of a single fit, at most 200 sets), auto (structured unless an option only

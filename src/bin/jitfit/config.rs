@@ -78,6 +78,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ("--contour-level", args.contour_level.is_some(), "--contour A,B", !args.contour.is_empty()),
         ("--shared", !args.shared.is_empty(), "--sets COLUMN", args.sets.is_some()),
         ("--global-solver", args.global_solver != "auto", "--sets COLUMN", args.sets.is_some()),
+        ("--model-for", !args.model_for.is_empty(), "--sets COLUMN or several data files", args.sets.is_some()),
         ("--contour-points", args.contour_points.is_some(), "--contour A,B", !args.contour.is_empty()),
     ];
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {

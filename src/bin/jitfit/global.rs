@@ -103,6 +103,14 @@ pub fn dense_only(args: &FitArgs) -> Option<&'static str> {
 /// The solver of `--sets`, and why (for [[Data]]).
 pub fn solver(args: &FitArgs) -> anyhow::Result<(Solver, String)> {
     let dense = dense_only(args);
+    if !args.model_for.is_empty() {
+        if args.global_solver == "dense" {
+            bail!("--model-for needs the structured solver: the dense global fit writes one model for every set");
+        }
+        if let Some(flag) = dense {
+            bail!("{flag} needs the dense global fit, which has one model for every set: it cannot take --model-for");
+        }
+    }
     match (args.global_solver.as_str(), dense) {
         ("structured", Some(flag)) => bail!(
             "{flag} is not available with --global-solver structured: use --global-solver dense (at most {} sets)",
@@ -169,7 +177,8 @@ impl GlobalOutcome {
     }
 }
 
-/// Matches columns, splits the rows into sets, compiles the model (through the cache) and fits.
+/// Matches columns, splits the rows into sets, compiles the models (through the cache) and
+/// fits.
 pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<GlobalOutcome> {
     let started = Instant::now();
     crate::config::refuse_conflicts(args, crate::config::Command::Fit)?;
@@ -182,21 +191,61 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     if sets == 0 {
         bail!("--sets {by}: no rows to fit");
     }
+    // The model of each set: --model-for SET MODEL, else the model.
+    let mut texts: Vec<String> = vec![args.model.clone()];
+    let mut model_of_set = vec![0usize; sets];
+    for pair in args.model_for.chunks(2) {
+        let [set, text] = pair else { bail!("--model-for takes a set and a model") };
+        let Some(k) = labels.iter().position(|l| l == set) else {
+            bail!("--model-for {set}: no data set is named so (sets: {})", set_list(&labels));
+        };
+        if model_of_set[k] != 0 {
+            bail!("--model-for {set}: given twice");
+        }
+        model_of_set[k] = texts.iter().position(|t| t == text).unwrap_or_else(|| {
+            texts.push(text.clone());
+            texts.len() - 1
+        });
+    }
     let vars: Vec<String> = columns.vars.iter().map(|(v, _)| v.clone()).collect();
     let options =
         jitfit::ModelOptions { names: jitfit::Names { vars: vars.clone(), params: None }, ..Default::default() };
-    let compiled = jitfit::KernelCache::global().compile(&args.model, &options)?;
-    for warning in &compiled.warnings {
-        eprintln!("warning: {warning}");
+    let (mut compile_time, mut compile_origin) = (std::time::Duration::ZERO, jitfit::cache::Origin::MemoryHit);
+    let mut models = Vec::with_capacity(texts.len());
+    for (m, text) in texts.iter().enumerate() {
+        let compiled = jitfit::KernelCache::global().compile(text, &options)?;
+        for warning in &compiled.warnings {
+            eprintln!("warning: {warning}");
+        }
+        // A name the other models read as a column must not be a parameter here.
+        if m > 0
+            && let Some(name) = compiled.model.params().iter().find(|p| table.column(p).is_some())
+        {
+            bail!(
+                "--model-for `{text}`: `{name}` is a column of the data, but not a variable of the model: name the variables with --vars"
+            );
+        }
+        compile_time += compiled.elapsed;
+        if m == 0 {
+            compile_origin = compiled.origin;
+        }
+        models.push(compiled.model.clone());
     }
-    let model = compiled.model.clone();
-    let params = model.params().to_vec();
-    if let Some(name) = args.shared.iter().find(|s| !params.contains(s)) {
-        bail!("--shared {name}: not a parameter of the model (parameters: {})", params.join(", "));
+    let params_of = |k: usize| models[model_of_set[k]].params();
+    let mut all: Vec<String> = Vec::new();
+    for model in &models {
+        for p in model.params() {
+            if !all.contains(p) {
+                all.push(p.clone());
+            }
+        }
     }
-    let local: Vec<String> = params.iter().filter(|p| !args.shared.contains(p)).cloned().collect();
-    // The report names set k's own `A` `A_k`: no parameter of the model may have such a name.
-    for name in &params {
+    if let Some(name) = args.shared.iter().find(|s| !all.contains(s)) {
+        bail!("--shared {name}: not a parameter of the model (parameters: {})", all.join(", "));
+    }
+    let local: Vec<String> = all.iter().filter(|p| !args.shared.contains(p)).cloned().collect();
+    // The report names set k's own `A` `A_k`: no parameter of a model may have such a name.
+    for name in &all {
         if let Some((base, k)) = name.rsplit_once('_')
             && local.iter().any(|p| p == base)
             && k.parse::<usize>().is_ok_and(|k| (1..=sets).contains(&k))
@@ -235,11 +284,12 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         })
         .collect();
 
-    // Starts: `--p0 NAME=V` for every set, `--p0 NAME_k=V` for set k's own NAME.
+    // Starts: `--p0 NAME=V` for every set whose model has NAME, `--p0 NAME_k=V` for set k's
+    // own NAME; bounds and fixed values for every set whose model has the parameter.
     let per_set = |name: &str| -> Option<(String, usize)> {
         let (base, k) = name.rsplit_once('_')?;
         let k: usize = k.parse().ok()?;
-        (local.iter().any(|p| p == base) && !params.iter().any(|p| p == name) && (1..=sets).contains(&k))
+        ((1..=sets).contains(&k) && local.iter().any(|p| p == base) && !all.iter().any(|p| p == name))
             .then(|| (base.to_owned(), k - 1))
     };
     for (flag, names) in [
@@ -250,38 +300,58 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
             bail!("{flag} {name}: bounds and fixed values of one set need --global-solver dense");
         }
     }
-    let mut config = config;
     type Starts = Vec<(String, f64)>;
     let (set_p0, p0): (Starts, Starts) = config.p0.iter().cloned().partition(|(name, _)| per_set(name).is_some());
-    config.p0 = p0;
-    let checked = config.apply(model.fit(&data[0])).into_options()?;
+    for (name, _) in &set_p0 {
+        let (base, k) = per_set(name).expect("partitioned on it");
+        if !params_of(k).contains(&base) {
+            bail!("--p0 {name}: set {}'s model has no parameter `{base}`", k + 1);
+        }
+    }
+    for name in p0.iter().map(|p| &p.0).chain(config.bounds.iter().map(|b| &b.0)).chain(config.fix.iter().map(|f| &f.0))
+    {
+        if !all.contains(name) {
+            bail!("unknown parameter `{name}` (parameters: {})", all.join(", "));
+        }
+    }
+    // Each model's options: the named items its parameters have.
+    let checked: Vec<jitfit::FitOptions> = models
+        .iter()
+        .enumerate()
+        .map(|(m, model)| {
+            let has = |name: &String| model.params().contains(name);
+            let mut own = config.clone();
+            own.p0 = p0.iter().filter(|p| has(&p.0)).cloned().collect();
+            own.bounds = config.bounds.iter().filter(|b| has(&b.0)).cloned().collect();
+            own.fix = config.fix.iter().filter(|f| has(&f.0)).cloned().collect();
+            let k = model_of_set.iter().position(|s| *s == m).unwrap_or(0);
+            own.apply(model.fit(&data[k])).into_options()
+        })
+        .collect::<Result<_, _>>()?;
     // None: the default start (1, or inside the bounds).
-    let mut starts: Vec<Vec<Option<f64>>> = vec![checked.p0.clone(); sets];
+    let mut starts: Vec<Vec<Option<f64>>> = (0..sets).map(|k| checked[model_of_set[k]].p0.clone()).collect();
     for (name, value) in &set_p0 {
         let (base, k) = per_set(name).expect("partitioned on it");
-        let j = params.iter().position(|p| *p == base).expect("a parameter");
+        let j = params_of(k).iter().position(|p| *p == base).expect("checked above");
         starts[k][j] = Some(*value);
     }
+    let given: Vec<Vec<bool>> = starts.iter().map(|s| s.iter().map(Option::is_some).collect()).collect();
     if let [(var, _)] = columns.vars.clone().as_slice()
         && !args.no_guess
     {
-        guess(args, var, &data, &params, &checked.fixed, &mut starts, &mut columns);
+        let texts_of_set: Vec<&str> = (0..sets).map(|k| texts[model_of_set[k]].as_str()).collect();
+        let fixed: Vec<&[Option<f64>]> = (0..sets).map(|k| checked[model_of_set[k]].fixed.as_slice()).collect();
+        let params: Vec<&[String]> = (0..sets).map(params_of).collect();
+        guess(args, var, &data, &texts_of_set, &params, &fixed, &mut starts, &mut columns);
     }
-    let given: Vec<Vec<bool>> = vec![checked.p0.iter().map(Option::is_some).collect(); sets];
-    let per_set_given: Vec<(usize, usize)> = set_p0
-        .iter()
-        .filter_map(|(name, _)| {
-            let (base, k) = per_set(name)?;
-            Some((k, params.iter().position(|p| *p == base)?))
-        })
-        .collect();
     let start: Vec<Vec<Start>> = starts
         .iter()
         .enumerate()
         .map(|(k, s)| {
-            (0..params.len())
+            let fixed = &checked[model_of_set[k]].fixed;
+            (0..s.len())
                 .map(|j| {
-                    if checked.fixed[j].is_some() || given[k][j] || per_set_given.contains(&(k, j)) {
+                    if fixed[j].is_some() || given[k][j] {
                         Start::Given
                     } else if s[j].is_some() {
                         Start::Guessed
@@ -299,24 +369,27 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         if args.shared.is_empty() { "none".to_owned() } else { args.shared.join(", ") },
         local.join(", ")
     ));
+    for (m, text) in texts.iter().enumerate().skip(1) {
+        let named: Vec<String> =
+            (0..sets).filter(|k| model_of_set[*k] == m).map(|k| format!("{} = {}", k + 1, labels[k])).collect();
+        columns.notes.push(format!("model of set {}: {text} (--model-for)", named.join(", ")));
+    }
     columns.notes.push(why);
     let shared: Vec<&str> = args.shared.iter().map(String::as_str).collect();
-    let fit = model
-        .fit_global_with(&data, &shared, &checked, Some(&starts))
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .context("the global fit")?;
+    let global_sets: Vec<jitfit::GlobalSet<'_>> = (0..sets)
+        .map(|k| jitfit::GlobalSet {
+            model: models[model_of_set[k]].clone(),
+            data: &data[k],
+            options: checked[model_of_set[k]].clone(),
+            start: Some(starts[k].clone()),
+        })
+        .collect();
+    let fit =
+        jitfit::fit_global_sets(&global_sets, &shared).map_err(|e| anyhow::anyhow!("{e}")).context("the global fit")?;
     let points: Vec<usize> = fit.sets.iter().map(|s| s.points).collect();
     let chi2: Vec<f64> = fit.sets.iter().map(|s| s.chi2).collect();
     columns.notes.extend(set_notes(&points, &chi2));
-    Ok(GlobalOutcome {
-        fit,
-        start,
-        labels,
-        columns,
-        compile_time: compiled.elapsed,
-        compile_origin: compiled.origin,
-        total_time: started.elapsed(),
-    })
+    Ok(GlobalOutcome { fit, start, labels, columns, compile_time, compile_origin, total_time: started.elapsed() })
 }
 
 /// "by `COLUMN`", or "one per file".
@@ -362,40 +435,51 @@ pub fn set_notes(points: &[usize], chi2: &[f64]) -> Vec<String> {
 
 /// Starting values from each set's own data for the parameters of the library's terms that
 /// have none: each set's own parameters from its data, a shared one the median of the sets'.
+#[allow(clippy::too_many_arguments)]
 fn guess(
     args: &FitArgs,
     var: &str,
     data: &[Data],
-    params: &[String],
-    fixed: &[Option<f64>],
+    texts: &[&str],
+    params: &[&[String]],
+    fixed: &[&[Option<f64>]],
     starts: &mut [Vec<Option<f64>>],
     columns: &mut Columns,
 ) {
     let guesses: Vec<jitfit::guess::Guess> = data
         .iter()
-        .map(|d| jitfit::guess::guess(&args.model, var, d.column(var).unwrap_or_default(), d.response()))
+        .zip(texts)
+        .map(|(d, text)| jitfit::guess::guess(text, var, d.column(var).unwrap_or_default(), d.response()))
         .collect();
-    let mut guessed = Vec::new();
-    for (j, name) in params.iter().enumerate() {
-        // A start given for every set, or a fixed value, stands.
-        if fixed[j].is_some() || starts.iter().all(|s| s[j].is_some()) {
-            continue;
+    let guessed_value = |k: usize, name: &str| guesses[k].values.iter().find(|(n, _)| n == name).map(|(_, v)| *v);
+    let mut names: Vec<&String> = Vec::new();
+    for p in params.iter().flat_map(|p| p.iter()) {
+        if !names.contains(&p) {
+            names.push(p);
         }
-        let values: Vec<Option<f64>> =
-            guesses.iter().map(|g| g.values.iter().find(|(n, _)| n == name).map(|(_, v)| *v)).collect();
-        let mut found: Vec<f64> = values.iter().flatten().copied().collect();
+    }
+    let mut guessed = Vec::new();
+    for name in names {
+        let shared = args.shared.contains(name);
+        let mut found: Vec<f64> = (0..data.len()).filter_map(|k| guessed_value(k, name)).collect();
         if found.is_empty() {
             continue;
         }
         found.sort_by(f64::total_cmp);
         let median = found[found.len() / 2];
-        let shared = args.shared.contains(name);
-        for (k, start) in starts.iter_mut().enumerate() {
-            if start[j].is_none() {
-                start[j] = Some(if shared { median } else { values[k].unwrap_or(median) });
+        let mut any = false;
+        for k in 0..data.len() {
+            let Some(j) = params[k].iter().position(|p| p == name) else { continue };
+            // A start given (for every set, or this one) or a fixed value stands.
+            if fixed[k][j].is_some() || starts[k][j].is_some() {
+                continue;
             }
+            starts[k][j] = Some(if shared { median } else { guessed_value(k, name).unwrap_or(median) });
+            any = true;
         }
-        guessed.push(if shared { format!("{name} = {} (median of the sets')", num(median)) } else { name.clone() });
+        if any {
+            guessed.push(if shared { format!("{name} = {} (median of the sets')", num(median)) } else { name.clone() });
+        }
     }
     if !guessed.is_empty() {
         columns.notes.push(format!("starts guessed from each set's data (--no-guess: 1): {}", guessed.join(", ")));
