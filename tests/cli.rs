@@ -1284,7 +1284,8 @@ fn a_data_set_can_have_its_own_model() {
             A_2    =      2.01274 ± 0.0115711 (0.57%)  (init = 1, by default)
             C_2    =        1.492 ± 0.00917431 (0.61%)  (init = 1, by default)
             slow_2 =      6.03133 ± 0.0403564 (0.67%)  (init = 4)
-    "#]].assert_eq(&shown);
+    "#]]
+    .assert_eq(&shown);
     let refused = |extra: &[&str]| -> String {
         let out = jitfit(&[&args[..], extra].concat(), &cache);
         assert_eq!(out.status.code(), Some(1), "{extra:?}");

@@ -32,7 +32,9 @@ use super::validate;
 use super::{Data, Estimator, FitBuilder, FitError, FitOptions};
 use crate::backend::{Backend, Chunk, Kernels};
 use crate::compiled::CompiledModel;
-use crate::solve::{self, NormalEquations, Status, XScale, cholesky, cholesky_solve};
+use crate::solve::{
+    self, NormalEquations, Status, XScale, cholesky, cholesky_inverse, cholesky_solve, cholesky_with_floor,
+};
 use rayon::prelude::*;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -659,31 +661,10 @@ fn eliminate(blocks: &Blocks, nl: usize, ns: usize, damp: f64) -> Option<Elimina
 }
 
 /// Whether the symmetric n × n matrix (a block of JᵀJ) determines every parameter: its
-/// Cholesky pivots, each relative to its own diagonal element (the share of that parameter's
-/// information the ones before it do not explain: scale-free), above 64 ε — below that the
+/// Cholesky pivots, each relative to its own diagonal element, above 64 ε — below that the
 /// normal equations cannot tell the parameter from a combination of the others.
 fn determined(matrix: &[f64], n: usize) -> bool {
-    let mut a = matrix.to_vec();
-    for j in 0..n {
-        let mut d = a[j * n + j];
-        for k in 0..j {
-            d -= a[j * n + k] * a[j * n + k];
-        }
-        // (NaN is not determined either.)
-        if d.is_nan() || d <= 64.0 * f64::EPSILON * matrix[j * n + j] {
-            return false;
-        }
-        let d = d.sqrt();
-        a[j * n + j] = d;
-        for i in j + 1..n {
-            let mut s = a[i * n + j];
-            for k in 0..j {
-                s -= a[i * n + k] * a[j * n + k];
-            }
-            a[i * n + j] = s / d;
-        }
-    }
-    true
+    cholesky_with_floor(&mut matrix.to_vec(), n, 64.0 * f64::EPSILON)
 }
 
 /// Marquardt's scale of a diagonal element: the element itself, or 1 for a parameter this
@@ -989,17 +970,7 @@ impl Solver<'_, '_> {
                 "the covariance cannot be estimated: the shared parameters are not determined (JᵀJ singular)".into(),
             );
         }
-        // S⁻¹, column by column.
-        let mut s_inv = vec![0.0; ns * ns];
-        let mut column = vec![0.0; ns];
-        for c in 0..ns {
-            column.fill(0.0);
-            column[c] = 1.0;
-            cholesky_solve(&schur, ns, &mut column);
-            for r in 0..ns {
-                s_inv[r * ns + c] = column[r];
-            }
-        }
+        let s_inv = cholesky_inverse(&schur, ns);
         let covariances = (0..blocks.len())
             .into_par_iter()
             .with_min_len(8)
@@ -1009,16 +980,7 @@ impl Solver<'_, '_> {
                 // A⁻¹ (its factor again: the elimination kept only products).
                 let mut factor = b.a.clone();
                 cholesky(&mut factor, nl);
-                let mut a_inv = vec![0.0; nl * nl];
-                let mut column = vec![0.0; nl];
-                for c in 0..nl {
-                    column.fill(0.0);
-                    column[c] = 1.0;
-                    cholesky_solve(&factor, nl, &mut column);
-                    for r in 0..nl {
-                        a_inv[r * nl + c] = column[r];
-                    }
-                }
+                let a_inv = cholesky_inverse(&factor, nl);
                 // X = A⁻¹B; own-own: A⁻¹ + X S⁻¹ Xᵀ; own-shared: −X S⁻¹; shared: S⁻¹.
                 let x_s: Vec<f64> = (0..nl)
                     .flat_map(|i| {

@@ -57,12 +57,20 @@ impl NormalEquations {
 /// Cholesky factorization in place of a symmetric positive definite n × n matrix (lower
 /// triangle used and overwritten). False when not positive definite.
 pub fn cholesky(a: &mut [f64], n: usize) -> bool {
+    cholesky_with_floor(a, n, 0.0)
+}
+
+/// [`cholesky`], failing also where a pivot is at most `floor` times its own diagonal element
+/// (the share of that variable's information the ones before it do not explain: a
+/// scale-free test of rank).
+pub fn cholesky_with_floor(a: &mut [f64], n: usize, floor: f64) -> bool {
     for j in 0..n {
-        let mut d = a[j * n + j];
+        let diagonal = a[j * n + j];
+        let mut d = diagonal;
         for k in 0..j {
             d -= a[j * n + k] * a[j * n + k];
         }
-        if d.is_nan() || d <= 0.0 || !d.is_finite() {
+        if d.is_nan() || d <= floor * diagonal || d <= 0.0 || !d.is_finite() {
             return false;
         }
         let d = d.sqrt();
@@ -76,6 +84,21 @@ pub fn cholesky(a: &mut [f64], n: usize) -> bool {
         }
     }
     true
+}
+
+/// The inverse (n × n, row-major) of the matrix whose factor [`cholesky`] left in `l`.
+pub fn cholesky_inverse(l: &[f64], n: usize) -> Vec<f64> {
+    let mut inverse = vec![0.0; n * n];
+    let mut column = vec![0.0; n];
+    for c in 0..n {
+        column.fill(0.0);
+        column[c] = 1.0;
+        cholesky_solve(l, n, &mut column);
+        for r in 0..n {
+            inverse[r * n + c] = column[r];
+        }
+    }
+    inverse
 }
 
 /// Solves L Lᵀ x = b in place, L from [`cholesky`].

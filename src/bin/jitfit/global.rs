@@ -5,7 +5,7 @@
 //! `fit.rs` instead.
 
 use crate::args::FitArgs;
-use crate::columns::{Columns, Sigma, match_columns};
+use crate::columns::{Columns, match_columns};
 use crate::config::FitConfig;
 use crate::format::num;
 use crate::report::{self, Context, Start, finite_or_null};
@@ -643,39 +643,29 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
     json!({
         "schema": "jitfit.fit/1",
         "model": ctx.model,
-        "data": {
-            "path": args.data_name(),
-            "points": fit.n_points,
-            "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
-            "response": ctx.columns.y,
-            "sigma": match &ctx.columns.sigma { Some(Sigma::Column(c)) => Some(c), _ => None },
-            "weights": match &ctx.columns.sigma { Some(Sigma::Weights(c)) => Some(c), _ => None },
-            "sigma_expression": match &ctx.columns.sigma { Some(Sigma::Expression { text, .. }) => Some(text), _ => None },
-            "reweighting": Value::Null,
-            "sigma_x": Vec::<Value>::new(),
-            "notes": ctx.columns.notes,
-        },
+        "data": report::data_json(&ctx, &args.data_name(), fit.n_points, Value::Null),
         "method": "lm",
         "estimator": jitfit::Estimator::LeastSquares,
         "loss": "linear",
         "backend": { "used": "cpu", "adapter": Value::Null, "gpu_iterations": 0, "gpu_nfev": 0, "gpu_seconds": 0.0, "f64_on_gpu": false, "note": Value::Null },
         "absolute_sigma": fit.absolute_sigma,
         "status": { "code": fit.status.code(), "converged": fit.status.converged(), "message": fit.message },
-        "statistics": {
-            "cost": finite_or_null(fit.cost),
-            "chi_square": finite_or_null(fit.chi2),
-            "reduced_chi_square": finite_or_null(fit.reduced_chi2),
-            "r_squared": finite_or_null(fit.r_squared),
-            "aic": finite_or_null(fit.aic),
-            "bic": finite_or_null(fit.bic),
-            "data_points": fit.n_points,
-            "free_parameters": fit.n_free,
-            "degrees_of_freedom": fit.dof,
-            "optimality": finite_or_null(fit.optimality),
-            "nfev": fit.nfev,
-            "njev": fit.njev,
-            "iterations": fit.iterations,
-        },
+        "statistics": report::Statistics {
+            cost: fit.cost,
+            chi2: fit.chi2,
+            reduced_chi2: fit.reduced_chi2,
+            r_squared: fit.r_squared,
+            aic: fit.aic,
+            bic: fit.bic,
+            points: fit.n_points,
+            free: fit.n_free,
+            dof: fit.dof,
+            optimality: fit.optimality,
+            nfev: fit.nfev,
+            njev: fit.njev,
+            iterations: fit.iterations,
+        }
+        .json(),
         "parameters": parameters,
         "covariance": Value::Null,
         "correlation": Value::Null,
@@ -686,11 +676,6 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
             "shared": args.shared,
             "sets": sets,
         },
-        "timing": {
-            "compile_seconds": ctx.compile_time.as_secs_f64(),
-            "compile_origin": match ctx.compile_origin { jitfit::cache::Origin::MemoryHit => "memory", jitfit::cache::Origin::DiskHit => "disk", jitfit::cache::Origin::Miss => "built" },
-            "solve_seconds": fit.solve_time.as_secs_f64(),
-            "total_seconds": ctx.total_time.as_secs_f64(),
-        },
+        "timing": report::timing_json(&ctx, fit.solve_time),
     })
 }

@@ -240,18 +240,7 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
     json!({
         "schema": "jitfit.fit/1",
         "model": ctx.model,
-        "data": {
-            "path": ctx.data_path,
-            "points": fit.n_points,
-            "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
-            "response": ctx.columns.y,
-            "sigma": match &ctx.columns.sigma { Some(Sigma::Column(c)) => Some(c), _ => None },
-            "weights": match &ctx.columns.sigma { Some(Sigma::Weights(c)) => Some(c), _ => None },
-            "sigma_expression": match &ctx.columns.sigma { Some(Sigma::Expression { text, .. }) => Some(text), _ => None },
-            "reweighting": fit.reweighting,
-            "sigma_x": ctx.columns.sigma_x.iter().map(|(v, c)| json!({"variable": v, "column": c})).collect::<Vec<_>>(),
-            "notes": ctx.columns.notes,
-        },
+        "data": data_json(ctx, ctx.data_path, fit.n_points, json!(fit.reweighting)),
         "method": fit.method.name(),
         "estimator": fit.estimator,
         "loss": fit.loss.name(),
@@ -270,31 +259,90 @@ pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
             "converged": fit.status.converged(),
             "message": fit.message,
         },
-        "statistics": {
-            "cost": finite_or_null(fit.cost),
-            "chi_square": finite_or_null(fit.chi2),
-            "reduced_chi_square": finite_or_null(fit.reduced_chi2),
-            "r_squared": finite_or_null(fit.r_squared),
-            "aic": finite_or_null(fit.aic),
-            "bic": finite_or_null(fit.bic),
-            "data_points": fit.n_points,
-            "free_parameters": fit.n_free,
-            "degrees_of_freedom": fit.dof,
-            "optimality": finite_or_null(fit.optimality),
-            "nfev": fit.nfev,
-            "njev": fit.njev,
-            "iterations": fit.iterations,
-        },
+        "statistics": Statistics {
+            cost: fit.cost,
+            chi2: fit.chi2,
+            reduced_chi2: fit.reduced_chi2,
+            r_squared: fit.r_squared,
+            aic: fit.aic,
+            bic: fit.bic,
+            points: fit.n_points,
+            free: fit.n_free,
+            dof: fit.dof,
+            optimality: fit.optimality,
+            nfev: fit.nfev,
+            njev: fit.njev,
+            iterations: fit.iterations,
+        }
+        .json(),
         "parameters": parameters,
         "covariance": matrix(&fit.covariance),
         "correlation": matrix(&fit.correlation),
         "warnings": fit.covariance_warning.iter().chain(&fit.conditioning_warning).chain(&fit.checkpoint_warning).collect::<Vec<_>>(),
-        "timing": {
-            "compile_seconds": ctx.compile_time.as_secs_f64(),
-            "compile_origin": match ctx.compile_origin { Origin::MemoryHit => "memory", Origin::DiskHit => "disk", Origin::Miss => "built" },
-            "solve_seconds": fit.solve_time.as_secs_f64(),
-            "total_seconds": ctx.total_time.as_secs_f64(),
-        },
+        "timing": timing_json(ctx, fit.solve_time),
+    })
+}
+
+/// The `data` object: the columns, σ and the contract's notes.
+pub fn data_json(ctx: &Context<'_>, path: &str, points: usize, reweighting: Value) -> Value {
+    json!({
+        "path": path,
+        "points": points,
+        "variables": ctx.columns.vars.iter().map(|(v, c)| json!({"name": v, "column": c})).collect::<Vec<_>>(),
+        "response": ctx.columns.y,
+        "sigma": match &ctx.columns.sigma { Some(Sigma::Column(c)) => Some(c), _ => None },
+        "weights": match &ctx.columns.sigma { Some(Sigma::Weights(c)) => Some(c), _ => None },
+        "sigma_expression": match &ctx.columns.sigma { Some(Sigma::Expression { text, .. }) => Some(text), _ => None },
+        "reweighting": reweighting,
+        "sigma_x": ctx.columns.sigma_x.iter().map(|(v, c)| json!({"variable": v, "column": c})).collect::<Vec<_>>(),
+        "notes": ctx.columns.notes,
+    })
+}
+
+/// The `statistics` object's numbers.
+pub struct Statistics {
+    pub cost: f64,
+    pub chi2: f64,
+    pub reduced_chi2: f64,
+    pub r_squared: f64,
+    pub aic: f64,
+    pub bic: f64,
+    pub points: usize,
+    pub free: usize,
+    pub dof: usize,
+    pub optimality: f64,
+    pub nfev: usize,
+    pub njev: usize,
+    pub iterations: usize,
+}
+
+impl Statistics {
+    pub fn json(&self) -> Value {
+        json!({
+            "cost": finite_or_null(self.cost),
+            "chi_square": finite_or_null(self.chi2),
+            "reduced_chi_square": finite_or_null(self.reduced_chi2),
+            "r_squared": finite_or_null(self.r_squared),
+            "aic": finite_or_null(self.aic),
+            "bic": finite_or_null(self.bic),
+            "data_points": self.points,
+            "free_parameters": self.free,
+            "degrees_of_freedom": self.dof,
+            "optimality": finite_or_null(self.optimality),
+            "nfev": self.nfev,
+            "njev": self.njev,
+            "iterations": self.iterations,
+        })
+    }
+}
+
+/// The `timing` object.
+pub fn timing_json(ctx: &Context<'_>, solve: Duration) -> Value {
+    json!({
+        "compile_seconds": ctx.compile_time.as_secs_f64(),
+        "compile_origin": match ctx.compile_origin { Origin::MemoryHit => "memory", Origin::DiskHit => "disk", Origin::Miss => "built" },
+        "solve_seconds": solve.as_secs_f64(),
+        "total_seconds": ctx.total_time.as_secs_f64(),
     })
 }
 
