@@ -51,6 +51,8 @@ enum Term {
         slope: String,
         intercept: String,
     },
+    /// `polynomialN`: c0, c1, … in order.
+    Polynomial(Vec<String>),
     Offset(String),
 }
 
@@ -99,6 +101,25 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
                 put(intercept, b, &mut out);
                 for (b_i, x) in background.iter_mut().zip(&xs) {
                     *b_i += s * x + b;
+                }
+            }
+            Term::Polynomial(coefficients) => {
+                // Least squares alone; as a background under peaks or a decay, the line
+                // through the ends (higher coefficients 0).
+                let c = if peaks > 0 || has_exponential || has_step {
+                    let s = (y_hi - y_lo) / (x_hi - x_lo);
+                    let mut c = vec![0.0; coefficients.len()];
+                    c[0] = y_lo - s * x_lo;
+                    c[1] = s;
+                    c
+                } else {
+                    least_squares_polynomial(&xs, &ys, coefficients.len() - 1)
+                };
+                for (name, value) in coefficients.iter().zip(&c) {
+                    put(name, *value, &mut out);
+                }
+                for (b_i, x) in background.iter_mut().zip(&xs) {
+                    *b_i += c.iter().rev().fold(0.0, |acc, c| acc * x + c);
                 }
             }
             Term::Offset(name) => {
@@ -286,6 +307,11 @@ fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> 
                     }),
                     ("exponential", Some([a, d])) => Some(Term::Exponential { amplitude: a.clone(), decay: d.clone() }),
                     ("linear", Some([s, b])) => Some(Term::Linear { slope: s.clone(), intercept: b.clone() }),
+                    (f, Some(c))
+                        if f.starts_with("polynomial") && f[10..].parse::<usize>().ok() == Some(c.len() - 1) =>
+                    {
+                        Some(Term::Polynomial(c.to_vec()))
+                    }
                     ("step_erf" | "step_logistic" | "step_atan", Some([a, c, s])) => Some(Term::Step {
                         shape: match f.as_str() {
                             "step_erf" => "erf",
@@ -320,6 +346,45 @@ fn least_squares_line(x: &[f64], y: &[f64]) -> (f64, f64) {
     let sxx: f64 = x.iter().map(|x| (x - mx) * (x - mx)).sum();
     let s = if sxx > 0.0 { sxy / sxx } else { 0.0 };
     (s, my - s * mx)
+}
+
+/// The least-squares polynomial of degree `degree` through (x, y), coefficients from the
+/// constant up: fitted in u = (x − m)/h (the points centred and scaled, so the normal
+/// equations stay well conditioned), then expanded back in powers of x.
+fn least_squares_polynomial(x: &[f64], y: &[f64], degree: usize) -> Vec<f64> {
+    let p = degree + 1;
+    let n = x.len() as f64;
+    let m = x.iter().sum::<f64>() / n;
+    let h = x.iter().map(|x| (x - m).abs()).fold(0.0, f64::max).max(f64::MIN_POSITIVE);
+    let mut ata = vec![0.0; p * p];
+    let mut aty = vec![0.0; p];
+    for (x, y) in x.iter().zip(y) {
+        let u = (x - m) / h;
+        let powers: Vec<f64> = (0..p).map(|k| u.powi(k as i32)).collect();
+        for a in 0..p {
+            for b in 0..p {
+                ata[a * p + b] += powers[a] * powers[b];
+            }
+            aty[a] += powers[a] * y;
+        }
+    }
+    let mut factor = ata.clone();
+    if !crate::solve::cholesky(&mut factor, p) {
+        return vec![0.0; p];
+    }
+    crate::solve::cholesky_solve(&factor, p, &mut aty);
+    // Σ b_k ((x − m)/h)^k = Σ_j c_j x^j: expand each power binomially.
+    let mut c = vec![0.0; p];
+    for (k, b) in aty.iter().enumerate() {
+        let scale = b / h.powi(k as i32);
+        let mut binomial = 1.0;
+        for j in 0..=k {
+            // C(k, j)·x^j·(−m)^(k−j)
+            c[j] += scale * binomial * (-m).powi((k - j) as i32);
+            binomial *= (k - j) as f64 / (j + 1) as f64;
+        }
+    }
+    c
 }
 
 /// Indices of the local maxima of `v` (positive ones), largest first, at least `gap` apart.

@@ -30,7 +30,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
     ("multistart", &["compiled", "fit", "ir", "problem", "solve"]),
-    ("guess", &["ops", "syntax"]),
+    ("guess", &["ops", "solve", "syntax"]),
     ("error", &["backend", "data", "fit", "ir", "model", "symbolic", "syntax"]),
 ];
 

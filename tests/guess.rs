@@ -169,6 +169,28 @@ fn guessed_voigt_peaks_fit_to_the_truth() {
     assert!(misses.is_empty(), "missed: {misses:?}");
 }
 
+/// A polynomial's guess is its least-squares fit (in the centred, scaled variable, expanded
+/// back): the fit starts at its solution, far from the origin of x too.
+#[test]
+fn a_guessed_polynomial_is_its_least_squares_fit() {
+    let mut rng = Rng(7);
+    let x: Vec<f64> = (0..60).map(|i| 100.0 + 2.0 * i as f64).collect();
+    let truth = [3.0, -0.5, 0.01, -2e-5];
+    let y: Vec<f64> =
+        x.iter().map(|x| truth.iter().rev().fold(0.0, |acc, c| acc * x + c) + 0.05 * rng.normal()).collect();
+    let model = "polynomial3(x, c0, c1, c2, c3)";
+    let guessed = guess(model, "x", &x, &y);
+    let fit = compile(model).unwrap().fit(&Data::new().var("x", x.clone()).y(y.clone())).run().unwrap();
+    for (name, value) in &guessed.values {
+        let found = fit.value(name).unwrap();
+        assert!(
+            (value - found).abs() <= 1e-6 * fit.std_error(name).unwrap(),
+            "{name}: guessed {value}, fitted {found}"
+        );
+    }
+    assert!(reaches(model, x, y, &[("c2", truth[2]), ("c3", truth[3])]));
+}
+
 #[test]
 fn what_is_not_a_library_term_is_not_guessed_and_said() {
     let x: Vec<f64> = (0..50).map(|i| i as f64 / 5.0).collect();

@@ -116,6 +116,42 @@ pub const LIBRARY: &[LibraryFunction] = &[
         doc: "parabola (lmfit QuadraticModel)",
     },
     LibraryFunction {
+        name: "polynomial2",
+        args: &["x", "c0", "c1", "c2"],
+        body: "c0 + x*(c1 + x*(c2))",
+        doc: "polynomial of degree 2, c0 + c1·x + … (lmfit PolynomialModel(degree=2)), by Horner's rule",
+    },
+    LibraryFunction {
+        name: "polynomial3",
+        args: &["x", "c0", "c1", "c2", "c3"],
+        body: "c0 + x*(c1 + x*(c2 + x*(c3)))",
+        doc: "polynomial of degree 3, c0 + c1·x + … (lmfit PolynomialModel(degree=3)), by Horner's rule",
+    },
+    LibraryFunction {
+        name: "polynomial4",
+        args: &["x", "c0", "c1", "c2", "c3", "c4"],
+        body: "c0 + x*(c1 + x*(c2 + x*(c3 + x*(c4))))",
+        doc: "polynomial of degree 4, c0 + c1·x + … (lmfit PolynomialModel(degree=4)), by Horner's rule",
+    },
+    LibraryFunction {
+        name: "polynomial5",
+        args: &["x", "c0", "c1", "c2", "c3", "c4", "c5"],
+        body: "c0 + x*(c1 + x*(c2 + x*(c3 + x*(c4 + x*(c5)))))",
+        doc: "polynomial of degree 5, c0 + c1·x + … (lmfit PolynomialModel(degree=5)), by Horner's rule",
+    },
+    LibraryFunction {
+        name: "polynomial6",
+        args: &["x", "c0", "c1", "c2", "c3", "c4", "c5", "c6"],
+        body: "c0 + x*(c1 + x*(c2 + x*(c3 + x*(c4 + x*(c5 + x*(c6))))))",
+        doc: "polynomial of degree 6, c0 + c1·x + … (lmfit PolynomialModel(degree=6)), by Horner's rule",
+    },
+    LibraryFunction {
+        name: "polynomial7",
+        args: &["x", "c0", "c1", "c2", "c3", "c4", "c5", "c6", "c7"],
+        body: "c0 + x*(c1 + x*(c2 + x*(c3 + x*(c4 + x*(c5 + x*(c6 + x*(c7)))))))",
+        doc: "polynomial of degree 7, c0 + c1·x + … (lmfit PolynomialModel(degree=7)), by Horner's rule",
+    },
+    LibraryFunction {
         name: "step_erf",
         args: &["x", "amplitude", "center", "sigma"],
         body: "amplitude*(1 + erf((x - center)/sigma))/2",

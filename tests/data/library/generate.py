@@ -43,6 +43,9 @@ add("step_atan", [2.0, 0.3, 0.8], x, ls.step(x, 2.0, 0.3, 0.8, form="atan"), "lm
 add("hill", [0.1, 2.0, 1.3, 1.8], xp, 0.1 + (2.0 - 0.1) / (1 + (1.3 / xp) ** 1.8), "numpy")
 add("michaelis_menten", [200.0, 0.06], xp, 200.0 * xp / (0.06 + xp), "numpy")
 add("sine", [1.5, 2.2, 0.4], x, ls.sine(x, 1.5, 2.2, 0.4), "lmfit")
+for degree in range(2, 8):
+    c = [1.5, -0.7, 0.3, 0.11, -0.5, 0.2, -0.4, 1.0][: degree + 1]  # (not tiny: the test's central differences)
+    add(f"polynomial{degree}", c, x, np.polynomial.polynomial.polyval(x, c), "numpy polyval (lmfit PolynomialModel)")
 add("voigt", [2.0, 0.3, 0.8, 0.35], x, ls.voigt(x, 2.0, 0.3, 0.8, 0.35), "lmfit")
 xv = np.array([-400.0, -30.0, -2.5, 0.3, 1.1, 60.0, 1e4])  # tails: a Voigt's are Lorentzian
 add("voigt", [2.0, 0.3, 0.8, 0.35], xv, 2.0 * voigt_profile(xv - 0.3, 0.8, 0.35), "scipy voigt_profile")
