@@ -378,9 +378,9 @@ fn least_squares_polynomial(x: &[f64], y: &[f64], degree: usize) -> Vec<f64> {
     for (k, b) in aty.iter().enumerate() {
         let scale = b / h.powi(k as i32);
         let mut binomial = 1.0;
-        for j in 0..=k {
+        for (j, c_j) in c.iter_mut().enumerate().take(k + 1) {
             // C(k, j)·x^j·(−m)^(k−j)
-            c[j] += scale * binomial * (-m).powi((k - j) as i32);
+            *c_j += scale * binomial * (-m).powi((k - j) as i32);
             binomial *= (k - j) as f64 / (j + 1) as f64;
         }
     }
