@@ -5,6 +5,7 @@
 //! It can only improve on a plain fit: the caller's own start is always fitted to the end
 //! as one of the finalists, and the best is the lowest cost (the status breaks ties only).
 
+use crate::backend::Kernels;
 use crate::compiled::CompiledModel;
 use crate::fit::{Data, Fit, FitBuilder, FitError};
 use crate::problem::FreeParams;
@@ -368,6 +369,145 @@ fn short(v: f64) -> String {
     let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 12) as usize;
     let text = format!("{v:.digits$}");
     if text.contains('.') { text.trim_end_matches('0').trim_end_matches('.').to_owned() } else { text }
+}
+
+/// What [`CompiledModel::pre_search`] found: starting values for the searched parameters.
+#[derive(Clone, Debug)]
+pub struct PreSearch {
+    /// Every parameter's start: the searched ones at the best point, the others as given.
+    pub values: Vec<f64>,
+    /// The parameters searched, by name.
+    pub searched: Vec<String>,
+    /// Σ r² at the best point (on the rows evaluated), and at the given start.
+    pub cost: f64,
+    pub start_cost: f64,
+    /// Points evaluated (the design and the given start).
+    pub points: usize,
+    /// The box searched and the rows used, in words.
+    pub notes: Vec<String>,
+}
+
+/// Most rows a pre-search evaluates (evenly spaced beyond).
+const PRE_SEARCH_ROWS: usize = 4096;
+
+impl CompiledModel {
+    /// A cheap global pre-search for starting values: Σ r² (plain least squares, on at most
+    /// 4096 evenly spaced rows) at `points` Sobol' points over the box of the parameters named
+    /// in `search` — their bounds, or the start ± the change that moves the model by the
+    /// data's range ([`search_half_widths`]) — the others held at the start `configure`
+    /// gives. No fit is run: one model evaluation per point, in parallel. The given start is
+    /// one of the points, so the result is never worse than it.
+    pub fn pre_search<F>(
+        self: &Arc<Self>,
+        data: &Data,
+        configure: F,
+        search: &[String],
+        points: usize,
+        seed: u64,
+    ) -> Result<PreSearch, FitError>
+    where
+        F: for<'d> Fn(FitBuilder<'d>) -> FitBuilder<'d>,
+    {
+        let n = self.n_params();
+        let options = configure(self.fit(data)).into_options()?;
+        let index: Vec<usize> = search
+            .iter()
+            .map(|name| {
+                self.params()
+                    .iter()
+                    .position(|p| p == name)
+                    .ok_or_else(|| FitError::UnknownParameter { name: name.clone(), known: self.params().join(", ") })
+            })
+            .collect::<Result<_, _>>()?;
+        if let Some(k) = index.iter().find(|k| options.fixed[**k].is_some()) {
+            return Err(FitError::Invalid(format!("`{}` is fixed: it cannot be searched", self.params()[*k])));
+        }
+        let start: Vec<f64> = (0..n)
+            .map(|k| {
+                options.fixed[k]
+                    .or(options.p0[k])
+                    .unwrap_or_else(|| crate::fit::default_start(options.lower[k], options.upper[k]))
+            })
+            .collect();
+        // The rows evaluated, and their weights.
+        let len = data.len();
+        let step = len.div_ceil(PRE_SEARCH_ROWS).max(1);
+        let rows: Vec<usize> = (0..len).step_by(step).collect();
+        let pick = |c: &[f64]| rows.iter().map(|i| c[*i]).collect::<Vec<f64>>();
+        let mut vars = Vec::with_capacity(self.vars().len());
+        for name in self.vars() {
+            let column = data.column(name).ok_or_else(|| FitError::MissingColumn {
+                name: name.clone(),
+                available: data.column_names().collect::<Vec<_>>().join(", "),
+            })?;
+            if column.len() != len {
+                return Err(FitError::LengthMismatch { name: name.clone(), expected: len, found: column.len() });
+            }
+            vars.push(pick(column));
+        }
+        let y = pick(data.response());
+        let weights: Option<Vec<f64>> = data.sigma_values().map(|s| pick(s).iter().map(|s| 1.0 / s).collect());
+        let var_refs: Vec<&[f64]> = vars.iter().map(Vec::as_slice).collect();
+        let chunk = crate::backend::Chunk { vars: &var_refs, y: &y, weights: weights.as_deref() };
+        let cost = |x: &[f64]| self.kernels().sum_of_squares(&chunk, x).unwrap_or(f64::NAN);
+        // The box.
+        let half_widths = search_half_widths(self, data, &start);
+        let (lower, upper): (Vec<f64>, Vec<f64>) = index
+            .iter()
+            .map(|k| {
+                let (l, u, p) = (options.lower[*k], options.upper[*k], start[*k]);
+                if l.is_finite() && u.is_finite() {
+                    (l, u)
+                } else {
+                    ((p - half_widths[*k]).max(l), (p + half_widths[*k]).min(u))
+                }
+            })
+            .unzip();
+        let sampler = if index.len() > SOBOL.len() + 1 { Sampler::Lhs } else { Sampler::Sobol };
+        let unit = sample(sampler, points, index.len(), seed)?;
+        let candidates: Vec<Vec<f64>> = unit
+            .iter()
+            .map(|u| {
+                let mut x = start.clone();
+                for (c, k) in index.iter().enumerate() {
+                    x[*k] = lower[c] + u[c].clamp(1e-6, 1.0 - 1e-6) * (upper[c] - lower[c]);
+                }
+                x
+            })
+            .collect();
+        let start_cost = cost(&start);
+        let costs: Vec<f64> = candidates.par_iter().map(|x| cost(x)).collect();
+        let (mut best, mut best_cost) = (start.clone(), start_cost);
+        for (x, c) in candidates.into_iter().zip(costs) {
+            // (NaN and ∞ never win; ties keep the earlier point.)
+            if c.is_finite() && (c < best_cost || best_cost.is_nan()) {
+                best = x;
+                best_cost = c;
+            }
+        }
+        let described: Vec<String> = index
+            .iter()
+            .enumerate()
+            .map(|(c, k)| format!("{} in [{}, {}]", self.params()[*k], short(lower[c]), short(upper[c])))
+            .collect();
+        let mut notes = vec![format!(
+            "pre-search: Σr² at {points} {} points over {} (bounds, else the start ± the change that moves the model by the data's range){}",
+            if sampler == Sampler::Sobol { "Sobol'" } else { "Latin hypercube" },
+            described.join(", "),
+            if rows.len() < len { format!(", on {} of the {len} rows", rows.len()) } else { String::new() }
+        )];
+        if best == start {
+            notes.push("pre-search: no point of the design was better than the given start; it is kept".into());
+        }
+        Ok(PreSearch {
+            values: best,
+            searched: search.to_vec(),
+            cost: best_cost,
+            start_cost,
+            points: points + 1,
+            notes,
+        })
+    }
 }
 
 /// For each parameter, the half-width of the search interval when it has no finite bounds:

@@ -29,7 +29,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["backend", "cache", "compiled", "data", "fsutil", "ir", "loss", "model", "ops", "problem", "solve", "syntax"],
     ),
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
-    ("multistart", &["compiled", "fit", "ir", "problem", "solve"]),
+    ("multistart", &["backend", "compiled", "fit", "ir", "problem", "solve"]),
     ("guess", &["ops", "solve", "syntax"]),
     ("error", &["backend", "data", "fit", "ir", "model", "symbolic", "syntax"]),
 ];

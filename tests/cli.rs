@@ -1306,3 +1306,39 @@ fn a_data_set_can_have_its_own_model() {
         .concat(),
     );
 }
+
+#[test]
+fn guess_searches_starts_for_any_model() {
+    let cache = TempDir::new("cli-presearch");
+    let dir = TempDir::new("cli-presearch-data");
+    let mut text = String::from("x,y\n");
+    for i in 0..200 {
+        let x = i as f64 * 0.05;
+        text += &format!("{x:?},{:?}\n", 2.0 * (3.7 * x).sin() + 0.01 * (((i * 7) % 11) as f64 - 5.0) / 5.0);
+    }
+    let path = dir.path().join("wave.csv");
+    std::fs::write(&path, text).unwrap();
+    let path = path.to_str().unwrap();
+    let args = ["fit", "a*sin(w*x)", path, "--bounds", "a=0:5,w=0.5:6"];
+    let shown = |out: &std::process::Output| -> String {
+        stdout(out)
+            .lines()
+            .filter(|l| l.contains("pre-search") || l.trim_start().starts_with("w ="))
+            .map(|l| format!("{}\n", l.trim()))
+            .collect()
+    };
+    let plain = jitfit(&args, &cache);
+    let guessed = jitfit(&[&args[..], &["--guess"]].concat(), &cache);
+    assert_eq!(guessed.status.code(), Some(0), "{}", stderr(&guessed));
+    expect_test::expect![[r#"
+        w =      1.07218 ± 0.270103 (25.19%)  (init = 1, by default)
+        --
+        pre-search: Σr² at 256 Sobol' points over a in [0, 5], w in [0.5, 6] (bounds, else the start ± the change that moves the model by the data's range)
+        starts from the pre-search (--guess): a = 1.30859, w = 3.70117 (Σr² 48.3616 there, 487.351 at the default start)
+        w =          3.7 ± 5.65437e-5 (0.00%)  (init = 3.70117, guessed)
+    "#]].assert_eq(&(shown(&plain) + "--\n" + &shown(&guessed)));
+    let refused = jitfit(&[&args[..], &["--guess", "--no-guess"]].concat(), &cache);
+    expect_test::expect![[r#"
+        error: --guess cannot be combined with --no-guess
+    "#]].assert_eq(&stderr(&refused));
+}

@@ -148,6 +148,11 @@ pub struct FitArgs {
     /// without a --p0 start from the data, and [[Data]] says so).
     #[arg(long)]
     pub no_guess: bool,
+    /// Search starting values for the parameters that have none (no --p0, no library guess):
+    /// Σr² at 256 Sobol' points over their bounds, or a box from the data, the best kept — no
+    /// fit run; [[Data]] says the box, [[Variables]] marks the starts guessed.
+    #[arg(long)]
+    pub guess: bool,
     /// A global fit: the rows grouped by COLUMN (ids as written, in order of first
     /// appearance) are data sets fitted together, each with its own parameters except the
     /// --shared ones (named A_1, A_2, … per set in the report).

@@ -70,8 +70,8 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         (
             "--seed",
             args.seed.is_some(),
-            "--starts N (N > 1) or --bootstrap N",
-            args.starts > 1 || args.bootstrap.is_some(),
+            "--starts N (N > 1), --bootstrap N or --guess",
+            args.starts > 1 || args.bootstrap.is_some() || args.guess,
         ),
         ("--resample", args.resample.is_some(), "--bootstrap N", args.bootstrap.is_some()),
         ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
@@ -103,6 +103,18 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ] {
             if given {
                 bail!("{flag} cannot be combined with --sets (a global fit) yet");
+            }
+        }
+    }
+    if args.guess {
+        for (flag, given) in [
+            ("--no-guess", args.no_guess),
+            ("--starts", args.starts > 1),
+            ("--sets", args.sets.is_some()),
+            ("--resume", args.resume.is_some()),
+        ] {
+            if given {
+                bail!("--guess cannot be combined with {flag}");
             }
         }
     }

@@ -132,6 +132,37 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
             config.p0.extend(new);
         }
     }
+    if args.guess {
+        // A pre-search over the parameters nothing gave a start.
+        let taken = |name: &str| config.p0.iter().chain(&config.fix).any(|(n, _)| n == name);
+        let search: Vec<String> = model.params().iter().filter(|p| !taken(p)).cloned().collect();
+        if search.is_empty() {
+            columns.notes.push("--guess: every parameter has a start already; nothing searched".into());
+        } else {
+            let found = model
+                .pre_search(&data, |fit| config.apply(fit), &search, 256, args.seed.unwrap_or(0))
+                .map_err(nan_hint)?;
+            columns.notes.extend(found.notes.iter().cloned());
+            let list: Vec<String> = search
+                .iter()
+                .map(|name| {
+                    let k = model.params().iter().position(|p| p == name).expect("a parameter");
+                    format!("{name} = {}", crate::format::num(found.values[k]))
+                })
+                .collect();
+            columns.notes.push(format!(
+                "starts from the pre-search (--guess): {} (Σr² {} there, {} at the default start)",
+                list.join(", "),
+                crate::format::num(found.cost),
+                crate::format::num(found.start_cost)
+            ));
+            for name in &search {
+                let k = model.params().iter().position(|p| p == name).expect("a parameter");
+                config.p0.push((name.clone(), found.values[k]));
+            }
+            columns.guessed.extend(search);
+        }
+    }
     if args.starts > 1 {
         // The options are checked against the model once, not once per start.
         config.apply(model.fit(&data)).into_options()?;
