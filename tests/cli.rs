@@ -1340,5 +1340,6 @@ fn guess_searches_starts_for_any_model() {
     let refused = jitfit(&[&args[..], &["--guess", "--no-guess"]].concat(), &cache);
     expect_test::expect![[r#"
         error: --guess cannot be combined with --no-guess
-    "#]].assert_eq(&stderr(&refused));
+    "#]]
+    .assert_eq(&stderr(&refused));
 }
