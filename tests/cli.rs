@@ -1187,7 +1187,13 @@ fn several_files_are_a_global_fit_one_set_per_file() {
         .iter()
         .find(|n| n.as_str().unwrap().starts_with("global fit"))
         .unwrap();
-    assert!(note.as_str().unwrap().starts_with("global fit: 3 data sets one per file (1 = "), "{note}");
+    assert_eq!(
+        note.as_str().unwrap(),
+        format!(
+            "global fit: 3 data sets one per file (1 = {}, 2 = {}, 3 = {}); shared: tau; per set: A, B (named NAME_1, NAME_2, …)",
+            files[0], files[1], files[2]
+        )
+    );
     // Files with other columns, --sets beside files, a batch of files: refused.
     let odd = dir.path().join("odd.csv");
     std::fs::write(&odd, "t,y,z\n1,2,3\n2,3,4\n").unwrap();

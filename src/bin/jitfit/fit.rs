@@ -28,15 +28,7 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn context<'a>(&'a self, args: &'a FitArgs) -> report::Context<'a> {
-        report::Context {
-            model: &args.model,
-            data_path: args.data.as_deref().and_then(|p| p.to_str()).unwrap_or("data"),
-            columns: &self.columns,
-            compile_time: self.compile_time,
-            compile_origin: self.compile_origin,
-            total_time: self.total_time,
-            min_correl: args.min_correl.unwrap_or(0.1),
-        }
+        report::Context::new(args, &self.columns, self.compile_time, self.compile_origin, self.total_time)
     }
 
     pub fn write_plot(&self, path: &std::path::Path) -> anyhow::Result<()> {

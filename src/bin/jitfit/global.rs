@@ -149,15 +149,7 @@ pub struct GlobalOutcome {
 
 impl GlobalOutcome {
     pub fn context<'a>(&'a self, args: &'a FitArgs) -> Context<'a> {
-        Context {
-            model: &args.model,
-            data_path: args.data.as_deref().and_then(|p| p.to_str()).unwrap_or("data"),
-            columns: &self.columns,
-            compile_time: self.compile_time,
-            compile_origin: self.compile_origin,
-            total_time: self.total_time,
-            min_correl: args.min_correl.unwrap_or(0.1),
-        }
+        Context::new(args, &self.columns, self.compile_time, self.compile_origin, self.total_time)
     }
 
     /// The report's parameter order: the shared ones, then each set's own (`A_1, B_1, A_2, …`),

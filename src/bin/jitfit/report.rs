@@ -19,6 +19,27 @@ pub struct Context<'a> {
     pub min_correl: f64,
 }
 
+impl<'a> Context<'a> {
+    /// The context of a fit made from `args`: the model and data as named there.
+    pub fn new(
+        args: &'a crate::args::FitArgs,
+        columns: &'a Columns,
+        compile_time: Duration,
+        compile_origin: Origin,
+        total_time: Duration,
+    ) -> Context<'a> {
+        Context {
+            model: &args.model,
+            data_path: args.data.as_deref().and_then(|p| p.to_str()).unwrap_or("data"),
+            columns,
+            compile_time,
+            compile_origin,
+            total_time,
+            min_correl: args.min_correl.unwrap_or(0.1),
+        }
+    }
+}
+
 pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     let mut out = String::new();
     let w = &mut out;
