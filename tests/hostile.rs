@@ -70,6 +70,67 @@ fn data_bytes() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec(piece, 0..80).prop_map(|pieces| pieces.concat())
 }
 
+/// A table that mostly reads: a header or not, then rows of numbers (and now and then a
+/// missing value, a blank field, a short row) with blank lines, comments, rows of empty fields,
+/// every kind of line end, spaces around fields.
+fn table_bytes() -> impl Strategy<Value = (Vec<u8>, Delimiter)> {
+    let separator = prop_oneof![
+        Just(Delimiter::Comma),
+        Just(Delimiter::Semicolon),
+        Just(Delimiter::Tab),
+        Just(Delimiter::Whitespace)
+    ];
+    let field = prop_oneof![
+        4 => "-?[0-9]{1,4}",
+        4 => "-?[0-9]{1,3}\\.[0-9]{1,17}",
+        1 => "[0-9]\\.[0-9]{1,3}e-?[0-9]{1,2}",
+        1 => Just("NA".to_owned()),
+        1 => Just(String::new()),
+    ];
+    let end = prop_oneof![4 => Just("\n"), 1 => Just("\r\n"), 1 => Just("\r")];
+    let line = (prop::collection::vec(field, 3..=3), end, 0..20u8, any::<bool>());
+    (separator, any::<bool>(), prop::collection::vec(line, 1..40)).prop_map(|(separator, header, lines)| {
+        let sep = match separator {
+            Delimiter::Comma => ",",
+            Delimiter::Semicolon => ";",
+            Delimiter::Tab => "\t",
+            _ => " ",
+        };
+        let mut text = if header { format!("a{sep}b{sep}c\n") } else { String::new() };
+        for (fields, end, kind, padded) in lines {
+            let pad = if padded { " " } else { "" };
+            match kind {
+                0 => text.push_str(end),
+                1 => text.push_str(&format!("# a comment{sep}1{end}")),
+                2 => text.push_str(&format!("{pad}{sep}{pad}{sep}{end}")),
+                3 if fields[0].len() % 4 == 0 => text.push_str(&format!("{}{end}", fields[..2].join(sep))),
+                _ => {
+                    let fields: Vec<String> = fields.iter().map(|f| format!("{pad}{f}{pad}")).collect();
+                    text.push_str(&format!("{}{end}", fields.join(sep)));
+                }
+            }
+        }
+        (text.into_bytes(), separator)
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    /// Tables that read (most of these do), in memory whole or in pieces, parsed in place:
+    /// the same table or the same first error as the row reader's.
+    #[test]
+    fn tables_read_in_place_are_the_row_readers_tables((bytes, delimiter) in table_bytes(), given in any::<bool>()) {
+        let options = ReadOptions { delimiter: given.then_some(delimiter), ..ReadOptions::default() };
+        let name = if delimiter == Delimiter::Comma { "d.csv" } else { "d.txt" };
+        let read = read_text(bytes.as_slice(), Path::new(name), &options);
+        for pieces in [1, 2, 5] {
+            let parallel = read_text_parallel(&bytes, Path::new(name), &options, pieces);
+            prop_assert_eq!(summary(&parallel), summary(&read), "{} pieces", pieces);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
@@ -87,11 +148,16 @@ proptest! {
         let text_columns = if labels { vec!["x".to_owned()] } else { Vec::new() };
         let options = ReadOptions { delimiter, decimal_comma, text_columns };
         let read = read_text(bytes.as_slice(), Path::new(name), &options);
-        // Cut into pieces and read in parallel (as files past PARALLEL_BYTES are): the same
-        // table, or the same first error.
-        for pieces in [2, 3, 7] {
+        // Read in memory, whole or cut into pieces read in parallel (as files are): the same
+        // table, or the same first error. Without `"` the pieces are parsed in place, not by
+        // the row reader: the same again.
+        let unquoted: Vec<u8> = bytes.iter().copied().filter(|b| *b != b'"').collect();
+        let read_unquoted = read_text(unquoted.as_slice(), Path::new(name), &options);
+        for pieces in [1, 2, 3, 7] {
             let parallel = read_text_parallel(&bytes, Path::new(name), &options, pieces);
             prop_assert_eq!(summary(&parallel), summary(&read), "{} pieces", pieces);
+            let parallel = read_text_parallel(&unquoted, Path::new(name), &options, pieces);
+            prop_assert_eq!(summary(&parallel), summary(&read_unquoted), "{} pieces, no quotes", pieces);
         }
         if let Ok(table) = read {
             prop_assert_eq!(table.names.len(), table.columns.len());

@@ -10,6 +10,7 @@ mod text;
 pub use column::{Column, MappedColumnError};
 pub use text::{Delimiter, MAX_LINE_BYTES, PARALLEL_BYTES, ReadOptions, read_text, read_text_parallel};
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Named columns of equal length.
@@ -89,17 +90,27 @@ pub fn read_table_with(path: &Path, options: &ReadOptions) -> Result<Table, Data
                 .into(),
         });
     }
-    let file = std::fs::File::open(path).map_err(io)?;
+    let mut file = std::fs::File::open(path).map_err(io)?;
     let threads = rayon::current_num_threads();
-    if meta.len() >= text::PARALLEL_BYTES && threads > 1 {
+    // Pieces of at least 1 MiB, a few per thread.
+    let pieces = |len: usize| (len >> 20).clamp(1, 4 * threads);
+    if meta.len() >= text::PARALLEL_BYTES {
         // SAFETY: read-only, and only while this function runs; jitfit does not write the
         // file meanwhile. (If another process truncates it, reads may fault: the usual
         // caveat of memory maps, as for `.npy` columns.)
         if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-            return text::read_text_parallel(&map, path, options, 4 * threads);
+            return text::read_text_parallel(&map, path, options, pieces(map.len()));
         }
+        return read_text(file, path, options);
     }
-    read_text(file, path, options)
+    // A smaller file is read whole (its size may be wrong, as for files in /proc, or grow:
+    // past the limit the rest is streamed).
+    let mut bytes = Vec::with_capacity(meta.len() as usize + 1);
+    Read::by_ref(&mut file).take(text::PARALLEL_BYTES).read_to_end(&mut bytes).map_err(io)?;
+    if bytes.len() as u64 == text::PARALLEL_BYTES {
+        return read_text(std::io::Cursor::new(bytes).chain(file), path, options);
+    }
+    text::read_text_parallel(&bytes, path, options, pieces(bytes.len()))
 }
 
 /// True for a `.npy` file (binary columns, mapped; the text options do not apply).

@@ -45,6 +45,17 @@ impl Delimiter {
             },
         }
     }
+
+    /// The separating byte; `None` for runs of whitespace.
+    fn byte(self) -> Option<u8> {
+        match self {
+            Delimiter::Comma => Some(b','),
+            Delimiter::Semicolon => Some(b';'),
+            Delimiter::Tab => Some(b'\t'),
+            Delimiter::Other(b) => Some(b),
+            Delimiter::Whitespace => None,
+        }
+    }
 }
 
 /// What a text table does not say about itself. The default detects (and notes) what it can.
@@ -73,13 +84,17 @@ pub const PARALLEL_BYTES: u64 = 32 << 20;
 
 /// [`read_text`] over a whole file in memory, cut into `pieces` at line ends and parsed in
 /// parallel; the same table and the same first error as reading it in one piece. A file with
-/// a `"` is read in one piece (a quoted field may hold a line end).
+/// a `"` is read in one piece by the row reader (a quoted field may hold a line end); any
+/// other is parsed in place ([`Layout::parse_piece`]), without the row reader's copies.
 pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, pieces: usize) -> Result<Table, DataError> {
     use rayon::prelude::*;
-    // The first piece holds at least the first row (the header or first data row: it decides
-    // the layout), wherever the row reader finds it.
+    if memchr::memchr(b'"', bytes).is_some() {
+        return read_text(bytes, path, options);
+    }
+    // The first row (the header or first data row) decides the layout; the rows after it are
+    // cut into pieces.
+    let (layout, _, head) = read_head(bytes, path, options)?;
     let head_end = {
-        let (layout, _, _) = read_head(bytes, path, options)?;
         // After the first row's line end (a `\r\n` counts once, at its `\n`).
         let mut lines = 0;
         bytes
@@ -91,24 +106,20 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
             })
             .map_or(bytes.len(), |i| i + 1)
     };
+    let body = &bytes[head_end..];
     let mut cuts = vec![0];
     for k in 1..pieces.max(1) {
-        let at = (bytes.len() * k / pieces).max(head_end);
-        let cut = bytes[at..].iter().position(|b| *b == b'\n').map_or(bytes.len(), |i| at + i + 1);
-        if cut > *cuts.last().unwrap_or(&0) && cut < bytes.len() {
+        let at = body.len() * k / pieces;
+        let cut = memchr::memchr(b'\n', &body[at..]).map_or(body.len(), |i| at + i + 1);
+        if cut > *cuts.last().unwrap_or(&0) && cut < body.len() {
             cuts.push(cut);
         }
     }
-    cuts.push(bytes.len());
-    if cuts.len() <= 2 || bytes.contains(&b'"') {
-        return read_text(bytes, path, options);
-    }
-    let (layout, mut rows, mut head) = read_head(&bytes[..cuts[1]], path, options)?;
-    layout.parse_rows(&mut rows, 0, &mut head)?;
-    // Each later piece starts after the line ends before it.
-    let pieces: Vec<(usize, &[u8])> = cuts.windows(2).skip(1).map(|w| (w[0], &bytes[w[0]..w[1]])).collect();
-    let newlines: Vec<usize> = pieces.par_iter().map(|(_, b)| line_ends(b)).collect();
-    let mut before = line_ends(&bytes[..cuts[1]]);
+    cuts.push(body.len());
+    // Each piece's lines count from the line ends before it.
+    let pieces: Vec<&[u8]> = cuts.windows(2).map(|w| &body[w[0]..w[1]]).collect();
+    let newlines: Vec<usize> = pieces.par_iter().map(|b| line_ends(b)).collect();
+    let mut before = line_ends(&bytes[..head_end]);
     let offsets: Vec<usize> = newlines
         .iter()
         .map(|n| {
@@ -119,12 +130,14 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
         .collect();
     let parts: Vec<Result<Part, DataError>> = pieces
         .par_iter()
-        .zip(offsets)
-        .map(|((_, piece), offset)| {
+        .zip(offsets.into_par_iter().zip(newlines))
+        .map(|(piece, (offset, lines))| {
+            // A row per line, at most: the columns never grow by copying.
             let mut part = layout.empty_part();
-            let reader = LineLimit { inner: *piece, line: 0 };
-            let mut rows = Rows::new(BufReader::with_capacity(1 << 16, reader), layout.separator);
-            layout.parse_rows(&mut rows, offset, &mut part)?;
+            for column in &mut part.columns {
+                column.reserve_exact(lines + 1);
+            }
+            layout.parse_piece(piece, offset, &mut part)?;
             Ok(part)
         })
         .collect();
@@ -278,6 +291,80 @@ impl Layout {
         Ok(())
     }
 
+    /// The rows of a piece of a quote-free table in memory into `part`, as [`Rows`] reads
+    /// them: lines end at `\n`, `\r\n` or a lone `\r` and count from `line_offset`; blank and
+    /// comment lines are skipped; fields are cut at the separator (or at runs of whitespace,
+    /// where `#` starts a comment), and a row of blank fields is skipped. A piece with a line
+    /// over [`MAX_LINE_BYTES`] goes to the row reader, which refuses it.
+    fn parse_piece(&self, bytes: &[u8], line_offset: usize, part: &mut Part) -> Result<(), DataError> {
+        if bytes.len() > MAX_LINE_BYTES && has_long_line(bytes) {
+            let reader = LineLimit { inner: bytes, line: 0 };
+            let mut rows = Rows::new(BufReader::with_capacity(1 << 16, reader), self.separator);
+            return self.parse_rows(&mut rows, line_offset, part);
+        }
+        let separator = self.separator.byte();
+        let mut fields: Vec<Range<usize>> = Vec::with_capacity(self.names.len());
+        let (mut at, mut line) = (0, line_offset);
+        while at < bytes.len() {
+            // One scan of the line: its end, its fields, whether it has anything but
+            // separators and spaces (a row of blank fields is skipped, as is a blank line).
+            let rest = &bytes[at..];
+            fields.clear();
+            let (mut start, mut filled, mut comment) = (0, false, None);
+            let mut end = rest.len();
+            match separator {
+                Some(d) => {
+                    for (k, &b) in rest.iter().enumerate() {
+                        if b == d {
+                            fields.push(start..k);
+                            start = k + 1;
+                        } else if b == b'\n' || b == b'\r' {
+                            end = k;
+                            break;
+                        } else if !b.is_ascii_whitespace() {
+                            filled = true;
+                        }
+                    }
+                }
+                None => {
+                    for (k, &b) in rest.iter().enumerate() {
+                        if b == b'\n' || b == b'\r' {
+                            end = k;
+                            break;
+                        } else if comment.is_some() {
+                        } else if b == b'#' {
+                            comment = Some(k);
+                        } else if b.is_ascii_whitespace() {
+                            if start < k {
+                                fields.push(start..k);
+                            }
+                            start = k + 1;
+                        } else {
+                            filled = true;
+                        }
+                    }
+                }
+            }
+            let content = &rest[..end];
+            at += match rest.get(end) {
+                Some(b'\r') if rest.get(end + 1) == Some(&b'\n') => end + 2,
+                Some(_) => end + 1,
+                None => end,
+            };
+            line += 1;
+            let trimmed = content.trim_ascii_start();
+            if !filled || trimmed.first() == Some(&b'#') {
+                continue;
+            }
+            let stop = comment.unwrap_or(end);
+            if separator.is_some() || start < stop {
+                fields.push(start..stop);
+            }
+            self.push_row(part, line, content, &fields)?;
+        }
+        Ok(())
+    }
+
     fn push_row(&self, part: &mut Part, line: usize, bytes: &[u8], fields: &[Range<usize>]) -> Result<(), DataError> {
         let path = &self.path;
         let width = self.names.len();
@@ -346,6 +433,9 @@ impl Layout {
         let mut parts = parts.into_iter();
         let Some(first) = parts.next() else { return Err(DataError::Empty { path: path.to_owned() }) };
         let (mut columns, mut labels) = (first.columns, first.labels);
+        for column in &mut columns {
+            column.reserve_exact(rows - column.len());
+        }
         for part in parts {
             for k in 0..width {
                 match (&mut labels[k], &part.labels[k]) {
@@ -421,7 +511,16 @@ impl Numbers {
     }
 
     fn parse(&self, field: &[u8]) -> Parsed {
-        let Ok(text) = std::str::from_utf8(field) else { return Parsed::Not };
+        if let Some(v) = plain_number(field, !self.decimal_comma) {
+            return Parsed::Number(v);
+        }
+        let text = if field.is_ascii() {
+            // SAFETY: ASCII is UTF-8 (`from_utf8` costs more than the parse on short fields).
+            unsafe { std::str::from_utf8_unchecked(field) }
+        } else {
+            let Ok(text) = std::str::from_utf8(field) else { return Parsed::Not };
+            text
+        };
         // The common case first: a number as it stands (fields come trimmed of ASCII spaces).
         if !self.decimal_comma
             && let Ok(v) = text.parse::<f64>()
@@ -446,6 +545,40 @@ impl Numbers {
         }
         Parsed::Not
     }
+}
+
+/// Powers of ten that are exact in f64.
+const EXACT_POWERS_OF_TEN: [f64; 16] =
+    [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
+
+/// A plainly written number — an optional sign, at most 15 digits, and (when `point`) one `.`
+/// with digits on both sides; no exponent — read to the same bits as `str::parse` reads it,
+/// without its generality (most fields of most tables: indices, counts, measured values): the
+/// digits and the power of ten are exact in f64, so their quotient is correctly rounded, as
+/// `str::parse`'s result is. `None` for any other form, which `str::parse` then reads.
+fn plain_number(field: &[u8], point: bool) -> Option<f64> {
+    let (negative, digits) = match field.first()? {
+        b'-' => (true, &field[1..]),
+        b'+' => (false, &field[1..]),
+        _ => (false, field),
+    };
+    if digits.is_empty() || digits.len() > 16 {
+        return None;
+    }
+    let (mut mantissa, mut point_at) = (0u64, None);
+    for (k, &b) in digits.iter().enumerate() {
+        match b {
+            b'0'..=b'9' => mantissa = mantissa * 10 + u64::from(b - b'0'),
+            b'.' if point && point_at.is_none() && k > 0 && k + 1 < digits.len() => point_at = Some(k),
+            _ => return None,
+        }
+    }
+    let decimals = point_at.map_or(0, |k| digits.len() - k - 1);
+    if digits.len() - usize::from(point_at.is_some()) > 15 {
+        return None;
+    }
+    let value = mantissa as f64 / EXACT_POWERS_OF_TEN[decimals];
+    Some(if negative { -value } else { value })
 }
 
 /// `nan`, `inf` spelled out are numbers in a first row; the missing-value words are not.
@@ -511,12 +644,9 @@ impl RowError {
 
 impl<R: Read> Rows<R> {
     fn new(reader: R, separator: Delimiter) -> Self {
-        let delimiter = match separator {
-            Delimiter::Comma => b',',
-            Delimiter::Semicolon => b';',
-            Delimiter::Tab => b'\t',
-            Delimiter::Other(b) => b,
-            Delimiter::Whitespace => {
+        let delimiter = match separator.byte() {
+            Some(b) => b,
+            None => {
                 let kind = RowKind::Whitespace {
                     reader: BufReader::new(Lines::new(reader, false)),
                     buffer: Vec::new(),
@@ -712,6 +842,19 @@ fn line_ends(bytes: &[u8]) -> usize {
     newlines + lone + usize::from(bytes.last() == Some(&b'\r'))
 }
 
+/// Whether `bytes` has more than [`MAX_LINE_BYTES`] between line feeds ([`LineLimit`]'s
+/// measure).
+fn has_long_line(bytes: &[u8]) -> bool {
+    let mut last = 0;
+    for k in memchr::memchr_iter(b'\n', bytes).chain([bytes.len()]) {
+        if k - last > MAX_LINE_BYTES {
+            return true;
+        }
+        last = k + 1;
+    }
+    false
+}
+
 /// A reader that fails on a line longer than [`MAX_LINE_BYTES`].
 struct LineLimit<R> {
     inner: R,
@@ -734,5 +877,68 @@ impl<R: Read> Read for LineLimit<R> {
             ));
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_number;
+    use proptest::prelude::*;
+
+    /// Whatever `plain_number` reads, `str::parse` reads to the same bits.
+    fn agrees(text: &str) {
+        if let Some(v) = plain_number(text.as_bytes(), true) {
+            let std: f64 = text.parse().unwrap_or_else(|_| panic!("`{text}` read as {v}, refused by str::parse"));
+            assert_eq!(v.to_bits(), std.to_bits(), "`{text}`");
+        }
+    }
+
+    #[test]
+    fn plain_numbers_read_as_str_parse_reads_them() {
+        for text in [
+            "0",
+            "-0",
+            "+0",
+            "-0.0",
+            "7",
+            "007",
+            "3.25",
+            "-3.25",
+            "0.1",
+            "0.3",
+            "999999999999999",
+            "1000000000000000",
+            "9007199254740993",
+            "0.000000000000001",
+            "1.",
+            ".5",
+            "-",
+            "+",
+            ".",
+            "1.2.3",
+            "1e5",
+            "12a",
+            "--1",
+            "+-1",
+            "123456789012345.6",
+            "12345678901234.5",
+        ] {
+            agrees(text);
+        }
+        assert_eq!(plain_number(b"1.5", false), None, "a `.` under --decimal-comma is not plain");
+        assert_eq!(plain_number(b"-12", false), Some(-12.0));
+    }
+
+    proptest! {
+        #[test]
+        fn random_plain_numbers(text in "[-+]?[0-9]{0,9}[.]?[0-9]{0,9}") {
+            agrees(&text);
+        }
+
+        #[test]
+        fn printed_values(v in proptest::num::f64::NORMAL, decimals in 0usize..12) {
+            agrees(&format!("{v:.decimals$}"));
+            agrees(&format!("{}", v as f32));
+        }
     }
 }
