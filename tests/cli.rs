@@ -1072,13 +1072,16 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
             B_2 =     0.199682 ± 0.00382623 (1.92%)  (init = 1, by default)
             A_3 =      4.00122 ± 0.00886711 (0.22%)  (init = 4)
             B_3 =      0.99822 ± 0.00501227 (0.50%)  (init = 1, by default)
-        [[Correlations]] (unreported correlations are < 0.1; none between two sets' own parameters)
+        [[Correlations]] (unreported correlations are < 0.1)
             C(tau, B_3)  = -0.7460
             C(tau, B_1)  = -0.6427
             C(A_2, B_2)  = -0.5878
             C(A_1, B_1)  = -0.4961
             C(tau, B_2)  = -0.4889
+            C(B_1, B_3)  = +0.4794
             C(A_3, B_3)  = -0.4065
+            C(B_2, B_3)  = +0.3647
+            C(B_1, B_2)  = +0.3142
         [[Status]]
             converged: `ftol` termination condition is satisfied. (status 2)
     "#]].assert_eq(shown);
@@ -1122,6 +1125,35 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
     let notes: Vec<String> = stdout(&dense).lines().filter(|l| l.contains("solver:")).map(str::to_owned).collect();
     expect_test::expect!["    solver: dense, the sets written as one model (for --loss; at most 200 sets)"]
         .assert_eq(&notes.join("\n"));
+    // The JSON's joint covariance (between two sets' own parameters too) is the dense
+    // rewrite's, pair by pair by name.
+    let as_json = |extra: &[&str]| -> serde_json::Value {
+        let args =
+            [&["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--json"], extra].concat();
+        let out = jitfit(&args, &cache);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let (structured, dense) = (as_json(&[]), as_json(&["--global-solver", "dense"]));
+    let names = |json: &serde_json::Value| -> Vec<String> {
+        json["parameters"].as_array().unwrap().iter().map(|p| p["name"].as_str().unwrap().to_owned()).collect()
+    };
+    let (names_s, names_d) = (names(&structured), names(&dense));
+    assert_eq!(names_s.len(), 7);
+    for (a, name_a) in names_s.iter().enumerate() {
+        for (b, name_b) in names_s.iter().enumerate() {
+            let (da, db) =
+                (names_d.iter().position(|n| n == name_a).unwrap(), names_d.iter().position(|n| n == name_b).unwrap());
+            for matrix in ["covariance", "correlation"] {
+                let found = structured[matrix][a][b].as_f64().unwrap();
+                let expected = dense[matrix][da][db].as_f64().unwrap();
+                assert!(
+                    (found - expected).abs() <= 1e-6 * expected.abs().max(1e-12),
+                    "{matrix}({name_a}, {name_b}): {found} vs {expected}"
+                );
+            }
+        }
+    }
     // Beyond the dense rewrite's 200 sets: summarized in [[Data]], every set in the JSON.
     let many = dir.path().join("many.csv");
     let mut text = String::from("run,t,y\n");
@@ -1146,6 +1178,11 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
     let json: serde_json::Value = serde_json::from_str(&stdout(&json)).unwrap();
     assert_eq!(json["global"]["sets"].as_array().unwrap().len(), 250);
     assert_eq!(json["parameters"].as_array().unwrap().len(), 501);
+    // Past 500 parameters no joint matrix (each set's block is in `global.sets`), and said.
+    assert!(json["covariance"].is_null() && json["correlation"].is_null());
+    assert_eq!(json["global"]["sets"][7]["covariance"].as_array().unwrap().len(), 3);
+    let header = report.lines().find(|l| l.starts_with("[[Correlations]]")).unwrap();
+    expect_test::expect!["[[Correlations]] (unreported correlations are < 0.1; none between two sets' own parameters: over 500 parameters)"].assert_eq(header);
     let dense = jitfit(&[&args[..], &["--global-solver", "dense"]].concat(), &cache);
     expect_test::expect![[r#"
         error: --sets run: 250 data sets; the dense global fit takes at most 200 (its Jacobian is dense over every set's parameters: 200 sets of 25 points and 6 parameters take 10 s, and the cost grows with the cube); the structured solver takes any number: leave out --global-solver dense

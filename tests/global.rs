@@ -119,6 +119,37 @@ fn the_structured_solver_agrees_with_the_dense_rewrite() {
         close(set.covariance[ia * q + it], dense_fit.covariance[da * nd + dt], 1e-6, "cov(A, tau)");
         close(set.covariance[it * q + ia], dense_fit.covariance[dt * nd + da], 1e-6, "cov(tau, A)");
     }
+    // The joint covariance, every pair of the dense fit's parameters — between two sets'
+    // own amplitudes too — in the dense fit's order.
+    let params: Vec<(usize, usize)> = dense_fit
+        .param_names
+        .iter()
+        .map(|name| match name.rsplit_once('_') {
+            Some((base, k)) => {
+                let k: usize = k.parse::<usize>().unwrap() - 1;
+                (k, fit.sets[k].index(base).unwrap())
+            }
+            None => (0, fit.sets[0].index(name).unwrap()),
+        })
+        .collect();
+    let joint = fit.joint_covariance(&params).unwrap();
+    let nd = params.len();
+    let mut between_sets = 0;
+    for a in 0..nd {
+        for b in 0..nd {
+            let expected = dense_fit.covariance[a * nd + b];
+            let what = format!("cov({}, {})", dense_fit.param_names[a], dense_fit.param_names[b]);
+            assert!(
+                (joint[a * nd + b] - expected).abs() <= 1e-6 * expected.abs(),
+                "{what}: {} vs {expected}",
+                joint[a * nd + b]
+            );
+            between_sets += usize::from(params[a].0 != params[b].0 && !fit.sets[0].shared[params[a].1]);
+        }
+    }
+    assert!(between_sets > 0);
+    assert_eq!(fit.covariance_between(2, 2).unwrap(), fit.sets[2].covariance);
+    assert_eq!(fit.covariance_between(0, sets.len()), None);
 }
 
 #[test]

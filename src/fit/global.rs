@@ -21,8 +21,9 @@
 //! not depend on the number of threads.
 //!
 //! The covariance is the exact inverse of JᵀJ, computed blockwise: the shared block S⁻¹, each
-//! set's own block A_k⁻¹ + A_k⁻¹B_k S⁻¹ B_kᵀA_k⁻¹ and their cross terms −A_k⁻¹B_k S⁻¹ (the
-//! covariance between two sets' own parameters is not stored). Bounds are kept by projecting
+//! set's own block A_k⁻¹ + A_k⁻¹B_k S⁻¹ B_kᵀA_k⁻¹ and their cross terms −A_k⁻¹B_k S⁻¹; between
+//! two sets' own parameters A_a⁻¹B_a S⁻¹ B_bᵀA_b⁻¹, computed on demand from kept factors
+//! ([`GlobalFit::covariance_between`], [`GlobalFit::joint_covariance`]). Bounds are kept by projecting
 //! each trial point onto the box, as the compact batch solver does.
 
 // Small dense blocks, indexed by row and column together: index loops read as the algebra.
@@ -101,9 +102,77 @@ pub struct GlobalFit {
     pub status: Status,
     pub message: String,
     pub solve_time: Duration,
+    /// What the covariance between two sets' parameters is made of (None where the
+    /// covariance was not estimated).
+    #[serde(skip)]
+    cross: Option<CrossFactors>,
+}
+
+/// The covariance between two different sets' parameters, in factors: with G_k (q_k × ns) a
+/// set's rows of −A_k⁻¹B_k for its own free parameters, unit rows for its shared ones and zero
+/// rows for its fixed ones, cov(set a, set b) = G_a S⁻¹ G_bᵀ (times the χ²/dof scale) for
+/// a ≠ b. O(sets · q · ns) memory where the joint matrix would be O((sets · q)²).
+#[derive(Clone, Debug)]
+struct CrossFactors {
+    /// The free shared parameters.
+    ns: usize,
+    /// S⁻¹ · scale, ns × ns.
+    s_inv: Vec<f64>,
+    /// Each set's G, q × ns row-major.
+    g: Vec<Vec<f64>>,
 }
 
 impl GlobalFit {
+    /// The covariance between set `a`'s and set `b`'s parameters (each in its model's
+    /// order), q_a × q_b row-major: set `a`'s own covariance when `a == b`; between two sets,
+    /// their own parameters' covariance through the shared ones. `None` for a set that does
+    /// not exist or where the covariance was not estimated (a warning says why).
+    pub fn covariance_between(&self, a: usize, b: usize) -> Option<Vec<f64>> {
+        let (set_a, set_b) = (self.sets.get(a)?, self.sets.get(b)?);
+        if a == b {
+            return Some(set_a.covariance.clone());
+        }
+        let cross = self.cross.as_ref()?;
+        let ns = cross.ns;
+        let (qa, qb) = (set_a.param_names.len(), set_b.param_names.len());
+        let (ga, gb) = (&cross.g[a], &cross.g[b]);
+        let mut out = vec![0.0; qa * qb];
+        for i in 0..qa {
+            if set_a.fixed[i] {
+                continue;
+            }
+            // Row i of G_a S⁻¹.
+            let row: Vec<f64> =
+                (0..ns).map(|c| (0..ns).map(|d| ga[i * ns + d] * cross.s_inv[d * ns + c]).sum()).collect();
+            for j in 0..qb {
+                if !set_b.fixed[j] {
+                    out[i * qb + j] = (0..ns).map(|c| row[c] * gb[j * ns + c]).sum();
+                }
+            }
+        }
+        Some(out)
+    }
+
+    /// The joint covariance of the parameters `params`, each given as (set, index in that
+    /// set's model), n × n row-major in that order (a shared parameter may be named through
+    /// any set that has it). `None` where [`GlobalFit::covariance_between`] is.
+    pub fn joint_covariance(&self, params: &[(usize, usize)]) -> Option<Vec<f64>> {
+        let n = params.len();
+        let mut out = vec![0.0; n * n];
+        use std::collections::hash_map::{Entry, HashMap};
+        let mut blocks: HashMap<(usize, usize), Vec<f64>> = HashMap::new();
+        for (r, &(a, i)) in params.iter().enumerate() {
+            for (c, &(b, j)) in params.iter().enumerate() {
+                let block = match blocks.entry((a, b)) {
+                    Entry::Occupied(e) => e.into_mut(),
+                    Entry::Vacant(e) => e.insert(self.covariance_between(a, b)?),
+                };
+                out[r * n + c] = block[i * self.sets[b].param_names.len() + j];
+            }
+        }
+        Some(out)
+    }
+
     /// Parameter `name`'s value in set `set` (from 0).
     pub fn value(&self, set: usize, name: &str) -> Option<f64> {
         let set = self.sets.get(set)?;
@@ -388,7 +457,7 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
     } else {
         (chi2 / dof as f64, None)
     };
-    let (covariances, covariance_warning) = solver.covariance(&outcome.blocks, scale);
+    let (covariances, cross, covariance_warning) = solver.covariance(&outcome.blocks, scale);
     let covariance_warning = match (covariance_warning, why) {
         (Some(a), Some(b)) => Some(format!("{a}; {b}")),
         (a, b) => a.or(b),
@@ -462,6 +531,7 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
         message: outcome.status.message().to_owned(),
         status: outcome.status,
         solve_time: started.elapsed(),
+        cross,
     })
 }
 
@@ -924,7 +994,7 @@ impl Solver<'_, '_> {
 
     /// Each set's covariance of its q parameters (scaled by `scale`), from the undamped
     /// blocks; ∞ with a warning where JᵀJ is singular.
-    fn covariance(&self, blocks: &[Blocks], scale: f64) -> (Vec<Vec<f64>>, Option<String>) {
+    fn covariance(&self, blocks: &[Blocks], scale: f64) -> (Vec<Vec<f64>>, Option<CrossFactors>, Option<String>) {
         let ns = self.ns;
         let singular = |why: String| {
             let covariances = self
@@ -939,7 +1009,7 @@ impl Solver<'_, '_> {
                     cov
                 })
                 .collect();
-            (covariances, Some(why))
+            (covariances, None, Some(why))
         };
         if blocks.len() != self.inputs.len() {
             return singular("the covariance was not estimated: the model was not finite at the start".into());
@@ -1007,7 +1077,23 @@ impl Solver<'_, '_> {
                 cov
             })
             .collect();
-        (covariances, None)
+        let g = (0..blocks.len())
+            .map(|k| {
+                let (e, spec) = (&eliminations[k], &self.specs[k]);
+                let mut g = vec![0.0; spec.q * ns];
+                for (i, &ji) in spec.local.iter().enumerate() {
+                    for c in 0..ns {
+                        g[ji * ns + c] = -e.a_inv_b[i * ns + c];
+                    }
+                }
+                for &(jc, c) in &spec.shared {
+                    g[jc * ns + c] = 1.0;
+                }
+                g
+            })
+            .collect();
+        let s_inv = s_inv.iter().map(|v| v * scale).collect();
+        (covariances, Some(CrossFactors { ns, s_inv, g }), None)
     }
 }
 

@@ -167,7 +167,32 @@ impl GlobalOutcome {
         });
         shared.chain(own).collect()
     }
+
+    /// The joint covariance and correlation of [`GlobalOutcome::parameters`], n × n, up to
+    /// [`JOINT_MAX`] parameters (and where the covariance was estimated).
+    pub fn joint(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let parameters = self.parameters();
+        let n = parameters.len();
+        if n > JOINT_MAX {
+            return None;
+        }
+        let at: Vec<(usize, usize)> = parameters.iter().map(|(_, k, j)| (*k, *j)).collect();
+        let covariance = self.fit.joint_covariance(&at)?;
+        let se: Vec<f64> = (0..n).map(|i| covariance[i * n + i].sqrt()).collect();
+        let correlation = (0..n * n)
+            .map(|x| {
+                let (i, j) = (x / n, x % n);
+                if i == j { 1.0 } else { covariance[x] / (se[i] * se[j]) }
+            })
+            .collect();
+        Some((covariance, correlation))
+    }
 }
+
+/// Up to this many parameters a global fit's report has the joint covariance (the JSON's
+/// `covariance` and `correlation`, n × n) and the correlations between sets; past it (n² grows
+/// with the square of the sets) each set's block only.
+pub const JOINT_MAX: usize = 500;
 
 /// Matches columns, splits the rows into sets, compiles the models (through the cache) and
 /// fits.
@@ -538,10 +563,24 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
         );
         let _ = writeln!(w, "    {name:<width$} = {:>12} {detail}", num(set.values[*j]));
     }
-    // Correlations within each set's block (its own parameters and the shared ones).
     let mut pairs: Vec<(f64, String)> = Vec::new();
+    let joint = o.joint();
+    if let Some((_, correlation)) = &joint {
+        // Every pair, between sets too.
+        let n = parameters.len();
+        for a in 0..n {
+            for b in a + 1..n {
+                let c = correlation[a * n + b];
+                if c.is_finite() && c.abs() >= ctx.min_correl {
+                    pairs.push((c, format!("C({}, {})", parameters[a].0, parameters[b].0)));
+                }
+            }
+        }
+    }
+    // Past JOINT_MAX parameters, the correlations within each set's block (its own parameters
+    // and the shared ones).
     let mut seen_shared: Vec<String> = Vec::new();
-    for (k, set) in fit.sets.iter().enumerate() {
+    for (k, set) in fit.sets.iter().enumerate().filter(|_| joint.is_none()) {
         let q = set.param_names.len();
         let label = |j: usize| {
             if set.shared[j] {
@@ -571,11 +610,18 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
         }
     }
     pairs.sort_by(|a, b| b.0.abs().total_cmp(&a.0.abs()));
-    let _ = writeln!(
-        w,
-        "[[Correlations]] (unreported correlations are < {}; none between two sets' own parameters)",
-        ctx.min_correl
-    );
+    match joint {
+        Some(_) => {
+            let _ = writeln!(w, "[[Correlations]] (unreported correlations are < {})", ctx.min_correl);
+        }
+        None => {
+            let _ = writeln!(
+                w,
+                "[[Correlations]] (unreported correlations are < {}; none between two sets' own parameters: over {JOINT_MAX} parameters)",
+                ctx.min_correl
+            );
+        }
+    }
     if pairs.is_empty() {
         let _ = writeln!(w, "    none");
     }
@@ -594,10 +640,16 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
 }
 
 /// The report as JSON, schema `jitfit.fit/1`: the single fit's fields (`covariance` and
-/// `correlation` null: see `global.sets[k].covariance`) and a `global` object.
+/// `correlation` the joint ones up to [`JOINT_MAX`] parameters, else null: see
+/// `global.sets[k].covariance`) and a `global` object.
 pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
     let ctx = o.context(args);
     let fit = &o.fit;
+    let joint = o.joint();
+    let n = o.parameters().len();
+    let matrix = |m: &[f64]| -> Value {
+        Value::Array((0..n).map(|i| Value::Array((0..n).map(|j| finite_or_null(m[i * n + j])).collect())).collect())
+    };
     let parameters: Vec<Value> = o
         .parameters()
         .iter()
@@ -659,8 +711,8 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
         }
         .json(),
         "parameters": parameters,
-        "covariance": Value::Null,
-        "correlation": Value::Null,
+        "covariance": joint.as_ref().map_or(Value::Null, |(c, _)| matrix(c)),
+        "correlation": joint.as_ref().map_or(Value::Null, |(_, c)| matrix(c)),
         "warnings": fit.covariance_warning.iter().collect::<Vec<_>>(),
         "global": {
             "solver": "structured",
