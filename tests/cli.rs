@@ -119,6 +119,76 @@ fn plot_and_residuals_are_written() {
     }
 }
 
+/// The plot as a scientist would put it in a paper: 1-2-5 ticks, error bars from σ, the
+/// confidence band, residuals normalized by σ, a legend, value ± error to the error's digits
+/// (golden SVGs); a log x axis chosen for five decades and said; what cannot be drawn refused.
+#[test]
+fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
+    let cache = TempDir::new("cli-plot-golden");
+    let dir = TempDir::new("cli-plot-golden-out");
+    let decay = dir.path().join("decay.svg");
+    let out = jitfit(
+        &[
+            "fit",
+            "a*exp(-b*time) + c",
+            "tests/data/plot/decay.csv",
+            "--y",
+            "signal",
+            "--sigma",
+            "err",
+            "--band",
+            "1",
+            "--plot",
+            decay.to_str().unwrap(),
+        ],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_test::expect_file!["snapshots/plot_decay.svg"].assert_eq(&std::fs::read_to_string(&decay).unwrap());
+    let dose = dir.path().join("dose.svg");
+    let model = "response = bottom + (top - bottom)/(1 + (ec50/dose)^hill)";
+    let args = ["fit", model, "tests/data/plot/dose.csv", "--p0", "bottom=10,top=100,ec50=1,hill=1", "--plot"];
+    let out = jitfit(&[&args[..], &[dose.to_str().unwrap()]].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_test::expect_file!["snapshots/plot_dose.svg"].assert_eq(&std::fs::read_to_string(&dose).unwrap());
+    let err = stderr(&out);
+    let notes: Vec<&str> = err.lines().filter(|l| l.contains("--plot")).map(|l| l.trim()).collect();
+    expect_test::expect![
+        "note: --plot: `dose` spans three decades or more: drawn on a log x axis (--log-x=false draws it linear)"
+    ]
+    .assert_eq(&notes.join("\n"));
+    // --log-x=false: linear, no note.
+    let out = jitfit(&[&args[..], &[dose.to_str().unwrap(), "--log-x=false"]].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("--plot"), "{}", stderr(&out));
+    assert!(!std::fs::read_to_string(&dose).unwrap().contains(">0.001</text>"));
+    let refused = |args: &[&str]| -> String {
+        let out = jitfit(args, &cache);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        stderr(&out)
+    };
+    let p_path = dir.path().join("p.svg");
+    let p = p_path.to_str().unwrap();
+    expect_test::expect![[r#"
+        error: --log-x applies only with --plot FILE
+        error: writing the plot to DIR/p.svg: --log-y: `y` has values ≤ 0, which a log axis cannot show
+        error: writing the plot to DIR/p.svg: --log-x: a model of several variables is plotted against the fitted values, not one x
+    "#]]
+    .assert_eq(
+        &[
+            refused(&["fit", model, "tests/data/plot/dose.csv", "--log-x"]),
+            {
+                let signed = dir.path().join("signed.csv");
+                std::fs::write(&signed, "x,y\n1,-1\n2,1\n3,2\n4,5\n").unwrap();
+                refused(&["fit", "a*x + b", signed.to_str().unwrap(), "--plot", p, "--log-y"])
+            },
+            refused(&["fit", "a*x + b*z", "tests/data/xyz.csv", "--y", "y", "--vars", "x,z", "--plot", p, "--log-x"]),
+        ]
+        .concat()
+        .replace(dir.path().to_str().unwrap(), "DIR"),
+    );
+}
+
 #[test]
 fn nist_files_compare_with_certified_values() {
     let cache = TempDir::new("cli-nist");

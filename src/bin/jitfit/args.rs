@@ -89,9 +89,17 @@ pub struct FitArgs {
     /// Write x, y, fitted value and residual per point to this CSV file.
     #[arg(long)]
     pub output_residuals: Option<PathBuf>,
-    /// Draw the data, the fitted curve and the residuals to this SVG file (`.svg` only).
+    /// Draw the data, the fitted curve and the residuals to this SVG file (`.svg` only): error
+    /// bars from σ, the --band bands, residuals (fitted − y)/σ where σ is known.
     #[arg(long)]
     pub plot: Option<PathBuf>,
+    /// The plot's x axis on a log scale (`--log-x=false`: linear). By default log when x is
+    /// positive and spans three decades or more, with a note.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub log_x: Option<bool>,
+    /// The plot's y axis on a log scale (`--log-y=false`: linear); by default as for x.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub log_y: Option<bool>,
     /// Correlations at or above this magnitude are listed in the report (default 0.1).
     #[arg(long, allow_negative_numbers = true)]
     pub min_correl: Option<f64>,

@@ -75,6 +75,8 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         ),
         ("--resample", args.resample.is_some(), "--bootstrap N", args.bootstrap.is_some()),
         ("--band-grid", args.band_grid.is_some(), "--band LEVEL", args.band.is_some()),
+        ("--log-x", args.log_x.is_some(), "--plot FILE", args.plot.is_some()),
+        ("--log-y", args.log_y.is_some(), "--plot FILE", args.plot.is_some()),
         ("--contour-level", args.contour_level.is_some(), "--contour A,B", !args.contour.is_empty()),
         ("--shared", !args.shared.is_empty(), "--sets COLUMN", args.sets.is_some()),
         ("--global-solver", args.global_solver != "auto", "--sets COLUMN", args.sets.is_some()),

@@ -31,9 +31,14 @@ impl Outcome {
         report::Context::new(args, &self.columns, self.compile_time, self.compile_origin, self.total_time)
     }
 
-    pub fn write_plot(&self, path: &std::path::Path) -> anyhow::Result<()> {
-        crate::plot::write_plot(path, &self.model, &self.data, &self.fit, &self.columns)
-            .with_context(|| format!("writing the plot to {}", path.display()))
+    /// Writes the plot and prints its notes (a log axis it chose) to standard error.
+    pub fn write_plot(&self, path: &std::path::Path, options: &crate::plot::PlotOptions) -> anyhow::Result<()> {
+        let notes = crate::plot::write_plot(path, &self.model, &self.data, &self.fit, &self.columns, options)
+            .with_context(|| format!("writing the plot to {}", path.display()))?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        Ok(())
     }
 }
 
@@ -412,7 +417,8 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("writing residuals to {}", path.display()))?;
     }
     if let Some(path) = &args.plot {
-        outcome.write_plot(path)?;
+        let options = crate::plot::PlotOptions { log_x: args.log_x, log_y: args.log_y, band: requests.band };
+        outcome.write_plot(path, &options)?;
     }
     if let Some(e) = extras_error {
         return Err(e);

@@ -1,137 +1,573 @@
 //! `--plot FILE.svg`: the data, the fitted curve and the residuals, as a self-contained SVG.
 //!
-//! One-variable models: data points and the model evaluated densely over the data's range,
-//! residuals below. Models of several variables: observed against fitted (with the identity
-//! line), residuals by point index below. The SVG is written directly (no plotting crate:
-//! plotters needs system fonts to lay out text, which a fresh machine may not have).
+//! One-variable models: the data (with σ error bars when σ is known), the model evaluated
+//! densely over the data's range only (clipped to the plot, never setting its range), the
+//! confidence and prediction bands with `--band`, a legend, and residuals below — fitted − y,
+//! divided by σ where σ is known (the axis says which; the sign of `--output-residuals`).
+//! Models of several variables: observed against fitted (with the identity line), residuals
+//! by point index below. Axes have 1-2-5 ticks with as many decimals as the step needs
+//! (scientific past 10^5 or below 10^-3), minor ticks, and log scales (`--log-x`, `--log-y`, or
+//! chosen for a positive axis spanning three decades or more, with a note). Past
+//! [`MAX_DRAWN_POINTS`] a scatter is drawn as the span of its points in each pixel column.
+//! The SVG is written directly (no plotting crate: plotters needs system fonts to lay out text,
+//! which a fresh machine may not have).
 
 use crate::columns::Columns;
 use jitfit::backend::Kernels;
-use jitfit::{CompiledModel, Data, Fit};
+use jitfit::{CompiledModel, Data, Fit, Level};
 use std::fmt::Write;
 use std::path::Path;
 
 const WIDTH: f64 = 800.0;
-const LEFT: f64 = 80.0;
+const LEFT: f64 = 90.0;
 const RIGHT: f64 = 780.0;
+
+/// What the command line asks of a plot.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PlotOptions {
+    /// `Some(true)`: log x axis; `Some(false)`: linear; `None`: log for a positive x spanning
+    /// three decades or more.
+    pub log_x: Option<bool>,
+    pub log_y: Option<bool>,
+    /// Draw the confidence (and prediction) band at this level.
+    pub band: Option<Level>,
+}
+
+/// One axis: its range and scale.
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct Axis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+}
+
+impl Axis {
+    fn t(&self, v: f64) -> f64 {
+        if self.log { v.log10() } else { v }
+    }
+
+    /// Where `v` falls, 0 at `lo` and 1 at `hi` (outside for values beyond).
+    fn frac(&self, v: f64) -> f64 {
+        (self.t(v) - self.t(self.lo)) / (self.t(self.hi) - self.t(self.lo))
+    }
+
+    /// The range of `values` (positive ones on a log axis) padded by 5 % of it each side.
+    fn of(values: impl Iterator<Item = f64>, log: bool) -> Axis {
+        let (lo, hi) = values
+            .filter(|v| v.is_finite() && (!log || *v > 0.0))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
+        if !lo.is_finite() {
+            return if log { Axis { lo: 0.1, hi: 10.0, log } } else { Axis { lo: 0.0, hi: 1.0, log } };
+        }
+        if log {
+            let (a, b) = (lo.log10(), hi.log10());
+            let pad = if b > a { 0.05 * (b - a) } else { 0.5 };
+            return Axis { lo: 10f64.powf(a - pad), hi: 10f64.powf(b + pad), log };
+        }
+        let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
+        Axis { lo: lo - pad, hi: hi + pad, log }
+    }
+
+    /// Major ticks with their labels, and minor ticks.
+    fn ticks(&self) -> (Vec<(f64, String)>, Vec<f64>) {
+        if self.log { log_ticks(self.lo, self.hi) } else { linear_ticks(self.lo, self.hi, 6) }
+    }
+}
+
+/// The 1-2-5 step giving about `target` intervals over `span`, and its leading digit.
+fn nice_step(span: f64, target: usize) -> (f64, u8) {
+    let raw = span / target as f64;
+    let magnitude = 10f64.powf(raw.log10().floor());
+    let f = raw / magnitude;
+    let digit = if f <= 1.0 {
+        1
+    } else if f <= 2.0 {
+        2
+    } else if f <= 5.0 {
+        5
+    } else {
+        10
+    };
+    (digit as f64 * magnitude, if digit == 10 { 1 } else { digit })
+}
+
+/// Ticks at multiples of a 1-2-5 step inside [lo, hi], labelled with the decimals the step
+/// needs (a common notation: scientific when the largest is ≥ 10^5 or below 10^-3); minor
+/// ticks at fifths of the step (quarters for a 2).
+fn linear_ticks(lo: f64, hi: f64, target: usize) -> (Vec<(f64, String)>, Vec<f64>) {
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return (vec![(lo, tick_label(lo, 1.0, None))], Vec::new());
+    }
+    let (step, digit) = nice_step(hi - lo, target);
+    let at = |k: f64, step: f64| {
+        let v = k * step;
+        // 0.1·3 is 0.30000000000000004: the tick is 0.3, and −0 is 0.
+        if v.abs() < step * 1e-9 { 0.0 } else { v }
+    };
+    // Ends within rounding of a multiple are ticks (0.7/0.1 is 6.999…).
+    let multiples = |step: f64| (lo / step - 1e-9).ceil() as i64..=(hi / step + 1e-9).floor() as i64;
+    let values: Vec<f64> = multiples(step).map(|k| at(k as f64, step)).collect();
+    let largest = values.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let exponent = (largest >= 1e5 || (largest > 0.0 && largest < 1e-3)).then(|| largest.log10().floor() as i32);
+    let major = values.iter().map(|v| (*v, tick_label(*v, step, exponent))).collect();
+    let minor_step = step / if digit == 2 { 4.0 } else { 5.0 };
+    let minor = multiples(minor_step)
+        .map(|k| at(k as f64, minor_step))
+        .filter(|v| !values.iter().any(|m| (m - v).abs() < minor_step * 1e-6))
+        .collect();
+    (major, minor)
+}
+
+/// `v` with the decimals a tick step needs; `exponent`: written as m·10^exponent (`2.5e6`).
+fn tick_label(v: f64, step: f64, exponent: Option<i32>) -> String {
+    let step_exponent = step.log10().floor() as i32;
+    let text = match exponent {
+        None => {
+            let decimals = (-step_exponent).max(0) as usize;
+            format!("{v:.decimals$}")
+        }
+        Some(e) if v != 0.0 => {
+            let decimals = (e - step_exponent).max(0) as usize;
+            format!("{:.decimals$}e{e}", v / 10f64.powi(e))
+        }
+        Some(_) => "0".to_owned(),
+    };
+    if text.trim_start_matches('-').chars().all(|c| c == '0' || c == '.') {
+        text.trim_start_matches('-').to_owned()
+    } else {
+        text
+    }
+}
+
+/// Decades (and 2 and 5 between them when the range spans less than two decades) as major
+/// ticks; 2…9 times each decade as minor ones.
+fn log_ticks(lo: f64, hi: f64) -> (Vec<(f64, String)>, Vec<f64>) {
+    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let inside = |v: &f64| *v >= lo * (1.0 - 1e-12) && *v <= hi * (1.0 + 1e-12);
+    let few = hi / lo < 100.0;
+    let mut major = Vec::new();
+    let mut minor = Vec::new();
+    for k in a..=b {
+        let decade = 10f64.powi(k);
+        for m in 1..=9 {
+            let v = m as f64 * decade;
+            if !inside(&v) {
+                continue;
+            }
+            if m == 1 || (few && (m == 2 || m == 5)) {
+                major.push((v, log_label(m, k)));
+            } else {
+                minor.push(v);
+            }
+        }
+    }
+    (major, minor)
+}
+
+/// m·10^k as written on a log axis: plainly from 0.001 to 10000, else `2e-6`.
+fn log_label(m: u32, k: i32) -> String {
+    if (-3..=4).contains(&k) {
+        let decimals = (-k).max(0) as usize;
+        format!("{:.decimals$}", m as f64 * 10f64.powi(k))
+    } else {
+        format!("{m}e{k}")
+    }
+}
+
+/// The least and greatest finite values of a column (found in parallel: one pass).
+#[derive(Clone, Copy, Debug)]
+struct Extent {
+    lo: f64,
+    hi: f64,
+}
+
+impl Extent {
+    fn of(values: &[f64]) -> Extent {
+        use rayon::prelude::*;
+        let (lo, hi) = values
+            .par_chunks(1 << 16)
+            .map(|c| {
+                c.iter()
+                    .filter(|v| v.is_finite())
+                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)))
+            })
+            .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
+        Extent { lo, hi }
+    }
+
+    /// Whether a positive axis spans enough decades to be drawn on a log scale by default.
+    fn spans_decades(&self) -> bool {
+        self.lo > 0.0 && self.hi / self.lo >= 1e3
+    }
+
+    fn axis(&self, log: bool) -> Axis {
+        Axis::of([self.lo, self.hi].into_iter(), log)
+    }
+}
 
 struct Panel {
     top: f64,
     bottom: f64,
-    x: (f64, f64),
-    y: (f64, f64),
+    x: Axis,
+    y: Axis,
+    id: &'static str,
 }
 
 impl Panel {
     fn px(&self, x: f64) -> f64 {
-        LEFT + (x - self.x.0) / (self.x.1 - self.x.0) * (RIGHT - LEFT)
+        LEFT + self.x.frac(x) * (RIGHT - LEFT)
     }
+
     fn py(&self, y: f64) -> f64 {
-        self.bottom - (y - self.y.0) / (self.y.1 - self.y.0) * (self.bottom - self.top)
+        self.bottom - self.y.frac(y) * (self.bottom - self.top)
     }
-}
 
-fn range(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    let (lo, hi) =
-        values.filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
-    if !lo.is_finite() {
-        return (0.0, 1.0);
+    /// A y pixel held to the panel (a log axis's ≤ 0 at its bottom).
+    fn py_clamped(&self, y: f64) -> f64 {
+        let p = if self.y.log && y <= 0.0 { self.bottom } else { self.py(y) };
+        p.clamp(self.top, self.bottom)
     }
-    let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
-    (lo - pad, hi + pad)
-}
 
-fn axes(svg: &mut String, panel: &Panel, x_label: &str, y_label: &str) {
-    let _ = writeln!(
-        svg,
-        r##"<rect x="{LEFT}" y="{}" width="{}" height="{}" fill="none" stroke="#444"/>"##,
-        panel.top,
-        RIGHT - LEFT,
-        panel.bottom - panel.top
-    );
-    for k in 0..=4 {
-        let fx = panel.x.0 + (panel.x.1 - panel.x.0) * k as f64 / 4.0;
-        let fy = panel.y.0 + (panel.y.1 - panel.y.0) * k as f64 / 4.0;
-        let (px, py) = (panel.px(fx), panel.py(fy));
+    /// The frame, grid, ticks with labels, axis labels, and a clip path for what is drawn in it.
+    fn axes(&self, svg: &mut String, x_label: &str, y_label: &str) {
+        let (top, bottom, height) = (self.top, self.bottom, self.bottom - self.top);
         let _ = writeln!(
             svg,
-            r#"<text x="{px:.1}" y="{:.1}" font-size="11" text-anchor="middle">{}</text>"#,
-            panel.bottom + 14.0,
-            crate::format::num(fx)
+            r#"<clipPath id="{}"><rect x="{LEFT}" y="{top}" width="{}" height="{height}"/></clipPath>"#,
+            self.id,
+            RIGHT - LEFT
         );
+        let (x_major, x_minor) = self.x.ticks();
+        let (y_major, y_minor) = self.y.ticks();
+        let mut grid = String::new();
+        let mut marks = String::new();
+        for (v, _) in &y_major {
+            let _ = write!(grid, "M{LEFT} {py:.1}H{RIGHT}", py = self.py(*v));
+        }
+        for (v, _) in &x_major {
+            let _ = write!(grid, "M{px:.1} {top}V{bottom}", px = self.px(*v));
+        }
+        let _ = writeln!(svg, r##"<path class="grid" stroke="#e8e8e8" d="{grid}"/>"##);
+        for (v, len) in x_major.iter().map(|(v, _)| (*v, 6.0)).chain(x_minor.iter().map(|v| (*v, 3.0))) {
+            let _ = write!(marks, "M{px:.1} {bottom}v{len}", px = self.px(v));
+        }
+        for (v, len) in y_major.iter().map(|(v, _)| (*v, 6.0)).chain(y_minor.iter().map(|v| (*v, 3.0))) {
+            let _ = write!(marks, "M{LEFT} {py:.1}h-{len}", py = self.py(v));
+        }
+        let _ = writeln!(svg, r##"<path class="ticks" stroke="#444" d="{marks}"/>"##);
         let _ = writeln!(
             svg,
-            r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{}</text>"#,
-            LEFT - 4.0,
-            py + 4.0,
-            crate::format::num(fy)
+            r##"<rect x="{LEFT}" y="{top}" width="{}" height="{height}" fill="none" stroke="#444"/>"##,
+            RIGHT - LEFT
         );
-        let _ = writeln!(svg, r##"<line x1="{LEFT}" x2="{RIGHT}" y1="{py:.1}" y2="{py:.1}" stroke="#eee"/>"##);
+        for (v, label) in &x_major {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="middle">{label}</text>"#,
+                self.px(*v),
+                bottom + 18.0
+            );
+        }
+        for (v, label) in &y_major {
+            let _ = writeln!(
+                svg,
+                r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{label}</text>"#,
+                LEFT - 8.0,
+                self.py(*v) + 4.0
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+            (LEFT + RIGHT) / 2.0,
+            bottom + 36.0,
+            escape(x_label)
+        );
+        let middle = (top + bottom) / 2.0;
+        let _ = writeln!(
+            svg,
+            r#"<text x="16" y="{middle:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 16 {middle:.1})">{}</text>"#,
+            escape(y_label)
+        );
     }
-    let _ = writeln!(
-        svg,
-        r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-        (LEFT + RIGHT) / 2.0,
-        panel.bottom + 30.0,
-        escape(x_label)
-    );
-    let _ = writeln!(
-        svg,
-        r#"<text x="18" y="{:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 18 {:.1})">{}</text>"#,
-        (panel.top + panel.bottom) / 2.0,
-        (panel.top + panel.bottom) / 2.0,
-        escape(y_label)
-    );
 }
 
 /// Above this many points, a scatter is drawn as the min–max span of the points in each pixel
 /// column (what a screen shows of them), not a circle per point: 10^7 points made an 820 MB SVG.
 pub const MAX_DRAWN_POINTS: usize = 10_000;
 
-/// Points as circles, or (more than [`MAX_DRAWN_POINTS`]) as one vertical span per pixel
-/// column covering every point in it.
-fn scatter(
+/// The pixel column of `x` on a log axis.
+#[inline(never)]
+fn log_column(x: f64, origin: f64, scale: f64) -> f64 {
+    (x.log10() - origin) * scale
+}
+
+/// The pixel columns of a panel.
+const COLUMNS: usize = (RIGHT - LEFT) as usize + 1;
+
+/// A scatter as it is gathered: its points (up to [`MAX_DRAWN_POINTS`]), or the least and
+/// greatest y in each pixel column (in data units, so the y axis may be chosen after), with
+/// memory independent of the number of points.
+enum Scatter {
+    Few(Vec<(f64, f64)>),
+    /// `origin` and `scale` map x (its log for a log axis) to its pixel column.
+    Many {
+        n: usize,
+        log: bool,
+        origin: f64,
+        scale: f64,
+        lo: Vec<f64>,
+        hi: Vec<f64>,
+    },
+}
+
+impl Scatter {
+    /// For `n` points over the x axis `x`.
+    fn new(n: usize, x: Axis) -> Scatter {
+        if n <= MAX_DRAWN_POINTS {
+            Scatter::Few(Vec::with_capacity(n))
+        } else {
+            let (origin, scale) = (x.t(x.lo), (RIGHT - LEFT) / (x.t(x.hi) - x.t(x.lo)));
+            Scatter::Many {
+                n,
+                log: x.log,
+                origin,
+                scale,
+                lo: vec![f64::INFINITY; COLUMNS],
+                hi: vec![f64::NEG_INFINITY; COLUMNS],
+            }
+        }
+    }
+
+    fn add(&mut self, x: f64, y: f64) {
+        match self {
+            Scatter::Few(points) => points.push((x, y)),
+            Scatter::Many { log, origin, scale, lo, hi, .. } => {
+                // A call, not `x.log10()` inline: the compiler evaluated the intrinsic for
+                // every point of a linear axis too (a third of a 10^7-point plot's time).
+                let column = if *log { log_column(x, *origin, *scale) } else { (x - *origin) * *scale };
+                if column.is_finite() && y.is_finite() {
+                    // A saturating cast: below 0 is column 0.
+                    let c = ((column + 0.5) as usize).min(COLUMNS - 1);
+                    lo[c] = lo[c].min(y);
+                    hi[c] = hi[c].max(y);
+                }
+            }
+        }
+    }
+
+    /// `other`, gathered over the points after this one's, added to it.
+    fn merge(mut self, other: Scatter) -> Scatter {
+        match (&mut self, other) {
+            (Scatter::Few(points), Scatter::Few(more)) => points.extend(more),
+            (Scatter::Many { lo, hi, .. }, Scatter::Many { lo: lo2, hi: hi2, .. }) => {
+                for c in 0..COLUMNS {
+                    lo[c] = lo[c].min(lo2[c]);
+                    hi[c] = hi[c].max(hi2[c]);
+                }
+            }
+            _ => unreachable!("scatters of one number of points are of one kind"),
+        }
+        self
+    }
+
+    /// Circles, or one vertical span per pixel column covering every point in it.
+    fn draw(&self, svg: &mut String, class: &str, color: &str, radius: f64, panel: &Panel) {
+        let clip = format!(r#"clip-path="url(#{})""#, panel.id);
+        match self {
+            Scatter::Few(points) => {
+                let _ = writeln!(svg, r##"<g class="{class}" fill="{color}" {clip}>"##);
+                for (x, y) in points {
+                    let (px, py) = (panel.px(*x), panel.py(*y));
+                    if px.is_finite() && py.is_finite() {
+                        let _ = writeln!(svg, r#"<circle cx="{px:.2}" cy="{py:.2}" r="{radius}"/>"#);
+                    }
+                }
+                let _ = writeln!(svg, "</g>");
+            }
+            Scatter::Many { n, lo, hi, .. } => {
+                let mut path = String::new();
+                for (c, (lo, hi)) in lo.iter().zip(hi).enumerate() {
+                    let (top, bottom) = (panel.py(*hi), panel.py(*lo));
+                    if top.is_finite() && bottom.is_finite() {
+                        let _ = write!(path, "M{:.1} {:.2}V{:.2}", LEFT + c as f64, top - radius, bottom + radius);
+                    }
+                }
+                let _ = writeln!(
+                    svg,
+                    r#"<path class="{class}" stroke="{color}" stroke-width="{}" {clip} d="{path}"><title>{n} points, drawn as the span of those in each pixel column</title></path>"#,
+                    2.0 * radius
+                );
+            }
+        }
+    }
+
+    /// Pixel positions of what is drawn, for the legend to avoid.
+    fn occupied(&self, panel: &Panel) -> Vec<(f64, f64)> {
+        let pixels: Vec<(f64, f64)> = match self {
+            Scatter::Few(points) => points.iter().map(|(x, y)| (panel.px(*x), panel.py(*y))).collect(),
+            Scatter::Many { lo, hi, .. } => (0..COLUMNS)
+                .flat_map(|c| {
+                    let x = LEFT + c as f64;
+                    let (top, bottom) = (panel.py(hi[c]), panel.py(lo[c]));
+                    let steps = ((bottom - top) / 8.0).ceil().clamp(0.0, 100.0) as usize;
+                    (0..=steps).map(move |k| (x, top + (bottom - top) * k as f64 / steps.max(1) as f64))
+                })
+                .collect(),
+        };
+        pixels.into_iter().filter(|(x, y)| x.is_finite() && y.is_finite()).collect()
+    }
+}
+
+/// A curve as polylines (broken where it is not finite, or ≤ 0 on a log axis), clipped to the
+/// panel.
+fn curve(svg: &mut String, class: &str, color: &str, panel: &Panel, points: impl Iterator<Item = (f64, f64)>) {
+    let mut pieces: Vec<Vec<String>> = vec![Vec::new()];
+    for (x, y) in points {
+        let (px, py) = (panel.px(x), panel.py(y));
+        if px.is_finite() && py.is_finite() {
+            if let Some(piece) = pieces.last_mut() {
+                piece.push(format!("{px:.2},{py:.2}"));
+            }
+        } else if pieces.last().is_some_and(|p| !p.is_empty()) {
+            pieces.push(Vec::new());
+        }
+    }
+    for piece in pieces.iter().filter(|p| p.len() > 1) {
+        let _ = writeln!(
+            svg,
+            r#"<polyline class="{class}" fill="none" stroke="{color}" stroke-width="2" clip-path="url(#{})" points="{}"/>"#,
+            panel.id,
+            piece.join(" ")
+        );
+    }
+}
+
+/// A band between `lower` and `upper` over `x`, filled, clipped to the panel.
+fn band(
     svg: &mut String,
     class: &str,
     color: &str,
-    radius: f64,
+    opacity: f64,
     panel: &Panel,
-    points: impl Iterator<Item = (f64, f64)>,
-    n: usize,
+    x: &[f64],
+    (lower, upper): (&[f64], &[f64]),
 ) {
-    if n <= MAX_DRAWN_POINTS {
-        let _ = writeln!(svg, r##"<g class="{class}" fill="{color}">"##);
-        for (x, y) in points {
-            let _ = writeln!(svg, r#"<circle cx="{:.2}" cy="{:.2}" r="{radius}"/>"#, panel.px(x), panel.py(y));
-        }
-        let _ = writeln!(svg, "</g>");
+    let mut path = String::new();
+    let valid = |i: &usize| lower[*i].is_finite() && upper[*i].is_finite();
+    let idx: Vec<usize> = (0..x.len()).filter(valid).collect();
+    if idx.len() < 2 {
         return;
     }
-    let columns = (RIGHT - LEFT).ceil() as usize + 1;
-    let mut spans = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
-    for (x, y) in points {
-        let (px, py) = (panel.px(x), panel.py(y));
-        if !(px.is_finite() && py.is_finite()) {
-            continue;
-        }
-        let c = ((px - LEFT).round().max(0.0) as usize).min(columns - 1);
-        spans[c] = (spans[c].0.min(py), spans[c].1.max(py));
+    for (k, &i) in idx.iter().enumerate() {
+        let _ =
+            write!(path, "{}{:.2} {:.2}", if k == 0 { "M" } else { "L" }, panel.px(x[i]), panel.py_clamped(upper[i]));
     }
-    let mut path = String::new();
-    for (c, (lo, hi)) in spans.iter().enumerate() {
-        if lo.is_finite() {
-            let _ = write!(path, "M{:.1} {:.2}V{:.2}", LEFT + c as f64, lo - radius, hi + radius);
-        }
+    for &i in idx.iter().rev() {
+        let _ = write!(path, "L{:.2} {:.2}", panel.px(x[i]), panel.py_clamped(lower[i]));
     }
     let _ = writeln!(
         svg,
-        r#"<path class="{class}" stroke="{color}" stroke-width="{}" d="{path}"><title>{n} points, drawn as the span of those in each pixel column</title></path>"#,
-        2.0 * radius
+        r#"<path class="{class}" fill="{color}" fill-opacity="{opacity}" stroke="none" clip-path="url(#{})" d="{path}Z"/>"#,
+        panel.id
     );
+}
+
+/// Vertical bars y ± σ, clipped to the panel.
+fn error_bars(svg: &mut String, panel: &Panel, x: &[f64], y: &[f64], sigma: &[f64]) {
+    let mut path = String::new();
+    for ((x, y), s) in x.iter().zip(y).zip(sigma) {
+        let px = panel.px(*x);
+        if !(px.is_finite() && y.is_finite() && s.is_finite()) {
+            continue;
+        }
+        let _ = write!(path, "M{px:.2} {:.2}V{:.2}", panel.py_clamped(y - s), panel.py_clamped(y + s));
+    }
+    let _ = writeln!(svg, r##"<path class="error-bars" stroke="#1f77b4" stroke-opacity="0.6" d="{path}"/>"##);
+}
+
+/// The legend, in the panel's corner that covers the fewest of `occupied` (pixel positions of
+/// what is drawn; the top right on a tie): (kind, color, text) with kind `point`, `line`,
+/// `bar` or `band`.
+fn legend(svg: &mut String, panel: &Panel, entries: &[(&str, &str, String)], occupied: &[(f64, f64)]) {
+    let width = 14.0 + entries.iter().map(|(_, _, t)| t.chars().count()).max().unwrap_or(0) as f64 * 6.2 + 30.0;
+    let height = 8.0 + 16.0 * entries.len() as f64;
+    let corners = [
+        (RIGHT - width - 8.0, panel.top + 8.0),
+        (LEFT + 8.0, panel.top + 8.0),
+        (RIGHT - width - 8.0, panel.bottom - height - 8.0),
+        (LEFT + 8.0, panel.bottom - height - 8.0),
+    ];
+    let covered = |(x, y): (f64, f64)| {
+        occupied
+            .iter()
+            .filter(|(px, py)| *px >= x - 4.0 && *px <= x + width + 4.0 && *py >= y - 4.0 && *py <= y + height + 4.0)
+            .count()
+    };
+    let (x, y) = corners.iter().copied().min_by_key(|c| covered(*c)).unwrap_or(corners[0]);
+    let _ = writeln!(
+        svg,
+        r##"<g class="legend"><rect x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{:.1}" fill="white" fill-opacity="0.85" stroke="#bbb"/>"##,
+        8.0 + 16.0 * entries.len() as f64
+    );
+    for (k, (kind, color, text)) in entries.iter().enumerate() {
+        let (cx, cy) = (x + 16.0, y + 14.0 + 16.0 * k as f64);
+        let mark = match *kind {
+            // A disc as a path: `<circle>` is a data point.
+            "point" => format!(r#"<path d="M{:.1} {cy:.1}a3 3 0 1 0 6 0a3 3 0 1 0 -6 0" fill="{color}"/>"#, cx - 3.0),
+            "line" => format!(r#"<path d="M{:.1} {cy:.1}h20" stroke="{color}" stroke-width="2"/>"#, cx - 10.0),
+            "bar" => format!(r#"<path d="M{cx:.1} {:.1}v12" stroke="{color}"/>"#, cy - 6.0),
+            _ => format!(
+                r#"<rect x="{:.1}" y="{:.1}" width="20" height="10" fill="{color}" fill-opacity="0.3"/>"#,
+                cx - 10.0,
+                cy - 5.0
+            ),
+        };
+        let _ = writeln!(
+            svg,
+            r#"{mark}<text x="{:.1}" y="{:.1}" font-size="11">{}</text>"#,
+            cx + 16.0,
+            cy + 4.0,
+            escape(text)
+        );
+    }
+    let _ = writeln!(svg, "</g>");
 }
 
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// `text` cut to `max` characters, with an ellipsis where it was cut.
+fn fitted_to(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut cut: String = text.chars().take(max.saturating_sub(1)).collect();
+    cut.push('…');
+    cut
+}
+
+/// A value with its standard error, both to the error's second significant digit
+/// (`2.988 ± 0.016`, `(1.23 ± 0.05)e-7`); a value alone where the error is 0 (fixed) and
+/// with "undetermined" where it is not finite.
+fn value_with_error(v: f64, e: f64) -> String {
+    if e == 0.0 {
+        return format!("{} (fixed)", crate::format::num(v));
+    }
+    if !e.is_finite() || !v.is_finite() {
+        return format!("{} (undetermined)", crate::format::num(v));
+    }
+    let place = e.log10().floor() as i32 - 1;
+    let largest = v.abs().max(e);
+    if (1e-3..1e5).contains(&largest) {
+        let decimals = (-place).max(0) as usize;
+        return format!("{v:.decimals$} ± {e:.decimals$}");
+    }
+    let exponent = largest.log10().floor() as i32;
+    let scale = 10f64.powi(exponent);
+    let decimals = (exponent - place).max(0) as usize;
+    format!("({:.decimals$} ± {:.decimals$})e{exponent}", v / scale, e / scale)
 }
 
 /// Plots are SVG: refuse another extension up front rather than write SVG into a `.png`.
@@ -142,81 +578,312 @@ pub fn check_extension(path: &Path) -> anyhow::Result<()> {
     }
 }
 
-pub fn write_plot(path: &Path, model: &CompiledModel, data: &Data, fit: &Fit, columns: &Columns) -> anyhow::Result<()> {
+/// Writes the plot; returns the notes on what it chose (log axes), for the caller to print.
+pub fn write_plot(
+    path: &Path,
+    model: &CompiledModel,
+    data: &Data,
+    fit: &Fit,
+    columns: &Columns,
+    options: &PlotOptions,
+) -> anyhow::Result<Vec<String>> {
     check_extension(path)?;
+    let (svg, notes) = render(model, data, fit, columns, options)?;
+    jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?;
+    Ok(notes)
+}
+
+/// A pass over the points a chunk at a time, in parallel, with the model's values (memory
+/// independent of the data): `add(first index, values there, accumulator)`; the chunks'
+/// accumulators are merged in order, so the result does not depend on the threads.
+fn gather<A: Send>(
+    model: &CompiledModel,
+    vars: &[&[f64]],
+    params: &[f64],
+    n: usize,
+    empty: impl Fn() -> A + Sync + Send,
+    add: impl Fn(usize, &[f64], &mut A) + Sync,
+    merge: impl Fn(A, A) -> A + Sync + Send,
+) -> anyhow::Result<A> {
+    use rayon::prelude::*;
+    const CHUNK: usize = 1 << 16;
+    (0..n.div_ceil(CHUNK))
+        .into_par_iter()
+        .map(|c| {
+            let range = c * CHUNK..(n.min((c + 1) * CHUNK));
+            let slices: Vec<&[f64]> = vars.iter().map(|v| &v[range.clone()]).collect();
+            let mut fitted = vec![0.0; range.len()];
+            model.kernels().predict(&slices, params, &mut fitted)?;
+            let mut acc = empty();
+            add(range.start, &fitted, &mut acc);
+            Ok(acc)
+        })
+        .try_reduce(&empty, |a, b| Ok(merge(a, b)))
+}
+
+/// Two scatters and the largest |residual|, merged.
+fn merged((a, b, r): (Scatter, Scatter, f64), (a2, b2, r2): (Scatter, Scatter, f64)) -> (Scatter, Scatter, f64) {
+    (a.merge(a2), b.merge(b2), r.max(r2))
+}
+
+/// The SVG text and the notes.
+pub fn render(
+    model: &CompiledModel,
+    data: &Data,
+    fit: &Fit,
+    columns: &Columns,
+    options: &PlotOptions,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let n = data.len();
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    let (fitted, observed) = fitted_and_observed(model, &vars, data, fit)?;
-    let residuals: Vec<f64> = fitted.iter().zip(&observed).map(|(f, t)| f - t).collect();
+    let observed = observed(model, &vars, data, fit);
+    // σ on the scale the fit used (not for a transformed response, whose σ is of y).
+    let sigma = data.sigma_values().filter(|_| !model.transforms_response());
+    let one_var = vars.len() == 1;
+    let mut notes = Vec::new();
+    let x_extent = Extent::of(if one_var { vars[0] } else { &[] });
+    let y_extent = Extent::of(&observed);
+    let mut choose = |flag: Option<bool>, extent: Extent, axis: &str, name: &str| -> anyhow::Result<bool> {
+        match flag {
+            Some(true) if extent.lo <= 0.0 => {
+                anyhow::bail!("--log-{axis}: {name} has values ≤ 0, which a log axis cannot show")
+            }
+            Some(log) => Ok(log),
+            None if extent.spans_decades() => {
+                notes.push(format!(
+                    "--plot: {name} spans three decades or more: drawn on a log {axis} axis (--log-{axis}=false draws it linear)"
+                ));
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    };
+    let x_label = if one_var { columns.vars[0].1.clone() } else { "point".to_owned() };
+    let log_x = if one_var {
+        choose(options.log_x, x_extent, "x", &format!("`{x_label}`"))?
+    } else {
+        if options.log_x == Some(true) {
+            anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
+        }
+        false
+    };
+    let log_y = choose(options.log_y, y_extent, "y", &format!("`{}`", columns.y))?;
+
     let mut svg = String::new();
-    let height = 640.0;
+    let height = 660.0;
     let _ = writeln!(
         svg,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">"#
     );
     let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let title = model.source().trim().replace('\n', " ");
     let _ = writeln!(
         svg,
-        r#"<text x="{:.1}" y="22" font-size="14" text-anchor="middle">{}</text>"#,
+        r#"<text class="title" x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
         WIDTH / 2.0,
-        escape(fit_title(model, fit).as_str())
+        escape(&fitted_to(&title, 100))
     );
+    let top = 50.0 + 14.0 * (parameter_lines(&mut svg, fit) - 1) as f64;
 
-    let one_var = vars.len() == 1;
-    let (xs, x_label): (Vec<f64>, String) = if one_var {
-        (vars[0].to_vec(), columns.vars[0].1.clone())
-    } else {
-        ((0..data.len()).map(|i| i as f64).collect(), "point".into())
-    };
-    if one_var {
-        // Data and the model evaluated densely over the data's range.
-        let (lo, hi) = range(xs.iter().copied());
-        let dense_x: Vec<f64> = (0..=400).map(|i| lo + (hi - lo) * i as f64 / 400.0).collect();
+    let large = n > MAX_DRAWN_POINTS;
+    let data_entry =
+        if large { format!("data: {n} points, as their span per pixel column") } else { format!("data ({n} points)") };
+    // The residuals' x axis: the data's x, or the point index.
+    let residual_x =
+        if one_var { x_extent.axis(log_x) } else { Axis::of([0.0, n.saturating_sub(1) as f64].into_iter(), false) };
+    let residual = |i: usize, f: f64| (f - observed[i]) / sigma.map_or(1.0, |s| s[i]);
+    let (residuals, rmax) = if one_var {
+        let x = vars[0];
+        let x_axis = residual_x;
+        // The data and the residuals, gathered in one pass over the points.
+        let (points, residuals, rmax) = gather(
+            model,
+            &vars,
+            &fit.values,
+            n,
+            || (Scatter::new(n, x_axis), Scatter::new(n, residual_x), 0.0),
+            |start, fitted, (points, residuals, rmax)| {
+                for (k, f) in fitted.iter().enumerate() {
+                    let i = start + k;
+                    points.add(x[i], observed[i]);
+                    let r = residual(i, *f);
+                    if r.is_finite() {
+                        *rmax = rmax.max(r.abs());
+                    }
+                    residuals.add(x[i], r);
+                }
+            },
+            merged,
+        )?;
+        // The range is the data's (with their error bars), not the curve's.
+        let bars = sigma.filter(|_| !large);
+        let y_axis = match bars {
+            Some(s) => Axis::of(observed.iter().zip(s).flat_map(|(y, s)| [y - s, *y, y + s]), log_y),
+            None => y_extent.axis(log_y),
+        };
+        let panel = Panel { top, bottom: 410.0, x: x_axis, y: y_axis, id: "main" };
+        panel.axes(&mut svg, &x_label, &columns.y);
+        // The curve over the data's range only (evenly spaced on the axis's scale).
+        let (lo, hi) = x
+            .iter()
+            .filter(|v| v.is_finite() && (!log_x || **v > 0.0))
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+        let dense_x: Vec<f64> = if lo.is_finite() {
+            (0..=400)
+                .map(|i| {
+                    let f = i as f64 / 400.0;
+                    if log_x { 10f64.powf(lo.log10() + (hi.log10() - lo.log10()) * f) } else { lo + (hi - lo) * f }
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let mut dense_y = vec![0.0; dense_x.len()];
         model.kernels().predict(&[&dense_x], &fit.values, &mut dense_y)?;
-        let panel = Panel { top: 40.0, bottom: 400.0, x: (lo, hi), y: range(observed.iter().chain(&dense_y).copied()) };
-        axes(&mut svg, &panel, &x_label, &columns.y);
-        scatter(&mut svg, "data", "#1f77b4", 2.5, &panel, xs.iter().copied().zip(observed.iter().copied()), xs.len());
-        let points: Vec<String> = dense_x
-            .iter()
-            .zip(&dense_y)
-            .filter(|(_, y)| y.is_finite())
-            .map(|(x, y)| format!("{:.2},{:.2}", panel.px(*x), panel.py(y.clamp(panel.y.0, panel.y.1))))
-            .collect();
-        let _ = writeln!(
-            svg,
-            r##"<polyline class="fit" fill="none" stroke="#d62728" stroke-width="2" points="{}"/>"##,
-            points.join(" ")
-        );
+        let mut entries: Vec<(&str, &str, String)> =
+            vec![("point", "#1f77b4", data_entry), ("line", "#d62728", "fit".into())];
+        if let Some(level) = options.band.filter(|_| !dense_x.is_empty()) {
+            let name = model.vars()[0].clone();
+            let bands = fit.bands(&Data::new().var(&name, dense_x.clone()), level)?;
+            let spread = |w: &[f64]| -> (Vec<f64>, Vec<f64>) {
+                (
+                    bands.value.iter().zip(w).map(|(v, w)| v - w).collect(),
+                    bands.value.iter().zip(w).map(|(v, w)| v + w).collect(),
+                )
+            };
+            let level_text = level.label();
+            if let Some(prediction) = &bands.prediction {
+                let (lower, upper) = spread(prediction);
+                band(&mut svg, "prediction-band", "#d62728", 0.10, &panel, &dense_x, (&lower, &upper));
+                entries.push(("band", "#f2b0b0", format!("{level_text} prediction band")));
+            }
+            let (lower, upper) = spread(&bands.confidence);
+            band(&mut svg, "confidence-band", "#d62728", 0.25, &panel, &dense_x, (&lower, &upper));
+            entries.push(("band", "#d62728", format!("{level_text} confidence band")));
+        }
+        if let Some(s) = bars {
+            error_bars(&mut svg, &panel, x, &observed, s);
+            entries.push(("bar", "#1f77b4", "±σ".to_owned()));
+        }
+        points.draw(&mut svg, "data", "#1f77b4", 2.5, &panel);
+        curve(&mut svg, "fit", "#d62728", &panel, dense_x.iter().copied().zip(dense_y.iter().copied()));
+        let mut occupied = points.occupied(&panel);
+        occupied.extend(dense_x.iter().zip(&dense_y).map(|(x, y)| (panel.px(*x), panel.py(*y))));
+        legend(&mut svg, &panel, &entries, &occupied);
+        (residuals, rmax)
     } else {
-        // Observed against fitted, with the identity line.
-        let r = range(observed.iter().chain(&fitted).copied());
-        let panel = Panel { top: 40.0, bottom: 400.0, x: r, y: r };
-        axes(&mut svg, &panel, "fitted", &format!("observed {}", columns.y));
-        let _ = writeln!(
-            svg,
-            r##"<line class="fit" x1="{:.2}" y1="{:.2}" x2="{:.2}" y2="{:.2}" stroke="#d62728" stroke-width="2"/>"##,
-            panel.px(r.0),
-            panel.py(r.0),
-            panel.px(r.1),
-            panel.py(r.1)
-        );
-        let points = fitted.iter().copied().zip(observed.iter().copied());
-        scatter(&mut svg, "data", "#1f77b4", 2.5, &panel, points, fitted.len());
-    }
-    // Residuals.
-    let rmax = residuals.iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
-    let panel = Panel { top: 450.0, bottom: 600.0, x: range(xs.iter().copied()), y: (-1.1 * rmax, 1.1 * rmax) };
-    axes(&mut svg, &panel, &x_label, "residual");
+        // Observed against fitted, with the identity line: the fitted values' range first
+        // (its extremes as a scatter's, a pass of its own).
+        let (lo, hi) = gather(
+            model,
+            &vars,
+            &fit.values,
+            n,
+            || (f64::INFINITY, f64::NEG_INFINITY),
+            |_, fitted, (lo, hi)| {
+                for f in fitted.iter().filter(|f| f.is_finite() && (!log_y || **f > 0.0)) {
+                    (*lo, *hi) = (lo.min(*f), hi.max(*f));
+                }
+            },
+            |a, b| (a.0.min(b.0), a.1.max(b.1)),
+        )?;
+        let range = Axis::of([y_extent.lo, y_extent.hi, lo, hi].into_iter(), log_y);
+        let (points, residuals, rmax) = gather(
+            model,
+            &vars,
+            &fit.values,
+            n,
+            || (Scatter::new(n, range), Scatter::new(n, residual_x), 0.0),
+            |start, fitted, (points, residuals, rmax)| {
+                for (k, f) in fitted.iter().enumerate() {
+                    let i = start + k;
+                    points.add(*f, observed[i]);
+                    let r = residual(i, *f);
+                    if r.is_finite() {
+                        *rmax = rmax.max(r.abs());
+                    }
+                    residuals.add(i as f64, r);
+                }
+            },
+            merged,
+        )?;
+        let panel = Panel { top, bottom: 410.0, x: range, y: range, id: "main" };
+        panel.axes(&mut svg, &format!("fitted {}", columns.y), &format!("observed {}", columns.y));
+        curve(&mut svg, "fit", "#d62728", &panel, [(range.lo, range.lo), (range.hi, range.hi)].into_iter());
+        points.draw(&mut svg, "data", "#1f77b4", 2.5, &panel);
+        let entries = [("point", "#1f77b4", data_entry), ("line", "#d62728", "observed = fitted".into())];
+        legend(&mut svg, &panel, &entries, &points.occupied(&panel));
+        (residuals, rmax)
+    };
+    // Residuals, on a linear axis symmetric about 0.
+    let rmax = rmax.max(f64::MIN_POSITIVE);
+    let panel = Panel {
+        top: 470.0,
+        bottom: 610.0,
+        x: residual_x,
+        y: Axis { lo: -1.1 * rmax, hi: 1.1 * rmax, log: false },
+        id: "residual-panel",
+    };
+    let residual_label = if sigma.is_some() { "(fitted − y)/σ" } else { "fitted − y" };
+    panel.axes(&mut svg, &x_label, residual_label);
     let _ = writeln!(
         svg,
         r##"<line x1="{LEFT}" x2="{RIGHT}" y1="{:.1}" y2="{:.1}" stroke="#888"/>"##,
         panel.py(0.0),
         panel.py(0.0)
     );
-    scatter(&mut svg, "residuals", "#2ca02c", 2.0, &panel, xs.iter().copied().zip(residuals.iter().copied()), xs.len());
+    residuals.draw(&mut svg, "residuals", "#2ca02c", 2.0, &panel);
     let _ = writeln!(svg, "</svg>");
-    jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?;
-    Ok(())
+    Ok((svg, notes))
+}
+
+/// The parameters, value ± error, on up to three lines under the title (past them, the
+/// report has the rest); returns the number of lines.
+fn parameter_lines(svg: &mut String, fit: &Fit) -> usize {
+    let params: Vec<String> = fit
+        .param_names
+        .iter()
+        .zip(fit.values.iter().zip(&fit.std_errors))
+        .map(|(n, (v, e))| format!("{n} = {}", value_with_error(*v, *e)))
+        .collect();
+    let mut lines: Vec<String> = vec![String::new()];
+    for (k, p) in params.iter().enumerate() {
+        let line = lines.last_mut().expect("one line");
+        if line.is_empty() || line.chars().count() + p.chars().count() + 3 <= 125 {
+            if !line.is_empty() {
+                line.push_str(" · ");
+            }
+            line.push_str(p);
+        } else if lines.len() < 3 {
+            lines.push(p.clone());
+        } else {
+            let rest = format!(" · … ({} more in the report)", params.len() - k);
+            let line = lines.last_mut().expect("one line");
+            *line = fitted_to(line, 125 - rest.chars().count()) + &rest;
+            break;
+        }
+    }
+    for (k, line) in lines.iter().enumerate() {
+        let _ = writeln!(
+            svg,
+            r##"<text class="parameters" x="{:.1}" y="{}" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
+            WIDTH / 2.0,
+            38 + 14 * k,
+            escape(&fitted_to(line, 125))
+        );
+    }
+    lines.len()
+}
+
+/// The observed response on the fitted scale: the data's, or t(y) for a transformed response.
+fn observed<'d>(model: &CompiledModel, vars: &[&[f64]], data: &'d Data, fit: &Fit) -> std::borrow::Cow<'d, [f64]> {
+    if model.transforms_response() {
+        let at_fit = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(vars, Some(data.response()), &fit.values);
+        if let Some(t) = at_fit.response {
+            return std::borrow::Cow::Owned(t);
+        }
+    }
+    std::borrow::Cow::Borrowed(data.response())
 }
 
 /// The model at the fitted values and the observed response on the fitted scale (t(y) for a
@@ -229,17 +896,74 @@ pub fn fitted_and_observed(
 ) -> anyhow::Result<(Vec<f64>, Vec<f64>)> {
     let mut fitted = vec![0.0; data.len()];
     model.kernels().predict(vars, &fit.values, &mut fitted)?;
-    let observed = if model.transforms_response() {
-        let at_fit = jitfit::ir::Interpreter::new(model.kernel()).eval_batch(vars, Some(data.response()), &fit.values);
-        at_fit.response.unwrap_or_else(|| data.response().to_vec())
-    } else {
-        data.response().to_vec()
-    };
-    Ok((fitted, observed))
+    Ok((fitted, observed(model, vars, data, fit).into_owned()))
 }
 
-fn fit_title(model: &CompiledModel, fit: &Fit) -> String {
-    let params: Vec<String> =
-        fit.param_names.iter().zip(&fit.values).map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
-    format!("{}   ({})", model.source().trim().replace('\n', " "), params.join(", "))
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(lo: f64, hi: f64) -> Vec<String> {
+        linear_ticks(lo, hi, 6).0.into_iter().map(|(_, l)| l).collect()
+    }
+
+    #[test]
+    fn linear_ticks_are_1_2_5_steps_with_the_decimals_they_need() {
+        assert_eq!(labels(0.0, 10.0), ["0", "2", "4", "6", "8", "10"]);
+        assert_eq!(labels(-0.495, 4.955), ["0", "1", "2", "3", "4"]);
+        assert_eq!(labels(-32.8, 1676.1), ["0", "500", "1000", "1500"]);
+        assert_eq!(labels(0.08, 0.31), ["0.10", "0.15", "0.20", "0.25", "0.30"]);
+        assert_eq!(labels(-1.1, 1.1), ["-1.0", "-0.5", "0.0", "0.5", "1.0"]);
+        assert_eq!(labels(0.1, 0.7), ["0.1", "0.2", "0.3", "0.4", "0.5", "0.6", "0.7"]);
+        // Huge and tiny: one notation (the largest tick's power of ten), decimals from the step.
+        assert_eq!(labels(0.0, 2.6e6), ["0", "0.5e6", "1.0e6", "1.5e6", "2.0e6", "2.5e6"]);
+        assert_eq!(labels(1e-6, 5.5e-6), ["1e-6", "2e-6", "3e-6", "4e-6", "5e-6"]);
+        assert_eq!(labels(-3e-5, 3e-5), ["-3e-5", "-2e-5", "-1e-5", "0", "1e-5", "2e-5", "3e-5"]);
+        // Far from zero: labels that differ.
+        assert_eq!(labels(1000.001, 1000.009), ["1000.002", "1000.004", "1000.006", "1000.008"]);
+        // Degenerate: one tick.
+        assert_eq!(labels(3.0, 3.0), ["3"]);
+        // Minor ticks between majors, none on them.
+        let (major, minor) = linear_ticks(0.0, 10.0, 6);
+        assert_eq!(major.len(), 6);
+        assert_eq!(minor.len(), 15);
+        assert!(minor.iter().all(|m| major.iter().all(|(v, _)| v != m)));
+    }
+
+    #[test]
+    fn log_ticks_are_decades() {
+        let (major, minor) = log_ticks(0.5, 2e4);
+        let labels: Vec<&str> = major.iter().map(|(_, l)| l.as_str()).collect();
+        assert_eq!(labels, ["1", "10", "100", "1000", "10000"]);
+        // 0.5…0.9, 2…9 in four decades, 20000.
+        assert_eq!(minor.len(), 5 + 4 * 8 + 1);
+        let (major, _) = log_ticks(1e-9, 1e-5);
+        assert_eq!(major.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["1e-9", "1e-8", "1e-7", "1e-6", "1e-5"]);
+        // Less than two decades: 2 and 5 too.
+        let (major, _) = log_ticks(0.15, 8.0);
+        assert_eq!(major.iter().map(|(_, l)| l.as_str()).collect::<Vec<_>>(), ["0.2", "0.5", "1", "2", "5"]);
+    }
+
+    #[test]
+    fn values_carry_the_digits_their_errors_support() {
+        assert_eq!(value_with_error(2.988956511857536, 0.015918910474293235), "2.989 ± 0.016");
+        assert_eq!(value_with_error(0.6960880366973471, 0.0069508171079017194), "0.6961 ± 0.0070");
+        assert_eq!(value_with_error(238.94, 2.7), "238.9 ± 2.7");
+        assert_eq!(value_with_error(12345.6, 250.0), "12346 ± 250");
+        assert_eq!(value_with_error(1.234e-7, 5.1e-9), "(1.234 ± 0.051)e-7");
+        assert_eq!(value_with_error(3.0, 0.0), "3 (fixed)");
+        assert_eq!(value_with_error(3.0, f64::INFINITY), "3 (undetermined)");
+        assert_eq!(value_with_error(3.0, f64::NAN), "3 (undetermined)");
+    }
+
+    #[test]
+    fn axes_pad_the_data_and_map_log_scales() {
+        let a = Axis::of([1.0, 3.0].into_iter(), false);
+        assert_eq!((a.lo, a.hi), (0.9, 3.1));
+        let l = Axis::of([1.0, 1000.0, -5.0, f64::NAN].into_iter(), true);
+        assert!((l.frac(1.0) - 0.05 / 1.1).abs() < 1e-12 && (l.frac(1000.0) - 1.05 / 1.1).abs() < 1e-12);
+        let spans = |v: &[f64]| Extent::of(v).spans_decades();
+        assert!(spans(&[0.01, 5.0, 10.0, f64::NAN]) && !spans(&[0.0, 10.0, 1e6]) && !spans(&[1.0, 999.0]));
+        assert_eq!(fitted_to("abcdef", 4), "abc…");
+    }
 }

@@ -456,7 +456,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                     if rest.is_empty() {
                         bail!("plot needs a file name, e.g. `plot fit.svg`");
                     }
-                    outcome.write_plot(std::path::Path::new(rest))?;
+                    outcome.write_plot(std::path::Path::new(rest), &crate::plot::PlotOptions::default())?;
                     outln!("wrote {rest}")?;
                 }
             }
