@@ -145,6 +145,29 @@ fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     expect_test::expect_file!["snapshots/plot_decay.svg"].assert_eq(&std::fs::read_to_string(&decay).unwrap());
+    // The same plot as PNG: twice the SVG's size, drawn (not blank), its title's text drawn
+    // with the bundled font (a machine without fonts draws no text: the title's rows would be
+    // white).
+    let png_path = dir.path().join("decay.png");
+    let out = jitfit(
+        &["fit", "a*exp(-b*time) + c", "tests/data/plot/decay.csv", "--y", "signal", "--sigma", "err"]
+            .into_iter()
+            .chain(["--plot", png_path.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let png = resvg::tiny_skia::Pixmap::decode_png(&std::fs::read(&png_path).unwrap()).unwrap();
+    assert_eq!((png.width(), png.height()), (1600, 1320));
+    let dark = |rows: std::ops::Range<u32>| -> usize {
+        rows.flat_map(|y| (0..png.width()).map(move |x| (x, y)))
+            .filter(|&(x, y)| png.pixel(x, y).is_some_and(|p| p.red() < 128 && p.green() < 128 && p.blue() < 128))
+            .count()
+    };
+    let (title, plot) = (dark(10..50), dark(100..820));
+    assert!(title > 500, "{title} dark pixels in the title's rows");
+    assert!(plot > 5_000, "{plot} dark pixels in the plot");
+    assert!(dark(0..6) == 0, "the top margin is blank");
     let dose = dir.path().join("dose.svg");
     let model = "response = bottom + (top - bottom)/(1 + (ec50/dose)^hill)";
     let args = ["fit", model, "tests/data/plot/dose.csv", "--p0", "bottom=10,top=100,ec50=1,hill=1", "--plot"];
@@ -338,7 +361,7 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["fit", "a*x + b", nan],
         vec!["fit", "a*x + b", ragged],
         vec!["fit", "a*x + b", piped],
-        vec!["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--plot", "fit.png"],
+        vec!["fit", "y = b1*(1-exp[-b2*x])", "examples/data/misra1a.csv", "--plot", "fit.pdf"],
         vec!["nist", "examples/data/misra1a.csv"],
         vec!["nist", "tests/data/nist/Misra1a.dat", "--start", "3"],
     ];

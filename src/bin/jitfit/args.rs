@@ -89,7 +89,7 @@ pub struct FitArgs {
     /// Write x, y, fitted value and residual per point to this CSV file.
     #[arg(long)]
     pub output_residuals: Option<PathBuf>,
-    /// Draw the data, the fitted curve and the residuals to this SVG file (`.svg` only): error
+    /// Draw the data, the fitted curve and the residuals to this file, `.svg` or `.png`: error
     /// bars from σ, the --band bands, residuals (fitted − y)/σ where σ is known.
     #[arg(long)]
     pub plot: Option<PathBuf>,

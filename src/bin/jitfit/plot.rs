@@ -1,4 +1,5 @@
-//! `--plot FILE.svg`: the data, the fitted curve and the residuals, as a self-contained SVG.
+//! `--plot FILE.svg` (or `.png`): the data, the fitted curve and the residuals, as a
+//! self-contained SVG, or that SVG rasterized by resvg with a bundled font.
 //!
 //! One-variable models: the data (with σ error bars when σ is known), the model evaluated
 //! densely over the data's range only (clipped to the plot, never setting its range), the
@@ -10,7 +11,7 @@
 //! chosen for a positive axis spanning three decades or more, with a note). Past
 //! [`MAX_DRAWN_POINTS`] a scatter is drawn as the span of its points in each pixel column.
 //! The SVG is written directly (no plotting crate: plotters needs system fonts to lay out text,
-//! which a fresh machine may not have).
+//! which a fresh machine may not have; the layout is ours).
 
 use crate::columns::Columns;
 use jitfit::backend::Kernels;
@@ -570,12 +571,42 @@ fn value_with_error(v: f64, e: f64) -> String {
     format!("({:.decimals$} ± {:.decimals$})e{exponent}", v / scale, e / scale)
 }
 
-/// Plots are SVG: refuse another extension up front rather than write SVG into a `.png`.
-pub fn check_extension(path: &Path) -> anyhow::Result<()> {
-    match path.extension().and_then(|e| e.to_str()) {
-        Some(e) if e.eq_ignore_ascii_case("svg") => Ok(()),
-        _ => anyhow::bail!("--plot {}: plots are written as SVG; name the file *.svg", path.display()),
+/// What a plot file is, by its extension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Format {
+    Svg,
+    Png,
+}
+
+/// Plots are SVG or PNG: another extension is refused up front (before the fit).
+pub fn check_extension(path: &Path) -> anyhow::Result<Format> {
+    match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+        Some("svg") => Ok(Format::Svg),
+        Some("png") => Ok(Format::Png),
+        _ => anyhow::bail!("--plot {}: plots are written as SVG or PNG; name the file *.svg or *.png", path.display()),
     }
+}
+
+/// The font PNG text is drawn with, shipped in the binary (a bare machine may have none):
+/// DejaVu Sans (Bitstream Vera license, `assets/fonts/LICENSE-DejaVu.txt`).
+const FONT: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
+
+/// PNG pixels per SVG unit: 1600 × 1320 for the 800 × 660 plot.
+const PNG_SCALE: f32 = 2.0;
+
+/// The SVG rasterized to PNG bytes with the bundled font.
+pub fn png(svg: &str) -> anyhow::Result<Vec<u8>> {
+    use resvg::{tiny_skia, usvg};
+    let mut options = usvg::Options::default();
+    let fonts = options.fontdb_mut();
+    fonts.load_font_data(FONT.to_vec());
+    fonts.set_sans_serif_family("DejaVu Sans");
+    let tree = usvg::Tree::from_str(svg, &options)?;
+    let size = tree.size().to_int_size().scale_by(PNG_SCALE).ok_or_else(|| anyhow::anyhow!("an empty plot"))?;
+    let mut pixmap =
+        tiny_skia::Pixmap::new(size.width(), size.height()).ok_or_else(|| anyhow::anyhow!("a plot too large"))?;
+    resvg::render(&tree, tiny_skia::Transform::from_scale(PNG_SCALE, PNG_SCALE), &mut pixmap.as_mut());
+    Ok(pixmap.encode_png()?)
 }
 
 /// Writes the plot; returns the notes on what it chose (log axes), for the caller to print.
@@ -587,9 +618,12 @@ pub fn write_plot(
     columns: &Columns,
     options: &PlotOptions,
 ) -> anyhow::Result<Vec<String>> {
-    check_extension(path)?;
+    let format = check_extension(path)?;
     let (svg, notes) = render(model, data, fit, columns, options)?;
-    jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?;
+    match format {
+        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
+        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
+    }
     Ok(notes)
 }
 
