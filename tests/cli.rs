@@ -319,7 +319,19 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--tie", "b = a"],
         decay(&["signal", "--shared", "b"]),
         vec!["fit", "a*x + b", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--sets", "y", "--shared", "q"],
-        vec!["fit", "a*x + b", "tests/data/xyz.csv", "--y", "z", "--vars", "x", "--sets", "y", "--plot", "p.svg"],
+        vec![
+            "fit",
+            "a*x + b",
+            "tests/data/xyz.csv",
+            "--y",
+            "z",
+            "--vars",
+            "x",
+            "--sets",
+            "y",
+            "--checkpoint",
+            "c.json",
+        ],
         vec!["fit", "gaussian(time, A, c) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
         decay(&["signal", "--ci", "9"]),
         decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
@@ -1091,12 +1103,16 @@ fn a_global_fit_is_the_stacked_fit_written_by_hand() {
     let text =
         std::fs::read_to_string(&long).unwrap().replace("det_a,", "1,").replace("det_b,", "2,").replace("det_c,", "3,");
     std::fs::write(&numeric, text).unwrap();
+    let repl_plot = dir.path().join("repl_sets.svg");
     let script = format!(
-        "load {}\nmodel A*exp(-t/tau) + B\nsets detector\nshared tau\np0 tau=1\nfit\njson\n",
-        numeric.display()
+        "load {}\nmodel A*exp(-t/tau) + B\nsets detector\nshared tau\np0 tau=1\nfit\njson\nplot {}\n",
+        numeric.display(),
+        repl_plot.display()
     );
     let out = crate::support::run_repl(script.as_bytes(), &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // `plot` after a global fit: a panel per set.
+    assert_eq!(std::fs::read_to_string(&repl_plot).unwrap().matches(r#"<polyline class="fit""#).count(), 3);
     let repl = parameters(&first_json(&stdout(&out)));
     assert_eq!(repl["tau"].0, g["tau"].0);
     let notes = global["data"]["notes"].as_array().unwrap();
@@ -1280,6 +1296,55 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
     expect_test::expect![[r#"
         error: --sets run: 250 data sets; the dense global fit takes at most 200 (its Jacobian is dense over every set's parameters: 200 sets of 25 points and 6 parameters take 10 s, and the cost grows with the cube); the structured solver takes any number: leave out --global-solver dense
     "#]].assert_eq(&stderr(&dense));
+}
+
+/// A global fit's plot: a panel per set with its data and curve, the shared parameters under
+/// the title (golden SVG); past 12 sets the first 12, said; not with the dense rewrite.
+#[test]
+fn global_fits_plot_a_panel_per_set() {
+    let cache = TempDir::new("cli-global-plot");
+    let dir = TempDir::new("cli-global-plot-data");
+    let (long, _) = global_data(&dir);
+    let path = long.to_str().unwrap();
+    let svg = dir.path().join("sets.svg");
+    let args = ["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--p0", "tau=1,A_3=4"];
+    let out = jitfit(&[&args[..], &["--plot", svg.to_str().unwrap()]].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_test::expect_file!["snapshots/plot_sets.svg"].assert_eq(&std::fs::read_to_string(&svg).unwrap());
+    // The dense rewrite draws no sets.
+    let out = jitfit(&[&args[..], &["--plot", svg.to_str().unwrap(), "--loss", "soft_l1"]].concat(), &cache);
+    assert_eq!(out.status.code(), Some(1));
+    expect_test::expect![[r#"
+        error: --plot with --sets draws each set from the structured solver's fit: not with the dense rewrite (solver: dense, the sets written as one model (for --loss; at most 200 sets))
+    "#]]
+    .assert_eq(&stderr(&out));
+    // 15 sets: 12 panels, and a note.
+    let many = dir.path().join("many.csv");
+    let mut text = String::from("run,t,y\n");
+    for k in 0..15 {
+        for i in 0..8 {
+            let t = i as f64 * 0.5;
+            text += &format!(
+                "r{k},{t:?},{:?}\n",
+                (1.0 + (k % 5) as f64) * (-t / 1.5f64).exp() + 0.01 * ((i * 3 + k) % 7) as f64
+            );
+        }
+    }
+    std::fs::write(&many, text).unwrap();
+    let out = jitfit(
+        &["fit", "A*exp(-t/tau) + B", many.to_str().unwrap(), "--sets", "run", "--shared", "tau", "--p0", "tau=1"]
+            .into_iter()
+            .chain(["--plot", svg.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let note = err.lines().find(|l| l.contains("--plot")).unwrap();
+    expect_test::expect!["note: --plot: the first 12 of 15 data sets drawn (the report has them all)"].assert_eq(note);
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    assert_eq!(drawn.matches(r#"<g class="data""#).count(), 12);
+    assert_eq!(drawn.matches(r#"<polyline class="fit""#).count(), 12);
 }
 
 #[test]

@@ -97,7 +97,6 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
     }
     if args.sets.is_some() {
         for (flag, given) in [
-            ("--plot", args.plot.is_some()),
             ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
             ("--tie", !args.tie.is_empty()),
             ("--checkpoint", args.checkpoint.is_some()),

@@ -374,6 +374,11 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let args = &args;
     if args.sets.is_some() {
         let (solver, why) = crate::global::solver(args)?;
+        if solver != crate::global::Solver::Structured && args.plot.is_some() {
+            anyhow::bail!(
+                "--plot with --sets draws each set from the structured solver's fit: not with the dense rewrite ({why})"
+            );
+        }
         if solver == crate::global::Solver::Structured {
             let mut outcome = crate::global::execute(args, &table, why)?;
             outcome.total_time = started.elapsed();
@@ -381,6 +386,10 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
                 outln!("{}", serde_json::to_string_pretty(&crate::global::json(&outcome, args))?)?;
             } else {
                 out!("{}", crate::global::text(&outcome, args))?;
+            }
+            if let Some(path) = &args.plot {
+                let options = crate::plot::PlotOptions { log_x: args.log_x, log_y: args.log_y, band: None };
+                outcome.write_plot(path, &options)?;
             }
             return Ok(if outcome.fit.status.converged() { 0 } else { 2 });
         }

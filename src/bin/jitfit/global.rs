@@ -145,9 +145,56 @@ pub struct GlobalOutcome {
     pub compile_time: std::time::Duration,
     pub compile_origin: jitfit::cache::Origin,
     pub total_time: std::time::Duration,
+    /// Each set's rows, and its model (for the plot).
+    pub data: Vec<Data>,
+    pub models: Vec<std::sync::Arc<jitfit::CompiledModel>>,
 }
 
 impl GlobalOutcome {
+    /// Writes the plot of every set (`--plot`, the REPL's `plot`) and prints its notes.
+    pub fn write_plot(&self, path: &std::path::Path, options: &crate::plot::PlotOptions) -> anyhow::Result<()> {
+        let fit = &self.fit;
+        let sets: Vec<crate::plot::SetPlot<'_>> = (0..fit.sets.len())
+            .map(|k| crate::plot::SetPlot {
+                model: &self.models[k],
+                data: &self.data[k],
+                values: &fit.sets[k].values,
+                label: format!(
+                    "{}: {} · χ² {}",
+                    k + 1,
+                    // A file by its name.
+                    std::path::Path::new(&self.labels[k])
+                        .file_name()
+                        .map_or(self.labels[k].clone(), |n| n.to_string_lossy().into_owned()),
+                    crate::plot::three_digits(fit.sets[k].chi2)
+                ),
+            })
+            .collect();
+        let shared: Vec<String> = self
+            .parameters()
+            .iter()
+            .filter(|(_, k, j)| fit.sets[*k].shared[*j])
+            .map(|(name, k, j)| {
+                format!(
+                    "{name} = {}",
+                    crate::plot::value_with_error(fit.sets[*k].values[*j], fit.sets[*k].std_errors[*j])
+                )
+            })
+            .collect();
+        let shared = if shared.is_empty() {
+            "no shared parameters".to_owned()
+        } else {
+            format!("shared: {}", shared.join(" · "))
+        };
+        let title = format!("{}   ({} data sets)", self.models[0].source().trim().replace('\n', " "), fit.sets.len());
+        let notes = crate::plot::write_sets_plot(path, &sets, &title, &shared, &self.columns, options)
+            .with_context(|| format!("writing the plot to {}", path.display()))?;
+        for note in notes {
+            eprintln!("note: {note}");
+        }
+        Ok(())
+    }
+
     pub fn context<'a>(&'a self, args: &'a FitArgs) -> Context<'a> {
         Context::new(args, &self.columns, self.compile_time, self.compile_origin, self.total_time)
     }
@@ -406,7 +453,18 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     let points: Vec<usize> = fit.sets.iter().map(|s| s.points).collect();
     let chi2: Vec<f64> = fit.sets.iter().map(|s| s.chi2).collect();
     columns.notes.extend(set_notes(&points, &chi2));
-    Ok(GlobalOutcome { fit, start, labels, columns, compile_time, compile_origin, total_time: started.elapsed() })
+    let models = (0..sets).map(|k| models[model_of_set[k]].clone()).collect();
+    Ok(GlobalOutcome {
+        fit,
+        start,
+        labels,
+        columns,
+        compile_time,
+        compile_origin,
+        total_time: started.elapsed(),
+        data,
+        models,
+    })
 }
 
 /// "by `COLUMN`", or "one per file".

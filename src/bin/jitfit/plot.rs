@@ -69,9 +69,9 @@ impl Axis {
         Axis { lo: lo - pad, hi: hi + pad, log }
     }
 
-    /// Major ticks with their labels, and minor ticks.
-    fn ticks(&self) -> (Vec<(f64, String)>, Vec<f64>) {
-        if self.log { log_ticks(self.lo, self.hi) } else { linear_ticks(self.lo, self.hi, 6) }
+    /// Major ticks (about `target` on a linear axis) with their labels, and minor ticks.
+    fn ticks(&self, target: usize) -> (Vec<(f64, String)>, Vec<f64>) {
+        if self.log { log_ticks(self.lo, self.hi) } else { linear_ticks(self.lo, self.hi, target) }
     }
 }
 
@@ -100,6 +100,10 @@ fn linear_ticks(lo: f64, hi: f64, target: usize) -> (Vec<(f64, String)>, Vec<f64
         return (vec![(lo, tick_label(lo, 1.0, None))], Vec::new());
     }
     let (step, digit) = nice_step(hi - lo, target);
+    // At least two labelled ticks (a 1-2-5 step may leave one inside a short range).
+    if ((hi / step + 1e-9).floor() - (lo / step - 1e-9).ceil()) < 1.0 && target < 24 {
+        return linear_ticks(lo, hi, 2 * target);
+    }
     let at = |k: f64, step: f64| {
         let v = k * step;
         // 0.1·3 is 0.30000000000000004: the tick is 0.3, and −0 is 0.
@@ -207,16 +211,18 @@ impl Extent {
 }
 
 struct Panel {
+    left: f64,
+    right: f64,
     top: f64,
     bottom: f64,
     x: Axis,
     y: Axis,
-    id: &'static str,
+    id: String,
 }
 
 impl Panel {
     fn px(&self, x: f64) -> f64 {
-        LEFT + self.x.frac(x) * (RIGHT - LEFT)
+        self.left + self.x.frac(x) * (self.right - self.left)
     }
 
     fn py(&self, y: f64) -> f64 {
@@ -231,19 +237,20 @@ impl Panel {
 
     /// The frame, grid, ticks with labels, axis labels, and a clip path for what is drawn in it.
     fn axes(&self, svg: &mut String, x_label: &str, y_label: &str) {
-        let (top, bottom, height) = (self.top, self.bottom, self.bottom - self.top);
+        let (left, right, top, bottom, height) = (self.left, self.right, self.top, self.bottom, self.bottom - self.top);
         let _ = writeln!(
             svg,
-            r#"<clipPath id="{}"><rect x="{LEFT}" y="{top}" width="{}" height="{height}"/></clipPath>"#,
+            r#"<clipPath id="{}"><rect x="{left}" y="{top}" width="{}" height="{height}"/></clipPath>"#,
             self.id,
-            RIGHT - LEFT
+            right - left
         );
-        let (x_major, x_minor) = self.x.ticks();
-        let (y_major, y_minor) = self.y.ticks();
+        // About one major tick per 110 pixels along x, per 40 along y: 3 to 6.
+        let (x_major, x_minor) = self.x.ticks((((right - left) / 110.0) as usize).clamp(3, 6));
+        let (y_major, y_minor) = self.y.ticks((((bottom - top) / 40.0) as usize).clamp(3, 6));
         let mut grid = String::new();
         let mut marks = String::new();
         for (v, _) in &y_major {
-            let _ = write!(grid, "M{LEFT} {py:.1}H{RIGHT}", py = self.py(*v));
+            let _ = write!(grid, "M{left} {py:.1}H{right}", py = self.py(*v));
         }
         for (v, _) in &x_major {
             let _ = write!(grid, "M{px:.1} {top}V{bottom}", px = self.px(*v));
@@ -253,13 +260,13 @@ impl Panel {
             let _ = write!(marks, "M{px:.1} {bottom}v{len}", px = self.px(v));
         }
         for (v, len) in y_major.iter().map(|(v, _)| (*v, 6.0)).chain(y_minor.iter().map(|v| (*v, 3.0))) {
-            let _ = write!(marks, "M{LEFT} {py:.1}h-{len}", py = self.py(v));
+            let _ = write!(marks, "M{left} {py:.1}h-{len}", py = self.py(v));
         }
         let _ = writeln!(svg, r##"<path class="ticks" stroke="#444" d="{marks}"/>"##);
         let _ = writeln!(
             svg,
-            r##"<rect x="{LEFT}" y="{top}" width="{}" height="{height}" fill="none" stroke="#444"/>"##,
-            RIGHT - LEFT
+            r##"<rect x="{left}" y="{top}" width="{}" height="{height}" fill="none" stroke="#444"/>"##,
+            right - left
         );
         for (v, label) in &x_major {
             let _ = writeln!(
@@ -273,14 +280,14 @@ impl Panel {
             let _ = writeln!(
                 svg,
                 r#"<text x="{:.1}" y="{:.1}" font-size="11" text-anchor="end">{label}</text>"#,
-                LEFT - 8.0,
+                left - 8.0,
                 self.py(*v) + 4.0
             );
         }
         let _ = writeln!(
             svg,
             r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
-            (LEFT + RIGHT) / 2.0,
+            (left + right) / 2.0,
             bottom + 36.0,
             escape(x_label)
         );
@@ -303,9 +310,6 @@ fn log_column(x: f64, origin: f64, scale: f64) -> f64 {
     (x.log10() - origin) * scale
 }
 
-/// The pixel columns of a panel.
-const COLUMNS: usize = (RIGHT - LEFT) as usize + 1;
-
 /// A scatter as it is gathered: its points (up to [`MAX_DRAWN_POINTS`]), or the least and
 /// greatest y in each pixel column (in data units, so the y axis may be chosen after), with
 /// memory independent of the number of points.
@@ -323,19 +327,20 @@ enum Scatter {
 }
 
 impl Scatter {
-    /// For `n` points over the x axis `x`.
-    fn new(n: usize, x: Axis) -> Scatter {
+    /// For `n` points over the x axis `x`, `width` pixels wide.
+    fn new(n: usize, x: Axis, width: f64) -> Scatter {
         if n <= MAX_DRAWN_POINTS {
             Scatter::Few(Vec::with_capacity(n))
         } else {
-            let (origin, scale) = (x.t(x.lo), (RIGHT - LEFT) / (x.t(x.hi) - x.t(x.lo)));
+            let (origin, scale) = (x.t(x.lo), width / (x.t(x.hi) - x.t(x.lo)));
+            let columns = width as usize + 1;
             Scatter::Many {
                 n,
                 log: x.log,
                 origin,
                 scale,
-                lo: vec![f64::INFINITY; COLUMNS],
-                hi: vec![f64::NEG_INFINITY; COLUMNS],
+                lo: vec![f64::INFINITY; columns],
+                hi: vec![f64::NEG_INFINITY; columns],
             }
         }
     }
@@ -349,7 +354,7 @@ impl Scatter {
                 let column = if *log { log_column(x, *origin, *scale) } else { (x - *origin) * *scale };
                 if column.is_finite() && y.is_finite() {
                     // A saturating cast: below 0 is column 0.
-                    let c = ((column + 0.5) as usize).min(COLUMNS - 1);
+                    let c = ((column + 0.5) as usize).min(lo.len() - 1);
                     lo[c] = lo[c].min(y);
                     hi[c] = hi[c].max(y);
                 }
@@ -362,7 +367,7 @@ impl Scatter {
         match (&mut self, other) {
             (Scatter::Few(points), Scatter::Few(more)) => points.extend(more),
             (Scatter::Many { lo, hi, .. }, Scatter::Many { lo: lo2, hi: hi2, .. }) => {
-                for c in 0..COLUMNS {
+                for c in 0..lo.len() {
                     lo[c] = lo[c].min(lo2[c]);
                     hi[c] = hi[c].max(hi2[c]);
                 }
@@ -391,7 +396,8 @@ impl Scatter {
                 for (c, (lo, hi)) in lo.iter().zip(hi).enumerate() {
                     let (top, bottom) = (panel.py(*hi), panel.py(*lo));
                     if top.is_finite() && bottom.is_finite() {
-                        let _ = write!(path, "M{:.1} {:.2}V{:.2}", LEFT + c as f64, top - radius, bottom + radius);
+                        let _ =
+                            write!(path, "M{:.1} {:.2}V{:.2}", panel.left + c as f64, top - radius, bottom + radius);
                     }
                 }
                 let _ = writeln!(
@@ -407,9 +413,9 @@ impl Scatter {
     fn occupied(&self, panel: &Panel) -> Vec<(f64, f64)> {
         let pixels: Vec<(f64, f64)> = match self {
             Scatter::Few(points) => points.iter().map(|(x, y)| (panel.px(*x), panel.py(*y))).collect(),
-            Scatter::Many { lo, hi, .. } => (0..COLUMNS)
+            Scatter::Many { lo, hi, .. } => (0..lo.len())
                 .flat_map(|c| {
-                    let x = LEFT + c as f64;
+                    let x = panel.left + c as f64;
                     let (top, bottom) = (panel.py(hi[c]), panel.py(lo[c]));
                     let steps = ((bottom - top) / 8.0).ceil().clamp(0.0, 100.0) as usize;
                     (0..=steps).map(move |k| (x, top + (bottom - top) * k as f64 / steps.max(1) as f64))
@@ -494,10 +500,10 @@ fn legend(svg: &mut String, panel: &Panel, entries: &[(&str, &str, String)], occ
     let width = 14.0 + entries.iter().map(|(_, _, t)| t.chars().count()).max().unwrap_or(0) as f64 * 6.2 + 30.0;
     let height = 8.0 + 16.0 * entries.len() as f64;
     let corners = [
-        (RIGHT - width - 8.0, panel.top + 8.0),
-        (LEFT + 8.0, panel.top + 8.0),
-        (RIGHT - width - 8.0, panel.bottom - height - 8.0),
-        (LEFT + 8.0, panel.bottom - height - 8.0),
+        (panel.right - width - 8.0, panel.top + 8.0),
+        (panel.left + 8.0, panel.top + 8.0),
+        (panel.right - width - 8.0, panel.bottom - height - 8.0),
+        (panel.left + 8.0, panel.bottom - height - 8.0),
     ];
     let covered = |(x, y): (f64, f64)| {
         occupied
@@ -552,7 +558,7 @@ fn fitted_to(text: &str, max: usize) -> String {
 /// A value with its standard error, both to the error's second significant digit
 /// (`2.988 ± 0.016`, `(1.23 ± 0.05)e-7`); a value alone where the error is 0 (fixed) and
 /// with "undetermined" where it is not finite.
-fn value_with_error(v: f64, e: f64) -> String {
+pub fn value_with_error(v: f64, e: f64) -> String {
     if e == 0.0 {
         return format!("{} (fixed)", crate::format::num(v));
     }
@@ -576,6 +582,20 @@ fn value_with_error(v: f64, e: f64) -> String {
 pub enum Format {
     Svg,
     Png,
+}
+
+/// `v` to three significant digits (`0.00482`, `12.3`, `4.82e-7`).
+pub fn three_digits(v: f64) -> String {
+    if v == 0.0 || !v.is_finite() {
+        return format!("{v}");
+    }
+    let exponent = v.abs().log10().floor() as i32;
+    if (-3..5).contains(&exponent) {
+        let decimals = (2 - exponent).max(0) as usize;
+        format!("{v:.decimals$}")
+    } else {
+        format!("{v:.2e}")
+    }
 }
 
 /// Plots are SVG or PNG: another extension is refused up front (before the fit).
@@ -735,7 +755,7 @@ pub fn render(
             &vars,
             &fit.values,
             n,
-            || (Scatter::new(n, x_axis), Scatter::new(n, residual_x), 0.0),
+            || (Scatter::new(n, x_axis, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT), 0.0),
             |start, fitted, (points, residuals, rmax)| {
                 for (k, f) in fitted.iter().enumerate() {
                     let i = start + k;
@@ -755,23 +775,10 @@ pub fn render(
             Some(s) => Axis::of(observed.iter().zip(s).flat_map(|(y, s)| [y - s, *y, y + s]), log_y),
             None => y_extent.axis(log_y),
         };
-        let panel = Panel { top, bottom: 410.0, x: x_axis, y: y_axis, id: "main" };
+        let panel = Panel { left: LEFT, right: RIGHT, top, bottom: 410.0, x: x_axis, y: y_axis, id: "main".into() };
         panel.axes(&mut svg, &x_label, &columns.y);
         // The curve over the data's range only (evenly spaced on the axis's scale).
-        let (lo, hi) = x
-            .iter()
-            .filter(|v| v.is_finite() && (!log_x || **v > 0.0))
-            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-        let dense_x: Vec<f64> = if lo.is_finite() {
-            (0..=400)
-                .map(|i| {
-                    let f = i as f64 / 400.0;
-                    if log_x { 10f64.powf(lo.log10() + (hi.log10() - lo.log10()) * f) } else { lo + (hi - lo) * f }
-                })
-                .collect()
-        } else {
-            Vec::new()
-        };
+        let dense_x = dense(x, log_x);
         let mut dense_y = vec![0.0; dense_x.len()];
         model.kernels().predict(&[&dense_x], &fit.values, &mut dense_y)?;
         let mut entries: Vec<(&str, &str, String)> =
@@ -827,7 +834,7 @@ pub fn render(
             &vars,
             &fit.values,
             n,
-            || (Scatter::new(n, range), Scatter::new(n, residual_x), 0.0),
+            || (Scatter::new(n, range, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT), 0.0),
             |start, fitted, (points, residuals, rmax)| {
                 for (k, f) in fitted.iter().enumerate() {
                     let i = start + k;
@@ -841,7 +848,7 @@ pub fn render(
             },
             merged,
         )?;
-        let panel = Panel { top, bottom: 410.0, x: range, y: range, id: "main" };
+        let panel = Panel { left: LEFT, right: RIGHT, top, bottom: 410.0, x: range, y: range, id: "main".into() };
         panel.axes(&mut svg, &format!("fitted {}", columns.y), &format!("observed {}", columns.y));
         curve(&mut svg, "fit", "#d62728", &panel, [(range.lo, range.lo), (range.hi, range.hi)].into_iter());
         points.draw(&mut svg, "data", "#1f77b4", 2.5, &panel);
@@ -852,23 +859,182 @@ pub fn render(
     // Residuals, on a linear axis symmetric about 0.
     let rmax = rmax.max(f64::MIN_POSITIVE);
     let panel = Panel {
+        left: LEFT,
+        right: RIGHT,
         top: 470.0,
         bottom: 610.0,
         x: residual_x,
         y: Axis { lo: -1.1 * rmax, hi: 1.1 * rmax, log: false },
-        id: "residual-panel",
+        id: "residual-panel".into(),
     };
     let residual_label = if sigma.is_some() { "(fitted − y)/σ" } else { "fitted − y" };
     panel.axes(&mut svg, &x_label, residual_label);
     let _ = writeln!(
         svg,
-        r##"<line x1="{LEFT}" x2="{RIGHT}" y1="{:.1}" y2="{:.1}" stroke="#888"/>"##,
+        r##"<line x1="{}" x2="{}" y1="{:.1}" y2="{:.1}" stroke="#888"/>"##,
+        panel.left,
+        panel.right,
         panel.py(0.0),
         panel.py(0.0)
     );
     residuals.draw(&mut svg, "residuals", "#2ca02c", 2.0, &panel);
     let _ = writeln!(svg, "</svg>");
     Ok((svg, notes))
+}
+
+/// One data set of a global fit, as its panel draws it.
+pub struct SetPlot<'a> {
+    pub model: &'a CompiledModel,
+    pub data: &'a Data,
+    pub values: &'a [f64],
+    /// Its number, id (or file name) and χ².
+    pub label: String,
+}
+
+/// At most this many sets are drawn (a panel each); the report has them all.
+pub const MAX_SET_PANELS: usize = 12;
+
+/// A global fit's plot: a panel per data set (its data with σ error bars, its curve over its
+/// data's range, its own axes; the x scale chosen over every set's x), three to a row, the
+/// shared parameters under the title.
+pub fn render_sets(
+    sets: &[SetPlot<'_>],
+    title: &str,
+    shared: &str,
+    columns: &Columns,
+    options: &PlotOptions,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let mut notes = Vec::new();
+    if sets.iter().any(|s| s.model.vars().len() != 1) {
+        anyhow::bail!("--plot with --sets draws models of one variable (each set's data and curve)");
+    }
+    if options.log_y == Some(true) && sets.iter().any(|s| s.data.response().iter().any(|v| v.is_finite() && *v <= 0.0))
+    {
+        anyhow::bail!("--log-y: `{}` has values ≤ 0, which a log axis cannot show", columns.y);
+    }
+    let x_name = columns.vars[0].1.clone();
+    let all_x: Vec<f64> =
+        sets.iter().flat_map(|s| s.data.column(&s.model.vars()[0]).unwrap_or(&[]).iter().copied()).collect();
+    let x_extent = Extent::of(&all_x);
+    let log_x = match options.log_x {
+        Some(true) if x_extent.lo <= 0.0 => {
+            anyhow::bail!("--log-x: `{x_name}` has values ≤ 0, which a log axis cannot show")
+        }
+        Some(log) => log,
+        None if x_extent.spans_decades() => {
+            notes.push(format!(
+                "--plot: `{x_name}` spans three decades or more: drawn on a log x axis (--log-x=false draws it linear)"
+            ));
+            true
+        }
+        None => false,
+    };
+    let log_y = options.log_y == Some(true);
+    let drawn = &sets[..sets.len().min(MAX_SET_PANELS)];
+    if drawn.len() < sets.len() {
+        notes.push(format!(
+            "--plot: the first {MAX_SET_PANELS} of {} data sets drawn (the report has them all)",
+            sets.len()
+        ));
+    }
+    let per_row = drawn.len().clamp(1, 3);
+    let rows = drawn.len().div_ceil(per_row);
+    let (width, cell_w, cell_h, head) = (900.0, 900.0 / per_row as f64, 250.0, 60.0);
+    let height = head + cell_h * rows as f64;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text class="title" x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
+        width / 2.0,
+        escape(&fitted_to(title, 110))
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
+        width / 2.0,
+        escape(&fitted_to(shared, 140))
+    );
+    for (k, set) in drawn.iter().enumerate() {
+        let (col, row) = ((k % per_row) as f64, (k / per_row) as f64);
+        let x = set.data.column(&set.model.vars()[0]).unwrap_or(&[]);
+        let y = set.data.response();
+        let sigma = set.data.sigma_values().filter(|_| !set.model.transforms_response() && x.len() <= MAX_DRAWN_POINTS);
+        let y_axis = match sigma {
+            Some(s) => Axis::of(y.iter().zip(s).flat_map(|(y, s)| [y - s, *y, y + s]), log_y),
+            None => Axis::of(y.iter().copied(), log_y),
+        };
+        let panel = Panel {
+            left: cell_w * col + 70.0,
+            right: cell_w * (col + 1.0) - 15.0,
+            top: head + cell_h * row + 22.0,
+            bottom: head + cell_h * row + 185.0,
+            x: Extent::of(x).axis(log_x),
+            y: y_axis,
+            id: format!("set-{}", k + 1),
+        };
+        let _ = writeln!(
+            svg,
+            r#"<text class="set" x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+            (panel.left + panel.right) / 2.0,
+            panel.top - 7.0,
+            escape(&fitted_to(&set.label, ((panel.right - panel.left) / 6.0) as usize))
+        );
+        panel.axes(&mut svg, &x_name, if col == 0.0 { &columns.y } else { "" });
+        if let Some(s) = sigma {
+            error_bars(&mut svg, &panel, x, y, s);
+        }
+        let mut points = Scatter::new(x.len(), panel.x, panel.right - panel.left);
+        for (x, y) in x.iter().zip(y) {
+            points.add(*x, *y);
+        }
+        points.draw(&mut svg, "data", "#1f77b4", 2.0, &panel);
+        let dense_x = dense(x, log_x);
+        let mut dense_y = vec![0.0; dense_x.len()];
+        set.model.kernels().predict(&[&dense_x], set.values, &mut dense_y)?;
+        curve(&mut svg, "fit", "#d62728", &panel, dense_x.iter().copied().zip(dense_y.iter().copied()));
+    }
+    let _ = writeln!(svg, "</svg>");
+    Ok((svg, notes))
+}
+
+/// 401 points over the range of `x` (evenly on a log scale for a log axis), for a curve.
+fn dense(x: &[f64], log: bool) -> Vec<f64> {
+    let (lo, hi) = x
+        .iter()
+        .filter(|v| v.is_finite() && (!log || **v > 0.0))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+    if !lo.is_finite() {
+        return Vec::new();
+    }
+    (0..=400)
+        .map(|i| {
+            let f = i as f64 / 400.0;
+            if log { 10f64.powf(lo.log10() + (hi.log10() - lo.log10()) * f) } else { lo + (hi - lo) * f }
+        })
+        .collect()
+}
+
+/// Writes a global fit's plot (see [`render_sets`]); returns its notes.
+pub fn write_sets_plot(
+    path: &Path,
+    sets: &[SetPlot<'_>],
+    title: &str,
+    shared: &str,
+    columns: &Columns,
+    options: &PlotOptions,
+) -> anyhow::Result<Vec<String>> {
+    let format = check_extension(path)?;
+    let (svg, notes) = render_sets(sets, title, shared, columns, options)?;
+    match format {
+        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
+        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
+    }
+    Ok(notes)
 }
 
 /// The parameters, value ± error, on up to three lines under the title (past them, the
@@ -988,6 +1154,10 @@ mod tests {
         assert_eq!(value_with_error(3.0, 0.0), "3 (fixed)");
         assert_eq!(value_with_error(3.0, f64::INFINITY), "3 (undetermined)");
         assert_eq!(value_with_error(3.0, f64::NAN), "3 (undetermined)");
+        assert_eq!(
+            [0.0048212, 12.345, 4.8212e-7, 123456.0].map(three_digits),
+            ["0.00482", "12.3", "4.82e-7", "1.23e5"]
+        );
     }
 
     #[test]

@@ -442,7 +442,15 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                 _ => outln!("{}", serde_json::to_string_pretty(&crate::global::json(outcome, args))?)?,
             }
         }
-        "plot" | "ci" | "derive" | "band" if session.last_global.is_some() => {
+        "plot" if session.last_global.is_some() => {
+            let (_, outcome) = session.last_global.as_ref().expect("checked");
+            if rest.is_empty() {
+                bail!("plot needs a file name, e.g. `plot fit.svg`");
+            }
+            outcome.write_plot(std::path::Path::new(rest), &crate::plot::PlotOptions::default())?;
+            outln!("wrote {rest}")?;
+        }
+        "ci" | "derive" | "band" if session.last_global.is_some() => {
             bail!("{command}: not for a structured global fit yet (`global-solver dense` fits the sets as one model)")
         }
         "report" | "json" | "plot" => {
