@@ -1298,6 +1298,52 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
     "#]].assert_eq(&stderr(&dense));
 }
 
+/// Data on a grid of two variables: heat maps of observed, fitted and residuals (golden
+/// SVG); a grid wider than 150 cells drawn as block averages, said.
+#[test]
+fn gridded_data_are_drawn_as_heat_maps() {
+    let cache = TempDir::new("cli-plot-maps");
+    let dir = TempDir::new("cli-plot-maps-out");
+    let svg = dir.path().join("spot.svg");
+    let model = "z = gaussian2d_rotated(x, y, A, cx, cy, sx, sy, th) + B";
+    let out = jitfit(
+        &[
+            "fit",
+            model,
+            "docs/img/spot.csv",
+            "--vars",
+            "x,y",
+            "--p0",
+            "A=400,cx=10,cy=10,sx=2,sy=2,th=0.3,B=1",
+            "--plot",
+        ]
+        .into_iter()
+        .chain([svg.to_str().unwrap()])
+        .collect::<Vec<_>>(),
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let drawn = std::fs::read_to_string(&svg).unwrap();
+    expect_test::expect_file!["snapshots/plot_spot.svg"].assert_eq(&drawn);
+    for class in ["observed", "fitted", "residuals"] {
+        assert!(drawn.contains(&format!(r#"<g class="{class}">"#)), "{class}");
+    }
+    // 400 × 3 cells: block averages of 3 × 1.
+    let wide = dir.path().join("wide.csv");
+    let rows: String = (0..1200)
+        .map(|k| format!("{},{},{}\n", k % 400, k / 400, 1.0 + 0.01 * (k % 400) as f64 + (k % 7) as f64 * 1e-3))
+        .collect();
+    std::fs::write(&wide, format!("x,y,z\n{rows}")).unwrap();
+    let out = jitfit(
+        &["fit", "z = a*x + b*y + c", wide.to_str().unwrap(), "--vars", "x,y", "--plot", svg.to_str().unwrap()],
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let err = stderr(&out);
+    let note = err.lines().find(|l| l.contains("--plot")).unwrap();
+    expect_test::expect!["note: --plot: a 400 × 3 grid drawn as the averages of 3 × 1 blocks"].assert_eq(note);
+}
+
 /// A global fit's plot: a panel per set with its data and curve, the shared parameters under
 /// the title (golden SVG); past 12 sets the first 12, said; not with the dense rewrite.
 #[test]

@@ -244,8 +244,8 @@ impl Panel {
             self.id,
             right - left
         );
-        // About one major tick per 110 pixels along x, per 40 along y: 3 to 6.
-        let (x_major, x_minor) = self.x.ticks((((right - left) / 110.0) as usize).clamp(3, 6));
+        // About one major tick per 110 pixels along x (4 to 6), per 40 along y (3 to 6).
+        let (x_major, x_minor) = self.x.ticks((((right - left) / 110.0) as usize).clamp(4, 6));
         let (y_major, y_minor) = self.y.ticks((((bottom - top) / 40.0) as usize).clamp(3, 6));
         let mut grid = String::new();
         let mut marks = String::new();
@@ -722,6 +722,15 @@ pub fn render(
         false
     };
     let log_y = choose(options.log_y, y_extent, "y", &format!("`{}`", columns.y))?;
+    if vars.len() == 2
+        && let Some(grid) = grid(vars[0], vars[1])
+    {
+        if log_y && options.log_y == Some(true) {
+            anyhow::bail!("--log-y: data on a grid are drawn as heat maps, whose colours are linear");
+        }
+        notes.retain(|n| !n.contains("log y axis"));
+        return render_maps(model, fit, columns, &vars, &observed, sigma, grid, notes);
+    }
 
     let mut svg = String::new();
     let height = 660.0;
@@ -737,7 +746,7 @@ pub fn render(
         WIDTH / 2.0,
         escape(&fitted_to(&title, 100))
     );
-    let top = 50.0 + 14.0 * (parameter_lines(&mut svg, fit) - 1) as f64;
+    let top = 50.0 + 14.0 * (parameter_lines(&mut svg, fit, WIDTH / 2.0) - 1) as f64;
 
     let large = n > MAX_DRAWN_POINTS;
     let data_entry =
@@ -878,6 +887,255 @@ pub fn render(
         panel.py(0.0)
     );
     residuals.draw(&mut svg, "residuals", "#2ca02c", 2.0, &panel);
+    let _ = writeln!(svg, "</svg>");
+    Ok((svg, notes))
+}
+
+/// Past this many points the grid test (a sort of each variable) is not tried.
+const MAX_GRID_POINTS: usize = 1_000_000;
+
+/// Past this many cells along an axis a heat map shows block averages.
+const MAX_MAP_CELLS: usize = 150;
+
+/// A grid: the distinct x and y values (ascending) and each point's cell (row-major, y the
+/// row), when the points are every (x, y) pair exactly once.
+fn grid(x: &[f64], y: &[f64]) -> Option<(Vec<f64>, Vec<f64>, Vec<usize>)> {
+    if x.len() > MAX_GRID_POINTS || x.iter().chain(y).any(|v| !v.is_finite()) {
+        return None;
+    }
+    let distinct = |v: &[f64]| {
+        let mut d = v.to_vec();
+        d.sort_by(f64::total_cmp);
+        d.dedup();
+        d
+    };
+    let (xs, ys) = (distinct(x), distinct(y));
+    if xs.len() < 2 || ys.len() < 2 || xs.len() * ys.len() != x.len() {
+        return None;
+    }
+    let mut seen = vec![false; x.len()];
+    let mut cells = Vec::with_capacity(x.len());
+    for (a, b) in x.iter().zip(y) {
+        let i = xs.binary_search_by(|v| v.total_cmp(a)).ok()?;
+        let j = ys.binary_search_by(|v| v.total_cmp(b)).ok()?;
+        let cell = j * xs.len() + i;
+        if std::mem::replace(&mut seen[cell], true) {
+            return None;
+        }
+        cells.push(cell);
+    }
+    Some((xs, ys, cells))
+}
+
+/// Cell edges around grid values: midpoints, the ends half a spacing out.
+fn edges(values: &[f64]) -> Vec<f64> {
+    let n = values.len();
+    let mut e = Vec::with_capacity(n + 1);
+    e.push(values[0] - (values[1] - values[0]) / 2.0);
+    e.extend(values.windows(2).map(|w| (w[0] + w[1]) / 2.0));
+    e.push(values[n - 1] + (values[n - 1] - values[n - 2]) / 2.0);
+    e
+}
+
+/// Viridis, by nine stops.
+fn viridis(t: f64) -> (u8, u8, u8) {
+    const STOPS: [(f64, f64, f64); 9] = [
+        (68.0, 1.0, 84.0),
+        (71.0, 44.0, 122.0),
+        (59.0, 81.0, 139.0),
+        (44.0, 113.0, 142.0),
+        (33.0, 144.0, 141.0),
+        (39.0, 173.0, 129.0),
+        (92.0, 200.0, 99.0),
+        (170.0, 220.0, 50.0),
+        (253.0, 231.0, 37.0),
+    ];
+    interpolate(&STOPS, t)
+}
+
+/// Blue through white to red, for residuals about 0 (t = 0.5).
+fn diverging(t: f64) -> (u8, u8, u8) {
+    const STOPS: [(f64, f64, f64); 3] = [(59.0, 76.0, 192.0), (247.0, 247.0, 247.0), (180.0, 4.0, 38.0)];
+    interpolate(&STOPS, t)
+}
+
+fn interpolate(stops: &[(f64, f64, f64)], t: f64) -> (u8, u8, u8) {
+    let at = t.clamp(0.0, 1.0) * (stops.len() - 1) as f64;
+    let k = (at.floor() as usize).min(stops.len() - 2);
+    let f = at - k as f64;
+    let mix = |a: f64, b: f64| (a + (b - a) * f).round() as u8;
+    let (a, b) = (stops[k], stops[k + 1]);
+    (mix(a.0, b.0), mix(a.1, b.1), mix(a.2, b.2))
+}
+
+/// A colour map: 0…1 to RGB.
+type ColorMap = fn(f64) -> (u8, u8, u8);
+
+/// Colour levels of a heat map.
+const LEVELS: usize = 64;
+
+/// A heat map of `values` (ny × nx, row-major) over cell edges, colours from `lo` to `hi`:
+/// one path per colour level; and its colour bar at the right with ticks.
+#[allow(clippy::too_many_arguments)]
+fn heat_map(
+    svg: &mut String,
+    panel: &Panel,
+    (x_edges, y_edges): (&[f64], &[f64]),
+    values: &[f64],
+    (lo, hi): (f64, f64),
+    colors: ColorMap,
+    class: &str,
+) {
+    let nx = x_edges.len() - 1;
+    let mut paths = vec![String::new(); LEVELS];
+    let span = if hi > lo { hi - lo } else { 1.0 };
+    for (cell, v) in values.iter().enumerate() {
+        if !v.is_finite() {
+            continue;
+        }
+        let level = (((v - lo) / span * (LEVELS - 1) as f64).round().max(0.0) as usize).min(LEVELS - 1);
+        let (i, j) = (cell % nx, cell / nx);
+        let (x0, x1) = (panel.px(x_edges[i]), panel.px(x_edges[i + 1]));
+        let (y0, y1) = (panel.py(y_edges[j]), panel.py(y_edges[j + 1]));
+        let _ = write!(paths[level], "M{x0:.1} {y1:.1}H{x1:.1}V{y0:.1}H{x0:.1}Z");
+    }
+    let _ = writeln!(svg, r#"<g class="{class}">"#);
+    for (level, path) in paths.iter().enumerate().filter(|(_, p)| !p.is_empty()) {
+        let (r, g, b) = colors(level as f64 / (LEVELS - 1) as f64);
+        // Edges drawn in the fill colour too: no hairline gaps between cells.
+        let _ =
+            writeln!(svg, r#"<path fill="rgb({r},{g},{b})" stroke="rgb({r},{g},{b})" stroke-width="0.4" d="{path}"/>"#);
+    }
+    let _ = writeln!(svg, "</g>");
+    // The colour bar.
+    let (left, width) = (panel.right + 8.0, 10.0);
+    let step = (panel.bottom - panel.top) / LEVELS as f64;
+    for level in 0..LEVELS {
+        let (r, g, b) = colors(level as f64 / (LEVELS - 1) as f64);
+        let y = panel.bottom - step * (level + 1) as f64;
+        let _ = writeln!(
+            svg,
+            r#"<rect x="{left:.1}" y="{y:.2}" width="{width}" height="{:.2}" fill="rgb({r},{g},{b})"/>"#,
+            step + 0.3
+        );
+    }
+    let bar = Axis { lo, hi: if hi > lo { hi } else { lo + 1.0 }, log: false };
+    for (v, label) in bar.ticks(4).0 {
+        let y = panel.bottom - bar.frac(v) * (panel.bottom - panel.top);
+        let _ = writeln!(
+            svg,
+            r##"<path d="M{:.1} {y:.1}h3" stroke="#444"/><text x="{:.1}" y="{:.1}" font-size="10">{label}</text>"##,
+            left + width,
+            left + width + 5.0,
+            y + 3.5
+        );
+    }
+}
+
+/// Averages of `values` (ny × nx) over blocks of `bx × by` cells (NaN cells left out).
+fn blocks(values: &[f64], nx: usize, ny: usize, bx: usize, by: usize) -> Vec<f64> {
+    let (mx, my) = (nx.div_ceil(bx), ny.div_ceil(by));
+    let mut sums = vec![(0.0, 0usize); mx * my];
+    for (cell, v) in values.iter().enumerate() {
+        if v.is_finite() {
+            let (i, j) = (cell % nx / bx, cell / nx / by);
+            sums[j * mx + i].0 += v;
+            sums[j * mx + i].1 += 1;
+        }
+    }
+    sums.iter().map(|(s, n)| if *n > 0 { s / *n as f64 } else { f64::NAN }).collect()
+}
+
+/// Data on a grid of two variables: heat maps of the observed response, the fitted one (one
+/// colour scale) and the residuals (a diverging scale about 0), each with its colour bar.
+#[allow(clippy::too_many_arguments)]
+fn render_maps(
+    model: &CompiledModel,
+    fit: &Fit,
+    columns: &Columns,
+    vars: &[&[f64]],
+    observed: &[f64],
+    sigma: Option<&[f64]>,
+    (xs, ys, cells): (Vec<f64>, Vec<f64>, Vec<usize>),
+    mut notes: Vec<String>,
+) -> anyhow::Result<(String, Vec<String>)> {
+    let n = observed.len();
+    let mut fitted = vec![0.0; n];
+    model.kernels().predict(vars, &fit.values, &mut fitted)?;
+    let (nx, ny) = (xs.len(), ys.len());
+    let on_grid = |f: &dyn Fn(usize) -> f64| {
+        let mut grid = vec![f64::NAN; nx * ny];
+        for (i, cell) in cells.iter().enumerate() {
+            grid[*cell] = f(i);
+        }
+        grid
+    };
+    let mut maps = [
+        on_grid(&|i| observed[i]),
+        on_grid(&|i| fitted[i]),
+        on_grid(&|i| (fitted[i] - observed[i]) / sigma.map_or(1.0, |s| s[i])),
+    ];
+    let (mut x_edges, mut y_edges) = (edges(&xs), edges(&ys));
+    let (bx, by) = (nx.div_ceil(MAX_MAP_CELLS), ny.div_ceil(MAX_MAP_CELLS));
+    if bx > 1 || by > 1 {
+        for map in &mut maps {
+            *map = blocks(map, nx, ny, bx, by);
+        }
+        x_edges = x_edges.iter().step_by(bx).copied().chain(x_edges.last().copied()).collect();
+        y_edges = y_edges.iter().step_by(by).copied().chain(y_edges.last().copied()).collect();
+        x_edges.dedup();
+        y_edges.dedup();
+        notes.push(format!("--plot: a {nx} × {ny} grid drawn as the averages of {bx} × {by} blocks"));
+    }
+    let extent = |v: &[f64]| {
+        v.iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)))
+    };
+    let (o, f) = (extent(&maps[0]), extent(&maps[1]));
+    let shared_scale = (o.0.min(f.0), o.1.max(f.1));
+    let r = maps[2].iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
+
+    let (width, height) = (900.0, 360.0);
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let title = model.source().trim().replace('\n', " ");
+    let _ = writeln!(
+        svg,
+        r#"<text class="title" x="450" y="20" font-size="14" text-anchor="middle">{}</text>"#,
+        escape(&fitted_to(&title, 110))
+    );
+    let top = 80.0 + 14.0 * (parameter_lines(&mut svg, fit, 450.0) - 1) as f64;
+    let y_name = &columns.y;
+    let residual = if sigma.is_some() { format!("(fitted − {y_name})/σ") } else { format!("fitted − {y_name}") };
+    let titles = [format!("observed {y_name}"), format!("fitted {y_name}"), residual];
+    let x_axis = Axis { lo: x_edges[0], hi: *x_edges.last().expect("two edges"), log: false };
+    let y_axis = Axis { lo: y_edges[0], hi: *y_edges.last().expect("two edges"), log: false };
+    for (k, map) in maps.iter().enumerate() {
+        let left = 60.0 + 300.0 * k as f64;
+        let panel = Panel {
+            left,
+            right: left + 185.0,
+            top,
+            bottom: top + 185.0,
+            x: x_axis,
+            y: y_axis,
+            id: format!("map-{}", k + 1),
+        };
+        let _ = writeln!(
+            svg,
+            r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+            (panel.left + panel.right) / 2.0,
+            top - 8.0,
+            escape(&titles[k])
+        );
+        panel.axes(&mut svg, &columns.vars[0].1, if k == 0 { &columns.vars[1].1 } else { "" });
+        let (scale, colors): ((f64, f64), ColorMap) =
+            if k < 2 { (shared_scale, viridis) } else { ((-r, r), diverging) };
+        heat_map(&mut svg, &panel, (&x_edges, &y_edges), map, scale, colors, ["observed", "fitted", "residuals"][k]);
+    }
     let _ = writeln!(svg, "</svg>");
     Ok((svg, notes))
 }
@@ -1039,7 +1297,7 @@ pub fn write_sets_plot(
 
 /// The parameters, value ± error, on up to three lines under the title (past them, the
 /// report has the rest); returns the number of lines.
-fn parameter_lines(svg: &mut String, fit: &Fit) -> usize {
+fn parameter_lines(svg: &mut String, fit: &Fit, center: f64) -> usize {
     let params: Vec<String> = fit
         .param_names
         .iter()
@@ -1066,8 +1324,7 @@ fn parameter_lines(svg: &mut String, fit: &Fit) -> usize {
     for (k, line) in lines.iter().enumerate() {
         let _ = writeln!(
             svg,
-            r##"<text class="parameters" x="{:.1}" y="{}" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
-            WIDTH / 2.0,
+            r##"<text class="parameters" x="{center:.1}" y="{}" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
             38 + 14 * k,
             escape(&fitted_to(line, 125))
         );
@@ -1158,6 +1415,26 @@ mod tests {
             [0.0048212, 12.345, 4.8212e-7, 123456.0].map(three_digits),
             ["0.00482", "12.3", "4.82e-7", "1.23e5"]
         );
+    }
+
+    #[test]
+    fn grids_are_every_pair_once() {
+        let (x, y): (Vec<f64>, Vec<f64>) = (0..12).map(|k| ((k % 4) as f64, (k / 4) as f64 * 0.5)).unzip();
+        let (xs, ys, cells) = grid(&x, &y).unwrap();
+        assert_eq!((xs, ys), (vec![0.0, 1.0, 2.0, 3.0], vec![0.0, 0.5, 1.0]));
+        assert_eq!(cells, (0..12).collect::<Vec<_>>());
+        // Shuffled rows: the same cells, found.
+        let (xr, yr): (Vec<f64>, Vec<f64>) = x.iter().zip(&y).rev().map(|(a, b)| (*a, *b)).unzip();
+        assert_eq!(grid(&xr, &yr).unwrap().2, (0..12).rev().collect::<Vec<_>>());
+        // A pair twice (and one missing), a single row, scattered points: no grid.
+        let mut twice = x.clone();
+        twice[1] = 0.0;
+        assert!(grid(&twice, &y).is_none());
+        assert!(grid(&[0.0, 1.0, 2.0], &[5.0, 5.0, 5.0]).is_none());
+        assert!(grid(&[0.0, 1.0, 2.0, 3.0], &[0.0, 1.0, 2.0, 3.0]).is_none());
+        assert_eq!(edges(&[1.0, 2.0, 4.0]), [0.5, 1.5, 3.0, 5.0]);
+        // Block averages leave NaN cells out.
+        assert_eq!(blocks(&[1.0, 3.0, f64::NAN, 5.0, 2.0, 2.0], 3, 2, 2, 2), [2.75, 2.0]);
     }
 
     #[test]
