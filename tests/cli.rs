@@ -359,7 +359,7 @@ fn bad_input_exits_with_1_and_a_clear_message() {
         // Files jitfit reads back are read only when regular and small.
         decay(&["signal", "--p0", "@/dev/zero"]),
         decay(&["signal", "--resume", "/dev/zero"]),
-        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--plot", "p.svg"],
+        vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--plot", "p.svg", "--log-x"],
         vec!["batch", "a*x + b", "tests/data/xyz.csv", "--by", "z", "--min-correl", "0.5"],
         decay(&["nope"]),
         decay(&["signal", "--p0", "q=1"]),
@@ -1296,6 +1296,47 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
     expect_test::expect![[r#"
         error: --sets run: 250 data sets; the dense global fit takes at most 200 (its Jacobian is dense over every set's parameters: 200 sets of 25 points and 6 parameters take 10 s, and the cost grows with the cube); the structured solver takes any number: leave out --global-solver dense
     "#]].assert_eq(&stderr(&dense));
+}
+
+/// A batch's summary figure: a histogram of each parameter and of χ²/dof over the converged
+/// fits (golden SVG), from either solver.
+#[test]
+fn a_batch_plots_histograms_of_its_parameters() {
+    let cache = TempDir::new("cli-batch-plot");
+    let dir = TempDir::new("cli-batch-plot-out");
+    let data = dir.path().join("lines.csv");
+    let mut text = String::from("id,x,y\n");
+    for k in 0..60 {
+        let (slope, intercept) = (1.0 + 0.01 * ((k * 17) % 23) as f64, 0.5 + 0.02 * ((k * 7) % 11) as f64);
+        for i in 0..6 {
+            let noise = 0.01 * (((k + 3 * i) % 5) as f64 - 2.0);
+            text += &format!("s{k},{i},{:?}\n", slope * i as f64 + intercept + noise);
+        }
+    }
+    std::fs::write(&data, text).unwrap();
+    let svg = dir.path().join("batch.svg");
+    for solver in ["exact", "compact"] {
+        let out = jitfit(
+            &[
+                "batch",
+                "a*x + b",
+                data.to_str().unwrap(),
+                "--by",
+                "id",
+                "--solver",
+                solver,
+                "--plot",
+                svg.to_str().unwrap(),
+            ],
+            &cache,
+        );
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let drawn = std::fs::read_to_string(&svg).unwrap();
+        assert_eq!(drawn.matches(r#"<path class="bars""#).count(), 3, "{solver}");
+        if solver == "exact" {
+            expect_test::expect_file!["snapshots/plot_batch.svg"].assert_eq(&drawn);
+        }
+    }
 }
 
 /// Data on a grid of two variables: heat maps of observed, fitted and residuals (golden

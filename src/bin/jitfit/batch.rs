@@ -5,7 +5,7 @@
 use crate::args::FitArgs;
 use crate::columns::match_columns;
 use crate::config::FitConfig;
-use anyhow::bail;
+use anyhow::{Context as _, bail};
 use jitfit::{Data, ModelOptions, Names};
 use std::collections::HashMap;
 use std::fmt::Write;
@@ -46,6 +46,11 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     if let Some(path) = &args.out {
         jitfit::fsutil::check_writable(path)
             .map_err(|e| anyhow::anyhow!("--out {}: cannot write there: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.fit.plot {
+        crate::plot::check_extension(path)?;
+        jitfit::fsutil::check_writable(path)
+            .map_err(|e| anyhow::anyhow!("--plot {}: cannot write there: {e}", path.display()))?;
     }
     let Some(by) = &args.by else {
         return run_matrix(args);
@@ -215,6 +220,17 @@ fn write_results(
         None => out!("{text}")?,
     }
     eprintln!("{summary}");
+    if let Some(path) = &args.fit.plot {
+        // Histograms of each parameter and of χ²/dof over the converged fits.
+        let converged: Vec<&Row> = rows.iter().filter(|r| r.converged).collect();
+        let mut names = params.to_vec();
+        names.push("χ²/dof".to_owned());
+        let columns: Vec<Vec<f64>> = (0..=params.len())
+            .map(|k| converged.iter().map(|r| if k < params.len() { r.values[k] } else { r.reduced_chi2 }).collect())
+            .collect();
+        crate::plot::write_histograms(path, &args.fit.model, &names, &columns, rows.len(), converged.len())
+            .with_context(|| format!("writing the plot to {}", path.display()))?;
+    }
     Ok(if rows.iter().all(|r| r.converged) { 0 } else { 2 })
 }
 

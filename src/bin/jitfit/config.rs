@@ -42,7 +42,8 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
     }
     if command == Command::Batch {
         let per_fit = [
-            ("--plot", args.plot.is_some()),
+            ("--log-x", args.log_x.is_some()),
+            ("--log-y", args.log_y.is_some()),
             ("--output-residuals", args.output_residuals.is_some()),
             ("--checkpoint", args.checkpoint.is_some()),
             ("--resume", args.resume.is_some()),

@@ -1140,6 +1140,101 @@ fn render_maps(
     Ok((svg, notes))
 }
 
+/// A batch's summary figure: a histogram of each parameter's values and of χ²/dof over the
+/// converged fits, three to a row, each titled with its median and the number drawn.
+pub fn render_histograms(title: &str, names: &[String], columns: &[Vec<f64>], fits: usize, converged: usize) -> String {
+    let per_row = names.len().clamp(1, 3);
+    let rows = names.len().div_ceil(per_row);
+    let (width, cell_w, cell_h, head) = (900.0, 900.0 / per_row as f64, 240.0, 60.0);
+    let height = head + cell_h * rows as f64;
+    let mut svg = String::new();
+    let _ = writeln!(
+        svg,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
+    );
+    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        svg,
+        r#"<text class="title" x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
+        width / 2.0,
+        escape(&fitted_to(title, 110))
+    );
+    let _ = writeln!(
+        svg,
+        r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{fits} fits, {converged} converged: the histograms are of the converged fits</text>"##,
+        width / 2.0
+    );
+    for (k, (name, values)) in names.iter().zip(columns).enumerate() {
+        let (col, row) = ((k % per_row) as f64, (k / per_row) as f64);
+        let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        finite.sort_by(f64::total_cmp);
+        let extent = Extent::of(&finite);
+        let bins = ((finite.len() as f64).sqrt().ceil() as usize).clamp(5, 50);
+        let (lo, hi) = if extent.hi > extent.lo { (extent.lo, extent.hi) } else { (extent.lo - 0.5, extent.lo + 0.5) };
+        let mut counts = vec![0usize; bins];
+        for v in &finite {
+            counts[(((v - lo) / (hi - lo) * bins as f64) as usize).min(bins - 1)] += 1;
+        }
+        let most = counts.iter().copied().max().unwrap_or(0).max(1) as f64;
+        let panel = Panel {
+            left: cell_w * col + 60.0,
+            right: cell_w * (col + 1.0) - 20.0,
+            top: head + cell_h * row + 22.0,
+            bottom: head + cell_h * row + 175.0,
+            x: Axis::of([lo, hi].into_iter(), false),
+            y: Axis { lo: 0.0, hi: most * 1.1, log: false },
+            id: format!("histogram-{}", k + 1),
+        };
+        let median = if finite.is_empty() { f64::NAN } else { finite[finite.len() / 2] };
+        let label = format!("{name}: median {}, {} drawn", three_digits(median), finite.len());
+        let _ = writeln!(
+            svg,
+            r#"<text class="histogram" x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{}</text>"#,
+            (panel.left + panel.right) / 2.0,
+            panel.top - 7.0,
+            escape(&fitted_to(&label, ((panel.right - panel.left) / 6.0) as usize))
+        );
+        panel.axes(&mut svg, name, if col == 0.0 { "fits" } else { "" });
+        let mut bars = String::new();
+        for (b, count) in counts.iter().enumerate().filter(|(_, c)| **c > 0) {
+            let (x0, x1) = (lo + (hi - lo) * b as f64 / bins as f64, lo + (hi - lo) * (b + 1) as f64 / bins as f64);
+            let _ = write!(
+                bars,
+                "M{:.1} {:.1}H{:.1}V{:.1}H{:.1}Z",
+                panel.px(x0),
+                panel.bottom,
+                panel.px(x1),
+                panel.py(*count as f64),
+                panel.px(x0)
+            );
+        }
+        let _ = writeln!(
+            svg,
+            r##"<path class="bars" fill="#1f77b4" fill-opacity="0.8" stroke="white" stroke-width="0.5" d="{bars}"/>"##
+        );
+    }
+    let _ = writeln!(svg, "</svg>");
+    svg
+}
+
+/// Writes a batch's summary figure (see [`render_histograms`]).
+pub fn write_histograms(
+    path: &Path,
+    title: &str,
+    names: &[String],
+    columns: &[Vec<f64>],
+    fits: usize,
+    converged: usize,
+) -> anyhow::Result<()> {
+    let format = check_extension(path)?;
+    let svg = render_histograms(title, names, columns, fits, converged);
+    match format {
+        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
+        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
+    }
+    Ok(())
+}
+
 /// One data set of a global fit, as its panel draws it.
 pub struct SetPlot<'a> {
     pub model: &'a CompiledModel,
