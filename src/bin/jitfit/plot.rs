@@ -1512,6 +1512,42 @@ mod tests {
         );
     }
 
+    /// Past 10^4 points each pixel column keeps exactly the least and greatest y of its points
+    /// (every local extreme a screen could show), however the points are split into chunks.
+    #[test]
+    fn decimation_keeps_every_columns_extremes() {
+        let axis = Axis { lo: 0.0, hi: 1.0, log: false };
+        let mut state = 12345u64;
+        let mut next = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let points: Vec<(f64, f64)> = (0..50_000).map(|_| (next(), next() * 10.0 - 5.0)).collect();
+        let width = 690.0;
+        let gather = |points: &[(f64, f64)]| {
+            let mut s = Scatter::new(50_000, axis, width);
+            for (x, y) in points {
+                s.add(*x, *y);
+            }
+            s
+        };
+        let whole = gather(&points);
+        let split = gather(&points[..17_000]).merge(gather(&points[17_000..]));
+        let (Scatter::Many { lo, hi, .. }, Scatter::Many { lo: lo2, hi: hi2, .. }) = (&whole, &split) else {
+            panic!("many points are spans")
+        };
+        assert_eq!((lo, hi), (lo2, hi2));
+        let columns = width as usize + 1;
+        let mut expected = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
+        for (x, y) in &points {
+            let c = ((x * width).round() as usize).min(columns - 1);
+            expected[c] = (expected[c].0.min(*y), expected[c].1.max(*y));
+        }
+        for c in 0..columns {
+            assert_eq!((lo[c], hi[c]), expected[c], "column {c}");
+        }
+    }
+
     #[test]
     fn grids_are_every_pair_once() {
         let (x, y): (Vec<f64>, Vec<f64>) = (0..12).map(|k| ((k % 4) as f64, (k / 4) as f64 * 0.5)).unzip();
