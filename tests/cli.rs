@@ -145,6 +145,20 @@ fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     expect_test::expect_file!["snapshots/plot_decay.svg"].assert_eq(&std::fs::read_to_string(&decay).unwrap());
+    // With --ci and --contour: a panel per profile (the levels' thresholds, the intervals'
+    // ends) and per contour (the curve around the fit), under the fit.
+    let out = jitfit(
+        &["fit", "a*exp(-b*time) + c", "tests/data/plot/decay.csv", "--y", "signal", "--sigma", "err"]
+            .into_iter()
+            .chain(["--ci", "1,2", "--contour", "a,b", "--plot", decay.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let drawn = std::fs::read_to_string(&decay).unwrap();
+    assert_eq!(drawn.matches(r#"<polyline class="profile""#).count(), 3);
+    assert_eq!(drawn.matches(r#"<polyline class="contour""#).count(), 1);
+    expect_test::expect_file!["snapshots/plot_uncertainty.svg"].assert_eq(&drawn);
     // The same plot as PNG: twice the SVG's size, drawn (not blank), its title's text drawn
     // with the bundled font (a machine without fonts draws no text: the title's rows would be
     // white).

@@ -31,10 +31,17 @@ impl Outcome {
         report::Context::new(args, &self.columns, self.compile_time, self.compile_origin, self.total_time)
     }
 
-    /// Writes the plot and prints its notes (a log axis it chose) to standard error.
-    pub fn write_plot(&self, path: &std::path::Path, options: &crate::plot::PlotOptions) -> anyhow::Result<()> {
-        let notes = crate::plot::write_plot(path, &self.model, &self.data, &self.fit, &self.columns, options)
-            .with_context(|| format!("writing the plot to {}", path.display()))?;
+    /// Writes the plot (with the profiles and contours in `uncertainty`) and prints its notes
+    /// (a log axis it chose) to standard error.
+    pub fn write_plot(
+        &self,
+        path: &std::path::Path,
+        options: &crate::plot::PlotOptions,
+        uncertainty: crate::plot::Uncertainty<'_>,
+    ) -> anyhow::Result<()> {
+        let notes =
+            crate::plot::write_plot(path, &self.model, &self.data, &self.fit, &self.columns, options, uncertainty)
+                .with_context(|| format!("writing the plot to {}", path.display()))?;
         for note in notes {
             eprintln!("note: {note}");
         }
@@ -427,7 +434,8 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     }
     if let Some(path) = &args.plot {
         let options = crate::plot::PlotOptions { log_x: args.log_x, log_y: args.log_y, band: requests.band };
-        outcome.write_plot(path, &options)?;
+        let uncertainty = crate::plot::Uncertainty { profile: extras.profile.as_ref(), contours: &extras.contours };
+        outcome.write_plot(path, &options, uncertainty)?;
     }
     if let Some(e) = extras_error {
         return Err(e);

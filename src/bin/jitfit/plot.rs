@@ -291,10 +291,14 @@ impl Panel {
             bottom + 36.0,
             escape(x_label)
         );
-        let middle = (top + bottom) / 2.0;
+        // Left of the tick labels: at the figure's edge for a panel there, between panels else.
+        let (middle, at) = ((top + bottom) / 2.0, (left - 74.0).max(16.0));
+        if y_label.is_empty() {
+            return;
+        }
         let _ = writeln!(
             svg,
-            r#"<text x="16" y="{middle:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 16 {middle:.1})">{}</text>"#,
+            r#"<text x="{at}" y="{middle:.1}" font-size="12" text-anchor="middle" transform="rotate(-90 {at} {middle:.1})">{}</text>"#,
             escape(y_label)
         );
     }
@@ -629,6 +633,14 @@ pub fn png(svg: &str) -> anyhow::Result<Vec<u8>> {
     Ok(pixmap.encode_png()?)
 }
 
+/// Profiles and contours computed after the fit (`--ci`, `--contour`): drawn under the fit,
+/// a panel each.
+#[derive(Clone, Copy, Default)]
+pub struct Uncertainty<'a> {
+    pub profile: Option<&'a jitfit::Profile>,
+    pub contours: &'a [jitfit::Contour],
+}
+
 /// Writes the plot; returns the notes on what it chose (log axes), for the caller to print.
 pub fn write_plot(
     path: &Path,
@@ -637,14 +649,119 @@ pub fn write_plot(
     fit: &Fit,
     columns: &Columns,
     options: &PlotOptions,
+    uncertainty: Uncertainty<'_>,
 ) -> anyhow::Result<Vec<String>> {
     let format = check_extension(path)?;
     let (svg, notes) = render(model, data, fit, columns, options)?;
+    let svg = with_uncertainty(svg, fit, uncertainty);
     match format {
         Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
         Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
     }
     Ok(notes)
+}
+
+/// `svg` (a figure ending in `</svg>`) made taller by a row of two panels per two profiles
+/// and contours: each profile's rise of the objective against its parameter (the levels'
+/// thresholds dashed, the interval's ends marked), each contour's curve around the fit.
+fn with_uncertainty(svg: String, fit: &Fit, uncertainty: Uncertainty<'_>) -> String {
+    let profiles: Vec<&jitfit::ParameterProfile> =
+        uncertainty.profile.map(|p| p.parameters.iter().filter(|p| p.curve.len() > 1).collect()).unwrap_or_default();
+    let panels = profiles.len() + uncertainty.contours.len();
+    if panels == 0 {
+        return svg;
+    }
+    // The figure's size, from its opening tag.
+    let size = |name: &str| -> f64 {
+        let key = format!(r#" {name}=""#);
+        svg.find(&key).and_then(|i| svg[i + key.len()..].split('"').next()?.parse().ok()).unwrap_or(0.0)
+    };
+    let (width, height) = (size("width"), size("height"));
+    let cell_h = 260.0;
+    let rows = panels.div_ceil(2);
+    let new_height = height + cell_h * rows as f64;
+    let body = svg.trim_end().trim_end_matches("</svg>");
+    let mut out = body.replacen(
+        &format!(r#"height="{height}" viewBox="0 0 {width} {height}""#),
+        &format!(r#"height="{new_height}" viewBox="0 0 {width} {new_height}""#),
+        1,
+    );
+    let _ =
+        writeln!(out, r#"<rect x="0" y="{height}" width="{width}" height="{}" fill="white"/>"#, new_height - height);
+    let cell_w = width / 2.0;
+    for k in 0..panels {
+        let (col, row) = ((k % 2) as f64, (k / 2) as f64);
+        let (left, right) = (cell_w * col + 80.0, cell_w * (col + 1.0) - 25.0);
+        let (top, bottom) = (height + cell_h * row + 30.0, height + cell_h * row + 200.0);
+        if let Some(profile) = profiles.get(k) {
+            let thresholds: Vec<f64> = profile.intervals.iter().map(|i| i.threshold).collect();
+            let ends: Vec<f64> =
+                profile.intervals.iter().flat_map(|i| [i.lower.value(), i.upper.value()]).flatten().collect();
+            let x = Axis::of(profile.curve.iter().map(|p| p.0).chain(ends.iter().copied()), false);
+            let y = Axis::of(profile.curve.iter().map(|p| p.1).chain(thresholds.iter().copied()).chain([0.0]), false);
+            let panel = Panel { left, right, top, bottom, x, y, id: format!("profile-{}", k + 1) };
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">profile of {}</text>"#,
+                (left + right) / 2.0,
+                top - 8.0,
+                escape(&profile.name)
+            );
+            panel.axes(&mut out, &profile.name, "rise of 2·cost");
+            for (interval, threshold) in profile.intervals.iter().zip(&thresholds) {
+                let py = panel.py(*threshold);
+                let _ = writeln!(
+                    out,
+                    r##"<path d="M{left} {py:.1}H{right}" stroke="#888" stroke-dasharray="4 3"/><text x="{:.1}" y="{:.1}" font-size="10" text-anchor="end" fill="#555">{}</text>"##,
+                    right - 4.0,
+                    py - 3.0,
+                    interval.level.label()
+                );
+                for end in [interval.lower.value(), interval.upper.value()].into_iter().flatten() {
+                    let px = panel.px(end);
+                    let _ = writeln!(
+                        out,
+                        r##"<path d="M{px:.1} {py:.1}V{bottom}" stroke="#d62728" stroke-dasharray="2 2"/>"##
+                    );
+                }
+            }
+            curve(&mut out, "profile", "#1f77b4", &panel, profile.curve.iter().copied());
+            let mut points = Scatter::new(profile.curve.len(), x, right - left);
+            for (a, b) in &profile.curve {
+                points.add(*a, *b);
+            }
+            points.draw(&mut out, "profile-points", "#1f77b4", 2.0, &panel);
+        } else {
+            let contour = &uncertainty.contours[k - profiles.len()];
+            let index = |name: &str| fit.param_names.iter().position(|n| n == name);
+            let best = (index(&contour.x).map(|i| fit.values[i]), index(&contour.y).map(|i| fit.values[i]));
+            let x = Axis::of(contour.points.iter().map(|p| p.0).chain(best.0), false);
+            let y = Axis::of(contour.points.iter().map(|p| p.1).chain(best.1), false);
+            let panel = Panel { left, right, top, bottom, x, y, id: format!("contour-{}", k + 1) };
+            let _ = writeln!(
+                out,
+                r#"<text x="{:.1}" y="{:.1}" font-size="12" text-anchor="middle">{} region of ({}, {})</text>"#,
+                (left + right) / 2.0,
+                top - 8.0,
+                contour.level.label(),
+                escape(&contour.x),
+                escape(&contour.y)
+            );
+            panel.axes(&mut out, &contour.x, &contour.y);
+            let closed = contour.points.iter().chain(contour.points.first()).copied();
+            curve(&mut out, "contour", "#d62728", &panel, closed);
+            if let (Some(bx), Some(by)) = best {
+                let _ = writeln!(
+                    out,
+                    r##"<circle class="best" cx="{:.2}" cy="{:.2}" r="3" fill="#1f77b4"/>"##,
+                    panel.px(bx),
+                    panel.py(by)
+                );
+            }
+        }
+    }
+    out.push_str("</svg>\n");
+    out
 }
 
 /// A pass over the points a chunk at a time, in parallel, with the model's values (memory

@@ -464,7 +464,12 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                     if rest.is_empty() {
                         bail!("plot needs a file name, e.g. `plot fit.svg`");
                     }
-                    outcome.write_plot(std::path::Path::new(rest), &crate::plot::PlotOptions::default())?;
+                    let uncertainty = crate::plot::Uncertainty::default();
+                    outcome.write_plot(
+                        std::path::Path::new(rest),
+                        &crate::plot::PlotOptions::default(),
+                        uncertainty,
+                    )?;
                     outln!("wrote {rest}")?;
                 }
             }
