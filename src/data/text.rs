@@ -132,10 +132,12 @@ pub fn read_text_parallel(bytes: &[u8], path: &Path, options: &ReadOptions, piec
         .par_iter()
         .zip(offsets.into_par_iter().zip(newlines))
         .map(|(piece, (offset, lines))| {
-            // A row per line, at most: the columns never grow by copying.
+            // A row per line, at most (and a row has a byte per field at least): the columns
+            // never grow by copying.
             let mut part = layout.empty_part();
+            let rows = (lines + 1).min(piece.len() / layout.names.len().max(1) + 1);
             for column in &mut part.columns {
-                column.reserve_exact(lines + 1);
+                column.reserve_exact(rows);
             }
             layout.parse_piece(piece, offset, &mut part)?;
             Ok(part)

@@ -673,9 +673,14 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
             let _ = writeln!(w, "[[Correlations]] (unreported correlations are < {})", ctx.min_correl);
         }
         None => {
+            let why = if parameters.len() > JOINT_MAX {
+                format!("over {JOINT_MAX} parameters")
+            } else {
+                "the covariance was not estimated".to_owned()
+            };
             let _ = writeln!(
                 w,
-                "[[Correlations]] (unreported correlations are < {}; none between two sets' own parameters: over {JOINT_MAX} parameters)",
+                "[[Correlations]] (unreported correlations are < {}; none between two sets' own parameters: {why})",
                 ctx.min_correl
             );
         }

@@ -63,7 +63,9 @@ impl Axis {
         if log {
             let (a, b) = (lo.log10(), hi.log10());
             let pad = if b > a { 0.05 * (b - a) } else { 0.5 };
-            return Axis { lo: 10f64.powf(a - pad), hi: 10f64.powf(b + pad), log };
+            // Within f64's normal range: padding 1e300 by decades would overflow.
+            let clamp = |e: f64| 10f64.powf(e.clamp(-307.0, 308.0));
+            return Axis { lo: clamp(a - pad), hi: clamp(b + pad), log };
         }
         let pad = if hi > lo { 0.05 * (hi - lo) } else { 0.5 * lo.abs().max(1.0) };
         Axis { lo: lo - pad, hi: hi + pad, log }
@@ -100,6 +102,10 @@ fn linear_ticks(lo: f64, hi: f64, target: usize) -> (Vec<(f64, String)>, Vec<f64
         return (vec![(lo, tick_label(lo, 1.0, None))], Vec::new());
     }
     let (step, digit) = nice_step(hi - lo, target);
+    if !(step > 0.0 && step.is_finite()) {
+        // A span too small (subnormal) or too large for a step: the ends alone.
+        return (vec![(lo, crate::format::num(lo)), (hi, crate::format::num(hi))], Vec::new());
+    }
     // At least two labelled ticks (a 1-2-5 step may leave one inside a short range).
     if ((hi / step + 1e-9).floor() - (lo / step - 1e-9).ceil()) < 1.0 && target < 24 {
         return linear_ticks(lo, hi, 2 * target);
@@ -147,7 +153,17 @@ fn tick_label(v: f64, step: f64, exponent: Option<i32>) -> String {
 /// Decades (and 2 and 5 between them when the range spans less than two decades) as major
 /// ticks; 2…9 times each decade as minor ones.
 fn log_ticks(lo: f64, hi: f64) -> (Vec<(f64, String)>, Vec<f64>) {
-    let (a, b) = (lo.log10().floor() as i32, hi.log10().ceil() as i32);
+    let (a, b) = (lo.log10().floor().max(-330.0) as i32, hi.log10().ceil().min(310.0) as i32);
+    if b - a > 30 {
+        // Many decades: every k-th one labelled, no minor ticks.
+        let every = (b - a + 9) / 10;
+        let major = (a..=b)
+            .filter(|k| k.rem_euclid(every) == 0)
+            .map(|k| (10f64.powi(k), log_label(1, k)))
+            .filter(|(v, _)| *v >= lo && *v <= hi)
+            .collect();
+        return (major, Vec::new());
+    }
     let inside = |v: &f64| *v >= lo * (1.0 - 1e-12) && *v <= hi * (1.0 + 1e-12);
     let few = hi / lo < 100.0;
     let mut major = Vec::new();
@@ -1136,7 +1152,7 @@ fn heat_map(
             step + 0.3
         );
     }
-    let bar = Axis { lo, hi: if hi > lo { hi } else { lo + 1.0 }, log: false };
+    let bar = Axis { lo, hi: if hi > lo { hi } else { lo + lo.abs().max(1.0) }, log: false };
     for (v, label) in bar.ticks(4).0 {
         let y = panel.bottom - bar.frac(v) * (panel.bottom - panel.top);
         let _ = writeln!(
@@ -1198,10 +1214,11 @@ fn render_maps(
         for map in &mut maps {
             *map = blocks(map, nx, ny, bx, by);
         }
-        x_edges = x_edges.iter().step_by(bx).copied().chain(x_edges.last().copied()).collect();
-        y_edges = y_edges.iter().step_by(by).copied().chain(y_edges.last().copied()).collect();
-        x_edges.dedup();
-        y_edges.dedup();
+        // Every bx-th edge, and the last where the blocks do not end on it.
+        let thin = |e: &[f64], b: usize, n: usize| -> Vec<f64> {
+            e.iter().step_by(b).copied().chain((!n.is_multiple_of(b)).then(|| e[n])).collect()
+        };
+        (x_edges, y_edges) = (thin(&x_edges, bx, nx), thin(&y_edges, by, ny));
         notes.push(format!("--plot: a {nx} × {ny} grid drawn as the averages of {bx} × {by} blocks"));
     }
     let extent = |v: &[f64]| {
@@ -1287,7 +1304,9 @@ pub fn render_histograms(title: &str, names: &[String], columns: &[Vec<f64>], fi
         finite.sort_by(f64::total_cmp);
         let extent = Extent::of(&finite);
         let bins = ((finite.len() as f64).sqrt().ceil() as usize).clamp(5, 50);
-        let (lo, hi) = if extent.hi > extent.lo { (extent.lo, extent.hi) } else { (extent.lo - 0.5, extent.lo + 0.5) };
+        let half = 0.5 * extent.lo.abs().max(1.0);
+        let (lo, hi) =
+            if extent.hi > extent.lo { (extent.lo, extent.hi) } else { (extent.lo - half, extent.lo + half) };
         let mut counts = vec![0usize; bins];
         for v in &finite {
             counts[(((v - lo) / (hi - lo) * bins as f64) as usize).min(bins - 1)] += 1;
@@ -1377,6 +1396,9 @@ pub fn render_sets(
     let mut notes = Vec::new();
     if sets.iter().any(|s| s.model.vars().len() != 1) {
         anyhow::bail!("--plot with --sets draws models of one variable (each set's data and curve)");
+    }
+    if sets.iter().any(|s| s.model.transforms_response()) {
+        anyhow::bail!("--plot with --sets: a transformed response (`log(y) = …`) is not drawn per set yet");
     }
     if options.log_y == Some(true) && sets.iter().any(|s| s.data.response().iter().any(|v| v.is_finite() && *v <= 0.0))
     {
@@ -1694,5 +1716,13 @@ mod tests {
         let spans = |v: &[f64]| Extent::of(v).spans_decades();
         assert!(spans(&[0.01, 5.0, 10.0, f64::NAN]) && !spans(&[0.0, 10.0, 1e6]) && !spans(&[1.0, 999.0]));
         assert_eq!(fitted_to("abcdef", 4), "abc…");
+        // Padding huge or tiny positive values by decades stays finite, and their ticks few.
+        let huge = Axis::of([1.0, 1e300].into_iter(), true);
+        assert!(huge.hi.is_finite() && huge.lo > 0.0);
+        assert!(huge.ticks(6).0.len() <= 12);
+        let tiny = Axis::of([1e-310, 1e-300].into_iter(), true);
+        assert!(tiny.lo > 0.0 && tiny.ticks(6).0.len() <= 12);
+        // A subnormal span: its ends, no endless ticks.
+        assert_eq!(linear_ticks(0.0, 5e-324, 6).0.len(), 2);
     }
 }
