@@ -1056,6 +1056,19 @@ fn global_data(dir: &TempDir) -> (std::path::PathBuf, std::path::PathBuf) {
     (l, w)
 }
 
+/// `sets` short decays sharing τ = 1.5, rows `run,t,y` with runs `r0`, `r1`, ….
+fn decays_by_run(path: &std::path::Path, sets: usize) {
+    let mut text = String::from("run,t,y\n");
+    for k in 0..sets {
+        for i in 0..8 {
+            let t = i as f64 * 0.5;
+            let y = (1.0 + (k % 5) as f64) * (-t / 1.5f64).exp() + 0.01 * ((i * 3 + k) % 7) as f64;
+            text += &format!("r{k},{t:?},{y:?}\n");
+        }
+    }
+    std::fs::write(path, text).unwrap();
+}
+
 fn parameters(json: &serde_json::Value) -> std::collections::BTreeMap<String, (f64, f64)> {
     json["parameters"]
         .as_array()
@@ -1279,17 +1292,7 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
     }
     // Beyond the dense rewrite's 200 sets: summarized in [[Data]], every set in the JSON.
     let many = dir.path().join("many.csv");
-    let mut text = String::from("run,t,y\n");
-    for k in 0..250 {
-        for i in 0..8 {
-            let t = i as f64 * 0.5;
-            text += &format!(
-                "r{k},{t:?},{:?}\n",
-                (1.0 + (k % 5) as f64) * (-t / 1.5f64).exp() + 0.01 * ((i * 3 + k) % 7) as f64
-            );
-        }
-    }
-    std::fs::write(&many, text).unwrap();
+    decays_by_run(&many, 250);
     let many = many.to_str().unwrap();
     let args = ["fit", "A*exp(-t/tau) + B", many, "--sets", "run", "--shared", "tau", "--p0", "tau=1"];
     let out = jitfit(&args, &cache);
@@ -1421,17 +1424,7 @@ fn global_fits_plot_a_panel_per_set() {
     .assert_eq(&stderr(&out));
     // 15 sets: 12 panels, and a note.
     let many = dir.path().join("many.csv");
-    let mut text = String::from("run,t,y\n");
-    for k in 0..15 {
-        for i in 0..8 {
-            let t = i as f64 * 0.5;
-            text += &format!(
-                "r{k},{t:?},{:?}\n",
-                (1.0 + (k % 5) as f64) * (-t / 1.5f64).exp() + 0.01 * ((i * 3 + k) % 7) as f64
-            );
-        }
-    }
-    std::fs::write(&many, text).unwrap();
+    decays_by_run(&many, 15);
     let out = jitfit(
         &["fit", "A*exp(-t/tau) + B", many.to_str().unwrap(), "--sets", "run", "--shared", "tau", "--p0", "tau=1"]
             .into_iter()

@@ -565,6 +565,31 @@ fn escape(s: &str) -> String {
     s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
 }
 
+/// An SVG figure's opening: its size and a white background.
+fn open_svg(width: f64, height: f64) -> String {
+    format!(
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" viewBox=\"0 0 {width} {height}\" font-family=\"sans-serif\">\n<rect width=\"100%\" height=\"100%\" fill=\"white\"/>\n"
+    )
+}
+
+/// The figure's title, centred at `x`, cut to `max` characters.
+fn write_title(svg: &mut String, x: f64, text: &str, max: usize) {
+    let _ = writeln!(
+        svg,
+        r#"<text class="title" x="{x:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
+        escape(&fitted_to(text, max))
+    );
+}
+
+/// A figure written as the file's extension says: the SVG, or it rasterized to PNG.
+fn write_figure(path: &Path, svg: &str) -> anyhow::Result<()> {
+    match check_extension(path)? {
+        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
+        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(svg)?)?,
+    }
+    Ok(())
+}
+
 /// `text` cut to `max` characters, with an ellipsis where it was cut.
 fn fitted_to(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
@@ -667,13 +692,9 @@ pub fn write_plot(
     options: &PlotOptions,
     uncertainty: Uncertainty<'_>,
 ) -> anyhow::Result<Vec<String>> {
-    let format = check_extension(path)?;
+    check_extension(path)?;
     let (svg, notes) = render(model, data, fit, columns, options)?;
-    let svg = with_uncertainty(svg, fit, uncertainty);
-    match format {
-        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
-        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
-    }
+    write_figure(path, &with_uncertainty(svg, fit, uncertainty))?;
     Ok(notes)
 }
 
@@ -865,20 +886,9 @@ pub fn render(
         return render_maps(model, fit, columns, &vars, &observed, sigma, grid, notes);
     }
 
-    let mut svg = String::new();
-    let height = 660.0;
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="sans-serif">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let mut svg = open_svg(WIDTH, 660.0);
     let title = model.source().trim().replace('\n', " ");
-    let _ = writeln!(
-        svg,
-        r#"<text class="title" x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
-        WIDTH / 2.0,
-        escape(&fitted_to(&title, 100))
-    );
+    write_title(&mut svg, WIDTH / 2.0, &title, 100);
     let top = 50.0 + 14.0 * (parameter_lines(&mut svg, fit, WIDTH / 2.0) - 1) as f64;
 
     let large = n > MAX_DRAWN_POINTS;
@@ -887,30 +897,34 @@ pub fn render(
     // The residuals' x axis: the data's x, or the point index.
     let residual_x =
         if one_var { x_extent.axis(log_x) } else { Axis::of([0.0, n.saturating_sub(1) as f64].into_iter(), false) };
-    let residual = |i: usize, f: f64| (f - observed[i]) / sigma.map_or(1.0, |s| s[i]);
-    let (residuals, rmax) = if one_var {
-        let x = vars[0];
-        let x_axis = residual_x;
-        // The data and the residuals, gathered in one pass over the points.
-        let (points, residuals, rmax) = gather(
+    // The data (at x = `point_x(point, its fitted value)` on `axis`) and the residuals
+    // (against x or the point's index), gathered in one pass over the points.
+    let residual_at = |i: usize| if one_var { vars[0][i] } else { i as f64 };
+    let points_and_residuals = |axis: Axis, point_x: &(dyn Fn(usize, f64) -> f64 + Sync)| {
+        gather(
             model,
             &vars,
             &fit.values,
             n,
-            || (Scatter::new(n, x_axis, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT), 0.0),
+            || (Scatter::new(n, axis, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT), 0.0),
             |start, fitted, (points, residuals, rmax)| {
                 for (k, f) in fitted.iter().enumerate() {
                     let i = start + k;
-                    points.add(x[i], observed[i]);
-                    let r = residual(i, *f);
+                    points.add(point_x(i, *f), observed[i]);
+                    let r = (f - observed[i]) / sigma.map_or(1.0, |s| s[i]);
                     if r.is_finite() {
                         *rmax = rmax.max(r.abs());
                     }
-                    residuals.add(x[i], r);
+                    residuals.add(residual_at(i), r);
                 }
             },
             merged,
-        )?;
+        )
+    };
+    let (residuals, rmax) = if one_var {
+        let x = vars[0];
+        let x_axis = residual_x;
+        let (points, residuals, rmax) = points_and_residuals(x_axis, &|i, _| x[i])?;
         // The range is the data's (with their error bars), not the curve's.
         let bars = sigma.filter(|_| !large);
         let y_axis = match bars {
@@ -971,25 +985,7 @@ pub fn render(
             |a, b| (a.0.min(b.0), a.1.max(b.1)),
         )?;
         let range = Axis::of([y_extent.lo, y_extent.hi, lo, hi].into_iter(), log_y);
-        let (points, residuals, rmax) = gather(
-            model,
-            &vars,
-            &fit.values,
-            n,
-            || (Scatter::new(n, range, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT), 0.0),
-            |start, fitted, (points, residuals, rmax)| {
-                for (k, f) in fitted.iter().enumerate() {
-                    let i = start + k;
-                    points.add(*f, observed[i]);
-                    let r = residual(i, *f);
-                    if r.is_finite() {
-                        *rmax = rmax.max(r.abs());
-                    }
-                    residuals.add(i as f64, r);
-                }
-            },
-            merged,
-        )?;
+        let (points, residuals, rmax) = points_and_residuals(range, &|_, f| f)?;
         let panel = Panel { left: LEFT, right: RIGHT, top, bottom: 410.0, x: range, y: range, id: "main".into() };
         panel.axes(&mut svg, &format!("fitted {}", columns.y), &format!("observed {}", columns.y));
         curve(&mut svg, "fit", "#d62728", &panel, [(range.lo, range.lo), (range.hi, range.hi)].into_iter());
@@ -1229,18 +1225,9 @@ fn render_maps(
     let r = maps[2].iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
 
     let (width, height) = (900.0, 360.0);
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let mut svg = open_svg(width, height);
     let title = model.source().trim().replace('\n', " ");
-    let _ = writeln!(
-        svg,
-        r#"<text class="title" x="450" y="20" font-size="14" text-anchor="middle">{}</text>"#,
-        escape(&fitted_to(&title, 110))
-    );
+    write_title(&mut svg, 450.0, &title, 110);
     let top = 80.0 + 14.0 * (parameter_lines(&mut svg, fit, 450.0) - 1) as f64;
     let y_name = &columns.y;
     let residual = if sigma.is_some() { format!("(fitted − {y_name})/σ") } else { format!("fitted − {y_name}") };
@@ -1281,18 +1268,8 @@ pub fn render_histograms(title: &str, names: &[String], columns: &[Vec<f64>], fi
     let rows = names.len().div_ceil(per_row);
     let (width, cell_w, cell_h, head) = (900.0, 900.0 / per_row as f64, 240.0, 60.0);
     let height = head + cell_h * rows as f64;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text class="title" x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
-        width / 2.0,
-        escape(&fitted_to(title, 110))
-    );
+    let mut svg = open_svg(width, height);
+    write_title(&mut svg, width / 2.0, title, 110);
     let _ = writeln!(
         svg,
         r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{fits} fits, {converged} converged: the histograms are of the converged fits</text>"##,
@@ -1362,13 +1339,7 @@ pub fn write_histograms(
     fits: usize,
     converged: usize,
 ) -> anyhow::Result<()> {
-    let format = check_extension(path)?;
-    let svg = render_histograms(title, names, columns, fits, converged);
-    match format {
-        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
-        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
-    }
-    Ok(())
+    write_figure(path, &render_histograms(title, names, columns, fits, converged))
 }
 
 /// One data set of a global fit, as its panel draws it.
@@ -1433,18 +1404,8 @@ pub fn render_sets(
     let rows = drawn.len().div_ceil(per_row);
     let (width, cell_w, cell_h, head) = (900.0, 900.0 / per_row as f64, 250.0, 60.0);
     let height = head + cell_h * rows as f64;
-    let mut svg = String::new();
-    let _ = writeln!(
-        svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif">"#
-    );
-    let _ = writeln!(svg, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        svg,
-        r#"<text class="title" x="{:.1}" y="20" font-size="14" text-anchor="middle">{}</text>"#,
-        width / 2.0,
-        escape(&fitted_to(title, 110))
-    );
+    let mut svg = open_svg(width, height);
+    write_title(&mut svg, width / 2.0, title, 110);
     let _ = writeln!(
         svg,
         r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
@@ -1520,12 +1481,9 @@ pub fn write_sets_plot(
     columns: &Columns,
     options: &PlotOptions,
 ) -> anyhow::Result<Vec<String>> {
-    let format = check_extension(path)?;
+    check_extension(path)?;
     let (svg, notes) = render_sets(sets, title, shared, columns, options)?;
-    match format {
-        Format::Svg => jitfit::fsutil::write_bytes_atomically(path, svg.as_bytes())?,
-        Format::Png => jitfit::fsutil::write_bytes_atomically(path, &png(&svg)?)?,
-    }
+    write_figure(path, &svg)?;
     Ok(notes)
 }
 
