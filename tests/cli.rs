@@ -194,6 +194,21 @@ fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
         "note: --plot: `dose` spans three decades or more: drawn on a log x axis (--log-x=false draws it linear)"
     ]
     .assert_eq(&notes.join("\n"));
+    // Errors in x: horizontal bars (one per point), residuals over σ_y only, said on the axis.
+    let york = dir.path().join("york.svg");
+    let out = jitfit(
+        &["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dx", "--plot"]
+            .into_iter()
+            .chain([york.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let drawn = std::fs::read_to_string(&york).unwrap();
+    let bars = drawn.split(r#"class="x-error-bars""#).nth(1).unwrap().split("/>").next().unwrap();
+    assert_eq!(bars.matches('M').count(), 10);
+    assert!(drawn.contains(">(fitted − y)/σ_y</text>"));
+    assert!(drawn.contains(">±σ_x</text>"));
     // --log-x=false: linear, no note.
     let out = jitfit(&[&args[..], &[dose.to_str().unwrap(), "--log-x=false"]].concat(), &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -209,7 +224,7 @@ fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
     expect_test::expect![[r#"
         error: --log-x applies only with --plot FILE
         error: writing the plot to DIR/p.svg: --log-y: `y` has values ≤ 0, which a log axis cannot show
-        error: writing the plot to DIR/p.svg: --log-x: a model of several variables is plotted against the fitted values, not one x
+        error: --log-x: a model of several variables is plotted against the fitted values, not one x
     "#]]
     .assert_eq(
         &[

@@ -76,6 +76,10 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         eprintln!("warning: {warning}");
     }
     let model = compiled.model.clone();
+    // Known before the fit: a plot of several variables has no x axis to make logarithmic.
+    if args.plot.is_some() && args.log_x == Some(true) && model.vars().len() > 1 {
+        anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
+    }
 
     // Columns are handed over as stored: memory-mapped ones are not copied (unless rows are
     // dropped by --nan-policy omit).

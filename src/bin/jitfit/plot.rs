@@ -1,7 +1,8 @@
 //! `--plot FILE.svg` (or `.png`): the data, the fitted curve and the residuals, as a
 //! self-contained SVG, or that SVG rasterized by resvg with a bundled font.
 //!
-//! One-variable models: the data (with σ error bars when σ is known), the model evaluated
+//! One-variable models: the data (with σ error bars when σ is known, and σ_x ones for
+//! `--sigma-x`), the model evaluated
 //! densely over the data's range only (clipped to the plot, never setting its range), the
 //! confidence and prediction bands with `--band`, a legend, and residuals below — fitted − y,
 //! divided by σ where σ is known (the axis says which; the sign of `--output-residuals`).
@@ -513,6 +514,24 @@ fn error_bars(svg: &mut String, panel: &Panel, x: &[f64], y: &[f64], sigma: &[f6
     let _ = writeln!(svg, r##"<path class="error-bars" stroke="#1f77b4" stroke-opacity="0.6" d="{path}"/>"##);
 }
 
+/// Horizontal bars x ± σ_x, clipped to the panel.
+fn x_error_bars(svg: &mut String, panel: &Panel, x: &[f64], y: &[f64], sigma_x: &[f64]) {
+    let mut path = String::new();
+    for ((x, y), s) in x.iter().zip(y).zip(sigma_x) {
+        let py = panel.py(*y);
+        let (left, right) = (panel.px(x - s), panel.px(x + s));
+        if !(py.is_finite() && left.is_finite() && right.is_finite()) {
+            continue;
+        }
+        let _ = write!(path, "M{left:.2} {py:.2}H{right:.2}");
+    }
+    let _ = writeln!(
+        svg,
+        r##"<path class="x-error-bars" stroke="#1f77b4" stroke-opacity="0.6" clip-path="url(#{})" d="{path}"/>"##,
+        panel.id
+    );
+}
+
 /// The legend, in the panel's corner that covers the fewest of `occupied` (pixel positions of
 /// what is drawn; the top right on a tie): (kind, color, text) with kind `point`, `line`,
 /// `bar` or `band`.
@@ -962,6 +981,11 @@ pub fn render(
             error_bars(&mut svg, &panel, x, &observed, s);
             entries.push(("bar", "#1f77b4", "±σ".to_owned()));
         }
+        // σ of x (--sigma-x), on the fit's own scale of x.
+        if let Some(sx) = data.sigma_x_values(&model.vars()[0]).filter(|_| !large) {
+            x_error_bars(&mut svg, &panel, x, &observed, sx);
+            entries.push(("line", "#1f77b4", "±σ_x".to_owned()));
+        }
         points.draw(&mut svg, "data", "#1f77b4", 2.5, &panel);
         curve(&mut svg, "fit", "#d62728", &panel, dense_x.iter().copied().zip(dense_y.iter().copied()));
         let mut occupied = points.occupied(&panel);
@@ -1005,7 +1029,13 @@ pub fn render(
         y: Axis { lo: -1.1 * rmax, hi: 1.1 * rmax, log: false },
         id: "residual-panel".into(),
     };
-    let residual_label = if sigma.is_some() { "(fitted − y)/σ" } else { "fitted − y" };
+    // With σ of x the fit weighs each point by its effective σ; the plot divides by σ of y only.
+    let with_sigma_x = model.vars().iter().any(|v| data.sigma_x_values(v).is_some());
+    let residual_label = match (sigma.is_some(), with_sigma_x) {
+        (true, true) => "(fitted − y)/σ_y",
+        (true, false) => "(fitted − y)/σ",
+        (false, _) => "fitted − y",
+    };
     panel.axes(&mut svg, &x_label, residual_label);
     let _ = writeln!(
         svg,
