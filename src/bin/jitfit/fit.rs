@@ -49,6 +49,11 @@ impl Outcome {
     }
 }
 
+/// The plot's options from the command line (`band`: the --band level, where it applies).
+fn plot_options(args: &FitArgs, band: Option<jitfit::Level>) -> crate::plot::PlotOptions {
+    crate::plot::PlotOptions { log_x: args.log_x, log_y: args.log_y, band }
+}
+
 /// Matches columns, compiles the model (through the cache) and fits.
 pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let started = Instant::now();
@@ -76,9 +81,9 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         eprintln!("warning: {warning}");
     }
     let model = compiled.model.clone();
-    // Known before the fit: a plot of several variables has no x axis to make logarithmic.
-    if args.plot.is_some() && args.log_x == Some(true) && model.vars().len() > 1 {
-        anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
+    // What the plot cannot honour is known before the fit.
+    if args.plot.is_some() {
+        crate::plot::check_options(&plot_options(args, None), model.vars().len())?;
     }
 
     // Columns are handed over as stored: memory-mapped ones are not copied (unless rows are
@@ -399,7 +404,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
                 out!("{}", crate::global::text(&outcome, args))?;
             }
             if let Some(path) = &args.plot {
-                let options = crate::plot::PlotOptions { log_x: args.log_x, log_y: args.log_y, band: None };
+                let options = plot_options(args, None);
                 outcome.write_plot(path, &options)?;
             }
             return Ok(if outcome.fit.status.converged() { 0 } else { 2 });
@@ -437,7 +442,7 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
             .with_context(|| format!("writing residuals to {}", path.display()))?;
     }
     if let Some(path) = &args.plot {
-        let options = crate::plot::PlotOptions { log_x: args.log_x, log_y: args.log_y, band: requests.band };
+        let options = plot_options(args, requests.band);
         let uncertainty = crate::plot::Uncertainty { profile: extras.profile.as_ref(), contours: &extras.contours };
         outcome.write_plot(path, &options, uncertainty)?;
     }

@@ -712,38 +712,31 @@ pub fn write_plot(
     uncertainty: Uncertainty<'_>,
 ) -> anyhow::Result<Vec<String>> {
     check_extension(path)?;
-    let (svg, notes) = render(model, data, fit, columns, options)?;
-    write_figure(path, &with_uncertainty(svg, fit, uncertainty))?;
+    let (svg, notes) = render(model, data, fit, columns, options, uncertainty)?;
+    write_figure(path, &svg)?;
     Ok(notes)
 }
 
-/// `svg` (a figure ending in `</svg>`) made taller by a row of two panels per two profiles
-/// and contours: each profile's rise of the objective against its parameter (the levels'
-/// thresholds dashed, the interval's ends marked), each contour's curve around the fit.
-fn with_uncertainty(svg: String, fit: &Fit, uncertainty: Uncertainty<'_>) -> String {
-    let profiles: Vec<&jitfit::ParameterProfile> =
-        uncertainty.profile.map(|p| p.parameters.iter().filter(|p| p.curve.len() > 1).collect()).unwrap_or_default();
+/// The profiles (with a curve) of `uncertainty`.
+fn profiles<'a>(uncertainty: Uncertainty<'a>) -> Vec<&'a jitfit::ParameterProfile> {
+    uncertainty.profile.map(|p| p.parameters.iter().filter(|p| p.curve.len() > 1).collect()).unwrap_or_default()
+}
+
+/// Rows of the profile and contour panels: two to a row.
+const UNCERTAINTY_ROW: f64 = 260.0;
+
+/// The height the profile and contour panels add to a figure.
+fn uncertainty_height(uncertainty: Uncertainty<'_>) -> f64 {
+    (profiles(uncertainty).len() + uncertainty.contours.len()).div_ceil(2) as f64 * UNCERTAINTY_ROW
+}
+
+/// Two panels to a row from `height` down: each profile's rise of the objective against its
+/// parameter (the levels' thresholds dashed, the interval's ends marked), each contour's
+/// curve around the fit.
+fn draw_uncertainty(out: &mut String, fit: &Fit, uncertainty: Uncertainty<'_>, width: f64, height: f64) {
+    let profiles = profiles(uncertainty);
     let panels = profiles.len() + uncertainty.contours.len();
-    if panels == 0 {
-        return svg;
-    }
-    // The figure's size, from its opening tag.
-    let size = |name: &str| -> f64 {
-        let key = format!(r#" {name}=""#);
-        svg.find(&key).and_then(|i| svg[i + key.len()..].split('"').next()?.parse().ok()).unwrap_or(0.0)
-    };
-    let (width, height) = (size("width"), size("height"));
-    let cell_h = 260.0;
-    let rows = panels.div_ceil(2);
-    let new_height = height + cell_h * rows as f64;
-    let body = svg.trim_end().trim_end_matches("</svg>");
-    let mut out = body.replacen(
-        &format!(r#"height="{height}" viewBox="0 0 {width} {height}""#),
-        &format!(r#"height="{new_height}" viewBox="0 0 {width} {new_height}""#),
-        1,
-    );
-    let _ =
-        writeln!(out, r#"<rect x="0" y="{height}" width="{width}" height="{}" fill="white"/>"#, new_height - height);
+    let cell_h = UNCERTAINTY_ROW;
     let cell_w = width / 2.0;
     for k in 0..panels {
         let (col, row) = ((k % 2) as f64, (k / 2) as f64);
@@ -763,7 +756,7 @@ fn with_uncertainty(svg: String, fit: &Fit, uncertainty: Uncertainty<'_>) -> Str
                 top - 8.0,
                 escape(&profile.name)
             );
-            panel.axes(&mut out, &profile.name, "rise of 2·cost");
+            panel.axes(out, &profile.name, "rise of 2·cost");
             for (interval, threshold) in profile.intervals.iter().zip(&thresholds) {
                 let py = panel.py(*threshold);
                 let _ = writeln!(
@@ -781,12 +774,12 @@ fn with_uncertainty(svg: String, fit: &Fit, uncertainty: Uncertainty<'_>) -> Str
                     );
                 }
             }
-            curve(&mut out, "profile", "#1f77b4", &panel, profile.curve.iter().copied());
+            curve(out, "profile", "#1f77b4", &panel, profile.curve.iter().copied());
             let mut points = Scatter::new(profile.curve.len(), x, right - left);
             for (a, b) in &profile.curve {
                 points.add(*a, *b);
             }
-            points.draw(&mut out, "profile-points", "#1f77b4", 2.0, &panel);
+            points.draw(out, "profile-points", "#1f77b4", 2.0, &panel);
         } else {
             let contour = &uncertainty.contours[k - profiles.len()];
             let index = |name: &str| fit.param_names.iter().position(|n| n == name);
@@ -803,9 +796,9 @@ fn with_uncertainty(svg: String, fit: &Fit, uncertainty: Uncertainty<'_>) -> Str
                 escape(&contour.x),
                 escape(&contour.y)
             );
-            panel.axes(&mut out, &contour.x, &contour.y);
+            panel.axes(out, &contour.x, &contour.y);
             let closed = contour.points.iter().chain(contour.points.first()).copied();
-            curve(&mut out, "contour", "#d62728", &panel, closed);
+            curve(out, "contour", "#d62728", &panel, closed);
             if let (Some(bx), Some(by)) = best {
                 let _ = writeln!(
                     out,
@@ -816,8 +809,6 @@ fn with_uncertainty(svg: String, fit: &Fit, uncertainty: Uncertainty<'_>) -> Str
             }
         }
     }
-    out.push_str("</svg>\n");
-    out
 }
 
 /// A pass over the points a chunk at a time, in parallel, with the model's values (memory
@@ -860,6 +851,7 @@ pub fn render(
     fit: &Fit,
     columns: &Columns,
     options: &PlotOptions,
+    uncertainty: Uncertainty<'_>,
 ) -> anyhow::Result<(String, Vec<String>)> {
     let n = data.len();
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
@@ -868,44 +860,24 @@ pub fn render(
     let sigma = data.sigma_values().filter(|_| !model.transforms_response());
     let one_var = vars.len() == 1;
     let mut notes = Vec::new();
-    let x_extent = Extent::of(if one_var { vars[0] } else { &[] });
-    let y_extent = Extent::of(&observed);
-    let mut choose = |flag: Option<bool>, extent: Extent, axis: &str, name: &str| -> anyhow::Result<bool> {
-        match flag {
-            Some(true) if extent.lo <= 0.0 => {
-                anyhow::bail!("--log-{axis}: {name} has values ≤ 0, which a log axis cannot show")
-            }
-            Some(log) => Ok(log),
-            None if extent.spans_decades() => {
-                notes.push(format!(
-                    "--plot: {name} spans three decades or more: drawn on a log {axis} axis (--log-{axis}=false draws it linear)"
-                ));
-                Ok(true)
-            }
-            None => Ok(false),
-        }
-    };
-    let x_label = if one_var { columns.vars[0].1.clone() } else { "point".to_owned() };
-    let log_x = if one_var {
-        choose(options.log_x, x_extent, "x", &format!("`{x_label}`"))?
-    } else {
-        if options.log_x == Some(true) {
-            anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
-        }
-        false
-    };
-    let log_y = choose(options.log_y, y_extent, "y", &format!("`{}`", columns.y))?;
+    check_options(options, vars.len())?;
+    // Data on a grid are heat maps: no axis of the response to scale.
     if vars.len() == 2
         && let Some(grid) = grid(vars[0], vars[1])
     {
-        if log_y && options.log_y == Some(true) {
+        if options.log_y == Some(true) {
             anyhow::bail!("--log-y: data on a grid are drawn as heat maps, whose colours are linear");
         }
-        notes.retain(|n| !n.contains("log y axis"));
-        return render_maps(model, fit, columns, &vars, &observed, sigma, grid, notes);
+        return render_maps(model, fit, columns, &vars, &observed, sigma, grid, notes, uncertainty);
     }
+    let x_extent = Extent::of(if one_var { vars[0] } else { &[] });
+    let y_extent = Extent::of(&observed);
+    let x_label = if one_var { columns.vars[0].1.clone() } else { "point".to_owned() };
+    let log_x = one_var && log_scale(options.log_x, x_extent, "x", &x_label, &mut notes)?;
+    let log_y = log_scale(options.log_y, y_extent, "y", &columns.y, &mut notes)?;
 
-    let mut svg = open_svg(WIDTH, 660.0);
+    let base = 660.0;
+    let mut svg = open_svg(WIDTH, base + uncertainty_height(uncertainty));
     let title = model.source().trim().replace('\n', " ");
     write_title(&mut svg, WIDTH / 2.0, &title, 100);
     let top = 50.0 + 14.0 * (parameter_lines(&mut svg, fit, WIDTH / 2.0) - 1) as f64;
@@ -1046,8 +1018,41 @@ pub fn render(
         panel.py(0.0)
     );
     residuals.draw(&mut svg, "residuals", "#2ca02c", 2.0, &panel);
+    draw_uncertainty(&mut svg, fit, uncertainty, WIDTH, base);
     let _ = writeln!(svg, "</svg>");
     Ok((svg, notes))
+}
+
+/// The plot options a model's figure cannot honour, refused (before the fit, too).
+pub fn check_options(options: &PlotOptions, variables: usize) -> anyhow::Result<()> {
+    if variables > 1 && options.log_x == Some(true) {
+        anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
+    }
+    Ok(())
+}
+
+/// Whether an axis is logarithmic: as `flag` says (refused with values ≤ 0), or by default
+/// when positive values span three decades — said in `notes`.
+fn log_scale(
+    flag: Option<bool>,
+    extent: Extent,
+    axis: &str,
+    name: &str,
+    notes: &mut Vec<String>,
+) -> anyhow::Result<bool> {
+    match flag {
+        Some(true) if extent.lo <= 0.0 => {
+            anyhow::bail!("--log-{axis}: `{name}` has values ≤ 0, which a log axis cannot show")
+        }
+        Some(log) => Ok(log),
+        None if extent.spans_decades() => {
+            notes.push(format!(
+                "--plot: `{name}` spans three decades or more: drawn on a log {axis} axis (--log-{axis}=false draws it linear)"
+            ));
+            Ok(true)
+        }
+        None => Ok(false),
+    }
 }
 
 /// Past this many points the grid test (a sort of each variable) is not tried.
@@ -1217,6 +1222,7 @@ fn render_maps(
     sigma: Option<&[f64]>,
     (xs, ys, cells): (Vec<f64>, Vec<f64>, Vec<usize>),
     mut notes: Vec<String>,
+    uncertainty: Uncertainty<'_>,
 ) -> anyhow::Result<(String, Vec<String>)> {
     let n = observed.len();
     let mut fitted = vec![0.0; n];
@@ -1255,7 +1261,7 @@ fn render_maps(
     let r = maps[2].iter().filter(|v| v.is_finite()).fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
 
     let (width, height) = (900.0, 360.0);
-    let mut svg = open_svg(width, height);
+    let mut svg = open_svg(width, height + uncertainty_height(uncertainty));
     let title = model.source().trim().replace('\n', " ");
     write_title(&mut svg, 450.0, &title, 110);
     let top = 80.0 + 14.0 * (parameter_lines(&mut svg, fit, 450.0) - 1) as f64;
@@ -1287,26 +1293,51 @@ fn render_maps(
             if k < 2 { (shared_scale, viridis) } else { ((-r, r), diverging) };
         heat_map(&mut svg, &panel, (&x_edges, &y_edges), map, scale, colors, ["observed", "fitted", "residuals"][k]);
     }
+    draw_uncertainty(&mut svg, fit, uncertainty, width, height);
     let _ = writeln!(svg, "</svg>");
     Ok((svg, notes))
+}
+
+/// A figure of equal panels, three to a row under a title and a line of text.
+struct PanelGrid {
+    per_row: usize,
+    cell_w: f64,
+    cell_h: f64,
+}
+
+/// Above the first row of panels: the title and the line under it.
+const PANEL_HEAD: f64 = 60.0;
+
+impl PanelGrid {
+    /// Panel `k`'s column, row, cell size and the height above the first row.
+    fn cell(&self, k: usize) -> (f64, f64, f64, f64, f64) {
+        ((k % self.per_row) as f64, (k / self.per_row) as f64, self.cell_w, self.cell_h, PANEL_HEAD)
+    }
+}
+
+/// The opening of a 900-wide figure of `panels` panels of height `cell_h`, its title and the
+/// line under it.
+fn panel_figure(panels: usize, cell_h: f64, title: &str, line: &str) -> (String, PanelGrid) {
+    let per_row = panels.clamp(1, 3);
+    let width = 900.0;
+    let mut svg = open_svg(width, PANEL_HEAD + cell_h * panels.div_ceil(per_row) as f64);
+    write_title(&mut svg, width / 2.0, title, 110);
+    let _ = writeln!(
+        svg,
+        r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
+        width / 2.0,
+        escape(&fitted_to(line, 140))
+    );
+    (svg, PanelGrid { per_row, cell_w: width / per_row as f64, cell_h })
 }
 
 /// A batch's summary figure: a histogram of each parameter's values and of χ²/dof over the
 /// converged fits, three to a row, each titled with its median and the number drawn.
 pub fn render_histograms(title: &str, names: &[String], columns: &[Vec<f64>], fits: usize, converged: usize) -> String {
-    let per_row = names.len().clamp(1, 3);
-    let rows = names.len().div_ceil(per_row);
-    let (width, cell_w, cell_h, head) = (900.0, 900.0 / per_row as f64, 240.0, 60.0);
-    let height = head + cell_h * rows as f64;
-    let mut svg = open_svg(width, height);
-    write_title(&mut svg, width / 2.0, title, 110);
-    let _ = writeln!(
-        svg,
-        r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{fits} fits, {converged} converged: the histograms are of the converged fits</text>"##,
-        width / 2.0
-    );
+    let subtitle = format!("{fits} fits, {converged} converged: the histograms are of the converged fits");
+    let (mut svg, grid) = panel_figure(names.len(), 240.0, title, &subtitle);
     for (k, (name, values)) in names.iter().zip(columns).enumerate() {
-        let (col, row) = ((k % per_row) as f64, (k / per_row) as f64);
+        let (col, row, cell_w, cell_h, head) = grid.cell(k);
         let mut finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         finite.sort_by(f64::total_cmp);
         let extent = Extent::of(&finite);
@@ -1408,20 +1439,7 @@ pub fn render_sets(
     let x_name = columns.vars[0].1.clone();
     let all_x: Vec<f64> =
         sets.iter().flat_map(|s| s.data.column(&s.model.vars()[0]).unwrap_or(&[]).iter().copied()).collect();
-    let x_extent = Extent::of(&all_x);
-    let log_x = match options.log_x {
-        Some(true) if x_extent.lo <= 0.0 => {
-            anyhow::bail!("--log-x: `{x_name}` has values ≤ 0, which a log axis cannot show")
-        }
-        Some(log) => log,
-        None if x_extent.spans_decades() => {
-            notes.push(format!(
-                "--plot: `{x_name}` spans three decades or more: drawn on a log x axis (--log-x=false draws it linear)"
-            ));
-            true
-        }
-        None => false,
-    };
+    let log_x = log_scale(options.log_x, Extent::of(&all_x), "x", &x_name, &mut notes)?;
     let log_y = options.log_y == Some(true);
     let drawn = &sets[..sets.len().min(MAX_SET_PANELS)];
     if drawn.len() < sets.len() {
@@ -1430,20 +1448,9 @@ pub fn render_sets(
             sets.len()
         ));
     }
-    let per_row = drawn.len().clamp(1, 3);
-    let rows = drawn.len().div_ceil(per_row);
-    let (width, cell_w, cell_h, head) = (900.0, 900.0 / per_row as f64, 250.0, 60.0);
-    let height = head + cell_h * rows as f64;
-    let mut svg = open_svg(width, height);
-    write_title(&mut svg, width / 2.0, title, 110);
-    let _ = writeln!(
-        svg,
-        r##"<text class="parameters" x="{:.1}" y="38" font-size="11" text-anchor="middle" fill="#333">{}</text>"##,
-        width / 2.0,
-        escape(&fitted_to(shared, 140))
-    );
+    let (mut svg, grid) = panel_figure(drawn.len(), 250.0, title, shared);
     for (k, set) in drawn.iter().enumerate() {
-        let (col, row) = ((k % per_row) as f64, (k / per_row) as f64);
+        let (col, row, cell_w, cell_h, head) = grid.cell(k);
         let x = set.data.column(&set.model.vars()[0]).unwrap_or(&[]);
         let y = set.data.response();
         let sigma = set.data.sigma_values().filter(|_| !set.model.transforms_response() && x.len() <= MAX_DRAWN_POINTS);
