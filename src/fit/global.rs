@@ -116,8 +116,9 @@ pub struct GlobalFit {
 struct CrossFactors {
     /// The free shared parameters.
     ns: usize,
-    /// S⁻¹ · scale, ns × ns.
+    /// S⁻¹, ns × ns, and the scale of the covariance (χ²/dof, or 1 for absolute σ).
     s_inv: Vec<f64>,
+    scale: f64,
     /// Each set's G, q × ns row-major.
     g: Vec<Vec<f64>>,
 }
@@ -133,23 +134,10 @@ impl GlobalFit {
             return Some(set_a.covariance.clone());
         }
         let cross = self.cross.as_ref()?;
-        let ns = cross.ns;
-        let (qa, qb) = (set_a.param_names.len(), set_b.param_names.len());
-        let (ga, gb) = (&cross.g[a], &cross.g[b]);
-        let mut out = vec![0.0; qa * qb];
-        for i in 0..qa {
-            if set_a.fixed[i] {
-                continue;
-            }
-            // Row i of G_a S⁻¹.
-            let row: Vec<f64> =
-                (0..ns).map(|c| (0..ns).map(|d| ga[i * ns + d] * cross.s_inv[d * ns + c]).sum()).collect();
-            for j in 0..qb {
-                if !set_b.fixed[j] {
-                    out[i * qb + j] = (0..ns).map(|c| row[c] * gb[j * ns + c]).sum();
-                }
-            }
-        }
+        let (free_a, free_b): (Vec<bool>, Vec<bool>) =
+            (set_a.fixed.iter().map(|f| !f).collect(), set_b.fixed.iter().map(|f| !f).collect());
+        let mut out = through_shared((&cross.g[a], &free_a), (&cross.g[b], &free_b), &cross.s_inv, cross.ns);
+        scale_free(&mut out, (&free_a, &free_b), cross.scale);
         Some(out)
     }
 
@@ -618,6 +606,17 @@ struct Spec {
     upper: Vec<f64>,
 }
 
+impl Spec {
+    /// Per parameter: free (own or shared), or fixed.
+    fn free(&self) -> Vec<bool> {
+        let mut free = vec![false; self.q];
+        for j in self.local.iter().copied().chain(self.shared.iter().map(|s| s.0)) {
+            free[j] = true;
+        }
+        free
+    }
+}
+
 /// One set's blocks of JᵀJ and Jᵀr over the free parameters (A: own × own, B: own × shared,
 /// C: shared × shared, over every shared parameter — zero where the set's model lacks one; g,
 /// h: the gradient's parts), and its Σ r².
@@ -1041,43 +1040,9 @@ impl Solver<'_, '_> {
             );
         }
         let s_inv = cholesky_inverse(&schur, ns);
-        let covariances = (0..blocks.len())
-            .into_par_iter()
-            .with_min_len(8)
-            .map(|k| {
-                let (b, e, spec) = (&blocks[k], &eliminations[k], &self.specs[k]);
-                let (q, nl) = (spec.q, spec.local.len());
-                // A⁻¹ (its factor again: the elimination kept only products).
-                let mut factor = b.a.clone();
-                cholesky(&mut factor, nl);
-                let a_inv = cholesky_inverse(&factor, nl);
-                // X = A⁻¹B; own-own: A⁻¹ + X S⁻¹ Xᵀ; own-shared: −X S⁻¹; shared: S⁻¹.
-                let x_s: Vec<f64> = (0..nl)
-                    .flat_map(|i| {
-                        let (e, s_inv) = (&e, &s_inv);
-                        (0..ns).map(move |c| (0..ns).map(|d| e.a_inv_b[i * ns + d] * s_inv[d * ns + c]).sum::<f64>())
-                    })
-                    .collect();
-                let mut cov = vec![0.0; q * q];
-                for (i, &ji) in spec.local.iter().enumerate() {
-                    for (j, &jj) in spec.local.iter().enumerate() {
-                        let extra: f64 = (0..ns).map(|c| x_s[i * ns + c] * e.a_inv_b[j * ns + c]).sum();
-                        cov[ji * q + jj] = (a_inv[i * nl + j] + extra) * scale;
-                    }
-                    for &(jc, c) in &spec.shared {
-                        cov[ji * q + jc] = -x_s[i * ns + c] * scale;
-                        cov[jc * q + ji] = -x_s[i * ns + c] * scale;
-                    }
-                }
-                for &(jr, r) in &spec.shared {
-                    for &(jc, c) in &spec.shared {
-                        cov[jr * q + jc] = s_inv[r * ns + c] * scale;
-                    }
-                }
-                cov
-            })
-            .collect();
-        let g = (0..blocks.len())
+        // Each set's G: −A⁻¹B rows for its own parameters, unit rows for its shared ones, zero
+        // rows for fixed ones; its covariance is A⁻¹ (own × own) + G S⁻¹ Gᵀ, scaled.
+        let g: Vec<Vec<f64>> = (0..blocks.len())
             .map(|k| {
                 let (e, spec) = (&eliminations[k], &self.specs[k]);
                 let mut g = vec![0.0; spec.q * ns];
@@ -1092,8 +1057,60 @@ impl Solver<'_, '_> {
                 g
             })
             .collect();
-        let s_inv = s_inv.iter().map(|v| v * scale).collect();
-        (covariances, Some(CrossFactors { ns, s_inv, g }), None)
+        let covariances = (0..blocks.len())
+            .into_par_iter()
+            .with_min_len(8)
+            .map(|k| {
+                let (b, spec) = (&blocks[k], &self.specs[k]);
+                let (q, nl) = (spec.q, spec.local.len());
+                // A⁻¹ (its factor again: the elimination kept only products).
+                let mut factor = b.a.clone();
+                cholesky(&mut factor, nl);
+                let a_inv = cholesky_inverse(&factor, nl);
+                let free = spec.free();
+                let mut cov = through_shared((&g[k], &free), (&g[k], &free), &s_inv, ns);
+                for (i, &ji) in spec.local.iter().enumerate() {
+                    for (j, &jj) in spec.local.iter().enumerate() {
+                        cov[ji * q + jj] += a_inv[i * nl + j];
+                    }
+                }
+                scale_free(&mut cov, (&free, &free), scale);
+                cov
+            })
+            .collect();
+        (covariances, Some(CrossFactors { ns, s_inv, scale, g }), None)
+    }
+}
+
+/// G_a S⁻¹ G_bᵀ (q_a × q_b) over the free parameters of two sets (`free`: per parameter), zero
+/// for fixed ones: the covariance between two sets' parameters through the shared ones, up to
+/// the scale (and, within one set, A⁻¹ on its own × own block).
+fn through_shared(
+    (ga, free_a): (&[f64], &[bool]),
+    (gb, free_b): (&[f64], &[bool]),
+    s_inv: &[f64],
+    ns: usize,
+) -> Vec<f64> {
+    let (qa, qb) = (free_a.len(), free_b.len());
+    let mut out = vec![0.0; qa * qb];
+    for i in (0..qa).filter(|i| free_a[*i]) {
+        // Row i of G_a S⁻¹.
+        let row: Vec<f64> = (0..ns).map(|c| (0..ns).map(|d| ga[i * ns + d] * s_inv[d * ns + c]).sum::<f64>()).collect();
+        for j in (0..qb).filter(|j| free_b[*j]) {
+            out[i * qb + j] = (0..ns).map(|c| row[c] * gb[j * ns + c]).sum();
+        }
+    }
+    out
+}
+
+/// `m` (q_a × q_b) times `scale` where both parameters are free (fixed ones keep their 0: an
+/// infinite scale makes their covariance 0, not NaN).
+fn scale_free(m: &mut [f64], (free_a, free_b): (&[bool], &[bool]), scale: f64) {
+    let qb = free_b.len();
+    for (i, _) in free_a.iter().enumerate().filter(|(_, f)| **f) {
+        for (j, _) in free_b.iter().enumerate().filter(|(_, f)| **f) {
+            m[i * qb + j] *= scale;
+        }
     }
 }
 

@@ -224,15 +224,9 @@ impl GlobalOutcome {
             return None;
         }
         let at: Vec<(usize, usize)> = parameters.iter().map(|(_, k, j)| (*k, *j)).collect();
-        let covariance = self.fit.joint_covariance(&at)?;
-        let se: Vec<f64> = (0..n).map(|i| covariance[i * n + i].sqrt()).collect();
-        let correlation = (0..n * n)
-            .map(|x| {
-                let (i, j) = (x / n, x % n);
-                if i == j { 1.0 } else { covariance[x] / (se[i] * se[j]) }
-            })
-            .collect();
-        Some((covariance, correlation))
+        let covariance = jitfit::solve::Covariance { matrix: self.fit.joint_covariance(&at)?, n, warning: None };
+        let correlation = covariance.correlation();
+        Some((covariance.matrix, correlation))
     }
 }
 
@@ -710,9 +704,7 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
     let fit = &o.fit;
     let joint = o.joint();
     let n = o.parameters().len();
-    let matrix = |m: &[f64]| -> Value {
-        Value::Array((0..n).map(|i| Value::Array((0..n).map(|j| finite_or_null(m[i * n + j])).collect())).collect())
-    };
+    let matrix = |m: &[f64]| report::matrix_json(m, n);
     let parameters: Vec<Value> = o
         .parameters()
         .iter()

@@ -151,6 +151,11 @@ pub fn text(fit: &Fit, ctx: &Context<'_>) -> String {
     out
 }
 
+/// An n × n row-major matrix as JSON rows (non-finite entries null).
+pub fn matrix_json(m: &[f64], n: usize) -> Value {
+    Value::Array((0..n).map(|i| Value::Array((0..n).map(|j| finite_or_null(m[i * n + j])).collect())).collect())
+}
+
 /// Where a parameter's start came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Start {
@@ -239,9 +244,7 @@ pub fn finite_or_null(v: f64) -> Value {
 /// `docs/json.md`; fields are only ever added, never renamed or removed, within `jitfit.fit/1`.
 pub fn json(fit: &Fit, ctx: &Context<'_>) -> Value {
     let n = fit.values.len();
-    let matrix = |m: &[f64]| -> Value {
-        Value::Array((0..n).map(|i| Value::Array((0..n).map(|j| finite_or_null(m[i * n + j])).collect())).collect())
-    };
+    let matrix = |m: &[f64]| matrix_json(m, n);
     let parameters: Vec<Value> = (0..n)
         .map(|k| {
             json!({
