@@ -207,13 +207,21 @@ fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
     let drawn = std::fs::read_to_string(&york).unwrap();
     let bars = drawn.split(r#"class="x-error-bars""#).nth(1).unwrap().split("/>").next().unwrap();
     assert_eq!(bars.matches('M').count(), 10);
-    assert!(drawn.contains(">(fitted − y)/σ_y</text>"));
-    assert!(drawn.contains(">±σ_x</text>"));
-    // --log-x=false: linear, no note.
+    expect_test::expect_file!["snapshots/plot_york.svg"].assert_eq(&drawn);
+    // --log-x=false: linear, no note; the x ticks of a linear axis.
     let out = jitfit(&[&args[..], &[dose.to_str().unwrap(), "--log-x=false"]].concat(), &cache);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(!stderr(&out).contains("--plot"), "{}", stderr(&out));
-    assert!(!std::fs::read_to_string(&dose).unwrap().contains(">0.001</text>"));
+    let err = stderr(&out);
+    let plot_notes: Vec<&str> = err.lines().filter(|l| l.contains("--plot")).collect();
+    assert_eq!(plot_notes, Vec::<&str>::new());
+    let linear = std::fs::read_to_string(&dose).unwrap();
+    // The main panel's x tick labels: those 18 px under its bottom (410).
+    let x_ticks: Vec<&str> = linear
+        .lines()
+        .filter(|l| l.contains(r#"y="428.0" font-size="11" text-anchor="middle">"#))
+        .map(|l| l.split('>').nth(1).unwrap().trim_end_matches("</text"))
+        .collect();
+    assert_eq!(x_ticks, ["0", "20", "40", "60", "80", "100"]);
     let refused = |args: &[&str]| -> String {
         let out = jitfit(args, &cache);
         assert_eq!(out.status.code(), Some(1), "{args:?}");
@@ -223,7 +231,7 @@ fn plots_have_ticks_error_bars_bands_legends_and_log_axes() {
     let p = p_path.to_str().unwrap();
     expect_test::expect![[r#"
         error: --log-x applies only with --plot FILE
-        error: writing the plot to DIR/p.svg: --log-y: `y` has values ≤ 0, which a log axis cannot show
+        error: --log-y: `y` has values ≤ 0, which a log axis cannot show
         error: --log-x: a model of several variables is plotted against the fitted values, not one x
     "#]]
     .assert_eq(

@@ -927,6 +927,15 @@ mod tests {
         ] {
             agrees(text);
         }
+        // The plain forms are read here (not left to str::parse), to the bits str::parse gives.
+        for text in ["0", "-0", "+0", "-0.0", "007", "3.25", "-3.25", "0.3", "999999999999999", "12345678901234.5"] {
+            let v = plain_number(text.as_bytes(), true).unwrap_or_else(|| panic!("`{text}` is plain"));
+            assert_eq!(v.to_bits(), text.parse::<f64>().unwrap().to_bits(), "`{text}`");
+        }
+        // Other forms are not.
+        for text in ["1.", ".5", "1e5", "1000000000000000", "123456789012345.6", "", "-", "1.2.3", " 1"] {
+            assert_eq!(plain_number(text.as_bytes(), true), None, "`{text}`");
+        }
         assert_eq!(plain_number(b"1.5", false), None, "a `.` under --decimal-comma is not plain");
         assert_eq!(plain_number(b"-12", false), Some(-12.0));
     }

@@ -81,10 +81,6 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         eprintln!("warning: {warning}");
     }
     let model = compiled.model.clone();
-    // What the plot cannot honour is known before the fit.
-    if args.plot.is_some() {
-        crate::plot::check_options(&plot_options(args, None), model.vars().len())?;
-    }
 
     // Columns are handed over as stored: memory-mapped ones are not copied (unless rows are
     // dropped by --nan-policy omit).
@@ -98,6 +94,12 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
     let mut data = Data::new().y(column(&columns.y));
     for (var, name) in &columns.vars {
         data = data.var(var, column(name));
+    }
+    // What the plot cannot honour is known before the fit.
+    if args.plot.is_some() {
+        let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
+        let response = (!model.transforms_response()).then(|| data.response());
+        crate::plot::check_options(&plot_options(args, None), &columns, &vars, response)?;
     }
     if let Some((_, set_of_row)) = &global {
         let sets = set_of_row.iter().copied().max().map_or(0, |s| s + 1);

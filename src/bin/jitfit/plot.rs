@@ -860,7 +860,7 @@ pub fn render(
     let sigma = data.sigma_values().filter(|_| !model.transforms_response());
     let one_var = vars.len() == 1;
     let mut notes = Vec::new();
-    check_options(options, vars.len())?;
+    check_options(options, columns, &vars, None)?;
     // Data on a grid are heat maps: no axis of the response to scale.
     if vars.len() == 2
         && let Some(grid) = grid(vars[0], vars[1])
@@ -1023,10 +1023,24 @@ pub fn render(
     Ok((svg, notes))
 }
 
-/// The plot options a model's figure cannot honour, refused (before the fit, too).
-pub fn check_options(options: &PlotOptions, variables: usize) -> anyhow::Result<()> {
-    if variables > 1 && options.log_x == Some(true) {
+/// The plot options a model's figure cannot honour, refused — before the fit, too: `--log-x`
+/// for several variables or with x ≤ 0, `--log-y` with y ≤ 0 (`response`: y as the plot shows
+/// it, `None` where only the fit knows it, for a transformed response).
+pub fn check_options(
+    options: &PlotOptions,
+    columns: &Columns,
+    variables: &[&[f64]],
+    response: Option<&[f64]>,
+) -> anyhow::Result<()> {
+    if variables.len() > 1 && options.log_x == Some(true) {
         anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
+    }
+    let mut notes = Vec::new();
+    if let [x] = variables {
+        log_scale(options.log_x.filter(|l| *l), Extent::of(x), "x", &columns.vars[0].1, &mut notes)?;
+    }
+    if let Some(y) = response {
+        log_scale(options.log_y.filter(|l| *l), Extent::of(y), "y", &columns.y, &mut notes)?;
     }
     Ok(())
 }
