@@ -860,7 +860,8 @@ pub fn render(
     let sigma = data.sigma_values().filter(|_| !model.transforms_response());
     let one_var = vars.len() == 1;
     let mut notes = Vec::new();
-    check_options(options, columns, &vars, None)?;
+    // (x ≤ 0 or y ≤ 0 under a log flag: refused by log_scale below, on the extents it needs.)
+    check_variables(options, vars.len())?;
     // Data on a grid are heat maps: no axis of the response to scale.
     if vars.len() == 2
         && let Some(grid) = grid(vars[0], vars[1])
@@ -1032,15 +1033,21 @@ pub fn check_options(
     variables: &[&[f64]],
     response: Option<&[f64]>,
 ) -> anyhow::Result<()> {
-    if variables.len() > 1 && options.log_x == Some(true) {
-        anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
-    }
+    check_variables(options, variables.len())?;
     let mut notes = Vec::new();
     if let [x] = variables {
         log_scale(options.log_x.filter(|l| *l), Extent::of(x), "x", &columns.vars[0].1, &mut notes)?;
     }
     if let Some(y) = response {
         log_scale(options.log_y.filter(|l| *l), Extent::of(y), "y", &columns.y, &mut notes)?;
+    }
+    Ok(())
+}
+
+/// `--log-x` for a model of several variables, refused: its figure has no x axis.
+fn check_variables(options: &PlotOptions, variables: usize) -> anyhow::Result<()> {
+    if variables > 1 && options.log_x == Some(true) {
+        anyhow::bail!("--log-x: a model of several variables is plotted against the fitted values, not one x");
     }
     Ok(())
 }
