@@ -865,7 +865,7 @@ fn errors_in_x_fit_pearson_york() {
         [[Fit Statistics]]
             fitting method       = trf (loss linear)
             backend              = cpu
-            function evals       = 11 (Jacobian evals 7)
+            function evals       = 7 (Jacobian evals 7)
             data points          = 10
             variables            = 2 free of 2
             chi-square           = 11.8664
@@ -873,7 +873,7 @@ fn errors_in_x_fit_pearson_york() {
             Akaike info crit     = 5.71122
             Bayesian info crit   = 6.31639
             R-squared            = n/a (errors in x: the weights depend on the parameters)
-            optimality           = 4.96079e-8
+            optimality           = 1.233e-9
         [[Variables]]
             a =      5.47991 ± 0.294971 (5.38%)  (init = 1, by default)
             b =    -0.480533 ± 0.057985 (12.07%)  (init = 1, by default)

@@ -118,9 +118,12 @@ fn sigma_semantics_follow_curve_fit() {
         model.fit(&data).p0(&[1.0, 1.0, 0.0]).absolute_sigma(absolute).run().unwrap()
     };
     let (a, b) = (fit(1.0, false), fit(10.0, false));
-    // Scaling σ changes neither the parameters nor (relative σ) the covariance.
+    // Scaling σ changes neither the parameters nor (relative σ) the covariance. (Only to the
+    // precision a stopping rule leaves: the two fits round differently, take different paths
+    // and may stop on different tests — here ftol after 13 evaluations and xtol after 19 —
+    // at points 1e-9 apart; the cost is flat to rounding over ~√ε·σ of each parameter.)
     for k in 0..3 {
-        assert!((a.values[k] - b.values[k]).abs() < 1e-9 * a.values[k].abs().max(1.0));
+        assert!((a.values[k] - b.values[k]).abs() < 1e-8 * a.values[k].abs().max(1.0), "{:?} {:?}", a.values, b.values);
         assert!((a.std_errors[k] / b.std_errors[k] - 1.0).abs() < 1e-6);
     }
     // Absolute σ: the covariance scales with σ².

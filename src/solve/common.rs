@@ -98,9 +98,7 @@ impl Jac<'_> {
     /// ‖J e_k‖ for every column k.
     pub fn column_norms(&self) -> Vec<f64> {
         match *self {
-            Jac::Dense { j, m, n } => {
-                (0..n).map(|k| (0..m).map(|i| j[i * n + k] * j[i * n + k]).sum::<f64>().sqrt()).collect()
-            }
+            Jac::Dense { j, m, n } => column_sums(j, m, n, |v, _| v * v).into_iter().map(f64::sqrt).collect(),
             Jac::Gram { jtj, n, .. } => (0..n).map(|k| jtj[k * n + k].max(0.0).sqrt()).collect(),
         }
     }
@@ -178,7 +176,7 @@ pub(crate) const SMALL_SVD_MAX_N: usize = 12;
 pub(crate) fn householder_qr(a: &mut [f64], rows: usize, n: usize, mut f: Option<&mut [f64]>) {
     for k in 0..n {
         let column = k * rows;
-        let x_norm = norm(&a[column + k..column + rows]);
+        let x_norm = column_norm(&a[column + k..column + rows]);
         if x_norm == 0.0 {
             continue;
         }
@@ -188,7 +186,7 @@ pub(crate) fn householder_qr(a: &mut [f64], rows: usize, n: usize, mut f: Option
         // The later columns lie after this one: borrow v and them apart.
         let (head, later) = a.split_at_mut(column + rows);
         let v = &head[column + k..];
-        let v_norm2: f64 = v.iter().map(|t| t * t).sum();
+        let v_norm2 = sum_squares(v);
         if v_norm2 == 0.0 {
             a[column + k] += alpha;
             continue;
@@ -324,8 +322,35 @@ pub fn norm(x: &[f64]) -> f64 {
     scale * x.iter().map(|v| (v / scale) * (v / scale)).sum::<f64>().sqrt()
 }
 
+/// ‖x‖ for the QR's long columns: Σx² directly where it can neither overflow nor lose the
+/// largest components to underflow (every component whose square underflows is then below
+/// 1e-130 of the norm), else [`norm`]'s scaled sum — one pass without divisions.
+fn column_norm(x: &[f64]) -> f64 {
+    let sum = sum_squares(x);
+    if sum.is_finite() && sum >= 1e-290 { sum.sqrt() } else { norm(x) }
+}
+
+/// Σ aᵢbᵢ in four interleaved partial sums (a single running sum waits on each addition's
+/// latency; four keep the adder busy — the reductions of a small fit's QR and gradient are
+/// most of its linear algebra).
 pub fn dot(a: &[f64], b: &[f64]) -> f64 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let len = a.len().min(b.len());
+    let (a, b) = (&a[..len], &b[..len]);
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ta, tb) = (ca.remainder(), cb.remainder());
+    for (x, y) in ca.zip(cb) {
+        for k in 0..4 {
+            acc[k] += x[k] * y[k];
+        }
+    }
+    let tail: f64 = ta.iter().zip(tb).map(|(x, y)| x * y).sum();
+    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
+}
+
+/// Σ xᵢ², as [`dot`] sums.
+pub fn sum_squares(x: &[f64]) -> f64 {
+    dot(x, x)
 }
 
 pub fn inf_norm(x: &[f64]) -> f64 {
@@ -572,13 +597,49 @@ pub fn cl_scaling_vector(x: &[f64], g: &[f64], lb: &[f64], ub: &[f64]) -> (Vec<f
 
 /// Jᵀf for row-major J.
 pub fn gradient(j: &[f64], m: usize, n: usize, f: &[f64]) -> Vec<f64> {
-    let mut g = vec![0.0; n];
-    for (row, fi) in j[..m * n].chunks_exact(n).zip(f) {
-        for k in 0..n {
-            g[k] += row[k] * fi;
+    column_sums(j, m, n, |v, i| v * f[i])
+}
+
+/// Σᵢ term(J[i][k], i) for every column k of the row-major m × n `j`: Jᵀf and the column
+/// norms. Up to eight columns, a row's n terms are unrolled (n fixed at compile time) and two
+/// rows go into two sets of partial sums, so the additions are independent.
+fn column_sums(j: &[f64], m: usize, n: usize, term: impl Fn(f64, usize) -> f64) -> Vec<f64> {
+    fn fixed<const N: usize>(j: &[f64], m: usize, term: impl Fn(f64, usize) -> f64) -> Vec<f64> {
+        let (mut even, mut odd) = ([0.0f64; N], [0.0f64; N]);
+        let pairs = j[..m * N].chunks_exact(2 * N);
+        if let Some(last) = pairs.remainder().first_chunk::<N>() {
+            for k in 0..N {
+                even[k] += term(last[k], m - 1);
+            }
+        }
+        for (i, rows) in pairs.enumerate() {
+            let (a, b) = rows.split_at(N);
+            for k in 0..N {
+                even[k] += term(a[k], 2 * i);
+                odd[k] += term(b[k], 2 * i + 1);
+            }
+        }
+        (0..N).map(|k| even[k] + odd[k]).collect()
+    }
+    match n {
+        1 => fixed::<1>(j, m, term),
+        2 => fixed::<2>(j, m, term),
+        3 => fixed::<3>(j, m, term),
+        4 => fixed::<4>(j, m, term),
+        5 => fixed::<5>(j, m, term),
+        6 => fixed::<6>(j, m, term),
+        7 => fixed::<7>(j, m, term),
+        8 => fixed::<8>(j, m, term),
+        _ => {
+            let mut sums = vec![0.0; n];
+            for (i, row) in j[..m * n].chunks_exact(n).enumerate() {
+                for k in 0..n {
+                    sums[k] += term(row[k], i);
+                }
+            }
+            sums
         }
     }
-    g
 }
 
 /// x_scale="jac": the inverse column norms, never decreasing (scipy's `compute_jac_scale`).
