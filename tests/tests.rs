@@ -25,6 +25,7 @@ mod multistart;
 mod nist;
 mod parse;
 mod properties;
+mod ranks;
 mod reweighting;
 mod scipy;
 mod solve;

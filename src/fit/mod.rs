@@ -191,6 +191,10 @@ pub struct FitOptions {
     pub estimator: Estimator,
     /// Where the model is evaluated (default `Auto`).
     pub backend: Backend,
+    /// Processes sharing the data (MPI ranks): each evaluates its share of the chunks and the
+    /// fit is bit for bit the one-process fit on the normal equations. `None`: this process
+    /// alone.
+    pub collective: Option<Arc<dyn crate::problem::Collective>>,
 }
 
 /// A progress callback: called with the solver's state at the end of each iteration.
@@ -239,6 +243,7 @@ impl CompiledModel {
                 resume: None,
                 estimator: Estimator::LeastSquares,
                 backend: Backend::Auto,
+                collective: None,
             },
             errors: Vec::new(),
             after_checkpoint: None,
@@ -399,6 +404,16 @@ impl<'d> FitBuilder<'d> {
         self
     }
 
+    /// Shares the fit with other processes (MPI ranks, see [`crate::problem::Collective`]):
+    /// every process calls this with the same model, data and options and its own rank; each
+    /// evaluates only its share of the chunks, and every process gets the fit one process
+    /// would get on the normal equations, bit for bit. The streamed path only: a dense
+    /// Jacobian, the GPU, the Poisson estimator, σ of x and σ as an expression are refused.
+    pub fn collective(mut self, collective: Arc<dyn crate::problem::Collective>) -> Self {
+        self.options.collective = Some(collective);
+        self
+    }
+
     /// All the options at once (replaces what the other methods set).
     pub fn options(mut self, options: FitOptions) -> Self {
         self.options = options;
@@ -418,6 +433,9 @@ impl<'d> FitBuilder<'d> {
     pub fn run(self) -> Result<Fit, FitError> {
         if let Some(e) = self.errors.into_iter().next() {
             return Err(e);
+        }
+        if self.options.collective.is_some() {
+            shared_refusals(self.data, &self.options)?;
         }
         let callbacks =
             Callbacks { after_checkpoint: self.after_checkpoint, progress: self.progress, cancel: self.cancel };
@@ -617,6 +635,24 @@ struct Callbacks<'d> {
     cancel: Option<&'d std::sync::atomic::AtomicBool>,
 }
 
+/// What a fit shared between processes cannot do (see [`FitBuilder::collective`]).
+fn shared_refusals(data: &Data, options: &FitOptions) -> Result<(), FitError> {
+    let refuse = |what: &str| Err(FitError::Invalid(format!("a fit shared by several processes {what}")));
+    if options.solve.jacobian == solve::JacobianMode::Dense {
+        return refuse("runs on the normal equations: a dense Jacobian cannot be asked for");
+    }
+    if options.backend == Backend::Gpu {
+        return refuse("runs on the CPU: the GPU backend cannot be asked for");
+    }
+    if options.estimator == Estimator::Poisson {
+        return refuse("minimizes least squares: the Poisson estimator is not distributed");
+    }
+    if data.sigma_expression.is_some() || !data.sigma_x.is_empty() {
+        return refuse("takes σ of y as a column only: σ as an expression and σ of x are not distributed");
+    }
+    Ok(())
+}
+
 /// A fit, step by step: validate, build the problem, the GPU phase, solve (observed for
 /// progress and checkpoints), polish, statistics.
 fn run_fit(
@@ -626,11 +662,28 @@ fn run_fit(
     callbacks: Callbacks<'_>,
 ) -> Result<Fit, FitError> {
     let started = Instant::now();
-    let input = validate::Input::check(model, data, options)?;
+    let mut input = validate::Input::check(model, data, options)?;
+    // Shared by several processes: the normal equations (their sums are what the processes
+    // exchange), on the CPU, and one process writes the checkpoints.
+    let shared_options;
+    let options = match &options.collective {
+        Some(collective) => {
+            input.solve.jacobian = solve::JacobianMode::NormalEquations;
+            let mut shared = options.clone();
+            shared.backend = Backend::Cpu;
+            if collective.rank() != 0 {
+                shared.checkpoint = None;
+            }
+            shared_options = shared;
+            &shared_options
+        }
+        None => options,
+    };
 
     // The problem: the kernels over the data, the estimator, the fixed parameters.
     let y = data.response();
-    let mut data_problem = DataProblem::new(model.kernels(), input.vars.clone(), y, input.weights.as_deref());
+    let mut data_problem = DataProblem::new(model.kernels(), input.vars.clone(), y, input.weights.as_deref())
+        .with_collective(options.collective.as_deref());
     let mut poisson_problem;
     let inner: &mut dyn Problem = match options.estimator {
         Estimator::LeastSquares => &mut data_problem,
@@ -685,7 +738,7 @@ fn run_fit(
     if options.estimator == Estimator::Poisson {
         statistics::use_fisher_information(model, data, &input.initial, &input.free, &mut solution)?;
     }
-    let mut fit = statistics::assemble(model, data, options, &input, solution, chi2, started.elapsed());
+    let mut fit = statistics::assemble(model, data, options, &input, solution, chi2, started.elapsed())?;
     fit.conditioning_warning = conditioning_warning;
     fit.checkpoint_warning = checkpoint_warning;
     fit.backend = backend_report;

@@ -48,7 +48,7 @@ pub(super) fn assemble(
     s: Solution,
     streamed_chi2: Option<f64>,
     solve_time: Duration,
-) -> Fit {
+) -> Result<Fit, crate::solve::SolveError> {
     let (initial, free) = (&input.initial[..], &input.free);
     let n = model.n_params();
     let n_free = free.len();
@@ -80,7 +80,7 @@ pub(super) fn assemble(
         f64::NAN,
     );
     // R² on the fitted scale, weighted like the residuals.
-    let ss_tot = weighted_total_sum_of_squares(model, data, &values);
+    let ss_tot = weighted_total_sum_of_squares(model, data, &values, options.collective.as_deref())?;
     let poisson = options.estimator == Estimator::Poisson;
     // R² compares squared residuals; a deviance is not one (and is not reported as one).
     let r_squared = if ss_tot > 0.0 && !poisson { 1.0 - chi2 / ss_tot } else { f64::NAN };
@@ -88,7 +88,7 @@ pub(super) fn assemble(
     // m·ln(χ²/m) for Gaussian errors of unknown scale (lmfit's convention).
     let neg2_log_likelihood = if poisson { chi2 } else { m as f64 * (chi2 / m as f64).max(f64::MIN_POSITIVE).ln() };
     let active_mask = free.expand(&s.active_mask, &vec![0i8; n]);
-    Fit {
+    Ok(Fit {
         param_names: model.params().to_vec(),
         values,
         initial: initial.to_vec(),
@@ -128,40 +128,57 @@ pub(super) fn assemble(
         solve_time,
         backend: BackendReport::cpu(None),
         source: None,
-    }
+    })
 }
 
 /// Σ (w_i (t_i − t̄))² with t_i = t(y_i) (y itself unless the left side transforms it) and t̄
-/// the w²-weighted mean; in chunks, so nothing of the data's size is allocated.
-pub(super) fn weighted_total_sum_of_squares(model: &CompiledModel, data: &Data, params: &[f64]) -> f64 {
+/// the w²-weighted mean; two passes over the streamed chunks, partial sums added in the
+/// streamed paths' tree (and shared like theirs between processes), so nothing of the data's
+/// size is allocated and the value is the same however many processes share the data.
+pub(super) fn weighted_total_sum_of_squares(
+    model: &CompiledModel,
+    data: &Data,
+    params: &[f64],
+    collective: Option<&dyn crate::problem::Collective>,
+) -> Result<f64, crate::solve::SolveError> {
+    use crate::problem::{STREAM_CHUNK, sum_over_chunks};
     let m = data.len();
     let weight = |i: usize| data.sigma_values().map_or(1.0, |s| 1.0 / s[i]);
-    let mut interp = crate::ir::Interpreter::new(model.kernel());
+    let interp = std::cell::RefCell::new(crate::ir::Interpreter::new(model.kernel()));
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    let mut targets = |start: usize, end: usize| -> Vec<f64> {
+    let targets = |c: usize| -> (usize, Vec<f64>) {
+        let (start, end) = (c * STREAM_CHUNK, ((c + 1) * STREAM_CHUNK).min(m));
         if !model.transforms_response() {
-            return data.response()[start..end].to_vec();
+            return (start, data.response()[start..end].to_vec());
         }
         let chunk: Vec<&[f64]> = vars.iter().map(|v| &v[start..end]).collect();
-        interp.eval_batch(&chunk, Some(&data.response()[start..end]), params).response.unwrap_or_default()
+        let values = interp.borrow_mut().eval_batch(&chunk, Some(&data.response()[start..end]), params).response;
+        (start, values.unwrap_or_default())
     };
-    const CHUNK: usize = 4096;
-    let (mut sum_w2, mut sum_w2t) = (0.0, 0.0);
-    for start in (0..m).step_by(CHUNK) {
-        let end = (start + CHUNK).min(m);
-        for (k, t) in targets(start, end).iter().enumerate() {
-            let w2 = weight(start + k).powi(2);
-            sum_w2 += w2;
-            sum_w2t += w2 * t;
-        }
-    }
-    let mean = sum_w2t / sum_w2;
-    let mut ss = 0.0;
-    for start in (0..m).step_by(CHUNK) {
-        let end = (start + CHUNK).min(m);
-        for (k, t) in targets(start, end).iter().enumerate() {
-            ss += (weight(start + k) * (t - mean)).powi(2);
-        }
-    }
-    ss
+    let n_chunks = m.div_ceil(STREAM_CHUNK).max(1);
+    let sums = sum_over_chunks(collective, n_chunks, 2, |chunks| {
+        Ok(chunks
+            .map(|c| {
+                let (start, t) = targets(c);
+                let (mut sum_w2, mut sum_w2t) = (0.0, 0.0);
+                for (k, t) in t.iter().enumerate() {
+                    let w2 = weight(start + k).powi(2);
+                    sum_w2 += w2;
+                    sum_w2t += w2 * t;
+                }
+                vec![sum_w2, sum_w2t]
+            })
+            .collect())
+    })?
+    .unwrap_or_default();
+    let mean = sums[1] / sums[0];
+    let ss = sum_over_chunks(collective, n_chunks, 1, |chunks| {
+        Ok(chunks
+            .map(|c| {
+                let (start, t) = targets(c);
+                vec![t.iter().enumerate().map(|(k, t)| (weight(start + k) * (t - mean)).powi(2)).sum::<f64>()]
+            })
+            .collect())
+    })?;
+    Ok(ss.map_or(0.0, |s| s[0]))
 }

@@ -15,6 +15,7 @@ mod fixed;
 #[cfg(feature = "gpu")]
 mod gpu;
 mod poisson;
+mod ranks;
 
 pub(crate) use data::evaluation;
 pub use data::{DataProblem, STREAM_CHUNK};
@@ -22,3 +23,5 @@ pub use fixed::{FixedParams, FreeParams};
 #[cfg(feature = "gpu")]
 pub use gpu::GpuProblem;
 pub use poisson::{PoissonProblem, deviance_residual};
+pub(crate) use ranks::sum_over_chunks;
+pub use ranks::{Collective, Share};
