@@ -51,6 +51,8 @@ pub mod guess;
 pub mod ir;
 pub mod loss;
 mod model;
+#[cfg(feature = "mpi")]
+pub mod mpi;
 pub mod multistart;
 pub mod ops;
 pub mod problem;

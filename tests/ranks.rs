@@ -109,6 +109,12 @@ fn shared_fits_refuse_what_they_cannot_share() {
         });
         model.fit(&data).collective(c)
     };
-    expect_test::expect!["a fit shared by several processes runs on the normal equations: a dense Jacobian cannot be asked for"].assert_eq(&err(shared().jacobian_mode(jitfit::solve::JacobianMode::Dense)));
-    expect_test::expect!["a fit shared by several processes minimizes least squares: the Poisson estimator is not distributed"].assert_eq(&err(shared().poisson()));
+    expect_test::expect![
+        "a fit shared by several processes runs on the normal equations: a dense Jacobian cannot be asked for"
+    ]
+    .assert_eq(&err(shared().jacobian_mode(jitfit::solve::JacobianMode::Dense)));
+    expect_test::expect![
+        "a fit shared by several processes minimizes least squares: the Poisson estimator is not distributed"
+    ]
+    .assert_eq(&err(shared().poisson()));
 }

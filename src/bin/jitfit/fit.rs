@@ -202,6 +202,9 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         });
     }
     let mut fit = config.apply(model.fit(&data));
+    if let Some(ranks) = crate::ranks::collective() {
+        fit = fit.collective(ranks);
+    }
     if let Some(path) = &args.checkpoint {
         fit = fit.checkpoint(path, args.checkpoint_every.unwrap_or(1));
         // For tests of interrupted fits: die right after writing the checkpoint of iteration N.
@@ -357,8 +360,34 @@ fn interrupt_flag() -> &'static std::sync::atomic::AtomicBool {
     &FLAG
 }
 
+/// What `jitfit fit` under `mpirun` cannot share: each of these needs every residual in one
+/// process (or is a fit of another kind).
+fn refuse_for_ranks(args: &FitArgs) -> anyhow::Result<()> {
+    let refused = [
+        ("--plot", args.plot.is_some()),
+        ("--output-residuals", args.output_residuals.is_some()),
+        ("--sets", args.sets.is_some()),
+        ("--starts", args.starts > 1),
+        ("--sigma-x", !args.sigma_x.is_empty()),
+        ("--poisson", args.poisson),
+        ("--ci", !args.ci.is_empty()),
+        ("--band", args.band.is_some()),
+        ("--contour", !args.contour.is_empty()),
+        ("--bootstrap", args.bootstrap.is_some()),
+    ];
+    if let Some((flag, _)) = refused.iter().find(|(_, given)| *given) {
+        anyhow::bail!(
+            "{flag} is not available when the fit is shared by MPI ranks: run it in one process (without mpirun)"
+        );
+    }
+    Ok(())
+}
+
 pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let started = Instant::now();
+    if crate::ranks::collective().is_some() {
+        refuse_for_ranks(args)?;
+    }
     if let Some(path) = &args.plot {
         crate::plot::check_extension(path)?;
     }
@@ -387,7 +416,9 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
         }
     }
     let requests = crate::uncertainty::Requests::from_args(args)?;
-    let (table, args) = args.load_with(args.sets.iter().filter(|_| args.text_data()).cloned().collect())?;
+    // Every rank reads the data; if one cannot, all stop.
+    let (table, args) =
+        crate::ranks::agree(args.load_with(args.sets.iter().filter(|_| args.text_data()).cloned().collect()))?;
     let (table, args) = crate::global::stack_files(table, args)?;
     let args = &args;
     if args.sets.is_some() {

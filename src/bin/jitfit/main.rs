@@ -33,6 +33,7 @@ mod format;
 mod global;
 mod nist;
 mod plot;
+mod ranks;
 mod repl;
 mod report;
 mod uncertainty;
@@ -151,6 +152,18 @@ fn main() -> ExitCode {
     };
     // The command line keeps compiled models on disk (the library alone does not).
     jitfit::KernelCache::configure_global(jitfit::cache::CacheOptions::from_env());
+    // Under `mpirun` (feature `mpi`), `fit` is shared by the ranks; MPI lives until the end.
+    let session = match &cli.command {
+        Command::Fit(_) => ranks::start(),
+        _ => Ok(ranks::start_none()),
+    };
+    let _session = match session {
+        Ok(session) => session,
+        Err(e) => {
+            ranks::print_error(&render_error(&e));
+            return ExitCode::from(1);
+        }
+    };
     let result = match cli.command {
         Command::Fit(mut args) => args.apply_ties().and_then(|()| fit::run(&args)),
         Command::Nist(args) => nist::run(&args),
@@ -168,7 +181,7 @@ fn main() -> ExitCode {
         // A closed pipe (`jitfit … | head`) is not a failure: the reader has what it wanted.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("{}", render_error(&e));
+            ranks::print_error(&render_error(&e));
             ExitCode::from(1)
         }
     }

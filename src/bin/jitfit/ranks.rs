@@ -1,0 +1,113 @@
+//! `mpirun -np N jitfit fit …` (cargo feature `mpi`): the ranks share the streamed fit. Rank 0
+//! prints and writes; the others' outputs go to /dev/null except their own errors, which are
+//! printed with their rank.
+
+use jitfit::problem::Collective;
+use std::sync::{Arc, OnceLock};
+
+static RANKS: OnceLock<Arc<dyn Collective>> = OnceLock::new();
+
+/// The ranks sharing this process's fit, when it runs under `mpirun` with more than one.
+pub fn collective() -> Option<Arc<dyn Collective>> {
+    RANKS.get().cloned()
+}
+
+/// This process's rank, 0 when alone.
+#[cfg(feature = "mpi")]
+pub fn rank() -> usize {
+    RANKS.get().map_or(0, |c| c.rank())
+}
+
+/// Every rank's outcome of a step that may fail on one rank only (reading the data): all go
+/// on, or all stop — the others naming the rank that failed — never a hang in the next
+/// exchange.
+pub fn agree<T>(outcome: anyhow::Result<T>) -> anyhow::Result<T> {
+    let Some(ranks) = collective() else { return outcome };
+    let all = ranks.all_gather(&[if outcome.is_ok() { 0.0 } else { 1.0 }]).map_err(anyhow::Error::msg)?;
+    let value = outcome?;
+    match all.iter().position(|v| *v != 0.0) {
+        Some(failed) => anyhow::bail!("rank {failed} of {} failed (its message is above)", ranks.size()),
+        None => Ok(value),
+    }
+}
+
+/// Whether this looks like a process that `mpirun`/`srun` started.
+#[cfg_attr(not(feature = "mpi"), allow(dead_code))]
+fn launched_by_mpi() -> bool {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"].iter().any(|v| std::env::var_os(v).is_some())
+}
+
+/// MPI, kept alive for the whole command (finalized when dropped).
+#[cfg(feature = "mpi")]
+pub struct Session(#[allow(dead_code)] Option<mpi::environment::Universe>);
+
+#[cfg(not(feature = "mpi"))]
+pub struct Session;
+
+/// Starts MPI when launched by `mpirun` with more than one rank; on ranks other than 0 the
+/// standard output and error go to /dev/null (errors are written to the saved error stream).
+#[cfg(feature = "mpi")]
+pub fn start() -> anyhow::Result<Session> {
+    if !launched_by_mpi() {
+        return Ok(Session(None));
+    }
+    let (universe, _) = mpi::initialize_with_threading(mpi::Threading::Serialized)
+        .ok_or_else(|| anyhow::anyhow!("MPI could not be initialized"))?;
+    let world = universe.world();
+    use mpi::topology::Communicator as _;
+    if world.size() > 1 {
+        let ranks = Arc::new(jitfit::mpi::MpiCollective::new(&world));
+        if ranks.rank() != 0 {
+            quiet_this_rank();
+        }
+        let _ = RANKS.set(ranks);
+    }
+    Ok(Session(Some(universe)))
+}
+
+#[cfg(not(feature = "mpi"))]
+pub fn start() -> anyhow::Result<Session> {
+    Ok(Session)
+}
+
+/// No MPI: for the commands that are not shared.
+pub fn start_none() -> Session {
+    #[cfg(feature = "mpi")]
+    return Session(None);
+    #[cfg(not(feature = "mpi"))]
+    Session
+}
+
+/// The error stream of a rank other than 0, saved before its outputs went to /dev/null.
+#[cfg(feature = "mpi")]
+static SAVED_STDERR: OnceLock<i32> = OnceLock::new();
+
+#[cfg(feature = "mpi")]
+fn quiet_this_rank() {
+    // SAFETY: plain descriptor calls on this process's own standard descriptors.
+    unsafe {
+        let saved = libc::dup(2);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        if saved >= 0 && null >= 0 {
+            libc::dup2(null, 1);
+            libc::dup2(null, 2);
+            libc::close(null);
+            let _ = SAVED_STDERR.set(saved);
+        }
+    }
+}
+
+/// Prints an error: on a quiet rank, to its saved error stream, with its rank.
+pub fn print_error(text: &str) {
+    #[cfg(feature = "mpi")]
+    if let Some(fd) = SAVED_STDERR.get() {
+        use std::io::Write as _;
+        use std::os::fd::FromRawFd as _;
+        // SAFETY: the descriptor was duplicated for this and is never closed; ManuallyDrop
+        // keeps the File from closing it.
+        let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(*fd) });
+        let _ = writeln!(file, "rank {}: {text}", rank());
+        return;
+    }
+    eprintln!("{text}");
+}

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The fits shared by MPI ranks (cargo feature `mpi`), against the one-process fit: run by
+# .ci/run after `cargo build --release --features mpi --bin jitfit`, or by hand:
+#   bash tests/mpi/run.sh [target/release/jitfit]
+# Every rank count's JSON report must equal the one-process report but for the timings; a
+# missing input must stop every rank with exit 1 (never a hang: each run has a time limit).
+set -euo pipefail
+jitfit="$(realpath "${1:-target/release/jitfit}")"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_btl=self,vader
+export JITFIT_CACHE_DIR="$work/cache" XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp}"
+mpi() { timeout 120 mpirun --oversubscribe -np "$@"; }
+
+# 300 001 points: 37 chunks of 8192, the last one short; σ from a column.
+"$jitfit" generate 'a*exp(-b*x) + c' "$work/d" --n 300001 --params a=3,b=0.7,c=0.5 > /dev/null
+model='a*exp(-b*x) + c'
+fit=(fit "$model" --x "$work/d/x.npy" --y "$work/d/y.npy" --p0 a=1,b=1,c=0 --json)
+strip() { grep -v -E '"[a-z_]*seconds":' "$1"; }
+
+"$jitfit" "${fit[@]}" > "$work/one.json"
+for n in 2 3; do
+    mpi "$n" "$jitfit" "${fit[@]}" > "$work/ranks$n.json"
+    if ! diff <(strip "$work/one.json") <(strip "$work/ranks$n.json"); then
+        echo "FAIL: $n ranks differ from one process"; exit 1
+    fi
+    echo "ok: $n ranks, the one-process fit bit for bit (JSON report)"
+done
+
+# A robust loss and bounds take the same path.
+robust=(fit "$model" --x "$work/d/x.npy" --y "$work/d/y.npy" --p0 a=1,b=1,c=0 --loss soft_l1 --f-scale 0.1 --bounds c=0:inf --json)
+"$jitfit" "${robust[@]}" > "$work/one_robust.json"
+mpi 3 "$jitfit" "${robust[@]}" > "$work/ranks_robust.json"
+diff <(strip "$work/one_robust.json") <(strip "$work/ranks_robust.json") || { echo "FAIL: soft_l1 on 3 ranks"; exit 1; }
+echo "ok: 3 ranks, soft_l1 with a bound"
+
+# A missing input: every rank stops with exit 1.
+set +e
+mpi 2 "$jitfit" fit "$model" --x "$work/missing.npy" --y "$work/d/y.npy" > "$work/out" 2> "$work/err"
+status=$?
+set -e
+if [ "$status" -ne 1 ] || ! grep -q 'missing.npy' "$work/err"; then
+    echo "FAIL: a missing file gave exit $status:"; cat "$work/err"; exit 1
+fi
+echo "ok: a missing file stops every rank (exit 1)"
+
+# What cannot be shared is refused.
+set +e
+mpi 2 "$jitfit" "${fit[@]}" --plot "$work/p.svg" > /dev/null 2> "$work/err"
+status=$?
+set -e
+if [ "$status" -ne 1 ] || ! grep -q -- '--plot is not available' "$work/err"; then
+    echo "FAIL: --plot under mpirun gave exit $status:"; cat "$work/err"; exit 1
+fi
+echo "ok: --plot is refused under mpirun"
+echo "MPI tests passed"
