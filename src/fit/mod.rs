@@ -711,6 +711,12 @@ fn run_fit(
         phase.run(model, options, &input.solve, x0, callbacks.cancel, observer.progress())?
     };
     let mut backend_report = gpu.report;
+    if let Some(collective) = &options.collective {
+        backend_report.note = Some(format!(
+            "cpu: the fit is shared by {} processes (MPI ranks), each on its share of the data, on the normal equations",
+            collective.size()
+        ));
+    }
     let finished = gpu_phase::cross_check(&mut problem, gpu.finished, &mut backend_report)?;
 
     let solution = match finished {
