@@ -18,8 +18,9 @@ use ::mpi::traits::*;
 use std::sync::Mutex;
 
 /// The ranks of a communicator. jitfit's exchanges run on a duplicate of it, so they never
-/// mix with the program's own messages; they are made from one thread at a time (the one
-/// that runs the fit), as MPI's `MPI_THREAD_SERIALIZED` allows.
+/// mix with the program's own messages; they are made from the thread that runs the fit, one
+/// at a time (MPI initialized with at least `MPI_THREAD_FUNNELED` when that is not the main
+/// thread: `MPI_THREAD_SERIALIZED`). Drop it before the `Universe` (it frees its duplicate).
 pub struct MpiCollective {
     comm: Mutex<Handle>,
     rank: usize,

@@ -117,4 +117,8 @@ fn shared_fits_refuse_what_they_cannot_share() {
         "a fit shared by several processes minimizes least squares: the Poisson estimator is not distributed"
     ]
     .assert_eq(&err(shared().poisson()));
+    expect_test::expect![
+        "a fit shared by several processes runs TRF on the normal equations: method `lm` cannot be asked for"
+    ]
+    .assert_eq(&err(shared().method(jitfit::solve::Method::Lm)));
 }

@@ -591,6 +591,9 @@ impl FitSource {
         options.checkpoint = None;
         options.resume = None;
         options.backend = Backend::Cpu;
+        // Every rank holds all of the data: its refits (profiles, bootstraps, run from threads
+        // in no fixed order) are its own, never exchanged.
+        options.collective = None;
         options
     }
 }
@@ -635,6 +638,20 @@ struct Callbacks<'d> {
     cancel: Option<&'d std::sync::atomic::AtomicBool>,
 }
 
+/// Every rank's outcome of a step that may fail on some ranks only: all go on, or all fail.
+fn agree<T>(ranks: &dyn crate::problem::Collective, outcome: Result<T, FitError>, what: &str) -> Result<T, FitError> {
+    let all = ranks
+        .all_gather(&[if outcome.is_ok() { 0.0 } else { 1.0 }])
+        .map_err(|e| FitError::Invalid(format!("exchanging with the other ranks: {e}")))?;
+    let value = outcome?;
+    match all.iter().position(|v| *v != 0.0) {
+        Some(failed) => {
+            Err(FitError::Invalid(format!("rank {failed} could not {what} (its message is on its standard error)")))
+        }
+        None => Ok(value),
+    }
+}
+
 /// What a fit shared between processes cannot do (see [`FitBuilder::collective`]).
 fn shared_refusals(data: &Data, options: &FitOptions) -> Result<(), FitError> {
     let refuse = |what: &str| Err(FitError::Invalid(format!("a fit shared by several processes {what}")));
@@ -643,6 +660,9 @@ fn shared_refusals(data: &Data, options: &FitOptions) -> Result<(), FitError> {
     }
     if options.backend == Backend::Gpu {
         return refuse("runs on the CPU: the GPU backend cannot be asked for");
+    }
+    if options.solve.method == solve::Method::Lm {
+        return refuse("runs TRF on the normal equations: method `lm` cannot be asked for");
     }
     if options.estimator == Estimator::Poisson {
         return refuse("minimizes least squares: the Poisson estimator is not distributed");
@@ -671,6 +691,8 @@ fn run_fit(
             input.solve.jacobian = solve::JacobianMode::NormalEquations;
             let mut shared = options.clone();
             shared.backend = Backend::Cpu;
+            // The polish's "requested" mode too: never a dense refit of a shared fit.
+            shared.solve.jacobian = solve::JacobianMode::NormalEquations;
             if collective.rank() != 0 {
                 shared.checkpoint = None;
             }
@@ -695,7 +717,15 @@ fn run_fit(
     let mut problem = FixedParams::new(inner, input.initial.clone(), &input.free);
 
     let mut observer = checkpoint::Observer::new(model, data, options, callbacks.progress, callbacks.after_checkpoint);
-    let resume = observer.resume_state(&input.solve.lower, &input.solve.upper)?;
+    let resume = observer.resume_state(&input.solve.lower, &input.solve.upper);
+    // A checkpoint on node-local disk may be readable on some ranks only: all resume or none.
+    let resume = match &options.collective {
+        Some(ranks) => agree(ranks.as_ref(), resume, "read the checkpoint")?,
+        None => resume?,
+    };
+    // Each rank sees its own interrupt, maybe an iteration apart from the others': a shared fit
+    // is not stopped by the flag (mpirun's signals end the job; the last checkpoint resumes it).
+    let cancel = if options.collective.is_some() { None } else { callbacks.cancel };
     let x0 = input.free.restrict(&input.initial);
     // A resumed fit continues from its checkpoint's state: no GPU phase.
     let gpu = if resume.is_some() {
@@ -708,7 +738,7 @@ fn run_fit(
             initial: &input.initial,
             free: &input.free,
         };
-        phase.run(model, options, &input.solve, x0, callbacks.cancel, observer.progress())?
+        phase.run(model, options, &input.solve, x0, cancel, observer.progress())?
     };
     let mut backend_report = gpu.report;
     if let Some(collective) = &options.collective {
@@ -724,7 +754,7 @@ fn run_fit(
         None => {
             let wants_iterations = observer.wants_iterations(input.solve.method);
             let mut on_iteration = |state: &solve::TrfState, save_now: bool| observer.on_iteration(state, save_now);
-            let mut hooks = solve::Hooks { cancel: callbacks.cancel, resume, ..Default::default() };
+            let mut hooks = solve::Hooks { cancel, resume, ..Default::default() };
             if wants_iterations {
                 hooks.on_iteration = Some(&mut on_iteration);
             }

@@ -22,6 +22,31 @@ pub trait Collective: Send + Sync + std::fmt::Debug {
     /// Every rank's `local` concatenated in rank order, on every rank. Every rank calls it
     /// with a vector of the same length, the same number of times.
     fn all_gather(&self, local: &[f64]) -> Result<Vec<f64>, String>;
+
+    /// Every rank's bytes (of any length), in rank order, on every rank: the lengths first,
+    /// then the bytes eight to an f64 (bit patterns, not numbers), padded to the longest.
+    fn all_gather_bytes(&self, local: &[u8]) -> Result<Vec<Vec<u8>>, String> {
+        let lengths = self.all_gather(&[local.len() as f64])?;
+        let words = lengths.iter().fold(0.0f64, |m, l| m.max(*l)) as usize;
+        let words = words.div_ceil(8);
+        let mut send = vec![0.0; words];
+        for (w, bytes) in send.iter_mut().zip(local.chunks(8)) {
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(bytes);
+            *w = f64::from_bits(u64::from_le_bytes(word));
+        }
+        let all = self.all_gather(&send)?;
+        Ok(lengths
+            .iter()
+            .enumerate()
+            .map(|(r, len)| {
+                let mut bytes: Vec<u8> =
+                    all[r * words..(r + 1) * words].iter().flat_map(|w| w.to_bits().to_le_bytes()).collect();
+                bytes.truncate(*len as usize);
+                bytes
+            })
+            .collect())
+    }
 }
 
 /// The chunks one rank evaluates: whole blocks of 2^k chunks (about four blocks per rank, so
@@ -87,9 +112,11 @@ pub(crate) fn sum_over_chunks(
         return Ok(tree_sum(partials(0..n_chunks)?));
     };
     let share = Share::new(n_chunks, collective.rank(), collective.size());
-    // [status, then per block slot: present, sum…]; status 0 = ok, 1 = failed.
+    // [status, width, then per block slot: present, sum…]; status 0 = ok, 1 = failed. The
+    // width tags the exchange: ranks that drifted into different exchanges fail, never mix.
     let slot = 1 + width;
-    let mut send = vec![0.0; 1 + share.max_blocks * slot];
+    let mut send = vec![0.0; 2 + share.max_blocks * slot];
+    send[1] = width as f64;
     let error = match partials(share.chunks()) {
         Ok(parts) => {
             let mut parts = parts.into_iter();
@@ -97,7 +124,7 @@ pub(crate) fn sum_over_chunks(
                 let first = (share.blocks.start + b) * share.block;
                 let count = share.block.min(n_chunks - first);
                 let sum = tree_sum(parts.by_ref().take(count).collect()).unwrap_or_else(|| vec![0.0; width]);
-                let at = 1 + b * slot;
+                let at = 2 + b * slot;
                 send[at] = 1.0;
                 send[at + 1..at + slot].copy_from_slice(&sum[..width]);
             }
@@ -122,6 +149,12 @@ pub(crate) fn sum_over_chunks(
     if let Some(e) = error {
         return Err(e);
     }
+    if let Some(other) = (0..collective.size()).find(|r| all[r * per_rank + 1] != width as f64) {
+        return Err(SolveError::Evaluation(format!(
+            "rank {other} is in another exchange of partial sums ({} values against {width}): the ranks drifted apart",
+            all[other * per_rank + 1]
+        )));
+    }
     if let Some(failed) = (0..collective.size()).find(|r| all[r * per_rank] != 0.0) {
         return Err(SolveError::Evaluation(format!(
             "rank {failed} could not evaluate its share of the data (its own message is on its standard error)"
@@ -129,7 +162,7 @@ pub(crate) fn sum_over_chunks(
     }
     let mut blocks = Vec::with_capacity(share.n_blocks);
     for r in 0..collective.size() {
-        let values = &all[r * per_rank + 1..(r + 1) * per_rank];
+        let values = &all[r * per_rank + 2..(r + 1) * per_rank];
         for s in values.chunks_exact(slot).filter(|s| s[0] == 1.0) {
             blocks.push(s[1..].to_vec());
         }

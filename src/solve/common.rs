@@ -322,9 +322,10 @@ pub fn norm(x: &[f64]) -> f64 {
     scale * x.iter().map(|v| (v / scale) * (v / scale)).sum::<f64>().sqrt()
 }
 
-/// ‖x‖ for the QR's long columns: Σx² directly where it can neither overflow nor lose the
-/// largest components to underflow (every component whose square underflows is then below
-/// 1e-130 of the norm), else [`norm`]'s scaled sum — one pass without divisions.
+/// ‖x‖ for the QR's long columns: Σx² directly where it can neither overflow nor lose
+/// anything that matters to underflow (with Σx² ≥ 1e-290, a component whose square underflows
+/// is below ~1e-9 of the norm, its square below 1e-18 of the sum), else [`norm`]'s scaled
+/// sum — one pass without divisions.
 fn column_norm(x: &[f64]) -> f64 {
     let sum = sum_squares(x);
     if sum.is_finite() && sum >= 1e-290 { sum.sqrt() } else { norm(x) }

@@ -57,13 +57,15 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     };
     // The ids are read as written (sample names, well names, numbers): rows whose id field is
     // the same text form one fit.
-    let (table, fit_args) = args
-        .fit
-        .load_with(if args.fit.text_data() { vec![by.clone()] } else { Vec::new() })
-        .map_err(|e| match e.downcast_ref::<jitfit::data::DataError>() {
-            Some(jitfit::data::DataError::NoSuchColumn { .. }) => e.context(format!("--by {by}")),
-            _ => e,
-        })?;
+    // Under mpirun every rank reads the data; if one cannot, all stop.
+    let (table, fit_args) = crate::ranks::agree(
+        args.fit.load_with(if args.fit.text_data() { vec![by.clone()] } else { Vec::new() }).map_err(|e| {
+            match e.downcast_ref::<jitfit::data::DataError>() {
+                Some(jitfit::data::DataError::NoSuchColumn { .. }) => e.context(format!("--by {by}")),
+                _ => e,
+            }
+        }),
+    )?;
     let Some(ids) = table.column(by) else {
         bail!("--by: `{by}` is not a column (columns: {})", table.names.join(", "));
     };
@@ -119,14 +121,75 @@ pub fn run(args: &BatchArgs) -> anyhow::Result<i32> {
     if compact_solver(args)? {
         return run_compact(args, &fit_args, &model, &ids, &groups);
     }
-    let datasets: Vec<Data> = (0..groups.len()).map(|k| groups.data(k)).collect();
     // Check the options once, on the first data set, so that a typo is one error, not N.
     let config = FitConfig::from_args(&fit_args)?;
-    if let Some(first) = datasets.first() {
-        config.apply(model.fit(first)).into_options()?;
+    if groups.len() > 0 {
+        config.apply(model.fit(&groups.data(0))).into_options()?;
     }
+    run_exact(args, &model, &ids, &groups, &config)
+}
+
+/// The fits this process runs: all of them, or under `mpirun` its rank's contiguous part.
+fn my_part(n: usize) -> std::ops::Range<usize> {
+    match crate::ranks::collective() {
+        Some(ranks) => {
+            let (r, size) = (ranks.rank(), ranks.size());
+            r * n / size..(r + 1) * n / size
+        }
+        None => 0..n,
+    }
+}
+
+/// The batch through the exact solver (`CompiledModel::fit_batch`): this process's part.
+fn run_exact(
+    args: &BatchArgs,
+    model: &std::sync::Arc<jitfit::CompiledModel>,
+    ids: &[String],
+    groups: &Groups,
+    config: &FitConfig,
+) -> anyhow::Result<i32> {
+    let part = my_part(groups.len());
+    let datasets: Vec<Data> = part.clone().map(|k| groups.data(k)).collect();
+    let started = std::time::Instant::now();
     let batch = model.fit_batch(&datasets, |_, fit| config.apply(fit));
-    report(args, &model, &ids, &batch)
+    let rows = exact_rows(model, &ids[part], &batch);
+    let rows = gather_rows(rows)?;
+    // Alone, the batch's own time (as before); shared, until every rank's rows are here.
+    let elapsed = if crate::ranks::collective().is_some() { started.elapsed() } else { batch.elapsed };
+    let summary = format!(
+        "{} fits: {} converged, {} failed to start; median {} iterations; {:.0} fits/s",
+        rows.len(),
+        rows.iter().filter(|r| r.converged).count(),
+        rows.iter().filter(|r| r.error.is_some()).count(),
+        median_iterations(&rows).map_or("-".into(), |m| m.to_string()),
+        rows.len() as f64 / elapsed.as_secs_f64().max(1e-12)
+    );
+    write_results(args, model.params(), &rows, "exact", summary)
+}
+
+/// The middle iteration count of the rows that count (the exact solver's fits that ran, the
+/// compact solver's that ran) — the upper one of an even count, as the batches' own medians.
+fn median_iterations(rows: &[Row]) -> Option<usize> {
+    let mut iterations: Vec<usize> = rows.iter().filter(|r| r.in_median).map(|r| r.iterations).collect();
+    iterations.sort_unstable();
+    iterations.get(iterations.len() / 2).copied()
+}
+
+/// Every rank's rows, in rank order (the fits' input order); this process's alone.
+fn gather_rows(rows: Vec<Row>) -> anyhow::Result<Vec<Row>> {
+    let Some(ranks) = crate::ranks::collective() else { return Ok(rows) };
+    let mut bytes = Vec::new();
+    for row in &rows {
+        row.encode(&mut bytes);
+    }
+    let mut all = Vec::new();
+    for (rank, part) in ranks.all_gather_bytes(&bytes).map_err(anyhow::Error::msg)?.iter().enumerate() {
+        let mut rest = part.as_slice();
+        while !rest.is_empty() {
+            all.push(Row::decode(&mut rest).ok_or_else(|| anyhow::anyhow!("rank {rank}'s results are garbled"))?);
+        }
+    }
+    Ok(all)
 }
 
 /// One fit's line of the results, whichever solver ran it.
@@ -141,6 +204,73 @@ struct Row {
     values: Vec<f64>,
     std_errors: Vec<f64>,
     error: Option<String>,
+    /// Counted in the summary's median of iterations (the fit ran).
+    in_median: bool,
+}
+
+impl Row {
+    /// The row as bytes, for the ranks' exchange: every number's bits, every text's bytes.
+    fn encode(&self, out: &mut Vec<u8>) {
+        let text = |out: &mut Vec<u8>, t: &str| {
+            out.extend((t.len() as u64).to_le_bytes());
+            out.extend(t.as_bytes());
+        };
+        let numbers = |out: &mut Vec<u8>, v: &[f64]| {
+            out.extend((v.len() as u64).to_le_bytes());
+            v.iter().for_each(|x| out.extend(x.to_bits().to_le_bytes()));
+        };
+        text(out, &self.id);
+        text(out, &self.status);
+        out.push(self.converged as u8 | (self.in_median as u8) << 1 | (self.error.is_some() as u8) << 2);
+        out.extend(self.nfev.map_or(u64::MAX, |n| n as u64).to_le_bytes());
+        out.extend((self.iterations as u64).to_le_bytes());
+        numbers(out, &[self.chi2, self.reduced_chi2]);
+        numbers(out, &self.values);
+        numbers(out, &self.std_errors);
+        text(out, self.error.as_deref().unwrap_or(""));
+    }
+
+    /// A row back from [`Row::encode`]'s bytes (advancing `bytes`); `None` if they end early.
+    fn decode(bytes: &mut &[u8]) -> Option<Row> {
+        fn take<'a>(bytes: &mut &'a [u8], n: usize) -> Option<&'a [u8]> {
+            let (head, tail) = bytes.split_at_checked(n)?;
+            *bytes = tail;
+            Some(head)
+        }
+        fn word(bytes: &mut &[u8]) -> Option<u64> {
+            Some(u64::from_le_bytes(take(bytes, 8)?.try_into().ok()?))
+        }
+        fn text(bytes: &mut &[u8]) -> Option<String> {
+            let n = usize::try_from(word(bytes)?).ok()?;
+            String::from_utf8(take(bytes, n)?.to_vec()).ok()
+        }
+        fn numbers(bytes: &mut &[u8]) -> Option<Vec<f64>> {
+            let n = usize::try_from(word(bytes)?).ok()?;
+            (0..n).map(|_| word(bytes).map(f64::from_bits)).collect()
+        }
+        let id = text(bytes)?;
+        let status = text(bytes)?;
+        let flags = take(bytes, 1)?[0];
+        let nfev = word(bytes)?;
+        let iterations = word(bytes)? as usize;
+        let chi = numbers(bytes)?;
+        let values = numbers(bytes)?;
+        let std_errors = numbers(bytes)?;
+        let error = text(bytes)?;
+        Some(Row {
+            id,
+            status,
+            converged: flags & 1 != 0,
+            in_median: flags & 2 != 0,
+            nfev: (nfev != u64::MAX).then_some(nfev as usize),
+            iterations,
+            chi2: *chi.first()?,
+            reduced_chi2: *chi.get(1)?,
+            values,
+            std_errors,
+            error: (flags & 4 != 0).then_some(error),
+        })
+    }
 }
 
 /// Writes the rows (CSV, or JSON with --json; to --out or standard output) and the summary
@@ -215,6 +345,10 @@ fn write_results(
         }
         csv
     };
+    // Under mpirun every rank has every row; rank 0 writes them.
+    if crate::ranks::rank() != 0 {
+        return Ok(if rows.iter().all(|r| r.converged) { 0 } else { 2 });
+    }
     match &args.out {
         Some(path) => jitfit::fsutil::write_bytes_atomically(path, text.as_bytes())?,
         None => out!("{text}")?,
@@ -244,15 +378,9 @@ fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// The exact solver's results as rows.
-fn report(
-    args: &BatchArgs,
-    model: &jitfit::CompiledModel,
-    ids: &[String],
-    batch: &jitfit::Batch,
-) -> anyhow::Result<i32> {
+fn exact_rows(model: &jitfit::CompiledModel, ids: &[String], batch: &jitfit::Batch) -> Vec<Row> {
     let n = model.params().len();
-    let rows: Vec<Row> = ids
-        .iter()
+    ids.iter()
         .zip(&batch.fits)
         .map(|(id, fit)| match fit {
             Ok(fit) => Row {
@@ -266,6 +394,7 @@ fn report(
                 values: fit.values.clone(),
                 std_errors: fit.std_errors.clone(),
                 error: None,
+                in_median: true,
             },
             Err(e) => Row {
                 id: id.clone(),
@@ -278,18 +407,10 @@ fn report(
                 values: vec![f64::NAN; n],
                 std_errors: vec![f64::NAN; n],
                 error: Some(e.to_string()),
+                in_median: false,
             },
         })
-        .collect();
-    let summary = format!(
-        "{} fits: {} converged, {} failed to start; median {} iterations; {:.0} fits/s",
-        batch.fits.len(),
-        batch.converged(),
-        batch.fits.iter().filter(|f| f.is_err()).count(),
-        batch.median_iterations().map_or("-".into(), |m| m.to_string()),
-        batch.fits_per_second()
-    );
-    write_results(args, model.params(), &rows, "exact", summary)
+        .collect()
 }
 
 /// `--y Y.npy` holding fits × points: one fit per row, variables from 1-D `.npy` files of the
@@ -303,15 +424,17 @@ fn run_matrix(args: &BatchArgs) -> anyhow::Result<i32> {
             None => Ok(None),
         }
     };
-    let Some(y_columns) = matrix_file("y", &fit_args.y)? else {
+    // Under mpirun every rank reads the arrays; if one cannot, all stop.
+    let (y_columns, x_columns) =
+        crate::ranks::agree(matrix_file("y", &fit_args.y).and_then(|y| Ok((y, matrix_file("x", &fit_args.x)?))))?;
+    let Some(y_columns) = y_columns else {
         bail!("give --by ID with a data file, or --y FITS_BY_POINTS.npy");
     };
     let (points, fits) = (y_columns.len(), y_columns.first().map_or(0, |c| c.len()));
     if points < 2 || fits == 0 {
         bail!("--y: expected a 2-D array of fits × points, got {fits} × {points}");
     }
-    let x_columns =
-        matrix_file("x", &fit_args.x)?.ok_or_else(|| anyhow::anyhow!("give the variable with --x X.npy"))?;
+    let x_columns = x_columns.ok_or_else(|| anyhow::anyhow!("give the variable with --x X.npy"))?;
     let shared_x = x_columns.len() == 1;
     if shared_x && x_columns[0].len() != points {
         bail!("--x: {} values for {points} points", x_columns[0].len());
@@ -333,11 +456,9 @@ fn run_matrix(args: &BatchArgs) -> anyhow::Result<i32> {
     if compact_solver(args)? {
         return run_compact(args, fit_args, &model, &ids, &groups);
     }
-    let datasets: Vec<Data> = (0..fits).map(|k| groups.data(k)).collect();
     let config = FitConfig::from_args(fit_args)?;
-    config.apply(model.fit(&datasets[0])).into_options()?;
-    let batch = model.fit_batch(&datasets, |_, fit| config.apply(fit));
-    report(args, &model, &ids, &batch)
+    config.apply(model.fit(&groups.data(0))).into_options()?;
+    run_exact(args, &model, &ids, &groups, &config)
 }
 
 /// The rows of a table grouped by an id column, in order of first appearance, each column
@@ -394,24 +515,30 @@ fn run_compact(
     if let Some(n) = fit_args.max_nfev {
         batch_options.max_iterations = n;
     }
-    // The data sets are back to back already.
-    let mut data = jitfit::BatchData::with_offsets(&groups.y, groups.starts.clone());
+    // The data sets are back to back already: this process's part is one run of rows.
+    let part = my_part(groups.len());
+    let rows = groups.starts[part.start]..groups.starts[part.end];
+    let offsets: Vec<usize> = groups.starts[part.start..=part.end].iter().map(|s| s - rows.start).collect();
+    let mut data = jitfit::BatchData::with_offsets(&groups.y[rows.clone()], offsets);
     for (var, column) in &groups.vars {
-        data = data.var(var, column);
+        data = data.var(var, &column[rows.clone()]);
     }
-    let weights: Option<Vec<f64>> =
-        groups.sigma.as_ref().map(|s| s.iter().map(|s| if *s > 0.0 { 1.0 / s } else { f64::NAN }).collect());
+    let weights: Option<Vec<f64>> = groups
+        .sigma
+        .as_ref()
+        .map(|s| s[rows.clone()].iter().map(|s| if *s > 0.0 { 1.0 / s } else { f64::NAN }).collect());
     if let Some(weights) = &weights {
         data = data.weights(weights);
     }
+    let started = std::time::Instant::now();
     let results = model.fit_many(&data, &batch_options)?;
     let n = model.params().len();
-    let rows: Vec<Row> = ids
+    let rows: Vec<Row> = ids[part.clone()]
         .iter()
         .enumerate()
         .map(|(k, id)| {
             let status = results.status[k];
-            let dof = groups.rows(k).len().saturating_sub(n);
+            let dof = groups.rows(part.start + k).len().saturating_sub(n);
             let error = match status {
                 jitfit::BatchStatus::NotFinite => Some("NaN or infinity in the data or the model at the start"),
                 jitfit::BatchStatus::TooFewPoints => Some("fewer data points than parameters"),
@@ -429,19 +556,22 @@ fn run_compact(
                 values: results.values[k * n..(k + 1) * n].to_vec(),
                 std_errors: results.std_errors[k * n..(k + 1) * n].to_vec(),
                 error: error.map(str::to_owned),
+                in_median: status.ran(),
             }
         })
         .collect();
+    let rows = gather_rows(rows)?;
+    let elapsed = if crate::ranks::collective().is_some() { started.elapsed() } else { results.elapsed };
     let ran_on = match &results.adapter {
         Some(adapter) => format!("GPU, {adapter}"),
         None => "CPU".to_owned(),
     };
     let summary = format!(
         "{} fits: {} converged; median {} iterations; {:.0} fits/s (compact LM on the {ran_on})",
-        results.n_fits(),
-        results.converged(),
-        results.median_iterations().map_or("-".into(), |m| m.to_string()),
-        results.fits_per_second()
+        rows.len(),
+        rows.iter().filter(|r| r.converged).count(),
+        median_iterations(&rows).map_or("-".into(), |m| m.to_string()),
+        rows.len() as f64 / elapsed.as_secs_f64().max(1e-12)
     );
     write_results(args, model.params(), &rows, "compact", summary)
 }

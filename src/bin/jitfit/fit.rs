@@ -375,6 +375,11 @@ fn refuse_for_ranks(args: &FitArgs) -> anyhow::Result<()> {
         ("--contour", !args.contour.is_empty()),
         ("--bootstrap", args.bootstrap.is_some()),
     ];
+    if !args.more_data.is_empty() {
+        anyhow::bail!(
+            "several data files are not available when the fit is shared by MPI ranks: give one file, or .npy columns"
+        );
+    }
     if let Some((flag, _)) = refused.iter().find(|(_, given)| *given) {
         anyhow::bail!(
             "{flag} is not available when the fit is shared by MPI ranks: run it in one process (without mpirun)"

@@ -152,9 +152,10 @@ fn main() -> ExitCode {
     };
     // The command line keeps compiled models on disk (the library alone does not).
     jitfit::KernelCache::configure_global(jitfit::cache::CacheOptions::from_env());
-    // Under `mpirun` (feature `mpi`), `fit` is shared by the ranks; MPI lives until the end.
+    // Under `mpirun` (feature `mpi`), `fit` and `batch` are shared by the ranks; MPI lives
+    // until the end.
     let session = match &cli.command {
-        Command::Fit(_) => ranks::start(),
+        Command::Fit(_) | Command::Batch(_) => ranks::start(),
         _ => Ok(ranks::start_none()),
     };
     let _session = match session {

@@ -1,4 +1,5 @@
-//! `mpirun -np N jitfit fit …` (cargo feature `mpi`): the ranks share the streamed fit. Rank 0
+//! `mpirun -np N jitfit fit|batch …` (cargo feature `mpi`): the ranks share the streamed fit,
+//! or split a batch's fits and gather the rows in input order. Rank 0
 //! prints and writes; the others' outputs go to /dev/null except their own errors, which are
 //! printed with their rank.
 
@@ -13,7 +14,6 @@ pub fn collective() -> Option<Arc<dyn Collective>> {
 }
 
 /// This process's rank, 0 when alone.
-#[cfg(feature = "mpi")]
 pub fn rank() -> usize {
     RANKS.get().map_or(0, |c| c.rank())
 }
@@ -80,19 +80,21 @@ pub fn start_none() -> Session {
 
 /// The error stream of a rank other than 0, saved before its outputs went to /dev/null.
 #[cfg(feature = "mpi")]
-static SAVED_STDERR: OnceLock<i32> = OnceLock::new();
+static SAVED_STDERR: OnceLock<std::fs::File> = OnceLock::new();
 
 #[cfg(feature = "mpi")]
 fn quiet_this_rank() {
-    // SAFETY: plain descriptor calls on this process's own standard descriptors.
+    use std::os::fd::FromRawFd as _;
+    // SAFETY: plain descriptor calls on this process's own standard descriptors; the saved
+    // descriptor is new (close-on-exec) and owned by the File from here on.
     unsafe {
-        let saved = libc::dup(2);
-        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY);
+        let saved = libc::fcntl(2, libc::F_DUPFD_CLOEXEC, 3);
+        let null = libc::open(c"/dev/null".as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC);
         if saved >= 0 && null >= 0 {
             libc::dup2(null, 1);
             libc::dup2(null, 2);
             libc::close(null);
-            let _ = SAVED_STDERR.set(saved);
+            let _ = SAVED_STDERR.set(std::fs::File::from_raw_fd(saved));
         }
     }
 }
@@ -100,12 +102,8 @@ fn quiet_this_rank() {
 /// Prints an error: on a quiet rank, to its saved error stream, with its rank.
 pub fn print_error(text: &str) {
     #[cfg(feature = "mpi")]
-    if let Some(fd) = SAVED_STDERR.get() {
+    if let Some(mut file) = SAVED_STDERR.get() {
         use std::io::Write as _;
-        use std::os::fd::FromRawFd as _;
-        // SAFETY: the descriptor was duplicated for this and is never closed; ManuallyDrop
-        // keeps the File from closing it.
-        let mut file = std::mem::ManuallyDrop::new(unsafe { std::fs::File::from_raw_fd(*fd) });
         let _ = writeln!(file, "rank {}: {text}", rank());
         return;
     }
