@@ -122,3 +122,34 @@ fn shared_fits_refuse_what_they_cannot_share() {
     ]
     .assert_eq(&err(shared().method(jitfit::solve::Method::Lm)));
 }
+
+/// Each rank checks only its share of the rows; a bad value in one share stops every rank: the
+/// rank that holds it names the row, the others name the rank.
+#[test]
+fn a_bad_row_in_one_share_stops_every_rank() {
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let mut y = decay(100_000).response().to_vec();
+    y[90_000] = f64::NAN; // chunk 10 of 13: the last rank's share of 3
+    let data = decay(100_000).y(y);
+    let errors: Vec<String> = {
+        let shared = Arc::new(Threads { size: 3, slots: Mutex::new(vec![Vec::new(); 3]), barrier: Barrier::new(3) });
+        std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|rank| {
+                    let collective: Arc<dyn Collective> = Arc::new(ThreadRank { rank, shared: shared.clone() });
+                    let (model, data) = (&model, &data);
+                    s.spawn(move || model.fit(data).collective(collective).run().unwrap_err().to_string())
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        })
+    };
+    expect_test::expect![[r#"
+        [
+            "rank 2 could not use its share of the data (its message is on its standard error)",
+            "rank 2 could not use its share of the data (its message is on its standard error)",
+            "y holds a non-finite value (NaN) at data row 90001",
+        ]
+    "#]]
+    .assert_debug_eq(&errors);
+}

@@ -328,7 +328,7 @@ pub fn fit_global_sets(sets: &[GlobalSet<'_>], shared: &[&str]) -> Result<Global
             return Err(in_set(FitError::WrongP0Length { expected: q, found: start.len() }));
         }
         let vars = validate::columns(model, data).map_err(in_set)?;
-        validate::transformed_response(model, data, &vars).map_err(in_set)?;
+        validate::transformed_response(model, data, &vars, 0..data.len()).map_err(in_set)?;
         let weights = validate::weights(data).map_err(in_set)?;
         inputs.push(SetInput { vars, y: data.response(), weights });
         let shared_of = |j: usize| shared.iter().position(|s| *s == model.params()[j]);

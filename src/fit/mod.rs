@@ -682,7 +682,17 @@ fn run_fit(
     callbacks: Callbacks<'_>,
 ) -> Result<Fit, FitError> {
     let started = Instant::now();
-    let mut input = validate::Input::check(model, data, options)?;
+    // A shared fit checks (and weights) only the rows of its share, then all ranks agree.
+    let mut input = match &options.collective {
+        Some(ranks) => {
+            let n_chunks = data.len().div_ceil(crate::problem::STREAM_CHUNK).max(1);
+            let chunks = crate::problem::Share::new(n_chunks, ranks.rank(), ranks.size()).chunks();
+            let rows = (chunks.start * crate::problem::STREAM_CHUNK).min(data.len())
+                ..(chunks.end * crate::problem::STREAM_CHUNK).min(data.len());
+            agree(ranks.as_ref(), validate::Input::check(model, data, options, rows), "use its share of the data")?
+        }
+        None => validate::Input::check(model, data, options, 0..data.len())?,
+    };
     // Shared by several processes: the normal equations (their sums are what the processes
     // exchange), on the CPU, and one process writes the checkpoints.
     let shared_options;

@@ -22,10 +22,18 @@ pub(super) struct Input<'d> {
 }
 
 impl<'d> Input<'d> {
-    pub fn check(model: &CompiledModel, data: &'d Data, options: &FitOptions) -> Result<Input<'d>, FitError> {
-        let vars = columns(model, data)?;
-        let weights = weights(data)?;
-        transformed_response(model, data, &vars)?;
+    /// `rows`: the data rows this process evaluates (all of them, or a shared fit's share:
+    /// only those are checked and given weights — the other rows' weights stay untouched
+    /// zero pages).
+    pub fn check(
+        model: &CompiledModel,
+        data: &'d Data,
+        options: &FitOptions,
+        rows: std::ops::Range<usize>,
+    ) -> Result<Input<'d>, FitError> {
+        let vars = columns_in(model, data, rows.clone())?;
+        let weights = weights_in(data, rows.clone())?;
+        transformed_response(model, data, &vars, rows)?;
         let n = model.n_params();
         let initial: Vec<f64> = (0..n)
             .map(|k| {
@@ -79,15 +87,25 @@ pub(crate) fn default_start(l: f64, u: f64) -> f64 {
     }
 }
 
-fn check_finite(what: &str, values: &[f64]) -> Result<(), FitError> {
-    match values.iter().position(|v| !v.is_finite()) {
-        Some(row) => Err(FitError::NonFinite { what: what.to_owned(), row, value: values[row] }),
+fn check_finite(what: &str, values: &[f64], rows: std::ops::Range<usize>) -> Result<(), FitError> {
+    let first = rows.start;
+    match values[rows].iter().position(|v| !v.is_finite()) {
+        Some(k) => Err(FitError::NonFinite { what: what.to_owned(), row: first + k, value: values[first + k] }),
         None => Ok(()),
     }
 }
 
 /// Every variable present, of y's length, finite; y finite.
 pub(super) fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, FitError> {
+    columns_in(model, data, 0..data.len())
+}
+
+/// [`columns`], the values checked in `rows` only.
+fn columns_in<'d>(
+    model: &CompiledModel,
+    data: &'d Data,
+    rows: std::ops::Range<usize>,
+) -> Result<Vec<&'d [f64]>, FitError> {
     let m = data.len();
     let mut vars = Vec::with_capacity(model.vars().len());
     for name in model.vars() {
@@ -98,50 +116,67 @@ pub(super) fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&
         if column.len() != m {
             return Err(FitError::LengthMismatch { name: name.clone(), expected: m, found: column.len() });
         }
-        check_finite(&format!("column `{name}`"), column)?;
+        check_finite(&format!("column `{name}`"), column, rows.clone())?;
         vars.push(column);
     }
-    check_finite("y", data.response())?;
+    check_finite("y", data.response(), rows)?;
     Ok(vars)
 }
 
 /// σ of y's length, finite and positive; returned as weights 1/σ.
 pub(super) fn weights(data: &Data) -> Result<Option<Vec<f64>>, FitError> {
+    weights_in(data, 0..data.len())
+}
+
+/// [`weights`] for `rows` only: the other rows' weights are zeros never written.
+fn weights_in(data: &Data, rows: std::ops::Range<usize>) -> Result<Option<Vec<f64>>, FitError> {
     let Some(sigma) = data.sigma_values() else { return Ok(None) };
     if sigma.len() != data.len() {
         return Err(FitError::LengthMismatch { name: "sigma".into(), expected: data.len(), found: sigma.len() });
     }
-    check_finite("sigma", sigma)?;
-    if let Some(row) = sigma.iter().position(|s| *s <= 0.0) {
-        return Err(FitError::BadSigma { row, value: sigma[row] });
+    check_finite("sigma", sigma, rows.clone())?;
+    let first = rows.start;
+    let part = &sigma[rows.clone()];
+    if let Some(k) = part.iter().position(|s| *s <= 0.0) {
+        return Err(FitError::BadSigma { row: first + k, value: part[k] });
     }
     // Squared weights 1/σ² beyond f64's range make every residual zero or infinite: the fit
     // would "converge" with nothing fitted (σ = 1e308 on every row did).
-    if let Some(row) = sigma.iter().position(|s| !(1e-150..=1e150).contains(s)) {
+    if let Some(k) = part.iter().position(|s| !(1e-150..=1e150).contains(s)) {
         return Err(FitError::Invalid(format!(
             "sigma at data row {} is {:e}: 1/σ² is outside f64's range, so the weighted residuals would underflow or overflow; rescale y and sigma",
-            row + 1,
-            sigma[row]
+            first + k + 1,
+            part[k]
         )));
     }
-    Ok(Some(sigma.iter().map(|s| 1.0 / s).collect()))
+    let mut weights = vec![0.0; sigma.len()];
+    for (w, s) in weights[rows].iter_mut().zip(part) {
+        *w = 1.0 / s;
+    }
+    Ok(Some(weights))
 }
 
 /// t(y) must be finite where the model is fitted (the log of a negative y, say).
-pub(super) fn transformed_response(model: &CompiledModel, data: &Data, vars: &[&[f64]]) -> Result<(), FitError> {
+pub(super) fn transformed_response(
+    model: &CompiledModel,
+    data: &Data,
+    vars: &[&[f64]],
+    rows: std::ops::Range<usize>,
+) -> Result<(), FitError> {
     if !model.transforms_response() {
         return Ok(());
     }
-    let y = data.response();
+    let y = &data.response()[rows.clone()];
+    let vars: Vec<&[f64]> = vars.iter().map(|v| &v[rows.clone()]).collect();
     let t = crate::ir::Interpreter::new(model.kernel())
-        .eval_batch(vars, Some(y), &vec![1.0; model.n_params()])
+        .eval_batch(&vars, Some(y), &vec![1.0; model.n_params()])
         .response
         .unwrap_or_default();
     match t.iter().position(|v| !v.is_finite()) {
-        Some(row) => Err(FitError::NonFinite {
-            what: format!("the transformed response (at y = {})", y[row]),
-            row,
-            value: t[row],
+        Some(k) => Err(FitError::NonFinite {
+            what: format!("the transformed response (at y = {})", y[k]),
+            row: rows.start + k,
+            value: t[k],
         }),
         None => Ok(()),
     }

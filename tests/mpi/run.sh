@@ -36,6 +36,17 @@ mpi 3 "$jitfit" "${robust[@]}" > "$work/ranks_robust.json"
 diff <(strip "$work/one_robust.json") <(strip "$work/ranks_robust.json") || { echo "FAIL: soft_l1 on 3 ranks"; exit 1; }
 echo "ok: 3 ranks, soft_l1 with a bound"
 
+# Checkpoints: 2 ranks die right after rank 0 wrote iteration 3's; 3 ranks resume from it and
+# finish with the uninterrupted one-process fit.
+set +e
+JITFIT_ABORT_AFTER_CHECKPOINT=3 mpi 2 "$jitfit" "${fit[@]}" --checkpoint "$work/ck.json" > /dev/null 2>&1
+status=$?
+set -e
+[ "$status" -ne 0 ] && [ -s "$work/ck.json" ] || { echo "FAIL: no checkpoint from the interrupted ranks (exit $status)"; exit 1; }
+mpi 3 "$jitfit" "${fit[@]}" --resume "$work/ck.json" > "$work/resumed.json"
+diff <(strip "$work/one.json") <(strip "$work/resumed.json") || { echo "FAIL: resumed on 3 ranks"; exit 1; }
+echo "ok: checkpoint written on 2 ranks, resumed on 3: the one-process fit"
+
 # A missing input: every rank stops with exit 1.
 set +e
 mpi 2 "$jitfit" fit "$model" --x "$work/missing.npy" --y "$work/d/y.npy" > "$work/out" 2> "$work/err"
