@@ -1,0 +1,73 @@
+"""jitfit's Python package against scipy.optimize.curve_fit (and lmfit when installed), same
+process, same data: import time, first fit (compilation included), a warm 100-point fit,
+a 10^6-point fit, and 10 000 small fits in a loop.
+
+Run:  pip install maturin numpy scipy && (cd python && maturin build --release -o ../dist)
+      pip install dist/jitfit-*.whl && python3 benches/python_vs_scipy.py
+"""
+import subprocess
+import sys
+import time
+
+
+def import_ms(module):
+    code = f"import time; t = time.perf_counter(); import {module}; print((time.perf_counter() - t) * 1e3)"
+    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+            for _ in range(5)]
+    return min(runs)
+
+
+def best(f, repeat=5, number=1):
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        for _ in range(number):
+            f()
+        times.append((time.perf_counter() - t) / number)
+    return min(times)
+
+
+print(f"import jitfit          {import_ms('jitfit'):8.1f} ms")
+print(f"import scipy.optimize  {import_ms('scipy.optimize'):8.1f} ms")
+
+import numpy as np  # noqa: E402
+from scipy.optimize import curve_fit  # noqa: E402
+
+import jitfit  # noqa: E402
+
+model = "a*exp(-b*x) + c"
+
+
+def f(x, a, b, c):
+    return a * np.exp(-b * x) + c
+
+
+rng = np.random.default_rng(1)
+x = np.linspace(0, 10, 100)
+y = 3 * np.exp(-0.7 * x) + 0.5 + 0.01 * rng.standard_normal(100)
+
+t = time.perf_counter()
+jitfit.curve_fit("a*exp(-b*x) + c + 0*x", x, y, p0=[1, 1, 0])  # a model not compiled before
+print(f"first fit, jitfit      {(time.perf_counter() - t) * 1e3:8.2f} ms (compilation included)")
+
+warm_j = best(lambda: jitfit.curve_fit(model, x, y, p0=[1, 1, 0]), number=2000)
+warm_s = best(lambda: curve_fit(f, x, y, p0=[1, 1, 0]), number=500)
+print(f"warm 100-point fit     jitfit {warm_j * 1e6:7.1f} µs   scipy (lm) {warm_s * 1e6:7.1f} µs   {warm_s / warm_j:5.1f}×")
+
+X = np.linspace(0, 10, 1_000_000)
+Y = 3 * np.exp(-0.7 * X) + 0.5 + 0.01 * rng.standard_normal(X.size)
+big_j = best(lambda: jitfit.curve_fit(model, X, Y, p0=[1, 1, 0]), repeat=3)
+big_s = best(lambda: curve_fit(f, X, Y, p0=[1, 1, 0]), repeat=3)
+print(f"10^6-point fit         jitfit {big_j * 1e3:7.1f} ms   scipy (lm) {big_s * 1e3:7.1f} ms   {big_s / big_j:5.1f}×")
+
+xs = np.linspace(0, 4, 25)
+sets = [(2 + k % 5) * np.exp(-(0.3 + (k % 7) * 0.1) * xs) + 0.5 + 0.01 * rng.standard_normal(25) for k in range(10_000)]
+t = time.perf_counter()
+for ys in sets:
+    jitfit.curve_fit(model, xs, ys, p0=[1, 1, 0])
+many_j = time.perf_counter() - t
+t = time.perf_counter()
+for ys in sets:
+    curve_fit(f, xs, ys, p0=[1, 1, 0])
+many_s = time.perf_counter() - t
+print(f"10 000 25-point fits   jitfit {many_j:7.2f} s    scipy (lm) {many_s:7.2f} s    {many_s / many_j:5.1f}×")

@@ -1,0 +1,12 @@
+"""jitfit: fit string-defined models to data, fast.
+
+    >>> import numpy as np, jitfit
+    >>> x = np.linspace(0, 4, 50)
+    >>> popt, pcov = jitfit.curve_fit("a*exp(-b*x) + c", x, 2.5 * np.exp(-1.3 * x) + 0.5, p0=[1, 1, 0])
+
+`curve_fit` keeps scipy.optimize.curve_fit's semantics (sigma, absolute_sigma, bounds, method)
+with the model as text instead of a Python function: the Jacobian is exact, the model is compiled.
+"""
+from ._jitfit import curve_fit, parameters
+
+__all__ = ["curve_fit", "parameters"]

@@ -1,0 +1,168 @@
+//! `jitfit` for Python: `curve_fit` with scipy's semantics and the model as text.
+//!
+//! Arrays come in through `numpy.ascontiguousarray(…, float64)` (no copy when they already
+//! are) and are copied once into the fit's columns; the GIL is released while the model
+//! compiles and the fit runs. Errors raise `ValueError` with jitfit's message (a model error
+//! carries its caret).
+
+use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+
+fn value_error(e: impl std::fmt::Display) -> PyErr {
+    PyValueError::new_err(e.to_string())
+}
+
+/// An array-like as float64 values and its shape.
+fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f64>, Vec<usize>)> {
+    let np = py.import("numpy")?;
+    let a = np
+        .call_method1("ascontiguousarray", (obj, "float64"))
+        .map_err(|e| value_error(format!("{what}: not an array of numbers ({e})")))?;
+    let a: PyReadonlyArrayDyn<'_, f64> = a.extract()?;
+    let shape = a.shape().to_vec();
+    Ok((a.as_slice().map_err(value_error)?.to_vec(), shape))
+}
+
+/// The variables: a 1-D array is `x`; a dict maps names to 1-D arrays.
+fn variables(py: Python<'_>, xdata: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<f64>)>> {
+    if let Ok(dict) = xdata.cast::<PyDict>() {
+        let mut vars = Vec::new();
+        for (name, values) in dict.iter() {
+            let name: String = name.extract().map_err(|_| value_error("xdata: the dict's keys must be names"))?;
+            let (v, shape) = array(py, &values, &format!("xdata[{name:?}]"))?;
+            if shape.len() != 1 {
+                return Err(value_error(format!("xdata[{name:?}]: expected a 1-D array, got shape {shape:?}")));
+            }
+            vars.push((name, v));
+        }
+        return Ok(vars);
+    }
+    let (x, shape) = array(py, xdata, "xdata")?;
+    if shape.len() != 1 {
+        return Err(value_error(format!(
+            "xdata: expected a 1-D array (the variable `x`) or a dict of named 1-D arrays, got shape {shape:?}"
+        )));
+    }
+    Ok(vec![("x".to_owned(), x)])
+}
+
+/// A bound: a number for every parameter, or one per parameter.
+fn bound(py: Python<'_>, obj: &Bound<'_, PyAny>, n: usize, which: &str) -> PyResult<Vec<f64>> {
+    if let Ok(v) = obj.extract::<f64>() {
+        return Ok(vec![v; n]);
+    }
+    let (v, _) = array(py, obj, which)?;
+    if v.len() != n {
+        return Err(value_error(format!("{which}: {} values for {n} parameters", v.len())));
+    }
+    Ok(v)
+}
+
+/// The model's parameters, in the order of `popt` (`variables`: the model's variables, `x`
+/// unless given).
+#[pyfunction]
+#[pyo3(signature = (model, variables=None))]
+fn parameters(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> PyResult<Vec<String>> {
+    let (model, vars) = (model.to_owned(), variables.unwrap_or_else(|| vec!["x".to_owned()]));
+    let compiled = py.detach(|| jitfit::compile_with_vars(&model, &vars)).map_err(value_error)?;
+    Ok(compiled.params().to_vec())
+}
+
+/// `popt, pcov = curve_fit(model, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
+/// bounds=(-inf, inf), method=None, loss="linear", f_scale=1.0)` as `scipy.optimize.curve_fit`
+/// (whose `loss` and `f_scale` go to `least_squares`), the model as text; `popt` in the order of
+/// `parameters(model)`. `method`: None (jitfit's TRF), "trf" or "lm".
+#[pyfunction]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0))]
+#[allow(clippy::too_many_arguments)]
+fn curve_fit<'py>(
+    py: Python<'py>,
+    model: &str,
+    xdata: &Bound<'py, PyAny>,
+    ydata: &Bound<'py, PyAny>,
+    p0: Option<&Bound<'py, PyAny>>,
+    sigma: Option<&Bound<'py, PyAny>>,
+    absolute_sigma: bool,
+    bounds: Option<&Bound<'py, PyAny>>,
+    method: Option<&str>,
+    loss: &str,
+    f_scale: f64,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let loss = jitfit::solve::Loss::from_name(loss)
+        .ok_or_else(|| value_error(format!("loss: `{loss}` is not one of linear, soft_l1, huber, cauchy, arctan")))?;
+    let vars = variables(py, xdata)?;
+    let (y, shape) = array(py, ydata, "ydata")?;
+    if shape.len() != 1 {
+        return Err(value_error(format!("ydata: expected a 1-D array, got shape {shape:?}")));
+    }
+    let sigma = match sigma {
+        Some(s) => {
+            let (s, shape) = array(py, s, "sigma")?;
+            if shape.len() != 1 {
+                return Err(value_error("sigma: only a 1-D array of standard deviations is supported"));
+            }
+            Some(s)
+        }
+        None => None,
+    };
+    let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+    let source = model.to_owned();
+    let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
+    let n = compiled.params().len();
+    let p0 = match p0 {
+        Some(p) => {
+            let (p, _) = array(py, p, "p0")?;
+            if p.len() != n {
+                let names = compiled.params().join("', '");
+                return Err(value_error(format!("p0: {} values for {n} parameters ['{names}']", p.len())));
+            }
+            p
+        }
+        None => vec![1.0; n],
+    };
+    let (lower, upper) = match bounds {
+        Some(b) => {
+            let pair: (Bound<'py, PyAny>, Bound<'py, PyAny>) =
+                b.extract().map_err(|_| value_error("bounds: expected a pair (lower, upper)"))?;
+            (bound(py, &pair.0, n, "bounds[0]")?, bound(py, &pair.1, n, "bounds[1]")?)
+        }
+        None => (vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]),
+    };
+    let method = match method {
+        None => jitfit::solve::Method::Auto,
+        Some("trf") => jitfit::solve::Method::Trf,
+        Some("lm") => jitfit::solve::Method::Lm,
+        Some(other) => return Err(value_error(format!("method: `{other}` is not one of None, 'trf', 'lm'"))),
+    };
+    let fit = py
+        .detach(|| {
+            let mut data = jitfit::Data::new().y(y);
+            for (name, values) in vars {
+                data = data.var(&name, values);
+            }
+            if let Some(s) = sigma {
+                data = data.sigma(s);
+            }
+            compiled
+                .fit(&data)
+                .p0(&p0)
+                .bounds(&lower, &upper)
+                .absolute_sigma(absolute_sigma)
+                .method(method)
+                .loss(loss, f_scale)
+                .run()
+        })
+        .map_err(value_error)?;
+    let popt = PyArray1::from_vec(py, fit.values.clone());
+    let pcov = PyArray1::from_vec(py, fit.covariance.clone()).reshape([n, n])?;
+    PyTuple::new(py, [popt.into_any(), pcov.into_any()])
+}
+
+#[pymodule]
+fn _jitfit(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(curve_fit, m)?)?;
+    m.add_function(wrap_pyfunction!(parameters, m)?)?;
+    Ok(())
+}
