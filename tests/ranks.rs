@@ -39,7 +39,7 @@ impl Collective for ThreadRank {
 }
 
 /// Runs `fit` on `size` rank threads and returns every rank's result.
-fn on_ranks(size: usize, fit: impl Fn(Arc<dyn Collective>) -> Fit + Sync) -> Vec<Fit> {
+fn on_ranks<T: Send>(size: usize, fit: impl Fn(Arc<dyn Collective>) -> T + Sync) -> Vec<T> {
     let shared = Arc::new(Threads { size, slots: Mutex::new(vec![Vec::new(); size]), barrier: Barrier::new(size) });
     std::thread::scope(|s| {
         let handles: Vec<_> = (0..size)
@@ -131,19 +131,7 @@ fn a_bad_row_in_one_share_stops_every_rank() {
     let mut y = decay(100_000).response().to_vec();
     y[90_000] = f64::NAN; // chunk 10 of 13: the last rank's share of 3
     let data = decay(100_000).y(y);
-    let errors: Vec<String> = {
-        let shared = Arc::new(Threads { size: 3, slots: Mutex::new(vec![Vec::new(); 3]), barrier: Barrier::new(3) });
-        std::thread::scope(|s| {
-            let handles: Vec<_> = (0..3)
-                .map(|rank| {
-                    let collective: Arc<dyn Collective> = Arc::new(ThreadRank { rank, shared: shared.clone() });
-                    let (model, data) = (&model, &data);
-                    s.spawn(move || model.fit(data).collective(collective).run().unwrap_err().to_string())
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        })
-    };
+    let errors = on_ranks(3, |ranks| model.fit(&data).collective(ranks).run().unwrap_err().to_string());
     expect_test::expect![[r#"
         [
             "rank 2 could not use its share of the data (its message is on its standard error)",

@@ -3,10 +3,10 @@
 //! Arrays come in through `numpy.ascontiguousarray(…, float64)` (no copy when they already
 //! are) and are copied once into the fit's columns; the GIL is released while the model
 //! compiles and the fit runs. Errors raise `ValueError` with jitfit's message (a model error
-//! carries its caret).
+//! carries its caret); a fit that does not converge raises `RuntimeError`, as scipy's does.
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::PyValueError;
+use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 
@@ -71,11 +71,12 @@ fn parameters(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> Py
 }
 
 /// `popt, pcov = curve_fit(model, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
-/// bounds=(-inf, inf), method=None, loss="linear", f_scale=1.0)` as `scipy.optimize.curve_fit`
-/// (whose `loss` and `f_scale` go to `least_squares`), the model as text; `popt` in the order of
+/// bounds=(-inf, inf), method=None, loss="linear", f_scale=1.0, max_nfev=None)` as
+/// `scipy.optimize.curve_fit` (whose `loss`, `f_scale` and `max_nfev` go to `least_squares`;
+/// not converging raises `RuntimeError`), the model as text; `popt` in the order of
 /// `parameters(model)`. `method`: None (jitfit's TRF), "trf" or "lm".
 #[pyfunction]
-#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0))]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None))]
 #[allow(clippy::too_many_arguments)]
 fn curve_fit<'py>(
     py: Python<'py>,
@@ -89,6 +90,7 @@ fn curve_fit<'py>(
     method: Option<&str>,
     loss: &str,
     f_scale: f64,
+    max_nfev: Option<usize>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let loss = jitfit::solve::Loss::from_name(loss)
         .ok_or_else(|| value_error(format!("loss: `{loss}` is not one of linear, soft_l1, huber, cauchy, arctan")))?;
@@ -145,16 +147,27 @@ fn curve_fit<'py>(
             if let Some(s) = sigma {
                 data = data.sigma(s);
             }
-            compiled
+            let mut fit = compiled
                 .fit(&data)
                 .p0(&p0)
                 .bounds(&lower, &upper)
                 .absolute_sigma(absolute_sigma)
                 .method(method)
-                .loss(loss, f_scale)
-                .run()
+                .loss(loss, f_scale);
+            if let Some(n) = max_nfev {
+                fit = fit.max_nfev(n);
+            }
+            fit.run()
         })
         .map_err(value_error)?;
+    // As scipy: a fit that did not converge raises, never returns its last parameters as popt.
+    if !fit.status.converged() {
+        return Err(PyRuntimeError::new_err(format!(
+            "Optimal parameters not found: {} (status {})",
+            fit.status.message(),
+            fit.status.code()
+        )));
+    }
     let popt = PyArray1::from_vec(py, fit.values.clone());
     let pcov = PyArray1::from_vec(py, fit.covariance.clone()).reshape([n, n])?;
     PyTuple::new(py, [popt.into_any(), pcov.into_any()])

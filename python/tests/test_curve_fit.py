@@ -118,6 +118,13 @@ def test_errors_raise_value_error_with_the_message():
         jitfit.curve_fit("a*x + b", x, np.where(x > 0.5, np.nan, x))
 
 
+def test_a_fit_that_does_not_converge_raises_as_scipy():
+    x = np.linspace(0, 4, 50)
+    y = 2.5 * np.exp(-1.3 * x) + 0.5
+    with pytest.raises(RuntimeError, match=r"^Optimal parameters not found: The maximum number of function evaluations is exceeded\. \(status 0\)$"):
+        jitfit.curve_fit("a*exp(-b*x) + c", x, y, p0=[1, 1, 0], max_nfev=2)
+
+
 def test_threads_fit_at_once():
     x = np.linspace(0, 4, 2000)
     ys = [k * np.exp(-1.3 * x) + 0.5 for k in range(1, 9)]
