@@ -1661,3 +1661,26 @@ fn guess_searches_starts_for_any_model() {
     "#]]
     .assert_eq(&stderr(&refused));
 }
+
+/// A build without MPI support, started by mpirun as several processes, refuses to fit the
+/// whole data once per process (each printing the same report).
+#[test]
+fn several_processes_without_mpi_support_are_refused() {
+    let cache = TempDir::new("cli-mpi");
+    let run = |command: &str| {
+        Command::new(env!("CARGO_BIN_EXE_jitfit"))
+            .args([command, "a*x + b", "tests/data/xyz.csv", "--y", "y"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("JITFIT_CACHE_DIR", cache.path())
+            .env("OMPI_COMM_WORLD_SIZE", "2")
+            .output()
+            .unwrap()
+    };
+    for command in ["fit", "batch"] {
+        let out = run(command);
+        expect_test::expect![[r#"
+            Some(1) error: 2 processes were started by mpirun/srun, but this build of jitfit has no MPI support: each would fit all of the data alone; build with `cargo build --release --features mpi`, or run one process
+        "#]]
+        .assert_eq(&format!("{:?} {}", out.status.code(), stderr(&out)));
+    }
+}

@@ -37,6 +37,12 @@ fn launched_by_mpi() -> bool {
     ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_RANK", "MPI_LOCALNRANKS"].iter().any(|v| std::env::var_os(v).is_some())
 }
 
+/// How many processes the launcher says it started, where it says so.
+#[cfg_attr(feature = "mpi", allow(dead_code))]
+fn launched_size() -> Option<usize> {
+    ["OMPI_COMM_WORLD_SIZE", "PMI_SIZE"].iter().find_map(|v| std::env::var(v).ok()?.parse().ok())
+}
+
 /// MPI, kept alive for the whole command (finalized when dropped).
 #[cfg(feature = "mpi")]
 pub struct Session(#[allow(dead_code)] Option<mpi::environment::Universe>);
@@ -65,8 +71,15 @@ pub fn start() -> anyhow::Result<Session> {
     Ok(Session(Some(universe)))
 }
 
+/// Without MPI support, several processes under `mpirun` would each fit all of the data and
+/// each print the same report: refused, not done N times.
 #[cfg(not(feature = "mpi"))]
 pub fn start() -> anyhow::Result<Session> {
+    if let Some(size) = launched_size().filter(|n| *n > 1) {
+        anyhow::bail!(
+            "{size} processes were started by mpirun/srun, but this build of jitfit has no MPI support: each would fit all of the data alone; build with `cargo build --release --features mpi`, or run one process"
+        );
+    }
     Ok(Session)
 }
 
