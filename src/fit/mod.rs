@@ -640,13 +640,13 @@ struct Callbacks<'d> {
 
 /// Every rank's outcome of a step that may fail on some ranks only: all go on, or all fail.
 fn agree<T>(ranks: &dyn crate::problem::Collective, outcome: Result<T, FitError>, what: &str) -> Result<T, FitError> {
-    let all = ranks
-        .all_gather(&[if outcome.is_ok() { 0.0 } else { 1.0 }])
+    let failed = ranks
+        .first_failed(outcome.is_ok())
         .map_err(|e| FitError::Invalid(format!("exchanging with the other ranks: {e}")))?;
     let value = outcome?;
-    match all.iter().position(|v| *v != 0.0) {
-        Some(failed) => {
-            Err(FitError::Invalid(format!("rank {failed} could not {what} (its message is on its standard error)")))
+    match failed {
+        Some(rank) => {
+            Err(FitError::Invalid(format!("rank {rank} could not {what} (its message is on its standard error)")))
         }
         None => Ok(value),
     }

@@ -23,6 +23,13 @@ pub trait Collective: Send + Sync + std::fmt::Debug {
     /// with a vector of the same length, the same number of times.
     fn all_gather(&self, local: &[f64]) -> Result<Vec<f64>, String>;
 
+    /// Whether every rank's step succeeded: the first rank whose `ok` was false, if any (a step
+    /// that may fail on some ranks only — reading a file — then fails on all, never a hang in
+    /// the next exchange).
+    fn first_failed(&self, ok: bool) -> Result<Option<usize>, String> {
+        Ok(self.all_gather(&[if ok { 0.0 } else { 1.0 }])?.iter().position(|v| *v != 0.0))
+    }
+
     /// Every rank's bytes (of any length), in rank order, on every rank: the lengths first,
     /// then the bytes eight to an f64 (bit patterns, not numbers), padded to the longest.
     fn all_gather_bytes(&self, local: &[u8]) -> Result<Vec<Vec<u8>>, String> {

@@ -23,10 +23,10 @@ pub fn rank() -> usize {
 /// exchange.
 pub fn agree<T>(outcome: anyhow::Result<T>) -> anyhow::Result<T> {
     let Some(ranks) = collective() else { return outcome };
-    let all = ranks.all_gather(&[if outcome.is_ok() { 0.0 } else { 1.0 }]).map_err(anyhow::Error::msg)?;
+    let failed = ranks.first_failed(outcome.is_ok()).map_err(anyhow::Error::msg)?;
     let value = outcome?;
-    match all.iter().position(|v| *v != 0.0) {
-        Some(failed) => anyhow::bail!("rank {failed} of {} failed (its message is above)", ranks.size()),
+    match failed {
+        Some(rank) => anyhow::bail!("rank {rank} of {} failed (its message is on its standard error)", ranks.size()),
         None => Ok(value),
     }
 }
