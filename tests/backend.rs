@@ -6,6 +6,7 @@ use crate::support::nist::all_problems;
 use jitfit::backend::cranelift::CraneliftKernels;
 use jitfit::backend::{BackendError, Chunk, InterpreterKernels, Kernels, NormalEquations};
 use jitfit::loss::{Loss, LossSpec};
+use jitfit::solve::PointSums;
 use jitfit::{Model, ModelOptions, Names};
 use proptest::prelude::*;
 
@@ -49,9 +50,11 @@ fn compare(reference: &dyn Kernels, compiled: &dyn Kernels, chunk: &Chunk<'_>, p
 
     // normal_equations equals JᵀJ/Jᵀr formed from residual_jacobian.
     let mut formed = NormalEquations::zeros(p);
+    let mut sums = PointSums::new(p);
     for i in 0..n {
-        formed.add_point(r2[i], &j2[i * p..(i + 1) * p]);
+        sums.add_point(r2[i], &j2[i * p..(i + 1) * p]);
     }
+    sums.add_to(&mut formed);
     assert_same("JᵀJ from J", &a2.jtj, &formed.jtj);
     assert_same("Jᵀr from J", &a2.jtr, &formed.jtr);
 
@@ -70,9 +73,11 @@ fn compare(reference: &dyn Kernels, compiled: &dyn Kernels, chunk: &Chunk<'_>, p
         let (mut r, mut j) = (r2.clone(), j2.clone());
         loss.scale(&mut r, &mut j, p, 0.5);
         let mut dense = NormalEquations::zeros(p);
+        let mut sums = PointSums::new(p);
         for i in 0..n {
-            dense.add_point_with_cost(r[i], &j[i * p..(i + 1) * p], loss.point(r2[i], 0.25).0);
+            sums.add_point_with_cost(r[i], &j[i * p..(i + 1) * p], loss.point(r2[i], 0.25).0);
         }
+        sums.add_to(&mut dense);
         assert_same("robust JᵀJ from the dense scaling", &b2.jtj, &dense.jtj);
         assert_same("robust Jᵀr from the dense scaling", &b2.jtr, &dense.jtr);
     }

@@ -1214,7 +1214,7 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
         [[Fit Statistics]]
             fitting method       = lm, structured over the sets (loss linear)
             backend              = cpu
-            function evals       = 7 (Jacobian evals 6)
+            function evals       = 7 (Jacobian evals 7)
             data points          = 90
             variables            = 7 free of 7
             chi-square           = 0.0143391
@@ -1222,7 +1222,7 @@ fn a_structured_global_fit_reports_as_a_single_fit_does() {
             Akaike info crit     = -773.012
             Bayesian info crit   = -755.513
             R-squared            = 0.999842
-            optimality           = 8.48352e-11
+            optimality           = 9.50104e-14
         [[Variables]]
             tau =       2.5022 ± 0.01084 (0.43%)  (init = 1)
             A_1 =      2.99595 ± 0.00885649 (0.30%)  (init = 1, by default)

@@ -7,6 +7,7 @@ use super::{
 };
 use crate::ir::{Interpreter, VerifiedKernel};
 use crate::loss::LossSpec;
+use crate::solve::{Partials, PointSums};
 
 /// Runs kernels with [`Interpreter`].
 #[derive(Clone, Debug)]
@@ -85,10 +86,12 @@ impl Kernels for InterpreterKernels {
         let p = self.kernel.n_params();
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; p];
+        let mut sums = PointSums::new(p);
         for i in 0..chunk.len() {
             let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
-            acc.add_point(r, &row);
+            sums.add_point(r, &row);
         }
+        sums.add_to(acc);
         Ok(())
     }
 
@@ -106,12 +109,13 @@ impl Kernels for InterpreterKernels {
         check_chunk(&self.kernel, chunk, params)?;
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; self.kernel.n_params()];
-        let mut sum = 0.0;
+        let mut sum = Partials::default();
         for i in 0..chunk.len() {
             let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
-            sum += r * r;
+            sum.add(i, r * r);
         }
-        Ok(sum)
+        // The compiled kernel adds the total to a slot that starts at 0.0 (so −0.0 becomes +0.0).
+        Ok(0.0 + sum.total())
     }
 
     fn robust_normal_equations(
@@ -126,14 +130,16 @@ impl Kernels for InterpreterKernels {
         let c2 = loss.f_scale * loss.f_scale;
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; p];
+        let mut sums = PointSums::new(p);
         for i in 0..chunk.len() {
             let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
             let (cost, scaled, j_scale) = loss.loss.point(r, c2);
             for d in row.iter_mut() {
                 *d *= j_scale;
             }
-            acc.add_point_with_cost(scaled, &row, cost);
+            sums.add_point_with_cost(scaled, &row, cost);
         }
+        sums.add_to(acc);
         Ok(())
     }
 
@@ -142,11 +148,11 @@ impl Kernels for InterpreterKernels {
         let c2 = loss.f_scale * loss.f_scale;
         let mut interp = Interpreter::new(&self.kernel);
         let mut row = vec![0.0; self.kernel.n_params()];
-        let mut sum = 0.0;
+        let mut sum = Partials::default();
         for i in 0..chunk.len() {
             let r = self.weighted_point(&mut interp, chunk, i, params, &mut row);
-            sum += loss.loss.point(r, c2).0;
+            sum.add(i, loss.loss.point(r, c2).0);
         }
-        Ok(sum)
+        Ok(0.0 + sum.total())
     }
 }

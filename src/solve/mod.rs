@@ -15,7 +15,9 @@ mod trf;
 pub use crate::loss::{Loss, LossSpec};
 pub use checkpoint::{CHECKPOINT_FORMAT, Checkpoint, CheckpointError};
 pub use covariance::{Covariance, covariance, covariance_from_gram};
-pub use normal_equations::{NormalEquations, cholesky, cholesky_inverse, cholesky_solve, cholesky_with_floor};
+pub use normal_equations::{
+    NormalEquations, Partials, PointSums, cholesky, cholesky_inverse, cholesky_solve, cholesky_with_floor,
+};
 pub use problem::{ClosureProblem, FiniteDifference, Problem, finite_difference_jacobian};
 
 /// Which algorithm runs.

@@ -28,29 +28,85 @@ impl NormalEquations {
         }
         self.rss += other.rss;
     }
+}
 
-    /// Adds one point's (loss-scaled) residual and row, and its cost term f_scale²·ρ to `rss`.
-    pub fn add_point_with_cost(&mut self, r: f64, row: &[f64], cost: f64) {
-        let p = self.n_params;
-        for a in 0..p {
-            for b in a..p {
-                self.jtj[a * p + b] += row[a] * row[b];
-            }
-            self.jtr[a] += row[a] * r;
-        }
-        self.rss += cost;
+/// How every backend adds up the points of one kernel call: point i of the call goes into the
+/// partial sum i mod 4, and the four partials are combined as (s₀ + s₁) + (s₂ + s₃) and added
+/// to the running total once, at the end of the call. Compiled code keeps the four partials
+/// in the lanes of two `f64x2` registers (four independent additions per step instead of one
+/// chain); the reference interpreter and the Rust paths follow the same order, so all agree
+/// bit for bit.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Partials(pub [f64; 4]);
+
+impl Partials {
+    /// Adds point `i`'s term (i counted from the start of the call).
+    #[inline]
+    pub fn add(&mut self, i: usize, term: f64) {
+        self.0[i & 3] += term;
     }
 
-    /// Adds one point's residual and Jacobian row, in the order every backend uses.
+    /// (s₀ + s₁) + (s₂ + s₃).
+    #[inline]
+    pub fn total(&self) -> f64 {
+        let [s0, s1, s2, s3] = self.0;
+        (s0 + s1) + (s2 + s3)
+    }
+}
+
+/// The points of one kernel call summed into [`NormalEquations`] in the order every backend
+/// uses ([`Partials`] per slot): build, add every point, then [`PointSums::add_to`].
+#[derive(Clone, Debug)]
+pub struct PointSums {
+    n_params: usize,
+    /// Slot by slot: JᵀJ's row a (columns a..p), then Jᵀr's a, for each a; then Σr² (or the
+    /// cost). The compiled kernels' slot order.
+    slots: Vec<Partials>,
+    points: usize,
+}
+
+impl PointSums {
+    pub fn new(n_params: usize) -> Self {
+        let p = n_params;
+        PointSums { n_params, slots: vec![Partials::default(); p * (p + 1) / 2 + p + 1], points: 0 }
+    }
+
+    /// Adds one point's residual and Jacobian row.
+    #[inline]
     pub fn add_point(&mut self, r: f64, row: &[f64]) {
-        let p = self.n_params;
+        self.add_point_with_cost(r, row, r * r);
+    }
+
+    /// Adds one point's (loss-scaled) residual and row, and its cost term f_scale²·ρ in
+    /// place of r².
+    pub fn add_point_with_cost(&mut self, r: f64, row: &[f64], cost: f64) {
+        let (p, i) = (self.n_params, self.points);
+        let mut k = 0;
         for a in 0..p {
             for b in a..p {
-                self.jtj[a * p + b] += row[a] * row[b];
+                self.slots[k].add(i, row[a] * row[b]);
+                k += 1;
             }
-            self.jtr[a] += row[a] * r;
+            self.slots[k].add(i, row[a] * r);
+            k += 1;
         }
-        self.rss += r * r;
+        self.slots[k].add(i, cost);
+        self.points += 1;
+    }
+
+    /// Adds the call's totals to `acc`.
+    pub fn add_to(&self, acc: &mut NormalEquations) {
+        let p = self.n_params;
+        let mut k = 0;
+        for a in 0..p {
+            for b in a..p {
+                acc.jtj[a * p + b] += self.slots[k].total();
+                k += 1;
+            }
+            acc.jtr[a] += self.slots[k].total();
+            k += 1;
+        }
+        acc.rss += self.slots[k].total();
     }
 }
 

@@ -13,9 +13,9 @@
 //! The points are taken several pairs at a time, as `f64x2` values whose instructions are
 //! emitted interleaved so that their dependency chains overlap (`exp` and `ln` inline, see `math`; the
 //! other transcendental functions called lane by lane), then one at a time for the last
-//! (up to three) points. Lanes are exact copies of the scalar computation, and sums are accumulated
-//! lane 0 then lane 1 — point by point, in the interpreter's order — so results do not
-//! depend on where the pairs fall.
+//! (up to three) points. Lanes are exact copies of the scalar computation, and sums follow
+//! `solve::Partials` — point i of a call into partial sum i mod 4, combined once at the end —
+//! as the interpreter's do, so results do not depend on where the pairs fall.
 
 use super::math::{self, Lanes, Values, each};
 use super::runtime;
@@ -23,7 +23,8 @@ use crate::ir::{Inst, VerifiedKernel};
 use crate::ops::{BinaryOp, UnaryOp};
 use cranelift_codegen::ir::condcodes::{FloatCC, IntCC};
 use cranelift_codegen::ir::{
-    AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, Value, types,
+    AbiParam, BlockArg, FuncRef, Function, InstBuilder, MemFlagsData, Signature, StackSlotData, StackSlotKind, Value,
+    types,
 };
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::JITModule;
@@ -167,8 +168,11 @@ pub fn build_kernel(
     let entry = b.create_block();
     let exit = b.create_block();
     b.append_block_params_for_function_params(entry);
-    // Accumulating kernels keep their sums in registers across iterations (loop-carried block
-    // parameters) and store them once at the end: `out_a[slot]` for each slot.
+    // Accumulating kernels add point i of the call into partial sum i mod 4 of each slot
+    // (`solve::Partials`): in the vector loop the four partials are the lanes of `copies` = 2
+    // loop-carried `f64x2` values per slot (four independent additions per step); after it
+    // they are kept in `partials` (slot k's at 32·k), where the scalar loop adds its points;
+    // at the exit each slot's (s₀ + s₁) + (s₂ + s₃) is added to `out_a[slot]`, once.
     let p = kernel.n_params();
     let slots: Vec<usize> = match kind {
         KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
@@ -183,7 +187,11 @@ pub fn build_kernel(
         KernelKind::SumOfSquares | KernelKind::RobustCost => vec![0],
         _ => Vec::new(),
     };
-    let exit_params: Vec<Value> = slots.iter().map(|_| b.append_block_param(exit, types::F64)).collect();
+    let accumulating = !slots.is_empty();
+    assert!(!accumulating || copies == 0 || copies == 2, "four partial sums are two pairs");
+    let partials = accumulating.then(|| {
+        b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots.len() * 32) as u32, 4))
+    });
 
     b.switch_to_block(entry);
     let args = b.block_params(entry).to_vec();
@@ -226,62 +234,109 @@ pub fn build_kernel(
         }
     }
     let zero = b.ins().iconst(ptr, 0);
-    let mut entry_args = vec![BlockArg::Value(zero)];
-    for slot in &slots {
-        let initial = b.ins().load(types::F64, ctx.flags, ctx.out_a, (slot * 8) as i32);
-        entry_args.push(BlockArg::Value(initial));
-    }
 
     // The loops: `copies` pairs of points at a time while enough remain, then one at a time.
-    // Their headers exist before the entry block is closed with its jump to the first (the
-    // builder wants a block finished before it switches away from it).
     let scalar_header = b.create_block();
-    let vector_step = [(Lanes::PAIR, copies), (Lanes::SCALAR, 1)];
-    let steps: &[(Lanes, usize)] = if copies > 0 { &vector_step } else { &vector_step[1..] };
-    let headers: Vec<_> =
-        steps.iter().map(|(lanes, _)| if *lanes == Lanes::SCALAR { scalar_header } else { b.create_block() }).collect();
-    for header in &headers {
-        b.append_block_param(*header, ptr);
-        for _ in &slots {
-            b.append_block_param(*header, types::F64);
-        }
-    }
-    b.ins().jump(headers[0], &entry_args);
-    for (&(lanes, copies), &header) in steps.iter().zip(&headers) {
-        let points = if lanes == Lanes::SCALAR { 1 } else { 2 * copies as i64 };
+    b.append_block_param(scalar_header, ptr);
+    if copies > 0 {
+        let header = b.create_block();
+        let done = b.create_block();
         let body = b.create_block();
-        let i_param = b.block_params(header)[0];
-        let acc_params: Vec<Value> = b.block_params(header)[1..].to_vec();
-        let carried: Vec<BlockArg> = acc_params.iter().map(|v| BlockArg::Value(*v)).collect();
-        let mut next_args = vec![BlockArg::Value(i_param)];
-        next_args.extend(carried.iter().cloned());
-        b.switch_to_block(header);
-        if points > 1 {
-            let end = b.ins().iadd_imm_u(i_param, points);
-            let more = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, ctx.n);
-            b.ins().brif(more, body, &[], scalar_header, &next_args);
-        } else {
-            let more = b.ins().icmp(IntCC::UnsignedLessThan, i_param, ctx.n);
-            b.ins().brif(more, body, &[], exit, &carried);
+        b.append_block_param(header, ptr);
+        for _ in 0..slots.len() * copies {
+            b.append_block_param(header, types::F64X2);
         }
+        let mut entry_args = vec![BlockArg::Value(zero)];
+        let zeros = Lanes::PAIR.f(&mut b, 0.0);
+        entry_args.extend((0..slots.len() * copies).map(|_| BlockArg::Value(zeros)));
+        b.ins().jump(header, &entry_args);
+
+        b.switch_to_block(header);
+        let i_param = b.block_params(header)[0];
+        let acc: Vec<Value> = b.block_params(header)[1..].to_vec();
+        let end = b.ins().iadd_imm_u(i_param, 2 * copies as i64);
+        let more = b.ins().icmp(IntCC::UnsignedLessThanOrEqual, end, ctx.n);
+        b.ins().brif(more, body, &[], done, &[]);
+
+        // Out of the vector loop: the partials to memory, for the scalar loop and the exit.
+        b.switch_to_block(done);
+        if let Some(partials) = partials {
+            let base = b.ins().stack_addr(ptr, partials, 0);
+            for (k, v) in acc.iter().enumerate() {
+                b.ins().store(ctx.flags_for(Lanes::PAIR), *v, base, (k * 16) as i32);
+            }
+        }
+        b.ins().jump(scalar_header, &[BlockArg::Value(i_param)]);
+
         b.switch_to_block(body);
-        let values = if points > 1 { &mut pair } else { &mut scalar };
         let offset = b.ins().ishl_imm_u(i_param, 3);
         for i in 0..kernel.insts.len() {
             if live[i] && !uniform[i] {
-                values[i] = Some(ctx.emit(&mut b, lanes, copies, values, i, Some(offset)));
+                pair[i] = Some(ctx.emit(&mut b, Lanes::PAIR, copies, &pair, i, Some(offset)));
             }
         }
-        let new_acc = ctx.outputs(&mut b, lanes, copies, values, i_param, offset, &acc_params);
-        let next = b.ins().iadd_imm_u(i_param, points);
+        let terms = ctx.outputs(&mut b, Lanes::PAIR, copies, &pair, i_param, offset);
+        let next = b.ins().iadd_imm_u(i_param, 2 * copies as i64);
         let mut loop_args = vec![BlockArg::Value(next)];
-        loop_args.extend(new_acc.iter().map(|v| BlockArg::Value(*v)));
+        for (k, term) in terms.iter().enumerate() {
+            for c in 0..copies {
+                let sum = b.ins().fadd(acc[k * copies + c], at(term, c));
+                loop_args.push(BlockArg::Value(sum));
+            }
+        }
         b.ins().jump(header, &loop_args);
+    } else {
+        if let Some(partials) = partials {
+            let base = b.ins().stack_addr(ptr, partials, 0);
+            let zero_f = b.ins().f64const(0.0);
+            for k in 0..slots.len() * 4 {
+                b.ins().store(ctx.flags, zero_f, base, (k * 8) as i32);
+            }
+        }
+        b.ins().jump(scalar_header, &[BlockArg::Value(zero)]);
     }
 
+    b.switch_to_block(scalar_header);
+    let i_param = b.block_params(scalar_header)[0];
+    let body = b.create_block();
+    let more = b.ins().icmp(IntCC::UnsignedLessThan, i_param, ctx.n);
+    b.ins().brif(more, body, &[], exit, &[]);
+    b.switch_to_block(body);
+    let offset = b.ins().ishl_imm_u(i_param, 3);
+    for i in 0..kernel.insts.len() {
+        if live[i] && !uniform[i] {
+            scalar[i] = Some(ctx.emit(&mut b, Lanes::SCALAR, 1, &scalar, i, Some(offset)));
+        }
+    }
+    let terms = ctx.outputs(&mut b, Lanes::SCALAR, 1, &scalar, i_param, offset);
+    if let Some(partials) = partials {
+        // Point i into partial i mod 4 of each slot.
+        let base = b.ins().stack_addr(ptr, partials, 0);
+        let lane = b.ins().band_imm_u(i_param, 3);
+        let lane_offset = b.ins().ishl_imm_u(lane, 3);
+        let addr = b.ins().iadd(base, lane_offset);
+        for (k, term) in terms.iter().enumerate() {
+            let sum = b.ins().load(types::F64, ctx.flags, addr, (k * 32) as i32);
+            let sum = b.ins().fadd(sum, term[0]);
+            b.ins().store(ctx.flags, sum, addr, (k * 32) as i32);
+        }
+    }
+    let next = b.ins().iadd_imm_u(i_param, 1);
+    b.ins().jump(scalar_header, &[BlockArg::Value(next)]);
+
     b.switch_to_block(exit);
-    for (slot, value) in slots.iter().zip(&exit_params) {
-        b.ins().store(ctx.flags, *value, ctx.out_a, (slot * 8) as i32);
+    if let Some(partials) = partials {
+        let base = b.ins().stack_addr(ptr, partials, 0);
+        for (k, slot) in slots.iter().enumerate() {
+            let s: Vec<Value> =
+                (0..4).map(|j| b.ins().load(types::F64, ctx.flags, base, (k * 32 + j * 8) as i32)).collect();
+            let low = b.ins().fadd(s[0], s[1]);
+            let high = b.ins().fadd(s[2], s[3]);
+            let total = b.ins().fadd(low, high);
+            let initial = b.ins().load(types::F64, ctx.flags, ctx.out_a, (slot * 8) as i32);
+            let sum = b.ins().fadd(initial, total);
+            b.ins().store(ctx.flags, sum, ctx.out_a, (slot * 8) as i32);
+        }
     }
     b.ins().return_(&[]);
     b.seal_all_blocks();
@@ -411,7 +466,8 @@ impl Context<'_> {
         }
     }
 
-    /// What one step of the loop writes or adds, for one point or `copies` pairs; the new sums.
+    /// What one step of the loop writes, for one point or `copies` pairs; for an accumulating
+    /// kernel, the terms it adds: one value per copy (or one shared) for each slot, in slot order.
     #[allow(clippy::too_many_arguments)]
     fn outputs(
         &self,
@@ -421,28 +477,11 @@ impl Context<'_> {
         values: &[Option<Values>],
         i_param: Value,
         offset: Value,
-        acc: &[Value],
-    ) -> Vec<Value> {
+    ) -> Vec<Values> {
         let (kernel, flags) = (self.kernel, self.flags);
         let p = kernel.n_params();
         let f = values[kernel.outputs.value.index()].clone().expect("f is live");
         let vector = lanes != Lanes::SCALAR;
-        // Adds every copy's lanes to a sum, in point order.
-        let add_lanes = |b: &mut FunctionBuilder<'_>, sum: Value, v: &[Value]| {
-            let mut sum = sum;
-            for c in 0..copies {
-                let v = at(v, c);
-                if !vector {
-                    sum = b.ins().fadd(sum, v);
-                    continue;
-                }
-                for lane in 0..2u8 {
-                    let x = b.ins().extractlane(v, lane);
-                    sum = b.ins().fadd(sum, x);
-                }
-            }
-            sum
-        };
         // w_i and r_i = w_i·(f − t(y_i)): the same instructions in every residual kernel.
         let weight_and_residual = |b: &mut FunctionBuilder<'_>| {
             let w_offset = b.ins().imul(i_param, self.w_stride);
@@ -476,7 +515,7 @@ impl Context<'_> {
                 b.ins().store(self.flags_for(lanes), at(v, c), addr, (c * 16) as i32);
             }
         };
-        let mut new_acc: Vec<Value> = Vec::with_capacity(acc.len());
+        let mut terms: Vec<Values> = Vec::new();
         match self.kind {
             KernelKind::Predict => store(b, self.out_a, &f),
             KernelKind::Residuals => {
@@ -485,15 +524,13 @@ impl Context<'_> {
             }
             KernelKind::SumOfSquares => {
                 let (_, r) = weight_and_residual(b);
-                let square = each(b, &r, &r, |b, x, y| b.ins().fmul(x, y));
-                new_acc.push(add_lanes(b, acc[0], &square));
+                terms.push(each(b, &r, &r, |b, x, y| b.ins().fmul(x, y)));
             }
             KernelKind::RobustCost => {
                 let (_, r) = weight_and_residual(b);
                 let (code, c2) = self.loss_params.expect("robust kernels load their loss");
                 let (code, c2) = (splat_like(b, lanes, code), splat_like(b, lanes, c2));
-                let term: Values = r.iter().map(|r| self.call(b, lanes, self.loss_refs[0], &[code, c2, *r])).collect();
-                new_acc.push(add_lanes(b, acc[0], &term));
+                terms.push(r.iter().map(|r| self.call(b, lanes, self.loss_refs[0], &[code, c2, *r])).collect());
             }
             KernelKind::ResidualJacobian | KernelKind::NormalEquations | KernelKind::RobustNormalEquations => {
                 let (w, r) = weight_and_residual(b);
@@ -539,9 +576,7 @@ impl Context<'_> {
                     };
                     // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
                     let mut accumulate = |b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]| {
-                        let prod = each(b, x, y, |b, x, y| b.ins().fmul(x, y));
-                        let k = new_acc.len();
-                        new_acc.push(add_lanes(b, acc[k], &prod));
+                        terms.push(each(b, x, y, |b, x, y| b.ins().fmul(x, y)));
                     };
                     for a in 0..p {
                         for c in a..p {
@@ -550,16 +585,13 @@ impl Context<'_> {
                         accumulate(b, &row[a], &r);
                     }
                     match last {
-                        Some(cost) => {
-                            let k = new_acc.len();
-                            new_acc.push(add_lanes(b, acc[k], &cost));
-                        }
+                        Some(cost) => terms.push(cost),
                         None => accumulate(b, &r, &r),
                     }
                 }
             }
         }
-        new_acc
+        terms
     }
 }
 

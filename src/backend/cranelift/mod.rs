@@ -268,6 +268,7 @@ impl CraneliftKernels {
         let p = self.kernel.n_params();
         let (mut r, mut j) = (vec![0.0; BLOCK], vec![0.0; BLOCK * p]);
         let c2 = loss.map_or(1.0, |l| l.f_scale * l.f_scale);
+        let mut sums = crate::solve::PointSums::new(p);
         for start in (0..chunk.len()).step_by(BLOCK) {
             let end = (start + BLOCK).min(chunk.len());
             let vars: Vec<&[f64]> = chunk.vars.iter().map(|v| &v[start..end]).collect();
@@ -276,15 +277,16 @@ impl CraneliftKernels {
             self.residual_jacobian(&block, params, &mut r[..len], &mut j[..len * p])?;
             for (i, row) in j[..len * p].chunks_exact_mut(p).enumerate() {
                 match loss {
-                    None => acc.add_point(r[i], row),
+                    None => sums.add_point(r[i], row),
                     Some(loss) => {
                         let (cost, scaled, j_scale) = loss.loss.point(r[i], c2);
                         row.iter_mut().for_each(|d| *d *= j_scale);
-                        acc.add_point_with_cost(scaled, row, cost);
+                        sums.add_point_with_cost(scaled, row, cost);
                     }
                 }
             }
         }
+        sums.add_to(acc);
         Ok(())
     }
 
