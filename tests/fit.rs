@@ -74,6 +74,38 @@ fn bounds_hold_and_are_reported_active() {
     assert!(bounded.chi2 > free.chi2);
 }
 
+/// A bound far away (`a=-1e300:1e300`, `a=0:1e30`, meant as "any" or "positive") is as good as
+/// none: the fit reaches the unbounded minimum. (Coleman–Li's scaling stretched the trust
+/// region by √distance: at 1e30 the other directions fell below the SVD's resolution and the
+/// fit stopped at once on `xtol`, "converged" far from the minimum — scipy's does too.)
+#[test]
+fn far_bounds_act_as_no_bounds() {
+    let (x, y) = decay_data();
+    let model = compile("a*exp(-b*x) + c").unwrap();
+    let data = Data::new().var("x", x).y(y);
+    let free = model.fit(&data).p0(&[1.0, 1.0, 0.0]).run().unwrap();
+    let close = |fit: &jitfit::Fit, to: &jitfit::Fit, what: &str| {
+        assert!(fit.status.converged(), "{what}: {:?}", fit.status);
+        for (a, b) in fit.values.iter().zip(&to.values) {
+            assert!((a - b).abs() <= 1e-7 * b.abs().max(1.0), "{what}: {:?} vs {:?}", fit.values, to.values);
+        }
+    };
+    for (lo, hi) in [(-1e300, 1e300), (-f64::MAX, f64::MAX), (-1e30, 1e30), (0.0, 1e30)] {
+        let bounded = model.fit(&data).p0(&[1.0, 1.0, 0.0]).bound("a", lo, hi).bound("b", lo, hi).run().unwrap();
+        close(&bounded, &free, &format!("a, b in [{lo:e}, {hi:e}]"));
+    }
+    // A lower bound that binds, the upper one far: the same constrained minimum as with an
+    // upper bound of +inf or a near one (and no start at the midpoint, 5e29: it starts at 7).
+    let at = |hi: f64| model.fit(&data).p0(&[4.0, 1.0, 0.0]).bound("a", 3.5, hi).run().unwrap();
+    let (near, infinite, far) = (at(10.0), at(f64::INFINITY), at(1e30));
+    close(&infinite, &near, "a in [3.5, inf]");
+    close(&far, &near, "a in [3.5, 1e30]");
+    assert_eq!(near.active_mask[0], -1);
+    let default_start = model.fit(&data).bound("a", 3.5, 1e30).run().unwrap();
+    assert_eq!(default_start.initial[0], 7.0);
+    close(&default_start, &near, "a in [3.5, 1e30] from the default start");
+}
+
 #[test]
 fn fixed_parameters_stay_put() {
     let (x, y) = decay_data();

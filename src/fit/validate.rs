@@ -74,16 +74,20 @@ impl<'d> Input<'d> {
     }
 }
 
-/// An unset initial value: 1 (curve_fit's default), or inside the bounds [l, u] when 1 is not.
+/// An unset initial value: 1 (curve_fit's default) when the bounds [l, u] allow it, else a
+/// start on the side of 1, as far inside the nearer bound as that bound is from 0 (at least
+/// 1): l + max(|l|, 1) or u − max(|u|, 1) — or the midpoint where that is nearer. (The
+/// midpoint alone put a start at 5·10²⁹ for `a=3.5:1e30`, where the fit stalled.)
 pub(crate) fn default_start(l: f64, u: f64) -> f64 {
+    let middle = 0.5 * (l + u);
     if (l..=u).contains(&1.0) {
         1.0
-    } else if l.is_finite() && u.is_finite() {
-        0.5 * (l + u)
-    } else if l.is_finite() {
-        l + l.abs().max(1.0)
+    } else if l > 1.0 {
+        let inside = l + l.abs().max(1.0);
+        if u.is_finite() && inside >= middle { middle } else { inside }
     } else {
-        u - u.abs().max(1.0)
+        let inside = u - u.abs().max(1.0);
+        if l.is_finite() && inside <= middle { middle } else { inside }
     }
 }
 
@@ -222,4 +226,31 @@ fn poisson(model: &CompiledModel, data: &Data, options: &FitOptions) -> Result<(
         return Err(FitError::Invalid("the Poisson estimator needs a plain response and the linear loss".into()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::default_start;
+
+    #[test]
+    fn default_starts_stay_near_the_bound_on_the_side_of_one() {
+        let inf = f64::INFINITY;
+        let cases = [
+            ((-inf, inf), 1.0),
+            ((0.0, 2.0), 1.0),
+            ((3.5, inf), 7.0),
+            ((3.5, 1e30), 7.0),
+            ((3.5, 5.0), 4.25),
+            ((100.0, 150.0), 125.0),
+            ((-inf, -2.0), -4.0),
+            ((-1e300, -2.0), -4.0),
+            ((-3.0, -2.0), -2.5),
+            ((-inf, 0.5), -0.5),
+            ((-1e308, 1e-3), -0.999),
+            ((1e300, f64::MAX), 2e300),
+        ];
+        for ((l, u), start) in cases {
+            assert_eq!(default_start(l, u), start, "[{l}, {u}]");
+        }
+    }
 }

@@ -7,6 +7,32 @@
 use super::common::*;
 use super::{Evaluator, Hooks, Solution, SolveError, SolveOptions, Status, TrfState, XScale};
 
+/// How far (in x_scale-scaled units) a bound may be before Coleman–Li treats it as that far
+/// and no farther. The scaling stretches the trust region by √v along a parameter whose
+/// bound lies v away; a bound at 10³⁰ (`a=0:1e30`, meant as "positive") stretched it by 10¹⁵,
+/// the other directions fell below the SVD's resolution, and the fit stopped at once on
+/// `xtol` far from the minimum — as scipy's does. Capped, the stretch is at most 10³.
+const FAR_BOUND: f64 = 1e6;
+
+/// Coleman–Li (v, dv) in the x_scale-scaled variables (`scale_inv` = 1/x_scale): v the
+/// distance to the bound the gradient points to (1 where that bound is infinite), capped at
+/// [`FAR_BOUND`] — a capped v is constant, so its dv is 0 — and the same distance unscaled
+/// (what the first-order test weighs g by).
+fn scaled_cl(x: &[f64], g: &[f64], lb: &[f64], ub: &[f64], scale_inv: &[f64]) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let (mut v, mut dv) = cl_scaling_vector(x, g, lb, ub);
+    let mut unscaled = v.clone();
+    for i in 0..x.len() {
+        if dv[i] != 0.0 {
+            v[i] *= scale_inv[i];
+            if v[i] > FAR_BOUND || v[i].is_nan() {
+                (v[i], dv[i]) = (FAR_BOUND, 0.0);
+                unscaled[i] = FAR_BOUND / scale_inv[i];
+            }
+        }
+    }
+    (v, dv, unscaled)
+}
+
 /// Runs TRF from `x0` (strictly inside the bounds).
 pub fn trf(
     ev: &mut Evaluator<'_>,
@@ -33,12 +59,7 @@ pub fn trf(
     };
 
     let mut delta = if bounded {
-        let (mut v, dv) = cl_scaling_vector(&x, &state.g, lb, ub);
-        for i in 0..n {
-            if dv[i] != 0.0 {
-                v[i] *= scale_inv[i];
-            }
-        }
+        let (v, _, _) = scaled_cl(&x, &state.g, lb, ub, &scale_inv);
         norm(&(0..n).map(|i| x0[i] * scale_inv[i] / v[i].sqrt()).collect::<Vec<_>>())
     } else {
         norm(&(0..n).map(|i| x0[i] * scale_inv[i]).collect::<Vec<_>>())
@@ -73,8 +94,9 @@ pub fn trf(
     let mut g_norm;
     loop {
         let g = &state.g;
-        let (mut v, dv) = if bounded { cl_scaling_vector(&x, g, lb, ub) } else { (vec![1.0; n], vec![0.0; n]) };
-        g_norm = inf_norm(&g.iter().zip(&v).map(|(g, v)| g * v).collect::<Vec<_>>());
+        let (v, dv, distance) =
+            if bounded { scaled_cl(&x, g, lb, ub, &scale_inv) } else { (vec![1.0; n], vec![0.0; n], vec![1.0; n]) };
+        g_norm = inf_norm(&g.iter().zip(&distance).map(|(g, v)| g * v).collect::<Vec<_>>());
         if g_norm < gtol {
             status = Some(Status::Gtol);
         }
@@ -83,11 +105,6 @@ pub fn trf(
         }
         if status.is_some() || ev.nfev >= max_nfev {
             break;
-        }
-        for i in 0..n {
-            if dv[i] != 0.0 {
-                v[i] *= scale_inv[i];
-            }
         }
         // Two scalings: x_scale first, then Coleman–Li in the scaled variables.
         let d: Vec<f64> = (0..n).map(|i| v[i].sqrt() * scale[i]).collect();
