@@ -26,8 +26,8 @@ enum Term {
         center: String,
         sigma: String,
         fraction: Option<String>,
-        /// The Lorentzian width of a `voigt`.
-        gamma: Option<String>,
+        /// A `voigt`'s Lorentzian width `gamma`, a `pearson7`'s exponent `expon`.
+        extra: Option<String>,
     },
     Exponential {
         amplitude: String,
@@ -193,7 +193,7 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
         found.sort_unstable();
         let mut peak_terms = terms.iter().filter(|t| matches!(t, Term::Peak { .. }));
         for &i in &found {
-            let Some(Term::Peak { shape, amplitude, center, sigma, fraction, gamma }) = peak_terms.next() else {
+            let Some(Term::Peak { shape, amplitude, center, sigma, fraction, extra }) = peak_terms.next() else {
                 break;
             };
             let height = smooth[i];
@@ -211,8 +211,19 @@ pub fn guess(source: &str, var: &str, x: &[f64], y: &[f64]) -> Guess {
                     let (s, g) = (f / 2.354_820_045_030_949, f / 2.0);
                     let peak_of_unit = crate::ops::faddeeva::faddeeva(0.0, g / (s * std::f64::consts::SQRT_2)).0
                         / (s * (2.0 * std::f64::consts::PI).sqrt());
-                    if let Some(gamma) = gamma {
+                    if let Some(gamma) = extra {
                         put(gamma, g, &mut out);
+                    }
+                    (s, height / peak_of_unit)
+                }
+                "pearson7" => {
+                    // lmfit's Pearson7Model guess: expon 1.5; FWHM = 2σ·√(2^(1/m) − 1).
+                    let m = 1.5f64;
+                    let s = fwhm / (2.0 * ((1.0 / m).exp2() - 1.0).sqrt());
+                    let peak_of_unit = (crate::ops::gamma::lgamma(m) - crate::ops::gamma::lgamma(m - 0.5)).exp()
+                        / (std::f64::consts::PI.sqrt() * s);
+                    if let Some(expon) = extra {
+                        put(expon, m, &mut out);
                     }
                     (s, height / peak_of_unit)
                 }
@@ -287,7 +298,7 @@ fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> 
                         center: c.clone(),
                         sigma: s.clone(),
                         fraction: None,
-                        gamma: None,
+                        extra: None,
                     }),
                     ("pseudo_voigt", Some([a, c, s, fr])) => Some(Term::Peak {
                         shape: "pseudo_voigt",
@@ -295,15 +306,15 @@ fn terms(source: &str, var: &str, notes: &mut Vec<String>) -> Option<Vec<Term>> 
                         center: c.clone(),
                         sigma: s.clone(),
                         fraction: Some(fr.clone()),
-                        gamma: None,
+                        extra: None,
                     }),
-                    ("voigt", Some([a, c, s, g])) => Some(Term::Peak {
-                        shape: "voigt",
+                    ("voigt" | "pearson7", Some([a, c, s, g])) => Some(Term::Peak {
+                        shape: if f == "voigt" { "voigt" } else { "pearson7" },
                         amplitude: a.clone(),
                         center: c.clone(),
                         sigma: s.clone(),
                         fraction: None,
-                        gamma: Some(g.clone()),
+                        extra: Some(g.clone()),
                     }),
                     ("exponential", Some([a, d])) => Some(Term::Exponential { amplitude: a.clone(), decay: d.clone() }),
                     ("linear", Some([s, b])) => Some(Term::Linear { slope: s.clone(), intercept: b.clone() }),

@@ -37,10 +37,40 @@ fn unknown_function_with_suggestion() {
     check(
         "a*gamma(x)",
         expect![[r#"
-        error: unknown function `gamma`
-          |
-        1 | a*gamma(x)
-          |   ^^^^^"#]],
+            error: unknown function `gamma` (did you mean `lgamma`?)
+              |
+            1 | a*gamma(x)
+              |   ^^^^^"#]],
+    );
+}
+
+/// The order of `polygamma` is a whole number written as a number: a parameter there would
+/// have no derivative, a fraction no meaning.
+#[test]
+fn polygamma_takes_a_whole_number_order() {
+    check(
+        "a*polygamma(b, x)",
+        expect![[r#"
+            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 100, written as a number
+              |
+            1 | a*polygamma(b, x)
+              |   ^^^^^^^^^"#]],
+    );
+    check(
+        "a*polygamma(1.5, x)",
+        expect![[r#"
+            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 100, written as a number
+              |
+            1 | a*polygamma(1.5, x)
+              |   ^^^^^^^^^"#]],
+    );
+    check(
+        "a*polygamma(101, x)",
+        expect![[r#"
+            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 100, written as a number
+              |
+            1 | a*polygamma(101, x)
+              |   ^^^^^^^^^"#]],
     );
 }
 

@@ -169,6 +169,35 @@ fn guessed_voigt_peaks_fit_to_the_truth() {
     assert!(misses.is_empty(), "missed: {misses:?}");
 }
 
+/// Pearson VII peaks (exponent free, 0.8 to 8: from nearly Lorentzian to nearly Gaussian) on a
+/// sloped background, from the guess alone (lmfit's: expon 1.5, σ from the half width).
+#[test]
+fn guessed_pearson7_peaks_fit_to_the_truth() {
+    let mut rng = Rng(20261205);
+    let mut misses = Vec::new();
+    for case in 0..40 {
+        let x: Vec<f64> = (0..300).map(|i| i as f64 / 299.0 * 10.0).collect();
+        let (a, c, s, e, m, b) = (
+            rng.uniform(1.0, 5.0),
+            rng.uniform(3.0, 7.0),
+            rng.uniform(0.15, 0.6),
+            rng.uniform(0.8, 8.0),
+            rng.uniform(-0.05, 0.05),
+            rng.uniform(0.0, 1.0),
+        );
+        let noise = rng.uniform(0.002, 0.01);
+        let lg = jitfit::ops::gamma::lgamma;
+        let scale = a * (lg(e) - lg(e - 0.5)).exp() / (std::f64::consts::PI.sqrt() * s);
+        let peak = |x: f64| scale * (1.0 + ((x - c) / s).powi(2)).powf(-e);
+        let y: Vec<f64> = x.iter().map(|x| peak(*x) + m * x + b + noise * rng.normal()).collect();
+        let truth = [("A", a), ("c", c), ("s", s), ("p", e)];
+        if !reaches("pearson7(x, A, c, s, p) + linear(x, m, b)", x, y, &truth) {
+            misses.push(case);
+        }
+    }
+    assert!(misses.is_empty(), "missed: {misses:?}");
+}
+
 /// A polynomial's guess is its least-squares fit (in the centred, scaled variable, expanded
 /// back): the fit starts at its solution, far from the origin of x too.
 #[test]

@@ -55,6 +55,25 @@ proptest! {
     }
 }
 
+/// Models with ln|Γ| and the polygamma functions (Pearson VII's normalisation and its
+/// derivatives) give valid shaders in both precisions and for the batch.
+#[test]
+fn gamma_function_shaders_validate() {
+    for text in ["pearson7(x, A, c, s, m)", "lgamma(a*x) + b*polygamma(2, x + a) + digamma(b*x)"] {
+        let model = Model::parse(text).unwrap();
+        for kernel in KERNELS {
+            let shader = write_shader(model.kernel(), kernel);
+            assert!(validate(&shader).is_ok(), "{text} {kernel:?}: {}", validate(&shader).unwrap_err());
+            let f64_shader =
+                jitfit::backend::wgsl::write_shader_in(model.kernel(), kernel, jitfit::backend::wgsl::Precision::F64);
+            let check = validate_with(&f64_shader, naga::valid::Capabilities::FLOAT64);
+            assert!(check.is_ok(), "{text} {kernel:?} (f64): {}", check.unwrap_err());
+        }
+        let batch = jitfit::backend::wgsl::write_batch_shader(model.kernel());
+        assert!(validate(&batch).is_ok(), "{text} (batch): {}", validate(&batch).unwrap_err());
+    }
+}
+
 /// The check can fail: a shader with an unknown function or a type error is refused.
 #[test]
 fn validation_catches_broken_shaders() {

@@ -7,6 +7,7 @@
 //! the constant folder and the direct AST evaluator all call it, so they cannot disagree.
 
 pub mod faddeeva;
+pub mod gamma;
 pub mod math;
 
 use serde::{Deserialize, Serialize};
@@ -39,6 +40,8 @@ pub enum UnaryOp {
     Erfc,
     /// -1, 0 or 1 (0 for ±0), NaN for NaN.
     Sign,
+    /// ln|Γ(a)| ([`gamma::lgamma`]).
+    LGamma,
 }
 
 /// An operation with two operands.
@@ -65,11 +68,14 @@ pub enum BinaryOp {
     FaddeevaRe,
     /// Im w(a + ib).
     FaddeevaIm,
+    /// ψ⁽ᵃ⁾(b), the polygamma function of integer order a ≥ 0 ([`gamma::polygamma`]); the
+    /// model language takes only a constant order.
+    Polygamma,
 }
 
 impl UnaryOp {
     /// Every unary operation, in declaration order.
-    pub const ALL: [UnaryOp; 23] = [
+    pub const ALL: [UnaryOp; 24] = [
         UnaryOp::Neg,
         UnaryOp::Exp,
         UnaryOp::Ln,
@@ -93,6 +99,7 @@ impl UnaryOp {
         UnaryOp::Erf,
         UnaryOp::Erfc,
         UnaryOp::Sign,
+        UnaryOp::LGamma,
     ];
 
     /// The operation's canonical name (as written in the IR text form and in egg patterns).
@@ -121,6 +128,7 @@ impl UnaryOp {
             UnaryOp::Erf => "erf",
             UnaryOp::Erfc => "erfc",
             UnaryOp::Sign => "sign",
+            UnaryOp::LGamma => "lgamma",
         }
     }
 
@@ -154,6 +162,7 @@ impl UnaryOp {
             UnaryOp::Erf => libm::erf(a),
             UnaryOp::Erfc => libm::erfc(a),
             UnaryOp::Sign => sign(a),
+            UnaryOp::LGamma => gamma::lgamma(a),
         }
     }
 
@@ -169,7 +178,7 @@ impl UnaryOp {
 
 impl BinaryOp {
     /// Every binary operation, in declaration order.
-    pub const ALL: [BinaryOp; 12] = [
+    pub const ALL: [BinaryOp; 13] = [
         BinaryOp::Add,
         BinaryOp::Sub,
         BinaryOp::Mul,
@@ -182,6 +191,7 @@ impl BinaryOp {
         BinaryOp::XLogY,
         BinaryOp::FaddeevaRe,
         BinaryOp::FaddeevaIm,
+        BinaryOp::Polygamma,
     ];
 
     /// The operation's canonical name (as written in the IR text form and in egg patterns).
@@ -199,6 +209,7 @@ impl BinaryOp {
             BinaryOp::XLogY => "xlogy",
             BinaryOp::FaddeevaRe => "faddeeva_re",
             BinaryOp::FaddeevaIm => "faddeeva_im",
+            BinaryOp::Polygamma => "polygamma",
         }
     }
 
@@ -224,6 +235,7 @@ impl BinaryOp {
             BinaryOp::XLogY => xlogy(a, b),
             BinaryOp::FaddeevaRe => faddeeva::faddeeva(a, b).0,
             BinaryOp::FaddeevaIm => faddeeva::faddeeva(a, b).1,
+            BinaryOp::Polygamma => gamma::polygamma(a, b),
         }
     }
 
@@ -235,7 +247,7 @@ impl BinaryOp {
             BinaryOp::Div => 8,
             BinaryOp::Pow | BinaryOp::Atan2 => 60,
             BinaryOp::XLogY => 41,
-            BinaryOp::FaddeevaRe | BinaryOp::FaddeevaIm => 200,
+            BinaryOp::FaddeevaRe | BinaryOp::FaddeevaIm | BinaryOp::Polygamma => 200,
         }
     }
 }

@@ -259,6 +259,11 @@ impl Build<'_> {
                 let t = self.mul(ke, du);
                 if op == U::Erf { t } else { self.neg(t) }
             }
+            U::LGamma => {
+                let zero = self.c(0.0);
+                let psi = self.g.binary(B::Polygamma, zero, u);
+                self.mul(psi, du)
+            }
         })
     }
 
@@ -363,6 +368,17 @@ impl Build<'_> {
                 self.sum(a, b)?
             }
             B::Less => return None,
+            B::Polygamma => {
+                // d ψ⁽ⁿ⁾(v) = ψ⁽ⁿ⁺¹⁾(v)·dv. The order is a constant (the resolver takes no
+                // other), so du is None; were it not, the derivative would be undefined: NaN.
+                if du.is_some() {
+                    return Some(self.c(f64::NAN));
+                }
+                let one = self.c(1.0);
+                let next = self.add(u, one);
+                let higher = self.g.binary(B::Polygamma, next, v);
+                self.mul(higher, dv?)
+            }
             B::FaddeevaRe | B::FaddeevaIm => {
                 // w' = −2z·w + 2i/√π, z = u + iv (Cauchy–Riemann): with P = −2(u·Re w − v·Im w)
                 // and Q = 2/√π − 2(u·Im w + v·Re w), d Re w = P·du − Q·dv, d Im w = Q·du + P·dv.

@@ -27,6 +27,8 @@ pub enum SyntaxErrorKind {
     WrongArity { name: String, expected: usize, found: usize, arguments: Option<String> },
     /// A function name used as a value (`exp * x`).
     FunctionAsValue { name: String },
+    /// `polygamma(n, x)` with an order n that is not a whole number from 0 to the maximum.
+    BadOrder { max: u32 },
     /// The left side of a helper definition is not a plain name.
     BadDefinition,
     /// An argument in a function's definition that is not a plain name.
@@ -107,6 +109,9 @@ impl SyntaxError {
             }
             FunctionAsValue { name } => {
                 format!("`{name}` is a function; call it with an argument, as in `{name}(x)`")
+            }
+            BadOrder { max } => {
+                format!("the order n of `polygamma(n, x)` must be a whole number from 0 to {max}, written as a number")
             }
             BadDefinition => {
                 "the left side of a definition must be a name (`g = …`) or a function of names (`G(x, a) = …`)".into()

@@ -49,6 +49,8 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
     ("erf", Function::Unary(UnaryOp::Erf)),
     ("erfc", Function::Unary(UnaryOp::Erfc)),
     ("sign", Function::Unary(UnaryOp::Sign)),
+    ("lgamma", Function::Unary(UnaryOp::LGamma)),
+    ("gammaln", Function::Unary(UnaryOp::LGamma)),
     ("atan2", Function::Binary(BinaryOp::Atan2)),
     ("arctan2", Function::Binary(BinaryOp::Atan2)),
     ("pow", Function::Binary(BinaryOp::Pow)),
@@ -57,6 +59,7 @@ pub const FUNCTIONS: &[(&str, Function)] = &[
     ("xlogy", Function::Binary(BinaryOp::XLogY)),
     ("faddeeva_re", Function::Binary(BinaryOp::FaddeevaRe)),
     ("faddeeva_im", Function::Binary(BinaryOp::FaddeevaIm)),
+    ("polygamma", Function::Binary(BinaryOp::Polygamma)),
 ];
 
 /// Named constants.
@@ -66,8 +69,9 @@ pub const CONSTANTS: &[(&str, f64)] = &[("pi", std::f64::consts::PI), ("e", std:
 
 /// The version of the model language's meaning, part of every compiled model's identity:
 /// bumped when the same text comes to mean something else (2: `e` became Euler's number; 3:
-/// functions the model defines, and the library's, which were unknown names before).
-pub const LANGUAGE_VERSION: u32 = 3;
+/// functions the model defines, and the library's, which were unknown names before; 4:
+/// `lgamma`, `gammaln` and `polygamma` became functions — a parameter of that name before).
+pub const LANGUAGE_VERSION: u32 = 4;
 
 pub fn lookup_function(name: &str) -> Option<Function> {
     FUNCTIONS.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
@@ -117,7 +121,7 @@ mod tests {
         assert_eq!(suggest_function("exq"), Some("exp"));
         assert_eq!(suggest_function("sinn"), Some("sin"));
         assert_eq!(suggest_function("EXP"), Some("exp"));
-        assert_eq!(suggest_function("gamma"), None);
+        assert_eq!(suggest_function("gamma"), Some("lgamma"));
         assert_eq!(suggest_function("q"), None);
         assert_eq!(suggest_function("foo"), None);
         assert_eq!(suggest_function("arctn"), Some("arctan"));

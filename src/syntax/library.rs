@@ -47,6 +47,19 @@ pub const LIBRARY: &[LibraryFunction] = &[
               (the Faddeeva function; lmfit VoigtModel with gamma free, scipy voigt_profile)",
     },
     LibraryFunction {
+        name: "pearson7",
+        args: &["x", "amplitude", "center", "sigma", "expon"],
+        body: "amplitude*exp(lgamma(expon) - lgamma(expon - 0.5))/(sqrt(pi)*sigma)*(1 + ((x - center)/sigma)^2)^(-expon)",
+        doc: "Pearson VII peak of area `amplitude`, shape exponent `expon` > 1/2 (1: Lorentzian; \
+              large: Gaussian) (lmfit Pearson7Model)",
+    },
+    LibraryFunction {
+        name: "digamma",
+        args: &["x"],
+        body: "polygamma(0, x)",
+        doc: "digamma function ψ(x) = d ln Γ(x)/dx (scipy.special.digamma)",
+    },
+    LibraryFunction {
         name: "erfcx",
         args: &["x"],
         body: "faddeeva_re(0, x)",

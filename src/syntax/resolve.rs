@@ -8,7 +8,7 @@ use super::ast::{Ast, AstId, AstKind, Span, Statement};
 use super::error::{SyntaxError, SyntaxErrorKind as Kind};
 use super::functions::{Function, lookup_constant, lookup_function, suggest_function};
 use super::library::{self, Parsed};
-use crate::ops::{ParamId, UnaryOp, VarId};
+use crate::ops::{BinaryOp, ParamId, UnaryOp, VarId};
 use crate::symbolic::{Graph, Node, NodeId};
 use std::collections::HashMap;
 
@@ -496,6 +496,13 @@ impl Resolver<'_> {
                 arguments: None,
             };
             return Err(self.error(kind, name_span));
+        }
+        if function == Function::Binary(BinaryOp::Polygamma) {
+            let order = self.graph.node(args[0]).as_const();
+            let max = crate::ops::gamma::MAX_ORDER;
+            if !order.is_some_and(|n| (0.0..=max).contains(&n) && n.fract() == 0.0) {
+                return Err(self.error(Kind::BadOrder { max: max as u32 }, name_span));
+            }
         }
         Ok(match function {
             Function::Unary(op) => self.graph.unary(op, args[0]),

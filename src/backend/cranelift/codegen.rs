@@ -458,9 +458,11 @@ impl Context<'_> {
                         let zero = [lanes.f(b, 0.0)];
                         lanes.choose(b, FloatCC::Equal, &a, &zero, &zero, &product)
                     }
-                    BinaryOp::Pow | BinaryOp::Atan2 | BinaryOp::FaddeevaRe | BinaryOp::FaddeevaIm => {
-                        each(b, &a, &c, |b, x, y| self.call(b, lanes, self.callees[&i], &[x, y]))
-                    }
+                    BinaryOp::Pow
+                    | BinaryOp::Atan2
+                    | BinaryOp::FaddeevaRe
+                    | BinaryOp::FaddeevaIm
+                    | BinaryOp::Polygamma => each(b, &a, &c, |b, x, y| self.call(b, lanes, self.callees[&i], &[x, y])),
                 }
             }
         }

@@ -27,7 +27,7 @@ unary_shims! {
     Cbrt => jitfit_cbrt, Sin => jitfit_sin, Cos => jitfit_cos, Tan => jitfit_tan,
     Asin => jitfit_asin, Acos => jitfit_acos, Atan => jitfit_atan, Sinh => jitfit_sinh,
     Cosh => jitfit_cosh, Tanh => jitfit_tanh, Asinh => jitfit_asinh, Acosh => jitfit_acosh,
-    Atanh => jitfit_atanh, Erf => jitfit_erf, Erfc => jitfit_erfc,
+    Atanh => jitfit_atanh, Erf => jitfit_erf, Erfc => jitfit_erfc, LGamma => jitfit_lgamma,
 }
 
 extern "C" fn jitfit_pow(a: f64, b: f64) -> f64 {
@@ -46,6 +46,10 @@ extern "C" fn jitfit_faddeeva_im(a: f64, b: f64) -> f64 {
     BinaryOp::FaddeevaIm.eval(a, b)
 }
 
+extern "C" fn jitfit_polygamma(a: f64, b: f64) -> f64 {
+    BinaryOp::Polygamma.eval(a, b)
+}
+
 /// The symbol name and address of the shim for a binary operation that has one.
 pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
     match op {
@@ -53,6 +57,7 @@ pub fn binary_symbol(op: BinaryOp) -> Option<(&'static str, *const u8)> {
         BinaryOp::Atan2 => Some(("jitfit_atan2", jitfit_atan2 as *const u8)),
         BinaryOp::FaddeevaRe => Some(("jitfit_faddeeva_re", jitfit_faddeeva_re as *const u8)),
         BinaryOp::FaddeevaIm => Some(("jitfit_faddeeva_im", jitfit_faddeeva_im as *const u8)),
+        BinaryOp::Polygamma => Some(("jitfit_polygamma", jitfit_polygamma as *const u8)),
         _ => None,
     }
 }

@@ -53,6 +53,7 @@ pub(super) fn unary(op: UnaryOp, a: &str) -> String {
         UnaryOp::Atanh => call("jf_atanh"),
         UnaryOp::Erf => call("jf_erf"),
         UnaryOp::Erfc => call("jf_erfc"),
+        UnaryOp::LGamma => call("jf_lgamma"),
     }
 }
 
@@ -72,5 +73,6 @@ pub(super) fn binary(op: BinaryOp, a: &str, b: &str) -> String {
         BinaryOp::XLogY => call("jf_xlogy"),
         BinaryOp::FaddeevaRe => call("jf_faddeeva_re"),
         BinaryOp::FaddeevaIm => call("jf_faddeeva_im"),
+        BinaryOp::Polygamma => call("jf_polygamma"),
     }
 }

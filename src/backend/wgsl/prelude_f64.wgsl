@@ -531,3 +531,179 @@ fn jf_log2(x: f64) -> f64 {
 fn jf_cbrt(x: f64) -> f64 {
     return sign(x) * jf_exp(jf_log(abs(x)) / 3.0lf);
 }
+
+// ln|Γ| and the polygamma functions: ops/gamma.rs step for step (shift past 10, then the
+// asymptotic series; reflection below ½ for lgamma and below 0 for digamma). WGSL has no
+// recursion: the reflected calls go to the helpers for the other half-line.
+fn jf_sin_pi(x: f64) -> f64 {
+    let k = floor(x + 0.5lf);
+    let s = jf_sin(3.141592653589793lf * (x - k));
+    if (k * 0.5lf != floor(k * 0.5lf)) {
+        return -s;
+    }
+    return s;
+}
+
+fn jf_power(z: f64, k: f64) -> f64 {
+    var result = 1.0lf;
+    var base = z;
+    var e = u32(k);
+    loop {
+        if ((e & 1u) == 1u) {
+            result = result * base;
+        }
+        e = e >> 1u;
+        if (e == 0u) {
+            return result;
+        }
+        base = base * base;
+    }
+    return result;
+}
+
+fn jf_lgamma_from_half(x: f64) -> f64 {
+    var z = x;
+    var product = 1.0lf;
+    while (z < 10.0lf) {
+        product = product * z;
+        z = z + 1.0lf;
+    }
+    let inverse = 1.0lf / z;
+    let inverse2 = inverse * inverse;
+    var series = -0.029550653594771242lf;
+    series = series * inverse2 + 0.00641025641025641lf;
+    series = series * inverse2 + -0.0019175269175269176lf;
+    series = series * inverse2 + 0.0008417508417508417lf;
+    series = series * inverse2 + -0.0005952380952380953lf;
+    series = series * inverse2 + 0.0007936507936507937lf;
+    series = series * inverse2 + -0.002777777777777778lf;
+    series = series * inverse2 + 0.08333333333333333lf;
+    return (z - 0.5lf) * jf_log(z) - z + 0.9189385332046728lf + series * inverse - jf_log(product);
+}
+
+fn jf_lgamma(x: f64) -> f64 {
+    if (!(x == x)) {
+        return x;
+    }
+    if (abs(x) == jf_inf()) {
+        return jf_inf();
+    }
+    if (x < 0.5lf) {
+        let s = jf_sin_pi(x);
+        if (s == 0.0lf) {
+            return jf_inf();
+        }
+        return jf_log(3.141592653589793lf / abs(s)) - jf_lgamma_from_half(1.0lf - x);
+    }
+    return jf_lgamma_from_half(x);
+}
+
+fn jf_digamma_positive(x: f64) -> f64 {
+    var z = x;
+    var head = 0.0lf;
+    while (z < 10.0lf) {
+        head = head - 1.0lf / z;
+        z = z + 1.0lf;
+    }
+    let inverse2 = 1.0lf / (z * z);
+    var series = 0.0lf;
+    series = (series + -529.1242424242424lf / 20.0lf) * inverse2;
+    series = (series + 54.971177944862156lf / 18.0lf) * inverse2;
+    series = (series + -7.092156862745098lf / 16.0lf) * inverse2;
+    series = (series + 1.1666666666666667lf / 14.0lf) * inverse2;
+    series = (series + -0.2531135531135531lf / 12.0lf) * inverse2;
+    series = (series + 0.07575757575757576lf / 10.0lf) * inverse2;
+    series = (series + -0.03333333333333333lf / 8.0lf) * inverse2;
+    series = (series + 0.023809523809523808lf / 6.0lf) * inverse2;
+    series = (series + -0.03333333333333333lf / 4.0lf) * inverse2;
+    series = (series + 0.16666666666666666lf / 2.0lf) * inverse2;
+    return head + jf_log(z) - 0.5lf / z - series;
+}
+
+fn jf_digamma(x: f64) -> f64 {
+    if (x == jf_inf()) {
+        return x;
+    }
+    if (x == -jf_inf()) {
+        return jf_nan();
+    }
+    if (x < 0.0lf) {
+        let t = jf_sin_pi(x) / jf_sin_pi(x + 0.5lf);
+        return jf_digamma_positive(1.0lf - x) - 3.141592653589793lf / t;
+    }
+    return jf_digamma_positive(x);
+}
+
+fn jf_polygamma(n: f64, x: f64) -> f64 {
+    if (!(n >= 0.0lf && n <= 100.0lf) || n != floor(n) || !(x == x)) {
+        return jf_nan();
+    }
+    if (x <= 0.0lf && x == floor(x)) {
+        return jf_nan();
+    }
+    if (n == 0.0lf) {
+        return jf_digamma(x);
+    }
+    let odd = n * 0.5lf != floor(n * 0.5lf);
+    if (x == jf_inf()) {
+        if (odd) {
+            return 0.0lf;
+        }
+        return -0.0lf;
+    }
+    if (x < -1000.0lf) {
+        return jf_nan();
+    }
+    var factorial = 1.0lf;
+    for (var k = 2.0lf; k <= n; k = k + 1.0lf) {
+        factorial = factorial * k;
+    }
+    var z = x;
+    var head = 0.0lf;
+    let start = 10.0lf + n;
+    while (z < start) {
+        head = head + 1.0lf / jf_power(z, n + 1.0lf);
+        z = z + 1.0lf;
+    }
+    let inverse = 1.0lf / z;
+    let inverse2 = inverse * inverse;
+    var ratio = 1.0lf;
+    ratio = ratio * (((2.0lf + n) - 2.0lf) * ((2.0lf + n) - 1.0lf) / 2.0lf);
+    let c1 = 0.16666666666666666lf * ratio;
+    ratio = ratio * (((4.0lf + n) - 2.0lf) * ((4.0lf + n) - 1.0lf) / 12.0lf);
+    let c2 = -0.03333333333333333lf * ratio;
+    ratio = ratio * (((6.0lf + n) - 2.0lf) * ((6.0lf + n) - 1.0lf) / 30.0lf);
+    let c3 = 0.023809523809523808lf * ratio;
+    ratio = ratio * (((8.0lf + n) - 2.0lf) * ((8.0lf + n) - 1.0lf) / 56.0lf);
+    let c4 = -0.03333333333333333lf * ratio;
+    ratio = ratio * (((10.0lf + n) - 2.0lf) * ((10.0lf + n) - 1.0lf) / 90.0lf);
+    let c5 = 0.07575757575757576lf * ratio;
+    ratio = ratio * (((12.0lf + n) - 2.0lf) * ((12.0lf + n) - 1.0lf) / 132.0lf);
+    let c6 = -0.2531135531135531lf * ratio;
+    ratio = ratio * (((14.0lf + n) - 2.0lf) * ((14.0lf + n) - 1.0lf) / 182.0lf);
+    let c7 = 1.1666666666666667lf * ratio;
+    ratio = ratio * (((16.0lf + n) - 2.0lf) * ((16.0lf + n) - 1.0lf) / 240.0lf);
+    let c8 = -7.092156862745098lf * ratio;
+    ratio = ratio * (((18.0lf + n) - 2.0lf) * ((18.0lf + n) - 1.0lf) / 306.0lf);
+    let c9 = 54.971177944862156lf * ratio;
+    ratio = ratio * (((20.0lf + n) - 2.0lf) * ((20.0lf + n) - 1.0lf) / 380.0lf);
+    let c10 = -529.1242424242424lf * ratio;
+    var series = 0.0lf;
+    series = (series + c10) * inverse2;
+    series = (series + c9) * inverse2;
+    series = (series + c8) * inverse2;
+    series = (series + c7) * inverse2;
+    series = (series + c6) * inverse2;
+    series = (series + c5) * inverse2;
+    series = (series + c4) * inverse2;
+    series = (series + c3) * inverse2;
+    series = (series + c2) * inverse2;
+    series = (series + c1) * inverse2;
+    let first = factorial / n / jf_power(z, n);
+    let tail = first * (1.0lf + 0.5lf * n * inverse + series);
+    let value = factorial * head + tail;
+    if (odd) {
+        return value;
+    }
+    return -value;
+}

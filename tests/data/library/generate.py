@@ -10,7 +10,7 @@ import json
 import lmfit
 import numpy as np
 from lmfit import lineshapes as ls
-from scipy.special import erfcx, voigt_profile
+from scipy.special import digamma, erfcx, voigt_profile
 from scipy.stats import exponnorm
 
 x = np.array([-2.5, -0.7, 0.0, 0.3, 1.1, 2.0, 4.5])
@@ -47,10 +47,15 @@ for degree in range(2, 8):
     c = [1.5, -0.7, 0.3, 0.11, -0.5, 0.2, -0.4, 1.0][: degree + 1]  # (not tiny: the test's central differences)
     add(f"polynomial{degree}", c, x, np.polynomial.polynomial.polyval(x, c), "numpy polyval (lmfit PolynomialModel)")
 add("voigt", [2.0, 0.3, 0.8, 0.35], x, ls.voigt(x, 2.0, 0.3, 0.8, 0.35), "lmfit")
+add("pearson7", [2.0, 0.3, 0.8, 1.7], x, ls.pearson7(x, 2.0, 0.3, 0.8, 1.7), "lmfit")
+add("pearson7", [2.0, 0.3, 0.8, 0.62], x, ls.pearson7(x, 2.0, 0.3, 0.8, 0.62), "lmfit")
+add("pearson7", [2.0, 0.3, 0.8, 40.0], x, ls.pearson7(x, 2.0, 0.3, 0.8, 40.0), "lmfit")
 xv = np.array([-400.0, -30.0, -2.5, 0.3, 1.1, 60.0, 1e4])  # tails: a Voigt's are Lorentzian
 add("voigt", [2.0, 0.3, 0.8, 0.35], xv, 2.0 * voigt_profile(xv - 0.3, 0.8, 0.35), "scipy voigt_profile")
 xe = np.array([-20.0, -3.0, -0.5, 0.0, 0.7, 5.0, 26.0, 1e3])
 add("erfcx", [1.0], xe, erfcx(xe), "scipy erfcx (a function of x alone: tested as p0·erfcx(x), p0 = 1)")
+xd = np.array([-7.3, -2.5, -0.7, 0.3, 1.0, 2.0, 4.5, 40.0])  # (not its zero 1.4616: relative)
+add("digamma", [1.0], xd, digamma(xd), "scipy digamma (tested as p0·digamma(x), p0 = 1)")
 add("expgaussian", [2.0, 0.3, 0.8, 1.6], x, ls.expgaussian(x, 2.0, 0.3, 0.8, 1.6), "lmfit")
 # Far into both tails (lmfit's own form overflows to nan there): scipy's exponnorm, K = 1/(σγ).
 xt = np.array([-60.0, -12.0, 0.3, 9.0, 45.0, 300.0])
