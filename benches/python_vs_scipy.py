@@ -1,6 +1,6 @@
 """jitfit's Python package against scipy.optimize.curve_fit (and lmfit when installed), same
 process, same data: import time, first fit (compilation included), a warm 100-point fit,
-a 10^6-point fit, and 10 000 small fits in a loop.
+a 10^6-point fit, and 10 000 small fits in a loop and through fit_many.
 
 Run:  pip install maturin numpy scipy && (cd python && maturin build --release -o ../dist)
       pip install dist/jitfit-*.whl && python3 benches/python_vs_scipy.py
@@ -71,3 +71,12 @@ for ys in sets:
     curve_fit(f, xs, ys, p0=[1, 1, 0])
 many_s = time.perf_counter() - t
 print(f"10 000 25-point fits   jitfit {many_j:7.2f} s    scipy (lm) {many_s:7.2f} s    {many_s / many_j:5.1f}×")
+Ys = np.array(sets)
+t = time.perf_counter()
+jitfit.fit_many(model, xs, Ys, p0=[1, 1, 0])
+batch_exact = time.perf_counter() - t
+t = time.perf_counter()
+jitfit.fit_many(model, xs, Ys, p0=[1, 1, 0], solver="compact")
+batch_compact = time.perf_counter() - t
+print(f"the same, fit_many     exact {batch_exact:7.3f} s    compact {batch_compact:7.3f} s    "
+      f"{many_s / batch_exact:5.1f}× and {many_s / batch_compact:5.1f}× scipy's loop")

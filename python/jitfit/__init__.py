@@ -6,7 +6,10 @@
 
 `curve_fit` keeps scipy.optimize.curve_fit's semantics (sigma, absolute_sigma, bounds, method)
 with the model as text instead of a Python function: the Jacobian is exact, the model is compiled.
-"""
-from ._jitfit import curve_fit, parameters
 
-__all__ = ["curve_fit", "parameters"]
+`fit_many` fits one model to every row of a 2-D ydata in parallel (the exact solver per fit, or
+the compact Levenberg–Marquardt of Gpufit), returning popt, perr, chi2 and a status per fit.
+"""
+from ._jitfit import curve_fit, fit_many, parameters
+
+__all__ = ["curve_fit", "fit_many", "parameters"]

@@ -9,6 +9,7 @@ use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods}
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
+use std::sync::Arc;
 
 fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
@@ -173,9 +174,201 @@ fn curve_fit<'py>(
     PyTuple::new(py, [popt.into_any(), pcov.into_any()])
 }
 
+/// One batch variable: the same values for every fit (1-D, `points` long) or a value per
+/// point of every fit (2-D, fits × points).
+enum BatchColumn {
+    Shared(Vec<f64>),
+    PerPoint(Vec<f64>),
+}
+
+fn batch_column(values: Vec<f64>, shape: &[usize], fits: usize, points: usize, what: &str) -> PyResult<BatchColumn> {
+    match shape {
+        [p] if *p == points => Ok(BatchColumn::Shared(values)),
+        [f, p] if *f == fits && *p == points => Ok(BatchColumn::PerPoint(values)),
+        _ => Err(value_error(format!(
+            "{what}: expected shape ({points},) or ({fits}, {points}) for {fits} fits of {points} points, got {shape:?}"
+        ))),
+    }
+}
+
+/// `popt, perr, chi2, status = fit_many(model, xdata, ydata, p0=None, sigma=None,
+/// absolute_sigma=False, bounds=None, solver="exact", max_nfev=None, max_iterations=None)`: one fit per row
+/// of `ydata` (fits × points), in parallel. `xdata` is 1-D (the same x for every fit) or 2-D
+/// like `ydata`, or a dict of such arrays by variable name; `p0` one start for all (n) or one
+/// per fit (fits × n); `sigma` like `xdata`. `solver`: "exact" (TRF per fit, as `curve_fit`;
+/// the CLI's default; `max_nfev` as there) or "compact" (Gpufit's Levenberg–Marquardt on the
+/// normal equations: faster, for small well-posed fits; `max_iterations`, 100). Returns arrays popt and perr (fits × n, NaN where a
+/// fit could not run), chi2 (fits) and the list of statuses: "converged", or why not —
+/// a fit that did not converge keeps its last parameters, so look at `status`.
+#[pyfunction]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, solver="exact", max_nfev=None, max_iterations=None))]
+#[allow(clippy::too_many_arguments)]
+fn fit_many<'py>(
+    py: Python<'py>,
+    model: &str,
+    xdata: &Bound<'py, PyAny>,
+    ydata: &Bound<'py, PyAny>,
+    p0: Option<&Bound<'py, PyAny>>,
+    sigma: Option<&Bound<'py, PyAny>>,
+    absolute_sigma: bool,
+    bounds: Option<&Bound<'py, PyAny>>,
+    solver: &str,
+    max_nfev: Option<usize>,
+    max_iterations: Option<usize>,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let exact = match solver {
+        "exact" => true,
+        "compact" => false,
+        other => return Err(value_error(format!("solver: `{other}` is not one of 'exact', 'compact'"))),
+    };
+    if exact && max_iterations.is_some() {
+        return Err(value_error("max_iterations is the compact solver's; the exact solver takes max_nfev"));
+    }
+    if !exact && max_nfev.is_some() {
+        return Err(value_error("max_nfev is the exact solver's; the compact solver takes max_iterations"));
+    }
+    let (y, shape) = array(py, ydata, "ydata")?;
+    let [fits, points] = shape[..] else {
+        return Err(value_error(format!("ydata: expected a 2-D array (fits × points), got shape {shape:?}")));
+    };
+    let mut vars = Vec::new();
+    if let Ok(dict) = xdata.cast::<PyDict>() {
+        for (name, values) in dict.iter() {
+            let name: String = name.extract().map_err(|_| value_error("xdata: the dict's keys must be names"))?;
+            let what = format!("xdata[{name:?}]");
+            let (v, shape) = array(py, &values, &what)?;
+            vars.push((name, batch_column(v, &shape, fits, points, &what)?));
+        }
+    } else {
+        let (v, shape) = array(py, xdata, "xdata")?;
+        vars.push(("x".to_owned(), batch_column(v, &shape, fits, points, "xdata")?));
+    }
+    let sigma = match sigma {
+        Some(s) => {
+            let (s, shape) = array(py, s, "sigma")?;
+            Some(match batch_column(s, &shape, fits, points, "sigma")? {
+                BatchColumn::Shared(s) => s.repeat(fits),
+                BatchColumn::PerPoint(s) => s,
+            })
+        }
+        None => None,
+    };
+    let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+    let source = model.to_owned();
+    let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
+    let n = compiled.params().len();
+    let starts: Vec<f64> = match p0 {
+        Some(p) => {
+            let (p, shape) = array(py, p, "p0")?;
+            match shape[..] {
+                [k] if k == n => p.repeat(fits),
+                [f, k] if f == fits && k == n => p,
+                _ => {
+                    let names = compiled.params().join("', '");
+                    return Err(value_error(format!(
+                        "p0: expected shape ({n},) or ({fits}, {n}) for the parameters ['{names}'], got {shape:?}"
+                    )));
+                }
+            }
+        }
+        None => vec![1.0; fits * n],
+    };
+    let (lower, upper) = match bounds {
+        Some(b) => {
+            let pair: (Bound<'py, PyAny>, Bound<'py, PyAny>) =
+                b.extract().map_err(|_| value_error("bounds: expected a pair (lower, upper)"))?;
+            (bound(py, &pair.0, n, "bounds[0]")?, bound(py, &pair.1, n, "bounds[1]")?)
+        }
+        None => (vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]),
+    };
+    let (values, errors, chi2, status) = py
+        .detach(|| -> Result<_, String> {
+            if exact {
+                // Every fit's own columns (views would tie the data to the arrays' lifetime).
+                let datasets: Vec<jitfit::Data> = (0..fits)
+                    .map(|k| {
+                        let rows = k * points..(k + 1) * points;
+                        let mut data = jitfit::Data::new().y(y[rows.clone()].to_vec());
+                        for (name, column) in &vars {
+                            data = data.var(
+                                name,
+                                match column {
+                                    BatchColumn::Shared(v) => v.clone(),
+                                    BatchColumn::PerPoint(v) => v[rows.clone()].to_vec(),
+                                },
+                            );
+                        }
+                        if let Some(s) = &sigma {
+                            data = data.sigma(s[rows].to_vec());
+                        }
+                        data
+                    })
+                    .collect();
+                let batch = compiled.fit_batch(&datasets, |k, fit| {
+                    let fit = fit.p0(&starts[k * n..(k + 1) * n]).bounds(&lower, &upper).absolute_sigma(absolute_sigma);
+                    match max_nfev {
+                        Some(m) => fit.max_nfev(m),
+                        None => fit,
+                    }
+                });
+                let (mut values, mut errors) = (Vec::with_capacity(fits * n), Vec::with_capacity(fits * n));
+                let (mut chi2, mut status) = (Vec::with_capacity(fits), Vec::with_capacity(fits));
+                for fit in &batch.fits {
+                    match fit {
+                        Ok(fit) => {
+                            values.extend_from_slice(&fit.values);
+                            errors.extend_from_slice(&fit.std_errors);
+                            chi2.push(fit.chi2);
+                            status.push(if fit.status.converged() {
+                                "converged".to_owned()
+                            } else {
+                                format!("not converged: {} (status {})", fit.status.message(), fit.status.code())
+                            });
+                        }
+                        Err(e) => {
+                            values.extend(std::iter::repeat_n(f64::NAN, n));
+                            errors.extend(std::iter::repeat_n(f64::NAN, n));
+                            chi2.push(f64::NAN);
+                            status.push(format!("error: {e}"));
+                        }
+                    }
+                }
+                Ok((values, errors, chi2, status))
+            } else {
+                let mut data = jitfit::BatchData::uniform(&y, points);
+                for (name, column) in &vars {
+                    data = match column {
+                        BatchColumn::Shared(v) => data.shared_var(name, v),
+                        BatchColumn::PerPoint(v) => data.var(name, v),
+                    };
+                }
+                let weights: Option<Vec<f64>> = sigma.as_ref().map(|s| s.iter().map(|s| 1.0 / s).collect());
+                if let Some(w) = &weights {
+                    data = data.weights(w);
+                }
+                let mut options = jitfit::BatchOptions::new(&starts).bounds(&lower, &upper);
+                options.absolute_sigma = absolute_sigma;
+                options.backend = jitfit::backend::Backend::Cpu;
+                if let Some(m) = max_iterations {
+                    options = options.max_iterations(m);
+                }
+                let results = Arc::clone(&compiled).fit_many(&data, &options).map_err(|e| e.to_string())?;
+                let status = results.status.iter().map(|s| s.name().to_owned()).collect();
+                Ok((results.values, results.std_errors, results.chi2, status))
+            }
+        })
+        .map_err(value_error)?;
+    let popt = PyArray1::from_vec(py, values).reshape([fits, n])?;
+    let perr = PyArray1::from_vec(py, errors).reshape([fits, n])?;
+    let chi2 = PyArray1::from_vec(py, chi2);
+    let status = pyo3::types::PyList::new(py, status)?;
+    PyTuple::new(py, [popt.into_any(), perr.into_any(), chi2.into_any(), status.into_any()])
+}
+
 #[pymodule]
 fn _jitfit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(curve_fit, m)?)?;
     m.add_function(wrap_pyfunction!(parameters, m)?)?;
+    m.add_function(wrap_pyfunction!(fit_many, m)?)?;
     Ok(())
 }
