@@ -51,7 +51,7 @@ fn polygamma_takes_a_whole_number_order() {
     check(
         "a*polygamma(b, x)",
         expect![[r#"
-            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 100, written as a number
+            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 20, written as a number
               |
             1 | a*polygamma(b, x)
               |   ^^^^^^^^^"#]],
@@ -59,17 +59,17 @@ fn polygamma_takes_a_whole_number_order() {
     check(
         "a*polygamma(1.5, x)",
         expect![[r#"
-            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 100, written as a number
+            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 20, written as a number
               |
             1 | a*polygamma(1.5, x)
               |   ^^^^^^^^^"#]],
     );
     check(
-        "a*polygamma(101, x)",
+        "a*polygamma(21, x)",
         expect![[r#"
-            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 100, written as a number
+            error: the order n of `polygamma(n, x)` must be a whole number from 0 to 20, written as a number
               |
-            1 | a*polygamma(101, x)
+            1 | a*polygamma(21, x)
               |   ^^^^^^^^^"#]],
     );
 }

@@ -233,6 +233,9 @@ fn fit_many<'py>(
     };
     let mut vars = Vec::new();
     if let Ok(dict) = xdata.cast::<PyDict>() {
+        if dict.is_empty() {
+            return Err(value_error("xdata: the dict names no variable"));
+        }
         for (name, values) in dict.iter() {
             let name: String = name.extract().map_err(|_| value_error("xdata: the dict's keys must be names"))?;
             let what = format!("xdata[{name:?}]");
@@ -246,6 +249,11 @@ fn fit_many<'py>(
     let sigma = match sigma {
         Some(s) => {
             let (s, shape) = array(py, s, "sigma")?;
+            // Both solvers take the same σ: positive and finite (the compact one would weight
+            // by 1/σ unchecked).
+            if let Some(bad) = s.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+                return Err(value_error(format!("sigma: every value must be positive and finite, found {bad}")));
+            }
             Some(match batch_column(s, &shape, fits, points, "sigma")? {
                 BatchColumn::Shared(s) => s.repeat(fits),
                 BatchColumn::PerPoint(s) => s,
@@ -271,7 +279,7 @@ fn fit_many<'py>(
                 }
             }
         }
-        None => vec![1.0; fits * n],
+        None => Vec::new(),
     };
     let (lower, upper) = match bounds {
         Some(b) => {
@@ -280,6 +288,13 @@ fn fit_many<'py>(
             (bound(py, &pair.0, n, "bounds[0]")?, bound(py, &pair.1, n, "bounds[1]")?)
         }
         None => (vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]),
+    };
+    // No p0: every fit starts where a single fit would (1, or inside bounds that exclude 1).
+    let starts = if starts.is_empty() {
+        let one: Vec<f64> = (0..n).map(|k| jitfit::default_start(lower[k], upper[k])).collect();
+        one.repeat(fits)
+    } else {
+        starts
     };
     let (values, errors, chi2, status) = py
         .detach(|| -> Result<_, String> {

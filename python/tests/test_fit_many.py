@@ -92,3 +92,20 @@ def test_refusals():
         jitfit.fit_many(MODEL, x, y, max_iterations=5)
     with pytest.raises(ValueError, match="max_nfev is the exact solver's"):
         jitfit.fit_many(MODEL, x, y, solver="compact", max_nfev=5)
+    for solver in ("exact", "compact"):
+        with pytest.raises(ValueError, match="sigma: every value must be positive and finite, found 0"):
+            jitfit.fit_many(MODEL, x, y, sigma=np.where(x > 3, 0.0, 0.1), solver=solver)
+    with pytest.raises(ValueError, match="xdata: the dict names no variable"):
+        jitfit.fit_many(MODEL, {}, y)
+
+
+def test_without_p0_every_fit_starts_as_a_single_fit_would():
+    x, y, _ = decays(fits=4)
+    bounds = ([0, 0, -1], [10, 5, 0.9])  # c's bounds exclude 1: c starts at their midpoint
+    for solver in ("exact", "compact"):
+        popt, _, _, status = jitfit.fit_many(MODEL, x, y, bounds=bounds, solver=solver)
+        assert status == ["converged"] * 4, status
+    popt, _, _, _ = jitfit.fit_many(MODEL, x, y, bounds=bounds)
+    for k in range(4):
+        p, _ = jitfit.curve_fit(MODEL, x, y[k], p0=[1, 1, 0.5 * -1 + 0.5 * 0.9], bounds=bounds)
+        np.testing.assert_array_equal(popt[k], p)

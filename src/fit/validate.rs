@@ -77,17 +77,31 @@ impl<'d> Input<'d> {
 /// An unset initial value: 1 (curve_fit's default) when the bounds [l, u] allow it, else a
 /// start on the side of 1, as far inside the nearer bound as that bound is from 0 (at least
 /// 1): l + max(|l|, 1) or u − max(|u|, 1) — or the midpoint where that is nearer. (The
-/// midpoint alone put a start at 5·10²⁹ for `a=3.5:1e30`, where the fit stalled.)
-pub(crate) fn default_start(l: f64, u: f64) -> f64 {
-    let middle = 0.5 * (l + u);
+/// midpoint alone put a start at 5·10²⁹ for `a=3.5:1e30`, where the fit stalled.) Finite and
+/// strictly inside for any l < u, however large.
+pub fn default_start(l: f64, u: f64) -> f64 {
+    // Halves first: l/2 + u/2 cannot overflow.
+    let middle = 0.5 * l + 0.5 * u;
     if (l..=u).contains(&1.0) {
         1.0
     } else if l > 1.0 {
         let inside = l + l.abs().max(1.0);
-        if u.is_finite() && inside >= middle { middle } else { inside }
+        if u.is_finite() && inside >= middle {
+            middle
+        } else if inside.is_finite() {
+            inside
+        } else {
+            0.5 * l + 0.5 * f64::MAX
+        }
     } else {
         let inside = u - u.abs().max(1.0);
-        if l.is_finite() && inside <= middle { middle } else { inside }
+        if l.is_finite() && inside <= middle {
+            middle
+        } else if inside.is_finite() {
+            inside
+        } else {
+            0.5 * u - 0.5 * f64::MAX
+        }
     }
 }
 
@@ -248,9 +262,13 @@ mod tests {
             ((-inf, 0.5), -0.5),
             ((-1e308, 1e-3), -0.999),
             ((1e300, f64::MAX), 2e300),
+            ((1e308, f64::INFINITY), 0.5 * 1e308 + 0.5 * f64::MAX),
+            ((-f64::INFINITY, -1e308), -0.5 * 1e308 - 0.5 * f64::MAX),
+            ((1.5e308, f64::MAX), 0.5 * 1.5e308 + 0.5 * f64::MAX),
         ];
         for ((l, u), start) in cases {
             assert_eq!(default_start(l, u), start, "[{l}, {u}]");
+            assert!(start.is_finite() && l < start && start < u, "[{l}, {u}]: {start}");
         }
     }
 }

@@ -38,8 +38,13 @@ const BERNOULLI: [f64; 10] = [
     -174611.0 / 330.0,
 ];
 
-/// The largest order [`polygamma`] computes (n! and the series' factorials stay finite).
-pub const MAX_ORDER: f64 = 100.0;
+/// The largest order [`polygamma`] computes: a model may write orders up to
+/// [`MAX_MODEL_ORDER`], and each derivative (the Jacobian, then ∂/∂x for `--sigma-x`, …)
+/// raises the order by one.
+pub const MAX_ORDER: f64 = 24.0;
+
+/// The largest order a model may write in `polygamma(n, x)`.
+pub const MAX_MODEL_ORDER: f64 = 20.0;
 
 /// sin(πx), reduced exactly first (x − k, k = ⌊x + ½⌋, is exact), so that it is 0 at integers.
 fn sin_pi(x: f64) -> f64 {
@@ -98,28 +103,22 @@ pub fn polygamma(n: f64, x: f64) -> f64 {
         return digamma(x);
     }
     if x == f64::INFINITY {
-        return if (n as u32) % 2 == 1 { 0.0 } else { -0.0 };
+        return if (n * 0.5).floor() != n * 0.5 { 0.0 } else { -0.0 };
     }
     if x < -1000.0 {
         return f64::NAN;
     }
-    // ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ [n! Σₖ (x+k)^−(n+1) + the series at z = x + shift].
-    let order = n as i32;
-    let mut factorial = 1.0;
-    for k in 2..=order {
-        factorial *= f64::from(k);
-    }
+    // ψ⁽ⁿ⁾(x) = (−1)ⁿ⁺¹ [Σₖ n!/(x+k)ⁿ⁺¹ + the series at z = x + shift].
     let (mut z, mut head) = (x, 0.0);
     let start = SHIFT_TO + n;
     while z < start {
-        head += 1.0 / power(z, order + 1);
+        head += factorial_over_power(z, n);
         z += 1.0;
     }
-    // (n−1)!/zⁿ + n!/(2zⁿ⁺¹) + Σₖ B₂ₖ (2k+n−1)!/((2k)! z^(2k+n)).
+    // (n−1)!/zⁿ · [1 + n/(2z) + Σₖ B₂ₖ (2k+n−1)!/((n−1)!(2k)!) z^−2k].
     let inverse = 1.0 / z;
     let inverse2 = inverse * inverse;
     let mut series = 0.0;
-    // Term k relative to (n−1)!/zⁿ: B₂ₖ (2k+n−1)!/((n−1)!(2k)!) z^−2k, summed from the last.
     let mut coefficients = [0.0; BERNOULLI.len()];
     let mut ratio = 1.0; // (2k+n−1)!/((n−1)!(2k)!)
     for (k, c) in coefficients.iter_mut().enumerate() {
@@ -130,25 +129,21 @@ pub fn polygamma(n: f64, x: f64) -> f64 {
     for c in coefficients.iter().rev() {
         series = (series + c) * inverse2;
     }
-    let first = factorial / n / power(z, order); // (n−1)!/zⁿ
-    let tail = first * (1.0 + 0.5 * n * inverse + series);
-    let value = factorial * head + tail;
-    if order % 2 == 1 { value } else { -value }
+    let first = factorial_over_power(z, n - 1.0);
+    let value = head + first * (1.0 + 0.5 * n * inverse + series);
+    if (n * 0.5).floor() != n * 0.5 { value } else { -value }
 }
 
-/// zᵏ (k ≥ 1) by repeated squaring, as `powi` computes it and the WGSL prelude does.
-fn power(z: f64, k: i32) -> f64 {
-    let (mut result, mut base, mut e) = (1.0, z, k as u32);
-    loop {
-        if e & 1 == 1 {
-            result *= base;
-        }
-        e >>= 1;
-        if e == 0 {
-            return result;
-        }
-        base *= base;
+/// m!/z^(m+1) as the running product (1/z)·(1/z)·(2/z)·…·(m/z): neither m! nor z^(m+1) is
+/// formed (each leaves f32's range, on the GPU's f32 path, long before their quotient does).
+fn factorial_over_power(z: f64, m: f64) -> f64 {
+    let mut p = 1.0 / z;
+    let mut j = 1.0;
+    while j <= m {
+        p *= j / z;
+        j += 1.0;
     }
+    p
 }
 
 /// ψ(x) = Γ′(x)/Γ(x).

@@ -499,7 +499,7 @@ impl Resolver<'_> {
         }
         if function == Function::Binary(BinaryOp::Polygamma) {
             let order = self.graph.node(args[0]).as_const();
-            let max = crate::ops::gamma::MAX_ORDER;
+            let max = crate::ops::gamma::MAX_MODEL_ORDER;
             if !order.is_some_and(|n| (0.0..=max).contains(&n) && n.fract() == 0.0) {
                 return Err(self.error(Kind::BadOrder { max: max as u32 }, name_span));
             }

@@ -562,7 +562,7 @@ impl Context<'_> {
                     }
                 } else {
                     // Under a robust loss: rows × row scale, the scaled residual, and the cost
-                    // term in the last slot (NormalEquations::add_point_with_cost's order).
+                    // term in the last slot (PointSums::add_point_with_cost's order).
                     let (row, r, last) = match self.loss_params {
                         Some((code, c2)) => {
                             let (code, c2) = (splat_like(b, lanes, code), splat_like(b, lanes, c2));
@@ -576,7 +576,7 @@ impl Context<'_> {
                         }
                         None => (row, r, None),
                     };
-                    // [JᵀJ (upper) | Jᵀr | Σr²], each sum in NormalEquations::add_point's order.
+                    // [JᵀJ (upper) | Jᵀr | Σr²], each sum in PointSums::add_point's order.
                     let mut accumulate = |b: &mut FunctionBuilder<'_>, x: &[Value], y: &[Value]| {
                         terms.push(each(b, x, y, |b, x, y| b.ins().fmul(x, y)));
                     };

@@ -162,3 +162,176 @@ fn jf_faddeeva_re(x: jf_t, y: jf_t) -> jf_t {
 fn jf_faddeeva_im(x: jf_t, y: jf_t) -> jf_t {
     return jf_faddeeva(x, y).y;
 }
+
+// ln|Γ| and the polygamma functions: ops/gamma.rs step for step (shift past 10, then the
+// asymptotic series; reflection below ½ for lgamma and below 0 for digamma). WGSL has no
+// recursion: the reflected calls go to the helpers for the other half-line.
+fn jf_gamma_inf() -> jf_t {
+    var z = jf_t(0.0);
+    return 1.0 / z;
+}
+
+fn jf_gamma_nan() -> jf_t {
+    var z = jf_t(0.0);
+    return z / z;
+}
+
+fn jf_sin_pi(x: jf_t) -> jf_t {
+    let k = floor(x + 0.5);
+    let s = jf_sin(3.141592653589793 * (x - k));
+    if (k * 0.5 != floor(k * 0.5)) {
+        return -s;
+    }
+    return s;
+}
+
+fn jf_lgamma_from_half(x: jf_t) -> jf_t {
+    var z = x;
+    var product = jf_t(1.0);
+    while (z < 10.0) {
+        product = product * z;
+        z = z + 1.0;
+    }
+    let inverse = 1.0 / z;
+    let inverse2 = inverse * inverse;
+    var series = jf_t(-0.029550653594771242);
+    series = series * inverse2 + 0.00641025641025641;
+    series = series * inverse2 + -0.0019175269175269176;
+    series = series * inverse2 + 0.0008417508417508417;
+    series = series * inverse2 + -0.0005952380952380953;
+    series = series * inverse2 + 0.0007936507936507937;
+    series = series * inverse2 + -0.002777777777777778;
+    series = series * inverse2 + 0.08333333333333333;
+    return (z - 0.5) * jf_log(z) - z + 0.9189385332046728 + series * inverse - jf_log(product);
+}
+
+fn jf_lgamma(x: jf_t) -> jf_t {
+    if (!(x == x)) {
+        return x;
+    }
+    if (abs(x) == jf_gamma_inf()) {
+        return jf_gamma_inf();
+    }
+    if (x < 0.5) {
+        let s = jf_sin_pi(x);
+        if (s == 0.0) {
+            return jf_gamma_inf();
+        }
+        return jf_log(3.141592653589793 / abs(s)) - jf_lgamma_from_half(1.0 - x);
+    }
+    return jf_lgamma_from_half(x);
+}
+
+fn jf_digamma_positive(x: jf_t) -> jf_t {
+    var z = x;
+    var head = jf_t(0.0);
+    while (z < 10.0) {
+        head = head - 1.0 / z;
+        z = z + 1.0;
+    }
+    let inverse2 = 1.0 / (z * z);
+    var series = jf_t(0.0);
+    series = (series + jf_t(-529.1242424242424) / 20.0) * inverse2;
+    series = (series + jf_t(54.971177944862156) / 18.0) * inverse2;
+    series = (series + jf_t(-7.092156862745098) / 16.0) * inverse2;
+    series = (series + jf_t(1.1666666666666667) / 14.0) * inverse2;
+    series = (series + jf_t(-0.2531135531135531) / 12.0) * inverse2;
+    series = (series + jf_t(0.07575757575757576) / 10.0) * inverse2;
+    series = (series + jf_t(-0.03333333333333333) / 8.0) * inverse2;
+    series = (series + jf_t(0.023809523809523808) / 6.0) * inverse2;
+    series = (series + jf_t(-0.03333333333333333) / 4.0) * inverse2;
+    series = (series + jf_t(0.16666666666666666) / 2.0) * inverse2;
+    return head + jf_log(z) - 0.5 / z - series;
+}
+
+fn jf_digamma(x: jf_t) -> jf_t {
+    if (x == jf_gamma_inf()) {
+        return x;
+    }
+    if (x == -jf_gamma_inf()) {
+        return jf_gamma_nan();
+    }
+    if (x < 0.0) {
+        let t = jf_sin_pi(x) / jf_sin_pi(x + 0.5);
+        return jf_digamma_positive(1.0 - x) - 3.141592653589793 / t;
+    }
+    return jf_digamma_positive(x);
+}
+
+// m!/z^(m+1) as a running product: neither m! nor z^(m+1) leaves f32's range.
+fn jf_factorial_over_power(z: jf_t, m: jf_t) -> jf_t {
+    var p = 1.0 / z;
+    for (var j = jf_t(1.0); j <= m; j = j + 1.0) {
+        p = p * (j / z);
+    }
+    return p;
+}
+
+fn jf_polygamma(n: jf_t, x: jf_t) -> jf_t {
+    if (!(n >= 0.0 && n <= 24.0) || n != floor(n) || !(x == x)) {
+        return jf_gamma_nan();
+    }
+    if (x <= 0.0 && x == floor(x)) {
+        return jf_gamma_nan();
+    }
+    if (n == 0.0) {
+        return jf_digamma(x);
+    }
+    let odd = n * 0.5 != floor(n * 0.5);
+    if (x == jf_gamma_inf()) {
+        if (odd) {
+            return jf_t(0.0);
+        }
+        return -jf_t(0.0);
+    }
+    if (x < -1000.0) {
+        return jf_gamma_nan();
+    }
+    var z = x;
+    var head = jf_t(0.0);
+    let start = 10.0 + n;
+    while (z < start) {
+        head = head + jf_factorial_over_power(z, n);
+        z = z + 1.0;
+    }
+    let inverse = 1.0 / z;
+    let inverse2 = inverse * inverse;
+    var ratio = jf_t(1.0);
+    ratio = ratio * ((((2.0 + n) - 2.0) * ((2.0 + n) - 1.0)) / 2.0);
+    let c1 = jf_t(0.16666666666666666) * ratio;
+    ratio = ratio * ((((4.0 + n) - 2.0) * ((4.0 + n) - 1.0)) / 12.0);
+    let c2 = jf_t(-0.03333333333333333) * ratio;
+    ratio = ratio * ((((6.0 + n) - 2.0) * ((6.0 + n) - 1.0)) / 30.0);
+    let c3 = jf_t(0.023809523809523808) * ratio;
+    ratio = ratio * ((((8.0 + n) - 2.0) * ((8.0 + n) - 1.0)) / 56.0);
+    let c4 = jf_t(-0.03333333333333333) * ratio;
+    ratio = ratio * ((((10.0 + n) - 2.0) * ((10.0 + n) - 1.0)) / 90.0);
+    let c5 = jf_t(0.07575757575757576) * ratio;
+    ratio = ratio * ((((12.0 + n) - 2.0) * ((12.0 + n) - 1.0)) / 132.0);
+    let c6 = jf_t(-0.2531135531135531) * ratio;
+    ratio = ratio * ((((14.0 + n) - 2.0) * ((14.0 + n) - 1.0)) / 182.0);
+    let c7 = jf_t(1.1666666666666667) * ratio;
+    ratio = ratio * ((((16.0 + n) - 2.0) * ((16.0 + n) - 1.0)) / 240.0);
+    let c8 = jf_t(-7.092156862745098) * ratio;
+    ratio = ratio * ((((18.0 + n) - 2.0) * ((18.0 + n) - 1.0)) / 306.0);
+    let c9 = jf_t(54.971177944862156) * ratio;
+    ratio = ratio * ((((20.0 + n) - 2.0) * ((20.0 + n) - 1.0)) / 380.0);
+    let c10 = jf_t(-529.1242424242424) * ratio;
+    var series = jf_t(0.0);
+    series = (series + c10) * inverse2;
+    series = (series + c9) * inverse2;
+    series = (series + c8) * inverse2;
+    series = (series + c7) * inverse2;
+    series = (series + c6) * inverse2;
+    series = (series + c5) * inverse2;
+    series = (series + c4) * inverse2;
+    series = (series + c3) * inverse2;
+    series = (series + c2) * inverse2;
+    series = (series + c1) * inverse2;
+    let first = jf_factorial_over_power(z, n - 1.0);
+    let value = head + first * (1.0 + 0.5 * n * inverse + series);
+    if (odd) {
+        return value;
+    }
+    return -value;
+}
