@@ -330,6 +330,21 @@ fn fit_many_with_offsets_bounds_and_degenerate_fits() {
     for k in [0, 1, 3, 4] {
         assert_eq!(bounded.values_of(k)[1], 0.45, "fit {k}");
         assert!(bounded.chi2[k] > batch.chi2[k]);
+        // Held on the bound, the others reach the bounded minimum (the exact solver's) and the
+        // fit converges (projection alone zig-zagged until max_iterations).
+        assert_eq!(bounded.status[k], BatchStatus::Converged, "fit {k}");
+        let exact = model
+            .fit(
+                &Data::new().var("x", x[offsets[k]..offsets[k + 1]].to_vec()).y(y[offsets[k]..offsets[k + 1]].to_vec()),
+            )
+            .p0(&[p0[3 * k], 0.4, 0.0])
+            .bound("tau", 0.0, 0.45)
+            .run()
+            .unwrap();
+        for j in [0, 2] {
+            let (a, b) = (bounded.values_of(k)[j], exact.values[j]);
+            assert!((a - b).abs() <= 1e-6 * b.abs().max(1.0), "fit {k}, parameter {j}: {a} vs {b}");
+        }
     }
 }
 

@@ -403,6 +403,29 @@ fn damped_matrix(jtj: &[f64], n: usize, lambda: f64, a: &mut [f64]) {
     }
 }
 
+/// A parameter at a bound that the step would push past (the gradient Jᵀr points out) stays
+/// there: its row and column leave the damped system `a` (lower triangle; 1 on the diagonal)
+/// and its right side `g` is 0, so its step is 0 and the others' is the step of the problem
+/// on that bound. (Projection alone zig-zags along the bound: a fit whose minimum lies on it
+/// ran out of iterations.) The batch shader does the same (`wgsl::writer`).
+fn hold_at_bounds(options: &BatchOptions, x: &[f64], a: &mut [f64], g: &mut [f64]) {
+    if options.lower.is_empty() {
+        return;
+    }
+    let n = x.len();
+    for k in 0..n {
+        let pushed_out = (x[k] <= options.lower[k] && g[k] > 0.0) || (x[k] >= options.upper[k] && g[k] < 0.0);
+        if pushed_out {
+            for j in 0..n {
+                a[k * n + j] = 0.0;
+                a[j * n + k] = 0.0;
+            }
+            a[k * n + k] = 1.0;
+            g[k] = 0.0;
+        }
+    }
+}
+
 /// The compact Levenberg–Marquardt loop for one fit. `x` holds the start and receives the
 /// result; `std_errors` receives the standard errors.
 fn fit_one(
@@ -443,6 +466,8 @@ fn fit_one(
     while iterations < options.max_iterations {
         iterations += 1;
         damped_matrix(&ws.acc.jtj, n, lambda, &mut ws.damped);
+        ws.step.copy_from_slice(&ws.acc.jtr);
+        hold_at_bounds(options, x, &mut ws.damped, &mut ws.step);
         if !cholesky(&mut ws.damped, n) {
             lambda *= 10.0;
             if lambda > 1e16 {
@@ -451,7 +476,6 @@ fn fit_one(
             }
             continue;
         }
-        ws.step.copy_from_slice(&ws.acc.jtr);
         cholesky_solve(&ws.damped, n, &mut ws.step);
         for ((t, x), step) in ws.trial.iter_mut().zip(x.iter()).zip(&ws.step) {
             *t = x - step;

@@ -307,8 +307,27 @@ pub fn write_batch_shader(kernel: &VerifiedKernel) -> String {
     let _ = writeln!(s, "    if (!finite) {{\n        fit_out[o + {}u] = 3.0;\n        return;\n    }}", n + 2);
     s += "    var chi2 = ne.chi2;\n    var lambda = 0.001;\n    var status = 1.0;\n    var iterations = 0u;\n";
     s += "    loop {\n        if (iterations >= info.max_iterations) {\n            break;\n        }\n        iterations = iterations + 1u;\n";
-    s += "        let f = factor(ne.a, lambda);\n        if (!f.ok) {\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n            continue;\n        }\n";
-    s += "        let step = solve(f.l, ne.g);\n";
+    // A parameter at a bound that the step would push past leaves the system (compact.rs's
+    // hold_at_bounds).
+    let _ = writeln!(
+        s,
+        "        var a = ne.a;
+        var g = ne.g;
+        if (info.bounded == 1u) {{
+            for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{
+                if ((x[k] <= bounds[k] && g[k] > 0.0) || (x[k] >= bounds[{n}u + k] && g[k] < 0.0)) {{
+                    for (var j: u32 = 0u; j < {n}u; j = j + 1u) {{
+                        a[k * {n}u + j] = 0.0;
+                        a[j * {n}u + k] = 0.0;
+                    }}
+                    a[k * {n}u + k] = 1.0;
+                    g[k] = 0.0;
+                }}
+            }}
+        }}"
+    );
+    s += "        let f = factor(a, lambda);\n        if (!f.ok) {\n            lambda = lambda * 10.0;\n            if (lambda > 1.0e16) {\n                status = 0.0;\n                break;\n            }\n            continue;\n        }\n";
+    s += "        let step = solve(f.l, g);\n";
     let _ = writeln!(
         s,
         "        var trial: array<f32, {np}>;\n        for (var k: u32 = 0u; k < {n}u; k = k + 1u) {{\n            trial[k] = x[k] - step[k];\n        }}"
