@@ -1684,3 +1684,31 @@ fn several_processes_without_mpi_support_are_refused() {
         .assert_eq(&format!("{:?} {}", out.status.code(), stderr(&out)));
     }
 }
+
+/// `e` in a model is Euler's number: said in [[Data]], so that a model meaning a parameter by it
+/// (`pearson7(x, A, c, s, e)`) is not fitted with one parameter fewer unseen; a helper or a
+/// variable named `e` is not the constant, and nothing is said.
+#[test]
+fn euler_e_is_said_to_be_a_constant() {
+    let cache = TempDir::new("cli-euler");
+    let data = |out: &Output| -> String {
+        let report = stdout(out);
+        report
+            .lines()
+            .skip_while(|l| *l != "[[Data]]")
+            .take_while(|l| *l != "[[Fit Statistics]]")
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    let args = ["examples/data/decay.csv", "--x", "time", "--y", "signal", "--sigma", "err"];
+    let out = jitfit(&[&["fit", "a*e^(-b*x) + c"][..], &args].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    expect_test::expect![[r#"
+        [[Data]]
+            examples/data/decay.csv: 100 points; variables x ← time; response signal; sigma err
+            `e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)"#]]
+    .assert_eq(&data(&out));
+    let out = jitfit(&[&["fit", "e = 2.5; a*e^(-b*x) + c"][..], &args].concat(), &cache);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!data(&out).contains("Euler"), "{}", data(&out));
+}

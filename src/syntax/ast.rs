@@ -156,6 +156,19 @@ impl Ast {
     /// [`Ast::names`] but the left sides (the response, the helpers) and the constants — the
     /// variables and parameters. Front ends match data columns against these.
     pub fn rhs_names(&self) -> Vec<String> {
+        let mut names = self.free_names();
+        names.retain(|n| super::functions::lookup_constant(n).is_none());
+        names
+    }
+
+    /// Whether a right side uses the constant `name` (`e`, `pi`) as a value that no helper or
+    /// function argument defines.
+    pub fn uses_constant(&self, name: &str) -> bool {
+        super::functions::lookup_constant(name).is_some() && self.free_names().iter().any(|n| n == name)
+    }
+
+    /// The names the right sides use as values, but the left sides and function arguments.
+    fn free_names(&self) -> Vec<String> {
         let locals = self.function_arguments();
         let mut defined: Vec<String> = Vec::new();
         let mut names: Vec<String> = Vec::new();
@@ -180,7 +193,7 @@ impl Ast {
             }
             start = statement.rhs.index() + 1;
         }
-        names.retain(|n| !defined.contains(n) && super::functions::lookup_constant(n).is_none());
+        names.retain(|n| !defined.contains(n));
         names
     }
 

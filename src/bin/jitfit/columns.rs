@@ -287,6 +287,10 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
             args.data_name()
         );
     }
+    // `e` is Euler's number: a model that means a parameter by it would fit one fewer.
+    if ast.uses_constant("e") && !vars.iter().any(|(name, _)| name == "e") {
+        notes.push("`e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)".into());
+    }
     let sigma_x = match_sigma_x(args, &vars, &|c: &str| has(c) && !taken(c), &columns, table)?;
     if !sigma_x.is_empty() && sigma.is_none() {
         bail!("--sigma-x needs the σ of y as well: give --sigma COLUMN (or a constant, e.g. --sigma 0.1)");
