@@ -93,24 +93,31 @@ fn faddeeva_matches_scipy() {
 /// w' = −2zw + 2i/√π) agree with central differences.
 #[test]
 fn faddeeva_derivatives_match_finite_differences() {
-    let model = jitfit::Model::parse_with_vars("faddeeva_re(a*x, b) + c*faddeeva_im(x - a, b*x)", &["x"]).unwrap();
-    let mut interp = jitfit::ir::Interpreter::new(model.kernel());
+    let text = "faddeeva_re(a*x, b) + c*faddeeva_im(x - a, b*x)";
     let xs = [-3.0, -0.7, 0.0, 0.4, 1.9, 6.0];
-    for params in [[0.8, 0.3, 1.5], [1.7, 2.0, -0.5], [0.2, 0.05, 2.0]] {
-        let at = interp.eval_batch(&[&xs], None, &params);
+    derivatives_match_central_differences(text, &xs, &[[0.8, 0.3, 1.5], [1.7, 2.0, -0.5], [0.2, 0.05, 2.0]], 1e-7);
+}
+
+/// Every exact ∂f/∂p of a three-parameter model of `x` at `xs` against a central difference
+/// (step 1e-6 of the parameter), within `tolerance`·(1 + |∂f/∂p|).
+fn derivatives_match_central_differences(text: &str, xs: &[f64], param_sets: &[[f64; 3]], tolerance: f64) {
+    let model = jitfit::Model::parse_with_vars(text, &["x"]).unwrap();
+    let mut interp = jitfit::ir::Interpreter::new(model.kernel());
+    for params in param_sets {
+        let at = interp.eval_batch(&[xs], None, params);
         for k in 0..3 {
             let h = 1e-6 * params[k].abs().max(1e-3);
-            let (mut up, mut down) = (params, params);
+            let (mut up, mut down) = (*params, *params);
             up[k] += h;
             down[k] -= h;
-            let fu = interp.eval_batch(&[&xs], None, &up).value;
-            let fd = interp.eval_batch(&[&xs], None, &down).value;
+            let fu = interp.eval_batch(&[xs], None, &up).value;
+            let fd = interp.eval_batch(&[xs], None, &down).value;
             for i in 0..xs.len() {
                 let numeric = (fu[i] - fd[i]) / (2.0 * h);
                 let exact = at.jacobian[i * 3 + k];
                 assert!(
-                    (numeric - exact).abs() <= 1e-7 * (1.0 + exact.abs()),
-                    "∂/∂p{k} at x = {}: {exact} vs {numeric}",
+                    (numeric - exact).abs() <= tolerance * (1.0 + exact.abs()),
+                    "{text}: ∂/∂p{k} at x = {}, {params:?}: {exact} vs {numeric}",
                     xs[i]
                 );
             }
@@ -178,29 +185,12 @@ fn gamma_functions_match_scipy() {
 /// differences, negative arguments included.
 #[test]
 fn gamma_derivatives_match_finite_differences() {
-    let model =
-        jitfit::Model::parse_with_vars("lgamma(a*x + 0.3) + c*polygamma(1, x*b + 2) + digamma(b - x)", &["x"]).unwrap();
-    let mut interp = jitfit::ir::Interpreter::new(model.kernel());
-    let xs = [-3.3, -0.7, 0.4, 1.9, 6.0, 30.0];
+    let text = "lgamma(a*x + 0.3) + c*polygamma(1, x*b + 2) + digamma(b - x)";
     // Parameters in order of appearance: a, c, b.
-    for params in [[0.8, 0.3, 1.5], [1.7, -0.5, 0.85]] {
-        let at = interp.eval_batch(&[&xs], None, &params);
-        for k in 0..3 {
-            let h = 1e-6 * params[k].abs().max(1e-3);
-            let (mut up, mut down) = (params, params);
-            up[k] += h;
-            down[k] -= h;
-            let fu = interp.eval_batch(&[&xs], None, &up).value;
-            let fd = interp.eval_batch(&[&xs], None, &down).value;
-            for i in 0..xs.len() {
-                let numeric = (fu[i] - fd[i]) / (2.0 * h);
-                let exact = at.jacobian[i * 3 + k];
-                assert!(
-                    (numeric - exact).abs() <= 1e-6 * (1.0 + exact.abs()),
-                    "∂/∂p{k} at x = {}, {params:?}: {exact} vs {numeric}",
-                    xs[i]
-                );
-            }
-        }
-    }
+    derivatives_match_central_differences(
+        text,
+        &[-3.3, -0.7, 0.4, 1.9, 6.0, 30.0],
+        &[[0.8, 0.3, 1.5], [1.7, -0.5, 0.85]],
+        1e-6,
+    );
 }

@@ -61,6 +61,16 @@ fn bound(py: Python<'_>, obj: &Bound<'_, PyAny>, n: usize, which: &str) -> PyRes
     Ok(v)
 }
 
+/// `bounds=(lower, upper)` as scipy takes it (each a number or one per parameter); none: ±∞.
+fn bounds_pair(py: Python<'_>, bounds: Option<&Bound<'_, PyAny>>, n: usize) -> PyResult<(Vec<f64>, Vec<f64>)> {
+    let Some(b) = bounds else {
+        return Ok((vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]));
+    };
+    let pair: (Bound<'_, PyAny>, Bound<'_, PyAny>) =
+        b.extract().map_err(|_| value_error("bounds: expected a pair (lower, upper)"))?;
+    Ok((bound(py, &pair.0, n, "bounds[0]")?, bound(py, &pair.1, n, "bounds[1]")?))
+}
+
 /// The model's parameters, in the order of `popt` (`variables`: the model's variables, `x`
 /// unless given).
 #[pyfunction]
@@ -125,14 +135,7 @@ fn curve_fit<'py>(
         }
         None => vec![1.0; n],
     };
-    let (lower, upper) = match bounds {
-        Some(b) => {
-            let pair: (Bound<'py, PyAny>, Bound<'py, PyAny>) =
-                b.extract().map_err(|_| value_error("bounds: expected a pair (lower, upper)"))?;
-            (bound(py, &pair.0, n, "bounds[0]")?, bound(py, &pair.1, n, "bounds[1]")?)
-        }
-        None => (vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]),
-    };
+    let (lower, upper) = bounds_pair(py, bounds, n)?;
     let method = match method {
         None => jitfit::solve::Method::Auto,
         Some("trf") => jitfit::solve::Method::Trf,
@@ -281,14 +284,7 @@ fn fit_many<'py>(
         }
         None => Vec::new(),
     };
-    let (lower, upper) = match bounds {
-        Some(b) => {
-            let pair: (Bound<'py, PyAny>, Bound<'py, PyAny>) =
-                b.extract().map_err(|_| value_error("bounds: expected a pair (lower, upper)"))?;
-            (bound(py, &pair.0, n, "bounds[0]")?, bound(py, &pair.1, n, "bounds[1]")?)
-        }
-        None => (vec![f64::NEG_INFINITY; n], vec![f64::INFINITY; n]),
-    };
+    let (lower, upper) = bounds_pair(py, bounds, n)?;
     // No p0: every fit starts where a single fit would (1, or inside bounds that exclude 1).
     let starts = if starts.is_empty() {
         let one: Vec<f64> = (0..n).map(|k| jitfit::default_start(lower[k], upper[k])).collect();
