@@ -208,13 +208,32 @@ impl Extent {
         use rayon::prelude::*;
         let (lo, hi) = values
             .par_chunks(1 << 16)
-            .map(|c| {
-                c.iter()
-                    .filter(|v| v.is_finite())
-                    .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)))
-            })
+            .map(Extent::chunk)
             .reduce(|| (f64::INFINITY, f64::NEG_INFINITY), |a, b| (a.0.min(b.0), a.1.max(b.1)));
         Extent { lo, hi }
+    }
+
+    /// A chunk's extent in eight independent lanes without branches (the compiler makes them
+    /// vector compares and selects: one chain of `min` through every value ran at a quarter of
+    /// the memory's speed).
+    fn chunk(values: &[f64]) -> (f64, f64) {
+        const LANES: usize = 8;
+        let (mut lo, mut hi) = ([f64::INFINITY; LANES], [f64::NEG_INFINITY; LANES]);
+        let blocks = values.chunks_exact(LANES);
+        let tail = blocks.remainder();
+        for block in blocks {
+            for k in 0..LANES {
+                let v = block[k];
+                // False for NaN and ±∞ alike.
+                let finite = v.abs() < f64::INFINITY;
+                lo[k] = if finite && v < lo[k] { v } else { lo[k] };
+                hi[k] = if finite && v > hi[k] { v } else { hi[k] };
+            }
+        }
+        let finite = tail.iter().copied().filter(|v| v.is_finite());
+        let lo = lo.into_iter().chain(finite.clone()).fold(f64::INFINITY, f64::min);
+        let hi = hi.into_iter().chain(finite).fold(f64::NEG_INFINITY, f64::max);
+        (lo, hi)
     }
 
     /// Whether a positive axis spans enough decades to be drawn on a log scale by default.
@@ -331,6 +350,56 @@ fn log_column(x: f64, origin: f64, scale: f64) -> f64 {
     (x.log10() - origin) * scale
 }
 
+/// Each column's least and greatest y of the points (`x[i]`, `y[i]`), a point in column
+/// `column(x)` rounded (below 0 is column 0, past the last the last); `monotone`: `column`
+/// never decreases as x grows. Points sorted by x under a monotone `column` are reduced a
+/// column's run at a time (found by bisection), as [`Extent::chunk`] reduces a slice;
+/// otherwise the extremes of a run of points in one column are kept in registers and stored
+/// when the column changes. (A min and max through memory for every point was the slowest
+/// part of a 10^8-point plot.)
+fn spans(x: &[f64], y: &[f64], column: impl Fn(f64) -> f64, monotone: bool, lo: &mut [f64], hi: &mut [f64]) {
+    let last = lo.len() - 1;
+    // A saturating cast: below 0 is column 0.
+    let column_of = |x: f64| {
+        let c = column(x);
+        c.is_finite().then(|| ((c + 0.5) as usize).min(last))
+    };
+    // False where any x is NaN.
+    if monotone && x.windows(2).all(|w| w[0] <= w[1]) {
+        let mut start = 0;
+        while start < x.len() {
+            let Some(c) = column_of(x[start]) else {
+                start += 1;
+                continue;
+            };
+            let end = start + x[start..].partition_point(|x| column_of(*x) == Some(c));
+            let (l, h) = Extent::chunk(&y[start..end]);
+            (lo[c], hi[c]) = (lo[c].min(l), hi[c].max(h));
+            start = end;
+        }
+        return;
+    }
+    let (mut current, mut run_lo, mut run_hi) = (usize::MAX, f64::INFINITY, f64::NEG_INFINITY);
+    for (x, y) in x.iter().zip(y) {
+        let (Some(c), true) = (column_of(*x), y.is_finite()) else {
+            continue;
+        };
+        let y = *y;
+        if c != current {
+            if current != usize::MAX {
+                (lo[current], hi[current]) = (lo[current].min(run_lo), hi[current].max(run_hi));
+            }
+            (current, run_lo, run_hi) = (c, y, y);
+        } else {
+            run_lo = if y < run_lo { y } else { run_lo };
+            run_hi = if y > run_hi { y } else { run_hi };
+        }
+    }
+    if current != usize::MAX {
+        (lo[current], hi[current]) = (lo[current].min(run_lo), hi[current].max(run_hi));
+    }
+}
+
 /// A scatter as it is gathered: its points (up to [`MAX_DRAWN_POINTS`]), or the least and
 /// greatest y in each pixel column (in data units, so the y axis may be chosen after), with
 /// memory independent of the number of points.
@@ -366,19 +435,21 @@ impl Scatter {
         }
     }
 
-    fn add(&mut self, x: f64, y: f64) {
+    /// The points (`x[i]`, `y[i]`).
+    fn add(&mut self, x: &[f64], y: &[f64]) {
         match self {
-            Scatter::Few(points) => points.push((x, y)),
-            Scatter::Many { log, origin, scale, lo, hi, .. } => {
+            Scatter::Few(points) => points.extend(x.iter().copied().zip(y.iter().copied())),
+            Scatter::Many { log: true, origin, scale, lo, hi, .. } => {
                 // A call, not `x.log10()` inline: the compiler evaluated the intrinsic for
                 // every point of a linear axis too (a third of a 10^7-point plot's time).
-                let column = if *log { log_column(x, *origin, *scale) } else { (x - *origin) * *scale };
-                if column.is_finite() && y.is_finite() {
-                    // A saturating cast: below 0 is column 0.
-                    let c = ((column + 0.5) as usize).min(lo.len() - 1);
-                    lo[c] = lo[c].min(y);
-                    hi[c] = hi[c].max(y);
-                }
+                let (origin, scale) = (*origin, *scale);
+                // (Not taken as monotone: the platform's log10 need not be.)
+                spans(x, y, |x| log_column(x, origin, scale), false, lo, hi)
+            }
+            Scatter::Many { origin, scale, lo, hi, .. } => {
+                let (origin, scale) = (*origin, *scale);
+                // Rounded subtraction and multiplication by a positive scale keep order.
+                spans(x, y, |x| (x - origin) * scale, true, lo, hi)
             }
         }
     }
@@ -396,6 +467,21 @@ impl Scatter {
             _ => unreachable!("scatters of one number of points are of one kind"),
         }
         self
+    }
+
+    /// The least and greatest finite y gathered (of the points drawn, for spans).
+    fn extent(&self) -> Extent {
+        match self {
+            Scatter::Few(points) => {
+                let y: Vec<f64> = points.iter().map(|p| p.1).collect();
+                let (lo, hi) = Extent::chunk(&y);
+                Extent { lo, hi }
+            }
+            Scatter::Many { lo, hi, .. } => Extent {
+                lo: lo.iter().copied().fold(f64::INFINITY, f64::min),
+                hi: hi.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+            },
+        }
     }
 
     /// Circles, or one vertical span per pixel column covering every point in it.
@@ -776,9 +862,8 @@ fn draw_uncertainty(out: &mut String, fit: &Fit, uncertainty: Uncertainty<'_>, w
             }
             curve(out, "profile", "#1f77b4", &panel, profile.curve.iter().copied());
             let mut points = Scatter::new(profile.curve.len(), x, right - left);
-            for (a, b) in &profile.curve {
-                points.add(*a, *b);
-            }
+            let (a, b): (Vec<f64>, Vec<f64>) = profile.curve.iter().copied().unzip();
+            points.add(&a, &b);
             points.draw(out, "profile-points", "#1f77b4", 2.0, &panel);
         } else {
             let contour = &uncertainty.contours[k - profiles.len()];
@@ -812,7 +897,7 @@ fn draw_uncertainty(out: &mut String, fit: &Fit, uncertainty: Uncertainty<'_>, w
 }
 
 /// A pass over the points a chunk at a time, in parallel, with the model's values (memory
-/// independent of the data): `add(first index, values there, accumulator)`; the chunks'
+/// independent of the data): `add(the points' indices, values there, accumulator)`; the chunks'
 /// accumulators are merged in order, so the result does not depend on the threads.
 fn gather<A: Send>(
     model: &CompiledModel,
@@ -820,7 +905,7 @@ fn gather<A: Send>(
     params: &[f64],
     n: usize,
     empty: impl Fn() -> A + Sync + Send,
-    add: impl Fn(usize, &[f64], &mut A) + Sync,
+    add: impl Fn(std::ops::Range<usize>, &[f64], &mut A) + Sync,
     merge: impl Fn(A, A) -> A + Sync + Send,
 ) -> anyhow::Result<A> {
     use rayon::prelude::*;
@@ -833,15 +918,15 @@ fn gather<A: Send>(
             let mut fitted = vec![0.0; range.len()];
             model.kernels().predict(&slices, params, &mut fitted)?;
             let mut acc = empty();
-            add(range.start, &fitted, &mut acc);
+            add(range, &fitted, &mut acc);
             Ok(acc)
         })
         .try_reduce(&empty, |a, b| Ok(merge(a, b)))
 }
 
-/// Two scatters and the largest |residual|, merged.
-fn merged((a, b, r): (Scatter, Scatter, f64), (a2, b2, r2): (Scatter, Scatter, f64)) -> (Scatter, Scatter, f64) {
-    (a.merge(a2), b.merge(b2), r.max(r2))
+/// Two scatters, merged.
+fn merged((a, b): (Scatter, Scatter), (a2, b2): (Scatter, Scatter)) -> (Scatter, Scatter) {
+    (a.merge(a2), b.merge(b2))
 }
 
 /// The SVG text and the notes.
@@ -872,10 +957,10 @@ pub fn render(
         return render_maps(model, fit, columns, &vars, &observed, sigma, grid, notes, uncertainty);
     }
     let x_extent = Extent::of(if one_var { vars[0] } else { &[] });
-    let y_extent = Extent::of(&observed);
     let x_label = if one_var { columns.vars[0].1.clone() } else { "point".to_owned() };
     let log_x = one_var && log_scale(options.log_x, x_extent, "x", &x_label, &mut notes)?;
-    let log_y = log_scale(options.log_y, y_extent, "y", &columns.y, &mut notes)?;
+    // (The y axis's scale is chosen from y's extent: for one variable, that of the data's
+    // spans, gathered in the pass over the points.)
 
     let base = 660.0;
     let mut svg = open_svg(WIDTH, base + uncertainty_height(uncertainty));
@@ -889,44 +974,49 @@ pub fn render(
     // The residuals' x axis: the data's x, or the point index.
     let residual_x =
         if one_var { x_extent.axis(log_x) } else { Axis::of([0.0, n.saturating_sub(1) as f64].into_iter(), false) };
-    // The data (at x = `point_x(point, its fitted value)` on `axis`) and the residuals
+    // The data (against x, or against their fitted values on `axis`) and the residuals
     // (against x or the point's index), gathered in one pass over the points.
-    let residual_at = |i: usize| if one_var { vars[0][i] } else { i as f64 };
-    let points_and_residuals = |axis: Axis, point_x: &(dyn Fn(usize, f64) -> f64 + Sync)| {
+    let points_and_residuals = |axis: Axis| {
         gather(
             model,
             &vars,
             &fit.values,
             n,
-            || (Scatter::new(n, axis, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT), 0.0),
-            |start, fitted, (points, residuals, rmax)| {
-                for (k, f) in fitted.iter().enumerate() {
-                    let i = start + k;
-                    points.add(point_x(i, *f), observed[i]);
-                    let r = (f - observed[i]) / sigma.map_or(1.0, |s| s[i]);
-                    if r.is_finite() {
-                        *rmax = rmax.max(r.abs());
-                    }
-                    residuals.add(residual_at(i), r);
+            || (Scatter::new(n, axis, RIGHT - LEFT), Scatter::new(n, residual_x, RIGHT - LEFT)),
+            |range, fitted, (points, residuals)| {
+                let y = &observed[range.clone()];
+                let r: Vec<f64> = match sigma {
+                    Some(s) => fitted.iter().zip(y).zip(&s[range.clone()]).map(|((f, y), s)| (f - y) / s).collect(),
+                    None => fitted.iter().zip(y).map(|(f, y)| f - y).collect(),
+                };
+                if one_var {
+                    let x = &vars[0][range];
+                    points.add(x, y);
+                    residuals.add(x, &r);
+                } else {
+                    let index: Vec<f64> = range.map(|i| i as f64).collect();
+                    points.add(fitted, y);
+                    residuals.add(&index, &r);
                 }
             },
             merged,
         )
     };
-    let (residuals, rmax) = if one_var {
+    let residuals = if one_var {
         let x = vars[0];
         let x_axis = residual_x;
-        let (points, residuals, rmax) = points_and_residuals(x_axis, &|i, _| x[i])?;
+        let (points, residuals) = points_and_residuals(x_axis)?;
+        let log_y = log_scale(options.log_y, points.extent(), "y", &columns.y, &mut notes)?;
         // The range is the data's (with their error bars), not the curve's.
         let bars = sigma.filter(|_| !large);
         let y_axis = match bars {
             Some(s) => Axis::of(observed.iter().zip(s).flat_map(|(y, s)| [y - s, *y, y + s]), log_y),
-            None => y_extent.axis(log_y),
+            None => points.extent().axis(log_y),
         };
         let panel = Panel { left: LEFT, right: RIGHT, top, bottom: 410.0, x: x_axis, y: y_axis, id: "main".into() };
         panel.axes(&mut svg, &x_label, &columns.y);
         // The curve over the data's range only (evenly spaced on the axis's scale).
-        let dense_x = dense(x, log_x);
+        let dense_x = dense(x_extent, log_x);
         let mut dense_y = vec![0.0; dense_x.len()];
         model.kernels().predict(&[&dense_x], &fit.values, &mut dense_y)?;
         let mut entries: Vec<(&str, &str, String)> =
@@ -964,8 +1054,10 @@ pub fn render(
         let mut occupied = points.occupied(&panel);
         occupied.extend(dense_x.iter().zip(&dense_y).map(|(x, y)| (panel.px(*x), panel.py(*y))));
         legend(&mut svg, &panel, &entries, &occupied);
-        (residuals, rmax)
+        residuals
     } else {
+        let y_extent = Extent::of(&observed);
+        let log_y = log_scale(options.log_y, y_extent, "y", &columns.y, &mut notes)?;
         // Observed against fitted, with the identity line: the fitted values' range first
         // (its extremes as a scatter's, a pass of its own).
         let (lo, hi) = gather(
@@ -982,17 +1074,18 @@ pub fn render(
             |a, b| (a.0.min(b.0), a.1.max(b.1)),
         )?;
         let range = Axis::of([y_extent.lo, y_extent.hi, lo, hi].into_iter(), log_y);
-        let (points, residuals, rmax) = points_and_residuals(range, &|_, f| f)?;
+        let (points, residuals) = points_and_residuals(range)?;
         let panel = Panel { left: LEFT, right: RIGHT, top, bottom: 410.0, x: range, y: range, id: "main".into() };
         panel.axes(&mut svg, &format!("fitted {}", columns.y), &format!("observed {}", columns.y));
         curve(&mut svg, "fit", "#d62728", &panel, [(range.lo, range.lo), (range.hi, range.hi)].into_iter());
         points.draw(&mut svg, "data", "#1f77b4", 2.5, &panel);
         let entries = [("point", "#1f77b4", data_entry), ("line", "#d62728", "observed = fitted".into())];
         legend(&mut svg, &panel, &entries, &points.occupied(&panel));
-        (residuals, rmax)
+        residuals
     };
     // Residuals, on a linear axis symmetric about 0.
-    let rmax = rmax.max(f64::MIN_POSITIVE);
+    let r = residuals.extent();
+    let rmax = (-r.lo).max(r.hi).max(f64::MIN_POSITIVE);
     let panel = Panel {
         left: LEFT,
         right: RIGHT,
@@ -1035,11 +1128,12 @@ pub fn check_options(
 ) -> anyhow::Result<()> {
     check_variables(options, variables.len())?;
     let mut notes = Vec::new();
-    if let [x] = variables {
-        log_scale(options.log_x.filter(|l| *l), Extent::of(x), "x", &columns.vars[0].1, &mut notes)?;
+    // (Only what a flag asks for: each extent is a pass over a column.)
+    if let ([x], Some(true)) = (variables, options.log_x) {
+        log_scale(Some(true), Extent::of(x), "x", &columns.vars[0].1, &mut notes)?;
     }
-    if let Some(y) = response {
-        log_scale(options.log_y.filter(|l| *l), Extent::of(y), "y", &columns.y, &mut notes)?;
+    if let (Some(y), Some(true)) = (response, options.log_y) {
+        log_scale(Some(true), Extent::of(y), "y", &columns.y, &mut notes)?;
     }
     Ok(())
 }
@@ -1473,6 +1567,7 @@ pub fn render_sets(
     for (k, set) in drawn.iter().enumerate() {
         let (col, row, cell_w, cell_h, head) = grid.cell(k);
         let x = set.data.column(&set.model.vars()[0]).unwrap_or(&[]);
+        let x_extent = Extent::of(x);
         let y = set.data.response();
         let sigma = set.data.sigma_values().filter(|_| !set.model.transforms_response() && x.len() <= MAX_DRAWN_POINTS);
         let y_axis = match sigma {
@@ -1484,7 +1579,7 @@ pub fn render_sets(
             right: cell_w * (col + 1.0) - 15.0,
             top: head + cell_h * row + 22.0,
             bottom: head + cell_h * row + 185.0,
-            x: Extent::of(x).axis(log_x),
+            x: x_extent.axis(log_x),
             y: y_axis,
             id: format!("set-{}", k + 1),
         };
@@ -1500,11 +1595,9 @@ pub fn render_sets(
             error_bars(&mut svg, &panel, x, y, s);
         }
         let mut points = Scatter::new(x.len(), panel.x, panel.right - panel.left);
-        for (x, y) in x.iter().zip(y) {
-            points.add(*x, *y);
-        }
+        points.add(x, y);
         points.draw(&mut svg, "data", "#1f77b4", 2.0, &panel);
-        let dense_x = dense(x, log_x);
+        let dense_x = dense(x_extent, log_x);
         let mut dense_y = vec![0.0; dense_x.len()];
         set.model.kernels().predict(&[&dense_x], set.values, &mut dense_y)?;
         curve(&mut svg, "fit", "#d62728", &panel, dense_x.iter().copied().zip(dense_y.iter().copied()));
@@ -1513,13 +1606,11 @@ pub fn render_sets(
     Ok((svg, notes))
 }
 
-/// 401 points over the range of `x` (evenly on a log scale for a log axis), for a curve.
-fn dense(x: &[f64], log: bool) -> Vec<f64> {
-    let (lo, hi) = x
-        .iter()
-        .filter(|v| v.is_finite() && (!log || **v > 0.0))
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
-    if !lo.is_finite() {
+/// 401 points over `extent` (evenly on a log scale for a log axis, whose extent is positive),
+/// for a curve.
+fn dense(extent: Extent, log: bool) -> Vec<f64> {
+    let Extent { lo, hi } = extent;
+    if !lo.is_finite() || (log && lo <= 0.0) {
         return Vec::new();
     }
     (0..=400)
@@ -1677,29 +1768,45 @@ mod tests {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
         };
-        let points: Vec<(f64, f64)> = (0..50_000).map(|_| (next(), next() * 10.0 - 5.0)).collect();
+        let mut x: Vec<f64> = (0..50_000).map(|_| next()).collect();
+        let mut y: Vec<f64> = (0..50_000).map(|_| next() * 10.0 - 5.0).collect();
+        // Some points not drawn: a y that is not finite, an x off the axis's ends (drawn in
+        // the first or last column).
+        (y[7], y[70], x[700], x[7000]) = (f64::NAN, f64::INFINITY, -3.0, 9.0);
         let width = 690.0;
-        let gather = |points: &[(f64, f64)]| {
+        let gather = |x: &[f64], y: &[f64]| {
             let mut s = Scatter::new(50_000, axis, width);
-            for (x, y) in points {
-                s.add(*x, *y);
-            }
+            s.add(x, y);
             s
         };
-        let whole = gather(&points);
-        let split = gather(&points[..17_000]).merge(gather(&points[17_000..]));
-        let (Scatter::Many { lo, hi, .. }, Scatter::Many { lo: lo2, hi: hi2, .. }) = (&whole, &split) else {
-            panic!("many points are spans")
-        };
-        assert_eq!((lo, hi), (lo2, hi2));
         let columns = width as usize + 1;
-        let mut expected = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
-        for (x, y) in &points {
-            let c = ((x * width).round() as usize).min(columns - 1);
-            expected[c] = (expected[c].0.min(*y), expected[c].1.max(*y));
-        }
-        for c in 0..columns {
-            assert_eq!((lo[c], hi[c]), expected[c], "column {c}");
+        let expected = |x: &[f64], y: &[f64]| {
+            let mut expected = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
+            for (x, y) in x.iter().zip(y).filter(|(_, y)| y.is_finite()) {
+                let c = ((x * width).round().max(0.0) as usize).min(columns - 1);
+                expected[c] = (expected[c].0.min(*y), expected[c].1.max(*y));
+            }
+            expected
+        };
+        // Unsorted (point by point), then sorted by x (a column's run at a time).
+        for sorted in [false, true] {
+            if sorted {
+                let mut points: Vec<(f64, f64)> = x.iter().copied().zip(y.iter().copied()).collect();
+                points.sort_by(|a, b| a.0.total_cmp(&b.0));
+                (x, y) = points.into_iter().unzip();
+            }
+            let whole = gather(&x, &y);
+            let split = gather(&x[..17_000], &y[..17_000]).merge(gather(&x[17_000..], &y[17_000..]));
+            let (Scatter::Many { lo, hi, .. }, Scatter::Many { lo: lo2, hi: hi2, .. }) = (&whole, &split) else {
+                panic!("many points are spans")
+            };
+            assert_eq!((lo, hi), (lo2, hi2));
+            let expected = expected(&x, &y);
+            for c in 0..columns {
+                assert_eq!((lo[c], hi[c]), expected[c], "column {c}, sorted {sorted}");
+            }
+            let extent = whole.extent();
+            assert_eq!((extent.lo, extent.hi), Extent::chunk(&y), "sorted {sorted}");
         }
     }
 
@@ -1721,6 +1828,23 @@ mod tests {
         assert_eq!(edges(&[1.0, 2.0, 4.0]), [0.5, 1.5, 3.0, 5.0]);
         // Block averages leave NaN cells out.
         assert_eq!(blocks(&[1.0, 3.0, f64::NAN, 5.0, 2.0, 2.0], 3, 2, 2, 2), [2.75, 2.0]);
+    }
+
+    #[test]
+    fn extents_skip_what_is_not_finite_in_every_lane_and_the_tail() {
+        for n in [0, 1, 7, 8, 9, 23, 64, 100] {
+            let mut values: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 - 50.0) * 0.25).collect();
+            for (k, bad) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY].into_iter().enumerate() {
+                if let Some(v) = values.get_mut(k * 3) {
+                    *v = bad;
+                }
+            }
+            let finite = values.iter().copied().filter(|v| v.is_finite());
+            let naive = (finite.clone().fold(f64::INFINITY, f64::min), finite.fold(f64::NEG_INFINITY, f64::max));
+            assert_eq!(Extent::chunk(&values), naive, "{n} values");
+            let of = Extent::of(&values);
+            assert_eq!((of.lo, of.hi), naive, "{n} values");
+        }
     }
 
     #[test]
