@@ -847,6 +847,48 @@ fn repl_profiles_derives_and_bands_the_last_fit() {
 }
 
 #[test]
+fn repl_plot_draws_the_profiles_contours_and_band_as_the_cli_does() {
+    let cache = TempDir::new("cli-repl-plot");
+    let (repl, cli) = (cache.path().join("repl.svg"), cache.path().join("cli.svg"));
+    // A contour of a pair replaces that pair's last one; a new fit drops them all (`plot`
+    // after the refit below draws none).
+    let script = format!(
+        "load examples/data/decay.csv\nmodel a*exp(-b*time) + c\ny signal\nsigma err\nfit\nci 1,2\n\
+         contour a,b\ncontour a,b 2\ncontour b,c 2\nband 1\ncontour a\nplot {}\nrefit\nplot {}\n",
+        repl.display(),
+        cache.path().join("refit.svg").display()
+    );
+    let out = crate::support::run_repl(script.as_bytes(), &cache);
+    expect_test::expect![[r#"
+        line 11: error: contour: name two parameters, e.g. `contour a,b` (and a level: `contour a,b 2`)
+        1 command of the script failed
+    "#]]
+    .assert_eq(&stderr(&out));
+    let out = jitfit(
+        &["fit", "a*exp(-b*time) + c", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"]
+            .into_iter()
+            .chain(["--ci", "1,2", "--contour", "a,b", "--contour", "b,c", "--contour-level", "2", "--band", "1"])
+            .chain(["--plot", cli.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+        &cache,
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let drawn = std::fs::read_to_string(&repl).unwrap();
+    assert_eq!(drawn, std::fs::read_to_string(&cli).unwrap());
+    assert_eq!(
+        [r#"<polyline class="profile""#, r#"<polyline class="contour""#, r#"class="confidence-band""#]
+            .map(|class| drawn.matches(class).count()),
+        [3, 2, 1]
+    );
+    let refit = std::fs::read_to_string(cache.path().join("refit.svg")).unwrap();
+    assert_eq!(
+        [r#"<polyline class="profile""#, r#"<polyline class="contour""#, r#"class="confidence-band""#]
+            .map(|class| refit.matches(class).count()),
+        [0, 0, 0]
+    );
+}
+
+#[test]
 fn errors_in_x_fit_pearson_york() {
     let cache = TempDir::new("cli-errors-in-x");
     let args = ["fit", "a + b*x", "examples/data/pearson_york.csv", "--sigma", "dy", "--sigma-x", "dx"];

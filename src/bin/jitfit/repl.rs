@@ -42,10 +42,11 @@ const COMMANDS: &[(&str, &str)] = &[
     ("refit", "refit                 fit again from the last fit's values (not p0)"),
     ("report", "report                print the last report again"),
     ("json", "json                  the last fit as JSON"),
-    ("plot", "plot FILE.svg         draw the last fit"),
+    ("plot", "plot FILE.svg|png     draw the last fit (with its ci, contour and band)"),
     ("ci", "ci 1,2,0.95           profile-likelihood intervals of the last fit"),
     ("derive", "derive t = log(2)/b   a derived quantity of the last fit, ± delta method"),
     ("band", "band 1                the last fit's confidence and prediction bands"),
+    ("contour", "contour a,b [LEVEL]   the last fit's 2-parameter region of a and b (1σ)"),
     ("eval", "eval EXPR [at x=1,..] evaluate an expression (fitted values by default)"),
     ("explain", "explain               derivatives and kernel IR of the model"),
     ("show", "show                  the session: data, model, options"),
@@ -77,6 +78,27 @@ struct Session {
     last: Option<(FitArgs, Outcome)>,
     /// The last fit when it was a structured global fit (then `last` is None).
     last_global: Option<(FitArgs, crate::global::GlobalOutcome)>,
+    /// What `ci`, `contour` and `band` computed for `last`, which `plot` draws with it.
+    drawn: Drawn,
+}
+
+/// The profiles (the last `ci`), contours (each pair's last `contour`) and band level (the
+/// last `band`) of the last fit: `plot` draws them as `jitfit fit --ci … --contour …
+/// --band … --plot` does.
+#[derive(Default)]
+struct Drawn {
+    profile: Option<jitfit::Profile>,
+    contours: Vec<jitfit::Contour>,
+    band: Option<jitfit::Level>,
+}
+
+impl Session {
+    /// A new last fit: what was computed for the one before is dropped.
+    fn set_last(&mut self, args: FitArgs, outcome: Outcome) {
+        self.last = Some((args, outcome));
+        self.last_global = None;
+        self.drawn = Drawn::default();
+    }
 }
 
 /// Words offered by tab completion: commands, column names, parameter names.
@@ -263,6 +285,7 @@ fn fit_global(session: &mut Session, args: FitArgs) -> anyhow::Result<bool> {
     out!("{}", crate::global::text(&outcome, &args))?;
     session.last = None;
     session.last_global = Some((args, outcome));
+    session.drawn = Drawn::default();
     Ok(true)
 }
 
@@ -380,8 +403,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let outcome = execute(&args, table)?;
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
             print_tied(&args, &outcome.fit)?;
-            session.last = Some((args, outcome));
-            session.last_global = None;
+            session.set_last(args, outcome);
         }
         "refit" => {
             // The last solution is the start for every parameter it has that is still free;
@@ -432,8 +454,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let outcome = execute(&args, table)?;
             out!("{}", report::text(&outcome.fit, &outcome.context(&args)))?;
             print_tied(&args, &outcome.fit)?;
-            session.last = Some((args, outcome));
-            session.last_global = None;
+            session.set_last(args, outcome);
         }
         "report" | "json" if session.last_global.is_some() => {
             let (args, outcome) = session.last_global.as_ref().expect("checked");
@@ -450,7 +471,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             outcome.write_plot(std::path::Path::new(rest), &crate::plot::PlotOptions::default())?;
             outln!("wrote {rest}")?;
         }
-        "ci" | "derive" | "band" if session.last_global.is_some() => {
+        "ci" | "derive" | "band" | "contour" if session.last_global.is_some() => {
             bail!("{command}: not for a structured global fit yet (`global-solver dense` fits the sets as one model)")
         }
         "report" | "json" | "plot" => {
@@ -464,18 +485,17 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                     if rest.is_empty() {
                         bail!("plot needs a file name, e.g. `plot fit.svg`");
                     }
-                    let uncertainty = crate::plot::Uncertainty::default();
-                    outcome.write_plot(
-                        std::path::Path::new(rest),
-                        &crate::plot::PlotOptions::default(),
-                        uncertainty,
-                    )?;
+                    let drawn = &session.drawn;
+                    let uncertainty =
+                        crate::plot::Uncertainty { profile: drawn.profile.as_ref(), contours: &drawn.contours };
+                    let options = crate::plot::PlotOptions { band: drawn.band, ..Default::default() };
+                    outcome.write_plot(std::path::Path::new(rest), &options, uncertainty)?;
                     outln!("wrote {rest}")?;
                 }
             }
         }
-        "ci" | "derive" | "band" => {
-            let (_, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
+        "ci" | "derive" | "band" | "contour" => {
+            let (args, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
             let fit = &outcome.fit;
             let mut extras = crate::uncertainty::Extras::default();
             let level = |text: &str| jitfit::Level::parse(text).map_err(|e| anyhow!("{command}: {e}"));
@@ -485,9 +505,35 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                     extras.profile = Some(fit.profile(&levels)?);
                 }
                 "derive" => extras.derived.push(fit.derive_definition(rest)?),
-                _ => extras.bands = Some(fit.bands(&outcome.data, level(if rest.is_empty() { "1" } else { rest })?)?),
+                "contour" => {
+                    let (pair, at) = rest.split_once(' ').map_or((rest, ""), |(p, l)| (p, l.trim()));
+                    let Some((a, b)) = pair.split_once(',') else {
+                        bail!("contour: name two parameters, e.g. `contour a,b` (and a level: `contour a,b 2`)");
+                    };
+                    if args.loss != "linear" {
+                        bail!(
+                            "contour: confidence regions need the linear loss: the {} loss's cost is not a likelihood",
+                            args.loss
+                        );
+                    }
+                    let at = level(if at.is_empty() { "1" } else { at })?;
+                    extras.contours.push(fit.contour(a.trim(), b.trim(), at, 36)?);
+                }
+                _ => {
+                    let at = level(if rest.is_empty() { "1" } else { rest })?;
+                    extras.bands = Some(fit.bands(&outcome.data, at)?);
+                    session.drawn.band = Some(at);
+                }
             }
             out!("{}", crate::uncertainty::text(fit, &extras))?;
+            // Kept for `plot`: the last profile, each pair's last contour.
+            if let Some(profile) = extras.profile {
+                session.drawn.profile = Some(profile);
+            }
+            for contour in extras.contours {
+                session.drawn.contours.retain(|c| (&c.x, &c.y) != (&contour.x, &contour.y));
+                session.drawn.contours.push(contour);
+            }
         }
         "eval" => {
             let (expr, at) = rest.split_once(" at ").map_or((rest, ""), |(e, a)| (e, a));
