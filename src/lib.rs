@@ -56,6 +56,7 @@ pub mod mpi;
 pub mod multistart;
 pub mod ops;
 pub mod problem;
+pub mod report;
 pub mod solve;
 pub mod symbolic;
 pub mod syntax;

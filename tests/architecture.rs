@@ -31,6 +31,8 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
     ("multistart", &["backend", "compiled", "fit", "ir", "problem", "solve"]),
     ("guess", &["ops", "solve", "syntax"]),
+    // The report's sections and the fit's JSON, shared by the CLI and the Python module.
+    ("report", &["backend", "fit", "solve"]),
     // MPI ranks as a `problem::Collective` (feature `mpi`): it knows nothing of fits.
     ("mpi", &["problem"]),
     ("error", &["backend", "data", "fit", "ir", "model", "symbolic", "syntax"]),

@@ -8,9 +8,10 @@ use crate::args::FitArgs;
 use crate::columns::{Columns, match_columns};
 use crate::config::FitConfig;
 use crate::format::num;
-use crate::report::{self, Context, Start, finite_or_null};
+use crate::report::{self, Context};
 use anyhow::{Context as _, bail};
 use jitfit::data::Table;
+use jitfit::report::{Start, finite_or_null};
 use jitfit::syntax::GlobalModel;
 use jitfit::{Data, GlobalFit};
 use serde_json::{Value, json};
@@ -605,7 +606,7 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
     let width = parameters.iter().map(|(n, _, _)| n.len()).max().unwrap_or(1).min(40);
     for (name, k, j) in &parameters {
         let set = &fit.sets[*k];
-        let detail = report::variable_detail(
+        let detail = jitfit::report::variable_detail(
             set.values[*j],
             set.std_errors[*j],
             set.fixed[*j],
@@ -704,7 +705,7 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
     let fit = &o.fit;
     let joint = o.joint();
     let n = o.parameters().len();
-    let matrix = |m: &[f64]| report::matrix_json(m, n);
+    let matrix = |m: &[f64]| jitfit::report::matrix_json(m, n);
     let parameters: Vec<Value> = o
         .parameters()
         .iter()
@@ -749,7 +750,7 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
         "backend": { "used": "cpu", "adapter": Value::Null, "gpu_iterations": 0, "gpu_nfev": 0, "gpu_seconds": 0.0, "f64_on_gpu": false, "note": Value::Null },
         "absolute_sigma": fit.absolute_sigma,
         "status": { "code": fit.status.code(), "converged": fit.status.converged(), "message": fit.message },
-        "statistics": report::Statistics {
+        "statistics": jitfit::report::Statistics {
             cost: fit.cost,
             chi2: fit.chi2,
             reduced_chi2: fit.reduced_chi2,

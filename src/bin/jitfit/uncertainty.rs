@@ -3,8 +3,8 @@
 
 use crate::args::FitArgs;
 use crate::format::{duration, num};
-use crate::report::finite_or_null;
 use anyhow::Context as _;
+use jitfit::report::finite_or_null;
 use jitfit::{Bands, Bootstrap, Contour, Data, Derived, Fit, Level, Limit, Profile, Resampling};
 use serde_json::{Value, json};
 use std::fmt::Write;
