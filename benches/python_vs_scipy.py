@@ -29,6 +29,10 @@ def best(f, repeat=5, number=1):
 
 print(f"import jitfit          {import_ms('jitfit'):8.1f} ms")
 print(f"import scipy.optimize  {import_ms('scipy.optimize'):8.1f} ms")
+try:
+    print(f"import lmfit           {import_ms('lmfit'):8.1f} ms")
+except subprocess.CalledProcessError:
+    print("import lmfit           (not installed)")
 
 import numpy as np  # noqa: E402
 from scipy.optimize import curve_fit  # noqa: E402
@@ -53,6 +57,20 @@ print(f"first fit, jitfit      {(time.perf_counter() - t) * 1e3:8.2f} ms (compil
 warm_j = best(lambda: jitfit.curve_fit(model, x, y, p0=[1, 1, 0]), number=2000)
 warm_s = best(lambda: curve_fit(f, x, y, p0=[1, 1, 0]), number=500)
 print(f"warm 100-point fit     jitfit {warm_j * 1e6:7.1f} µs   scipy (lm) {warm_s * 1e6:7.1f} µs   {warm_s / warm_j:5.1f}×")
+# The whole fit as a result (statistics, covariance, report on demand), against lmfit's Model.fit.
+compiled = jitfit.compile(model)
+warm_r = best(lambda: jitfit.fit(model, x, y, p0=[1, 1, 0]), number=2000)
+warm_c = best(lambda: compiled.fit(x, y, p0=[1, 1, 0]), number=2000)
+try:
+    import lmfit
+
+    lm_model = lmfit.Model(f)
+    lm_params = lm_model.make_params(a=1, b=1, c=0)
+    warm_l = best(lambda: lm_model.fit(y, lm_params, x=x), number=100)
+    lm_text = f"lmfit Model.fit {warm_l * 1e6:7.1f} µs   {warm_l / warm_r:5.1f}× and {warm_l / warm_c:5.1f}×"
+except ImportError:
+    lm_text = "lmfit not installed"
+print(f"warm fit, FitResult    jitfit.fit {warm_r * 1e6:7.1f} µs   compile(…).fit {warm_c * 1e6:7.1f} µs   {lm_text}")
 
 X = np.linspace(0, 10, 1_000_000)
 Y = 3 * np.exp(-0.7 * X) + 0.5 + 0.01 * rng.standard_normal(X.size)

@@ -7,9 +7,16 @@
 `curve_fit` keeps scipy.optimize.curve_fit's semantics (sigma, absolute_sigma, bounds, method)
 with the model as text instead of a Python function: the Jacobian is exact, the model is compiled.
 
+`fit` takes the same arguments and returns the whole fit as a `FitResult`: values, standard
+errors (inf where undetermined, as scipy's pcov), covariance, lmfit's statistics (chisqr, redchi, aic, bic,
+rsquared), success/status/message, `report()` (the report `jitfit fit` prints) and `to_json()`;
+it returns a fit that did not converge too (`success` False) where `curve_fit` raises.
+`compile(model, variables=None)` compiles once for many fits: `compile("a*exp(-b*t) + c",
+variables=["t"]).fit(t, y)`.
+
 `fit_many` fits one model to every row of a 2-D ydata in parallel (the exact solver per fit, or
 the compact Levenberg–Marquardt of Gpufit), returning popt, perr, chi2 and a status per fit.
 """
-from ._jitfit import curve_fit, fit_many, parameters
+from ._jitfit import FitResult, Model, compile, curve_fit, fit, fit_many, parameters
 
-__all__ = ["curve_fit", "fit_many", "parameters"]
+__all__ = ["FitResult", "Model", "compile", "curve_fit", "fit", "fit_many", "parameters"]

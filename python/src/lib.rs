@@ -81,6 +81,114 @@ fn parameters(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> Py
     Ok(compiled.params().to_vec())
 }
 
+/// The fit's options as Python passes them, checked and read once.
+struct FitInputs {
+    vars: Vec<(String, Vec<f64>)>,
+    y: Vec<f64>,
+    sigma: Option<Vec<f64>>,
+    loss: jitfit::solve::Loss,
+    f_scale: f64,
+    method: jitfit::solve::Method,
+    absolute_sigma: bool,
+    max_nfev: Option<usize>,
+}
+
+impl FitInputs {
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        py: Python<'_>,
+        xdata: &Bound<'_, PyAny>,
+        ydata: &Bound<'_, PyAny>,
+        sigma: Option<&Bound<'_, PyAny>>,
+        absolute_sigma: bool,
+        method: Option<&str>,
+        loss: &str,
+        f_scale: f64,
+        max_nfev: Option<usize>,
+    ) -> PyResult<FitInputs> {
+        let loss = jitfit::solve::Loss::from_name(loss).ok_or_else(|| {
+            value_error(format!("loss: `{loss}` is not one of linear, soft_l1, huber, cauchy, arctan"))
+        })?;
+        let vars = variables(py, xdata)?;
+        let (y, shape) = array(py, ydata, "ydata")?;
+        if shape.len() != 1 {
+            return Err(value_error(format!("ydata: expected a 1-D array, got shape {shape:?}")));
+        }
+        let sigma = match sigma {
+            Some(s) => {
+                let (s, shape) = array(py, s, "sigma")?;
+                if shape.len() != 1 {
+                    return Err(value_error("sigma: only a 1-D array of standard deviations is supported"));
+                }
+                Some(s)
+            }
+            None => None,
+        };
+        let method = match method {
+            None => jitfit::solve::Method::Auto,
+            Some("trf") => jitfit::solve::Method::Trf,
+            Some("lm") => jitfit::solve::Method::Lm,
+            Some(other) => return Err(value_error(format!("method: `{other}` is not one of None, 'trf', 'lm'"))),
+        };
+        Ok(FitInputs { vars, y, sigma, loss, f_scale, method, absolute_sigma, max_nfev })
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.vars.iter().map(|(n, _)| n.clone()).collect()
+    }
+
+    /// The fit of `compiled` from `p0` within `bounds`, the GIL released while it runs. No
+    /// p0: `ones` starts every parameter at 1 (scipy's `curve_fit`), otherwise the start is
+    /// jitfit's (1, or inside bounds that exclude it) and the report says "by default".
+    fn run(
+        self,
+        py: Python<'_>,
+        compiled: &Arc<jitfit::CompiledModel>,
+        p0: Option<&Bound<'_, PyAny>>,
+        ones: bool,
+        bounds: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<jitfit::Fit> {
+        let n = compiled.params().len();
+        let p0 = match p0 {
+            Some(p) => {
+                let (p, _) = array(py, p, "p0")?;
+                if p.len() != n {
+                    let names = compiled.params().join("', '");
+                    return Err(value_error(format!("p0: {} values for {n} parameters ['{names}']", p.len())));
+                }
+                Some(p)
+            }
+            None if ones => Some(vec![1.0; n]),
+            None => None,
+        };
+        let (lower, upper) = bounds_pair(py, bounds, n)?;
+        let FitInputs { vars, y, sigma, loss, f_scale, method, absolute_sigma, max_nfev } = self;
+        py.detach(|| {
+            let mut data = jitfit::Data::new().y(y);
+            for (name, values) in vars {
+                data = data.var(&name, values);
+            }
+            if let Some(s) = sigma {
+                data = data.sigma(s);
+            }
+            let mut fit = compiled
+                .fit(&data)
+                .bounds(&lower, &upper)
+                .absolute_sigma(absolute_sigma)
+                .method(method)
+                .loss(loss, f_scale);
+            if let Some(p0) = &p0 {
+                fit = fit.p0(p0);
+            }
+            if let Some(n) = max_nfev {
+                fit = fit.max_nfev(n);
+            }
+            fit.run()
+        })
+        .map_err(value_error)
+    }
+}
+
 /// `popt, pcov = curve_fit(model, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
 /// bounds=(-inf, inf), method=None, loss="linear", f_scale=1.0, max_nfev=None)` as
 /// `scipy.optimize.curve_fit` (whose `loss`, `f_scale` and `max_nfev` go to `least_squares`;
@@ -103,67 +211,10 @@ fn curve_fit<'py>(
     f_scale: f64,
     max_nfev: Option<usize>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let loss = jitfit::solve::Loss::from_name(loss)
-        .ok_or_else(|| value_error(format!("loss: `{loss}` is not one of linear, soft_l1, huber, cauchy, arctan")))?;
-    let vars = variables(py, xdata)?;
-    let (y, shape) = array(py, ydata, "ydata")?;
-    if shape.len() != 1 {
-        return Err(value_error(format!("ydata: expected a 1-D array, got shape {shape:?}")));
-    }
-    let sigma = match sigma {
-        Some(s) => {
-            let (s, shape) = array(py, s, "sigma")?;
-            if shape.len() != 1 {
-                return Err(value_error("sigma: only a 1-D array of standard deviations is supported"));
-            }
-            Some(s)
-        }
-        None => None,
-    };
-    let names: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
-    let source = model.to_owned();
+    let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
+    let (source, names) = (model.to_owned(), inputs.names());
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
-    let n = compiled.params().len();
-    let p0 = match p0 {
-        Some(p) => {
-            let (p, _) = array(py, p, "p0")?;
-            if p.len() != n {
-                let names = compiled.params().join("', '");
-                return Err(value_error(format!("p0: {} values for {n} parameters ['{names}']", p.len())));
-            }
-            p
-        }
-        None => vec![1.0; n],
-    };
-    let (lower, upper) = bounds_pair(py, bounds, n)?;
-    let method = match method {
-        None => jitfit::solve::Method::Auto,
-        Some("trf") => jitfit::solve::Method::Trf,
-        Some("lm") => jitfit::solve::Method::Lm,
-        Some(other) => return Err(value_error(format!("method: `{other}` is not one of None, 'trf', 'lm'"))),
-    };
-    let fit = py
-        .detach(|| {
-            let mut data = jitfit::Data::new().y(y);
-            for (name, values) in vars {
-                data = data.var(&name, values);
-            }
-            if let Some(s) = sigma {
-                data = data.sigma(s);
-            }
-            let mut fit = compiled
-                .fit(&data)
-                .p0(&p0)
-                .bounds(&lower, &upper)
-                .absolute_sigma(absolute_sigma)
-                .method(method)
-                .loss(loss, f_scale);
-            if let Some(n) = max_nfev {
-                fit = fit.max_nfev(n);
-            }
-            fit.run()
-        })
-        .map_err(value_error)?;
+    let fit = inputs.run(py, &compiled, p0, true, bounds)?;
     // As scipy: a fit that did not converge raises, never returns its last parameters as popt.
     if !fit.status.converged() {
         return Err(PyRuntimeError::new_err(format!(
@@ -172,9 +223,321 @@ fn curve_fit<'py>(
             fit.status.code()
         )));
     }
+    let n = fit.values.len();
     let popt = PyArray1::from_vec(py, fit.values.clone());
     let pcov = PyArray1::from_vec(py, fit.covariance.clone()).reshape([n, n])?;
     PyTuple::new(py, [popt.into_any(), pcov.into_any()])
+}
+
+/// A compiled model: `jitfit.compile(model, variables=None)` (variables: `["x"]` unless
+/// given), for fitting many data sets without compiling again. `parameters` and `variables`
+/// name them in the order of the values; `fit(xdata, ydata, …)` as `jitfit.fit`.
+#[pyclass(frozen, module = "jitfit")]
+struct Model {
+    compiled: Arc<jitfit::CompiledModel>,
+}
+
+#[pymethods]
+impl Model {
+    #[getter]
+    fn parameters(&self) -> Vec<String> {
+        self.compiled.params().to_vec()
+    }
+
+    #[getter]
+    fn variables(&self) -> Vec<String> {
+        self.compiled.vars().to_vec()
+    }
+
+    #[getter]
+    fn source(&self) -> String {
+        self.compiled.source().to_owned()
+    }
+
+    /// As `jitfit.fit(model, …)` with this model; `xdata` a 1-D array for a model of one
+    /// variable, or a dict naming each variable.
+    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn fit(
+        &self,
+        py: Python<'_>,
+        xdata: &Bound<'_, PyAny>,
+        ydata: &Bound<'_, PyAny>,
+        p0: Option<&Bound<'_, PyAny>>,
+        sigma: Option<&Bound<'_, PyAny>>,
+        absolute_sigma: bool,
+        bounds: Option<&Bound<'_, PyAny>>,
+        method: Option<&str>,
+        loss: &str,
+        f_scale: f64,
+        max_nfev: Option<usize>,
+    ) -> PyResult<FitResult> {
+        let mut inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
+        let vars = self.compiled.vars();
+        // A 1-D array is the model's one variable, whatever its name.
+        if let ([only], [(name, _)]) = (vars, &mut inputs.vars[..])
+            && xdata.cast::<PyDict>().is_err()
+        {
+            name.clone_from(only);
+        }
+        let mut given = inputs.names();
+        given.sort();
+        let mut wanted = vars.to_vec();
+        wanted.sort();
+        if given != wanted {
+            return Err(value_error(format!(
+                "xdata: the model's variables are [{}], xdata gives [{}]",
+                wanted.join(", "),
+                given.join(", ")
+            )));
+        }
+        let sigma = inputs.sigma.is_some();
+        let fit = inputs.run(py, &self.compiled, p0, false, bounds)?;
+        Ok(FitResult::new(&self.compiled, fit, sigma))
+    }
+
+    fn __repr__(&self) -> String {
+        format!("jitfit.compile({:?}, variables={:?})", self.compiled.source(), self.compiled.vars())
+    }
+}
+
+/// `jitfit.compile(model, variables=None)`: the model compiled once (see `Model`).
+#[pyfunction]
+#[pyo3(signature = (model, variables=None))]
+fn compile(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> PyResult<Model> {
+    let (model, vars) = (model.to_owned(), variables.unwrap_or_else(|| vec!["x".to_owned()]));
+    let compiled = py.detach(|| jitfit::compile_with_vars(&model, &vars)).map_err(value_error)?;
+    Ok(Model { compiled })
+}
+
+/// `result = fit(model, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, bounds=None,
+/// method=None, loss="linear", f_scale=1.0, max_nfev=None)`: the arguments of `curve_fit`,
+/// the whole fit as a `FitResult` — which is returned whether or not it converged (look at
+/// `success`, as in lmfit), with `report()` and `to_json()`. Without p0 a parameter starts at
+/// 1, or inside bounds that exclude 1 (said in the report: "init = …, by default").
+#[pyfunction]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None))]
+#[allow(clippy::too_many_arguments)]
+fn fit(
+    py: Python<'_>,
+    model: &str,
+    xdata: &Bound<'_, PyAny>,
+    ydata: &Bound<'_, PyAny>,
+    p0: Option<&Bound<'_, PyAny>>,
+    sigma: Option<&Bound<'_, PyAny>>,
+    absolute_sigma: bool,
+    bounds: Option<&Bound<'_, PyAny>>,
+    method: Option<&str>,
+    loss: &str,
+    f_scale: f64,
+    max_nfev: Option<usize>,
+) -> PyResult<FitResult> {
+    let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
+    let (source, names) = (model.to_owned(), inputs.names());
+    let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
+    let sigma = inputs.sigma.is_some();
+    let fit = inputs.run(py, &compiled, p0, false, bounds)?;
+    Ok(FitResult::new(&compiled, fit, sigma))
+}
+
+/// A fit: its values and standard errors (inf where the data do not determine one, as
+/// scipy's `pcov`; the report says "not determined" and why), the
+/// covariance, the statistics (lmfit's names: `chisqr`, `redchi`, `aic`, `bic`, `rsquared`,
+/// `ndata`, `nfree`, `nfev`), whether it converged (`success`, `status`, `message`), the
+/// report `jitfit fit` prints (`report()`) and its JSON (`to_json()`).
+#[pyclass(frozen, module = "jitfit")]
+struct FitResult {
+    fit: jitfit::Fit,
+    model: String,
+    variables: Vec<String>,
+    sigma: bool,
+}
+
+impl FitResult {
+    fn new(compiled: &jitfit::CompiledModel, fit: jitfit::Fit, sigma: bool) -> FitResult {
+        FitResult { fit, model: compiled.source().to_owned(), variables: compiled.vars().to_vec(), sigma }
+    }
+
+    /// What the report's [[Data]] says besides the counts: `e` as Euler's number.
+    fn notes(&self) -> Vec<String> {
+        let uses_e = jitfit::syntax::parse(&self.model).is_ok_and(|ast| ast.uses_constant("e"));
+        if uses_e && !self.variables.iter().any(|v| v == "e") {
+            vec!["`e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)".to_owned()]
+        } else {
+            Vec::new()
+        }
+    }
+
+    fn matrix<'py>(&self, py: Python<'py>, m: &[f64]) -> PyResult<Bound<'py, PyAny>> {
+        let n = self.fit.values.len();
+        Ok(PyArray1::from_vec(py, m.to_vec()).reshape([n, n])?.into_any())
+    }
+}
+
+#[pymethods]
+impl FitResult {
+    /// The parameters' names, in the order of `values`.
+    #[getter]
+    fn names(&self) -> Vec<String> {
+        self.fit.param_names.clone()
+    }
+
+    /// {name: value}.
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyDict>> {
+        let d = PyDict::new(py);
+        for (name, value) in self.fit.param_names.iter().zip(&self.fit.values) {
+            d.set_item(name, value)?;
+        }
+        Ok(d)
+    }
+
+    #[getter]
+    fn values<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_vec(py, self.fit.values.clone())
+    }
+
+    /// Standard errors: inf where the covariance does not give one (never 0 for an
+    /// undetermined parameter).
+    #[getter]
+    fn stderr<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_vec(py, self.fit.std_errors.clone())
+    }
+
+    #[getter]
+    fn covariance<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.matrix(py, &self.fit.covariance)
+    }
+
+    #[getter]
+    fn correlation<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        self.matrix(py, &self.fit.correlation)
+    }
+
+    #[getter]
+    fn chisqr(&self) -> f64 {
+        self.fit.chi2
+    }
+
+    #[getter]
+    fn redchi(&self) -> f64 {
+        self.fit.reduced_chi2
+    }
+
+    #[getter]
+    fn aic(&self) -> f64 {
+        self.fit.aic
+    }
+
+    #[getter]
+    fn bic(&self) -> f64 {
+        self.fit.bic
+    }
+
+    /// R² weighted like χ²: 1 − χ²/Σ(y − ȳ)²/σ², ȳ the σ⁻²-weighted mean (lmfit's ignores
+    /// σ); NaN where it does not apply (a Poisson deviance).
+    #[getter]
+    fn rsquared(&self) -> f64 {
+        self.fit.r_squared
+    }
+
+    #[getter]
+    fn ndata(&self) -> usize {
+        self.fit.n_points
+    }
+
+    /// Degrees of freedom: points − free parameters.
+    #[getter]
+    fn nfree(&self) -> usize {
+        self.fit.dof
+    }
+
+    #[getter]
+    fn nvarys(&self) -> usize {
+        self.fit.n_free
+    }
+
+    #[getter]
+    fn nfev(&self) -> usize {
+        self.fit.nfev
+    }
+
+    #[getter]
+    fn njev(&self) -> usize {
+        self.fit.njev
+    }
+
+    #[getter]
+    fn success(&self) -> bool {
+        self.fit.status.converged()
+    }
+
+    /// scipy's `least_squares` status code (1–4 converged, 0 max_nfev, −1 failed…).
+    #[getter]
+    fn status(&self) -> i32 {
+        self.fit.status.code()
+    }
+
+    #[getter]
+    fn message(&self) -> String {
+        self.fit.message.clone()
+    }
+
+    /// The report `jitfit fit` prints: [[Model]], [[Data]], [[Fit Statistics]],
+    /// [[Variables]], [[Correlations]] (those of at least `min_correl`), [[Status]].
+    #[pyo3(signature = (min_correl=0.1))]
+    fn report(&self, min_correl: f64) -> String {
+        let mut out = format!("[[Model]]\n    {}\n[[Data]]\n", self.model.trim().replace('\n', "\n    "));
+        out += &format!(
+            "    {} points; variables {}; {}\n",
+            self.fit.n_points,
+            self.variables.join(", "),
+            if self.sigma { "sigma given" } else { "no sigma (unit weights)" }
+        );
+        for note in self.notes() {
+            out += &format!("    {note}\n");
+        }
+        out + &jitfit::report::sections(&self.fit, &[], min_correl, false)
+    }
+
+    /// The report as JSON (`jitfit.fit/1`, as `jitfit fit --json` writes it): `data` names
+    /// no file (`path` null) and its columns by variable.
+    fn to_json(&self) -> PyResult<String> {
+        use serde_json::{Value, json};
+        let mut report = serde_json::Map::new();
+        report.insert("schema".into(), json!("jitfit.fit/1"));
+        report.insert("model".into(), json!(self.model));
+        report.insert(
+            "data".into(),
+            json!({
+                "path": Value::Null,
+                "points": self.fit.n_points,
+                "variables": self.variables.iter().map(|v| json!({"name": v, "column": v})).collect::<Vec<_>>(),
+                "response": "ydata",
+                "sigma": if self.sigma { Some("sigma") } else { None },
+                "notes": self.notes(),
+            }),
+        );
+        report.extend(jitfit::report::fit_json(&self.fit, &[]));
+        report.insert("timing".into(), json!({"solve_seconds": self.fit.solve_time.as_secs_f64()}));
+        serde_json::to_string_pretty(&Value::Object(report)).map_err(value_error)
+    }
+
+    fn __repr__(&self) -> String {
+        let values: Vec<String> = self
+            .fit
+            .param_names
+            .iter()
+            .zip(&self.fit.values)
+            .map(|(n, v)| format!("{n}={}", jitfit::report::num(*v)))
+            .collect();
+        format!(
+            "<FitResult {}: {}; chisqr={}>",
+            if self.success() { "converged" } else { "NOT converged" },
+            values.join(", "),
+            jitfit::report::num(self.fit.chi2)
+        )
+    }
 }
 
 /// One batch variable: the same values for every fit (1-D, `points` long) or a value per
@@ -381,5 +744,9 @@ fn _jitfit(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(curve_fit, m)?)?;
     m.add_function(wrap_pyfunction!(parameters, m)?)?;
     m.add_function(wrap_pyfunction!(fit_many, m)?)?;
+    m.add_function(wrap_pyfunction!(fit, m)?)?;
+    m.add_function(wrap_pyfunction!(compile, m)?)?;
+    m.add_class::<Model>()?;
+    m.add_class::<FitResult>()?;
     Ok(())
 }

@@ -1,0 +1,160 @@
+"""jitfit.fit / jitfit.compile: the whole fit as a FitResult, against lmfit computed here in the
+same process (lmfit's names and conventions: chisqr, redchi, aic, bic, rsquared, stderr) and
+against scipy's curve_fit, and its report and JSON by exact text.
+"""
+import json
+import pathlib
+
+import lmfit
+import numpy as np
+import pytest
+
+import jitfit
+
+DECAY = pathlib.Path(__file__).resolve().parents[2] / "examples" / "data" / "decay.csv"
+
+
+def decay():
+    d = np.genfromtxt(DECAY, delimiter=",", names=True, skip_header=1)
+    return d["time"], d["signal"], d["err"]
+
+
+def test_values_errors_and_statistics_match_lmfit():
+    t, y, err = decay()
+    ours = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, p0=[1, 1, 0], sigma=err)
+    model = lmfit.Model(lambda t, a, b, c: a * np.exp(-b * t) + c)
+    theirs = model.fit(y, model.make_params(a=1, b=1, c=0), t=t, weights=1 / err,
+                       max_nfev=2000, fit_kws=dict(ftol=1e-14, xtol=1e-14, gtol=0.0))
+    assert theirs.success and ours.success
+    names = ["a", "b", "c"]
+    assert ours.names == names
+    np.testing.assert_allclose(ours.values, [theirs.params[n].value for n in names], rtol=1e-8)
+    # lmfit's covariance comes from MINPACK's finite-difference Jacobian: 1.5e-5 from jitfit's
+    # exact one here (curve_fit's, from scipy's, agrees to 1e-6: test_curve_fit.py).
+    np.testing.assert_allclose(ours.stderr, [theirs.params[n].stderr for n in names], rtol=1e-5)
+    np.testing.assert_allclose(ours.covariance, theirs.covar, rtol=5e-5)
+    for ours_value, theirs_value in [(ours.chisqr, theirs.chisqr), (ours.redchi, theirs.redchi),
+                                     (ours.aic, theirs.aic), (ours.bic, theirs.bic)]:
+        np.testing.assert_allclose(ours_value, theirs_value, rtol=1e-9)
+    # R² weighted like χ² (about the σ⁻²-weighted mean); lmfit's ignores the weights.
+    w2 = err**-2
+    mean = (w2 * y).sum() / w2.sum()
+    np.testing.assert_allclose(ours.rsquared, 1 - ours.chisqr / (w2 * (y - mean) ** 2).sum(), rtol=1e-12)
+    unweighted = 1 - ((y - theirs.best_fit) ** 2).sum() / ((y - y.mean()) ** 2).sum()
+    np.testing.assert_allclose(theirs.rsquared, unweighted, rtol=1e-12)
+    assert (ours.ndata, ours.nvarys, ours.nfree) == (theirs.ndata, theirs.nvarys, theirs.nfree)
+    assert ours.params == pytest.approx({n: theirs.params[n].value for n in names}, rel=1e-8)
+
+
+def test_fit_agrees_with_curve_fit_and_compile_reuses_the_model():
+    t, y, err = decay()
+    popt, pcov = jitfit.curve_fit("a*exp(-b*t) + c", {"t": t}, y, p0=[1, 1, 0], sigma=err)
+    result = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, p0=[1, 1, 0], sigma=err)
+    np.testing.assert_array_equal(result.values, popt)
+    np.testing.assert_array_equal(result.covariance, pcov)
+    np.testing.assert_array_equal(result.stderr, np.sqrt(np.diag(pcov)))
+    model = jitfit.compile("a*exp(-b*t) + c", variables=["t"])
+    assert (model.parameters, model.variables) == (["a", "b", "c"], ["t"])
+    assert repr(model) == 'jitfit.compile("a*exp(-b*t) + c", variables=["t"])'
+    # A 1-D array is the model's one variable; a dict names it.
+    for xdata in (t, {"t": t}):
+        again = model.fit(xdata, y, p0=[1, 1, 0], sigma=err)
+        np.testing.assert_array_equal(again.values, popt)
+    with pytest.raises(ValueError) as e:
+        model.fit({"x": t}, y)
+    assert str(e.value) == "xdata: the model's variables are [t], xdata gives [x]"
+
+
+def test_report_is_the_cli_report_and_json_its_schema():
+    t, y, err = decay()
+    result = jitfit.fit("a*exp(-b*time) + c", {"time": t}, y, sigma=err)
+    # No p0: each start said to be the default one.
+    assert result.report() == """\
+[[Model]]
+    a*exp(-b*time) + c
+[[Data]]
+    100 points; variables time; sigma given
+[[Fit Statistics]]
+    fitting method       = trf (loss linear)
+    backend              = cpu
+    function evals       = 9 (Jacobian evals 8)
+    data points          = 100
+    variables            = 3 free of 3
+    chi-square           = 94.4774
+    reduced chi-square   = 0.973994
+    Akaike info crit     = 0.319051
+    Bayesian info crit   = 8.13456
+    R-squared            = 0.998728
+    optimality           = 3.89804e-10
+[[Variables]]
+    a =       3.0016 ± 0.0122719 (0.41%)  (init = 1, by default)
+    b =     0.699173 ± 0.00548887 (0.79%)  (init = 1, by default)
+    c =     0.497727 ± 0.00394666 (0.79%)  (init = 1, by default)
+[[Correlations]] (unreported correlations are < 0.1)
+    C(b, c)  = +0.6217
+    C(a, b)  = +0.4632
+[[Status]]
+    converged: `ftol` termination condition is satisfied. (status 2)
+"""
+    assert result.report(min_correl=0.5).endswith("""\
+[[Correlations]] (unreported correlations are < 0.5)
+    C(b, c)  = +0.6217
+[[Status]]
+    converged: `ftol` termination condition is satisfied. (status 2)
+""")
+    report = json.loads(result.to_json())
+    assert report["schema"] == "jitfit.fit/1"
+    assert report["data"] == {"path": None, "points": 100, "variables": [{"name": "time", "column": "time"}],
+                              "response": "ydata", "sigma": "sigma", "notes": []}
+    assert [p["name"] for p in report["parameters"]] == ["a", "b", "c"]
+    assert [p["value"] for p in report["parameters"]] == list(result.values)
+    assert report["statistics"]["chi_square"] == result.chisqr
+    assert report["status"] == {"code": 2, "converged": True, "message": result.message}
+    assert np.array(report["covariance"]).tolist() == result.covariance.tolist()
+
+
+def test_nothing_silent_in_the_report():
+    t, y, _ = decay()
+    # `e` is Euler's number, and the report says so.
+    report = jitfit.fit("a*e^(-b*x)", t, y).report()
+    assert report.splitlines()[3:5] == [
+        "    100 points; variables x; no sigma (unit weights)",
+        "    `e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)",
+    ]
+    # Undetermined parameters: their errors are inf (as scipy's pcov) and "not determined",
+    # never ± 0, and the status says why.
+    result = jitfit.fit("a*x + b*x + c", t, y)
+    assert np.isinf(result.stderr[:2]).all() and np.isfinite(result.stderr[2])
+    assert result.report().split("[[Variables]]\n")[1] == """\
+    a =   -0.0950122 ± not determined  (init = 1, by default)
+    b =   -0.0950122 ± not determined  (init = 1, by default)
+    c =      1.88248 ± 0.0885582 (4.70%)  (init = 1, by default)
+[[Correlations]] (unreported correlations are < 0.1)
+    none
+[[Status]]
+    converged: `xtol` termination condition is satisfied. (status 3)
+    warning: the Jacobian has rank 2 < 3 at the solution: some parameters are not determined by the data
+"""
+
+
+def test_a_fit_that_does_not_converge_is_returned_and_says_so():
+    t, y, err = decay()
+    result = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, sigma=err, max_nfev=2)
+    assert not result.success and result.status == 0
+    assert repr(result).startswith("<FitResult NOT converged: a=")
+    assert "    did NOT converge: " in result.report()
+    with pytest.raises(RuntimeError):
+        jitfit.curve_fit("a*exp(-b*t) + c", {"t": t}, y, sigma=err, max_nfev=2)
+
+
+def test_bounds_without_p0_start_inside_them():
+    t, y, err = decay()
+    result = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, sigma=err, bounds=([2, 0, 0], [5, 0.5, 1]))
+    assert result.success
+    # a and b start inside their bounds, not at 1 (curve_fit starts at 1); b's binds (the free
+    # fit has b = 0.699).
+    assert result.report().split("[[Variables]]\n")[1].split("[[Correlations]]")[0] == """\
+    a =      2.77524 ± 0.0460329 (1.66%)  (init = 3.5, by default)
+    b =          0.5 ± 0.0185107 (3.70%)  (init = 0.25, by default, at its upper bound)
+    c =      0.37865 ± 0.0216713 (5.72%)  (init = 1, by default)
+"""
