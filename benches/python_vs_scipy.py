@@ -98,3 +98,37 @@ jitfit.fit_many(model, xs, Ys, p0=[1, 1, 0], solver="compact")
 batch_compact = time.perf_counter() - t
 print(f"the same, fit_many     exact {batch_exact:7.3f} s    compact {batch_compact:7.3f} s    "
       f"{many_s / batch_exact:5.1f}× and {many_s / batch_compact:5.1f}× scipy's loop")
+
+# 10^7 points from .npy files, each way in a fresh process (peak RSS is a high-water mark; the
+# mapped files' pages count in it): the paths (memory-mapped, as `jitfit fit --x FILE.npy`)
+# against the arrays np.load returns (read into memory, then copied once into the fit).
+import os  # noqa: E402
+import tempfile  # noqa: E402
+
+NPY_RUN = """
+import sys, time
+import numpy as np, jitfit
+
+def peak_mb():  # VmHWM: this process's own peak (ru_maxrss carries the parent's over fork)
+    return next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM")) / 1024
+
+base = peak_mb()
+x, y = sys.argv[2], sys.argv[3]
+t = time.perf_counter()
+if sys.argv[1] == "arrays":
+    x, y = np.load(x), np.load(y)
+jitfit.fit("a*exp(-b*x) + c", x, y, p0=[1, 1, 0])
+print(time.perf_counter() - t, peak_mb() - base)
+"""
+with tempfile.TemporaryDirectory() as tmp:
+    X7 = np.linspace(0, 10, 10_000_000)
+    paths = [os.path.join(tmp, "x.npy"), os.path.join(tmp, "y.npy")]
+    np.save(paths[0], X7)
+    np.save(paths[1], 3 * np.exp(-0.7 * X7) + 0.5 + 0.01 * rng.standard_normal(X7.size))
+    del X7
+    line = "10^7 points from .npy "
+    for way in ("paths", "arrays"):
+        out = subprocess.run([sys.executable, "-c", NPY_RUN, way, *paths], capture_output=True, text=True, check=True)
+        seconds, mb = map(float, out.stdout.split())
+        line += f"  {way} {seconds:5.2f} s, peak RSS +{mb:4.0f} MB"
+    print(line)

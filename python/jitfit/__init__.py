@@ -14,6 +14,9 @@ it returns a fit that did not converge too (`success` False) where `curve_fit` r
 `compile(model, variables=None)` compiles once for many fits: `compile("a*exp(-b*t) + c",
 variables=["t"]).fit(t, y)`.
 
+Any column may be the path of a 1-D float64 `.npy` file instead of an array: it is
+memory-mapped, not read into Python (`jitfit.fit(model, "x.npy", "y.npy")`).
+
 `fit_many` fits one model to every row of a 2-D ydata in parallel (the exact solver per fit, or
 the compact Levenberg–Marquardt of Gpufit), returning popt, perr, chi2 and a status per fit.
 """

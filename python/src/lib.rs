@@ -26,26 +26,49 @@ fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f6
     Ok((a.as_slice().map_err(value_error)?.to_vec(), shape))
 }
 
-/// The variables: a 1-D array is `x`; a dict maps names to 1-D arrays.
-fn variables(py: Python<'_>, xdata: &Bound<'_, PyAny>) -> PyResult<Vec<(String, Vec<f64>)>> {
+/// A 1-D column of a fit: an array-like (copied once), or the path (`str` or path-like) of a
+/// 1-D float64 `.npy` file, memory-mapped as `jitfit fit --x FILE.npy` maps it (no copy, no
+/// Python memory: the way to fit 10^8 points from Python).
+/// `expected`: what the error says a column must be.
+fn column(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str, expected: &str) -> PyResult<jitfit::data::Column> {
+    let is_path = obj.is_instance_of::<pyo3::types::PyString>() || obj.hasattr("__fspath__")?;
+    if is_path {
+        let path: std::path::PathBuf = obj.extract()?;
+        if path.extension().is_none_or(|e| e != "npy") {
+            return Err(value_error(format!(
+                "{what}: `{}` is not a .npy file (pass an array or a .npy path)",
+                path.display()
+            )));
+        }
+        let (_, mut columns) = jitfit::data::npy::read_npy(&path).map_err(value_error)?;
+        if columns.len() != 1 {
+            return Err(value_error(format!(
+                "{what}: `{}` holds a 2-D array ({} columns); a column is a 1-D array",
+                path.display(),
+                columns.len()
+            )));
+        }
+        return Ok(columns.remove(0));
+    }
+    let (v, shape) = array(py, obj, what)?;
+    if shape.len() != 1 {
+        return Err(value_error(format!("{what}: expected {expected}, got shape {shape:?}")));
+    }
+    Ok(v.into())
+}
+
+/// The variables: a 1-D array (or `.npy` path) is `x`; a dict maps names to 1-D arrays.
+fn variables(py: Python<'_>, xdata: &Bound<'_, PyAny>) -> PyResult<Vec<(String, jitfit::data::Column)>> {
     if let Ok(dict) = xdata.cast::<PyDict>() {
         let mut vars = Vec::new();
         for (name, values) in dict.iter() {
             let name: String = name.extract().map_err(|_| value_error("xdata: the dict's keys must be names"))?;
-            let (v, shape) = array(py, &values, &format!("xdata[{name:?}]"))?;
-            if shape.len() != 1 {
-                return Err(value_error(format!("xdata[{name:?}]: expected a 1-D array, got shape {shape:?}")));
-            }
+            let v = column(py, &values, &format!("xdata[{name:?}]"), "a 1-D array")?;
             vars.push((name, v));
         }
         return Ok(vars);
     }
-    let (x, shape) = array(py, xdata, "xdata")?;
-    if shape.len() != 1 {
-        return Err(value_error(format!(
-            "xdata: expected a 1-D array (the variable `x`) or a dict of named 1-D arrays, got shape {shape:?}"
-        )));
-    }
+    let x = column(py, xdata, "xdata", "a 1-D array (the variable `x`) or a dict of named 1-D arrays")?;
     Ok(vec![("x".to_owned(), x)])
 }
 
@@ -83,9 +106,9 @@ fn parameters(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> Py
 
 /// The fit's options as Python passes them, checked and read once.
 struct FitInputs {
-    vars: Vec<(String, Vec<f64>)>,
-    y: Vec<f64>,
-    sigma: Option<Vec<f64>>,
+    vars: Vec<(String, jitfit::data::Column)>,
+    y: jitfit::data::Column,
+    sigma: Option<jitfit::data::Column>,
     loss: jitfit::solve::Loss,
     f_scale: f64,
     method: jitfit::solve::Method,
@@ -110,18 +133,9 @@ impl FitInputs {
             value_error(format!("loss: `{loss}` is not one of linear, soft_l1, huber, cauchy, arctan"))
         })?;
         let vars = variables(py, xdata)?;
-        let (y, shape) = array(py, ydata, "ydata")?;
-        if shape.len() != 1 {
-            return Err(value_error(format!("ydata: expected a 1-D array, got shape {shape:?}")));
-        }
+        let y = column(py, ydata, "ydata", "a 1-D array")?;
         let sigma = match sigma {
-            Some(s) => {
-                let (s, shape) = array(py, s, "sigma")?;
-                if shape.len() != 1 {
-                    return Err(value_error("sigma: only a 1-D array of standard deviations is supported"));
-                }
-                Some(s)
-            }
+            Some(s) => Some(column(py, s, "sigma", "a 1-D array of standard deviations (the only form supported)")?),
             None => None,
         };
         let method = match method {

@@ -158,3 +158,28 @@ def test_bounds_without_p0_start_inside_them():
     b =          0.5 ± 0.0185107 (3.70%)  (init = 0.25, by default, at its upper bound)
     c =      0.37865 ± 0.0216713 (5.72%)  (init = 1, by default)
 """
+
+
+def test_npy_paths_are_mapped_columns(tmp_path):
+    t, y, err = decay()
+    for name, values in [("t", t), ("y", y), ("err", err)]:
+        np.save(tmp_path / f"{name}.npy", values)
+    from_arrays = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, p0=[1, 1, 0], sigma=err)
+    # str or path-like, for any column; the same fit bit for bit.
+    for xdata, ydata, sigma in [({"t": str(tmp_path / "t.npy")}, str(tmp_path / "y.npy"), str(tmp_path / "err.npy")),
+                                ({"t": tmp_path / "t.npy"}, tmp_path / "y.npy", err)]:
+        from_files = jitfit.fit("a*exp(-b*t) + c", xdata, ydata, p0=[1, 1, 0], sigma=sigma)
+        np.testing.assert_array_equal(from_files.values, from_arrays.values)
+        np.testing.assert_array_equal(from_files.covariance, from_arrays.covariance)
+    popt, _ = jitfit.curve_fit("a*exp(-b*x) + c", tmp_path / "t.npy", tmp_path / "y.npy", p0=[1, 1, 0])
+    np.testing.assert_array_equal(popt, jitfit.curve_fit("a*exp(-b*x) + c", t, y, p0=[1, 1, 0])[0])
+    np.save(tmp_path / "table.npy", np.stack([t, y], axis=1))
+    with pytest.raises(ValueError) as e:
+        jitfit.fit("a*exp(-b*x) + c", tmp_path / "table.npy", y)
+    assert str(e.value) == f"xdata: `{tmp_path / 'table.npy'}` holds a 2-D array (2 columns); a column is a 1-D array"
+    with pytest.raises(ValueError) as e:
+        jitfit.fit("a*exp(-b*x) + c", t, str(DECAY))
+    assert str(e.value) == f"ydata: `{DECAY}` is not a .npy file (pass an array or a .npy path)"
+    with pytest.raises(ValueError) as e:
+        jitfit.fit("a*exp(-b*x) + c", t, str(tmp_path / "missing.npy"))
+    assert str(e.value) == f"cannot read {tmp_path / 'missing.npy'}: No such file or directory (os error 2)"
