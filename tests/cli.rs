@@ -1229,6 +1229,77 @@ fn a_global_fit_is_the_stacked_fit_written_by_hand() {
 }
 
 #[test]
+fn ties_in_a_global_fit_are_reported_once_or_per_set_by_either_solver() {
+    let cache = TempDir::new("cli-global-ties");
+    let dir = TempDir::new("cli-global-ties-data");
+    let (long, _) = global_data(&dir);
+    let path = long.to_str().unwrap();
+    let fit = |model: &str, tie: &str, extra: &[&str]| -> serde_json::Value {
+        let args =
+            ["fit", model, path, "--sets", "detector", "--shared", "tau", "--tie", tie, "--p0", "tau=1", "--json"];
+        let out = jitfit(&[&args[..], extra].concat(), &cache);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        serde_json::from_str(&stdout(&out)).unwrap()
+    };
+    let value = |v: &serde_json::Value, name: &str| -> f64 {
+        v["parameters"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()["value"].as_f64().unwrap()
+    };
+    // A tie of a set's own parameters: one value per set, named as the sets' own parameters;
+    // a tie of shared ones: one value. The structured solver and the dense rewrite agree.
+    for (model, tie, names) in [
+        ("A*exp(-t/tau) + B", "B = A/10", vec!["B_1", "B_2", "B_3"]),
+        ("A*exp(-t/tau) + B*exp(-t/tau2)", "tau2 = 10*tau", vec!["tau2"]),
+    ] {
+        let structured = fit(model, tie, &[]);
+        let dense = fit(model, tie, &["--global-solver", "dense"]);
+        let (tied, tied_dense) = (structured["tied"].as_array().unwrap(), dense["tied"].as_array().unwrap());
+        assert_eq!(tied.iter().map(|t| t["name"].as_str().unwrap()).collect::<Vec<_>>(), names, "{tie}");
+        assert_eq!(tied.len(), tied_dense.len());
+        for (a, b) in tied.iter().zip(tied_dense) {
+            assert_eq!((&a["name"], &a["expression"]), (&b["name"], &b["expression"]));
+            for field in ["value", "stderr"] {
+                let (a, b) = (a[field].as_f64().unwrap(), b[field].as_f64().unwrap());
+                assert!((a - b).abs() <= 1e-7 * b.abs(), "{tie} {field}: {a} vs {b}");
+            }
+        }
+        for (k, t) in tied.iter().enumerate() {
+            let expected = match names.len() {
+                1 => 10.0 * value(&structured, "tau"),
+                _ => value(&structured, &format!("A_{}", k + 1)) / 10.0,
+            };
+            assert!((t["value"].as_f64().unwrap() - expected).abs() <= 1e-15 * expected.abs(), "{tie}");
+        }
+    }
+    let out = jitfit(
+        &["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--tie", "B = A/10"],
+        &cache,
+    );
+    let report = stdout(&out);
+    expect_test::expect![[r#"
+        [[Tied]] (--tie: not fitted, computed; standard errors by the delta method)
+            B_1 =     0.294759 ± 0.00571372  (= A/10)
+            B_2 =     0.174603 ± 0.00518709  (= A/10)
+            B_3 =     0.448194 ± 0.0066521  (= A/10)
+    "#]]
+    .assert_eq(&report[report.find("[[Tied]]").unwrap()..]);
+    // A tied parameter is not shared (a tie of shared ones is), and the sets' own models are
+    // not tied.
+    let refused = |extra: &[&str]| -> String {
+        let args = ["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--tie", "B = A/10"];
+        let out = jitfit(&[&args[..], extra].concat(), &cache);
+        assert_eq!(out.status.code(), Some(1), "{extra:?}");
+        stderr(&out)
+    };
+    expect_test::expect![[r#"
+        error: --shared B: `B` is tied (--tie 'B = A/10'): it is computed, not fitted
+        error: --tie cannot be combined with --model-for yet: a tie rewrites the main model, not the sets' own ones
+    "#]]
+    .assert_eq(
+        &[refused(&["--shared", "tau,B"]), refused(&["--model-for", "det_b", "A*exp(-t/tau) + B + 0*t"])].concat(),
+    );
+}
+
+#[test]
 fn a_structured_global_fit_reports_as_a_single_fit_does() {
     let cache = TempDir::new("cli-global-report");
     let dir = TempDir::new("cli-global-report-data");

@@ -87,19 +87,23 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
     if let Some((flag, _, needed, _)) = needs.iter().find(|(_, given, _, present)| *given && !*present) {
         bail!("{flag} applies only with {needed}");
     }
-    // A tied parameter is not fitted: no start, bound or fixed value applies to it.
+    // A tied parameter is not fitted: no start, bound, fixed value or sharing applies to it
+    // (a tie of shared parameters is shared).
     for tie in &args.tie {
         let tied = tie.split_once('=').map_or(tie.as_str(), |(name, _)| name).trim();
-        for (flag, items) in [("--p0", &args.p0), ("--bounds", &args.bounds), ("--fix", &args.fix)] {
+        let items = [("--p0", &args.p0), ("--bounds", &args.bounds), ("--fix", &args.fix), ("--shared", &args.shared)];
+        for (flag, items) in items {
             if let Some(item) = items.iter().find(|item| item.split('=').next().is_some_and(|n| n.trim() == tied)) {
                 bail!("{flag} {item}: `{tied}` is tied (--tie '{tie}'): it is computed, not fitted");
             }
         }
     }
+    if !args.tie.is_empty() && !args.model_for.is_empty() {
+        bail!("--tie cannot be combined with --model-for yet: a tie rewrites the main model, not the sets' own ones");
+    }
     if args.sets.is_some() {
         for (flag, given) in [
             ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
-            ("--tie", !args.tie.is_empty()),
             ("--checkpoint", args.checkpoint.is_some()),
             ("--resume", args.resume.is_some()),
         ] {

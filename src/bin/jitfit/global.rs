@@ -149,6 +149,8 @@ pub struct GlobalOutcome {
     /// Each set's rows, and its model (for the plot).
     pub data: Vec<Data>,
     pub models: Vec<std::sync::Arc<jitfit::CompiledModel>>,
+    /// The `--tie`d parameters' values and errors (see `uncertainty::global_ties`).
+    pub tied: Vec<jitfit::Derived>,
 }
 
 impl GlobalOutcome {
@@ -449,6 +451,7 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     let chi2: Vec<f64> = fit.sets.iter().map(|s| s.chi2).collect();
     columns.notes.extend(set_notes(&points, &chi2));
     let models = (0..sets).map(|k| models[model_of_set[k]].clone()).collect();
+    let tied = crate::uncertainty::global_ties(&fit, &args.tie)?;
     Ok(GlobalOutcome {
         fit,
         start,
@@ -459,6 +462,7 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         total_time: started.elapsed(),
         data,
         models,
+        tied,
     })
 }
 
@@ -694,6 +698,7 @@ pub fn text(o: &GlobalOutcome, args: &FitArgs) -> String {
     }
     let _ = writeln!(w, "[[Timing]]");
     let _ = writeln!(w, "    {}", report::timing(&ctx, fit.solve_time));
+    crate::uncertainty::tied_text(w, &o.tied);
     out
 }
 
@@ -740,7 +745,7 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut value = json!({
         "schema": "jitfit.fit/1",
         "model": ctx.model,
         "data": report::data_json(&ctx, &args.data_name(), fit.n_points, Value::Null),
@@ -777,5 +782,9 @@ pub fn json(o: &GlobalOutcome, args: &FitArgs) -> Value {
             "sets": sets,
         },
         "timing": report::timing_json(&ctx, fit.solve_time),
-    })
+    });
+    if !o.tied.is_empty() {
+        value["tied"] = crate::uncertainty::derived_json(&o.tied);
+    }
+    value
 }

@@ -262,10 +262,7 @@ fn print_tied(args: &FitArgs, fit: &jitfit::Fit) -> anyhow::Result<()> {
     if args.tie.is_empty() {
         return Ok(());
     }
-    let mut extras = crate::uncertainty::Extras::default();
-    for tie in &args.tie {
-        extras.tied.push(fit.derive_definition(tie)?);
-    }
+    let extras = crate::uncertainty::Extras { tied: crate::uncertainty::ties(args, fit)?, ..Default::default() };
     out!("{}", crate::uncertainty::text(fit, &extras))?;
     Ok(())
 }

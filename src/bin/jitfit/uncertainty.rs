@@ -112,9 +112,7 @@ pub fn compute(
     for definition in &args.derive {
         extras.derived.push(fit.derive_definition(definition).context("--derive")?);
     }
-    for tie in &args.tie {
-        extras.tied.push(fit.derive_definition(tie).context("--tie")?);
-    }
+    extras.tied = ties(args, fit)?;
     if let Some(level) = requests.band {
         extras.bands = Some(fit.bands(data, level).context("--band")?);
         if let Some(n) = args.band_grid {
@@ -249,10 +247,7 @@ pub fn text(fit: &Fit, extras: &Extras) -> String {
         }
         let _ = writeln!(w, "    {refits} refits in {}", duration(std::time::Duration::from_secs_f64(seconds)));
     }
-    if !extras.tied.is_empty() {
-        let _ = writeln!(w, "[[Tied]] (--tie: not fitted, computed; standard errors by the delta method)");
-        derived_lines(w, &extras.tied, "= ");
-    }
+    tied_text(w, &extras.tied);
     if !extras.derived.is_empty() {
         let _ = writeln!(w, "[[Derived]] (standard errors by the delta method)");
         derived_lines(w, &extras.derived, "");
@@ -381,6 +376,70 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
     }
 }
 
+/// The `--tie`d parameters' values and errors (a global fit's as [`dense_ties`] names them).
+pub fn ties(args: &FitArgs, fit: &Fit) -> anyhow::Result<Vec<Derived>> {
+    let mut tied = Vec::new();
+    for tie in &args.tie {
+        if args.sets.is_some() {
+            tied.extend(dense_ties(fit, tie).context("--tie")?);
+        } else {
+            tied.push(fit.derive_definition(tie).context("--tie")?);
+        }
+    }
+    Ok(tied)
+}
+
+/// A `--tie` of the dense global fit (the sets written as one model, a set's own parameters
+/// named NAME_k): once if it names only shared parameters, else once per set as NAME_k of
+/// that set's parameters, as the global report names the sets' own parameters.
+fn dense_ties(fit: &Fit, tie: &str) -> anyhow::Result<Vec<Derived>> {
+    use jitfit::syntax::GlobalModel;
+    let (name, expression) = tie.split_once('=').map_or((tie, ""), |(n, e)| (n.trim(), e.trim()));
+    let ast = jitfit::syntax::parse(expression)?;
+    let own: Vec<String> = ast.names().into_iter().filter(|n| fit.index(n).is_none()).collect();
+    let in_set = |k: usize| own.iter().all(|n| fit.index(&GlobalModel::name_in_set(n, k)).is_some());
+    if own.is_empty() || !in_set(1) {
+        // Shared parameters only (or a name the fit does not have: its error says which).
+        return Ok(vec![fit.derive_definition(tie)?]);
+    }
+    let root = ast.model_statement().rhs;
+    let mut tied = Vec::new();
+    for k in (1..).take_while(|k| in_set(*k)) {
+        let rename = |n: &str| own.iter().any(|o| o == n).then(|| GlobalModel::name_in_set(n, k));
+        let mut d = fit.derive(&GlobalModel::name_in_set(name, k), &ast.to_text_renamed(root, &rename))?;
+        d.expression = expression.to_owned();
+        tied.push(d);
+    }
+    Ok(tied)
+}
+
+/// The `--tie`s of a structured global fit, named as [`dense_ties`] names them.
+pub fn global_ties(fit: &jitfit::GlobalFit, ties: &[String]) -> anyhow::Result<Vec<Derived>> {
+    let mut tied = Vec::new();
+    for tie in ties {
+        let first = fit.derive_definition(0, tie).context("--tie")?;
+        let set = &fit.sets[0];
+        if first.gradient.iter().zip(&set.shared).all(|(g, shared)| *g == 0.0 || *shared) {
+            tied.push(first);
+            continue;
+        }
+        for k in 0..fit.sets.len() {
+            let mut d = fit.derive_definition(k, tie).with_context(|| format!("--tie, set {}", k + 1))?;
+            d.name = jitfit::syntax::GlobalModel::name_in_set(&d.name, k + 1);
+            tied.push(d);
+        }
+    }
+    Ok(tied)
+}
+
+/// The [[Tied]] section, when there are ties.
+pub fn tied_text(w: &mut String, tied: &[Derived]) {
+    if !tied.is_empty() {
+        let _ = writeln!(w, "[[Tied]] (--tie: not fitted, computed; standard errors by the delta method)");
+        derived_lines(w, tied, "= ");
+    }
+}
+
 /// One line per derived (or tied) quantity: `name = value ± stderr  (prefix expression)`.
 fn derived_lines(w: &mut String, items: &[Derived], prefix: &str) {
     let width = items.iter().map(|d| d.name.len()).max().unwrap_or(1).min(40);
@@ -390,7 +449,7 @@ fn derived_lines(w: &mut String, items: &[Derived], prefix: &str) {
     }
 }
 
-fn derived_json(items: &[Derived]) -> Value {
+pub fn derived_json(items: &[Derived]) -> Value {
     Value::Array(
         items
             .iter()
