@@ -8,6 +8,9 @@ use serde_json::{Value, json};
 use std::fmt::Write;
 use std::time::Duration;
 
+/// The [[Data]] note of a model that uses `e`, which is Euler's number, not a parameter.
+pub const EULER_NOTE: &str = "`e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)";
+
 /// A duration in µs, ms or s, whichever reads best.
 pub fn duration(d: Duration) -> String {
     let s = d.as_secs_f64();
@@ -241,7 +244,8 @@ fn r_squared_text(fit: &Fit, errors_in_x: bool) -> String {
     }
 }
 
-/// "cpu", or "gpu (adapter): N f32 iterations, then the f64 finish on the CPU".
+/// "cpu", or "gpu (adapter): N f32 iterations, then M f64 on the GPU|CPU; T on the device",
+/// and the backend's note.
 fn backend_text(fit: &Fit) -> String {
     let b = &fit.backend;
     let mut text = match (&b.used, &b.adapter) {

@@ -850,18 +850,21 @@ fn repl_profiles_derives_and_bands_the_last_fit() {
 fn repl_plot_draws_the_profiles_contours_and_band_as_the_cli_does() {
     let cache = TempDir::new("cli-repl-plot");
     let (repl, cli) = (cache.path().join("repl.svg"), cache.path().join("cli.svg"));
-    // A contour of a pair replaces that pair's last one; a new fit drops them all (`plot`
-    // after the refit below draws none).
+    // A contour of a pair (either way round) replaces that pair's last one; a new fit drops
+    // them all (`plot` after the refit below draws none); a robust loss has no profiles.
     let script = format!(
         "load examples/data/decay.csv\nmodel a*exp(-b*time) + c\ny signal\nsigma err\nfit\nci 1,2\n\
-         contour a,b\ncontour a,b 2\ncontour b,c 2\nband 1\ncontour a\nplot {}\nrefit\nplot {}\n",
+         contour b,a\ncontour a, b 2\ncontour b,c 2\nband 1\ncontour a\nplot {}\nrefit\nplot {}\n\
+         loss soft_l1\nfit\nci 1\ncontour a,b\n",
         repl.display(),
         cache.path().join("refit.svg").display()
     );
     let out = crate::support::run_repl(script.as_bytes(), &cache);
     expect_test::expect![[r#"
         line 11: error: contour: name two parameters, e.g. `contour a,b` (and a level: `contour a,b 2`)
-        1 command of the script failed
+        line 17: error: ci: profile intervals need the linear loss: the soft_l1 loss's cost is not a likelihood
+        line 18: error: contour: confidence regions need the linear loss: the soft_l1 loss's cost is not a likelihood
+        3 commands of the script failed
     "#]]
     .assert_eq(&stderr(&out));
     let out = jitfit(

@@ -1,9 +1,12 @@
-//! `jitfit` for Python: `curve_fit` with scipy's semantics and the model as text.
+//! `jitfit` for Python: `curve_fit` with scipy's semantics and the model as text; `fit` and
+//! `compile` for the whole fit as a `FitResult` (lmfit's names, the CLI's report and JSON);
+//! `fit_many` for a fit per row.
 //!
 //! Arrays come in through `numpy.ascontiguousarray(…, float64)` (no copy when they already
-//! are) and are copied once into the fit's columns; the GIL is released while the model
-//! compiles and the fit runs. Errors raise `ValueError` with jitfit's message (a model error
-//! carries its caret); a fit that does not converge raises `RuntimeError`, as scipy's does.
+//! are) and are copied once into the fit's columns; a `.npy` path is memory-mapped instead. The
+//! GIL is released while the model compiles and the fit runs. Errors raise `ValueError` with
+//! jitfit's message (a model error carries its caret); a `curve_fit` that does not converge
+//! raises `RuntimeError`, as scipy's does, where `fit` returns the result with `success` False.
 
 use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
@@ -376,7 +379,7 @@ impl FitResult {
     fn notes(&self) -> Vec<String> {
         let uses_e = jitfit::syntax::parse(&self.model).is_ok_and(|ast| ast.uses_constant("e"));
         if uses_e && !self.variables.iter().any(|v| v == "e") {
-            vec!["`e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)".to_owned()]
+            vec![jitfit::report::EULER_NOTE.to_owned()]
         } else {
             Vec::new()
         }
@@ -514,8 +517,9 @@ impl FitResult {
         out + &jitfit::report::sections(&self.fit, &[], min_correl, false)
     }
 
-    /// The report as JSON (`jitfit.fit/1`, as `jitfit fit --json` writes it): `data` names
-    /// no file (`path` null) and its columns by variable.
+    /// The report as JSON (`jitfit.fit/1`, as `jitfit fit --json` writes it): `data.path` is
+    /// null (arrays, not a file), `data.response` "ydata", `data.sigma` "sigma" when given;
+    /// `timing` has `solve_seconds` only (docs/json.md).
     fn to_json(&self) -> PyResult<String> {
         use serde_json::{Value, json};
         let mut report = serde_json::Map::new();
@@ -529,6 +533,10 @@ impl FitResult {
                 "variables": self.variables.iter().map(|v| json!({"name": v, "column": v})).collect::<Vec<_>>(),
                 "response": "ydata",
                 "sigma": if self.sigma { Some("sigma") } else { None },
+                "weights": Value::Null,
+                "sigma_expression": Value::Null,
+                "reweighting": Value::Null,
+                "sigma_x": [],
                 "notes": self.notes(),
             }),
         );

@@ -289,7 +289,7 @@ pub fn match_columns(args: &FitArgs, table: &Table, exclude: &[&str]) -> anyhow:
     }
     // `e` is Euler's number: a model that means a parameter by it would fit one fewer.
     if ast.uses_constant("e") && !vars.iter().any(|(name, _)| name == "e") {
-        notes.push("`e` is Euler's number 2.718281828…, not a parameter (name a parameter otherwise)".into());
+        notes.push(jitfit::report::EULER_NOTE.into());
     }
     let sigma_x = match_sigma_x(args, &vars, &|c: &str| has(c) && !taken(c), &columns, table)?;
     if !sigma_x.is_empty() && sigma.is_none() {

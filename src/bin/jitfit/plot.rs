@@ -1006,12 +1006,13 @@ pub fn render(
         let x = vars[0];
         let x_axis = residual_x;
         let (points, residuals) = points_and_residuals(x_axis)?;
-        let log_y = log_scale(options.log_y, points.extent(), "y", &columns.y, &mut notes)?;
+        let y_extent = points.extent();
+        let log_y = log_scale(options.log_y, y_extent, "y", &columns.y, &mut notes)?;
         // The range is the data's (with their error bars), not the curve's.
         let bars = sigma.filter(|_| !large);
         let y_axis = match bars {
             Some(s) => Axis::of(observed.iter().zip(s).flat_map(|(y, s)| [y - s, *y, y + s]), log_y),
-            None => points.extent().axis(log_y),
+            None => y_extent.axis(log_y),
         };
         let panel = Panel { left: LEFT, right: RIGHT, top, bottom: 410.0, x: x_axis, y: y_axis, id: "main".into() };
         panel.axes(&mut svg, &x_label, &columns.y);
@@ -1808,6 +1809,36 @@ mod tests {
             let extent = whole.extent();
             assert_eq!((extent.lo, extent.hi), Extent::chunk(&y), "sorted {sorted}");
         }
+        // x not finite: not drawn (NaN breaks the order, ±∞ at the ends does not).
+        let mut x_bad = x.clone();
+        (x_bad[0], x_bad[49_999]) = (f64::NEG_INFINITY, f64::INFINITY);
+        for (what, xs) in [
+            ("±inf at the ends", x_bad.clone()),
+            ("NaN inside", {
+                x_bad[25_000] = f64::NAN;
+                x_bad
+            }),
+        ] {
+            let Scatter::Many { lo, hi, .. } = gather(&xs, &y) else { panic!("many points are spans") };
+            let kept: Vec<(f64, f64)> =
+                xs.iter().zip(&y).filter(|(x, _)| x.is_finite()).map(|(x, y)| (*x, *y)).collect();
+            let (kx, ky): (Vec<f64>, Vec<f64>) = kept.into_iter().unzip();
+            let expected = expected(&kx, &ky);
+            assert!((0..columns).all(|c| (lo[c], hi[c]) == expected[c]), "{what}");
+        }
+        // A log axis: the column of log10(x), point by point.
+        let log_axis = Axis { lo: 1.0, hi: 1e3, log: true };
+        let lx: Vec<f64> = x.iter().map(|x| 10f64.powf(3.0 * x)).collect();
+        let mut s = Scatter::new(50_000, log_axis, width);
+        s.add(&lx, &y);
+        let Scatter::Many { lo, hi, .. } = s else { panic!("many points are spans") };
+        let scale = width / (log_axis.t(1e3) - log_axis.t(1.0));
+        let mut expected = vec![(f64::INFINITY, f64::NEG_INFINITY); columns];
+        for (x, y) in lx.iter().zip(&y).filter(|(_, y)| y.is_finite()) {
+            let c = (((x.log10() - log_axis.t(1.0)) * scale + 0.5) as usize).min(columns - 1);
+            expected[c] = (expected[c].0.min(*y), expected[c].1.max(*y));
+        }
+        assert!((0..columns).all(|c| (lo[c], hi[c]) == expected[c]));
     }
 
     #[test]
@@ -1834,10 +1865,10 @@ mod tests {
     fn extents_skip_what_is_not_finite_in_every_lane_and_the_tail() {
         for n in [0, 1, 7, 8, 9, 23, 64, 100] {
             let mut values: Vec<f64> = (0..n).map(|i| ((i * 37 % 101) as f64 - 50.0) * 0.25).collect();
-            for (k, bad) in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY].into_iter().enumerate() {
-                if let Some(v) = values.get_mut(k * 3) {
-                    *v = bad;
-                }
+            // Something not finite in every lane (index mod 8) and in the tail (the last).
+            let bad = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+            for i in (0..n).filter(|i| i % 9 == 0 || *i + 1 == n) {
+                values[i] = bad[i % 3];
             }
             let finite = values.iter().copied().filter(|v| v.is_finite());
             let naive = (finite.clone().fold(f64::INFINITY, f64::min), finite.fold(f64::NEG_INFINITY, f64::max));

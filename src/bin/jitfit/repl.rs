@@ -498,23 +498,20 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let level = |text: &str| jitfit::Level::parse(text).map_err(|e| anyhow!("{command}: {e}"));
             match command {
                 "ci" => {
+                    crate::uncertainty::likelihood_loss(&args.loss, "ci: profile intervals")?;
                     let levels = rest.split(',').map(level).collect::<anyhow::Result<Vec<_>>>()?;
                     extras.profile = Some(fit.profile(&levels)?);
                 }
                 "derive" => extras.derived.push(fit.derive_definition(rest)?),
                 "contour" => {
-                    let (pair, at) = rest.split_once(' ').map_or((rest, ""), |(p, l)| (p, l.trim()));
-                    let Some((a, b)) = pair.split_once(',') else {
+                    // `a,b`, `a, b`, then the level if any.
+                    let Some((a, rest)) = rest.split_once(',') else {
                         bail!("contour: name two parameters, e.g. `contour a,b` (and a level: `contour a,b 2`)");
                     };
-                    if args.loss != "linear" {
-                        bail!(
-                            "contour: confidence regions need the linear loss: the {} loss's cost is not a likelihood",
-                            args.loss
-                        );
-                    }
-                    let at = level(if at.is_empty() { "1" } else { at })?;
-                    extras.contours.push(fit.contour(a.trim(), b.trim(), at, 36)?);
+                    let (b, at) = rest.trim().split_once(char::is_whitespace).unwrap_or((rest.trim(), ""));
+                    crate::uncertainty::likelihood_loss(&args.loss, "contour: confidence regions")?;
+                    let at = level(if at.trim().is_empty() { "1" } else { at.trim() })?;
+                    extras.contours.push(fit.contour(a.trim(), b, at, crate::uncertainty::CONTOUR_POINTS)?);
                 }
                 _ => {
                     let at = level(if rest.is_empty() { "1" } else { rest })?;
@@ -523,12 +520,17 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
                 }
             }
             out!("{}", crate::uncertainty::text(fit, &extras))?;
-            // Kept for `plot`: the last profile, each pair's last contour.
+            // Kept for `plot`: the last profile, each pair's last contour (a,b or b,a).
             if let Some(profile) = extras.profile {
                 session.drawn.profile = Some(profile);
             }
             for contour in extras.contours {
-                session.drawn.contours.retain(|c| (&c.x, &c.y) != (&contour.x, &contour.y));
+                let pair = |c: &jitfit::Contour| {
+                    let mut names = [c.x.clone(), c.y.clone()];
+                    names.sort();
+                    names
+                };
+                session.drawn.contours.retain(|c| pair(c) != pair(&contour));
                 session.drawn.contours.push(contour);
             }
         }

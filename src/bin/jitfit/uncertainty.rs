@@ -29,11 +29,8 @@ impl Requests {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| anyhow::anyhow!("--ci: {e}"))?;
         let band = args.band.as_deref().map(Level::parse).transpose().map_err(|e| anyhow::anyhow!("--band: {e}"))?;
-        if !ci.is_empty() && args.loss != "linear" {
-            anyhow::bail!(
-                "--ci: profile intervals need the linear loss: the {} loss's cost is not a likelihood",
-                args.loss
-            );
+        if !ci.is_empty() {
+            likelihood_loss(&args.loss, "--ci: profile intervals")?;
         }
         if args.band_grid.is_some_and(|n| n < 2) {
             anyhow::bail!("--band-grid: at least 2 points");
@@ -60,15 +57,12 @@ impl Requests {
             .transpose()
             .map_err(|e| anyhow::anyhow!("--contour-level: {e}"))?
             .unwrap_or(Level::Sigma(1.0));
-        let contour_points = args.contour_points.unwrap_or(36);
+        let contour_points = args.contour_points.unwrap_or(CONTOUR_POINTS);
         if contour_points < 4 {
             anyhow::bail!("--contour-points: at least 4");
         }
-        if !contours.is_empty() && args.loss != "linear" {
-            anyhow::bail!(
-                "--contour: confidence regions need the linear loss: the {} loss's cost is not a likelihood",
-                args.loss
-            );
+        if !contours.is_empty() {
+            likelihood_loss(&args.loss, "--contour: confidence regions")?;
         }
         Ok(Requests { ci, band, resample, contours, contour_level, contour_points })
     }
@@ -374,6 +368,18 @@ pub fn add_json(value: &mut Value, extras: &Extras) {
         b[var.as_str()] = json!(grid);
         value["band_grid"] = b;
     }
+}
+
+/// A contour's points unless `--contour-points` says otherwise.
+pub const CONTOUR_POINTS: usize = 36;
+
+/// Profiles and contours compare costs as likelihoods: the linear loss only (`what`: the flag
+/// or command and what it computes).
+pub fn likelihood_loss(loss: &str, what: &str) -> anyhow::Result<()> {
+    if loss != "linear" {
+        anyhow::bail!("{what} need the linear loss: the {loss} loss's cost is not a likelihood");
+    }
+    Ok(())
 }
 
 /// The `--tie`d parameters' values and errors (a global fit's as [`dense_ties`] names them).
