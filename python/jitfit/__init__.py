@@ -11,6 +11,8 @@ with the model as text instead of a Python function: the Jacobian is exact, the 
 errors (inf where undetermined, as scipy's pcov), covariance, lmfit's statistics (chisqr, redchi, aic, bic,
 rsquared), success/status/message, `report()` (the report `jitfit fit` prints) and `to_json()`;
 it returns a fit that did not converge too (`success` False) where `curve_fit` raises.
+`result.eval(x)`, `result.eval_uncertainty(x, sigma=1)` (lmfit's) and `result.bands(x, level,
+sigma)` give the curve and its confidence and prediction bands at any points.
 `compile(model, variables=None)` compiles once for many fits: `compile("a*exp(-b*t) + c",
 variables=["t"]).fit(t, y)`.
 

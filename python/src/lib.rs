@@ -107,6 +107,33 @@ fn parameters(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> Py
     Ok(compiled.params().to_vec())
 }
 
+/// `xdata` for a compiled model: a 1-D array (or `.npy` path) is its one variable, whatever
+/// its name; a dict must name exactly its variables.
+fn model_variables(
+    py: Python<'_>,
+    compiled: &jitfit::CompiledModel,
+    xdata: &Bound<'_, PyAny>,
+) -> PyResult<Vec<(String, jitfit::data::Column)>> {
+    let mut vars = variables(py, xdata)?;
+    if let ([only], [(name, _)]) = (compiled.vars(), &mut vars[..])
+        && xdata.cast::<PyDict>().is_err()
+    {
+        name.clone_from(only);
+    }
+    let mut given: Vec<String> = vars.iter().map(|(n, _)| n.clone()).collect();
+    given.sort();
+    let mut wanted = compiled.vars().to_vec();
+    wanted.sort();
+    if given != wanted {
+        return Err(value_error(format!(
+            "xdata: the model's variables are [{}], xdata gives [{}]",
+            wanted.join(", "),
+            given.join(", ")
+        )));
+    }
+    Ok(vars)
+}
+
 /// The fit's options as Python passes them, checked and read once.
 struct FitInputs {
     vars: Vec<(String, jitfit::data::Column)>,
@@ -290,27 +317,10 @@ impl Model {
         max_nfev: Option<usize>,
     ) -> PyResult<FitResult> {
         let mut inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
-        let vars = self.compiled.vars();
-        // A 1-D array is the model's one variable, whatever its name.
-        if let ([only], [(name, _)]) = (vars, &mut inputs.vars[..])
-            && xdata.cast::<PyDict>().is_err()
-        {
-            name.clone_from(only);
-        }
-        let mut given = inputs.names();
-        given.sort();
-        let mut wanted = vars.to_vec();
-        wanted.sort();
-        if given != wanted {
-            return Err(value_error(format!(
-                "xdata: the model's variables are [{}], xdata gives [{}]",
-                wanted.join(", "),
-                given.join(", ")
-            )));
-        }
+        inputs.vars = model_variables(py, &self.compiled, xdata)?;
         let sigma = inputs.sigma.is_some();
         let fit = inputs.run(py, &self.compiled, p0, false, bounds)?;
-        Ok(FitResult::new(&self.compiled, fit, sigma))
+        Ok(FitResult::new(Arc::clone(&self.compiled), fit, sigma))
     }
 
     fn __repr__(&self) -> String {
@@ -354,7 +364,7 @@ fn fit(
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
     let sigma = inputs.sigma.is_some();
     let fit = inputs.run(py, &compiled, p0, false, bounds)?;
-    Ok(FitResult::new(&compiled, fit, sigma))
+    Ok(FitResult::new(compiled, fit, sigma))
 }
 
 /// A fit: its values and standard errors (inf where the data do not determine one, as
@@ -365,14 +375,49 @@ fn fit(
 #[pyclass(frozen, module = "jitfit")]
 struct FitResult {
     fit: jitfit::Fit,
+    compiled: Arc<jitfit::CompiledModel>,
     model: String,
     variables: Vec<String>,
     sigma: bool,
 }
 
 impl FitResult {
-    fn new(compiled: &jitfit::CompiledModel, fit: jitfit::Fit, sigma: bool) -> FitResult {
-        FitResult { fit, model: compiled.source().to_owned(), variables: compiled.vars().to_vec(), sigma }
+    fn new(compiled: Arc<jitfit::CompiledModel>, fit: jitfit::Fit, sigma: bool) -> FitResult {
+        let (model, variables) = (compiled.source().to_owned(), compiled.vars().to_vec());
+        FitResult { fit, compiled, model, variables, sigma }
+    }
+
+    /// (value, confidence half-width, prediction half-width or why there is none) at `xdata`.
+    #[allow(clippy::type_complexity)]
+    fn band_arrays(
+        &self,
+        py: Python<'_>,
+        xdata: &Bound<'_, PyAny>,
+        level: f64,
+        sigma: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<(Vec<f64>, Vec<f64>, Result<Vec<f64>, String>)> {
+        let level = if level >= 1.0 { jitfit::Level::Sigma(level) } else { jitfit::Level::Probability(level) };
+        let data = self.points(py, xdata, sigma)?;
+        let bands = py.detach(|| self.fit.bands(&data, level)).map_err(value_error)?;
+        let prediction = bands.prediction.ok_or_else(|| bands.prediction_note.unwrap_or_default());
+        Ok((bands.value, bands.confidence, prediction))
+    }
+
+    /// The points `xdata` (and σ there, for a prediction band) as the model's data.
+    fn points(
+        &self,
+        py: Python<'_>,
+        xdata: &Bound<'_, PyAny>,
+        sigma: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<jitfit::Data> {
+        let mut data = jitfit::Data::new();
+        for (name, values) in model_variables(py, &self.compiled, xdata)? {
+            data = data.var(&name, values);
+        }
+        if let Some(s) = sigma {
+            data = data.sigma(column(py, s, "sigma", "a 1-D array of standard deviations")?);
+        }
+        Ok(data)
     }
 
     /// What the report's [[Data]] says besides the counts: `e` as Euler's number.
@@ -498,6 +543,55 @@ impl FitResult {
     #[getter]
     fn message(&self) -> String {
         self.fit.message.clone()
+    }
+
+    /// The model at the fitted values at the points `xdata` (lmfit's `eval`; on the model's
+    /// scale: t(y) for a left side like `log(y) = …`).
+    fn eval<'py>(&self, py: Python<'py>, xdata: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let data = self.points(py, xdata, None)?;
+        let values = py.detach(|| self.compiled.predict(&data, &self.fit.values)).map_err(value_error)?;
+        Ok(PyArray1::from_vec(py, values))
+    }
+
+    /// The confidence band's half-width at `xdata` (lmfit's `eval_uncertainty`): `sigma` ≥ 1
+    /// a σ multiple, below 1 a probability; Student's t quantile when σ was estimated from the
+    /// residuals, as lmfit's.
+    #[pyo3(signature = (xdata, sigma=1.0))]
+    fn eval_uncertainty<'py>(
+        &self,
+        py: Python<'py>,
+        xdata: &Bound<'py, PyAny>,
+        sigma: f64,
+    ) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let (_, confidence, _) = self.band_arrays(py, xdata, sigma, None)?;
+        Ok(PyArray1::from_vec(py, confidence))
+    }
+
+    /// `value, confidence, prediction = bands(xdata, level=1.0, sigma=None)`: the curve and
+    /// the half-widths of its confidence band and of the prediction band (a new observation's)
+    /// at `xdata`; `level` as `eval_uncertainty`'s `sigma`. A fit weighted by σ needs σ at these
+    /// points (`sigma`) for the prediction band, which is otherwise None (a warning says why).
+    #[pyo3(signature = (xdata, level=1.0, sigma=None))]
+    fn bands<'py>(
+        &self,
+        py: Python<'py>,
+        xdata: &Bound<'py, PyAny>,
+        level: f64,
+        sigma: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyTuple>> {
+        let (value, confidence, prediction) = self.band_arrays(py, xdata, level, sigma)?;
+        let prediction = match prediction {
+            Ok(p) => PyArray1::from_vec(py, p).into_any(),
+            Err(note) => {
+                let warnings = py.import("warnings")?;
+                warnings.call_method1("warn", (format!("no prediction band: {note}"),))?;
+                py.None().into_bound(py)
+            }
+        };
+        PyTuple::new(
+            py,
+            [PyArray1::from_vec(py, value).into_any(), PyArray1::from_vec(py, confidence).into_any(), prediction],
+        )
     }
 
     /// The report `jitfit fit` prints: [[Model]], [[Data]], [[Fit Statistics]],

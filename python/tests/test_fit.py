@@ -184,3 +184,51 @@ def test_npy_paths_are_mapped_columns(tmp_path):
     with pytest.raises(ValueError) as e:
         jitfit.fit("a*exp(-b*x) + c", t, str(tmp_path / "missing.npy"))
     assert str(e.value) == f"cannot read {tmp_path / 'missing.npy'}: No such file or directory (os error 2)"
+
+
+def student_quantile(level, dof):
+    from scipy.special import erf
+    from scipy.stats import t as student
+    probability = erf(level / np.sqrt(2)) if level >= 1 else level
+    return student.ppf((1 + probability) / 2, dof)
+
+
+def test_eval_and_bands_match_lmfit():
+    lmfit = pytest.importorskip("lmfit")
+    t, y, err = decay()
+    ours = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, p0=[1, 1, 0])
+    model = lmfit.Model(lambda t, a, b, c: a * np.exp(-b * t) + c)
+    theirs = model.fit(y, model.make_params(a=1, b=1, c=0), t=t, max_nfev=2000,
+                       fit_kws=dict(ftol=1e-14, xtol=1e-14, gtol=0.0))
+    grid = np.linspace(0, 12, 25)
+    # (lmfit's MINPACK stops 2e-8 from the minimum here, with ftol and xtol at 1e-14.)
+    np.testing.assert_allclose(ours.eval(grid), theirs.eval(t=grid), rtol=1e-7)
+    np.testing.assert_array_equal(ours.eval(grid), ours.eval({"t": grid}))
+    # lmfit's eval_uncertainty: √(J C Jᵀ) times Student's t (σ estimated), from MINPACK's
+    # finite-difference covariance and its own finite-difference J of the curve.
+    for level in (1, 2, 0.95):
+        np.testing.assert_allclose(ours.eval_uncertainty(grid, sigma=level),
+                                   theirs.eval_uncertainty(t=grid, sigma=level), rtol=1e-4)
+    value, confidence, prediction = ours.bands(grid, level=2)
+    np.testing.assert_array_equal(value, ours.eval(grid))
+    np.testing.assert_array_equal(confidence, ours.eval_uncertainty(grid, sigma=2))
+    # Unweighted: a new observation's variance is the residuals' (χ²/dof).
+    q = student_quantile(2, ours.nfree)
+    np.testing.assert_allclose(prediction, np.sqrt(confidence**2 + q**2 * ours.redchi), rtol=1e-9)
+
+
+def test_bands_of_a_weighted_fit_need_sigma_for_the_prediction():
+    t, y, err = decay()
+    result = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, sigma=err)
+    with pytest.warns(UserWarning) as caught:
+        value, confidence, prediction = result.bands(t)
+    assert prediction is None
+    assert str(caught[0].message) == \
+        "no prediction band: the fit was weighted by σ: give σ at these points for a prediction band"
+    # σ given there: a new observation's variance is σ² scaled by χ²/dof (absolute_sigma False).
+    _, confidence, prediction = result.bands(t, sigma=err)
+    q = student_quantile(1, result.nfree)
+    np.testing.assert_allclose(prediction, np.sqrt(confidence**2 + q**2 * result.redchi * err**2), rtol=1e-9)
+    with pytest.raises(ValueError) as e:
+        result.eval({"x": t})
+    assert str(e.value) == "xdata: the model's variables are [t], xdata gives [x]"
