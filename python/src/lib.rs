@@ -134,6 +134,24 @@ fn model_variables(
     Ok(vars)
 }
 
+/// A dict of parameter names and values as (name, value) pairs; None for anything else.
+fn named<T>(
+    obj: &Bound<'_, PyAny>,
+    what: &str,
+    value: impl Fn(&Bound<'_, PyAny>) -> PyResult<T>,
+) -> PyResult<Option<Vec<(String, T)>>> {
+    let Ok(dict) = obj.cast::<PyDict>() else {
+        return Ok(None);
+    };
+    let mut pairs = Vec::with_capacity(dict.len());
+    for (name, v) in dict.iter() {
+        let name: String = name.extract().map_err(|_| value_error(format!("{what}: the dict's keys must be names")))?;
+        let v = value(&v).map_err(|e| value_error(format!("{what}[{name:?}]: {}", e.value(obj.py()))))?;
+        pairs.push((name, v));
+    }
+    Ok(Some(pairs))
+}
+
 /// The fit's options as Python passes them, checked and read once.
 struct FitInputs {
     vars: Vec<(String, jitfit::data::Column)>,
@@ -183,7 +201,9 @@ impl FitInputs {
 
     /// The fit of `compiled` from `p0` within `bounds`, the GIL released while it runs. No
     /// p0: `ones` starts every parameter at 1 (scipy's `curve_fit`), otherwise the start is
-    /// jitfit's (1, or inside bounds that exclude it) and the report says "by default".
+    /// jitfit's (1, or inside bounds that exclude it) and the report says "by default". `p0`
+    /// and `bounds` may name parameters (`{"b": 0.5}`, `{"b": (0, inf)}`; the others by default,
+    /// unbounded); `fix` holds named parameters at values.
     fn run(
         self,
         py: Python<'_>,
@@ -191,9 +211,19 @@ impl FitInputs {
         p0: Option<&Bound<'_, PyAny>>,
         ones: bool,
         bounds: Option<&Bound<'_, PyAny>>,
+        fix: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<jitfit::Fit> {
         let n = compiled.params().len();
-        let p0 = match p0 {
+        let named_p0 = p0.map(|p| named(p, "p0", |v| v.extract::<f64>())).transpose()?.flatten();
+        let pair =
+            |v: &Bound<'_, PyAny>| v.extract::<(f64, f64)>().map_err(|_| value_error("expected a pair (lower, upper)"));
+        let named_bounds = bounds.map(|b| named(b, "bounds", pair)).transpose()?.flatten();
+        let fixed = match fix {
+            Some(f) => named(f, "fix", |v| v.extract::<f64>())?
+                .ok_or_else(|| value_error("fix: expected a dict of parameter names and values"))?,
+            None => Vec::new(),
+        };
+        let p0 = match p0.filter(|_| named_p0.is_none()) {
             Some(p) => {
                 let (p, _) = array(py, p, "p0")?;
                 if p.len() != n {
@@ -202,10 +232,10 @@ impl FitInputs {
                 }
                 Some(p)
             }
-            None if ones => Some(vec![1.0; n]),
+            None if ones && named_p0.is_none() => Some(vec![1.0; n]),
             None => None,
         };
-        let (lower, upper) = bounds_pair(py, bounds, n)?;
+        let (lower, upper) = bounds_pair(py, bounds.filter(|_| named_bounds.is_none()), n)?;
         let FitInputs { vars, y, sigma, loss, f_scale, method, absolute_sigma, max_nfev } = self;
         py.detach(|| {
             let mut data = jitfit::Data::new().y(y);
@@ -223,6 +253,15 @@ impl FitInputs {
                 .loss(loss, f_scale);
             if let Some(p0) = &p0 {
                 fit = fit.p0(p0);
+            }
+            for (name, value) in named_p0.iter().flatten() {
+                fit = fit.initial(name, *value);
+            }
+            for (name, (lower, upper)) in named_bounds.iter().flatten() {
+                fit = fit.bound(name, *lower, *upper);
+            }
+            for (name, value) in &fixed {
+                fit = fit.fix(name, *value);
             }
             if let Some(n) = max_nfev {
                 fit = fit.max_nfev(n);
@@ -258,7 +297,7 @@ fn curve_fit<'py>(
     let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
     let (source, names) = (model.to_owned(), inputs.names());
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
-    let fit = inputs.run(py, &compiled, p0, true, bounds)?;
+    let fit = inputs.run(py, &compiled, p0, true, bounds, None)?;
     // As scipy: a fit that did not converge raises, never returns its last parameters as popt.
     if !fit.status.converged() {
         return Err(PyRuntimeError::new_err(format!(
@@ -300,7 +339,7 @@ impl Model {
 
     /// As `jitfit.fit(model, …)` with this model; `xdata` a 1-D array for a model of one
     /// variable, or a dict naming each variable.
-    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None))]
+    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         &self,
@@ -315,11 +354,12 @@ impl Model {
         loss: &str,
         f_scale: f64,
         max_nfev: Option<usize>,
+        fix: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<FitResult> {
         let mut inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
         inputs.vars = model_variables(py, &self.compiled, xdata)?;
         let sigma = inputs.sigma.is_some();
-        let fit = inputs.run(py, &self.compiled, p0, false, bounds)?;
+        let fit = inputs.run(py, &self.compiled, p0, false, bounds, fix)?;
         Ok(FitResult::new(Arc::clone(&self.compiled), fit, sigma))
     }
 
@@ -338,12 +378,14 @@ fn compile(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> PyRes
 }
 
 /// `result = fit(model, xdata, ydata, p0=None, sigma=None, absolute_sigma=False, bounds=None,
-/// method=None, loss="linear", f_scale=1.0, max_nfev=None)`: the arguments of `curve_fit`,
-/// the whole fit as a `FitResult` — which is returned whether or not it converged (look at
+/// method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None)`: the arguments of
+/// `curve_fit` — `p0` and `bounds` also by name (`p0={"b": 0.5}`, `bounds={"b": (0, inf)}`)
+/// — and `fix={"c": 0}` holding parameters at values ("(fixed)" in the report),
+/// and returns the whole fit as a `FitResult` — which is returned whether or not it converged (look at
 /// `success`, as in lmfit), with `report()` and `to_json()`. Without p0 a parameter starts at
 /// 1, or inside bounds that exclude 1 (said in the report: "init = …, by default").
 #[pyfunction]
-#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None))]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -358,12 +400,13 @@ fn fit(
     loss: &str,
     f_scale: f64,
     max_nfev: Option<usize>,
+    fix: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<FitResult> {
     let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
     let (source, names) = (model.to_owned(), inputs.names());
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
     let sigma = inputs.sigma.is_some();
-    let fit = inputs.run(py, &compiled, p0, false, bounds)?;
+    let fit = inputs.run(py, &compiled, p0, false, bounds, fix)?;
     Ok(FitResult::new(compiled, fit, sigma))
 }
 

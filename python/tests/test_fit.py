@@ -232,3 +232,29 @@ def test_bands_of_a_weighted_fit_need_sigma_for_the_prediction():
     with pytest.raises(ValueError) as e:
         result.eval({"x": t})
     assert str(e.value) == "xdata: the model's variables are [t], xdata gives [x]"
+
+
+def test_starts_bounds_and_fixed_values_by_name():
+    t, y, err = decay()
+    model = "a*exp(-b*t) + c"
+    by_position = jitfit.fit(model, {"t": t}, y, p0=[2, 0.5, 1], sigma=err, bounds=([-np.inf, 0, -np.inf], [np.inf, 0.6, np.inf]))
+    by_name = jitfit.fit(model, {"t": t}, y, p0={"b": 0.5, "a": 2, "c": 1}, sigma=err, bounds={"b": (0, 0.6)})
+    np.testing.assert_array_equal(by_name.values, by_position.values)
+    np.testing.assert_array_equal(by_name.covariance, by_position.covariance)
+    # Named starts leave the others to the default (said), fixed ones are held and said.
+    held = jitfit.fit(model, {"t": t}, y, p0={"b": 0.5}, sigma=err, fix={"c": 0.5})
+    assert held.values[2] == 0.5 and held.nvarys == 2
+    assert held.report().split("[[Variables]]\n")[1].split("[[Correlations]]")[0] == """\
+    a =      3.00102 ± 0.012202 (0.41%)  (init = 1, by default)
+    b =      0.70114 ± 0.00430277 (0.61%)  (init = 0.5)
+    c =          0.5 (fixed)
+"""
+    for kwargs, message in [
+        (dict(p0={"q": 1}), "unknown parameter `q` (parameters: a, b, c)"),
+        (dict(fix={"c": "zero"}), "fix[\"c\"]: must be real number, not str"),
+        (dict(fix=[0]), "fix: expected a dict of parameter names and values"),
+        (dict(bounds={"b": 0}), "bounds[\"b\"]: expected a pair (lower, upper)"),
+    ]:
+        with pytest.raises(ValueError) as e:
+            jitfit.fit(model, {"t": t}, y, **kwargs)
+        assert str(e.value) == message, kwargs
