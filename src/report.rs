@@ -159,22 +159,7 @@ pub fn fit_json(fit: &Fit, guessed: &[String]) -> serde_json::Map<String, Value>
             "converged": fit.status.converged(),
             "message": fit.message,
         },
-        "statistics": Statistics {
-            cost: fit.cost,
-            chi2: fit.chi2,
-            reduced_chi2: fit.reduced_chi2,
-            r_squared: fit.r_squared,
-            aic: fit.aic,
-            bic: fit.bic,
-            points: fit.n_points,
-            free: fit.n_free,
-            dof: fit.dof,
-            optimality: fit.optimality,
-            nfev: fit.nfev,
-            njev: fit.njev,
-            iterations: fit.iterations,
-        }
-        .json(),
+        "statistics": Statistics::from(fit).json(),
         "parameters": parameters,
         "covariance": matrix(&fit.covariance),
         "correlation": matrix(&fit.correlation),
@@ -288,6 +273,39 @@ pub struct Statistics {
     pub nfev: usize,
     pub njev: usize,
     pub iterations: usize,
+}
+
+/// The statistics of a single fit and of a global one: the same fields.
+macro_rules! statistics_of {
+    ($fit:expr) => {
+        Statistics {
+            cost: $fit.cost,
+            chi2: $fit.chi2,
+            reduced_chi2: $fit.reduced_chi2,
+            r_squared: $fit.r_squared,
+            aic: $fit.aic,
+            bic: $fit.bic,
+            points: $fit.n_points,
+            free: $fit.n_free,
+            dof: $fit.dof,
+            optimality: $fit.optimality,
+            nfev: $fit.nfev,
+            njev: $fit.njev,
+            iterations: $fit.iterations,
+        }
+    };
+}
+
+impl From<&Fit> for Statistics {
+    fn from(fit: &Fit) -> Statistics {
+        statistics_of!(fit)
+    }
+}
+
+impl From<&crate::fit::GlobalFit> for Statistics {
+    fn from(fit: &crate::fit::GlobalFit) -> Statistics {
+        statistics_of!(fit)
+    }
 }
 
 impl Statistics {

@@ -223,6 +223,10 @@ impl FitInputs {
                 .ok_or_else(|| value_error("fix: expected a dict of parameter names and values"))?,
             None => Vec::new(),
         };
+        // A held parameter is not fitted: a start of its own would be ignored.
+        if let Some((name, _)) = named_p0.iter().flatten().find(|(n, _)| fixed.iter().any(|(f, _)| f == n)) {
+            return Err(value_error(format!("p0[{name:?}]: `{name}` is fixed (fix) and does not start anywhere")));
+        }
         let p0 = match p0.filter(|_| named_p0.is_none()) {
             Some(p) => {
                 let (p, _) = array(py, p, "p0")?;
@@ -418,16 +422,14 @@ fn fit(
 #[pyclass(frozen, module = "jitfit")]
 struct FitResult {
     fit: jitfit::Fit,
+    /// The model (its text and variables for the report, its kernels for `eval`).
     compiled: Arc<jitfit::CompiledModel>,
-    model: String,
-    variables: Vec<String>,
     sigma: bool,
 }
 
 impl FitResult {
     fn new(compiled: Arc<jitfit::CompiledModel>, fit: jitfit::Fit, sigma: bool) -> FitResult {
-        let (model, variables) = (compiled.source().to_owned(), compiled.vars().to_vec());
-        FitResult { fit, compiled, model, variables, sigma }
+        FitResult { fit, compiled, sigma }
     }
 
     /// (value, confidence half-width, prediction half-width or why there is none) at `xdata`.
@@ -465,8 +467,8 @@ impl FitResult {
 
     /// What the report's [[Data]] says besides the counts: `e` as Euler's number.
     fn notes(&self) -> Vec<String> {
-        let uses_e = jitfit::syntax::parse(&self.model).is_ok_and(|ast| ast.uses_constant("e"));
-        if uses_e && !self.variables.iter().any(|v| v == "e") {
+        let uses_e = jitfit::syntax::parse(self.compiled.source()).is_ok_and(|ast| ast.uses_constant("e"));
+        if uses_e && !self.compiled.vars().iter().any(|v| v == "e") {
             vec![jitfit::report::EULER_NOTE.to_owned()]
         } else {
             Vec::new()
@@ -641,11 +643,11 @@ impl FitResult {
     /// [[Variables]], [[Correlations]] (those of at least `min_correl`), [[Status]].
     #[pyo3(signature = (min_correl=0.1))]
     fn report(&self, min_correl: f64) -> String {
-        let mut out = format!("[[Model]]\n    {}\n[[Data]]\n", self.model.trim().replace('\n', "\n    "));
+        let mut out = format!("[[Model]]\n    {}\n[[Data]]\n", self.compiled.source().trim().replace('\n', "\n    "));
         out += &format!(
             "    {} points; variables {}; {}\n",
             self.fit.n_points,
-            self.variables.join(", "),
+            self.compiled.vars().join(", "),
             if self.sigma { "sigma given" } else { "no sigma (unit weights)" }
         );
         for note in self.notes() {
@@ -661,13 +663,13 @@ impl FitResult {
         use serde_json::{Value, json};
         let mut report = serde_json::Map::new();
         report.insert("schema".into(), json!("jitfit.fit/1"));
-        report.insert("model".into(), json!(self.model));
+        report.insert("model".into(), json!(self.compiled.source()));
         report.insert(
             "data".into(),
             json!({
                 "path": Value::Null,
                 "points": self.fit.n_points,
-                "variables": self.variables.iter().map(|v| json!({"name": v, "column": v})).collect::<Vec<_>>(),
+                "variables": self.compiled.vars().iter().map(|v| json!({"name": v, "column": v})).collect::<Vec<_>>(),
                 "response": "ydata",
                 "sigma": if self.sigma { Some("sigma") } else { None },
                 "weights": Value::Null,

@@ -142,8 +142,12 @@ def test_a_fit_that_does_not_converge_is_returned_and_says_so():
     t, y, err = decay()
     result = jitfit.fit("a*exp(-b*t) + c", {"t": t}, y, sigma=err, max_nfev=2)
     assert not result.success and result.status == 0
-    assert repr(result).startswith("<FitResult NOT converged: a=")
-    assert "    did NOT converge: " in result.report()
+    assert repr(result) == (f"<FitResult NOT converged: a={result.report().split('a = ')[1].split()[0]}, "
+                            f"b={result.report().split('b = ')[1].split()[0]}, "
+                            f"c={result.report().split('c = ')[1].split()[0]}; "
+                            f"chisqr={result.report().split('chi-square           = ')[1].split()[0]}>")
+    assert result.report().split("[[Status]]\n")[1] == \
+        "    did NOT converge: The maximum number of function evaluations is exceeded. (status 0)\n"
     with pytest.raises(RuntimeError):
         jitfit.curve_fit("a*exp(-b*t) + c", {"t": t}, y, sigma=err, max_nfev=2)
 
@@ -254,6 +258,7 @@ def test_starts_bounds_and_fixed_values_by_name():
         (dict(fix={"c": "zero"}), "fix[\"c\"]: must be real number, not str"),
         (dict(fix=[0]), "fix: expected a dict of parameter names and values"),
         (dict(bounds={"b": 0}), "bounds[\"b\"]: expected a pair (lower, upper)"),
+        (dict(p0={"c": 1}, fix={"c": 0}), "p0[\"c\"]: `c` is fixed (fix) and does not start anywhere"),
     ]:
         with pytest.raises(ValueError) as e:
             jitfit.fit(model, {"t": t}, y, **kwargs)
