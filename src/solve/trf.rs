@@ -14,6 +14,10 @@ use super::{Evaluator, Hooks, Solution, SolveError, SolveOptions, Status, TrfSta
 /// `xtol` far from the minimum — as scipy's does. Capped, the stretch is at most 10³.
 const FAR_BOUND: f64 = 1e6;
 
+/// A change of the cost smaller than this fraction of it is rounding: the cost is a sum over
+/// every point of squares of differences, each rounded, and cannot tell such steps apart.
+const ROUNDOFF: f64 = 1e-12;
+
 /// Coleman–Li (v, dv) in the x_scale-scaled variables (`scale_inv` = 1/x_scale): v the
 /// distance to the bound the gradient points to (1 where that bound is infinite), capped at
 /// [`FAR_BOUND`] — a capped v is constant, so its dv is 0 — and the same distance unscaled
@@ -124,6 +128,7 @@ pub fn trf(
         while actual_reduction <= 0.0 && ev.nfev < max_nfev {
             let (p_h, new_alpha, _) = solve_lsq_trust_region(n, rows, &svd, delta, Some(alpha));
             alpha = new_alpha;
+            let gauss_newton = new_alpha == 0.0;
             let (step, step_h, predicted_reduction) = if bounded {
                 let p: Vec<f64> = (0..n).map(|i| d[i] * p_h[i]).collect();
                 select_step(&x, &jac, &diag_h, &g_h, p, p_h, &d, delta, lb, ub, theta)
@@ -143,12 +148,25 @@ pub fn trf(
             let (delta_new, ratio) =
                 update_tr_radius(delta, actual_reduction, predicted_reduction, step_h_norm, step_h_norm > 0.95 * delta);
             let step_norm = norm(&step);
-            if actual_reduction > 0.0 {
+            // At the minimum to rounding: the Gauss–Newton step's predicted gain is below ftol
+            // of the cost and the measured change is rounding either way. The step comes from J
+            // and r, accurate where the cost's difference is not, so it is taken, and the fit
+            // ends. (Rejecting it shrank the radius through ~7 more trials until xtol stopped
+            // at the same x, or until rounding let a shorter step in: NIST's mean correct
+            // digits 9.444 → 9.829 with this, and 7 % fewer evaluations.)
+            let at_rounding = gauss_newton
+                && predicted_reduction <= ftol.min(ROUNDOFF) * state.cost
+                && -actual_reduction <= ROUNDOFF * state.cost;
+            if actual_reduction > 0.0 || at_rounding {
                 accepted = Some(x_new);
             }
             if let Some(code) = check_termination(actual_reduction, state.cost, step_norm, norm(&x), ratio, ftol, xtol)
             {
                 status = Some(Status::from_code(code));
+                break;
+            }
+            if at_rounding {
+                status = Some(Status::Ftol);
                 break;
             }
             alpha *= delta / delta_new;
