@@ -2,9 +2,11 @@
 //! `compile` for the whole fit as a `FitResult` (lmfit's names, the CLI's report and JSON);
 //! `fit_many` for a fit per row.
 //!
-//! Arrays come in through `numpy.ascontiguousarray(…, float64)` (no copy when they already
-//! are) and are copied once into the fit's columns; a `.npy` path is memory-mapped instead. The
-//! GIL is released while the model compiles and the fit runs. Errors raise `ValueError` with
+//! A fit's columns come in through `numpy.ascontiguousarray(…, float64)` (no copy when they
+//! already are) and are read in place, the array kept alive by the column; a `.npy` path is
+//! memory-mapped instead. The GIL is released while the model compiles and the fit runs, so
+//! arrays must not be written by another thread while a fit reads them (as with any numpy
+//! extension that releases the GIL). `fit_many`'s rows are copied. Errors raise `ValueError` with
 //! jitfit's message (a model error carries its caret); a `curve_fit` that does not converge
 //! raises `RuntimeError`, as scipy's does, where `fit` returns the result with `success` False.
 
@@ -29,7 +31,7 @@ fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f6
     Ok((a.as_slice().map_err(value_error)?.to_vec(), shape))
 }
 
-/// A 1-D column of a fit: an array-like (copied once), or the path (`str` or path-like) of a
+/// A 1-D column of a fit: an array-like (read in place), or the path (`str` or path-like) of a
 /// 1-D float64 `.npy` file, memory-mapped as `jitfit fit --x FILE.npy` maps it (no copy, no
 /// Python memory: the way to fit 10^8 points from Python).
 /// `expected`: what the error says a column must be.
@@ -53,11 +55,46 @@ fn column(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str, expected: &str) ->
         }
         return Ok(columns.remove(0));
     }
-    let (v, shape) = array(py, obj, what)?;
+    let np = py.import("numpy")?;
+    let a = np
+        .call_method1("ascontiguousarray", (obj, "float64"))
+        .map_err(|e| value_error(format!("{what}: not an array of numbers ({e})")))?;
+    let view: PyReadonlyArrayDyn<'_, f64> = a.extract()?;
+    let shape = view.shape().to_vec();
     if shape.len() != 1 {
         return Err(value_error(format!("{what}: expected {expected}, got shape {shape:?}")));
     }
-    Ok(v.into())
+    let values = view.as_slice().map_err(value_error)?;
+    if values.is_empty() {
+        return Ok(Vec::new().into());
+    }
+    let (ptr, len) = (values.as_ptr(), values.len());
+    drop(view);
+    Ok(jitfit::data::Column::shared(Arc::new(ArrayColumn { _array: a.unbind(), ptr, len })))
+}
+
+/// A C-contiguous float64 array's values, read where numpy keeps them.
+struct ArrayColumn {
+    /// The array: while this reference lives, so does its buffer (numpy refuses to resize an
+    /// array that has other references).
+    _array: Py<PyAny>,
+    ptr: *const f64,
+    len: usize,
+}
+
+// SAFETY: the values are plain f64 memory that `_array` keeps alive and that nothing here
+// writes; `Py` may be sent and shared between threads (its drop without the GIL is deferred
+// by pyo3). Writing the array from another thread during a fit is the caller's race, as the
+// module's documentation says.
+unsafe impl Send for ArrayColumn {}
+unsafe impl Sync for ArrayColumn {}
+
+impl AsRef<[f64]> for ArrayColumn {
+    fn as_ref(&self) -> &[f64] {
+        // SAFETY: `ptr` and `len` came from the array's non-empty contiguous float64 view, and
+        // `_array` keeps that buffer alive for as long as `self` lives.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
 }
 
 /// The variables: a 1-D array (or `.npy` path) is `x`; a dict maps names to 1-D arrays.

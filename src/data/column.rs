@@ -1,5 +1,6 @@
-//! A column of f64 values: owned (shared, so clones are cheap), or memory-mapped from a `.npy` file (never copied, so data
-//! larger than memory can be fitted).
+//! A column of f64 values: owned (shared, so clones are cheap), memory-mapped from a `.npy`
+//! file (never copied, so data larger than memory can be fitted), or held by another owner
+//! (a Python array, read in place).
 //!
 //! The mapped form is opaque: only [`Column::mapped`], which checks the range, the alignment
 //! and the byte order, can build one, so reading it as `&[f64]` is always sound.
@@ -10,12 +11,26 @@ use std::sync::Arc;
 #[derive(Clone, Debug)]
 pub struct Column(Repr);
 
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 enum Repr {
     /// Shared: a clone (a table's column handed to a fit) does not copy the values.
     Owned(Arc<Vec<f64>>),
     /// `len` values at byte `offset` of a mapped file; checked by [`Column::mapped`].
     Mapped { map: Arc<memmap2::Mmap>, offset: usize, len: usize },
+    /// Values another owner keeps (see [`Column::shared`]).
+    Shared(Arc<dyn AsRef<[f64]> + Send + Sync>),
+}
+
+impl std::fmt::Debug for Repr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Repr::Owned(v) => f.debug_tuple("Owned").field(v).finish(),
+            Repr::Mapped { offset, len, .. } => {
+                f.debug_struct("Mapped").field("offset", offset).field("len", len).finish_non_exhaustive()
+            }
+            Repr::Shared(o) => f.debug_struct("Shared").field("len", &(**o).as_ref().len()).finish_non_exhaustive(),
+        }
+    }
 }
 
 /// Why a mapped range cannot be a column.
@@ -45,6 +60,13 @@ impl Column {
         Ok(Column(Repr::Mapped { map, offset, len }))
     }
 
+    /// The values `owner` holds, read in place for as long as the column (or a clone) lives:
+    /// how the Python module fits a numpy array without copying it. The owner answers
+    /// `as_ref` with the same values every time (a fit reads a column many times).
+    pub fn shared(owner: Arc<dyn AsRef<[f64]> + Send + Sync>) -> Column {
+        Column(Repr::Shared(owner))
+    }
+
     /// True when the values are read in place from a mapped file.
     pub fn is_mapped(&self) -> bool {
         matches!(self.0, Repr::Mapped { .. })
@@ -61,6 +83,7 @@ impl Column {
                 // valid f64, and the fields are private, so nothing changed them since.
                 unsafe { std::slice::from_raw_parts(bytes.as_ptr().cast::<f64>(), *len) }
             }
+            Repr::Shared(owner) => (**owner).as_ref(),
         }
     }
 }
@@ -114,5 +137,14 @@ mod tests {
         assert_eq!(Column::mapped(map.clone(), 0, usize::MAX / 4).unwrap_err(), MappedColumnError::OutOfRange);
         assert_eq!(Column::mapped(map.clone(), usize::MAX - 3, 1).unwrap_err(), MappedColumnError::OutOfRange);
         assert_eq!(Column::mapped(map, 4, 2).unwrap_err(), MappedColumnError::Misaligned);
+    }
+
+    #[test]
+    fn a_shared_column_reads_its_owners_values() {
+        let owner: Arc<Vec<f64>> = Arc::new(vec![1.0, 2.0, 3.0]);
+        let column = Column::shared(owner.clone());
+        assert_eq!(column.as_slice().as_ptr(), owner.as_ptr(), "read in place, not copied");
+        assert_eq!(&*column.clone(), [1.0, 2.0, 3.0]);
+        assert_eq!(format!("{column:?}"), "Column(Shared { len: 3, .. })");
     }
 }
