@@ -395,8 +395,12 @@ impl CompiledModel {
     /// 4096 evenly spaced rows) at `points` Sobol' points over the box of the parameters named
     /// in `search` — their bounds, or the start ± the change that moves the model by the
     /// data's range ([`search_half_widths`]) — the others held at the start `configure`
-    /// gives. No fit is run: one model evaluation per point, in parallel. The given start is
-    /// one of the points, so the result is never worse than it.
+    /// gives. Searched parameters the model is linear in (amplitudes, offsets: found by
+    /// evaluating J, see [`linear_parameters`]) are not part of the design: at every point
+    /// they are solved by linear least squares (and clamped to their bounds), so a peak's
+    /// centre and width are searched in two dimensions, not four. No fit is run, in parallel
+    /// over the points. The given start is one of the points, so the result is never worse
+    /// than it.
     pub fn pre_search<F>(
         self: &Arc<Self>,
         data: &Data,
@@ -452,53 +456,99 @@ impl CompiledModel {
         let cost = |x: &[f64]| self.kernels().sum_of_squares(&chunk, x).unwrap_or(f64::NAN);
         // The box.
         let half_widths = search_half_widths(self, data, &start);
-        let (lower, upper): (Vec<f64>, Vec<f64>) = index
-            .iter()
-            .map(|k| {
-                let (l, u, p) = (options.lower[*k], options.upper[*k], start[*k]);
-                if l.is_finite() && u.is_finite() {
-                    (l, u)
-                } else {
-                    ((p - half_widths[*k]).max(l), (p + half_widths[*k]).min(u))
+        let linear = linear_parameters(self, &chunk, &index, &start);
+        let design: Vec<usize> = index.iter().copied().filter(|k| !linear.contains(k)).collect();
+        // The linear parameters at their least-squares values for the others at x.
+        let rows_used = rows.len();
+        let solve_linear = |mut x: Vec<f64>| -> Vec<f64> {
+            if linear.is_empty() {
+                return x;
+            }
+            let (mut r, mut j) = (vec![0.0; rows_used], vec![0.0; rows_used * n]);
+            if self.kernels().residual_jacobian(&chunk, &x, &mut r, &mut j).is_err()
+                || !r.iter().chain(&j).all(|v| v.is_finite())
+            {
+                return x;
+            }
+            let a: Vec<f64> =
+                (0..rows_used).flat_map(|i| linear.iter().map(move |k| (i, *k))).map(|(i, k)| j[i * n + k]).collect();
+            if let Some(step) = crate::solve::linear_least_squares(&a, rows_used, linear.len(), &r) {
+                for (k, dz) in linear.iter().zip(step) {
+                    x[*k] = (x[*k] - dz).clamp(options.lower[*k], options.upper[*k]);
                 }
-            })
-            .unzip();
-        let sampler = if index.len() > SOBOL.len() + 1 { Sampler::Lhs } else { Sampler::Sobol };
-        let unit = sample(sampler, points, index.len(), seed)?;
+            }
+            x
+        };
+        let sampler = if design.len() > SOBOL.len() + 1 { Sampler::Lhs } else { Sampler::Sobol };
+        let box_of = |k: usize| {
+            let (l, u, p) = (options.lower[k], options.upper[k], start[k]);
+            if l.is_finite() && u.is_finite() {
+                (l, u)
+            } else {
+                ((p - half_widths[k]).max(l), (p + half_widths[k]).min(u))
+            }
+        };
+        let unit = if design.is_empty() { Vec::new() } else { sample(sampler, points, design.len(), seed)? };
         let candidates: Vec<Vec<f64>> = unit
             .iter()
             .map(|u| {
                 let mut x = start.clone();
-                for (c, k) in index.iter().enumerate() {
-                    x[*k] = lower[c] + u[c].clamp(1e-6, 1.0 - 1e-6) * (upper[c] - lower[c]);
+                for (c, k) in design.iter().enumerate() {
+                    let (lower, upper) = box_of(*k);
+                    x[*k] = lower + u[c].clamp(1e-6, 1.0 - 1e-6) * (upper - lower);
                 }
                 x
             })
             .collect();
         let start_cost = cost(&start);
-        let costs: Vec<f64> = candidates.par_iter().map(|x| cost(x)).collect();
+        let solved: Vec<(Vec<f64>, f64)> = std::iter::once(start.clone())
+            .chain(candidates)
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .map(|x| {
+                let x = solve_linear(x);
+                let c = cost(&x);
+                (x, c)
+            })
+            .collect();
         let (mut best, mut best_cost) = (start.clone(), start_cost);
-        for (x, c) in candidates.into_iter().zip(costs) {
+        for (x, c) in solved {
             // (NaN and ∞ never win; ties keep the earlier point.)
             if c.is_finite() && (c < best_cost || best_cost.is_nan()) {
                 best = x;
                 best_cost = c;
             }
         }
-        let described: Vec<String> = index
+        let described: Vec<String> = design
             .iter()
-            .enumerate()
-            .map(|(c, k)| format!("{} in [{}, {}]", self.params()[*k], short(lower[c]), short(upper[c])))
+            .map(|k| {
+                let (lower, upper) = box_of(*k);
+                format!("{} in [{}, {}]", self.params()[*k], short(lower), short(upper))
+            })
             .collect();
-        let mut notes = vec![format!(
-            "pre-search: Σr² at {points} {} points over {} (bounds, else the start ± the change that moves the model by the data's range){}",
-            if sampler == Sampler::Sobol { "Sobol'" } else { "Latin hypercube" },
-            described.join(", "),
-            if rows.len() < len { format!(", on {} of the {len} rows", rows.len()) } else { String::new() }
-        )];
+        let names = |ks: &[usize]| ks.iter().map(|k| self.params()[*k].as_str()).collect::<Vec<_>>().join(", ");
+        let solved_note = if linear.is_empty() {
+            String::new()
+        } else {
+            format!("; {} by linear least squares at each point (the model is linear in them)", names(&linear))
+        };
+        let rows_note = if rows.len() < len { format!(", on {} of the {len} rows", rows.len()) } else { String::new() };
+        let mut notes = vec![if design.is_empty() {
+            format!(
+                "pre-search: {} by linear least squares from the start (the model is linear in them){rows_note}",
+                names(&linear)
+            )
+        } else {
+            format!(
+                "pre-search: Σr² at {points} {} points over {} (bounds, else the start ± the change that moves the model by the data's range){solved_note}{rows_note}",
+                if sampler == Sampler::Sobol { "Sobol'" } else { "Latin hypercube" },
+                described.join(", "),
+            )
+        }];
         if best == start {
             notes.push("pre-search: no point of the design was better than the given start; it is kept".into());
         }
+        let points = if design.is_empty() { 0 } else { points };
         Ok(PreSearch {
             values: best,
             searched: search.to_vec(),
@@ -508,6 +558,51 @@ impl CompiledModel {
             notes,
         })
     }
+}
+
+/// The parameters among `candidates` that the model is linear in, jointly: changing them all
+/// at once leaves their columns of J unchanged (to 1e-9 of each column's largest value), at
+/// `x` on the chunk's rows. A column too small to matter (moving its parameter by its own size
+/// changes the model by less than 1e-6 of the residuals) is never counted linear: a peak's
+/// centre far from the data has a zero column at any centre nearby.
+pub fn linear_parameters(
+    model: &CompiledModel,
+    chunk: &crate::backend::Chunk<'_>,
+    candidates: &[usize],
+    x: &[f64],
+) -> Vec<usize> {
+    let (rows, n) = (chunk.y.len(), model.n_params());
+    let evaluate = |x: &[f64]| {
+        let (mut r, mut j) = (vec![0.0; rows], vec![0.0; rows * n]);
+        let ok = model.kernels().residual_jacobian(chunk, x, &mut r, &mut j).is_ok()
+            && r.iter().chain(&j).all(|v| v.is_finite());
+        ok.then_some((r, j))
+    };
+    let Some((r, j0)) = evaluate(x) else { return Vec::new() };
+    let r_norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+    let column_max = |j: &[f64], k: usize| (0..rows).fold(0.0f64, |m, i| m.max(j[i * n + k].abs()));
+    let mut linear: Vec<usize> = Vec::new();
+    for &k in candidates {
+        let norm = (0..rows).map(|i| j0[i * n + k].powi(2)).sum::<f64>().sqrt();
+        if norm * (1.0 + x[k].abs()) <= 1e-6 * r_norm || norm.is_nan() {
+            continue;
+        }
+        let mut trial = linear.clone();
+        trial.push(k);
+        let mut moved = x.to_vec();
+        for (c, t) in trial.iter().enumerate() {
+            moved[*t] += (0.731 + 0.11 * c as f64) * (1.0 + moved[*t].abs());
+        }
+        let Some((_, j1)) = evaluate(&moved) else { continue };
+        let unchanged = trial.iter().all(|t| {
+            let scale = column_max(&j0, *t);
+            (0..rows).all(|i| (j0[i * n + t] - j1[i * n + t]).abs() <= 1e-9 * scale)
+        });
+        if unchanged {
+            linear = trial;
+        }
+    }
+    linear
 }
 
 /// For each parameter, the half-width of the search interval when it has no finite bounds:

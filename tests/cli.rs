@@ -1767,8 +1767,8 @@ fn guess_searches_starts_for_any_model() {
     expect_test::expect![[r#"
         w =      1.07218 ± 0.270103 (25.19%)  (init = 1, by default)
         --
-        pre-search: Σr² at 256 Sobol' points over a in [0, 5], w in [0.5, 6] (bounds, else the start ± the change that moves the model by the data's range)
-        starts from the pre-search (--guess): a = 1.30859, w = 3.70117 (Σr² 48.3616 there, 487.351 at the default start)
+        pre-search: Σr² at 256 Sobol' points over w in [0.5, 6] (bounds, else the start ± the change that moves the model by the data's range); a by linear least squares at each point (the model is linear in them)
+        starts from the pre-search (--guess): a = 2.00001, w = 3.70117 (Σr² 0.0256144 there, 487.351 at the default start)
         w =          3.7 ± 5.65437e-5 (0.00%)  (init = 3.70117, guessed)
     "#]].assert_eq(&(shown(&plain) + "--\n" + &shown(&guessed)));
     let refused = jitfit(&[&args[..], &["--guess", "--no-guess"]].concat(), &cache);
@@ -1776,6 +1776,59 @@ fn guess_searches_starts_for_any_model() {
         error: --guess cannot be combined with --no-guess
     "#]]
     .assert_eq(&stderr(&refused));
+}
+
+/// `--guess` in a global fit: each set's pre-search; the shared width at the median of the
+/// sets' best points, then each set's own amplitude, centre and offset searched again with it
+/// held (amplitudes and offsets solved by least squares at each point). Three peaks at 40,
+/// 55 and 70 sharing w = 6 are found where the default start (every parameter 1) ends far
+/// away; with the dense rewrite `--guess` is refused.
+#[test]
+fn guess_searches_each_set_of_a_global_fit() {
+    let cache = TempDir::new("cli-global-guess");
+    let dir = TempDir::new("cli-global-guess-data");
+    let mut text = String::from("run,x,y\n");
+    for (k, (name, a, m)) in [("r1", 5.0, 40.0), ("r2", 8.0, 55.0), ("r3", 6.0, 70.0)].iter().enumerate() {
+        for i in 0..101 {
+            let x = i as f64;
+            let noise = 0.05 * (((i * 7 + k * 3) % 11) as f64 - 5.0) / 5.0;
+            text += &format!("{name},{x:?},{:?}\n", a * (-(x - m) * (x - m) / 72.0f64).exp() + 0.3 + noise);
+        }
+    }
+    let path = dir.path().join("peaks.csv");
+    std::fs::write(&path, text).unwrap();
+    let args = ["fit", "A*exp(-(x-m)^2/(2*w^2)) + B", path.to_str().unwrap(), "--sets", "run", "--shared", "w"];
+    let shown = |out: &std::process::Output| -> String {
+        stdout(out)
+            .lines()
+            .filter(|l| {
+                l.contains("pre-search") || l.trim_start().starts_with("m_") || l.trim_start().starts_with("w ")
+            })
+            .map(|l| format!("{}\n", l.trim()))
+            .collect()
+    };
+    let plain = jitfit(&args, &cache);
+    let guessed = jitfit(&[&args[..], &["--guess"]].concat(), &cache);
+    assert_eq!(guessed.status.code(), Some(0), "{}", stderr(&guessed));
+    expect_test::expect![[r#"
+        w   =     -15.8487 ± 3.6395 (22.96%)  (init = 1, by default)
+        m_1 =     -5.87388 ± 21.3044 (362.70%)  (init = 1, by default)
+        m_2 =       13.181 ± 4.78283 (36.29%)  (init = 1, by default)
+        m_3 =      25.0079 ± 3.4586 (13.83%)  (init = 1, by default)
+        --
+        set 1's pre-search: Σr² at 256 Sobol' points over m in [-55.39, 57.39], w in [-48.79, 50.79] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them)
+        starts from a pre-search of each set (--guess): shared w = -7.04149 (the median of the sets'); each set's own A, m, B from its search, the shared start held
+        w   =     -6.00009 ± 0.00804968 (0.13%)  (init = -7.04149, guessed)
+        m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 40.39, guessed)
+        m_2 =      55.0003 ± 0.0104734 (0.02%)  (init = 56.1179, guessed)
+        m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 70.3794, guessed)
+    "#]]
+    .assert_eq(&(shown(&plain) + "--\n" + &shown(&guessed)));
+    let dense = jitfit(&[&args[..], &["--guess", "--global-solver", "dense"]].concat(), &cache);
+    expect_test::expect![[r#"
+        error: --guess with --sets searches each set on the structured solver: not with the dense rewrite (solver: dense, the sets written as one model (--global-solver dense))
+    "#]]
+    .assert_eq(&stderr(&dense));
 }
 
 /// A build without MPI support, started by mpirun as several processes, refuses to fit the

@@ -201,3 +201,54 @@ fn a_pre_search_finds_the_basin() {
     let e = model.pre_search(&data, |fit| bounds(fit).fix("a", 2.0), &names, 64, 0).unwrap_err();
     assert_eq!(e.to_string(), "`a` is fixed: it cannot be searched");
 }
+
+/// The pre-search solves the parameters the model is linear in by least squares at every
+/// point of the design, and searches the others: a Gaussian peak's amplitude and offset are
+/// solved, its centre and width searched (two dimensions, not four), and the fit from there
+/// reaches the peak the default start misses. Linear means jointly (in `a*b*x + c`, `a` and
+/// `c`, not `b` too), and never a parameter whose column of J is negligible (a peak far from
+/// the data has none at the start).
+#[test]
+fn a_pre_search_solves_the_linear_parameters() {
+    let peak = |x0: f64| -> Data {
+        let x: Vec<f64> = (0..101).map(|i| x0 + i as f64).collect();
+        let y: Vec<f64> = x.iter().map(|x| 8.0 * (-(x - x0 - 55.0).powi(2) / 72.0).exp() + 0.3).collect();
+        Data::new().var("x", x).y(y)
+    };
+    let model = compile("A*exp(-(x-m)^2/(2*w^2)) + B").unwrap();
+    let names: Vec<String> = model.params().to_vec();
+    let default = model.fit(&peak(0.0)).run().unwrap();
+    assert!((default.values[1] - 55.0).abs() > 1.0, "the default start should miss: {:?}", default.values);
+    let found = model.pre_search(&peak(0.0), |fit| fit, &names, 256, 0).unwrap();
+    assert_eq!(
+        found.notes,
+        [
+            "pre-search: Σr² at 256 Sobol' points over m in [-88.32, 90.32], w in [-77.88, 79.88] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them)"
+        ]
+    );
+    let fit = model.fit(&peak(0.0)).p0(&found.values).run().unwrap();
+    for (value, truth) in fit.values.iter().zip([8.0, 55.0, 6.0, 0.3]) {
+        assert!((value.abs() - truth).abs() < 1e-8, "{:?} from {:?}", fit.values, found.values);
+    }
+    // Far from the start, the peak's columns vanish there: only B is solved.
+    let far = model.pre_search(&peak(500.0), |fit| fit, &names, 64, 0).unwrap();
+    assert!(
+        far.notes[0].ends_with("; B by linear least squares at each point (the model is linear in them)"),
+        "{:?}",
+        far.notes
+    );
+    let bilinear = compile("a*b*x + c").unwrap();
+    let line = Data::new().var("x", vec![0.0, 1.0, 2.0, 3.0]).y(vec![1.0, 3.0, 5.0, 7.0]);
+    let names: Vec<String> = bilinear.params().to_vec();
+    let found = bilinear.pre_search(&line, |fit| fit, &names, 16, 0).unwrap();
+    assert!(
+        found.notes[0].ends_with("; a, c by linear least squares at each point (the model is linear in them)"),
+        "{:?}",
+        found.notes
+    );
+    // Every searched parameter linear: one least-squares solve, no design.
+    let found = bilinear.pre_search(&line, |fit| fit, &["a".to_owned(), "c".to_owned()], 16, 0).unwrap();
+    assert_eq!(found.notes, ["pre-search: a, c by linear least squares from the start (the model is linear in them)"]);
+    let (slope, intercept) = (found.values[0] * found.values[1], found.values[2]);
+    assert!((slope - 2.0).abs() < 1e-12 && (intercept - 1.0).abs() < 1e-12, "{:?}", found.values);
+}

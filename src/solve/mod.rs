@@ -302,6 +302,23 @@ pub fn check_bounds(lower: &[f64], upper: &[f64], n: usize) -> Result<(), Bounds
     }
 }
 
+/// The minimum-norm least-squares solution of A·z ≈ b (A `rows × cols`, row-major), by SVD
+/// with singular values below rounding (ε·rows·s₀) dropped; `None` if the SVD fails.
+pub fn linear_least_squares(a: &[f64], rows: usize, cols: usize, b: &[f64]) -> Option<Vec<f64>> {
+    let matrix = faer::Mat::from_fn(rows, cols, |i, k| a[i * cols + k]);
+    let parts = common::svd_parts(&matrix, b)?;
+    let cut = parts.s.first().map_or(0.0, |s0| f64::EPSILON * rows.max(cols) as f64 * s0);
+    let mut z = vec![0.0; cols];
+    for (t, (s, uf)) in parts.s.iter().zip(&parts.uf).enumerate() {
+        if *s > cut {
+            for (c, z) in z.iter_mut().enumerate() {
+                *z += parts.v[t * cols + c] * uf / s;
+            }
+        }
+    }
+    Some(z)
+}
+
 /// Minimizes ½ Σ ρ(r_i(x)²) from `x0`.
 pub fn solve(problem: &mut dyn Problem, x0: &[f64], options: &SolveOptions) -> Result<Solution, SolveError> {
     solve_with_hooks(problem, x0, options, &mut Hooks::default())

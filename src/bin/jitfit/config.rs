@@ -113,12 +113,9 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         }
     }
     if args.guess {
-        for (flag, given) in [
-            ("--no-guess", args.no_guess),
-            ("--starts", args.starts > 1),
-            ("--sets", args.sets.is_some()),
-            ("--resume", args.resume.is_some()),
-        ] {
+        for (flag, given) in
+            [("--no-guess", args.no_guess), ("--starts", args.starts > 1), ("--resume", args.resume.is_some())]
+        {
             if given {
                 bail!("--guess cannot be combined with {flag}");
             }

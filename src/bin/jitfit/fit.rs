@@ -428,6 +428,11 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     let args = &args;
     if args.sets.is_some() {
         let (solver, why) = crate::global::solver(args)?;
+        if solver != crate::global::Solver::Structured && args.guess {
+            anyhow::bail!(
+                "--guess with --sets searches each set on the structured solver: not with the dense rewrite ({why})"
+            );
+        }
         if solver != crate::global::Solver::Structured && args.plot.is_some() {
             anyhow::bail!(
                 "--plot with --sets draws each set from the structured solver's fit: not with the dense rewrite ({why})"

@@ -405,6 +405,12 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
         let params: Vec<&[String]> = (0..sets).map(params_of).collect();
         guess(args, var, &data, &texts_of_set, &params, &fixed, &mut starts, &mut columns);
     }
+    if args.guess {
+        let models_of_set: Vec<&std::sync::Arc<jitfit::CompiledModel>> =
+            (0..sets).map(|k| &models[model_of_set[k]]).collect();
+        let options: Vec<&jitfit::FitOptions> = (0..sets).map(|k| &checked[model_of_set[k]]).collect();
+        pre_search(args, &models_of_set, &data, &options, &mut starts, &mut columns)?;
+    }
     let start: Vec<Vec<Start>> = starts
         .iter()
         .enumerate()
@@ -505,6 +511,107 @@ pub fn set_notes(points: &[usize], chi2: &[f64]) -> Vec<String> {
         high + 1,
         num(chi2[order[order.len() / 2]])
     )]
+}
+
+/// `--guess`: each set's pre-search (`CompiledModel::pre_search`, as a single fit's) over its
+/// parameters that nothing gave a start, from the starts known so far. A shared parameter
+/// starts at the median of the sets' best points (a median, so that a set whose data say
+/// little does not decide it); then, with it there, each set's own parameters are searched
+/// again, so that they fit the shared start rather than the set's own best guess of it.
+fn pre_search(
+    args: &FitArgs,
+    models: &[&std::sync::Arc<jitfit::CompiledModel>],
+    data: &[Data],
+    options: &[&jitfit::FitOptions],
+    starts: &mut [Vec<Option<f64>>],
+    columns: &mut Columns,
+) -> anyhow::Result<()> {
+    let sets = data.len();
+    // Set k's search over the parameters `wanted` picks among those without a start: the
+    // values found, by parameter index, and the search's notes.
+    let search = |k: usize, starts: &[Option<f64>], wanted: &dyn Fn(&str) -> bool| {
+        let params = models[k].params();
+        let names: Vec<String> = (0..params.len())
+            .filter(|j| starts[*j].is_none() && options[k].fixed[*j].is_none() && wanted(&params[*j]))
+            .map(|j| params[j].clone())
+            .collect();
+        if names.is_empty() {
+            return Ok((vec![None; params.len()], Vec::new()));
+        }
+        let mut own = options[k].clone();
+        for (p0, start) in own.p0.iter_mut().zip(starts) {
+            *p0 = start.or(*p0);
+        }
+        let result = models[k]
+            .pre_search(&data[k], |fit| fit.options(own.clone()), &names, 256, args.seed.unwrap_or(0))
+            .with_context(|| format!("the pre-search of set {}", k + 1))?;
+        let found = (0..params.len()).map(|j| names.contains(&params[j]).then(|| result.values[j])).collect();
+        anyhow::Ok((found, result.notes))
+    };
+    let shared = |name: &str| args.shared.iter().any(|s| s == name);
+    let mut box_notes = Vec::new();
+    let mut found = Vec::with_capacity(sets);
+    for (k, start) in starts.iter().enumerate() {
+        let (values, notes) = search(k, start, &|_| true)?;
+        if box_notes.is_empty() && !notes.is_empty() {
+            box_notes = notes.iter().map(|n| format!("set {}'s {n}", k + 1)).collect();
+        }
+        found.push(values);
+    }
+    // The shared parameters' medians.
+    let mut medians = Vec::new();
+    for name in &args.shared {
+        let mut values: Vec<f64> = (0..sets)
+            .filter_map(|k| models[k].params().iter().position(|p| p == name).and_then(|j| found[k][j]))
+            .collect();
+        if values.is_empty() {
+            continue;
+        }
+        values.sort_by(f64::total_cmp);
+        let median = values[values.len() / 2];
+        for k in 0..sets {
+            if let Some(j) = models[k].params().iter().position(|p| p == name)
+                && found[k][j].is_some()
+            {
+                starts[k][j] = Some(median);
+            }
+        }
+        medians.push(format!("{name} = {}", num(median)));
+    }
+    // Each set's own parameters: searched again where a shared start moved.
+    let mut own: Vec<String> = Vec::new();
+    for k in 0..sets {
+        let values = if medians.is_empty() { found[k].clone() } else { search(k, &starts[k], &|p| !shared(p))?.0 };
+        for (j, value) in values.into_iter().enumerate() {
+            let name = &models[k].params()[j];
+            if let Some(value) = value
+                && !shared(name)
+            {
+                starts[k][j] = Some(value);
+                if !own.contains(name) {
+                    own.push(name.clone());
+                }
+            }
+        }
+    }
+    if own.is_empty() && medians.is_empty() {
+        columns.notes.push("--guess: every parameter has a start already; nothing searched".into());
+        return Ok(());
+    }
+    columns.notes.extend(box_notes);
+    let mut said = Vec::new();
+    if !medians.is_empty() {
+        said.push(format!("shared {} (the median of the sets')", medians.join(", ")));
+    }
+    if !own.is_empty() {
+        said.push(format!(
+            "each set's own {} from its search{}",
+            own.join(", "),
+            if medians.is_empty() { "" } else { ", the shared start held" }
+        ));
+    }
+    columns.notes.push(format!("starts from a pre-search of each set (--guess): {}", said.join("; ")));
+    Ok(())
 }
 
 /// Starting values from each set's own data for the parameters of the library's terms that
