@@ -381,7 +381,8 @@ pub struct PreSearch {
     /// Σ r² at the best point (on the rows evaluated), and at the given start.
     pub cost: f64,
     pub start_cost: f64,
-    /// Points evaluated (the design and the given start).
+    /// Points of the design (not counting the given start, which is evaluated too; where
+    /// parameters are solved by least squares, each point also costs an evaluation of J).
     pub points: usize,
     /// The box searched and the rows used, in words.
     pub notes: Vec<String>,
@@ -414,6 +415,8 @@ impl CompiledModel {
     {
         let n = self.n_params();
         let options = configure(self.fit(data)).into_options()?;
+        // (The box and the clamping below need bounds in order: refused as a fit refuses them.)
+        crate::fit::bounds_in_order(self, &options)?;
         let index: Vec<usize> = search
             .iter()
             .map(|name| {
@@ -464,12 +467,7 @@ impl CompiledModel {
             if linear.is_empty() {
                 return x;
             }
-            let (mut r, mut j) = (vec![0.0; rows_used], vec![0.0; rows_used * n]);
-            if self.kernels().residual_jacobian(&chunk, &x, &mut r, &mut j).is_err()
-                || !r.iter().chain(&j).all(|v| v.is_finite())
-            {
-                return x;
-            }
+            let Some((r, j)) = residuals_and_jacobian(self, &chunk, &x) else { return x };
             let a: Vec<f64> =
                 (0..rows_used).flat_map(|i| linear.iter().map(move |k| (i, *k))).map(|(i, k)| j[i * n + k]).collect();
             if let Some(step) = crate::solve::linear_least_squares(&a, rows_used, linear.len(), &r) {
@@ -572,13 +570,7 @@ pub fn linear_parameters(
     x: &[f64],
 ) -> Vec<usize> {
     let (rows, n) = (chunk.y.len(), model.n_params());
-    let evaluate = |x: &[f64]| {
-        let (mut r, mut j) = (vec![0.0; rows], vec![0.0; rows * n]);
-        let ok = model.kernels().residual_jacobian(chunk, x, &mut r, &mut j).is_ok()
-            && r.iter().chain(&j).all(|v| v.is_finite());
-        ok.then_some((r, j))
-    };
-    let Some((r, j0)) = evaluate(x) else { return Vec::new() };
+    let Some((r, j0)) = residuals_and_jacobian(model, chunk, x) else { return Vec::new() };
     let r_norm = r.iter().map(|v| v * v).sum::<f64>().sqrt();
     let column_max = |j: &[f64], k: usize| (0..rows).fold(0.0f64, |m, i| m.max(j[i * n + k].abs()));
     let mut linear: Vec<usize> = Vec::new();
@@ -589,20 +581,37 @@ pub fn linear_parameters(
         }
         let mut trial = linear.clone();
         trial.push(k);
-        let mut moved = x.to_vec();
-        for (c, t) in trial.iter().enumerate() {
-            moved[*t] += (0.731 + 0.11 * c as f64) * (1.0 + moved[*t].abs());
-        }
-        let Some((_, j1)) = evaluate(&moved) else { continue };
-        let unchanged = trial.iter().all(|t| {
-            let scale = column_max(&j0, *t);
-            (0..rows).all(|i| (j0[i * n + t] - j1[i * n + t]).abs() <= 1e-9 * scale)
-        });
-        if unchanged {
+        // Moved up and down (`abs(a)*x` is linear on either side of 0, not across it).
+        let unchanged_after = |sign: f64| {
+            let mut moved = x.to_vec();
+            for (c, t) in trial.iter().enumerate() {
+                moved[*t] += sign * (0.731 + 0.11 * c as f64) * (1.0 + moved[*t].abs());
+            }
+            residuals_and_jacobian(model, chunk, &moved).is_some_and(|(_, j1)| {
+                trial.iter().all(|t| {
+                    let scale = column_max(&j0, *t);
+                    (0..rows).all(|i| (j0[i * n + t] - j1[i * n + t]).abs() <= 1e-9 * scale)
+                })
+            })
+        };
+        if unchanged_after(1.0) && unchanged_after(-1.0) {
             linear = trial;
         }
     }
     linear
+}
+
+/// The chunk's residuals and Jacobian (row-major) at x, if every value is finite.
+fn residuals_and_jacobian(
+    model: &CompiledModel,
+    chunk: &crate::backend::Chunk<'_>,
+    x: &[f64],
+) -> Option<(Vec<f64>, Vec<f64>)> {
+    let (rows, n) = (chunk.y.len(), model.n_params());
+    let (mut r, mut j) = (vec![0.0; rows], vec![0.0; rows * n]);
+    let ok = model.kernels().residual_jacobian(chunk, x, &mut r, &mut j).is_ok()
+        && r.iter().chain(&j).all(|v| v.is_finite());
+    ok.then_some((r, j))
 }
 
 /// For each parameter, the half-width of the search interval when it has no finite bounds:

@@ -1776,6 +1776,13 @@ fn guess_searches_starts_for_any_model() {
         error: --guess cannot be combined with --no-guess
     "#]]
     .assert_eq(&stderr(&refused));
+    // Bounds out of order are refused before the search (its least-squares solve clamps to them).
+    let reversed = jitfit(&["fit", "a*sin(w*x)", path, "--bounds", "a=5:0,w=0.5:6", "--guess"], &cache);
+    assert_eq!(reversed.status.code(), Some(1));
+    expect_test::expect![[r#"
+        error: `a`: the lower bound 5 is not below the upper bound 0
+    "#]]
+    .assert_eq(&stderr(&reversed));
 }
 
 /// `--guess` in a global fit: each set's pre-search; the shared width at the median of the
@@ -1802,7 +1809,10 @@ fn guess_searches_each_set_of_a_global_fit() {
         stdout(out)
             .lines()
             .filter(|l| {
-                l.contains("pre-search") || l.trim_start().starts_with("m_") || l.trim_start().starts_with("w ")
+                l.contains("pre-search")
+                    || l.contains("(--guess)")
+                    || l.trim_start().starts_with("m_")
+                    || l.trim_start().starts_with("w ")
             })
             .map(|l| format!("{}\n", l.trim()))
             .collect()
@@ -1816,14 +1826,42 @@ fn guess_searches_each_set_of_a_global_fit() {
         m_2 =       13.181 ± 4.78283 (36.29%)  (init = 1, by default)
         m_3 =      25.0079 ± 3.4586 (13.83%)  (init = 1, by default)
         --
-        set 1's pre-search: Σr² at 256 Sobol' points over m in [-55.39, 57.39], w in [-48.79, 50.79] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them)
-        starts from a pre-search of each set (--guess): shared w = -7.04149 (the median of the sets'); each set's own A, m, B from its search, the shared start held
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [-55.39, 57.39], w in [-48.79, 50.79] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 4.64259 there, 215.313 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over m in [-88.66, 90.66], w in [-78.18, 80.18] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 216.812 there, 566.707 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [-66.11, 68.11], w in [-58.26, 60.26] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 114.922 there, 311.189 at the start before it
+        shared starts at the median of the sets' (--guess): w = -7.04149; each set's own parameters searched again with them held:
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [-200.7, 202.7] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 3.50964 there, 232.385 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over m in [-319.7, 321.7] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 17.5815 there, 583.848 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [-239, 241] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 4.9702 there, 328.314 at the start before it
+        starts of each set's own A, m, B from its pre-search (--guess)
         w   =     -6.00009 ± 0.00804968 (0.13%)  (init = -7.04149, guessed)
         m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 40.39, guessed)
         m_2 =      55.0003 ± 0.0104734 (0.02%)  (init = 56.1179, guessed)
         m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 70.3794, guessed)
     "#]]
     .assert_eq(&(shown(&plain) + "--\n" + &shown(&guessed)));
+    // A start given for one set stands; the others are searched around it.
+    let given = jitfit(&[&args[..], &["--guess", "--p0", "m_2=55"]].concat(), &cache);
+    expect_test::expect![[r#"
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [-55.39, 57.39], w in [-48.79, 50.79] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 4.64259 there, 215.313 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over w in [-68.67, 70.67] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.148739 there, 527.418 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [-66.11, 68.11], w in [-58.26, 60.26] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 114.922 there, 311.189 at the start before it
+        shared starts at the median of the sets' (--guess): w = -6.39133; each set's own parameters searched again with them held:
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [-190.9, 192.9] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.560729 there, 230.669 at the start before it
+        pre-search of set 2: A, B by linear least squares from the start (the model is linear in them); Σr² 1.28404 there, 420.045 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [-227.4, 229.4] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.55582 there, 326.59 at the start before it
+        starts of each set's own A, m, B from its pre-search (--guess)
+        w   =     -6.00009 ± 0.00804968 (0.13%)  (init = -6.39133, guessed)
+        m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 39.9879, guessed)
+        m_2 =      55.0003 ± 0.0104734 (0.02%)  (init = 55)
+        m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 70.5992, guessed)
+    "#]]
+    .assert_eq(&shown(&given));
+    let reversed = jitfit(&[&args[..], &["--guess", "--bounds", "A=5:1"]].concat(), &cache);
+    expect_test::expect![[r#"
+        error: the pre-search of set 1: `A`: the lower bound 5 is not below the upper bound 1
+    "#]]
+    .assert_eq(&stderr(&reversed));
     let dense = jitfit(&[&args[..], &["--guess", "--global-solver", "dense"]].concat(), &cache);
     expect_test::expect![[r#"
         error: --guess with --sets searches each set on the structured solver: not with the dense rewrite (solver: dense, the sets written as one model (--global-solver dense))

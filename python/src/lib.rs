@@ -5,8 +5,9 @@
 //! A fit's columns come in through `numpy.ascontiguousarray(…, float64)` (no copy when they
 //! already are) and are read in place, the array kept alive by the column; a `.npy` path is
 //! memory-mapped instead. The GIL is released while the model compiles and the fit runs, so
-//! arrays must not be written by another thread while a fit reads them (as with any numpy
-//! extension that releases the GIL). `fit_many`'s rows are copied. Errors raise `ValueError` with
+//! arrays must not be written, or resized with `refcheck=False`, by another thread while a fit
+//! reads them (as with any numpy extension that releases the GIL); nothing keeps them after
+//! the call returns. `fit_many`'s rows are copied. Errors raise `ValueError` with
 //! jitfit's message (a model error carries its caret); a `curve_fit` that does not converge
 //! raises `RuntimeError`, as scipy's does, where `fit` returns the result with `success` False.
 
@@ -76,7 +77,7 @@ fn column(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str, expected: &str) ->
 /// A C-contiguous float64 array's values, read where numpy keeps them.
 struct ArrayColumn {
     /// The array: while this reference lives, so does its buffer (numpy refuses to resize an
-    /// array that has other references).
+    /// array that has other references, unless told `refcheck=False`).
     _array: Py<PyAny>,
     ptr: *const f64,
     len: usize,

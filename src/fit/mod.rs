@@ -44,6 +44,7 @@ pub use levels::{Level, Scale};
 pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};
 pub use reweight::{FITTED, Reweighting};
 
+pub(crate) use validate::bounds_in_order;
 pub use validate::default_start;
 
 use crate::backend::{Backend, BackendReport};

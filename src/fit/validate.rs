@@ -200,14 +200,20 @@ pub(super) fn transformed_response(
     }
 }
 
-/// Bounds in order (the one check, [`solve::check_bounds`], named here), finite initial
-/// values inside them.
+/// Bounds in order: the one check, [`solve::check_bounds`], with the parameter named.
+pub fn bounds_in_order(model: &CompiledModel, options: &FitOptions) -> Result<(), FitError> {
+    solve::check_bounds(&options.lower, &options.upper, model.n_params()).map_err(|e| match e {
+        BoundsError::Order { index, lower, upper } => {
+            FitError::BadBounds { name: model.params()[index].clone(), lower, upper }
+        }
+        other => FitError::Bounds(other),
+    })
+}
+
+/// Bounds in order ([`bounds_in_order`]), finite initial values inside them.
 pub(super) fn bounds_and_starts(model: &CompiledModel, options: &FitOptions, initial: &[f64]) -> Result<(), FitError> {
     let name = |k: usize| &model.params()[k];
-    solve::check_bounds(&options.lower, &options.upper, model.n_params()).map_err(|e| match e {
-        BoundsError::Order { index, lower, upper } => FitError::BadBounds { name: name(index).clone(), lower, upper },
-        other => FitError::Bounds(other),
-    })?;
+    bounds_in_order(model, options)?;
     for (k, value) in initial.iter().enumerate() {
         let (l, u) = (options.lower[k], options.upper[k]);
         if !value.is_finite() {

@@ -358,6 +358,11 @@ pub fn inf_norm(x: &[f64]) -> f64 {
     x.iter().fold(0.0f64, |m, v| if v.is_nan() { f64::NAN } else { m.max(v.abs()) })
 }
 
+/// Singular values at or below this are rounding (ε·max(m, n)·s₀): their directions are noise.
+pub fn rounding_cut(svd: &SvdParts, m: usize, n: usize) -> f64 {
+    svd.s.first().map_or(0.0, |s0| f64::EPSILON * m.max(n) as f64 * s0)
+}
+
 /// Solves min ‖J p + f‖ subject to ‖p‖ ≤ Δ from the SVD of J (Moré's secular equation on
 /// α, the Levenberg–Marquardt parameter). Returns (p, α, iterations).
 pub fn solve_lsq_trust_region(
@@ -369,7 +374,7 @@ pub fn solve_lsq_trust_region(
 ) -> (Vec<f64>, f64, usize) {
     // Singular values at rounding level carry no information: their directions are noise
     // (Uᵀf there is rounding, divided by a ~1e-17 singular value). Treat them as exactly zero.
-    let cut = if svd.s.is_empty() { 0.0 } else { f64::EPSILON * m.max(n) as f64 * svd.s[0] };
+    let cut = rounding_cut(svd, m, n);
     let s = &svd.s;
     let uf: Vec<f64> = svd.uf.iter().zip(s).map(|(u, s)| if *s > cut { *u } else { 0.0 }).collect();
     let suf: Vec<f64> = s.iter().zip(&uf).map(|(s, u)| s * u).collect();

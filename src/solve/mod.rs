@@ -307,7 +307,7 @@ pub fn check_bounds(lower: &[f64], upper: &[f64], n: usize) -> Result<(), Bounds
 pub fn linear_least_squares(a: &[f64], rows: usize, cols: usize, b: &[f64]) -> Option<Vec<f64>> {
     let matrix = faer::Mat::from_fn(rows, cols, |i, k| a[i * cols + k]);
     let parts = common::svd_parts(&matrix, b)?;
-    let cut = parts.s.first().map_or(0.0, |s0| f64::EPSILON * rows.max(cols) as f64 * s0);
+    let cut = common::rounding_cut(&parts, rows, cols);
     let mut z = vec![0.0; cols];
     for (t, (s, uf)) in parts.s.iter().zip(&parts.uf).enumerate() {
         if *s > cut {

@@ -158,7 +158,10 @@ pub struct FitArgs {
     pub no_guess: bool,
     /// Search starting values for the parameters that have none (no --p0, no library guess):
     /// Σr² at 256 Sobol' points over their bounds, or a box from the data, the best kept — no
-    /// fit run; [[Data]] says the box, [[Variables]] marks the starts guessed.
+    /// fit run; parameters the model is linear in are solved by least squares at each point
+    /// instead of searched. With --sets each set is searched, a shared parameter starts at the
+    /// sets' median and each set's own are searched again with it held. [[Data]] says the
+    /// boxes, [[Variables]] marks the starts guessed.
     #[arg(long)]
     pub guess: bool,
     /// A global fit: the rows grouped by COLUMN (ids as written, in order of first

@@ -518,6 +518,7 @@ pub fn set_notes(points: &[usize], chi2: &[f64]) -> Vec<String> {
 /// starts at the median of the sets' best points (a median, so that a set whose data say
 /// little does not decide it); then, with it there, each set's own parameters are searched
 /// again, so that they fit the shared start rather than the set's own best guess of it.
+/// [[Data]] says each set's search (up to [`LISTED_SETS`] sets, else the first and a count).
 fn pre_search(
     args: &FitArgs,
     models: &[&std::sync::Arc<jitfit::CompiledModel>],
@@ -528,7 +529,7 @@ fn pre_search(
 ) -> anyhow::Result<()> {
     let sets = data.len();
     // Set k's search over the parameters `wanted` picks among those without a start: the
-    // values found, by parameter index, and the search's notes.
+    // values found, by parameter index, and what was done, in words (None: nothing searched).
     let search = |k: usize, starts: &[Option<f64>], wanted: &dyn Fn(&str) -> bool| {
         let params = models[k].params();
         let names: Vec<String> = (0..params.len())
@@ -536,7 +537,7 @@ fn pre_search(
             .map(|j| params[j].clone())
             .collect();
         if names.is_empty() {
-            return Ok((vec![None; params.len()], Vec::new()));
+            return Ok((vec![None; params.len()], None));
         }
         let mut own = options[k].clone();
         for (p0, start) in own.p0.iter_mut().zip(starts) {
@@ -546,19 +547,24 @@ fn pre_search(
             .pre_search(&data[k], |fit| fit.options(own.clone()), &names, 256, args.seed.unwrap_or(0))
             .with_context(|| format!("the pre-search of set {}", k + 1))?;
         let found = (0..params.len()).map(|j| names.contains(&params[j]).then(|| result.values[j])).collect();
-        anyhow::Ok((found, result.notes))
+        let said = format!(
+            "set {}: {}; Σr² {} there, {} at the start before it",
+            k + 1,
+            result.notes.iter().map(|n| n.strip_prefix("pre-search: ").unwrap_or(n)).collect::<Vec<_>>().join("; "),
+            num(result.cost),
+            num(result.start_cost)
+        );
+        anyhow::Ok((found, Some(said)))
     };
     let shared = |name: &str| args.shared.iter().any(|s| s == name);
-    let mut box_notes = Vec::new();
+    // Each set's search; then, where shared parameters were searched, each set's own again.
+    let mut said = Vec::new();
     let mut found = Vec::with_capacity(sets);
     for (k, start) in starts.iter().enumerate() {
-        let (values, notes) = search(k, start, &|_| true)?;
-        if box_notes.is_empty() && !notes.is_empty() {
-            box_notes = notes.iter().map(|n| format!("set {}'s {n}", k + 1)).collect();
-        }
+        let (values, words) = search(k, start, &|_| true)?;
+        said.extend(words);
         found.push(values);
     }
-    // The shared parameters' medians.
     let mut medians = Vec::new();
     for name in &args.shared {
         let mut values: Vec<f64> = (0..sets)
@@ -567,8 +573,7 @@ fn pre_search(
         if values.is_empty() {
             continue;
         }
-        values.sort_by(f64::total_cmp);
-        let median = values[values.len() / 2];
+        let median = median(&mut values);
         for k in 0..sets {
             if let Some(j) = models[k].params().iter().position(|p| p == name)
                 && found[k][j].is_some()
@@ -578,10 +583,16 @@ fn pre_search(
         }
         medians.push(format!("{name} = {}", num(median)));
     }
-    // Each set's own parameters: searched again where a shared start moved.
+    let mut again = Vec::new();
     let mut own: Vec<String> = Vec::new();
     for k in 0..sets {
-        let values = if medians.is_empty() { found[k].clone() } else { search(k, &starts[k], &|p| !shared(p))?.0 };
+        let values = if medians.is_empty() {
+            found[k].clone()
+        } else {
+            let (values, words) = search(k, &starts[k], &|p| !shared(p))?;
+            again.extend(words);
+            values
+        };
         for (j, value) in values.into_iter().enumerate() {
             let name = &models[k].params()[j];
             if let Some(value) = value
@@ -598,20 +609,35 @@ fn pre_search(
         columns.notes.push("--guess: every parameter has a start already; nothing searched".into());
         return Ok(());
     }
-    columns.notes.extend(box_notes);
-    let mut said = Vec::new();
+    let listed = |lines: Vec<String>| -> Vec<String> {
+        if lines.len() <= LISTED_SETS {
+            return lines;
+        }
+        let more = lines.len() - 1;
+        let mut lines = lines;
+        lines.truncate(1);
+        lines.push(format!("… and {more} more sets, each searched likewise over its own box from its data"));
+        lines
+    };
+    columns.notes.extend(listed(said).into_iter().map(|l| format!("pre-search of {l}")));
     if !medians.is_empty() {
-        said.push(format!("shared {} (the median of the sets')", medians.join(", ")));
+        columns.notes.push(format!(
+            "shared starts at the median of the sets' (--guess): {}; each set's own parameters searched again with them held:",
+            medians.join(", ")
+        ));
+        columns.notes.extend(listed(again).into_iter().map(|l| format!("pre-search of {l}")));
     }
     if !own.is_empty() {
-        said.push(format!(
-            "each set's own {} from its search{}",
-            own.join(", "),
-            if medians.is_empty() { "" } else { ", the shared start held" }
-        ));
+        columns.notes.push(format!("starts of each set's own {} from its pre-search (--guess)", own.join(", ")));
     }
-    columns.notes.push(format!("starts from a pre-search of each set (--guess): {}", said.join("; ")));
     Ok(())
+}
+
+/// The median of `values` (the mean of the two middle ones for an even count); reorders them.
+fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let half = values.len() / 2;
+    if values.len() % 2 == 1 { values[half] } else { 0.5 * (values[half - 1] + values[half]) }
 }
 
 /// Starting values from each set's own data for the parameters of the library's terms that
@@ -646,8 +672,7 @@ fn guess(
         if found.is_empty() {
             continue;
         }
-        found.sort_by(f64::total_cmp);
-        let median = found[found.len() / 2];
+        let median = median(&mut found);
         let mut any = false;
         for k in 0..data.len() {
             let Some(j) = params[k].iter().position(|p| p == name) else { continue };
