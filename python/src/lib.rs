@@ -98,6 +98,21 @@ impl AsRef<[f64]> for ArrayColumn {
     }
 }
 
+/// Where scipy's `curve_fit` starts a parameter without p0 (`_initialize_feasible`): 1
+/// without bounds, the middle of two finite bounds (even when 1 lies between them), one inside
+/// a lone finite bound.
+fn scipy_start(lower: f64, upper: f64) -> f64 {
+    match (lower.is_finite(), upper.is_finite()) {
+        (true, true) => {
+            let middle = 0.5 * (lower + upper);
+            if middle.is_finite() { middle } else { 0.5 * lower + 0.5 * upper }
+        }
+        (true, false) => lower + 1.0,
+        (false, true) => upper - 1.0,
+        (false, false) => 1.0,
+    }
+}
+
 /// The variables: a 1-D array (or `.npy` path) is `x`; a dict maps names to 1-D arrays.
 fn variables(py: Python<'_>, xdata: &Bound<'_, PyAny>) -> PyResult<Vec<(String, jitfit::data::Column)>> {
     if let Ok(dict) = xdata.cast::<PyDict>() {
@@ -238,8 +253,9 @@ impl FitInputs {
     }
 
     /// The fit of `compiled` from `p0` within `bounds`, the GIL released while it runs. No
-    /// p0: `ones` starts every parameter at 1 (scipy's `curve_fit`), otherwise the start is
-    /// jitfit's (1, or inside bounds that exclude it) and the report says "by default". `p0`
+    /// p0: `ones` starts every parameter where scipy's `curve_fit` does ([`scipy_start`]),
+    /// otherwise the start is jitfit's (1, or inside bounds that exclude it) and the report
+    /// says "by default". `p0`
     /// and `bounds` may name parameters (`{"b": 0.5}`, `{"b": (0, inf)}`; the others by default,
     /// unbounded); `fix` holds named parameters at values.
     fn run(
@@ -265,6 +281,7 @@ impl FitInputs {
         if let Some((name, _)) = named_p0.iter().flatten().find(|(n, _)| fixed.iter().any(|(f, _)| f == n)) {
             return Err(value_error(format!("p0[{name:?}]: `{name}` is fixed (fix) and does not start anywhere")));
         }
+        let (lower, upper) = bounds_pair(py, bounds.filter(|_| named_bounds.is_none()), n)?;
         let p0 = match p0.filter(|_| named_p0.is_none()) {
             Some(p) => {
                 let (p, _) = array(py, p, "p0")?;
@@ -274,10 +291,18 @@ impl FitInputs {
                 }
                 Some(p)
             }
-            None if ones && named_p0.is_none() => Some(vec![1.0; n]),
+            // scipy's start (`_initialize_feasible`), named starts applied over it below.
+            None if ones => {
+                let (mut lower, mut upper) = (lower.clone(), upper.clone());
+                for (name, (l, u)) in named_bounds.iter().flatten() {
+                    if let Some(k) = compiled.params().iter().position(|p| p == name) {
+                        (lower[k], upper[k]) = (*l, *u);
+                    }
+                }
+                Some(lower.iter().zip(&upper).map(|(l, u)| scipy_start(*l, *u)).collect())
+            }
             None => None,
         };
-        let (lower, upper) = bounds_pair(py, bounds.filter(|_| named_bounds.is_none()), n)?;
         let FitInputs { vars, y, sigma, loss, f_scale, method, absolute_sigma, max_nfev } = self;
         py.detach(|| {
             let mut data = jitfit::Data::new().y(y);

@@ -98,6 +98,30 @@ def test_dtypes_and_layouts_are_read_as_float64():
     np.testing.assert_allclose(popt, [2.5, 1.3, 0.5], rtol=1e-5)
 
 
+def test_without_p0_the_start_is_scipys():
+    # scipy starts a bounded parameter without p0 in the middle of its bounds (even when 1 is
+    # inside them), one inside a lone bound, else at 1: jitfit.curve_fit does the same, so a
+    # fit whose minimum depends on the start lands where scipy's does, and bounds that
+    # exclude 1 are not refused.
+    x = np.linspace(0, 1, 20)
+    y = 3 * x + 2.5
+    for bounds in [(2, 5), (0, 5), ([0, 3], [np.inf, 4]), ([-np.inf, 3], [np.inf, np.inf]), ([-np.inf, -np.inf], [5, 9])]:
+        popt, _ = jitfit.curve_fit("a*x + b", x, y, bounds=bounds)
+        sp, _ = scipy_fit("a*x + b", x, y, bounds=bounds)
+        np.testing.assert_allclose(popt, sp, rtol=1e-9, atol=1e-12)
+    x = np.linspace(0, 10, 200)
+    y = 2 * np.sin(3.7 * x) + 0.01 * np.cos(17 * x)
+    bounds = ([0, 0.5, -1], [5, 6, 1])  # scipy starts at (2.5, 3.25, 0), not (1, 1, 0)
+    popt, _ = jitfit.curve_fit("a*sin(b*x) + c", x, y, bounds=bounds)
+    sp, _ = scipy_fit("a*sin(b*x) + c", x, y, bounds=bounds)
+    np.testing.assert_allclose(popt, sp, rtol=1e-6)
+    np.testing.assert_allclose(popt[:2], [2, 3.7], rtol=1e-3)
+    # Named bounds count too.
+    popt, _ = jitfit.curve_fit("a*sin(b*x) + c", x, y, bounds={"b": (0.5, 6)})
+    sp, _ = scipy_fit("a*sin(b*x) + c", x, y, bounds=([-np.inf, 0.5, -np.inf], [np.inf, 6, np.inf]))
+    np.testing.assert_allclose(popt, sp, rtol=1e-6, atol=1e-6)  # the same local minimum, from (1, 3.25, 1)
+
+
 def test_errors_raise_value_error_with_the_message():
     x = np.linspace(0, 1, 10)
     with pytest.raises(ValueError) as e:
