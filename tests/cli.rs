@@ -1285,8 +1285,8 @@ fn ties_in_a_global_fit_are_reported_once_or_per_set_by_either_solver() {
             B_3 =     0.448194 ± 0.0066521  (= A/10)
     "#]]
     .assert_eq(&report[report.find("[[Tied]]").unwrap()..]);
-    // A tied parameter is not shared (a tie of shared ones is), and the sets' own models are
-    // not tied.
+    // A tied parameter is not shared (a tie of shared ones is). (With --model-for each model
+    // takes the ties of its names: `a_tie_applies_to_the_models_that_have_its_name`.)
     let refused = |extra: &[&str]| -> String {
         let args = ["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--tie", "B = A/10"];
         let out = jitfit(&[&args[..], extra].concat(), &cache);
@@ -1295,11 +1295,8 @@ fn ties_in_a_global_fit_are_reported_once_or_per_set_by_either_solver() {
     };
     expect_test::expect![[r#"
         error: --shared B: `B` is tied (--tie 'B = A/10'): it is computed, not fitted
-        error: --tie cannot be combined with --model-for yet: a tie rewrites the main model, not the sets' own ones
     "#]]
-    .assert_eq(
-        &[refused(&["--shared", "tau,B"]), refused(&["--model-for", "det_b", "A*exp(-t/tau) + B + 0*t"])].concat(),
-    );
+    .assert_eq(&refused(&["--shared", "tau,B"]));
 }
 
 #[test]
@@ -1783,6 +1780,54 @@ fn guess_searches_starts_for_any_model() {
         error: `a`: the lower bound 5 is not below the upper bound 0
     "#]]
     .assert_eq(&stderr(&reversed));
+}
+
+/// `--tie` with `--model-for`: each model takes the ties of its own names. A tie of a
+/// parameter only det_b's model has is that set's alone (`C_2` in [[Tied]]), and the fit is
+/// the one with the tie written into det_b's model by hand; a tie no model names is refused.
+#[test]
+fn a_tie_applies_to_the_models_that_have_its_name() {
+    let cache = TempDir::new("cli-global-tie-model-for");
+    let dir = TempDir::new("cli-global-tie-model-for-data");
+    let (long, _) = global_data(&dir);
+    let path = long.to_str().unwrap();
+    let base = ["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--p0", "tau=1"];
+    let run = |extra: &[&str]| jitfit(&[&base[..], extra].concat(), &cache);
+    let tied = run(&["--model-for", "det_b", "A*exp(-t/tau) + B + C*t", "--tie", "C = B/10"]);
+    assert_eq!(tied.status.code(), Some(0), "{}", stderr(&tied));
+    let by_hand = run(&["--model-for", "det_b", "A*exp(-t/tau) + B + B/10*t", "--json"]);
+    let tied_json = run(&["--model-for", "det_b", "A*exp(-t/tau) + B + C*t", "--tie", "C = B/10", "--json"]);
+    let (ours, theirs) = (
+        parameters(&serde_json::from_str(&stdout(&tied_json)).unwrap()),
+        parameters(&serde_json::from_str(&stdout(&by_hand)).unwrap()),
+    );
+    assert_eq!(ours.keys().collect::<Vec<_>>(), theirs.keys().collect::<Vec<_>>());
+    for (name, (value, stderr)) in &ours {
+        let (v, s) = theirs[name];
+        assert!(
+            (value - v).abs() <= 1e-12 * v.abs() && (stderr - s).abs() <= 1e-9 * s,
+            "{name}: {value} ± {stderr} vs {v} ± {s}"
+        );
+    }
+    let shown: String = stdout(&tied)
+        .lines()
+        .skip_while(|l| !l.starts_with("[[Tied]]"))
+        .take(2)
+        .chain(stdout(&tied).lines().filter(|l| l.contains("(--model-for)")))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    expect_test::expect![[r#"
+        [[Tied]] (--tie: not fitted, computed; standard errors by the delta method)
+            C_2 =    0.0111485 ± 2.49226e-4  (= B/10)
+            model of set 2 = det_b: C = B/10; A*exp(-t/tau) + B + C*t (--model-for)
+    "#]]
+    .assert_eq(&shown);
+    let nowhere = run(&["--model-for", "det_b", "A*exp(-t/tau) + B + C*t", "--tie", "D = B/10"]);
+    assert_eq!(nowhere.status.code(), Some(1));
+    expect_test::expect![[r#"
+        error: --tie `D = B/10`: `D` is a name of none of the models (the main one and --model-for's)
+    "#]]
+    .assert_eq(&stderr(&nowhere));
 }
 
 /// `--guess` in a global fit: each set's pre-search; the shared width at the median of the

@@ -217,10 +217,56 @@ pub struct FitArgs {
 
 impl FitArgs {
     /// Rewrites the model with the `--tie`s (each a helper before it); the ties are kept for
-    /// the report.
+    /// the report. With `--model-for`, each model takes the ties of the names it has (a tie
+    /// that names none of the models' is the main model's error).
     pub fn apply_ties(&mut self) -> anyhow::Result<()> {
-        if !self.tie.is_empty() {
-            self.model = jitfit::syntax::tie(&self.model, &self.tie).map_err(|e| anyhow::anyhow!(e))?;
+        if self.tie.is_empty() {
+            return Ok(());
+        }
+        let tie = |text: &str, ties: &[String]| jitfit::syntax::tie(text, ties).map_err(|e| anyhow::anyhow!(e));
+        if self.model_for.is_empty() {
+            self.model = tie(&self.model, &self.tie)?;
+            return Ok(());
+        }
+        let ties = self.tie.clone();
+        let mut used = vec![false; ties.len()];
+        let mut rewrite = |text: &str| -> anyhow::Result<String> {
+            let names = jitfit::syntax::parse(text).map(|ast| ast.rhs_names()).unwrap_or_default();
+            let own: Vec<String> = ties
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.split_once('=').is_some_and(|(name, _)| names.iter().any(|n| n == name.trim())))
+                .map(|(k, t)| {
+                    used[k] = true;
+                    t.clone()
+                })
+                .collect();
+            if own.is_empty() { Ok(text.to_owned()) } else { tie(text, &own) }
+        };
+        let main = rewrite(&self.model)?;
+        let mut others = Vec::new();
+        for pair in self.model_for.chunks(2) {
+            others.push(match pair {
+                [_, text] => Some(rewrite(text)?),
+                _ => None,
+            });
+        }
+        if let Some(k) = used.iter().position(|u| !u) {
+            // A name no model has; a tie without `NAME =` gets the parser's message.
+            match ties[k].split_once('=') {
+                Some((name, _)) => anyhow::bail!(
+                    "--tie `{}`: `{}` is a name of none of the models (the main one and --model-for's)",
+                    ties[k],
+                    name.trim()
+                ),
+                None => tie(&self.model, &ties[k..=k])?,
+            };
+        }
+        self.model = main;
+        for (pair, text) in self.model_for.chunks_mut(2).zip(others) {
+            if let ([_, old], Some(text)) = (pair, text) {
+                *old = text;
+            }
         }
         Ok(())
     }

@@ -98,9 +98,6 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             }
         }
     }
-    if !args.tie.is_empty() && !args.model_for.is_empty() {
-        bail!("--tie cannot be combined with --model-for yet: a tie rewrites the main model, not the sets' own ones");
-    }
     if args.sets.is_some() {
         for (flag, given) in [
             ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),

@@ -439,6 +439,8 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     for (m, text) in texts.iter().enumerate().skip(1) {
         let named: Vec<String> =
             (0..sets).filter(|k| model_of_set[*k] == m).map(|k| format!("{} = {}", k + 1, labels[k])).collect();
+        // (On one line: a tie's rewrite puts its helper on a line of its own.)
+        let text = text.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
         columns.notes.push(format!("model of set {}: {text} (--model-for)", named.join(", ")));
     }
     columns.notes.push(why);
@@ -457,7 +459,14 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     let chi2: Vec<f64> = fit.sets.iter().map(|s| s.chi2).collect();
     columns.notes.extend(set_notes(&points, &chi2));
     let models = (0..sets).map(|k| models[model_of_set[k]].clone()).collect();
-    let tied = crate::uncertainty::global_ties(&fit, &args.tie)?;
+    // A tie applies to the sets whose model it rewrote: the tied name is a helper there.
+    let helpers: Vec<Vec<String>> =
+        texts.iter().map(|t| jitfit::syntax::parse(t).map(|ast| ast.helper_names()).unwrap_or_default()).collect();
+    let applies = |t: usize, k: usize| {
+        let name = args.tie[t].split_once('=').map_or("", |(name, _)| name).trim();
+        helpers[model_of_set[k]].iter().any(|h| h == name)
+    };
+    let tied = crate::uncertainty::global_ties(&fit, &args.tie, &applies)?;
     Ok(GlobalOutcome {
         fit,
         start,

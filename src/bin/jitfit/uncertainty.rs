@@ -420,16 +420,25 @@ fn dense_ties(fit: &Fit, tie: &str) -> anyhow::Result<Vec<Derived>> {
 }
 
 /// The `--tie`s of a structured global fit, named as [`dense_ties`] names them.
-pub fn global_ties(fit: &jitfit::GlobalFit, ties: &[String]) -> anyhow::Result<Vec<Derived>> {
+pub fn global_ties(
+    fit: &jitfit::GlobalFit,
+    ties: &[String],
+    applies: &dyn Fn(usize, usize) -> bool,
+) -> anyhow::Result<Vec<Derived>> {
     let mut tied = Vec::new();
-    for tie in ties {
-        let first = fit.derive_definition(0, tie).context("--tie")?;
-        let set = &fit.sets[0];
-        if first.gradient.iter().zip(&set.shared).all(|(g, shared)| *g == 0.0 || *shared) {
+    for (t, tie) in ties.iter().enumerate() {
+        // The sets whose model the tie rewrote (all, without --model-for).
+        let sets: Vec<usize> = (0..fit.sets.len()).filter(|k| applies(t, *k)).collect();
+        let Some(&at) = sets.first() else { continue };
+        let first = fit.derive_definition(at, tie).context("--tie")?;
+        let set = &fit.sets[at];
+        if sets.len() == fit.sets.len()
+            && first.gradient.iter().zip(&set.shared).all(|(g, shared)| *g == 0.0 || *shared)
+        {
             tied.push(first);
             continue;
         }
-        for k in 0..fit.sets.len() {
+        for k in sets {
             let mut d = fit.derive_definition(k, tie).with_context(|| format!("--tie, set {}", k + 1))?;
             d.name = jitfit::syntax::GlobalModel::name_in_set(&d.name, k + 1);
             tied.push(d);
