@@ -21,13 +21,16 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
     PyValueError::new_err(e.to_string())
 }
 
+/// `numpy.ascontiguousarray(obj, float64)`: the array itself when it is one already.
+fn contiguous<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    py.import("numpy")?
+        .call_method1("ascontiguousarray", (obj, "float64"))
+        .map_err(|e| value_error(format!("{what}: not an array of numbers ({e})")))
+}
+
 /// An array-like as float64 values and its shape.
 fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f64>, Vec<usize>)> {
-    let np = py.import("numpy")?;
-    let a = np
-        .call_method1("ascontiguousarray", (obj, "float64"))
-        .map_err(|e| value_error(format!("{what}: not an array of numbers ({e})")))?;
-    let a: PyReadonlyArrayDyn<'_, f64> = a.extract()?;
+    let a: PyReadonlyArrayDyn<'_, f64> = contiguous(py, obj, what)?.extract()?;
     let shape = a.shape().to_vec();
     Ok((a.as_slice().map_err(value_error)?.to_vec(), shape))
 }
@@ -56,10 +59,7 @@ fn column(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str, expected: &str) ->
         }
         return Ok(columns.remove(0));
     }
-    let np = py.import("numpy")?;
-    let a = np
-        .call_method1("ascontiguousarray", (obj, "float64"))
-        .map_err(|e| value_error(format!("{what}: not an array of numbers ({e})")))?;
+    let a = contiguous(py, obj, what)?;
     let view: PyReadonlyArrayDyn<'_, f64> = a.extract()?;
     let shape = view.shape().to_vec();
     if shape.len() != 1 {
