@@ -1782,6 +1782,43 @@ fn guess_searches_starts_for_any_model() {
     .assert_eq(&stderr(&reversed));
 }
 
+/// The REPL's `ci` after a structured global fit: the sets written as one model (as `jitfit
+/// fit --sets … --ci` takes), fitted again from the structured fit's values — said, with both
+/// χ² — and its intervals are the CLI's, line for line.
+#[test]
+fn the_repl_takes_ci_after_a_structured_global_fit_on_the_dense_rewrite() {
+    let cache = TempDir::new("cli-global-repl-ci");
+    let dir = TempDir::new("cli-global-repl-ci-data");
+    let (long, _) = global_data(&dir);
+    // Numeric ids: the REPL reads numbers.
+    let numeric = dir.path().join("numeric.csv");
+    let text =
+        std::fs::read_to_string(&long).unwrap().replace("det_a,", "1,").replace("det_b,", "2,").replace("det_c,", "3,");
+    std::fs::write(&numeric, text).unwrap();
+    let path = numeric.to_str().unwrap();
+    let script = format!("load {path}\nmodel A*exp(-t/tau) + B\nsets detector\nshared tau\nfit\nci 1\n");
+    let repl = crate::support::run_repl(script.as_bytes(), &cache);
+    assert_eq!(repl.status.code(), Some(0), "{}", stderr(&repl));
+    let cli = jitfit(&["fit", "A*exp(-t/tau) + B", path, "--sets", "detector", "--shared", "tau", "--ci", "1"], &cache);
+    assert_eq!(cli.status.code(), Some(0), "{}", stderr(&cli));
+    let intervals = |out: &str| -> String {
+        out.lines()
+            .skip_while(|l| !l.starts_with("[[Confidence Intervals]]"))
+            .take_while(|l| !l.starts_with("[[Status]]"))
+            .filter(|l| !l.contains(" refits in ")) // (timed)
+            .map(|l| format!("{l}\n"))
+            .collect()
+    };
+    let (repl, cli) = (stdout(&repl), stdout(&cli));
+    assert_eq!(intervals(&repl), intervals(&cli));
+    assert_eq!(intervals(&cli).lines().count(), 9, "{cli}");
+    let said: Vec<&str> = repl.lines().filter(|l| l.starts_with("ci: ")).collect();
+    expect_test::expect![[r#"
+        ci: on the sets written as one model (the dense rewrite), fitted again from the structured fit's values: chi-square 0.0143391 (structured 0.0143391)
+    "#]]
+    .assert_eq(&format!("{}\n", said.join("\n")));
+}
+
 /// `--tie` with `--model-for`: each model takes the ties of its own names. A tie of a
 /// parameter only det_b's model has is that set's alone (`C_2` in [[Tied]]), and the fit is
 /// the one with the tie written into det_b's model by hand; a tie no model names is refused.

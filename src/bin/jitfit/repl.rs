@@ -6,7 +6,7 @@ use crate::args::FitArgs;
 use crate::config::{parse_assignments, parse_number};
 use crate::fit::{Outcome, execute};
 use crate::report;
-use anyhow::{anyhow, bail};
+use anyhow::{Context as _, anyhow, bail};
 use jitfit::data::{Table, read_table};
 use rustyline::completion::{Completer, Pair};
 use rustyline::error::ReadlineError;
@@ -469,7 +469,34 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             outln!("wrote {rest}")?;
         }
         "ci" | "derive" | "band" | "contour" if session.last_global.is_some() => {
-            bail!("{command}: not for a structured global fit yet (`global-solver dense` fits the sets as one model)")
+            // These work on one model: the sets written as one (the dense rewrite, as `jitfit
+            // fit --sets … --ci` takes), fitted again from the structured fit's values — said,
+            // with both χ² — and then as after any fit (`report` shows the dense one from now).
+            let (global_args, last) = session.last_global.as_ref().expect("checked");
+            let mut args = global_args.clone();
+            args.global_solver = "dense".into();
+            crate::global::solver(&args).with_context(|| format!("{command} after a structured global fit"))?;
+            let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
+            args.p0.extend(
+                last.parameters()
+                    .iter()
+                    .filter(|(_, k, j)| {
+                        !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str())
+                            && last.fit.sets[*k].values[*j].is_finite()
+                    })
+                    .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j])),
+            );
+            let structured_chi2 = last.fit.chi2;
+            let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
+            let outcome = execute(&args, table)?;
+            outln!(
+                "{command}: on the sets written as one model (the dense rewrite), fitted again from the structured fit's values: chi-square {} (structured {}){}",
+                crate::format::num(outcome.fit.chi2),
+                crate::format::num(structured_chi2),
+                if outcome.fit.status.converged() { String::new() } else { format!("; {}", outcome.fit.message) }
+            )?;
+            session.set_last(args, outcome);
+            return command_line(session, command, rest);
         }
         "report" | "json" | "plot" => {
             let (args, outcome) = session.last.as_ref().ok_or_else(|| anyhow!("nothing fitted yet: `fit`"))?;
