@@ -397,7 +397,7 @@ impl CompiledModel {
     /// in `search` — their bounds, or the start ± the change that moves the model by the
     /// data's range ([`search_half_widths`]) — the others held at the start `configure`
     /// gives. Searched parameters the model is linear in (amplitudes, offsets: found by
-    /// evaluating J, see [`linear_parameters`]) are not part of the design: at every point
+    /// evaluating J: `linear_parameters`) are not part of the design: at every point
     /// they are solved by linear least squares (and clamped to their bounds), so a peak's
     /// centre and width are searched in two dimensions, not four. No fit is run, in parallel
     /// over the points. The given start is one of the points, so the result is never worse
@@ -563,7 +563,7 @@ impl CompiledModel {
 /// `x` on the chunk's rows. A column too small to matter (moving its parameter by its own size
 /// changes the model by less than 1e-6 of the residuals) is never counted linear: a peak's
 /// centre far from the data has a zero column at any centre nearby.
-pub fn linear_parameters(
+pub(crate) fn linear_parameters(
     model: &CompiledModel,
     chunk: &crate::backend::Chunk<'_>,
     candidates: &[usize],

@@ -17,6 +17,11 @@ fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
+/// The lines of stdout (each trimmed) that `keep` picks, one per line.
+fn trimmed_lines(o: &Output, keep: impl Fn(&str) -> bool) -> String {
+    stdout(o).lines().map(str::trim).filter(|l| keep(l)).map(|l| format!("{l}\n")).collect()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -1751,13 +1756,7 @@ fn guess_searches_starts_for_any_model() {
     std::fs::write(&path, text).unwrap();
     let path = path.to_str().unwrap();
     let args = ["fit", "a*sin(w*x)", path, "--bounds", "a=0:5,w=0.5:6"];
-    let shown = |out: &std::process::Output| -> String {
-        stdout(out)
-            .lines()
-            .filter(|l| l.contains("pre-search") || l.trim_start().starts_with("w ="))
-            .map(|l| format!("{}\n", l.trim()))
-            .collect()
-    };
+    let shown = |out: &Output| trimmed_lines(out, |l| l.contains("pre-search") || l.starts_with("w ="));
     let plain = jitfit(&args, &cache);
     let guessed = jitfit(&[&args[..], &["--guess"]].concat(), &cache);
     assert_eq!(guessed.status.code(), Some(0), "{}", stderr(&guessed));
@@ -1887,17 +1886,10 @@ fn guess_searches_each_set_of_a_global_fit() {
     let path = dir.path().join("peaks.csv");
     std::fs::write(&path, text).unwrap();
     let args = ["fit", "A*exp(-(x-m)^2/(2*w^2)) + B", path.to_str().unwrap(), "--sets", "run", "--shared", "w"];
-    let shown = |out: &std::process::Output| -> String {
-        stdout(out)
-            .lines()
-            .filter(|l| {
-                l.contains("pre-search")
-                    || l.contains("(--guess)")
-                    || l.trim_start().starts_with("m_")
-                    || l.trim_start().starts_with("w ")
-            })
-            .map(|l| format!("{}\n", l.trim()))
-            .collect()
+    let shown = |out: &Output| {
+        trimmed_lines(out, |l| {
+            l.contains("pre-search") || l.contains("(--guess)") || l.starts_with("m_") || l.starts_with("w ")
+        })
     };
     let plain = jitfit(&args, &cache);
     let guessed = jitfit(&[&args[..], &["--guess"]].concat(), &cache);

@@ -232,20 +232,12 @@ fn a_pre_search_solves_the_linear_parameters() {
     }
     // Far from the start, the peak's columns vanish there: only B is solved.
     let far = model.pre_search(&peak(500.0), |fit| fit, &names, 64, 0).unwrap();
-    assert!(
-        far.notes[0].ends_with("; B by linear least squares at each point (the model is linear in them)"),
-        "{:?}",
-        far.notes
-    );
+    expect_test::expect!["pre-search: Σr² at 64 Sobol' points over A in [0, 2], m in [0, 2], w in [0, 2] (bounds, else the start ± the change that moves the model by the data's range); B by linear least squares at each point (the model is linear in them)"].assert_eq(&far.notes.join("\n"));
     let bilinear = compile("a*b*x + c").unwrap();
     let line = Data::new().var("x", vec![0.0, 1.0, 2.0, 3.0]).y(vec![1.0, 3.0, 5.0, 7.0]);
     let names: Vec<String> = bilinear.params().to_vec();
     let found = bilinear.pre_search(&line, |fit| fit, &names, 16, 0).unwrap();
-    assert!(
-        found.notes[0].ends_with("; a, c by linear least squares at each point (the model is linear in them)"),
-        "{:?}",
-        found.notes
-    );
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over b in [-2.207, 4.207] (bounds, else the start ± the change that moves the model by the data's range); a, c by linear least squares at each point (the model is linear in them)"].assert_eq(&found.notes.join("\n"));
     // Every searched parameter linear: one least-squares solve, no design.
     let found = bilinear.pre_search(&line, |fit| fit, &["a".to_owned(), "c".to_owned()], 16, 0).unwrap();
     assert_eq!(found.notes, ["pre-search: a, c by linear least squares from the start (the model is linear in them)"]);

@@ -33,7 +33,7 @@ pub fn svd_parts(a: &Mat<f64>, f: &[f64]) -> Option<SvdParts> {
 
 impl SvdParts {
     /// V·w for w of length k.
-    fn v_times(&self, w: &[f64]) -> Vec<f64> {
+    pub(crate) fn v_times(&self, w: &[f64]) -> Vec<f64> {
         let mut out = vec![0.0; self.n];
         for (c, wc) in w.iter().enumerate() {
             for (o, v) in out.iter_mut().zip(&self.v[c * self.n..(c + 1) * self.n]) {

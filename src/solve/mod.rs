@@ -302,21 +302,14 @@ pub fn check_bounds(lower: &[f64], upper: &[f64], n: usize) -> Result<(), Bounds
     }
 }
 
-/// The minimum-norm least-squares solution of A·z ≈ b (A `rows × cols`, row-major), by SVD
-/// with singular values below rounding (ε·rows·s₀) dropped; `None` if the SVD fails.
+/// The minimum-norm least-squares solution of A·z ≈ b (A `rows × cols`, row-major), from the
+/// SVD the solvers use (QR + Jacobi for narrow A) with singular values at rounding dropped
+/// ([`common::rounding_cut`]); `None` if the SVD fails.
 pub fn linear_least_squares(a: &[f64], rows: usize, cols: usize, b: &[f64]) -> Option<Vec<f64>> {
-    let matrix = faer::Mat::from_fn(rows, cols, |i, k| a[i * cols + k]);
-    let parts = common::svd_parts(&matrix, b)?;
+    let parts = common::Jac::Dense { j: a, m: rows, n: cols }.svd_parts(&vec![1.0; cols], None, b, &[])?;
     let cut = common::rounding_cut(&parts, rows, cols);
-    let mut z = vec![0.0; cols];
-    for (t, (s, uf)) in parts.s.iter().zip(&parts.uf).enumerate() {
-        if *s > cut {
-            for (c, z) in z.iter_mut().enumerate() {
-                *z += parts.v[t * cols + c] * uf / s;
-            }
-        }
-    }
-    Some(z)
+    let w: Vec<f64> = parts.s.iter().zip(&parts.uf).map(|(s, uf)| if *s > cut { uf / s } else { 0.0 }).collect();
+    Some(parts.v_times(&w))
 }
 
 /// Minimizes ½ Σ ρ(r_i(x)²) from `x0`.

@@ -75,7 +75,12 @@ pub fn tie(source: &str, ties: &[String]) -> Result<String, String> {
     Ok(text + source)
 }
 
+/// The name a `--tie 'NAME = EXPRESSION'` ties (unchecked: [`tie`] checks the form).
+pub fn tie_target(tie: &str) -> Option<&str> {
+    tie.split_once('=').map(|(name, _)| name.trim())
+}
+
 /// True when `name` is tied by one of `ties`.
 fn ties_name(ties: &[String], name: &str) -> bool {
-    ties.iter().any(|t| t.split_once('=').is_some_and(|(n, _)| n.trim() == name))
+    ties.iter().any(|t| tie_target(t) == Some(name))
 }

@@ -235,7 +235,7 @@ impl FitArgs {
             let own: Vec<String> = ties
                 .iter()
                 .enumerate()
-                .filter(|(_, t)| t.split_once('=').is_some_and(|(name, _)| names.iter().any(|n| n == name.trim())))
+                .filter(|(_, t)| jitfit::syntax::tie_target(t).is_some_and(|name| names.iter().any(|n| n == name)))
                 .map(|(k, t)| {
                     used[k] = true;
                     t.clone()
@@ -253,11 +253,10 @@ impl FitArgs {
         }
         if let Some(k) = used.iter().position(|u| !u) {
             // A name no model has; a tie without `NAME =` gets the parser's message.
-            match ties[k].split_once('=') {
-                Some((name, _)) => anyhow::bail!(
-                    "--tie `{}`: `{}` is a name of none of the models (the main one and --model-for's)",
-                    ties[k],
-                    name.trim()
+            match jitfit::syntax::tie_target(&ties[k]) {
+                Some(name) => anyhow::bail!(
+                    "--tie `{}`: `{name}` is a name of none of the models (the main one and --model-for's)",
+                    ties[k]
                 ),
                 None => tie(&self.model, &ties[k..=k])?,
             };

@@ -90,7 +90,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
     // A tied parameter is not fitted: no start, bound, fixed value or sharing applies to it
     // (a tie of shared parameters is shared).
     for tie in &args.tie {
-        let tied = tie.split_once('=').map_or(tie.as_str(), |(name, _)| name).trim();
+        let tied = jitfit::syntax::tie_target(tie).unwrap_or(tie.trim());
         let items = [("--p0", &args.p0), ("--bounds", &args.bounds), ("--fix", &args.fix), ("--shared", &args.shared)];
         for (flag, items) in items {
             if let Some(item) = items.iter().find(|item| item.split('=').next().is_some_and(|n| n.trim() == tied)) {

@@ -463,8 +463,7 @@ pub fn execute(args: &FitArgs, table: &Table, why: String) -> anyhow::Result<Glo
     let helpers: Vec<Vec<String>> =
         texts.iter().map(|t| jitfit::syntax::parse(t).map(|ast| ast.helper_names()).unwrap_or_default()).collect();
     let applies = |t: usize, k: usize| {
-        let name = args.tie[t].split_once('=').map_or("", |(name, _)| name).trim();
-        helpers[model_of_set[k]].iter().any(|h| h == name)
+        jitfit::syntax::tie_target(&args.tie[t]).is_some_and(|name| helpers[model_of_set[k]].iter().any(|h| h == name))
     };
     let tied = crate::uncertainty::global_ties(&fit, &args.tie, &applies)?;
     Ok(GlobalOutcome {

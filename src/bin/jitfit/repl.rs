@@ -286,6 +286,19 @@ fn fit_global(session: &mut Session, args: FitArgs) -> anyhow::Result<bool> {
     Ok(true)
 }
 
+/// A structured global fit's values as `--p0` starts (the shared ones by name, the others per
+/// set, `A_2=…`), except fixed and non-finite ones.
+fn global_starts(session: &Session, last: &crate::global::GlobalOutcome) -> Vec<String> {
+    let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
+    last.parameters()
+        .iter()
+        .filter(|(_, k, j)| {
+            !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str()) && last.fit.sets[*k].values[*j].is_finite()
+        })
+        .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j]))
+        .collect()
+}
+
 fn fit_args(session: &Session) -> anyhow::Result<FitArgs> {
     let model = session.model.clone().ok_or_else(|| anyhow!("no model yet: `model a*exp(-b*x) + c`"))?;
     let data = session.data_path.clone().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
@@ -408,16 +421,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             if let Some((_, last)) = &session.last_global {
                 // The last values as starts: the shared ones by name, the others per set (A_2=…).
                 let mut args = fit_args(session)?;
-                let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
-                let from_last: Vec<String> = last
-                    .parameters()
-                    .iter()
-                    .filter(|(_, k, j)| {
-                        !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str())
-                            && last.fit.sets[*k].values[*j].is_finite()
-                    })
-                    .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j]))
-                    .collect();
+                let from_last = global_starts(session, last);
                 outln!("starting from the last fit: {}", from_last.join(", "))?;
                 args.p0.extend(from_last);
                 if !fit_global(session, args)? {
@@ -476,16 +480,7 @@ fn command_line(session: &mut Session, command: &str, rest: &str) -> anyhow::Res
             let mut args = global_args.clone();
             args.global_solver = "dense".into();
             crate::global::solver(&args).with_context(|| format!("{command} after a structured global fit"))?;
-            let fixed: Vec<&str> = session.fix.keys().map(String::as_str).collect();
-            args.p0.extend(
-                last.parameters()
-                    .iter()
-                    .filter(|(_, k, j)| {
-                        !fixed.contains(&last.fit.sets[*k].param_names[*j].as_str())
-                            && last.fit.sets[*k].values[*j].is_finite()
-                    })
-                    .map(|(name, k, j)| format!("{name}={:?}", last.fit.sets[*k].values[*j])),
-            );
+            args.p0.extend(global_starts(session, last));
             let structured_chi2 = last.fit.chi2;
             let table = session.table.as_ref().ok_or_else(|| anyhow!("no data yet: `load FILE`"))?;
             let outcome = execute(&args, table)?;
