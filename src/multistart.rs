@@ -394,8 +394,10 @@ const PRE_SEARCH_ROWS: usize = 4096;
 impl CompiledModel {
     /// A cheap global pre-search for starting values: Σ r² (plain least squares, on at most
     /// 4096 evenly spaced rows) at `points` Sobol' points over the box of the parameters named
-    /// in `search` — their bounds, or the start ± the change that moves the model by the
-    /// data's range ([`search_half_widths`]) — the others held at the start `configure`
+    /// in `search` — their bounds; else for a location (`m` in `x - m`: `location_parameters`)
+    /// its variable's range, for a parameter the model is even in (a width) the start's side
+    /// of 0, and otherwise the start ± the change that moves the model by the data's range
+    /// ([`search_half_widths`]) — the others held at the start `configure`
     /// gives. Searched parameters the model is linear in (amplitudes, offsets: found by
     /// evaluating J: `linear_parameters`) are not part of the design: at every point
     /// they are solved by linear least squares (and clamped to their bounds), so a peak's
@@ -457,10 +459,32 @@ impl CompiledModel {
         let var_refs: Vec<&[f64]> = vars.iter().map(Vec::as_slice).collect();
         let chunk = crate::backend::Chunk { vars: &var_refs, y: &y, weights: weights.as_deref() };
         let cost = |x: &[f64]| self.kernels().sum_of_squares(&chunk, x).unwrap_or(f64::NAN);
-        // The box.
-        let half_widths = search_half_widths(self, data, &start);
-        let linear = linear_parameters(self, &chunk, &index, &start);
+        // The box. A location parameter's is its variable's range; where the start lies outside
+        // it (a peak far from the start), the widths and the linear parameters are measured with
+        // the location in the middle of the range: at the start its columns of J vanish.
+        let location = location_parameters(self, &chunk, &index, &start);
+        let mut probe = start.clone();
+        let mut ranges: Vec<Option<(f64, f64, usize)>> = vec![None; n];
+        for &(k, v) in &location {
+            let column = data.column(&self.vars()[v]).unwrap_or(&[]);
+            let (low, high) = finite_range(column);
+            let (low, high) = (low.max(options.lower[k]), high.min(options.upper[k]));
+            if low < high {
+                ranges[k] = Some((low, high, v));
+                if !(low..=high).contains(&start[k]) {
+                    probe[k] = 0.5 * (low + high);
+                }
+            }
+        }
+        let half_widths = search_half_widths(self, data, &probe);
+        let linear = linear_parameters(self, &chunk, &index, &probe);
         let design: Vec<usize> = index.iter().copied().filter(|k| !linear.contains(k)).collect();
+        let even: Vec<usize> = design
+            .iter()
+            .copied()
+            .filter(|k| ranges[*k].is_none() && !(options.lower[*k].is_finite() && options.upper[*k].is_finite()))
+            .filter(|k| is_even_in(self, &chunk, *k, &probe))
+            .collect();
         // The linear parameters at their least-squares values for the others at x.
         let rows_used = rows.len();
         let solve_linear = |mut x: Vec<f64>| -> Vec<f64> {
@@ -482,6 +506,12 @@ impl CompiledModel {
             let (l, u, p) = (options.lower[k], options.upper[k], start[k]);
             if l.is_finite() && u.is_finite() {
                 (l, u)
+            } else if let Some((low, high, _)) = ranges[k] {
+                (low, high)
+            } else if even.contains(&k) && p >= 0.0 {
+                (l.max(0.0), (p + half_widths[k]).min(u))
+            } else if even.contains(&k) {
+                ((p - half_widths[k]).max(l), u.min(0.0))
             } else {
                 ((p - half_widths[k]).max(l), (p + half_widths[k]).min(u))
             }
@@ -521,7 +551,18 @@ impl CompiledModel {
             .iter()
             .map(|k| {
                 let (lower, upper) = box_of(*k);
-                format!("{} in [{}, {}]", self.params()[*k], short(lower), short(upper))
+                let (l, u) = (options.lower[*k], options.upper[*k]);
+                let why = if l.is_finite() && u.is_finite() {
+                    String::new()
+                } else if let Some((_, _, v)) = ranges[*k] {
+                    format!(" ({0}'s range: a location in {0})", self.vars()[v])
+                } else if even.contains(k) {
+                    let side = if start[*k] >= 0.0 { "≥" } else { "≤" };
+                    format!(" ({side} 0, the start's side: the model is even in {})", self.params()[*k])
+                } else {
+                    String::new()
+                };
+                format!("{} in [{}, {}]{why}", self.params()[*k], short(lower), short(upper))
             })
             .collect();
         let names = |ks: &[usize]| ks.iter().map(|k| self.params()[*k].as_str()).collect::<Vec<_>>().join(", ");
@@ -599,6 +640,96 @@ pub(crate) fn linear_parameters(
         }
     }
     linear
+}
+
+/// The smallest and largest finite value of a column (`(∞, −∞)` when there is none).
+fn finite_range(column: &[f64]) -> (f64, f64) {
+    column.iter().filter(|v| v.is_finite()).fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(*v), h.max(*v)))
+}
+
+/// The parameters among `candidates` that are a location in one of the variables, with that
+/// variable's index: moving the parameter and the variable together by the same amount leaves
+/// the parameter's column of J unchanged (to 1e-8 of its largest value), while moving the
+/// variable alone changes it — a peak's centre `m` in `x - m` (one peak of several too: the
+/// others' terms drop out of the column), an onset, a phase written `x - phi`; never an offset
+/// (its column is constant) or a slope. Tested with the parameter at three quartiles of the
+/// variable, the others at `x`; a test that cannot decide (a column of zeros) does not count.
+fn location_parameters(
+    model: &CompiledModel,
+    chunk: &crate::backend::Chunk<'_>,
+    candidates: &[usize],
+    x: &[f64],
+) -> Vec<(usize, usize)> {
+    let (rows, n) = (chunk.y.len(), model.n_params());
+    let column = |chunk: &crate::backend::Chunk<'_>, p: &[f64], k: usize| -> Option<Vec<f64>> {
+        residuals_and_jacobian(model, chunk, p).map(|(_, j)| (0..rows).map(|i| j[i * n + k]).collect())
+    };
+    let largest = |c: &[f64]| c.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    let mut found = Vec::new();
+    for (v, values) in chunk.vars.iter().enumerate() {
+        let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+        sorted.sort_by(f64::total_cmp);
+        let (Some(low), Some(high)) = (sorted.first(), sorted.last()) else { continue };
+        let shift = (high - low) / std::f64::consts::PI;
+        if !(shift > 0.0 && shift.is_finite()) {
+            continue;
+        }
+        let moved: Vec<f64> = values.iter().map(|t| t + shift).collect();
+        let mut vars = chunk.vars.to_vec();
+        vars[v] = &moved;
+        let shifted = crate::backend::Chunk { vars: &vars, y: chunk.y, weights: chunk.weights };
+        for &k in candidates {
+            if found.iter().any(|(f, _)| *f == k) {
+                continue;
+            }
+            let (mut invariant, mut depends) = (true, false);
+            for q in [0.25, 0.5, 0.75] {
+                let c = sorted[(q * (sorted.len() - 1) as f64) as usize];
+                let mut p = x.to_vec();
+                p[k] = c;
+                let mut p_moved = p.clone();
+                p_moved[k] = c + shift;
+                let (Some(j0), Some(j1), Some(j2)) =
+                    (column(chunk, &p, k), column(&shifted, &p_moved, k), column(&shifted, &p, k))
+                else {
+                    invariant = false;
+                    break;
+                };
+                let scale = largest(&j0);
+                if scale == 0.0 {
+                    continue;
+                }
+                let differs = |a: &[f64], tol: f64| a.iter().zip(&j0).any(|(a, b)| (a - b).abs() > tol * scale);
+                if differs(&j1, 1e-8) {
+                    invariant = false;
+                    break;
+                }
+                depends |= differs(&j2, 1e-3);
+            }
+            if invariant && depends {
+                found.push((k, v));
+            }
+        }
+    }
+    found
+}
+
+/// Whether the model is even in parameter `k` at `x` (a width that enters squared): its
+/// values at ±x[k] agree to 1e-12 of their size on the chunk's rows, and moving x[k] by half
+/// its size changes them (a parameter the model ignores there is not even, only absent).
+fn is_even_in(model: &CompiledModel, chunk: &crate::backend::Chunk<'_>, k: usize, x: &[f64]) -> bool {
+    if x[k] == 0.0 || !x[k].is_finite() {
+        return false;
+    }
+    let at = |value: f64| {
+        let mut p = x.to_vec();
+        p[k] = value;
+        residuals_and_jacobian(model, chunk, &p).map(|(r, _)| r)
+    };
+    let (Some(plus), Some(minus), Some(other)) = (at(x[k]), at(-x[k]), at(1.5 * x[k])) else { return false };
+    let scale = plus.iter().chain(chunk.y).fold(0.0f64, |m, v| m.max(v.abs()));
+    let close = |a: &[f64], tol: f64| a.iter().zip(&plus).all(|(a, b)| (a - b).abs() <= tol * scale);
+    scale > 0.0 && close(&minus, 1e-12) && !close(&other, 1e-6)
 }
 
 /// The chunk's residuals and Jacobian (row-major) at x, if every value is finite.

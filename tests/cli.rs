@@ -1900,35 +1900,35 @@ fn guess_searches_each_set_of_a_global_fit() {
         m_2 =       13.181 ± 4.78283 (36.29%)  (init = 1, by default)
         m_3 =      25.0079 ± 3.4586 (13.83%)  (init = 1, by default)
         --
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [-55.39, 57.39], w in [-48.79, 50.79] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 4.64259 there, 215.313 at the start before it
-        pre-search of set 2: Σr² at 256 Sobol' points over m in [-88.66, 90.66], w in [-78.18, 80.18] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 216.812 there, 566.707 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [-66.11, 68.11], w in [-58.26, 60.26] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 114.922 there, 311.189 at the start before it
-        shared starts at the median of the sets' (--guess): w = -7.04149; each set's own parameters searched again with them held:
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [-200.7, 202.7] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 3.50964 there, 232.385 at the start before it
-        pre-search of set 2: Σr² at 256 Sobol' points over m in [-319.7, 321.7] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 17.5815 there, 583.848 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [-239, 241] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 4.9702 there, 328.314 at the start before it
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 50.79] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 12.8705 there, 215.313 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 80.18] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 55.5833 there, 566.707 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 60.26] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.03327 there, 311.189 at the start before it
+        shared starts at the median of the sets' (--guess): w = 6.59094; each set's own parameters searched again with them held:
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 1.19755 there, 231.197 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.76161 there, 582.653 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 1.58812 there, 327.119 at the start before it
         starts of each set's own A, m, B from its pre-search (--guess)
-        w   =     -6.00009 ± 0.00804968 (0.13%)  (init = -7.04149, guessed)
-        m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 40.39, guessed)
-        m_2 =      55.0003 ± 0.0104734 (0.02%)  (init = 56.1179, guessed)
-        m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 70.3794, guessed)
+        w   =      6.00009 ± 0.00804968 (0.13%)  (init = 6.59094, guessed)
+        m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 39.8438, guessed)
+        m_2 =      55.0003 ± 0.0104734 (0.02%)  (init = 55.0781, guessed)
+        m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 69.9219, guessed)
     "#]]
     .assert_eq(&(shown(&plain) + "--\n" + &shown(&guessed)));
     // A start given for one set stands; the others are searched around it.
     let given = jitfit(&[&args[..], &["--guess", "--p0", "m_2=55"]].concat(), &cache);
     expect_test::expect![[r#"
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [-55.39, 57.39], w in [-48.79, 50.79] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 4.64259 there, 215.313 at the start before it
-        pre-search of set 2: Σr² at 256 Sobol' points over w in [-68.67, 70.67] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.148739 there, 527.418 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [-66.11, 68.11], w in [-58.26, 60.26] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 114.922 there, 311.189 at the start before it
-        shared starts at the median of the sets' (--guess): w = -6.39133; each set's own parameters searched again with them held:
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [-190.9, 192.9] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.560729 there, 230.669 at the start before it
-        pre-search of set 2: A, B by linear least squares from the start (the model is linear in them); Σr² 1.28404 there, 420.045 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [-227.4, 229.4] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.55582 there, 326.59 at the start before it
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 50.79] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 12.8705 there, 215.313 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over w in [0, 70.67] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.145636 there, 527.418 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 60.26] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.03327 there, 311.189 at the start before it
+        shared starts at the median of the sets' (--guess): w = 6.07277; each set's own parameters searched again with them held:
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.207057 there, 229.825 at the start before it
+        pre-search of set 2: A, B by linear least squares from the start (the model is linear in them); Σr² 0.145636 there, 422.626 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.155272 there, 325.744 at the start before it
         starts of each set's own A, m, B from its pre-search (--guess)
-        w   =     -6.00009 ± 0.00804968 (0.13%)  (init = -6.39133, guessed)
-        m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 39.9879, guessed)
+        w   =      6.00009 ± 0.00804968 (0.13%)  (init = 6.07277, guessed)
+        m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 39.8438, guessed)
         m_2 =      55.0003 ± 0.0104734 (0.02%)  (init = 55)
-        m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 70.5992, guessed)
+        m_3 =      69.9997 ± 0.0139628 (0.02%)  (init = 69.9219, guessed)
     "#]]
     .assert_eq(&shown(&given));
     let reversed = jitfit(&[&args[..], &["--guess", "--bounds", "A=5:1"]].concat(), &cache);

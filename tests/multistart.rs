@@ -206,8 +206,10 @@ fn a_pre_search_finds_the_basin() {
 /// point of the design, and searches the others: a Gaussian peak's amplitude and offset are
 /// solved, its centre and width searched (two dimensions, not four), and the fit from there
 /// reaches the peak the default start misses. Linear means jointly (in `a*b*x + c`, `a` and
-/// `c`, not `b` too), and never a parameter whose column of J is negligible (a peak far from
-/// the data has none at the start).
+/// `c`, not `b` too), and never a parameter whose column of J is negligible. The centre is a
+/// location in x: its box is x's range, also for a peak far from the start (whose columns
+/// vanish there: the widths and the linear parameters are then measured with the centre in the
+/// middle of the range); the model is even in the width: its box keeps the start's sign.
 #[test]
 fn a_pre_search_solves_the_linear_parameters() {
     let peak = |x0: f64| -> Data {
@@ -223,16 +225,27 @@ fn a_pre_search_solves_the_linear_parameters() {
     assert_eq!(
         found.notes,
         [
-            "pre-search: Σr² at 256 Sobol' points over m in [-88.32, 90.32], w in [-77.88, 79.88] (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them)"
+            "pre-search: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 79.88] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them)"
         ]
     );
     let fit = model.fit(&peak(0.0)).p0(&found.values).run().unwrap();
     for (value, truth) in fit.values.iter().zip([8.0, 55.0, 6.0, 0.3]) {
         assert!((value.abs() - truth).abs() < 1e-8, "{:?} from {:?}", fit.values, found.values);
     }
-    // Far from the start, the peak's columns vanish there: only B is solved.
+    // Far from the start (the peak at 555 on 500..600), where the peak's columns vanish: m is
+    // searched over x's range, A solved, and the fit from there reaches the peak.
     let far = model.pre_search(&peak(500.0), |fit| fit, &names, 64, 0).unwrap();
-    expect_test::expect!["pre-search: Σr² at 64 Sobol' points over A in [0, 2], m in [0, 2], w in [0, 2] (bounds, else the start ± the change that moves the model by the data's range); B by linear least squares at each point (the model is linear in them)"].assert_eq(&far.notes.join("\n"));
+    expect_test::expect!["pre-search: Σr² at 64 Sobol' points over m in [500, 600] (x's range: a location in x), w in [0, 70.4] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&far.notes.join("\n"));
+    let fit = model.fit(&peak(500.0)).p0(&far.values).run().unwrap();
+    for (value, truth) in fit.values.iter().zip([8.0, 555.0, 6.0, 0.3]) {
+        assert!((value.abs() - truth).abs() < 1e-8, "{:?} from {:?}", fit.values, far.values);
+    }
+    // Two peaks on a sloped background: each centre is a location in x (the other peak's term
+    // drops out of its column), each width even; the slope and offset are neither.
+    let two = compile("A1*exp(-(x-m1)^2/(2*w1^2)) + A2*exp(-(x-m2)^2/(2*w2^2)) + c*x + B").unwrap();
+    let names: Vec<String> = two.params().to_vec();
+    let found = two.pre_search(&peak(0.0), |fit| fit, &names, 16, 0).unwrap();
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over m1 in [0, 100] (x's range: a location in x), w1 in [0, 79.88] (≥ 0, the start's side: the model is even in w1), m2 in [0, 100] (x's range: a location in x), w2 in [0, 79.88] (≥ 0, the start's side: the model is even in w2) (bounds, else the start ± the change that moves the model by the data's range); A1, A2, c, B by linear least squares at each point (the model is linear in them)"].assert_eq(&found.notes.join("\n"));
     let bilinear = compile("a*b*x + c").unwrap();
     let line = Data::new().var("x", vec![0.0, 1.0, 2.0, 3.0]).y(vec![1.0, 3.0, 5.0, 7.0]);
     let names: Vec<String> = bilinear.params().to_vec();
