@@ -44,7 +44,8 @@ pub struct MultiStart {
     pub seed: u64,
     /// The search box for parameters without finite bounds: initial value ± scale·h, where h
     /// is max(|initial|, the change that moves the model by the data's range to first order)
-    /// (see [`search_half_widths`]).
+    /// (see [`search_half_widths`]); only the start's side of 0 for a parameter the model is
+    /// even in; a location (a centre in `x - m`) is searched over its variable's range instead.
     pub scale: f64,
     /// Evaluations each survivor gets per tournament round.
     pub round_nfev: usize,
@@ -195,27 +196,26 @@ impl CompiledModel {
         let probe = configure(self.fit(data)).max_nfev(1).run()?;
         let fixed: Vec<Option<f64>> = (0..n).map(|k| probe.fixed[k].then_some(probe.initial[k])).collect();
         let free = FreeParams::from_fixed(&fixed);
-        let half_widths = search_half_widths(self, data, &probe.initial);
-        let (lower, upper): (Vec<f64>, Vec<f64>) = free
-            .indices()
-            .iter()
-            .map(|k| {
-                let (l, u, p) = (probe.lower[*k], probe.upper[*k], probe.initial[*k]);
-                if l.is_finite() && u.is_finite() {
-                    (l, u)
-                } else {
-                    let r = options.scale * half_widths[*k];
-                    ((p - r).max(l), (p + r).min(u))
-                }
-            })
-            .unzip();
+        let sampled = Sampled::new(self, data)?;
+        let var_refs = sampled.var_refs();
+        let boxes = SearchBox::new(
+            self,
+            data,
+            &sampled.chunk(&var_refs),
+            &probe.lower,
+            &probe.upper,
+            &probe.initial,
+            free.indices(),
+            options.scale,
+        );
+        let (lower, upper): (Vec<f64>, Vec<f64>) =
+            free.indices().iter().map(|k| (boxes.lower[*k], boxes.upper[*k])).unzip();
         let mut notes = Vec::new();
         let unbounded: Vec<String> = free
             .indices()
             .iter()
-            .enumerate()
-            .filter(|(_, k)| !(probe.lower[**k].is_finite() && probe.upper[**k].is_finite()))
-            .map(|(c, k)| format!("{} in [{}, {}]", probe.param_names[*k], short(lower[c]), short(upper[c])))
+            .filter(|k| boxes.rule[**k] != BoxRule::Bounds)
+            .map(|k| boxes.describe(self, *k))
             .collect();
         if !unbounded.is_empty() {
             notes.push(format!(
@@ -439,52 +439,15 @@ impl CompiledModel {
             })
             .collect();
         // The rows evaluated, and their weights.
+        let sampled = Sampled::new(self, data)?;
         let len = data.len();
-        let step = len.div_ceil(PRE_SEARCH_ROWS).max(1);
-        let rows: Vec<usize> = (0..len).step_by(step).collect();
-        let pick = |c: &[f64]| rows.iter().map(|i| c[*i]).collect::<Vec<f64>>();
-        let mut vars = Vec::with_capacity(self.vars().len());
-        for name in self.vars() {
-            let column = data.column(name).ok_or_else(|| FitError::MissingColumn {
-                name: name.clone(),
-                available: data.column_names().collect::<Vec<_>>().join(", "),
-            })?;
-            if column.len() != len {
-                return Err(FitError::LengthMismatch { name: name.clone(), expected: len, found: column.len() });
-            }
-            vars.push(pick(column));
-        }
-        let y = pick(data.response());
-        let weights: Option<Vec<f64>> = data.sigma_values().map(|s| pick(s).iter().map(|s| 1.0 / s).collect());
-        let var_refs: Vec<&[f64]> = vars.iter().map(Vec::as_slice).collect();
-        let chunk = crate::backend::Chunk { vars: &var_refs, y: &y, weights: weights.as_deref() };
+        let rows = &sampled.rows;
+        let var_refs = sampled.var_refs();
+        let chunk = sampled.chunk(&var_refs);
         let cost = |x: &[f64]| self.kernels().sum_of_squares(&chunk, x).unwrap_or(f64::NAN);
-        // The box. A location parameter's is its variable's range; where the start lies outside
-        // it (a peak far from the start), the widths and the linear parameters are measured with
-        // the location in the middle of the range: at the start its columns of J vanish.
-        let location = location_parameters(self, &chunk, &index, &start);
-        let mut probe = start.clone();
-        let mut ranges: Vec<Option<(f64, f64, usize)>> = vec![None; n];
-        for &(k, v) in &location {
-            let column = data.column(&self.vars()[v]).unwrap_or(&[]);
-            let (low, high) = finite_range(column);
-            let (low, high) = (low.max(options.lower[k]), high.min(options.upper[k]));
-            if low < high {
-                ranges[k] = Some((low, high, v));
-                if !(low..=high).contains(&start[k]) {
-                    probe[k] = 0.5 * (low + high);
-                }
-            }
-        }
-        let half_widths = search_half_widths(self, data, &probe);
-        let linear = linear_parameters(self, &chunk, &index, &probe);
+        let boxes = SearchBox::new(self, data, &chunk, &options.lower, &options.upper, &start, &index, 1.0);
+        let linear = linear_parameters(self, &chunk, &index, &boxes.probe);
         let design: Vec<usize> = index.iter().copied().filter(|k| !linear.contains(k)).collect();
-        let even: Vec<usize> = design
-            .iter()
-            .copied()
-            .filter(|k| ranges[*k].is_none() && !(options.lower[*k].is_finite() && options.upper[*k].is_finite()))
-            .filter(|k| is_even_in(self, &chunk, *k, &probe))
-            .collect();
         // The linear parameters at their least-squares values for the others at x.
         let rows_used = rows.len();
         let solve_linear = |mut x: Vec<f64>| -> Vec<f64> {
@@ -502,27 +465,13 @@ impl CompiledModel {
             x
         };
         let sampler = if design.len() > SOBOL.len() + 1 { Sampler::Lhs } else { Sampler::Sobol };
-        let box_of = |k: usize| {
-            let (l, u, p) = (options.lower[k], options.upper[k], start[k]);
-            if l.is_finite() && u.is_finite() {
-                (l, u)
-            } else if let Some((low, high, _)) = ranges[k] {
-                (low, high)
-            } else if even.contains(&k) && p >= 0.0 {
-                (l.max(0.0), (p + half_widths[k]).min(u))
-            } else if even.contains(&k) {
-                ((p - half_widths[k]).max(l), u.min(0.0))
-            } else {
-                ((p - half_widths[k]).max(l), (p + half_widths[k]).min(u))
-            }
-        };
         let unit = if design.is_empty() { Vec::new() } else { sample(sampler, points, design.len(), seed)? };
         let candidates: Vec<Vec<f64>> = unit
             .iter()
             .map(|u| {
                 let mut x = start.clone();
                 for (c, k) in design.iter().enumerate() {
-                    let (lower, upper) = box_of(*k);
+                    let (lower, upper) = (boxes.lower[*k], boxes.upper[*k]);
                     x[*k] = lower + u[c].clamp(1e-6, 1.0 - 1e-6) * (upper - lower);
                 }
                 x
@@ -547,24 +496,7 @@ impl CompiledModel {
                 best_cost = c;
             }
         }
-        let described: Vec<String> = design
-            .iter()
-            .map(|k| {
-                let (lower, upper) = box_of(*k);
-                let (l, u) = (options.lower[*k], options.upper[*k]);
-                let why = if l.is_finite() && u.is_finite() {
-                    String::new()
-                } else if let Some((_, _, v)) = ranges[*k] {
-                    format!(" ({0}'s range: a location in {0})", self.vars()[v])
-                } else if even.contains(k) {
-                    let side = if start[*k] >= 0.0 { "≥" } else { "≤" };
-                    format!(" ({side} 0, the start's side: the model is even in {})", self.params()[*k])
-                } else {
-                    String::new()
-                };
-                format!("{} in [{}, {}]{why}", self.params()[*k], short(lower), short(upper))
-            })
-            .collect();
+        let described: Vec<String> = design.iter().map(|k| boxes.describe(self, *k)).collect();
         let names = |ks: &[usize]| ks.iter().map(|k| self.params()[*k].as_str()).collect::<Vec<_>>().join(", ");
         let solved_note = if linear.is_empty() {
             String::new()
@@ -640,6 +572,133 @@ pub(crate) fn linear_parameters(
         }
     }
     linear
+}
+
+/// At most [`PRE_SEARCH_ROWS`] evenly spaced rows of the data: the variables, the response
+/// and the weights (1/σ) that the searches evaluate.
+struct Sampled {
+    rows: Vec<usize>,
+    vars: Vec<Vec<f64>>,
+    y: Vec<f64>,
+    weights: Option<Vec<f64>>,
+}
+
+impl Sampled {
+    fn new(model: &CompiledModel, data: &Data) -> Result<Sampled, FitError> {
+        let len = data.len();
+        let step = len.div_ceil(PRE_SEARCH_ROWS).max(1);
+        let rows: Vec<usize> = (0..len).step_by(step).collect();
+        let pick = |c: &[f64]| rows.iter().map(|i| c[*i]).collect::<Vec<f64>>();
+        let mut vars = Vec::with_capacity(model.vars().len());
+        for name in model.vars() {
+            let column = data.column(name).ok_or_else(|| FitError::MissingColumn {
+                name: name.clone(),
+                available: data.column_names().collect::<Vec<_>>().join(", "),
+            })?;
+            if column.len() != len {
+                return Err(FitError::LengthMismatch { name: name.clone(), expected: len, found: column.len() });
+            }
+            vars.push(pick(column));
+        }
+        let y = pick(data.response());
+        let weights = data.sigma_values().map(|s| pick(s).iter().map(|s| 1.0 / s).collect());
+        Ok(Sampled { rows, vars, y, weights })
+    }
+
+    fn var_refs(&self) -> Vec<&[f64]> {
+        self.vars.iter().map(Vec::as_slice).collect()
+    }
+
+    fn chunk<'a>(&'a self, var_refs: &'a [&'a [f64]]) -> crate::backend::Chunk<'a> {
+        crate::backend::Chunk { vars: var_refs, y: &self.y, weights: self.weights.as_deref() }
+    }
+}
+
+/// Why a parameter's search interval is what it is, where it is not its bounds or the start ±
+/// the change that moves the model by the data's range.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum BoxRule {
+    /// Both bounds finite: the bounds.
+    Bounds,
+    /// A location in variable `.0` (`location_parameters`): that variable's range.
+    Location(usize),
+    /// The model is even in it (`is_even_in`): the start's side of 0.
+    Even,
+    /// The start ± the change that moves the model by the data's range (× the scale).
+    Scale,
+}
+
+/// The interval each parameter of a search is sampled over (both searches: `pre_search` and
+/// `multi_start`), indexed by parameter; `probe` is the start with every location outside its
+/// range moved to the middle of it — where a peak far from the start has columns of J at all,
+/// so where the widths and (for the pre-search) the linear parameters are measured.
+struct SearchBox {
+    lower: Vec<f64>,
+    upper: Vec<f64>,
+    rule: Vec<BoxRule>,
+    probe: Vec<f64>,
+}
+
+impl SearchBox {
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        model: &CompiledModel,
+        data: &Data,
+        chunk: &crate::backend::Chunk<'_>,
+        lower: &[f64],
+        upper: &[f64],
+        start: &[f64],
+        candidates: &[usize],
+        scale: f64,
+    ) -> SearchBox {
+        let n = model.n_params();
+        let bounded = |k: usize| lower[k].is_finite() && upper[k].is_finite();
+        let open: Vec<usize> = candidates.iter().copied().filter(|k| !bounded(*k)).collect();
+        let mut rule = vec![BoxRule::Bounds; n];
+        let (mut lo, mut hi) = (lower.to_vec(), upper.to_vec());
+        let mut probe = start.to_vec();
+        for (k, v) in location_parameters(model, chunk, &open, start) {
+            let (low, high) = finite_range(data.column(&model.vars()[v]).unwrap_or(&[]));
+            let (low, high) = (low.max(lower[k]), high.min(upper[k]));
+            if low < high {
+                (lo[k], hi[k], rule[k]) = (low, high, BoxRule::Location(v));
+                if !(low..=high).contains(&start[k]) {
+                    probe[k] = 0.5 * (low + high);
+                }
+            }
+        }
+        let half_widths = search_half_widths(model, data, &probe);
+        for &k in &open {
+            if rule[k] != BoxRule::Bounds {
+                continue;
+            }
+            let (p, r) = (start[k], scale * half_widths[k]);
+            (lo[k], hi[k], rule[k]) = if is_even_in(model, chunk, k, &probe) {
+                if p >= 0.0 {
+                    (lower[k].max(0.0), (p + r).min(upper[k]), BoxRule::Even)
+                } else {
+                    ((p - r).max(lower[k]), upper[k].min(0.0), BoxRule::Even)
+                }
+            } else {
+                ((p - r).max(lower[k]), (p + r).min(upper[k]), BoxRule::Scale)
+            };
+        }
+        SearchBox { lower: lo, upper: hi, rule, probe }
+    }
+
+    /// `name in [lower, upper]`, with the reason where it is a location's or an even one's.
+    fn describe(&self, model: &CompiledModel, k: usize) -> String {
+        let name = &model.params()[k];
+        let why = match self.rule[k] {
+            BoxRule::Location(v) => format!(" ({0}'s range: a location in {0})", model.vars()[v]),
+            BoxRule::Even => {
+                let side = if self.upper[k] <= 0.0 && self.lower[k] < 0.0 { "≤" } else { "≥" };
+                format!(" ({side} 0, the start's side: the model is even in {name})")
+            }
+            BoxRule::Bounds | BoxRule::Scale => String::new(),
+        };
+        format!("{name} in [{}, {}]{why}", short(self.lower[k]), short(self.upper[k]))
+    }
 }
 
 /// The smallest and largest finite value of a column (`(∞, −∞)` when there is none).
