@@ -1993,3 +1993,64 @@ fn euler_e_is_said_to_be_a_constant() {
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert!(!data(&out).contains("Euler"), "{}", data(&out));
 }
+
+/// Errors in x in a global fit (`--sigma-x` with `--sets`) take the dense rewrite and equal
+/// the same fit written by hand with indicator columns, line for line; the structured solver
+/// refuses it by name.
+#[test]
+fn errors_in_x_in_a_global_fit_equal_the_fit_with_indicator_columns() {
+    let cache = TempDir::new("cli-global-sigma-x");
+    let dir = TempDir::new("cli-global-sigma-x-data");
+    let (mut sets, mut hand) = (String::from("x,y,dx,dy,set\n"), String::from("x,y,dx,dy,i1,i2,i3\n"));
+    for (k, b) in [0.5, 1.5, -1.0].iter().enumerate() {
+        for i in 0..12 {
+            let x = i as f64 * 0.5 + 0.05 * (((i * 5 + k * 3) % 7) as f64 / 3.0 - 1.0);
+            let y = 2.0 * (0.2 * x).exp() + b + 0.1 * (((i * 7 + k) % 11) as f64 / 5.0 - 1.0);
+            let dx = 0.05 + 0.01 * (i % 3) as f64;
+            sets += &format!("{x:?},{y:?},{dx:?},0.1,{}\n", k + 1);
+            let indicators: Vec<&str> = (0..3).map(|j| if j == k { "1" } else { "0" }).collect();
+            hand += &format!("{x:?},{y:?},{dx:?},0.1,{}\n", indicators.join(","));
+        }
+    }
+    let (sets_path, hand_path) = (dir.path().join("sets.csv"), dir.path().join("hand.csv"));
+    std::fs::write(&sets_path, sets).unwrap();
+    std::fs::write(&hand_path, hand).unwrap();
+    let errors = ["--sigma-x", "x=dx", "--sigma", "dy"];
+    let global = jitfit(
+        &[&["fit", "a*exp(0.2*x) + b", sets_path.to_str().unwrap(), "--sets", "set", "--shared", "a"], &errors[..]]
+            .concat(),
+        &cache,
+    );
+    assert_eq!(global.status.code(), Some(0), "{}", stderr(&global));
+    let by_hand = jitfit(
+        &[
+            &["fit", "a*exp(0.2*x) + b_1*i1 + b_2*i2 + b_3*i3", hand_path.to_str().unwrap(), "--vars", "x,i1,i2,i3"],
+            &errors[..],
+        ]
+        .concat(),
+        &cache,
+    );
+    assert_eq!(by_hand.status.code(), Some(0), "{}", stderr(&by_hand));
+    let values = |o: &Output| trimmed_lines(o, |l| l.starts_with("a ") || l.starts_with("b_") || l.starts_with("chi"));
+    assert_eq!(values(&global).lines().count(), 5, "{}", stdout(&global));
+    assert_eq!(values(&global), values(&by_hand));
+    expect_test::expect![[r#"
+        errors in x: σ of x in dx; effective variance σ_y² + (∂f/∂x·σ_x)², exact ∂f/∂x; started from the fit with σ_y alone
+        solver: dense, the sets written as one model (for --sigma-x; at most 200 sets)
+    "#]]
+    .assert_eq(&trimmed_lines(&global, |l| l.starts_with("errors in x") || l.starts_with("solver:")));
+    let structured = jitfit(
+        &[
+            &["fit", "a*exp(0.2*x) + b", sets_path.to_str().unwrap(), "--sets", "set", "--shared", "a"],
+            &errors[..],
+            &["--global-solver", "structured"],
+        ]
+        .concat(),
+        &cache,
+    );
+    assert_eq!(structured.status.code(), Some(1));
+    expect_test::expect![[r#"
+        error: --sigma-x is not available with --global-solver structured: use --global-solver dense (at most 200 sets)
+    "#]]
+    .assert_eq(&stderr(&structured));
+}

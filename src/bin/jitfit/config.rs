@@ -99,11 +99,7 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
         }
     }
     if args.sets.is_some() {
-        for (flag, given) in [
-            ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
-            ("--checkpoint", args.checkpoint.is_some()),
-            ("--resume", args.resume.is_some()),
-        ] {
+        for (flag, given) in [("--checkpoint", args.checkpoint.is_some()), ("--resume", args.resume.is_some())] {
             if given {
                 bail!("{flag} cannot be combined with --sets (a global fit) yet");
             }

@@ -94,6 +94,7 @@ pub fn dense_only(args: &FitArgs) -> Option<&'static str> {
         ("--contour", !args.contour.is_empty()),
         ("--bootstrap", args.bootstrap.is_some()),
         ("--output-residuals", args.output_residuals.is_some()),
+        ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
         ("--sigma with `fitted`", args.sigma.as_deref().is_some_and(|s| s.contains(jitfit::FITTED))),
     ]
     .into_iter()
