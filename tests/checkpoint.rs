@@ -237,3 +237,64 @@ fn one_changed_row_is_another_data_set() {
     let err = model.fit(&other).p0(&[1.0, 1.0, 0.0]).resume(&path).run().unwrap_err().to_string();
     assert!(err.contains("is a checkpoint of another data set"), "{err}");
 }
+
+/// A global fit (`--sets`) checkpoints and resumes on the dense rewrite (the sets written as
+/// one model): killed mid-way and resumed, it ends where the uninterrupted dense fit ends; a
+/// checkpoint of other sharing is another model, refused; the structured solver refuses both
+/// flags by name.
+#[test]
+fn a_global_fit_killed_mid_way_resumes_to_the_same_answer() {
+    let dir = TempDir::new("checkpoint-global");
+    let cache = TempDir::new("checkpoint-global-cache");
+    let csv = dir.path().join("decays.csv");
+    let mut text = String::from("set,x,y\n");
+    for (k, a) in [2.0, 3.0, 4.5].iter().enumerate() {
+        for i in 0..30 {
+            let x = i as f64 * 0.2;
+            let noise = 0.01 * (((i * 7 + k * 5) % 11) as f64 / 5.0 - 1.0);
+            text += &format!("{},{x:?},{:?}\n", k + 1, a * (-1.3 * x).exp() + 0.2 * k as f64 + noise);
+        }
+    }
+    std::fs::write(&csv, text).unwrap();
+    let checkpoint = dir.path().join("state.json");
+    let run = |extra: &[&str], abort_after: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_jitfit"));
+        command
+            .args(["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--sets", "set", "--shared", "b", "--json"])
+            .args(["--p0", "a=1,b=3,c=0"])
+            .args(extra)
+            .env("JITFIT_CACHE_DIR", cache.path());
+        if let Some(n) = abort_after {
+            command.env("JITFIT_ABORT_AFTER_CHECKPOINT", n);
+        }
+        command.output().unwrap()
+    };
+    let uninterrupted = run(&["--global-solver", "dense"], None);
+    assert!(uninterrupted.status.success(), "{}", String::from_utf8_lossy(&uninterrupted.stderr));
+    let killed = run(&["--checkpoint", checkpoint.to_str().unwrap()], Some("3"));
+    assert!(!killed.status.success(), "the process should have died");
+    assert!(killed.stdout.is_empty(), "it died before reporting");
+    let resumed = run(&["--resume", checkpoint.to_str().unwrap()], None);
+    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
+    let values = |out: &std::process::Output| {
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v["parameters"].clone(), v["statistics"]["nfev"].clone(), v["covariance"].clone())
+    };
+    assert_eq!(values(&resumed), values(&uninterrupted));
+    let other_sharing = Command::new(env!("CARGO_BIN_EXE_jitfit"))
+        .args(["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--sets", "set", "--shared", "b,c"])
+        .args(["--resume", checkpoint.to_str().unwrap()])
+        .env("JITFIT_CACHE_DIR", cache.path())
+        .output()
+        .unwrap();
+    assert_eq!(other_sharing.status.code(), Some(1));
+    expect_test::expect![[r#"
+        error: STATE is a checkpoint of another model
+    "#]]
+    .assert_eq(&String::from_utf8_lossy(&other_sharing.stderr).replace(checkpoint.to_str().unwrap(), "STATE"));
+    let structured = run(&["--checkpoint", checkpoint.to_str().unwrap(), "--global-solver", "structured"], None);
+    assert_eq!(structured.status.code(), Some(1));
+    expect_test::expect![[r#"
+        error: --checkpoint is not available with --global-solver structured: use --global-solver dense (at most 200 sets)
+    "#]].assert_eq(&String::from_utf8_lossy(&structured.stderr));
+}

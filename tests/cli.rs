@@ -373,6 +373,8 @@ fn bad_input_exits_with_1_and_a_clear_message() {
             "y",
             "--checkpoint",
             "c.json",
+            "--global-solver",
+            "structured",
         ],
         vec!["fit", "gaussian(time, A, c) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
         decay(&["signal", "--ci", "9"]),

@@ -98,13 +98,6 @@ pub fn refuse_conflicts(args: &FitArgs, command: Command) -> anyhow::Result<()> 
             }
         }
     }
-    if args.sets.is_some() {
-        for (flag, given) in [("--checkpoint", args.checkpoint.is_some()), ("--resume", args.resume.is_some())] {
-            if given {
-                bail!("{flag} cannot be combined with --sets (a global fit) yet");
-            }
-        }
-    }
     if args.guess {
         for (flag, given) in
             [("--no-guess", args.no_guess), ("--starts", args.starts > 1), ("--resume", args.resume.is_some())]

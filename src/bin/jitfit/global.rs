@@ -95,6 +95,8 @@ pub fn dense_only(args: &FitArgs) -> Option<&'static str> {
         ("--bootstrap", args.bootstrap.is_some()),
         ("--output-residuals", args.output_residuals.is_some()),
         ("--sigma-x", args.sigma_x.iter().any(|s| s != "none")),
+        ("--checkpoint", args.checkpoint.is_some()),
+        ("--resume", args.resume.is_some()),
         ("--sigma with `fitted`", args.sigma.as_deref().is_some_and(|s| s.contains(jitfit::FITTED))),
     ]
     .into_iter()
