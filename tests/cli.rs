@@ -2056,3 +2056,42 @@ fn errors_in_x_in_a_global_fit_equal_the_fit_with_indicator_columns() {
     "#]]
     .assert_eq(&stderr(&structured));
 }
+
+/// A global fit from `.npy` column files (`--x x.npy --y y.npy --sets set.npy`, memory-mapped:
+/// the large-data path) equals the same fit from the text table they were converted from.
+#[test]
+fn a_global_fit_reads_its_sets_from_a_npy_column() {
+    let cache = TempDir::new("cli-global-npy");
+    let dir = TempDir::new("cli-global-npy-data");
+    let mut text = String::from("set,x,y\n");
+    for (k, (a, c)) in [(3.0, 0.5), (2.0, 0.1), (4.0, 0.3)].iter().enumerate() {
+        for i in 0..50 {
+            let x = i as f64 * 0.1;
+            let noise = 0.01 * (((i * 7 + k * 5) % 11) as f64 / 5.0 - 1.0);
+            text += &format!("{},{x:?},{:?}\n", k + 1, a * (-0.7 * x).exp() + c + noise);
+        }
+    }
+    let csv = dir.path().join("sets.csv");
+    std::fs::write(&csv, text).unwrap();
+    let npy = dir.path().join("columns");
+    let converted = jitfit(&["convert", csv.to_str().unwrap(), npy.to_str().unwrap()], &cache);
+    assert_eq!(converted.status.code(), Some(0), "{}", stderr(&converted));
+    let file = |name: &str| npy.join(name).to_str().unwrap().to_owned();
+    let model = ["fit", "a*exp(-b*x) + c"];
+    let from_npy = jitfit(
+        &[&model[..], &["--x", &file("x.npy"), "--y", &file("y.npy"), "--sets", &file("set.npy"), "--shared", "b"]]
+            .concat(),
+        &cache,
+    );
+    assert_eq!(from_npy.status.code(), Some(0), "{}", stderr(&from_npy));
+    let from_text = jitfit(&[&model[..], &[csv.to_str().unwrap(), "--sets", "set", "--shared", "b"]].concat(), &cache);
+    let values =
+        |o: &Output| trimmed_lines(o, |l| ["b ", "a_", "c_", "set ", "chi-square"].iter().any(|p| l.starts_with(p)));
+    assert_eq!(values(&from_npy).lines().count(), 11, "{}", stdout(&from_npy));
+    assert_eq!(values(&from_npy), values(&from_text));
+    expect_test::expect![[r#"
+        global fit: 3 data sets by `sets (SET)` (1 = 1, 2 = 2, 3 = 3); shared: b; per set: a, c (named NAME_1, NAME_2, …)
+    "#]].assert_eq(
+        &trimmed_lines(&from_npy, |l| l.starts_with("global fit")).replace(&file("set.npy"), "SET"),
+    );
+}

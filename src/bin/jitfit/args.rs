@@ -166,7 +166,8 @@ pub struct FitArgs {
     pub guess: bool,
     /// A global fit: the rows grouped by COLUMN (ids as written, in order of first
     /// appearance) are data sets fitted together, each with its own parameters except the
-    /// --shared ones (named A_1, A_2, … per set in the report).
+    /// --shared ones (named A_1, A_2, … per set in the report). A `.npy` file is a column of
+    /// its own (with --x x.npy --y y.npy).
     #[arg(long, value_name = "COLUMN")]
     pub sets: Option<String>,
     /// The parameters shared by every data set of --sets (comma-separated).
@@ -321,7 +322,7 @@ impl FitArgs {
         Ok(ReadOptions { delimiter, decimal_comma: self.decimal_comma, text_columns })
     }
 
-    /// Reads the data file and any `.npy` column files given with --x, --y, --sigma (which
+    /// Reads the data file and any `.npy` column files given with --x, --y, --sigma, --sets (which
     /// then name the column they added), reading the columns named in `text_columns` as labels.
     pub fn load_with(&self, text_columns: Vec<String>) -> anyhow::Result<(Table, FitArgs)> {
         let mut args = self.clone();
@@ -367,7 +368,8 @@ impl FitArgs {
                 *item = format!("{}={name}", var.trim());
             }
         }
-        let mut slots = [("x", self.x.clone()), ("y", self.y.clone()), ("sigma", self.sigma.clone())];
+        let mut slots =
+            [("x", self.x.clone()), ("y", self.y.clone()), ("sigma", self.sigma.clone()), ("sets", self.sets.clone())];
         for (flag, slot) in &mut slots {
             if let Some(value) = slot.clone()
                 && value.ends_with(".npy")
@@ -375,8 +377,8 @@ impl FitArgs {
                 *slot = Some(add_npy(flag, &value, &mut table)?);
             }
         }
-        let [(_, x), (_, y), (_, sigma)] = slots;
-        (args.x, args.y, args.sigma, args.vars) = (x, y, sigma, vars);
+        let [(_, x), (_, y), (_, sigma), (_, sets)] = slots;
+        (args.x, args.y, args.sigma, args.sets, args.vars) = (x, y, sigma, sets, vars);
         if table.names.is_empty() {
             bail!("no data: give a data file, or .npy column files with --x and --y");
         }
