@@ -377,6 +377,7 @@ fn bad_input_exits_with_1_and_a_clear_message() {
             "structured",
         ],
         vec!["fit", "gaussian(time, A, c) + b", "examples/data/decay.csv", "--y", "signal", "--sigma", "err"],
+        vec!["convert", "tests/data/colliding_names.csv", "never-written"],
         decay(&["signal", "--ci", "9"]),
         decay(&["signal", "--ci", "1", "--loss", "soft_l1"]),
         decay(&["signal", "--derive", "t = log(2)/q"]),
@@ -2077,6 +2078,11 @@ fn a_global_fit_reads_its_sets_from_a_npy_column() {
     let converted = jitfit(&["convert", csv.to_str().unwrap(), npy.to_str().unwrap()], &cache);
     assert_eq!(converted.status.code(), Some(0), "{}", stderr(&converted));
     let file = |name: &str| npy.join(name).to_str().unwrap().to_owned();
+    // Its example names the columns called x and y (not the first two: set, x).
+    assert_eq!(
+        stdout(&converted).lines().last(),
+        Some(format!("fit them with, e.g.: jitfit fit MODEL --x {} --y {}", file("x.npy"), file("y.npy")).as_str())
+    );
     let model = ["fit", "a*exp(-b*x) + c"];
     let from_npy = jitfit(
         &[&model[..], &["--x", &file("x.npy"), "--y", &file("y.npy"), "--sets", &file("set.npy"), "--shared", "b"]]

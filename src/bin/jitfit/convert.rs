@@ -18,24 +18,34 @@ pub struct ConvertArgs {
 
 pub fn convert(args: &ConvertArgs) -> anyhow::Result<i32> {
     let table = read_table(&args.data)?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
-    let mut files = Vec::new();
-    for (name, column) in table.names.iter().zip(&table.columns) {
+    // Each column's file name, checked before anything is written: two names that differ only
+    // in characters a file name cannot keep (`a b`, `a_b`) would write one file twice.
+    let mut files: Vec<(String, PathBuf)> = Vec::new();
+    for name in &table.names {
         let safe: String =
             name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
         let path = args.out.join(format!("{safe}.npy"));
-        write_npy(&path, column).with_context(|| format!("writing {}", path.display()))?;
+        if let Some((other, _)) = files.iter().find(|(_, p)| *p == path) {
+            bail!("columns `{other}` and `{name}` would both be written to {}: rename one", path.display());
+        }
         files.push((name.clone(), path));
+    }
+    let Some(first) = files.first() else { bail!("{}: no columns to convert", args.data.display()) };
+    std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+    for ((_, path), column) in files.iter().zip(&table.columns) {
+        write_npy(path, column).with_context(|| format!("writing {}", path.display()))?;
     }
     outln!("wrote {} columns of {} rows:", files.len(), table.n_rows())?;
     for (name, path) in &files {
         outln!("  {name:<12} {}", path.display())?;
     }
-    outln!(
-        "fit them with, e.g.: jitfit fit MODEL --x {} --y {}",
-        files[0].1.display(),
-        files.get(1).map_or(files[0].1.display(), |f| f.1.display())
-    )?;
+    // The example names the columns called x and y where there are such, else the first two.
+    let named = |n: &str| files.iter().find(|(name, _)| name == n);
+    let (x, y) = match (named("x"), named("y")) {
+        (Some(x), Some(y)) => (x, y),
+        _ => (first, files.get(1).unwrap_or(first)),
+    };
+    outln!("fit them with, e.g.: jitfit fit MODEL --x {} --y {}", x.1.display(), y.1.display())?;
     Ok(0)
 }
 
