@@ -218,11 +218,7 @@ impl CompiledModel {
             .map(|k| boxes.describe(self, *k))
             .collect();
         if !unbounded.is_empty() {
-            notes.push(format!(
-                "without finite bounds, searched {} (the start ± max(|start|, the change that moves the model by the data's range){}); bounds set the search box",
-                unbounded.join(", "),
-                if options.scale == 1.0 { String::new() } else { format!(" × {}", options.scale) }
-            ));
+            notes.push(format!("without finite bounds, searched {}; bounds set the search box", unbounded.join(", ")));
         }
         let sampler = if options.sampler == Sampler::Sobol && free.len() > SOBOL.len() + 1 {
             notes.push(format!(
@@ -511,7 +507,7 @@ impl CompiledModel {
             )
         } else {
             format!(
-                "pre-search: Σr² at {points} {} points over {} (bounds, else the start ± the change that moves the model by the data's range){solved_note}{rows_note}",
+                "pre-search: Σr² at {points} {} points over {}{solved_note}{rows_note}",
                 if sampler == Sampler::Sobol { "Sobol'" } else { "Latin hypercube" },
                 described.join(", "),
             )
@@ -589,17 +585,8 @@ impl Sampled {
         let step = len.div_ceil(PRE_SEARCH_ROWS).max(1);
         let rows: Vec<usize> = (0..len).step_by(step).collect();
         let pick = |c: &[f64]| rows.iter().map(|i| c[*i]).collect::<Vec<f64>>();
-        let mut vars = Vec::with_capacity(model.vars().len());
-        for name in model.vars() {
-            let column = data.column(name).ok_or_else(|| FitError::MissingColumn {
-                name: name.clone(),
-                available: data.column_names().collect::<Vec<_>>().join(", "),
-            })?;
-            if column.len() != len {
-                return Err(FitError::LengthMismatch { name: name.clone(), expected: len, found: column.len() });
-            }
-            vars.push(pick(column));
-        }
+        // (Every variable present, of y's length, finite, as a fit requires.)
+        let vars = crate::fit::checked_columns(model, data)?.into_iter().map(pick).collect();
         let y = pick(data.response());
         let weights = data.sigma_values().map(|s| pick(s).iter().map(|s| 1.0 / s).collect());
         Ok(Sampled { rows, vars, y, weights })
@@ -637,6 +624,7 @@ struct SearchBox {
     upper: Vec<f64>,
     rule: Vec<BoxRule>,
     probe: Vec<f64>,
+    scale: f64,
 }
 
 impl SearchBox {
@@ -683,21 +671,26 @@ impl SearchBox {
                 ((p - r).max(lower[k]), (p + r).min(upper[k]), BoxRule::Scale)
             };
         }
-        SearchBox { lower: lo, upper: hi, rule, probe }
+        SearchBox { lower: lo, upper: hi, rule, probe, scale }
     }
 
-    /// `name in [lower, upper]`, with the reason where it is a location's or an even one's.
+    /// `name in [lower, upper] (why)`.
     fn describe(&self, model: &CompiledModel, k: usize) -> String {
         let name = &model.params()[k];
-        let why = match self.rule[k] {
-            BoxRule::Location(v) => format!(" ({0}'s range: a location in {0})", model.vars()[v]),
-            BoxRule::Even => {
-                let side = if self.upper[k] <= 0.0 && self.lower[k] < 0.0 { "≤" } else { "≥" };
-                format!(" ({side} 0, the start's side: the model is even in {name})")
-            }
-            BoxRule::Bounds | BoxRule::Scale => String::new(),
+        let half_width = if self.scale == 1.0 {
+            "max(|start|, the change that moves the model by the data's range)".to_owned()
+        } else {
+            format!("{} × max(|start|, the change that moves the model by the data's range)", self.scale)
         };
-        format!("{name} in [{}, {}]{why}", short(self.lower[k]), short(self.upper[k]))
+        let why = match self.rule[k] {
+            BoxRule::Bounds => "its bounds".to_owned(),
+            BoxRule::Location(v) => format!("{0}'s range: a location in {0}", model.vars()[v]),
+            BoxRule::Even => {
+                format!("the start's side of 0 up to the start ± {half_width}: the model is even in {name}")
+            }
+            BoxRule::Scale => format!("the start ± {half_width}"),
+        };
+        format!("{name} in [{}, {}] ({why})", short(self.lower[k]), short(self.upper[k]))
     }
 }
 
@@ -712,7 +705,10 @@ fn finite_range(column: &[f64]) -> (f64, f64) {
 /// variable alone changes it — a peak's centre `m` in `x - m` (one peak of several too: the
 /// others' terms drop out of the column), an onset, a phase written `x - phi`; never an offset
 /// (its column is constant) or a slope. Tested with the parameter at three quartiles of the
-/// variable, the others at `x`; a test that cannot decide (a column of zeros) does not count.
+/// variable and the others at `x`, then again with the others moved (`w*x - phi` is invariant
+/// only while w is 1, its default start); a test that cannot decide (a column of zeros) does not
+/// count. Variables of fewer than three values (the dense global fit's set indicators) are
+/// not tested.
 fn location_parameters(
     model: &CompiledModel,
     chunk: &crate::backend::Chunk<'_>,
@@ -728,44 +724,46 @@ fn location_parameters(
     for (v, values) in chunk.vars.iter().enumerate() {
         let mut sorted: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
         sorted.sort_by(f64::total_cmp);
-        let (Some(low), Some(high)) = (sorted.first(), sorted.last()) else { continue };
+        sorted.dedup();
+        if sorted.len() < 3 {
+            continue;
+        }
+        let (low, high) = (sorted[0], sorted[sorted.len() - 1]);
         let shift = (high - low) / std::f64::consts::PI;
-        if !(shift > 0.0 && shift.is_finite()) {
+        if !shift.is_finite() {
             continue;
         }
         let moved: Vec<f64> = values.iter().map(|t| t + shift).collect();
         let mut vars = chunk.vars.to_vec();
         vars[v] = &moved;
         let shifted = crate::backend::Chunk { vars: &vars, y: chunk.y, weights: chunk.weights };
-        for &k in candidates {
-            if found.iter().any(|(f, _)| *f == k) {
-                continue;
-            }
-            let (mut invariant, mut depends) = (true, false);
+        // (None: not a location; Some(depends): invariant, and whether the variable matters.)
+        let invariant_at = |others: &[f64], k: usize| -> Option<bool> {
+            let mut depends = false;
             for q in [0.25, 0.5, 0.75] {
                 let c = sorted[(q * (sorted.len() - 1) as f64) as usize];
-                let mut p = x.to_vec();
+                let mut p = others.to_vec();
                 p[k] = c;
-                let mut p_moved = p.clone();
-                p_moved[k] = c + shift;
-                let (Some(j0), Some(j1), Some(j2)) =
-                    (column(chunk, &p, k), column(&shifted, &p_moved, k), column(&shifted, &p, k))
-                else {
-                    invariant = false;
-                    break;
-                };
+                let j0 = column(chunk, &p, k)?;
                 let scale = largest(&j0);
                 if scale == 0.0 {
                     continue;
                 }
                 let differs = |a: &[f64], tol: f64| a.iter().zip(&j0).any(|(a, b)| (a - b).abs() > tol * scale);
-                if differs(&j1, 1e-8) {
-                    invariant = false;
-                    break;
+                let mut p_moved = p.clone();
+                p_moved[k] = c + shift;
+                if differs(&column(&shifted, &p_moved, k)?, 1e-8) {
+                    return None;
                 }
-                depends |= differs(&j2, 1e-3);
+                depends = depends || differs(&column(&shifted, &p, k)?, 1e-3);
             }
-            if invariant && depends {
+            Some(depends)
+        };
+        for &k in candidates {
+            if found.iter().any(|(f, _)| *f == k) {
+                continue;
+            }
+            if invariant_at(x, k) == Some(true) && invariant_at(&others_moved(x, k), k).is_some() {
                 found.push((k, v));
             }
         }
@@ -773,22 +771,34 @@ fn location_parameters(
     found
 }
 
-/// Whether the model is even in parameter `k` at `x` (a width that enters squared): its
-/// values at ±x[k] agree to 1e-12 of their size on the chunk's rows, and moving x[k] by half
-/// its size changes them (a parameter the model ignores there is not even, only absent).
+/// `x` with every parameter but `k` moved by a tenth of itself and 0.1 (off the defaults 0 and 1):
+/// a second point for the tests above, at which a property that holds only by coincidence
+/// (a slope that starts at 1, a coefficient at 0) fails.
+fn others_moved(x: &[f64], k: usize) -> Vec<f64> {
+    x.iter().enumerate().map(|(j, v)| if j == k { *v } else { 1.1 * v + 0.1 }).collect()
+}
+
+/// Whether the model is even in parameter `k` (a width that enters squared): its values at
+/// ±x[k] agree to 1e-12 of their size on the chunk's rows, and moving x[k] by half its size
+/// changes them (a parameter the model ignores there is not even, only absent) — at `x`, and
+/// again with the other parameters moved (`A*w + …` is even in w while A is 0).
 fn is_even_in(model: &CompiledModel, chunk: &crate::backend::Chunk<'_>, k: usize, x: &[f64]) -> bool {
     if x[k] == 0.0 || !x[k].is_finite() {
         return false;
     }
-    let at = |value: f64| {
-        let mut p = x.to_vec();
-        p[k] = value;
-        residuals_and_jacobian(model, chunk, &p).map(|(r, _)| r)
+    // (None: not even; Some(depends): even, and whether the model changes with x[k].)
+    let even_at = |others: &[f64]| -> Option<bool> {
+        let at = |value: f64| {
+            let mut p = others.to_vec();
+            p[k] = value;
+            residuals_and_jacobian(model, chunk, &p).map(|(r, _)| r)
+        };
+        let (plus, minus, other) = (at(x[k])?, at(-x[k])?, at(1.5 * x[k])?);
+        let scale = plus.iter().chain(chunk.y).fold(0.0f64, |m, v| m.max(v.abs()));
+        let close = |a: &[f64], tol: f64| a.iter().zip(&plus).all(|(a, b)| (a - b).abs() <= tol * scale);
+        (scale > 0.0 && close(&minus, 1e-12)).then(|| !close(&other, 1e-6))
     };
-    let (Some(plus), Some(minus), Some(other)) = (at(x[k]), at(-x[k]), at(1.5 * x[k])) else { return false };
-    let scale = plus.iter().chain(chunk.y).fold(0.0f64, |m, v| m.max(v.abs()));
-    let close = |a: &[f64], tol: f64| a.iter().zip(&plus).all(|(a, b)| (a - b).abs() <= tol * scale);
-    scale > 0.0 && close(&minus, 1e-12) && !close(&other, 1e-6)
+    even_at(x) == Some(true) && even_at(&others_moved(x, k)).is_some()
 }
 
 /// The chunk's residuals and Jacobian (row-major) at x, if every value is finite.

@@ -101,19 +101,30 @@ fn a_fit_killed_mid_way_resumes_to_the_same_answer() {
     }
     std::fs::write(&csv, text).unwrap();
     let checkpoint = dir.path().join("state.json");
+    let fit = ["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--p0", "a=1,b=3,c=0"];
+    let (uninterrupted, resumed) = killed_and_resumed(&fit, &[], &checkpoint, &cache);
+    assert_eq!(resumed, uninterrupted);
+}
+
+/// `jitfit fit ARGS --json` run uninterrupted (with `plain` added), then with `--checkpoint`
+/// killed after its third checkpoint, then with `--resume`: the first and last runs'
+/// parameters, function evaluations and covariance.
+fn killed_and_resumed(
+    args: &[&str],
+    plain: &[&str],
+    checkpoint: &std::path::Path,
+    cache: &TempDir,
+) -> (serde_json::Value, serde_json::Value) {
     let run = |extra: &[&str], abort_after: Option<&str>| {
         let mut command = Command::new(env!("CARGO_BIN_EXE_jitfit"));
-        command
-            .args(["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--p0", "a=1,b=3,c=0", "--json"])
-            .args(extra)
-            .env("JITFIT_CACHE_DIR", cache.path());
+        command.args(args).arg("--json").args(extra).env("JITFIT_CACHE_DIR", cache.path());
         if let Some(n) = abort_after {
             command.env("JITFIT_ABORT_AFTER_CHECKPOINT", n);
         }
         command.output().unwrap()
     };
-    let uninterrupted = run(&[], None);
-    assert!(uninterrupted.status.success());
+    let uninterrupted = run(plain, None);
+    assert!(uninterrupted.status.success(), "{}", String::from_utf8_lossy(&uninterrupted.stderr));
     let killed = run(&["--checkpoint", checkpoint.to_str().unwrap()], Some("3"));
     assert!(!killed.status.success(), "the process should have died");
     assert!(killed.stdout.is_empty(), "it died before reporting");
@@ -121,9 +132,9 @@ fn a_fit_killed_mid_way_resumes_to_the_same_answer() {
     assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
     let values = |out: &std::process::Output| {
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (v["parameters"].clone(), v["statistics"]["nfev"].clone(), v["covariance"].clone())
+        serde_json::json!([v["parameters"], v["statistics"]["nfev"], v["covariance"]])
     };
-    assert_eq!(values(&resumed), values(&uninterrupted));
+    (values(&uninterrupted), values(&resumed))
 }
 
 #[test]
@@ -257,42 +268,35 @@ fn a_global_fit_killed_mid_way_resumes_to_the_same_answer() {
     }
     std::fs::write(&csv, text).unwrap();
     let checkpoint = dir.path().join("state.json");
-    let run = |extra: &[&str], abort_after: Option<&str>| {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_jitfit"));
-        command
-            .args(["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--sets", "set", "--shared", "b", "--json"])
-            .args(["--p0", "a=1,b=3,c=0"])
-            .args(extra)
-            .env("JITFIT_CACHE_DIR", cache.path());
-        if let Some(n) = abort_after {
-            command.env("JITFIT_ABORT_AFTER_CHECKPOINT", n);
-        }
-        command.output().unwrap()
+    let fit =
+        ["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--sets", "set", "--shared", "b", "--p0", "a=1,b=3,c=0"];
+    let (uninterrupted, resumed) = killed_and_resumed(&fit, &["--global-solver", "dense"], &checkpoint, &cache);
+    assert_eq!(resumed, uninterrupted);
+    // A checkpoint of other sharing, or of the single fit of the same file, is another model.
+    let jitfit = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_jitfit")).args(args).env("JITFIT_CACHE_DIR", cache.path()).output().unwrap()
     };
-    let uninterrupted = run(&["--global-solver", "dense"], None);
-    assert!(uninterrupted.status.success(), "{}", String::from_utf8_lossy(&uninterrupted.stderr));
-    let killed = run(&["--checkpoint", checkpoint.to_str().unwrap()], Some("3"));
-    assert!(!killed.status.success(), "the process should have died");
-    assert!(killed.stdout.is_empty(), "it died before reporting");
-    let resumed = run(&["--resume", checkpoint.to_str().unwrap()], None);
-    assert!(resumed.status.success(), "{}", String::from_utf8_lossy(&resumed.stderr));
-    let values = |out: &std::process::Output| {
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-        (v["parameters"].clone(), v["statistics"]["nfev"].clone(), v["covariance"].clone())
-    };
-    assert_eq!(values(&resumed), values(&uninterrupted));
-    let other_sharing = Command::new(env!("CARGO_BIN_EXE_jitfit"))
-        .args(["fit", "a*exp(-b*x) + c", csv.to_str().unwrap(), "--sets", "set", "--shared", "b,c"])
-        .args(["--resume", checkpoint.to_str().unwrap()])
-        .env("JITFIT_CACHE_DIR", cache.path())
-        .output()
-        .unwrap();
-    assert_eq!(other_sharing.status.code(), Some(1));
+    let resume = ["--resume", checkpoint.to_str().unwrap()];
+    let other_sharing = jitfit(&[&fit[..5], &["--shared", "b,c"], &resume[..]].concat());
+    let single = dir.path().join("single.json");
+    assert!(jitfit(&[&fit[..3], &["--checkpoint", single.to_str().unwrap()]].concat()).status.success());
+    let single_resumed = jitfit(&[&fit[..], &["--resume", single.to_str().unwrap()]].concat());
+    for out in [&other_sharing, &single_resumed] {
+        assert_eq!(out.status.code(), Some(1));
+    }
     expect_test::expect![[r#"
         error: STATE is a checkpoint of another model
+        error: STATE is a checkpoint of another model
     "#]]
-    .assert_eq(&String::from_utf8_lossy(&other_sharing.stderr).replace(checkpoint.to_str().unwrap(), "STATE"));
-    let structured = run(&["--checkpoint", checkpoint.to_str().unwrap(), "--global-solver", "structured"], None);
+    .assert_eq(
+        &[&other_sharing, &single_resumed]
+            .map(|o| String::from_utf8_lossy(&o.stderr).into_owned())
+            .concat()
+            .replace(checkpoint.to_str().unwrap(), "STATE")
+            .replace(single.to_str().unwrap(), "STATE"),
+    );
+    let structured =
+        jitfit(&[&fit[..], &["--checkpoint", checkpoint.to_str().unwrap(), "--global-solver", "structured"]].concat());
     assert_eq!(structured.status.code(), Some(1));
     expect_test::expect![[r#"
         error: --checkpoint is not available with --global-solver structured: use --global-solver dense (at most 200 sets)

@@ -1766,7 +1766,7 @@ fn guess_searches_starts_for_any_model() {
     expect_test::expect![[r#"
         w =      1.07218 ± 0.270103 (25.19%)  (init = 1, by default)
         --
-        pre-search: Σr² at 256 Sobol' points over w in [0.5, 6] (bounds, else the start ± the change that moves the model by the data's range); a by linear least squares at each point (the model is linear in them)
+        pre-search: Σr² at 256 Sobol' points over w in [0.5, 6] (its bounds); a by linear least squares at each point (the model is linear in them)
         starts from the pre-search (--guess): a = 2.00001, w = 3.70117 (Σr² 0.0256144 there, 487.351 at the default start)
         w =          3.7 ± 5.65437e-5 (0.00%)  (init = 3.70117, guessed)
     "#]].assert_eq(&(shown(&plain) + "--\n" + &shown(&guessed)));
@@ -1903,13 +1903,13 @@ fn guess_searches_each_set_of_a_global_fit() {
         m_2 =       13.181 ± 4.78283 (36.29%)  (init = 1, by default)
         m_3 =      25.0079 ± 3.4586 (13.83%)  (init = 1, by default)
         --
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 50.79] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 12.8705 there, 215.313 at the start before it
-        pre-search of set 2: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 80.18] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 55.5833 there, 566.707 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 60.26] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.03327 there, 311.189 at the start before it
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 50.79] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them); Σr² 12.8705 there, 215.313 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 80.18] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them); Σr² 55.5833 there, 566.707 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 60.26] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them); Σr² 2.03327 there, 311.189 at the start before it
         shared starts at the median of the sets' (--guess): w = 6.59094; each set's own parameters searched again with them held:
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 1.19755 there, 231.197 at the start before it
-        pre-search of set 2: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.76161 there, 582.653 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 1.58812 there, 327.119 at the start before it
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x); A, B by linear least squares at each point (the model is linear in them); Σr² 1.19755 there, 231.197 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x); A, B by linear least squares at each point (the model is linear in them); Σr² 2.76161 there, 582.653 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x); A, B by linear least squares at each point (the model is linear in them); Σr² 1.58812 there, 327.119 at the start before it
         starts of each set's own A, m, B from its pre-search (--guess)
         w   =      6.00009 ± 0.00804968 (0.13%)  (init = 6.59094, guessed)
         m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 39.8438, guessed)
@@ -1920,13 +1920,13 @@ fn guess_searches_each_set_of_a_global_fit() {
     // A start given for one set stands; the others are searched around it.
     let given = jitfit(&[&args[..], &["--guess", "--p0", "m_2=55"]].concat(), &cache);
     expect_test::expect![[r#"
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 50.79] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 12.8705 there, 215.313 at the start before it
-        pre-search of set 2: Σr² at 256 Sobol' points over w in [0, 70.67] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.145636 there, 527.418 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 60.26] (≥ 0, the start's side: the model is even in w) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 2.03327 there, 311.189 at the start before it
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 50.79] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them); Σr² 12.8705 there, 215.313 at the start before it
+        pre-search of set 2: Σr² at 256 Sobol' points over w in [0, 70.67] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them); Σr² 0.145636 there, 527.418 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 60.26] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them); Σr² 2.03327 there, 311.189 at the start before it
         shared starts at the median of the sets' (--guess): w = 6.07277; each set's own parameters searched again with them held:
-        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.207057 there, 229.825 at the start before it
+        pre-search of set 1: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x); A, B by linear least squares at each point (the model is linear in them); Σr² 0.207057 there, 229.825 at the start before it
         pre-search of set 2: A, B by linear least squares from the start (the model is linear in them); Σr² 0.145636 there, 422.626 at the start before it
-        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x) (bounds, else the start ± the change that moves the model by the data's range); A, B by linear least squares at each point (the model is linear in them); Σr² 0.155272 there, 325.744 at the start before it
+        pre-search of set 3: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x); A, B by linear least squares at each point (the model is linear in them); Σr² 0.155272 there, 325.744 at the start before it
         starts of each set's own A, m, B from its pre-search (--guess)
         w   =      6.00009 ± 0.00804968 (0.13%)  (init = 6.07277, guessed)
         m_1 =      39.9996 ± 0.0167545 (0.04%)  (init = 39.8438, guessed)
@@ -2095,6 +2095,19 @@ fn a_global_fit_reads_its_sets_from_a_npy_column() {
         |o: &Output| trimmed_lines(o, |l| ["b ", "a_", "c_", "set ", "chi-square"].iter().any(|p| l.starts_with(p)));
     assert_eq!(values(&from_npy).lines().count(), 11, "{}", stdout(&from_npy));
     assert_eq!(values(&from_npy), values(&from_text));
+    // A text table with its sets in a `.npy` column file; an output never overwrites it.
+    let mixed =
+        jitfit(&[&model[..], &[csv.to_str().unwrap(), "--sets", &file("set.npy"), "--shared", "b"]].concat(), &cache);
+    assert_eq!(values(&mixed), values(&from_text), "{}", stderr(&mixed));
+    let overwrite = jitfit(
+        &[&model[..], &[csv.to_str().unwrap(), "--sets", &file("set.npy"), "--checkpoint", &file("set.npy")]].concat(),
+        &cache,
+    );
+    assert_eq!(overwrite.status.code(), Some(1));
+    assert_eq!(
+        stderr(&overwrite).replace(&file("set.npy"), "SET"),
+        "error: --checkpoint SET: that is an input of this fit; write the output elsewhere\n"
+    );
     expect_test::expect![[r#"
         global fit: 3 data sets by `sets (SET)` (1 = 1, 2 = 2, 3 = 3); shared: b; per set: a, c (named NAME_1, NAME_2, …)
     "#]].assert_eq(

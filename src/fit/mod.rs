@@ -44,8 +44,8 @@ pub use levels::{Level, Scale};
 pub use profile::{Interval, Limit, ParameterProfile, Profile, ProfileTest};
 pub use reweight::{FITTED, Reweighting};
 
-pub(crate) use validate::bounds_in_order;
 pub use validate::default_start;
+pub(crate) use validate::{bounds_in_order, columns as checked_columns};
 
 use crate::backend::{Backend, BackendReport};
 use crate::compiled::CompiledModel;

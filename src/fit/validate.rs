@@ -114,7 +114,7 @@ fn check_finite(what: &str, values: &[f64], rows: std::ops::Range<usize>) -> Res
 }
 
 /// Every variable present, of y's length, finite; y finite.
-pub(super) fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, FitError> {
+pub(crate) fn columns<'d>(model: &CompiledModel, data: &'d Data) -> Result<Vec<&'d [f64]>, FitError> {
     columns_in(model, data, 0..data.len())
 }
 

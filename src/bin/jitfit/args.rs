@@ -298,8 +298,21 @@ impl FitArgs {
         match &self.data {
             Some(p) if p.as_os_str() == "-" => "standard input".to_owned(),
             Some(p) => p.display().to_string(),
-            None => [&self.x, &self.y, &self.sigma].iter().filter_map(|v| v.as_deref()).collect::<Vec<_>>().join(", "),
+            // (Without a data file, --sets can only be a `.npy` column file.)
+            None => [&self.x, &self.y, &self.sigma, &self.sets]
+                .iter()
+                .filter_map(|v| v.as_deref())
+                .collect::<Vec<_>>()
+                .join(", "),
         }
+    }
+
+    /// The `.npy` column files `--vars x=x.npy,…` names (before `load_with` renames them).
+    pub fn npy_files_of_vars(&self) -> impl Iterator<Item = &str> {
+        self.vars
+            .iter()
+            .flatten()
+            .filter_map(|item| item.split_once('=').map(|(_, file)| file.trim()).filter(|f| f.ends_with(".npy")))
     }
 
     /// True when the data is a text table (a file or standard input), not `.npy` columns.

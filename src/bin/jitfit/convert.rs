@@ -19,13 +19,15 @@ pub struct ConvertArgs {
 pub fn convert(args: &ConvertArgs) -> anyhow::Result<i32> {
     let table = read_table(&args.data)?;
     // Each column's file name, checked before anything is written: two names that differ only
-    // in characters a file name cannot keep (`a b`, `a_b`) would write one file twice.
+    // in characters a file name cannot keep (`a b`, `a_b`), or only in case where file names
+    // do not (`X`, `x` on macOS and Windows), would write one file twice.
     let mut files: Vec<(String, PathBuf)> = Vec::new();
     for name in &table.names {
         let safe: String =
             name.chars().map(|c| if c.is_alphanumeric() || c == '_' || c == '-' { c } else { '_' }).collect();
         let path = args.out.join(format!("{safe}.npy"));
-        if let Some((other, _)) = files.iter().find(|(_, p)| *p == path) {
+        let same = |p: &PathBuf| p.to_string_lossy().to_lowercase() == path.to_string_lossy().to_lowercase();
+        if let Some((other, _)) = files.iter().find(|(_, p)| same(p)) {
             bail!("columns `{other}` and `{name}` would both be written to {}: rename one", path.display());
         }
         files.push((name.clone(), path));

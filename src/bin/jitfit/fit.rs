@@ -402,7 +402,8 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
         .into_iter()
         .flatten()
         .chain(args.more_data.iter().cloned())
-        .chain([&args.x, &args.y, &args.sigma].into_iter().flatten().map(std::path::PathBuf::from))
+        .chain([&args.x, &args.y, &args.sigma, &args.sets].into_iter().flatten().map(std::path::PathBuf::from))
+        .chain(args.npy_files_of_vars().map(std::path::PathBuf::from))
         .filter_map(|p| std::fs::canonicalize(p).ok())
         .collect();
     for (flag, path) in
@@ -422,8 +423,10 @@ pub fn run(args: &FitArgs) -> anyhow::Result<i32> {
     }
     let requests = crate::uncertainty::Requests::from_args(args)?;
     // Every rank reads the data; if one cannot, all stop.
-    let (table, args) =
-        crate::ranks::agree(args.load_with(args.sets.iter().filter(|_| args.text_data()).cloned().collect()))?;
+    let (table, args) = crate::ranks::agree(args.load_with(
+        // `--sets` names a label column of the text table, unless it is a `.npy` column file.
+        args.sets.iter().filter(|s| args.text_data() && !s.ends_with(".npy")).cloned().collect(),
+    ))?;
     let (table, args) = crate::global::stack_files(table, args)?;
     let args = &args;
     if args.sets.is_some() {
