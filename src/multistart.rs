@@ -211,14 +211,13 @@ impl CompiledModel {
         let (lower, upper): (Vec<f64>, Vec<f64>) =
             free.indices().iter().map(|k| (boxes.lower[*k], boxes.upper[*k])).unzip();
         let mut notes = Vec::new();
-        let unbounded: Vec<String> = free
-            .indices()
-            .iter()
-            .filter(|k| boxes.rule[**k] != BoxRule::Bounds)
-            .map(|k| boxes.describe(self, *k))
-            .collect();
+        let unbounded: Vec<usize> =
+            free.indices().iter().copied().filter(|k| boxes.rule[*k] != BoxRule::Bounds).collect();
         if !unbounded.is_empty() {
-            notes.push(format!("without finite bounds, searched {}; bounds set the search box", unbounded.join(", ")));
+            notes.push(format!(
+                "without finite bounds, searched {}; bounds set the search box",
+                boxes.describe(self, &unbounded)
+            ));
         }
         let sampler = if options.sampler == Sampler::Sobol && free.len() > SOBOL.len() + 1 {
             notes.push(format!(
@@ -492,7 +491,7 @@ impl CompiledModel {
                 best_cost = c;
             }
         }
-        let described: Vec<String> = design.iter().map(|k| boxes.describe(self, *k)).collect();
+        let described = boxes.describe(self, &design);
         let names = |ks: &[usize]| ks.iter().map(|k| self.params()[*k].as_str()).collect::<Vec<_>>().join(", ");
         let solved_note = if linear.is_empty() {
             String::new()
@@ -509,7 +508,7 @@ impl CompiledModel {
             format!(
                 "pre-search: Σr² at {points} {} points over {}{solved_note}{rows_note}",
                 if sampler == Sampler::Sobol { "Sobol'" } else { "Latin hypercube" },
-                described.join(", "),
+                described,
             )
         }];
         if best == start {
@@ -674,23 +673,32 @@ impl SearchBox {
         SearchBox { lower: lo, upper: hi, rule, probe, scale }
     }
 
-    /// `name in [lower, upper] (why)`.
-    fn describe(&self, model: &CompiledModel, k: usize) -> String {
-        let name = &model.params()[k];
-        let half_width = if self.scale == 1.0 {
-            "max(|start|, the change that moves the model by the data's range)".to_owned()
-        } else {
-            format!("{} × max(|start|, the change that moves the model by the data's range)", self.scale)
-        };
-        let why = match self.rule[k] {
-            BoxRule::Bounds => "its bounds".to_owned(),
-            BoxRule::Location(v) => format!("{0}'s range: a location in {0}", model.vars()[v]),
-            BoxRule::Even => {
-                format!("the start's side of 0 up to the start ± {half_width}: the model is even in {name}")
-            }
-            BoxRule::Scale => format!("the start ± {half_width}"),
-        };
-        format!("{name} in [{}, {}] ({why})", short(self.lower[k]), short(self.upper[k]))
+    /// `name in [lower, upper] (why), …` for the parameters `ks`; the boxes that are the start ±
+    /// the data's change are said once, after the list.
+    fn describe(&self, model: &CompiledModel, ks: &[usize]) -> String {
+        let name = |k: usize| model.params()[k].as_str();
+        let entries: Vec<String> = ks
+            .iter()
+            .map(|&k| {
+                let why = match self.rule[k] {
+                    BoxRule::Bounds => " (its bounds)".to_owned(),
+                    BoxRule::Location(v) => format!(" ({0}'s range: a location in {0})", model.vars()[v]),
+                    BoxRule::Even => format!(" (the start's side of 0: the model is even in {})", name(k)),
+                    BoxRule::Scale => String::new(),
+                };
+                format!("{} in [{}, {}]{why}", name(k), short(self.lower[k]), short(self.upper[k]))
+            })
+            .collect();
+        let scaled: Vec<&str> = ks.iter().filter(|k| self.rule[**k] == BoxRule::Scale).map(|k| name(*k)).collect();
+        let mut text = entries.join(", ");
+        if !scaled.is_empty() {
+            let which = if scaled.len() == ks.len() { "each".to_owned() } else { scaled.join(", ") };
+            let factor = if self.scale == 1.0 { String::new() } else { format!("{} × ", self.scale) };
+            text += &format!(
+                " ({which}: the start ± {factor}max(|start|, the change that moves the model by the data's range))"
+            );
+        }
+        text
     }
 }
 

@@ -228,7 +228,7 @@ fn a_pre_search_solves_the_linear_parameters() {
     assert_eq!(
         found.notes,
         [
-            "pre-search: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 79.88] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them)"
+            "pre-search: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), w in [0, 79.88] (the start's side of 0: the model is even in w); A, B by linear least squares at each point (the model is linear in them)"
         ]
     );
     let fit = model.fit(&peak(0.0)).p0(&found.values).run().unwrap();
@@ -238,7 +238,7 @@ fn a_pre_search_solves_the_linear_parameters() {
     // Far from the start (the peak at 555 on 500..600), where the peak's columns vanish: m is
     // searched over x's range, A solved, and the fit from there reaches the peak.
     let far = model.pre_search(&peak(500.0), |fit| fit, &names, 64, 0).unwrap();
-    expect_test::expect!["pre-search: Σr² at 64 Sobol' points over m in [500, 600] (x's range: a location in x), w in [0, 70.4] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&far.notes.join("\n"));
+    expect_test::expect!["pre-search: Σr² at 64 Sobol' points over m in [500, 600] (x's range: a location in x), w in [0, 70.4] (the start's side of 0: the model is even in w); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&far.notes.join("\n"));
     let fit = model.fit(&peak(500.0)).p0(&far.values).run().unwrap();
     for (value, truth) in fit.values.iter().zip([8.0, 555.0, 6.0, 0.3]) {
         assert!((value.abs() - truth).abs() < 1e-8, "{:?} from {:?}", fit.values, far.values);
@@ -248,7 +248,7 @@ fn a_pre_search_solves_the_linear_parameters() {
     let two = compile("A1*exp(-(x-m1)^2/(2*w1^2)) + A2*exp(-(x-m2)^2/(2*w2^2)) + c*x + B").unwrap();
     let names: Vec<String> = two.params().to_vec();
     let found = two.pre_search(&peak(0.0), |fit| fit, &names, 16, 0).unwrap();
-    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over m1 in [0, 100] (x's range: a location in x), w1 in [0, 79.88] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w1), m2 in [0, 100] (x's range: a location in x), w2 in [0, 79.88] (the start's side of 0 up to the start ± max(|start|, the change that moves the model by the data's range): the model is even in w2); A1, A2, c, B by linear least squares at each point (the model is linear in them)"].assert_eq(&found.notes.join("\n"));
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over m1 in [0, 100] (x's range: a location in x), w1 in [0, 79.88] (the start's side of 0: the model is even in w1), m2 in [0, 100] (x's range: a location in x), w2 in [0, 79.88] (the start's side of 0: the model is even in w2); A1, A2, c, B by linear least squares at each point (the model is linear in them)"].assert_eq(&found.notes.join("\n"));
     // Neither a location nor even: a decay's time constant, a slope inside a sine (w*x - phi is
     // invariant under moving x and phi together only while w is 1, its default start), the
     // width of a step (odd in s), the exponent of a power law.
@@ -259,15 +259,15 @@ fn a_pre_search_solves_the_linear_parameters() {
         let names: Vec<String> = model.params().to_vec();
         model.pre_search(&line, |fit| fit, &names, 16, 0).unwrap().notes.join("\n")
     };
-    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over tau in [-7.736, 9.736] (the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A*exp(-x/tau) + B"));
-    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over w in [0, 2] (the start ± max(|start|, the change that moves the model by the data's range)), phi in [-1.491, 3.491] (the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A*sin(w*x - phi) + B"));
-    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over x0 in [0.1, 5.9] (x's range: a location in x), s in [-11.58, 13.58] (the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A/(1 + exp(-(x - x0)/s)) + B"));
-    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over k in [0, 2] (the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A*x^k + B"));
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over tau in [-7.736, 9.736] (each: the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A*exp(-x/tau) + B"));
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over w in [0, 2], phi in [-1.491, 3.491] (each: the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A*sin(w*x - phi) + B"));
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over x0 in [0.1, 5.9] (x's range: a location in x), s in [-11.58, 13.58] (s: the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A/(1 + exp(-(x - x0)/s)) + B"));
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over k in [0, 2] (each: the start ± max(|start|, the change that moves the model by the data's range)); A, B by linear least squares at each point (the model is linear in them)"].assert_eq(&notes("A*x^k + B"));
     let bilinear = compile("a*b*x + c").unwrap();
     let line = Data::new().var("x", vec![0.0, 1.0, 2.0, 3.0]).y(vec![1.0, 3.0, 5.0, 7.0]);
     let names: Vec<String> = bilinear.params().to_vec();
     let found = bilinear.pre_search(&line, |fit| fit, &names, 16, 0).unwrap();
-    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over b in [-2.207, 4.207] (the start ± max(|start|, the change that moves the model by the data's range)); a, c by linear least squares at each point (the model is linear in them)"].assert_eq(&found.notes.join("\n"));
+    expect_test::expect!["pre-search: Σr² at 16 Sobol' points over b in [-2.207, 4.207] (each: the start ± max(|start|, the change that moves the model by the data's range)); a, c by linear least squares at each point (the model is linear in them)"].assert_eq(&found.notes.join("\n"));
     // Every searched parameter linear: one least-squares solve, no design.
     let found = bilinear.pre_search(&line, |fit| fit, &["a".to_owned(), "c".to_owned()], 16, 0).unwrap();
     assert_eq!(found.notes, ["pre-search: a, c by linear least squares from the start (the model is linear in them)"]);
