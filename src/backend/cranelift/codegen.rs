@@ -57,6 +57,16 @@ impl KernelKind {
     }
 }
 
+/// What one generated kernel is: its kind, its vector loop's pairs per step (0: scalar only),
+/// and whether it reads weights (else every weight is taken as 1: ×1 is exact, so the results
+/// are those of the weighted kernel with w = 1, bit for bit).
+#[derive(Clone, Copy, Debug)]
+pub struct KernelShape {
+    pub kind: KernelKind,
+    pub copies: usize,
+    pub weighted: bool,
+}
+
 /// The Rust type of every generated kernel.
 pub type KernelFn = unsafe extern "C" fn(
     n: usize,
@@ -123,9 +133,9 @@ pub fn build_kernel(
     func: &mut Function,
     builder_context: &mut FunctionBuilderContext,
     kernel: &VerifiedKernel,
-    kind: KernelKind,
-    copies: usize,
+    shape: KernelShape,
 ) -> Result<(), ModuleError> {
+    let KernelShape { kind, copies, weighted } = shape;
     let ptr = module.target_config().pointer_type();
     let live = live_set(kernel, kind);
     let uniform = uniform_set(kernel);
@@ -206,6 +216,7 @@ pub fn build_kernel(
         y_ptr: args[2],
         w_ptr: args[3],
         w_stride: args[4],
+        weighted,
         params_ptr: args[5],
         out_a: args[6],
         out_b: args[7],
@@ -359,6 +370,8 @@ struct Context<'k> {
     y_ptr: Value,
     w_ptr: Value,
     w_stride: Value,
+    /// Whether the weights are read (else all are 1 and no product by them is emitted).
+    weighted: bool,
     params_ptr: Value,
     out_a: Value,
     out_b: Value,
@@ -486,6 +499,14 @@ impl Context<'_> {
         let vector = lanes != Lanes::SCALAR;
         // w_i and r_i = w_i·(f − t(y_i)): the same instructions in every residual kernel.
         let weight_and_residual = |b: &mut FunctionBuilder<'_>| {
+            let target = match kernel.outputs.response {
+                Some(t) => values[t.index()].clone().expect("t(y) is live"),
+                None => self.load(b, lanes, copies, self.y_ptr, offset),
+            };
+            let diff = each(b, &f, &target, |b, x, y| b.ins().fsub(x, y));
+            if !self.weighted {
+                return (None, diff);
+            }
             let w_offset = b.ins().imul(i_param, self.w_stride);
             let w_addr = b.ins().iadd(self.w_ptr, w_offset);
             let w: Values = if !vector {
@@ -502,13 +523,8 @@ impl Context<'_> {
                     })
                     .collect()
             };
-            let target = match kernel.outputs.response {
-                Some(t) => values[t.index()].clone().expect("t(y) is live"),
-                None => self.load(b, lanes, copies, self.y_ptr, offset),
-            };
-            let diff = each(b, &f, &target, |b, x, y| b.ins().fsub(x, y));
             let r = each(b, &w, &diff, |b, x, y| b.ins().fmul(x, y));
-            (w, r)
+            (Some(w), r)
         };
         // Stores one value per copy at `base + offset`.
         let store = |b: &mut FunctionBuilder<'_>, base: Value, v: &[Value]| {
@@ -542,7 +558,10 @@ impl Context<'_> {
                     .iter()
                     .map(|d| {
                         let d = values[d.index()].clone().expect("derivatives are live");
-                        each(b, &w, &d, |b, x, y| b.ins().fmul(x, y))
+                        match &w {
+                            Some(w) => each(b, w, &d, |b, x, y| b.ins().fmul(x, y)),
+                            None => d,
+                        }
                     })
                     .collect();
                 if self.kind == KernelKind::ResidualJacobian {

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::ir::VerifiedKernel;
 use crate::loss::LossSpec;
-use codegen::{Imports, KernelFn, build_kernel, kernel_signature};
+use codegen::{Imports, KernelFn, KernelShape, build_kernel, kernel_signature};
 use cranelift_codegen::ir::UserFuncName;
 use cranelift_codegen::settings::{self, Configurable};
 use cranelift_frontend::FunctionBuilderContext;
@@ -33,8 +33,10 @@ pub struct CraneliftKernels {
     /// `predict` and `residuals`, compiled on first use: a fit evaluates r with J
     /// (`residual_jacobian`), so plots, `convert` and problems without it need them.
     per_point: std::sync::OnceLock<Result<CompiledModule, BackendError>>,
-    /// `normal_equations` and `sum_of_squares`, compiled on first use.
-    streaming: std::sync::OnceLock<Result<CompiledModule, BackendError>>,
+    /// `normal_equations` and `sum_of_squares`, compiled on first use: [weighted, unweighted]
+    /// (the second reads no weights: ×1 is exact, so its sums are the first's with w = 1, bit
+    /// for bit, without a load and a product per point and derivative).
+    streaming: [std::sync::OnceLock<Result<CompiledModule, BackendError>>; 2],
     /// Their robust-loss versions, compiled on first use.
     robust: std::sync::OnceLock<Result<CompiledModule, BackendError>>,
     compile_time: Duration,
@@ -126,7 +128,13 @@ struct CompiledModule {
 }
 
 impl CompiledModule {
-    fn compile(kernel: &VerifiedKernel, kinds: &[(&str, KernelKind)]) -> Result<CompiledModule, BackendError> {
+    /// `weighted`: the kernels read the weights (else they take every weight as 1 and must
+    /// only be called on chunks without weights).
+    fn compile(
+        kernel: &VerifiedKernel,
+        kinds: &[(&str, KernelKind)],
+        weighted: bool,
+    ) -> Result<CompiledModule, BackendError> {
         let compile_error = |e: &dyn std::fmt::Display| BackendError::Compile(e.to_string());
         let fast = compiles_fast(kernel);
         let isa = isa(fast).map_err(|e| compile_error(&e))?;
@@ -145,7 +153,8 @@ impl CompiledModule {
             context.func.signature = signature.clone();
             context.func.name = UserFuncName::user(0, index as u32);
             let copies = if fast { 0 } else { vector_copies(*kind) };
-            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, *kind, copies)
+            let shape = KernelShape { kind: *kind, copies, weighted };
+            build_kernel(&mut module, &mut imports, &mut context.func, &mut builder_context, kernel, shape)
                 .map_err(|e| compile_error(&e))?;
             module.define_function(id, &mut context).map_err(|e| compile_error(&e))?;
             module.clear_context(&mut context);
@@ -180,13 +189,13 @@ impl CraneliftKernels {
     /// compilation for three kernels, 0.9 ms for one).
     pub fn compile(kernel: &VerifiedKernel) -> Result<CraneliftKernels, BackendError> {
         let started = Instant::now();
-        let eager = CompiledModule::compile(kernel, &[("residual_jacobian", KernelKind::ResidualJacobian)])?;
+        let eager = CompiledModule::compile(kernel, &[("residual_jacobian", KernelKind::ResidualJacobian)], true)?;
         Ok(CraneliftKernels {
             kernel: kernel.clone(),
             residual_jacobian: eager.functions[0],
             eager,
             per_point: std::sync::OnceLock::new(),
-            streaming: std::sync::OnceLock::new(),
+            streaming: [std::sync::OnceLock::new(), std::sync::OnceLock::new()],
             robust: std::sync::OnceLock::new(),
             compile_time: started.elapsed(),
         })
@@ -204,6 +213,7 @@ impl CraneliftKernels {
             CompiledModule::compile(
                 &self.kernel,
                 &[("predict", KernelKind::Predict), ("residuals", KernelKind::Residuals)],
+                true,
             )
         });
         match module {
@@ -212,15 +222,17 @@ impl CraneliftKernels {
         }
     }
 
-    /// The streaming kernels: (normal_equations, sum_of_squares), compiled once.
-    fn streaming(&self) -> Result<(Option<KernelFn>, KernelFn), BackendError> {
-        let module = self.streaming.get_or_init(|| {
+    /// The streaming kernels for the chunk (weighted or not): (normal_equations,
+    /// sum_of_squares), compiled once each.
+    fn streaming(&self, chunk: &Chunk<'_>) -> Result<(Option<KernelFn>, KernelFn), BackendError> {
+        let weighted = chunk.weights.is_some();
+        let module = self.streaming[usize::from(!weighted)].get_or_init(|| {
             let kinds: &[(&str, KernelKind)] = if self.fused() {
                 &[("normal_equations", KernelKind::NormalEquations), ("sum_of_squares", KernelKind::SumOfSquares)]
             } else {
                 &[("sum_of_squares", KernelKind::SumOfSquares)]
             };
-            CompiledModule::compile(&self.kernel, kinds)
+            CompiledModule::compile(&self.kernel, kinds, weighted)
         });
         match module {
             Ok(m) if m.functions.len() == 2 => Ok((Some(m.functions[0]), m.functions[1])),
@@ -240,7 +252,7 @@ impl CraneliftKernels {
             } else {
                 &[("robust_cost", KernelKind::RobustCost)]
             };
-            CompiledModule::compile(&self.kernel, kinds)
+            CompiledModule::compile(&self.kernel, kinds, true)
         });
         match module {
             Ok(m) if m.functions.len() == 2 => Ok((Some(m.functions[0]), m.functions[1])),
@@ -442,7 +454,7 @@ impl Kernels for CraneliftKernels {
         params: &[f64],
         acc: &mut NormalEquations,
     ) -> Result<(), BackendError> {
-        let Some(function) = self.streaming()?.0 else {
+        let Some(function) = self.streaming(chunk)?.0 else {
             return self.normal_equations_by_rows(chunk, params, None, acc);
         };
         // SAFETY: the plain normal-equations kernel, which reads nothing through `out_b`.
@@ -472,7 +484,7 @@ impl Kernels for CraneliftKernels {
 
     fn sum_of_squares(&self, chunk: &Chunk<'_>, params: &[f64]) -> Result<f64, BackendError> {
         check_chunk(&self.kernel, chunk, params)?;
-        let (_, function) = self.streaming()?;
+        let (_, function) = self.streaming(chunk)?;
         let mut sum = [0.0];
         // SAFETY: shapes checked above; the sum-of-squares kernel accumulates one slot and
         // reads nothing through `out_b`.
