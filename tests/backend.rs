@@ -103,6 +103,17 @@ proptest! {
         let vars: [&[f64]; 1] = [&xs];
         let chunk = Chunk { vars: &vars, y: &y, weights: weighted.then_some(w.as_slice()) };
         compare(&reference, &compiled, &chunk, &params);
+        // The streaming kernels without weights (their own compiled variant) are the weighted
+        // ones with every weight 1, bit for bit, side by side in one model.
+        let ones = vec![1.0; xs.len()];
+        let (unweighted, all_ones) = (Chunk { weights: None, ..chunk }, Chunk { weights: Some(&ones), ..chunk });
+        let (mut a1, mut a2) = (NormalEquations::zeros(3), NormalEquations::zeros(3));
+        compiled.normal_equations(&unweighted, &params, &mut a1).unwrap();
+        compiled.normal_equations(&all_ones, &params, &mut a2).unwrap();
+        assert_same("JᵀJ, w = 1", &a1.jtj, &a2.jtj);
+        assert_same("Jᵀr, w = 1", &a1.jtr, &a2.jtr);
+        let (s1, s2) = (compiled.sum_of_squares(&unweighted, &params).unwrap(), compiled.sum_of_squares(&all_ones, &params).unwrap());
+        prop_assert!(same(s1, s2) && same(a1.rss, a2.rss), "Σr² {s1} {s2} {} {}", a1.rss, a2.rss);
     }
 }
 
