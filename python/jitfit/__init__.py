@@ -11,6 +11,10 @@ with the model as text instead of a Python function: the Jacobian is exact, the 
 errors (inf where undetermined, as scipy's pcov), covariance, lmfit's statistics (chisqr, redchi, aic, bic,
 rsquared), success/status/message, `report()` (the report `jitfit fit` prints) and `to_json()`;
 it returns a fit that did not converge too (`success` False) where `curve_fit` raises.
+`fit(..., guess=True)` starts the parameters without p0 from the data, as `jitfit fit --guess`:
+the library's lineshapes (`gaussian(x, A, c, s)`, `exponential`, steps, …) by their shapes, any
+other parameter by a pre-search (no fits; a peak's centre over x's range, amplitudes and offsets
+by linear least squares); the report marks them "guessed" and says how.
 `result.eval(x)`, `result.eval_uncertainty(x, sigma=1)` (lmfit's) and `result.bands(x, level,
 sigma)` give the curve and its confidence and prediction bands at any points.
 `compile(model, variables=None)` compiles once for many fits: `compile("a*exp(-b*t) + c",

@@ -263,10 +263,11 @@ impl FitInputs {
         py: Python<'_>,
         compiled: &Arc<jitfit::CompiledModel>,
         p0: Option<&Bound<'_, PyAny>>,
-        ones: bool,
+        starts: Starts,
         bounds: Option<&Bound<'_, PyAny>>,
         fix: Option<&Bound<'_, PyAny>>,
-    ) -> PyResult<jitfit::Fit> {
+    ) -> PyResult<(jitfit::Fit, Guessed)> {
+        let ones = starts == Starts::Scipy;
         let n = compiled.params().len();
         let named_p0 = p0.map(|p| named(p, "p0", |v| v.extract::<f64>())).transpose()?.flatten();
         let pair =
@@ -312,31 +313,81 @@ impl FitInputs {
             if let Some(s) = sigma {
                 data = data.sigma(s);
             }
-            let mut fit = compiled
-                .fit(&data)
-                .bounds(&lower, &upper)
-                .absolute_sigma(absolute_sigma)
-                .method(method)
-                .loss(loss, f_scale);
-            if let Some(p0) = &p0 {
-                fit = fit.p0(p0);
+            let configure = options(|mut fit| {
+                fit = fit.bounds(&lower, &upper).absolute_sigma(absolute_sigma).method(method).loss(loss, f_scale);
+                if let Some(p0) = &p0 {
+                    fit = fit.p0(p0);
+                }
+                for (name, value) in named_p0.iter().flatten() {
+                    fit = fit.initial(name, *value);
+                }
+                for (name, (lower, upper)) in named_bounds.iter().flatten() {
+                    fit = fit.bound(name, *lower, *upper);
+                }
+                for (name, value) in &fixed {
+                    fit = fit.fix(name, *value);
+                }
+                if let Some(n) = max_nfev {
+                    fit = fit.max_nfev(n);
+                }
+                fit
+            });
+            // guess=True: the parameters without a start (no p0 array, not named in p0, not
+            // fixed) start from the library's guess for its lineshapes, then the pre-search —
+            // what `jitfit fit --guess` does.
+            let mut guessed = Guessed::default();
+            if starts == Starts::Guess && p0.is_none() {
+                let given: Vec<&str> = named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect();
+                let mut search: Vec<String> =
+                    compiled.params().iter().filter(|p| !given.contains(&p.as_str())).cloned().collect();
+                if let [var] = compiled.vars() {
+                    let x = data.column(var).unwrap_or_default();
+                    let shape = jitfit::guess::guess(compiled.source(), var, x, data.response());
+                    guessed.values.extend(shape.values.into_iter().filter(|(n, _)| search.contains(n)));
+                    search.retain(|p| !guessed.values.iter().any(|(n, _)| n == p));
+                    if !guessed.values.is_empty() {
+                        guessed.notes.extend(shape.notes);
+                    }
+                }
+                if !search.is_empty() {
+                    let with_shape =
+                        options(|fit| guessed.values.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
+                    let found = compiled.pre_search(&data, with_shape, &search, 256, 0)?;
+                    guessed.notes.extend(found.notes.iter().cloned());
+                    for name in search {
+                        let k = compiled.params().iter().position(|p| *p == name).expect("a parameter");
+                        guessed.values.push((name, found.values[k]));
+                    }
+                }
             }
-            for (name, value) in named_p0.iter().flatten() {
-                fit = fit.initial(name, *value);
-            }
-            for (name, (lower, upper)) in named_bounds.iter().flatten() {
-                fit = fit.bound(name, *lower, *upper);
-            }
-            for (name, value) in &fixed {
-                fit = fit.fix(name, *value);
-            }
-            if let Some(n) = max_nfev {
-                fit = fit.max_nfev(n);
-            }
-            fit.run()
+            let fit = guessed.values.iter().fold(configure(compiled.fit(&data)), |fit, (n, v)| fit.initial(n, *v));
+            fit.run().map(|fit| (fit, guessed))
         })
         .map_err(value_error)
     }
+}
+
+/// A closure that sets a fit's options, as `pre_search` takes one (for any builder's lifetime).
+fn options<F: for<'d> Fn(jitfit::FitBuilder<'d>) -> jitfit::FitBuilder<'d>>(f: F) -> F {
+    f
+}
+
+/// Where the parameters without p0 start.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Starts {
+    /// scipy's `curve_fit` start (`curve_fit`).
+    Scipy,
+    /// jitfit's: 1, or inside bounds that exclude 1.
+    Default,
+    /// From the data (`guess=True`).
+    Guess,
+}
+
+/// The starts `guess=True` found, and what the guessers said.
+#[derive(Default)]
+struct Guessed {
+    values: Vec<(String, f64)>,
+    notes: Vec<String>,
 }
 
 /// `popt, pcov = curve_fit(model, xdata, ydata, p0=None, sigma=None, absolute_sigma=False,
@@ -364,7 +415,7 @@ fn curve_fit<'py>(
     let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
     let (source, names) = (model.to_owned(), inputs.names());
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
-    let fit = inputs.run(py, &compiled, p0, true, bounds, None)?;
+    let (fit, _) = inputs.run(py, &compiled, p0, Starts::Scipy, bounds, None)?;
     // As scipy: a fit that did not converge raises, never returns its last parameters as popt.
     if !fit.status.converged() {
         return Err(PyRuntimeError::new_err(format!(
@@ -406,7 +457,7 @@ impl Model {
 
     /// As `jitfit.fit(model, …)` with this model; `xdata` a 1-D array for a model of one
     /// variable, or a dict naming each variable.
-    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None))]
+    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None, guess=false))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         &self,
@@ -422,12 +473,14 @@ impl Model {
         f_scale: f64,
         max_nfev: Option<usize>,
         fix: Option<&Bound<'_, PyAny>>,
+        guess: bool,
     ) -> PyResult<FitResult> {
         let mut inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
         inputs.vars = model_variables(py, &self.compiled, xdata)?;
         let sigma = inputs.sigma.is_some();
-        let fit = inputs.run(py, &self.compiled, p0, false, bounds, fix)?;
-        Ok(FitResult::new(Arc::clone(&self.compiled), fit, sigma))
+        let starts = if guess { Starts::Guess } else { Starts::Default };
+        let (fit, guessed) = inputs.run(py, &self.compiled, p0, starts, bounds, fix)?;
+        Ok(FitResult::new(Arc::clone(&self.compiled), fit, sigma, guessed))
     }
 
     fn __repr__(&self) -> String {
@@ -450,9 +503,11 @@ fn compile(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> PyRes
 /// — and `fix={"c": 0}` holding parameters at values ("(fixed)" in the report),
 /// and returns the whole fit as a `FitResult` — which is returned whether or not it converged (look at
 /// `success`, as in lmfit), with `report()` and `to_json()`. Without p0 a parameter starts at
-/// 1, or inside bounds that exclude 1 (said in the report: "init = …, by default").
+/// 1, or inside bounds that exclude 1 (said in the report: "init = …, by default"); with
+/// `guess=True` from the data, as `jitfit fit --guess` (the library's lineshapes by their shape,
+/// the others by the pre-search; "init = …, guessed", the notes in [[Data]]).
 #[pyfunction]
-#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None))]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None, guess=false))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -468,13 +523,15 @@ fn fit(
     f_scale: f64,
     max_nfev: Option<usize>,
     fix: Option<&Bound<'_, PyAny>>,
+    guess: bool,
 ) -> PyResult<FitResult> {
     let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
     let (source, names) = (model.to_owned(), inputs.names());
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
     let sigma = inputs.sigma.is_some();
-    let fit = inputs.run(py, &compiled, p0, false, bounds, fix)?;
-    Ok(FitResult::new(compiled, fit, sigma))
+    let starts = if guess { Starts::Guess } else { Starts::Default };
+    let (fit, guessed) = inputs.run(py, &compiled, p0, starts, bounds, fix)?;
+    Ok(FitResult::new(compiled, fit, sigma, guessed))
 }
 
 /// A fit: its values and standard errors (inf where the data do not determine one, as
@@ -488,11 +545,17 @@ struct FitResult {
     /// The model (its text and variables for the report, its kernels for `eval`).
     compiled: Arc<jitfit::CompiledModel>,
     sigma: bool,
+    /// The parameters whose starts `guess=True` found, and what the guessers said.
+    guessed: Guessed,
 }
 
 impl FitResult {
-    fn new(compiled: Arc<jitfit::CompiledModel>, fit: jitfit::Fit, sigma: bool) -> FitResult {
-        FitResult { fit, compiled, sigma }
+    fn new(compiled: Arc<jitfit::CompiledModel>, fit: jitfit::Fit, sigma: bool, guessed: Guessed) -> FitResult {
+        FitResult { fit, compiled, sigma, guessed }
+    }
+
+    fn guessed_names(&self) -> Vec<String> {
+        self.guessed.values.iter().map(|(n, _)| n.clone()).collect()
     }
 
     /// (value, confidence half-width, prediction half-width or why there is none) at `xdata`.
@@ -528,14 +591,21 @@ impl FitResult {
         Ok(data)
     }
 
-    /// What the report's [[Data]] says besides the counts: `e` as Euler's number.
+    /// What the report's [[Data]] says besides the counts: `e` as Euler's number, and how
+    /// `guess=True` found its starts.
     fn notes(&self) -> Vec<String> {
         let uses_e = jitfit::syntax::parse(self.compiled.source()).is_ok_and(|ast| ast.uses_constant("e"));
+        let mut notes = Vec::new();
         if uses_e && !self.compiled.vars().iter().any(|v| v == "e") {
-            vec![jitfit::report::EULER_NOTE.to_owned()]
-        } else {
-            Vec::new()
+            notes.push(jitfit::report::EULER_NOTE.to_owned());
         }
+        notes.extend(self.guessed.notes.iter().cloned());
+        if !self.guessed.values.is_empty() {
+            let list: Vec<String> =
+                self.guessed.values.iter().map(|(n, v)| format!("{n} = {}", jitfit::report::num(*v))).collect();
+            notes.push(format!("starts guessed from the data (guess=True): {}", list.join(", ")));
+        }
+        notes
     }
 
     fn matrix<'py>(&self, py: Python<'py>, m: &[f64]) -> PyResult<Bound<'py, PyAny>> {
@@ -716,7 +786,7 @@ impl FitResult {
         for note in self.notes() {
             out += &format!("    {note}\n");
         }
-        out + &jitfit::report::sections(&self.fit, &[], min_correl, false)
+        out + &jitfit::report::sections(&self.fit, &self.guessed_names(), min_correl, false)
     }
 
     /// The report as JSON (`jitfit.fit/1`, as `jitfit fit --json` writes it): `data.path` is
@@ -742,7 +812,7 @@ impl FitResult {
                 "notes": self.notes(),
             }),
         );
-        report.extend(jitfit::report::fit_json(&self.fit, &[]));
+        report.extend(jitfit::report::fit_json(&self.fit, &self.guessed_names()));
         report.insert("timing".into(), json!({"solve_seconds": self.fit.solve_time.as_secs_f64()}));
         serde_json::to_string_pretty(&Value::Object(report)).map_err(value_error)
     }

@@ -301,3 +301,39 @@ def test_starts_bounds_and_fixed_values_by_name():
         with pytest.raises(ValueError) as e:
             jitfit.fit(model, {"t": t}, y, **kwargs)
         assert str(e.value) == message, kwargs
+
+
+def peak():
+    x = np.arange(101.0)
+    return x, 8.0 * np.exp(-((x - 55.0) ** 2) / 72.0) + 0.3
+
+
+def test_guess_starts_the_parameters_without_p0_from_the_data():
+    x, y = peak()
+    model = "A*exp(-(x-m)^2/(2*w^2)) + B"
+    # From 1 the fit misses the peak; guess=True searches m over x's range, w on its positive
+    # side, and solves A and B, as `jitfit fit --guess`.
+    missed = jitfit.fit(model, x, y)
+    assert abs(missed.params["m"] - 55) > 1
+    found = jitfit.fit(model, x, y, guess=True)
+    assert found.success
+    np.testing.assert_allclose(found.values, [8.0, 55.0, 6.0, 0.3], rtol=1e-8)
+    lines = [line.strip() for line in found.report().splitlines()]
+    assert [line for line in lines if line.startswith("pre-search")] == [
+        "pre-search: Σr² at 256 Sobol' points over m in [0, 100] (x's range: a location in x), "
+        "w in [0, 79.88] (the start's side of 0: the model is even in w); A, B by linear least "
+        "squares at each point (the model is linear in them)"]
+    assert all(line.endswith("guessed)") for line in lines if line[:2] in ("A ", "m ", "w ", "B "))
+    assert json.loads(found.to_json())["data"]["notes"][-1].startswith(
+        "starts guessed from the data (guess=True): A = ")
+    # A library lineshape is guessed by its shape; a named p0 stands; a p0 for every
+    # parameter leaves nothing to guess.
+    shaped = jitfit.compile("gaussian(x, A, c, s) + B").fit(x, y, guess=True)
+    np.testing.assert_allclose(shaped.values, [8.0 * 6.0 * np.sqrt(2 * np.pi), 55.0, 6.0, 0.3], rtol=1e-8)
+    assert not any(line.strip().startswith("pre-search") for line in shaped.report().splitlines())
+    named = jitfit.fit(model, x, y, p0={"m": 50.0}, guess=True)
+    starts = {line.split()[0]: line.split("(init = ")[1] for line in named.report().splitlines()
+              if "(init = " in line}
+    assert starts["m"] == "50)" and all(starts[n].endswith(", guessed)") for n in ("A", "w", "B"))
+    given = jitfit.fit(model, x, y, p0=[8, 55, 6, 0.3], guess=True)
+    assert "guessed" not in given.report()
