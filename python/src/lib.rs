@@ -336,10 +336,15 @@ impl FitInputs {
             // fixed) start from the library's guess for its lineshapes, then the pre-search —
             // what `jitfit fit --guess` does.
             let mut guessed = Guessed::default();
-            if starts == Starts::Guess && p0.is_none() {
-                let given: Vec<&str> = named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect();
-                let mut search: Vec<String> =
-                    compiled.params().iter().filter(|p| !given.contains(&p.as_str())).cloned().collect();
+            let given: Vec<&str> = named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect();
+            let mut search: Vec<String> = match p0 {
+                Some(_) => Vec::new(),
+                None => compiled.params().iter().filter(|p| !given.contains(&p.as_str())).cloned().collect(),
+            };
+            if starts == Starts::Guess && search.is_empty() {
+                // Said, as `jitfit fit --guess` says it: the option had nothing to act on.
+                guessed.notes.push("guess=True: every parameter has a start already (p0, fix); nothing guessed".into());
+            } else if starts == Starts::Guess {
                 if let [var] = compiled.vars() {
                     let x = data.column(var).unwrap_or_default();
                     let shape = jitfit::guess::guess(compiled.source(), var, x, data.response());

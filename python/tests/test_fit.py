@@ -336,4 +336,6 @@ def test_guess_starts_the_parameters_without_p0_from_the_data():
               if "(init = " in line}
     assert starts["m"] == "50)" and all(starts[n].endswith(", guessed)") for n in ("A", "w", "B"))
     given = jitfit.fit(model, x, y, p0=[8, 55, 6, 0.3], guess=True)
-    assert "guessed" not in given.report()
+    assert "guessed)" not in given.report()
+    assert json.loads(given.to_json())["data"]["notes"] == [
+        "guess=True: every parameter has a start already (p0, fix); nothing guessed"]
