@@ -595,7 +595,10 @@ fn npy_columns_generate_convert_and_fit() {
         &cache,
     );
     assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("has 10 values, but y has 20000"), "{}", stderr(&out));
+    assert_eq!(
+        stderr(&out).replace(y.to_str().unwrap(), "Y"),
+        "error: --y Y: 20000 values, but the data have 10 rows (each column file needs one value per row)\n"
+    );
 }
 
 #[test]
@@ -2104,6 +2107,17 @@ fn a_global_fit_reads_its_sets_from_a_npy_column() {
         &cache,
     );
     assert_eq!(overwrite.status.code(), Some(1));
+    // A set column of another length than the table is refused (it left rows out unsaid).
+    let short = jitfit(&["convert", "tests/data/xyz.csv", npy.join("short").to_str().unwrap()], &cache);
+    assert_eq!(short.status.code(), Some(0), "{}", stderr(&short));
+    let short_set = npy.join("short").join("x.npy").to_str().unwrap().to_owned();
+    let mismatched =
+        jitfit(&[&model[..], &[csv.to_str().unwrap(), "--sets", &short_set, "--shared", "b"]].concat(), &cache);
+    assert_eq!(mismatched.status.code(), Some(1));
+    assert_eq!(
+        stderr(&mismatched).replace(&short_set, "SET"),
+        "error: --sets SET: 5 values, but the data have 150 rows (each column file needs one value per row)\n"
+    );
     assert_eq!(
         stderr(&overwrite).replace(&file("set.npy"), "SET"),
         "error: --checkpoint SET: that is an input of this fit; write the output elsewhere\n"

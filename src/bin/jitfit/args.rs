@@ -365,6 +365,15 @@ impl FitArgs {
             if columns.len() != 1 {
                 bail!("--{flag} {value}: a column file must hold a 1-D array, this one has {} columns", columns.len());
             }
+            // Every column of one fit has one value per row: a shorter file would otherwise
+            // leave rows out unsaid (a --sets column is no model variable, so nothing else checks it).
+            if !table.names.is_empty() && columns[0].len() != table.n_rows() {
+                bail!(
+                    "--{flag} {value}: {} values, but the data have {} rows (each column file needs one value per row)",
+                    columns[0].len(),
+                    table.n_rows()
+                );
+            }
             let name = format!("{flag} ({value})");
             table.names.push(name.clone());
             table.columns.push(columns.remove(0));
