@@ -526,6 +526,20 @@ impl CompiledModel {
     }
 }
 
+impl CompiledModel {
+    /// The library's guesses from the data's shape (`guess::guess`) for a model of one
+    /// variable, keeping only its parameters not named in `given` (those with a start or a fixed
+    /// value already); nothing for a model of several variables. What `jitfit fit` and
+    /// Python's `guess=True` both start from, before the pre-search.
+    pub fn shape_guess(&self, data: &Data, given: &[&str]) -> crate::guess::Guess {
+        let [var] = self.vars() else { return crate::guess::Guess::default() };
+        let x = data.column(var).unwrap_or_default();
+        let mut out = crate::guess::guess(self.source(), var, x, data.response());
+        out.values.retain(|(name, _)| !given.contains(&name.as_str()) && self.params().contains(name));
+        out
+    }
+}
+
 /// The parameters among `candidates` that the model is linear in, jointly: changing them all
 /// at once leaves their columns of J unchanged (to 1e-9 of each column's largest value), at
 /// `x` on the chunk's rows. A column too small to matter (moving its parameter by its own size

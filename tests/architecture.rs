@@ -29,8 +29,8 @@ const LAYERS: &[(&str, &[&str])] = &[
         &["backend", "cache", "compiled", "data", "fsutil", "ir", "loss", "model", "ops", "problem", "solve", "syntax"],
     ),
     ("batch", &["backend", "compiled", "fit", "ir", "loss", "ops", "problem", "solve"]),
-    ("multistart", &["backend", "compiled", "fit", "ir", "problem", "solve"]),
     ("guess", &["ops", "solve", "syntax"]),
+    ("multistart", &["backend", "compiled", "fit", "guess", "ir", "problem", "solve"]),
     // The report's sections and the fit's JSON, shared by the CLI and the Python module.
     ("report", &["backend", "fit", "solve"]),
     // MPI ranks as a `problem::Collective` (feature `mpi`): it knows nothing of fits.

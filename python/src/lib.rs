@@ -336,24 +336,24 @@ impl FitInputs {
             // fixed) start from the library's guess for its lineshapes, then the pre-search —
             // what `jitfit fit --guess` does.
             let mut guessed = Guessed::default();
-            let given: Vec<&str> = named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect();
-            let mut search: Vec<String> = match p0 {
-                Some(_) => Vec::new(),
-                None => compiled.params().iter().filter(|p| !given.contains(&p.as_str())).cloned().collect(),
+            let given: Vec<&str> = match p0 {
+                Some(_) => compiled.params().iter().map(String::as_str).collect(),
+                None => named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect(),
             };
-            if starts == Starts::Guess && search.is_empty() {
+            if starts == Starts::Guess && given.len() == compiled.params().len() {
                 // Said, as `jitfit fit --guess` says it: the option had nothing to act on.
                 guessed.notes.push("guess=True: every parameter has a start already (p0, fix); nothing guessed".into());
             } else if starts == Starts::Guess {
-                if let [var] = compiled.vars() {
-                    let x = data.column(var).unwrap_or_default();
-                    let shape = jitfit::guess::guess(compiled.source(), var, x, data.response());
-                    guessed.values.extend(shape.values.into_iter().filter(|(n, _)| search.contains(n)));
-                    search.retain(|p| !guessed.values.iter().any(|(n, _)| n == p));
-                    if !guessed.values.is_empty() {
-                        guessed.notes.extend(shape.notes);
-                    }
+                let shape = compiled.shape_guess(&data, &given);
+                if !shape.values.is_empty() {
+                    guessed = Guessed { values: shape.values, notes: shape.notes };
                 }
+                let search: Vec<String> = compiled
+                    .params()
+                    .iter()
+                    .filter(|p| !given.contains(&p.as_str()) && !guessed.values.iter().any(|(n, _)| n == *p))
+                    .cloned()
+                    .collect();
                 if !search.is_empty() {
                     let with_shape =
                         options(|fit| guessed.values.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));

@@ -130,15 +130,10 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         data = data.sigma_x(var, column(name));
     }
 
-    if !args.no_guess
-        && global.is_none()
-        && let [(var, _)] = columns.vars.as_slice()
-    {
-        let x = data.column(var).unwrap_or_default();
-        let guessed = jitfit::guess::guess(&args.model, var, x, data.response());
-        let taken = |name: &str| config.p0.iter().chain(&config.fix).any(|(n, _)| n == name);
-        let new: Vec<(String, f64)> =
-            guessed.values.into_iter().filter(|(name, _)| !taken(name) && model.params().contains(name)).collect();
+    if !args.no_guess && global.is_none() {
+        let given: Vec<&str> = config.p0.iter().chain(&config.fix).map(|(n, _)| n.as_str()).collect();
+        let guessed = model.shape_guess(&data, &given);
+        let new = guessed.values;
         if !new.is_empty() {
             let list: Vec<String> = new.iter().map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
             columns.notes.push(format!("starts guessed from the data (--no-guess: 1): {}", list.join(", ")));
