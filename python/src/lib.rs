@@ -336,32 +336,36 @@ impl FitInputs {
             // fixed) start from the library's guess for its lineshapes, then the pre-search —
             // what `jitfit fit --guess` does.
             let mut guessed = Guessed::default();
-            let given: Vec<&str> = match p0 {
-                Some(_) => compiled.params().iter().map(String::as_str).collect(),
-                None => named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect(),
-            };
-            if starts == Starts::Guess && given.len() == compiled.params().len() {
-                // Said, as `jitfit fit --guess` says it: the option had nothing to act on.
-                guessed.notes.push("guess=True: every parameter has a start already (p0, fix); nothing guessed".into());
-            } else if starts == Starts::Guess {
-                let shape = compiled.shape_guess(&data, &given);
-                if !shape.values.is_empty() {
-                    guessed = Guessed { values: shape.values, notes: shape.notes };
-                }
-                let search: Vec<String> = compiled
-                    .params()
-                    .iter()
-                    .filter(|p| !given.contains(&p.as_str()) && !guessed.values.iter().any(|(n, _)| n == *p))
-                    .cloned()
-                    .collect();
-                if !search.is_empty() {
-                    let with_shape =
-                        options(|fit| guessed.values.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
-                    let found = compiled.pre_search(&data, with_shape, &search, 256, 0)?;
-                    guessed.notes.extend(found.notes.iter().cloned());
-                    for name in search {
-                        let k = compiled.params().iter().position(|p| *p == name).expect("a parameter");
-                        guessed.values.push((name, found.values[k]));
+            if starts == Starts::Guess {
+                let given: Vec<&str> = match p0 {
+                    Some(_) => compiled.params().iter().map(String::as_str).collect(),
+                    None => named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect(),
+                };
+                if compiled.params().iter().all(|p| given.contains(&p.as_str())) {
+                    // Said, as `jitfit fit --guess` says it: the option had nothing to act on.
+                    guessed
+                        .notes
+                        .push("guess=True: every parameter has a start already (p0, fix); nothing guessed".into());
+                } else {
+                    let shape = compiled.shape_guess(&data, &given);
+                    if !shape.values.is_empty() {
+                        guessed = Guessed { values: shape.values, notes: shape.notes };
+                    }
+                    let search: Vec<String> = compiled
+                        .params()
+                        .iter()
+                        .filter(|p| !given.contains(&p.as_str()) && !guessed.values.iter().any(|(n, _)| n == *p))
+                        .cloned()
+                        .collect();
+                    if !search.is_empty() {
+                        let with_shape =
+                            options(|fit| guessed.values.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
+                        let found = compiled.pre_search(&data, with_shape, &search, 256, 0)?;
+                        guessed.notes.extend(found.notes.iter().cloned());
+                        for name in search {
+                            let k = compiled.params().iter().position(|p| *p == name).expect("a parameter");
+                            guessed.values.push((name, found.values[k]));
+                        }
                     }
                 }
             }
