@@ -34,13 +34,21 @@ pub fn svd_parts(a: &Mat<f64>, f: &[f64]) -> Option<SvdParts> {
 impl SvdParts {
     /// V·w for w of length k.
     pub(crate) fn v_times(&self, w: &[f64]) -> Vec<f64> {
-        let mut out = vec![0.0; self.n];
-        for (c, wc) in w.iter().enumerate() {
+        let mut out = Vec::new();
+        self.v_combination_into(&mut out, w.len(), |c| w[c]);
+        out
+    }
+
+    /// V·w into `out` (resized to n), w_c = `weight(c)` for c < `k`: no vector w.
+    pub(crate) fn v_combination_into(&self, out: &mut Vec<f64>, k: usize, weight: impl Fn(usize) -> f64) {
+        out.clear();
+        out.resize(self.n, 0.0);
+        for c in 0..k {
+            let wc = weight(c);
             for (o, v) in out.iter_mut().zip(&self.v[c * self.n..(c + 1) * self.n]) {
                 *o += v * wc;
             }
         }
-        out
     }
 }
 
@@ -106,22 +114,39 @@ impl Jac<'_> {
     /// The SVD pieces of A = [J·diag(col); diag(√extra)] against [f; 0], where `jtf` = Jᵀf
     /// (used on the Gram path: Uᵀ[f; 0] = S⁻¹·Vᵀ·(col ∘ Jᵀf)).
     pub fn svd_parts(&self, col: &[f64], extra: Option<&[f64]>, f: &[f64], jtf: &[f64]) -> Option<SvdParts> {
+        self.svd_parts_in(col, extra, f, jtf, &mut SvdScratch::default())
+    }
+
+    /// [`Jac::svd_parts`] with the copies of A and f in `scratch`: a solver passes the same one
+    /// every iteration, so that the m-long buffers are allocated once per fit.
+    pub fn svd_parts_in(
+        &self,
+        col: &[f64],
+        extra: Option<&[f64]>,
+        f: &[f64],
+        jtf: &[f64],
+        scratch: &mut SvdScratch,
+    ) -> Option<SvdParts> {
         let n = self.n();
         match *self {
             Jac::Dense { j, m, .. } if n <= SMALL_SVD_MAX_N && m >= n => {
                 // Column-major copy of [J·diag(col); diag(√extra)].
                 let rows = if extra.is_some() { m + n } else { m };
-                let mut a = vec![0.0; rows * n];
-                for k in 0..n {
-                    let column = &mut a[k * rows..(k + 1) * rows];
-                    for i in 0..m {
-                        column[i] = j[i * n + k] * col[k];
+                let SvdScratch { a, f: f_aug } = scratch;
+                a.clear();
+                a.resize(rows * n, 0.0);
+                for (k, column) in a.chunks_exact_mut(rows).enumerate() {
+                    let scale = col[k];
+                    // The k-th entry of every row: J's rows are n long, so the reads stride n.
+                    for (t, v) in column[..m].iter_mut().zip(j[k..].iter().step_by(n)) {
+                        *t = v * scale;
                     }
                     if let Some(e) = extra {
                         column[m + k] = e[k].sqrt();
                     }
                 }
-                let mut f_aug = f.to_vec();
+                f_aug.clear();
+                f_aug.extend_from_slice(f);
                 f_aug.resize(rows, 0.0);
                 small_svd_parts(a, rows, n, f_aug)
             }
@@ -164,6 +189,13 @@ impl Jac<'_> {
             }
         }
     }
+}
+
+/// The buffers of [`Jac::svd_parts_in`]: the column-major copy of the scaled J and of f.
+#[derive(Default)]
+pub struct SvdScratch {
+    a: Vec<f64>,
+    f: Vec<f64>,
 }
 
 /// Up to this many columns, the SVD is a Householder QR followed by a one-sided Jacobi SVD of
@@ -233,8 +265,8 @@ pub(crate) fn singular_values(w: &[f64], n: usize) -> (Vec<f64>, Vec<usize>) {
 /// One-sided Jacobi on a small square `r` (n × n, column-major): rotates column pairs until
 /// they are orthogonal, returning (W, V) with R·V = W (the columns of W are U·S, unsorted);
 /// `None` if it did not converge.
-pub(crate) fn jacobi(r: &[f64], n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
-    let mut w = r.to_vec();
+pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    let mut w = r;
     let mut v = vec![0.0; n * n];
     for k in 0..n {
         v[k * n + k] = 1.0;
@@ -291,13 +323,14 @@ pub(crate) fn jacobi(r: &[f64], n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
 /// SVD pieces of a tall `rows × n` matrix `a` (column-major) against `f`: QR by Householder
 /// reflections (applied to f as well), then one-sided Jacobi on R. `None` if Jacobi did not
 /// converge.
-fn small_svd_parts(mut a: Vec<f64>, rows: usize, n: usize, mut f: Vec<f64>) -> Option<SvdParts> {
-    householder_qr(&mut a, rows, n, Some(&mut f));
-    let r = r_factor(&a, rows, n);
-    let Some((w, v)) = jacobi(&r, n) else {
+fn small_svd_parts(a: &mut [f64], rows: usize, n: usize, f: &mut [f64]) -> Option<SvdParts> {
+    householder_qr(a, rows, n, Some(f));
+    let r = r_factor(a, rows, n);
+    let Some((w, v)) = jacobi(r, n) else {
         // Nearly parallel columns whose rotations rounding keeps from meeting the test (seen
         // in a multi-start finalist with two peaks on top of each other): the SVD of R by
         // faer instead — R has A's singular values and V, and U_Rᵀ(Qᵀf)[..n] is Uᵀf.
+        let r = r_factor(a, rows, n);
         let r = Mat::from_fn(n, n, |i, k| r[k * n + i]);
         return svd_parts(&r, &f[..n]);
     };
@@ -378,21 +411,36 @@ pub fn solve_lsq_trust_region(
     let s = &svd.s;
     let uf: Vec<f64> = svd.uf.iter().zip(s).map(|(u, s)| if *s > cut { *u } else { 0.0 }).collect();
     let suf: Vec<f64> = s.iter().zip(&uf).map(|(s, u)| s * u).collect();
+    // φ(α) = ‖q(α)‖ − Δ and φ'(α), q_k = (s_k·uf_k)/(s_k² + α): computed without storing q
+    // (the secular equation takes up to ten of these per step). `norm`'s scaled sum, term by
+    // term the same.
     let phi_and_derivative = |alpha: f64| {
-        let denom: Vec<f64> = s.iter().map(|s| s * s + alpha).collect();
-        let q: Vec<f64> = suf.iter().zip(&denom).map(|(a, d)| if *a == 0.0 { 0.0 } else { a / d }).collect();
-        let p_norm = norm(&q);
+        let q = |k: usize| {
+            let a = suf[k];
+            if a == 0.0 { (0.0, 0.0) } else { (a / (s[k] * s[k] + alpha), a) }
+        };
+        let scale = (0..suf.len()).fold(0.0f64, |m, k| m.max(q(k).0.abs()));
+        let p_norm = if scale == 0.0 || !scale.is_finite() {
+            scale
+        } else {
+            scale * (0..suf.len()).map(|k| (q(k).0 / scale) * (q(k).0 / scale)).sum::<f64>().sqrt()
+        };
         let phi = p_norm - delta;
-        let phi_prime =
-            -suf.iter().zip(&denom).map(|(a, d)| if *a == 0.0 { 0.0 } else { a * a / (d * d * d) }).sum::<f64>()
-                / p_norm;
+        let phi_prime = -(0..suf.len())
+            .map(|k| {
+                let (_, a) = q(k);
+                let d = s[k] * s[k] + alpha;
+                if a == 0.0 { 0.0 } else { a * a / (d * d * d) }
+            })
+            .sum::<f64>()
+            / p_norm;
         (phi, phi_prime)
     };
 
     let full_rank = m >= n && s.len() == n && s.iter().all(|v| *v > cut);
     // The Gauss–Newton step (the minimum-norm one when J is rank-deficient), if it fits.
-    let w: Vec<f64> = uf.iter().zip(s).map(|(u, s)| if *u == 0.0 { 0.0 } else { -u / s }).collect();
-    let p = svd.v_times(&w);
+    let mut p = Vec::new();
+    svd.v_combination_into(&mut p, uf.len().min(s.len()), |c| if uf[c] == 0.0 { 0.0 } else { -uf[c] / s[c] });
     if norm(&p) <= delta {
         return (p, 0.0, 0);
     }
@@ -435,8 +483,9 @@ pub fn solve_lsq_trust_region(
     if !(alpha >= alpha_lower && alpha <= alpha_upper && alpha.is_finite()) || (alpha <= 0.0 && !full_rank) {
         alpha = evaluated;
     }
-    let w: Vec<f64> = suf.iter().zip(s).map(|(a, s)| if *a == 0.0 { 0.0 } else { -a / (s * s + alpha) }).collect();
-    let mut p = svd.v_times(&w);
+    svd.v_combination_into(&mut p, suf.len().min(s.len()), |c| {
+        if suf[c] == 0.0 { 0.0 } else { -suf[c] / (s[c] * s[c] + alpha) }
+    });
     let p_norm = norm(&p);
     if p_norm > 0.0 {
         for x in &mut p {
@@ -726,7 +775,7 @@ mod tests {
         let f: Vec<f64> = (0..m).map(|_| next()).collect();
         let mat = Mat::from_fn(m, n, |i, k| a[k * m + i]);
         let reference = svd_parts(&mat, &f).unwrap();
-        let ours = small_svd_parts(a, m, n, f.clone()).unwrap();
+        let ours = small_svd_parts(&mut a.clone(), m, n, &mut f.clone()).unwrap();
         for k in 0..n {
             assert!((ours.s[k] - reference.s[k]).abs() < 1e-13 * reference.s[0], "s[{k}]");
             // Singular vectors are defined up to sign: compare V·diag(uf), which is not.

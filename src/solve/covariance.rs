@@ -99,7 +99,7 @@ fn singular_values_and_vectors(jacobian: &[f64], m: usize, n: usize) -> Option<(
     householder_qr(&mut columns, m, n, None);
     let r = r_factor(&columns, m, n);
     if n <= SMALL_SVD_MAX_N
-        && let Some((w, v)) = jacobi(&r, n)
+        && let Some((w, v)) = jacobi(r.clone(), n)
     {
         let (sigma, order) = singular_values(&w, n);
         let s = order.iter().map(|c| sigma[*c]).collect();

@@ -34,6 +34,7 @@ pub fn lm(
     let mut status: Option<Status>;
     let mut first = true;
     let ones = vec![1.0; n];
+    let mut scratch = SvdScratch::default();
 
     loop {
         let jac = ev.jac(&state);
@@ -66,7 +67,7 @@ pub fn lm(
 
         // The scaled problem: J·D⁻¹ q + f, q = D p.
         let inv_diag: Vec<f64> = diag.iter().map(|d| 1.0 / d).collect();
-        let Some(svd) = jac.svd_parts(&inv_diag, None, &state.f, g) else {
+        let Some(svd) = jac.svd_parts_in(&inv_diag, None, &state.f, g, &mut scratch) else {
             // A numerical failure mid-fit ends it with a status (and a report), not an error.
             status = Some(Status::LinearAlgebraFailure);
             break;

@@ -552,10 +552,15 @@ impl<'p> Evaluator<'p> {
         self.trial = f;
         result?;
         self.nfev += 1;
-        if self.trial.iter().any(|v| !v.is_finite()) {
+        // A non-finite residual makes Σr² non-finite: for the linear loss the residuals are
+        // searched only then (a finite sum can also overflow: then all are finite, and the
+        // cost is ∞). A robust loss may be finite at r = ∞ (arctan's is π/2).
+        let cost = self.loss.cost(&self.trial, self.f_scale);
+        let searched = self.loss != Loss::Linear || !cost.is_finite();
+        if searched && self.trial.iter().any(|v| !v.is_finite()) {
             return Ok(None);
         }
-        Ok(Some(self.loss.cost(&self.trial, self.f_scale)))
+        Ok(Some(cost))
     }
 
     /// The residuals at x into `f`, and J with them where the problem computes both at once.
@@ -627,7 +632,13 @@ impl<'p> Evaluator<'p> {
         };
         self.njev += 1;
         let mut state = State { f, jac, g, cost, f_true };
-        if state.jac.iter().chain(&state.g).any(|v| !v.is_finite()) {
+        // Dense J: f is finite (x is the last trial, whose cost was), so a non-finite entry of
+        // J makes its column's Jᵀf non-finite (∞·0 is NaN, and no sum with ∞ or NaN is
+        // finite): g alone tells, n values instead of m·n.
+        debug_assert!(self.mode == JacobianMode::NormalEquations || state.f.iter().all(|v| v.is_finite()));
+        let suspect = state.g.iter().any(|v| !v.is_finite())
+            || (self.mode == JacobianMode::NormalEquations && state.jac.iter().any(|v| !v.is_finite()));
+        if suspect && state.jac.iter().chain(&state.g).any(|v| !v.is_finite()) {
             self.non_finite_jacobian = true;
             // Keep the linear algebra finite; the iteration loops stop on this flag.
             for v in state.jac.iter_mut().chain(state.g.iter_mut()) {

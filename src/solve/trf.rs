@@ -97,11 +97,17 @@ pub fn trf(
         }
     }
     let mut g_norm;
+    let mut scratch = SvdScratch::default();
     loop {
         let g = &state.g;
-        let (v, dv, distance) =
-            if bounded { scaled_cl(&x, g, lb, ub, &scale_inv) } else { (vec![1.0; n], vec![0.0; n], vec![1.0; n]) };
-        g_norm = inf_norm(&g.iter().zip(&distance).map(|(g, v)| g * v).collect::<Vec<_>>());
+        // Without bounds v = 1 and dv = 0: d is x_scale alone, g unweighted (and no vectors
+        // of ones are made, an iteration of a small fit being a few microseconds).
+        let (v, dv, distance) = if bounded { scaled_cl(&x, g, lb, ub, &scale_inv) } else { Default::default() };
+        g_norm = if bounded {
+            inf_norm(&g.iter().zip(&distance).map(|(g, v)| g * v).collect::<Vec<_>>())
+        } else {
+            inf_norm(g)
+        };
         if g_norm < gtol {
             status = Some(Status::Gtol);
         }
@@ -112,11 +118,11 @@ pub fn trf(
             break;
         }
         // Two scalings: x_scale first, then Coleman–Li in the scaled variables.
-        let d: Vec<f64> = (0..n).map(|i| v[i].sqrt() * scale[i]).collect();
-        let diag_h: Vec<f64> = (0..n).map(|i| g[i] * dv[i] * scale[i]).collect();
+        let d: Vec<f64> = if bounded { (0..n).map(|i| v[i].sqrt() * scale[i]).collect() } else { scale.clone() };
+        let diag_h: Vec<f64> = if bounded { (0..n).map(|i| g[i] * dv[i] * scale[i]).collect() } else { Vec::new() };
         let g_h: Vec<f64> = (0..n).map(|i| d[i] * g[i]).collect();
         let jac = ev.jac(&state);
-        let Some(svd) = jac.svd_parts(&d, bounded.then_some(diag_h.as_slice()), &state.f, g) else {
+        let Some(svd) = jac.svd_parts_in(&d, bounded.then_some(diag_h.as_slice()), &state.f, g, &mut scratch) else {
             // A numerical failure mid-fit ends it with a status (and a report), not an error.
             status = Some(Status::LinearAlgebraFailure);
             break;
