@@ -280,6 +280,7 @@ pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
         let (head, tail) = m.split_at_mut(q * n);
         (&mut head[p * n..(p + 1) * n], &mut tail[..n])
     }
+    const EPS2: f64 = f64::EPSILON * f64::EPSILON;
     for _sweep in 0..60 {
         let mut rotated = false;
         for p in 0..n {
@@ -291,8 +292,10 @@ pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
                     beta += b * b;
                     gamma += a * b;
                 }
-                if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() || alpha.min(beta) <= negligible
-                {
+                // |γ| ≤ ε·√(αβ), squared: no square root on the path of every pair (the branch
+                // waits on it whenever it is mispredicted, as it often is once some pairs
+                // have converged and others not).
+                if gamma == 0.0 || gamma * gamma <= EPS2 * (alpha * beta) || alpha.min(beta) <= negligible {
                     continue;
                 }
                 rotated = true;
