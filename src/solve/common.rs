@@ -132,14 +132,14 @@ impl Jac<'_> {
             Jac::Dense { j, m, .. } if n <= SMALL_SVD_MAX_N && m >= n => {
                 // Column-major copy of [J·diag(col); diag(√extra)].
                 let rows = if extra.is_some() { m + n } else { m };
-                let SvdScratch { a, f: f_aug } = scratch;
+                let SvdScratch { a, f: f_aug, work } = scratch;
                 a.clear();
                 a.resize(rows * n, 0.0);
                 for (k, column) in a.chunks_exact_mut(rows).enumerate() {
                     let scale = col[k];
-                    // The k-th entry of every row: J's rows are n long, so the reads stride n.
-                    for (t, v) in column[..m].iter_mut().zip(j[k..].iter().step_by(n)) {
-                        *t = v * scale;
+                    // The k-th entry of every row.
+                    for (t, row) in column[..m].iter_mut().zip(j.chunks_exact(n)) {
+                        *t = row[k] * scale;
                     }
                     if let Some(e) = extra {
                         column[m + k] = e[k].sqrt();
@@ -148,7 +148,7 @@ impl Jac<'_> {
                 f_aug.clear();
                 f_aug.extend_from_slice(f);
                 f_aug.resize(rows, 0.0);
-                small_svd_parts(a, rows, n, f_aug)
+                small_svd_parts(a, rows, n, f_aug, work)
             }
             Jac::Dense { j, m, .. } => {
                 let rows = if extra.is_some() { m + n } else { m };
@@ -191,11 +191,31 @@ impl Jac<'_> {
     }
 }
 
-/// The buffers of [`Jac::svd_parts_in`]: the column-major copy of the scaled J and of f.
+/// The buffers of [`Jac::svd_parts_in`]: the column-major copy of the scaled J and of f, and
+/// the small SVD's own.
 #[derive(Default)]
 pub struct SvdScratch {
     a: Vec<f64>,
     f: Vec<f64>,
+    work: SvdWork,
+}
+
+impl SvdScratch {
+    /// Hands back the last iteration's SVD, for the next one to fill.
+    pub fn recycle(&mut self, parts: SvdParts) {
+        self.work.spare = Some(parts);
+    }
+}
+
+/// The small SVD's buffers: R (then W), V, the singular values and their order, and an
+/// `SvdParts` done with.
+#[derive(Default)]
+struct SvdWork {
+    r: Vec<f64>,
+    v: Vec<f64>,
+    sigma: Vec<f64>,
+    order: Vec<usize>,
+    spare: Option<SvdParts>,
 }
 
 /// Up to this many columns, the SVD is a Householder QR followed by a one-sided Jacobi SVD of
@@ -265,9 +285,15 @@ pub(crate) fn singular_values(w: &[f64], n: usize) -> (Vec<f64>, Vec<usize>) {
 /// One-sided Jacobi on a small square `r` (n × n, column-major): rotates column pairs until
 /// they are orthogonal, returning (W, V) with R·V = W (the columns of W are U·S, unsorted);
 /// `None` if it did not converge.
-pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
-    let mut w = r;
-    let mut v = vec![0.0; n * n];
+pub(crate) fn jacobi(mut r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
+    let mut v = Vec::new();
+    jacobi_in(&mut r, &mut v, n).then_some((r, v))
+}
+
+/// [`jacobi`] in place: R becomes W, `v` (resized) V; false if it did not converge.
+fn jacobi_in(w: &mut [f64], v: &mut Vec<f64>, n: usize) -> bool {
+    v.clear();
+    v.resize(n * n, 0.0);
     for k in 0..n {
         v[k * n + k] = 1.0;
     }
@@ -285,7 +311,7 @@ pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
         let mut rotated = false;
         for p in 0..n {
             for q in p + 1..n {
-                let (wp, wq) = pair(&mut w, n, p, q);
+                let (wp, wq) = pair(w, n, p, q);
                 let (mut alpha, mut beta, mut gamma) = (0.0, 0.0, 0.0);
                 for (a, b) in wp.iter().zip(wq.iter()) {
                     alpha += a * a;
@@ -308,7 +334,7 @@ pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
                     *a = c * x - s * y;
                     *b = s * x + c * y;
                 }
-                let (vp, vq) = pair(&mut v, n, p, q);
+                let (vp, vq) = pair(v, n, p, q);
                 for (a, b) in vp.iter_mut().zip(vq.iter_mut()) {
                     let (x, y) = (*a, *b);
                     *a = c * x - s * y;
@@ -317,29 +343,45 @@ pub(crate) fn jacobi(r: Vec<f64>, n: usize) -> Option<(Vec<f64>, Vec<f64>)> {
             }
         }
         if !rotated {
-            return Some((w, v));
+            return true;
         }
     }
-    None
+    false
 }
 
 /// SVD pieces of a tall `rows × n` matrix `a` (column-major) against `f`: QR by Householder
 /// reflections (applied to f as well), then one-sided Jacobi on R. `None` if Jacobi did not
 /// converge.
-fn small_svd_parts(a: &mut [f64], rows: usize, n: usize, f: &mut [f64]) -> Option<SvdParts> {
+fn small_svd_parts(a: &mut [f64], rows: usize, n: usize, f: &mut [f64], work: &mut SvdWork) -> Option<SvdParts> {
     householder_qr(a, rows, n, Some(f));
-    let r = r_factor(a, rows, n);
-    let Some((w, v)) = jacobi(r, n) else {
+    let SvdWork { r, v, sigma, order, spare } = work;
+    r.clear();
+    r.resize(n * n, 0.0);
+    for c in 0..n {
+        r[c * n..c * n + c + 1].copy_from_slice(&a[c * rows..c * rows + c + 1]);
+    }
+    if !jacobi_in(r, v, n) {
         // Nearly parallel columns whose rotations rounding keeps from meeting the test (seen
         // in a multi-start finalist with two peaks on top of each other): the SVD of R by
         // faer instead — R has A's singular values and V, and U_Rᵀ(Qᵀf)[..n] is Uᵀf.
         let r = r_factor(a, rows, n);
         let r = Mat::from_fn(n, n, |i, k| r[k * n + i]);
         return svd_parts(&r, &f[..n]);
-    };
-    // Singular values in descending order; uf = U_Rᵀ (Qᵀf)[..n] with U_R = W·S⁻¹.
-    let (sigma, order) = singular_values(&w, n);
-    let mut parts = SvdParts { s: Vec::with_capacity(n), v: vec![0.0; n * n], uf: Vec::with_capacity(n), n };
+    }
+    let w = r;
+    // Singular values in descending order (as `singular_values`); uf = U_Rᵀ (Qᵀf)[..n] with
+    // U_R = W·S⁻¹.
+    sigma.clear();
+    sigma.extend((0..n).map(|c| norm(&w[c * n..(c + 1) * n])));
+    order.clear();
+    order.extend(0..n);
+    order.sort_by(|a, b| sigma[*b].total_cmp(&sigma[*a]));
+    let mut parts = spare.take().unwrap_or(SvdParts { s: Vec::new(), v: Vec::new(), uf: Vec::new(), n });
+    parts.n = n;
+    parts.s.clear();
+    parts.uf.clear();
+    parts.v.clear();
+    parts.v.resize(n * n, 0.0);
     for (slot, &c) in order.iter().enumerate() {
         parts.s.push(sigma[c]);
         parts.v[slot * n..(slot + 1) * n].copy_from_slice(&v[c * n..(c + 1) * n]);
@@ -412,8 +454,22 @@ pub fn solve_lsq_trust_region(
     // (Uᵀf there is rounding, divided by a ~1e-17 singular value). Treat them as exactly zero.
     let cut = rounding_cut(svd, m, n);
     let s = &svd.s;
-    let uf: Vec<f64> = svd.uf.iter().zip(s).map(|(u, s)| if *s > cut { *u } else { 0.0 }).collect();
-    let suf: Vec<f64> = s.iter().zip(&uf).map(|(s, u)| s * u).collect();
+    let k = svd.uf.len().min(s.len());
+    // uf and s·uf side by side, on the stack for the small problems that run this most.
+    let mut stack = [0.0; 32];
+    let mut heap = Vec::new();
+    let terms = if 2 * k <= stack.len() {
+        &mut stack[..2 * k]
+    } else {
+        heap.resize(2 * k, 0.0);
+        &mut heap[..]
+    };
+    let (uf, suf) = terms.split_at_mut(k);
+    for c in 0..k {
+        uf[c] = if s[c] > cut { svd.uf[c] } else { 0.0 };
+        suf[c] = s[c] * uf[c];
+    }
+    let (uf, suf) = (&*uf, &*suf);
     // φ(α) = ‖q(α)‖ − Δ and φ'(α), q_k = (s_k·uf_k)/(s_k² + α): computed without storing q
     // (the secular equation takes up to ten of these per step). `norm`'s scaled sum, term by
     // term the same.
@@ -448,7 +504,7 @@ pub fn solve_lsq_trust_region(
         return (p, 0.0, 0);
     }
 
-    let mut alpha_upper = norm(&suf) / delta;
+    let mut alpha_upper = norm(suf) / delta;
     let mut alpha_lower = if full_rank {
         let (phi, phi_prime) = phi_and_derivative(0.0);
         -phi / phi_prime
@@ -778,7 +834,7 @@ mod tests {
         let f: Vec<f64> = (0..m).map(|_| next()).collect();
         let mat = Mat::from_fn(m, n, |i, k| a[k * m + i]);
         let reference = svd_parts(&mat, &f).unwrap();
-        let ours = small_svd_parts(&mut a.clone(), m, n, &mut f.clone()).unwrap();
+        let ours = small_svd_parts(&mut a.clone(), m, n, &mut f.clone(), &mut SvdWork::default()).unwrap();
         for k in 0..n {
             assert!((ours.s[k] - reference.s[k]).abs() < 1e-13 * reference.s[0], "s[{k}]");
             // Singular vectors are defined up to sign: compare V·diag(uf), which is not.

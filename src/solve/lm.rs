@@ -132,6 +132,7 @@ pub fn lm(
                 break;
             }
         }
+        scratch.recycle(svd);
         if let Some(x_new) = accepted {
             x = x_new;
             let next = ev.accept(&x)?;

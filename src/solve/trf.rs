@@ -98,6 +98,8 @@ pub fn trf(
     }
     let mut g_norm;
     let mut scratch = SvdScratch::default();
+    // Buffers every iteration refills: the scalings, the scaled gradient, the trial point.
+    let (mut d, mut g_h, mut x_new) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
     loop {
         let g = &state.g;
         // Without bounds v = 1 and dv = 0: d is x_scale alone, g unweighted (and no vectors
@@ -118,9 +120,15 @@ pub fn trf(
             break;
         }
         // Two scalings: x_scale first, then Coleman–Li in the scaled variables.
-        let d: Vec<f64> = if bounded { (0..n).map(|i| v[i].sqrt() * scale[i]).collect() } else { scale.clone() };
+        d.clear();
+        if bounded {
+            d.extend((0..n).map(|i| v[i].sqrt() * scale[i]));
+        } else {
+            d.extend_from_slice(&scale);
+        }
         let diag_h: Vec<f64> = if bounded { (0..n).map(|i| g[i] * dv[i] * scale[i]).collect() } else { Vec::new() };
-        let g_h: Vec<f64> = (0..n).map(|i| d[i] * g[i]).collect();
+        g_h.clear();
+        g_h.extend((0..n).map(|i| d[i] * g[i]));
         let jac = ev.jac(&state);
         let Some(svd) = jac.svd_parts_in(&d, bounded.then_some(diag_h.as_slice()), &state.f, g, &mut scratch) else {
             // A numerical failure mid-fit ends it with a status (and a report), not an error.
@@ -131,7 +139,7 @@ pub fn trf(
         let theta = (1.0 - g_norm).max(0.995);
 
         let mut actual_reduction = -1.0;
-        let mut accepted = None;
+        let mut accepted = false;
         while actual_reduction <= 0.0 && ev.nfev < max_nfev {
             let (p_h, new_alpha, _) = solve_lsq_trust_region(n, rows, &svd, delta, Some(alpha));
             alpha = new_alpha;
@@ -143,8 +151,11 @@ pub fn trf(
                 let predicted = -evaluate_quadratic(&jac, &d, &g_h, &p_h, None);
                 ((0..n).map(|i| d[i] * p_h[i]).collect(), p_h, predicted)
             };
-            let x_trial: Vec<f64> = (0..n).map(|i| x[i] + step[i]).collect();
-            let x_new = if bounded { make_strictly_feasible(&x_trial, lb, ub, 0.0) } else { x_trial };
+            x_new.clear();
+            x_new.extend((0..n).map(|i| x[i] + step[i]));
+            if bounded {
+                x_new = make_strictly_feasible(&x_new, lb, ub, 0.0);
+            }
             let step_h_norm = norm(&step_h);
             let Some(cost_new) = ev.cost_at(&x_new)? else {
                 // Non-finite residuals (the model left its domain): shrink and try again.
@@ -167,8 +178,9 @@ pub fn trf(
                 && ftol > 0.0
                 && predicted_reduction <= ftol.min(ROUNDOFF) * state.cost
                 && actual_reduction.abs() <= ROUNDOFF * state.cost;
+            // An accepted point ends the trials (the loop's condition, or a break below).
             if actual_reduction > 0.0 || at_rounding {
-                accepted = Some(x_new);
+                accepted = true;
             }
             if let Some(code) = check_termination(actual_reduction, state.cost, step_norm, norm(&x), ratio, ftol, xtol)
             {
@@ -182,8 +194,9 @@ pub fn trf(
             alpha *= delta / delta_new;
             delta = delta_new;
         }
-        if let Some(x_new) = accepted {
-            x = x_new;
+        scratch.recycle(svd);
+        if accepted {
+            std::mem::swap(&mut x, &mut x_new);
             let next = ev.accept(&x)?;
             ev.recycle(std::mem::replace(&mut state, next));
             if jac_scaling {
