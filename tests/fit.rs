@@ -282,8 +282,21 @@ fn invalid_input_is_an_error_with_a_clear_message() {
     );
     // Residuals that are not finite at p0.
     let sqrt_model = compile("sqrt(a - x)").unwrap();
-    let err = sqrt_model.fit(&good).p0(&[0.0]).run().unwrap_err().to_string();
-    assert!(err.starts_with("the residuals are not finite at the initial parameters"), "{err}");
+    check(sqrt_model.fit(&good).p0(&[0.0]).run(), "the residuals are not finite at the initial parameters (a = 0)");
+    // A Jacobian that is not finite where the residuals are: d/db √(x − b) at x = b is −∞,
+    // and the residual there is 0 (the solver finds it through Jᵀr: −∞·0 is NaN).
+    let root = compile("a*sqrt(x - b)").unwrap();
+    let xs: Vec<f64> = (0..8).map(f64::from).collect();
+    let on_curve = Data::new().var("x", xs.clone()).y(xs.iter().map(|x| 2.0 * x.sqrt()).collect::<Vec<_>>());
+    check(
+        root.fit(&on_curve).p0(&[1.0, 0.0]).run(),
+        "the Jacobian is not finite at the initial parameters (a = 1, b = 0)",
+    );
+    // Only the free parameters are the solver's: a fixed one is not among them.
+    check(
+        root.fit(&on_curve).fix("a", 2.0).initial("b", 0.0).run(),
+        "the Jacobian is not finite at the initial parameters (b = 0)",
+    );
 }
 
 /// Two variables; `sigma` and the transformed response together.

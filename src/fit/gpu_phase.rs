@@ -197,7 +197,8 @@ impl GpuPhase<'_> {
         };
         let mut hooks = solve::Hooks { cancel, ..Default::default() };
         hooks.on_iteration = Some(&mut report);
-        let solution = solve::solve_with_hooks(&mut problem, x0, &options, &mut hooks)?;
+        let solution = solve::solve_with_hooks(&mut problem, x0, &options, &mut hooks)
+            .map_err(|e| super::name_the_start(model, self.free, e))?;
         drop(hooks);
         if solution.x.iter().any(|v| !v.is_finite()) {
             return Err(FitError::Solve(solve::SolveError::Evaluation(

@@ -769,7 +769,8 @@ fn run_fit(
             if wants_iterations {
                 hooks.on_iteration = Some(&mut on_iteration);
             }
-            solve::solve_with_hooks(&mut problem, &gpu.x_start, &input.solve, &mut hooks)?
+            solve::solve_with_hooks(&mut problem, &gpu.x_start, &input.solve, &mut hooks)
+                .map_err(|e| name_the_start(model, &input.free, e))?
         }
     };
     let (mut solution, conditioning_warning) =
@@ -790,6 +791,25 @@ fn run_fit(
     fit.checkpoint_warning = checkpoint_warning;
     fit.backend = backend_report;
     Ok(fit)
+}
+
+/// The solver's refusals of its start, with the parameters named: it sees only the free
+/// ones' values, as a vector.
+pub(crate) fn name_the_start(model: &CompiledModel, free: &crate::problem::FreeParams, error: SolveError) -> FitError {
+    let named = |x: &[f64]| {
+        let pairs: Vec<String> =
+            free.indices().iter().zip(x).map(|(k, v)| format!("{} = {v}", model.params()[*k])).collect();
+        pairs.join(", ")
+    };
+    match error {
+        SolveError::NonFiniteStart(x) => {
+            FitError::Invalid(format!("the residuals are not finite at the initial parameters ({})", named(&x)))
+        }
+        SolveError::NonFiniteJacobianAtStart(x) => {
+            FitError::Invalid(format!("the Jacobian is not finite at the initial parameters ({})", named(&x)))
+        }
+        other => other.into(),
+    }
 }
 
 /// Compiles a model with one variable `x` through the process-wide cache.
