@@ -538,6 +538,73 @@ impl CompiledModel {
         out.values.retain(|(name, _)| !given.contains(&name.as_str()) && self.params().contains(name));
         out
     }
+
+    /// Starts from the data for the parameters `given` names no start for (`jitfit fit`'s
+    /// guesses and `--guess`, Python's `guess=True`): where `shapes`, the library's guesses
+    /// ([`CompiledModel::shape_guess`]); where `search`, then a pre-search
+    /// ([`CompiledModel::pre_search`], 256 points from `seed`) over the parameters still
+    /// without one, from the options `configure` sets with the shape guesses applied. Each
+    /// front end says what was found in its own words (its flags' names).
+    pub fn guess_starts<F>(
+        self: &Arc<Self>,
+        data: &Data,
+        configure: F,
+        given: &[&str],
+        shapes: bool,
+        search: bool,
+        seed: u64,
+    ) -> Result<GuessedStarts, FitError>
+    where
+        F: for<'d> Fn(FitBuilder<'d>) -> FitBuilder<'d>,
+    {
+        let mut out = GuessedStarts::default();
+        if shapes {
+            // (What the guessers said counts only with a start to show for it.)
+            let guess = self.shape_guess(data, given);
+            if !guess.values.is_empty() {
+                (out.shaped, out.shape_notes) = (guess.values, guess.notes);
+            }
+        }
+        if !search {
+            return Ok(out);
+        }
+        let names: Vec<String> = self
+            .params()
+            .iter()
+            .filter(|p| !given.contains(&p.as_str()) && !out.shaped.iter().any(|(n, _)| n == *p))
+            .cloned()
+            .collect();
+        if names.is_empty() {
+            return Ok(out);
+        }
+        // (Through a function, for the closure to be generic over the builder's lifetime.)
+        fn for_any<F: for<'d> Fn(FitBuilder<'d>) -> FitBuilder<'d>>(f: F) -> F {
+            f
+        }
+        let with_shapes = for_any(|fit| out.shaped.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
+        let found = self.pre_search(data, with_shapes, &names, 256, seed)?;
+        out.searched = names
+            .into_iter()
+            .map(|name| {
+                let k = self.params().iter().position(|p| *p == name).expect("a parameter");
+                (name, found.values[k])
+            })
+            .collect();
+        out.search = Some(found);
+        Ok(out)
+    }
+}
+
+/// What [`CompiledModel::guess_starts`] found.
+#[derive(Clone, Debug, Default)]
+pub struct GuessedStarts {
+    /// Starts from the lineshapes' guesses, and what the guessers said.
+    pub shaped: Vec<(String, f64)>,
+    pub shape_notes: Vec<String>,
+    /// Starts from the pre-search, and the search itself (its box, Σr² there and at the
+    /// start); none when it was not asked for or every parameter had a start.
+    pub searched: Vec<(String, f64)>,
+    pub search: Option<PreSearch>,
 }
 
 /// The parameters among `candidates` that the model is linear in, jointly: changing them all

@@ -14,7 +14,8 @@ it returns a fit that did not converge too (`success` False) where `curve_fit` r
 `fit(..., guess=True)` starts the parameters without p0 from the data, as `jitfit fit --guess`:
 the library's lineshapes (`gaussian(x, A, c, s)`, `exponential`, steps, …) by their shapes, any
 other parameter by a pre-search (no fits; a peak's centre over x's range, amplitudes and offsets
-by linear least squares); the report marks them "guessed" and says how.
+by linear least squares); the report marks them "guessed" and says how. `seed=` (default 0)
+moves the pre-search's points, as `--seed`; without guess=True it is refused.
 `result.eval(x)`, `result.eval_uncertainty(x, sigma=1)` (lmfit's) and `result.bands(x, level,
 sigma)` give the curve and its confidence and prediction bands at any points.
 `compile(model, variables=None)` compiles once for many fits: `compile("a*exp(-b*t) + c",

@@ -336,7 +336,7 @@ impl FitInputs {
             // fixed) start from the library's guess for its lineshapes, then the pre-search —
             // what `jitfit fit --guess` does.
             let mut guessed = Guessed::default();
-            if starts == Starts::Guess {
+            if let Starts::Guess(seed) = starts {
                 let given: Vec<&str> = match p0 {
                     Some(_) => compiled.params().iter().map(String::as_str).collect(),
                     None => named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect(),
@@ -347,26 +347,11 @@ impl FitInputs {
                         .notes
                         .push("guess=True: every parameter has a start already (p0, fix); nothing guessed".into());
                 } else {
-                    let shape = compiled.shape_guess(&data, &given);
-                    if !shape.values.is_empty() {
-                        guessed = Guessed { values: shape.values, notes: shape.notes };
-                    }
-                    let search: Vec<String> = compiled
-                        .params()
-                        .iter()
-                        .filter(|p| !given.contains(&p.as_str()) && !guessed.values.iter().any(|(n, _)| n == *p))
-                        .cloned()
-                        .collect();
-                    if !search.is_empty() {
-                        let with_shape =
-                            options(|fit| guessed.values.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
-                        let found = compiled.pre_search(&data, with_shape, &search, 256, 0)?;
-                        guessed.notes.extend(found.notes.iter().cloned());
-                        for name in search {
-                            let k = compiled.params().iter().position(|p| *p == name).expect("a parameter");
-                            guessed.values.push((name, found.values[k]));
-                        }
-                    }
+                    let found = compiled.guess_starts(&data, configure, &given, true, true, seed)?;
+                    guessed.notes = found.shape_notes;
+                    guessed.notes.extend(found.search.into_iter().flat_map(|search| search.notes));
+                    guessed.values = found.shaped;
+                    guessed.values.extend(found.searched);
                 }
             }
             let fit = guessed.values.iter().fold(configure(compiled.fit(&data)), |fit, (n, v)| fit.initial(n, *v));
@@ -388,8 +373,19 @@ enum Starts {
     Scipy,
     /// jitfit's: 1, or inside bounds that exclude 1.
     Default,
-    /// From the data (`guess=True`).
-    Guess,
+    /// From the data (`guess=True`), the pre-search's points from the seed.
+    Guess(u64),
+}
+
+impl Starts {
+    /// `guess` and `seed` as `fit` takes them: a seed without `guess=True` has nothing to seed.
+    fn of(guess: bool, seed: Option<u64>) -> PyResult<Starts> {
+        match (guess, seed) {
+            (true, seed) => Ok(Starts::Guess(seed.unwrap_or(0))),
+            (false, None) => Ok(Starts::Default),
+            (false, Some(_)) => Err(value_error("seed: only guess=True's pre-search has a seed; pass guess=True too")),
+        }
+    }
 }
 
 /// The starts `guess=True` found, and what the guessers said.
@@ -466,7 +462,7 @@ impl Model {
 
     /// As `jitfit.fit(model, …)` with this model; `xdata` a 1-D array for a model of one
     /// variable, or a dict naming each variable.
-    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None, guess=false))]
+    #[pyo3(signature = (xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None, guess=false, seed=None))]
     #[allow(clippy::too_many_arguments)]
     fn fit(
         &self,
@@ -483,11 +479,12 @@ impl Model {
         max_nfev: Option<usize>,
         fix: Option<&Bound<'_, PyAny>>,
         guess: bool,
+        seed: Option<u64>,
     ) -> PyResult<FitResult> {
         let mut inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
         inputs.vars = model_variables(py, &self.compiled, xdata)?;
         let sigma = inputs.sigma.is_some();
-        let starts = if guess { Starts::Guess } else { Starts::Default };
+        let starts = Starts::of(guess, seed)?;
         let (fit, guessed) = inputs.run(py, &self.compiled, p0, starts, bounds, fix)?;
         Ok(FitResult::new(Arc::clone(&self.compiled), fit, sigma, guessed))
     }
@@ -514,9 +511,10 @@ fn compile(py: Python<'_>, model: &str, variables: Option<Vec<String>>) -> PyRes
 /// `success`, as in lmfit), with `report()` and `to_json()`. Without p0 a parameter starts at
 /// 1, or inside bounds that exclude 1 (said in the report: "init = …, by default"); with
 /// `guess=True` from the data, as `jitfit fit --guess` (the library's lineshapes by their shape,
-/// the others by the pre-search; "init = …, guessed", the notes in [[Data]]).
+/// the others by the pre-search; "init = …, guessed", the notes in [[Data]]); `seed` (an
+/// integer ≥ 0, default 0) moves the pre-search's points, as `--seed`.
 #[pyfunction]
-#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None, guess=false))]
+#[pyo3(signature = (model, xdata, ydata, p0=None, sigma=None, absolute_sigma=false, bounds=None, method=None, loss="linear", f_scale=1.0, max_nfev=None, fix=None, guess=false, seed=None))]
 #[allow(clippy::too_many_arguments)]
 fn fit(
     py: Python<'_>,
@@ -533,12 +531,13 @@ fn fit(
     max_nfev: Option<usize>,
     fix: Option<&Bound<'_, PyAny>>,
     guess: bool,
+    seed: Option<u64>,
 ) -> PyResult<FitResult> {
+    let starts = Starts::of(guess, seed)?;
     let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
     let (source, names) = (model.to_owned(), inputs.names());
     let compiled = py.detach(|| jitfit::compile_with_vars(&source, &names)).map_err(value_error)?;
     let sigma = inputs.sigma.is_some();
-    let starts = if guess { Starts::Guess } else { Starts::Default };
     let (fit, guessed) = inputs.run(py, &compiled, p0, starts, bounds, fix)?;
     Ok(FitResult::new(compiled, fit, sigma, guessed))
 }

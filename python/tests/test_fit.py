@@ -335,6 +335,13 @@ def test_guess_starts_the_parameters_without_p0_from_the_data():
     starts = {line.split()[0]: line.split("(init = ")[1] for line in named.report().splitlines()
               if "(init = " in line}
     assert starts["m"] == "50)" and all(starts[n].endswith(", guessed)") for n in ("A", "w", "B"))
+    # The pre-search's points move with the seed, as `jitfit fit --seed`; a seed without
+    # guess=True seeds nothing and is refused.
+    seeded = jitfit.fit(model, x, y, guess=True, seed=7)
+    np.testing.assert_allclose(seeded.values, [8.0, 55.0, 6.0, 0.3], rtol=1e-8)
+    with pytest.raises(ValueError) as refused:
+        jitfit.fit(model, x, y, seed=7)
+    assert str(refused.value) == "seed: only guess=True's pre-search has a seed; pass guess=True too"
     given = jitfit.fit(model, x, y, p0=[8, 55, 6, 0.3], guess=True)
     assert "guessed)" not in given.report()
     assert json.loads(given.to_json())["data"]["notes"] == [

@@ -130,47 +130,37 @@ pub fn execute(args: &FitArgs, table: &Table) -> anyhow::Result<Outcome> {
         data = data.sigma_x(var, column(name));
     }
 
-    if !args.no_guess && global.is_none() {
-        let given: Vec<&str> = config.p0.iter().chain(&config.fix).map(|(n, _)| n.as_str()).collect();
-        let guessed = model.shape_guess(&data, &given);
-        let new = guessed.values;
-        if !new.is_empty() {
-            let list: Vec<String> = new.iter().map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
-            columns.notes.push(format!("starts guessed from the data (--no-guess: 1): {}", list.join(", ")));
-            columns.guessed.extend(new.iter().map(|(name, _)| name.clone()));
-            columns.notes.extend(guessed.notes);
-            config.p0.extend(new);
-        }
+    // Starts from the data: the lineshapes' guesses (unless --no-guess), then with --guess a
+    // pre-search over the parameters still without one.
+    let given: Vec<&str> = config.p0.iter().chain(&config.fix).map(|(n, _)| n.as_str()).collect();
+    let shapes = !args.no_guess && global.is_none();
+    let seed = args.seed.unwrap_or(0);
+    let guessed =
+        model.guess_starts(&data, |fit| config.apply(fit), &given, shapes, args.guess, seed).map_err(nan_hint)?;
+    let listed = |values: &[(String, f64)]| {
+        let list: Vec<String> = values.iter().map(|(n, v)| format!("{n} = {}", crate::format::num(*v))).collect();
+        list.join(", ")
+    };
+    if !guessed.shaped.is_empty() {
+        columns.notes.push(format!("starts guessed from the data (--no-guess: 1): {}", listed(&guessed.shaped)));
+        columns.guessed.extend(guessed.shaped.iter().map(|(name, _)| name.clone()));
+        columns.notes.extend(guessed.shape_notes);
+        config.p0.extend(guessed.shaped);
     }
     if args.guess {
-        // A pre-search over the parameters nothing gave a start.
-        let taken = |name: &str| config.p0.iter().chain(&config.fix).any(|(n, _)| n == name);
-        let search: Vec<String> = model.params().iter().filter(|p| !taken(p)).cloned().collect();
-        if search.is_empty() {
-            columns.notes.push("--guess: every parameter has a start already; nothing searched".into());
-        } else {
-            let found = model
-                .pre_search(&data, |fit| config.apply(fit), &search, 256, args.seed.unwrap_or(0))
-                .map_err(nan_hint)?;
-            columns.notes.extend(found.notes.iter().cloned());
-            let list: Vec<String> = search
-                .iter()
-                .map(|name| {
-                    let k = model.params().iter().position(|p| p == name).expect("a parameter");
-                    format!("{name} = {}", crate::format::num(found.values[k]))
-                })
-                .collect();
-            columns.notes.push(format!(
-                "starts from the pre-search (--guess): {} (Σr² {} there, {} at the default start)",
-                list.join(", "),
-                crate::format::num(found.cost),
-                crate::format::num(found.start_cost)
-            ));
-            for name in &search {
-                let k = model.params().iter().position(|p| p == name).expect("a parameter");
-                config.p0.push((name.clone(), found.values[k]));
+        match &guessed.search {
+            None => columns.notes.push("--guess: every parameter has a start already; nothing searched".into()),
+            Some(found) => {
+                columns.notes.extend(found.notes.iter().cloned());
+                columns.notes.push(format!(
+                    "starts from the pre-search (--guess): {} (Σr² {} there, {} at the default start)",
+                    listed(&guessed.searched),
+                    crate::format::num(found.cost),
+                    crate::format::num(found.start_cost)
+                ));
+                columns.guessed.extend(guessed.searched.iter().map(|(name, _)| name.clone()));
+                config.p0.extend(guessed.searched);
             }
-            columns.guessed.extend(search);
         }
     }
     if args.starts > 1 {
