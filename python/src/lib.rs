@@ -11,7 +11,7 @@
 //! jitfit's message (a model error carries its caret); a `curve_fit` that does not converge
 //! raises `RuntimeError`, as scipy's does, where `fit` returns the result with `success` False.
 
-use numpy::{PyArray1, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -23,6 +23,14 @@ fn value_error(e: impl std::fmt::Display) -> PyErr {
 
 /// `numpy.ascontiguousarray(obj, float64)`: the array itself when it is one already.
 fn contiguous<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyResult<Bound<'py, PyAny>> {
+    // A C-contiguous float64 array of one dimension or more is what numpy would return as it
+    // is: taken without the call into Python (a microsecond per array of a warm fit).
+    if let Ok(array) = obj.cast::<PyArrayDyn<f64>>()
+        && array.ndim() >= 1
+        && array.is_c_contiguous()
+    {
+        return Ok(obj.clone());
+    }
     py.import("numpy")?
         .call_method1("ascontiguousarray", (obj, "float64"))
         .map_err(|e| value_error(format!("{what}: not an array of numbers ({e})")))
