@@ -38,6 +38,15 @@ fn contiguous<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyRe
 
 /// An array-like as float64 values and its shape.
 fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f64>, Vec<usize>)> {
+    // A flat list or tuple of numbers (a p0 as most write it) is read directly, as numpy
+    // would convert each (float(v)); anything else — nested, or not numbers — goes through
+    // numpy, and its errors.
+    if (obj.is_instance_of::<pyo3::types::PyList>() || obj.is_instance_of::<PyTuple>())
+        && let Ok(values) = obj.extract::<Vec<f64>>()
+    {
+        let shape = vec![values.len()];
+        return Ok((values, shape));
+    }
     let a: PyReadonlyArrayDyn<'_, f64> = contiguous(py, obj, what)?.extract()?;
     let shape = a.shape().to_vec();
     Ok((a.as_slice().map_err(value_error)?.to_vec(), shape))
