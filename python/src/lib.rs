@@ -41,11 +41,25 @@ fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f6
     // A flat list or tuple of numbers (a p0 as most write it) is read directly, as numpy
     // would convert each (float(v)); anything else — nested, or not numbers — goes through
     // numpy, and its errors.
-    if (obj.is_instance_of::<pyo3::types::PyList>() || obj.is_instance_of::<PyTuple>())
-        && let Ok(values) = obj.extract::<Vec<f64>>()
+    // (Only Python floats and ints: an element numpy would make a dimension of, such as a
+    // one-value array, converts with float() too, but is not a number to numpy.)
+    if let Ok(items) = obj
+        .cast::<pyo3::types::PyList>()
+        .map(|l| l.as_sequence().clone())
+        .or_else(|_| obj.cast::<PyTuple>().map(|t| t.as_sequence().clone()))
+        && let Ok(len) = items.len()
     {
-        let shape = vec![values.len()];
-        return Ok((values, shape));
+        let mut values = Vec::with_capacity(len);
+        for k in 0..len {
+            let item = items.get_item(k)?;
+            if !(item.is_instance_of::<pyo3::types::PyFloat>() || item.is_instance_of::<pyo3::types::PyInt>()) {
+                break;
+            }
+            values.push(item.extract::<f64>()?);
+        }
+        if values.len() == len {
+            return Ok((values, vec![len]));
+        }
     }
     let a: PyReadonlyArrayDyn<'_, f64> = contiguous(py, obj, what)?.extract()?;
     let shape = a.shape().to_vec();
@@ -396,9 +410,10 @@ enum Starts {
 
 impl Starts {
     /// `guess` and `seed` as `fit` takes them: a seed without `guess=True` has nothing to seed.
-    fn of(guess: bool, seed: Option<u64>) -> PyResult<Starts> {
+    fn of(guess: bool, seed: Option<i64>) -> PyResult<Starts> {
         match (guess, seed) {
-            (true, seed) => Ok(Starts::Guess(seed.unwrap_or(0))),
+            (true, Some(seed)) if seed < 0 => Err(value_error(format!("seed: expected an integer ≥ 0, got {seed}"))),
+            (true, seed) => Ok(Starts::Guess(seed.unwrap_or(0) as u64)),
             (false, None) => Ok(Starts::Default),
             (false, Some(_)) => Err(value_error("seed: only guess=True's pre-search has a seed; pass guess=True too")),
         }
@@ -496,7 +511,7 @@ impl Model {
         max_nfev: Option<usize>,
         fix: Option<&Bound<'_, PyAny>>,
         guess: bool,
-        seed: Option<u64>,
+        seed: Option<i64>,
     ) -> PyResult<FitResult> {
         let mut inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;
         inputs.vars = model_variables(py, &self.compiled, xdata)?;
@@ -548,7 +563,7 @@ fn fit(
     max_nfev: Option<usize>,
     fix: Option<&Bound<'_, PyAny>>,
     guess: bool,
-    seed: Option<u64>,
+    seed: Option<i64>,
 ) -> PyResult<FitResult> {
     let starts = Starts::of(guess, seed)?;
     let inputs = FitInputs::read(py, xdata, ydata, sigma, absolute_sigma, method, loss, f_scale, max_nfev)?;

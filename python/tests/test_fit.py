@@ -342,6 +342,9 @@ def test_guess_starts_the_parameters_without_p0_from_the_data():
     with pytest.raises(ValueError) as refused:
         jitfit.fit(model, x, y, seed=7)
     assert str(refused.value) == "seed: only guess=True's pre-search has a seed; pass guess=True too"
+    with pytest.raises(ValueError) as negative:
+        jitfit.fit(model, x, y, guess=True, seed=-1)
+    assert str(negative.value) == "seed: expected an integer ≥ 0, got -1"
     given = jitfit.fit(model, x, y, p0=[8, 55, 6, 0.3], guess=True)
     assert "guessed)" not in given.report()
     assert json.loads(given.to_json())["data"]["notes"] == [

@@ -198,7 +198,7 @@ impl GpuPhase<'_> {
         let mut hooks = solve::Hooks { cancel, ..Default::default() };
         hooks.on_iteration = Some(&mut report);
         let solution = solve::solve_with_hooks(&mut problem, x0, &options, &mut hooks)
-            .map_err(|e| super::name_the_start(model, self.free, e))?;
+            .map_err(|e| super::name_the_start(model, self.free, "the initial parameters", e))?;
         drop(hooks);
         if solution.x.iter().any(|v| !v.is_finite()) {
             return Err(FitError::Solve(solve::SolveError::Evaluation(
@@ -215,7 +215,8 @@ impl GpuPhase<'_> {
         options.jacobian = solve::JacobianMode::NormalEquations;
         let mut hooks = solve::Hooks { cancel, ..Default::default() };
         hooks.on_iteration = Some(&mut report);
-        let finished = solve::solve_with_hooks(&mut problem, &solution.x, &options, &mut hooks)?;
+        let finished = solve::solve_with_hooks(&mut problem, &solution.x, &options, &mut hooks)
+            .map_err(|e| super::name_the_start(model, self.free, "the parameters the GPU phase ended at", e))?;
         Ok((solution, Some(finished)))
     }
 }

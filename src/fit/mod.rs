@@ -769,8 +769,14 @@ fn run_fit(
             if wants_iterations {
                 hooks.on_iteration = Some(&mut on_iteration);
             }
+            // (After an f32 phase on the GPU the CPU starts where that phase ended.)
+            let start = if gpu.x_start == input.free.restrict(&input.initial) {
+                "the initial parameters"
+            } else {
+                "the parameters the GPU phase ended at"
+            };
             solve::solve_with_hooks(&mut problem, &gpu.x_start, &input.solve, &mut hooks)
-                .map_err(|e| name_the_start(model, &input.free, e))?
+                .map_err(|e| name_the_start(model, &input.free, start, e))?
         }
     };
     let (mut solution, conditioning_warning) =
@@ -795,7 +801,12 @@ fn run_fit(
 
 /// The solver's refusals of its start, with the parameters named: it sees only the free
 /// ones' values, as a vector.
-pub(crate) fn name_the_start(model: &CompiledModel, free: &crate::problem::FreeParams, error: SolveError) -> FitError {
+pub(crate) fn name_the_start(
+    model: &CompiledModel,
+    free: &crate::problem::FreeParams,
+    start: &str,
+    error: SolveError,
+) -> FitError {
     let named = |x: &[f64]| {
         let pairs: Vec<String> =
             free.indices().iter().zip(x).map(|(k, v)| format!("{} = {v}", model.params()[*k])).collect();
@@ -803,10 +814,10 @@ pub(crate) fn name_the_start(model: &CompiledModel, free: &crate::problem::FreeP
     };
     match error {
         SolveError::NonFiniteStart(x) => {
-            FitError::Invalid(format!("the residuals are not finite at the initial parameters ({})", named(&x)))
+            FitError::Invalid(format!("the residuals are not finite at {start} ({})", named(&x)))
         }
         SolveError::NonFiniteJacobianAtStart(x) => {
-            FitError::Invalid(format!("the Jacobian is not finite at the initial parameters ({})", named(&x)))
+            FitError::Invalid(format!("the Jacobian is not finite at {start} ({})", named(&x)))
         }
         other => other.into(),
     }

@@ -306,7 +306,6 @@ fn jacobi_in(w: &mut [f64], v: &mut Vec<f64>, n: usize) -> bool {
         let (head, tail) = m.split_at_mut(q * n);
         (&mut head[p * n..(p + 1) * n], &mut tail[..n])
     }
-    const EPS2: f64 = f64::EPSILON * f64::EPSILON;
     for _sweep in 0..60 {
         let mut rotated = false;
         for p in 0..n {
@@ -318,10 +317,10 @@ fn jacobi_in(w: &mut [f64], v: &mut Vec<f64>, n: usize) -> bool {
                     beta += b * b;
                     gamma += a * b;
                 }
-                // |γ| ≤ ε·√(αβ), squared: no square root on the path of every pair (the branch
-                // waits on it whenever it is mispredicted, as it often is once some pairs
-                // have converged and others not).
-                if gamma == 0.0 || gamma * gamma <= EPS2 * (alpha * beta) || alpha.min(beta) <= negligible {
+                // (Not γ² ≤ ε²·αβ, which saves the root: γ² underflows to 0 for columns below
+                // ~1e-81, and such a pair passed unrotated.)
+                if gamma == 0.0 || gamma.abs() <= f64::EPSILON * (alpha * beta).sqrt() || alpha.min(beta) <= negligible
+                {
                     continue;
                 }
                 rotated = true;
@@ -842,6 +841,19 @@ mod tests {
                 let (a, b) = (ours.v[k * n + r] * ours.uf[k], reference.v[k * n + r] * reference.uf[k]);
                 assert!((a - b).abs() < 1e-12, "V·uf [{r}, {k}]: {a} vs {b}");
             }
+        }
+    }
+
+    /// A tiny J (columns near 1e-100) is decomposed, not taken for orthogonal: γ² would
+    /// underflow to 0 where |γ| ≤ ε·√(αβ) does not pass.
+    #[test]
+    fn tiny_columns_are_rotated() {
+        // J = 1e-100·[[1, 1], [0, 1]] (row-major): singular values 1e-100·(√5 ± 1)/2.
+        let j = [1e-100, 1e-100, 0.0, 1e-100];
+        let parts = Jac::Dense { j: &j, m: 2, n: 2 }.svd_parts(&[1.0, 1.0], None, &[0.0, 0.0], &[]).unwrap();
+        let golden = (1.0 + 5f64.sqrt()) / 2.0;
+        for (s, expected) in parts.s.iter().zip([golden * 1e-100, (golden - 1.0) * 1e-100]) {
+            assert!((s - expected).abs() <= 1e-12 * expected, "{s:e} vs {expected:e}");
         }
     }
 

@@ -632,10 +632,10 @@ impl<'p> Evaluator<'p> {
         };
         self.njev += 1;
         let mut state = State { f, jac, g, cost, f_true };
-        // Dense J: f is finite (x is the last trial, whose cost was), so a non-finite entry of
-        // J makes its column's Jᵀf non-finite (∞·0 is NaN, and no sum with ∞ or NaN is
-        // finite): g alone tells, n values instead of m·n.
-        debug_assert!(self.mode == JacobianMode::NormalEquations || state.f.iter().all(|v| v.is_finite()));
+        // Dense J: a non-finite entry of J makes its column's Jᵀf non-finite (∞·0 is NaN, and
+        // no sum with ∞ or NaN is finite) — f is finite (x is the last trial, whose cost was),
+        // or NaN where the arctan loss's scaling overflows at a huge r, which makes g NaN as
+        // well: g alone tells, n values instead of m·n.
         let suspect = state.g.iter().any(|v| !v.is_finite())
             || (self.mode == JacobianMode::NormalEquations && state.jac.iter().any(|v| !v.is_finite()));
         if suspect && state.jac.iter().chain(&state.g).any(|v| !v.is_finite()) {
