@@ -71,7 +71,9 @@ fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f6
 /// Python memory: the way to fit 10^8 points from Python).
 /// `expected`: what the error says a column must be.
 fn column(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str, expected: &str) -> PyResult<jitfit::data::Column> {
-    let is_path = obj.is_instance_of::<pyo3::types::PyString>() || obj.hasattr("__fspath__")?;
+    // (An array is never a path: asking it for `__fspath__` costs a failed attribute lookup.)
+    let is_path = obj.is_instance_of::<pyo3::types::PyString>()
+        || (!obj.is_instance_of::<numpy::PyUntypedArray>() && obj.hasattr("__fspath__")?);
     if is_path {
         let path: std::path::PathBuf = obj.extract()?;
         if path.extension().is_none_or(|e| e != "npy") {
