@@ -52,10 +52,12 @@ fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f6
         let mut values = Vec::with_capacity(len);
         for k in 0..len {
             let item = items.get_item(k)?;
-            if !(item.is_instance_of::<pyo3::types::PyFloat>() || item.is_instance_of::<pyo3::types::PyInt>()) {
-                break;
+            let number = item.is_instance_of::<pyo3::types::PyFloat>() || item.is_instance_of::<pyo3::types::PyInt>();
+            // (An int too large for a float is numpy's error to give, as for any other input.)
+            match item.extract::<f64>() {
+                Ok(v) if number => values.push(v),
+                _ => break,
             }
-            values.push(item.extract::<f64>()?);
         }
         if values.len() == len {
             return Ok((values, vec![len]));

@@ -96,6 +96,14 @@ def test_dtypes_and_layouts_are_read_as_float64():
     # float32 data are other numbers: converted once, then fitted like any.
     popt, _ = jitfit.curve_fit("a*exp(-b*x) + c", x.astype(np.float32), y.astype(np.float32), p0=[1, 1, 0])
     np.testing.assert_allclose(popt, [2.5, 1.3, 0.5], rtol=1e-5)
+    # p0 as a list is read as numpy reads it, whatever its numbers (ints, bools, numpy
+    # scalars); what numpy refuses is refused with numpy's reason (its words vary by version).
+    for p0 in [[1.0, True, 0], (np.float32(1), np.int64(1), 0.0)]:
+        np.testing.assert_array_equal(jitfit.curve_fit("a*exp(-b*x) + c", x, y, p0=p0)[0], reference[0])
+    for p0, reason in [([1, 10**400, 0], "OverflowError"), ([np.array([1.0, 2.0]), 1, 0], "ValueError")]:
+        with pytest.raises(ValueError) as refused:
+            jitfit.curve_fit("a*exp(-b*x) + c", x, y, p0=p0)
+        assert str(refused.value).startswith(f"p0: not an array of numbers ({reason}: "), str(refused.value)
 
 
 def test_without_p0_the_start_is_scipys():
