@@ -1016,34 +1016,37 @@ fn fit_many<'py>(
                         data
                     })
                     .collect();
-                let batch = compiled.fit_batch(&datasets, |k, fit| {
-                    let fit = fit.p0(&starts[k * n..(k + 1) * n]).bounds(&lower, &upper).absolute_sigma(absolute_sigma);
-                    match max_nfev {
-                        Some(m) => fit.max_nfev(m),
-                        None => fit,
+                // Each fit is reduced to what is returned as it finishes (not every Fit held).
+                let keep = |_: usize, fit: Result<jitfit::Fit, jitfit::FitError>| match fit {
+                    Ok(fit) => {
+                        let status = if fit.status.converged() {
+                            "converged".to_owned()
+                        } else {
+                            format!("not converged: {} (status {})", fit.status.message(), fit.status.code())
+                        };
+                        (fit.values, fit.std_errors, fit.chi2, status)
                     }
-                });
+                    Err(e) => (vec![f64::NAN; n], vec![f64::NAN; n], f64::NAN, format!("error: {e}")),
+                };
+                let (kept, _) = compiled.fit_batch_map(
+                    &datasets,
+                    |k, fit| {
+                        let fit =
+                            fit.p0(&starts[k * n..(k + 1) * n]).bounds(&lower, &upper).absolute_sigma(absolute_sigma);
+                        match max_nfev {
+                            Some(m) => fit.max_nfev(m),
+                            None => fit,
+                        }
+                    },
+                    keep,
+                );
                 let (mut values, mut errors) = (Vec::with_capacity(fits * n), Vec::with_capacity(fits * n));
                 let (mut chi2, mut status) = (Vec::with_capacity(fits), Vec::with_capacity(fits));
-                for fit in &batch.fits {
-                    match fit {
-                        Ok(fit) => {
-                            values.extend_from_slice(&fit.values);
-                            errors.extend_from_slice(&fit.std_errors);
-                            chi2.push(fit.chi2);
-                            status.push(if fit.status.converged() {
-                                "converged".to_owned()
-                            } else {
-                                format!("not converged: {} (status {})", fit.status.message(), fit.status.code())
-                            });
-                        }
-                        Err(e) => {
-                            values.extend(std::iter::repeat_n(f64::NAN, n));
-                            errors.extend(std::iter::repeat_n(f64::NAN, n));
-                            chi2.push(f64::NAN);
-                            status.push(format!("error: {e}"));
-                        }
-                    }
+                for (v, e, c, s) in kept {
+                    values.extend(v);
+                    errors.extend(e);
+                    chi2.push(c);
+                    status.push(s);
                 }
                 Ok((values, errors, chi2, status))
             } else {

@@ -55,8 +55,23 @@ impl CompiledModel {
     where
         F: for<'d> Fn(usize, FitBuilder<'d>) -> FitBuilder<'d> + Sync,
     {
+        let (fits, elapsed) = self.fit_batch_map(datasets, configure, |_, fit| fit);
+        Batch { fits, elapsed }
+    }
+
+    /// [`fit_batch`](Self::fit_batch), each result handed to `keep` (with its data set's
+    /// index) as soon as it is made, in parallel: only what `keep` returns is held — a batch of
+    /// many fits can keep a few numbers of each, not each whole `Fit` (statistics, covariance,
+    /// residuals). Returns the kept values in the data sets' order and the time taken.
+    pub fn fit_batch_map<F, K, T>(self: &Arc<Self>, datasets: &[Data], configure: F, keep: K) -> (Vec<T>, Duration)
+    where
+        F: for<'d> Fn(usize, FitBuilder<'d>) -> FitBuilder<'d> + Sync,
+        K: Fn(usize, Result<Fit, FitError>) -> T + Sync,
+        T: Send,
+    {
         let started = Instant::now();
-        let fits = datasets.par_iter().enumerate().map(|(k, data)| configure(k, self.fit(data)).run()).collect();
-        Batch { fits, elapsed: started.elapsed() }
+        let kept =
+            datasets.par_iter().enumerate().map(|(k, data)| keep(k, configure(k, self.fit(data)).run())).collect();
+        (kept, started.elapsed())
     }
 }

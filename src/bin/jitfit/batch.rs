@@ -151,11 +151,14 @@ fn run_exact(
     let part = my_part(groups.len());
     let datasets: Vec<Data> = part.clone().map(|k| groups.data(k)).collect();
     let started = std::time::Instant::now();
-    let batch = model.fit_batch(&datasets, |_, fit| config.apply(fit));
-    let rows = exact_rows(model, &ids[part], &batch);
+    // Each fit becomes its row as it finishes: the batch holds rows, not fits.
+    let ids = &ids[part];
+    let (rows, fits_elapsed) =
+        model.fit_batch_map(&datasets, |_, fit| config.apply(fit), |k, fit| exact_row(model, &ids[k], &fit));
+    drop(datasets);
     let rows = gather_rows(rows)?;
     // Alone, the batch's own time (as before); shared, until every rank's rows are here.
-    let elapsed = if crate::ranks::collective().is_some() { started.elapsed() } else { batch.elapsed };
+    let elapsed = if crate::ranks::collective().is_some() { started.elapsed() } else { fits_elapsed };
     let summary = format!(
         "{} fits: {} converged, {} failed to start; median {} iterations; {:.0} fits/s",
         rows.len(),
@@ -377,40 +380,37 @@ fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
-/// The exact solver's results as rows.
-fn exact_rows(model: &jitfit::CompiledModel, ids: &[String], batch: &jitfit::Batch) -> Vec<Row> {
+/// An exact fit's result as its row.
+fn exact_row(model: &jitfit::CompiledModel, id: &str, fit: &Result<jitfit::Fit, jitfit::FitError>) -> Row {
     let n = model.params().len();
-    ids.iter()
-        .zip(&batch.fits)
-        .map(|(id, fit)| match fit {
-            Ok(fit) => Row {
-                id: id.clone(),
-                status: fit.status.code().to_string(),
-                converged: fit.status.converged(),
-                nfev: Some(fit.nfev),
-                iterations: fit.iterations,
-                chi2: fit.chi2,
-                reduced_chi2: fit.reduced_chi2,
-                values: fit.values.clone(),
-                std_errors: fit.std_errors.clone(),
-                error: None,
-                in_median: true,
-            },
-            Err(e) => Row {
-                id: id.clone(),
-                status: String::new(),
-                converged: false,
-                nfev: None,
-                iterations: 0,
-                chi2: f64::NAN,
-                reduced_chi2: f64::NAN,
-                values: vec![f64::NAN; n],
-                std_errors: vec![f64::NAN; n],
-                error: Some(e.to_string()),
-                in_median: false,
-            },
-        })
-        .collect()
+    match fit {
+        Ok(fit) => Row {
+            id: id.to_owned(),
+            status: fit.status.code().to_string(),
+            converged: fit.status.converged(),
+            nfev: Some(fit.nfev),
+            iterations: fit.iterations,
+            chi2: fit.chi2,
+            reduced_chi2: fit.reduced_chi2,
+            values: fit.values.clone(),
+            std_errors: fit.std_errors.clone(),
+            error: None,
+            in_median: true,
+        },
+        Err(e) => Row {
+            id: id.to_owned(),
+            status: String::new(),
+            converged: false,
+            nfev: None,
+            iterations: 0,
+            chi2: f64::NAN,
+            reduced_chi2: f64::NAN,
+            values: vec![f64::NAN; n],
+            std_errors: vec![f64::NAN; n],
+            error: Some(e.to_string()),
+            in_median: false,
+        },
+    }
 }
 
 /// `--y Y.npy` holding fits × points: one fit per row, variables from 1-D `.npy` files of the
