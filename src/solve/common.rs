@@ -266,20 +266,35 @@ pub(crate) fn householder_qr(a: &mut [f64], rows: usize, n: usize, mut f: Option
 
 /// R (n × n, column-major, zeros below the diagonal) from `householder_qr`'s result.
 pub(crate) fn r_factor(a: &[f64], rows: usize, n: usize) -> Vec<f64> {
-    let mut r = vec![0.0; n * n];
+    let mut r = Vec::new();
+    r_factor_into(a, rows, n, &mut r);
+    r
+}
+
+/// [`r_factor`] into `r` (resized to n × n).
+fn r_factor_into(a: &[f64], rows: usize, n: usize, r: &mut Vec<f64>) {
+    r.clear();
+    r.resize(n * n, 0.0);
     for c in 0..n {
         r[c * n..c * n + c + 1].copy_from_slice(&a[c * rows..c * rows + c + 1]);
     }
-    r
 }
 
 /// The singular values of a one-sided Jacobi result (its columns' norms) and the columns'
 /// order by decreasing value.
 pub(crate) fn singular_values(w: &[f64], n: usize) -> (Vec<f64>, Vec<usize>) {
-    let sigma: Vec<f64> = (0..n).map(|c| norm(&w[c * n..(c + 1) * n])).collect();
-    let mut order: Vec<usize> = (0..n).collect();
-    order.sort_by(|a, b| sigma[*b].total_cmp(&sigma[*a]));
+    let (mut sigma, mut order) = (Vec::new(), Vec::new());
+    singular_values_into(w, n, &mut sigma, &mut order);
     (sigma, order)
+}
+
+/// [`singular_values`] into `sigma` and `order`.
+fn singular_values_into(w: &[f64], n: usize, sigma: &mut Vec<f64>, order: &mut Vec<usize>) {
+    sigma.clear();
+    sigma.extend((0..n).map(|c| norm(&w[c * n..(c + 1) * n])));
+    order.clear();
+    order.extend(0..n);
+    order.sort_by(|a, b| sigma[*b].total_cmp(&sigma[*a]));
 }
 
 /// One-sided Jacobi on a small square `r` (n × n, column-major): rotates column pairs until
@@ -354,11 +369,7 @@ fn jacobi_in(w: &mut [f64], v: &mut Vec<f64>, n: usize) -> bool {
 fn small_svd_parts(a: &mut [f64], rows: usize, n: usize, f: &mut [f64], work: &mut SvdWork) -> Option<SvdParts> {
     householder_qr(a, rows, n, Some(f));
     let SvdWork { r, v, sigma, order, spare } = work;
-    r.clear();
-    r.resize(n * n, 0.0);
-    for c in 0..n {
-        r[c * n..c * n + c + 1].copy_from_slice(&a[c * rows..c * rows + c + 1]);
-    }
+    r_factor_into(a, rows, n, r);
     if !jacobi_in(r, v, n) {
         // Nearly parallel columns whose rotations rounding keeps from meeting the test (seen
         // in a multi-start finalist with two peaks on top of each other): the SVD of R by
@@ -368,13 +379,8 @@ fn small_svd_parts(a: &mut [f64], rows: usize, n: usize, f: &mut [f64], work: &m
         return svd_parts(&r, &f[..n]);
     }
     let w = r;
-    // Singular values in descending order (as `singular_values`); uf = U_Rᵀ (Qᵀf)[..n] with
-    // U_R = W·S⁻¹.
-    sigma.clear();
-    sigma.extend((0..n).map(|c| norm(&w[c * n..(c + 1) * n])));
-    order.clear();
-    order.extend(0..n);
-    order.sort_by(|a, b| sigma[*b].total_cmp(&sigma[*a]));
+    // Singular values in descending order; uf = U_Rᵀ (Qᵀf)[..n] with U_R = W·S⁻¹.
+    singular_values_into(w, n, sigma, order);
     let mut parts = spare.take().unwrap_or(SvdParts { s: Vec::new(), v: Vec::new(), uf: Vec::new(), n });
     parts.n = n;
     parts.s.clear();
@@ -391,12 +397,17 @@ fn small_svd_parts(a: &mut [f64], rows: usize, n: usize, f: &mut [f64], work: &m
 }
 
 pub fn norm(x: &[f64]) -> f64 {
-    // Scaled, so that huge or tiny components neither overflow nor underflow.
-    let scale = x.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    norm_by(x.len(), |k| x[k])
+}
+
+/// The norm of the vector whose k-th component (k < `len`) is `component(k)`, computed twice
+/// rather than stored. Scaled, so that huge or tiny components neither overflow nor underflow.
+fn norm_by(len: usize, component: impl Fn(usize) -> f64) -> f64 {
+    let scale = (0..len).fold(0.0f64, |m, k| m.max(component(k).abs()));
     if scale == 0.0 || !scale.is_finite() {
         return scale;
     }
-    scale * x.iter().map(|v| (v / scale) * (v / scale)).sum::<f64>().sqrt()
+    scale * (0..len).map(|k| (component(k) / scale) * (component(k) / scale)).sum::<f64>().sqrt()
 }
 
 /// ‖x‖ for the QR's long columns: Σx² directly where it can neither overflow nor lose
@@ -469,25 +480,15 @@ pub fn solve_lsq_trust_region(
         suf[c] = s[c] * uf[c];
     }
     let (uf, suf) = (&*uf, &*suf);
-    // φ(α) = ‖q(α)‖ − Δ and φ'(α), q_k = (s_k·uf_k)/(s_k² + α): computed without storing q
-    // (the secular equation takes up to ten of these per step). `norm`'s scaled sum, term by
-    // term the same.
+    // φ(α) = ‖q(α)‖ − Δ and φ'(α), q_k = (s_k·uf_k)/(s_k² + α): q is never stored (the
+    // secular equation takes up to ten of these per step).
     let phi_and_derivative = |alpha: f64| {
-        let q = |k: usize| {
-            let a = suf[k];
-            if a == 0.0 { (0.0, 0.0) } else { (a / (s[k] * s[k] + alpha), a) }
-        };
-        let scale = (0..suf.len()).fold(0.0f64, |m, k| m.max(q(k).0.abs()));
-        let p_norm = if scale == 0.0 || !scale.is_finite() {
-            scale
-        } else {
-            scale * (0..suf.len()).map(|k| (q(k).0 / scale) * (q(k).0 / scale)).sum::<f64>().sqrt()
-        };
+        let q = |k: usize| if suf[k] == 0.0 { 0.0 } else { suf[k] / (s[k] * s[k] + alpha) };
+        let p_norm = norm_by(k, q);
         let phi = p_norm - delta;
-        let phi_prime = -(0..suf.len())
-            .map(|k| {
-                let (_, a) = q(k);
-                let d = s[k] * s[k] + alpha;
+        let phi_prime = -(0..k)
+            .map(|c| {
+                let (a, d) = (suf[c], s[c] * s[c] + alpha);
                 if a == 0.0 { 0.0 } else { a * a / (d * d * d) }
             })
             .sum::<f64>()
@@ -498,7 +499,7 @@ pub fn solve_lsq_trust_region(
     let full_rank = m >= n && s.len() == n && s.iter().all(|v| *v > cut);
     // The Gauss–Newton step (the minimum-norm one when J is rank-deficient), if it fits.
     let mut p = Vec::new();
-    svd.v_combination_into(&mut p, uf.len().min(s.len()), |c| if uf[c] == 0.0 { 0.0 } else { -uf[c] / s[c] });
+    svd.v_combination_into(&mut p, k, |c| if uf[c] == 0.0 { 0.0 } else { -uf[c] / s[c] });
     if norm(&p) <= delta {
         return (p, 0.0, 0);
     }
@@ -541,9 +542,7 @@ pub fn solve_lsq_trust_region(
     if !(alpha >= alpha_lower && alpha <= alpha_upper && alpha.is_finite()) || (alpha <= 0.0 && !full_rank) {
         alpha = evaluated;
     }
-    svd.v_combination_into(&mut p, suf.len().min(s.len()), |c| {
-        if suf[c] == 0.0 { 0.0 } else { -suf[c] / (s[c] * s[c] + alpha) }
-    });
+    svd.v_combination_into(&mut p, k, |c| if suf[c] == 0.0 { 0.0 } else { -suf[c] / (s[c] * s[c] + alpha) });
     let p_norm = norm(&p);
     if p_norm > 0.0 {
         for x in &mut p {

@@ -97,15 +97,16 @@ fn singular_values_and_vectors(jacobian: &[f64], m: usize, n: usize) -> Option<(
     }
     let mut columns: Vec<f64> = (0..n).flat_map(|k| (0..m).map(move |i| jacobian[i * n + k])).collect();
     householder_qr(&mut columns, m, n, None);
-    let r = r_factor(&columns, m, n);
     if n <= SMALL_SVD_MAX_N
-        && let Some((w, v)) = jacobi(r.clone(), n)
+        && let Some((w, v)) = jacobi(r_factor(&columns, m, n), n)
     {
         let (sigma, order) = singular_values(&w, n);
         let s = order.iter().map(|c| sigma[*c]).collect();
         let v = order.iter().flat_map(|c| v[c * n..(c + 1) * n].iter().copied()).collect();
         return Some((s, v));
     }
+    // (Jacobi rotated its copy of R: the fallback takes R afresh.)
+    let r = r_factor(&columns, m, n);
     faer_svd(Mat::from_fn(n, n, |i, k| r[k * n + i]))
 }
 
