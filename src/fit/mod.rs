@@ -769,14 +769,15 @@ fn run_fit(
             if wants_iterations {
                 hooks.on_iteration = Some(&mut on_iteration);
             }
-            // (After an f32 phase on the GPU the CPU starts where that phase ended.)
-            let start = if gpu.x_start == input.free.restrict(&input.initial) {
-                "the initial parameters"
-            } else {
-                "the parameters the GPU phase ended at"
-            };
-            solve::solve_with_hooks(&mut problem, &gpu.x_start, &input.solve, &mut hooks)
-                .map_err(|e| name_the_start(model, &input.free, start, e))?
+            solve::solve_with_hooks(&mut problem, &gpu.x_start, &input.solve, &mut hooks).map_err(|e| {
+                // (After an f32 phase on the GPU the CPU starts where that phase ended.)
+                let start = if gpu.x_start == input.free.restrict(&input.initial) {
+                    "the initial parameters"
+                } else {
+                    "the parameters the GPU phase ended at"
+                };
+                name_the_start(model, &input.free, start, e)
+            })?
         }
     };
     let (mut solution, conditioning_warning) =

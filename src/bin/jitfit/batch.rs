@@ -154,7 +154,7 @@ fn run_exact(
     // Each fit becomes its row as it finishes: the batch holds rows, not fits.
     let ids = &ids[part];
     let (rows, fits_elapsed) =
-        model.fit_batch_map(&datasets, |_, fit| config.apply(fit), |k, fit| exact_row(model, &ids[k], &fit));
+        model.fit_batch_map(&datasets, |_, fit| config.apply(fit), |k, fit| exact_row(model, &ids[k], fit));
     drop(datasets);
     let rows = gather_rows(rows)?;
     // Alone, the batch's own time (as before); shared, until every rank's rows are here.
@@ -381,7 +381,7 @@ fn csv_field(text: &str) -> std::borrow::Cow<'_, str> {
 }
 
 /// An exact fit's result as its row.
-fn exact_row(model: &jitfit::CompiledModel, id: &str, fit: &Result<jitfit::Fit, jitfit::FitError>) -> Row {
+fn exact_row(model: &jitfit::CompiledModel, id: &str, fit: Result<jitfit::Fit, jitfit::FitError>) -> Row {
     let n = model.params().len();
     match fit {
         Ok(fit) => Row {
@@ -392,8 +392,8 @@ fn exact_row(model: &jitfit::CompiledModel, id: &str, fit: &Result<jitfit::Fit, 
             iterations: fit.iterations,
             chi2: fit.chi2,
             reduced_chi2: fit.reduced_chi2,
-            values: fit.values.clone(),
-            std_errors: fit.std_errors.clone(),
+            values: fit.values,
+            std_errors: fit.std_errors,
             error: None,
             in_median: true,
         },
