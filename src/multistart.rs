@@ -505,8 +505,10 @@ impl CompiledModel {
                 names(&linear)
             )
         } else {
+            // The seed is said where it is not the default: the design is its points.
+            let seeded = if seed == 0 { String::new() } else { format!(" (seed {seed})") };
             format!(
-                "pre-search: Σr² at {points} {} points over {}{solved_note}{rows_note}",
+                "pre-search: Σr² at {points} {}{seeded} points over {}{solved_note}{rows_note}",
                 if sampler == Sampler::Sobol { "Sobol'" } else { "Latin hypercube" },
                 described,
             )

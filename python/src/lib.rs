@@ -38,11 +38,10 @@ fn contiguous<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, what: &str) -> PyRe
 
 /// An array-like as float64 values and its shape.
 fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f64>, Vec<usize>)> {
-    // A flat list or tuple of numbers (a p0 as most write it) is read directly, as numpy
-    // would convert each (float(v)); anything else — nested, or not numbers — goes through
-    // numpy, and its errors.
-    // (Only Python floats and ints: an element numpy would make a dimension of, such as a
-    // one-value array, converts with float() too, but is not a number to numpy.)
+    // A flat list or tuple of Python floats and ints (a p0 as most write it) is read directly,
+    // as numpy converts each; anything else — nested, arrays inside (which float() would take
+    // but numpy makes a dimension of), an int too large for a float — goes to numpy and its
+    // errors.
     if let Ok(items) = obj
         .cast::<pyo3::types::PyList>()
         .map(|l| l.as_sequence().clone())
@@ -52,11 +51,12 @@ fn array(py: Python<'_>, obj: &Bound<'_, PyAny>, what: &str) -> PyResult<(Vec<f6
         let mut values = Vec::with_capacity(len);
         for k in 0..len {
             let item = items.get_item(k)?;
-            let number = item.is_instance_of::<pyo3::types::PyFloat>() || item.is_instance_of::<pyo3::types::PyInt>();
-            // (An int too large for a float is numpy's error to give, as for any other input.)
+            if !(item.is_instance_of::<pyo3::types::PyFloat>() || item.is_instance_of::<pyo3::types::PyInt>()) {
+                break;
+            }
             match item.extract::<f64>() {
-                Ok(v) if number => values.push(v),
-                _ => break,
+                Ok(v) => values.push(v),
+                Err(_) => break,
             }
         }
         if values.len() == len {
@@ -376,13 +376,13 @@ impl FitInputs {
                     Some(_) => compiled.params().iter().map(String::as_str).collect(),
                     None => named_p0.iter().flatten().chain(&fixed).map(|(n, _)| n.as_str()).collect(),
                 };
-                if compiled.params().iter().all(|p| given.contains(&p.as_str())) {
+                let found = compiled.guess_starts(&data, configure, &given, true, true, seed)?;
+                if found.shaped.is_empty() && found.search.is_none() {
                     // Said, as `jitfit fit --guess` says it: the option had nothing to act on.
                     guessed
                         .notes
                         .push("guess=True: every parameter has a start already (p0, fix); nothing guessed".into());
                 } else {
-                    let found = compiled.guess_starts(&data, configure, &given, true, true, seed)?;
                     guessed.notes = found.shape_notes;
                     guessed.notes.extend(found.search.into_iter().flat_map(|search| search.notes));
                     guessed.values = found.shaped;

@@ -339,6 +339,11 @@ def test_guess_starts_the_parameters_without_p0_from_the_data():
     # guess=True seeds nothing and is refused.
     seeded = jitfit.fit(model, x, y, guess=True, seed=7)
     np.testing.assert_allclose(seeded.values, [8.0, 55.0, 6.0, 0.3], rtol=1e-8)
+    # The report says which design was searched (the default seed 0 is not mentioned).
+    assert [line.strip() for line in seeded.report().splitlines() if line.strip().startswith("pre-search")] == [
+        "pre-search: Σr² at 256 Sobol' (seed 7) points over m in [0, 100] (x's range: a location in x), "
+        "w in [0, 79.88] (the start's side of 0: the model is even in w); A, B by linear least "
+        "squares at each point (the model is linear in them)"]
     with pytest.raises(ValueError) as refused:
         jitfit.fit(model, x, y, seed=7)
     assert str(refused.value) == "seed: only guess=True's pre-search has a seed; pass guess=True too"
