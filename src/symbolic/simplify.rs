@@ -3,7 +3,8 @@
 //!
 //! The rules are constant folding plus identities that hold for every IEEE input — infinities,
 //! NaN and the sign of zero included — up to the rounding of a product of two constants and
-//! `pow(x, 2)` against `x*x` (at most an ulp). Rules that change results on some inputs are
+//! of `pow(x, 2)`, `pow(x, 3)`, `pow(x, 4)` against `x*x`, `(x*x)*x`, `(x*x)*(x*x)` (at most
+//! 2 ulp apart where they are normal; a call to libm's pow costs 10–20 products). Rules that change results on some inputs are
 //! deliberately absent, each found or confirmed by the property tests: no `x/x → 1` (x = 0),
 //! no `exp(ln x) → x` (x < 0), no `x*0 → 0` and no `x-x → 0` (x = ∞: `atan2(pow(0, -1)*0, x)`
 //! turned NaN into π), no `x+0 → x`, `0-x → -x` or `-(a-b) → b-a` (they flip the sign of a
@@ -176,6 +177,8 @@ pub fn rules() -> Vec<Rewrite<Sym, ConstantFold>> {
         rw!("pow-1"; "(pow ?a 1.0)" => "?a"),
         rw!("pow-0"; "(pow ?a 0.0)" => "1.0"),
         rw!("pow-2"; "(pow ?a 2.0)" => "(mul ?a ?a)"),
+        rw!("pow-3"; "(pow ?a 3.0)" => "(mul (mul ?a ?a) ?a)"),
+        rw!("pow-4"; "(pow ?a 4.0)" => "(mul (mul ?a ?a) (mul ?a ?a))"),
         rw!("pow-m1"; "(pow ?a -1.0)" => "(div 1.0 ?a)"),
         Rewrite::new("div-pow2", "(div ?a ?c)".parse::<egg::Pattern<Sym>>().expect("a pattern"), DivByPowerOfTwo)
             .expect("a valid rule"),
@@ -426,6 +429,33 @@ pub fn rule_sides() -> Vec<(String, String, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `pow-3` and `pow-4` round twice: within 2 ulp of libm's pow (itself within 1 ulp) at
+    /// 200 000 arguments over ±2^±150, wherever both are normal.
+    #[test]
+    fn small_integral_powers_are_products_within_two_ulp() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let ulps = |a: f64, b: f64| a.to_bits().abs_diff(b.to_bits());
+        let mut worst = [0u64; 2];
+        for _ in 0..200_000 {
+            let m = (next() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0;
+            let x = m * 2f64.powi((next() % 301) as i32 - 150);
+            let cube = (x * x) * x;
+            let fourth = (x * x) * (x * x);
+            for (k, (product, power)) in [(cube, x.powf(3.0)), (fourth, x.powf(4.0))].into_iter().enumerate() {
+                if product.is_normal() && power.is_normal() {
+                    worst[k] = worst[k].max(ulps(product, power));
+                }
+            }
+        }
+        assert!(worst[0] <= 2 && worst[1] <= 2, "x³ {} ulp, x⁴ {} ulp", worst[0], worst[1]);
+    }
 
     #[test]
     fn powers_of_two() {
