@@ -1,9 +1,10 @@
-"""jitfit's Python package against scipy.optimize.curve_fit (and lmfit when installed), same
-process, same data: import time, first fit (compilation included), a warm 100-point fit,
+"""jitfit's Python package against scipy.optimize.curve_fit (and lmfit and NLSQ when installed),
+same process, same data: import time, first fit (compilation included), a warm 100-point fit,
 a 10^6-point fit, and 10 000 small fits in a loop and through fit_many.
 
 Run:  pip install maturin numpy scipy && (cd python && maturin build --release -o ../dist)
       pip install dist/jitfit-*.whl && python3 benches/python_vs_scipy.py
+NLSQ (JAX) needs Python >= 3.12: pip install nlsq lmfit in such a venv to include both.
 """
 import subprocess
 import sys
@@ -29,10 +30,25 @@ def best(f, repeat=5, number=1):
 
 print(f"import jitfit          {import_ms('jitfit'):8.1f} ms")
 print(f"import scipy.optimize  {import_ms('scipy.optimize'):8.1f} ms")
+for module in ("lmfit", "nlsq"):
+    try:
+        print(f"import {module:<16}{import_ms(module):8.1f} ms")
+    except subprocess.CalledProcessError:
+        print(f"import {module:<16}(not installed)")
 try:
-    print(f"import lmfit           {import_ms('lmfit'):8.1f} ms")
-except subprocess.CalledProcessError:
-    print("import lmfit           (not installed)")
+    import logging
+
+    import jax.numpy as jnp
+    import nlsq
+
+    logging.disable(logging.CRITICAL)  # NLSQ logs every iteration
+
+    def f_jax(x, a, b, c):
+        return a * jnp.exp(-b * x) + c
+
+    nlsq_fit = nlsq.CurveFit()  # one instance: its compiled functions are reused across fits
+except ImportError:
+    nlsq = None
 
 import numpy as np  # noqa: E402
 from scipy.optimize import curve_fit  # noqa: E402
@@ -57,6 +73,13 @@ print(f"first fit, jitfit      {(time.perf_counter() - t) * 1e3:8.2f} ms (compil
 warm_j = best(lambda: jitfit.curve_fit(model, x, y, p0=[1, 1, 0]), number=2000)
 warm_s = best(lambda: curve_fit(f, x, y, p0=[1, 1, 0]), number=500)
 print(f"warm 100-point fit     jitfit {warm_j * 1e6:7.1f} µs   scipy (lm) {warm_s * 1e6:7.1f} µs   {warm_s / warm_j:5.1f}×")
+if nlsq is not None:
+    t = time.perf_counter()
+    nlsq_fit.curve_fit(f_jax, x, y, p0=[1, 1, 0])
+    first_n = time.perf_counter() - t
+    warm_n = best(lambda: nlsq_fit.curve_fit(f_jax, x, y, p0=[1, 1, 0]), number=20)
+    print(f"  NLSQ (JAX, CPU)      first fit {first_n * 1e3:7.1f} ms (tracing and XLA compilation), "
+          f"warm {warm_n * 1e6:7.1f} µs   {warm_n / warm_j:5.1f}× jitfit's")
 # The whole fit as a result (statistics, covariance, report on demand), against lmfit's Model.fit.
 compiled = jitfit.compile(model)
 warm_r = best(lambda: jitfit.fit(model, x, y, p0=[1, 1, 0]), number=2000)
@@ -77,6 +100,10 @@ Y = 3 * np.exp(-0.7 * X) + 0.5 + 0.01 * rng.standard_normal(X.size)
 big_j = best(lambda: jitfit.curve_fit(model, X, Y, p0=[1, 1, 0]), repeat=3)
 big_s = best(lambda: curve_fit(f, X, Y, p0=[1, 1, 0]), repeat=3)
 print(f"10^6-point fit         jitfit {big_j * 1e3:7.1f} ms   scipy (lm) {big_s * 1e3:7.1f} ms   {big_s / big_j:5.1f}×")
+if nlsq is not None:
+    nlsq_fit.curve_fit(f_jax, X, Y, p0=[1, 1, 0])  # compiled for this size first
+    big_n = best(lambda: nlsq_fit.curve_fit(f_jax, X, Y, p0=[1, 1, 0]), repeat=3)
+    print(f"  NLSQ (JAX, CPU)      warm {big_n * 1e3:7.1f} ms   {big_n / big_j:5.1f}× jitfit's")
 
 xs = np.linspace(0, 4, 25)
 sets = [(2 + k % 5) * np.exp(-(0.3 + (k % 7) * 0.1) * xs) + 0.5 + 0.01 * rng.standard_normal(25) for k in range(10_000)]
@@ -89,6 +116,13 @@ for ys in sets:
     curve_fit(f, xs, ys, p0=[1, 1, 0])
 many_s = time.perf_counter() - t
 print(f"10 000 25-point fits   jitfit {many_j:7.2f} s    scipy (lm) {many_s:7.2f} s    {many_s / many_j:5.1f}×")
+if nlsq is not None:
+    t = time.perf_counter()
+    for ys in sets[:500]:
+        nlsq_fit.curve_fit(f_jax, xs, ys, p0=[1, 1, 0])
+    per_n = (time.perf_counter() - t) / 500
+    print(f"  NLSQ (JAX, CPU)      the first 500 of them {per_n * 500:5.2f} s, {per_n * 1e3:.2f} ms per fit "
+          f"({per_n * len(sets) / many_j:5.0f}× jitfit's per-fit time)")
 Ys = np.array(sets)
 t = time.perf_counter()
 jitfit.fit_many(model, xs, Ys, p0=[1, 1, 0])
@@ -132,3 +166,15 @@ with tempfile.TemporaryDirectory() as tmp:
         seconds, mb = map(float, out.stdout.split())
         line += f"  {way} {seconds:5.2f} s, peak RSS +{mb:4.0f} MB"
     print(line)
+    if nlsq is not None:
+        NLSQ_RUN = """
+import logging, sys, time
+import numpy as np, jax.numpy as jnp, nlsq
+logging.disable(logging.CRITICAL)
+x, y = np.load(sys.argv[1]), np.load(sys.argv[2])
+t = time.perf_counter()
+nlsq.CurveFit().curve_fit(lambda x, a, b, c: a * jnp.exp(-b * x) + c, x, y, p0=[1, 1, 0])
+print(time.perf_counter() - t)
+"""
+        out = subprocess.run([sys.executable, "-c", NLSQ_RUN, *paths], capture_output=True, text=True, check=True)
+        print(f"  NLSQ (JAX, CPU)      arrays in memory, compilation included: {float(out.stdout):5.2f} s")
