@@ -227,11 +227,12 @@ fn large_models_compile_fast_and_still_match_the_interpreter() {
     assert!(product.simplify_report().skipped, "{:?}", product.simplify_report());
 }
 
-/// `exp` and `ln` are emitted inline (for two points at a time and one): at their special
-/// arguments — overflow, subnormal results and arguments, zeros, negatives, infinities, NaN —
-/// compiled code is the interpreter (`ops::math`) bit for bit, in both lanes and the tail.
+/// `exp`, `ln`, `sin` and `cos` are emitted inline (for two points at a time and one): at their
+/// special arguments — overflow, subnormal results and arguments, zeros, negatives,
+/// infinities, NaN, multiples of π/2, the limit of sin's own reduction — compiled code is the
+/// interpreter (`ops::math`) bit for bit, in both lanes and the tail.
 #[test]
-fn inline_exp_and_ln_match_the_interpreter_at_special_arguments() {
+fn inline_exp_ln_sin_and_cos_match_the_interpreter_at_special_arguments() {
     let special = [
         0.0,
         -0.0,
@@ -257,8 +258,26 @@ fn inline_exp_and_ln_match_the_interpreter_at_special_arguments() {
         2.0f64.sqrt(),
         1e-20,
         3.0,
+        // sin and cos: multiples of π/2 (the reduction's third round), both sides of the limit
+        // of jitfit's own (1.6e6, beyond it the platform's, by a branch), huge.
+        std::f64::consts::FRAC_PI_2,
+        -3.0 * std::f64::consts::FRAC_PI_2,
+        710.0 * std::f64::consts::PI,
+        1_234_567.0 * std::f64::consts::FRAC_PI_2,
+        1.599_999_9e6,
+        1.6e6,
+        -2e6,
+        1e22,
     ];
-    for text in ["exp(a*x) + b", "ln(a*x) + b", "xlogy(x, a*x) + b", "exp(ln(a*x) - x)*b"] {
+    for text in [
+        "exp(a*x) + b",
+        "ln(a*x) + b",
+        "xlogy(x, a*x) + b",
+        "exp(ln(a*x) - x)*b",
+        "sin(a*x) + b",
+        "cos(a*x)*b",
+        "sin(a*x)*cos(x + b)",
+    ] {
         let names = Names { vars: vec!["x".into()], params: Some(vec!["a".into(), "b".into()]) };
         let model = Model::parse_with(text, &ModelOptions { names, ..Default::default() }).unwrap();
         let reference = InterpreterKernels::new(model.kernel().clone());

@@ -1,4 +1,4 @@
-//! jitfit's own `exp` and `ln` (`ops::math`) against correctly rounded values
+//! jitfit's own `exp`, `ln`, `sin` and `cos` (`ops::math`) against correctly rounded values
 //! (`tests/data/ulp/reference.py`, mpmath at 200 bits): how many results are off, and by how
 //! many units in the last place. std's (the platform libm's) are measured alongside.
 
@@ -37,13 +37,17 @@ fn table(name: &str, f: impl Fn(f64) -> f64) -> String {
 }
 
 #[test]
-fn exp_and_ln_are_within_one_ulp() {
+fn exp_ln_sin_and_cos_are_within_one_ulp() {
     let report = format!(
-        "exp  jitfit: {}\nexp  std:    {}\nln   jitfit: {}\nln   std:    {}\n",
+        "exp  jitfit: {}\nexp  std:    {}\nln   jitfit: {}\nln   std:    {}\nsin  jitfit: {}\nsin  std:    {}\ncos  jitfit: {}\ncos  std:    {}\n",
         table("exp", math::exp),
         table("exp", f64::exp),
         table("ln", math::ln),
         table("ln", f64::ln),
+        table("sin", math::sin),
+        table("sin", f64::sin),
+        table("cos", math::cos),
+        table("cos", f64::cos),
     );
     // jitfit's rows are the promise (≤ 1 ulp); std's depend on the machine's libm, so only
     // jitfit's are compared exactly.

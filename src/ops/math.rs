@@ -1,13 +1,17 @@
-//! jitfit's own `exp` and `ln`: range reduction and a polynomial, written with `+ − × ÷`,
-//! comparisons and bit operations only — no table, no fused multiply-add, no branch that the
-//! value takes. The reference interpreter calls these functions and the Cranelift backend
-//! emits the same operations in the same order, inline and across SIMD lanes
+//! jitfit's own `exp`, `ln`, `sin` and `cos`: range reduction and a polynomial, written with
+//! `+ − × ÷`, comparisons and bit operations only — no table, no fused multiply-add, no branch
+//! that the value takes. The reference interpreter calls these functions and the Cranelift
+//! backend emits the same operations in the same order, inline and across SIMD lanes
 //! (`backend::cranelift::math`), so that compiled code and the interpreter agree bit for bit
 //! on every machine (the platform's libm differs between machines and cannot be vectorized).
+//! The one branch: `sin` and `cos` hand |x| ≥ [`consts::TRIG_LIMIT`] (1.6e6), ±∞ and NaN to
+//! the platform's functions (a reduction that exact needs Payne–Hanek's table), and compiled
+//! code makes the same test and calls the same Rust function there.
 //!
-//! Both follow fdlibm (`e_exp.c`, `e_log.c`, Sun Microsystems, 1993), with the branches turned
-//! into selections made after the arithmetic. The error is < 1 ulp over the whole domain,
-//! measured against correctly rounded values (`tests/data/ulp/`, `tests/math.rs`).
+//! They follow fdlibm (`e_exp.c`, `e_log.c`, `e_rem_pio2.c`, `k_sin.c`, `k_cos.c`; Sun
+//! Microsystems, 1993), with the branches turned into selections made after the arithmetic.
+//! The error is < 1 ulp over the whole domain (`sin` and `cos`: below the limit), measured
+//! against correctly rounded values (`tests/data/ulp/`, `tests/math.rs`).
 
 /// The constants, shared by the Rust functions and the code generator; written as fdlibm
 /// writes them (its digits round to the same doubles).
@@ -49,6 +53,36 @@ pub mod consts {
         1.818357216161805012e-01,
         1.531383769920937332e-01,
         1.479819860511658591e-01,
+    ];
+
+    /// `sin` and `cos`: below this |x| the argument is reduced here, by Cody–Waite with π/2
+    /// in three 33-bit parts (`n·part` is exact while |n| < 2²⁰, and 2²⁰·π/2 ≈ 1.647e6); from
+    /// it on — and for ±∞ and NaN — the platform's `sin` and `cos` take over.
+    pub const TRIG_LIMIT: f64 = 1.6e6;
+    pub const INV_PIO2: f64 = std::f64::consts::FRAC_2_PI;
+    pub const PIO2_1: f64 = 1.57079632673412561417e+00;
+    pub const PIO2_2: f64 = 6.07710050630396597660e-11;
+    pub const PIO2_2T: f64 = 2.02226624879595063154e-21;
+    pub const PIO2_3: f64 = 2.02226624871116645580e-21;
+    pub const PIO2_3T: f64 = 8.47842766036889956997e-32;
+    /// The low 2 bits of `v + MAGIC`'s bits: the integer's residue mod 4.
+    pub const LOW_TWO: u64 = 3;
+    pub const TWO50: f64 = 1125899906842624.0;
+    pub const SIN_S: [f64; 6] = [
+        -1.66666666666666324348e-01,
+        8.33333333332248946124e-03,
+        -1.98412698298579493134e-04,
+        2.75573137070700676789e-06,
+        -2.50507602534068634195e-08,
+        1.58969099521155010221e-10,
+    ];
+    pub const COS_C: [f64; 6] = [
+        4.16666666666666019037e-02,
+        -1.38888888888741095749e-03,
+        2.48015872894767294178e-05,
+        -2.75573143513906633035e-07,
+        2.08757232129817482790e-09,
+        -1.13596475577881948265e-11,
     ];
 }
 
@@ -109,6 +143,90 @@ pub fn ln(x: f64) -> f64 {
     if x.is_nan() { x } else { v }
 }
 
+/// x = n·π/2 + (y0 + y1) for |x| < [`TRIG_LIMIT`], with n mod 4 as a float (fdlibm's
+/// `__ieee754_rem_pio2`, medium range). Its second round (π/2 to 33 + 33 + 53 bits) is always
+/// taken: the first's subtraction is exact, so the second only adds bits; the third (a further
+/// 33 + 53) replaces it where x is so close to a multiple of π/2 that |y0| < 2⁻⁵⁰·|x| (fdlibm
+/// tests the exponents for a loss of more than 49; this is that test or stricter).
+#[inline(always)]
+fn reduce(x: f64) -> (f64, f64, f64) {
+    let shifted = x * INV_PIO2 + MAGIC;
+    let n = shifted - MAGIC;
+    let quadrant = f64::from_bits((shifted.to_bits() & LOW_TWO) | TWO52_BITS) - TWO52;
+    let r1 = x - n * PIO2_1;
+    let w = n * PIO2_2;
+    let r2 = r1 - w;
+    let w2 = n * PIO2_2T - ((r1 - r2) - w);
+    let y2 = r2 - w2;
+    let w = n * PIO2_3;
+    let r3 = r2 - w;
+    let w3 = n * PIO2_3T - ((r2 - r3) - w);
+    let third = y2.abs() * TWO50 < x.abs();
+    let r = if third { r3 } else { r2 };
+    let w = if third { w3 } else { w2 };
+    let y0 = r - w;
+    (y0, (r - y0) - w, quadrant)
+}
+
+/// sin(x + y) for |x + y| ≤ π/4, y the tail of x (fdlibm's `__kernel_sin` with its tail).
+#[inline(always)]
+fn sin_kernel(x: f64, y: f64) -> f64 {
+    let [s1, s2, s3, s4, s5, s6] = SIN_S;
+    let z = x * x;
+    let w = z * z;
+    let r = s2 + z * (s3 + z * s4) + z * w * (s5 + z * s6);
+    let v = z * x;
+    x - ((z * (0.5 * y - v * r) - y) - v * s1)
+}
+
+/// cos(x + y) for |x + y| ≤ π/4 (fdlibm's `__kernel_cos`, in its compensated form).
+#[inline(always)]
+fn cos_kernel(x: f64, y: f64) -> f64 {
+    let [c1, c2, c3, c4, c5, c6] = COS_C;
+    let z = x * x;
+    let w = z * z;
+    let r = z * (c1 + z * (c2 + z * c3)) + w * w * (c4 + z * (c5 + z * c6));
+    let hz = 0.5 * z;
+    let w = 1.0 - hz;
+    w + (((1.0 - w) - hz) + (z * r - x * y))
+}
+
+/// sin x for |x| < [`TRIG_LIMIT`]: the kernel of the quadrant, signed.
+#[inline(always)]
+pub fn sin_reduced(x: f64) -> f64 {
+    let (y0, y1, q) = reduce(x);
+    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
+    let v = if q == 1.0 { c } else { s };
+    let v = if q == 3.0 { c } else { v };
+    let v = if q >= 2.0 { -v } else { v };
+    // ±0 keeps its sign.
+    if x == 0.0 { x } else { v }
+}
+
+/// cos x for |x| < [`TRIG_LIMIT`].
+#[inline(always)]
+pub fn cos_reduced(x: f64) -> f64 {
+    let (y0, y1, q) = reduce(x);
+    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
+    let v = if q == 1.0 { s } else { c };
+    let v = if q == 3.0 { s } else { v };
+    let minus = -v;
+    let v2 = if q == 1.0 { minus } else { v };
+    if q == 2.0 { minus } else { v2 }
+}
+
+/// sin x: jitfit's own below [`TRIG_LIMIT`] (within 1 ulp), the platform's beyond.
+#[inline]
+pub fn sin(x: f64) -> f64 {
+    if x.abs() < TRIG_LIMIT { sin_reduced(x) } else { x.sin() }
+}
+
+/// cos x: jitfit's own below [`TRIG_LIMIT`] (within 1 ulp), the platform's beyond.
+#[inline]
+pub fn cos(x: f64) -> f64 {
+    if x.abs() < TRIG_LIMIT { cos_reduced(x) } else { x.cos() }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,5 +252,33 @@ mod tests {
         assert_eq!(ln(5e-324), -744.4400719213812);
         assert_eq!(ln(f64::MAX), 709.782712893384);
         assert_eq!(ln(std::f64::consts::E), 1.0);
+    }
+
+    /// sin and cos keep ±0's sign (sin) and give 1 (cos) at zero, NaN at ±∞ and NaN, and are
+    /// the platform's from the limit on; just below it, and at subnormals, they are ours.
+    #[test]
+    fn sin_and_cos_edges() {
+        assert_eq!(sin(0.0).to_bits(), 0.0f64.to_bits());
+        assert_eq!(sin(-0.0).to_bits(), (-0.0f64).to_bits());
+        assert_eq!(cos(0.0), 1.0);
+        assert_eq!(cos(-0.0), 1.0);
+        assert_eq!(sin(5e-324), 5e-324);
+        assert_eq!(sin(-1e-310), -1e-310);
+        assert_eq!(cos(1e-310), 1.0);
+        for x in [f64::INFINITY, f64::NEG_INFINITY, f64::NAN] {
+            assert!(sin(x).is_nan() && cos(x).is_nan(), "{x}");
+        }
+        for x in [TRIG_LIMIT, -TRIG_LIMIT, 1e7, 1e22, f64::MAX] {
+            assert_eq!(sin(x).to_bits(), x.sin().to_bits(), "{x}");
+            assert_eq!(cos(x).to_bits(), x.cos().to_bits(), "{x}");
+        }
+        let below = f64::from_bits(TRIG_LIMIT.to_bits() - 1);
+        assert_eq!(sin(below).to_bits(), sin_reduced(below).to_bits());
+        assert!((sin(below) - below.sin()).abs() < 1e-15 && (cos(below) - below.cos()).abs() < 1e-15);
+        // sin²x + cos²x = 1 over the quadrants, to rounding.
+        for k in -40..40 {
+            let x = k as f64 * 0.3 + 0.01;
+            assert!((sin(x) * sin(x) + cos(x) * cos(x) - 1.0).abs() < 4e-16, "{x}");
+        }
     }
 }

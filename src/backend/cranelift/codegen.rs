@@ -11,8 +11,8 @@
 //! the ones that depend on parameters and constants alone are hoisted out of the loop.
 //!
 //! The points are taken several pairs at a time, as `f64x2` values whose instructions are
-//! emitted interleaved so that their dependency chains overlap (`exp` and `ln` inline, see `math`; the
-//! other transcendental functions called lane by lane), then one at a time for the last
+//! emitted interleaved so that their dependency chains overlap (`exp`, `ln`, `sin` and `cos` inline,
+//! see `math`; the other transcendental functions called lane by lane), then one at a time for the last
 //! (up to three) points. Lanes are exact copies of the scalar computation, and sums follow
 //! `solve::Partials` — point i of a call into partial sum i mod 4, combined once at the end —
 //! as the interpreter's do, so results do not depend on where the pairs fall.
@@ -397,6 +397,43 @@ impl Context<'_> {
         join(b, &results)
     }
 
+    /// `fast` where every lane of `a` is below `TRIG_LIMIT` in magnitude (NaN is not), else
+    /// the shim on every lane (which is `ops::math::sin` or `cos`: for the lanes below the
+    /// limit, the same bits as `fast`). A branch, not a selection: the shim is rarely needed.
+    fn below_trig_limit_or_call(
+        &self,
+        b: &mut FunctionBuilder<'_>,
+        lanes: Lanes,
+        a: &[Value],
+        fast: Values,
+        fref: FuncRef,
+    ) -> Values {
+        let limit = lanes.f(b, crate::ops::math::consts::TRIG_LIMIT);
+        let mut all: Option<Value> = None;
+        for v in a {
+            let magnitude = b.ins().fabs(*v);
+            let below = b.ins().fcmp(FloatCC::LessThan, magnitude, limit);
+            let below = if lanes.vector() { b.ins().vall_true(below) } else { below };
+            all = Some(match all {
+                None => below,
+                Some(previous) => b.ins().band(previous, below),
+            });
+        }
+        let all = all.expect("at least one value");
+        let slow = b.create_block();
+        let merge = b.create_block();
+        for _ in &fast {
+            b.append_block_param(merge, lanes.0);
+        }
+        let fast_args: Vec<BlockArg> = fast.iter().map(|v| BlockArg::Value(*v)).collect();
+        b.ins().brif(all, merge, &fast_args, slow, &[]);
+        b.switch_to_block(slow);
+        let called: Vec<BlockArg> = a.iter().map(|v| BlockArg::Value(self.call(b, lanes, fref, &[*v]))).collect();
+        b.ins().jump(merge, &called);
+        b.switch_to_block(merge);
+        b.block_params(merge).to_vec()
+    }
+
     /// Memory flags for values of `lanes`: a pair of f64 is only 8-byte aligned in a column
     /// (and SSE folds a load marked aligned into instructions that fault when it is not).
     fn flags_for(&self, lanes: Lanes) -> MemFlagsData {
@@ -440,6 +477,14 @@ impl Context<'_> {
                     UnaryOp::Sqrt => map(b, &a, &|b, v| b.ins().sqrt(v)),
                     UnaryOp::Exp => math::exp(b, lanes, &a),
                     UnaryOp::Ln => math::ln(b, lanes, &a),
+                    UnaryOp::Sin => {
+                        let fast = math::sin_reduced(b, lanes, &a);
+                        self.below_trig_limit_or_call(b, lanes, &a, fast, self.callees[&i])
+                    }
+                    UnaryOp::Cos => {
+                        let fast = math::cos_reduced(b, lanes, &a);
+                        self.below_trig_limit_or_call(b, lanes, &a, fast, self.callees[&i])
+                    }
                     UnaryOp::Sign => {
                         let zero = [lanes.f(b, 0.0)];
                         let one = [lanes.f(b, 1.0)];

@@ -1,4 +1,4 @@
-//! `exp` and `ln` emitted inline, for one point (`f64`) or two (`f64x2`): the operations of
+//! `exp`, `ln`, `sin` and `cos` emitted inline, for one point (`f64`) or two (`f64x2`): the operations of
 //! `ops::math`, in its order, so the compiled value is the interpreter's bit for bit. Every
 //! branch of the Rust code is a selection after the arithmetic here (per lane for vectors).
 //!
@@ -20,7 +20,7 @@ impl Lanes {
     pub const SCALAR: Lanes = Lanes(types::F64);
     pub const PAIR: Lanes = Lanes(types::F64X2);
 
-    fn vector(self) -> bool {
+    pub(super) fn vector(self) -> bool {
         self.0.is_vector()
     }
 
@@ -266,4 +266,141 @@ pub(super) fn ln(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Valu
     let nan = lanes.c(b, f64::NAN);
     let v = lanes.choose(b, FloatCC::LessThan, x, &zero, &nan, &v);
     lanes.choose(b, FloatCC::Unordered, x, x, x, &v)
+}
+
+/// Applies an integer operation to the bits of every copy and returns floats.
+fn on_bits(
+    b: &mut FunctionBuilder<'_>,
+    lanes: Lanes,
+    x: &[Value],
+    op: impl Fn(&mut FunctionBuilder<'_>, Value) -> Value,
+) -> Values {
+    x.iter()
+        .map(|v| {
+            let bits = lanes.as_int(b, *v);
+            let bits = op(b, bits);
+            lanes.as_float(b, bits)
+        })
+        .collect()
+}
+
+/// x = n·π/2 + (y0 + y1) and n mod 4: `ops::math::reduce`.
+fn reduce(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> (Values, Values, Values) {
+    let inv_pio2 = lanes.c(b, INV_PIO2);
+    let scaled = mul(b, x, &inv_pio2);
+    let magic = lanes.c(b, MAGIC);
+    let shifted = add(b, &scaled, &magic);
+    let n = sub(b, &shifted, &magic);
+    let (low_two, two52_bits) = (lanes.i(b, LOW_TWO), lanes.i(b, TWO52_BITS));
+    let q_bits = on_bits(b, lanes, &shifted, |b, bits| {
+        let q = b.ins().band(bits, low_two);
+        b.ins().bor(q, two52_bits)
+    });
+    let two52 = lanes.c(b, TWO52);
+    let quadrant = sub(b, &q_bits, &two52);
+    let part = lanes.c(b, PIO2_1);
+    let n_part = mul(b, &n, &part);
+    let r1 = sub(b, x, &n_part);
+    // One round: r' = r − n·part, w' = n·tail − ((r − r') − n·part).
+    let round = |b: &mut FunctionBuilder<'_>, r: &[Value], part: f64, tail: f64| {
+        let part = lanes.c(b, part);
+        let w = mul(b, &n, &part);
+        let next = sub(b, r, &w);
+        let tail = lanes.c(b, tail);
+        let n_tail = mul(b, &n, &tail);
+        let lost = sub(b, r, &next);
+        let lost = sub(b, &lost, &w);
+        let w_next = sub(b, &n_tail, &lost);
+        (next, w_next)
+    };
+    let (r2, w2) = round(b, &r1, PIO2_2, PIO2_2T);
+    let y2 = sub(b, &r2, &w2);
+    let (r3, w3) = round(b, &r2, PIO2_3, PIO2_3T);
+    let y2_abs: Values = y2.iter().map(|v| b.ins().fabs(*v)).collect();
+    let two50 = lanes.c(b, TWO50);
+    let scaled = mul(b, &y2_abs, &two50);
+    let x_abs: Values = x.iter().map(|v| b.ins().fabs(*v)).collect();
+    let r = lanes.choose(b, FloatCC::LessThan, &scaled, &x_abs, &r3, &r2);
+    let w = lanes.choose(b, FloatCC::LessThan, &scaled, &x_abs, &w3, &w2);
+    let y0 = sub(b, &r, &w);
+    let lost = sub(b, &r, &y0);
+    let y1 = sub(b, &lost, &w);
+    (y0, y1, quadrant)
+}
+
+/// `ops::math::sin_kernel`.
+fn sin_kernel(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value], y: &[Value]) -> Values {
+    let [s1, s2, s3, s4, s5, s6] = SIN_S;
+    let z = mul(b, x, x);
+    let w = mul(b, &z, &z);
+    let inner = horner(b, lanes, &z, &[s3, s4]);
+    let z_inner = mul(b, &z, &inner);
+    let s2 = lanes.c(b, s2);
+    let left = add(b, &s2, &z_inner);
+    let zw = mul(b, &z, &w);
+    let outer = horner(b, lanes, &z, &[s5, s6]);
+    let right = mul(b, &zw, &outer);
+    let r = add(b, &left, &right);
+    let v = mul(b, &z, x);
+    let half = lanes.c(b, 0.5);
+    let half_y = mul(b, &half, y);
+    let vr = mul(b, &v, &r);
+    let inner = sub(b, &half_y, &vr);
+    let t = mul(b, &z, &inner);
+    let t = sub(b, &t, y);
+    let s1 = lanes.c(b, s1);
+    let vs1 = mul(b, &v, &s1);
+    let t = sub(b, &t, &vs1);
+    sub(b, x, &t)
+}
+
+/// `ops::math::cos_kernel`.
+fn cos_kernel(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value], y: &[Value]) -> Values {
+    let [c1, c2, c3, c4, c5, c6] = COS_C;
+    let z = mul(b, x, x);
+    let w = mul(b, &z, &z);
+    let inner = horner(b, lanes, &z, &[c1, c2, c3]);
+    let left = mul(b, &z, &inner);
+    let ww = mul(b, &w, &w);
+    let outer = horner(b, lanes, &z, &[c4, c5, c6]);
+    let right = mul(b, &ww, &outer);
+    let r = add(b, &left, &right);
+    let half = lanes.c(b, 0.5);
+    let hz = mul(b, &half, &z);
+    let one = lanes.c(b, 1.0);
+    let w = sub(b, &one, &hz);
+    let t = sub(b, &one, &w);
+    let t = sub(b, &t, &hz);
+    let zr = mul(b, &z, &r);
+    let xy = mul(b, x, y);
+    let u = sub(b, &zr, &xy);
+    let t = add(b, &t, &u);
+    add(b, &w, &t)
+}
+
+/// sin x for |x| < `TRIG_LIMIT`: `ops::math::sin_reduced`.
+pub(super) fn sin_reduced(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
+    let (y0, y1, q) = reduce(b, lanes, x);
+    let s = sin_kernel(b, lanes, &y0, &y1);
+    let c = cos_kernel(b, lanes, &y0, &y1);
+    let (one, two, three) = (lanes.c(b, 1.0), lanes.c(b, 2.0), lanes.c(b, 3.0));
+    let v = lanes.choose(b, FloatCC::Equal, &q, &one, &c, &s);
+    let v = lanes.choose(b, FloatCC::Equal, &q, &three, &c, &v);
+    let minus: Values = v.iter().map(|v| b.ins().fneg(*v)).collect();
+    let v = lanes.choose(b, FloatCC::GreaterThanOrEqual, &q, &two, &minus, &v);
+    let zero = lanes.c(b, 0.0);
+    lanes.choose(b, FloatCC::Equal, x, &zero, x, &v)
+}
+
+/// cos x for |x| < `TRIG_LIMIT`: `ops::math::cos_reduced`.
+pub(super) fn cos_reduced(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
+    let (y0, y1, q) = reduce(b, lanes, x);
+    let s = sin_kernel(b, lanes, &y0, &y1);
+    let c = cos_kernel(b, lanes, &y0, &y1);
+    let (one, two, three) = (lanes.c(b, 1.0), lanes.c(b, 2.0), lanes.c(b, 3.0));
+    let v = lanes.choose(b, FloatCC::Equal, &q, &one, &s, &c);
+    let v = lanes.choose(b, FloatCC::Equal, &q, &three, &s, &v);
+    let minus: Values = v.iter().map(|v| b.ins().fneg(*v)).collect();
+    let v2 = lanes.choose(b, FloatCC::Equal, &q, &one, &minus, &v);
+    lanes.choose(b, FloatCC::Equal, &q, &two, &minus, &v2)
 }

@@ -1,4 +1,4 @@
-"""Correctly rounded exp and ln at deterministic arguments, for tests/math.rs.
+"""Correctly rounded exp, ln, sin and cos at deterministic arguments, for tests/math.rs.
 
 Run from the repository root: python3 tests/data/ulp/reference.py  (needs mpmath).
 Each line: the argument's and the correctly rounded result's IEEE-754 bits, in hex.
@@ -43,3 +43,14 @@ ln_args += [1.0 + rng.choice([-1, 1]) * 10 ** rng.uniform(-16, -1) for _ in rang
 ln_args += [rng.randint(1, 2**52 - 1) * 2.0**-1074 for _ in range(300)]  # subnormal arguments
 ln_args += [rng.uniform(0.7, 1.45) for _ in range(200)]
 write("tests/data/ulp/ln.txt", ln_args, mpmath.log)
+
+# sin and cos below jitfit's limit of its own reduction (1.6e6): anywhere, small, tiny, and the
+# doubles nearest to multiples of π/2 (where the reduction cancels most).
+trig_args = [rng.uniform(-10.0, 10.0) for _ in range(1500)]
+trig_args += [rng.uniform(-1.6e6, 1.6e6) for _ in range(1000)]
+trig_args += [rng.choice([-1, 1]) * 10 ** rng.uniform(-20, 0) for _ in range(500)]
+trig_args += [rng.randint(1, 5) * 1e-310 for _ in range(20)]
+trig_args += [float(k * mpmath.pi / 2) for k in [rng.randint(-1_000_000, 1_000_000) for _ in range(800)]]
+trig_args += [float(k * mpmath.pi / 2) for k in range(-90, 91)]
+write("tests/data/ulp/sin.txt", trig_args, mpmath.sin)
+write("tests/data/ulp/cos.txt", trig_args, mpmath.cos)
