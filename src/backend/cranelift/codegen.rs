@@ -179,8 +179,9 @@ pub fn build_kernel(
     let exit = b.create_block();
     b.append_block_params_for_function_params(entry);
     // Accumulating kernels add point i of the call into partial sum i mod 4 of each slot
-    // (`solve::Partials`): in the vector loop the four partials are the lanes of `copies` = 2
-    // loop-carried `f64x2` values per slot (four independent additions per step); after it
+    // (`solve::Partials`): in the vector loop the four partials are the lanes of two
+    // loop-carried `f64x2` values per slot, pair c of a step (points 2c, 2c + 1) added into the
+    // slot's pair c mod 2, in point order (`copies` is even); after it
     // they are kept in `partials` (slot k's at 32·k), where the scalar loop adds its points;
     // at the exit each slot's (s₀ + s₁) + (s₂ + s₃) is added to `out_a[slot]`, once.
     let p = kernel.n_params();
@@ -198,7 +199,7 @@ pub fn build_kernel(
         _ => Vec::new(),
     };
     let accumulating = !slots.is_empty();
-    assert!(!accumulating || copies == 0 || copies == 2, "four partial sums are two pairs");
+    assert!(!accumulating || copies % 2 == 0, "four partial sums are two pairs");
     let partials = accumulating.then(|| {
         b.create_sized_stack_slot(StackSlotData::new(StackSlotKind::ExplicitSlot, (slots.len() * 32) as u32, 4))
     });
@@ -254,12 +255,12 @@ pub fn build_kernel(
         let done = b.create_block();
         let body = b.create_block();
         b.append_block_param(header, ptr);
-        for _ in 0..slots.len() * copies {
+        for _ in 0..slots.len() * 2 {
             b.append_block_param(header, types::F64X2);
         }
         let mut entry_args = vec![BlockArg::Value(zero)];
         let zeros = Lanes::PAIR.f(&mut b, 0.0);
-        entry_args.extend((0..slots.len() * copies).map(|_| BlockArg::Value(zeros)));
+        entry_args.extend((0..slots.len() * 2).map(|_| BlockArg::Value(zeros)));
         b.ins().jump(header, &entry_args);
 
         b.switch_to_block(header);
@@ -289,11 +290,14 @@ pub fn build_kernel(
         let terms = ctx.outputs(&mut b, Lanes::PAIR, copies, &pair, i_param, offset);
         let next = b.ins().iadd_imm_u(i_param, 2 * copies as i64);
         let mut loop_args = vec![BlockArg::Value(next)];
+        // Pair c of the step holds points 2c and 2c + 1: partials (2c mod 4, 2c + 1 mod 4),
+        // the slot's pair c mod 2, added in point order.
         for (k, term) in terms.iter().enumerate() {
+            let mut sums = [acc[k * 2], acc[k * 2 + 1]];
             for c in 0..copies {
-                let sum = b.ins().fadd(acc[k * copies + c], at(term, c));
-                loop_args.push(BlockArg::Value(sum));
+                sums[c % 2] = b.ins().fadd(sums[c % 2], at(term, c));
             }
+            loop_args.extend(sums.map(BlockArg::Value));
         }
         b.ins().jump(header, &loop_args);
     } else {

@@ -76,8 +76,10 @@ pub const FAST_COMPILE_PARAMS: usize = 1_000;
 /// (p = 300: 45 000 loop-carried values, 33 s in Cranelift before the fit could start).
 pub const FUSED_MAX_PARAMS: usize = 64;
 
-/// How many `f64x2` values a kernel's vector loop computes per step: two (four points, two
-/// chains the processor overlaps) for the streaming kernels of large data; one for
+/// How many `f64x2` values a kernel's vector loop computes per step: four (eight points, four
+/// chains the processor overlaps; two were 3–12% slower: exp decay normal equations 5.8–5.9 →
+/// 5.1 ns/point, Σr² 4.1–4.2 → 3.9, damped sine 16.1 → 14.9, the 10^7 fit's pass 43–44 → 42–43
+/// ms in `examples/large`) for the streaming kernels of large data; one for
 /// `residual_jacobian`, compiled before every fit (each more costs compile time, which a small
 /// fit pays in full); none for `predict` and `residuals` (plots, conversions). Measured with
 /// `examples/throughput.rs` and `jitfit fit … --json` (compile_seconds) on the 100-point decay:
@@ -89,7 +91,7 @@ fn vector_copies(kind: KernelKind) -> usize {
     match kind {
         KernelKind::Predict | KernelKind::Residuals => 0,
         KernelKind::ResidualJacobian => 1,
-        _ => 2,
+        _ => 4,
     }
 }
 
