@@ -24,11 +24,12 @@ fn main() {
     let x: Vec<f64> = (0..N).map(|i| (i % 1000) as f64 * 0.01).collect();
     let x2: Vec<f64> = (0..N).map(|i| (i / 1000) as f64 * 0.01).collect();
     let y: Vec<f64> = x.iter().map(|x| 3.0 * (-0.7 * x).exp() + 0.5).collect();
-    let models: [(&str, &[&str], &str, &[f64]); 6] = [
+    let models: [(&str, &[&str], &str, &[f64]); 7] = [
         ("exp_decay", &["x"], "a*exp(-b*x) + c", &[3.0, 0.7, 0.5]),
         ("power_law", &["x"], "a*(x + 0.5)^b + c", &[3.0, -0.7, 0.5]),
         ("cubic", &["x"], "a + b*x + c*x^2 + d*x^3", &[0.5, -0.2, 0.03, -0.001]),
         ("damped_sine", &["x"], "a*exp(-b*x)*sin(w*x + p) + c", &[3.0, 0.7, 2.0, 0.3, 0.5]),
+        ("step_atan", &["x"], "A*(0.5 + atan((x - c)/s)/pi) + B", &[2.0, 5.0, 0.7, 0.5]),
         ("rat43", &["x"], "b1 / ((1+exp[b2-b3*x])**(1/b4))", &[700.0, 5.0, 0.75, 1.3]),
         (
             "gauss2d_rotated",
@@ -86,4 +87,11 @@ fn main() {
         std::hint::black_box(s);
     });
     println!("{:<16} {hand:>14.2}   (hand-written Rust, jitfit's exp and sin)", "damped_sine");
+    let hand = best(|| {
+        let pi = std::f64::consts::PI;
+        let s: f64 =
+            x.iter().zip(&y).map(|(x, y)| (2.0 * (0.5 + ((x - 5.0) / 0.7).atan() / pi) + 0.5 - y).powi(2)).sum();
+        std::hint::black_box(s);
+    });
+    println!("{:<16} {hand:>14.2}   (hand-written Rust, std atan)", "step_atan");
 }
