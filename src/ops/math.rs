@@ -191,11 +191,17 @@ fn cos_kernel(x: f64, y: f64) -> f64 {
     w + (((1.0 - w) - hz) + (z * r - x * y))
 }
 
+/// sin and cos of x's reduced argument, and x's quadrant (n mod 4).
+#[inline(always)]
+fn kernels(x: f64) -> (f64, f64, f64) {
+    let (y0, y1, q) = reduce(x);
+    (sin_kernel(y0, y1), cos_kernel(y0, y1), q)
+}
+
 /// sin x for |x| < [`TRIG_LIMIT`]: the kernel of the quadrant, signed.
 #[inline(always)]
 pub fn sin_reduced(x: f64) -> f64 {
-    let (y0, y1, q) = reduce(x);
-    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
+    let (s, c, q) = kernels(x);
     let v = if q == 1.0 { c } else { s };
     let v = if q == 3.0 { c } else { v };
     let v = if q >= 2.0 { -v } else { v };
@@ -206,8 +212,7 @@ pub fn sin_reduced(x: f64) -> f64 {
 /// cos x for |x| < [`TRIG_LIMIT`].
 #[inline(always)]
 pub fn cos_reduced(x: f64) -> f64 {
-    let (y0, y1, q) = reduce(x);
-    let (s, c) = (sin_kernel(y0, y1), cos_kernel(y0, y1));
+    let (s, c, q) = kernels(x);
     let v = if q == 1.0 { s } else { c };
     let v = if q == 3.0 { s } else { v };
     let minus = -v;

@@ -378,11 +378,17 @@ fn cos_kernel(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value], y: &[Value
     add(b, &w, &t)
 }
 
-/// sin x for |x| < `TRIG_LIMIT`: `ops::math::sin_reduced`.
-pub(super) fn sin_reduced(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
+/// `ops::math::kernels`: (sin, cos) of the reduced argument and the quadrant.
+fn kernels(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> (Values, Values, Values) {
     let (y0, y1, q) = reduce(b, lanes, x);
     let s = sin_kernel(b, lanes, &y0, &y1);
     let c = cos_kernel(b, lanes, &y0, &y1);
+    (s, c, q)
+}
+
+/// sin x for |x| < `TRIG_LIMIT`: `ops::math::sin_reduced`.
+pub(super) fn sin_reduced(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
+    let (s, c, q) = kernels(b, lanes, x);
     let (one, two, three) = (lanes.c(b, 1.0), lanes.c(b, 2.0), lanes.c(b, 3.0));
     let v = lanes.choose(b, FloatCC::Equal, &q, &one, &c, &s);
     let v = lanes.choose(b, FloatCC::Equal, &q, &three, &c, &v);
@@ -394,9 +400,7 @@ pub(super) fn sin_reduced(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]
 
 /// cos x for |x| < `TRIG_LIMIT`: `ops::math::cos_reduced`.
 pub(super) fn cos_reduced(b: &mut FunctionBuilder<'_>, lanes: Lanes, x: &[Value]) -> Values {
-    let (y0, y1, q) = reduce(b, lanes, x);
-    let s = sin_kernel(b, lanes, &y0, &y1);
-    let c = cos_kernel(b, lanes, &y0, &y1);
+    let (s, c, q) = kernels(b, lanes, x);
     let (one, two, three) = (lanes.c(b, 1.0), lanes.c(b, 2.0), lanes.c(b, 3.0));
     let v = lanes.choose(b, FloatCC::Equal, &q, &one, &s, &c);
     let v = lanes.choose(b, FloatCC::Equal, &q, &three, &s, &v);
