@@ -105,9 +105,24 @@ impl Jac<'_> {
 
     /// ‖J e_k‖ for every column k.
     pub fn column_norms(&self) -> Vec<f64> {
+        let mut norms = Vec::new();
+        self.column_norms_into(&mut norms);
+        norms
+    }
+
+    /// [`Jac::column_norms`] into `out` (a buffer the caller reuses).
+    pub fn column_norms_into(&self, out: &mut Vec<f64>) {
         match *self {
-            Jac::Dense { j, m, n } => column_sums(j, m, n, |v, _| v * v).into_iter().map(f64::sqrt).collect(),
-            Jac::Gram { jtj, n, .. } => (0..n).map(|k| jtj[k * n + k].max(0.0).sqrt()).collect(),
+            Jac::Dense { j, m, n } => {
+                column_sums(j, m, n, |v, _| v * v, out);
+                for v in out.iter_mut() {
+                    *v = v.sqrt();
+                }
+            }
+            Jac::Gram { jtj, n, .. } => {
+                out.clear();
+                out.extend((0..n).map(|k| jtj[k * n + k].max(0.0).sqrt()));
+            }
         }
     }
 
@@ -460,6 +475,21 @@ pub fn solve_lsq_trust_region(
     delta: f64,
     initial_alpha: Option<f64>,
 ) -> (Vec<f64>, f64, usize) {
+    let mut p = Vec::new();
+    let (alpha, iterations) = solve_lsq_trust_region_into(n, m, svd, delta, initial_alpha, &mut p);
+    (p, alpha, iterations)
+}
+
+/// [`solve_lsq_trust_region`] with p written into `p` (a buffer the caller reuses): returns
+/// (α, iterations).
+pub fn solve_lsq_trust_region_into(
+    n: usize,
+    m: usize,
+    svd: &SvdParts,
+    delta: f64,
+    initial_alpha: Option<f64>,
+    p: &mut Vec<f64>,
+) -> (f64, usize) {
     // Singular values at rounding level carry no information: their directions are noise
     // (Uᵀf there is rounding, divided by a ~1e-17 singular value). Treat them as exactly zero.
     let cut = rounding_cut(svd, m, n);
@@ -498,10 +528,9 @@ pub fn solve_lsq_trust_region(
 
     let full_rank = m >= n && s.len() == n && s.iter().all(|v| *v > cut);
     // The Gauss–Newton step (the minimum-norm one when J is rank-deficient), if it fits.
-    let mut p = Vec::new();
-    svd.v_combination_into(&mut p, k, |c| if uf[c] == 0.0 { 0.0 } else { -uf[c] / s[c] });
-    if norm(&p) <= delta {
-        return (p, 0.0, 0);
+    svd.v_combination_into(p, k, |c| if uf[c] == 0.0 { 0.0 } else { -uf[c] / s[c] });
+    if norm(p) <= delta {
+        return (0.0, 0);
     }
 
     let mut alpha_upper = norm(suf) / delta;
@@ -542,14 +571,14 @@ pub fn solve_lsq_trust_region(
     if !(alpha >= alpha_lower && alpha <= alpha_upper && alpha.is_finite()) || (alpha <= 0.0 && !full_rank) {
         alpha = evaluated;
     }
-    svd.v_combination_into(&mut p, k, |c| if suf[c] == 0.0 { 0.0 } else { -suf[c] / (s[c] * s[c] + alpha) });
-    let p_norm = norm(&p);
+    svd.v_combination_into(p, k, |c| if suf[c] == 0.0 { 0.0 } else { -suf[c] / (s[c] * s[c] + alpha) });
+    let p_norm = norm(p);
     if p_norm > 0.0 {
-        for x in &mut p {
+        for x in p.iter_mut() {
             *x *= delta / p_norm;
         }
     }
-    (p, alpha, iterations)
+    (alpha, iterations)
 }
 
 /// ½‖J s‖² + ½ sᵀdiag s + gᵀs (J columns scaled by `d`).
@@ -707,16 +736,16 @@ pub fn cl_scaling_vector(x: &[f64], g: &[f64], lb: &[f64], ub: &[f64]) -> (Vec<f
     (v, dv)
 }
 
-/// Jᵀf for row-major J.
-pub fn gradient(j: &[f64], m: usize, n: usize, f: &[f64]) -> Vec<f64> {
-    column_sums(j, m, n, |v, i| v * f[i])
+/// Jᵀf for row-major J, into `g` (a buffer the caller reuses).
+pub fn gradient_into(j: &[f64], m: usize, n: usize, f: &[f64], g: &mut Vec<f64>) {
+    column_sums(j, m, n, |v, i| v * f[i], g)
 }
 
 /// Σᵢ term(J[i][k], i) for every column k of the row-major m × n `j`: Jᵀf and the column
 /// norms. Up to eight columns, a row's n terms are unrolled (n fixed at compile time) and two
 /// rows go into two sets of partial sums, so the additions are independent.
-fn column_sums(j: &[f64], m: usize, n: usize, term: impl Fn(f64, usize) -> f64) -> Vec<f64> {
-    fn fixed<const N: usize>(j: &[f64], m: usize, term: impl Fn(f64, usize) -> f64) -> Vec<f64> {
+fn column_sums(j: &[f64], m: usize, n: usize, term: impl Fn(f64, usize) -> f64, out: &mut Vec<f64>) {
+    fn fixed<const N: usize>(j: &[f64], m: usize, term: impl Fn(f64, usize) -> f64, out: &mut Vec<f64>) {
         let (mut even, mut odd) = ([0.0f64; N], [0.0f64; N]);
         let pairs = j[..m * N].chunks_exact(2 * N);
         if let Some(last) = pairs.remainder().first_chunk::<N>() {
@@ -731,26 +760,35 @@ fn column_sums(j: &[f64], m: usize, n: usize, term: impl Fn(f64, usize) -> f64) 
                 odd[k] += term(b[k], 2 * i + 1);
             }
         }
-        (0..N).map(|k| even[k] + odd[k]).collect()
+        out.clear();
+        out.extend((0..N).map(|k| even[k] + odd[k]));
     }
     match n {
-        1 => fixed::<1>(j, m, term),
-        2 => fixed::<2>(j, m, term),
-        3 => fixed::<3>(j, m, term),
-        4 => fixed::<4>(j, m, term),
-        5 => fixed::<5>(j, m, term),
-        6 => fixed::<6>(j, m, term),
-        7 => fixed::<7>(j, m, term),
-        8 => fixed::<8>(j, m, term),
+        1 => fixed::<1>(j, m, term, out),
+        2 => fixed::<2>(j, m, term, out),
+        3 => fixed::<3>(j, m, term, out),
+        4 => fixed::<4>(j, m, term, out),
+        5 => fixed::<5>(j, m, term, out),
+        6 => fixed::<6>(j, m, term, out),
+        7 => fixed::<7>(j, m, term, out),
+        8 => fixed::<8>(j, m, term, out),
         _ => {
-            let mut sums = vec![0.0; n];
+            out.clear();
+            out.resize(n, 0.0);
             for (i, row) in j[..m * n].chunks_exact(n).enumerate() {
                 for k in 0..n {
-                    sums[k] += term(row[k], i);
+                    out[k] += term(row[k], i);
                 }
             }
-            sums
         }
+    }
+}
+
+/// [`jac_scale`] after the first: `scale_inv` = max(norms, scale_inv), `scale` = 1/that, in place.
+pub fn jac_scale_update(column_norms: &[f64], scale: &mut [f64], scale_inv: &mut [f64]) {
+    for k in 0..scale_inv.len() {
+        scale_inv[k] = column_norms[k].max(scale_inv[k]);
+        scale[k] = 1.0 / scale_inv[k];
     }
 }
 

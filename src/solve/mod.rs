@@ -588,9 +588,9 @@ impl<'p> Evaluator<'p> {
     /// Makes x (the point of the last `cost_at`, or the start) the iterate: evaluates J.
     fn accept(&mut self, x: &[f64]) -> Result<State, SolveError> {
         let (m, n) = (self.m, self.n);
-        let (mut f_true, mut f, mut j) = match self.spare.take() {
-            Some(s) => (s.f_true, s.f, s.jac),
-            None => (Vec::new(), Vec::new(), Vec::new()),
+        let (mut f_true, mut f, mut j, mut g) = match self.spare.take() {
+            Some(s) => (s.f_true, s.f, s.jac, s.g),
+            None => (Vec::new(), Vec::new(), Vec::new(), Vec::new()),
         };
         f_true.clone_from(&self.trial);
         f.clone_from(&f_true);
@@ -627,7 +627,7 @@ impl<'p> Evaluator<'p> {
                 }
             }
             self.loss.scale(&mut f, &mut j, n, self.f_scale);
-            let g = common::gradient(&j, m, n, &f);
+            common::gradient_into(&j, m, n, &f, &mut g);
             (j, g, cost)
         };
         self.njev += 1;

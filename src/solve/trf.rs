@@ -100,6 +100,8 @@ pub fn trf(
     let mut scratch = SvdScratch::default();
     // Buffers every iteration refills: the scalings, the scaled gradient, the trial point.
     let (mut d, mut g_h, mut x_new) = (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
+    // And the trial's steps (scaled and not) and the column norms.
+    let (mut p_h, mut step, mut step_h, mut norms) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     loop {
         let g = &state.g;
         // Without bounds v = 1 and dv = 0: d is x_scale alone, g unweighted (and no vectors
@@ -141,15 +143,21 @@ pub fn trf(
         let mut actual_reduction = -1.0;
         let mut accepted = false;
         while actual_reduction <= 0.0 && ev.nfev < max_nfev {
-            let (p_h, new_alpha, _) = solve_lsq_trust_region(n, rows, &svd, delta, Some(alpha));
+            let (new_alpha, _) = solve_lsq_trust_region_into(n, rows, &svd, delta, Some(alpha), &mut p_h);
             alpha = new_alpha;
             let gauss_newton = new_alpha == 0.0;
-            let (step, step_h, predicted_reduction) = if bounded {
+            let predicted_reduction = if bounded {
                 let p: Vec<f64> = (0..n).map(|i| d[i] * p_h[i]).collect();
-                select_step(&x, &jac, &diag_h, &g_h, p, p_h, &d, delta, lb, ub, theta)
+                let predicted;
+                (step, step_h, predicted) =
+                    select_step(&x, &jac, &diag_h, &g_h, p, p_h.clone(), &d, delta, lb, ub, theta);
+                predicted
             } else {
                 let predicted = -evaluate_quadratic(&jac, &d, &g_h, &p_h, None);
-                ((0..n).map(|i| d[i] * p_h[i]).collect(), p_h, predicted)
+                step.clear();
+                step.extend((0..n).map(|i| d[i] * p_h[i]));
+                std::mem::swap(&mut step_h, &mut p_h);
+                predicted
             };
             x_new.clear();
             x_new.extend((0..n).map(|i| x[i] + step[i]));
@@ -200,7 +208,8 @@ pub fn trf(
             let next = ev.accept(&x)?;
             ev.recycle(std::mem::replace(&mut state, next));
             if jac_scaling {
-                (scale, scale_inv) = jac_scale(ev.jac(&state).column_norms(), Some(&scale_inv));
+                ev.jac(&state).column_norms_into(&mut norms);
+                jac_scale_update(&norms, &mut scale, &mut scale_inv);
             }
         }
         iterations += 1;
