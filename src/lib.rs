@@ -68,7 +68,7 @@ pub use error::Error;
 pub use fit::{
     Bands, Bootstrap, BootstrapParameter, Contour, Data, Derived, Estimator, FITTED, Fit, FitBuilder, FitError,
     FitOptions, GlobalFit, GlobalSet, Interval, Level, Limit, ParameterProfile, Profile, ProfileTest, Resampling,
-    Reweighting, Scale, SetFit, compile, compile_with_vars, default_start, fit_global_sets,
+    Reweighting, Scale, SetFit, compile, compile_with_vars, default_start, fit_global_sets, fit_options,
 };
 pub use model::{Model, ModelError, ModelOptions, StageTimes, evaluate_columns};
 pub use syntax::Names;

@@ -579,11 +579,8 @@ impl CompiledModel {
         if names.is_empty() {
             return Ok(out);
         }
-        // (Through a function, for the closure to be generic over the builder's lifetime.)
-        fn for_any<F: for<'d> Fn(FitBuilder<'d>) -> FitBuilder<'d>>(f: F) -> F {
-            f
-        }
-        let with_shapes = for_any(|fit| out.shaped.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
+        let with_shapes =
+            crate::fit::fit_options(|fit| out.shaped.iter().fold(configure(fit), |fit, (n, v)| fit.initial(n, *v)));
         let found = self.pre_search(data, with_shapes, &names, 256, seed)?;
         out.searched = names
             .into_iter()

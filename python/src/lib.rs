@@ -348,7 +348,7 @@ impl FitInputs {
             if let Some(s) = sigma {
                 data = data.sigma(s);
             }
-            let configure = options(|mut fit| {
+            let configure = jitfit::fit_options(|mut fit| {
                 fit = fit.bounds(&lower, &upper).absolute_sigma(absolute_sigma).method(method).loss(loss, f_scale);
                 if let Some(p0) = &p0 {
                     fit = fit.p0(p0);
@@ -394,11 +394,6 @@ impl FitInputs {
         })
         .map_err(value_error)
     }
-}
-
-/// A closure that sets a fit's options, as `pre_search` takes one (for any builder's lifetime).
-fn options<F: for<'d> Fn(jitfit::FitBuilder<'d>) -> jitfit::FitBuilder<'d>>(f: F) -> F {
-    f
 }
 
 /// Where the parameters without p0 start.

@@ -214,6 +214,13 @@ pub enum Estimator {
     Poisson,
 }
 
+/// Returns `f`, typed as a closure that sets a fit's options for a builder of any lifetime —
+/// what `pre_search`, `guess_starts` and `fit_batch` take. (A closure written in place gets
+/// one lifetime, not all; passing it through this function makes it generic.)
+pub fn fit_options<F: for<'d> Fn(FitBuilder<'d>) -> FitBuilder<'d>>(f: F) -> F {
+    f
+}
+
 /// Builds and runs a fit of a compiled model to data.
 pub struct FitBuilder<'d> {
     model: Arc<CompiledModel>,
