@@ -467,22 +467,9 @@ pub fn rounding_cut(svd: &SvdParts, m: usize, n: usize) -> f64 {
 }
 
 /// Solves min ‖J p + f‖ subject to ‖p‖ ≤ Δ from the SVD of J (Moré's secular equation on
-/// α, the Levenberg–Marquardt parameter). Returns (p, α, iterations).
+/// α, the Levenberg–Marquardt parameter): p into `p` (a buffer the caller reuses across
+/// trials); returns (α, iterations).
 pub fn solve_lsq_trust_region(
-    n: usize,
-    m: usize,
-    svd: &SvdParts,
-    delta: f64,
-    initial_alpha: Option<f64>,
-) -> (Vec<f64>, f64, usize) {
-    let mut p = Vec::new();
-    let (alpha, iterations) = solve_lsq_trust_region_into(n, m, svd, delta, initial_alpha, &mut p);
-    (p, alpha, iterations)
-}
-
-/// [`solve_lsq_trust_region`] with p written into `p` (a buffer the caller reuses): returns
-/// (α, iterations).
-pub fn solve_lsq_trust_region_into(
     n: usize,
     m: usize,
     svd: &SvdParts,
@@ -784,26 +771,25 @@ fn column_sums(j: &[f64], m: usize, n: usize, term: impl Fn(f64, usize) -> f64, 
     }
 }
 
-/// [`jac_scale`] after the first: `scale_inv` = max(norms, scale_inv), `scale` = 1/that, in place.
+/// x_scale="jac" at the start: the inverse column norms (a zero norm taken as 1), as
+/// (scale, scale_inv) (scipy's `compute_jac_scale`); [`jac_scale_update`] after each step.
+pub fn jac_scale(column_norms: Vec<f64>) -> (Vec<f64>, Vec<f64>) {
+    let mut inv = column_norms;
+    for v in &mut inv {
+        if *v == 0.0 {
+            *v = 1.0;
+        }
+    }
+    (inv.iter().map(|v| 1.0 / v).collect(), inv)
+}
+
+/// x_scale="jac" after a step, in place: `scale_inv` never decreases (max of the new column
+/// norms and the old), `scale` = 1/`scale_inv`.
 pub fn jac_scale_update(column_norms: &[f64], scale: &mut [f64], scale_inv: &mut [f64]) {
     for k in 0..scale_inv.len() {
         scale_inv[k] = column_norms[k].max(scale_inv[k]);
         scale[k] = 1.0 / scale_inv[k];
     }
-}
-
-/// x_scale="jac": the inverse column norms, never decreasing (scipy's `compute_jac_scale`).
-/// Returns (scale, scale_inv).
-pub fn jac_scale(column_norms: Vec<f64>, old_inv: Option<&[f64]>) -> (Vec<f64>, Vec<f64>) {
-    let mut inv = column_norms;
-    for k in 0..inv.len() {
-        match old_inv {
-            None if inv[k] == 0.0 => inv[k] = 1.0,
-            Some(old) => inv[k] = inv[k].max(old[k]),
-            None => {}
-        }
-    }
-    (inv.iter().map(|v| 1.0 / v).collect(), inv)
 }
 
 /// Trust-radius update and reduction ratio (scipy's `update_tr_radius`).
@@ -846,11 +832,12 @@ mod tests {
         // J = I (2×2), f = (1, 2): the Gauss–Newton step is -f.
         let a = Mat::from_fn(2, 2, |i, j| if i == j { 1.0 } else { 0.0 });
         let svd = svd_parts(&a, &[1.0, 2.0]).unwrap();
-        let (p, alpha, _) = solve_lsq_trust_region(2, 2, &svd, 10.0, None);
+        let mut p = Vec::new();
+        let (alpha, _) = solve_lsq_trust_region(2, 2, &svd, 10.0, None, &mut p);
         assert!((p[0] + 1.0).abs() < 1e-15 && (p[1] + 2.0).abs() < 1e-15);
         assert_eq!(alpha, 0.0);
         // A small radius: the step is on the boundary.
-        let (p, alpha, _) = solve_lsq_trust_region(2, 2, &svd, 0.5, None);
+        let (alpha, _) = solve_lsq_trust_region(2, 2, &svd, 0.5, None, &mut p);
         assert!((norm(&p) - 0.5).abs() < 1e-12);
         assert!(alpha > 0.0);
     }

@@ -35,10 +35,12 @@ pub fn lm(
     let mut first = true;
     let ones = vec![1.0; n];
     let mut scratch = SvdScratch::default();
+    // Buffers every iteration refills: the column norms and the trial's scaled step.
+    let (mut norms, mut q) = (Vec::with_capacity(n), Vec::with_capacity(n));
 
     loop {
         let jac = ev.jac(&state);
-        let norms = jac.column_norms();
+        jac.column_norms_into(&mut norms);
         let g = &state.g;
         // MINPACK's scaled gradient: the cosine of the angle between f and each column of J.
         let mut gnorm = 0.0f64;
@@ -78,7 +80,7 @@ pub fn lm(
                 status = Some(Status::MaxEvaluations);
                 break;
             }
-            let (q, alpha, _) = solve_lsq_trust_region(n, jac.m(), &svd, delta, Some(par));
+            let (alpha, _) = solve_lsq_trust_region(n, jac.m(), &svd, delta, Some(par), &mut q);
             par = alpha;
             let p: Vec<f64> = (0..n).map(|k| q[k] / diag[k]).collect();
             let pnorm = norm(&q);

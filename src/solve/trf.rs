@@ -59,7 +59,7 @@ pub fn trf(
     let mut state = ev.start(&x)?;
     let jac_scaling = matches!(options.x_scale, XScale::Jacobian);
     let (mut scale, mut scale_inv) = match &options.x_scale {
-        XScale::Jacobian => jac_scale(ev.jac(&state).column_norms(), None),
+        XScale::Jacobian => jac_scale(ev.jac(&state).column_norms()),
         XScale::Fixed(s) => (s.clone(), s.iter().map(|v| 1.0 / v).collect()),
     };
 
@@ -143,7 +143,7 @@ pub fn trf(
         let mut actual_reduction = -1.0;
         let mut accepted = false;
         while actual_reduction <= 0.0 && ev.nfev < max_nfev {
-            let (new_alpha, _) = solve_lsq_trust_region_into(n, rows, &svd, delta, Some(alpha), &mut p_h);
+            let (new_alpha, _) = solve_lsq_trust_region(n, rows, &svd, delta, Some(alpha), &mut p_h);
             alpha = new_alpha;
             let gauss_newton = new_alpha == 0.0;
             let predicted_reduction = if bounded {
