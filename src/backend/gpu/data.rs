@@ -151,25 +151,26 @@ impl GpuData {
             while start < m || (m == 0 && chunks.is_empty()) {
                 let end = (start + chunk_points).min(m);
                 let n = end - start;
-                let columns = encode(vars.iter().flat_map(|c| c[start..end].iter().copied()), precision);
-                let w = match weights {
-                    Some(w) => encode(w[start..end].iter().copied(), precision),
-                    None => encode(std::iter::repeat_n(1.0, n), precision),
-                };
-                let chunk = device.scoped(|d| DeviceChunk {
-                    n,
-                    precision,
-                    vars: upload(d, "vars", &columns, storage),
-                    y: upload(d, "y", &encode(y[start..end].iter().copied(), precision), storage),
-                    weights: upload(d, "weights", &w, storage),
-                    info: upload(
-                        d,
-                        "info",
-                        bytemuck::cast_slice::<u32, u8>(&[n as u32, 0, 0, 0]),
-                        wgpu::BufferUsages::UNIFORM,
-                    ),
-                    max_x,
-                })?;
+                let columns: Vec<&[f64]> = vars.iter().map(|c| &c[start..end]).collect();
+                let chunk = device.scoped(|d| -> Result<DeviceChunk, GpuError> {
+                    Ok(DeviceChunk {
+                        n,
+                        precision,
+                        vars: upload_columns(d, "vars", &columns, precision)?,
+                        y: upload_columns(d, "y", &[&y[start..end]], precision)?,
+                        weights: match weights {
+                            Some(w) => upload_columns(d, "weights", &[&w[start..end]], precision)?,
+                            None => upload_ones(d, "weights", n, precision)?,
+                        },
+                        info: upload(
+                            d,
+                            "info",
+                            bytemuck::cast_slice::<u32, u8>(&[n as u32, 0, 0, 0]),
+                            wgpu::BufferUsages::UNIFORM,
+                        ),
+                        max_x,
+                    })
+                })??;
                 chunks.push(chunk);
                 start = end;
             }
@@ -372,4 +373,77 @@ fn upload<T: bytemuck::Pod>(
         bytes
     };
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
+}
+
+/// Values converted per block of this many (the block's f32 form is the only host copy).
+const CONVERT_BLOCK: usize = 1 << 20;
+
+/// A storage buffer holding `columns` back to back in `precision`, written straight into the
+/// buffer's mapped memory: f64 as they are, f32 through one block converted by the thread
+/// pool (10^7 points through whole `Vec<u8>` copies took ~0.5 s, most of a GPU fit).
+fn upload_columns(
+    device: &wgpu::Device,
+    label: &str,
+    columns: &[&[f64]],
+    precision: Precision,
+) -> Result<wgpu::Buffer, GpuError> {
+    use rayon::prelude::*;
+    let size = precision.size();
+    let total = columns.iter().map(|c| c.len()).sum::<usize>();
+    let buffer = mapped_storage(device, label, total * size);
+    {
+        let mut view = buffer.slice(..).get_mapped_range_mut().map_err(unmappable)?;
+        let mut rest = view.slice(..total * size);
+        let mut narrow = vec![0f32; if precision == Precision::F32 { CONVERT_BLOCK.min(total) } else { 0 }];
+        for values in columns.iter().flat_map(|c| c.chunks(CONVERT_BLOCK)) {
+            let (mut out, tail) = rest.split_at(values.len() * size);
+            rest = tail;
+            match precision {
+                Precision::F64 => out.copy_from_slice(bytemuck::cast_slice(values)),
+                Precision::F32 => {
+                    let narrow = &mut narrow[..values.len()];
+                    narrow.par_chunks_mut(1 << 14).zip(values.par_chunks(1 << 14)).for_each(|(n, v)| {
+                        n.iter_mut().zip(v).for_each(|(n, v)| *n = *v as f32);
+                    });
+                    out.copy_from_slice(bytemuck::cast_slice(narrow));
+                }
+            }
+        }
+    }
+    buffer.unmap();
+    Ok(buffer)
+}
+
+/// A storage buffer of `n` ones in `precision` (the weights of an unweighted fit).
+fn upload_ones(device: &wgpu::Device, label: &str, n: usize, precision: Precision) -> Result<wgpu::Buffer, GpuError> {
+    let buffer = mapped_storage(device, label, n * precision.size());
+    {
+        let mut view = buffer.slice(..).get_mapped_range_mut().map_err(unmappable)?;
+        let one = encode(std::iter::once(1.0), precision);
+        let ones: Vec<u8> = one.iter().copied().cycle().take(one.len() << 12).collect();
+        let mut rest = view.slice(..n * one.len());
+        while !rest.is_empty() {
+            let len = ones.len().min(rest.len());
+            let (mut out, tail) = rest.split_at(len);
+            rest = tail;
+            out.copy_from_slice(&ones[..len]);
+        }
+    }
+    buffer.unmap();
+    Ok(buffer)
+}
+
+fn unmappable(e: wgpu::MapRangeError) -> GpuError {
+    GpuError::Internal(format!("writing data to the device: {e}"))
+}
+
+/// A storage buffer of `bytes` (at least 8: bindings may not be empty, and an empty one — a
+/// model without variables — holds one zero wide enough for an f64), mapped for writing.
+fn mapped_storage(device: &wgpu::Device, label: &str, bytes: usize) -> wgpu::Buffer {
+    device.create_buffer(&wgpu::BufferDescriptor {
+        label: Some(label),
+        size: bytes.max(8) as u64,
+        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+        mapped_at_creation: true,
+    })
 }
