@@ -28,6 +28,9 @@ pub struct GpuDevice {
     pub(crate) queue: wgpu::Queue,
     pub(crate) limits: wgpu::Limits,
     info: wgpu::AdapterInfo,
+    /// Shaders reach the driver as SPIR-V with every float operation `NoContraction`
+    /// ([`exact_spirv`]); false where the backend takes no SPIR-V (Metal, DX12).
+    exact: bool,
     /// Set by the device-lost callback: permanent.
     lost: Arc<Mutex<Option<GpuError>>>,
     /// The first error the uncaptured-error handler saw since the last check: reported once.
@@ -51,8 +54,14 @@ fn open() -> Result<GpuDevice, GpuError> {
     let info = adapter.get_info();
     // Ask for the adapter's own limits: the largest buffers and dispatches it allows.
     let limits = adapter.limits();
-    // f64 shaders where the adapter has them (the finish of a fit then stays on the device).
-    let features = adapter.features() & wgpu::Features::SHADER_F64;
+    // f64 shaders where the adapter has them (the finish of a fit then stays on the device);
+    // on Vulkan, our own SPIR-V (see `exact_spirv`).
+    let mut wanted = wgpu::Features::SHADER_F64;
+    if info.backend == wgpu::Backend::Vulkan {
+        wanted |= wgpu::Features::PASSTHROUGH_SHADERS;
+    }
+    let features = adapter.features() & wanted;
+    let exact = features.contains(wgpu::Features::PASSTHROUGH_SHADERS);
     let descriptor = wgpu::DeviceDescriptor {
         label: Some("jitfit"),
         required_features: features,
@@ -74,7 +83,7 @@ fn open() -> Result<GpuDevice, GpuError> {
             slot.get_or_insert(classify(error));
         }
     }));
-    Ok(GpuDevice { device, queue, limits, info, lost, uncaptured })
+    Ok(GpuDevice { device, queue, limits, info, exact, lost, uncaptured })
 }
 
 /// A bind group of whole buffers, binding k = `buffers[k]`.
@@ -121,6 +130,12 @@ impl GpuDevice {
     /// The largest buffer binding the device allows, in bytes.
     pub fn largest_binding(&self) -> u64 {
         self.limits.max_storage_buffer_binding_size.min(self.limits.max_buffer_size)
+    }
+
+    /// True when the shaders' float arithmetic is exactly the interpreter's: each operation
+    /// rounded on its own, never `a*b + c` fused into one FMA ([`exact_spirv`]).
+    pub fn exact_arithmetic(&self) -> bool {
+        self.exact
     }
 
     /// True when the device runs f64 shaders (`SHADER_F64`).
@@ -190,25 +205,43 @@ impl GpuDevice {
         layout: &wgpu::BindGroupLayout,
         source: String,
     ) -> Result<wgpu::ComputePipeline, GpuError> {
-        self.scoped(|d| {
+        self.scoped(|d| -> Result<wgpu::ComputePipeline, GpuError> {
             let pipeline_layout = d.create_pipeline_layout(&wgpu::PipelineLayoutDescriptor {
                 label: Some(label),
                 bind_group_layouts: &[Some(layout)],
                 immediate_size: 0,
             });
-            let module = d.create_shader_module(wgpu::ShaderModuleDescriptor {
-                label: Some(label),
-                source: wgpu::ShaderSource::Wgsl(source.into()),
-            });
-            d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            let module = match self.exact.then(|| exact_spirv(&source, self.has_f64())) {
+                Some(Ok(words)) => {
+                    let entry = wgpu::PassthroughShaderEntryPoint {
+                        name: "main".into(),
+                        workgroup_size: (crate::backend::wgsl::WORKGROUP_SIZE, 1, 1),
+                    };
+                    let descriptor = wgpu::ShaderModuleDescriptorPassthrough {
+                        label: Some(label),
+                        entry_points: vec![entry].into(),
+                        spirv: Some(words.into()),
+                        ..Default::default()
+                    };
+                    // SAFETY: the words are naga's SPIR-V for a module naga validated (with
+                    // bounds-checked indexing), plus decorations that only forbid contraction.
+                    unsafe { d.create_shader_module_passthrough(descriptor) }
+                }
+                Some(Err(e)) => return Err(GpuError::Internal(format!("{label}: {e}"))),
+                None => d.create_shader_module(wgpu::ShaderModuleDescriptor {
+                    label: Some(label),
+                    source: wgpu::ShaderSource::Wgsl(source.into()),
+                }),
+            };
+            Ok(d.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(label),
                 layout: Some(&pipeline_layout),
                 module: &module,
                 entry_point: Some("main"),
                 compilation_options: Default::default(),
                 cache: None,
-            })
-        })
+            }))
+        })?
     }
 
     /// The bytes of `buffers` (`MAP_READ` buffers that submitted copies fill): maps them all,
@@ -253,5 +286,121 @@ impl GpuDevice {
             return Err(classify(error));
         }
         Ok(value)
+    }
+}
+
+/// SPIR-V's `NoContraction` decoration.
+const NO_CONTRACTION: u32 = 42;
+
+/// The compute shader `source` as naga's SPIR-V, with the result of every float add,
+/// subtract, multiply and divide decorated `NoContraction`. Without it a Vulkan driver may fuse
+/// `a*b + c` into one FMA — NVIDIA's does (an H200: exp(a·x) 212 ulp from the interpreter's
+/// near overflow, the same Σr² differing between two kernels) — and the shaders would no longer
+/// compute what the interpreter and Cranelift compute, bit for bit.
+pub(crate) fn exact_spirv(source: &str, f64: bool) -> Result<Vec<u32>, String> {
+    use naga::back::spv;
+    use naga::proc::{BoundsCheckPolicies, BoundsCheckPolicy};
+    let module = naga::front::wgsl::parse_str(source).map_err(|e| e.emit_to_string(source))?;
+    let capabilities = if f64 { naga::valid::Capabilities::FLOAT64 } else { naga::valid::Capabilities::empty() };
+    let info = naga::valid::Validator::new(naga::valid::ValidationFlags::all(), capabilities)
+        .validate(&module)
+        .map_err(|e| e.emit_to_string(source))?;
+    let restrict = BoundsCheckPolicy::Restrict;
+    let options = spv::Options {
+        flags: spv::WriterFlags::empty(),
+        // Every kernel writes its workgroup array before the barrier that precedes any read
+        // (the reductions' partial sums); naga's polyfill zeroing tripled lavapipe's compile
+        // time and halved its throughput.
+        zero_initialize_workgroup_memory: spv::ZeroInitializeWorkgroupMemoryMode::None,
+        bounds_check_policies: BoundsCheckPolicies {
+            index: restrict,
+            buffer: restrict,
+            image_load: restrict,
+            binding_array: restrict,
+        },
+        ..Default::default()
+    };
+    let pipeline = spv::PipelineOptions { shader_stage: naga::ShaderStage::Compute, entry_point: "main".into() };
+    let words = spv::write_vec(&module, &info, &options, Some(&pipeline)).map_err(|e| e.to_string())?;
+    Ok(no_contraction(&words))
+}
+
+/// `words` with `OpDecorate %r NoContraction` for every result `%r` of OpFAdd, OpFSub,
+/// OpFMul, OpFDiv, OpVectorTimesScalar and OpDot, placed after the module's other
+/// annotations (SPIR-V's logical layout: debug names, then annotations, then types).
+fn no_contraction(words: &[u32]) -> Vec<u32> {
+    // Opcodes that may precede the types section: source and debug instructions,
+    // capabilities, extensions, imports, the memory model, entry points, execution modes and
+    // annotations.
+    const PREAMBLE: [u32; 24] =
+        [2, 3, 4, 5, 6, 7, 8, 10, 11, 14, 15, 16, 17, 71, 72, 73, 74, 75, 317, 330, 331, 332, 5632, 5633];
+    const FLOAT_OPS: [u32; 6] = [129, 131, 133, 136, 142, 148];
+    const HEADER: usize = 5;
+    let mut insert_at = None;
+    let mut decorations = Vec::new();
+    let mut i = HEADER;
+    while i < words.len() {
+        let (count, opcode) = ((words[i] >> 16) as usize, words[i] & 0xffff);
+        if count == 0 || i + count > words.len() {
+            break; // malformed: leave the module as naga wrote it
+        }
+        if insert_at.is_none() && !PREAMBLE.contains(&opcode) {
+            insert_at = Some(i);
+        }
+        if FLOAT_OPS.contains(&opcode) && count >= 3 {
+            decorations.extend([(3 << 16) | 71, words[i + 2], NO_CONTRACTION]);
+        }
+        i += count;
+    }
+    let at = insert_at.unwrap_or(words.len()).min(words.len());
+    let mut out = Vec::with_capacity(words.len() + decorations.len());
+    out.extend_from_slice(&words[..at]);
+    out.extend(decorations);
+    out.extend_from_slice(&words[at..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every float add, subtract, multiply and divide gets one `NoContraction`, placed after
+    /// the preamble and before the first type; nothing else moves.
+    #[test]
+    fn every_float_operation_is_marked_no_contraction() {
+        let source = "@group(0) @binding(0) var<storage, read_write> v: array<f32>;\n\
+            @compute @workgroup_size(64)\n\
+            fn main(@builtin(global_invocation_id) id: vec3<u32>) {\n\
+                let i = id.x;\n\
+                v[i] = v[i] * v[i + 1u] + v[i + 2u] - v[i + 3u] / v[i + 4u];\n\
+            }\n";
+        let words = exact_spirv(source, false).unwrap();
+        let instructions = |words: &[u32]| {
+            let mut out = Vec::new();
+            let mut i = 5;
+            while i < words.len() {
+                let count = (words[i] >> 16) as usize;
+                out.push(words[i..i + count].to_vec());
+                i += count;
+            }
+            out
+        };
+        let all = instructions(&words);
+        let float_results: Vec<u32> =
+            all.iter().filter(|w| [129, 131, 133, 136].contains(&(w[0] & 0xffff))).map(|w| w[2]).collect();
+        let marked: Vec<u32> = all
+            .iter()
+            .filter(|w| w[0] & 0xffff == 71 && w.len() == 3 && w[2] == NO_CONTRACTION)
+            .map(|w| w[1])
+            .collect();
+        assert_eq!(float_results.len(), 4, "a multiply, an add, a subtract and a divide");
+        assert_eq!(marked, float_results);
+        let first_type = all.iter().position(|w| (19..=39).contains(&(w[0] & 0xffff))).unwrap();
+        let last_mark = all.iter().rposition(|w| w[0] & 0xffff == 71 && w.get(2) == Some(&NO_CONTRACTION)).unwrap();
+        assert!(last_mark < first_type);
+        // Without the decorations, the words are naga's.
+        let mut stripped = all.clone();
+        stripped.retain(|w| !(w[0] & 0xffff == 71 && w.len() == 3 && w[2] == NO_CONTRACTION));
+        assert_eq!(stripped.len(), all.len() - 4);
     }
 }

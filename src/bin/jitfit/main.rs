@@ -126,6 +126,14 @@ fn gpu_info() -> anyhow::Result<i32> {
             "no: f64 finishes run on the CPU"
         }
     )?;
+    outln!(
+        "arithmetic  {}",
+        if device.exact_arithmetic() {
+            "as on the CPU: every operation rounded on its own (SPIR-V NoContraction; no fused a*b + c)"
+        } else {
+            "the driver may fuse a*b + c (no SPIR-V on this backend): results agree with the CPU's to rounding, not bit for bit"
+        }
+    )?;
     outln!("largest     {} MiB per buffer binding", device.largest_binding() / (1024 * 1024))?;
     if device.is_software() {
         outln!(
