@@ -116,7 +116,7 @@ fn normal_equations_shader_golden() {
         + &shader[shader.find("// end of the jitfit prelude\n").unwrap() + 29..];
     expect_test::expect![[r#"
         // jitfit NormalEquations kernel (f32): 1 variables, 2 parameters.
-        struct Info { n: u32 }
+        struct Info { n: u32, weighted: u32 }
         @group(0) @binding(0) var<storage, read> vars: array<f32>;
         @group(0) @binding(1) var<storage, read> y: array<f32>;
         @group(0) @binding(2) var<storage, read> w: array<f32>;
@@ -147,9 +147,9 @@ fn normal_equations_shader_golden() {
                 let v7: f32 = (v5 * v0);
                 let v8: f32 = (v1 * v7);
                 let v9: f32 = -(v8);
-                let r = w[i] * (v6 - y[i]);
-                let j0 = w[i] * v5;
-                let j1 = w[i] * v9;
+                let r = w[i * info.weighted] * (v6 - y[i]);
+                let j0 = w[i * info.weighted] * v5;
+                let j1 = w[i * info.weighted] * v9;
                 acc[0u] = acc[0u] + j0 * j0;
                 acc[1u] = acc[1u] + j0 * j1;
                 acc[2u] = acc[2u] + j0 * r;

@@ -160,12 +160,12 @@ impl GpuData {
                         y: upload_columns(d, "y", &[&y[start..end]], precision)?,
                         weights: match weights {
                             Some(w) => upload_columns(d, "weights", &[&w[start..end]], precision)?,
-                            None => upload_ones(d, "weights", n, precision)?,
+                            None => upload_unit_weight(d, precision)?,
                         },
                         info: upload(
                             d,
                             "info",
-                            bytemuck::cast_slice::<u32, u8>(&[n as u32, 0, 0, 0]),
+                            bytemuck::cast_slice::<u32, u8>(&[n as u32, u32::from(weights.is_some()), 0, 0]),
                             wgpu::BufferUsages::UNIFORM,
                         ),
                         max_x,
@@ -414,21 +414,16 @@ fn upload_columns(
     Ok(buffer)
 }
 
-/// A storage buffer of `n` ones in `precision` (the weights of an unweighted fit).
-fn upload_ones(device: &wgpu::Device, label: &str, n: usize, precision: Precision) -> Result<wgpu::Buffer, GpuError> {
-    let buffer = mapped_storage(device, label, n * precision.size());
-    {
-        let mut view = buffer.slice(..).get_mapped_range_mut().map_err(unmappable)?;
-        let one = encode(std::iter::once(1.0), precision);
-        let ones: Vec<u8> = one.iter().copied().cycle().take(one.len() << 12).collect();
-        let mut rest = view.slice(..n * one.len());
-        while !rest.is_empty() {
-            let len = ones.len().min(rest.len());
-            let (mut out, tail) = rest.split_at(len);
-            rest = tail;
-            out.copy_from_slice(&ones[..len]);
-        }
-    }
+/// The weights of an unweighted fit: one 1, which the kernels read for every point (they
+/// index `w[i · info.weighted]`), in place of a column of ones as long as the data.
+fn upload_unit_weight(device: &wgpu::Device, precision: Precision) -> Result<wgpu::Buffer, GpuError> {
+    let buffer = mapped_storage(device, "weights", precision.size());
+    buffer
+        .slice(..)
+        .get_mapped_range_mut()
+        .map_err(unmappable)?
+        .slice(..precision.size())
+        .copy_from_slice(&encode(std::iter::once(1.0), precision));
     buffer.unmap();
     Ok(buffer)
 }

@@ -21,7 +21,7 @@ pub fn write_shader_in(kernel: &VerifiedKernel, which: WgslKernel, precision: Pr
     let t = precision.type_name();
     let mut s = String::new();
     let _ = writeln!(s, "// jitfit {:?} kernel ({t}): {} variables, {} parameters.", which, n_vars, p);
-    s += "struct Info { n: u32 }\n";
+    s += "struct Info { n: u32, weighted: u32 }\n";
     let _ = writeln!(s, "@group(0) @binding(0) var<storage, read> vars: array<{t}>;");
     let _ = writeln!(s, "@group(0) @binding(1) var<storage, read> y: array<{t}>;");
     let _ = writeln!(s, "@group(0) @binding(2) var<storage, read> w: array<{t}>;");
@@ -54,10 +54,10 @@ pub fn write_shader_in(kernel: &VerifiedKernel, which: WgslKernel, precision: Pr
         if which == WgslKernel::Predict {
             let _ = writeln!(s, "        result[i] = {f};");
         } else {
-            let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
+            let _ = writeln!(s, "        let r = w[i * info.weighted] * ({f} - {target});");
             let _ = writeln!(s, "        result[i * {}u] = r;", p + 1);
             for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
-                let _ = writeln!(s, "        result[i * {}u + {}u] = w[i] * v{};", p + 1, k + 1, d.0);
+                let _ = writeln!(s, "        result[i * {}u + {}u] = w[i * info.weighted] * v{};", p + 1, k + 1, d.0);
             }
         }
         s += "    }\n}\n";
@@ -72,10 +72,10 @@ pub fn write_shader_in(kernel: &VerifiedKernel, which: WgslKernel, precision: Pr
         "    let i = (group * {POINTS_PER_THREAD}u + t) * {WORKGROUP_SIZE}u + lid.x;\n    if (i < info.n) {{"
     );
     s += &body;
-    let _ = writeln!(s, "        let r = w[i] * ({f} - {target});");
+    let _ = writeln!(s, "        let r = w[i * info.weighted] * ({f} - {target});");
     if which == WgslKernel::NormalEquations {
         for (k, d) in kernel.outputs.derivatives.iter().enumerate() {
-            let _ = writeln!(s, "        let j{k} = w[i] * v{};", d.0);
+            let _ = writeln!(s, "        let j{k} = w[i * info.weighted] * v{};", d.0);
         }
         let mut slot = 0;
         for a in 0..p {
