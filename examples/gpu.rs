@@ -105,10 +105,12 @@ fn main() {
     println!("trial step (Σr²): GPU {}", ms(gpu_ss));
     println!("whole fit, CPU backend: {} ({} iterations)", ms(cpu_time), cpu.iterations);
     println!(
-        "whole fit, GPU backend: {} ({} f32 iterations, then {} f64 on the {}; {} on the device)",
+        "whole fit, GPU backend: {} ({} f32 iterations ({} evaluations), then {} f64 ({} evaluations) on the {}; {} on the device)",
         ms(gpu_time),
         gpu.backend.gpu_iterations,
+        gpu.backend.gpu_nfev,
         gpu.iterations,
+        gpu.nfev,
         if gpu.backend.f64_on_gpu { "GPU" } else { "CPU" },
         ms(gpu.backend.gpu_time)
     );

@@ -248,6 +248,20 @@ fn invalid_input_is_an_error_with_a_clear_message() {
         model.fit(&Data::new().var("x", vec![0.0, 1.0, f64::INFINITY, 3.0, 4.0]).y(y.clone())).run(),
         "column `x` holds a non-finite value (inf) at data row 3",
     );
+    // Large columns are checked in parallel blocks: still the first bad row, not any bad row.
+    let big = 300_000;
+    let mut y_big: Vec<f64> = (0..big).map(|i| 1.0 + (i % 7) as f64).collect();
+    let mut x_big: Vec<f64> = (0..big).map(|i| i as f64 * 1e-5).collect();
+    (y_big[250_001], y_big[140_000], y_big[140_003]) = (f64::NAN, f64::NEG_INFINITY, f64::NAN);
+    check(
+        model.fit(&Data::new().var("x", x_big.clone()).y(y_big)).run(),
+        "y holds a non-finite value (-inf) at data row 140001",
+    );
+    x_big[big - 1] = f64::INFINITY;
+    check(
+        model.fit(&Data::new().var("x", x_big).y(vec![1.0; big])).run(),
+        "column `x` holds a non-finite value (inf) at data row 300000",
+    );
     check(
         model.fit(&good.clone().sigma(vec![1.0, 1.0, 0.0, 1.0, 1.0])).run(),
         "sigma must be positive, but data row 3 has 0",

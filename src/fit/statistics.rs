@@ -142,43 +142,52 @@ pub(super) fn weighted_total_sum_of_squares(
     collective: Option<&dyn crate::problem::Collective>,
 ) -> Result<f64, crate::solve::SolveError> {
     use crate::problem::{STREAM_CHUNK, sum_over_chunks};
+    use rayon::prelude::*;
+    use std::borrow::Cow;
     let m = data.len();
     let weight = |i: usize| data.sigma_values().map_or(1.0, |s| 1.0 / s[i]);
-    let interp = std::cell::RefCell::new(crate::ir::Interpreter::new(model.kernel()));
     let vars: Vec<&[f64]> = model.vars().iter().map(|v| data.column(v).unwrap_or(&[])).collect();
-    let targets = |c: usize| -> (usize, Vec<f64>) {
-        let (start, end) = (c * STREAM_CHUNK, ((c + 1) * STREAM_CHUNK).min(m));
-        if !model.transforms_response() {
-            return (start, data.response()[start..end].to_vec());
-        }
-        let chunk: Vec<&[f64]> = vars.iter().map(|v| &v[start..end]).collect();
-        let values = interp.borrow_mut().eval_batch(&chunk, Some(&data.response()[start..end]), params).response;
-        (start, values.unwrap_or_default())
+    // The chunks in parallel (in order: each chunk's sum is the same whichever thread adds it,
+    // and the tree adds them in chunk order), so the passes scale with the cores as the fit's
+    // do. A chunk's targets are y's own values, or t(y) by the interpreter (one per thread).
+    let per_chunk = |chunks: std::ops::Range<usize>, sum: &(dyn Fn(usize, &[f64]) -> Vec<f64> + Sync)| {
+        chunks
+            .into_par_iter()
+            .map_init(
+                || None,
+                |interp, c| {
+                    let (start, end) = (c * STREAM_CHUNK, ((c + 1) * STREAM_CHUNK).min(m));
+                    let t: Cow<'_, [f64]> = if model.transforms_response() {
+                        let interp = interp.get_or_insert_with(|| crate::ir::Interpreter::new(model.kernel()));
+                        let chunk: Vec<&[f64]> = vars.iter().map(|v| &v[start..end]).collect();
+                        let values = interp.eval_batch(&chunk, Some(&data.response()[start..end]), params).response;
+                        Cow::Owned(values.unwrap_or_default())
+                    } else {
+                        Cow::Borrowed(&data.response()[start..end])
+                    };
+                    sum(start, &t)
+                },
+            )
+            .collect::<Vec<_>>()
     };
     let n_chunks = m.div_ceil(STREAM_CHUNK).max(1);
     let sums = sum_over_chunks(collective, n_chunks, 2, |chunks| {
-        Ok(chunks
-            .map(|c| {
-                let (start, t) = targets(c);
-                let (mut sum_w2, mut sum_w2t) = (0.0, 0.0);
-                for (k, t) in t.iter().enumerate() {
-                    let w2 = weight(start + k).powi(2);
-                    sum_w2 += w2;
-                    sum_w2t += w2 * t;
-                }
-                vec![sum_w2, sum_w2t]
-            })
-            .collect())
+        Ok(per_chunk(chunks, &|start, t| {
+            let (mut sum_w2, mut sum_w2t) = (0.0, 0.0);
+            for (k, t) in t.iter().enumerate() {
+                let w2 = weight(start + k).powi(2);
+                sum_w2 += w2;
+                sum_w2t += w2 * t;
+            }
+            vec![sum_w2, sum_w2t]
+        }))
     })?
     .unwrap_or_default();
     let mean = sums[1] / sums[0];
     let ss = sum_over_chunks(collective, n_chunks, 1, |chunks| {
-        Ok(chunks
-            .map(|c| {
-                let (start, t) = targets(c);
-                vec![t.iter().enumerate().map(|(k, t)| (weight(start + k) * (t - mean)).powi(2)).sum::<f64>()]
-            })
-            .collect())
+        Ok(per_chunk(chunks, &|start, t| {
+            vec![t.iter().enumerate().map(|(k, t)| (weight(start + k) * (t - mean)).powi(2)).sum::<f64>()]
+        }))
     })?;
     Ok(ss.map_or(0.0, |s| s[0]))
 }

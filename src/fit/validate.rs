@@ -106,8 +106,20 @@ pub fn default_start(l: f64, u: f64) -> f64 {
 }
 
 fn check_finite(what: &str, values: &[f64], rows: std::ops::Range<usize>) -> Result<(), FitError> {
+    use rayon::prelude::*;
     let first = rows.start;
-    match values[rows].iter().position(|v| !v.is_finite()) {
+    // Blocks in parallel (the first bad block, then the first bad row in it), so that the
+    // check scales with the cores as the fit does; a small column stays off the pool.
+    const BLOCK: usize = 1 << 16;
+    let values_in = &values[rows];
+    let bad = |v: &f64| !v.is_finite();
+    let found = if values_in.len() > BLOCK {
+        let block = values_in.par_chunks(BLOCK).position_first(|block| block.iter().any(bad));
+        block.and_then(|b| values_in[b * BLOCK..].iter().position(bad).map(|k| b * BLOCK + k))
+    } else {
+        values_in.iter().position(bad)
+    };
+    match found {
         Some(k) => Err(FitError::NonFinite { what: what.to_owned(), row: first + k, value: values[first + k] }),
         None => Ok(()),
     }
