@@ -46,6 +46,15 @@ fn main() {
                 .map(|i| (gpu.values[i] - cpu.values[i]).abs() / cpu.std_errors[i])
                 .fold(0.0, f64::max);
             println!("  largest |GPU − CPU| / stderr over the converged fits: {worst:.2e}");
+            // The first run opened the device and built the pipeline; again warm, and with one
+            // iteration per fit: what the transfers and the host cost apart from the fit loop.
+            let time = |options: BatchOptions| model.fit_many(&data, &options).map(|r| r.elapsed);
+            if let (Ok(warm), Ok(one)) = (
+                time(BatchOptions::new(&p0).backend(Backend::Gpu)),
+                time(BatchOptions::new(&p0).backend(Backend::Gpu).max_iterations(1)),
+            ) {
+                println!("  again: {warm:.3?}; with one iteration per fit: {one:.3?}");
+            }
         }
         Err(e) => println!("fit_many, GPU: {e}"),
     }

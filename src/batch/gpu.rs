@@ -47,29 +47,33 @@ pub(super) fn fit_many(
     // Input the GPU cannot take is refused before the device is opened, with or without one.
     let device = device().map_err(gpu)?;
     let kernel = model.gpu_batch_kernel().map_err(gpu)?;
-    let narrow = |v: &[f64]| -> Vec<f32> { v.iter().map(|x| *x as f32).collect() };
     let (mut vars, mut meta) = (Vec::new(), Vec::new());
+    let mut start = 0;
     for column in data.model_vars(model) {
         let (values, shared) = match column {
             BatchVar::Shared(v) => (v, 1),
             BatchVar::PerPoint(v) => (v, 0),
         };
-        meta.push(vars.len() as u32);
+        meta.push(start as u32);
         meta.push(shared);
-        vars.extend(values.iter().map(|x| *x as f32));
+        start += values.len();
+        vars.push(values);
     }
     meta.extend(data.offsets.iter().map(|o| *o as u32));
-    let params: Vec<f32> = (0..fits).flat_map(|k| options.initial(k, n).iter().map(|x| *x as f32)).collect();
+    let mut params = vec![0.0; fits * n];
+    {
+        use rayon::prelude::*;
+        params.par_chunks_mut(n.max(1)).enumerate().for_each(|(k, row)| row.copy_from_slice(options.initial(k, n)));
+    }
     let bounds: Option<Vec<f32>> = (!options.lower.is_empty()).then(|| {
         let finite = |v: f64| (v as f32).clamp(-f32::MAX, f32::MAX);
         options.lower.iter().chain(&options.upper).map(|v| finite(*v)).collect()
     });
-    let weights = data.weights.map(narrow);
     let input = BatchInput {
         vars: &vars,
         meta: &meta,
-        y: &narrow(data.y),
-        weights: weights.as_deref(),
+        y: data.y,
+        weights: data.weights,
         params: &params,
         bounds: bounds.as_deref(),
         fits,

@@ -2,6 +2,8 @@
 //! [`crate::batch`] in one dispatch, one thread per fit ([`write_batch_shader`]).
 
 use super::device::{GpuDevice, GpuError};
+use super::upload::Uploader;
+use crate::backend::wgsl::Precision;
 use crate::backend::wgsl::{WORKGROUP_SIZE, batch_outputs, write_batch_shader};
 use crate::ir::VerifiedKernel;
 
@@ -12,16 +14,17 @@ pub struct GpuBatchKernel {
     n_params: usize,
 }
 
-/// A batch, laid out for the shader (f32).
+/// A batch, laid out for the shader (which reads f32: the f64 values are converted on their
+/// way to the device).
 pub struct BatchInput<'a> {
-    /// Every variable's values back to back; variable k starts at `meta[2k]`.
-    pub vars: &'a [f32],
+    /// The variables' columns, back to back on the device; variable k starts at `meta[2k]`.
+    pub vars: &'a [&'a [f64]],
     /// Per variable (start in `vars`, 1 if shared by all fits), then the fits' offsets into `y`.
     pub meta: &'a [u32],
-    pub y: &'a [f32],
-    pub weights: Option<&'a [f32]>,
+    pub y: &'a [f64],
+    pub weights: Option<&'a [f64]>,
     /// Initial values, fits × n.
-    pub params: &'a [f32],
+    pub params: &'a [f64],
     /// n lower then n upper bounds (finite: ±f32::MAX for none), or `None`.
     pub bounds: Option<&'a [f32]>,
     pub fits: usize,
@@ -55,15 +58,14 @@ impl GpuBatchKernel {
         let n = self.n_params;
         let outputs = batch_outputs(n);
         let largest = device.limits.max_storage_buffer_binding_size.min(device.limits.max_buffer_size) as usize;
+        let vars_len: usize = input.vars.iter().map(|v| v.len()).sum();
         let biggest =
-            [input.vars.len(), input.y.len(), input.fits * outputs, input.meta.len()].into_iter().max().unwrap_or(0)
-                * 4;
+            [vars_len, input.y.len(), input.fits * outputs, input.meta.len()].into_iter().max().unwrap_or(0) * 4;
         if biggest > largest {
             return Err(GpuError::OutOfMemory(format!(
                 "a buffer of {biggest} bytes exceeds the device's largest ({largest}); split the batch"
             )));
         }
-        let padded = |v: &[f32]| if v.is_empty() { vec![0.0f32] } else { v.to_vec() };
         let info: [u32; 8] = [
             input.fits as u32,
             input.max_iterations,
@@ -79,27 +81,29 @@ impl GpuBatchKernel {
         let read_usage = wgpu::BufferUsages::MAP_READ | wgpu::BufferUsages::COPY_DST;
         let params_bytes = (4 * input.params.len().max(1)) as u64;
         let out_bytes = (4 * (input.fits * outputs).max(1)) as u64;
-        let buffers = device.scoped(|d| {
-            let init = |label, contents: &[u8], usage| {
-                d.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
-            };
+        let mut up = Uploader::new(device, biggest)?;
+        let f32 = Precision::F32;
+        let buffers = device.scoped(|d| -> Result<[wgpu::Buffer; 10], GpuError> {
             let plain = |label, size, usage| {
                 d.create_buffer(&wgpu::BufferDescriptor { label: Some(label), size, usage, mapped_at_creation: false })
             };
-            let meta = if input.meta.is_empty() { vec![0u32] } else { input.meta.to_vec() };
-            [
-                init("vars", bytemuck::cast_slice(&padded(input.vars)), storage),
-                init("y", bytemuck::cast_slice(&padded(input.y)), storage),
-                init("w", bytemuck::cast_slice(&padded(input.weights.unwrap_or(&[]))), storage),
-                init("meta", bytemuck::cast_slice(&meta), storage),
-                init("params", bytemuck::cast_slice(&padded(input.params)), result_usage),
+            Ok([
+                up.columns(d, "vars", input.vars, f32, storage)?,
+                up.columns(d, "y", &[input.y], f32, storage)?,
+                up.columns(d, "w", &[input.weights.unwrap_or(&[])], f32, storage)?,
+                up.bytes(d, "meta", bytemuck::cast_slice(input.meta), storage)?,
+                up.columns(d, "params", &[input.params], f32, result_usage)?,
                 plain("out", out_bytes, result_usage),
-                init("bounds", bytemuck::cast_slice(&padded(input.bounds.unwrap_or(&[]))), storage),
-                init("info", bytemuck::cast_slice(&info), wgpu::BufferUsages::UNIFORM),
+                up.bytes(d, "bounds", bytemuck::cast_slice(input.bounds.unwrap_or(&[])), storage)?,
+                d.create_buffer_init(&wgpu::util::BufferInitDescriptor {
+                    label: Some("info"),
+                    contents: bytemuck::cast_slice(&info),
+                    usage: wgpu::BufferUsages::UNIFORM,
+                }),
                 plain("params readback", params_bytes, read_usage),
                 plain("out readback", out_bytes, read_usage),
-            ]
-        })?;
+            ])
+        })??;
         let bound: Vec<&wgpu::Buffer> = buffers[..8].iter().collect();
         let bind_group = device.scoped(|d| super::device::bind_buffers(d, "jitfit batch", &self.layout, &bound))?;
         let needed = input.fits.div_ceil(WORKGROUP_SIZE as usize).max(1);

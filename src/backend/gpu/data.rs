@@ -6,6 +6,7 @@
 
 use super::device::{GpuDevice, GpuError};
 use super::kernels::GpuKernels;
+use super::upload::Uploader;
 use crate::backend::NormalEquations;
 use crate::backend::wgsl::{Precision, WgslKernel};
 use std::collections::HashMap;
@@ -145,7 +146,9 @@ impl GpuData {
         }
         let max_x = limits.max_compute_workgroups_per_dimension.max(1) as usize;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
-        let uploader = std::cell::RefCell::new(Uploader::new(device)?);
+        // The largest buffer: a chunk's variables, in f64 where they go up in f64.
+        let largest = chunk_points.min(m) * kernels.n_vars.max(1) * if with_f64 { 8 } else { 4 };
+        let uploader = std::cell::RefCell::new(Uploader::new(device, largest)?);
         let resident = |precision: Precision| -> Result<(Vec<DeviceChunk>, wgpu::Buffer), GpuError> {
             let mut chunks = Vec::new();
             let mut start = 0;
@@ -158,13 +161,14 @@ impl GpuData {
                     Ok(DeviceChunk {
                         n,
                         precision,
-                        vars: up.columns(d, "vars", &columns, precision)?,
-                        y: up.columns(d, "y", &[&y[start..end]], precision)?,
+                        vars: up.columns(d, "vars", &columns, precision, wgpu::BufferUsages::STORAGE)?,
+                        y: up.columns(d, "y", &[&y[start..end]], precision, wgpu::BufferUsages::STORAGE)?,
                         weights: up.columns(
                             d,
                             "weights",
                             &[weights.map_or(&[1.0][..], |w| &w[start..end])],
                             precision,
+                            wgpu::BufferUsages::STORAGE,
                         )?,
                         info: upload(
                             d,
@@ -377,106 +381,4 @@ fn upload<T: bytemuck::Pod>(
         bytes
     };
     device.create_buffer_init(&wgpu::util::BufferInitDescriptor { label: Some(label), contents, usage })
-}
-
-/// A staging buffer's mapping for writing, asked for once the copy out of it was submitted.
-type Remap = (wgpu::SubmissionIndex, std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>);
-
-/// Bytes of each of the uploader's two staging buffers.
-const STAGING_BYTES: usize = 1 << 25;
-
-/// Data on their way to the device through two staging buffers used in turn: one is filled
-/// while the device copies from the other, and the same host memory serves the whole upload.
-/// (wgpu's own paths — `mapped_at_creation`, `write_buffer` — take fresh staging memory for
-/// every write, and zero-fill it for the former: ~2.5 GB/s on an H200's host, most of a large
-/// GPU fit.) f64 values go as they are, f32 ones converted on the thread pool.
-struct Uploader {
-    device: &'static GpuDevice,
-    staging: [wgpu::Buffer; 2],
-    /// Per staging buffer, its mapping under way (after a copy from it was submitted).
-    mapping: [Option<Remap>; 2],
-    next: usize,
-    narrow: Vec<f32>,
-}
-
-impl Uploader {
-    fn new(device: &'static GpuDevice) -> Result<Self, GpuError> {
-        let staging = device.scoped(|d| {
-            [0, 1].map(|_| {
-                d.create_buffer(&wgpu::BufferDescriptor {
-                    label: Some("jitfit staging"),
-                    size: STAGING_BYTES as u64,
-                    usage: wgpu::BufferUsages::MAP_WRITE | wgpu::BufferUsages::COPY_SRC,
-                    mapped_at_creation: true,
-                })
-            })
-        })?;
-        Ok(Uploader { device, staging, mapping: [None, None], next: 0, narrow: Vec::new() })
-    }
-
-    /// A storage buffer holding `columns` back to back in `precision`.
-    fn columns(
-        &mut self,
-        device: &wgpu::Device,
-        label: &str,
-        columns: &[&[f64]],
-        precision: Precision,
-    ) -> Result<wgpu::Buffer, GpuError> {
-        use rayon::prelude::*;
-        let size = precision.size();
-        let total = columns.iter().map(|c| c.len()).sum::<usize>();
-        let buffer = storage(device, label, total * size);
-        let mut offset = 0;
-        for values in columns.iter().flat_map(|c| c.chunks(STAGING_BYTES / size)) {
-            let bytes = values.len() * size;
-            let k = self.next;
-            self.next ^= 1;
-            if let Some((submission, mapped)) = self.mapping[k].take() {
-                let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
-                self.device.device.poll(wait).map_err(|e| GpuError::DeviceLost(e.to_string()))?;
-                let refused = |e: String| GpuError::Internal(format!("staging {label} for the device: {e}"));
-                mapped.recv().map_err(|e| refused(e.to_string()))?.map_err(|e| refused(e.to_string()))?;
-            }
-            {
-                let staging = &self.staging[k];
-                let mut view = staging
-                    .slice(..bytes as u64)
-                    .get_mapped_range_mut()
-                    .map_err(|e| GpuError::Internal(format!("staging {label} for the device: {e}")))?;
-                match precision {
-                    Precision::F64 => view.copy_from_slice(bytemuck::cast_slice(values)),
-                    Precision::F32 => {
-                        self.narrow.resize(values.len(), 0.0);
-                        self.narrow.par_chunks_mut(1 << 14).zip(values.par_chunks(1 << 14)).for_each(|(n, v)| {
-                            n.iter_mut().zip(v).for_each(|(n, v)| *n = *v as f32);
-                        });
-                        view.copy_from_slice(bytemuck::cast_slice(&self.narrow));
-                    }
-                }
-            }
-            self.staging[k].unmap();
-            let mut encoder =
-                device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("jitfit upload") });
-            encoder.copy_buffer_to_buffer(&self.staging[k], 0, &buffer, offset, Some(bytes as u64));
-            let submission = self.device.queue.submit([encoder.finish()]);
-            let (sender, receiver) = std::sync::mpsc::channel();
-            self.staging[k].slice(..).map_async(wgpu::MapMode::Write, move |result| {
-                let _ = sender.send(result);
-            });
-            self.mapping[k] = Some((submission, receiver));
-            offset += bytes as u64;
-        }
-        Ok(buffer)
-    }
-}
-
-/// A storage buffer of `bytes` (at least 8: bindings may not be empty, and an empty one — a
-/// model without variables — holds one zero wide enough for an f64).
-fn storage(device: &wgpu::Device, label: &str, bytes: usize) -> wgpu::Buffer {
-    device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some(label),
-        size: bytes.max(8) as u64,
-        usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
-        mapped_at_creation: false,
-    })
 }

@@ -10,6 +10,7 @@ mod batch;
 mod data;
 mod device;
 mod kernels;
+mod upload;
 
 pub use batch::{BatchInput, BatchOutput, GpuBatchKernel};
 pub use data::GpuData;
