@@ -14,6 +14,13 @@ const STAGING_BYTES: usize = 1 << 25;
 type Remap = (wgpu::SubmissionIndex, std::sync::mpsc::Receiver<Result<(), wgpu::BufferAsyncError>>);
 
 pub(crate) struct Uploader<'d> {
+    ring: Ring<'d>,
+    /// The f32 form of one staging buffer's worth of values.
+    narrow: Vec<f32>,
+}
+
+/// The two staging buffers and whose turn it is.
+struct Ring<'d> {
     device: &'d GpuDevice,
     staging: [wgpu::Buffer; 2],
     /// Bytes of each staging buffer.
@@ -21,7 +28,6 @@ pub(crate) struct Uploader<'d> {
     /// Per staging buffer, its mapping under way (after a copy from it was submitted).
     mapping: [Option<Remap>; 2],
     next: usize,
-    narrow: Vec<f32>,
 }
 
 impl<'d> Uploader<'d> {
@@ -39,7 +45,7 @@ impl<'d> Uploader<'d> {
                 })
             })
         })?;
-        Ok(Uploader { device, staging, size, mapping: [None, None], next: 0, narrow: Vec::new() })
+        Ok(Uploader { ring: Ring { device, staging, size, mapping: [None, None], next: 0 }, narrow: Vec::new() })
     }
 
     /// A buffer of `usage` (and `COPY_DST`) holding `columns` back to back in `precision`:
@@ -56,8 +62,8 @@ impl<'d> Uploader<'d> {
         let size = precision.size();
         let total = columns.iter().map(|c| c.len()).sum::<usize>();
         let buffer = buffer(device, label, total * size, usage);
-        let mut offset = 0;
-        for values in columns.iter().flat_map(|c| c.chunks(self.size / size)) {
+        let (mut offset, per_staging) = (0, self.ring.size / size);
+        for values in columns.iter().flat_map(|c| c.chunks(per_staging)) {
             let narrow = &mut self.narrow;
             let fill = |view: &mut wgpu::BufferViewMut| match precision {
                 Precision::F64 => view.copy_from_slice(bytemuck::cast_slice(values)),
@@ -69,20 +75,7 @@ impl<'d> Uploader<'d> {
                     view.copy_from_slice(bytemuck::cast_slice(narrow));
                 }
             };
-            let bytes = values.len() * size;
-            Self::stage(
-                self.device,
-                &self.staging,
-                &mut self.mapping,
-                &mut self.next,
-                device,
-                label,
-                &buffer,
-                offset,
-                bytes,
-                fill,
-            )?;
-            offset += bytes as u64;
+            offset = self.ring.stage(device, label, &buffer, offset, values.len() * size, fill)?;
         }
         Ok(buffer)
     }
@@ -96,65 +89,51 @@ impl<'d> Uploader<'d> {
         usage: wgpu::BufferUsages,
     ) -> Result<wgpu::Buffer, GpuError> {
         let buffer = buffer(device, label, bytes.len(), usage);
-        let mut offset = 0;
-        for piece in bytes.chunks(self.size) {
+        let (mut offset, per_staging) = (0, self.ring.size);
+        for piece in bytes.chunks(per_staging) {
             let fill = |view: &mut wgpu::BufferViewMut| view.copy_from_slice(piece);
-            Self::stage(
-                self.device,
-                &self.staging,
-                &mut self.mapping,
-                &mut self.next,
-                device,
-                label,
-                &buffer,
-                offset,
-                piece.len(),
-                fill,
-            )?;
-            offset += piece.len() as u64;
+            offset = self.ring.stage(device, label, &buffer, offset, piece.len(), fill)?;
         }
         Ok(buffer)
     }
+}
 
+impl Ring<'_> {
     /// Fills the next staging buffer (waiting for the device to release it) and copies its
-    /// first `bytes` to `target` at `offset`.
-    #[allow(clippy::too_many_arguments)]
+    /// first `bytes` to `target` at `offset`; returns the offset after them.
     fn stage(
-        gpu: &GpuDevice,
-        staging: &[wgpu::Buffer; 2],
-        mapping: &mut [Option<Remap>; 2],
-        next: &mut usize,
+        &mut self,
         device: &wgpu::Device,
         label: &str,
         target: &wgpu::Buffer,
         offset: u64,
         bytes: usize,
         fill: impl FnOnce(&mut wgpu::BufferViewMut),
-    ) -> Result<(), GpuError> {
+    ) -> Result<u64, GpuError> {
         let refused = |e: String| GpuError::Internal(format!("staging {label} for the device: {e}"));
-        let k = *next;
-        *next ^= 1;
-        if let Some((submission, mapped)) = mapping[k].take() {
+        let k = self.next;
+        self.next ^= 1;
+        let staging = &self.staging[k];
+        if let Some((submission, mapped)) = self.mapping[k].take() {
             let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
-            gpu.device.poll(wait).map_err(|e| GpuError::DeviceLost(e.to_string()))?;
+            self.device.device.poll(wait).map_err(|e| GpuError::DeviceLost(e.to_string()))?;
             mapped.recv().map_err(|e| refused(e.to_string()))?.map_err(|e| refused(e.to_string()))?;
         }
         {
-            let mut view =
-                staging[k].slice(..bytes as u64).get_mapped_range_mut().map_err(|e| refused(e.to_string()))?;
+            let mut view = staging.slice(..bytes as u64).get_mapped_range_mut().map_err(|e| refused(e.to_string()))?;
             fill(&mut view);
         }
-        staging[k].unmap();
+        staging.unmap();
         let mut encoder =
             device.create_command_encoder(&wgpu::CommandEncoderDescriptor { label: Some("jitfit upload") });
-        encoder.copy_buffer_to_buffer(&staging[k], 0, target, offset, Some(bytes as u64));
-        let submission = gpu.queue.submit([encoder.finish()]);
+        encoder.copy_buffer_to_buffer(staging, 0, target, offset, Some(bytes as u64));
+        let submission = self.device.queue.submit([encoder.finish()]);
         let (sender, receiver) = std::sync::mpsc::channel();
-        staging[k].slice(..).map_async(wgpu::MapMode::Write, move |result| {
+        staging.slice(..).map_async(wgpu::MapMode::Write, move |result| {
             let _ = sender.send(result);
         });
-        mapping[k] = Some((submission, receiver));
-        Ok(())
+        self.mapping[k] = Some((submission, receiver));
+        Ok(offset + bytes as u64)
     }
 }
 
