@@ -674,8 +674,27 @@ fn cli_gpu_describes_the_adapter() {
     if let Some(device) = gpu() {
         let out = run(None);
         assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8_lossy(&out.stdout);
-        assert!(text.contains(device.adapter_name()) && text.contains("f64"), "{text}");
+        // The whole text: every line follows from what the device says of itself.
+        let mut expected = format!("adapter     {}\n", device.describe());
+        expected += if device.has_f64() {
+            "f64         yes (SHADER_F64): f64 finishes stay on the device\n"
+        } else {
+            "f64         no: f64 finishes run on the CPU\n"
+        };
+        expected += if device.exact_arithmetic() {
+            "arithmetic  as on the CPU: every operation rounded on its own (SPIR-V NoContraction; no fused a*b + c)\n"
+        } else {
+            "arithmetic  the driver may fuse a*b + c (no SPIR-V on this backend): results agree with the CPU's to rounding, not bit for bit\n"
+        };
+        expected += &format!("largest     {} MiB per buffer binding\n", device.largest_binding() / (1024 * 1024));
+        if device.is_software() {
+            expected += "note        a software adapter: correct, but slower than the CPU backend; `--backend auto` does not use it\n";
+        }
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected);
+        // Lavapipe and NVIDIA's driver both take our SPIR-V (CI runs on lavapipe).
+        if device.describe().contains("Vulkan") {
+            assert!(device.exact_arithmetic());
+        }
     }
 }
 

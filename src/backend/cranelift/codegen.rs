@@ -13,9 +13,10 @@
 //! The points are taken several pairs at a time, as `f64x2` values whose instructions are
 //! emitted interleaved so that their dependency chains overlap (`exp`, `ln`, `sin` and `cos`
 //! inline, see `math`; the other transcendental functions called lane by lane), then one at a
-//! time for the points left over (fewer than a step takes). Lanes are exact copies of the scalar computation, and sums follow
-//! `solve::Partials` — point i of a call into partial sum i mod 4, combined once at the end —
-//! as the interpreter's do, so results do not depend on where the pairs fall.
+//! time for the points left over (fewer than a step takes). Lanes are exact copies of the
+//! scalar computation, and sums follow `solve::Partials` — point i of a call into partial sum
+//! i mod 4, combined once at the end — as the interpreter's do, so results do not depend on
+//! where the pairs fall.
 
 use super::math::{self, Lanes, Values, each};
 use super::runtime;

@@ -146,17 +146,17 @@ impl GpuData {
         }
         let max_x = limits.max_compute_workgroups_per_dimension.max(1) as usize;
         let storage = wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST;
+        let f64_too = with_f64 && kernels.has_f64();
         // The largest buffer: a chunk's variables, in f64 where they go up in f64.
-        let largest = chunk_points.min(m) * kernels.n_vars.max(1) * if with_f64 { 8 } else { 4 };
-        let uploader = std::cell::RefCell::new(Uploader::new(device, largest)?);
-        let resident = |precision: Precision| -> Result<(Vec<DeviceChunk>, wgpu::Buffer), GpuError> {
+        let largest = chunk_points.min(m) * kernels.n_vars.max(1) * if f64_too { 8 } else { 4 };
+        let mut up = Uploader::new(device, largest)?;
+        let mut resident = |precision: Precision| -> Result<(Vec<DeviceChunk>, wgpu::Buffer), GpuError> {
             let mut chunks = Vec::new();
             let mut start = 0;
             while start < m || (m == 0 && chunks.is_empty()) {
                 let end = (start + chunk_points).min(m);
                 let n = end - start;
                 let columns: Vec<&[f64]> = vars.iter().map(|c| &c[start..end]).collect();
-                let mut up = uploader.borrow_mut();
                 let chunk = device.scoped(|d| -> Result<DeviceChunk, GpuError> {
                     Ok(DeviceChunk {
                         n,
@@ -193,7 +193,7 @@ impl GpuData {
             Ok((chunks, params))
         };
         let (chunks, params) = resident(Precision::F32)?;
-        let (chunks_f64, params_f64) = if with_f64 && kernels.has_f64() {
+        let (chunks_f64, params_f64) = if f64_too {
             let (chunks, params) = resident(Precision::F64)?;
             (chunks, Some(params))
         } else {

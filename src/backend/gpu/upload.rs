@@ -117,7 +117,9 @@ impl Ring<'_> {
         if let Some((submission, mapped)) = self.mapping[k].take() {
             let wait = wgpu::PollType::Wait { submission_index: Some(submission), timeout: None };
             self.device.device.poll(wait).map_err(|e| GpuError::DeviceLost(e.to_string()))?;
-            mapped.recv().map_err(|e| refused(e.to_string()))?.map_err(|e| refused(e.to_string()))?;
+            // The wait ran the mapping's callback (wgpu invokes a finished submission's callbacks
+            // before it returns): a missing answer is an error, never a wait that cannot end.
+            mapped.try_recv().map_err(|e| refused(e.to_string()))?.map_err(|e| refused(e.to_string()))?;
         }
         {
             let mut view = staging.slice(..bytes as u64).get_mapped_range_mut().map_err(|e| refused(e.to_string()))?;
